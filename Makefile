@@ -1,0 +1,93 @@
+# unum - build, test, run, bench, fuzz.
+#
+#   make            build build/unum (CUDA support when nvcc is found)
+#   make test       install what the tests need, build, run every suite
+#   make run        install what the app needs, build, start the app
+#   make bench      benchmark the generated Qwen2.5-0.5B-shaped checkpoint
+#   make fuzz       run each libFuzzer target for FUZZ_SECONDS (clang)
+#   make asan       the unit and CLI suites under ASan+UBSan
+#   make clean
+
+CC      ?= cc
+BUILD   ?= build
+PKGS    := libcjson libpcre2-8 libutf8proc openblas
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -pthread \
+           -Iengine $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -pthread
+FUZZ_SECONDS ?= 20
+
+ENGINE_SRC := $(wildcard engine/*.c engine/cpu/*.c)
+TUI_SRC    := $(wildcard tui/*.c)
+TEST_SRC   := $(wildcard tests/test_*.c)
+
+ENGINE_OBJ := $(ENGINE_SRC:%.c=$(BUILD)/%.o)
+TUI_OBJ    := $(TUI_SRC:%.c=$(BUILD)/%.o)
+TEST_OBJ   := $(TEST_SRC:%.c=$(BUILD)/%.o)
+
+.PHONY: all test run bench fuzz asan clean deps deps-test fixtures
+all: $(BUILD)/unum $(BUILD)/gen_model
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/libunum.a: $(ENGINE_OBJ)
+	$(AR) rcs $@ $^
+
+$(BUILD)/unum: $(TUI_OBJ) $(BUILD)/libunum.a
+	$(CC) $(CFLAGS) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
+$(BUILD)/gen_model: $(BUILD)/tests/gen/gen_model.o $(BUILD)/libunum.a
+	$(CC) $(CFLAGS) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
+$(BUILD)/test_unit: $(TEST_OBJ) $(BUILD)/libunum.a
+	$(CC) $(CFLAGS) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
+deps:
+	@tools/deps.sh app
+
+deps-test:
+	@tools/deps.sh test
+
+fixtures: $(BUILD)/gen_model
+	@tools/fixtures.sh $(BUILD)
+
+test: deps-test
+	@$(MAKE) --no-print-directory $(BUILD)/unum $(BUILD)/gen_model $(BUILD)/test_unit
+	@tools/fixtures.sh $(BUILD)
+	@tests/run.sh $(BUILD)
+
+asan:
+	@$(MAKE) --no-print-directory BUILD=build-asan \
+	  CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
+	  LDFLAGS="-fsanitize=address,undefined" build-asan/unum build-asan/gen_model build-asan/test_unit
+	@tools/fixtures.sh build-asan
+	@UNUM_SANITIZED=1 tests/run.sh build-asan
+
+run: deps
+	@$(MAKE) --no-print-directory $(BUILD)/unum
+	$(BUILD)/unum $(ARGS)
+
+bench: all
+	@tools/bench.sh $(BUILD)
+
+FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(ENGINE_SRC)
+	@mkdir -p $(dir $@)
+	clang -std=c11 -D_GNU_SOURCE -O1 -g -fsanitize=fuzzer,address,undefined -Iengine \
+	  $(shell pkg-config --cflags $(PKGS)) $< $(ENGINE_SRC) -o $@ $(LDLIBS)
+
+fuzz: deps-test $(FUZZ_TARGETS)
+	@for t in $(FUZZ_TARGETS); do \
+	  n=$$(basename $$t); mkdir -p $(BUILD)/fuzz/corpus-$$n; \
+	  echo "fuzz: $$n for $(FUZZ_SECONDS)s"; \
+	  $$t -max_total_time=$(FUZZ_SECONDS) -max_len=65536 $(BUILD)/fuzz/corpus-$$n tests/fuzz/seeds/$$n \
+	    >$(BUILD)/fuzz/$$n.log 2>&1 || { tail -40 $(BUILD)/fuzz/$$n.log; exit 1; }; \
+	  tail -1 $(BUILD)/fuzz/$$n.log; \
+	done
+
+clean:
+	rm -rf build build-asan
+
+-include $(ENGINE_OBJ:.o=.d) $(TUI_OBJ:.o=.d) $(TEST_OBJ:.o=.d)

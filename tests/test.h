@@ -1,0 +1,84 @@
+/* test.h - the unit-test harness.
+ *
+ * A test file defines cases with TEST(name) { ... } and checks with CHECK,
+ * CHECK_EQ_INT, CHECK_NEAR, CHECK_STR. Cases register themselves at load
+ * time; tests/test_main.c runs them all (or those whose name contains a
+ * filter given on the command line) and prints one line per case and the
+ * closing tally "N passed, N failed, N skipped". A case that needs something
+ * absent (a GPU) calls SKIP("why") and is counted as skipped, never passed. */
+#ifndef UNUM_TEST_H
+#define UNUM_TEST_H
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+typedef void (*test_fn)(void);
+void test_register(const char *name, const char *file, test_fn fn);
+void test_fail(const char *file, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void test_skip(const char *why);
+int test_failed_now(void);
+/* Directory holding generated fixtures (build/fixtures) and the source root. */
+const char *test_fixtures(void);
+const char *test_root(void);
+
+#define TEST(name)                                                              \
+    static void test_##name(void);                                              \
+    __attribute__((constructor)) static void test_reg_##name(void) {            \
+        test_register(#name, __FILE__, test_##name);                            \
+    }                                                                           \
+    static void test_##name(void)
+
+#define CHECK(cond)                                                             \
+    do {                                                                        \
+        if (!(cond)) test_fail(__FILE__, __LINE__, "%s", #cond);                \
+    } while (0)
+
+#define REQUIRE(cond)                                                           \
+    do {                                                                        \
+        if (!(cond)) {                                                          \
+            test_fail(__FILE__, __LINE__, "%s", #cond);                         \
+            return;                                                             \
+        }                                                                       \
+    } while (0)
+
+#define CHECK_EQ_INT(a, b)                                                      \
+    do {                                                                        \
+        long long a_ = (long long)(a), b_ = (long long)(b);                     \
+        if (a_ != b_)                                                           \
+            test_fail(__FILE__, __LINE__, "%s == %s (%lld vs %lld)", #a, #b,    \
+                      a_, b_);                                                  \
+    } while (0)
+
+#define CHECK_NEAR(a, b, tol)                                                   \
+    do {                                                                        \
+        double a_ = (double)(a), b_ = (double)(b);                              \
+        if (!(fabs(a_ - b_) <= (tol)))                                          \
+            test_fail(__FILE__, __LINE__, "%s ~ %s (%.9g vs %.9g, tol %g)", #a, \
+                      #b, a_, b_, (double)(tol));                               \
+    } while (0)
+
+#define CHECK_STR(a, b)                                                         \
+    do {                                                                        \
+        const char *a_ = (a), *b_ = (b);                                        \
+        if (!a_ || !b_ || strcmp(a_, b_) != 0)                                  \
+            test_fail(__FILE__, __LINE__, "%s == %s (\"%s\" vs \"%s\")", #a,    \
+                      #b, a_ ? a_ : "(null)", b_ ? b_ : "(null)");              \
+    } while (0)
+
+/* The current error message contains the given text. */
+#define CHECK_ERR(text)                                                         \
+    do {                                                                        \
+        if (!strstr(unum_error(), (text)))                                      \
+            test_fail(__FILE__, __LINE__, "error \"%s\" lacks \"%s\"",          \
+                      unum_error(), (text));                                    \
+    } while (0)
+
+#define SKIP(why)                                                               \
+    do {                                                                        \
+        test_skip(why);                                                         \
+        return;                                                                 \
+    } while (0)
+
+#endif

@@ -1,0 +1,75 @@
+/* test_main.c - runs the registered unit tests; see test.h. */
+#include "test.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+
+typedef struct {
+    const char *name, *file;
+    test_fn fn;
+} Case;
+
+static Case cases[512];
+static int n_cases;
+static int cur_failed, cur_skipped;
+static const char *cur_skip_why;
+
+void test_register(const char *name, const char *file, test_fn fn) {
+    if (n_cases == (int)(sizeof cases / sizeof cases[0])) {
+        fprintf(stderr, "test: too many cases\n");
+        exit(1);
+    }
+    cases[n_cases++] = (Case){name, file, fn};
+}
+
+void test_fail(const char *file, int line, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    printf("    %s:%d: ", file, line);
+    vprintf(fmt, ap);
+    printf("\n");
+    va_end(ap);
+    cur_failed++;
+}
+
+void test_skip(const char *why) {
+    cur_skipped = 1;
+    cur_skip_why = why;
+}
+
+int test_failed_now(void) { return cur_failed; }
+
+const char *test_fixtures(void) {
+    const char *d = getenv("UNUM_FIXTURES");
+    return d ? d : "build/fixtures";
+}
+
+const char *test_root(void) {
+    const char *d = getenv("UNUM_ROOT");
+    return d ? d : ".";
+}
+
+int main(int argc, char **argv) {
+    int passed = 0, failed = 0, skipped = 0;
+    for (int i = 0; i < n_cases; i++) {
+        Case *c = &cases[i];
+        if (argc > 1 && !strstr(c->name, argv[1]) && !strstr(c->file, argv[1]))
+            continue;
+        cur_failed = 0;
+        cur_skipped = 0;
+        fflush(stdout);
+        c->fn();
+        if (cur_failed) {
+            printf("FAIL %s (%s)\n", c->name, c->file);
+            failed++;
+        } else if (cur_skipped) {
+            printf("skip %s: %s\n", c->name, cur_skip_why);
+            skipped++;
+        } else {
+            printf("ok   %s\n", c->name);
+            passed++;
+        }
+    }
+    printf("unit: %d passed, %d failed, %d skipped\n", passed, failed, skipped);
+    return failed ? 1 : 0;
+}
