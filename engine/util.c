@@ -1,5 +1,4 @@
 /* util.c - see util.h. */
-#define _GNU_SOURCE
 #include "util.h"
 
 #include <errno.h>
@@ -22,13 +21,14 @@ int unum_error_set(const char *fmt, ...) {
 }
 
 int unum_error_wrap(const char *fmt, ...) {
-    char prefix[ERR_MAX], old[ERR_MAX];
+    char prefix[ERR_MAX], joined[2 * ERR_MAX + 4];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(prefix, sizeof prefix, fmt, ap);
     va_end(ap);
-    memcpy(old, err_buf, sizeof old);
-    snprintf(err_buf, sizeof err_buf, "%s: %s", prefix, old);
+    snprintf(joined, sizeof joined, "%s: %s", prefix, err_buf);
+    memcpy(err_buf, joined, ERR_MAX - 1);
+    err_buf[ERR_MAX - 1] = 0;
     return -1;
 }
 

@@ -1,0 +1,30 @@
+/* backend.c - picks a backend by name. */
+#include "ops.h"
+#include "util.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#ifdef UNUM_CUDA
+Backend *backend_cuda_open(int *no_device);
+#endif
+
+Backend *backend_open(const char *name, int n_threads) {
+    if (!name || !strcmp(name, "cpu")) return backend_cpu_open(n_threads);
+    if (!strcmp(name, "cuda") || !strcmp(name, "auto")) {
+#ifdef UNUM_CUDA
+        int no_device = 0;
+        Backend *be = backend_cuda_open(&no_device);
+        if (be || !no_device || !strcmp(name, "cuda")) return be;
+        fprintf(stderr, "unum: no CUDA device (%s); running on the CPU\n", unum_error());
+        return backend_cpu_open(n_threads);
+#else
+        if (!strcmp(name, "auto")) return backend_cpu_open(n_threads);
+        unum_error_set("--backend cuda: this build of unum has no CUDA support "
+                       "(nvcc was not found when it was built)");
+        return NULL;
+#endif
+    }
+    unum_error_set("--backend '%s': expected auto, cpu or cuda", name);
+    return NULL;
+}

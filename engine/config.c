@@ -1,0 +1,201 @@
+/* config.c - see config.h. */
+#include "config.h"
+
+#include "util.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CONFIG_MAX_BYTES (4u << 20)
+
+/* Reads an integer field in [lo, hi]; absent: -1 with an error unless
+ * optional (then *out keeps its value). */
+static int get_int(const cJSON *root, const char *key, int lo, int hi, int optional, int *out,
+                   const char *path) {
+    const cJSON *j = cJSON_GetObjectItemCaseSensitive(root, key);
+    if (!j || cJSON_IsNull(j)) {
+        if (optional) return 0;
+        return unum_error_set("%s: missing field %s", path, key);
+    }
+    double d = j->valuedouble;
+    if (!cJSON_IsNumber(j) || d != floor(d) || d < lo || d > hi)
+        return unum_error_set("%s: %s must be an integer in [%d, %d]", path, key, lo, hi);
+    *out = (int)d;
+    return 0;
+}
+
+static int get_num(const cJSON *root, const char *key, double lo, double hi, int optional,
+                   double *out, const char *path) {
+    const cJSON *j = cJSON_GetObjectItemCaseSensitive(root, key);
+    if (!j || cJSON_IsNull(j)) {
+        if (optional) return 0;
+        return unum_error_set("%s: missing field %s", path, key);
+    }
+    if (!cJSON_IsNumber(j) || !(j->valuedouble >= lo && j->valuedouble <= hi))
+        return unum_error_set("%s: %s must be a number in [%g, %g]", path, key, lo, hi);
+    *out = j->valuedouble;
+    return 0;
+}
+
+int qwen2_config_parse(Qwen2Config *c, const char *json, const char *path) {
+    memset(c, 0, sizeof *c);
+    cJSON *root = cJSON_Parse(json);
+    if (!root) return unum_error_set("%s: not valid JSON", path);
+    int rc = -1;
+    if (!cJSON_IsObject(root)) {
+        unum_error_set("%s: not a JSON object", path);
+        goto done;
+    }
+    const cJSON *mt = cJSON_GetObjectItemCaseSensitive(root, "model_type");
+    if (!cJSON_IsString(mt)) {
+        unum_error_set("%s: missing model_type", path);
+        goto done;
+    }
+    if (strcmp(mt->valuestring, "qwen2")) {
+        unum_error_set("%s: model_type '%s' is not supported (unum runs qwen2)", path,
+                       mt->valuestring);
+        goto done;
+    }
+    const int big = 1 << 20;
+    c->max_pos = 32768;
+    c->rope_theta = 10000.0;
+    c->rms_eps = 1e-6;
+    c->tied = 0;
+    if (get_int(root, "hidden_size", 1, big, 0, &c->hidden, path) ||
+        get_int(root, "intermediate_size", 1, big, 0, &c->intermediate, path) ||
+        get_int(root, "num_hidden_layers", 1, 4096, 0, &c->n_layers, path) ||
+        get_int(root, "num_attention_heads", 1, 4096, 0, &c->n_heads, path) ||
+        get_int(root, "vocab_size", 1, 1 << 24, 0, &c->vocab, path) ||
+        get_int(root, "max_position_embeddings", 1, 1 << 24, 1, &c->max_pos, path) ||
+        get_num(root, "rope_theta", 1e-3, 1e12, 1, &c->rope_theta, path) ||
+        get_num(root, "rms_norm_eps", 0, 1, 1, &c->rms_eps, path))
+        goto done;
+    c->n_kv_heads = c->n_heads;
+    if (get_int(root, "num_key_value_heads", 1, 4096, 1, &c->n_kv_heads, path)) goto done;
+    if (c->n_heads % c->n_kv_heads) {
+        unum_error_set("%s: num_attention_heads (%d) is not a multiple of "
+                       "num_key_value_heads (%d)",
+                       path, c->n_heads, c->n_kv_heads);
+        goto done;
+    }
+    c->head_dim = 0;
+    if (get_int(root, "head_dim", 2, 4096, 1, &c->head_dim, path)) goto done;
+    if (!c->head_dim) {
+        if (c->hidden % c->n_heads) {
+            unum_error_set("%s: hidden_size (%d) is not a multiple of num_attention_heads "
+                           "(%d) and no head_dim is given",
+                           path, c->hidden, c->n_heads);
+            goto done;
+        }
+        c->head_dim = c->hidden / c->n_heads;
+    }
+    if (c->head_dim % 2) {
+        unum_error_set("%s: head_dim (%d) must be even for rotary embeddings", path,
+                       c->head_dim);
+        goto done;
+    }
+    const cJSON *tie = cJSON_GetObjectItemCaseSensitive(root, "tie_word_embeddings");
+    if (tie && !cJSON_IsBool(tie)) {
+        unum_error_set("%s: tie_word_embeddings must be true or false", path);
+        goto done;
+    }
+    c->tied = tie ? cJSON_IsTrue(tie) : 0;
+    const cJSON *rs = cJSON_GetObjectItemCaseSensitive(root, "rope_scaling");
+    if (rs && !cJSON_IsNull(rs)) {
+        unum_error_set("%s: rope_scaling is not supported", path);
+        goto done;
+    }
+    rc = 0;
+done:
+    cJSON_Delete(root);
+    return rc;
+}
+
+int qwen2_config_load(Qwen2Config *c, const char *dir) {
+    char *path = unum_path_join(dir, "config.json");
+    char *txt = unum_read_file(path, CONFIG_MAX_BYTES, NULL);
+    int rc = txt ? qwen2_config_parse(c, txt, path) : -1;
+    free(txt);
+    free(path);
+    return rc;
+}
+
+/* eos_token_id: an integer or a list of integers. */
+static int read_eos(GenConfig *g, const cJSON *j, const char *path) {
+    if (!j || cJSON_IsNull(j)) return 0;
+    const cJSON *one = j;
+    if (cJSON_IsArray(j)) {
+        g->n_eos = 0;
+        cJSON_ArrayForEach(one, j) {
+            if (!cJSON_IsNumber(one) || one->valuedouble < 0 || one->valuedouble >= (1 << 24))
+                return unum_error_set("%s: eos_token_id holds a non-id value", path);
+            if (g->n_eos < CONFIG_MAX_EOS) g->eos[g->n_eos++] = (int32_t)one->valuedouble;
+        }
+        return 0;
+    }
+    if (!cJSON_IsNumber(j) || j->valuedouble < 0 || j->valuedouble >= (1 << 24))
+        return unum_error_set("%s: eos_token_id is not a token id", path);
+    g->eos[0] = (int32_t)j->valuedouble;
+    g->n_eos = 1;
+    return 0;
+}
+
+static int gen_parse(GenConfig *g, const char *txt, const char *path) {
+    cJSON *root = cJSON_Parse(txt);
+    if (!root || !cJSON_IsObject(root)) {
+        cJSON_Delete(root);
+        return unum_error_set("%s: not a JSON object", path);
+    }
+    double t = g->temperature, p = g->top_p, mp = g->min_p, rp = g->repeat_penalty;
+    int k = g->top_k;
+    int rc = get_num(root, "temperature", 0, 100, 1, &t, path) ||
+             get_num(root, "top_p", 0, 1, 1, &p, path) ||
+             get_num(root, "min_p", 0, 1, 1, &mp, path) ||
+             get_num(root, "repetition_penalty", 0.01, 100, 1, &rp, path) ||
+             get_int(root, "top_k", 0, 1 << 24, 1, &k, path) ||
+             read_eos(g, cJSON_GetObjectItemCaseSensitive(root, "eos_token_id"), path)
+                 ? -1
+                 : 0;
+    const cJSON *ds = cJSON_GetObjectItemCaseSensitive(root, "do_sample");
+    if (cJSON_IsBool(ds)) g->do_sample = cJSON_IsTrue(ds);
+    g->temperature = (float)t;
+    g->top_p = (float)p;
+    g->min_p = (float)mp;
+    g->repeat_penalty = (float)rp;
+    g->top_k = k;
+    cJSON_Delete(root);
+    return rc;
+}
+
+int gen_config_load(GenConfig *g, const char *dir) {
+    memset(g, 0, sizeof *g);
+    g->temperature = 0.7f;
+    g->top_p = 0.8f;
+    g->top_k = 20;
+    g->repeat_penalty = 1.0f;
+    g->do_sample = 1;
+    /* config.json's eos first; generation_config.json overrides it */
+    const char *files[2] = {"config.json", "generation_config.json"};
+    for (int i = 0; i < 2; i++) {
+        char *path = unum_path_join(dir, files[i]);
+        int rc = 0;
+        if (unum_file_exists(path)) {
+            char *txt = unum_read_file(path, CONFIG_MAX_BYTES, NULL);
+            if (!txt) {
+                rc = -1;
+            } else if (i == 0) {
+                cJSON *root = cJSON_Parse(txt);
+                rc = read_eos(g, cJSON_GetObjectItemCaseSensitive(root, "eos_token_id"), path);
+                cJSON_Delete(root);
+            } else {
+                rc = gen_parse(g, txt, path);
+            }
+            free(txt);
+        }
+        free(path);
+        if (rc) return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,45 @@
+/* config.h - model hyperparameters from a Hugging Face config.json and
+ * defaults from generation_config.json. */
+#ifndef UNUM_CONFIG_H
+#define UNUM_CONFIG_H
+
+#include <stdint.h>
+
+#define CONFIG_MAX_EOS 8
+
+typedef struct {
+    int hidden;        /* hidden_size, D */
+    int intermediate;  /* intermediate_size, F */
+    int n_layers;      /* num_hidden_layers, L */
+    int n_heads;       /* num_attention_heads, Hq */
+    int n_kv_heads;    /* num_key_value_heads, Hkv (divides Hq) */
+    int head_dim;      /* head_dim, or D / Hq */
+    int vocab;         /* vocab_size, V */
+    int max_pos;       /* max_position_embeddings */
+    int tied;          /* tie_word_embeddings */
+    double rope_theta; /* rope_theta */
+    double rms_eps;    /* rms_norm_eps */
+} Qwen2Config;
+
+/* Sampling defaults and stop ids (generation_config.json, optional). */
+typedef struct {
+    float temperature, top_p, min_p, repeat_penalty;
+    int top_k;
+    int do_sample;
+    int32_t eos[CONFIG_MAX_EOS];
+    int n_eos;
+} GenConfig;
+
+/* Reads dir/config.json. Fails (naming the file and the field) on an
+ * unknown model_type, a missing or out-of-range field, or inconsistent head
+ * counts. */
+int qwen2_config_load(Qwen2Config *c, const char *dir);
+/* Parses a config.json text; path is used in messages. */
+int qwen2_config_parse(Qwen2Config *c, const char *json, const char *path);
+
+/* Reads dir/generation_config.json when present; otherwise leaves the
+ * defaults (greedy off, temperature 0.7, top_p 0.8, top_k 20, eos from
+ * config.json's eos_token_id). */
+int gen_config_load(GenConfig *g, const char *dir);
+
+#endif

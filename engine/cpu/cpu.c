@@ -1,0 +1,272 @@
+/* cpu.c - the CPU backend: pthreads across output rows, AVX-512/AVX2
+ * kernels for matrix-vector products straight from the mmapped bf16/f16/f32
+ * weights, and single-threaded OpenBLAS sgemm per thread for prefill (each
+ * thread widens its own slice of the weight rows to f32, a block at a time,
+ * so no f32 copy of the model ever exists). Activations stay in f32. */
+#include "kernels.h"
+#include "ops.h"
+#include "pool.h"
+#include "util.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define GEMM_MIN_T 4     /* from this many rows on, sgemm beats repeated matvec */
+#define GEMM_BLOCK 256   /* weight rows widened to f32 per sgemm call */
+#define ATT_BLOCK 64     /* queries per attention task */
+
+typedef struct {
+    float *buf;
+    size_t cap;
+} Scratch;
+
+typedef struct {
+    Pool *pool;
+    Scratch *scratch; /* one per thread */
+} Cpu;
+
+static float *scratch_get(Cpu *c, int thread, size_t n) {
+    Scratch *s = &c->scratch[thread];
+    if (s->cap < n) {
+        free(s->buf);
+        s->buf = xmalloc(n * sizeof(float));
+        s->cap = n;
+    }
+    return s->buf;
+}
+
+/* ------------------------------------------------------------ memory */
+
+/* calloc: large buffers (the KV cache) come as untouched zero pages, so
+ * memory is only resident once positions are actually used. */
+static float *cpu_alloc(Backend *be, size_t n) {
+    float *p = calloc(n ? n : 1, sizeof(float));
+    if (!p)
+        unum_error_set("out of memory: cannot allocate %.1f MiB for activations",
+                       (double)n * sizeof(float) / (1 << 20));
+    return p;
+}
+
+static void cpu_free(Backend *be, float *p) { free(p); }
+
+static int cpu_upload(Backend *be, const STensor *t, int rows, int cols, Weight *w) {
+    if (t->numel != (int64_t)rows * cols)
+        return unum_error_set("%s: tensor '%s' has %lld elements, expected %d x %d", t->file,
+                              t->name, (long long)t->numel, rows, cols);
+    *w = (Weight){t->dtype, rows, cols, t->data};
+    return 0;
+}
+
+static void cpu_release(Backend *be, Weight *w) { memset(w, 0, sizeof *w); }
+
+static void cpu_copy(Backend *be, float *dst, const float *src, size_t n) {
+    memcpy(dst, src, n * sizeof(float));
+}
+
+/* ------------------------------------------------------------ matmul */
+
+typedef struct {
+    Cpu *cpu;
+    float *y;
+    const float *x;
+    const Weight *W, *bias;
+    int T;
+} MatmulJob;
+
+static void matmul_rows(void *ctx, int r0, int r1, int thread) {
+    MatmulJob *j = ctx;
+    const Weight *W = j->W;
+    int rows = W->rows, cols = W->cols;
+    if (j->T < GEMM_MIN_T) {
+        for (int t = 0; t < j->T; t++)
+            k_matvec(W->dtype, W->data, cols, r0, r1, j->x + (size_t)t * cols,
+                     j->y + (size_t)t * rows + r0);
+    } else {
+        float *wf = scratch_get(j->cpu, thread, (size_t)GEMM_BLOCK * cols);
+        for (int r = r0; r < r1; r += GEMM_BLOCK) {
+            int n = r1 - r < GEMM_BLOCK ? r1 - r : GEMM_BLOCK;
+            k_convert_rows(W->dtype, W->data, cols, r, r + n, wf);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, j->T, n, cols, 1.0f, j->x,
+                        cols, wf, cols, 0.0f, j->y + r, rows);
+        }
+    }
+    if (j->bias) { /* the bias is a [1 x rows] weight; widen our slice of it */
+        float b[GEMM_BLOCK];
+        for (int r = r0; r < r1; r += GEMM_BLOCK) {
+            int n = r1 - r < GEMM_BLOCK ? r1 - r : GEMM_BLOCK;
+            k_convert_rows(j->bias->dtype, (const char *)j->bias->data +
+                           (size_t)r * dtype_size(j->bias->dtype), n, 0, 1, b);
+            for (int t = 0; t < j->T; t++) {
+                float *yt = j->y + (size_t)t * rows + r;
+                for (int i = 0; i < n; i++) yt[i] += b[i];
+            }
+        }
+    }
+}
+
+static void cpu_matmul(Backend *be, float *y, const float *x, const Weight *W, const Weight *bias,
+                       int T) {
+    Cpu *c = be->impl;
+    MatmulJob j = {c, y, x, W, bias, T};
+    pool_run_aligned(c->pool, W->rows, 16, matmul_rows, &j);
+}
+
+/* ------------------------------------------------------------ elementwise */
+
+static void cpu_embed(Backend *be, float *x, const Weight *table, const int32_t *ids, int T) {
+    for (int t = 0; t < T; t++)
+        k_convert_rows(table->dtype, table->data, table->cols, ids[t], ids[t] + 1,
+                       x + (size_t)t * table->cols);
+}
+
+static void cpu_rmsnorm(Backend *be, float *y, const float *x, const Weight *w, int T,
+                        float eps) {
+    Cpu *c = be->impl;
+    int D = w->cols;
+    float *wf = scratch_get(c, 0, (size_t)D);
+    k_convert_rows(w->dtype, w->data, D, 0, 1, wf);
+    for (int t = 0; t < T; t++) {
+        const float *xt = x + (size_t)t * D;
+        float *yt = y + (size_t)t * D;
+        float ss = 0;
+        for (int i = 0; i < D; i++) ss += xt[i] * xt[i];
+        float inv = 1.0f / sqrtf(ss / (float)D + eps);
+        for (int i = 0; i < D; i++) yt[i] = xt[i] * inv * wf[i];
+    }
+}
+
+static void cpu_rope(Backend *be, float *x, int T, int n_heads, int head_dim, int pos0,
+                     float theta) {
+    int half = head_dim / 2;
+    float inv_freq[half], cs[half], sn[half];
+    for (int i = 0; i < half; i++)
+        inv_freq[i] = 1.0f / powf(theta, (float)(2 * i) / (float)head_dim);
+    for (int t = 0; t < T; t++) {
+        float pos = (float)(pos0 + t);
+        for (int i = 0; i < half; i++) {
+            float a = pos * inv_freq[i];
+            cs[i] = cosf(a);
+            sn[i] = sinf(a);
+        }
+        float *xt = x + (size_t)t * n_heads * head_dim;
+        for (int h = 0; h < n_heads; h++) {
+            float *v = xt + (size_t)h * head_dim;
+            for (int i = 0; i < half; i++) {
+                float a = v[i], b = v[i + half];
+                v[i] = a * cs[i] - b * sn[i];
+                v[i + half] = b * cs[i] + a * sn[i];
+            }
+        }
+    }
+}
+
+static void cpu_swiglu(Backend *be, float *a, const float *g, const float *u, size_t n) {
+    for (size_t i = 0; i < n; i++) a[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+}
+
+static void cpu_add(Backend *be, float *x, const float *y, size_t n) {
+    for (size_t i = 0; i < n; i++) x[i] += y[i];
+}
+
+/* ------------------------------------------------------------ attention */
+
+typedef struct {
+    Cpu *cpu;
+    float *out;
+    const float *q, *kc, *vc;
+    int T, pos0, n_heads, n_kv, head_dim, n_blocks;
+} AttJob;
+
+/* One task = one head and a block of up to ATT_BLOCK queries:
+ * S = scale * Q K^T over the keys the block can see, causal mask, row
+ * softmax, O = P V; both products through sgemm on strided views. */
+static void attention_tasks(void *ctx, int b, int e, int thread) {
+    AttJob *j = ctx;
+    int hd = j->head_dim, qs = j->n_heads * hd, ks = j->n_kv * hd;
+    float scale = 1.0f / sqrtf((float)hd);
+    for (int task = b; task < e; task++) {
+        int h = task / j->n_blocks, blk = task % j->n_blocks;
+        int kvh = h / (j->n_heads / j->n_kv);
+        int t0 = blk * ATT_BLOCK, tb = j->T - t0 < ATT_BLOCK ? j->T - t0 : ATT_BLOCK;
+        int nk = j->pos0 + t0 + tb; /* keys visible to the last query of the block */
+        float *S = scratch_get(j->cpu, thread, (size_t)tb * nk);
+        const float *q = j->q + (size_t)t0 * qs + (size_t)h * hd;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, tb, nk, hd, scale, q, qs,
+                    j->kc + (size_t)kvh * hd, ks, 0.0f, S, nk);
+        for (int i = 0; i < tb; i++) {
+            float *s = S + (size_t)i * nk;
+            int valid = j->pos0 + t0 + i + 1;
+            float mx = -INFINITY;
+            for (int k = 0; k < valid; k++) mx = s[k] > mx ? s[k] : mx;
+            float sum = 0;
+            for (int k = 0; k < valid; k++) {
+                s[k] = expf(s[k] - mx);
+                sum += s[k];
+            }
+            float inv = 1.0f / sum;
+            for (int k = 0; k < valid; k++) s[k] *= inv;
+            for (int k = valid; k < nk; k++) s[k] = 0;
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, tb, hd, nk, 1.0f, S, nk,
+                    j->vc + (size_t)kvh * hd, ks, 0.0f, j->out + (size_t)t0 * qs + (size_t)h * hd,
+                    qs);
+    }
+}
+
+static void cpu_attention(Backend *be, float *out, const float *q, const float *kc,
+                          const float *vc, int T, int pos0, int n_heads, int n_kv,
+                          int head_dim) {
+    Cpu *c = be->impl;
+    AttJob j = {c, out, q, kc, vc, T, pos0, n_heads, n_kv, head_dim,
+                (T + ATT_BLOCK - 1) / ATT_BLOCK};
+    pool_run(c->pool, n_heads * j.n_blocks, attention_tasks, &j);
+}
+
+/* ------------------------------------------------------------ lifetime */
+
+static void cpu_close(Backend *be) {
+    Cpu *c = be->impl;
+    int n = pool_threads(c->pool);
+    pool_close(c->pool);
+    for (int i = 0; i < n; i++) free(c->scratch[i].buf);
+    free(c->scratch);
+    free(c);
+    free(be);
+}
+
+Backend *backend_cpu_open(int n_threads) {
+    if (n_threads <= 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        n_threads = n > 0 ? (int)n : 1;
+    }
+    /* each of our threads calls sgemm on its own slice */
+    openblas_set_num_threads(1);
+    Cpu *c = xcalloc(1, sizeof *c);
+    c->pool = pool_open(n_threads);
+    c->scratch = xcalloc((size_t)pool_threads(c->pool), sizeof *c->scratch);
+    Backend *be = xcalloc(1, sizeof *be);
+    *be = (Backend){
+        .name = "cpu",
+        .n_threads = pool_threads(c->pool),
+        .impl = c,
+        .alloc = cpu_alloc,
+        .free = cpu_free,
+        .upload = cpu_upload,
+        .release = cpu_release,
+        .to_host = cpu_copy,
+        .from_host = cpu_copy,
+        .embed = cpu_embed,
+        .rmsnorm = cpu_rmsnorm,
+        .matmul = cpu_matmul,
+        .rope = cpu_rope,
+        .attention = cpu_attention,
+        .swiglu = cpu_swiglu,
+        .add = cpu_add,
+        .close = cpu_close,
+    };
+    return be;
+}

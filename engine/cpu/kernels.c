@@ -1,0 +1,188 @@
+/* kernels.c - see kernels.h.
+ *
+ * Decode is bound by reading the weights, so the matvec streams four rows at
+ * a time through the vector unit, widening bf16/f16 to f32 in registers
+ * (bf16 is the top half of an f32: a zero-extend and a shift). */
+#include "kernels.h"
+
+#include "util.h"
+
+#include <immintrin.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ------------------------------------------------------------ generic */
+
+static float load_one(DType dt, const void *W, size_t i) {
+    switch (dt) {
+    case DT_F32: return ((const float *)W)[i];
+    case DT_BF16: return unum_bf16_to_f32(((const uint16_t *)W)[i]);
+    case DT_F16: return unum_f16_to_f32(((const uint16_t *)W)[i]);
+    }
+    return 0;
+}
+
+static void matvec_generic(DType dt, const void *W, int cols, int r0, int r1, const float *x,
+                           float *y) {
+    for (int r = r0; r < r1; r++) {
+        float acc[8] = {0};
+        size_t base = (size_t)r * (size_t)cols;
+        int c = 0;
+        for (; c + 8 <= cols; c += 8)
+            for (int j = 0; j < 8; j++) acc[j] += load_one(dt, W, base + c + j) * x[c + j];
+        float s = 0;
+        for (int j = 0; j < 8; j++) s += acc[j];
+        for (; c < cols; c++) s += load_one(dt, W, base + c) * x[c];
+        y[r - r0] = s;
+    }
+}
+
+static void convert_generic(DType dt, const void *W, int cols, int r0, int r1, float *dst) {
+    size_t n = (size_t)(r1 - r0) * (size_t)cols, base = (size_t)r0 * (size_t)cols;
+    if (dt == DT_F32) {
+        memcpy(dst, (const float *)W + base, n * sizeof(float));
+        return;
+    }
+    for (size_t i = 0; i < n; i++) dst[i] = load_one(dt, W, base + i);
+}
+
+/* ------------------------------------------------------------ AVX-512 */
+
+#define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,fma,f16c")))
+
+AVX512 static inline __m512 ld16(DType dt, const void *W, size_t i) {
+    if (dt == DT_BF16) {
+        __m256i h = _mm256_loadu_si256((const __m256i *)((const uint16_t *)W + i));
+        return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+    }
+    if (dt == DT_F16)
+        return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)((const uint16_t *)W + i)));
+    return _mm512_loadu_ps((const float *)W + i);
+}
+
+AVX512 static void matvec_avx512(DType dt, const void *W, int cols, int r0, int r1,
+                                 const float *x, float *y) {
+    int cv = cols & ~15, r = r0;
+    for (; r + 4 <= r1; r += 4) {
+        size_t b0 = (size_t)r * cols, b1 = b0 + cols, b2 = b1 + cols, b3 = b2 + cols;
+        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        for (int c = 0; c < cv; c += 16) {
+            __m512 xv = _mm512_loadu_ps(x + c);
+            a0 = _mm512_fmadd_ps(ld16(dt, W, b0 + c), xv, a0);
+            a1 = _mm512_fmadd_ps(ld16(dt, W, b1 + c), xv, a1);
+            a2 = _mm512_fmadd_ps(ld16(dt, W, b2 + c), xv, a2);
+            a3 = _mm512_fmadd_ps(ld16(dt, W, b3 + c), xv, a3);
+        }
+        float s[4] = {_mm512_reduce_add_ps(a0), _mm512_reduce_add_ps(a1),
+                      _mm512_reduce_add_ps(a2), _mm512_reduce_add_ps(a3)};
+        for (int c = cv; c < cols; c++)
+            for (int j = 0; j < 4; j++) s[j] += load_one(dt, W, b0 + (size_t)j * cols + c) * x[c];
+        memcpy(y + (r - r0), s, sizeof s);
+    }
+    for (; r < r1; r++) {
+        size_t b = (size_t)r * cols;
+        __m512 a = _mm512_setzero_ps();
+        for (int c = 0; c < cv; c += 16)
+            a = _mm512_fmadd_ps(ld16(dt, W, b + c), _mm512_loadu_ps(x + c), a);
+        float s = _mm512_reduce_add_ps(a);
+        for (int c = cv; c < cols; c++) s += load_one(dt, W, b + c) * x[c];
+        y[r - r0] = s;
+    }
+}
+
+AVX512 static void convert_avx512(DType dt, const void *W, int cols, int r0, int r1,
+                                  float *dst) {
+    size_t n = (size_t)(r1 - r0) * (size_t)cols, base = (size_t)r0 * (size_t)cols, i = 0;
+    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(dst + i, ld16(dt, W, base + i));
+    for (; i < n; i++) dst[i] = load_one(dt, W, base + i);
+}
+
+/* ------------------------------------------------------------ AVX2 */
+
+#define AVX2 __attribute__((target("avx2,fma,f16c")))
+
+AVX2 static inline __m256 ld8(DType dt, const void *W, size_t i) {
+    if (dt == DT_BF16) {
+        __m128i h = _mm_loadu_si128((const __m128i *)((const uint16_t *)W + i));
+        return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+    }
+    if (dt == DT_F16)
+        return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)W + i)));
+    return _mm256_loadu_ps((const float *)W + i);
+}
+
+AVX2 static inline float hsum8(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+AVX2 static void matvec_avx2(DType dt, const void *W, int cols, int r0, int r1, const float *x,
+                             float *y) {
+    int cv = cols & ~7;
+    for (int r = r0; r < r1; r++) {
+        size_t b = (size_t)r * cols;
+        __m256 a = _mm256_setzero_ps(), a2 = a;
+        int c = 0;
+        for (; c + 16 <= cv; c += 16) {
+            a = _mm256_fmadd_ps(ld8(dt, W, b + c), _mm256_loadu_ps(x + c), a);
+            a2 = _mm256_fmadd_ps(ld8(dt, W, b + c + 8), _mm256_loadu_ps(x + c + 8), a2);
+        }
+        for (; c < cv; c += 8) a = _mm256_fmadd_ps(ld8(dt, W, b + c), _mm256_loadu_ps(x + c), a);
+        float s = hsum8(_mm256_add_ps(a, a2));
+        for (; c < cols; c++) s += load_one(dt, W, b + c) * x[c];
+        y[r - r0] = s;
+    }
+}
+
+AVX2 static void convert_avx2(DType dt, const void *W, int cols, int r0, int r1, float *dst) {
+    size_t n = (size_t)(r1 - r0) * (size_t)cols, base = (size_t)r0 * (size_t)cols, i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, ld8(dt, W, base + i));
+    for (; i < n; i++) dst[i] = load_one(dt, W, base + i);
+}
+
+/* ------------------------------------------------------------ dispatch */
+
+typedef enum { ISA_UNKNOWN, ISA_GENERIC, ISA_AVX2, ISA_AVX512 } Isa;
+static Isa isa;
+
+static Isa detect(void) {
+    if (!isa) {
+        __builtin_cpu_init();
+        const char *force = getenv("UNUM_ISA"); /* tests pin a path */
+        if (force && !strcmp(force, "generic")) isa = ISA_GENERIC;
+        else if (force && !strcmp(force, "avx2") && __builtin_cpu_supports("avx2")) isa = ISA_AVX2;
+        else if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                 __builtin_cpu_supports("avx512vl") && (!force || strcmp(force, "avx2")))
+            isa = ISA_AVX512;
+        else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+            isa = ISA_AVX2;
+        else isa = ISA_GENERIC;
+    }
+    return isa;
+}
+
+const char *k_isa(void) {
+    switch (detect()) {
+    case ISA_AVX512: return "avx512";
+    case ISA_AVX2: return "avx2";
+    default: return "generic";
+    }
+}
+
+void k_matvec(DType dt, const void *W, int cols, int r0, int r1, const float *x, float *y) {
+    switch (detect()) {
+    case ISA_AVX512: matvec_avx512(dt, W, cols, r0, r1, x, y); break;
+    case ISA_AVX2: matvec_avx2(dt, W, cols, r0, r1, x, y); break;
+    default: matvec_generic(dt, W, cols, r0, r1, x, y);
+    }
+}
+
+void k_convert_rows(DType dt, const void *W, int cols, int r0, int r1, float *dst) {
+    switch (detect()) {
+    case ISA_AVX512: convert_avx512(dt, W, cols, r0, r1, dst); break;
+    case ISA_AVX2: convert_avx2(dt, W, cols, r0, r1, dst); break;
+    default: convert_generic(dt, W, cols, r0, r1, dst);
+    }
+}

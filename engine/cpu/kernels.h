@@ -1,0 +1,17 @@
+/* kernels.h - the CPU backend's inner loops, with AVX-512 and AVX2 versions
+ * chosen at run time and a portable fallback. All accumulate in float32. */
+#ifndef UNUM_KERNELS_H
+#define UNUM_KERNELS_H
+
+#include "safetensors.h"
+
+#include <stddef.h>
+
+/* y[r - r0] = dot(W[r, :], x) for rows r0 .. r1 of W [? x cols] in dtype dt. */
+void k_matvec(DType dt, const void *W, int cols, int r0, int r1, const float *x, float *y);
+/* dst[(r - r0) * cols + c] = W[r, c] as float32 for rows r0 .. r1. */
+void k_convert_rows(DType dt, const void *W, int cols, int r0, int r1, float *dst);
+/* Which instruction set the kernels use ("avx512", "avx2", "generic"). */
+const char *k_isa(void);
+
+#endif

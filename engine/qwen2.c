@@ -1,0 +1,235 @@
+/* qwen2.c - Qwen2ForCausalLM, read top to bottom like the model card:
+ *
+ *   x = embed_tokens[ids]
+ *   for each layer:
+ *       h = rmsnorm(x) ; q,k,v = h Wq+bq, h Wk+bk, h Wv+bv ; rope(q, k)
+ *       x = x + o_proj(causal_gqa_attention(q, k_cache, v_cache))
+ *       h = rmsnorm(x) ; x = x + down(silu(gate(h)) * up(h))
+ *   logits = lm_head(rmsnorm(x))
+ *
+ * Every operation goes through the backend's ops table (ops.h). */
+#include "qwen2.h"
+
+#include "util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DEFAULT_CTX 4096
+#define MAX_BATCH 512
+#define LOGIT_ROWS 16 /* rows of logits computed per lm_head call */
+
+/* ------------------------------------------------------------ loading */
+
+typedef struct {
+    Qwen2 *m;
+    int used; /* tensors consumed */
+} Loader;
+
+/* Fetches name with shape [rows x cols] (a vector when rows == 0) and
+ * uploads it. */
+static int load_weight(Loader *ld, Weight *w, const char *name, int rows, int cols) {
+    int64_t shape2[2] = {rows, cols}, shape1[1] = {cols};
+    const STensor *t = rows ? st_get(&ld->m->st, name, 2, shape2)
+                            : st_get(&ld->m->st, name, 1, shape1);
+    if (!t) return -1;
+    ld->used++;
+    return ld->m->be->upload(ld->m->be, t, rows ? rows : 1, cols, w);
+}
+
+static int load_layer(Loader *ld, int i) {
+    const Qwen2Config *c = &ld->m->c;
+    Qwen2Layer *l = &ld->m->layers[i];
+    int D = c->hidden, F = c->intermediate;
+    int qd = c->n_heads * c->head_dim, kvd = c->n_kv_heads * c->head_dim;
+    char n[128];
+#define W(field, suffix, rows, cols)                                                        \
+    (snprintf(n, sizeof n, "model.layers.%d.%s", i, suffix),                              \
+     load_weight(ld, &l->field, n, rows, cols))
+    if (W(attn_norm, "input_layernorm.weight", 0, D) ||
+        W(wq, "self_attn.q_proj.weight", qd, D) || W(bq, "self_attn.q_proj.bias", 0, qd) ||
+        W(wk, "self_attn.k_proj.weight", kvd, D) || W(bk, "self_attn.k_proj.bias", 0, kvd) ||
+        W(wv, "self_attn.v_proj.weight", kvd, D) || W(bv, "self_attn.v_proj.bias", 0, kvd) ||
+        W(wo, "self_attn.o_proj.weight", D, qd) ||
+        W(mlp_norm, "post_attention_layernorm.weight", 0, D) ||
+        W(gate, "mlp.gate_proj.weight", F, D) || W(up, "mlp.up_proj.weight", F, D) ||
+        W(down, "mlp.down_proj.weight", D, F))
+        return -1;
+#undef W
+    return 0;
+}
+
+/* Tensors the model does not use mean config.json and the checkpoint
+ * disagree (say, more layers than num_hidden_layers): refuse them. A tied
+ * model may still carry lm_head.weight, and old exports carry inv_freq. */
+static int check_unused(Loader *ld) {
+    const STModel *st = &ld->m->st;
+    int extra_ok = 0;
+    for (int i = 0; i < st->n_tensors; i++) {
+        const char *name = st->tensors[i].name;
+        size_t len = strlen(name);
+        if ((ld->m->c.tied && !strcmp(name, "lm_head.weight")) ||
+            (len > 19 && !strcmp(name + len - 19, "rotary_emb.inv_freq")))
+            extra_ok++;
+    }
+    if (ld->used + extra_ok == st->n_tensors) return 0;
+    for (int i = 0; i < st->n_tensors; i++) {
+        const char *name = st->tensors[i].name;
+        int layer;
+        if (sscanf(name, "model.layers.%d.", &layer) == 1 && layer >= ld->m->c.n_layers)
+            return unum_error_set("%s: tensor '%s' belongs to layer %d but config.json has "
+                                  "num_hidden_layers %d",
+                                  st->tensors[i].file, name, layer, ld->m->c.n_layers);
+    }
+    return unum_error_set("checkpoint has %d tensors that config.json does not describe",
+                          st->n_tensors - ld->used - extra_ok);
+}
+
+static int alloc_state(Qwen2 *m) {
+    const Qwen2Config *c = &m->c;
+    Backend *be = m->be;
+    size_t B = (size_t)m->max_batch, D = (size_t)c->hidden;
+    size_t qd = (size_t)c->n_heads * c->head_dim, kvd = (size_t)c->n_kv_heads * c->head_dim;
+    size_t F = (size_t)c->intermediate;
+    m->logits_rows = LOGIT_ROWS;
+    struct {
+        float **p;
+        size_t n;
+    } bufs[] = {{&m->x, B * D},  {&m->xn, B * D}, {&m->q, B * qd},
+                {&m->att, B * qd}, {&m->g, B * F}, {&m->u, B * F},
+                {&m->logits, (size_t)m->logits_rows * c->vocab}};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+        if (!(*bufs[i].p = be->alloc(be, bufs[i].n))) return -1;
+    for (int i = 0; i < c->n_layers; i++) {
+        Qwen2Layer *l = &m->layers[i];
+        if (!(l->k_cache = be->alloc(be, (size_t)m->ctx * kvd)) ||
+            !(l->v_cache = be->alloc(be, (size_t)m->ctx * kvd)))
+            return unum_error_wrap("KV cache of %d positions", m->ctx);
+    }
+    return 0;
+}
+
+Qwen2 *qwen2_load(const char *dir, Backend *be, int ctx) {
+    Qwen2 *m = xcalloc(1, sizeof *m);
+    m->be = be;
+    if (qwen2_config_load(&m->c, dir) || st_open_dir(&m->st, dir)) {
+        free(m);
+        return NULL;
+    }
+    const Qwen2Config *c = &m->c;
+    m->ctx = ctx > 0 ? ctx : (c->max_pos < DEFAULT_CTX ? c->max_pos : DEFAULT_CTX);
+    m->max_batch = MAX_BATCH;
+    m->layers = xcalloc((size_t)c->n_layers, sizeof *m->layers);
+    Loader ld = {m, 0};
+    int rc = load_weight(&ld, &m->embed, "model.embed_tokens.weight", c->vocab, c->hidden) ||
+             load_weight(&ld, &m->final_norm, "model.norm.weight", 0, c->hidden);
+    for (int i = 0; !rc && i < c->n_layers; i++) rc = load_layer(&ld, i);
+    if (!rc) {
+        if (c->tied) m->lm_head = m->embed;
+        else rc = load_weight(&ld, &m->lm_head, "lm_head.weight", c->vocab, c->hidden);
+    }
+    if (!rc) rc = check_unused(&ld);
+    if (!rc) rc = alloc_state(m);
+    if (rc) {
+        unum_error_wrap("%s", dir);
+        qwen2_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+void qwen2_free(Qwen2 *m) {
+    if (!m) return;
+    Backend *be = m->be;
+    float *bufs[] = {m->x, m->xn, m->q, m->att, m->g, m->u, m->logits};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+        if (bufs[i]) be->free(be, bufs[i]);
+    for (int i = 0; m->layers && i < m->c.n_layers; i++) {
+        Qwen2Layer *l = &m->layers[i];
+        if (l->k_cache) be->free(be, l->k_cache);
+        if (l->v_cache) be->free(be, l->v_cache);
+        Weight *w[] = {&l->attn_norm, &l->wq, &l->wk, &l->wv, &l->bq, &l->bk,
+                       &l->bv, &l->wo, &l->mlp_norm, &l->gate, &l->up, &l->down};
+        for (size_t j = 0; j < sizeof w / sizeof w[0]; j++)
+            if (w[j]->data) be->release(be, w[j]);
+    }
+    if (!m->c.tied && m->lm_head.data) be->release(be, &m->lm_head);
+    if (m->embed.data) be->release(be, &m->embed);
+    if (m->final_norm.data) be->release(be, &m->final_norm);
+    free(m->layers);
+    st_close(&m->st);
+    free(m);
+}
+
+/* ------------------------------------------------------------ forward */
+
+/* One chunk of T <= max_batch tokens at positions pos0 .. pos0+T-1. Leaves
+ * the final hidden states (before the final norm) in m->x. */
+static void forward_chunk(Qwen2 *m, const int32_t *ids, int T, int pos0) {
+    const Qwen2Config *c = &m->c;
+    Backend *be = m->be;
+    int D = c->hidden, hd = c->head_dim, Hq = c->n_heads, Hkv = c->n_kv_heads;
+    size_t kvd = (size_t)Hkv * hd;
+    float eps = (float)c->rms_eps, theta = (float)c->rope_theta;
+
+    be->embed(be, m->x, &m->embed, ids, T);
+    for (int i = 0; i < c->n_layers; i++) {
+        Qwen2Layer *l = &m->layers[i];
+        /* the new keys and values are written straight into the cache */
+        float *kc = l->k_cache + (size_t)pos0 * kvd, *vc = l->v_cache + (size_t)pos0 * kvd;
+
+        be->rmsnorm(be, m->xn, m->x, &l->attn_norm, T, eps);
+        be->matmul(be, m->q, m->xn, &l->wq, &l->bq, T);
+        be->matmul(be, kc, m->xn, &l->wk, &l->bk, T);
+        be->matmul(be, vc, m->xn, &l->wv, &l->bv, T);
+        be->rope(be, m->q, T, Hq, hd, pos0, theta);
+        be->rope(be, kc, T, Hkv, hd, pos0, theta);
+        be->attention(be, m->att, m->q, l->k_cache, l->v_cache, T, pos0, Hq, Hkv, hd);
+        be->matmul(be, m->xn, m->att, &l->wo, NULL, T);
+        be->add(be, m->x, m->xn, (size_t)T * D);
+
+        be->rmsnorm(be, m->xn, m->x, &l->mlp_norm, T, eps);
+        be->matmul(be, m->g, m->xn, &l->gate, NULL, T);
+        be->matmul(be, m->u, m->xn, &l->up, NULL, T);
+        be->swiglu(be, m->g, m->g, m->u, (size_t)T * c->intermediate);
+        be->matmul(be, m->xn, m->g, &l->down, NULL, T);
+        be->add(be, m->x, m->xn, (size_t)T * D);
+    }
+}
+
+/* logits for rows [r0, r1) of m->x, copied to host out [(r1-r0) x V]. */
+static void head_rows(Qwen2 *m, int r0, int r1, float *out) {
+    Backend *be = m->be;
+    int D = m->c.hidden, V = m->c.vocab;
+    for (int r = r0; r < r1; r += m->logits_rows) {
+        int n = r1 - r < m->logits_rows ? r1 - r : m->logits_rows;
+        be->rmsnorm(be, m->xn, m->x + (size_t)r * D, &m->final_norm, n, (float)m->c.rms_eps);
+        be->matmul(be, m->logits, m->xn, &m->lm_head, NULL, n);
+        be->to_host(be, out + (size_t)(r - r0) * V, m->logits, (size_t)n * V);
+    }
+}
+
+int qwen2_forward(Qwen2 *m, const int32_t *ids, int T, float *logits, int all_logits) {
+    if (T <= 0) return unum_error_set("forward: no tokens");
+    if (T > m->ctx - m->n_past)
+        return unum_error_set("context full: %d positions used, %d more do not fit in %d",
+                              m->n_past, T, m->ctx);
+    for (int t = 0; t < T; t++)
+        if (ids[t] < 0 || ids[t] >= m->c.vocab)
+            return unum_error_set("token id %d is outside the vocabulary [0, %d)", ids[t],
+                                  m->c.vocab);
+    for (int done = 0; done < T;) {
+        int n = T - done < m->max_batch ? T - done : m->max_batch;
+        forward_chunk(m, ids + done, n, m->n_past);
+        m->n_past += n;
+        if (all_logits) head_rows(m, 0, n, logits + (size_t)done * m->c.vocab);
+        else if (done + n == T) head_rows(m, n - 1, n, logits);
+        done += n;
+    }
+    return 0;
+}
+
+void qwen2_rewind(Qwen2 *m, int n) {
+    if (n >= 0 && n < m->n_past) m->n_past = n;
+}

@@ -1,0 +1,55 @@
+/* qwen2.h - the Qwen2 decoder-only transformer (Qwen2ForCausalLM).
+ *
+ * Weights come from a Hugging Face directory, used in place from the mmap
+ * (or uploaded once to the backend). A Qwen2 keeps one KV cache of ctx
+ * positions; qwen2_forward appends T tokens at position n_past and returns
+ * logits. */
+#ifndef UNUM_QWEN2_H
+#define UNUM_QWEN2_H
+
+#include "config.h"
+#include "ops.h"
+#include "safetensors.h"
+
+typedef struct {
+    Weight attn_norm;       /* [1 x D] input_layernorm */
+    Weight wq, wk, wv;      /* [Hq*hd x D], [Hkv*hd x D], [Hkv*hd x D] */
+    Weight bq, bk, bv;      /* [1 x Hq*hd], [1 x Hkv*hd], [1 x Hkv*hd] */
+    Weight wo;              /* [D x Hq*hd] */
+    Weight mlp_norm;        /* [1 x D] post_attention_layernorm */
+    Weight gate, up;        /* [F x D] */
+    Weight down;            /* [D x F] */
+    float *k_cache, *v_cache; /* [ctx x Hkv*hd] each, backend memory */
+} Qwen2Layer;
+
+typedef struct {
+    Qwen2Config c;
+    STModel st;
+    Backend *be;
+    Weight embed;      /* [V x D] model.embed_tokens */
+    Weight final_norm; /* [1 x D] model.norm */
+    Weight lm_head;    /* [V x D] lm_head, or embed when tied */
+    Qwen2Layer *layers;
+    int ctx;           /* KV cache capacity in positions */
+    int n_past;        /* positions already in the cache */
+    int max_batch;     /* tokens per forward chunk */
+    /* activations for up to max_batch tokens, backend memory */
+    float *x, *xn, *q, *k, *v, *att, *g, *u, *logits;
+    int logits_rows;   /* rows the logits buffer holds */
+} Qwen2;
+
+/* Loads the model in dir onto be with a KV cache of ctx positions (0: the
+ * smaller of max_position_embeddings and 4096). Checks every tensor name and
+ * shape against config.json. NULL with the error set on failure. */
+Qwen2 *qwen2_load(const char *dir, Backend *be, int ctx);
+void qwen2_free(Qwen2 *m);
+
+/* Runs T tokens through the model at positions n_past .. n_past+T-1 and
+ * advances n_past. Writes to logits (host memory) the logits of the last
+ * token [V], or of every token [T x V] when all_logits. ids must be in
+ * [0, V) and n_past + T <= ctx (checked: -1 with the error set). */
+int qwen2_forward(Qwen2 *m, const int32_t *ids, int T, float *logits, int all_logits);
+/* Forgets the cache from position n on (n <= n_past). */
+void qwen2_rewind(Qwen2 *m, int n);
+
+#endif

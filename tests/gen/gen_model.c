@@ -1,0 +1,454 @@
+/* gen_model.c - writes random Qwen2 checkpoints for the tests and benches.
+ *
+ *   gen_model --preset NAME OUTDIR [--tokenizer tokenizer.json]
+ *   gen_model --list
+ *
+ * Each preset is a Hugging Face directory as published: config.json,
+ * model.safetensors (or shards + model.safetensors.index.json),
+ * generation_config.json, tokenizer.json and tokenizer_config.json, with the
+ * real tensor names. Values come from a counter-based generator keyed by the
+ * preset and the tensor name, so the bytes are the same on every machine and
+ * the committed goldens (tests/golden/) stay valid. Without --tokenizer a
+ * small byte-level BPE tokenizer is trained on a fixed text and written. */
+#include "util.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+typedef enum { F32, F16, BF16 } Dt;
+static const char *dt_name[] = {"F32", "F16", "BF16"};
+static const char *dt_torch[] = {"float32", "float16", "bfloat16"};
+
+typedef struct {
+    const char *name;
+    int D, F, L, Hq, Hkv, head_dim, V, tied, shards, max_pos;
+    double theta;
+    Dt dt;
+} Preset;
+
+static const Preset presets[] = {
+    {"tiny-bf16", 64, 160, 2, 4, 2, 0, 384, 1, 1, 512, 10000.0, BF16},
+    {"tiny-untied-f32", 64, 128, 2, 4, 4, 0, 384, 0, 1, 512, 10000.0, F32},
+    {"tiny-headdim-f16", 64, 96, 2, 4, 2, 32, 384, 1, 1, 512, 10000.0, F16},
+    {"tiny-mqa-bf16", 96, 256, 3, 6, 1, 0, 400, 1, 1, 512, 1000000.0, BF16},
+    {"tiny-sharded-bf16", 64, 160, 3, 4, 2, 0, 384, 1, 3, 512, 10000.0, BF16},
+    {"qwen05-bench", 896, 4864, 24, 14, 2, 0, 151936, 1, 1, 32768, 1000000.0, BF16},
+};
+
+/* ------------------------------------------------------------ random */
+
+static uint64_t splitmix(uint64_t *s) {
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static uint64_t fnv(const char *s) {
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+/* Uniform in (-1, 1) scaled by sqrt(3) to unit variance: cheap and exact
+ * to reproduce, which matters more here than Gaussian tails. */
+static float rnd(uint64_t *s) {
+    double u = (double)(splitmix(s) >> 11) * (1.0 / 9007199254740992.0);
+    return (float)((2.0 * u - 1.0) * 1.7320508075688772);
+}
+
+/* ------------------------------------------------------------ tensors */
+
+typedef struct {
+    char name[96];
+    int ndim;
+    int64_t shape[2];
+    float scale, offset; /* value = offset + scale * unit noise */
+    int shard;
+} Tensor;
+
+static Tensor *tensors;
+static int n_tensors;
+
+static void add(const char *name, int ndim, int64_t a, int64_t b, float scale, float offset) {
+    tensors = xrealloc(tensors, sizeof *tensors * (size_t)(n_tensors + 1));
+    Tensor *t = &tensors[n_tensors++];
+    memset(t, 0, sizeof *t);
+    snprintf(t->name, sizeof t->name, "%s", name);
+    t->ndim = ndim;
+    t->shape[0] = a;
+    t->shape[1] = b;
+    t->scale = scale;
+    t->offset = offset;
+}
+
+static void plan(const Preset *p) {
+    int hd = p->head_dim ? p->head_dim : p->D / p->Hq;
+    int qd = p->Hq * hd, kvd = p->Hkv * hd;
+    char n[96];
+    add("model.embed_tokens.weight", 2, p->V, p->D, 0.5f, 0);
+    for (int i = 0; i < p->L; i++) {
+#define L(suffix, nd, a, b, sc, off)                                                         \
+    (snprintf(n, sizeof n, "model.layers.%d.%s", i, suffix), add(n, nd, a, b, sc, off))
+        float si = 1.0f / sqrtf((float)p->D), sf = 1.0f / sqrtf((float)p->F);
+        L("input_layernorm.weight", 1, p->D, 0, 0.1f, 1.0f);
+        L("self_attn.q_proj.weight", 2, qd, p->D, si, 0);
+        L("self_attn.q_proj.bias", 1, qd, 0, 0.1f, 0);
+        L("self_attn.k_proj.weight", 2, kvd, p->D, si, 0);
+        L("self_attn.k_proj.bias", 1, kvd, 0, 0.1f, 0);
+        L("self_attn.v_proj.weight", 2, kvd, p->D, si, 0);
+        L("self_attn.v_proj.bias", 1, kvd, 0, 0.1f, 0);
+        L("self_attn.o_proj.weight", 2, p->D, qd, 1.0f / sqrtf((float)qd), 0);
+        L("post_attention_layernorm.weight", 1, p->D, 0, 0.1f, 1.0f);
+        L("mlp.gate_proj.weight", 2, p->F, p->D, si, 0);
+        L("mlp.up_proj.weight", 2, p->F, p->D, si, 0);
+        L("mlp.down_proj.weight", 2, p->D, p->F, sf, 0);
+#undef L
+    }
+    add("model.norm.weight", 1, p->D, 0, 0.1f, 1.0f);
+    if (!p->tied) add("lm_head.weight", 2, p->V, p->D, 1.0f / sqrtf((float)p->D), 0);
+    for (int i = 0; i < n_tensors; i++) tensors[i].shard = i * p->shards / n_tensors;
+}
+
+static int64_t numel(const Tensor *t) { return t->shape[0] * (t->ndim == 2 ? t->shape[1] : 1); }
+
+static int cmp_name(const void *a, const void *b) {
+    return strcmp(((const Tensor *)a)->name, ((const Tensor *)b)->name);
+}
+
+static void die(const char *what, const char *path) {
+    fprintf(stderr, "gen_model: %s %s: %s\n", what, path, strerror(errno));
+    exit(1);
+}
+
+/* Writes one shard: header (names sorted, padded to 8 bytes) then data. */
+static void write_shard(const char *path, const Preset *p, uint64_t seed, int shard) {
+    size_t esz = p->dt == F32 ? 4 : 2;
+    size_t cap = 1 << 16, len = 0;
+    char *h = xmalloc(cap);
+    len += (size_t)snprintf(h, cap, "{\"__metadata__\":{\"format\":\"pt\"}");
+    uint64_t off = 0;
+    for (int i = 0; i < n_tensors; i++) {
+        const Tensor *t = &tensors[i];
+        if (t->shard != shard) continue;
+        if (cap - len < 512) h = xrealloc(h, cap *= 2);
+        uint64_t nb = (uint64_t)numel(t) * esz;
+        char shape[64];
+        if (t->ndim == 2) snprintf(shape, sizeof shape, "%lld,%lld", (long long)t->shape[0], (long long)t->shape[1]);
+        else snprintf(shape, sizeof shape, "%lld", (long long)t->shape[0]);
+        len += (size_t)snprintf(h + len, cap - len,
+                                ",\"%s\":{\"dtype\":\"%s\",\"shape\":[%s],\"data_offsets\":[%llu,%llu]}",
+                                t->name, dt_name[p->dt], shape, (unsigned long long)off,
+                                (unsigned long long)(off + nb));
+        off += nb;
+    }
+    h[len++] = '}';
+    while (len % 8) h[len++] = ' ';
+    FILE *f = fopen(path, "wb");
+    if (!f) die("cannot write", path);
+    uint64_t hl = len;
+    unsigned char le[8];
+    for (int i = 0; i < 8; i++) le[i] = (unsigned char)(hl >> (8 * i));
+    fwrite(le, 1, 8, f);
+    fwrite(h, 1, len, f);
+    free(h);
+    size_t chunk = 1 << 20;
+    void *buf = xmalloc(chunk * 4);
+    for (int i = 0; i < n_tensors; i++) {
+        const Tensor *t = &tensors[i];
+        if (t->shard != shard) continue;
+        uint64_t s = seed ^ fnv(t->name);
+        for (int64_t done = 0, n = numel(t); done < n;) {
+            size_t k = (size_t)(n - done) < chunk ? (size_t)(n - done) : chunk;
+            for (size_t j = 0; j < k; j++) {
+                float v = t->offset + t->scale * rnd(&s);
+                if (p->dt == F32) ((float *)buf)[j] = v;
+                else if (p->dt == BF16) ((uint16_t *)buf)[j] = unum_f32_to_bf16(v);
+                else ((uint16_t *)buf)[j] = unum_f32_to_f16(v);
+            }
+            if (fwrite(buf, esz, k, f) != k) die("write failed:", path);
+            done += (int64_t)k;
+        }
+    }
+    free(buf);
+    if (fclose(f)) die("write failed:", path);
+}
+
+static void write_text(const char *dir, const char *name, const char *text) {
+    char *path = unum_path_join(dir, name);
+    FILE *f = fopen(path, "wb");
+    if (!f || fputs(text, f) < 0 || fclose(f)) die("cannot write", path);
+    free(path);
+}
+
+/* ------------------------------------------------------------ tokenizer */
+
+/* GPT-2's byte-to-symbol map: printable bytes stand for themselves, the
+ * rest are moved to U+0100 and up. */
+static int byte_sym(int b) {
+    if ((b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255)) return b;
+    int n = 0;
+    for (int c = 0; c < b; c++)
+        if (!((c >= 33 && c <= 126) || (c >= 161 && c <= 172) || (c >= 174 && c <= 255))) n++;
+    return 256 + n;
+}
+
+static void put_utf8(char **s, int cp) {
+    char *o = *s;
+    if (cp < 0x80) *o++ = (char)cp;
+    else if (cp < 0x800) *o++ = (char)(0xc0 | cp >> 6), *o++ = (char)(0x80 | (cp & 63));
+    else *o++ = (char)(0xe0 | cp >> 12), *o++ = (char)(0x80 | ((cp >> 6) & 63)), *o++ = (char)(0x80 | (cp & 63));
+    *s = o;
+}
+
+/* A JSON string literal of the byte-level symbols of bytes[0..n). */
+static void sym_json(char *out, const unsigned char *bytes, int n) {
+    char *o = out;
+    *o++ = '"';
+    for (int i = 0; i < n; i++) {
+        int cp = byte_sym(bytes[i]);
+        if (cp == '"' || cp == '\\') *o++ = '\\', *o++ = (char)cp;
+        else put_utf8(&o, cp);
+    }
+    *o++ = '"';
+    *o = 0;
+}
+
+static const char *train_text =
+    "the quick brown fox jumps over the lazy dog. hello world, this is a test of the "
+    "tokenizer. the meeting starts at ten; we will talk about the report and the plan. "
+    "hello there! what is the weather like today? it is sunny and warm in the city.";
+
+#define TOK_MERGES 96
+
+/* Trains TOK_MERGES merges on train_text (words split at spaces, a space
+ * kept in front as GPT-2 does) and writes tokenizer.json. Ids: bytes 0-255,
+ * merges 256.., then <|endoftext|>, <|im_start|>, <|im_end|>. */
+static int write_tokenizer(const char *dir) {
+    enum { MAXT = 4096, MAXW = 64 };
+    static unsigned char tok[MAXT][16];
+    static int tlen[MAXT];
+    int ntok = 256;
+    for (int b = 0; b < 256; b++) tok[b][0] = (unsigned char)b, tlen[b] = 1;
+    /* corpus as sequences of token ids per word */
+    static int seq[512][MAXW], slen[512];
+    int nw = 0;
+    const char *p = train_text;
+    while (*p) {
+        const char *q = p + 1;
+        while (*q && *q != ' ') q++;
+        slen[nw] = 0;
+        for (const char *c = p; c < q && slen[nw] < MAXW; c++) seq[nw][slen[nw]++] = (unsigned char)*c;
+        nw++;
+        p = q;
+    }
+    static int ma[TOK_MERGES], mb[TOK_MERGES];
+    for (int m = 0; m < TOK_MERGES; m++) {
+        int best_a = -1, best_b = -1, best = 0;
+        /* count pairs (small corpus: quadratic is fine) */
+        for (int w = 0; w < nw; w++)
+            for (int i = 0; i + 1 < slen[w]; i++) {
+                int a = seq[w][i], b = seq[w][i + 1], c = 0;
+                if (tlen[a] + tlen[b] > 15) continue;
+                for (int w2 = 0; w2 < nw; w2++)
+                    for (int j = 0; j + 1 < slen[w2]; j++) c += seq[w2][j] == a && seq[w2][j + 1] == b;
+                if (c > best || (c == best && best_a >= 0 && (a < best_a || (a == best_a && b < best_b)))) {
+                    best = c;
+                    best_a = a;
+                    best_b = b;
+                }
+            }
+        if (best_a < 0) break;
+        ma[m] = best_a;
+        mb[m] = best_b;
+        memcpy(tok[ntok], tok[best_a], (size_t)tlen[best_a]);
+        memcpy(tok[ntok] + tlen[best_a], tok[best_b], (size_t)tlen[best_b]);
+        tlen[ntok] = tlen[best_a] + tlen[best_b];
+        for (int w = 0; w < nw; w++) {
+            int o = 0;
+            for (int i = 0; i < slen[w]; i++) {
+                if (i + 1 < slen[w] && seq[w][i] == best_a && seq[w][i + 1] == best_b) {
+                    seq[w][o++] = ntok;
+                    i++;
+                } else {
+                    seq[w][o++] = seq[w][i];
+                }
+            }
+            slen[w] = o;
+        }
+        ntok++;
+    }
+    int n_merges = ntok - 256;
+    size_t cap = 1 << 20;
+    char *js = xmalloc(cap), *o = js, sym[256], sa[256], sb[256];
+    o += sprintf(o, "{\"version\":\"1.0\",\"truncation\":null,\"padding\":null,\"added_tokens\":[");
+    const char *specials[3] = {"<|endoftext|>", "<|im_start|>", "<|im_end|>"};
+    for (int i = 0; i < 3; i++)
+        o += sprintf(o, "%s{\"id\":%d,\"content\":\"%s\",\"single_word\":false,\"lstrip\":false,"
+                        "\"rstrip\":false,\"normalized\":false,\"special\":true}",
+                     i ? "," : "", ntok + i, specials[i]);
+    o += sprintf(o, "],\"normalizer\":{\"type\":\"NFC\"},\"pre_tokenizer\":{\"type\":\"Sequence\","
+                    "\"pretokenizers\":[{\"type\":\"Split\",\"pattern\":{\"Regex\":"
+                    "\"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\\\r\\\\n\\\\p{L}\\\\p{N}]?\\\\p{L}+|\\\\p{N}| "
+                    "?[^\\\\s\\\\p{L}\\\\p{N}]+[\\\\r\\\\n]*|\\\\s*[\\\\r\\\\n]+|\\\\s+(?!\\\\S)|\\\\s+\"},"
+                    "\"behavior\":\"Isolated\",\"invert\":false},{\"type\":\"ByteLevel\","
+                    "\"add_prefix_space\":false,\"trim_offsets\":false,\"use_regex\":false}]},"
+                    "\"post_processor\":{\"type\":\"ByteLevel\",\"add_prefix_space\":false,"
+                    "\"trim_offsets\":false,\"use_regex\":false},\"decoder\":{\"type\":\"ByteLevel\","
+                    "\"add_prefix_space\":false,\"trim_offsets\":false,\"use_regex\":false},"
+                    "\"model\":{\"type\":\"BPE\",\"dropout\":null,\"unk_token\":null,"
+                    "\"continuing_subword_prefix\":\"\",\"end_of_word_suffix\":\"\","
+                    "\"fuse_unk\":false,\"byte_fallback\":false,\"ignore_merges\":false,\"vocab\":{");
+    for (int i = 0; i < ntok; i++) {
+        sym_json(sym, tok[i], tlen[i]);
+        o += sprintf(o, "%s%s:%d", i ? "," : "", sym, i);
+    }
+    o += sprintf(o, "},\"merges\":[");
+    for (int m = 0; m < n_merges; m++) {
+        sym_json(sa, tok[ma[m]], tlen[ma[m]]);
+        sym_json(sb, tok[mb[m]], tlen[mb[m]]);
+        /* "a b" form: strip the quotes and join with a space */
+        sa[strlen(sa) - 1] = 0;
+        o += sprintf(o, "%s%s %s", m ? "," : "", sa, sb + 1);
+    }
+    o += sprintf(o, "]}}\n");
+    write_text(dir, "tokenizer.json", js);
+    free(js);
+    char cfg[4096];
+    snprintf(cfg, sizeof cfg,
+             "{\"bos_token\":null,\"eos_token\":\"<|im_end|>\",\"pad_token\":\"<|endoftext|>\","
+             "\"model_max_length\":512,\"chat_template\":\"{%%- if messages[0]['role'] == "
+             "'system' %%}\\n    {{- '<|im_start|>system\\\\n' + messages[0]['content'] + "
+             "'<|im_end|>\\\\n' }}\\n{%%- else %%}\\n    {{- '<|im_start|>system\\\\nYou are a "
+             "small test model.<|im_end|>\\\\n' }}\\n{%%- endif %%}\\n{%%- for message in messages "
+             "%%}{{- '<|im_start|>' + message.role + '\\\\n' + message.content + '<|im_end|>' + "
+             "'\\\\n' }}{%%- endfor %%}{%%- if add_generation_prompt %%}{{- "
+             "'<|im_start|>assistant\\\\n' }}{%%- endif %%}\\n\"}\n");
+    write_text(dir, "tokenizer_config.json", cfg);
+    snprintf(cfg, sizeof cfg,
+             "{\"bos_token_id\":%d,\"eos_token_id\":[%d,%d],\"do_sample\":true,"
+             "\"temperature\":0.7,\"top_p\":0.8,\"top_k\":20,\"repetition_penalty\":1.05}\n",
+             ntok, ntok + 2, ntok);
+    write_text(dir, "generation_config.json", cfg);
+    return ntok;
+}
+
+static void copy_file(const char *src, const char *dir, const char *name) {
+    size_t n;
+    char *txt = unum_read_file(src, 64u << 20, &n);
+    if (!txt) {
+        fprintf(stderr, "gen_model: %s\n", unum_error());
+        exit(1);
+    }
+    write_text(dir, name, txt);
+    free(txt);
+}
+
+/* ------------------------------------------------------------ main */
+
+static void write_config(const char *out, const Preset *p, int first_special);
+static int write_tokenizer_files(const char *out, const char *tokenizer);
+
+int main(int argc, char **argv) {
+    const char *preset = NULL, *out = NULL, *tokenizer = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--list")) {
+            for (size_t k = 0; k < sizeof presets / sizeof presets[0]; k++) puts(presets[k].name);
+            return 0;
+        } else if (!strcmp(argv[i], "--preset") && i + 1 < argc) {
+            preset = argv[++i];
+        } else if (!strcmp(argv[i], "--tokenizer") && i + 1 < argc) {
+            tokenizer = argv[++i];
+        } else if (argv[i][0] != '-' && !out) {
+            out = argv[i];
+        } else {
+            fprintf(stderr, "usage: gen_model --preset NAME OUTDIR [--tokenizer FILE] | --list\n");
+            return 2;
+        }
+    }
+    const Preset *p = NULL;
+    uint64_t seed = 0;
+    for (size_t k = 0; preset && k < sizeof presets / sizeof presets[0]; k++)
+        if (!strcmp(presets[k].name, preset)) p = &presets[k], seed = 0x5eed0000u + k;
+    if (!p || !out) {
+        fprintf(stderr, "gen_model: need --preset (one of --list) and OUTDIR\n");
+        return 2;
+    }
+    char *dir = xstrdup(out); /* mkdir -p */
+    for (char *c = dir + 1; *c; c++)
+        if (*c == '/') {
+            *c = 0;
+            if (mkdir(dir, 0755) && errno != EEXIST) die("cannot create", dir);
+            *c = '/';
+        }
+    if (mkdir(dir, 0755) && errno != EEXIST) die("cannot create", out);
+    free(dir);
+    plan(p);
+    qsort(tensors, (size_t)n_tensors, sizeof *tensors, cmp_name);
+    for (int i = 0; i < n_tensors; i++) tensors[i].shard = i * p->shards / n_tensors;
+    if (p->shards == 1) {
+        char *path = unum_path_join(out, "model.safetensors");
+        write_shard(path, p, seed, 0);
+        free(path);
+    } else {
+        size_t cap = 1 << 16, len = 0;
+        char *idx = xmalloc(cap);
+        len += (size_t)snprintf(idx, cap, "{\"metadata\":{},\"weight_map\":{");
+        for (int i = 0; i < n_tensors; i++) {
+            if (cap - len < 256) idx = xrealloc(idx, cap *= 2);
+            len += (size_t)snprintf(idx + len, cap - len,
+                                    "%s\"%s\":\"model-%05d-of-%05d.safetensors\"", i ? "," : "",
+                                    tensors[i].name, tensors[i].shard + 1, p->shards);
+        }
+        snprintf(idx + len, cap - len, "}}\n");
+        write_text(out, "model.safetensors.index.json", idx);
+        free(idx);
+        for (int s = 0; s < p->shards; s++) {
+            char name[64];
+            snprintf(name, sizeof name, "model-%05d-of-%05d.safetensors", s + 1, p->shards);
+            char *path = unum_path_join(out, name);
+            write_shard(path, p, seed, s);
+            free(path);
+        }
+    }
+    write_config(out, p, write_tokenizer_files(out, tokenizer));
+    free(tensors);
+    return 0;
+}
+
+/* config.json; first_special is the id of <|endoftext|> (bos), and
+ * <|im_end|> (eos) follows it two ids later. */
+static void write_config(const char *out, const Preset *p, int first_special) {
+    char cfg[2048], hd[64] = "";
+    if (p->head_dim) snprintf(hd, sizeof hd, "\"head_dim\":%d,", p->head_dim);
+    snprintf(cfg, sizeof cfg,
+             "{\"architectures\":[\"Qwen2ForCausalLM\"],\"model_type\":\"qwen2\","
+             "\"hidden_size\":%d,\"intermediate_size\":%d,\"num_hidden_layers\":%d,"
+             "\"num_attention_heads\":%d,\"num_key_value_heads\":%d,%s\"vocab_size\":%d,"
+             "\"max_position_embeddings\":%d,\"rope_theta\":%.1f,\"rms_norm_eps\":1e-06,"
+             "\"tie_word_embeddings\":%s,\"torch_dtype\":\"%s\",\"hidden_act\":\"silu\","
+             "\"use_sliding_window\":false,\"attention_dropout\":0.0,\"bos_token_id\":%d,"
+             "\"eos_token_id\":%d}\n",
+             p->D, p->F, p->L, p->Hq, p->Hkv, hd, p->V, p->max_pos, p->theta,
+             p->tied ? "true" : "false", dt_torch[p->dt], first_special, first_special + 2);
+    write_text(out, "config.json", cfg);
+}
+
+static int write_tokenizer_files(const char *out, const char *tokenizer) {
+    if (tokenizer) {
+        copy_file(tokenizer, out, "tokenizer.json");
+        write_text(out, "generation_config.json",
+                   "{\"bos_token_id\":151643,\"eos_token_id\":[151645,151643],\"do_sample\":true,"
+                   "\"temperature\":0.7,\"top_p\":0.8,\"top_k\":20,\"repetition_penalty\":1.05}\n");
+        write_text(out, "tokenizer_config.json",
+                   "{\"eos_token\":\"<|im_end|>\",\"pad_token\":\"<|endoftext|>\",\"chat_template\":"
+                   "\"{%- for message in messages %}{{- '<|im_start|>' + message.role + '\\\\n' + "
+                   "message.content + '<|im_end|>' + '\\\\n' }}{%- endfor %}\"}\n");
+        return 151643;
+    }
+    return write_tokenizer(out);
+}
