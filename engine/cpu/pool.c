@@ -55,7 +55,9 @@ static void *worker(void *arg) {
     Pool *p = wa->p;
     int id = wa->id;
     free(wa);
-    unsigned seen = atomic_load(&p->gen);
+    /* jobs may be posted before this thread first runs: start from the
+     * generation the pool was created with, never from a later read */
+    unsigned seen = 0;
     for (;;) {
         unsigned g;
         int spins = 0;

@@ -102,11 +102,13 @@ static void plan(const Preset *p) {
         L("self_attn.k_proj.bias", 1, kvd, 0, 0.1f, 0);
         L("self_attn.v_proj.weight", 2, kvd, p->D, si, 0);
         L("self_attn.v_proj.bias", 1, kvd, 0, 0.1f, 0);
-        L("self_attn.o_proj.weight", 2, p->D, qd, 1.0f / sqrtf((float)qd), 0);
+        /* output projections at 4x: the layers, not the input embedding,
+         * dominate the residual, so greedy output does not just echo */
+        L("self_attn.o_proj.weight", 2, p->D, qd, 4.0f / sqrtf((float)qd), 0);
         L("post_attention_layernorm.weight", 1, p->D, 0, 0.1f, 1.0f);
         L("mlp.gate_proj.weight", 2, p->F, p->D, si, 0);
         L("mlp.up_proj.weight", 2, p->F, p->D, si, 0);
-        L("mlp.down_proj.weight", 2, p->D, p->F, sf, 0);
+        L("mlp.down_proj.weight", 2, p->D, p->F, 4.0f * sf, 0);
 #undef L
     }
     add("model.norm.weight", 1, p->D, 0, 0.1f, 1.0f);

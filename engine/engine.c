@@ -1,0 +1,171 @@
+/* engine.c - see engine.h. */
+#include "engine.h"
+
+#include "chat.h"
+#include "modeldir.h"
+#include "util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+Engine *engine_load(const char *model, const EngineOptions *opt) {
+    double t0 = unum_now();
+    Engine *e = xcalloc(1, sizeof *e);
+    e->dir = modeldir_resolve(model);
+    if (!e->dir) goto fail;
+    char *tp = unum_path_join(e->dir, "tokenizer.json");
+    e->tok = tokenizer_load(tp);
+    free(tp);
+    if (!e->tok) goto fail;
+    int err = 0;
+    e->default_system = chat_default_system(e->dir, &err);
+    if (err || gen_config_load(&e->gen, e->dir)) goto fail;
+    e->be = backend_open(opt ? opt->backend : NULL, opt ? opt->threads : 0);
+    if (!e->be) goto fail;
+    e->model = qwen2_load(e->dir, e->be, opt ? opt->ctx : 0);
+    if (!e->model) goto fail;
+    e->logits = malloc(sizeof(float) * (size_t)e->model->c.vocab);
+    if (!e->logits) {
+        unum_error_set("out of memory for the logits");
+        goto fail;
+    }
+    e->load_s = unum_now() - t0;
+    return e;
+fail:
+    engine_free(e);
+    return NULL;
+}
+
+void engine_free(Engine *e) {
+    if (!e) return;
+    qwen2_free(e->model);
+    if (e->be) e->be->close(e->be);
+    tokenizer_free(e->tok);
+    idvec_free(&e->cached);
+    free(e->default_system);
+    free(e->logits);
+    free(e->dir);
+    free(e);
+}
+
+int engine_n_vocab(const Engine *e) { return e->model->c.vocab; }
+
+GenerateParams engine_default_params(const Engine *e) {
+    GenerateParams p = {0};
+    const GenConfig *g = &e->gen;
+    p.sampling.temperature = g->do_sample ? g->temperature : 0.0f;
+    p.sampling.top_k = g->top_k;
+    p.sampling.top_p = g->top_p > 0 ? g->top_p : 1.0f;
+    p.sampling.min_p = g->min_p;
+    p.sampling.repeat_penalty = g->repeat_penalty > 0 ? g->repeat_penalty : 1.0f;
+    p.max_tokens = 256;
+    return p;
+}
+
+void engine_cancel(Engine *e) { atomic_store(&e->cancel, 1); }
+
+static int is_eos(const Engine *e, int32_t id) {
+    for (int i = 0; i < e->gen.n_eos; i++)
+        if (e->gen.eos[i] == id) return 1;
+    return 0;
+}
+
+/* Runs ids[from..n) through the model in chunks, checking for cancellation
+ * between chunks; logits of the last position end up in e->logits. */
+static int feed(Engine *e, const int32_t *ids, size_t from, size_t n) {
+    Qwen2 *m = e->model;
+    while (from < n) {
+        if (atomic_load(&e->cancel)) return 1;
+        size_t k = n - from < (size_t)m->max_batch ? n - from : (size_t)m->max_batch;
+        if (qwen2_forward(m, ids + from, (int)k, e->logits, 0)) return -1;
+        for (size_t i = 0; i < k; i++) idvec_push(&e->cached, ids[from + i]);
+        from += k;
+    }
+    return 0;
+}
+
+int engine_generate(Engine *e, const int32_t *prompt, size_t n, const GenerateParams *p,
+                    engine_token_fn fn, void *user, GenerateStats *st) {
+    Qwen2 *m = e->model;
+    GenerateStats local;
+    if (!st) st = &local;
+    memset(st, 0, sizeof *st);
+    atomic_store(&e->cancel, 0);
+    if (n == 0) return unum_error_set("empty prompt");
+    if (n >= (size_t)m->ctx)
+        return unum_error_set("prompt of %zu tokens does not fit the context of %d", n, m->ctx);
+    for (size_t i = 0; i < n; i++)
+        if (prompt[i] < 0 || prompt[i] >= m->c.vocab)
+            return unum_error_set("prompt token %zu: id %d is outside the vocabulary [0, %d)",
+                                  i, prompt[i], m->c.vocab);
+
+    /* keep the longest cached prefix, but always recompute the last token */
+    size_t keep = 0;
+    while (keep < e->cached.n && keep < n - 1 && e->cached.v[keep] == prompt[keep]) keep++;
+    qwen2_rewind(m, (int)keep);
+    e->cached.n = keep;
+    st->prompt_tokens = (int)n;
+    st->reused_tokens = (int)keep;
+
+    double t0 = unum_now();
+    int rc = feed(e, prompt, keep, n);
+    st->prefill_s = unum_now() - t0;
+    if (rc < 0) return -1;
+    if (rc > 0) {
+        st->stop = STOP_CANCELLED;
+        return 0;
+    }
+
+    Sampler *s = sampler_new(&p->sampling, m->c.vocab);
+    TokStream ts = {0};
+    char text[1024];
+    t0 = unum_now();
+    st->stop = STOP_LENGTH;
+    for (int i = 0; i < p->max_tokens; i++) {
+        int32_t id = sampler_sample(s, e->logits, e->cached.v, e->cached.n);
+        if (!p->ignore_eos && is_eos(e, id)) {
+            st->stop = STOP_EOS;
+            break;
+        }
+        st->generated++;
+        int len = id < tokenizer_n_vocab(e->tok) ? tokenizer_stream(e->tok, &ts, id, text, sizeof text)
+                                                 : 0;
+        if (len < 0) len = 0;
+        if (fn && fn(user, id, text, (size_t)len)) {
+            st->stop = STOP_CALLBACK;
+            break;
+        }
+        if (i + 1 == p->max_tokens) break;
+        if (m->n_past >= m->ctx) {
+            st->stop = STOP_CONTEXT;
+            break;
+        }
+        if (atomic_load(&e->cancel)) {
+            st->stop = STOP_CANCELLED;
+            break;
+        }
+        if (qwen2_forward(m, &id, 1, e->logits, 0)) {
+            rc = -1;
+            break;
+        }
+        idvec_push(&e->cached, id);
+    }
+    int tail = tokenizer_stream_flush(&ts, text, sizeof text);
+    if (rc == 0 && tail > 0 && fn) fn(user, -1, text, (size_t)tail);
+    st->decode_s = unum_now() - t0;
+    sampler_free(s);
+    return rc;
+}
+
+int engine_logits(Engine *e, const int32_t *ids, size_t n, float *out) {
+    Qwen2 *m = e->model;
+    if (n == 0) return unum_error_set("no ids");
+    if (n > (size_t)m->ctx)
+        return unum_error_set("%zu ids do not fit the context of %d positions", n, m->ctx);
+    qwen2_rewind(m, 0);
+    e->cached.n = 0;
+    if (qwen2_forward(m, ids, (int)n, out, 1)) return -1;
+    for (size_t i = 0; i < n; i++) idvec_push(&e->cached, ids[i]);
+    return 0;
+}

@@ -1,0 +1,77 @@
+/* engine.h - the engine API: a loaded language model with its tokenizer,
+ * generation with a streaming callback, cancellation.
+ *
+ * The command line calls it directly; the engine thread (for the TUI) wraps
+ * the same calls. engine_cancel may be called from any thread; the running
+ * generate or prefill returns at the next token with stop reason
+ * STOP_CANCELLED and the model state consistent. */
+#ifndef UNUM_ENGINE_H
+#define UNUM_ENGINE_H
+
+#include "config.h"
+#include "ops.h"
+#include "qwen2.h"
+#include "sampler.h"
+#include "tokenizer.h"
+
+#include <stdatomic.h>
+
+typedef struct {
+    const char *backend; /* "auto", "cpu", "cuda" (NULL: auto) */
+    int threads;         /* 0: all cores */
+    int ctx;             /* KV positions (0: model default) */
+} EngineOptions;
+
+typedef struct {
+    char *dir;            /* resolved model directory */
+    Backend *be;
+    Qwen2 *model;
+    Tokenizer *tok;
+    GenConfig gen;        /* generation_config.json defaults */
+    char *default_system; /* from the chat template, or NULL */
+    IdVec cached;         /* ids whose keys and values are in the cache */
+    float *logits;        /* [V] host buffer */
+    atomic_int cancel;
+    double load_s;
+} Engine;
+
+typedef enum { STOP_LENGTH, STOP_EOS, STOP_CALLBACK, STOP_CANCELLED, STOP_CONTEXT } StopReason;
+
+typedef struct {
+    SamplerParams sampling;
+    int max_tokens;  /* generate at most this many */
+    int ignore_eos;
+} GenerateParams;
+
+typedef struct {
+    int prompt_tokens, reused_tokens, generated;
+    double prefill_s, decode_s;
+    StopReason stop;
+} GenerateStats;
+
+/* Called for each generated id with the text it completes (possibly empty:
+ * a multi-byte character split across tokens appears with its last piece).
+ * Return nonzero to stop. */
+typedef int (*engine_token_fn)(void *user, int32_t id, const char *text, size_t len);
+
+/* Resolves model (directory or repo id) and loads it. NULL with the error. */
+Engine *engine_load(const char *model, const EngineOptions *opt);
+void engine_free(Engine *e);
+
+/* Fills sampling defaults from generation_config.json. */
+GenerateParams engine_default_params(const Engine *e);
+
+/* Feeds prompt (reusing the longest cached prefix) and generates. Returns 0
+ * (see stats->stop for why it stopped), or -1 with the error set. */
+int engine_generate(Engine *e, const int32_t *prompt, size_t n, const GenerateParams *p,
+                    engine_token_fn fn, void *user, GenerateStats *stats);
+
+/* Teacher-forced logits of every position of ids: out [n x V], fresh cache. */
+int engine_logits(Engine *e, const int32_t *ids, size_t n, float *out);
+
+/* Asks the running call to stop; safe from any thread or a signal handler. */
+void engine_cancel(Engine *e);
+
+int engine_n_vocab(const Engine *e);
+
+#endif

@@ -1,0 +1,15 @@
+/* modeldir.h - turns -m into a model directory.
+ *
+ * -m takes a directory (holding config.json) or a repo id ORG/NAME. A repo id
+ * is looked up in unum's models folder ($XDG_DATA_HOME/unum/models/ORG/NAME,
+ * default ~/.local/share) and then in the Hugging Face cache
+ * ($HF_HUB_CACHE, $HF_HOME/hub or ~/.cache/huggingface/hub:
+ * models--ORG--NAME/snapshots/REV, the revision refs/main names first). */
+#ifndef UNUM_MODELDIR_H
+#define UNUM_MODELDIR_H
+
+/* A new string naming the directory, or NULL with an error that lists where
+ * it looked. */
+char *modeldir_resolve(const char *model);
+
+#endif

@@ -1,0 +1,141 @@
+/* sampler.c - see sampler.h. */
+#include "sampler.h"
+
+#include "util.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    float logit;
+    int32_t id;
+} Cand;
+
+struct Sampler {
+    SamplerParams p;
+    int V;
+    uint64_t rng;
+    Cand *cand;
+    unsigned char *seen;
+};
+
+Sampler *sampler_new(const SamplerParams *p, int n_vocab) {
+    Sampler *s = xcalloc(1, sizeof *s);
+    s->p = *p;
+    s->V = n_vocab;
+    s->rng = p->seed ^ 0x853c49e6748fea9bull;
+    s->cand = xmalloc(sizeof *s->cand * (size_t)n_vocab);
+    s->seen = xcalloc((size_t)n_vocab, 1);
+    return s;
+}
+
+void sampler_free(Sampler *s) {
+    if (!s) return;
+    free(s->cand);
+    free(s->seen);
+    free(s);
+}
+
+static double uniform(Sampler *s) { /* splitmix64 -> [0, 1) */
+    uint64_t z = (s->rng += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    z ^= z >> 31;
+    return (double)(z >> 11) * (1.0 / 9007199254740992.0);
+}
+
+int32_t sampler_argmax(const float *x, int n) {
+    int32_t best = 0;
+    for (int i = 1; i < n; i++)
+        if (x[i] > x[best]) best = i;
+    return best;
+}
+
+static int cand_desc(const void *a, const void *b) {
+    const Cand *x = a, *y = b;
+    if (x->logit != y->logit) return x->logit < y->logit ? 1 : -1;
+    return x->id - y->id;
+}
+
+/* Moves the k largest candidates to the front (unordered): quickselect. */
+static void select_top(Cand *c, int n, int k) {
+    int lo = 0, hi = n - 1;
+    while (lo < hi) {
+        float pivot = c[(lo + hi) / 2].logit;
+        int i = lo, j = hi;
+        while (i <= j) {
+            while (c[i].logit > pivot) i++;
+            while (c[j].logit < pivot) j--;
+            if (i <= j) {
+                Cand t = c[i];
+                c[i++] = c[j];
+                c[j--] = t;
+            }
+        }
+        if (k - 1 <= j) hi = j;
+        else if (k - 1 >= i) lo = i;
+        else break;
+    }
+}
+
+static void penalize(Sampler *s, float *logits, const int32_t *hist, size_t n) {
+    float r = s->p.repeat_penalty;
+    for (size_t i = 0; i < n; i++) {
+        int32_t id = hist[i];
+        if (id < 0 || id >= s->V || s->seen[id]) continue;
+        s->seen[id] = 1;
+        logits[id] = logits[id] > 0 ? logits[id] / r : logits[id] * r;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (hist[i] >= 0 && hist[i] < s->V) s->seen[hist[i]] = 0;
+}
+
+int32_t sampler_sample(Sampler *s, float *logits, const int32_t *history, size_t n_history) {
+    const SamplerParams *p = &s->p;
+    if (p->repeat_penalty > 0 && p->repeat_penalty != 1.0f) penalize(s, logits, history, n_history);
+    if (p->temperature <= 0) return sampler_argmax(logits, s->V);
+
+    int n = s->V;
+    for (int i = 0; i < n; i++) s->cand[i] = (Cand){logits[i] / p->temperature, i};
+    if (p->top_k > 0 && p->top_k < n) {
+        select_top(s->cand, n, p->top_k);
+        n = p->top_k;
+    }
+    int need_sorted = p->top_p < 1.0f || p->min_p > 0;
+    if (need_sorted) qsort(s->cand, (size_t)n, sizeof *s->cand, cand_desc);
+    float mx = s->cand[0].logit;
+    for (int i = 1; i < n; i++) mx = s->cand[i].logit > mx ? s->cand[i].logit : mx;
+    double sum = 0;
+    for (int i = 0; i < n; i++) {
+        s->cand[i].logit = expf(s->cand[i].logit - mx);
+        sum += s->cand[i].logit;
+    }
+    /* now cand[i].logit holds unnormalized probabilities */
+    if (p->top_p < 1.0f) {
+        double cum = 0;
+        int keep = n;
+        for (int i = 0; i < n; i++) {
+            cum += s->cand[i].logit / sum;
+            if (cum >= p->top_p) {
+                keep = i + 1;
+                break;
+            }
+        }
+        n = keep;
+    }
+    if (p->min_p > 0) {
+        float floor_p = p->min_p * s->cand[0].logit; /* cand[0] is the most likely */
+        int keep = 1;
+        while (keep < n && s->cand[keep].logit >= floor_p) keep++;
+        n = keep;
+    }
+    sum = 0;
+    for (int i = 0; i < n; i++) sum += s->cand[i].logit;
+    double r = uniform(s) * sum, acc = 0;
+    for (int i = 0; i < n; i++) {
+        acc += s->cand[i].logit;
+        if (r < acc) return s->cand[i].id;
+    }
+    return s->cand[n - 1].id;
+}

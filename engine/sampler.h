@@ -1,0 +1,31 @@
+/* sampler.h - picks the next token from logits.
+ *
+ * Order, as Hugging Face generation applies it: repetition penalty (over
+ * every distinct id in the history), temperature, top-k, top-p, min-p, then
+ * a draw from the remaining distribution. Temperature 0 is greedy argmax
+ * (lowest id wins a tie). Seeded and reproducible. */
+#ifndef UNUM_SAMPLER_H
+#define UNUM_SAMPLER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct {
+    float temperature;    /* 0: greedy */
+    int top_k;            /* 0: off */
+    float top_p;          /* 1: off */
+    float min_p;          /* 0: off */
+    float repeat_penalty; /* 1: off */
+    uint64_t seed;
+} SamplerParams;
+
+typedef struct Sampler Sampler;
+
+Sampler *sampler_new(const SamplerParams *p, int n_vocab);
+void sampler_free(Sampler *s);
+/* Chooses an id from logits[n_vocab] (modified in place) given the ids so far. */
+int32_t sampler_sample(Sampler *s, float *logits, const int32_t *history, size_t n_history);
+/* The index of the largest value (first on ties). */
+int32_t sampler_argmax(const float *x, int n);
+
+#endif

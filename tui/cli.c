@@ -1,0 +1,440 @@
+/* cli.c - run, tokenize, detokenize, logits and bench (forms fixed in
+ * DESIGN.md). Output to stdout, diagnostics to stderr. */
+#include "cli.h"
+
+#include "args.h"
+#include "chat.h"
+#include "engine.h"
+#include "kernels.h"
+#include "modeldir.h"
+#include "util.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_INPUT (256u << 20)
+
+static int fail(void) {
+    fprintf(stderr, "unum: %s\n", unum_error());
+    return 1;
+}
+
+/* ------------------------------------------------------------ input */
+
+/* Reads all of stdin into a new NUL-terminated string. */
+static char *read_stdin(size_t *len) {
+    size_t cap = 1 << 16, n = 0;
+    char *buf = xmalloc(cap);
+    for (;;) {
+        if (n + 1 >= cap) {
+            if (cap >= MAX_INPUT) {
+                free(buf);
+                unum_error_set("stdin: more than %u bytes", MAX_INPUT);
+                return NULL;
+            }
+            buf = xrealloc(buf, cap *= 2);
+        }
+        size_t r = fread(buf + n, 1, cap - n - 1, stdin);
+        n += r;
+        if (r == 0) break;
+    }
+    if (ferror(stdin)) {
+        free(buf);
+        unum_error_set("stdin: read error");
+        return NULL;
+    }
+    buf[n] = 0;
+    if (len) *len = n;
+    return buf;
+}
+
+/* Parses whitespace-separated token ids; name is used in errors. */
+static int parse_ids(const char *text, const char *name, IdVec *out) {
+    const char *p = text;
+    for (int k = 0;; k++) {
+        while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r' || *p == ',') p++;
+        if (!*p) return 0;
+        char *end;
+        errno = 0;
+        long v = strtol(p, &end, 10);
+        if (end == p || errno || v < INT32_MIN || v > INT32_MAX ||
+            (*end && !strchr(" \t\r\n,", *end)))
+            return unum_error_set("%s: item %d ('%.20s') is not a token id", name, k + 1, p);
+        idvec_push(out, (int32_t)v);
+        p = end;
+    }
+}
+
+static int read_ids(const char *path, IdVec *out) {
+    size_t n;
+    char *txt = path ? unum_read_file(path, MAX_INPUT, &n) : read_stdin(&n);
+    if (!txt) return -1;
+    if (strlen(txt) != n) {
+        free(txt);
+        return unum_error_set("%s: contains a NUL byte; expected token ids as text",
+                              path ? path : "stdin");
+    }
+    int rc = parse_ids(txt, path ? path : "stdin", out);
+    free(txt);
+    if (rc == 0 && out->n == 0) rc = unum_error_set("%s: no token ids", path ? path : "stdin");
+    return rc;
+}
+
+static Tokenizer *load_tokenizer(const char *model) {
+    char *dir = modeldir_resolve(model);
+    if (!dir) return NULL;
+    char *path = unum_path_join(dir, "tokenizer.json");
+    Tokenizer *t = tokenizer_load(path);
+    free(path);
+    free(dir);
+    return t;
+}
+
+/* ------------------------------------------------------------ run */
+
+static Engine *volatile running;
+
+static void on_sigint(int sig) {
+    (void)sig;
+    if (running) engine_cancel(running);
+}
+
+typedef struct {
+    int ids;       /* print ids instead of text */
+    int first;
+} RunOut;
+
+static int print_token(void *user, int32_t id, const char *text, size_t len) {
+    RunOut *o = user;
+    if (o->ids) {
+        if (id >= 0) printf(o->first ? "%d" : " %d", id);
+        o->first = 0;
+    } else if (len) {
+        fwrite(text, 1, len, stdout);
+    }
+    fflush(stdout);
+    return 0;
+}
+
+int cli_run(int argc, char **argv) {
+    Args a = {argc, 1, argv, 0};
+    const char *model = NULL, *prompt = NULL, *file = NULL, *ids_file = NULL, *system = NULL;
+    const char *persona = NULL, *backend = "auto";
+    int raw = 0, n = -1, top_k = -1, ignore_eos = 0, ids_out = 0, threads = 0, verbose = 0;
+    float temp = -1, top_p = -1, min_p = -1, rep = -1;
+    unsigned long long seed = 0;
+    int have_seed = 0;
+    while (a.i < a.argc && !a.bad) {
+        if (args_flag(&a, "-m", "--model")) model = args_value(&a);
+        else if (args_flag(&a, "-p", "--prompt")) prompt = args_value(&a);
+        else if (args_flag(&a, "-f", "--file")) file = args_value(&a);
+        else if (args_flag(&a, "--prompt-ids", NULL)) ids_file = args_value(&a);
+        else if (args_flag(&a, "--system", NULL)) system = args_value(&a);
+        else if (args_flag(&a, "--persona", NULL)) persona = args_value(&a);
+        else if (args_flag(&a, "--raw", NULL)) raw = 1;
+        else if (args_flag(&a, "-n", "--n-predict")) args_int(&a, 0, 1 << 24, &n);
+        else if (args_flag(&a, "--temp", NULL)) args_float(&a, 0, 100, &temp);
+        else if (args_flag(&a, "--top-k", NULL)) args_int(&a, 0, 1 << 24, &top_k);
+        else if (args_flag(&a, "--top-p", NULL)) args_float(&a, 0, 1, &top_p);
+        else if (args_flag(&a, "--min-p", NULL)) args_float(&a, 0, 1, &min_p);
+        else if (args_flag(&a, "--repeat-penalty", NULL)) args_float(&a, 0.01, 100, &rep);
+        else if (args_flag(&a, "--seed", NULL)) have_seed = !args_u64(&a, &seed);
+        else if (args_flag(&a, "--ignore-eos", NULL)) ignore_eos = 1;
+        else if (args_flag(&a, "--ids", NULL)) ids_out = 1;
+        else if (args_flag(&a, "--backend", NULL)) backend = args_value(&a);
+        else if (args_flag(&a, "--threads", "-t")) args_int(&a, 1, 1024, &threads);
+        else if (args_flag(&a, "-v", "--verbose")) verbose = 1;
+        else args_unknown(&a, "run");
+    }
+    if (a.bad) return EXIT_USAGE;
+    if (!model) {
+        fprintf(stderr, "unum run: -m MODEL is required\n");
+        return EXIT_USAGE;
+    }
+    if ((prompt != NULL) + (file != NULL) + (ids_file != NULL) > 1) {
+        fprintf(stderr, "unum run: give one of -p, -f and --prompt-ids\n");
+        return EXIT_USAGE;
+    }
+    if (persona) {
+        fprintf(stderr, "unum run: --persona %s: personas live in the store, which this build "
+                        "does not have yet; use --system TEXT\n", persona);
+        return 1;
+    }
+
+    char *text = NULL;
+    IdVec ids = {0};
+    if (ids_file) {
+        if (read_ids(ids_file, &ids)) return fail();
+    } else if (prompt) {
+        text = xstrdup(prompt);
+    } else if (file) {
+        if (!(text = unum_read_file(file, MAX_INPUT, NULL))) return fail();
+    } else if (!isatty(0)) {
+        if (!(text = read_stdin(NULL))) return fail();
+    } else {
+        fprintf(stderr, "unum run: no prompt (give -p TEXT, -f FILE, --prompt-ids FILE or "
+                        "pipe text in)\n");
+        return EXIT_USAGE;
+    }
+
+    EngineOptions eo = {backend, threads, 0};
+    Engine *e = engine_load(model, &eo);
+    int rc = 1;
+    if (!e) {
+        fail();
+        goto out;
+    }
+    if (text) {
+        int err;
+        if (raw) {
+            err = tokenizer_encode(e->tok, text, strlen(text), 1, &ids);
+        } else {
+            ChatMsg msgs[2];
+            int nm = 0;
+            const char *sys = system ? system : e->default_system;
+            if (sys) msgs[nm++] = (ChatMsg){"system", sys};
+            msgs[nm++] = (ChatMsg){"user", text};
+            err = chat_encode(e->tok, msgs, nm, 1, &ids);
+        }
+        if (err) {
+            fail();
+            goto out;
+        }
+    }
+    GenerateParams gp = engine_default_params(e);
+    if (n >= 0) gp.max_tokens = n;
+    if (temp >= 0) gp.sampling.temperature = temp;
+    if (top_k >= 0) gp.sampling.top_k = top_k;
+    if (top_p >= 0) gp.sampling.top_p = top_p;
+    if (min_p >= 0) gp.sampling.min_p = min_p;
+    if (rep >= 0) gp.sampling.repeat_penalty = rep;
+    gp.sampling.seed = have_seed ? seed : (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+    gp.ignore_eos = ignore_eos;
+    if (gp.max_tokens > e->model->ctx - (int)ids.n) gp.max_tokens = e->model->ctx - (int)ids.n;
+
+    RunOut ro = {ids_out, 1};
+    GenerateStats st;
+    running = e;
+    signal(SIGINT, on_sigint);
+    int g = gp.max_tokens > 0 || ids.n ? engine_generate(e, ids.v, ids.n, &gp, print_token, &ro, &st)
+                                       : 0;
+    signal(SIGINT, SIG_DFL);
+    running = NULL;
+    printf("\n");
+    fflush(stdout);
+    if (g) {
+        fail();
+        goto out;
+    }
+    if (verbose)
+        fprintf(stderr, "unum: %d prompt tokens (%d reused) in %.3f s, %d generated in %.3f s "
+                        "(%.1f tok/s), backend %s\n",
+                st.prompt_tokens, st.reused_tokens, st.prefill_s, st.generated, st.decode_s,
+                st.decode_s > 0 ? st.generated / st.decode_s : 0.0, e->be->name);
+    if (st.stop == STOP_CANCELLED) {
+        fprintf(stderr, "unum: interrupted\n");
+        goto out;
+    }
+    rc = 0;
+out:
+    engine_free(e);
+    idvec_free(&ids);
+    free(text);
+    return rc;
+}
+
+/* ------------------------------------------------------------ tokenize */
+
+int cli_tokenize(int argc, char **argv) {
+    Args a = {argc, 1, argv, 0};
+    const char *model = NULL;
+    int special = 0;
+    while (a.i < a.argc && !a.bad) {
+        if (args_flag(&a, "-m", "--model")) model = args_value(&a);
+        else if (args_flag(&a, "--special", NULL)) special = 1;
+        else args_unknown(&a, "tokenize");
+    }
+    if (a.bad) return EXIT_USAGE;
+    if (!model) {
+        fprintf(stderr, "unum tokenize: -m MODEL is required\n");
+        return EXIT_USAGE;
+    }
+    Tokenizer *t = load_tokenizer(model);
+    if (!t) return fail();
+    size_t len;
+    char *text = read_stdin(&len);
+    IdVec ids = {0};
+    int rc = !text || tokenizer_encode(t, text, len, special, &ids);
+    if (rc) {
+        fail();
+    } else {
+        for (size_t i = 0; i < ids.n; i++) printf(i ? " %d" : "%d", ids.v[i]);
+        printf("\n");
+    }
+    idvec_free(&ids);
+    free(text);
+    tokenizer_free(t);
+    return rc;
+}
+
+int cli_detokenize(int argc, char **argv) {
+    Args a = {argc, 1, argv, 0};
+    const char *model = NULL;
+    while (a.i < a.argc && !a.bad) {
+        if (args_flag(&a, "-m", "--model")) model = args_value(&a);
+        else args_unknown(&a, "detokenize");
+    }
+    if (a.bad) return EXIT_USAGE;
+    if (!model) {
+        fprintf(stderr, "unum detokenize: -m MODEL is required\n");
+        return EXIT_USAGE;
+    }
+    Tokenizer *t = load_tokenizer(model);
+    if (!t) return fail();
+    IdVec ids = {0};
+    char *text = NULL;
+    int rc = read_ids(NULL, &ids) || !(text = tokenizer_decode(t, ids.v, ids.n));
+    if (rc) fail();
+    else fputs(text, stdout);
+    free(text);
+    idvec_free(&ids);
+    tokenizer_free(t);
+    return rc;
+}
+
+/* ------------------------------------------------------------ logits */
+
+int cli_logits(int argc, char **argv) {
+    Args a = {argc, 1, argv, 0};
+    const char *model = NULL, *ids_file = NULL, *out = NULL, *backend = "auto";
+    int threads = 0;
+    while (a.i < a.argc && !a.bad) {
+        if (args_flag(&a, "-m", "--model")) model = args_value(&a);
+        else if (args_flag(&a, "--ids", NULL)) ids_file = args_value(&a);
+        else if (args_flag(&a, "-o", "--output")) out = args_value(&a);
+        else if (args_flag(&a, "--backend", NULL)) backend = args_value(&a);
+        else if (args_flag(&a, "--threads", "-t")) args_int(&a, 1, 1024, &threads);
+        else args_unknown(&a, "logits");
+    }
+    if (a.bad) return EXIT_USAGE;
+    if (!model || !ids_file || !out) {
+        fprintf(stderr, "unum logits: -m MODEL, --ids FILE and -o OUT.f32 are required\n");
+        return EXIT_USAGE;
+    }
+    IdVec ids = {0};
+    if (read_ids(ids_file, &ids)) return fail();
+    EngineOptions eo = {backend, threads, (int)ids.n};
+    Engine *e = engine_load(model, &eo);
+    float *logits = NULL;
+    int rc = 1;
+    if (!e) {
+        fail();
+        goto done;
+    }
+    size_t V = (size_t)engine_n_vocab(e);
+    logits = malloc(sizeof(float) * V * ids.n);
+    if (!logits) {
+        fprintf(stderr, "unum: out of memory for %zu x %zu logits\n", ids.n, V);
+        goto done;
+    }
+    if (engine_logits(e, ids.v, ids.n, logits)) {
+        unum_error_wrap("%s", ids_file);
+        fail();
+        goto done;
+    }
+    FILE *f = fopen(out, "wb");
+    if (!f || fwrite(logits, sizeof(float) * V, ids.n, f) != ids.n) {
+        fprintf(stderr, "unum: %s: %s\n", out, strerror(errno));
+        if (f) fclose(f);
+        goto done;
+    }
+    if (fclose(f)) {
+        fprintf(stderr, "unum: %s: %s\n", out, strerror(errno));
+        goto done;
+    }
+    rc = 0;
+done:
+    free(logits);
+    engine_free(e);
+    idvec_free(&ids);
+    return rc;
+}
+
+/* ------------------------------------------------------------ bench */
+
+int cli_bench(int argc, char **argv) {
+    Args a = {argc, 1, argv, 0};
+    const char *model = NULL, *backend = "auto";
+    int threads = 0, plen = 128, gen = 64, json = 0, reps = 3;
+    while (a.i < a.argc && !a.bad) {
+        if (args_flag(&a, "-m", "--model")) model = args_value(&a);
+        else if (args_flag(&a, "--backend", NULL)) backend = args_value(&a);
+        else if (args_flag(&a, "--threads", "-t")) args_int(&a, 1, 1024, &threads);
+        else if (args_flag(&a, "--prompt-len", NULL)) args_int(&a, 1, 1 << 20, &plen);
+        else if (args_flag(&a, "--gen", NULL)) args_int(&a, 1, 1 << 20, &gen);
+        else if (args_flag(&a, "--reps", NULL)) args_int(&a, 1, 100, &reps);
+        else if (args_flag(&a, "--json", NULL)) json = 1;
+        else args_unknown(&a, "bench");
+    }
+    if (a.bad) return EXIT_USAGE;
+    if (!model) {
+        fprintf(stderr, "unum bench: -m MODEL is required\n");
+        return EXIT_USAGE;
+    }
+    EngineOptions eo = {backend, threads, plen + gen};
+    Engine *e = engine_load(model, &eo);
+    if (!e) return fail();
+    Qwen2 *m = e->model;
+    int V = m->c.vocab;
+    int32_t *prompt = xmalloc(sizeof(int32_t) * (size_t)plen);
+    uint64_t s = 42;
+    for (int i = 0; i < plen; i++) {
+        s = s * 6364136223846793005ull + 1442695040888963407ull;
+        prompt[i] = (int32_t)((s >> 33) % (uint64_t)V);
+    }
+    /* warm-up: touch every weight page once, as the timed runs will */
+    int rc = qwen2_forward(m, prompt, plen < 8 ? plen : 8, e->logits, 0);
+    double pre = 0, dec = 0;
+    for (int r = 0; r < reps && !rc; r++) {
+        qwen2_rewind(m, 0);
+        double t0 = unum_now();
+        rc = qwen2_forward(m, prompt, plen, e->logits, 0);
+        double t1 = unum_now();
+        int32_t id = sampler_argmax(e->logits, V);
+        for (int g = 0; g < gen && !rc; g++) {
+            rc = qwen2_forward(m, &id, 1, e->logits, 0);
+            id = sampler_argmax(e->logits, V);
+        }
+        pre += t1 - t0;
+        dec += unum_now() - t1;
+    }
+    if (rc) {
+        free(prompt);
+        engine_free(e);
+        return fail();
+    }
+    double pre_tps = plen * reps / pre, dec_tps = gen * reps / dec;
+    const char *name = strrchr(e->dir, '/') && strrchr(e->dir, '/')[1] ? strrchr(e->dir, '/') + 1
+                                                                        : e->dir;
+    if (json) {
+        printf("{\"model\":\"%s\",\"backend\":\"%s\",\"threads\":%d,\"prompt_len\":%d,"
+               "\"gen\":%d,\"load_s\":%.4f,\"prefill_tok_s\":%.2f,\"decode_tok_s\":%.2f,"
+               "\"peak_rss_mb\":%.1f,\"peak_vram_mb\":%.1f}\n",
+               name, e->be->name, e->be->n_threads, plen, gen, e->load_s, pre_tps, dec_tps,
+               unum_peak_rss_mb(), 0.0);
+    } else {
+        printf("model      %s\nbackend    %s (%d threads, %s kernels)\n", e->dir, e->be->name,
+               e->be->n_threads, k_isa());
+        printf("load       %.3f s\nprefill    %d tokens: %.1f tok/s\n", e->load_s, plen, pre_tps);
+        printf("decode     %d tokens: %.1f tok/s\npeak RSS   %.0f MiB\n", gen, dec_tps,
+               unum_peak_rss_mb());
+    }
+    free(prompt);
+    engine_free(e);
+    return 0;
+}
