@@ -52,8 +52,11 @@ char *tokenizer_decode(const Tokenizer *t, const int32_t *ids, size_t n);
 /* Streaming decode: feed ids one at a time; each call writes the text that
  * became complete (NUL-terminated) to buf and returns its length, or -1 with
  * the error set for an id outside the vocabulary. buf must hold at least
- * TOKENIZER_STREAM_MAX bytes beyond the longest token. flush writes what is
- * left (an incomplete tail becomes U+FFFD). */
+ * TOKENIZER_STREAM_MAX bytes beyond the longest token; tokenizer_stream_cap()
+ * gives a size that always suffices (stray bytes each become a 3-byte
+ * U+FFFD). A buf too small for the text is an error that leaves the stream
+ * unchanged, never an overflow. flush writes what is left (an incomplete
+ * tail becomes U+FFFD). */
 typedef struct {
     unsigned char pend[8];
     int n;
@@ -61,5 +64,7 @@ typedef struct {
 #define TOKENIZER_STREAM_MAX 16
 int tokenizer_stream(const Tokenizer *t, TokStream *s, int32_t id, char *buf, size_t cap);
 int tokenizer_stream_flush(TokStream *s, char *buf, size_t cap);
+/* A buf size with which tokenizer_stream never runs short. */
+size_t tokenizer_stream_cap(const Tokenizer *t);
 
 #endif
