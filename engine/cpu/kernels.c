@@ -62,30 +62,19 @@ AVX512 static inline __m512 ld16(DType dt, const void *W, size_t i) {
 
 AVX512 static void matvec_avx512(DType dt, const void *W, int cols, int r0, int r1,
                                  const float *x, float *y) {
-    int cv = cols & ~15, r = r0;
-    for (; r + 4 <= r1; r += 4) {
-        size_t b0 = (size_t)r * cols, b1 = b0 + cols, b2 = b1 + cols, b3 = b2 + cols;
-        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-        for (int c = 0; c < cv; c += 16) {
-            __m512 xv = _mm512_loadu_ps(x + c);
-            a0 = _mm512_fmadd_ps(ld16(dt, W, b0 + c), xv, a0);
-            a1 = _mm512_fmadd_ps(ld16(dt, W, b1 + c), xv, a1);
-            a2 = _mm512_fmadd_ps(ld16(dt, W, b2 + c), xv, a2);
-            a3 = _mm512_fmadd_ps(ld16(dt, W, b3 + c), xv, a3);
-        }
-        float s[4] = {_mm512_reduce_add_ps(a0), _mm512_reduce_add_ps(a1),
-                      _mm512_reduce_add_ps(a2), _mm512_reduce_add_ps(a3)};
-        for (int c = cv; c < cols; c++)
-            for (int j = 0; j < 4; j++) s[j] += load_one(dt, W, b0 + (size_t)j * cols + c) * x[c];
-        memcpy(y + (r - r0), s, sizeof s);
-    }
-    for (; r < r1; r++) {
+    int cv = cols & ~31;
+    for (int r = r0; r < r1; r++) {
         size_t b = (size_t)r * cols;
-        __m512 a = _mm512_setzero_ps();
-        for (int c = 0; c < cv; c += 16)
-            a = _mm512_fmadd_ps(ld16(dt, W, b + c), _mm512_loadu_ps(x + c), a);
-        float s = _mm512_reduce_add_ps(a);
-        for (int c = cv; c < cols; c++) s += load_one(dt, W, b + c) * x[c];
+        __m512 a0 = _mm512_setzero_ps(), a1 = a0;
+        int c = 0;
+        for (; c < cv; c += 32) {
+            a0 = _mm512_fmadd_ps(ld16(dt, W, b + c), _mm512_loadu_ps(x + c), a0);
+            a1 = _mm512_fmadd_ps(ld16(dt, W, b + c + 16), _mm512_loadu_ps(x + c + 16), a1);
+        }
+        for (; c + 16 <= cols; c += 16)
+            a0 = _mm512_fmadd_ps(ld16(dt, W, b + c), _mm512_loadu_ps(x + c), a0);
+        float s = _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
+        for (; c < cols; c++) s += load_one(dt, W, b + c) * x[c];
         y[r - r0] = s;
     }
 }
@@ -161,6 +150,21 @@ static Isa detect(void) {
         else isa = ISA_GENERIC;
     }
     return isa;
+}
+
+void k_reset_isa(void) { isa = ISA_UNKNOWN; }
+
+int k_set_isa(const char *name) {
+    detect();
+    __builtin_cpu_init();
+    if (!strcmp(name, "generic")) isa = ISA_GENERIC;
+    else if (!strcmp(name, "avx2") && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        isa = ISA_AVX2;
+    else if (!strcmp(name, "avx512") && __builtin_cpu_supports("avx512f") &&
+             __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl"))
+        isa = ISA_AVX512;
+    else return -1;
+    return 0;
 }
 
 const char *k_isa(void) {

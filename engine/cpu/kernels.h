@@ -13,5 +13,11 @@ void k_matvec(DType dt, const void *W, int cols, int r0, int r1, const float *x,
 void k_convert_rows(DType dt, const void *W, int cols, int r0, int r1, float *dst);
 /* Which instruction set the kernels use ("avx512", "avx2", "generic"). */
 const char *k_isa(void);
+/* Switches to "generic", "avx2" or "avx512"; -1 when the CPU lacks it.
+ * For tests that cross-check the paths; not thread-safe against running
+ * kernels. */
+int k_set_isa(const char *name);
+/* Back to the best the CPU has (or UNUM_ISA). */
+void k_reset_isa(void);
 
 #endif

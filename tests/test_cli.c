@@ -1,0 +1,291 @@
+/* test_cli.c - the command line as a user drives it: exit codes (0 ok, 1
+ * runtime error, 2 usage), messages naming the value at fault, and outputs
+ * that agree with the engine API and the reference goldens. */
+#include "chat.h"
+#include "test.h"
+#include "tokenizer.h"
+#include "util.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static const char *bin(void) {
+    const char *b = getenv("UNUM_BIN");
+    return b ? b : "build/unum";
+}
+
+/* Runs a shell command line (with $U for the binary and $F for the fixtures
+ * folder); captures stdout and stderr separately. Returns the exit status. */
+static int sh(char **out, char **err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int sh(char **out, char **err, const char *fmt, ...) {
+    char cmd[4096], full[8192];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    char ofile[] = "/tmp/unum-cli-outXXXXXX", efile[] = "/tmp/unum-cli-errXXXXXX";
+    close(mkstemp(ofile));
+    close(mkstemp(efile));
+    snprintf(full, sizeof full, "U='%s'; F='%s'; { %s\n} >%s 2>%s </dev/null", bin(), test_fixtures(),
+             cmd, ofile, efile);
+    int st = system(full);
+    char *o = unum_read_file(ofile, 64u << 20, NULL), *e = unum_read_file(efile, 1 << 20, NULL);
+    unlink(ofile);
+    unlink(efile);
+    if (out) *out = o;
+    else free(o);
+    if (err) *err = e;
+    else free(e);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+#define CHECK_CONTAINS(hay, needle)                                                        \
+    do {                                                                                   \
+        if (!(hay) || !strstr((hay), (needle)))                                            \
+            test_fail(__FILE__, __LINE__, "\"%s\" lacks \"%s\"", (hay) ? (hay) : "(null)", \
+                      (needle));                                                           \
+    } while (0)
+
+TEST(cli_usage_errors_exit_2) {
+    char *err = NULL;
+    CHECK_EQ_INT(sh(NULL, &err, "$U"), 2);
+    free(err);
+    CHECK_EQ_INT(sh(NULL, &err, "$U frobnicate"), 2);
+    CHECK_CONTAINS(err, "frobnicate");
+    free(err);
+    CHECK_EQ_INT(sh(NULL, &err, "$U run -p hi"), 2);
+    CHECK_CONTAINS(err, "-m");
+    free(err);
+    CHECK_EQ_INT(sh(NULL, &err, "$U run -m $F/tiny-bf16 -p hi --temp warm"), 2);
+    CHECK_CONTAINS(err, "--temp");
+    CHECK_CONTAINS(err, "warm");
+    free(err);
+    CHECK_EQ_INT(sh(NULL, &err, "$U run -m $F/tiny-bf16 -p hi --top-p 2"), 2);
+    CHECK_CONTAINS(err, "--top-p");
+    free(err);
+    CHECK_EQ_INT(sh(NULL, &err, "$U run -m $F/tiny-bf16 -p hi -n"), 2);
+    CHECK_CONTAINS(err, "-n needs a value");
+    free(err);
+    CHECK_EQ_INT(sh(NULL, &err, "$U logits -m $F/tiny-bf16"), 2);
+    free(err);
+    CHECK_EQ_INT(sh(NULL, &err, "$U bench -m $F/tiny-bf16 --wat"), 2);
+    CHECK_CONTAINS(err, "--wat");
+    free(err);
+    char *out = NULL;
+    CHECK_EQ_INT(sh(&out, NULL, "$U --help"), 0);
+    CHECK_CONTAINS(out, "tokenize");
+    free(out);
+}
+
+TEST(cli_runtime_errors_exit_1_and_name_the_culprit) {
+    char *err = NULL;
+    CHECK_EQ_INT(sh(NULL, &err, "$U run -m /nonexistent/model -p hi"), 1);
+    CHECK_CONTAINS(err, "/nonexistent/model");
+    free(err);
+    CHECK_EQ_INT(sh(NULL, &err, "$U run -m NoSuchOrg/NoSuchModel -p hi"), 1);
+    CHECK_CONTAINS(err, "models--NoSuchOrg--NoSuchModel");
+    free(err);
+    CHECK_EQ_INT(sh(NULL, &err, "$U run -m $F/tiny-bf16 -p hi --backend cuda"), 1);
+    CHECK_CONTAINS(err, "CUDA");
+    free(err);
+    CHECK_EQ_INT(sh(NULL, &err, "$U run -m $F/tiny-bf16 -p hi --backend tpu"), 1);
+    CHECK_CONTAINS(err, "tpu");
+    free(err);
+    CHECK_EQ_INT(sh(NULL, &err, "echo '1 2 99999' > /tmp/unum-bad.ids; "
+                                "$U logits -m $F/tiny-bf16 --ids /tmp/unum-bad.ids -o /tmp/unum.f32"),
+                 1);
+    CHECK_CONTAINS(err, "99999");
+    CHECK_CONTAINS(err, "/tmp/unum-bad.ids");
+    free(err);
+    CHECK_EQ_INT(sh(NULL, &err, "echo '1 2 x3' > /tmp/unum-bad.ids; "
+                                "$U logits -m $F/tiny-bf16 --ids /tmp/unum-bad.ids -o /tmp/unum.f32"),
+                 1);
+    CHECK_CONTAINS(err, "item 3");
+    free(err);
+    CHECK_EQ_INT(sh(NULL, &err, "echo '5 6' > /tmp/unum-ok.ids; "
+                                "$U logits -m $F/tiny-bf16 --ids /tmp/unum-ok.ids -o /nonexistent/x.f32"),
+                 1);
+    CHECK_CONTAINS(err, "/nonexistent/x.f32");
+    free(err);
+    CHECK_EQ_INT(sh(NULL, &err, "echo 5 400 | $U detokenize -m $F/tiny-bf16"), 1);
+    CHECK_CONTAINS(err, "400");
+    free(err);
+    CHECK_EQ_INT(sh(NULL, &err, "$U run -m $F/tiny-bf16 -f /nonexistent/prompt.txt"), 1);
+    CHECK_CONTAINS(err, "/nonexistent/prompt.txt");
+    free(err);
+    unlink("/tmp/unum-bad.ids");
+    unlink("/tmp/unum-ok.ids");
+}
+
+TEST(cli_run_greedy_ids_match_reference) {
+    static const char *presets[] = {"tiny-bf16", "tiny-mqa-bf16", "tiny-sharded-bf16"};
+    for (int i = 0; i < 3; i++) {
+        char *out = NULL, *err = NULL;
+        int rc = sh(&out, &err,
+                    "$U run -m $F/%s --prompt-ids %s/tests/golden/%s/prompt.ids -n 16 --temp 0 "
+                    "--repeat-penalty 1 --ignore-eos --ids",
+                    presets[i], test_root(), presets[i]);
+        char rel[128];
+        snprintf(rel, sizeof rel, "tests/golden/%s/greedy.ids", presets[i]);
+        char *gp = unum_path_join(test_root(), rel);
+        char *want = unum_read_file(gp, 1 << 16, NULL);
+        free(gp);
+        CHECK_EQ_INT(rc, 0);
+        REQUIRE(out && want);
+        out[strcspn(out, "\n")] = want[strcspn(want, "\n")] = 0;
+        CHECK_STR(out, want);
+        free(out), free(err), free(want);
+    }
+}
+
+TEST(cli_logits_file_matches_reference) {
+    char *err = NULL;
+    int rc = sh(NULL, &err, "$U logits -m $F/tiny-headdim-f16 --ids %s/tests/golden/tiny-headdim-f16/prompt.ids "
+                            "-o /tmp/unum-cli.f32",
+                test_root());
+    CHECK_EQ_INT(rc, 0);
+    free(err);
+    size_t n = 0, m = 0;
+    float *got = (float *)unum_read_file("/tmp/unum-cli.f32", 1 << 24, &n);
+    char *gp = unum_path_join(test_root(), "tests/golden/tiny-headdim-f16/logits.f32");
+    float *ref = (float *)unum_read_file(gp, 1 << 24, &m);
+    free(gp);
+    REQUIRE(got && ref);
+    CHECK_EQ_INT(n, 24 * 384 * 4);
+    CHECK_EQ_INT(n, m);
+    double worst = 0, mx = 0;
+    for (size_t i = 0; i < m / 4 && i < n / 4; i++) {
+        worst = fmax(worst, fabs(got[i] - ref[i]));
+        mx = fmax(mx, fabs(ref[i]));
+    }
+    CHECK(worst < 2e-3 * mx);
+    free(got), free(ref);
+    unlink("/tmp/unum-cli.f32");
+}
+
+TEST(cli_tokenize_detokenize_round_trip_with_qwen_tokenizer) {
+    char *dir = unum_path_join(test_fixtures(), "tiny-qwen-vocab");
+    char *tp = unum_path_join(dir, "tokenizer.json");
+    Tokenizer *t = tokenizer_load(tp);
+    free(tp);
+    REQUIRE(t);
+    const char *text = "Hello, world! Ça va? 東京 \xf0\x9f\x91\x8b<|im_start|>  x\n";
+    IdVec plain = {0}, special = {0};
+    REQUIRE(tokenizer_encode(t, text, strlen(text), 0, &plain) == 0);
+    REQUIRE(tokenizer_encode(t, text, strlen(text), 1, &special) == 0);
+    CHECK(special.n < plain.n); /* <|im_start|> became one id */
+    char *out = NULL;
+    /* exact stdin bytes, trailing newline included */
+    CHECK_EQ_INT(sh(&out, NULL, "printf 'Hello, world! \\303\\207a va? \\346\\235\\261\\344\\272\\254 "
+                                "\\360\\237\\221\\213<|im_start|>  x\\n' | $U tokenize -m %s",
+                    dir),
+                 0);
+    char want[4096] = "";
+    for (size_t i = 0; i < plain.n; i++)
+        snprintf(want + strlen(want), sizeof want - strlen(want), i ? " %d" : "%d", plain.v[i]);
+    strcat(want, "\n");
+    CHECK_STR(out, want);
+    free(out);
+    CHECK_EQ_INT(sh(&out, NULL, "printf '<|im_start|>' | $U tokenize -m %s --special", dir), 0);
+    CHECK_STR(out, "151644\n");
+    free(out);
+    CHECK_EQ_INT(sh(&out, NULL, "echo '%s' | $U detokenize -m %s", want, dir), 0);
+    CHECK_STR(out, text);
+    free(out);
+    idvec_free(&plain);
+    idvec_free(&special);
+    tokenizer_free(t);
+    free(dir);
+}
+
+TEST(cli_run_chat_template_and_bench_json) {
+    char *out = NULL, *err = NULL;
+    /* the chat template on the real tokenizer: reply tokens come back as text */
+    CHECK_EQ_INT(sh(&out, &err, "$U run -m $F/tiny-qwen-vocab -p 'Hi there' -n 8 --temp 0 --ignore-eos"), 0);
+    CHECK(out && strlen(out) > 1);
+    free(out), free(err);
+    CHECK_EQ_INT(sh(&out, &err, "$U run -m $F/tiny-bf16 -p 'hello world' -n 5 --seed 3 --temp 1 --ids"), 0);
+    char *again = NULL;
+    CHECK_EQ_INT(sh(&again, NULL, "$U run -m $F/tiny-bf16 -p 'hello world' -n 5 --seed 3 --temp 1 --ids"), 0);
+    CHECK_STR(out, again); /* seeded sampling is reproducible */
+    free(out), free(err), free(again);
+    CHECK_EQ_INT(sh(&out, &err, "$U bench -m $F/tiny-bf16 --threads 1 --prompt-len 9 --gen 3 --reps 1 --json"), 0);
+    static const char *keys[] = {"\"model\"", "\"backend\":\"cpu\"", "\"threads\":1", "\"prompt_len\":9",
+                                 "\"gen\":3", "\"load_s\"", "\"prefill_tok_s\"", "\"decode_tok_s\"",
+                                 "\"peak_rss_mb\"", "\"peak_vram_mb\""};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) CHECK_CONTAINS(out, keys[i]);
+    free(out), free(err);
+}
+
+/* ------------------------------------------------------------ chat */
+
+TEST(chat_template_matches_chatml_and_default_system) {
+    char *dir = unum_path_join(test_fixtures(), "tiny-bf16");
+    int err;
+    char *sys = chat_default_system(dir, &err);
+    CHECK_EQ_INT(err, 0);
+    CHECK_STR(sys, "You are a small test model.");
+    char *tp = unum_path_join(dir, "tokenizer.json");
+    Tokenizer *t = tokenizer_load(tp);
+    free(tp);
+    REQUIRE(t);
+    ChatMsg msgs[2] = {{"system", sys}, {"user", "hello <|im_start|> world"}};
+    IdVec ids = {0}, whole = {0};
+    REQUIRE(chat_encode(t, msgs, 2, 1, &ids) == 0);
+    char *text = tokenizer_decode(t, ids.v, ids.n);
+    const char *want = "<|im_start|>system\nYou are a small test model.<|im_end|>\n"
+                       "<|im_start|>user\nhello <|im_start|> world<|im_end|>\n"
+                       "<|im_start|>assistant\n";
+    CHECK_STR(text, want);
+    /* the user's "<|im_start|>" stays text: exactly three real turn markers */
+    int32_t start = tokenizer_token_id(t, "<|im_start|>");
+    int n_start = 0;
+    for (size_t i = 0; i < ids.n; i++) n_start += ids.v[i] == start;
+    CHECK_EQ_INT(n_start, 3);
+    /* with no forged markers, the same as rendering and encoding with specials */
+    msgs[1].content = "hello world";
+    idvec_free(&ids);
+    REQUIRE(chat_encode(t, msgs, 2, 1, &ids) == 0);
+    const char *rendered = "<|im_start|>system\nYou are a small test model.<|im_end|>\n"
+                           "<|im_start|>user\nhello world<|im_end|>\n<|im_start|>assistant\n";
+    REQUIRE(tokenizer_encode(t, rendered, strlen(rendered), 1, &whole) == 0);
+    CHECK(ids.n == whole.n && !memcmp(ids.v, whole.v, ids.n * sizeof(int32_t)));
+    free(text), free(sys), free(dir);
+    idvec_free(&ids), idvec_free(&whole);
+    tokenizer_free(t);
+}
+
+TEST(chat_default_system_from_qwen25_template) {
+    char tmp[] = "/tmp/unum-chatXXXXXX";
+    REQUIRE(mkdtemp(tmp));
+    char *p = unum_path_join(tmp, "tokenizer_config.json");
+    FILE *f = fopen(p, "w");
+    REQUIRE(f);
+    /* the shape of Qwen2.5-Instruct's template: a tools branch first, whose
+     * default is a separate literal, then the plain branch */
+    fputs("{\"chat_template\": \"{%- if tools %}\\n    {{- '<|im_start|>system\\\\n' }}\\n    "
+          "{%- if messages[0]['role'] == 'system' %}\\n        {{- messages[0]['content'] }}\\n    "
+          "{%- else %}\\n        {{- 'You are Qwen, created by Alibaba Cloud. You are a helpful "
+          "assistant.' }}\\n    {%- endif %}\\n{%- else %}\\n    {%- if messages[0]['role'] == "
+          "'system' %}\\n        {{- '<|im_start|>system\\\\n' + messages[0]['content'] + "
+          "'<|im_end|>\\\\n' }}\\n    {%- else %}\\n        {{- '<|im_start|>system\\\\nYou are "
+          "Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\\\\n' }}\\n    "
+          "{%- endif %}\\n{%- endif %}\"}",
+          f);
+    fclose(f);
+    int err;
+    char *sys = chat_default_system(tmp, &err);
+    CHECK_STR(sys, "You are Qwen, created by Alibaba Cloud. You are a helpful assistant.");
+    free(sys);
+    f = fopen(p, "w");
+    fputs("{\"chat_template\": ", f); /* truncated */
+    fclose(f);
+    sys = chat_default_system(tmp, &err);
+    CHECK(!sys && err == -1);
+    CHECK_ERR("tokenizer_config.json");
+    unlink(p);
+    rmdir(tmp);
+    free(p);
+}

@@ -1,0 +1,30 @@
+#!/bin/sh
+# deps.sh app|test - installs the Debian packages unum needs to build and run
+# (app) or to run its tests (test), when they are missing. As root it uses
+# apt-get; otherwise it prints the exact command and fails.
+set -e
+what=${1:-app}
+pkgs="build-essential pkg-config libcjson-dev libpcre2-dev libutf8proc-dev libopenblas-dev"
+if [ "$what" = test ]; then
+    command -v npm >/dev/null 2>&1 || pkgs="$pkgs npm"
+fi
+missing=""
+for p in $pkgs; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+        missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+    if [ "$(id -u)" = 0 ]; then
+        echo "deps: installing$missing"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq
+        apt-get install -y -qq --no-install-recommends $missing >/dev/null
+    else
+        echo "unum needs Debian packages that are not installed. Run:" >&2
+        echo "    sudo apt-get install -y$missing" >&2
+        exit 1
+    fi
+fi
+if [ "$what" = test ]; then
+    "$(dirname "$0")/deps-npm.sh"
+fi
