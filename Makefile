@@ -12,9 +12,9 @@ CC      ?= cc
 BUILD   ?= build
 PKGS    := libcjson libpcre2-8 libutf8proc openblas
 CFLAGS  ?= -O2 -g
-CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -pthread \
+override CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -pthread \
            -Iengine -Iengine/cpu -Itui $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -pthread
+override LDLIBS += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -pthread
 FUZZ_SECONDS ?= 20
 
 ENGINE_SRC := $(wildcard engine/*.c engine/cpu/*.c)
