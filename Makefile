@@ -44,6 +44,10 @@ $(BUILD)/gen_model: $(BUILD)/tests/gen/gen_model.o $(BUILD)/libunum.a
 $(BUILD)/test_unit: $(TEST_OBJ) $(BUILD)/libunum.a
 	$(CC) $(CFLAGS) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
+$(BUILD)/membw: tools/membw.c
+	@mkdir -p $(dir $@)
+	$(CC) -O3 -march=native -Wall -Wextra -pthread $< -o $@
+
 deps:
 	@tools/deps.sh app
 
@@ -69,7 +73,7 @@ run: deps
 	@$(MAKE) --no-print-directory $(BUILD)/unum
 	$(BUILD)/unum $(ARGS)
 
-bench: all
+bench: all $(BUILD)/membw
 	@tools/bench.sh $(BUILD)
 
 FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))

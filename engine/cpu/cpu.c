@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #define GEMM_MIN_T 4     /* from this many rows on, sgemm beats repeated matvec */
-#define GEMM_BLOCK 256   /* weight rows widened to f32 per sgemm call */
+#define GEMM_BLOCK 128   /* weight rows widened to f32 per sgemm call */
 #define ATT_BLOCK 64     /* queries per attention task */
 
 typedef struct {
@@ -112,7 +112,8 @@ static void cpu_matmul(Backend *be, float *y, const float *x, const Weight *W, c
                        int T) {
     Cpu *c = be->impl;
     MatmulJob j = {c, y, x, W, bias, T};
-    pool_run_aligned(c->pool, W->rows, 16, matmul_rows, &j);
+    /* decode: small chunks balance the threads; prefill: one sgemm block */
+    pool_run(c->pool, W->rows, T < GEMM_MIN_T ? 64 : GEMM_BLOCK, matmul_rows, &j);
 }
 
 /* ------------------------------------------------------------ elementwise */
@@ -164,12 +165,40 @@ static void cpu_rope(Backend *be, float *x, int T, int n_heads, int head_dim, in
     }
 }
 
+/* Elementwise ops on prefill-sized buffers are split across the pool in
+ * chunks of ELEM_GRAIN; a decode step's few thousand elements are not worth
+ * waking a thread for. */
+#define ELEM_GRAIN 16384
+
+typedef struct {
+    float *a;
+    const float *g, *u;
+} ElemJob;
+
+static void swiglu_range(void *ctx, int b, int e, int thread) {
+    ElemJob *j = ctx;
+    for (int i = b; i < e; i++) j->a[i] = j->g[i] / (1.0f + expf(-j->g[i])) * j->u[i];
+}
+
+static void add_range(void *ctx, int b, int e, int thread) {
+    ElemJob *j = ctx;
+    for (int i = b; i < e; i++) j->a[i] += j->g[i];
+}
+
+static void run_elementwise(Backend *be, pool_fn fn, ElemJob *j, size_t n) {
+    Cpu *c = be->impl;
+    if (n < 2 * ELEM_GRAIN) fn(j, 0, (int)n, 0); /* n < 2^31: at most max_batch rows */
+    else pool_run(c->pool, (int)n, ELEM_GRAIN, fn, j);
+}
+
 static void cpu_swiglu(Backend *be, float *a, const float *g, const float *u, size_t n) {
-    for (size_t i = 0; i < n; i++) a[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+    ElemJob j = {a, g, u};
+    run_elementwise(be, swiglu_range, &j, n);
 }
 
 static void cpu_add(Backend *be, float *x, const float *y, size_t n) {
-    for (size_t i = 0; i < n; i++) x[i] += y[i];
+    ElemJob j = {x, y, NULL};
+    run_elementwise(be, add_range, &j, n);
 }
 
 /* ------------------------------------------------------------ attention */
@@ -223,7 +252,7 @@ static void cpu_attention(Backend *be, float *out, const float *q, const float *
     Cpu *c = be->impl;
     AttJob j = {c, out, q, kc, vc, T, pos0, n_heads, n_kv, head_dim,
                 (T + ATT_BLOCK - 1) / ATT_BLOCK};
-    pool_run(c->pool, n_heads * j.n_blocks, attention_tasks, &j);
+    pool_run(c->pool, n_heads * j.n_blocks, 1, attention_tasks, &j);
 }
 
 /* ------------------------------------------------------------ lifetime */

@@ -20,7 +20,8 @@ struct Pool {
     int sleepers;      /* guarded by mu */
     pool_fn fn;
     void *ctx;
-    int total, align;
+    int total, grain;
+    atomic_int next; /* first index not yet claimed */
 };
 
 static inline void cpu_relax(void) {
@@ -29,20 +30,15 @@ static inline void cpu_relax(void) {
 #endif
 }
 
-static void range_of(const Pool *p, int t, int *b, int *e) {
-    int units = (p->total + p->align - 1) / p->align;
-    int per = units / p->n, extra = units % p->n;
-    int ub = t * per + (t < extra ? t : extra);
-    int ue = ub + per + (t < extra);
-    *b = ub * p->align;
-    *e = ue * p->align < p->total ? ue * p->align : p->total;
-    if (*b > p->total) *b = p->total;
-}
-
+/* Claims grain-sized chunks until none are left: a thread that runs slow
+ * (or was descheduled) simply takes fewer. */
 static void run_share(Pool *p, int t) {
-    int b, e;
-    range_of(p, t, &b, &e);
-    if (b < e) p->fn(p->ctx, b, e, t);
+    for (;;) {
+        int b = atomic_fetch_add_explicit(&p->next, p->grain, memory_order_relaxed);
+        if (b >= p->total) return;
+        int e = b + p->grain < p->total ? b + p->grain : p->total;
+        p->fn(p->ctx, b, e, t);
+    }
 }
 
 typedef struct {
@@ -101,16 +97,17 @@ Pool *pool_open(int n_threads) {
 
 int pool_threads(const Pool *p) { return p->n; }
 
-void pool_run_aligned(Pool *p, int n, int align, pool_fn fn, void *ctx) {
+void pool_run(Pool *p, int n, int grain, pool_fn fn, void *ctx) {
     if (n <= 0) return;
-    p->fn = fn;
-    p->ctx = ctx;
-    p->total = n;
-    p->align = align < 1 ? 1 : align;
     if (p->n == 1) {
         fn(ctx, 0, n, 0);
         return;
     }
+    p->fn = fn;
+    p->ctx = ctx;
+    p->total = n;
+    p->grain = grain < 1 ? 1 : grain;
+    atomic_store(&p->next, 0);
     atomic_store(&p->done, 0);
     pthread_mutex_lock(&p->mu);
     atomic_fetch_add_explicit(&p->gen, 1, memory_order_release);
@@ -119,8 +116,6 @@ void pool_run_aligned(Pool *p, int n, int align, pool_fn fn, void *ctx) {
     run_share(p, 0);
     while (atomic_load_explicit(&p->done, memory_order_acquire) < p->n - 1) cpu_relax();
 }
-
-void pool_run(Pool *p, int n, pool_fn fn, void *ctx) { pool_run_aligned(p, n, 1, fn, ctx); }
 
 void pool_close(Pool *p) {
     if (!p) return;

@@ -1,7 +1,9 @@
 /* pool.h - a small fork-join thread pool for the CPU backend.
  *
- * pool_run(p, n, fn, ctx) splits [0, n) into one contiguous range per thread
- * and returns when all are done; the caller's thread takes the first range.
+ * pool_run(p, n, grain, fn, ctx) cuts [0, n) into chunks of grain indices
+ * (the last may be short); the threads, the caller's included, claim chunks
+ * until none is left, so uneven progress balances itself. It returns when
+ * all chunks are done.
  * Workers spin briefly between jobs (a decode step issues hundreds of short
  * jobs) and then sleep on a condition variable, so an idle engine costs no
  * CPU. */
@@ -13,9 +15,7 @@ typedef struct Pool Pool;
 
 Pool *pool_open(int n_threads);
 int pool_threads(const Pool *p);
-void pool_run(Pool *p, int n, pool_fn fn, void *ctx);
-/* Like pool_run, but the split points are multiples of align (except n). */
-void pool_run_aligned(Pool *p, int n, int align, pool_fn fn, void *ctx);
+void pool_run(Pool *p, int n, int grain, pool_fn fn, void *ctx);
 void pool_close(Pool *p);
 
 #endif
