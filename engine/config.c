@@ -129,13 +129,15 @@ static int read_eos(GenConfig *g, const cJSON *j, const char *path) {
     if (cJSON_IsArray(j)) {
         g->n_eos = 0;
         cJSON_ArrayForEach(one, j) {
-            if (!cJSON_IsNumber(one) || one->valuedouble < 0 || one->valuedouble >= (1 << 24))
+            if (!cJSON_IsNumber(one) || one->valuedouble < 0 || one->valuedouble >= (1 << 24) ||
+                one->valuedouble != floor(one->valuedouble))
                 return unum_error_set("%s: eos_token_id holds a non-id value", path);
             if (g->n_eos < CONFIG_MAX_EOS) g->eos[g->n_eos++] = (int32_t)one->valuedouble;
         }
         return 0;
     }
-    if (!cJSON_IsNumber(j) || j->valuedouble < 0 || j->valuedouble >= (1 << 24))
+    if (!cJSON_IsNumber(j) || j->valuedouble < 0 || j->valuedouble >= (1 << 24) ||
+        j->valuedouble != floor(j->valuedouble))
         return unum_error_set("%s: eos_token_id is not a token id", path);
     g->eos[0] = (int32_t)j->valuedouble;
     g->n_eos = 1;

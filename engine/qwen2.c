@@ -24,7 +24,7 @@
 
 typedef struct {
     Qwen2 *m;
-    int used; /* tensors consumed */
+    unsigned char *took; /* per checkpoint tensor: consumed by the model */
 } Loader;
 
 /* Fetches name with shape [rows x cols] (a vector when rows == 0) and
@@ -34,7 +34,7 @@ static int load_weight(Loader *ld, Weight *w, const char *name, int rows, int co
     const STensor *t = rows ? st_get(&ld->m->st, name, 2, shape2)
                             : st_get(&ld->m->st, name, 1, shape1);
     if (!t) return -1;
-    ld->used++;
+    ld->took[t - ld->m->st.tensors] = 1;
     return ld->m->be->upload(ld->m->be, t, rows ? rows : 1, cols, w);
 }
 
@@ -61,29 +61,26 @@ static int load_layer(Loader *ld, int i) {
 }
 
 /* Tensors the model does not use mean config.json and the checkpoint
- * disagree (say, more layers than num_hidden_layers): refuse them. A tied
- * model may still carry lm_head.weight, and old exports carry inv_freq. */
+ * disagree (say, more layers than num_hidden_layers): refuse them, by name.
+ * A tied model may still carry lm_head.weight, and old exports carry
+ * rotary_emb.inv_freq. */
 static int check_unused(Loader *ld) {
     const STModel *st = &ld->m->st;
-    int extra_ok = 0;
     for (int i = 0; i < st->n_tensors; i++) {
-        const char *name = st->tensors[i].name;
+        const char *name = st->tensors[i].name, *file = st->tensors[i].file;
         size_t len = strlen(name);
-        if ((ld->m->c.tied && !strcmp(name, "lm_head.weight")) ||
-            (len > 19 && !strcmp(name + len - 19, "rotary_emb.inv_freq")))
-            extra_ok++;
-    }
-    if (ld->used + extra_ok == st->n_tensors) return 0;
-    for (int i = 0; i < st->n_tensors; i++) {
-        const char *name = st->tensors[i].name;
         int layer;
+        if (ld->took[i] || (ld->m->c.tied && !strcmp(name, "lm_head.weight")) ||
+            (len > 19 && !strcmp(name + len - 19, "rotary_emb.inv_freq")))
+            continue;
         if (sscanf(name, "model.layers.%d.", &layer) == 1 && layer >= ld->m->c.n_layers)
             return unum_error_set("%s: tensor '%s' belongs to layer %d but config.json has "
                                   "num_hidden_layers %d",
-                                  st->tensors[i].file, name, layer, ld->m->c.n_layers);
+                                  file, name, layer, ld->m->c.n_layers);
+        return unum_error_set("%s: tensor '%s' is not part of the model config.json describes",
+                              file, name);
     }
-    return unum_error_set("checkpoint has %d tensors that config.json does not describe",
-                          st->n_tensors - ld->used - extra_ok);
+    return 0;
 }
 
 static int alloc_state(Qwen2 *m) {
@@ -121,7 +118,7 @@ Qwen2 *qwen2_load(const char *dir, Backend *be, int ctx) {
     m->ctx = ctx > 0 ? ctx : (c->max_pos < DEFAULT_CTX ? c->max_pos : DEFAULT_CTX);
     m->max_batch = MAX_BATCH;
     m->layers = xcalloc((size_t)c->n_layers, sizeof *m->layers);
-    Loader ld = {m, 0};
+    Loader ld = {m, xcalloc((size_t)m->st.n_tensors + 1, 1)};
     int rc = load_weight(&ld, &m->embed, "model.embed_tokens.weight", c->vocab, c->hidden) ||
              load_weight(&ld, &m->final_norm, "model.norm.weight", 0, c->hidden);
     for (int i = 0; !rc && i < c->n_layers; i++) rc = load_layer(&ld, i);
@@ -130,6 +127,7 @@ Qwen2 *qwen2_load(const char *dir, Backend *be, int ctx) {
         else rc = load_weight(&ld, &m->lm_head, "lm_head.weight", c->vocab, c->hidden);
     }
     if (!rc) rc = check_unused(&ld);
+    free(ld.took);
     if (!rc) rc = alloc_state(m);
     if (rc) {
         unum_error_wrap("%s", dir);

@@ -42,22 +42,24 @@ static int span_cmp(const void *a, const void *b) {
     return x->begin < y->begin ? -1 : x->begin > y->begin;
 }
 
-static int name_cmp(const void *a, const void *b) {
-    return strcmp((*(const STensor *const *)a)->name, (*(const STensor *const *)b)->name);
+static int name_cmp(const void *a, const void *b, void *model) {
+    const STModel *m = model;
+    return strcmp(m->tensors[*(const int *)a].name, m->tensors[*(const int *)b].name);
 }
 
-/* Names are unique across the whole model (all shards): sort and compare
- * neighbours, so a hostile header with many entries costs n log n. */
-static int check_unique(const STModel *m, const char *path) {
-    const STensor **v = xmalloc(sizeof *v * ((size_t)m->n_tensors + 1));
-    for (int i = 0; i < m->n_tensors; i++) v[i] = &m->tensors[i];
-    qsort(v, (size_t)m->n_tensors, sizeof *v, name_cmp);
-    int rc = 0;
-    for (int i = 1; i < m->n_tensors && rc == 0; i++)
-        if (!strcmp(v[i]->name, v[i - 1]->name))
-            rc = unum_error_set("%s: tensor '%s' appears twice", path, v[i]->name);
-    free(v);
-    return rc;
+/* Names are unique across the whole model (all shards): sort an index by
+ * name and compare neighbours, so a hostile header with many entries costs
+ * n log n. The sorted index then serves st_find's binary search. */
+static int check_unique(STModel *m, const char *path) {
+    m->by_name = xrealloc(m->by_name, sizeof(int) * ((size_t)m->n_tensors + 1));
+    for (int i = 0; i < m->n_tensors; i++) m->by_name[i] = i;
+    qsort_r(m->by_name, (size_t)m->n_tensors, sizeof(int), name_cmp, m);
+    m->n_sorted = m->n_tensors;
+    for (int i = 1; i < m->n_tensors; i++)
+        if (!strcmp(m->tensors[m->by_name[i]].name, m->tensors[m->by_name[i - 1]].name))
+            return unum_error_set("%s: tensor '%s' appears twice", path,
+                                  m->tensors[m->by_name[i]].name);
+    return 0;
 }
 
 /* A JSON number that is a non-negative integer exactly representable. */
@@ -122,8 +124,16 @@ static int parse_one(STensor *t, const cJSON *e, size_t data_len, const char *pa
 
 int st_parse_header(STModel *m, const char *json, size_t json_len, const void *data,
                     size_t data_len, const char *path) {
-    cJSON *root = cJSON_ParseWithLength(json, json_len);
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(json, json_len, &end, 0);
     if (!root) return unum_error_set("%s: header is not valid JSON", path);
+    /* the header is the whole slice: only space padding may follow */
+    for (const char *p = end; p < json + json_len; p++)
+        if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\r') {
+            cJSON_Delete(root);
+            return unum_error_set("%s: header is not valid JSON (trailing bytes at offset %zu)",
+                                  path, (size_t)(p - json));
+        }
     if (!cJSON_IsObject(root)) {
         cJSON_Delete(root);
         return unum_error_set("%s: header is not a JSON object", path);
@@ -286,13 +296,20 @@ void st_close(STModel *m) {
         free(m->files[i].path);
     }
     free(m->tensors);
+    free(m->by_name);
     free(m->files);
     memset(m, 0, sizeof *m);
 }
 
 const STensor *st_find(const STModel *m, const char *name) {
-    for (int i = 0; i < m->n_tensors; i++)
-        if (m->tensors[i].name && !strcmp(m->tensors[i].name, name)) return &m->tensors[i];
+    int lo = 0, hi = m->n_sorted;
+    while (lo < hi) {
+        int mid = lo + (hi - lo) / 2;
+        int c = strcmp(m->tensors[m->by_name[mid]].name, name);
+        if (!c) return &m->tensors[m->by_name[mid]];
+        if (c < 0) lo = mid + 1;
+        else hi = mid;
+    }
     return NULL;
 }
 

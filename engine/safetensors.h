@@ -44,6 +44,8 @@ typedef struct {
     int n_files;
     STensor *tensors;
     int n_tensors;
+    int *by_name; /* indices of the first n_sorted tensors sorted by name */
+    int n_sorted;
 } STModel;
 
 /* Opens one .safetensors file. Returns 0, or -1 with the error naming the

@@ -13,13 +13,18 @@
 
 /* ------------------------------------------------------------ generic */
 
+/* Weights sit in the mmap at whatever offset the file gives them: safetensors
+ * does not promise alignment, so every load goes through memcpy. */
 static float load_one(DType dt, const void *W, size_t i) {
-    switch (dt) {
-    case DT_F32: return ((const float *)W)[i];
-    case DT_BF16: return unum_bf16_to_f32(((const uint16_t *)W)[i]);
-    case DT_F16: return unum_f16_to_f32(((const uint16_t *)W)[i]);
+    const unsigned char *p = W;
+    if (dt == DT_F32) {
+        float f;
+        memcpy(&f, p + 4 * i, sizeof f);
+        return f;
     }
-    return 0;
+    uint16_t h;
+    memcpy(&h, p + 2 * i, sizeof h);
+    return dt == DT_BF16 ? unum_bf16_to_f32(h) : unum_f16_to_f32(h);
 }
 
 static void matvec_generic(DType dt, const void *W, int cols, int r0, int r1, const float *x,
