@@ -37,7 +37,8 @@ static void *make_weight(DType dt, int rows, int cols, float **exact) {
 }
 
 TEST(kernels_matvec_and_convert_every_isa) {
-    static const int shapes[][2] = {{1, 1}, {3, 7}, {5, 16}, {17, 33}, {9, 100}, {37, 899}, {4, 64}};
+    static const int shapes[][2] = {{1, 1},   {3, 7},     {5, 16},   {17, 33}, {9, 100},
+                                    {37, 899}, {4, 64}, {9, 2100}, {6, 4864}};
     for (int k = 0; k < 3; k++) {
         if (k_set_isa(isas[k])) continue;
         for (int d = 0; d < 3; d++) {
