@@ -112,8 +112,15 @@ static void cpu_matmul(Backend *be, float *y, const float *x, const Weight *W, c
                        int T) {
     Cpu *c = be->impl;
     MatmulJob j = {c, y, x, W, bias, T};
-    /* decode: small chunks balance the threads; prefill: one sgemm block */
-    pool_run(c->pool, W->rows, T < GEMM_MIN_T ? 64 : GEMM_BLOCK, matmul_rows, &j);
+    /* Decode streams weights: long contiguous runs keep the prefetchers
+     * busy, so each thread gets about two chunks (still leaving room to
+     * balance a slow core). Prefill: one sgemm block per chunk. */
+    int grain = GEMM_BLOCK;
+    if (T < GEMM_MIN_T) {
+        grain = (W->rows / (2 * be->n_threads) + 15) & ~15;
+        grain = grain < 64 ? 64 : grain;
+    }
+    pool_run(c->pool, W->rows, grain, matmul_rows, &j);
 }
 
 /* ------------------------------------------------------------ elementwise */
