@@ -119,7 +119,8 @@ int engine_generate(Engine *e, const int32_t *prompt, size_t n, const GeneratePa
 
     Sampler *s = sampler_new(&p->sampling, m->c.vocab);
     TokStream ts = {0};
-    char text[1024];
+    size_t cap = tokenizer_stream_cap(e->tok);
+    char *text = xmalloc(cap);
     t0 = unum_now();
     st->stop = STOP_LENGTH;
     for (int i = 0; i < p->max_tokens; i++) {
@@ -129,9 +130,12 @@ int engine_generate(Engine *e, const int32_t *prompt, size_t n, const GeneratePa
             break;
         }
         st->generated++;
-        int len = id < tokenizer_n_vocab(e->tok) ? tokenizer_stream(e->tok, &ts, id, text, sizeof text)
-                                                 : 0;
-        if (len < 0) len = 0;
+        /* ids past the tokenizer's (the model's padded vocabulary) have no text */
+        int len = id < tokenizer_n_vocab(e->tok) ? tokenizer_stream(e->tok, &ts, id, text, cap) : 0;
+        if (len < 0) {
+            rc = -1;
+            break;
+        }
         if (fn && fn(user, id, text, (size_t)len)) {
             st->stop = STOP_CALLBACK;
             break;
@@ -151,9 +155,10 @@ int engine_generate(Engine *e, const int32_t *prompt, size_t n, const GeneratePa
         }
         idvec_push(&e->cached, id);
     }
-    int tail = tokenizer_stream_flush(&ts, text, sizeof text);
+    int tail = tokenizer_stream_flush(&ts, text, cap);
     if (rc == 0 && tail > 0 && fn) fn(user, -1, text, (size_t)tail);
     st->decode_s = unum_now() - t0;
+    free(text);
     sampler_free(s);
     return rc;
 }
