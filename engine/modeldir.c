@@ -88,8 +88,9 @@ char *modeldir_resolve(const char *model) {
     char *hub = hub_dir(), *found = from_hub(hub, org, name);
     if (!found)
         unum_error_set("%s: model not found; looked in %s and in %s/models--%s--%s/snapshots "
-                       "(download it with `unum pull %s`, or pass a directory with -m)",
-                       model, local, hub, org, name, model);
+                       "(put the Hugging Face model directory in one of those places, or pass "
+                       "its path with -m)",
+                       model, local, hub, org, name);
     free(local);
     free(mdir);
     free(hub);

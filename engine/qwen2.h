@@ -34,7 +34,7 @@ typedef struct {
     int n_past;        /* positions already in the cache */
     int max_batch;     /* tokens per forward chunk */
     /* activations for up to max_batch tokens, backend memory */
-    float *x, *xn, *q, *k, *v, *att, *g, *u, *logits;
+    float *x, *xn, *q, *att, *g, *u, *logits;
     int logits_rows;   /* rows the logits buffer holds */
 } Qwen2;
 

@@ -22,6 +22,10 @@ int test_failed_now(void);
 /* Directory holding generated fixtures (build/fixtures) and the source root. */
 const char *test_fixtures(void);
 const char *test_root(void);
+/* A new empty directory under /tmp (NULL, and the case failed, if not), and
+ * its removal with everything in it (frees the name). */
+char *test_tmpdir(void);
+void test_tmp_remove(char *dir);
 
 #define TEST(name)                                                              \
     static void test_##name(void);                                              \

@@ -257,24 +257,6 @@ TEST(config_ranges) {
 
 /* ------------------------------------------------------------ files */
 
-static char *tmp_make(void) {
-    char tmpl[] = "/tmp/unum-cfg-XXXXXX";
-    if (!mkdtemp(tmpl)) {
-        test_fail(__FILE__, __LINE__, "mkdtemp failed");
-        return NULL;
-    }
-    return xstrdup(tmpl);
-}
-
-static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *f) {
-    (void)sb, (void)flag, (void)f;
-    return remove(p);
-}
-
-static void tmp_remove(char *dir) {
-    if (dir) nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-    free(dir);
-}
 
 static void put(const char *dir, const char *name, const char *text) {
     char *p = unum_path_join(dir, name);
@@ -285,7 +267,7 @@ static void put(const char *dir, const char *name, const char *text) {
 }
 
 TEST(config_load_file) {
-    char *dir = tmp_make();
+    char *dir = test_tmpdir();
     REQUIRE(dir);
     Qwen2Config c;
     CHECK_EQ_INT(qwen2_config_load(&c, dir), -1);
@@ -299,7 +281,7 @@ TEST(config_load_file) {
     char want[128];
     snprintf(want, sizeof want, "%s/config.json: model_type 'gemma'", dir);
     CHECK_ERR(want);
-    tmp_remove(dir);
+    test_tmp_remove(dir);
 }
 
 TEST(config_load_fixture) {
@@ -319,7 +301,7 @@ TEST(config_load_fixture) {
 /* ------------------------------------------------------------ generation */
 
 TEST(gen_config_missing_file_ok) {
-    char *dir = tmp_make();
+    char *dir = test_tmpdir();
     REQUIRE(dir);
     GenConfig g;
     memset(&g, 0x55, sizeof g);
@@ -335,11 +317,11 @@ TEST(gen_config_missing_file_ok) {
     REQUIRE(gen_config_load(&g, dir) == 0);
     CHECK_EQ_INT(g.n_eos, 1);
     CHECK_EQ_INT(g.eos[0], 354);
-    tmp_remove(dir);
+    test_tmp_remove(dir);
 }
 
 TEST(gen_config_eos_int_and_list) {
-    char *dir = tmp_make();
+    char *dir = test_tmpdir();
     REQUIRE(dir);
     put(dir, "config.json", base_json);
     GenConfig g;
@@ -371,11 +353,11 @@ TEST(gen_config_eos_int_and_list) {
     REQUIRE(gen_config_load(&g, dir) == 0);
     CHECK_EQ_INT(g.n_eos, CONFIG_MAX_EOS);
     CHECK_EQ_INT(g.eos[CONFIG_MAX_EOS - 1], CONFIG_MAX_EOS);
-    tmp_remove(dir);
+    test_tmp_remove(dir);
 }
 
 TEST(gen_config_malformed) {
-    char *dir = tmp_make();
+    char *dir = test_tmpdir();
     REQUIRE(dir);
     GenConfig g;
     put(dir, "generation_config.json", "{\"eos_token_id\": [1, 2");
@@ -401,12 +383,12 @@ TEST(gen_config_malformed) {
         }
         CHECK_ERR("generation_config.json");
     }
-    tmp_remove(dir);
+    test_tmp_remove(dir);
 }
 
 /* A token id is an integer: 354.7 is no more an id than "354" is. */
 TEST(gen_config_eos_fractional) {
-    char *dir = tmp_make();
+    char *dir = test_tmpdir();
     REQUIRE(dir);
     GenConfig g;
     put(dir, "generation_config.json", "{\"eos_token_id\": 354.7}");
@@ -416,5 +398,5 @@ TEST(gen_config_eos_fractional) {
     put(dir, "generation_config.json", "{\"eos_token_id\": [354, 0.5]}");
     CHECK_EQ_INT(gen_config_load(&g, dir), -1);
     CHECK_ERR("eos_token_id");
-    tmp_remove(dir);
+    test_tmp_remove(dir);
 }

@@ -1,6 +1,7 @@
 /* test_main.c - runs the registered unit tests; see test.h. */
 #include "test.h"
 
+#include <ftw.h>
 #include <stdarg.h>
 #include <stdlib.h>
 
@@ -47,6 +48,25 @@ const char *test_fixtures(void) {
 const char *test_root(void) {
     const char *d = getenv("UNUM_ROOT");
     return d ? d : ".";
+}
+
+char *test_tmpdir(void) {
+    char tmpl[] = "/tmp/unum-test-XXXXXX";
+    if (!mkdtemp(tmpl)) {
+        test_fail(__FILE__, __LINE__, "mkdtemp failed");
+        return NULL;
+    }
+    return strdup(tmpl);
+}
+
+static int remove_one(const char *p, const struct stat *sb, int flag, struct FTW *f) {
+    (void)sb, (void)flag, (void)f;
+    return remove(p);
+}
+
+void test_tmp_remove(char *dir) {
+    if (dir) nftw(dir, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+    free(dir);
 }
 
 int main(int argc, char **argv) {

@@ -26,24 +26,6 @@
 
 /* ------------------------------------------------------------ temp files */
 
-static char *tmp_make(void) {
-    char tmpl[] = "/tmp/unum-st-XXXXXX";
-    if (!mkdtemp(tmpl)) {
-        test_fail(__FILE__, __LINE__, "mkdtemp failed");
-        return NULL;
-    }
-    return xstrdup(tmpl);
-}
-
-static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *f) {
-    (void)sb, (void)flag, (void)f;
-    return remove(p);
-}
-
-static void tmp_remove(char *dir) {
-    if (dir) nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-    free(dir);
-}
 
 static int write_file(const char *path, const void *p, size_t n) {
     FILE *f = fopen(path, "wb");
@@ -89,14 +71,14 @@ static char *write_st(const char *dir, const char *name, const char *header, con
  * directory, opens it, and returns st_open_file's result; the error stays
  * set for the caller to inspect. */
 static int try_header(const char *header, size_t data_len) {
-    char *dir = tmp_make();
+    char *dir = test_tmpdir();
     if (!dir) return 0;
     char *path = write_st(dir, "case.safetensors", header, NULL, data_len);
     STModel m = {0};
     int rc = st_open_file(&m, path);
     st_close(&m);
     free(path);
-    tmp_remove(dir);
+    test_tmp_remove(dir);
     return rc;
 }
 
@@ -111,18 +93,18 @@ TEST(st_missing_file) {
 }
 
 TEST(st_not_regular_file) {
-    char *dir = tmp_make();
+    char *dir = test_tmpdir();
     REQUIRE(dir);
     STModel m = {0};
     CHECK_EQ_INT(st_open_file(&m, dir), -1);
     CHECK_ERR(dir);
     CHECK(strstr(unum_error(), "not a regular file") || strstr(unum_error(), "directory"));
     st_close(&m);
-    tmp_remove(dir);
+    test_tmp_remove(dir);
 }
 
 TEST(st_short_file) {
-    char *dir = tmp_make();
+    char *dir = test_tmpdir();
     REQUIRE(dir);
     char *p = unum_path_join(dir, "short.safetensors");
     REQUIRE(write_file(p, "\x02\0\0\0\0", 5) == 0);
@@ -137,11 +119,11 @@ TEST(st_short_file) {
     CHECK_ERR("truncated");
     st_close(&m);
     free(p);
-    tmp_remove(dir);
+    test_tmp_remove(dir);
 }
 
 TEST(st_header_length_past_file) {
-    char *dir = tmp_make();
+    char *dir = test_tmpdir();
     REQUIRE(dir);
     /* claims 3 bytes more than there are */
     char *p = write_raw(dir, "long.safetensors", 5, "{}", 2);
@@ -164,7 +146,7 @@ TEST(st_header_length_past_file) {
     CHECK_ERR("header length 3");
     st_close(&m);
     free(p);
-    tmp_remove(dir);
+    test_tmp_remove(dir);
 }
 
 /* The cap holds even when the file is big enough for the length: a sparse
@@ -172,7 +154,7 @@ TEST(st_header_length_past_file) {
  * header. Without the cap the reader would go on to parse 100 MiB of zeros
  * and fail with a JSON error instead. */
 TEST(st_header_length_above_cap) {
-    char *dir = tmp_make();
+    char *dir = test_tmpdir();
     REQUIRE(dir);
     char *p = write_raw(dir, "cap.safetensors", (uint64_t)ST_MAX_HEADER + 1, "{}", 2);
     REQUIRE(truncate(p, (off_t)ST_MAX_HEADER + 64) == 0);
@@ -190,7 +172,7 @@ TEST(st_header_length_above_cap) {
     if (st_open_file(&m, p)) CHECK(!strstr(unum_error(), "header length"));
     st_close(&m);
     free(p);
-    tmp_remove(dir);
+    test_tmp_remove(dir);
 }
 
 TEST(st_header_not_json) {
@@ -200,7 +182,7 @@ TEST(st_header_not_json) {
     CHECK_EQ_INT(try_header("", 0), -1); /* zero-length header */
     CHECK_ERR("not valid JSON");
     /* a header that is JSON only if read past its length */
-    char *dir = tmp_make();
+    char *dir = test_tmpdir();
     REQUIRE(dir);
     char *p = write_raw(dir, "cut.safetensors", 1, "{}", 2);
     STModel m = {0};
@@ -209,7 +191,7 @@ TEST(st_header_not_json) {
     CHECK_ERR("not valid JSON");
     st_close(&m);
     free(p);
-    tmp_remove(dir);
+    test_tmp_remove(dir);
 }
 
 /* The header is the whole slice: JSON followed by anything but whitespace
@@ -220,7 +202,7 @@ TEST(st_header_trailing_garbage) {
                         ("{\"w\":{\"dtype\":\"F32\",\"shape\":[1],"
                          "\"data_offsets\":[0,4]}},")};
     size_t lens[] = {3, 5, 4, strlen(hs[3])};
-    char *dir = tmp_make();
+    char *dir = test_tmpdir();
     REQUIRE(dir);
     for (size_t i = 0; i < sizeof hs / sizeof hs[0]; i++) {
         char body[128] = {0};
@@ -236,7 +218,7 @@ TEST(st_header_trailing_garbage) {
         st_close(&m);
         free(p);
     }
-    tmp_remove(dir);
+    test_tmp_remove(dir);
 }
 
 TEST(st_header_not_object) {
@@ -249,7 +231,7 @@ TEST(st_header_not_object) {
 }
 
 TEST(st_empty_header_ok) {
-    char *dir = tmp_make();
+    char *dir = test_tmpdir();
     REQUIRE(dir);
     char *p = write_st(dir, "empty.safetensors", "{}", NULL, 0);
     STModel m = {0};
@@ -260,7 +242,7 @@ TEST(st_empty_header_ok) {
     st_close(&m);
     CHECK_EQ_INT(m.n_files, 0);
     free(p);
-    tmp_remove(dir);
+    test_tmp_remove(dir);
 }
 
 /* ------------------------------------------------------------ entries */
@@ -480,7 +462,7 @@ TEST(st_overlap_not_neighbours) {
 /* Touching spans, empty spans inside others and a header whose order is not
  * the data order are all fine. */
 TEST(st_adjacent_spans_ok) {
-    char *dir = tmp_make();
+    char *dir = test_tmpdir();
     REQUIRE(dir);
     char *p = write_st(dir, "ok.safetensors",
                        "{\"c\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [12, 16]},"
@@ -501,7 +483,7 @@ TEST(st_adjacent_spans_ok) {
     CHECK_EQ_INT((const char *)c->data - (const char *)b->data, 8);
     st_close(&m);
     free(p);
-    tmp_remove(dir);
+    test_tmp_remove(dir);
 }
 
 TEST(st_duplicate_name) {
@@ -528,7 +510,7 @@ TEST(st_zero_size_tensor_ok) {
 }
 
 TEST(st_metadata) {
-    char *dir = tmp_make();
+    char *dir = test_tmpdir();
     REQUIRE(dir);
     char *p = write_st(dir, "meta.safetensors",
                        "{\"__metadata__\": {\"format\": \"pt\", \"dtype\": \"I8\"},"
@@ -541,7 +523,7 @@ TEST(st_metadata) {
     CHECK(st_find(&m, "w") != NULL);
     st_close(&m);
     free(p);
-    tmp_remove(dir);
+    test_tmp_remove(dir);
     CHECK_EQ_INT(try_header("{\"__metadata__\": [1]}", 0), -1);
     CHECK_ERR("case.safetensors");
     CHECK_ERR("__metadata__ is not an object");
@@ -595,7 +577,7 @@ TEST(st_values_exact) {
         put16(data + 22 + 2 * i, bf16_bits[i]);
     put16(data + 28, 0x4120); /* 10 */
 
-    char *dir = tmp_make();
+    char *dir = test_tmpdir();
     REQUIRE(dir);
     char *p = write_st(dir, "vals.safetensors", hdr, data, sizeof data);
     STModel m = {0};
@@ -659,12 +641,12 @@ TEST(st_values_exact) {
     CHECK_EQ_INT(m.n_tensors, 0);
     CHECK(m.tensors == NULL && m.files == NULL);
     free(p);
-    tmp_remove(dir);
+    test_tmp_remove(dir);
 }
 
 /* Hugging Face pads the header with spaces to a multiple of 8. */
 TEST(st_header_space_padding_ok) {
-    char *dir = tmp_make();
+    char *dir = test_tmpdir();
     REQUIRE(dir);
     char *p = write_st(dir, "pad.safetensors",
                        "{\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}       ",
@@ -676,7 +658,7 @@ TEST(st_header_space_padding_ok) {
     CHECK(getf32(t->data, 0) == 1.0f);
     st_close(&m);
     free(p);
-    tmp_remove(dir);
+    test_tmp_remove(dir);
 }
 
 /* ------------------------------------------------------------ from memory */
@@ -794,7 +776,7 @@ static char *write_shard(const char *dir, const char *name, const char *const *t
 
 /* Two shards: a.safetensors holds x, y; b.safetensors holds z. */
 static char *two_shards(void) {
-    char *dir = tmp_make();
+    char *dir = test_tmpdir();
     if (!dir) return NULL;
     const char *ta[] = {"x", "y"}, *tb[] = {"z"};
     free(write_shard(dir, "a.safetensors", ta, 2, 3, 0));
@@ -811,7 +793,7 @@ static int open_with_index(const char *dir, const char *index) {
 }
 
 TEST(st_dir_single_file) {
-    char *dir = tmp_make();
+    char *dir = test_tmpdir();
     REQUIRE(dir);
     STModel m = {0};
     CHECK_EQ_INT(st_open_dir(&m, dir), -1);
@@ -827,7 +809,7 @@ TEST(st_dir_single_file) {
     CHECK(getf32(w->data, 3) == 8.0f);
     CHECK(strstr(w->file, "/model.safetensors") != NULL);
     st_close(&m);
-    tmp_remove(dir);
+    test_tmp_remove(dir);
 }
 
 TEST(st_dir_sharded_ok) {
@@ -847,7 +829,7 @@ TEST(st_dir_sharded_ok) {
     CHECK(getf32(y->data, 0) == 3.0f);
     CHECK(getf32(z->data, 2) == 102.0f);
     st_close(&m);
-    tmp_remove(dir);
+    test_tmp_remove(dir);
 }
 
 TEST(st_dir_missing_shard) {
@@ -861,7 +843,7 @@ TEST(st_dir_missing_shard) {
     snprintf(want, sizeof want, "%s/model-00002-of-00002.safetensors", dir);
     CHECK_ERR(want);
     CHECK_ERR("No such file");
-    tmp_remove(dir);
+    test_tmp_remove(dir);
 }
 
 TEST(st_dir_tensor_in_other_shard) {
@@ -873,7 +855,7 @@ TEST(st_dir_tensor_in_other_shard) {
     CHECK_ERR("model.safetensors.index.json");
     CHECK_ERR("'y'");
     CHECK_ERR("listed in b.safetensors but found in a.safetensors");
-    tmp_remove(dir);
+    test_tmp_remove(dir);
 }
 
 TEST(st_dir_tensor_absent) {
@@ -886,7 +868,7 @@ TEST(st_dir_tensor_absent) {
     CHECK_ERR("model.safetensors.index.json");
     CHECK_ERR("'model.norm.weight'");
     CHECK_ERR("b.safetensors");
-    tmp_remove(dir);
+    test_tmp_remove(dir);
 }
 
 TEST(st_dir_weight_map_not_object) {
@@ -902,7 +884,7 @@ TEST(st_dir_weight_map_not_object) {
     CHECK_EQ_INT(open_with_index(dir, "{\"weight_map\": {\"x\": "), -1);
     CHECK_ERR("model.safetensors.index.json");
     CHECK_ERR("not valid JSON");
-    tmp_remove(dir);
+    test_tmp_remove(dir);
 }
 
 TEST(st_dir_shard_name_rejected) {
@@ -926,7 +908,7 @@ TEST(st_dir_shard_name_rejected) {
     /* ".." has no slash but is not a file either */
     CHECK_EQ_INT(open_with_index(dir, "{\"weight_map\": {\"z\": \"..\"}}"), -1);
     CHECK_ERR("..");
-    tmp_remove(dir);
+    test_tmp_remove(dir);
 }
 
 TEST(st_dir_duplicate_across_shards) {
@@ -939,7 +921,7 @@ TEST(st_dir_duplicate_across_shards) {
                  -1);
     CHECK_ERR("b.safetensors");
     CHECK_ERR("tensor 'x' appears twice");
-    tmp_remove(dir);
+    test_tmp_remove(dir);
 }
 
 TEST(st_dir_bad_shard_named) {
@@ -951,7 +933,7 @@ TEST(st_dir_bad_shard_named) {
                                       "\"a.safetensors\", \"z\": \"b.safetensors\"}}"),
                  -1);
     CHECK_ERR("/b.safetensors: tensor 'z': unsupported dtype F64");
-    tmp_remove(dir);
+    test_tmp_remove(dir);
 }
 
 /* ------------------------------------------------------------ fixtures */
@@ -998,11 +980,11 @@ TEST(st_fixture_counts) {
 static char *copy_fixture(const char *name) {
     char *src = fixture(name);
     if (!src) return NULL;
-    char *dst = tmp_make();
+    char *dst = test_tmpdir();
     DIR *d = dst ? opendir(src) : NULL;
     if (!d) {
         free(src);
-        tmp_remove(dst);
+        test_tmp_remove(dst);
         return NULL;
     }
     for (struct dirent *e; (e = readdir(d));) {
@@ -1157,7 +1139,7 @@ TEST(model_rewrite_roundtrip) {
     CHECK(finite);
     free(a);
     free(b);
-    tmp_remove(d);
+    test_tmp_remove(d);
 }
 
 TEST(model_missing_tensor) {
@@ -1173,7 +1155,7 @@ TEST(model_missing_tensor) {
         CHECK_ERR(want);
         CHECK_ERR("missing");
         CHECK_ERR(d);
-        tmp_remove(d);
+        test_tmp_remove(d);
     }
 }
 
@@ -1185,7 +1167,7 @@ TEST(model_wrong_shape) {
     CHECK_ERR("model.embed_tokens.weight");
     CHECK_ERR("[384, 64]");
     CHECK_ERR("[384, 32]");
-    tmp_remove(d);
+    test_tmp_remove(d);
 
     d = copy_fixture("tiny-bf16");
     REQUIRE(d);
@@ -1194,14 +1176,14 @@ TEST(model_wrong_shape) {
     CHECK_ERR("model.layers.0.mlp.gate_proj.weight");
     CHECK_ERR("[160, 64]");
     CHECK_ERR("[128, 64]");
-    tmp_remove(d);
+    test_tmp_remove(d);
 
     d = copy_fixture("tiny-bf16");
     REQUIRE(d);
     edit_config(d, "num_key_value_heads", "4");
     CHECK(load_fails(d));
     CHECK_ERR("model.layers.0.self_attn.k_proj");
-    tmp_remove(d);
+    test_tmp_remove(d);
 
     d = copy_fixture("tiny-bf16");
     REQUIRE(d);
@@ -1209,7 +1191,7 @@ TEST(model_wrong_shape) {
     CHECK(load_fails(d));
     CHECK_ERR("model.embed_tokens.weight");
     CHECK_ERR("[400, 64]");
-    tmp_remove(d);
+    test_tmp_remove(d);
 }
 
 TEST(model_fewer_layers_than_tensors) {
@@ -1219,7 +1201,7 @@ TEST(model_fewer_layers_than_tensors) {
     CHECK(load_fails(d));
     CHECK_ERR("num_hidden_layers 1");
     CHECK_ERR("model.layers.1.");
-    tmp_remove(d);
+    test_tmp_remove(d);
 }
 
 TEST(model_more_layers_than_tensors) {
@@ -1229,7 +1211,7 @@ TEST(model_more_layers_than_tensors) {
     CHECK(load_fails(d));
     CHECK_ERR("model.layers.2.");
     CHECK_ERR("missing");
-    tmp_remove(d);
+    test_tmp_remove(d);
 }
 
 TEST(model_extra_tensors) {
@@ -1239,7 +1221,7 @@ TEST(model_extra_tensors) {
     CHECK(load_fails(d));
     CHECK_ERR("model.visual.proj.weight");
     CHECK_ERR("not part of the model config.json describes");
-    tmp_remove(d);
+    test_tmp_remove(d);
     /* inv_freq buffers of old exports, and lm_head.weight on a tied model,
      * are tolerated */
     d = copy_fixture("tiny-bf16");
@@ -1250,7 +1232,7 @@ TEST(model_extra_tensors) {
     float *l = logits_of(d, &id, 1, &V);
     CHECK(l != NULL);
     free(l);
-    tmp_remove(d);
+    test_tmp_remove(d);
 }
 
 TEST(model_untied_without_lm_head) {
@@ -1260,20 +1242,20 @@ TEST(model_untied_without_lm_head) {
     CHECK(load_fails(d));
     CHECK_ERR("'lm_head.weight'");
     CHECK_ERR("missing");
-    tmp_remove(d);
+    test_tmp_remove(d);
     d = copy_fixture("tiny-untied-f32");
     REQUIRE(d);
     rewrite_model(d, "lm_head.weight", NULL, 0, 0);
     CHECK(load_fails(d));
     CHECK_ERR("'lm_head.weight'");
-    tmp_remove(d);
+    test_tmp_remove(d);
     /* tie_word_embeddings absent means untied (Qwen2Config's default) */
     d = copy_fixture("tiny-bf16");
     REQUIRE(d);
     edit_config(d, "tie_word_embeddings", NULL);
     CHECK(load_fails(d));
     CHECK_ERR("'lm_head.weight'");
-    tmp_remove(d);
+    test_tmp_remove(d);
 }
 
 TEST(model_forward_bad_ids) {
@@ -1375,7 +1357,7 @@ TEST(model_resharded_same_logits) {
     CHECK(memcmp(a, b, sizeof(float) * 384) == 0);
     free(a);
     free(b);
-    tmp_remove(d);
+    test_tmp_remove(d);
 }
 
 /* safetensors does not promise aligned data: a header of odd length puts
@@ -1409,6 +1391,6 @@ TEST(model_unaligned_weights) {
             free(b);
         }
         k_reset_isa();
-        tmp_remove(d);
+        test_tmp_remove(d);
     }
 }

@@ -126,6 +126,7 @@ int cli_run(int argc, char **argv) {
     const char *model = NULL, *prompt = NULL, *file = NULL, *ids_file = NULL, *system = NULL;
     const char *persona = NULL, *backend = "auto";
     int raw = 0, n = -1, top_k = -1, ignore_eos = 0, ids_out = 0, threads = 0, verbose = 0;
+    int ctx = 0;
     float temp = -1, top_p = -1, min_p = -1, rep = -1;
     unsigned long long seed = 0;
     int have_seed = 0;
@@ -148,6 +149,7 @@ int cli_run(int argc, char **argv) {
         else if (args_flag(&a, "--ids", NULL)) ids_out = 1;
         else if (args_flag(&a, "--backend", NULL)) backend = args_value(&a);
         else if (args_flag(&a, "--threads", "-t")) args_int(&a, 1, 1024, &threads);
+        else if (args_flag(&a, "--ctx", "-c")) args_int(&a, 1, 1 << 24, &ctx);
         else if (args_flag(&a, "-v", "--verbose")) verbose = 1;
         else args_unknown(&a, "run");
     }
@@ -182,7 +184,7 @@ int cli_run(int argc, char **argv) {
         return EXIT_USAGE;
     }
 
-    EngineOptions eo = {backend, threads, 0};
+    EngineOptions eo = {backend, threads, ctx};
     Engine *e = engine_load(model, &eo);
     int rc = 1;
     if (!e) {
@@ -221,8 +223,7 @@ int cli_run(int argc, char **argv) {
     GenerateStats st;
     running = e;
     signal(SIGINT, on_sigint);
-    int g = gp.max_tokens > 0 || ids.n ? engine_generate(e, ids.v, ids.n, &gp, print_token, &ro, &st)
-                                       : 0;
+    int g = engine_generate(e, ids.v, ids.n, &gp, print_token, &ro, &st);
     signal(SIGINT, SIG_DFL);
     running = NULL;
     printf("\n");
@@ -419,8 +420,8 @@ int cli_bench(int argc, char **argv) {
         return fail();
     }
     double pre_tps = plen * reps / pre, dec_tps = gen * reps / dec;
-    const char *name = strrchr(e->dir, '/') && strrchr(e->dir, '/')[1] ? strrchr(e->dir, '/') + 1
-                                                                        : e->dir;
+    const char *slash = strrchr(e->dir, '/');
+    const char *name = slash && slash[1] ? slash + 1 : e->dir;
     if (json) {
         printf("{\"model\":\"%s\",\"backend\":\"%s\",\"threads\":%d,\"prompt_len\":%d,"
                "\"gen\":%d,\"load_s\":%.4f,\"prefill_tok_s\":%.2f,\"decode_tok_s\":%.2f,"
