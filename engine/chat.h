@@ -12,7 +12,7 @@
 #include "tokenizer.h"
 
 typedef struct {
-    const char *role;    /* "system", "user", "assistant" */
+    const char *role; /* "system", "user", "assistant" */
     const char *content;
 } ChatMsg;
 

@@ -92,8 +92,7 @@ int qwen2_config_parse(Qwen2Config *c, const char *json, const char *path) {
         c->head_dim = c->hidden / c->n_heads;
     }
     if (c->head_dim % 2) {
-        unum_error_set("%s: head_dim (%d) must be even for rotary embeddings", path,
-                       c->head_dim);
+        unum_error_set("%s: head_dim (%d) must be even for rotary embeddings", path, c->head_dim);
         goto done;
     }
     const cJSON *tie = cJSON_GetObjectItemCaseSensitive(root, "tie_word_embeddings");
@@ -153,11 +152,11 @@ static int gen_parse(GenConfig *g, const char *txt, const char *path) {
     double t = g->temperature, p = g->top_p, mp = g->min_p, rp = g->repeat_penalty;
     int k = g->top_k;
     int rc = get_num(root, "temperature", 0, 100, 1, &t, path) ||
-             get_num(root, "top_p", 0, 1, 1, &p, path) ||
-             get_num(root, "min_p", 0, 1, 1, &mp, path) ||
-             get_num(root, "repetition_penalty", 0.01, 100, 1, &rp, path) ||
-             get_int(root, "top_k", 0, 1 << 24, 1, &k, path) ||
-             read_eos(g, cJSON_GetObjectItemCaseSensitive(root, "eos_token_id"), path)
+                     get_num(root, "top_p", 0, 1, 1, &p, path) ||
+                     get_num(root, "min_p", 0, 1, 1, &mp, path) ||
+                     get_num(root, "repetition_penalty", 0.01, 100, 1, &rp, path) ||
+                     get_int(root, "top_k", 0, 1 << 24, 1, &k, path) ||
+                     read_eos(g, cJSON_GetObjectItemCaseSensitive(root, "eos_token_id"), path)
                  ? -1
                  : 0;
     const cJSON *ds = cJSON_GetObjectItemCaseSensitive(root, "do_sample");

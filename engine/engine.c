@@ -97,8 +97,8 @@ int engine_generate(Engine *e, const int32_t *prompt, size_t n, const GeneratePa
         return unum_error_set("prompt of %zu tokens does not fit the context of %d", n, m->ctx);
     for (size_t i = 0; i < n; i++)
         if (prompt[i] < 0 || prompt[i] >= m->c.vocab)
-            return unum_error_set("prompt token %zu: id %d is outside the vocabulary [0, %d)",
-                                  i, prompt[i], m->c.vocab);
+            return unum_error_set("prompt token %zu: id %d is outside the vocabulary [0, %d)", i,
+                                  prompt[i], m->c.vocab);
 
     /* keep the longest cached prefix, but always recompute the last token */
     size_t keep = 0;

@@ -23,7 +23,7 @@ typedef struct {
 } EngineOptions;
 
 typedef struct {
-    char *dir;            /* resolved model directory */
+    char *dir; /* resolved model directory */
     Backend *be;
     Qwen2 *model;
     Tokenizer *tok;
@@ -39,7 +39,7 @@ typedef enum { STOP_LENGTH, STOP_EOS, STOP_CALLBACK, STOP_CANCELLED, STOP_CONTEX
 
 typedef struct {
     SamplerParams sampling;
-    int max_tokens;  /* generate at most this many */
+    int max_tokens; /* generate at most this many */
     int ignore_eos;
 } GenerateParams;
 

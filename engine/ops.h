@@ -47,8 +47,7 @@ struct Backend {
                    int T);
     /* Rotate-half RoPE in place on x[T x n_heads*head_dim] for positions
      * pos0 .. pos0+T-1. */
-    void (*rope)(Backend *be, float *x, int T, int n_heads, int head_dim, int pos0,
-                 float theta);
+    void (*rope)(Backend *be, float *x, int T, int n_heads, int head_dim, int pos0, float theta);
     /* Causal grouped-query attention for T queries at positions pos0.. whose
      * keys and values (positions 0 .. pos0+T-1) are already in the cache
      * rows kc/vc [ctx x n_kv*head_dim]. out, q: [T x n_heads*head_dim]. */

@@ -31,8 +31,8 @@ typedef struct {
  * uploads it. */
 static int load_weight(Loader *ld, Weight *w, const char *name, int rows, int cols) {
     int64_t shape2[2] = {rows, cols}, shape1[1] = {cols};
-    const STensor *t = rows ? st_get(&ld->m->st, name, 2, shape2)
-                            : st_get(&ld->m->st, name, 1, shape1);
+    const STensor *t =
+        rows ? st_get(&ld->m->st, name, 2, shape2) : st_get(&ld->m->st, name, 1, shape1);
     if (!t) return -1;
     ld->took[t - ld->m->st.tensors] = 1;
     return ld->m->be->upload(ld->m->be, t, rows ? rows : 1, cols, w);
@@ -44,14 +44,13 @@ static int load_layer(Loader *ld, int i) {
     int D = c->hidden, F = c->intermediate;
     int qd = c->n_heads * c->head_dim, kvd = c->n_kv_heads * c->head_dim;
     char n[128];
-#define W(field, suffix, rows, cols)                                                        \
-    (snprintf(n, sizeof n, "model.layers.%d.%s", i, suffix),                              \
+#define W(field, suffix, rows, cols)                                                               \
+    (snprintf(n, sizeof n, "model.layers.%d.%s", i, suffix),                                       \
      load_weight(ld, &l->field, n, rows, cols))
-    if (W(attn_norm, "input_layernorm.weight", 0, D) ||
-        W(wq, "self_attn.q_proj.weight", qd, D) || W(bq, "self_attn.q_proj.bias", 0, qd) ||
-        W(wk, "self_attn.k_proj.weight", kvd, D) || W(bk, "self_attn.k_proj.bias", 0, kvd) ||
-        W(wv, "self_attn.v_proj.weight", kvd, D) || W(bv, "self_attn.v_proj.bias", 0, kvd) ||
-        W(wo, "self_attn.o_proj.weight", D, qd) ||
+    if (W(attn_norm, "input_layernorm.weight", 0, D) || W(wq, "self_attn.q_proj.weight", qd, D) ||
+        W(bq, "self_attn.q_proj.bias", 0, qd) || W(wk, "self_attn.k_proj.weight", kvd, D) ||
+        W(bk, "self_attn.k_proj.bias", 0, kvd) || W(wv, "self_attn.v_proj.weight", kvd, D) ||
+        W(bv, "self_attn.v_proj.bias", 0, kvd) || W(wo, "self_attn.o_proj.weight", D, qd) ||
         W(mlp_norm, "post_attention_layernorm.weight", 0, D) ||
         W(gate, "mlp.gate_proj.weight", F, D) || W(up, "mlp.up_proj.weight", F, D) ||
         W(down, "mlp.down_proj.weight", D, F))
@@ -93,8 +92,12 @@ static int alloc_state(Qwen2 *m) {
     struct {
         float **p;
         size_t n;
-    } bufs[] = {{&m->x, B * D},  {&m->xn, B * D}, {&m->q, B * qd},
-                {&m->att, B * qd}, {&m->g, B * F}, {&m->u, B * F},
+    } bufs[] = {{&m->x, B * D},
+                {&m->xn, B * D},
+                {&m->q, B * qd},
+                {&m->att, B * qd},
+                {&m->g, B * F},
+                {&m->u, B * F},
                 {&m->logits, (size_t)m->logits_rows * c->vocab}};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         if (!(*bufs[i].p = be->alloc(be, bufs[i].n))) return -1;
@@ -147,8 +150,8 @@ void qwen2_free(Qwen2 *m) {
         Qwen2Layer *l = &m->layers[i];
         if (l->k_cache) be->free(be, l->k_cache);
         if (l->v_cache) be->free(be, l->v_cache);
-        Weight *w[] = {&l->attn_norm, &l->wq, &l->wk, &l->wv, &l->bq, &l->bk,
-                       &l->bv, &l->wo, &l->mlp_norm, &l->gate, &l->up, &l->down};
+        Weight *w[] = {&l->attn_norm, &l->wq, &l->wk,       &l->wv,   &l->bq, &l->bk,
+                       &l->bv,        &l->wo, &l->mlp_norm, &l->gate, &l->up, &l->down};
         for (size_t j = 0; j < sizeof w / sizeof w[0]; j++)
             if (w[j]->data) be->release(be, w[j]);
     }

@@ -12,13 +12,13 @@
 #include "safetensors.h"
 
 typedef struct {
-    Weight attn_norm;       /* [1 x D] input_layernorm */
-    Weight wq, wk, wv;      /* [Hq*hd x D], [Hkv*hd x D], [Hkv*hd x D] */
-    Weight bq, bk, bv;      /* [1 x Hq*hd], [1 x Hkv*hd], [1 x Hkv*hd] */
-    Weight wo;              /* [D x Hq*hd] */
-    Weight mlp_norm;        /* [1 x D] post_attention_layernorm */
-    Weight gate, up;        /* [F x D] */
-    Weight down;            /* [D x F] */
+    Weight attn_norm;         /* [1 x D] input_layernorm */
+    Weight wq, wk, wv;        /* [Hq*hd x D], [Hkv*hd x D], [Hkv*hd x D] */
+    Weight bq, bk, bv;        /* [1 x Hq*hd], [1 x Hkv*hd], [1 x Hkv*hd] */
+    Weight wo;                /* [D x Hq*hd] */
+    Weight mlp_norm;          /* [1 x D] post_attention_layernorm */
+    Weight gate, up;          /* [F x D] */
+    Weight down;              /* [D x F] */
     float *k_cache, *v_cache; /* [ctx x Hkv*hd] each, backend memory */
 } Qwen2Layer;
 
@@ -30,12 +30,12 @@ typedef struct {
     Weight final_norm; /* [1 x D] model.norm */
     Weight lm_head;    /* [V x D] lm_head, or embed when tied */
     Qwen2Layer *layers;
-    int ctx;           /* KV cache capacity in positions */
-    int n_past;        /* positions already in the cache */
-    int max_batch;     /* tokens per forward chunk */
+    int ctx;       /* KV cache capacity in positions */
+    int n_past;    /* positions already in the cache */
+    int max_batch; /* tokens per forward chunk */
     /* activations for up to max_batch tokens, backend memory */
     float *x, *xn, *q, *att, *g, *u, *logits;
-    int logits_rows;   /* rows the logits buffer holds */
+    int logits_rows; /* rows the logits buffer holds */
 } Qwen2;
 
 /* Loads the model in dir onto be with a KV cache of ctx positions (0: the

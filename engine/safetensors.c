@@ -15,9 +15,12 @@
 
 const char *dtype_name(DType t) {
     switch (t) {
-    case DT_F32: return "F32";
-    case DT_F16: return "F16";
-    case DT_BF16: return "BF16";
+    case DT_F32:
+        return "F32";
+    case DT_F16:
+        return "F16";
+    case DT_BF16:
+        return "BF16";
     }
     return "?";
 }
@@ -78,24 +81,21 @@ static int parse_one(STensor *t, const cJSON *e, size_t data_len, const char *pa
     const cJSON *jd = cJSON_GetObjectItemCaseSensitive(e, "dtype");
     const cJSON *js = cJSON_GetObjectItemCaseSensitive(e, "shape");
     const cJSON *jo = cJSON_GetObjectItemCaseSensitive(e, "data_offsets");
-    if (!cJSON_IsString(jd))
-        return unum_error_set("%s: tensor '%s': missing dtype", path, name);
+    if (!cJSON_IsString(jd)) return unum_error_set("%s: tensor '%s': missing dtype", path, name);
     if (dtype_parse(jd->valuestring, &t->dtype))
-        return unum_error_set("%s: tensor '%s': unsupported dtype %s (need F32, F16 or BF16)",
-                              path, name, jd->valuestring);
-    if (!cJSON_IsArray(js))
-        return unum_error_set("%s: tensor '%s': missing shape", path, name);
+        return unum_error_set("%s: tensor '%s': unsupported dtype %s (need F32, F16 or BF16)", path,
+                              name, jd->valuestring);
+    if (!cJSON_IsArray(js)) return unum_error_set("%s: tensor '%s': missing shape", path, name);
     int nd = cJSON_GetArraySize(js);
     if (nd > ST_MAX_DIMS)
-        return unum_error_set("%s: tensor '%s': %d dimensions, at most %d supported", path,
-                              name, nd, ST_MAX_DIMS);
+        return unum_error_set("%s: tensor '%s': %d dimensions, at most %d supported", path, name,
+                              nd, ST_MAX_DIMS);
     uint64_t numel = 1;
     t->ndim = nd;
     for (int i = 0; i < nd; i++) {
         uint64_t d;
         if (json_u64(cJSON_GetArrayItem(js, i), &d) || d > INT64_MAX)
-            return unum_error_set("%s: tensor '%s': shape[%d] is not a valid size", path, name,
-                                  i);
+            return unum_error_set("%s: tensor '%s': shape[%d] is not a valid size", path, name, i);
         if (unum_mul_ok(numel, d, &numel))
             return unum_error_set("%s: tensor '%s': shape product overflows", path, name);
         t->shape[i] = (int64_t)d;
@@ -109,13 +109,11 @@ static int parse_one(STensor *t, const cJSON *e, size_t data_len, const char *pa
     if (b > en || en > data_len)
         return unum_error_set("%s: tensor '%s': data_offsets [%llu, %llu] outside the %zu "
                               "bytes of data",
-                              path, name, (unsigned long long)b, (unsigned long long)en,
-                              data_len);
+                              path, name, (unsigned long long)b, (unsigned long long)en, data_len);
     if (en - b != nbytes)
         return unum_error_set("%s: tensor '%s': shape and dtype need %llu bytes but "
                               "data_offsets span %llu",
-                              path, name, (unsigned long long)nbytes,
-                              (unsigned long long)(en - b));
+                              path, name, (unsigned long long)nbytes, (unsigned long long)(en - b));
     t->numel = (int64_t)numel;
     t->nbytes = (size_t)nbytes;
     t->data = (const void *)(uintptr_t)b; /* rebased by the caller */
@@ -179,8 +177,7 @@ int st_parse_header(STModel *m, const char *json, size_t json_len, const void *d
             if (spans[i].begin == spans[i].end) continue;
             if (far >= 0 && spans[i].begin < spans[far].end)
                 rc = unum_error_set("%s: tensors '%s' and '%s' overlap in the data", path,
-                                    m->tensors[spans[far].idx].name,
-                                    m->tensors[spans[i].idx].name);
+                                    m->tensors[spans[far].idx].name, m->tensors[spans[i].idx].name);
             if (far < 0 || spans[i].end > spans[far].end) far = i;
         }
     }
@@ -258,8 +255,8 @@ static int open_sharded(STModel *m, const char *dir, const char *index_path) {
     for (const cJSON *e = wm->child; e && rc == 0; e = e->next) {
         const STensor *t = st_find(m, e->string);
         if (!t) {
-            rc = unum_error_set("%s: tensor '%s' is listed but not in %s", index_path,
-                                e->string, e->valuestring);
+            rc = unum_error_set("%s: tensor '%s' is listed but not in %s", index_path, e->string,
+                                e->valuestring);
             break;
         }
         const char *base = strrchr(t->file, '/');
@@ -329,8 +326,8 @@ const STensor *st_get(const STModel *m, const char *name, int ndim, const int64_
         for (int i = 0; i < t->ndim; i++)
             snprintf(got + strlen(got), sizeof got - strlen(got), "%s%lld", i ? ", " : "",
                      (long long)t->shape[i]);
-        unum_error_set("%s: tensor '%s' has shape [%s], config.json implies [%s]", t->file,
-                       name, got, want);
+        unum_error_set("%s: tensor '%s' has shape [%s], config.json implies [%s]", t->file, name,
+                       got, want);
         return NULL;
     }
     return t;

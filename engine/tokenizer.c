@@ -227,8 +227,7 @@ typedef struct {
 static void buf_reserve(Buf *b, size_t more) {
     if (b->p && b->cap - b->n >= more) return; /* never NULL, even when empty */
     size_t cap = b->cap ? b->cap : 4096;
-    while (cap - b->n < more)
-        cap *= 2;
+    while (cap - b->n < more) cap *= 2;
     b->p = xrealloc(b->p, cap);
     b->cap = cap;
 }
@@ -260,8 +259,7 @@ void idvec_free(IdVec *a) {
 static uint64_t hash_bytes(const void *s, size_t n) {
     const unsigned char *p = s;
     uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a */
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ p[i]) * 0x100000001b3ull;
+    for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 0x100000001b3ull;
     return h ^ (h >> 29);
 }
 
@@ -275,8 +273,7 @@ static uint64_t hash_u64(uint64_t x) { /* splitmix64 finalizer */
 
 static size_t pow2_at_least(size_t n) {
     size_t c = 16;
-    while (c < n)
-        c *= 2;
+    while (c < n) c *= 2;
     return c;
 }
 
@@ -335,8 +332,7 @@ typedef struct {
 static void pairmap_init(PairMap *m, size_t n) {
     size_t cap = pow2_at_least(2 * n + 1);
     m->slot = xmalloc(cap * sizeof *m->slot);
-    for (size_t i = 0; i < cap; i++)
-        m->slot[i].key = PAIR_EMPTY;
+    for (size_t i = 0; i < cap; i++) m->slot[i].key = PAIR_EMPTY;
     m->mask = cap - 1;
 }
 
@@ -345,8 +341,7 @@ static void pairmap_init(PairMap *m, size_t n) {
 static void pairmap_put(PairMap *m, int32_t a, int32_t b, int32_t rank, int32_t id) {
     uint64_t key = (uint64_t)(uint32_t)a << 32 | (uint32_t)b;
     size_t i = hash_u64(key) & m->mask;
-    while (m->slot[i].key != PAIR_EMPTY && m->slot[i].key != key)
-        i = (i + 1) & m->mask;
+    while (m->slot[i].key != PAIR_EMPTY && m->slot[i].key != key) i = (i + 1) & m->mask;
     m->slot[i] = (PairSlot){key, rank, id};
 }
 
@@ -407,8 +402,7 @@ static int fail(const Tokenizer *t, const char *fmt, ...) {
 
 void tokenizer_free(Tokenizer *t) {
     if (!t) return;
-    for (int i = 0; i < t->n_re; i++)
-        pcre2_code_free(t->re[i]);
+    for (int i = 0; i < t->n_re; i++) pcre2_code_free(t->re[i]);
     free(t->name);
     free(t->strs.p);
     free(t->vocab_str);
@@ -452,8 +446,7 @@ static const char *json_str(const cJSON *o, const char *key) {
 
 static size_t json_count(const cJSON *a) {
     size_t n = 0;
-    for (const cJSON *c = a->child; c; c = c->next)
-        n++;
+    for (const cJSON *c = a->child; c; c = c->next) n++;
     return n;
 }
 
@@ -550,8 +543,7 @@ static void index_added(Tokenizer *t) {
         t->added_order[i] = k[i].index;
         t->added_first[k[i].first + 1]++;
     }
-    for (int b = 0; b < 256; b++)
-        t->added_first[b + 1] += t->added_first[b];
+    for (int b = 0; b < 256; b++) t->added_first[b + 1] += t->added_first[b];
     free(k);
 }
 
@@ -975,8 +967,7 @@ static int bpe_piece(Enc *e, const unsigned char *s, size_t n) {
         e->next[i] = i + 1 < n ? (int32_t)i + 1 : -1;
     }
     e->heap_n = 0;
-    for (size_t i = 0; i + 1 < n; i++)
-        bpe_consider(e, (int32_t)i);
+    for (size_t i = 0; i + 1 < n; i++) bpe_consider(e, (int32_t)i);
     while (e->heap_n) {
         Cand c = heap_pop(e);
         int32_t p = c.pos, q = e->next[p];
@@ -988,8 +979,7 @@ static int bpe_piece(Enc *e, const unsigned char *s, size_t n) {
         if (e->prev[p] >= 0) bpe_consider(e, e->prev[p]);
         bpe_consider(e, p);
     }
-    for (int32_t i = 0; i >= 0; i = e->next[i])
-        idvec_push(e->out, e->sym[i]);
+    for (int32_t i = 0; i >= 0; i = e->next[i]) idvec_push(e->out, e->sym[i]);
     return 0;
 }
 

@@ -156,23 +156,32 @@ float unum_f16_to_f32(uint16_t h) {
     } else {
         u = sign | ((exp + 127 - 15) << 23) | (man << 13);
     }
-    union { uint32_t u; float f; } v = {u};
+    union {
+        uint32_t u;
+        float f;
+    } v = {u};
     return v.f;
 }
 
 uint16_t unum_f32_to_bf16(float f) {
-    union { float f; uint32_t u; } v = {f};
+    union {
+        float f;
+        uint32_t u;
+    } v = {f};
     if ((v.u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((v.u >> 16) | 0x40); /* NaN */
     uint32_t r = v.u + 0x7fffu + ((v.u >> 16) & 1);
     return (uint16_t)(r >> 16);
 }
 
 uint16_t unum_f32_to_f16(float f) {
-    union { float f; uint32_t u; } v = {f};
+    union {
+        float f;
+        uint32_t u;
+    } v = {f};
     uint32_t sign = (v.u >> 16) & 0x8000, a = v.u & 0x7fffffffu;
     if (a > 0x7f800000u) return (uint16_t)(sign | 0x7e00);
     if (a >= 0x477ff000u) return (uint16_t)(sign | 0x7c00); /* overflow -> inf */
-    if (a < 0x38800000u) { /* subnormal or zero in f16 */
+    if (a < 0x38800000u) {                                  /* subnormal or zero in f16 */
         if (a < 0x33000000u) return (uint16_t)sign;
         uint32_t e = a >> 23, m = (a & 0x7fffff) | 0x800000;
         uint32_t shift = 126 - e; /* bits to drop to reach units of 2^-24 */

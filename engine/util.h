@@ -53,7 +53,10 @@ double unum_peak_rss_mb(void);
 
 /* bf16 / f16 to f32 (scalar, exact). */
 static inline float unum_bf16_to_f32(uint16_t h) {
-    union { uint32_t u; float f; } v = {(uint32_t)h << 16};
+    union {
+        uint32_t u;
+        float f;
+    } v = {(uint32_t)h << 16};
     return v.f;
 }
 float unum_f16_to_f32(uint16_t h);

@@ -27,62 +27,59 @@ const char *test_root(void);
 char *test_tmpdir(void);
 void test_tmp_remove(char *dir);
 
-#define TEST(name)                                                              \
-    static void test_##name(void);                                              \
-    __attribute__((constructor)) static void test_reg_##name(void) {            \
-        test_register(#name, __FILE__, test_##name);                            \
-    }                                                                           \
+#define TEST(name)                                                                                 \
+    static void test_##name(void);                                                                 \
+    __attribute__((constructor)) static void test_reg_##name(void) {                               \
+        test_register(#name, __FILE__, test_##name);                                               \
+    }                                                                                              \
     static void test_##name(void)
 
-#define CHECK(cond)                                                             \
-    do {                                                                        \
-        if (!(cond)) test_fail(__FILE__, __LINE__, "%s", #cond);                \
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        if (!(cond)) test_fail(__FILE__, __LINE__, "%s", #cond);                                   \
     } while (0)
 
-#define REQUIRE(cond)                                                           \
-    do {                                                                        \
-        if (!(cond)) {                                                          \
-            test_fail(__FILE__, __LINE__, "%s", #cond);                         \
-            return;                                                             \
-        }                                                                       \
+#define REQUIRE(cond)                                                                              \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            test_fail(__FILE__, __LINE__, "%s", #cond);                                            \
+            return;                                                                                \
+        }                                                                                          \
     } while (0)
 
-#define CHECK_EQ_INT(a, b)                                                      \
-    do {                                                                        \
-        long long a_ = (long long)(a), b_ = (long long)(b);                     \
-        if (a_ != b_)                                                           \
-            test_fail(__FILE__, __LINE__, "%s == %s (%lld vs %lld)", #a, #b,    \
-                      a_, b_);                                                  \
+#define CHECK_EQ_INT(a, b)                                                                         \
+    do {                                                                                           \
+        long long a_ = (long long)(a), b_ = (long long)(b);                                        \
+        if (a_ != b_) test_fail(__FILE__, __LINE__, "%s == %s (%lld vs %lld)", #a, #b, a_, b_);    \
     } while (0)
 
-#define CHECK_NEAR(a, b, tol)                                                   \
-    do {                                                                        \
-        double a_ = (double)(a), b_ = (double)(b);                              \
-        if (!(fabs(a_ - b_) <= (tol)))                                          \
-            test_fail(__FILE__, __LINE__, "%s ~ %s (%.9g vs %.9g, tol %g)", #a, \
-                      #b, a_, b_, (double)(tol));                               \
+#define CHECK_NEAR(a, b, tol)                                                                      \
+    do {                                                                                           \
+        double a_ = (double)(a), b_ = (double)(b);                                                 \
+        if (!(fabs(a_ - b_) <= (tol)))                                                             \
+            test_fail(__FILE__, __LINE__, "%s ~ %s (%.9g vs %.9g, tol %g)", #a, #b, a_, b_,        \
+                      (double)(tol));                                                              \
     } while (0)
 
-#define CHECK_STR(a, b)                                                         \
-    do {                                                                        \
-        const char *a_ = (a), *b_ = (b);                                        \
-        if (!a_ || !b_ || strcmp(a_, b_) != 0)                                  \
-            test_fail(__FILE__, __LINE__, "%s == %s (\"%s\" vs \"%s\")", #a,    \
-                      #b, a_ ? a_ : "(null)", b_ ? b_ : "(null)");              \
+#define CHECK_STR(a, b)                                                                            \
+    do {                                                                                           \
+        const char *a_ = (a), *b_ = (b);                                                           \
+        if (!a_ || !b_ || strcmp(a_, b_) != 0)                                                     \
+            test_fail(__FILE__, __LINE__, "%s == %s (\"%s\" vs \"%s\")", #a, #b,                   \
+                      a_ ? a_ : "(null)", b_ ? b_ : "(null)");                                     \
     } while (0)
 
 /* The current error message contains the given text. */
-#define CHECK_ERR(text)                                                         \
-    do {                                                                        \
-        if (!strstr(unum_error(), (text)))                                      \
-            test_fail(__FILE__, __LINE__, "error \"%s\" lacks \"%s\"",          \
-                      unum_error(), (text));                                    \
+#define CHECK_ERR(text)                                                                            \
+    do {                                                                                           \
+        if (!strstr(unum_error(), (text)))                                                         \
+            test_fail(__FILE__, __LINE__, "error \"%s\" lacks \"%s\"", unum_error(), (text));      \
     } while (0)
 
-#define SKIP(why)                                                               \
-    do {                                                                        \
-        test_skip(why);                                                         \
-        return;                                                                 \
+#define SKIP(why)                                                                                  \
+    do {                                                                                           \
+        test_skip(why);                                                                            \
+        return;                                                                                    \
     } while (0)
 
 #endif

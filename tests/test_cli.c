@@ -28,8 +28,8 @@ static int sh(char **out, char **err, const char *fmt, ...) {
     char ofile[] = "/tmp/unum-cli-outXXXXXX", efile[] = "/tmp/unum-cli-errXXXXXX";
     close(mkstemp(ofile));
     close(mkstemp(efile));
-    snprintf(full, sizeof full, "U='%s'; F='%s'; { %s\n} >%s 2>%s </dev/null", bin(), test_fixtures(),
-             cmd, ofile, efile);
+    snprintf(full, sizeof full, "U='%s'; F='%s'; { %s\n} >%s 2>%s </dev/null", bin(),
+             test_fixtures(), cmd, ofile, efile);
     int st = system(full);
     char *o = unum_read_file(ofile, 64u << 20, NULL), *e = unum_read_file(efile, 1 << 20, NULL);
     unlink(ofile);
@@ -41,11 +41,11 @@ static int sh(char **out, char **err, const char *fmt, ...) {
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
 }
 
-#define CHECK_CONTAINS(hay, needle)                                                        \
-    do {                                                                                   \
-        if (!(hay) || !strstr((hay), (needle)))                                            \
-            test_fail(__FILE__, __LINE__, "\"%s\" lacks \"%s\"", (hay) ? (hay) : "(null)", \
-                      (needle));                                                           \
+#define CHECK_CONTAINS(hay, needle)                                                                \
+    do {                                                                                           \
+        if (!(hay) || !strstr((hay), (needle)))                                                    \
+            test_fail(__FILE__, __LINE__, "\"%s\" lacks \"%s\"", (hay) ? (hay) : "(null)",         \
+                      (needle));                                                                   \
     } while (0)
 
 TEST(cli_usage_errors_exit_2) {
@@ -93,19 +93,22 @@ TEST(cli_runtime_errors_exit_1_and_name_the_culprit) {
     CHECK_EQ_INT(sh(NULL, &err, "$U run -m $F/tiny-bf16 -p hi --backend tpu"), 1);
     CHECK_CONTAINS(err, "tpu");
     free(err);
-    CHECK_EQ_INT(sh(NULL, &err, "echo '1 2 99999' > /tmp/unum-bad.ids; "
-                                "$U logits -m $F/tiny-bf16 --ids /tmp/unum-bad.ids -o /tmp/unum.f32"),
+    CHECK_EQ_INT(sh(NULL, &err,
+                    "echo '1 2 99999' > /tmp/unum-bad.ids; "
+                    "$U logits -m $F/tiny-bf16 --ids /tmp/unum-bad.ids -o /tmp/unum.f32"),
                  1);
     CHECK_CONTAINS(err, "99999");
     CHECK_CONTAINS(err, "/tmp/unum-bad.ids");
     free(err);
-    CHECK_EQ_INT(sh(NULL, &err, "echo '1 2 x3' > /tmp/unum-bad.ids; "
-                                "$U logits -m $F/tiny-bf16 --ids /tmp/unum-bad.ids -o /tmp/unum.f32"),
+    CHECK_EQ_INT(sh(NULL, &err,
+                    "echo '1 2 x3' > /tmp/unum-bad.ids; "
+                    "$U logits -m $F/tiny-bf16 --ids /tmp/unum-bad.ids -o /tmp/unum.f32"),
                  1);
     CHECK_CONTAINS(err, "item 3");
     free(err);
-    CHECK_EQ_INT(sh(NULL, &err, "echo '5 6' > /tmp/unum-ok.ids; "
-                                "$U logits -m $F/tiny-bf16 --ids /tmp/unum-ok.ids -o /nonexistent/x.f32"),
+    CHECK_EQ_INT(sh(NULL, &err,
+                    "echo '5 6' > /tmp/unum-ok.ids; "
+                    "$U logits -m $F/tiny-bf16 --ids /tmp/unum-ok.ids -o /nonexistent/x.f32"),
                  1);
     CHECK_CONTAINS(err, "/nonexistent/x.f32");
     free(err);
@@ -142,9 +145,11 @@ TEST(cli_run_greedy_ids_match_reference) {
 
 TEST(cli_logits_file_matches_reference) {
     char *err = NULL;
-    int rc = sh(NULL, &err, "$U logits -m $F/tiny-headdim-f16 --ids %s/tests/golden/tiny-headdim-f16/prompt.ids "
-                            "-o /tmp/unum-cli.f32",
-                test_root());
+    int rc =
+        sh(NULL, &err,
+           "$U logits -m $F/tiny-headdim-f16 --ids %s/tests/golden/tiny-headdim-f16/prompt.ids "
+           "-o /tmp/unum-cli.f32",
+           test_root());
     CHECK_EQ_INT(rc, 0);
     free(err);
     size_t n = 0, m = 0;
@@ -178,8 +183,9 @@ TEST(cli_tokenize_detokenize_round_trip_with_qwen_tokenizer) {
     CHECK(special.n < plain.n); /* <|im_start|> became one id */
     char *out = NULL;
     /* exact stdin bytes, trailing newline included */
-    CHECK_EQ_INT(sh(&out, NULL, "printf 'Hello, world! \\303\\207a va? \\346\\235\\261\\344\\272\\254 "
-                                "\\360\\237\\221\\213<|im_start|>  x\\n' | $U tokenize -m %s",
+    CHECK_EQ_INT(sh(&out, NULL,
+                    "printf 'Hello, world! \\303\\207a va? \\346\\235\\261\\344\\272\\254 "
+                    "\\360\\237\\221\\213<|im_start|>  x\\n' | $U tokenize -m %s",
                     dir),
                  0);
     char want[4096] = "";
@@ -203,18 +209,25 @@ TEST(cli_tokenize_detokenize_round_trip_with_qwen_tokenizer) {
 TEST(cli_run_chat_template_and_bench_json) {
     char *out = NULL, *err = NULL;
     /* the chat template on the real tokenizer: reply tokens come back as text */
-    CHECK_EQ_INT(sh(&out, &err, "$U run -m $F/tiny-qwen-vocab -p 'Hi there' -n 8 --temp 0 --ignore-eos"), 0);
+    CHECK_EQ_INT(
+        sh(&out, &err, "$U run -m $F/tiny-qwen-vocab -p 'Hi there' -n 8 --temp 0 --ignore-eos"), 0);
     CHECK(out && strlen(out) > 1);
     free(out), free(err);
-    CHECK_EQ_INT(sh(&out, &err, "$U run -m $F/tiny-bf16 -p 'hello world' -n 5 --seed 3 --temp 1 --ids"), 0);
+    CHECK_EQ_INT(
+        sh(&out, &err, "$U run -m $F/tiny-bf16 -p 'hello world' -n 5 --seed 3 --temp 1 --ids"), 0);
     char *again = NULL;
-    CHECK_EQ_INT(sh(&again, NULL, "$U run -m $F/tiny-bf16 -p 'hello world' -n 5 --seed 3 --temp 1 --ids"), 0);
+    CHECK_EQ_INT(
+        sh(&again, NULL, "$U run -m $F/tiny-bf16 -p 'hello world' -n 5 --seed 3 --temp 1 --ids"),
+        0);
     CHECK_STR(out, again); /* seeded sampling is reproducible */
     free(out), free(err), free(again);
-    CHECK_EQ_INT(sh(&out, &err, "$U bench -m $F/tiny-bf16 --threads 1 --prompt-len 9 --gen 3 --reps 1 --json"), 0);
-    static const char *keys[] = {"\"model\"", "\"backend\":\"cpu\"", "\"threads\":1", "\"prompt_len\":9",
-                                 "\"gen\":3", "\"load_s\"", "\"prefill_tok_s\"", "\"decode_tok_s\"",
-                                 "\"peak_rss_mb\"", "\"peak_vram_mb\""};
+    CHECK_EQ_INT(sh(&out, &err,
+                    "$U bench -m $F/tiny-bf16 --threads 1 --prompt-len 9 --gen 3 --reps 1 --json"),
+                 0);
+    static const char *keys[] = {"\"model\"",         "\"backend\":\"cpu\"", "\"threads\":1",
+                                 "\"prompt_len\":9",  "\"gen\":3",           "\"load_s\"",
+                                 "\"prefill_tok_s\"", "\"decode_tok_s\"",    "\"peak_rss_mb\"",
+                                 "\"peak_vram_mb\""};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) CHECK_CONTAINS(out, keys[i]);
     free(out), free(err);
 }

@@ -26,10 +26,8 @@ static char *with(const char *key, const char *value) {
     cJSON_DeleteItemFromObjectCaseSensitive(root, key);
     if (value) {
         cJSON *v = cJSON_Parse(value);
-        if (!v)
-            test_fail(__FILE__, __LINE__, "bad test value %s", value);
-        else
-            cJSON_AddItemToObject(root, key, v);
+        if (!v) test_fail(__FILE__, __LINE__, "bad test value %s", value);
+        else cJSON_AddItemToObject(root, key, v);
     }
     char *s = cJSON_PrintUnformatted(root);
     cJSON_Delete(root);
@@ -256,7 +254,6 @@ TEST(config_ranges) {
 }
 
 /* ------------------------------------------------------------ files */
-
 
 static void put(const char *dir, const char *name, const char *text) {
     char *p = unum_path_join(dir, name);

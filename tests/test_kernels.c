@@ -37,7 +37,7 @@ static void *make_weight(DType dt, int rows, int cols, float **exact) {
 }
 
 TEST(kernels_matvec_and_convert_every_isa) {
-    static const int shapes[][2] = {{1, 1},   {3, 7},     {5, 16},   {17, 33}, {9, 100},
+    static const int shapes[][2] = {{1, 1},    {3, 7},  {5, 16},   {17, 33}, {9, 100},
                                     {37, 899}, {4, 64}, {9, 2100}, {6, 4864}};
     for (int k = 0; k < 3; k++) {
         if (k_set_isa(isas[k])) continue;
@@ -85,12 +85,15 @@ TEST(kernels_f16_and_bf16_conversions_are_exact) {
         }
     }
     CHECK_EQ_INT(unum_f32_to_bf16(1.0f), 0x3f80);
-    union { uint32_t u; float f; } v = {0x3f808000u}; /* exactly halfway: to even */
+    union {
+        uint32_t u;
+        float f;
+    } v = {0x3f808000u}; /* exactly halfway: to even */
     CHECK_EQ_INT(unum_f32_to_bf16(v.f), 0x3f80);
     v.u = 0x3f818000u;
     CHECK_EQ_INT(unum_f32_to_bf16(v.f), 0x3f82);
     CHECK_NEAR(unum_f16_to_f32(unum_f32_to_f16(1e-6f)), 1e-6, 3e-8); /* subnormal */
-    CHECK_EQ_INT(unum_f32_to_f16(1e6f), 0x7c00);                    /* overflow: inf */
+    CHECK_EQ_INT(unum_f32_to_f16(1e6f), 0x7c00);                     /* overflow: inf */
 }
 
 /* y = x W^T + b in double */
@@ -153,7 +156,8 @@ TEST(cpu_attention_matches_naive_causal_gqa) {
             double s[128], mx = -1e300, sum = 0;
             for (int j = 0; j < n; j++) {
                 double d = 0;
-                for (int i = 0; i < hd; i++) d += (double)q[t * qs + h * hd + i] * kc[j * ks + g * hd + i];
+                for (int i = 0; i < hd; i++)
+                    d += (double)q[t * qs + h * hd + i] * kc[j * ks + g * hd + i];
                 s[j] = d / sqrt(hd);
                 mx = fmax(mx, s[j]);
             }

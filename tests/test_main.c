@@ -73,8 +73,7 @@ int main(int argc, char **argv) {
     int passed = 0, failed = 0, skipped = 0;
     for (int i = 0; i < n_cases; i++) {
         Case *c = &cases[i];
-        if (argc > 1 && !strstr(c->name, argv[1]) && !strstr(c->file, argv[1]))
-            continue;
+        if (argc > 1 && !strstr(c->name, argv[1]) && !strstr(c->file, argv[1])) continue;
         cur_failed = 0;
         cur_skipped = 0;
         fflush(stdout);

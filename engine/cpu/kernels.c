@@ -70,8 +70,8 @@ AVX512 static inline __m512 ld16(DType dt, const void *W, size_t i) {
  * re-read from L2 for every row, so four rows share each load of x. */
 #define MATVEC_LONG_ROW 2048
 
-AVX512 static void matvec_avx512(DType dt, const void *W, int cols, int r0, int r1,
-                                 const float *x, float *y) {
+AVX512 static void matvec_avx512(DType dt, const void *W, int cols, int r0, int r1, const float *x,
+                                 float *y) {
     int r = r0;
     if (cols > MATVEC_LONG_ROW) {
         int cv = cols & ~15;
@@ -88,7 +88,8 @@ AVX512 static void matvec_avx512(DType dt, const void *W, int cols, int r0, int 
             float s[4] = {_mm512_reduce_add_ps(a0), _mm512_reduce_add_ps(a1),
                           _mm512_reduce_add_ps(a2), _mm512_reduce_add_ps(a3)};
             for (int c = cv; c < cols; c++)
-                for (int j = 0; j < 4; j++) s[j] += load_one(dt, W, b0 + (size_t)j * cols + c) * x[c];
+                for (int j = 0; j < 4; j++)
+                    s[j] += load_one(dt, W, b0 + (size_t)j * cols + c) * x[c];
             memcpy(y + (r - r0), s, sizeof s);
         }
     }
@@ -109,8 +110,7 @@ AVX512 static void matvec_avx512(DType dt, const void *W, int cols, int r0, int 
     }
 }
 
-AVX512 static void convert_avx512(DType dt, const void *W, int cols, int r0, int r1,
-                                  float *dst) {
+AVX512 static void convert_avx512(DType dt, const void *W, int cols, int r0, int r1, float *dst) {
     size_t n = (size_t)(r1 - r0) * (size_t)cols, base = (size_t)r0 * (size_t)cols, i = 0;
     for (; i + 16 <= n; i += 16) _mm512_storeu_ps(dst + i, ld16(dt, W, base + i));
     for (; i < n; i++) dst[i] = load_one(dt, W, base + i);
@@ -175,8 +175,7 @@ static Isa detect(void) {
         else if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                  __builtin_cpu_supports("avx512vl") && (!force || strcmp(force, "avx2")))
             isa = ISA_AVX512;
-        else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-            isa = ISA_AVX2;
+        else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) isa = ISA_AVX2;
         else isa = ISA_GENERIC;
     }
     return isa;
@@ -188,7 +187,8 @@ int k_set_isa(const char *name) {
     detect();
     __builtin_cpu_init();
     if (!strcmp(name, "generic")) isa = ISA_GENERIC;
-    else if (!strcmp(name, "avx2") && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+    else if (!strcmp(name, "avx2") && __builtin_cpu_supports("avx2") &&
+             __builtin_cpu_supports("fma"))
         isa = ISA_AVX2;
     else if (!strcmp(name, "avx512") && __builtin_cpu_supports("avx512f") &&
              __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl"))
@@ -199,24 +199,37 @@ int k_set_isa(const char *name) {
 
 const char *k_isa(void) {
     switch (detect()) {
-    case ISA_AVX512: return "avx512";
-    case ISA_AVX2: return "avx2";
-    default: return "generic";
+    case ISA_AVX512:
+        return "avx512";
+    case ISA_AVX2:
+        return "avx2";
+    default:
+        return "generic";
     }
 }
 
 void k_matvec(DType dt, const void *W, int cols, int r0, int r1, const float *x, float *y) {
     switch (detect()) {
-    case ISA_AVX512: matvec_avx512(dt, W, cols, r0, r1, x, y); break;
-    case ISA_AVX2: matvec_avx2(dt, W, cols, r0, r1, x, y); break;
-    default: matvec_generic(dt, W, cols, r0, r1, x, y);
+    case ISA_AVX512:
+        matvec_avx512(dt, W, cols, r0, r1, x, y);
+        break;
+    case ISA_AVX2:
+        matvec_avx2(dt, W, cols, r0, r1, x, y);
+        break;
+    default:
+        matvec_generic(dt, W, cols, r0, r1, x, y);
     }
 }
 
 void k_convert_rows(DType dt, const void *W, int cols, int r0, int r1, float *dst) {
     switch (detect()) {
-    case ISA_AVX512: convert_avx512(dt, W, cols, r0, r1, dst); break;
-    case ISA_AVX2: convert_avx2(dt, W, cols, r0, r1, dst); break;
-    default: convert_generic(dt, W, cols, r0, r1, dst);
+    case ISA_AVX512:
+        convert_avx512(dt, W, cols, r0, r1, dst);
+        break;
+    case ISA_AVX2:
+        convert_avx2(dt, W, cols, r0, r1, dst);
+        break;
+    default:
+        convert_generic(dt, W, cols, r0, r1, dst);
     }
 }

@@ -14,10 +14,10 @@ struct Pool {
     pthread_t *threads;
     pthread_mutex_t mu;
     pthread_cond_t wake;
-    atomic_uint gen;   /* bumped once per job */
-    atomic_int done;   /* workers finished with the current job */
+    atomic_uint gen; /* bumped once per job */
+    atomic_int done; /* workers finished with the current job */
     atomic_int stop;
-    int sleepers;      /* guarded by mu */
+    int sleepers; /* guarded by mu */
     pool_fn fn;
     void *ctx;
     int total, grain;

@@ -89,8 +89,7 @@ static void fuzz_header(const uint8_t *in, size_t size) {
     STModel m = {0};
     if (st_parse_header(&m, json, hlen, data, dlen, "fuzz.safetensors") == 0)
         check_model(&m, data, dlen);
-    else if (!strstr(unum_error(), "fuzz.safetensors"))
-        fail("error does not name the file");
+    else if (!strstr(unum_error(), "fuzz.safetensors")) fail("error does not name the file");
     st_close(&m);
     free(json);
     free(data);
@@ -123,9 +122,9 @@ static void fuzz_config(const uint8_t *in, size_t size) {
     txt[size] = 0;
     Qwen2Config c;
     if (qwen2_config_parse(&c, txt, "fuzz/config.json") == 0) {
-        if (c.hidden < 1 || c.intermediate < 1 || c.n_layers < 1 || c.vocab < 1 ||
-            c.max_pos < 1 || c.n_heads < 1 || c.n_kv_heads < 1 || c.n_heads % c.n_kv_heads ||
-            c.head_dim < 2 || c.head_dim % 2 || !(c.rope_theta > 0) || !(c.rms_eps >= 0) ||
+        if (c.hidden < 1 || c.intermediate < 1 || c.n_layers < 1 || c.vocab < 1 || c.max_pos < 1 ||
+            c.n_heads < 1 || c.n_kv_heads < 1 || c.n_heads % c.n_kv_heads || c.head_dim < 2 ||
+            c.head_dim % 2 || !(c.rope_theta > 0) || !(c.rms_eps >= 0) ||
             (c.tied != 0 && c.tied != 1))
             fail("inconsistent config accepted");
     } else if (!strstr(unum_error(), "fuzz/config.json")) {

@@ -93,7 +93,7 @@ static void plan(const Preset *p) {
     char n[96];
     add("model.embed_tokens.weight", 2, p->V, p->D, 0.5f, 0);
     for (int i = 0; i < p->L; i++) {
-#define L(suffix, nd, a, b, sc, off)                                                         \
+#define L(suffix, nd, a, b, sc, off)                                                               \
     (snprintf(n, sizeof n, "model.layers.%d.%s", i, suffix), add(n, nd, a, b, sc, off))
         float si = 1.0f / sqrtf((float)p->D), sf = 1.0f / sqrtf((float)p->F);
         L("input_layernorm.weight", 1, p->D, 0, 0.1f, 1.0f);
@@ -141,12 +141,14 @@ static void write_shard(const char *path, const Preset *p, uint64_t seed, int sh
         if (cap - len < 512) h = xrealloc(h, cap *= 2);
         uint64_t nb = (uint64_t)numel(t) * esz;
         char shape[64];
-        if (t->ndim == 2) snprintf(shape, sizeof shape, "%lld,%lld", (long long)t->shape[0], (long long)t->shape[1]);
+        if (t->ndim == 2)
+            snprintf(shape, sizeof shape, "%lld,%lld", (long long)t->shape[0],
+                     (long long)t->shape[1]);
         else snprintf(shape, sizeof shape, "%lld", (long long)t->shape[0]);
-        len += (size_t)snprintf(h + len, cap - len,
-                                ",\"%s\":{\"dtype\":\"%s\",\"shape\":[%s],\"data_offsets\":[%llu,%llu]}",
-                                t->name, dt_name[p->dt], shape, (unsigned long long)off,
-                                (unsigned long long)(off + nb));
+        len += (size_t)snprintf(
+            h + len, cap - len,
+            ",\"%s\":{\"dtype\":\"%s\",\"shape\":[%s],\"data_offsets\":[%llu,%llu]}", t->name,
+            dt_name[p->dt], shape, (unsigned long long)off, (unsigned long long)(off + nb));
         off += nb;
     }
     h[len++] = '}';
@@ -204,7 +206,9 @@ static void put_utf8(char **s, int cp) {
     char *o = *s;
     if (cp < 0x80) *o++ = (char)cp;
     else if (cp < 0x800) *o++ = (char)(0xc0 | cp >> 6), *o++ = (char)(0x80 | (cp & 63));
-    else *o++ = (char)(0xe0 | cp >> 12), *o++ = (char)(0x80 | ((cp >> 6) & 63)), *o++ = (char)(0x80 | (cp & 63));
+    else
+        *o++ = (char)(0xe0 | cp >> 12), *o++ = (char)(0x80 | ((cp >> 6) & 63)),
+        *o++ = (char)(0x80 | (cp & 63));
     *s = o;
 }
 
@@ -245,7 +249,8 @@ static int write_tokenizer(const char *dir) {
         const char *q = p + 1;
         while (*q && *q != ' ') q++;
         slen[nw] = 0;
-        for (const char *c = p; c < q && slen[nw] < MAXW; c++) seq[nw][slen[nw]++] = (unsigned char)*c;
+        for (const char *c = p; c < q && slen[nw] < MAXW; c++)
+            seq[nw][slen[nw]++] = (unsigned char)*c;
         nw++;
         p = q;
     }
@@ -258,8 +263,10 @@ static int write_tokenizer(const char *dir) {
                 int a = seq[w][i], b = seq[w][i + 1], c = 0;
                 if (tlen[a] + tlen[b] > 15) continue;
                 for (int w2 = 0; w2 < nw; w2++)
-                    for (int j = 0; j + 1 < slen[w2]; j++) c += seq[w2][j] == a && seq[w2][j + 1] == b;
-                if (c > best || (c == best && best_a >= 0 && (a < best_a || (a == best_a && b < best_b)))) {
+                    for (int j = 0; j + 1 < slen[w2]; j++)
+                        c += seq[w2][j] == a && seq[w2][j + 1] == b;
+                if (c > best ||
+                    (c == best && best_a >= 0 && (a < best_a || (a == best_a && b < best_b)))) {
                     best = c;
                     best_a = a;
                     best_b = b;
@@ -291,21 +298,23 @@ static int write_tokenizer(const char *dir) {
     o += sprintf(o, "{\"version\":\"1.0\",\"truncation\":null,\"padding\":null,\"added_tokens\":[");
     const char *specials[3] = {"<|endoftext|>", "<|im_start|>", "<|im_end|>"};
     for (int i = 0; i < 3; i++)
-        o += sprintf(o, "%s{\"id\":%d,\"content\":\"%s\",\"single_word\":false,\"lstrip\":false,"
-                        "\"rstrip\":false,\"normalized\":false,\"special\":true}",
+        o += sprintf(o,
+                     "%s{\"id\":%d,\"content\":\"%s\",\"single_word\":false,\"lstrip\":false,"
+                     "\"rstrip\":false,\"normalized\":false,\"special\":true}",
                      i ? "," : "", ntok + i, specials[i]);
-    o += sprintf(o, "],\"normalizer\":{\"type\":\"NFC\"},\"pre_tokenizer\":{\"type\":\"Sequence\","
-                    "\"pretokenizers\":[{\"type\":\"Split\",\"pattern\":{\"Regex\":"
-                    "\"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\\\r\\\\n\\\\p{L}\\\\p{N}]?\\\\p{L}+|\\\\p{N}| "
-                    "?[^\\\\s\\\\p{L}\\\\p{N}]+[\\\\r\\\\n]*|\\\\s*[\\\\r\\\\n]+|\\\\s+(?!\\\\S)|\\\\s+\"},"
-                    "\"behavior\":\"Isolated\",\"invert\":false},{\"type\":\"ByteLevel\","
-                    "\"add_prefix_space\":false,\"trim_offsets\":false,\"use_regex\":false}]},"
-                    "\"post_processor\":{\"type\":\"ByteLevel\",\"add_prefix_space\":false,"
-                    "\"trim_offsets\":false,\"use_regex\":false},\"decoder\":{\"type\":\"ByteLevel\","
-                    "\"add_prefix_space\":false,\"trim_offsets\":false,\"use_regex\":false},"
-                    "\"model\":{\"type\":\"BPE\",\"dropout\":null,\"unk_token\":null,"
-                    "\"continuing_subword_prefix\":\"\",\"end_of_word_suffix\":\"\","
-                    "\"fuse_unk\":false,\"byte_fallback\":false,\"ignore_merges\":false,\"vocab\":{");
+    o += sprintf(
+        o, "],\"normalizer\":{\"type\":\"NFC\"},\"pre_tokenizer\":{\"type\":\"Sequence\","
+           "\"pretokenizers\":[{\"type\":\"Split\",\"pattern\":{\"Regex\":"
+           "\"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\\\r\\\\n\\\\p{L}\\\\p{N}]?\\\\p{L}+|\\\\p{N}| "
+           "?[^\\\\s\\\\p{L}\\\\p{N}]+[\\\\r\\\\n]*|\\\\s*[\\\\r\\\\n]+|\\\\s+(?!\\\\S)|\\\\s+\"},"
+           "\"behavior\":\"Isolated\",\"invert\":false},{\"type\":\"ByteLevel\","
+           "\"add_prefix_space\":false,\"trim_offsets\":false,\"use_regex\":false}]},"
+           "\"post_processor\":{\"type\":\"ByteLevel\",\"add_prefix_space\":false,"
+           "\"trim_offsets\":false,\"use_regex\":false},\"decoder\":{\"type\":\"ByteLevel\","
+           "\"add_prefix_space\":false,\"trim_offsets\":false,\"use_regex\":false},"
+           "\"model\":{\"type\":\"BPE\",\"dropout\":null,\"unk_token\":null,"
+           "\"continuing_subword_prefix\":\"\",\"end_of_word_suffix\":\"\","
+           "\"fuse_unk\":false,\"byte_fallback\":false,\"ignore_merges\":false,\"vocab\":{");
     for (int i = 0; i < ntok; i++) {
         sym_json(sym, tok[i], tlen[i]);
         o += sprintf(o, "%s%s:%d", i ? "," : "", sym, i);
@@ -447,10 +456,11 @@ static int write_tokenizer_files(const char *out, const char *tokenizer) {
         write_text(out, "generation_config.json",
                    "{\"bos_token_id\":151643,\"eos_token_id\":[151645,151643],\"do_sample\":true,"
                    "\"temperature\":0.7,\"top_p\":0.8,\"top_k\":20,\"repetition_penalty\":1.05}\n");
-        write_text(out, "tokenizer_config.json",
-                   "{\"eos_token\":\"<|im_end|>\",\"pad_token\":\"<|endoftext|>\",\"chat_template\":"
-                   "\"{%- for message in messages %}{{- '<|im_start|>' + message.role + '\\\\n' + "
-                   "message.content + '<|im_end|>' + '\\\\n' }}{%- endfor %}\"}\n");
+        write_text(
+            out, "tokenizer_config.json",
+            "{\"eos_token\":\"<|im_end|>\",\"pad_token\":\"<|endoftext|>\",\"chat_template\":"
+            "\"{%- for message in messages %}{{- '<|im_start|>' + message.role + '\\\\n' + "
+            "message.content + '<|im_end|>' + '\\\\n' }}{%- endfor %}\"}\n");
         return 151643;
     }
     return write_tokenizer(out);
