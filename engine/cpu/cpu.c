@@ -115,11 +115,17 @@ static void cpu_matmul(Backend *be, float *y, const float *x, const Weight *W, c
     MatmulJob j = {c, y, x, W, bias, T};
     /* Decode streams weights: long contiguous runs keep the prefetchers
      * busy, so each thread gets about two chunks (still leaving room to
-     * balance a slow core). Prefill: one sgemm block per chunk. */
-    int grain = GEMM_BLOCK;
+     * balance a slow core). Prefill: sgemm blocks of at most GEMM_BLOCK
+     * rows, sized so each thread gets the same number (down_proj's 896
+     * rows as 8 x 112, not 7 x 128 with one thread idle at the end). */
+    int nt = be->n_threads, grain;
     if (T < GEMM_MIN_T) {
-        grain = (W->rows / (2 * be->n_threads) + 15) & ~15;
+        grain = (W->rows / (2 * nt) + 15) & ~15;
         grain = grain < 64 ? 64 : grain;
+    } else { /* a whole number of blocks per thread, each at most GEMM_BLOCK */
+        int per = (W->rows + nt * GEMM_BLOCK - 1) / (nt * GEMM_BLOCK);
+        grain = (W->rows + nt * per - 1) / (nt * per);
+        grain = (grain + 15) & ~15;
     }
     pool_run(c->pool, W->rows, grain, matmul_rows, &j);
 }
