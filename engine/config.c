@@ -101,6 +101,16 @@ int qwen2_config_parse(Qwen2Config *c, const char *json, const char *path) {
         goto done;
     }
     c->tied = tie ? cJSON_IsTrue(tie) : 0;
+    const cJSON *sw = cJSON_GetObjectItemCaseSensitive(root, "use_sliding_window");
+    if (cJSON_IsTrue(sw)) {
+        unum_error_set("%s: use_sliding_window is not supported", path);
+        goto done;
+    }
+    const cJSON *act = cJSON_GetObjectItemCaseSensitive(root, "hidden_act");
+    if (act && (!cJSON_IsString(act) || strcmp(act->valuestring, "silu"))) {
+        unum_error_set("%s: hidden_act must be \"silu\"", path);
+        goto done;
+    }
     const cJSON *rs = cJSON_GetObjectItemCaseSensitive(root, "rope_scaling");
     if (rs && !cJSON_IsNull(rs)) {
         unum_error_set("%s: rope_scaling is not supported", path);
@@ -171,12 +181,14 @@ static int gen_parse(GenConfig *g, const char *txt, const char *path) {
 }
 
 int gen_config_load(GenConfig *g, const char *dir) {
+    /* Hugging Face GenerationConfig's defaults: what a missing file or key
+     * means to transformers means the same here */
     memset(g, 0, sizeof *g);
-    g->temperature = 0.7f;
-    g->top_p = 0.8f;
-    g->top_k = 20;
+    g->temperature = 1.0f;
+    g->top_p = 1.0f;
+    g->top_k = 50;
     g->repeat_penalty = 1.0f;
-    g->do_sample = 1;
+    g->do_sample = 0;
     /* config.json's eos first; generation_config.json overrides it */
     const char *files[2] = {"config.json", "generation_config.json"};
     for (int i = 0; i < 2; i++) {

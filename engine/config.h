@@ -37,9 +37,10 @@ int qwen2_config_load(Qwen2Config *c, const char *dir);
 /* Parses a config.json text; path is used in messages. */
 int qwen2_config_parse(Qwen2Config *c, const char *json, const char *path);
 
-/* Reads dir/generation_config.json when present; otherwise leaves the
- * defaults (greedy off, temperature 0.7, top_p 0.8, top_k 20, eos from
- * config.json's eos_token_id). */
+/* Reads dir/generation_config.json when present; what it does not say
+ * takes Hugging Face's GenerationConfig defaults (do_sample false, i.e.
+ * greedy; temperature 1, top_p 1, top_k 50, no repetition penalty), and eos
+ * falls back to config.json's eos_token_id. */
 int gen_config_load(GenConfig *g, const char *dir);
 
 #endif

@@ -85,13 +85,9 @@ static int feed(Engine *e, const int32_t *ids, size_t from, size_t n) {
     return 0;
 }
 
-int engine_generate(Engine *e, const int32_t *prompt, size_t n, const GenerateParams *p,
+static int generate(Engine *e, const int32_t *prompt, size_t n, const GenerateParams *p,
                     engine_token_fn fn, void *user, GenerateStats *st) {
     Qwen2 *m = e->model;
-    GenerateStats local;
-    if (!st) st = &local;
-    memset(st, 0, sizeof *st);
-    atomic_store(&e->cancel, 0);
     if (n == 0) return unum_error_set("empty prompt");
     if (n >= (size_t)m->ctx)
         return unum_error_set("prompt of %zu tokens does not fit the context of %d", n, m->ctx);
@@ -126,16 +122,18 @@ int engine_generate(Engine *e, const int32_t *prompt, size_t n, const GeneratePa
     for (int i = 0; i < p->max_tokens; i++) {
         int32_t id = sampler_sample(s, e->logits, e->cached.v, e->cached.n);
         if (!p->ignore_eos && is_eos(e, id)) {
+            /* the end id is reported (as Hugging Face's generate returns it)
+             * but has no text and does not count as generated */
             st->stop = STOP_EOS;
+            if (fn) fn(user, id, "", 0);
             break;
         }
         st->generated++;
-        /* ids past the tokenizer's (the model's padded vocabulary) have no text */
-        int len = id < tokenizer_n_vocab(e->tok) ? tokenizer_stream(e->tok, &ts, id, text, cap) : 0;
-        if (len < 0) {
-            rc = -1;
-            break;
-        }
+        /* ids without text (the model's padded vocabulary, gaps in the
+         * tokenizer's ids) come with an empty string */
+        text[0] = 0;
+        int len = tokenizer_stream(e->tok, &ts, id, text, cap);
+        if (len < 0) len = 0, text[0] = 0;
         if (fn && fn(user, id, text, (size_t)len)) {
             st->stop = STOP_CALLBACK;
             break;
@@ -160,6 +158,18 @@ int engine_generate(Engine *e, const int32_t *prompt, size_t n, const GeneratePa
     st->decode_s = unum_now() - t0;
     free(text);
     sampler_free(s);
+    return rc;
+}
+
+int engine_generate(Engine *e, const int32_t *prompt, size_t n, const GenerateParams *p,
+                    engine_token_fn fn, void *user, GenerateStats *st) {
+    GenerateStats local;
+    if (!st) st = &local;
+    memset(st, 0, sizeof *st);
+    int rc = generate(e, prompt, n, p, fn, user, st);
+    /* a cancel that arrived before or during this call is used up here, so
+     * it can neither be lost nor leak into the next request */
+    atomic_store(&e->cancel, 0);
     return rc;
 }
 

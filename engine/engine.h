@@ -51,6 +51,8 @@ typedef struct {
 
 /* Called for each generated id with the text it completes (possibly empty:
  * a multi-byte character split across tokens appears with its last piece).
+ * An end-of-sequence id is reported with empty text just before generation
+ * stops; after the last id, remaining held-back bytes come with id -1.
  * Return nonzero to stop. */
 typedef int (*engine_token_fn)(void *user, int32_t id, const char *text, size_t len);
 

@@ -99,8 +99,15 @@ int32_t sampler_sample(Sampler *s, float *logits, const int32_t *history, size_t
     int n = s->V;
     for (int i = 0; i < n; i++) s->cand[i] = (Cand){logits[i] / p->temperature, i};
     if (p->top_k > 0 && p->top_k < n) {
+        /* keep the k largest and, as Hugging Face does, anything tied with
+         * the k-th */
         select_top(s->cand, n, p->top_k);
-        n = p->top_k;
+        float kth = s->cand[0].logit;
+        for (int i = 1; i < p->top_k; i++) kth = s->cand[i].logit < kth ? s->cand[i].logit : kth;
+        int keep = p->top_k;
+        for (int i = keep; i < n; i++)
+            if (s->cand[i].logit == kth) s->cand[keep++] = s->cand[i];
+        n = keep;
     }
     int need_sorted = p->top_p < 1.0f || p->min_p > 0;
     if (need_sorted) qsort(s->cand, (size_t)n, sizeof *s->cand, cand_desc);
@@ -117,7 +124,7 @@ int32_t sampler_sample(Sampler *s, float *logits, const int32_t *history, size_t
         int keep = n;
         for (int i = 0; i < n; i++) {
             cum += s->cand[i].logit / sum;
-            if (cum >= p->top_p) {
+            if (cum >= (double)p->top_p - 1e-6) { /* 0.8f is 0.800000012 */
                 keep = i + 1;
                 break;
             }

@@ -1063,7 +1063,7 @@ int tokenizer_encode(const Tokenizer *t, const char *text, size_t len, int allow
     if (!text && len) return unum_error_set("tokenizer_encode: text is NULL");
     size_t bad = utf8_check((const unsigned char *)text, len);
     if (bad < len)
-        return unum_error_set("text: invalid UTF-8 at byte offset %zu (byte 0x%02x)", bad,
+        return unum_error_set("invalid UTF-8 at byte offset %zu (byte 0x%02x)", bad,
                               (unsigned char)text[bad]);
     size_t n0 = out->n;
     Enc e = {.t = t, .out = out};

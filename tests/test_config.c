@@ -216,6 +216,16 @@ TEST(config_head_dim_explicit) {
     CHECK_EQ_INT(c.head_dim, 16);
 }
 
+TEST(config_sliding_window_and_activation_refused) {
+    Qwen2Config c;
+    REQUIRE(parse_with(&c, "use_sliding_window", "false") == 0);
+    CHECK_EQ_INT(parse_with(&c, "use_sliding_window", "true"), -1);
+    CHECK_ERR("use_sliding_window");
+    REQUIRE(parse_with(&c, "hidden_act", "\"silu\"") == 0);
+    CHECK_EQ_INT(parse_with(&c, "hidden_act", "\"gelu\""), -1);
+    CHECK_ERR("hidden_act");
+}
+
 TEST(config_rope_scaling_refused) {
     Qwen2Config c;
     CHECK_EQ_INT(parse_with(&c, "rope_scaling", "{\"type\":\"yarn\",\"factor\":4.0}"), -1);
@@ -303,9 +313,11 @@ TEST(gen_config_missing_file_ok) {
     GenConfig g;
     memset(&g, 0x55, sizeof g);
     REQUIRE(gen_config_load(&g, dir) == 0);
-    CHECK(g.temperature == 0.7f);
-    CHECK(g.top_p == 0.8f);
-    CHECK_EQ_INT(g.top_k, 20);
+    /* Hugging Face's defaults: greedy, temperature 1, top_p 1, top_k 50 */
+    CHECK_EQ_INT(g.do_sample, 0);
+    CHECK(g.temperature == 1.0f);
+    CHECK(g.top_p == 1.0f);
+    CHECK_EQ_INT(g.top_k, 50);
     CHECK(g.repeat_penalty == 1.0f);
     CHECK(g.min_p == 0.0f);
     CHECK_EQ_INT(g.n_eos, 0);
@@ -339,7 +351,7 @@ TEST(gen_config_eos_int_and_list) {
     CHECK(g.repeat_penalty == 1.1f);
     CHECK(g.min_p == 0.05f);
     CHECK_EQ_INT(g.do_sample, 0);
-    CHECK(g.temperature == 0.7f); /* default kept */
+    CHECK(g.temperature == 1.0f); /* default kept */
     /* no eos in generation_config.json: config.json's stays */
     put(dir, "generation_config.json", "{\"top_k\": 1}");
     REQUIRE(gen_config_load(&g, dir) == 0);

@@ -71,9 +71,9 @@ TEST(sampler_top_k_top_p_min_p_cut_the_tail) {
     int seen_outside = 0, distinct[V] = {0};
     for (int it = 0; it < 3000; it++) {
         memcpy(l, base, sizeof(float) * V);
-        int id = sampler_sample(s, l, NULL, 0), in = 0;
-        for (int j = 0; j < 5; j++) in |= top[j] == id;
-        seen_outside |= !in;
+        int id = sampler_sample(s, l, NULL, 0);
+        /* the top 5, and anything tied with the 5th, may be drawn */
+        seen_outside |= base[id] < base[top[4]];
         distinct[id] = 1;
     }
     CHECK(!seen_outside);
@@ -106,6 +106,37 @@ TEST(sampler_top_k_top_p_min_p_cut_the_tail) {
     sampler_free(s);
     free(base);
     free(l);
+}
+
+TEST(sampler_top_k_keeps_ties_and_top_p_boundary_is_inclusive) {
+    /* top_k 2 over {3, 2, 2, 1}: both 2s tie with the 2nd, so three survive */
+    float base[4] = {3.0f, 2.0f, 2.0f, 1.0f};
+    SamplerParams p = plain(1.0f);
+    p.top_k = 2;
+    Sampler *s = sampler_new(&p, 4);
+    int counts[4] = {0};
+    for (int i = 0; i < 4000; i++) {
+        float l[4];
+        memcpy(l, base, sizeof l);
+        counts[sampler_sample(s, l, NULL, 0)]++;
+    }
+    CHECK(counts[1] > 0 && counts[2] > 0);
+    CHECK_EQ_INT(counts[3], 0);
+    sampler_free(s);
+    /* probabilities .5 .3 .2 with top_p .8: the first two make exactly .8 */
+    float pr[3] = {logf(0.5f), logf(0.3f), logf(0.2f)};
+    p = plain(1.0f);
+    p.top_p = 0.8f;
+    s = sampler_new(&p, 3);
+    memset(counts, 0, sizeof counts);
+    for (int i = 0; i < 4000; i++) {
+        float l[3];
+        memcpy(l, pr, sizeof l);
+        counts[sampler_sample(s, l, NULL, 0)]++;
+    }
+    CHECK_EQ_INT(counts[2], 0);
+    CHECK(counts[0] > 0 && counts[1] > 0);
+    sampler_free(s);
 }
 
 TEST(sampler_repetition_penalty_and_seed) {

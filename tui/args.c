@@ -73,3 +73,13 @@ void args_unknown(Args *a, const char *sub) {
     fprintf(stderr, "unum %s: unknown option '%s' (see unum --help)\n", sub, a->argv[a->i]);
     a->bad = 1;
 }
+
+const char *args_backend(Args *a) {
+    const char *v = args_value(a);
+    if (v && strcmp(v, "auto") && strcmp(v, "cpu") && strcmp(v, "cuda")) {
+        fprintf(stderr, "unum: --backend: '%s' is not auto, cpu or cuda\n", v);
+        a->bad = 1;
+        return NULL;
+    }
+    return v;
+}

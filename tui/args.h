@@ -19,6 +19,8 @@ const char *args_value(Args *a);
 int args_int(Args *a, long lo, long hi, int *out);
 int args_float(Args *a, double lo, double hi, float *out);
 int args_u64(Args *a, unsigned long long *out);
+/* --backend's value: auto, cpu or cuda (anything else is a usage error). */
+const char *args_backend(Args *a);
 /* Prints "unum: unknown option X for SUB" and marks the args bad. */
 void args_unknown(Args *a, const char *sub);
 

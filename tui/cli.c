@@ -9,8 +9,12 @@
 #include "modeldir.h"
 #include "util.h"
 
+#include <cjson/cJSON.h>
+#include <math.h>
+
 #include <errno.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,6 +86,7 @@ static int read_ids(const char *path, IdVec *out) {
     int rc = parse_ids(txt, path ? path : "stdin", out);
     free(txt);
     if (rc == 0 && out->n == 0) rc = unum_error_set("%s: no token ids", path ? path : "stdin");
+    if (rc) idvec_free(out);
     return rc;
 }
 
@@ -97,11 +102,14 @@ static Tokenizer *load_tokenizer(const char *model) {
 
 /* ------------------------------------------------------------ run */
 
-static Engine *volatile running;
+/* Ctrl-C asks the running generation to stop (what was printed stays); a
+ * second Ctrl-C, with the default action restored, ends the process. */
+static _Atomic(Engine *) running;
 
 static void on_sigint(int sig) {
     (void)sig;
-    if (running) engine_cancel(running);
+    Engine *e = atomic_load(&running);
+    if (e) engine_cancel(e);
 }
 
 typedef struct {
@@ -147,7 +155,7 @@ int cli_run(int argc, char **argv) {
         else if (args_flag(&a, "--seed", NULL)) have_seed = !args_u64(&a, &seed);
         else if (args_flag(&a, "--ignore-eos", NULL)) ignore_eos = 1;
         else if (args_flag(&a, "--ids", NULL)) ids_out = 1;
-        else if (args_flag(&a, "--backend", NULL)) backend = args_value(&a);
+        else if (args_flag(&a, "--backend", NULL)) backend = args_backend(&a);
         else if (args_flag(&a, "--threads", "-t")) args_int(&a, 1, 1024, &threads);
         else if (args_flag(&a, "--ctx", "-c")) args_int(&a, 1, 1 << 24, &ctx);
         else if (args_flag(&a, "-v", "--verbose")) verbose = 1;
@@ -206,6 +214,7 @@ int cli_run(int argc, char **argv) {
             err = chat_encode(e->tok, msgs, nm, 1, &ids);
         }
         if (err) {
+            unum_error_wrap("%s", file ? file : prompt ? "-p" : "stdin");
             fail();
             goto out;
         }
@@ -223,17 +232,20 @@ int cli_run(int argc, char **argv) {
 
     RunOut ro = {ids_out, 1};
     GenerateStats st;
-    running = e;
-    signal(SIGINT, on_sigint);
+    struct sigaction sa = {.sa_handler = on_sigint, .sa_flags = SA_RESETHAND}, old;
+    sigemptyset(&sa.sa_mask);
+    atomic_store(&running, e);
+    sigaction(SIGINT, &sa, &old);
     int g = engine_generate(e, ids.v, ids.n, &gp, print_token, &ro, &st);
-    signal(SIGINT, SIG_DFL);
-    running = NULL;
-    printf("\n");
-    fflush(stdout);
+    sigaction(SIGINT, &old, NULL);
+    atomic_store(&running, NULL);
     if (g) {
+        if (ids_file) unum_error_wrap("%s", ids_file);
         fail();
         goto out;
     }
+    printf("\n");
+    fflush(stdout);
     if (verbose)
         fprintf(stderr,
                 "unum: %d prompt tokens (%d reused) in %.3f s, %d generated in %.3f s "
@@ -275,6 +287,7 @@ int cli_tokenize(int argc, char **argv) {
     IdVec ids = {0};
     int rc = !text || tokenizer_encode(t, text, len, special, &ids);
     if (rc) {
+        if (text) unum_error_wrap("stdin");
         fail();
     } else {
         for (size_t i = 0; i < ids.n; i++) printf(i ? " %d" : "%d", ids.v[i]);
@@ -321,7 +334,7 @@ int cli_logits(int argc, char **argv) {
         if (args_flag(&a, "-m", "--model")) model = args_value(&a);
         else if (args_flag(&a, "--ids", NULL)) ids_file = args_value(&a);
         else if (args_flag(&a, "-o", "--output")) out = args_value(&a);
-        else if (args_flag(&a, "--backend", NULL)) backend = args_value(&a);
+        else if (args_flag(&a, "--backend", NULL)) backend = args_backend(&a);
         else if (args_flag(&a, "--threads", "-t")) args_int(&a, 1, 1024, &threads);
         else args_unknown(&a, "logits");
     }
@@ -351,16 +364,21 @@ int cli_logits(int argc, char **argv) {
         fail();
         goto done;
     }
-    FILE *f = fopen(out, "wb");
-    if (!f || fwrite(logits, sizeof(float) * V, ids.n, f) != ids.n) {
-        fprintf(stderr, "unum: %s: %s\n", out, strerror(errno));
-        if (f) fclose(f);
-        goto done;
+    /* written beside the target and renamed, so OUT is whole or untouched */
+    size_t tl = strlen(out) + 8;
+    char *tmp = xmalloc(tl);
+    snprintf(tmp, tl, "%s.part", out);
+    errno = 0;
+    FILE *f = fopen(tmp, "wb");
+    int ok = f && fwrite(logits, sizeof(float) * V, ids.n, f) == ids.n;
+    if (f && fclose(f)) ok = 0;
+    if (ok && rename(tmp, out)) ok = 0;
+    if (!ok) {
+        fprintf(stderr, "unum: %s: %s\n", f ? out : tmp, errno ? strerror(errno) : "write failed");
+        unlink(tmp);
     }
-    if (fclose(f)) {
-        fprintf(stderr, "unum: %s: %s\n", out, strerror(errno));
-        goto done;
-    }
+    free(tmp);
+    if (!ok) goto done;
     rc = 0;
 done:
     free(logits);
@@ -377,7 +395,7 @@ int cli_bench(int argc, char **argv) {
     int threads = 0, plen = 128, gen = 64, json = 0, reps = 3;
     while (a.i < a.argc && !a.bad) {
         if (args_flag(&a, "-m", "--model")) model = args_value(&a);
-        else if (args_flag(&a, "--backend", NULL)) backend = args_value(&a);
+        else if (args_flag(&a, "--backend", NULL)) backend = args_backend(&a);
         else if (args_flag(&a, "--threads", "-t")) args_int(&a, 1, 1024, &threads);
         else if (args_flag(&a, "--prompt-len", NULL)) args_int(&a, 1, 1 << 20, &plen);
         else if (args_flag(&a, "--gen", NULL)) args_int(&a, 1, 1 << 20, &gen);
@@ -423,14 +441,22 @@ int cli_bench(int argc, char **argv) {
         return fail();
     }
     double pre_tps = plen * reps / pre, dec_tps = gen * reps / dec;
-    const char *slash = strrchr(e->dir, '/');
-    const char *name = slash && slash[1] ? slash + 1 : e->dir;
     if (json) {
-        printf("{\"model\":\"%s\",\"backend\":\"%s\",\"threads\":%d,\"prompt_len\":%d,"
-               "\"gen\":%d,\"load_s\":%.4f,\"prefill_tok_s\":%.2f,\"decode_tok_s\":%.2f,"
-               "\"peak_rss_mb\":%.1f,\"peak_vram_mb\":%.1f}\n",
-               name, e->be->name, e->be->n_threads, plen, gen, e->load_s, pre_tps, dec_tps,
-               unum_peak_rss_mb(), 0.0);
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "model", model);
+        cJSON_AddStringToObject(o, "backend", e->be->name);
+        cJSON_AddNumberToObject(o, "threads", e->be->n_threads);
+        cJSON_AddNumberToObject(o, "prompt_len", plen);
+        cJSON_AddNumberToObject(o, "gen", gen);
+        cJSON_AddNumberToObject(o, "load_s", round(e->load_s * 1e4) / 1e4);
+        cJSON_AddNumberToObject(o, "prefill_tok_s", round(pre_tps * 100) / 100);
+        cJSON_AddNumberToObject(o, "decode_tok_s", round(dec_tps * 100) / 100);
+        cJSON_AddNumberToObject(o, "peak_rss_mb", round(unum_peak_rss_mb() * 10) / 10);
+        cJSON_AddNumberToObject(o, "peak_vram_mb", 0);
+        char *txt = cJSON_PrintUnformatted(o);
+        puts(txt);
+        cJSON_free(txt);
+        cJSON_Delete(o);
     } else {
         printf("model      %s\nbackend    %s (%d threads, %s kernels)\n", e->dir, e->be->name,
                e->be->n_threads, k_isa());

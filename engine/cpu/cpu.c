@@ -10,6 +10,7 @@
 
 #include <cblas.h>
 #include <math.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -280,10 +281,12 @@ static void cpu_close(Backend *be) {
 }
 
 Backend *backend_cpu_open(int n_threads) {
-    if (n_threads <= 0) {
-        long n = sysconf(_SC_NPROCESSORS_ONLN);
-        n_threads = n > 0 ? (int)n : 1;
+    if (n_threads <= 0) { /* the cores this process may run on (taskset, cgroups) */
+        cpu_set_t set;
+        n_threads = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 1;
+        if (n_threads < 1) n_threads = 1;
     }
+    (void)k_isa(); /* pick the kernels once, before any worker can race to */
     /* each of our threads calls sgemm on its own slice */
     openblas_set_num_threads(1);
     Cpu *c = xcalloc(1, sizeof *c);

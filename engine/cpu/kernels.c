@@ -184,7 +184,6 @@ static Isa detect(void) {
 void k_reset_isa(void) { isa = ISA_UNKNOWN; }
 
 int k_set_isa(const char *name) {
-    detect();
     __builtin_cpu_init();
     if (!strcmp(name, "generic")) isa = ISA_GENERIC;
     else if (!strcmp(name, "avx2") && __builtin_cpu_supports("avx2") &&

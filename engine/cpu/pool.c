@@ -4,6 +4,7 @@
 #include "util.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 
@@ -114,7 +115,11 @@ void pool_run(Pool *p, int n, int grain, pool_fn fn, void *ctx) {
     if (p->sleepers) pthread_cond_broadcast(&p->wake);
     pthread_mutex_unlock(&p->mu);
     run_share(p, 0);
-    while (atomic_load_explicit(&p->done, memory_order_acquire) < p->n - 1) cpu_relax();
+    /* a worker that lost its core (more threads than cores, a busy machine)
+     * gets it back sooner if we yield instead of spinning on */
+    for (int spins = 0; atomic_load_explicit(&p->done, memory_order_acquire) < p->n - 1;)
+        if (++spins < 4096) cpu_relax();
+        else sched_yield();
 }
 
 void pool_close(Pool *p) {
