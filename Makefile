@@ -25,8 +25,13 @@ ENGINE_OBJ := $(ENGINE_SRC:%.c=$(BUILD)/%.o)
 TUI_OBJ    := $(TUI_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ   := $(TEST_SRC:%.c=$(BUILD)/%.o)
 
-.PHONY: all test run bench fuzz asan clean deps deps-test fixtures
-all: $(BUILD)/unum $(BUILD)/gen_model
+.PHONY: all test run bench fuzz asan clean deps deps-test deps-fuzz fixtures check-deps
+all: check-deps $(BUILD)/unum $(BUILD)/gen_model
+
+# A missing -dev package shows up as a missing header; say so up front.
+check-deps:
+	@pkg-config --exists $(PKGS) || { echo "unum: missing libraries; run tools/deps.sh app" \
+	  "(or make run / make test, which install them)"; exit 1; }
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -54,6 +59,9 @@ deps:
 deps-test:
 	@tools/deps.sh test
 
+deps-fuzz:
+	@tools/deps.sh fuzz
+
 fixtures: $(BUILD)/gen_model
 	@tools/fixtures.sh $(BUILD)
 
@@ -69,6 +77,7 @@ asan:
 	@tools/fixtures.sh build-asan
 	@UNUM_SANITIZED=1 tests/run.sh build-asan
 
+ARGS ?= --help
 run: deps
 	@$(MAKE) --no-print-directory $(BUILD)/unum
 	$(BUILD)/unum $(ARGS)
@@ -83,7 +92,7 @@ $(BUILD)/fuzz/%: tests/fuzz/%.c $(ENGINE_SRC)
 	  -fno-sanitize-recover=undefined -Iengine -Iengine/cpu \
 	  $(shell pkg-config --cflags $(PKGS)) $< $(ENGINE_SRC) -o $@ $(LDLIBS)
 
-fuzz: deps-test $(FUZZ_TARGETS)
+fuzz: deps-fuzz $(FUZZ_TARGETS)
 	@for t in $(FUZZ_TARGETS); do \
 	  n=$$(basename $$t); mkdir -p $(BUILD)/fuzz/corpus-$$n; \
 	  echo "fuzz: $$n for $(FUZZ_SECONDS)s"; \
@@ -95,4 +104,4 @@ fuzz: deps-test $(FUZZ_TARGETS)
 clean:
 	rm -rf build build-asan
 
--include $(ENGINE_OBJ:.o=.d) $(TUI_OBJ:.o=.d) $(TEST_OBJ:.o=.d)
+-include $(ENGINE_OBJ:.o=.d) $(TUI_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(BUILD)/tests/gen/gen_model.d

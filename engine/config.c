@@ -131,25 +131,27 @@ int qwen2_config_load(Qwen2Config *c, const char *dir) {
     return rc;
 }
 
-/* eos_token_id: an integer or a list of integers. */
+static int is_token_id(const cJSON *j) {
+    return cJSON_IsNumber(j) && j->valuedouble >= 0 && j->valuedouble < (1 << 24) &&
+           j->valuedouble == floor(j->valuedouble);
+}
+
+/* eos_token_id: an integer or a list of integers (at most CONFIG_MAX_EOS
+ * are kept; more would be an odd model, and a clear error beats a silent
+ * cut). */
 static int read_eos(GenConfig *g, const cJSON *j, const char *path) {
     if (!j || cJSON_IsNull(j)) return 0;
-    const cJSON *one = j;
-    if (cJSON_IsArray(j)) {
-        g->n_eos = 0;
-        cJSON_ArrayForEach(one, j) {
-            if (!cJSON_IsNumber(one) || one->valuedouble < 0 || one->valuedouble >= (1 << 24) ||
-                one->valuedouble != floor(one->valuedouble))
-                return unum_error_set("%s: eos_token_id holds a non-id value", path);
-            if (g->n_eos < CONFIG_MAX_EOS) g->eos[g->n_eos++] = (int32_t)one->valuedouble;
-        }
-        return 0;
+    int n = cJSON_IsArray(j) ? cJSON_GetArraySize(j) : 1;
+    if (n > CONFIG_MAX_EOS)
+        return unum_error_set("%s: eos_token_id lists %d ids, at most %d are supported", path, n,
+                              CONFIG_MAX_EOS);
+    for (int i = 0; i < n; i++) {
+        const cJSON *one = cJSON_IsArray(j) ? cJSON_GetArrayItem(j, i) : j;
+        if (!is_token_id(one))
+            return unum_error_set("%s: eos_token_id holds a value that is not a token id", path);
+        g->eos[i] = (int32_t)one->valuedouble;
     }
-    if (!cJSON_IsNumber(j) || j->valuedouble < 0 || j->valuedouble >= (1 << 24) ||
-        j->valuedouble != floor(j->valuedouble))
-        return unum_error_set("%s: eos_token_id is not a token id", path);
-    g->eos[0] = (int32_t)j->valuedouble;
-    g->n_eos = 1;
+    g->n_eos = n;
     return 0;
 }
 

@@ -1,12 +1,16 @@
 #!/bin/sh
-# deps.sh app|test - installs the Debian packages unum needs to build and run
-# (app) or to run its tests (test), when they are missing. As root it uses
-# apt-get; otherwise it prints the exact command and fails.
+# deps.sh app|test|fuzz - installs the Debian packages unum needs to build
+# and run (app), to run its tests (test) or its fuzz targets (fuzz), when they
+# are missing. As root it uses apt-get; otherwise it prints the exact command
+# and fails.
 set -e
 what=${1:-app}
 pkgs="build-essential pkg-config libcjson-dev libpcre2-dev libutf8proc-dev libopenblas-dev"
 if [ "$what" = test ]; then
     command -v npm >/dev/null 2>&1 || pkgs="$pkgs npm"
+fi
+if [ "$what" = fuzz ]; then
+    pkgs="$pkgs clang libclang-rt-dev" # libFuzzer's runtime is only recommended
 fi
 missing=""
 for p in $pkgs; do

@@ -114,7 +114,6 @@ static void plan(const Preset *p) {
     }
     add("model.norm.weight", 1, p->D, 0, 0.1f, 1.0f);
     if (!p->tied) add("lm_head.weight", 2, p->V, p->D, 1.0f / sqrtf((float)p->D), 0);
-    for (int i = 0; i < n_tensors; i++) tensors[i].shard = i * p->shards / n_tensors;
 }
 
 static int64_t numel(const Tensor *t) { return t->shape[0] * (t->ndim == 2 ? t->shape[1] : 1); }
