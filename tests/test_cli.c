@@ -233,6 +233,18 @@ TEST(cli_run_chat_template_and_bench_json) {
     free(out), free(err);
 }
 
+TEST(cli_ctrl_c_stops_generation_and_keeps_the_output) {
+    char *out = NULL, *err = NULL;
+    /* a generation far longer than the test; Ctrl-C after a moment */
+    int rc = sh(&out, &err,
+                "$U run -m $F/tiny-bf16 -p 'hello' --ignore-eos --ids --temp 1 --seed 1 "
+                "-n 100000 --ctx 100100 & pid=$!; sleep 1; kill -INT $pid; wait $pid");
+    CHECK_EQ_INT(rc, 1);
+    CHECK_CONTAINS(err, "interrupted");
+    CHECK(out && strlen(out) > 10); /* what was generated before the signal was printed */
+    free(out), free(err);
+}
+
 /* ------------------------------------------------------------ chat */
 
 TEST(chat_template_matches_chatml_and_default_system) {
