@@ -260,12 +260,35 @@ static void attention_tasks(void *ctx, int b, int e, int thread) {
     }
 }
 
+/* Decode: one task per head and query, straight loops over the cache rows
+ * (an sgemm with a single query row would re-pack the head's whole cache). */
+static void attention_rows(void *ctx, int b, int e, int thread) {
+    AttJob *j = ctx;
+    int hd = j->head_dim, qs = j->n_heads * hd, ks = j->n_kv * hd;
+    float scale = 1.0f / sqrtf((float)hd);
+    for (int task = b; task < e; task++) {
+        int h = task % j->n_heads, t = task / j->n_heads;
+        int kvh = h / (j->n_heads / j->n_kv), nk = j->pos0 + t + 1;
+        float *s = scratch_get(j->cpu, thread, (size_t)nk);
+        k_dot_rows(j->kc + (size_t)kvh * hd, ks, nk, j->q + (size_t)t * qs + (size_t)h * hd, hd,
+                   scale, s);
+        float mx = -INFINITY, sum = 0;
+        for (int k = 0; k < nk; k++) mx = s[k] > mx ? s[k] : mx;
+        for (int k = 0; k < nk; k++) sum += s[k] = expf(s[k] - mx);
+        for (int k = 0; k < nk; k++) s[k] /= sum;
+        float *o = j->out + (size_t)t * qs + (size_t)h * hd;
+        memset(o, 0, sizeof(float) * hd);
+        k_axpy_rows(o, j->vc + (size_t)kvh * hd, ks, nk, s, hd);
+    }
+}
+
 static void cpu_attention(Backend *be, float *out, const float *q, const float *kc, const float *vc,
                           int T, int pos0, int n_heads, int n_kv, int head_dim) {
     Cpu *c = be->impl;
     AttJob j = {
         c, out, q, kc, vc, T, pos0, n_heads, n_kv, head_dim, (T + ATT_BLOCK - 1) / ATT_BLOCK};
-    pool_run(c->pool, n_heads * j.n_blocks, 1, attention_tasks, &j);
+    if (T < GEMM_MIN_T) pool_run(c->pool, n_heads * T, 1, attention_rows, &j);
+    else pool_run(c->pool, n_heads * j.n_blocks, 1, attention_tasks, &j);
 }
 
 /* ------------------------------------------------------------ lifetime */

@@ -51,6 +51,24 @@ static void convert_generic(DType dt, const void *W, int cols, int r0, int r1, f
     for (size_t i = 0; i < n; i++) dst[i] = load_one(dt, W, base + i);
 }
 
+static void dot_rows_generic(const float *X, size_t ldx, int n, const float *q, int d,
+                             float scale, float *out) {
+    for (int s = 0; s < n; s++) {
+        const float *x = X + (size_t)s * ldx;
+        float acc = 0;
+        for (int i = 0; i < d; i++) acc += x[i] * q[i];
+        out[s] = scale * acc;
+    }
+}
+
+static void axpy_rows_generic(float *acc, const float *X, size_t ldx, int n, const float *w,
+                              int d) {
+    for (int s = 0; s < n; s++) {
+        const float *x = X + (size_t)s * ldx;
+        for (int i = 0; i < d; i++) acc[i] += w[s] * x[i];
+    }
+}
+
 /* ------------------------------------------------------------ AVX-512 */
 
 #define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,fma,f16c")))
@@ -114,6 +132,48 @@ AVX512 static void convert_avx512(DType dt, const void *W, int cols, int r0, int
     size_t n = (size_t)(r1 - r0) * (size_t)cols, base = (size_t)r0 * (size_t)cols, i = 0;
     for (; i + 16 <= n; i += 16) _mm512_storeu_ps(dst + i, ld16(dt, W, base + i));
     for (; i < n; i++) dst[i] = load_one(dt, W, base + i);
+}
+
+AVX512 static void dot_rows_avx512(const float *X, size_t ldx, int n, const float *q, int d,
+                                   float scale, float *out) {
+    int dv = d & ~15;
+    for (int s = 0; s < n; s++) {
+        const float *x = X + (size_t)s * ldx;
+        __m512 a = _mm512_setzero_ps();
+        for (int i = 0; i < dv; i += 16)
+            a = _mm512_fmadd_ps(_mm512_loadu_ps(x + i), _mm512_loadu_ps(q + i), a);
+        float acc = _mm512_reduce_add_ps(a);
+        for (int i = dv; i < d; i++) acc += x[i] * q[i];
+        out[s] = scale * acc;
+    }
+}
+
+AVX512 static void axpy_rows_avx512(float *acc, const float *X, size_t ldx, int n,
+                                    const float *w, int d) {
+    int i = 0;
+    for (; i + 64 <= d; i += 64) { /* four registers of acc stay put over all rows */
+        __m512 a0 = _mm512_loadu_ps(acc + i), a1 = _mm512_loadu_ps(acc + i + 16);
+        __m512 a2 = _mm512_loadu_ps(acc + i + 32), a3 = _mm512_loadu_ps(acc + i + 48);
+        for (int s = 0; s < n; s++) {
+            const float *x = X + (size_t)s * ldx + i;
+            __m512 ws = _mm512_set1_ps(w[s]);
+            a0 = _mm512_fmadd_ps(ws, _mm512_loadu_ps(x), a0);
+            a1 = _mm512_fmadd_ps(ws, _mm512_loadu_ps(x + 16), a1);
+            a2 = _mm512_fmadd_ps(ws, _mm512_loadu_ps(x + 32), a2);
+            a3 = _mm512_fmadd_ps(ws, _mm512_loadu_ps(x + 48), a3);
+        }
+        _mm512_storeu_ps(acc + i, a0);
+        _mm512_storeu_ps(acc + i + 16, a1);
+        _mm512_storeu_ps(acc + i + 32, a2);
+        _mm512_storeu_ps(acc + i + 48, a3);
+    }
+    for (; i + 16 <= d; i += 16) {
+        __m512 a = _mm512_loadu_ps(acc + i);
+        for (int s = 0; s < n; s++)
+            a = _mm512_fmadd_ps(_mm512_set1_ps(w[s]), _mm512_loadu_ps(X + (size_t)s * ldx + i), a);
+        _mm512_storeu_ps(acc + i, a);
+    }
+    if (i < d) axpy_rows_generic(acc + i, X + i, ldx, n, w, d - i);
 }
 
 /* ------------------------------------------------------------ AVX2 */
@@ -218,6 +278,17 @@ void k_matvec(DType dt, const void *W, int cols, int r0, int r1, const float *x,
     default:
         matvec_generic(dt, W, cols, r0, r1, x, y);
     }
+}
+
+void k_dot_rows(const float *X, size_t ldx, int n, const float *q, int d, float scale,
+                float *out) {
+    if (detect() == ISA_AVX512) dot_rows_avx512(X, ldx, n, q, d, scale, out);
+    else dot_rows_generic(X, ldx, n, q, d, scale, out);
+}
+
+void k_axpy_rows(float *acc, const float *X, size_t ldx, int n, const float *w, int d) {
+    if (detect() == ISA_AVX512) axpy_rows_avx512(acc, X, ldx, n, w, d);
+    else axpy_rows_generic(acc, X, ldx, n, w, d);
 }
 
 void k_convert_rows(DType dt, const void *W, int cols, int r0, int r1, float *dst) {

@@ -11,6 +11,11 @@
 void k_matvec(DType dt, const void *W, int cols, int r0, int r1, const float *x, float *y);
 /* dst[(r - r0) * cols + c] = W[r, c] as float32 for rows r0 .. r1. */
 void k_convert_rows(DType dt, const void *W, int cols, int r0, int r1, float *dst);
+/* out[s] = scale * dot(X[s, 0:d], q) for s < n; rows of X are ldx apart. */
+void k_dot_rows(const float *X, size_t ldx, int n, const float *q, int d, float scale,
+                float *out);
+/* acc[0:d] += sum over s < n of w[s] * X[s, 0:d]; rows of X are ldx apart. */
+void k_axpy_rows(float *acc, const float *X, size_t ldx, int n, const float *w, int d);
 /* Which instruction set the kernels use ("avx512", "avx2", "generic"). */
 const char *k_isa(void);
 /* Switches to "generic", "avx2" or "avx512"; -1 when the CPU lacks it.
