@@ -1,6 +1,6 @@
 # unum - build, test, run, bench, fuzz.
 #
-#   make            build build/unum (CUDA support when nvcc is found)
+#   make            build build/unum (CUDA support when nvcc is found; CUDA=0 to skip)
 #   make test       install what the tests need, build, run every suite
 #   make run        install what the app needs, build, start the app
 #   make bench      benchmark the generated Qwen2.5-0.5B-shaped checkpoint
@@ -18,10 +18,28 @@ override LDLIBS += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -pthread
 FUZZ_SECONDS ?= 20
 
 ENGINE_SRC := $(wildcard engine/*.c engine/cpu/*.c)
+
+# CUDA: built when nvcc is on PATH or in /usr/local/cuda (make CUDA=0 to skip).
+# cudart is linked statically; cuBLAS from the toolkit, found through rpath.
+CUDA ?= 1
+ifeq ($(CUDA),1)
+NVCC ?= $(shell command -v nvcc 2>/dev/null || { test -x /usr/local/cuda/bin/nvcc && echo /usr/local/cuda/bin/nvcc; })
+endif
+ifneq ($(NVCC),)
+CUDA_HOME  ?= $(patsubst %/bin/nvcc,%,$(NVCC))
+CUDA_SRC   := $(wildcard engine/cuda/*.cu)
+CUDA_OBJ   := $(CUDA_SRC:%.cu=$(BUILD)/%.o)
+NVFLAGS    ?= -O2 -std=c++17 -gencode arch=compute_80,code=sm_80 \
+              -gencode arch=compute_89,code=sm_89 -gencode arch=compute_90,code=sm_90 \
+              -gencode arch=compute_90,code=compute_90
+override CFLAGS += -DUNUM_CUDA
+override LDLIBS += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas \
+                   -lcudart_static -ldl -lrt -lstdc++
+endif
 TUI_SRC    := $(wildcard tui/*.c)
 TEST_SRC   := $(wildcard tests/test_*.c)
 
-ENGINE_OBJ := $(ENGINE_SRC:%.c=$(BUILD)/%.o)
+ENGINE_OBJ := $(ENGINE_SRC:%.c=$(BUILD)/%.o) $(CUDA_OBJ)
 TUI_OBJ    := $(TUI_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ   := $(TEST_SRC:%.c=$(BUILD)/%.o)
 
@@ -36,6 +54,10 @@ check-deps:
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/engine/cuda/%.o: engine/cuda/%.cu engine/ops.h engine/util.h engine/safetensors.h
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVFLAGS) -Iengine -Xcompiler -Wall -c $< -o $@
 
 $(BUILD)/libunum.a: $(ENGINE_OBJ)
 	$(AR) rcs $@ $^
@@ -104,4 +126,4 @@ fuzz: deps-fuzz $(FUZZ_TARGETS)
 clean:
 	rm -rf build build-asan
 
--include $(ENGINE_OBJ:.o=.d) $(TUI_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(BUILD)/tests/gen/gen_model.d
+-include $(ENGINE_SRC:%.c=$(BUILD)/%.d) $(TUI_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(BUILD)/tests/gen/gen_model.d

@@ -15,8 +15,12 @@ Backend *backend_open(const char *name, int n_threads) {
 #ifdef UNUM_CUDA
         int no_device = 0;
         Backend *be = backend_cuda_open(&no_device);
-        if (be || !no_device || !strcmp(name, "cuda")) return be;
-        fprintf(stderr, "unum: no CUDA device (%s); running on the CPU\n", unum_error());
+        if (be) return be;
+        if (!no_device || !strcmp(name, "cuda")) {
+            unum_error_wrap("--backend %s", name);
+            return NULL;
+        }
+        fprintf(stderr, "unum: %s; running on the CPU\n", unum_error());
         return backend_cpu_open(n_threads);
 #else
         if (!strcmp(name, "auto")) return backend_cpu_open(n_threads);

@@ -57,6 +57,9 @@ struct Backend {
     void (*swiglu)(Backend *be, float *a, const float *g, const float *u, size_t n);
     /* x[i] += y[i]. */
     void (*add)(Backend *be, float *x, const float *y, size_t n);
+    /* Waits for queued work: 0, or -1 with the error set when the device
+     * reported a failure (the CPU backend never does). */
+    int (*sync)(Backend *be);
     void (*close)(Backend *be);
 };
 

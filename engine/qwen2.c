@@ -220,12 +220,17 @@ int qwen2_forward(Qwen2 *m, const int32_t *ids, int T, float *logits, int all_lo
         if (ids[t] < 0 || ids[t] >= m->c.vocab)
             return unum_error_set("token id %d is outside the vocabulary [0, %d)", ids[t],
                                   m->c.vocab);
+    int start = m->n_past;
     for (int done = 0; done < T;) {
         int n = T - done < m->max_batch ? T - done : m->max_batch;
         forward_chunk(m, ids + done, n, m->n_past);
         m->n_past += n;
         if (all_logits) head_rows(m, 0, n, logits + (size_t)done * m->c.vocab);
         else if (done + n == T) head_rows(m, n - 1, n, logits);
+        if (m->be->sync(m->be)) { /* the device failed: forget this call's positions */
+            m->n_past = start;
+            return -1;
+        }
         done += n;
     }
     return 0;

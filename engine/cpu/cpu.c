@@ -293,6 +293,8 @@ static void cpu_attention(Backend *be, float *out, const float *q, const float *
 
 /* ------------------------------------------------------------ lifetime */
 
+static int cpu_sync(Backend *be) { return 0; }
+
 static void cpu_close(Backend *be) {
     Cpu *c = be->impl;
     int n = pool_threads(c->pool);
@@ -333,6 +335,7 @@ Backend *backend_cpu_open(int n_threads) {
         .attention = cpu_attention,
         .swiglu = cpu_swiglu,
         .add = cpu_add,
+        .sync = cpu_sync,
         .close = cpu_close,
     };
     return be;

@@ -1,0 +1,485 @@
+/* cuda.cu - the CUDA backend: the ops of ops.h on one GPU.
+ *
+ * Weights are uploaded once: matrices as bf16 (f16 and f32 checkpoints are
+ * converted on upload), vectors (norms, biases) as f32. Activations and the
+ * KV cache are f32 in device memory.
+ *
+ * - Decode (fewer than MATVEC_MAX_T rows): one warp per output row streams
+ *   the bf16 row with 16-byte loads and accumulates in f32, bias fused.
+ * - Prefill: each weight is widened to f32 a slab at a time and multiplied
+ *   with cuBLAS sgemm (tensor-core TF32 off), so prefill logits agree with
+ *   the CPU backend to f32 rounding. A bf16 tensor-core path is the known
+ *   next step for speed; it will come with its own stated tolerance.
+ * - Attention: one block per (head, query), keys split across the block's
+ *   warps with an online softmax, so no T x T score matrix exists.
+ *
+ * Everything runs on one stream; sync() reports any device error. */
+#include <cublas_v2.h>
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+extern "C" {
+#include "ops.h"
+#include "util.h"
+}
+
+#define MATVEC_MAX_T 8
+#define SLAB_ELEMS ((size_t)16 << 20) /* f32 elements of widened weight per sgemm */
+#define ATT_THREADS 128
+#define ATT_MAX_HD 256
+
+typedef struct {
+    cublasHandle_t blas;
+    cudaStream_t stream;
+    float *slab;     /* SLAB_ELEMS widened weights */
+    int32_t *ids;    /* device copy of embed's ids */
+    int ids_cap;
+    cudaError_t err; /* first error seen, reported by sync */
+    const char *err_where;
+} Cuda;
+
+static int note(Cuda *c, cudaError_t e, const char *where) {
+    if (e != cudaSuccess && c->err == cudaSuccess) {
+        c->err = e;
+        c->err_where = where;
+    }
+    return e == cudaSuccess ? 0 : -1;
+}
+
+#define LAUNCHED(c, what) note((c), cudaGetLastError(), (what))
+
+/* ------------------------------------------------------------ memory */
+
+static float *cu_alloc(Backend *be, size_t n) {
+    Cuda *c = (Cuda *)be->impl;
+    void *p = NULL;
+    size_t bytes = (n ? n : 1) * sizeof(float);
+    cudaError_t e = cudaMalloc(&p, bytes);
+    if (e != cudaSuccess) {
+        size_t free_b = 0, total_b = 0;
+        cudaGetLastError();
+        cudaMemGetInfo(&free_b, &total_b);
+        unum_error_set("CUDA out of memory: needed %.1f MiB more, %.1f MiB of %.1f MiB free",
+                       (double)bytes / (1 << 20), (double)free_b / (1 << 20),
+                       (double)total_b / (1 << 20));
+        return NULL;
+    }
+    note(c, cudaMemsetAsync(p, 0, bytes, c->stream), "memset");
+    return (float *)p;
+}
+
+static void cu_free(Backend *be, float *p) { cudaFree(p); }
+
+/* Matrices go up as bf16, vectors as f32; the host side is converted in
+ * pieces so no full-size host copy is ever made. */
+static int cu_upload(Backend *be, const STensor *t, int rows, int cols, Weight *w) {
+    Cuda *c = (Cuda *)be->impl;
+    if (t->numel != (int64_t)rows * cols)
+        return unum_error_set("%s: tensor '%s' has %lld elements, expected %d x %d", t->file,
+                              t->name, (long long)t->numel, rows, cols);
+    DType dt = rows == 1 ? DT_F32 : DT_BF16;
+    size_t n = (size_t)rows * cols, esz = dtype_size(dt);
+    void *d = NULL;
+    if (cudaMalloc(&d, n * esz) != cudaSuccess) {
+        cudaGetLastError();
+        size_t free_b = 0, total_b = 0;
+        cudaMemGetInfo(&free_b, &total_b);
+        return unum_error_set("CUDA out of memory uploading '%s': needed %.1f MiB, %.1f MiB of "
+                              "%.1f MiB free",
+                              t->name, (double)(n * esz) / (1 << 20), (double)free_b / (1 << 20),
+                              (double)total_b / (1 << 20));
+    }
+    if (t->dtype == dt) {
+        if (note(c, cudaMemcpy(d, t->data, n * esz, cudaMemcpyHostToDevice), "upload")) goto fail;
+    } else {
+        const size_t chunk = 1 << 20;
+        void *tmp = xmalloc(chunk * esz);
+        for (size_t i = 0; i < n; i += chunk) {
+            size_t k = n - i < chunk ? n - i : chunk;
+            for (size_t j = 0; j < k; j++) {
+                const unsigned char *src = (const unsigned char *)t->data;
+                float f;
+                if (t->dtype == DT_F32) memcpy(&f, src + 4 * (i + j), 4);
+                else {
+                    uint16_t h;
+                    memcpy(&h, src + 2 * (i + j), 2);
+                    f = t->dtype == DT_BF16 ? unum_bf16_to_f32(h) : unum_f16_to_f32(h);
+                }
+                if (dt == DT_F32) ((float *)tmp)[j] = f;
+                else ((uint16_t *)tmp)[j] = unum_f32_to_bf16(f);
+            }
+            if (note(c, cudaMemcpy((char *)d + i * esz, tmp, k * esz, cudaMemcpyHostToDevice),
+                     "upload")) {
+                free(tmp);
+                goto fail;
+            }
+        }
+        free(tmp);
+    }
+    *w = (Weight){dt, rows, cols, d};
+    return 0;
+fail:
+    cudaFree(d);
+    return unum_error_set("CUDA: uploading '%s' failed: %s", t->name, cudaGetErrorString(c->err));
+}
+
+static void cu_release(Backend *be, Weight *w) {
+    cudaFree((void *)w->data);
+    memset(w, 0, sizeof *w);
+}
+
+static void cu_to_host(Backend *be, float *dst, const float *src, size_t n) {
+    Cuda *c = (Cuda *)be->impl;
+    note(c, cudaMemcpyAsync(dst, src, n * sizeof(float), cudaMemcpyDeviceToHost, c->stream),
+         "copy to host");
+    note(c, cudaStreamSynchronize(c->stream), "copy to host");
+}
+
+static void cu_from_host(Backend *be, float *dst, const float *src, size_t n) {
+    Cuda *c = (Cuda *)be->impl;
+    note(c, cudaMemcpyAsync(dst, src, n * sizeof(float), cudaMemcpyHostToDevice, c->stream),
+         "copy to device");
+    note(c, cudaStreamSynchronize(c->stream), "copy to device");
+}
+
+/* ------------------------------------------------------------ kernels */
+
+__device__ __forceinline__ float warp_sum(float v) {
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
+__global__ void k_embed(float *x, const __nv_bfloat16 *table, const int32_t *ids, int D) {
+    int t = blockIdx.y;
+    const __nv_bfloat16 *row = table + (size_t)ids[t] * D;
+    for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < D; i += gridDim.x * blockDim.x)
+        x[(size_t)t * D + i] = __bfloat162float(row[i]);
+}
+
+__global__ void k_rmsnorm(float *y, const float *x, const float *w, int D, float eps) {
+    __shared__ float part[32];
+    const float *xr = x + (size_t)blockIdx.x * D;
+    float ss = 0;
+    for (int i = threadIdx.x; i < D; i += blockDim.x) ss += xr[i] * xr[i];
+    ss = warp_sum(ss);
+    if ((threadIdx.x & 31) == 0) part[threadIdx.x >> 5] = ss;
+    __syncthreads();
+    if (threadIdx.x < 32) {
+        float v = threadIdx.x < (blockDim.x + 31) / 32 ? part[threadIdx.x] : 0;
+        v = warp_sum(v);
+        if (threadIdx.x == 0) part[0] = v;
+    }
+    __syncthreads();
+    float inv = rsqrtf(part[0] / (float)D + eps);
+    float *yr = y + (size_t)blockIdx.x * D;
+    for (int i = threadIdx.x; i < D; i += blockDim.x) yr[i] = xr[i] * inv * w[i];
+}
+
+/* y[t, r] = W[r, :] . x[t, :] (+ b[r]) for t < T; one warp per row r. */
+__global__ void k_matvec(float *y, const float *x, const __nv_bfloat16 *W, const float *b,
+                         int rows, int cols, int T) {
+    int r = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5), lane = threadIdx.x & 31;
+    if (r >= rows) return;
+    const __nv_bfloat16 *wr = W + (size_t)r * cols;
+    float acc[MATVEC_MAX_T];
+    for (int t = 0; t < T; t++) acc[t] = 0;
+    int vec = (cols % 8 == 0) && (((uintptr_t)wr & 15) == 0);
+    if (vec) { /* 8 bf16 per 16-byte load */
+        for (int c = lane * 8; c < cols; c += 256) {
+            uint4 raw = *(const uint4 *)(wr + c);
+            const __nv_bfloat162 *h = (const __nv_bfloat162 *)&raw;
+            float wf[8];
+            for (int k = 0; k < 4; k++) {
+                float2 f = __bfloat1622float2(h[k]);
+                wf[2 * k] = f.x;
+                wf[2 * k + 1] = f.y;
+            }
+            for (int t = 0; t < T; t++) {
+                const float *xt = x + (size_t)t * cols + c;
+                for (int k = 0; k < 8; k++) acc[t] += wf[k] * xt[k];
+            }
+        }
+    } else {
+        for (int c = lane; c < cols; c += 32) {
+            float wf = __bfloat162float(wr[c]);
+            for (int t = 0; t < T; t++) acc[t] += wf * x[(size_t)t * cols + c];
+        }
+    }
+    for (int t = 0; t < T; t++) {
+        float s = warp_sum(acc[t]);
+        if (lane == 0) y[(size_t)t * rows + r] = s + (b ? b[r] : 0.0f);
+    }
+}
+
+__global__ void k_widen(float *dst, const __nv_bfloat16 *src, size_t n) {
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
+         i += (size_t)gridDim.x * blockDim.x)
+        dst[i] = __bfloat162float(src[i]);
+}
+
+__global__ void k_add_bias(float *y, const float *b, int rows, size_t n) {
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
+         i += (size_t)gridDim.x * blockDim.x)
+        y[i] += b[i % rows];
+}
+
+/* Rotate-half RoPE: thread (t, head, i < half). inv_freq as transformers
+ * computes it in float32. */
+__global__ void k_rope(float *x, int T, int n_heads, int hd, int pos0, float theta) {
+    int half = hd / 2;
+    size_t n = (size_t)T * n_heads * half;
+    for (size_t k = blockIdx.x * (size_t)blockDim.x + threadIdx.x; k < n;
+         k += (size_t)gridDim.x * blockDim.x) {
+        int i = (int)(k % half);
+        size_t th = k / half;
+        int t = (int)(th / n_heads);
+        float inv_freq = 1.0f / powf(theta, (float)(2 * i) / (float)hd);
+        float a = (float)(pos0 + t) * inv_freq, cs, sn;
+        sincosf(a, &sn, &cs);
+        float *v = x + th * hd;
+        float lo = v[i], hi = v[i + half];
+        v[i] = lo * cs - hi * sn;
+        v[i + half] = hi * cs + lo * sn;
+    }
+}
+
+/* One block per (head, query t). Each warp walks every 4th key keeping an
+ * online softmax (running max m, sum l, weighted values acc); the warps'
+ * partial states are merged at the end. Lane j holds dims j, j+32, ... */
+__global__ void k_attention(float *out, const float *q, const float *kc, const float *vc, int T,
+                            int pos0, int n_heads, int n_kv, int hd) {
+    int h = blockIdx.x, t = blockIdx.y, warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    int nwarps = blockDim.x >> 5, kvh = h / (n_heads / n_kv), nk = pos0 + t + 1;
+    int per = (hd + 31) / 32;
+    size_t qs = (size_t)n_heads * hd, ks = (size_t)n_kv * hd;
+    const float *qv = q + (size_t)t * qs + (size_t)h * hd;
+    float scale = rsqrtf((float)hd);
+    float qr[ATT_MAX_HD / 32], acc[ATT_MAX_HD / 32];
+    for (int k = 0; k < per; k++) {
+        int d = lane + 32 * k;
+        qr[k] = d < hd ? qv[d] * scale : 0;
+        acc[k] = 0;
+    }
+    float m = -INFINITY, l = 0;
+    for (int s = warp; s < nk; s += nwarps) {
+        const float *kr = kc + (size_t)s * ks + (size_t)kvh * hd;
+        float dot = 0;
+        for (int k = 0; k < per; k++) {
+            int d = lane + 32 * k;
+            if (d < hd) dot += qr[k] * kr[d];
+        }
+        dot = warp_sum(dot);
+        float mn = fmaxf(m, dot), corr = __expf(m - mn), p = __expf(dot - mn);
+        const float *vr = vc + (size_t)s * ks + (size_t)kvh * hd;
+        for (int k = 0; k < per; k++) {
+            int d = lane + 32 * k;
+            acc[k] = acc[k] * corr + (d < hd ? p * vr[d] : 0);
+        }
+        l = l * corr + p;
+        m = mn;
+    }
+    __shared__ float sm[ATT_THREADS / 32], sl[ATT_THREADS / 32];
+    __shared__ float sacc[ATT_THREADS / 32][ATT_MAX_HD];
+    if (lane == 0) sm[warp] = m, sl[warp] = l;
+    for (int k = 0; k < per; k++) {
+        int d = lane + 32 * k;
+        if (d < hd) sacc[warp][d] = acc[k];
+    }
+    __syncthreads();
+    float M = -INFINITY;
+    for (int w = 0; w < nwarps; w++) M = fmaxf(M, sm[w]);
+    float L = 0;
+    for (int w = 0; w < nwarps; w++) L += sl[w] * (sm[w] == -INFINITY ? 0 : __expf(sm[w] - M));
+    float *o = out + (size_t)t * qs + (size_t)h * hd;
+    for (int d = threadIdx.x; d < hd; d += blockDim.x) {
+        float v = 0;
+        for (int w = 0; w < nwarps; w++)
+            if (sm[w] != -INFINITY) v += sacc[w][d] * __expf(sm[w] - M);
+        o[d] = v / L;
+    }
+}
+
+__global__ void k_swiglu(float *a, const float *g, const float *u, size_t n) {
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
+         i += (size_t)gridDim.x * blockDim.x)
+        a[i] = g[i] / (1.0f + __expf(-g[i])) * u[i];
+}
+
+__global__ void k_add(float *x, const float *y, size_t n) {
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
+         i += (size_t)gridDim.x * blockDim.x)
+        x[i] += y[i];
+}
+
+static unsigned grid_for(size_t n) {
+    size_t g = (n + 255) / 256;
+    return (unsigned)(g > 4096 ? 4096 : g ? g : 1);
+}
+
+/* ------------------------------------------------------------ ops */
+
+static void cu_embed(Backend *be, float *x, const Weight *table, const int32_t *ids, int T) {
+    Cuda *c = (Cuda *)be->impl;
+    if (T > c->ids_cap) {
+        cudaFree(c->ids);
+        c->ids = NULL;
+        if (note(c, cudaMalloc(&c->ids, sizeof(int32_t) * T), "embed")) return;
+        c->ids_cap = T;
+    }
+    note(c, cudaMemcpyAsync(c->ids, ids, sizeof(int32_t) * T, cudaMemcpyHostToDevice, c->stream),
+         "embed");
+    dim3 grid((table->cols + 255) / 256, T);
+    k_embed<<<grid, 256, 0, c->stream>>>(x, (const __nv_bfloat16 *)table->data, c->ids,
+                                         table->cols);
+    LAUNCHED(c, "embed");
+}
+
+static void cu_rmsnorm(Backend *be, float *y, const float *x, const Weight *w, int T, float eps) {
+    Cuda *c = (Cuda *)be->impl;
+    k_rmsnorm<<<T, 256, 0, c->stream>>>(y, x, (const float *)w->data, w->cols, eps);
+    LAUNCHED(c, "rmsnorm");
+}
+
+static void cu_matmul(Backend *be, float *y, const float *x, const Weight *W, const Weight *bias,
+                      int T) {
+    Cuda *c = (Cuda *)be->impl;
+    const float *b = bias ? (const float *)bias->data : NULL;
+    int rows = W->rows, cols = W->cols;
+    if (T < MATVEC_MAX_T) {
+        int warps = 8;
+        k_matvec<<<(rows + warps - 1) / warps, 32 * warps, 0, c->stream>>>(
+            y, x, (const __nv_bfloat16 *)W->data, b, rows, cols, T);
+        LAUNCHED(c, "matvec");
+        return;
+    }
+    /* widen a slab of rows, then y[:, r0:r0+n] = x W[r0:r0+n]^T (column-major view:
+     * y^T[n x T] = Wslab[n x cols] x^T[cols x T]) */
+    int slab_rows = (int)(SLAB_ELEMS / (size_t)cols);
+    const float one = 1.0f, zero = 0.0f;
+    for (int r0 = 0; r0 < rows; r0 += slab_rows) {
+        int n = rows - r0 < slab_rows ? rows - r0 : slab_rows;
+        size_t elems = (size_t)n * cols;
+        k_widen<<<grid_for(elems), 256, 0, c->stream>>>(
+            c->slab, (const __nv_bfloat16 *)W->data + (size_t)r0 * cols, elems);
+        LAUNCHED(c, "widen");
+        cublasStatus_t st = cublasSgemm(c->blas, CUBLAS_OP_T, CUBLAS_OP_N, n, T, cols, &one,
+                                        c->slab, cols, x, cols, &zero, y + r0, rows);
+        if (st != CUBLAS_STATUS_SUCCESS) note(c, cudaErrorUnknown, "cublasSgemm");
+    }
+    if (b) {
+        size_t n = (size_t)T * rows;
+        k_add_bias<<<grid_for(n), 256, 0, c->stream>>>(y, b, rows, n);
+        LAUNCHED(c, "bias");
+    }
+}
+
+static void cu_rope(Backend *be, float *x, int T, int n_heads, int head_dim, int pos0,
+                    float theta) {
+    Cuda *c = (Cuda *)be->impl;
+    size_t n = (size_t)T * n_heads * (head_dim / 2);
+    k_rope<<<grid_for(n), 256, 0, c->stream>>>(x, T, n_heads, head_dim, pos0, theta);
+    LAUNCHED(c, "rope");
+}
+
+static void cu_attention(Backend *be, float *out, const float *q, const float *kc,
+                         const float *vc, int T, int pos0, int n_heads, int n_kv,
+                         int head_dim) {
+    Cuda *c = (Cuda *)be->impl;
+    if (head_dim > ATT_MAX_HD) {
+        note(c, cudaErrorInvalidValue, "attention (head_dim above 256)");
+        return;
+    }
+    dim3 grid(n_heads, T);
+    k_attention<<<grid, ATT_THREADS, 0, c->stream>>>(out, q, kc, vc, T, pos0, n_heads, n_kv,
+                                                     head_dim);
+    LAUNCHED(c, "attention");
+}
+
+static void cu_swiglu(Backend *be, float *a, const float *g, const float *u, size_t n) {
+    Cuda *c = (Cuda *)be->impl;
+    k_swiglu<<<grid_for(n), 256, 0, c->stream>>>(a, g, u, n);
+    LAUNCHED(c, "swiglu");
+}
+
+static void cu_add(Backend *be, float *x, const float *y, size_t n) {
+    Cuda *c = (Cuda *)be->impl;
+    k_add<<<grid_for(n), 256, 0, c->stream>>>(x, y, n);
+    LAUNCHED(c, "add");
+}
+
+static int cu_sync(Backend *be) {
+    Cuda *c = (Cuda *)be->impl;
+    note(c, cudaStreamSynchronize(c->stream), "synchronize");
+    if (c->err == cudaSuccess) return 0;
+    return unum_error_set("CUDA error in %s: %s", c->err_where, cudaGetErrorString(c->err));
+}
+
+static void cu_close(Backend *be) {
+    Cuda *c = (Cuda *)be->impl;
+    cudaStreamSynchronize(c->stream);
+    cudaFree(c->slab);
+    cudaFree(c->ids);
+    cublasDestroy(c->blas);
+    cudaStreamDestroy(c->stream);
+    free(c);
+    free(be);
+}
+
+/* ------------------------------------------------------------ open */
+
+extern "C" Backend *backend_cuda_open(int *no_device) {
+    int n = 0;
+    cudaError_t e = cudaGetDeviceCount(&n);
+    *no_device = 0;
+    if (e != cudaSuccess || n == 0) {
+        cudaGetLastError();
+        *no_device = 1;
+        unum_error_set("no CUDA device (%s)",
+                       e != cudaSuccess ? cudaGetErrorString(e) : "none found");
+        return NULL;
+    }
+    Cuda *c = (Cuda *)xcalloc(1, sizeof *c);
+    if (cudaSetDevice(0) != cudaSuccess || cudaStreamCreate(&c->stream) != cudaSuccess) {
+        unum_error_set("CUDA: cannot use device 0: %s", cudaGetErrorString(cudaGetLastError()));
+        free(c);
+        return NULL;
+    }
+    if (cublasCreate(&c->blas) != CUBLAS_STATUS_SUCCESS) {
+        unum_error_set("CUDA: cuBLAS did not initialize");
+        cudaStreamDestroy(c->stream);
+        free(c);
+        return NULL;
+    }
+    cublasSetStream(c->blas, c->stream);
+    cublasSetMathMode(c->blas, CUBLAS_PEDANTIC_MATH); /* true f32, no TF32 */
+    Backend *be = (Backend *)xcalloc(1, sizeof *be);
+    be->name = "cuda";
+    be->n_threads = 1;
+    be->impl = c;
+    be->alloc = cu_alloc;
+    be->free = cu_free;
+    be->upload = cu_upload;
+    be->release = cu_release;
+    be->to_host = cu_to_host;
+    be->from_host = cu_from_host;
+    be->embed = cu_embed;
+    be->rmsnorm = cu_rmsnorm;
+    be->matmul = cu_matmul;
+    be->rope = cu_rope;
+    be->attention = cu_attention;
+    be->swiglu = cu_swiglu;
+    be->add = cu_add;
+    be->sync = cu_sync;
+    be->close = cu_close;
+    c->slab = cu_alloc(be, SLAB_ELEMS);
+    if (!c->slab) {
+        cu_close(be);
+        return NULL;
+    }
+    return be;
+}
