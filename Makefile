@@ -10,14 +10,14 @@
 
 CC      ?= cc
 BUILD   ?= build
-PKGS    := libcjson libpcre2-8 libutf8proc openblas
+PKGS    := libcjson libpcre2-8 libutf8proc openblas sqlite3
 CFLAGS  ?= -O2 -g
 override CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -pthread \
-           -Iengine -Iengine/cpu -Itui $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+           -Iengine -Iengine/cpu -Istore -Itui $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 override LDLIBS += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -pthread
 FUZZ_SECONDS ?= 20
 
-ENGINE_SRC := $(wildcard engine/*.c engine/cpu/*.c)
+ENGINE_SRC := $(wildcard engine/*.c engine/cpu/*.c store/*.c)
 
 # CUDA: built when nvcc is on PATH or in /usr/local/cuda (make CUDA=0 to skip).
 # cudart is linked statically; cuBLAS from the toolkit, found through rpath.
