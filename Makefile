@@ -13,14 +13,24 @@ BUILD   ?= build
 PKGS    := libcjson libpcre2-8 libutf8proc openblas sqlite3
 CFLAGS  ?= -O2 -g
 override CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -pthread \
-           -Iengine -Iengine/cpu -Istore -Itui $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+           -Iengine -Iengine/cpu -Istore -Itui
+ifeq ($(SYSROOT),)
+override CFLAGS += $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 override LDLIBS += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -pthread
+else
+# headers and libraries carried to a machine without the Debian packages
+# (tools/gpu-bundle.sh); the binaries find the libraries through rpath
+override CFLAGS += -I$(SYSROOT)/include -I$(SYSROOT)/include/cjson
+override LDLIBS += -L$(abspath $(SYSROOT))/lib -Wl,-rpath,$(abspath $(SYSROOT))/lib \
+                   -lcjson -lpcre2-8 -lutf8proc -lopenblas -lsqlite3 -lm -pthread
+endif
 FUZZ_SECONDS ?= 20
 
 ENGINE_SRC := $(wildcard engine/*.c engine/cpu/*.c store/*.c)
 
 # CUDA: built when nvcc is on PATH or in /usr/local/cuda (make CUDA=0 to skip).
-# cudart is linked statically; cuBLAS from the toolkit, found through rpath.
+# cudart is linked statically; cuBLAS is opened at run time (dlopen), from the
+# toolkit's lib64 through rpath.
 CUDA ?= 1
 ifeq ($(CUDA),1)
 NVCC ?= $(shell command -v nvcc 2>/dev/null || { test -x /usr/local/cuda/bin/nvcc && echo /usr/local/cuda/bin/nvcc; })
@@ -33,7 +43,7 @@ NVFLAGS    ?= -O2 -std=c++17 -gencode arch=compute_80,code=sm_80 \
               -gencode arch=compute_89,code=sm_89 -gencode arch=compute_90,code=sm_90 \
               -gencode arch=compute_90,code=compute_90
 override CFLAGS += -DUNUM_CUDA
-override LDLIBS += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas \
+override LDLIBS += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 \
                    -lcudart_static -ldl -lrt -lstdc++
 endif
 TUI_SRC    := $(wildcard tui/*.c)
@@ -48,7 +58,7 @@ all: check-deps $(BUILD)/unum $(BUILD)/gen_model
 
 # A missing -dev package shows up as a missing header; say so up front.
 check-deps:
-	@pkg-config --exists $(PKGS) || { echo "unum: missing libraries; run tools/deps.sh app" \
+	@test -n "$(SYSROOT)" || pkg-config --exists $(PKGS) || { echo "unum: missing libraries; run tools/deps.sh app" \
 	  "(or make run / make test, which install them)"; exit 1; }
 
 $(BUILD)/%.o: %.c

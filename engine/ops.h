@@ -26,6 +26,7 @@ struct Backend {
     const char *name;
     int n_threads;
     void *impl;
+    size_t device_bytes, device_peak; /* device memory in use and its peak (0 on the CPU) */
 
     /* Activation buffers of n floats, zeroed. NULL with the error set when
      * memory is short (the message says how much was asked). */

@@ -452,7 +452,7 @@ int cli_bench(int argc, char **argv) {
         cJSON_AddNumberToObject(o, "prefill_tok_s", round(pre_tps * 100) / 100);
         cJSON_AddNumberToObject(o, "decode_tok_s", round(dec_tps * 100) / 100);
         cJSON_AddNumberToObject(o, "peak_rss_mb", round(unum_peak_rss_mb() * 10) / 10);
-        cJSON_AddNumberToObject(o, "peak_vram_mb", 0);
+        cJSON_AddNumberToObject(o, "peak_vram_mb", round(e->be->device_peak / 1048576.0 * 10) / 10);
         char *txt = cJSON_PrintUnformatted(o);
         puts(txt);
         cJSON_free(txt);
@@ -463,6 +463,8 @@ int cli_bench(int argc, char **argv) {
         printf("load       %.3f s\nprefill    %d tokens: %.1f tok/s\n", e->load_s, plen, pre_tps);
         printf("decode     %d tokens: %.1f tok/s\npeak RSS   %.0f MiB\n", gen, dec_tps,
                unum_peak_rss_mb());
+        if (e->be->device_peak)
+            printf("peak VRAM  %.0f MiB\n", e->be->device_peak / 1048576.0);
     }
     free(prompt);
     engine_free(e);

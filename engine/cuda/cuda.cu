@@ -13,8 +13,11 @@
  * - Attention: one block per (head, query), keys split across the block's
  *   warps with an online softmax, so no T x T score matrix exists.
  *
- * Everything runs on one stream; sync() reports any device error. */
+ * Everything runs on one stream; sync() reports any device error. cuBLAS is
+ * opened with dlopen when the backend is, so that a CPU run never maps its
+ * hundreds of megabytes. */
 #include <cublas_v2.h>
+#include <dlfcn.h>
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
@@ -33,7 +36,35 @@ extern "C" {
 #define ATT_THREADS 128
 #define ATT_MAX_HD 256
 
+/* The cuBLAS entry points unum uses, from the library opened at run time. */
 typedef struct {
+    void *lib;
+    cublasStatus_t (*create)(cublasHandle_t *);
+    cublasStatus_t (*destroy)(cublasHandle_t);
+    cublasStatus_t (*set_stream)(cublasHandle_t, cudaStream_t);
+    cublasStatus_t (*set_math_mode)(cublasHandle_t, cublasMath_t);
+    cublasStatus_t (*sgemm)(cublasHandle_t, cublasOperation_t, cublasOperation_t, int, int, int,
+                            const float *, const float *, int, const float *, int, const float *,
+                            float *, int);
+} Blas;
+
+static int blas_open(Blas *b) {
+    static const char *names[] = {"libcublas.so", "libcublas.so.13", "libcublas.so.12"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0] && !b->lib; i++)
+        b->lib = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
+    if (!b->lib) return unum_error_set("CUDA: cannot load cuBLAS (%s)", dlerror());
+    *(void **)&b->create = dlsym(b->lib, "cublasCreate_v2");
+    *(void **)&b->destroy = dlsym(b->lib, "cublasDestroy_v2");
+    *(void **)&b->set_stream = dlsym(b->lib, "cublasSetStream_v2");
+    *(void **)&b->set_math_mode = dlsym(b->lib, "cublasSetMathMode");
+    *(void **)&b->sgemm = dlsym(b->lib, "cublasSgemm_v2");
+    if (!b->create || !b->destroy || !b->set_stream || !b->set_math_mode || !b->sgemm)
+        return unum_error_set("CUDA: the cuBLAS library lacks an expected function");
+    return 0;
+}
+
+typedef struct {
+    Blas api;
     cublasHandle_t blas;
     cudaStream_t stream;
     float *slab;     /* SLAB_ELEMS widened weights */
@@ -55,6 +86,34 @@ static int note(Cuda *c, cudaError_t e, const char *where) {
 
 /* ------------------------------------------------------------ memory */
 
+/* Device bytes in use, for bench's peak_vram_mb: cudaMalloc's sizes are
+ * remembered per pointer in a small open list (few dozen buffers). */
+typedef struct Alloc {
+    void *p;
+    size_t bytes;
+    struct Alloc *next;
+} Alloc;
+static Alloc *allocs;
+
+static void count(Backend *be, void *p, size_t bytes) {
+    Alloc *a = (Alloc *)xmalloc(sizeof *a);
+    *a = (Alloc){p, bytes, allocs};
+    allocs = a;
+    be->device_bytes += bytes;
+    if (be->device_bytes > be->device_peak) be->device_peak = be->device_bytes;
+}
+
+static void uncount(Backend *be, void *p) {
+    for (Alloc **a = &allocs; *a; a = &(*a)->next)
+        if ((*a)->p == p) {
+            Alloc *dead = *a;
+            be->device_bytes -= dead->bytes;
+            *a = dead->next;
+            free(dead);
+            return;
+        }
+}
+
 static float *cu_alloc(Backend *be, size_t n) {
     Cuda *c = (Cuda *)be->impl;
     void *p = NULL;
@@ -70,10 +129,14 @@ static float *cu_alloc(Backend *be, size_t n) {
         return NULL;
     }
     note(c, cudaMemsetAsync(p, 0, bytes, c->stream), "memset");
+    count(be, p, bytes);
     return (float *)p;
 }
 
-static void cu_free(Backend *be, float *p) { cudaFree(p); }
+static void cu_free(Backend *be, float *p) {
+    uncount(be, p);
+    cudaFree(p);
+}
 
 /* Matrices go up as bf16, vectors as f32; the host side is converted in
  * pieces so no full-size host copy is ever made. */
@@ -121,6 +184,7 @@ static int cu_upload(Backend *be, const STensor *t, int rows, int cols, Weight *
         }
         free(tmp);
     }
+    count(be, d, n * esz);
     *w = (Weight){dt, rows, cols, d};
     return 0;
 fail:
@@ -129,6 +193,7 @@ fail:
 }
 
 static void cu_release(Backend *be, Weight *w) {
+    uncount(be, (void *)w->data);
     cudaFree((void *)w->data);
     memset(w, 0, sizeof *w);
 }
@@ -367,7 +432,7 @@ static void cu_matmul(Backend *be, float *y, const float *x, const Weight *W, co
         k_widen<<<grid_for(elems), 256, 0, c->stream>>>(
             c->slab, (const __nv_bfloat16 *)W->data + (size_t)r0 * cols, elems);
         LAUNCHED(c, "widen");
-        cublasStatus_t st = cublasSgemm(c->blas, CUBLAS_OP_T, CUBLAS_OP_N, n, T, cols, &one,
+        cublasStatus_t st = c->api.sgemm(c->blas, CUBLAS_OP_T, CUBLAS_OP_N, n, T, cols, &one,
                                         c->slab, cols, x, cols, &zero, y + r0, rows);
         if (st != CUBLAS_STATUS_SUCCESS) note(c, cudaErrorUnknown, "cublasSgemm");
     }
@@ -422,9 +487,10 @@ static int cu_sync(Backend *be) {
 static void cu_close(Backend *be) {
     Cuda *c = (Cuda *)be->impl;
     cudaStreamSynchronize(c->stream);
-    cudaFree(c->slab);
+    cu_free(be, c->slab);
     cudaFree(c->ids);
-    cublasDestroy(c->blas);
+    if (c->blas) c->api.destroy(c->blas);
+    if (c->api.lib) dlclose(c->api.lib);
     cudaStreamDestroy(c->stream);
     free(c);
     free(be);
@@ -449,14 +515,15 @@ extern "C" Backend *backend_cuda_open(int *no_device) {
         free(c);
         return NULL;
     }
-    if (cublasCreate(&c->blas) != CUBLAS_STATUS_SUCCESS) {
-        unum_error_set("CUDA: cuBLAS did not initialize");
+    if (blas_open(&c->api) || c->api.create(&c->blas) != CUBLAS_STATUS_SUCCESS) {
+        if (c->api.lib && !c->blas) unum_error_set("CUDA: cuBLAS did not initialize");
+        if (c->api.lib) dlclose(c->api.lib);
         cudaStreamDestroy(c->stream);
         free(c);
         return NULL;
     }
-    cublasSetStream(c->blas, c->stream);
-    cublasSetMathMode(c->blas, CUBLAS_PEDANTIC_MATH); /* true f32, no TF32 */
+    c->api.set_stream(c->blas, c->stream);
+    c->api.set_math_mode(c->blas, CUBLAS_PEDANTIC_MATH); /* true f32, no TF32 */
     Backend *be = (Backend *)xcalloc(1, sizeof *be);
     be->name = "cuda";
     be->n_threads = 1;

