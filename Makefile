@@ -19,9 +19,11 @@ override CFLAGS += $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 override LDLIBS += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -pthread
 else
 # headers and libraries carried to a machine without the Debian packages
-# (tools/gpu-bundle.sh); the binaries find the libraries through rpath
+# (tools/gpu-bundle.sh); the binaries find them through RPATH (not RUNPATH,
+# which the libraries' own dependencies, e.g. OpenBLAS -> gfortran, ignore)
 override CFLAGS += -I$(SYSROOT)/include -I$(SYSROOT)/include/cjson
-override LDLIBS += -L$(abspath $(SYSROOT))/lib -Wl,-rpath,$(abspath $(SYSROOT))/lib \
+override LDLIBS += -L$(abspath $(SYSROOT))/lib -Wl,--disable-new-dtags \
+                   -Wl,-rpath,$(abspath $(SYSROOT))/lib \
                    -lcjson -lpcre2-8 -lutf8proc -lopenblas -lsqlite3 -lm -pthread
 endif
 FUZZ_SECONDS ?= 20
@@ -81,6 +83,13 @@ $(BUILD)/gen_model: $(BUILD)/tests/gen/gen_model.o $(BUILD)/libunum.a
 $(BUILD)/test_unit: $(TEST_OBJ) $(BUILD)/libunum.a
 	$(CC) $(CFLAGS) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
+# The store's crash-test writer (run by the unit suite) and its benchmark.
+$(BUILD)/store_crash: $(BUILD)/tests/store_crash.o $(BUILD)/libunum.a
+	$(CC) $(CFLAGS) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
+$(BUILD)/store_bench: $(BUILD)/tests/store_bench.o $(BUILD)/libunum.a
+	$(CC) $(CFLAGS) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
 $(BUILD)/membw: tools/membw.c
 	@mkdir -p $(dir $@)
 	$(CC) -O3 -march=native -Wall -Wextra -pthread $< -o $@
@@ -98,14 +107,16 @@ fixtures: $(BUILD)/gen_model
 	@tools/fixtures.sh $(BUILD)
 
 test: deps-test
-	@$(MAKE) --no-print-directory $(BUILD)/unum $(BUILD)/gen_model $(BUILD)/test_unit
+	@$(MAKE) --no-print-directory $(BUILD)/unum $(BUILD)/gen_model $(BUILD)/test_unit \
+	  $(BUILD)/store_crash
 	@tools/fixtures.sh $(BUILD)
 	@tests/run.sh $(BUILD)
 
 asan:
 	@$(MAKE) --no-print-directory BUILD=build-asan \
 	  CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
-	  LDFLAGS="-fsanitize=address,undefined" build-asan/unum build-asan/gen_model build-asan/test_unit
+	  LDFLAGS="-fsanitize=address,undefined" build-asan/unum build-asan/gen_model build-asan/test_unit \
+	  build-asan/store_crash
 	@tools/fixtures.sh build-asan
 	@UNUM_SANITIZED=1 tests/run.sh build-asan
 
@@ -136,4 +147,5 @@ fuzz: deps-fuzz $(FUZZ_TARGETS)
 clean:
 	rm -rf build build-asan
 
--include $(ENGINE_SRC:%.c=$(BUILD)/%.d) $(TUI_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(BUILD)/tests/gen/gen_model.d
+-include $(ENGINE_SRC:%.c=$(BUILD)/%.d) $(TUI_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(BUILD)/tests/gen/gen_model.d \
+  $(BUILD)/tests/store_crash.d $(BUILD)/tests/store_bench.d

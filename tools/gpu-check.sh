@@ -22,16 +22,21 @@ step() { echo "== $*"; }
 (
     date -u
     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>&1 || true
-    nvcc --version 2>&1 | tail -1 || true
+    echo "nvcc: $(command -v nvcc || ls /usr/local/cuda/bin/nvcc 2>/dev/null || echo none)"
     sysroot=""
     pkg-config --exists libcjson libpcre2-8 libutf8proc openblas sqlite3 2>/dev/null ||
         sysroot="SYSROOT=build/sysroot"
     step "build ($sysroot)"
     make -j"$jobs" $sysroot all build/test_unit || exit 1
     step "fixtures"
-    sh tools/fixtures.sh build
+    sh tools/fixtures.sh build || exit 1
     step "CUDA and model tests"
-    UNUM_FIXTURES=build/fixtures build/test_unit cuda || status=1
+    t=$(UNUM_FIXTURES=build/fixtures build/test_unit cuda) || status=1
+    echo "$t"
+    if echo "$t" | grep -q '^skip cuda_'; then
+        echo "gpu-check: the CUDA tests were skipped, so nothing was checked on the GPU"
+        status=1
+    fi
     UNUM_FIXTURES=build/fixtures build/test_unit qwen2 || status=1
     step "transformers cross-check"
     if python3 -c "import transformers, tokenizers, torch" 2>/dev/null; then

@@ -1,12 +1,13 @@
 /* cuda.cu - the CUDA backend: the ops of ops.h on one GPU.
  *
- * Weights are uploaded once: matrices as bf16 (f16 and f32 checkpoints are
- * converted on upload), vectors (norms, biases) as f32. Activations and the
- * KV cache are f32 in device memory.
+ * Weights are uploaded once: bf16 matrices as they are, f16 and f32 ones
+ * widened to f32 (exactly, so the GPU computes with the checkpoint's values),
+ * vectors (norms, biases) as f32. Activations and the KV cache are f32 in
+ * device memory.
  *
  * - Decode (fewer than MATVEC_MAX_T rows): one warp per output row streams
- *   the bf16 row with 16-byte loads and accumulates in f32, bias fused.
- * - Prefill: each weight is widened to f32 a slab at a time and multiplied
+ *   the row with 16-byte loads and accumulates in f32, bias fused.
+ * - Prefill: each bf16 weight is widened to f32 a slab at a time and multiplied
  *   with cuBLAS sgemm (tensor-core TF32 off), so prefill logits agree with
  *   the CPU backend to f32 rounding. A bf16 tensor-core path is the known
  *   next step for speed; it will come with its own stated tolerance.
@@ -51,8 +52,11 @@ typedef struct {
 static int blas_open(Blas *b) {
     static const char *names[] = {"libcublas.so", "libcublas.so.13", "libcublas.so.12"};
     for (size_t i = 0; i < sizeof names / sizeof names[0] && !b->lib; i++)
-        b->lib = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
-    if (!b->lib) return unum_error_set("CUDA: cannot load cuBLAS (%s)", dlerror());
+        b->lib = dlopen(names[i], RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
+    if (!b->lib)
+        return unum_error_set("CUDA: cannot load cuBLAS (libcublas.so in the library path or "
+                              "the toolkit's lib64): %s",
+                              dlerror());
     *(void **)&b->create = dlsym(b->lib, "cublasCreate_v2");
     *(void **)&b->destroy = dlsym(b->lib, "cublasDestroy_v2");
     *(void **)&b->set_stream = dlsym(b->lib, "cublasSetStream_v2");
@@ -145,7 +149,7 @@ static int cu_upload(Backend *be, const STensor *t, int rows, int cols, Weight *
     if (t->numel != (int64_t)rows * cols)
         return unum_error_set("%s: tensor '%s' has %lld elements, expected %d x %d", t->file,
                               t->name, (long long)t->numel, rows, cols);
-    DType dt = rows == 1 ? DT_F32 : DT_BF16;
+    DType dt = rows > 1 && t->dtype == DT_BF16 ? DT_BF16 : DT_F32;
     size_t n = (size_t)rows * cols, esz = dtype_size(dt);
     void *d = NULL;
     if (cudaMalloc(&d, n * esz) != cudaSuccess) {
@@ -219,11 +223,31 @@ __device__ __forceinline__ float warp_sum(float v) {
     return v;
 }
 
-__global__ void k_embed(float *x, const __nv_bfloat16 *table, const int32_t *ids, int D) {
+__device__ __forceinline__ float to_f(float v) { return v; }
+__device__ __forceinline__ float to_f(__nv_bfloat16 v) { return __bfloat162float(v); }
+
+/* Eight consecutive weights as f32 from one 16-byte (bf16) or two 16-byte
+ * (f32) loads; p is 16-byte aligned. */
+__device__ __forceinline__ void load8(const __nv_bfloat16 *p, float *w) {
+    uint4 raw = *(const uint4 *)p;
+    const __nv_bfloat162 *h = (const __nv_bfloat162 *)&raw;
+    for (int k = 0; k < 4; k++) {
+        float2 f = __bfloat1622float2(h[k]);
+        w[2 * k] = f.x;
+        w[2 * k + 1] = f.y;
+    }
+}
+__device__ __forceinline__ void load8(const float *p, float *w) {
+    float4 a = *(const float4 *)p, b = *(const float4 *)(p + 4);
+    w[0] = a.x, w[1] = a.y, w[2] = a.z, w[3] = a.w, w[4] = b.x, w[5] = b.y, w[6] = b.z, w[7] = b.w;
+}
+
+template <typename WT>
+__global__ void k_embed(float *x, const WT *table, const int32_t *ids, int D) {
     int t = blockIdx.y;
-    const __nv_bfloat16 *row = table + (size_t)ids[t] * D;
+    const WT *row = table + (size_t)ids[t] * D;
     for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < D; i += gridDim.x * blockDim.x)
-        x[(size_t)t * D + i] = __bfloat162float(row[i]);
+        x[(size_t)t * D + i] = to_f(row[i]);
 }
 
 __global__ void k_rmsnorm(float *y, const float *x, const float *w, int D, float eps) {
@@ -246,24 +270,19 @@ __global__ void k_rmsnorm(float *y, const float *x, const float *w, int D, float
 }
 
 /* y[t, r] = W[r, :] . x[t, :] (+ b[r]) for t < T; one warp per row r. */
-__global__ void k_matvec(float *y, const float *x, const __nv_bfloat16 *W, const float *b,
-                         int rows, int cols, int T) {
+template <typename WT>
+__global__ void k_matvec(float *y, const float *x, const WT *W, const float *b, int rows, int cols,
+                         int T) {
     int r = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5), lane = threadIdx.x & 31;
     if (r >= rows) return;
-    const __nv_bfloat16 *wr = W + (size_t)r * cols;
+    const WT *wr = W + (size_t)r * cols;
     float acc[MATVEC_MAX_T];
     for (int t = 0; t < T; t++) acc[t] = 0;
     int vec = (cols % 8 == 0) && (((uintptr_t)wr & 15) == 0);
-    if (vec) { /* 8 bf16 per 16-byte load */
+    if (vec) { /* eight weights per step */
         for (int c = lane * 8; c < cols; c += 256) {
-            uint4 raw = *(const uint4 *)(wr + c);
-            const __nv_bfloat162 *h = (const __nv_bfloat162 *)&raw;
             float wf[8];
-            for (int k = 0; k < 4; k++) {
-                float2 f = __bfloat1622float2(h[k]);
-                wf[2 * k] = f.x;
-                wf[2 * k + 1] = f.y;
-            }
+            load8(wr + c, wf);
             for (int t = 0; t < T; t++) {
                 const float *xt = x + (size_t)t * cols + c;
                 for (int k = 0; k < 8; k++) acc[t] += wf[k] * xt[k];
@@ -271,7 +290,7 @@ __global__ void k_matvec(float *y, const float *x, const __nv_bfloat16 *W, const
         }
     } else {
         for (int c = lane; c < cols; c += 32) {
-            float wf = __bfloat162float(wr[c]);
+            float wf = to_f(wr[c]);
             for (int t = 0; t < T; t++) acc[t] += wf * x[(size_t)t * cols + c];
         }
     }
@@ -293,9 +312,14 @@ __global__ void k_add_bias(float *y, const float *b, int rows, size_t n) {
         y[i] += b[i % rows];
 }
 
-/* Rotate-half RoPE: thread (t, head, i < half). inv_freq as transformers
- * computes it in float32. */
-__global__ void k_rope(float *x, int T, int n_heads, int hd, int pos0, float theta) {
+/* inv_freq as the CPU backend (and transformers, in float32) computes it,
+ * computed on the host so both backends use the same bits. */
+typedef struct {
+    float f[ATT_MAX_HD / 2];
+} InvFreq;
+
+/* Rotate-half RoPE: thread (t, head, i < half). */
+__global__ void k_rope(float *x, int T, int n_heads, int hd, int pos0, InvFreq inv) {
     int half = hd / 2;
     size_t n = (size_t)T * n_heads * half;
     for (size_t k = blockIdx.x * (size_t)blockDim.x + threadIdx.x; k < n;
@@ -303,8 +327,7 @@ __global__ void k_rope(float *x, int T, int n_heads, int hd, int pos0, float the
         int i = (int)(k % half);
         size_t th = k / half;
         int t = (int)(th / n_heads);
-        float inv_freq = 1.0f / powf(theta, (float)(2 * i) / (float)hd);
-        float a = (float)(pos0 + t) * inv_freq, cs, sn;
+        float a = (float)(pos0 + t) * inv.f[i], cs, sn;
         sincosf(a, &sn, &cs);
         float *v = x + th * hd;
         float lo = v[i], hi = v[i + half];
@@ -393,14 +416,17 @@ static void cu_embed(Backend *be, float *x, const Weight *table, const int32_t *
     if (T > c->ids_cap) {
         cudaFree(c->ids);
         c->ids = NULL;
+        c->ids_cap = 0;
         if (note(c, cudaMalloc(&c->ids, sizeof(int32_t) * T), "embed")) return;
         c->ids_cap = T;
     }
     note(c, cudaMemcpyAsync(c->ids, ids, sizeof(int32_t) * T, cudaMemcpyHostToDevice, c->stream),
          "embed");
     dim3 grid((table->cols + 255) / 256, T);
-    k_embed<<<grid, 256, 0, c->stream>>>(x, (const __nv_bfloat16 *)table->data, c->ids,
-                                         table->cols);
+    if (table->dtype == DT_BF16)
+        k_embed<<<grid, 256, 0, c->stream>>>(x, (const __nv_bfloat16 *)table->data, c->ids,
+                                             table->cols);
+    else k_embed<<<grid, 256, 0, c->stream>>>(x, (const float *)table->data, c->ids, table->cols);
     LAUNCHED(c, "embed");
 }
 
@@ -417,8 +443,13 @@ static void cu_matmul(Backend *be, float *y, const float *x, const Weight *W, co
     int rows = W->rows, cols = W->cols;
     if (T < MATVEC_MAX_T) {
         int warps = 8;
-        k_matvec<<<(rows + warps - 1) / warps, 32 * warps, 0, c->stream>>>(
-            y, x, (const __nv_bfloat16 *)W->data, b, rows, cols, T);
+        unsigned blocks = (unsigned)((rows + warps - 1) / warps);
+        if (W->dtype == DT_BF16)
+            k_matvec<<<blocks, 32 * warps, 0, c->stream>>>(y, x, (const __nv_bfloat16 *)W->data,
+                                                           b, rows, cols, T);
+        else
+            k_matvec<<<blocks, 32 * warps, 0, c->stream>>>(y, x, (const float *)W->data, b, rows,
+                                                           cols, T);
         LAUNCHED(c, "matvec");
         return;
     }
@@ -426,14 +457,19 @@ static void cu_matmul(Backend *be, float *y, const float *x, const Weight *W, co
      * y^T[n x T] = Wslab[n x cols] x^T[cols x T]) */
     int slab_rows = (int)(SLAB_ELEMS / (size_t)cols);
     const float one = 1.0f, zero = 0.0f;
+    if (W->dtype == DT_F32) slab_rows = rows; /* already f32: one product */
     for (int r0 = 0; r0 < rows; r0 += slab_rows) {
         int n = rows - r0 < slab_rows ? rows - r0 : slab_rows;
         size_t elems = (size_t)n * cols;
-        k_widen<<<grid_for(elems), 256, 0, c->stream>>>(
-            c->slab, (const __nv_bfloat16 *)W->data + (size_t)r0 * cols, elems);
-        LAUNCHED(c, "widen");
-        cublasStatus_t st = c->api.sgemm(c->blas, CUBLAS_OP_T, CUBLAS_OP_N, n, T, cols, &one,
-                                        c->slab, cols, x, cols, &zero, y + r0, rows);
+        const float *w = (const float *)W->data + (size_t)r0 * cols;
+        if (W->dtype == DT_BF16) {
+            k_widen<<<grid_for(elems), 256, 0, c->stream>>>(
+                c->slab, (const __nv_bfloat16 *)W->data + (size_t)r0 * cols, elems);
+            LAUNCHED(c, "widen");
+            w = c->slab;
+        }
+        cublasStatus_t st = c->api.sgemm(c->blas, CUBLAS_OP_T, CUBLAS_OP_N, n, T, cols, &one, w,
+                                         cols, x, cols, &zero, y + r0, rows);
         if (st != CUBLAS_STATUS_SUCCESS) note(c, cudaErrorUnknown, "cublasSgemm");
     }
     if (b) {
@@ -446,8 +482,15 @@ static void cu_matmul(Backend *be, float *y, const float *x, const Weight *W, co
 static void cu_rope(Backend *be, float *x, int T, int n_heads, int head_dim, int pos0,
                     float theta) {
     Cuda *c = (Cuda *)be->impl;
+    if (head_dim > ATT_MAX_HD) {
+        note(c, cudaErrorInvalidValue, "rope (head_dim above 256)");
+        return;
+    }
+    InvFreq inv;
+    for (int i = 0; i < head_dim / 2; i++)
+        inv.f[i] = 1.0f / powf(theta, (float)(2 * i) / (float)head_dim);
     size_t n = (size_t)T * n_heads * (head_dim / 2);
-    k_rope<<<grid_for(n), 256, 0, c->stream>>>(x, T, n_heads, head_dim, pos0, theta);
+    k_rope<<<grid_for(n), 256, 0, c->stream>>>(x, T, n_heads, head_dim, pos0, inv);
     LAUNCHED(c, "rope");
 }
 
@@ -481,7 +524,10 @@ static int cu_sync(Backend *be) {
     Cuda *c = (Cuda *)be->impl;
     note(c, cudaStreamSynchronize(c->stream), "synchronize");
     if (c->err == cudaSuccess) return 0;
-    return unum_error_set("CUDA error in %s: %s", c->err_where, cudaGetErrorString(c->err));
+    /* reported once; an error that sticks to the context comes back by itself */
+    cudaError_t e = c->err;
+    c->err = cudaSuccess;
+    return unum_error_set("CUDA error in %s: %s", c->err_where, cudaGetErrorString(e));
 }
 
 static void cu_close(Backend *be) {
@@ -515,8 +561,9 @@ extern "C" Backend *backend_cuda_open(int *no_device) {
         free(c);
         return NULL;
     }
-    if (blas_open(&c->api) || c->api.create(&c->blas) != CUBLAS_STATUS_SUCCESS) {
-        if (c->api.lib && !c->blas) unum_error_set("CUDA: cuBLAS did not initialize");
+    int loaded = blas_open(&c->api) == 0;
+    if (!loaded || c->api.create(&c->blas) != CUBLAS_STATUS_SUCCESS) {
+        if (loaded) unum_error_set("CUDA: cuBLAS did not initialize");
         if (c->api.lib) dlclose(c->api.lib);
         cudaStreamDestroy(c->stream);
         free(c);
