@@ -10,7 +10,7 @@
 
 CC      ?= cc
 BUILD   ?= build
-PKGS    := libcjson libpcre2-8 libutf8proc openblas sqlite3
+PKGS    := libcjson libpcre2-8 libutf8proc openblas sqlite3 libcrypto
 CFLAGS  ?= -O2 -g
 override CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -pthread \
            -Iengine -Iengine/cpu -Istore -Itui
@@ -24,7 +24,7 @@ else
 override CFLAGS += -I$(SYSROOT)/include -I$(SYSROOT)/include/cjson
 override LDLIBS += -L$(abspath $(SYSROOT))/lib -Wl,--disable-new-dtags \
                    -Wl,-rpath,$(abspath $(SYSROOT))/lib \
-                   -lcjson -lpcre2-8 -lutf8proc -lopenblas -lsqlite3 -lm -pthread
+                   -lcjson -lpcre2-8 -lutf8proc -lopenblas -lsqlite3 -lcrypto -lm -pthread
 endif
 FUZZ_SECONDS ?= 20
 

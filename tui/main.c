@@ -2,12 +2,13 @@
 #include "cli.h"
 
 #include "args.h"
+#include "cli_store.h"
 
 #include <stdio.h>
 #include <string.h>
 
 static const char usage[] =
-    "usage: unum COMMAND [options]\n"
+    "usage: unum [--db PATH] COMMAND [options]\n"
     "\n"
     "  run -m MODEL [-p TEXT | -f FILE | --prompt-ids FILE] [--system TEXT] [--raw]\n"
     "      [-n N] [--temp T] [--top-k K] [--top-p P] [--min-p P] [--repeat-penalty R]\n"
@@ -20,11 +21,45 @@ static const char usage[] =
     "                                  float32 logits [T x vocab] of every position\n"
     "  bench -m MODEL [--backend B] [--threads N] [--prompt-len N] [--gen N] [--reps N] "
     "[--json]\n"
+    "  persona list | show NAME | add NAME (--prompt TEXT | --file F.json)\n"
+    "        | edit NAME --file F.json | rm NAME | export NAME | import F.json\n"
+    "                                  personas (JSON: name, description, system_prompt, style)\n"
+    "  template list | show NAME | add NAME --file F.json | edit NAME --file F.json\n"
+    "        | rm NAME | export NAME | import F.json\n"
+    "                                  report templates (JSON: name, description, sections)\n"
+    "  sessions list | show ID | export ID [--format md|json] | rm ID\n"
+    "                                  saved chat sessions\n"
+    "  search QUERY                    full-text search of messages and transcripts;\n"
+    "                                  one line per hit: kind, id, snippet\n"
     "\n"
+    "--db PATH picks the database (default $XDG_DATA_HOME/unum/unum.db).\n"
     "MODEL is a Hugging Face model directory or a repo id ORG/NAME found in\n"
     "$XDG_DATA_HOME/unum/models or the Hugging Face cache.\n";
 
 int main(int argc, char **argv) {
+    /* Global options come before the command. */
+    while (argc > 1 && !strncmp(argv[1], "--db", 4)) {
+        const char *path = NULL;
+        if (!strcmp(argv[1], "--db") && argc > 2) {
+            path = argv[2];
+            argv[2] = argv[0];
+            argc -= 2, argv += 2;
+        } else if (!strncmp(argv[1], "--db=", 5)) {
+            path = argv[1] + 5;
+            argv[1] = argv[0];
+            argc -= 1, argv += 1;
+        } else if (!strcmp(argv[1], "--db")) {
+            fputs("unum: --db needs a value\n", stderr);
+            return EXIT_USAGE;
+        } else {
+            break;
+        }
+        if (!path[0]) {
+            fputs("unum: --db: the path is empty\n", stderr);
+            return EXIT_USAGE;
+        }
+        cli_store_set_db(path);
+    }
     if (argc < 2) {
         fputs("unum: the terminal app is not part of this build yet; use a command:\n\n", stderr);
         fputs(usage, stderr);
@@ -42,7 +77,11 @@ int main(int argc, char **argv) {
                 {"tokenize", cli_tokenize},
                 {"detokenize", cli_detokenize},
                 {"logits", cli_logits},
-                {"bench", cli_bench}};
+                {"bench", cli_bench},
+                {"persona", cli_persona},
+                {"template", cli_template},
+                {"sessions", cli_sessions},
+                {"search", cli_search}};
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
         if (!strcmp(cmd, cmds[i].name)) return cmds[i].fn(argc - 1, argv + 1);
     fprintf(stderr, "unum: unknown command '%s'\n\n%s", cmd, usage);

@@ -1,0 +1,42 @@
+/* persona.h - personas: who the model speaks as.
+ *
+ * JSON form (export prints exactly this shape; import accepts it):
+ *   {"name": "...", "description": "...", "system_prompt": "...",
+ *    "style": {"tone": "...", "length": "...", "language": "..."}}
+ * name and system_prompt are required; the rest default to "". Unknown fields
+ * are refused, and every message names the field at fault. */
+#ifndef UNUM_PERSONA_H
+#define UNUM_PERSONA_H
+
+#include "store.h"
+
+#include <stddef.h>
+
+typedef struct {
+    char *name, *description, *system_prompt;
+    char *tone, *length, *language; /* style */
+    int builtin;                    /* seeded on first run */
+} Persona;
+
+/* Names: 1..64 characters of letters, digits, '.', '_' and '-'. Returns 0 or
+ * -1 with the error naming what (e.g. "persona name"). */
+int store_name_check(const char *name, const char *what);
+
+/* Parses and validates persona JSON; origin (a file name) starts the error
+ * messages. On success *out owns new strings. */
+int persona_parse_json(const char *text, const char *origin, Persona *out);
+/* The export form, pretty-printed with a final newline (new string). */
+char *persona_to_json(const Persona *p);
+void persona_free(Persona *p);
+
+/* Adds a new persona (error if the name is taken). */
+int store_persona_add(Store *st, const Persona *p);
+/* Replaces the persona called p->name (error if there is none). */
+int store_persona_update(Store *st, const Persona *p);
+int store_persona_get(Store *st, const char *name, Persona *out);
+int store_persona_delete(Store *st, const char *name);
+/* All personas by name; free with store_personas_free. */
+int store_persona_list(Store *st, Persona **out, size_t *n);
+void store_personas_free(Persona *list, size_t n);
+
+#endif

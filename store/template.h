@@ -1,0 +1,40 @@
+/* template.h - report templates: ordered sections the model fills in.
+ *
+ * JSON form (export prints exactly this shape; import accepts it):
+ *   {"name": "...", "description": "...",
+ *    "sections": [{"title": "...", "instruction": "...",
+ *                  "format": "paragraph" | "list" | "table"}, ...]}
+ * name and at least one section are required; each section needs all three
+ * fields. Unknown fields are refused; messages name the field at fault
+ * (e.g. "sections[2].format"). */
+#ifndef UNUM_TEMPLATE_H
+#define UNUM_TEMPLATE_H
+
+#include "store.h"
+
+#include <stddef.h>
+
+typedef struct {
+    char *title, *instruction, *format;
+} TemplateSection;
+
+typedef struct {
+    char *name, *description;
+    TemplateSection *sections;
+    size_t n_sections;
+    int builtin;
+} Template;
+
+int template_parse_json(const char *text, const char *origin, Template *out);
+char *template_to_json(const Template *t);
+void template_free(Template *t);
+
+int store_template_add(Store *st, const Template *t);
+int store_template_update(Store *st, const Template *t);
+int store_template_get(Store *st, const char *name, Template *out);
+int store_template_delete(Store *st, const char *name);
+/* All templates by name, sections included. */
+int store_template_list(Store *st, Template **out, size_t *n);
+void store_templates_free(Template *list, size_t n);
+
+#endif

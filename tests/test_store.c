@@ -1,0 +1,883 @@
+/* test_store.c - the store API: opening and its settings, every migration,
+ * personas, templates, sessions, messages, reports, recordings and their
+ * crash repair, segments, search, and the inputs it must refuse. */
+#include "persona.h"
+#include "recording.h"
+#include "search.h"
+#include "session.h"
+#include "sha256.h"
+#include "store.h"
+#include "template.h"
+#include "test.h"
+#include "util.h"
+
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* A new database in a new folder; *dir_out to remove afterwards. */
+static Store *fresh(char **dir_out, char **path_out) {
+    char *dir = test_tmpdir();
+    *dir_out = dir;
+    if (!dir) return NULL;
+    char *path = unum_path_join(dir, "t.db");
+    Store *st = NULL;
+    if (store_open(path, &st) != 0) test_fail(__FILE__, __LINE__, "open: %s", unum_error());
+    if (path_out) *path_out = path;
+    else free(path);
+    return st;
+}
+
+static long long q_int(Store *st, const char *sql) {
+    sqlite3_stmt *s = store_prepare(st, sql);
+    if (!s) return -999;
+    long long v = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : -999;
+    sqlite3_finalize(s);
+    return v;
+}
+
+static char *q_text(Store *st, const char *sql) {
+    sqlite3_stmt *s = store_prepare(st, sql);
+    if (!s) return NULL;
+    char *v = sqlite3_step(s) == SQLITE_ROW ? store_col_text(s, 0) : NULL;
+    sqlite3_finalize(s);
+    return v;
+}
+
+static void write_file(const char *path, const void *data, size_t n) {
+    FILE *f = fopen(path, "wb");
+    if (!f) return;
+    fwrite(data, 1, n, f);
+    fclose(f);
+}
+
+/* ---- open, settings, seeding ---------------------------------------------- */
+
+TEST(store_open_settings_and_seed) {
+    char *dir;
+    Store *st = fresh(&dir, NULL);
+    REQUIRE(st);
+    CHECK_EQ_INT(store_version(st), STORE_SCHEMA_VERSION);
+    CHECK_EQ_INT(q_int(st, "PRAGMA application_id"), STORE_APPLICATION_ID);
+    char *mode = q_text(st, "PRAGMA journal_mode");
+    CHECK_STR(mode, "wal");
+    free(mode);
+    CHECK_EQ_INT(q_int(st, "PRAGMA foreign_keys"), 1);
+    CHECK_EQ_INT(q_int(st, "PRAGMA synchronous"), 2); /* FULL */
+    CHECK_EQ_INT(q_int(st, "PRAGMA busy_timeout"), 5000);
+    CHECK_EQ_INT(q_int(st, "SELECT count(*) FROM personas WHERE builtin"), 4);
+    CHECK_EQ_INT(q_int(st, "SELECT count(*) FROM templates WHERE builtin"), 6);
+    static const char *personas[] = {"assistant", "analyst", "engineer", "coach"};
+    static const char *templates[] = {"standup",       "one-on-one",    "project-sync",
+                                      "retrospective", "customer-call", "lecture-notes"};
+    for (int i = 0; i < 4; i++) {
+        Persona p;
+        CHECK(store_persona_get(st, personas[i], &p) == 0);
+        CHECK(p.system_prompt && strlen(p.system_prompt) > 20);
+        persona_free(&p);
+    }
+    for (int i = 0; i < 6; i++) {
+        Template t;
+        CHECK(store_template_get(st, templates[i], &t) == 0);
+        CHECK(t.n_sections >= 3);
+        template_free(&t);
+    }
+    CHECK(store_check(st) == 0);
+    /* Built-ins are seeded once: a removed one stays removed. */
+    CHECK(store_persona_delete(st, "coach") == 0);
+    CHECK(store_template_delete(st, "standup") == 0);
+    char *path = xstrdup(store_path(st));
+    store_close(st);
+    REQUIRE(store_open(path, &st) == 0);
+    CHECK_EQ_INT(q_int(st, "SELECT count(*) FROM personas"), 3);
+    CHECK_EQ_INT(q_int(st, "SELECT count(*) FROM templates"), 5);
+    store_close(st);
+    free(path);
+    test_tmp_remove(dir);
+}
+
+TEST(store_default_location_is_private) {
+    char *dir = test_tmpdir();
+    REQUIRE(dir);
+    char *old = getenv("XDG_DATA_HOME") ? xstrdup(getenv("XDG_DATA_HOME")) : NULL;
+    char *xdg = unum_path_join(dir, "xdg/data");
+    setenv("XDG_DATA_HOME", xdg, 1);
+    Store *st;
+    CHECK(store_open(NULL, &st) == 0);
+    char *want = unum_path_join(xdg, "unum/unum.db");
+    if (st) CHECK_STR(store_path(st), want);
+    store_close(st);
+    struct stat sb;
+    char *udir = unum_path_join(xdg, "unum");
+    CHECK(stat(udir, &sb) == 0 && (sb.st_mode & 0777) == 0700);
+    CHECK(unum_file_exists(want));
+    char *rec = store_recordings_dir();
+    CHECK(rec && stat(rec, &sb) == 0 && (sb.st_mode & 0777) == 0700);
+    free(rec);
+    if (old) setenv("XDG_DATA_HOME", old, 1);
+    else unsetenv("XDG_DATA_HOME");
+    free(old);
+    free(udir);
+    free(want);
+    free(xdg);
+    test_tmp_remove(dir);
+}
+
+/* ---- migrations ----------------------------------------------------------- */
+
+/* Rows that a database at version v can hold, written with plain SQL. */
+static void fill_version(Store *st, int v) {
+    CHECK(store_exec(st,
+                     "INSERT INTO sessions(id, title, model, persona) VALUES "
+                     "(1, 'old chat', 'm', 'analyst'), (2, 'second', 'm', 'coach');"
+                     "INSERT INTO messages(session_id, role, content, tokens) VALUES "
+                     "(1, 'user', 'the quarterly numbers look odd', 6),"
+                     "(1, 'assistant', 'which numbers exactly', 4),"
+                     "(2, 'user', 'coaching question', 2);"
+                     "INSERT INTO recordings(id, path, status, sample_rate) VALUES "
+                     "(1, '/nonexistent/old.wav', 'complete', 16000);"
+                     "INSERT INTO segments(recording_id, start_s, end_s, text) VALUES "
+                     "(1, 0, 1.5, 'welcome to the budget review');"
+                     "INSERT INTO personas(name, system_prompt) VALUES ('mine', 'be mine');") == 0);
+    CHECK_EQ_INT(store_version(st), v);
+}
+
+TEST(store_upgrade_from_every_earlier_version) {
+    for (int v = 1; v < STORE_SCHEMA_VERSION; v++) {
+        char *dir = test_tmpdir();
+        REQUIRE(dir);
+        char *path = unum_path_join(dir, "old.db");
+        Store *st;
+        REQUIRE(store_open_version(path, v, &st) == 0);
+        fill_version(st, v);
+        long long before[4] = {
+            q_int(st, "SELECT count(*) FROM sessions"), q_int(st, "SELECT count(*) FROM messages"),
+            q_int(st, "SELECT count(*) FROM segments"), q_int(st, "SELECT count(*) FROM personas")};
+        store_close(st);
+        REQUIRE(store_open(path, &st) == 0);
+        CHECK_EQ_INT(store_version(st), STORE_SCHEMA_VERSION);
+        CHECK_EQ_INT(q_int(st, "SELECT count(*) FROM sessions"), before[0]);
+        CHECK_EQ_INT(q_int(st, "SELECT count(*) FROM messages"), before[1]);
+        CHECK_EQ_INT(q_int(st, "SELECT count(*) FROM segments"), before[2]);
+        CHECK_EQ_INT(q_int(st, "SELECT count(*) FROM personas"), before[3]);
+        CHECK(store_check(st) == 0);
+        /* Rows written before search existed are found by it. */
+        StoreHit *h;
+        size_t n;
+        CHECK(store_search(st, "quarterly", 0, &h, &n) == 0);
+        CHECK_EQ_INT(n, 1);
+        store_hits_free(h, n);
+        CHECK(store_search(st, "budget", 0, &h, &n) == 0);
+        CHECK_EQ_INT(n, 1);
+        if (n) CHECK_STR(h[0].kind, "segment");
+        store_hits_free(h, n);
+        /* And the newest tables work on the upgraded file. */
+        CHECK(store_report_add(st, 0, 1, "standup", "analyst", "# r", NULL) == 0);
+        store_close(st);
+        free(path);
+        test_tmp_remove(dir);
+    }
+}
+
+TEST(store_failed_migration_keeps_previous_version) {
+    char *dir = test_tmpdir();
+    REQUIRE(dir);
+    char *path = unum_path_join(dir, "old.db");
+    Store *st;
+    REQUIRE(store_open_version(path, STORE_SCHEMA_VERSION - 1, &st) == 0);
+    fill_version(st, STORE_SCHEMA_VERSION - 1);
+    /* A table in the way makes the last migration fail half-way. */
+    CHECK(store_exec(st, "CREATE TABLE reports(x)") == 0);
+    store_close(st);
+    CHECK(store_open(path, &st) != 0);
+    char want[64];
+    snprintf(want, sizeof want, "schema version %d", STORE_SCHEMA_VERSION);
+    CHECK_ERR(want);
+    CHECK_ERR(path);
+    REQUIRE(store_open_version(path, STORE_SCHEMA_VERSION - 1, &st) == 0);
+    CHECK_EQ_INT(store_version(st), STORE_SCHEMA_VERSION - 1);
+    CHECK_EQ_INT(q_int(st, "SELECT count(*) FROM messages"), 3);
+    CHECK_EQ_INT(q_int(st, "SELECT count(*) FROM sqlite_schema WHERE name = 'sessions_by_updated'"),
+                 0);
+    store_close(st);
+    CHECK(store_open_version(path, 0, &st) != 0);
+    CHECK(store_open_version(path, STORE_SCHEMA_VERSION + 1, &st) != 0);
+    free(path);
+    test_tmp_remove(dir);
+}
+
+/* ---- personas ------------------------------------------------------------- */
+
+static const char persona_json[] =
+    "{\"name\": \"pirate\", \"description\": \"Arr\", \"system_prompt\": \"Talk like a "
+    "pirate.\\nAlways.\", \"style\": {\"tone\": \"salty\", \"length\": \"short\", "
+    "\"language\": \"en\"}}";
+
+TEST(store_persona_crud_and_round_trip) {
+    char *dir;
+    Store *st = fresh(&dir, NULL);
+    REQUIRE(st);
+    Persona p, q;
+    REQUIRE(persona_parse_json(persona_json, "p.json", &p) == 0);
+    CHECK_STR(p.tone, "salty");
+    CHECK(store_persona_add(st, &p) == 0);
+    CHECK(store_persona_add(st, &p) != 0);
+    CHECK_ERR("already exists");
+    REQUIRE(store_persona_get(st, "pirate", &q) == 0);
+    char *a = persona_to_json(&p), *b = persona_to_json(&q);
+    CHECK_STR(a, b);
+    Persona r;
+    CHECK(persona_parse_json(a, "export", &r) == 0);
+    char *c = persona_to_json(&r);
+    CHECK_STR(a, c);
+    free(a), free(b), free(c);
+    persona_free(&r);
+    persona_free(&q);
+    free(p.system_prompt);
+    p.system_prompt = xstrdup("Talk like a parrot.");
+    CHECK(store_persona_update(st, &p) == 0);
+    REQUIRE(store_persona_get(st, "pirate", &q) == 0);
+    CHECK_STR(q.system_prompt, "Talk like a parrot.");
+    persona_free(&q);
+    Persona *list;
+    size_t n;
+    REQUIRE(store_persona_list(st, &list, &n) == 0);
+    CHECK_EQ_INT(n, 5);
+    for (size_t i = 1; i < n; i++) CHECK(strcmp(list[i - 1].name, list[i].name) < 0);
+    store_personas_free(list, n);
+    CHECK(store_persona_delete(st, "pirate") == 0);
+    CHECK(store_persona_delete(st, "pirate") != 0);
+    CHECK_ERR("persona 'pirate' not found");
+    CHECK(store_persona_get(st, "pirate", &q) != 0);
+    CHECK_ERR("pirate");
+    CHECK(store_persona_update(st, &p) != 0);
+    CHECK_ERR("not found");
+    free(p.name);
+    p.name = xstrdup("bad name!");
+    CHECK(store_persona_add(st, &p) != 0);
+    CHECK_ERR("bad name!");
+    persona_free(&p);
+    store_close(st);
+    test_tmp_remove(dir);
+}
+
+TEST(store_persona_json_errors_name_the_field) {
+    static const struct {
+        const char *json, *err;
+    } bad[] = {
+        {"{", "f.json: not valid JSON"},
+        {"[1]", "f.json: expected a JSON object"},
+        {"{\"system_prompt\": \"x\"}", "field 'name' is missing"},
+        {"{\"name\": 7, \"system_prompt\": \"x\"}", "field 'name' must be a string"},
+        {"{\"name\": \"a b\", \"system_prompt\": \"x\"}", "field 'name'"},
+        {"{\"name\": \"a\"}", "field 'system_prompt' is missing"},
+        {"{\"name\": \"a\", \"system_prompt\": \"\"}", "field 'system_prompt' must not be empty"},
+        {"{\"name\": \"a\", \"system_prompt\": \"x\", \"style\": 3}",
+         "field 'style' must be an object"},
+        {"{\"name\": \"a\", \"system_prompt\": \"x\", \"style\": {\"tone\": 1}}",
+         "field 'style.tone' must be a string"},
+        {"{\"name\": \"a\", \"system_prompt\": \"x\", \"style\": {\"mood\": \"x\"}}",
+         "field 'style.mood' is not known"},
+        {"{\"name\": \"a\", \"system_prompt\": \"x\", \"colour\": \"red\"}",
+         "field 'colour' is not known"},
+        {"{\"name\": \"a\", \"description\": null, \"system_prompt\": \"x\"}",
+         "field 'description' must be a string"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        Persona p;
+        CHECK(persona_parse_json(bad[i].json, "f.json", &p) != 0);
+        CHECK_ERR(bad[i].err);
+        CHECK_ERR("f.json");
+    }
+    Persona p;
+    REQUIRE(persona_parse_json("{\"name\": \"min\", \"system_prompt\": \"x\"}", "f", &p) == 0);
+    CHECK_STR(p.description, "");
+    CHECK_STR(p.tone, "");
+    persona_free(&p);
+}
+
+/* ---- templates ------------------------------------------------------------ */
+
+static const char template_json[] =
+    "{\"name\": \"design-review\", \"description\": \"Reviewing a design\", \"sections\": ["
+    "{\"title\": \"Proposal\", \"instruction\": \"What is proposed.\", \"format\": \"paragraph\"},"
+    "{\"title\": \"Concerns\", \"instruction\": \"Raised concerns.\", \"format\": \"list\"},"
+    "{\"title\": \"Owners\", \"instruction\": \"Who does what.\", \"format\": \"table\"}]}";
+
+TEST(store_template_crud_and_round_trip) {
+    char *dir;
+    Store *st = fresh(&dir, NULL);
+    REQUIRE(st);
+    Template t, u;
+    REQUIRE(template_parse_json(template_json, "t.json", &t) == 0);
+    CHECK_EQ_INT(t.n_sections, 3);
+    CHECK(store_template_add(st, &t) == 0);
+    CHECK(store_template_add(st, &t) != 0);
+    CHECK_ERR("already exists");
+    REQUIRE(store_template_get(st, "design-review", &u) == 0);
+    char *a = template_to_json(&t), *b = template_to_json(&u);
+    CHECK_STR(a, b);
+    CHECK_STR(u.sections[2].title, "Owners");
+    CHECK_STR(u.sections[1].format, "list");
+    free(a), free(b);
+    template_free(&u);
+    /* Editing replaces the sections, order kept. */
+    t.n_sections = 2;
+    TemplateSection keep = t.sections[2];
+    TemplateSection tmp = t.sections[0];
+    t.sections[0] = t.sections[1];
+    t.sections[1] = tmp;
+    CHECK(store_template_update(st, &t) == 0);
+    REQUIRE(store_template_get(st, "design-review", &u) == 0);
+    CHECK_EQ_INT(u.n_sections, 2);
+    CHECK_STR(u.sections[0].title, "Concerns");
+    CHECK_STR(u.sections[1].title, "Proposal");
+    template_free(&u);
+    CHECK_EQ_INT(q_int(st, "SELECT count(*) FROM template_sections ts JOIN templates t ON "
+                           "t.id = ts.template_id WHERE t.name = 'design-review'"),
+                 2);
+    t.n_sections = 3;
+    t.sections[2] = keep;
+    Template *list;
+    size_t n;
+    REQUIRE(store_template_list(st, &list, &n) == 0);
+    CHECK_EQ_INT(n, 7);
+    store_templates_free(list, n);
+    CHECK(store_template_delete(st, "design-review") == 0);
+    CHECK_EQ_INT(q_int(st, "SELECT count(*) FROM template_sections WHERE template_id NOT IN "
+                           "(SELECT id FROM templates)"),
+                 0);
+    CHECK(store_template_delete(st, "design-review") != 0);
+    CHECK_ERR("template 'design-review' not found");
+    CHECK(store_template_update(st, &t) != 0);
+    CHECK_ERR("not found");
+    CHECK(store_template_get(st, "nope", &u) != 0);
+    CHECK_ERR("nope");
+    free(t.sections[0].format);
+    t.sections[0].format = xstrdup("poem");
+    CHECK(store_template_add(st, &t) != 0);
+    CHECK_ERR("poem");
+    template_free(&t);
+    store_close(st);
+    test_tmp_remove(dir);
+}
+
+TEST(store_template_json_errors_name_the_field) {
+    static const struct {
+        const char *json, *err;
+    } bad[] = {
+        {"nope", "t.json: not valid JSON"},
+        {"{\"sections\": []}", "field 'name' is missing"},
+        {"{\"name\": \"x\"}", "field 'sections' is missing"},
+        {"{\"name\": \"x\", \"sections\": []}", "field 'sections' must be a non-empty array"},
+        {"{\"name\": \"x\", \"sections\": {}}", "field 'sections' must be a non-empty array"},
+        {"{\"name\": \"x\", \"sections\": [1]}", "field 'sections[0]' must be an object"},
+        {"{\"name\": \"x\", \"sections\": [{\"title\": \"a\", \"instruction\": \"b\", "
+         "\"format\": \"list\"}, {\"instruction\": \"b\", \"format\": \"list\"}]}",
+         "field 'sections[1].title' is missing"},
+        {"{\"name\": \"x\", \"sections\": [{\"title\": \"a\", \"instruction\": \"b\", "
+         "\"format\": \"poem\"}]}",
+         "field 'sections[0].format' is 'poem'"},
+        {"{\"name\": \"x\", \"sections\": [{\"title\": \"a\", \"instruction\": 5, "
+         "\"format\": \"list\"}]}",
+         "field 'sections[0].instruction' must be a string"},
+        {"{\"name\": \"x\", \"sections\": [{\"title\": \"a\", \"instruction\": \"b\", "
+         "\"format\": \"list\", \"extra\": 1}]}",
+         "field 'sections[0].extra' is not known"},
+        {"{\"name\": \"x\", \"owner\": \"me\", \"sections\": []}", "field 'owner' is not known"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        Template t;
+        CHECK(template_parse_json(bad[i].json, "t.json", &t) != 0);
+        CHECK_ERR(bad[i].err);
+    }
+}
+
+/* ---- sessions, messages, reports ------------------------------------------ */
+
+TEST(store_sessions_and_messages) {
+    char *dir;
+    Store *st = fresh(&dir, NULL);
+    REQUIRE(st);
+    int64_t a, b, m;
+    REQUIRE(store_session_create(st, "first", "Qwen/Qwen2.5-0.5B-Instruct", "analyst", &a) == 0);
+    REQUIRE(store_session_create(st, "second", "m", "coach", &b) == 0);
+    CHECK(store_message_add(st, a, "user", "hello there", 2, 0, &m) == 0);
+    CHECK(store_message_add(st, a, "assistant", "general kenobi", 3, 41.5, NULL) == 0);
+    CHECK(store_message_add(st, a, "wizard", "x", 0, 0, NULL) != 0);
+    CHECK_ERR("wizard");
+    CHECK(store_message_add(st, 999, "user", "x", 0, 0, NULL) != 0);
+    CHECK_ERR("session 999 not found");
+    StoreSession s;
+    REQUIRE(store_session_get(st, a, &s) == 0);
+    CHECK_STR(s.title, "first");
+    CHECK_STR(s.model, "Qwen/Qwen2.5-0.5B-Instruct");
+    CHECK_STR(s.persona, "analyst");
+    CHECK_EQ_INT(s.n_messages, 2);
+    CHECK(strlen(s.created) == 24 && s.created[10] == 'T' && s.created[23] == 'Z');
+    CHECK(strcmp(s.updated, s.created) >= 0);
+    store_session_free(&s);
+    StoreMessage *ms;
+    size_t n;
+    REQUIRE(store_message_list(st, a, &ms, &n) == 0);
+    REQUIRE(n == 2);
+    CHECK_EQ_INT(ms[0].id, m);
+    CHECK_STR(ms[0].role, "user");
+    CHECK_STR(ms[1].content, "general kenobi");
+    CHECK_EQ_INT(ms[1].tokens, 3);
+    CHECK_NEAR(ms[1].elapsed_ms, 41.5, 1e-9);
+    store_messages_free(ms, n);
+    /* The session with the newest message comes first. */
+    usleep(2000);
+    CHECK(store_message_add(st, b, "user", "later", 1, 0, NULL) == 0);
+    StoreSession *list;
+    REQUIRE(store_session_list(st, &list, &n) == 0);
+    REQUIRE(n == 2);
+    CHECK_EQ_INT(list[0].id, b);
+    store_sessions_free(list, n);
+    CHECK(store_session_rename(st, a, "renamed") == 0);
+    REQUIRE(store_session_get(st, a, &s) == 0);
+    CHECK_STR(s.title, "renamed");
+    store_session_free(&s);
+    CHECK(store_session_rename(st, 12345, "x") != 0);
+    CHECK_ERR("session 12345 not found");
+    /* Deleting a session takes its messages and their index entries. */
+    CHECK(store_session_delete(st, a) == 0);
+    CHECK(store_session_delete(st, a) != 0);
+    CHECK(store_session_get(st, a, &s) != 0);
+    CHECK_EQ_INT(q_int(st, "SELECT count(*) FROM messages"), 1);
+    StoreHit *h;
+    CHECK(store_search(st, "kenobi", 0, &h, &n) == 0);
+    CHECK_EQ_INT(n, 0);
+    store_hits_free(h, n);
+    CHECK(store_check(st) == 0);
+    store_close(st);
+    test_tmp_remove(dir);
+}
+
+TEST(store_removed_persona_and_template_keep_rows_readable) {
+    char *dir;
+    Store *st = fresh(&dir, NULL);
+    REQUIRE(st);
+    int64_t sid, rid;
+    REQUIRE(store_session_create(st, "talk", "m", "coach", &sid) == 0);
+    REQUIRE(store_report_add(st, 0, sid, "retrospective", "coach", "# Retro\n- ok\n", &rid) == 0);
+    CHECK(store_persona_delete(st, "coach") == 0);
+    CHECK(store_template_delete(st, "retrospective") == 0);
+    StoreSession s;
+    REQUIRE(store_session_get(st, sid, &s) == 0);
+    CHECK_STR(s.persona, "coach");
+    store_session_free(&s);
+    StoreReport r;
+    REQUIRE(store_report_get(st, rid, &r) == 0);
+    CHECK_STR(r.template_name, "retrospective");
+    CHECK_STR(r.persona, "coach");
+    CHECK_STR(r.markdown, "# Retro\n- ok\n");
+    CHECK_EQ_INT(r.session_id, sid);
+    CHECK_EQ_INT(r.recording_id, 0);
+    store_report_free(&r);
+    CHECK(store_report_add(st, 0, 0, "x", "y", "z", NULL) != 0);
+    CHECK_ERR("needs a recording or a session");
+    CHECK(store_report_add(st, 0, 777, "x", "y", "z", NULL) != 0);
+    CHECK_ERR("777");
+    CHECK(store_report_get(st, 4242, &r) != 0);
+    CHECK_ERR("report 4242 not found");
+    /* A report goes with its session. */
+    CHECK(store_session_delete(st, sid) == 0);
+    CHECK(store_report_get(st, rid, &r) != 0);
+    CHECK(store_check(st) == 0);
+    store_close(st);
+    test_tmp_remove(dir);
+}
+
+/* ---- recordings ----------------------------------------------------------- */
+
+TEST(store_sha256_vectors) {
+    Sha256 c;
+    char hex[65];
+    sha256_init(&c);
+    sha256_update(&c, "abc", 3);
+    sha256_final_hex(&c, hex);
+    CHECK_STR(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    sha256_init(&c);
+    sha256_final_hex(&c, hex);
+    CHECK_STR(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    sha256_init(&c);
+    const char *m = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
+    for (size_t i = 0; i < strlen(m); i++) sha256_update(&c, m + i, 1);
+    sha256_final_hex(&c, hex);
+    CHECK_STR(hex, "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+}
+
+static void append(int fd, size_t bytes) {
+    char buf[1000];
+    memset(buf, 7, sizeof buf);
+    while (bytes) {
+        size_t k = bytes < sizeof buf ? bytes : sizeof buf;
+        if (write(fd, buf, k) != (ssize_t)k) return;
+        bytes -= k;
+    }
+}
+
+TEST(store_recording_finish_and_segments) {
+    char *dir;
+    Store *st = fresh(&dir, NULL);
+    REQUIRE(st);
+    char *wav = unum_path_join(dir, "a.wav");
+    int fd = store_wav_create(wav, 16000, 1);
+    REQUIRE(fd >= 0);
+    CHECK(store_wav_create(wav, 16000, 1) < 0);
+    CHECK_ERR(wav);
+    int64_t sid, rid, g;
+    REQUIRE(store_session_create(st, "meeting", "m", "assistant", &sid) == 0);
+    REQUIRE(store_recording_begin(st, wav, 16000, 1, sid, &rid) == 0);
+    CHECK(store_recording_begin(st, wav, 16000, 1, sid, NULL) != 0);
+    CHECK_ERR("already has a recording row");
+    append(fd, 32000); /* one second */
+    CHECK(store_segment_add(st, rid, 0.0, 1.0, "A", "we agreed on the roadmap", &g) == 0);
+    CHECK(store_segment_add(st, rid, 2.0, 1.0, "A", "backwards", NULL) != 0);
+    CHECK_ERR("end before start");
+    CHECK(store_segment_add(st, 999, 0, 1, "A", "x", NULL) != 0);
+    CHECK_ERR("recording 999 not found");
+    REQUIRE(store_recording_finish(st, rid) == 0);
+    close(fd);
+    StoreRecording r;
+    REQUIRE(store_recording_get(st, rid, &r) == 0);
+    CHECK_STR(r.status, "complete");
+    CHECK_NEAR(r.duration_s, 1.0, 1e-9);
+    CHECK_EQ_INT(r.sample_rate, 16000);
+    CHECK_EQ_INT(r.session_id, sid);
+    /* The stored checksum is the file's. */
+    size_t len;
+    char *bytes = unum_read_file(wav, 1 << 20, &len);
+    REQUIRE(bytes);
+    CHECK_EQ_INT(len, 44 + 32000);
+    Sha256 c;
+    char hex[65];
+    sha256_init(&c);
+    sha256_update(&c, bytes, len);
+    sha256_final_hex(&c, hex);
+    CHECK_STR(r.sha256, hex);
+    CHECK(memcmp(bytes + 40, "\x00\x7d\x00\x00", 4) == 0); /* data size 32000 */
+    free(bytes);
+    store_recording_free(&r);
+    /* Segment text is searchable and follows edits. */
+    StoreHit *h;
+    size_t n;
+    CHECK(store_search(st, "roadmap", 0, &h, &n) == 0);
+    REQUIRE(n == 1);
+    CHECK_STR(h[0].kind, "segment");
+    CHECK_EQ_INT(h[0].id, g);
+    CHECK_EQ_INT(h[0].owner, rid);
+    store_hits_free(h, n);
+    CHECK(store_exec(st, "UPDATE segments SET text = 'we dropped the plan'") == 0);
+    CHECK(store_search(st, "roadmap", 0, &h, &n) == 0);
+    CHECK_EQ_INT(n, 0);
+    store_hits_free(h, n);
+    CHECK(store_search(st, "dropped", 0, &h, &n) == 0);
+    CHECK_EQ_INT(n, 1);
+    store_hits_free(h, n);
+    /* Removing the session keeps the recording. */
+    CHECK(store_session_delete(st, sid) == 0);
+    REQUIRE(store_recording_get(st, rid, &r) == 0);
+    CHECK_EQ_INT(r.session_id, 0);
+    store_recording_free(&r);
+    CHECK(store_recording_get(st, 31337, &r) != 0);
+    CHECK_ERR("recording 31337 not found");
+    CHECK(store_check(st) == 0);
+    store_close(st);
+    free(wav);
+    test_tmp_remove(dir);
+}
+
+TEST(store_recording_repair_at_open) {
+    char *dir, *path;
+    Store *st = fresh(&dir, &path);
+    REQUIRE(st);
+    char *ok = unum_path_join(dir, "crashed.wav"), *gone = unum_path_join(dir, "gone.wav"),
+         *junk = unum_path_join(dir, "junk.wav"), *live = unum_path_join(dir, "live.wav");
+    int fd = store_wav_create(ok, 8000, 2);
+    REQUIRE(fd >= 0);
+    append(fd, 8000 * 4 * 2 + 3); /* two seconds and a partial frame */
+    close(fd);
+    write_file(junk, "this is not audio at all, not even close", 40);
+    int live_fd = store_wav_create(live, 16000, 1);
+    REQUIRE(live_fd >= 0);
+    append(live_fd, 3200);
+    int64_t r_ok, r_gone, r_junk, r_live;
+    CHECK(store_recording_begin(st, ok, 8000, 2, 0, &r_ok) == 0);
+    CHECK(store_recording_begin(st, gone, 16000, 1, 0, &r_gone) == 0);
+    CHECK(store_recording_begin(st, junk, 16000, 1, 0, &r_junk) == 0);
+    CHECK(store_recording_begin(st, live, 16000, 1, 0, &r_live) == 0);
+    store_close(st);
+    /* Reopening repairs what a crash left, but not a file still being
+     * written (the writer holds its lock). */
+    REQUIRE(store_open(path, &st) == 0);
+    StoreRecording r;
+    REQUIRE(store_recording_get(st, r_ok, &r) == 0);
+    CHECK_STR(r.status, "complete");
+    CHECK_NEAR(r.duration_s, 2.0, 1e-9);
+    CHECK_EQ_INT(r.channels, 2);
+    CHECK_EQ_INT(strlen(r.sha256), 64);
+    store_recording_free(&r);
+    struct stat sb;
+    CHECK(stat(ok, &sb) == 0 && sb.st_size == 44 + 32000 * 2);
+    int rate, ch;
+    uint64_t frames;
+    CHECK(store_wav_fix(ok, &rate, &ch, &frames) == 0);
+    CHECK_EQ_INT(frames, 16000);
+    CHECK_EQ_INT(rate, 8000);
+    REQUIRE(store_recording_get(st, r_gone, &r) == 0);
+    CHECK_STR(r.status, "damaged");
+    store_recording_free(&r);
+    REQUIRE(store_recording_get(st, r_junk, &r) == 0);
+    CHECK_STR(r.status, "damaged");
+    store_recording_free(&r);
+    CHECK(unum_file_exists(junk)); /* never deleted */
+    REQUIRE(store_recording_get(st, r_live, &r) == 0);
+    CHECK_STR(r.status, "recording");
+    store_recording_free(&r);
+    close(live_fd);
+    int rep = -1, dmg = -1;
+    CHECK(store_recording_repair(st, &rep, &dmg) == 0);
+    CHECK_EQ_INT(rep, 1);
+    CHECK_EQ_INT(dmg, 0);
+    CHECK(store_wav_fix(junk, NULL, NULL, NULL) != 0);
+    CHECK_ERR(junk);
+    CHECK(store_wav_create(ok, 0, 1) < 0);
+    store_close(st);
+    free(ok), free(gone), free(junk), free(live), free(path);
+    test_tmp_remove(dir);
+}
+
+/* ---- search --------------------------------------------------------------- */
+
+TEST(store_search_queries) {
+    char *dir;
+    Store *st = fresh(&dir, NULL);
+    REQUIRE(st);
+    int64_t s, m1, m2, m3;
+    REQUIRE(store_session_create(st, "s", "m", "p", &s) == 0);
+    CHECK(store_message_add(st, s, "user", "The deployment failed on Tuesday night", 0, 0, &m1) ==
+          0);
+    CHECK(store_message_add(st, s, "assistant", "Roll back the deployment\nthen retry", 0, 0,
+                            &m2) == 0);
+    CHECK(store_message_add(st, s, "user", "unrelated: lunch plans", 0, 0, &m3) == 0);
+    StoreHit *h;
+    size_t n;
+    REQUIRE(store_search(st, "deployment", 0, &h, &n) == 0);
+    CHECK_EQ_INT(n, 2);
+    for (size_t i = 0; i < n; i++) {
+        CHECK_STR(h[i].kind, "message");
+        CHECK_EQ_INT(h[i].owner, s);
+        CHECK(strstr(h[i].snippet, "[deployment]") != NULL);
+        CHECK(strchr(h[i].snippet, '\n') == NULL);
+    }
+    store_hits_free(h, n);
+    REQUIRE(store_search(st, "\"roll back\"", 0, &h, &n) == 0);
+    CHECK_EQ_INT(n, 1);
+    if (n) CHECK_EQ_INT(h[0].id, m2);
+    store_hits_free(h, n);
+    REQUIRE(store_search(st, "deploy*", 0, &h, &n) == 0);
+    CHECK_EQ_INT(n, 2);
+    store_hits_free(h, n);
+    REQUIRE(store_search(st, "deployment NOT tuesday", 0, &h, &n) == 0);
+    CHECK_EQ_INT(n, 1);
+    store_hits_free(h, n);
+    REQUIRE(store_search(st, "deployment", 1, &h, &n) == 0);
+    CHECK_EQ_INT(n, 1);
+    store_hits_free(h, n);
+    /* Not FTS5 syntax: searched as plain words. */
+    REQUIRE(store_search(st, "lunch\" (plans", 0, &h, &n) == 0);
+    CHECK_EQ_INT(n, 1);
+    if (n) CHECK_EQ_INT(h[0].id, m3);
+    store_hits_free(h, n);
+    REQUIRE(store_search(st, "unrelated:", 0, &h, &n) == 0);
+    CHECK_EQ_INT(n, 1);
+    store_hits_free(h, n);
+    REQUIRE(store_search(st, "AND", 0, &h, &n) == 0);
+    CHECK_EQ_INT(n, 0);
+    store_hits_free(h, n);
+    CHECK(store_search(st, "  ", 0, &h, &n) != 0);
+    CHECK_ERR("empty");
+    /* Edits and deletes reach the index. */
+    CHECK(store_exec(st, "UPDATE messages SET content = 'nothing to see' WHERE content LIKE "
+                         "'The deployment%'") == 0);
+    REQUIRE(store_search(st, "deployment", 0, &h, &n) == 0);
+    CHECK_EQ_INT(n, 1);
+    store_hits_free(h, n);
+    CHECK(store_exec(st, "DELETE FROM messages WHERE content LIKE 'Roll%'") == 0);
+    REQUIRE(store_search(st, "deployment", 0, &h, &n) == 0);
+    CHECK_EQ_INT(n, 0);
+    store_hits_free(h, n);
+    CHECK(store_check(st) == 0);
+    store_close(st);
+    test_tmp_remove(dir);
+}
+
+/* ---- what the store refuses ----------------------------------------------- */
+
+TEST(store_check_finds_a_broken_index) {
+    char *dir;
+    Store *st = fresh(&dir, NULL);
+    REQUIRE(st);
+    CHECK(store_check(st) == 0);
+    /* An index entry with no row behind it. */
+    CHECK(store_exec(st, "INSERT INTO messages_fts(rowid, content) VALUES (999, 'ghost')") == 0);
+    CHECK(store_check(st) != 0);
+    CHECK_ERR("full-text index");
+    store_close(st);
+    test_tmp_remove(dir);
+}
+
+TEST(store_refuses_a_file_that_is_not_a_database) {
+    char *dir = test_tmpdir();
+    REQUIRE(dir);
+    char *path = unum_path_join(dir, "notes.txt");
+    char text[4096];
+    for (size_t i = 0; i < sizeof text; i++) text[i] = (char)('a' + i % 26);
+    write_file(path, text, sizeof text);
+    Store *st;
+    CHECK(store_open(path, &st) != 0);
+    CHECK_ERR(path);
+    CHECK_ERR("not a unum database");
+    size_t len;
+    char *after = unum_read_file(path, 1 << 20, &len);
+    CHECK(after && len == sizeof text && !memcmp(after, text, len));
+    free(after);
+    char *wal = unum_path_join(dir, "notes.txt-wal");
+    CHECK(!unum_file_exists(wal));
+    free(wal);
+    /* Another program's SQLite database is not ours either. */
+    char *other = unum_path_join(dir, "other.db");
+    sqlite3 *db;
+    REQUIRE(sqlite3_open(other, &db) == SQLITE_OK);
+    sqlite3_exec(db, "CREATE TABLE sessions(x); INSERT INTO sessions VALUES (1)", 0, 0, 0);
+    sqlite3_close(db);
+    CHECK(store_open(other, &st) != 0);
+    CHECK_ERR("not a unum database");
+    CHECK(store_open(dir, &st) != 0);
+    CHECK_ERR("not a regular file");
+    free(other);
+    free(path);
+    test_tmp_remove(dir);
+}
+
+TEST(store_refuses_a_newer_schema) {
+    char *dir, *path;
+    Store *st = fresh(&dir, &path);
+    REQUIRE(st);
+    CHECK(store_exec(st, "PRAGMA user_version = 42") == 0);
+    store_close(st);
+    CHECK(store_open(path, &st) != 0);
+    CHECK_ERR("version 42");
+    CHECK_ERR(path);
+    /* Left as it was. */
+    sqlite3 *db;
+    REQUIRE(sqlite3_open(path, &db) == SQLITE_OK);
+    sqlite3_stmt *s;
+    sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, NULL);
+    CHECK(sqlite3_step(s) == SQLITE_ROW && sqlite3_column_int(s, 0) == 42);
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    free(path);
+    test_tmp_remove(dir);
+}
+
+TEST(store_read_only_location) {
+    Store *st;
+    /* A folder nobody can create files in (even root: /proc). */
+    CHECK(store_open("/proc/unum-test.db", &st) != 0);
+    CHECK_ERR("/proc/unum-test.db");
+    CHECK(store_open("/nonexistent-dir/unum.db", &st) != 0);
+    CHECK_ERR("/nonexistent-dir/unum.db");
+    if (geteuid() == 0) return; /* root ignores file modes */
+    char *dir, *path;
+    st = fresh(&dir, &path);
+    REQUIRE(st);
+    store_close(st);
+    chmod(path, 0444);
+    chmod(dir, 0555);
+    CHECK(store_open(path, &st) != 0);
+    CHECK_ERR(path);
+    chmod(dir, 0755);
+    free(path);
+    test_tmp_remove(dir);
+}
+
+TEST(store_disk_full_is_an_error_and_corrupts_nothing) {
+    char *dir, *path;
+    Store *st = fresh(&dir, &path);
+    REQUIRE(st);
+    int64_t s;
+    REQUIRE(store_session_create(st, "big", "m", "p", &s) == 0);
+    CHECK(store_message_add(st, s, "user", "kept before the disk filled", 1, 0, NULL) == 0);
+    long long pages = q_int(st, "PRAGMA page_count");
+    char sql[64];
+    snprintf(sql, sizeof sql, "PRAGMA max_page_count = %lld", pages + 8);
+    CHECK(store_exec(st, sql) == 0);
+    char *big = xmalloc(5001);
+    memset(big, 'x', 5000);
+    big[5000] = 0;
+    int rc = 0, added = 0;
+    for (int i = 0; i < 100 && rc == 0; i++) {
+        big[i % 5000] = 'y'; /* distinct contents */
+        rc = store_message_add(st, s, "user", big, 1, 0, NULL);
+        added += rc == 0;
+    }
+    CHECK(rc != 0);
+    CHECK_ERR("full");
+    CHECK_ERR(path);
+    /* A failed transaction leaves nothing half-done. */
+    CHECK(store_begin(st) == 0);
+    rc = 0;
+    for (int i = 0; i < 20 && rc == 0; i++) rc = store_message_add(st, s, "user", big, 1, 0, NULL);
+    CHECK(rc != 0);
+    store_rollback(st);
+    CHECK(store_check(st) == 0);
+    CHECK_EQ_INT(q_int(st, "SELECT count(*) FROM messages"), 1 + added);
+    store_close(st);
+    REQUIRE(store_open(path, &st) == 0);
+    CHECK(store_check(st) == 0);
+    CHECK_EQ_INT(q_int(st, "SELECT count(*) FROM messages"), 1 + added);
+    CHECK(store_message_add(st, s, "user", big, 1, 0, NULL) ==
+          0); /* the limit was per connection */
+    store_close(st);
+    free(big);
+    free(path);
+    test_tmp_remove(dir);
+}
+
+TEST(store_concurrent_first_open) {
+    /* Several processes creating the same new database at once: one runs
+     * the migrations, the others wait and find them done. */
+    char *dir = test_tmpdir();
+    REQUIRE(dir);
+    char *path = unum_path_join(dir, "race.db");
+    pid_t kids[6];
+    for (int i = 0; i < 6; i++) {
+        kids[i] = fork();
+        if (kids[i] == 0) {
+            Store *st;
+            int rc = store_open(path, &st);
+            if (rc != 0) fprintf(stderr, "child: %s\n", unum_error());
+            store_close(st);
+            _exit(rc ? 1 : 0);
+        }
+    }
+    for (int i = 0; i < 6; i++) {
+        int status = -1;
+        if (kids[i] > 0) waitpid(kids[i], &status, 0);
+        CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    }
+    Store *st;
+    REQUIRE(store_open(path, &st) == 0);
+    CHECK_EQ_INT(q_int(st, "SELECT count(*) FROM personas"), 4);
+    CHECK(store_check(st) == 0);
+    store_close(st);
+    free(path);
+    test_tmp_remove(dir);
+}

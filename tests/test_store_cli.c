@@ -1,0 +1,349 @@
+/* test_store_cli.c - the store commands as a user drives them: persona,
+ * template, sessions and search, every form, with --db and with the default
+ * location; exit codes (0 ok, 1 runtime error, 2 usage error), messages that
+ * name the value at fault, and export/import round trips that are exact. */
+#include "recording.h"
+#include "session.h"
+#include "store.h"
+#include "test.h"
+#include "util.h"
+
+#include <cjson/cJSON.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static const char *bin(void) {
+    const char *b = getenv("UNUM_BIN");
+    return b ? b : "build/unum";
+}
+
+/* Runs a shell command line with $U for the binary and $D for a database in
+ * the case's folder ($T); captures stdout and stderr. Returns the exit
+ * status. */
+static const char *cur_dir;
+static int sh(char **out, char **err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int sh(char **out, char **err, const char *fmt, ...) {
+    char cmd[4096], full[8192];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    char ofile[] = "/tmp/unum-scli-outXXXXXX", efile[] = "/tmp/unum-scli-errXXXXXX";
+    close(mkstemp(ofile));
+    close(mkstemp(efile));
+    snprintf(full, sizeof full, "U='%s'; T='%s'; D='--db %s/u.db'; { %s\n} >%s 2>%s </dev/null",
+             bin(), cur_dir, cur_dir, cmd, ofile, efile);
+    int st = system(full);
+    char *o = unum_read_file(ofile, 64u << 20, NULL), *e = unum_read_file(efile, 1 << 20, NULL);
+    unlink(ofile);
+    unlink(efile);
+    if (out) *out = o;
+    else free(o);
+    if (err) *err = e;
+    else free(e);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+#define CHECK_CONTAINS(hay, needle)                                                                \
+    do {                                                                                           \
+        if (!(hay) || !strstr((hay), (needle)))                                                    \
+            test_fail(__FILE__, __LINE__, "\"%s\" lacks \"%s\"", (hay) ? (hay) : "(null)",         \
+                      (needle));                                                                   \
+    } while (0)
+
+/* Exit status of a command, stdout and stderr dropped. */
+#define RC(...) sh(NULL, NULL, __VA_ARGS__)
+/* Checks status and that stderr names what. */
+#define CHECK_FAILS(code, what, ...)                                                               \
+    do {                                                                                           \
+        char *e_ = NULL;                                                                           \
+        CHECK_EQ_INT(sh(NULL, &e_, __VA_ARGS__), code);                                            \
+        CHECK_CONTAINS(e_, what);                                                                  \
+        free(e_);                                                                                  \
+    } while (0)
+
+TEST(cli_persona_commands) {
+    char *dir = test_tmpdir();
+    REQUIRE(dir);
+    cur_dir = dir;
+    char *out = NULL;
+    CHECK_EQ_INT(sh(&out, NULL, "$U $D persona list"), 0);
+    CHECK(out && !strncmp(out, "analyst\t", 8));
+    CHECK_CONTAINS(out, "\nassistant\t");
+    CHECK_CONTAINS(out, "\ncoach\t");
+    CHECK_CONTAINS(out, "\nengineer\t");
+    free(out);
+    CHECK_EQ_INT(sh(&out, NULL, "$U $D persona show engineer"), 0);
+    CHECK_CONTAINS(out, "name: engineer");
+    CHECK_CONTAINS(out, "senior software engineer");
+    free(out);
+    /* add --prompt, then export/rm/import round trip, exact bytes. */
+    CHECK_EQ_INT(RC("$U $D persona add reviewer --prompt 'Review code strictly.'"), 0);
+    CHECK_EQ_INT(sh(&out, NULL, "$U $D persona export reviewer"), 0);
+    CHECK_CONTAINS(out, "\"system_prompt\":\t\"Review code strictly.\"");
+    free(out);
+    CHECK_EQ_INT(RC("$U $D persona export coach > $T/coach.json && $U $D persona rm coach && "
+                    "$U $D persona import $T/coach.json && $U $D persona export coach > "
+                    "$T/coach2.json && cmp $T/coach.json $T/coach2.json"),
+                 0);
+    /* Into a fresh database too, and through stdin. */
+    CHECK_EQ_INT(
+        RC("$U $D persona export analyst | $U --db $T/other.db persona import - 2>/dev/null"),
+        1); /* analyst is built into the other database as well */
+    CHECK_EQ_INT(RC("$U --db $T/other.db persona rm analyst && $U $D persona export analyst | "
+                    "$U --db $T/other.db persona import - && $U --db $T/other.db persona export "
+                    "analyst > $T/a2.json && $U $D persona export analyst | cmp - $T/a2.json"),
+                 0);
+    /* add --file and edit --file. */
+    CHECK_EQ_INT(RC("printf '%%s' '{\"name\": \"bard\", \"system_prompt\": \"Rhyme.\", "
+                    "\"style\": {\"tone\": \"lyrical\"}}' > $T/bard.json && "
+                    "$U $D persona add bard --file $T/bard.json"),
+                 0);
+    CHECK_EQ_INT(sh(&out, NULL, "$U $D persona show bard"), 0);
+    CHECK_CONTAINS(out, "tone=lyrical");
+    free(out);
+    CHECK_EQ_INT(RC("sed 's/Rhyme./Rhyme twice./' $T/bard.json > $T/bard2.json && "
+                    "$U $D persona edit bard --file $T/bard2.json"),
+                 0);
+    CHECK_EQ_INT(sh(&out, NULL, "$U $D persona show bard"), 0);
+    CHECK_CONTAINS(out, "Rhyme twice.");
+    free(out);
+    CHECK_EQ_INT(RC("$U $D persona rm bard"), 0);
+    CHECK_FAILS(1, "persona 'bard' not found", "$U $D persona show bard");
+    CHECK_FAILS(1, "persona 'bard' not found", "$U $D persona rm bard");
+    CHECK_FAILS(1, "persona 'bard' not found", "$U $D persona export bard");
+    CHECK_FAILS(1, "persona 'bard' not found", "$U $D persona edit bard --file $T/bard.json");
+    CHECK_FAILS(1, "already exists", "$U $D persona add coach --prompt hi");
+    CHECK_FAILS(1, "already exists", "$U $D persona import $T/coach.json");
+    CHECK_FAILS(1, "'bard' but the command names 'poet'",
+                "$U $D persona add poet --file $T/bard.json");
+    CHECK_FAILS(1, "/nonexistent.json", "$U $D persona import /nonexistent.json");
+    CHECK_FAILS(1, "field 'system_prompt' is missing",
+                "echo '{\"name\": \"x\"}' > $T/bad.json; $U $D persona import $T/bad.json");
+    CHECK_FAILS(1, "bad.json",
+                "echo '{\"name\": ' > $T/bad.json; $U $D persona import $T/bad.json");
+    CHECK_FAILS(1, "field 'style.tone' must be a string",
+                "echo '{\"name\": \"x\", \"system_prompt\": \"y\", \"style\": {\"tone\": 2}}' > "
+                "$T/bad.json; $U $D persona add x --file $T/bad.json");
+    /* Usage errors. */
+    CHECK_FAILS(2, "usage", "$U $D persona");
+    CHECK_FAILS(2, "frob", "$U $D persona frob");
+    CHECK_FAILS(2, "exactly one of --prompt", "$U $D persona add x");
+    CHECK_FAILS(2, "exactly one of --prompt", "$U $D persona add x --prompt a --file b");
+    CHECK_FAILS(2, "--prompt needs a value", "$U $D persona add x --prompt");
+    CHECK_FAILS(2, "needs --file", "$U $D persona edit x");
+    CHECK_FAILS(2, "--prompt", "$U $D persona edit x --prompt y");
+    CHECK_FAILS(2, "needs a NAME", "$U $D persona show");
+    CHECK_FAILS(2, "needs a file", "$U $D persona import");
+    CHECK_FAILS(2, "'extra'", "$U $D persona show coach extra");
+    CHECK_FAILS(2, "'no way'", "$U $D persona show 'no way'");
+    CHECK_EQ_INT(RC("$U $D persona --help | grep -q 'persona list'"), 0);
+    test_tmp_remove(dir);
+}
+
+TEST(cli_template_commands) {
+    char *dir = test_tmpdir();
+    REQUIRE(dir);
+    cur_dir = dir;
+    char *out = NULL;
+    CHECK_EQ_INT(sh(&out, NULL, "$U $D template list | cut -f1 | tr '\\n' ' '"), 0);
+    CHECK_STR(out, "customer-call lecture-notes one-on-one project-sync retrospective standup ");
+    free(out);
+    CHECK_EQ_INT(sh(&out, NULL, "$U $D template show retrospective"), 0);
+    CHECK_CONTAINS(out, "1. Went well (list)");
+    free(out);
+    CHECK_EQ_INT(RC("$U $D template export one-on-one > $T/t.json && $U $D template rm one-on-one "
+                    "&& $U $D template import $T/t.json && $U $D template export one-on-one | "
+                    "cmp - $T/t.json"),
+                 0);
+    CHECK_EQ_INT(RC("sed 's/one-on-one/weekly/' $T/t.json > $T/w.json && "
+                    "$U $D template add weekly --file $T/w.json && "
+                    "$U $D template export weekly | sed 's/weekly/one-on-one/' | cmp - $T/t.json"),
+                 0);
+    CHECK_EQ_INT(RC("sed 's/\"table\"/\"paragraph\"/' $T/w.json > $T/w2.json && "
+                    "$U $D template edit weekly --file $T/w2.json && "
+                    "$U $D template show weekly | grep -q 'Action items (paragraph)'"),
+                 0);
+    CHECK_EQ_INT(RC("$U $D template rm weekly"), 0);
+    CHECK_FAILS(1, "template 'weekly' not found", "$U $D template show weekly");
+    CHECK_FAILS(1, "template 'weekly' not found", "$U $D template rm weekly");
+    CHECK_FAILS(1, "template 'weekly' not found", "$U $D template edit weekly --file $T/w.json");
+    CHECK_FAILS(1, "already exists", "$U $D template import $T/t.json");
+    CHECK_FAILS(1, "field 'sections[0].format' is 'poem'",
+                "sed '0,/\"paragraph\"/s//\"poem\"/' $T/t.json > $T/bad.json; "
+                "$U $D template import $T/bad.json");
+    CHECK_FAILS(1, "bad.json", "$U $D template import $T/bad.json");
+    CHECK_FAILS(1, "field 'sections' is missing",
+                "echo '{\"name\": \"x\"}' > $T/bad.json; $U $D template add x --file $T/bad.json");
+    CHECK_FAILS(2, "usage", "$U $D template");
+    CHECK_FAILS(2, "frob", "$U $D template frob");
+    CHECK_FAILS(2, "needs --file", "$U $D template add x");
+    CHECK_FAILS(2, "--prompt", "$U $D template add x --prompt y");
+    CHECK_FAILS(2, "needs a NAME", "$U $D template export");
+    test_tmp_remove(dir);
+}
+
+/* A database with two sessions, written through the API as the TUI will. */
+static void seed_sessions(const char *dir, int64_t *a, int64_t *b) {
+    char *path = unum_path_join(dir, "u.db");
+    Store *st;
+    if (store_open(path, &st) != 0) {
+        test_fail(__FILE__, __LINE__, "%s", unum_error());
+        free(path);
+        return;
+    }
+    store_session_create(st, "Quarterly planning", "Qwen/Qwen2.5-0.5B-Instruct", "analyst", a);
+    store_message_add(st, *a, "user", "Summarize the \"budget\" risks\nplease", 7, 0, NULL);
+    store_message_add(st, *a, "assistant", "The budget risk is vendor lock-in.", 8, 120.5, NULL);
+    store_session_create(st, "Other", "m", "coach", b);
+    store_message_add(st, *b, "user", "How do I give feedback?", 6, 0, NULL);
+    int64_t rid;
+    char *wav = unum_path_join(dir, "r.wav");
+    int fd = store_wav_create(wav, 16000, 1);
+    store_recording_begin(st, wav, 16000, 1, 0, &rid);
+    store_segment_add(st, rid, 0, 2, "B", "the budget is approved", NULL);
+    store_recording_finish(st, rid);
+    if (fd >= 0) close(fd);
+    free(wav);
+    store_close(st);
+    free(path);
+}
+
+TEST(cli_sessions_commands) {
+    char *dir = test_tmpdir();
+    REQUIRE(dir);
+    cur_dir = dir;
+    int64_t a = 0, b = 0;
+    seed_sessions(dir, &a, &b);
+    char *out = NULL;
+    char want[64];
+    CHECK_EQ_INT(sh(&out, NULL, "$U $D sessions list"), 0);
+    snprintf(want, sizeof want, "%lld\t", (long long)b);
+    CHECK(out && !strncmp(out, want, strlen(want))); /* newest first */
+    CHECK_CONTAINS(out, "Quarterly planning");
+    CHECK_CONTAINS(out, "2 messages");
+    free(out);
+    CHECK_EQ_INT(sh(&out, NULL, "$U $D sessions show %lld", (long long)a), 0);
+    CHECK_CONTAINS(out, "Quarterly planning");
+    CHECK_CONTAINS(out, "[assistant]");
+    CHECK_CONTAINS(out, "vendor lock-in");
+    free(out);
+    CHECK_EQ_INT(sh(&out, NULL, "$U $D sessions export %lld --format json", (long long)a), 0);
+    cJSON *j = out ? cJSON_Parse(out) : NULL;
+    REQUIRE(j);
+    CHECK_EQ_INT(cJSON_GetObjectItem(j, "id")->valuedouble, a);
+    CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(j, "title")), "Quarterly planning");
+    CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(j, "model")), "Qwen/Qwen2.5-0.5B-Instruct");
+    CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(j, "persona")), "analyst");
+    CHECK(cJSON_GetStringValue(cJSON_GetObjectItem(j, "created")) != NULL);
+    cJSON *ms = cJSON_GetObjectItem(j, "messages");
+    REQUIRE(cJSON_GetArraySize(ms) == 2);
+    cJSON *m0 = cJSON_GetArrayItem(ms, 0);
+    CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(m0, "role")), "user");
+    CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(m0, "content")),
+              "Summarize the \"budget\" risks\nplease");
+    CHECK(cJSON_GetStringValue(cJSON_GetObjectItem(m0, "created")) != NULL);
+    cJSON_Delete(j);
+    free(out);
+    CHECK_EQ_INT(sh(&out, NULL, "$U $D sessions export %lld", (long long)b), 0);
+    CHECK_CONTAINS(out, "\"messages\"");
+    free(out);
+    CHECK_EQ_INT(sh(&out, NULL, "$U $D sessions export %lld --format md", (long long)a), 0);
+    CHECK(out && !strncmp(out, "# Quarterly planning\n", 21));
+    CHECK_CONTAINS(out, "## assistant");
+    CHECK_CONTAINS(out, "vendor lock-in");
+    free(out);
+    CHECK_EQ_INT(RC("$U $D sessions rm %lld", (long long)b), 0);
+    CHECK_FAILS(1, "not found", "$U $D sessions rm %lld", (long long)b);
+    CHECK_FAILS(1, "not found", "$U $D sessions show %lld", (long long)b);
+    CHECK_FAILS(1, "session 999 not found", "$U $D sessions export 999 --format md");
+    CHECK_EQ_INT(sh(&out, NULL, "$U $D sessions list | wc -l"), 0);
+    CHECK_STR(out, "1\n");
+    free(out);
+    CHECK_FAILS(2, "usage", "$U $D sessions");
+    CHECK_FAILS(2, "'abc' is not a session id", "$U $D sessions show abc");
+    CHECK_FAILS(2, "'-3' is not a session id", "$U $D sessions rm -3");
+    CHECK_FAILS(2, "'pdf' is not md or json", "$U $D sessions export 1 --format pdf");
+    CHECK_FAILS(2, "--format needs a value", "$U $D sessions export 1 --format");
+    CHECK_FAILS(2, "needs an ID", "$U $D sessions export");
+    CHECK_FAILS(2, "--format", "$U $D sessions show 1 --format md");
+    CHECK_FAILS(2, "frob", "$U $D sessions frob");
+    CHECK_FAILS(2, "'x'", "$U $D sessions list x");
+    test_tmp_remove(dir);
+}
+
+TEST(cli_search_command) {
+    char *dir = test_tmpdir();
+    REQUIRE(dir);
+    cur_dir = dir;
+    int64_t a = 0, b = 0;
+    seed_sessions(dir, &a, &b);
+    char *out = NULL;
+    CHECK_EQ_INT(sh(&out, NULL, "$U $D search budget"), 0);
+    CHECK_CONTAINS(out, "message\t");
+    CHECK_CONTAINS(out, "segment\t");
+    CHECK_CONTAINS(out, "[budget]");
+    /* One line per hit: two messages and one segment. */
+    int lines = 0;
+    for (char *p = out; p && *p; p++) lines += *p == '\n';
+    CHECK_EQ_INT(lines, 3);
+    free(out);
+    CHECK_EQ_INT(sh(&out, NULL, "$U $D search vendor lock"), 0);
+    CHECK(out && !strncmp(out, "message\t", 8));
+    free(out);
+    CHECK_EQ_INT(sh(&out, NULL, "$U $D search '\"budget is approved\"'"), 0);
+    CHECK(out && !strncmp(out, "segment\t", 8));
+    free(out);
+    CHECK_EQ_INT(sh(&out, NULL, "$U $D search 'feedback?'"), 0);
+    CHECK(out && !strncmp(out, "message\t", 8));
+    free(out);
+    CHECK_EQ_INT(sh(&out, NULL, "$U $D search zebra"), 0);
+    CHECK_STR(out, "");
+    free(out);
+    CHECK_FAILS(2, "usage", "$U $D search");
+    CHECK_FAILS(1, "empty", "$U $D search ' '");
+    test_tmp_remove(dir);
+}
+
+TEST(cli_store_database_location_and_refusals) {
+    char *dir = test_tmpdir();
+    REQUIRE(dir);
+    cur_dir = dir;
+    /* Default location: $XDG_DATA_HOME/unum/unum.db in a private folder. */
+    CHECK_EQ_INT(RC("XDG_DATA_HOME=$T/xdg $U persona list >/dev/null && "
+                    "test \"$(stat -c %%a $T/xdg/unum)\" = 700 && test -f $T/xdg/unum/unum.db"),
+                 0);
+    CHECK_EQ_INT(RC("HOME=$T/home XDG_DATA_HOME= $U template list >/dev/null && "
+                    "test -f $T/home/.local/share/unum/unum.db"),
+                 0);
+    CHECK_EQ_INT(RC("$U --db=$T/eq.db persona list >/dev/null && test -f $T/eq.db"), 0);
+    CHECK_FAILS(2, "--db needs a value", "$U --db");
+    /* Not a database: refused, not touched. */
+    CHECK_FAILS(1, "not a unum database",
+                "head -c 3000 /dev/urandom > $T/junk; cp $T/junk $T/junk.orig; "
+                "$U --db $T/junk persona list");
+    CHECK_EQ_INT(RC("cmp $T/junk $T/junk.orig"), 0);
+    CHECK_FAILS(1, "junk", "$U --db $T/junk search x");
+    /* Newer schema: refused with the version named. */
+    CHECK_EQ_INT(RC("$U $D persona list"), 0);
+    char *path = unum_path_join(dir, "u.db");
+    sqlite3 *db;
+    if (sqlite3_open(path, &db) == SQLITE_OK) sqlite3_exec(db, "PRAGMA user_version=99", 0, 0, 0);
+    sqlite3_close(db);
+    free(path);
+    CHECK_FAILS(1, "version 99", "$U $D sessions list");
+    /* A location nobody can write. */
+    CHECK_FAILS(1, "/proc/unum.db", "$U --db /proc/unum.db persona list");
+    CHECK_FAILS(1, "/nonexistent/dir/u.db", "$U --db /nonexistent/dir/u.db sessions list");
+    char *out = NULL;
+    CHECK_EQ_INT(sh(&out, NULL, "$U --help"), 0);
+    CHECK_CONTAINS(out, "persona list");
+    CHECK_CONTAINS(out, "sessions list");
+    CHECK_CONTAINS(out, "search QUERY");
+    CHECK_CONTAINS(out, "--db PATH");
+    free(out);
+    test_tmp_remove(dir);
+}

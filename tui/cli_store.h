@@ -1,0 +1,14 @@
+/* cli_store.h - the store's command-line face: persona, template, sessions
+ * and search. Each returns the exit status (0 ok, 1 runtime error, 2 usage
+ * error). The database is the one given to cli_store_set_db (the global
+ * --db option), else the default location. */
+#ifndef UNUM_CLI_STORE_H
+#define UNUM_CLI_STORE_H
+
+void cli_store_set_db(const char *path);
+int cli_persona(int argc, char **argv);
+int cli_template(int argc, char **argv);
+int cli_sessions(int argc, char **argv);
+int cli_search(int argc, char **argv);
+
+#endif
