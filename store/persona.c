@@ -168,14 +168,7 @@ int store_persona_get(Store *st, const char *name, Persona *out) {
 }
 
 int store_persona_delete(Store *st, const char *name) {
-    sqlite3_stmt *s = store_prepare(st, "DELETE FROM personas WHERE name = ?1");
-    if (!s) return -1;
-    sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(s);
-    sqlite3_finalize(s);
-    if (rc != SQLITE_DONE) return store_fail(st, "removing a persona");
-    if (sqlite3_changes(store_db(st)) == 0) return unum_error_set("persona '%s' not found", name);
-    return 0;
+    return store_delete_named(st, "personas", "persona", name);
 }
 
 int store_persona_list(Store *st, Persona **out, size_t *n) {

@@ -442,3 +442,20 @@ int store_check(Store *st) {
     }
     return 0;
 }
+
+int store_delete_named(Store *st, const char *table, const char *kind, const char *name) {
+    char sql[128];
+    snprintf(sql, sizeof sql, "DELETE FROM %s WHERE name = ?1", table);
+    sqlite3_stmt *s = store_prepare(st, sql);
+    if (!s) return -1;
+    sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    sqlite3_finalize(s);
+    if (rc != SQLITE_DONE) {
+        char what[64];
+        snprintf(what, sizeof what, "removing a %s", kind);
+        return store_fail(st, what);
+    }
+    if (sqlite3_changes(st->db) == 0) return unum_error_set("%s '%s' not found", kind, name);
+    return 0;
+}

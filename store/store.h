@@ -72,5 +72,8 @@ int store_check(Store *st);
 char *store_col_text(sqlite3_stmt *s, int i);
 /* Prepares sql or sets the error (naming what). */
 sqlite3_stmt *store_prepare(Store *st, const char *sql);
+/* Deletes the row of table whose name is name; "KIND 'NAME' not found" when
+ * there is none. table is one of the store's own, never user text. */
+int store_delete_named(Store *st, const char *table, const char *kind, const char *name);
 
 #endif

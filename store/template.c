@@ -277,14 +277,7 @@ int store_template_get(Store *st, const char *name, Template *out) {
 }
 
 int store_template_delete(Store *st, const char *name) {
-    sqlite3_stmt *s = store_prepare(st, "DELETE FROM templates WHERE name = ?1");
-    if (!s) return -1;
-    sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(s);
-    sqlite3_finalize(s);
-    if (rc != SQLITE_DONE) return store_fail(st, "removing a template");
-    if (sqlite3_changes(store_db(st)) == 0) return unum_error_set("template '%s' not found", name);
-    return 0;
+    return store_delete_named(st, "templates", "template", name);
 }
 
 int store_template_list(Store *st, Template **out, size_t *n) {

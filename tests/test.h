@@ -26,6 +26,12 @@ const char *test_root(void);
  * its removal with everything in it (frees the name). */
 char *test_tmpdir(void);
 void test_tmp_remove(char *dir);
+/* The unum binary under test ($UNUM_BIN, else build/unum). */
+const char *test_bin(void);
+/* Runs `prelude; { cmd }` in sh with stdin from /dev/null, capturing stdout
+ * and stderr into new strings (either pointer may be NULL). Returns the exit
+ * status (128 when the shell did not exit normally). */
+int test_shell(const char *prelude, const char *cmd, char **out, char **err);
 
 #define TEST(name)                                                                                 \
     static void test_##name(void);                                                                 \
@@ -67,6 +73,14 @@ void test_tmp_remove(char *dir);
         if (!a_ || !b_ || strcmp(a_, b_) != 0)                                                     \
             test_fail(__FILE__, __LINE__, "%s == %s (\"%s\" vs \"%s\")", #a, #b,                   \
                       a_ ? a_ : "(null)", b_ ? b_ : "(null)");                                     \
+    } while (0)
+
+/* The string hay contains needle. */
+#define CHECK_CONTAINS(hay, needle)                                                                \
+    do {                                                                                           \
+        if (!(hay) || !strstr((hay), (needle)))                                                    \
+            test_fail(__FILE__, __LINE__, "\"%s\" lacks \"%s\"", (hay) ? (hay) : "(null)",         \
+                      (needle));                                                                   \
     } while (0)
 
 /* The current error message contains the given text. */

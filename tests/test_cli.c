@@ -11,42 +11,18 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static const char *bin(void) {
-    const char *b = getenv("UNUM_BIN");
-    return b ? b : "build/unum";
-}
-
-/* Runs a shell command line (with $U for the binary and $F for the fixtures
- * folder); captures stdout and stderr separately. Returns the exit status. */
+/* Runs a shell command line with $U for the binary and $F for the fixtures
+ * folder; captures stdout and stderr. Returns the exit status. */
 static int sh(char **out, char **err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int sh(char **out, char **err, const char *fmt, ...) {
-    char cmd[4096], full[8192];
+    char cmd[4096], prelude[1024];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(cmd, sizeof cmd, fmt, ap);
     va_end(ap);
-    char ofile[] = "/tmp/unum-cli-outXXXXXX", efile[] = "/tmp/unum-cli-errXXXXXX";
-    close(mkstemp(ofile));
-    close(mkstemp(efile));
-    snprintf(full, sizeof full, "U='%s'; F='%s'; { %s\n} >%s 2>%s </dev/null", bin(),
-             test_fixtures(), cmd, ofile, efile);
-    int st = system(full);
-    char *o = unum_read_file(ofile, 64u << 20, NULL), *e = unum_read_file(efile, 1 << 20, NULL);
-    unlink(ofile);
-    unlink(efile);
-    if (out) *out = o;
-    else free(o);
-    if (err) *err = e;
-    else free(e);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+    snprintf(prelude, sizeof prelude, "U='%s'; F='%s'", test_bin(), test_fixtures());
+    return test_shell(prelude, cmd, out, err);
 }
-
-#define CHECK_CONTAINS(hay, needle)                                                                \
-    do {                                                                                           \
-        if (!(hay) || !strstr((hay), (needle)))                                                    \
-            test_fail(__FILE__, __LINE__, "\"%s\" lacks \"%s\"", (hay) ? (hay) : "(null)",         \
-                      (needle));                                                                   \
-    } while (0)
 
 TEST(cli_usage_errors_exit_2) {
     char *err = NULL;

@@ -1,7 +1,11 @@
 /* test_main.c - runs the registered unit tests; see test.h. */
 #include "test.h"
 
+#include "util.h"
+
 #include <ftw.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <stdarg.h>
 #include <stdlib.h>
 
@@ -67,6 +71,30 @@ static int remove_one(const char *p, const struct stat *sb, int flag, struct FTW
 void test_tmp_remove(char *dir) {
     if (dir) nftw(dir, remove_one, 16, FTW_DEPTH | FTW_PHYS);
     free(dir);
+}
+
+const char *test_bin(void) {
+    const char *b = getenv("UNUM_BIN");
+    return b ? b : "build/unum";
+}
+
+int test_shell(const char *prelude, const char *cmd, char **out, char **err) {
+    char ofile[] = "/tmp/unum-sh-outXXXXXX", efile[] = "/tmp/unum-sh-errXXXXXX";
+    close(mkstemp(ofile));
+    close(mkstemp(efile));
+    size_t n = strlen(prelude) + strlen(cmd) + 2 * sizeof ofile + 64;
+    char *full = malloc(n);
+    snprintf(full, n, "%s; { %s\n} >%s 2>%s </dev/null", prelude, cmd, ofile, efile);
+    int st = system(full);
+    free(full);
+    char *o = unum_read_file(ofile, 64u << 20, NULL), *e = unum_read_file(efile, 1 << 20, NULL);
+    unlink(ofile);
+    unlink(efile);
+    if (out) *out = o;
+    else free(o);
+    if (err) *err = e;
+    else free(e);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
 }
 
 int main(int argc, char **argv) {

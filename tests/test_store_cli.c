@@ -15,44 +15,21 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static const char *bin(void) {
-    const char *b = getenv("UNUM_BIN");
-    return b ? b : "build/unum";
-}
-
 /* Runs a shell command line with $U for the binary and $D for a database in
  * the case's folder ($T); captures stdout and stderr. Returns the exit
  * status. */
 static const char *cur_dir;
 static int sh(char **out, char **err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int sh(char **out, char **err, const char *fmt, ...) {
-    char cmd[4096], full[8192];
+    char cmd[4096], prelude[2048];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(cmd, sizeof cmd, fmt, ap);
     va_end(ap);
-    char ofile[] = "/tmp/unum-scli-outXXXXXX", efile[] = "/tmp/unum-scli-errXXXXXX";
-    close(mkstemp(ofile));
-    close(mkstemp(efile));
-    snprintf(full, sizeof full, "U='%s'; T='%s'; D='--db %s/u.db'; { %s\n} >%s 2>%s </dev/null",
-             bin(), cur_dir, cur_dir, cmd, ofile, efile);
-    int st = system(full);
-    char *o = unum_read_file(ofile, 64u << 20, NULL), *e = unum_read_file(efile, 1 << 20, NULL);
-    unlink(ofile);
-    unlink(efile);
-    if (out) *out = o;
-    else free(o);
-    if (err) *err = e;
-    else free(e);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+    snprintf(prelude, sizeof prelude, "U='%s'; T='%s'; D='--db %s/u.db'", test_bin(), cur_dir,
+             cur_dir);
+    return test_shell(prelude, cmd, out, err);
 }
-
-#define CHECK_CONTAINS(hay, needle)                                                                \
-    do {                                                                                           \
-        if (!(hay) || !strstr((hay), (needle)))                                                    \
-            test_fail(__FILE__, __LINE__, "\"%s\" lacks \"%s\"", (hay) ? (hay) : "(null)",         \
-                      (needle));                                                                   \
-    } while (0)
 
 /* Exit status of a command, stdout and stderr dropped. */
 #define RC(...) sh(NULL, NULL, __VA_ARGS__)
