@@ -282,17 +282,25 @@ char *store_recordings_dir(void) {
 static int configure(Store *st) {
     int rc = sqlite3_exec(st->db, "PRAGMA busy_timeout = 5000", NULL, NULL, NULL);
     /* The first read of the header: a non-database file fails here, before
-     * anything has been written to it. */
+     * anything has been written to it. The three values are read in one
+     * transaction, so another process's first migration is seen whole or not
+     * at all (never tables without the application_id). */
     int appid = 0, version = 0, objects = 0;
+    if (rc == SQLITE_OK) rc = sqlite3_exec(st->db, "BEGIN", NULL, NULL, NULL);
     if (rc == SQLITE_OK && pragma_int(st, "PRAGMA application_id", &appid) != 0) rc = SQLITE_ERROR;
     if (rc != SQLITE_OK) {
-        if (sqlite3_errcode(st->db) == SQLITE_NOTADB)
+        int notadb = sqlite3_errcode(st->db) == SQLITE_NOTADB;
+        sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+        if (notadb)
             return unum_error_set("%s: not a unum database (refusing to touch it)", st->path);
         return -1;
     }
     if (pragma_int(st, "PRAGMA user_version", &version) != 0 ||
-        pragma_int(st, "SELECT count(*) FROM sqlite_schema", &objects) != 0)
+        pragma_int(st, "SELECT count(*) FROM sqlite_schema", &objects) != 0) {
+        sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
         return -1;
+    }
+    sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
     if (appid != 0 && appid != STORE_APPLICATION_ID)
         return unum_error_set("%s: not a unum database (application_id %d; refusing to touch it)",
                               st->path, appid);
@@ -380,8 +388,20 @@ static int open_at(const char *path, int version, int repair, Store **out) {
         return -1;
     }
     sqlite3_extended_result_codes(st->db, 1);
-    if (configure(st) != 0 || migrate(st, version) != 0 ||
-        (repair && store_recording_repair(st, NULL, NULL) != 0)) {
+    /* Several processes creating the file at once can meet a lock that the
+     * busy timeout does not cover (the switch to WAL, a read upgrading to a
+     * write): opening is idempotent, so such a step is simply tried again. */
+    for (int attempt = 0;; attempt++) {
+        if (configure(st) == 0 && migrate(st, version) == 0) break;
+        int busy = (sqlite3_errcode(st->db) & 0xff) == SQLITE_BUSY;
+        if (!busy || attempt == 50) {
+            store_close(st);
+            return -1;
+        }
+        store_rollback(st);
+        usleep(20000);
+    }
+    if (repair && store_recording_repair(st, NULL, NULL) != 0) {
         store_close(st);
         return -1;
     }
