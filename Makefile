@@ -10,10 +10,10 @@
 
 CC      ?= cc
 BUILD   ?= build
-PKGS    := libcjson libpcre2-8 libutf8proc openblas sqlite3 libcrypto
+PKGS    := libcjson libpcre2-8 libutf8proc openblas sqlite3 libcrypto fftw3f samplerate
 CFLAGS  ?= -O2 -g
 override CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -pthread \
-           -Iengine -Iengine/cpu -Istore -Itui
+           -Iengine -Iengine/cpu -Istore -Iaudio -Itui
 ifeq ($(SYSROOT),)
 override CFLAGS += $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 override LDLIBS += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -pthread
@@ -24,11 +24,12 @@ else
 override CFLAGS += -I$(SYSROOT)/include -I$(SYSROOT)/include/cjson
 override LDLIBS += -L$(abspath $(SYSROOT))/lib -Wl,--disable-new-dtags \
                    -Wl,-rpath,$(abspath $(SYSROOT))/lib \
-                   -lcjson -lpcre2-8 -lutf8proc -lopenblas -lsqlite3 -lcrypto -lm -pthread
+                   -lcjson -lpcre2-8 -lutf8proc -lopenblas -lsqlite3 -lcrypto -lfftw3f \
+                   -lsamplerate -lm -pthread
 endif
 FUZZ_SECONDS ?= 20
 
-ENGINE_SRC := $(wildcard engine/*.c engine/cpu/*.c store/*.c)
+ENGINE_SRC := $(wildcard engine/*.c engine/cpu/*.c store/*.c audio/*.c)
 
 # CUDA: built when nvcc is on PATH or in /usr/local/cuda (make CUDA=0 to skip).
 # cudart is linked statically; cuBLAS is opened at run time (dlopen), from the

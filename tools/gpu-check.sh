@@ -24,7 +24,7 @@ step() { echo "== $*"; }
     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>&1 || true
     echo "nvcc: $(command -v nvcc || ls /usr/local/cuda/bin/nvcc 2>/dev/null || echo none)"
     sysroot=""
-    pkg-config --exists libcjson libpcre2-8 libutf8proc openblas sqlite3 libcrypto 2>/dev/null ||
+    pkg-config --exists libcjson libpcre2-8 libutf8proc openblas sqlite3 libcrypto fftw3f samplerate 2>/dev/null ||
         sysroot="SYSROOT=build/sysroot"
     step "build ($sysroot)"
     make -j"$jobs" $sysroot all build/test_unit || exit 1
