@@ -133,7 +133,7 @@ FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard tests/fuzz/
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(ENGINE_SRC)
 	@mkdir -p $(dir $@)
 	clang -std=c11 -D_GNU_SOURCE -O1 -g -fsanitize=fuzzer,address,undefined \
-	  -fno-sanitize-recover=undefined -Iengine -Iengine/cpu \
+	  -fno-sanitize-recover=undefined -Iengine -Iengine/cpu -Istore -Iaudio \
 	  $(shell pkg-config --cflags $(PKGS)) $< $(ENGINE_SRC) -o $@ $(LDLIBS)
 
 fuzz: deps-fuzz $(FUZZ_TARGETS)
