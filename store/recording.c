@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -35,8 +36,23 @@ static int write_all(int fd, const void *buf, size_t n, off_t at) {
     return 0;
 }
 
+#define WAV_MAX_RATE 768000
+
+/* Makes path's directory entry durable (the row pointing at it is). */
+static int sync_parent(const char *path) {
+    char *dir = xstrdup(path), *slash = strrchr(dir, '/');
+    if (slash) *(slash == dir ? slash + 1 : slash) = 0;
+    int fd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = -1;
+    if (fd >= 0) {
+        rc = fsync(fd);
+        close(fd);
+    }
+    free(dir);
+    return rc;
+}
+
 int store_wav_create(const char *path, int sample_rate, int channels) {
-    if (sample_rate <= 0 || channels <= 0 || channels > 16)
+    if (sample_rate <= 0 || sample_rate > WAV_MAX_RATE || channels <= 0 || channels > 16)
         return unum_error_set("%s: bad WAV format (%d Hz, %d channels)", path, sample_rate,
                               channels);
     int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
@@ -58,7 +74,8 @@ int store_wav_create(const char *path, int sample_rate, int channels) {
     put16(h + 34, 16);
     memcpy(h + 36, "data", 4);
     put32(h + 40, 0);
-    if (write_all(fd, h, sizeof h, 0) != 0 || lseek(fd, sizeof h, SEEK_SET) < 0) {
+    if (write_all(fd, h, sizeof h, 0) != 0 || lseek(fd, sizeof h, SEEK_SET) < 0 ||
+        fsync(fd) != 0 || sync_parent(path) != 0) {
         unum_error_set("%s: cannot write the header: %s", path, strerror(errno));
         close(fd);
         return -1;
@@ -66,46 +83,69 @@ int store_wav_create(const char *path, int sample_rate, int channels) {
     return fd;
 }
 
-/* Finds the fmt and data chunks. The data chunk is taken to run to the end of
- * the file, whatever its stale size says. */
+/* Finds the fmt and data chunks and makes the header agree with the audio.
+ * unum's writer appends nothing after the data, so the data runs to the end
+ * of the file whatever its stale size says, cut to whole frames (and padded
+ * to an even size, as RIFF wants). Sizes past what the 32-bit fields hold
+ * are capped in the header; the frame count returned is the true one.
+ * Errors: WAV_DAMAGED when the file is not usable audio, -1 for a failure to
+ * read or write it. */
+#define WAV_DAMAGED -2
 static int wav_fix_fd(int fd, const char *path, int *rate_out, int *ch_out, uint64_t *frames_out) {
     struct stat sb;
     if (fstat(fd, &sb) != 0) return unum_error_set("%s: %s", path, strerror(errno));
     uint64_t size = (uint64_t)sb.st_size;
     uint8_t h[12];
-    if (size < 12 || pread(fd, h, 12, 0) != 12 || memcmp(h, "RIFF", 4) || memcmp(h + 8, "WAVE", 4))
-        return unum_error_set("%s: not a WAV file (no RIFF/WAVE header)", path);
+    if (size < 12 || pread(fd, h, 12, 0) != 12 || memcmp(h, "RIFF", 4) || memcmp(h + 8, "WAVE", 4)) {
+        unum_error_set("%s: not a WAV file (no RIFF/WAVE header)", path);
+        return WAV_DAMAGED;
+    }
     uint64_t pos = 12;
     int have_fmt = 0;
     uint16_t channels = 0, align = 0;
     uint32_t rate = 0;
     for (;;) {
         uint8_t ch[8];
-        if (pos + 8 > size || pread(fd, ch, 8, (off_t)pos) != 8)
-            return unum_error_set("%s: WAV file has no data chunk", path);
+        if (pos + 8 > size || pread(fd, ch, 8, (off_t)pos) != 8) {
+            unum_error_set("%s: WAV file has no data chunk", path);
+            return WAV_DAMAGED;
+        }
         uint32_t len = get32(ch + 4);
         if (!memcmp(ch, "fmt ", 4)) {
             uint8_t f[16];
-            if (len < 16 || pread(fd, f, 16, (off_t)pos + 8) != 16)
-                return unum_error_set("%s: WAV fmt chunk is too short", path);
+            if (len < 16 || pread(fd, f, 16, (off_t)pos + 8) != 16) {
+                unum_error_set("%s: WAV fmt chunk is too short", path);
+                return WAV_DAMAGED;
+            }
             channels = get16(f + 2);
             rate = get32(f + 4);
             align = get16(f + 12);
             uint16_t bits = get16(f + 14);
-            if (!channels || !rate || !align || align != channels * ((bits + 7) / 8))
-                return unum_error_set("%s: WAV fmt chunk is inconsistent", path);
+            if (!channels || !rate || !align || align != channels * ((bits + 7) / 8)) {
+                unum_error_set("%s: WAV fmt chunk is inconsistent", path);
+                return WAV_DAMAGED;
+            }
             have_fmt = 1;
         } else if (!memcmp(ch, "data", 4)) {
-            if (!have_fmt) return unum_error_set("%s: WAV data comes before fmt", path);
+            if (!have_fmt) {
+                unum_error_set("%s: WAV data comes before fmt", path);
+                return WAV_DAMAGED;
+            }
             uint64_t off = pos + 8, bytes = size - off;
             uint64_t frames = bytes / align, keep = frames * align;
-            if (keep > 0xffffffffu - off) return unum_error_set("%s: WAV file over 4 GiB", path);
-            if (keep != bytes && ftruncate(fd, (off_t)(off + keep)) != 0)
-                return unum_error_set("%s: %s", path, strerror(errno));
+            if (keep != bytes && ftruncate(fd, (off_t)(off + keep)) != 0) goto io;
+            uint64_t pad = keep & 1, cap = (0xffffffffu - off - 1) / align * align;
+            uint64_t hdr = keep < cap ? keep : cap;
+            if (pad && hdr == keep) { /* RIFF chunks are padded to even sizes */
+                uint8_t zero = 0;
+                if (write_all(fd, &zero, 1, (off_t)(off + keep)) != 0) goto io;
+            } else {
+                pad = 0;
+            }
             uint8_t b[4];
-            put32(b, (uint32_t)keep);
+            put32(b, (uint32_t)hdr);
             if (write_all(fd, b, 4, (off_t)pos + 4) != 0) goto io;
-            put32(b, (uint32_t)(off + keep - 8));
+            put32(b, (uint32_t)(off + hdr + pad - 8));
             if (write_all(fd, b, 4, 4) != 0) goto io;
             if (fsync(fd) != 0) goto io;
             if (rate_out) *rate_out = (int)rate;
@@ -124,7 +164,7 @@ int store_wav_fix(const char *path, int *sample_rate, int *channels, uint64_t *f
     if (fd < 0) return unum_error_set("%s: %s", path, strerror(errno));
     int rc = wav_fix_fd(fd, path, sample_rate, channels, frames);
     close(fd);
-    return rc;
+    return rc < 0 ? -1 : 0;
 }
 
 static int file_sha256(int fd, const char *path, char hex[65]) {
@@ -151,6 +191,9 @@ static int file_sha256(int fd, const char *path, char hex[65]) {
 
 int store_recording_begin(Store *st, const char *path, int sample_rate, int channels,
                           int64_t session_id, int64_t *id) {
+    /* repair runs at every open, from whatever folder: the path must not
+     * depend on the current one */
+    if (path[0] != '/') return unum_error_set("%s: a recording path must be absolute", path);
     sqlite3_stmt *s =
         store_prepare(st, "INSERT INTO recordings(session_id, path, status, "
                           "sample_rate, channels) VALUES (?1, ?2, 'recording', ?3, ?4)");
@@ -196,7 +239,11 @@ static int set_status(Store *st, int64_t id, const char *status, double dur, int
 /* Fixes and measures the file; 1 when it is held by a live writer. */
 static int finish_file(Store *st, int64_t id, const char *path, int skip_locked) {
     int fd = open(path, O_RDWR | O_CLOEXEC);
-    if (fd < 0) return unum_error_set("%s: %s", path, strerror(errno));
+    if (fd < 0) {
+        int missing = errno == ENOENT;
+        unum_error_set("%s: %s", path, strerror(errno));
+        return missing ? WAV_DAMAGED : -1;
+    }
     if (skip_locked && flock(fd, LOCK_EX | LOCK_NB) != 0) {
         close(fd);
         return 1;
@@ -204,9 +251,9 @@ static int finish_file(Store *st, int64_t id, const char *path, int skip_locked)
     int rate = 0, ch = 0;
     uint64_t frames = 0;
     char hex[65];
-    int rc = -1;
-    if (wav_fix_fd(fd, path, &rate, &ch, &frames) == 0 && file_sha256(fd, path, hex) == 0)
-        rc = set_status(st, id, "complete", (double)frames / rate, rate, ch, hex);
+    int rc = wav_fix_fd(fd, path, &rate, &ch, &frames);
+    if (rc == 0) rc = file_sha256(fd, path, hex);
+    if (rc == 0) rc = set_status(st, id, "complete", (double)frames / rate, rate, ch, hex);
     close(fd);
     return rc;
 }
@@ -229,7 +276,7 @@ int store_recording_finish(Store *st, int64_t id) {
     if (!path) return -1;
     int rc = finish_file(st, id, path, 0);
     free(path);
-    return rc;
+    return rc < 0 ? -1 : rc;
 }
 
 int store_recording_repair(Store *st, int *repaired, int *damaged) {
@@ -253,10 +300,15 @@ int store_recording_repair(Store *st, int *repaired, int *damaged) {
     for (size_t i = 0; i < n && !err; i++) {
         int r = finish_file(st, ids[i], paths[i], 1);
         if (r == 0 && repaired) (*repaired)++;
-        if (r < 0) {
-            /* No readable audio: keep the row, say what happened. */
+        if (r == WAV_DAMAGED) {
+            /* No usable audio: keep the row, say what happened. */
             if (set_status(st, ids[i], "damaged", 0, 0, 0, NULL) != 0) err = -1;
             else if (damaged) (*damaged)++;
+        } else if (r < 0) {
+            /* Could not read or write it now (permissions, I/O, a busy
+             * database): leave it as 'recording' for the next open. */
+            fprintf(stderr, "unum: recording %lld not repaired yet: %s\n", (long long)ids[i],
+                    unum_error());
         }
     }
     for (size_t i = 0; i < n; i++) free(paths[i]);

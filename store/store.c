@@ -15,7 +15,12 @@
 struct Store {
     sqlite3 *db;
     char *path;
+    int busy; /* the last failure was SQLITE_BUSY (kept past a rollback) */
 };
+
+static void note_failure(Store *st) {
+    st->busy = (sqlite3_errcode(st->db) & 0xff) == SQLITE_BUSY;
+}
 
 /* ---- schema --------------------------------------------------------------
  *
@@ -166,6 +171,7 @@ const char *store_path(const Store *st) { return st->path; }
 int store_exec(Store *st, const char *sql) {
     char *msg = NULL;
     if (sqlite3_exec(st->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        note_failure(st);
         unum_error_set("%s: %s", st->path, msg ? msg : sqlite3_errmsg(st->db));
         sqlite3_free(msg);
         return -1;
@@ -182,6 +188,7 @@ void store_rollback(Store *st) {
 sqlite3_stmt *store_prepare(Store *st, const char *sql) {
     sqlite3_stmt *s = NULL;
     if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK) {
+        note_failure(st);
         store_fail(st, "prepare");
         return NULL;
     }
@@ -198,6 +205,7 @@ static int pragma_int(Store *st, const char *sql, int *out) {
     if (!s) return -1;
     int rc = sqlite3_step(s);
     if (rc == SQLITE_ROW) *out = sqlite3_column_int(s, 0);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) note_failure(st);
     sqlite3_finalize(s);
     if (rc != SQLITE_ROW && rc != SQLITE_DONE) return store_fail(st, sql);
     return 0;
@@ -392,9 +400,9 @@ static int open_at(const char *path, int version, int repair, Store **out) {
      * busy timeout does not cover (the switch to WAL, a read upgrading to a
      * write): opening is idempotent, so such a step is simply tried again. */
     for (int attempt = 0;; attempt++) {
+        st->busy = 0;
         if (configure(st) == 0 && migrate(st, version) == 0) break;
-        int busy = (sqlite3_errcode(st->db) & 0xff) == SQLITE_BUSY;
-        if (!busy || attempt == 50) {
+        if (!st->busy || attempt == 50) {
             store_close(st);
             return -1;
         }

@@ -648,6 +648,32 @@ TEST(store_recording_repair_at_open) {
     CHECK(store_wav_fix(junk, NULL, NULL, NULL) != 0);
     CHECK_ERR(junk);
     CHECK(store_wav_create(ok, 0, 1) < 0);
+    CHECK(store_wav_create(ok, 10000000, 1) < 0);
+    /* repair runs from any folder: a relative path is refused up front */
+    CHECK(store_recording_begin(st, "relative.wav", 16000, 1, 0, NULL) != 0);
+    CHECK_ERR("must be absolute");
+    /* 24-bit mono with an odd number of frames: RIFF wants the data padded
+     * to an even size, and the RIFF size counts the pad byte */
+    char *odd = unum_path_join(dir, "odd.wav");
+    uint8_t h[44 + 15] = {0};
+    memcpy(h, "RIFF", 4);
+    memcpy(h + 8, "WAVEfmt ", 8);
+    h[16] = 16, h[20] = 1, h[22] = 1;                 /* PCM, mono */
+    h[24] = 0x80, h[25] = 0x3e;                       /* 16000 Hz */
+    h[28] = 0x80, h[29] = 0xbb;                       /* byte rate 48000 */
+    h[32] = 3, h[34] = 24;                            /* align 3, 24 bits */
+    memcpy(h + 36, "data", 4);                        /* size 0: left by a crash */
+    write_file(odd, h, sizeof h);                     /* five frames of 3 bytes */
+    CHECK(store_wav_fix(odd, &rate, &ch, &frames) == 0);
+    CHECK_EQ_INT(frames, 5);
+    uint8_t back[64];
+    FILE *f = fopen(odd, "rb");
+    size_t got = f ? fread(back, 1, sizeof back, f) : 0;
+    if (f) fclose(f);
+    CHECK_EQ_INT(got, 44 + 16);                              /* pad byte added */
+    CHECK_EQ_INT(back[40] | back[41] << 8, 15);              /* data size */
+    CHECK_EQ_INT(back[4] | back[5] << 8, 44 + 16 - 8);       /* RIFF size, even */
+    free(odd);
     store_close(st);
     free(ok), free(gone), free(junk), free(live), free(path);
     test_tmp_remove(dir);

@@ -57,6 +57,14 @@ TEST(cli_persona_commands) {
     CHECK_CONTAINS(out, "name: engineer");
     CHECK_CONTAINS(out, "senior software engineer");
     free(out);
+    /* a description with a line break and a tab still lists on one line */
+    CHECK_EQ_INT(RC("printf '{\"name\":\"multi\",\"description\":\"one\\\\ntwo\\\\tthree\",'"
+                    "'\"system_prompt\":\"x\"}' > $T/multi.json && $U $D persona import $T/multi.json"),
+                 0);
+    CHECK_EQ_INT(sh(&out, NULL, "$U $D persona list | grep '^multi'"), 0);
+    CHECK_STR(out, "multi\tone\\ntwo\\tthree\n");
+    free(out);
+    CHECK_EQ_INT(RC("$U $D persona rm multi"), 0);
     /* add --prompt, then export/rm/import round trip, exact bytes. */
     CHECK_EQ_INT(RC("$U $D persona add reviewer --prompt 'Review code strictly.'"), 0);
     CHECK_EQ_INT(sh(&out, NULL, "$U $D persona export reviewer"), 0);
@@ -225,7 +233,7 @@ TEST(cli_sessions_commands) {
     CHECK(cJSON_GetStringValue(cJSON_GetObjectItem(m0, "created")) != NULL);
     cJSON_Delete(j);
     free(out);
-    CHECK_EQ_INT(sh(&out, NULL, "$U $D sessions export %lld", (long long)b), 0);
+    CHECK_EQ_INT(sh(&out, NULL, "$U $D sessions export %lld --format json", (long long)b), 0);
     CHECK_CONTAINS(out, "\"messages\"");
     free(out);
     CHECK_EQ_INT(sh(&out, NULL, "$U $D sessions export %lld --format md", (long long)a), 0);
@@ -246,6 +254,7 @@ TEST(cli_sessions_commands) {
     CHECK_FAILS(2, "'pdf' is not md or json", "$U $D sessions export 1 --format pdf");
     CHECK_FAILS(2, "--format needs a value", "$U $D sessions export 1 --format");
     CHECK_FAILS(2, "needs an ID", "$U $D sessions export");
+    CHECK_FAILS(2, "needs --format md|json", "$U $D sessions export 1");
     CHECK_FAILS(2, "--format", "$U $D sessions show 1 --format md");
     CHECK_FAILS(2, "frob", "$U $D sessions frob");
     CHECK_FAILS(2, "'x'", "$U $D sessions list x");

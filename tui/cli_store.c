@@ -27,6 +27,21 @@ static int fail(void) {
     return 1;
 }
 
+/* Prints "head<TAB>text" as one line: tabs and line breaks inside text
+ * (free-form descriptions and titles) are shown as \\t, \\n and \\r, so
+ * `list` output stays one item per line. */
+static void print_fields(const char *head, const char *text) {
+    fputs(head, stdout);
+    putchar('\t');
+    for (const char *c = text; *c; c++) {
+        if (*c == '\n') fputs("\\n", stdout);
+        else if (*c == '\r') fputs("\\r", stdout);
+        else if (*c == '\t') fputs("\\t", stdout);
+        else putchar(*c);
+    }
+    putchar('\n');
+}
+
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int usage_error(const char *fmt, ...) {
     va_list ap;
@@ -149,7 +164,7 @@ int cli_persona(int argc, char **argv) {
         size_t n;
         if (store_persona_list(st, &list, &n) != 0) rc = fail();
         else {
-            for (size_t k = 0; k < n; k++) printf("%s\t%s\n", list[k].name, list[k].description);
+            for (size_t k = 0; k < n; k++) print_fields(list[k].name, list[k].description);
             store_personas_free(list, n);
         }
     } else if (!strcmp(verb, "show") || !strcmp(verb, "export")) {
@@ -259,7 +274,7 @@ int cli_template(int argc, char **argv) {
         size_t n;
         if (store_template_list(st, &list, &n) != 0) rc = fail();
         else {
-            for (size_t k = 0; k < n; k++) printf("%s\t%s\n", list[k].name, list[k].description);
+            for (size_t k = 0; k < n; k++) print_fields(list[k].name, list[k].description);
             store_templates_free(list, n);
         }
     } else if (!strcmp(verb, "show") || !strcmp(verb, "export")) {
@@ -293,7 +308,7 @@ int cli_template(int argc, char **argv) {
 /* ---- sessions ------------------------------------------------------------- */
 
 static const char sessions_usage[] =
-    "usage: unum [--db PATH] sessions list | show ID | export ID [--format md|json] | rm ID\n";
+    "usage: unum [--db PATH] sessions list | show ID | export ID --format md|json | rm ID\n";
 
 static int parse_id(const char *s, long long *out) {
     char *end;
@@ -344,7 +359,7 @@ int cli_sessions(int argc, char **argv) {
         return 0;
     }
     long long id = 0;
-    const char *format = "json";
+    const char *format = NULL;
     if (!strcmp(verb, "list")) {
         if (argc > 2) return usage_error("sessions list: unexpected argument '%s'", argv[2]);
     } else if (!strcmp(verb, "show") || !strcmp(verb, "rm") || !strcmp(verb, "export")) {
@@ -365,6 +380,8 @@ int cli_sessions(int argc, char **argv) {
             }
         }
         if (a.bad) return EXIT_USAGE;
+        if (!strcmp(verb, "export") && !format)
+            return usage_error("sessions export: needs --format md|json");
     } else {
         return usage_error("sessions: unknown action '%s'\n%s", verb, sessions_usage);
     }
@@ -378,8 +395,12 @@ int cli_sessions(int argc, char **argv) {
         if (store_session_list(st, &list, &n) != 0) rc = fail();
         else {
             for (size_t k = 0; k < n; k++)
-                printf("%lld\t%s\t%lld messages\t%s\n", (long long)list[k].id, list[k].updated,
-                       (long long)list[k].n_messages, list[k].title);
+            {
+                char head[96];
+                snprintf(head, sizeof head, "%lld\t%s\t%lld messages", (long long)list[k].id,
+                         list[k].updated, (long long)list[k].n_messages);
+                print_fields(head, list[k].title);
+            }
             store_sessions_free(list, n);
         }
     } else if (!strcmp(verb, "rm")) {

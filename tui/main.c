@@ -27,7 +27,7 @@ static const char usage[] =
     "  template list | show NAME | add NAME --file F.json | edit NAME --file F.json\n"
     "        | rm NAME | export NAME | import F.json\n"
     "                                  report templates (JSON: name, description, sections)\n"
-    "  sessions list | show ID | export ID [--format md|json] | rm ID\n"
+    "  sessions list | show ID | export ID --format md|json | rm ID\n"
     "                                  saved chat sessions\n"
     "  search QUERY                    full-text search of messages and transcripts;\n"
     "                                  one line per hit: kind, id, snippet\n"
