@@ -297,10 +297,14 @@ static int configure(Store *st) {
     if (rc == SQLITE_OK) rc = sqlite3_exec(st->db, "BEGIN", NULL, NULL, NULL);
     if (rc == SQLITE_OK && pragma_int(st, "PRAGMA application_id", &appid) != 0) rc = SQLITE_ERROR;
     if (rc != SQLITE_OK) {
-        int notadb = sqlite3_errcode(st->db) == SQLITE_NOTADB;
+        int code = sqlite3_errcode(st->db) & 0xff;
         sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
-        if (notadb)
+        if (code == SQLITE_NOTADB)
             return unum_error_set("%s: not a unum database (refusing to touch it)", st->path);
+        if (code == SQLITE_READONLY || code == SQLITE_CANTOPEN)
+            return unum_error_set("%s: database is read-only, or its folder is not writable "
+                                  "(unum writes the database and its -wal and -shm files)",
+                                  st->path);
         return -1;
     }
     if (pragma_int(st, "PRAGMA user_version", &version) != 0 ||

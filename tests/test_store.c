@@ -820,15 +820,45 @@ TEST(store_read_only_location) {
     CHECK_ERR("/proc/unum-test.db");
     CHECK(store_open("/nonexistent-dir/unum.db", &st) != 0);
     CHECK_ERR("/nonexistent-dir/unum.db");
-    if (geteuid() == 0) return; /* root ignores file modes */
     char *dir, *path;
     st = fresh(&dir, &path);
     REQUIRE(st);
     store_close(st);
     chmod(path, 0444);
     chmod(dir, 0555);
-    CHECK(store_open(path, &st) != 0);
-    CHECK_ERR(path);
+    if (geteuid() != 0) {
+        CHECK(store_open(path, &st) != 0);
+        CHECK_ERR(path);
+    } else {
+        /* root ignores file modes: open as an unprivileged user in a child,
+         * which reports the error text through a pipe */
+        int fds[2];
+        REQUIRE(pipe(fds) == 0);
+        pid_t pid = fork();
+        if (pid == 0) {
+            close(fds[0]);
+            if (setgid(65534) != 0 || setuid(65534) != 0) _exit(3);
+            Store *c;
+            int rc = store_open(path, &c);
+            const char *msg = rc ? unum_error() : "opened";
+            if (write(fds[1], msg, strlen(msg)) < 0) _exit(4);
+            _exit(rc ? 1 : 0);
+        }
+        close(fds[1]);
+        char msg[512] = "";
+        ssize_t n = read(fds[0], msg, sizeof msg - 1);
+        msg[n > 0 ? n : 0] = 0;
+        close(fds[0]);
+        int status = 0;
+        waitpid(pid, &status, 0);
+        if (WIFEXITED(status) && WEXITSTATUS(status) == 3) {
+            test_skip("cannot drop root privileges here");
+        } else {
+            CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 1);
+            if (!strstr(msg, path) || !strstr(msg, "read-only"))
+                test_fail(__FILE__, __LINE__, "read-only open said \"%s\"", msg);
+        }
+    }
     chmod(dir, 0755);
     free(path);
     test_tmp_remove(dir);
