@@ -10,7 +10,11 @@
  * fixes the header from the data length (dropping at most a partial frame at
  * the end) and marks it complete with its duration and sha256; a file that is
  * missing or has no readable header is marked 'damaged'. Rows are never
- * deleted by repair. */
+ * deleted by repair.
+ *
+ * The invariant repair relies on: whoever writes a recording's file holds
+ * LOCK_EX (flock) on it for as long as its row is in status 'recording'.
+ * store_wav_create and audio/wav.c's wav_writer_open both take that lock. */
 #ifndef UNUM_RECORDING_H
 #define UNUM_RECORDING_H
 
