@@ -10,7 +10,7 @@
 
 CC      ?= cc
 BUILD   ?= build
-PKGS    := libcjson libpcre2-8 libutf8proc openblas sqlite3 libcrypto fftw3f samplerate
+PKGS    := libcjson libpcre2-8 libutf8proc openblas sqlite3 libcrypto fftw3f samplerate sdl2
 CFLAGS  ?= -O2 -g
 override CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -pthread \
            -Iengine -Iengine/cpu -Istore -Iaudio -Itui
@@ -25,7 +25,7 @@ override CFLAGS += -I$(SYSROOT)/include -I$(SYSROOT)/include/cjson
 override LDLIBS += -L$(abspath $(SYSROOT))/lib -Wl,--disable-new-dtags \
                    -Wl,-rpath,$(abspath $(SYSROOT))/lib \
                    -lcjson -lpcre2-8 -lutf8proc -lopenblas -lsqlite3 -lcrypto -lfftw3f \
-                   -lsamplerate -lm -pthread
+                   -lsamplerate -lSDL2 -lm -pthread
 endif
 FUZZ_SECONDS ?= 20
 
