@@ -10,8 +10,17 @@
 
 CC      ?= cc
 BUILD   ?= build
-PKGS    := libcjson libpcre2-8 libutf8proc openblas sqlite3 libcrypto fftw3f samplerate sdl2
+PKGS    := libcjson libpcre2-8 libutf8proc openblas sqlite3 libcrypto fftw3f samplerate
+# SDL2 (audio capture): on by default; SDL=0 builds without it (record then
+# says so), e.g. on a GPU machine that has no SDL and no network
+SDL ?= 1
+ifeq ($(SDL),1)
+PKGS    += sdl2
+endif
 CFLAGS  ?= -O2 -g
+ifeq ($(SDL),1)
+override CFLAGS += -DUNUM_SDL
+endif
 override CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -pthread \
            -Iengine -Iengine/cpu -Istore -Iaudio -Itui
 ifeq ($(SYSROOT),)
@@ -25,7 +34,7 @@ override CFLAGS += -I$(SYSROOT)/include -I$(SYSROOT)/include/cjson
 override LDLIBS += -L$(abspath $(SYSROOT))/lib -Wl,--disable-new-dtags \
                    -Wl,-rpath,$(abspath $(SYSROOT))/lib \
                    -lcjson -lpcre2-8 -lutf8proc -lopenblas -lsqlite3 -lcrypto -lfftw3f \
-                   -lsamplerate -lSDL2 -lm -pthread
+                   -lsamplerate -lm -pthread
 endif
 FUZZ_SECONDS ?= 20
 
