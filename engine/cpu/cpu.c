@@ -291,6 +291,88 @@ static void cpu_attention(Backend *be, float *out, const float *q, const float *
     else pool_run(c->pool, n_heads * j.n_blocks, 1, attention_tasks, &j);
 }
 
+/* ------------------------------------------------------------ whisper ops */
+
+static void cpu_layernorm(Backend *be, float *y, const float *x, const Weight *w, const Weight *b,
+                          int T, float eps) {
+    Cpu *c = be->impl;
+    int D = w->cols;
+    float *wf = scratch_get(c, 0, 2 * (size_t)D), *bf = wf + D;
+    k_convert_rows(w->dtype, w->data, D, 0, 1, wf);
+    k_convert_rows(b->dtype, b->data, D, 0, 1, bf);
+    for (int t = 0; t < T; t++) {
+        const float *xt = x + (size_t)t * D;
+        float *yt = y + (size_t)t * D;
+        double mean = 0, var = 0;
+        for (int i = 0; i < D; i++) mean += xt[i];
+        mean /= D;
+        for (int i = 0; i < D; i++) var += (xt[i] - mean) * (xt[i] - mean);
+        float inv = (float)(1.0 / sqrt(var / D + eps));
+        for (int i = 0; i < D; i++) yt[i] = (float)(xt[i] - mean) * inv * wf[i] + bf[i];
+    }
+}
+
+static void gelu_range(void *ctx, int b, int e, int thread) {
+    float *x = ((ElemJob *)ctx)->a;
+    for (int i = b; i < e; i++) x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f));
+}
+
+static void cpu_gelu(Backend *be, float *x, size_t n) {
+    ElemJob j = {x, NULL, NULL};
+    run_elementwise(be, gelu_range, &j, n);
+}
+
+static void cpu_im2col3(Backend *be, float *col, const float *x, int L, int C, int stride) {
+    int Lo = (L - 1) / stride + 1;
+    for (int t = 0; t < Lo; t++) {
+        float *row = col + (size_t)t * C * 3;
+        for (int k = 0; k < 3; k++) {
+            int s = stride * t + k - 1;
+            for (int ch = 0; ch < C; ch++)
+                row[ch * 3 + k] = s >= 0 && s < L ? x[(size_t)s * C + ch] : 0.0f;
+        }
+    }
+}
+
+typedef struct {
+    Cpu *cpu;
+    float *out;
+    const float *q, *k, *v;
+    int T, S, n_heads, head_dim;
+} FullAttJob;
+
+/* One task per head: S = scale Q K^T, row softmax, O = P V, through sgemm
+ * on strided views, a block of queries at a time. */
+static void attention_full_heads(void *ctx, int b, int e, int thread) {
+    FullAttJob *j = ctx;
+    int hd = j->head_dim, ld = j->n_heads * hd;
+    float scale = 1.0f / sqrtf((float)hd);
+    for (int h = b; h < e; h++)
+        for (int t0 = 0; t0 < j->T; t0 += ATT_BLOCK) {
+            int tb = j->T - t0 < ATT_BLOCK ? j->T - t0 : ATT_BLOCK;
+            float *S = scratch_get(j->cpu, thread, (size_t)tb * j->S);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, tb, j->S, hd, scale,
+                        j->q + (size_t)t0 * ld + (size_t)h * hd, ld, j->k + (size_t)h * hd, ld,
+                        0.0f, S, j->S);
+            for (int i = 0; i < tb; i++) {
+                float *s = S + (size_t)i * j->S, mx = -INFINITY, sum = 0;
+                for (int k = 0; k < j->S; k++) mx = s[k] > mx ? s[k] : mx;
+                for (int k = 0; k < j->S; k++) sum += s[k] = expf(s[k] - mx);
+                for (int k = 0; k < j->S; k++) s[k] /= sum;
+            }
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, tb, hd, j->S, 1.0f, S, j->S,
+                        j->v + (size_t)h * hd, ld, 0.0f,
+                        j->out + (size_t)t0 * ld + (size_t)h * hd, ld);
+        }
+}
+
+static void cpu_attention_full(Backend *be, float *out, const float *q, const float *k,
+                               const float *v, int T, int S, int n_heads, int head_dim) {
+    Cpu *c = be->impl;
+    FullAttJob j = {c, out, q, k, v, T, S, n_heads, head_dim};
+    pool_run(c->pool, n_heads, 1, attention_full_heads, &j);
+}
+
 /* ------------------------------------------------------------ lifetime */
 
 static int cpu_sync(Backend *be) { return 0; }
@@ -334,6 +416,10 @@ Backend *backend_cpu_open(int n_threads) {
         .rope = cpu_rope,
         .attention = cpu_attention,
         .swiglu = cpu_swiglu,
+        .layernorm = cpu_layernorm,
+        .gelu = cpu_gelu,
+        .im2col3 = cpu_im2col3,
+        .attention_full = cpu_attention_full,
         .add = cpu_add,
         .sync = cpu_sync,
         .close = cpu_close,

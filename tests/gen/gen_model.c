@@ -67,7 +67,7 @@ static float rnd(uint64_t *s) {
 typedef struct {
     char name[96];
     int ndim;
-    int64_t shape[2];
+    int64_t shape[3];
     float scale, offset; /* value = offset + scale * unit noise */
     int shard;
 } Tensor;
@@ -116,7 +116,11 @@ static void plan(const Preset *p) {
     if (!p->tied) add("lm_head.weight", 2, p->V, p->D, 1.0f / sqrtf((float)p->D), 0);
 }
 
-static int64_t numel(const Tensor *t) { return t->shape[0] * (t->ndim == 2 ? t->shape[1] : 1); }
+static int64_t numel(const Tensor *t) {
+    int64_t n = 1;
+    for (int i = 0; i < t->ndim; i++) n *= t->shape[i];
+    return n;
+}
 
 static int cmp_name(const void *a, const void *b) {
     return strcmp(((const Tensor *)a)->name, ((const Tensor *)b)->name);
@@ -128,8 +132,8 @@ static void die(const char *what, const char *path) {
 }
 
 /* Writes one shard: header (names sorted, padded to 8 bytes) then data. */
-static void write_shard(const char *path, const Preset *p, uint64_t seed, int shard) {
-    size_t esz = p->dt == F32 ? 4 : 2;
+static void write_shard(const char *path, Dt dt, uint64_t seed, int shard) {
+    size_t esz = dt == F32 ? 4 : 2;
     size_t cap = 1 << 16, len = 0;
     char *h = xmalloc(cap);
     len += (size_t)snprintf(h, cap, "{\"__metadata__\":{\"format\":\"pt\"}");
@@ -139,15 +143,14 @@ static void write_shard(const char *path, const Preset *p, uint64_t seed, int sh
         if (t->shard != shard) continue;
         if (cap - len < 512) h = xrealloc(h, cap *= 2);
         uint64_t nb = (uint64_t)numel(t) * esz;
-        char shape[64];
-        if (t->ndim == 2)
-            snprintf(shape, sizeof shape, "%lld,%lld", (long long)t->shape[0],
-                     (long long)t->shape[1]);
-        else snprintf(shape, sizeof shape, "%lld", (long long)t->shape[0]);
+        char shape[64] = "";
+        for (int d = 0; d < t->ndim; d++)
+            snprintf(shape + strlen(shape), sizeof shape - strlen(shape), "%s%lld", d ? "," : "",
+                     (long long)t->shape[d]);
         len += (size_t)snprintf(
             h + len, cap - len,
             ",\"%s\":{\"dtype\":\"%s\",\"shape\":[%s],\"data_offsets\":[%llu,%llu]}", t->name,
-            dt_name[p->dt], shape, (unsigned long long)off, (unsigned long long)(off + nb));
+            dt_name[dt], shape, (unsigned long long)off, (unsigned long long)(off + nb));
         off += nb;
     }
     h[len++] = '}';
@@ -170,8 +173,8 @@ static void write_shard(const char *path, const Preset *p, uint64_t seed, int sh
             size_t k = (size_t)(n - done) < chunk ? (size_t)(n - done) : chunk;
             for (size_t j = 0; j < k; j++) {
                 float v = t->offset + t->scale * rnd(&s);
-                if (p->dt == F32) ((float *)buf)[j] = v;
-                else if (p->dt == BF16) ((uint16_t *)buf)[j] = unum_f32_to_bf16(v);
+                if (dt == F32) ((float *)buf)[j] = v;
+                else if (dt == BF16) ((uint16_t *)buf)[j] = unum_f32_to_bf16(v);
                 else ((uint16_t *)buf)[j] = unum_f32_to_f16(v);
             }
             if (fwrite(buf, esz, k, f) != k) die("write failed:", path);
@@ -359,6 +362,126 @@ static void copy_file(const char *src, const char *dir, const char *name) {
     free(txt);
 }
 
+/* ------------------------------------------------------------ whisper */
+
+/* Whisper (WhisperForConditionalGeneration) presets: small, with the real
+ * tensor names and config keys; a 128-mel one has large-v3's layout. The
+ * audio context is short (n_audio frames after the stride-2 conv), so the
+ * input mel has 2 * n_audio frames. */
+typedef struct {
+    const char *name;
+    int d, enc_layers, dec_layers, heads, ffn, n_mels, n_audio, n_text, vocab;
+    Dt dt;
+} WhisperPreset;
+
+static const WhisperPreset whisper_presets[] = {
+    {"whisper-tiny-f32", 64, 2, 2, 4, 256, 80, 48, 32, 320, F32},
+    {"whisper-v3-bf16", 96, 2, 2, 6, 192, 128, 40, 24, 352, BF16},
+};
+
+static void plan_attention(const char *prefix, int d, float s) {
+    char n[128];
+#define A(suffix, nd, a, b, sc, off) (snprintf(n, sizeof n, "%s.%s", prefix, suffix), add(n, nd, a, b, sc, off))
+    A("q_proj.weight", 2, d, d, s, 0);
+    A("q_proj.bias", 1, d, 0, 0.1f, 0);
+    A("k_proj.weight", 2, d, d, s, 0); /* Whisper's k_proj has no bias */
+    A("v_proj.weight", 2, d, d, s, 0);
+    A("v_proj.bias", 1, d, 0, 0.1f, 0);
+    A("out_proj.weight", 2, d, d, 2.0f * s, 0);
+    A("out_proj.bias", 1, d, 0, 0.1f, 0);
+#undef A
+}
+
+static void plan_norm(const char *name, int d) {
+    char n[128];
+    snprintf(n, sizeof n, "%s.weight", name);
+    add(n, 1, d, 0, 0.1f, 1.0f);
+    snprintf(n, sizeof n, "%s.bias", name);
+    add(n, 1, d, 0, 0.1f, 0);
+}
+
+static void plan_mlp(const char *prefix, int d, int ffn) {
+    char n[128];
+    snprintf(n, sizeof n, "%s.fc1.weight", prefix);
+    add(n, 2, ffn, d, 1.0f / sqrtf((float)d), 0);
+    snprintf(n, sizeof n, "%s.fc1.bias", prefix);
+    add(n, 1, ffn, 0, 0.1f, 0);
+    snprintf(n, sizeof n, "%s.fc2.weight", prefix);
+    add(n, 2, d, ffn, 2.0f / sqrtf((float)ffn), 0);
+    snprintf(n, sizeof n, "%s.fc2.bias", prefix);
+    add(n, 1, d, 0, 0.1f, 0);
+}
+
+static void plan_whisper(const WhisperPreset *w) {
+    int d = w->d;
+    float s = 1.0f / sqrtf((float)d);
+    char n[128];
+    add("model.encoder.conv1.weight", 3, d, w->n_mels, 1.0f / sqrtf(3.0f * w->n_mels), 0);
+    tensors[n_tensors - 1].shape[2] = 3;
+    add("model.encoder.conv1.bias", 1, d, 0, 0.1f, 0);
+    add("model.encoder.conv2.weight", 3, d, d, 1.0f / sqrtf(3.0f * d), 0);
+    tensors[n_tensors - 1].shape[2] = 3;
+    add("model.encoder.conv2.bias", 1, d, 0, 0.1f, 0);
+    add("model.encoder.embed_positions.weight", 2, w->n_audio, d, 0.5f, 0);
+    for (int i = 0; i < w->enc_layers; i++) {
+        char pre[96];
+        snprintf(pre, sizeof pre, "model.encoder.layers.%d", i);
+        snprintf(n, sizeof n, "%s.self_attn", pre);
+        plan_attention(n, d, s);
+        snprintf(n, sizeof n, "%s.self_attn_layer_norm", pre);
+        plan_norm(n, d);
+        plan_mlp(pre, d, w->ffn);
+        snprintf(n, sizeof n, "%s.final_layer_norm", pre);
+        plan_norm(n, d);
+    }
+    plan_norm("model.encoder.layer_norm", d);
+    add("model.decoder.embed_tokens.weight", 2, w->vocab, d, 0.5f, 0);
+    add("model.decoder.embed_positions.weight", 2, w->n_text, d, 0.5f, 0);
+    for (int i = 0; i < w->dec_layers; i++) {
+        char pre[96];
+        snprintf(pre, sizeof pre, "model.decoder.layers.%d", i);
+        snprintf(n, sizeof n, "%s.self_attn", pre);
+        plan_attention(n, d, s);
+        snprintf(n, sizeof n, "%s.self_attn_layer_norm", pre);
+        plan_norm(n, d);
+        snprintf(n, sizeof n, "%s.encoder_attn", pre);
+        plan_attention(n, d, s);
+        snprintf(n, sizeof n, "%s.encoder_attn_layer_norm", pre);
+        plan_norm(n, d);
+        plan_mlp(pre, d, w->ffn);
+        snprintf(n, sizeof n, "%s.final_layer_norm", pre);
+        plan_norm(n, d);
+    }
+    plan_norm("model.decoder.layer_norm", d);
+}
+
+static void write_whisper_config(const char *out, const WhisperPreset *w) {
+    char cfg[2048];
+    /* ids past the vocabulary's text tokens: end of text, start of
+     * transcript, and the rest of Whisper's specials at the top */
+    int eot = w->vocab - 8, sot = w->vocab - 7;
+    snprintf(cfg, sizeof cfg,
+             "{\"architectures\":[\"WhisperForConditionalGeneration\"],\"model_type\":\"whisper\","
+             "\"d_model\":%d,\"encoder_layers\":%d,\"decoder_layers\":%d,"
+             "\"encoder_attention_heads\":%d,\"decoder_attention_heads\":%d,"
+             "\"encoder_ffn_dim\":%d,\"decoder_ffn_dim\":%d,\"num_mel_bins\":%d,"
+             "\"max_source_positions\":%d,\"max_target_positions\":%d,\"vocab_size\":%d,"
+             "\"activation_function\":\"gelu\",\"scale_embedding\":false,"
+             "\"tie_word_embeddings\":true,\"torch_dtype\":\"%s\",\"bos_token_id\":%d,"
+             "\"eos_token_id\":%d,\"pad_token_id\":%d,\"decoder_start_token_id\":%d}\n",
+             w->d, w->enc_layers, w->dec_layers, w->heads, w->heads, w->ffn, w->ffn, w->n_mels,
+             w->n_audio, w->n_text, w->vocab, dt_torch[w->dt], eot, eot, eot, sot);
+    write_text(out, "config.json", cfg);
+    snprintf(cfg, sizeof cfg,
+             "{\"feature_extractor_type\":\"WhisperFeatureExtractor\",\"feature_size\":%d,"
+             "\"sampling_rate\":16000,\"hop_length\":160,\"n_fft\":400,\"chunk_length\":30,"
+             "\"n_samples\":480000,\"nb_max_frames\":3000,\"padding_value\":0.0}\n",
+             w->n_mels);
+    write_text(out, "preprocessor_config.json", cfg);
+    snprintf(cfg, sizeof cfg, "{\"decoder_start_token_id\":%d,\"eos_token_id\":%d}\n", sot, eot);
+    write_text(out, "generation_config.json", cfg);
+}
+
 /* ------------------------------------------------------------ main */
 
 static void write_config(const char *out, const Preset *p, int first_special);
@@ -369,6 +492,8 @@ int main(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--list")) {
             for (size_t k = 0; k < sizeof presets / sizeof presets[0]; k++) puts(presets[k].name);
+            for (size_t k = 0; k < sizeof whisper_presets / sizeof whisper_presets[0]; k++)
+                puts(whisper_presets[k].name);
             return 0;
         } else if (!strcmp(argv[i], "--preset") && i + 1 < argc) {
             preset = argv[++i];
@@ -382,10 +507,14 @@ int main(int argc, char **argv) {
         }
     }
     const Preset *p = NULL;
+    const WhisperPreset *w = NULL;
     uint64_t seed = 0;
     for (size_t k = 0; preset && k < sizeof presets / sizeof presets[0]; k++)
         if (!strcmp(presets[k].name, preset)) p = &presets[k], seed = 0x5eed0000u + k;
-    if (!p || !out) {
+    for (size_t k = 0; preset && k < sizeof whisper_presets / sizeof whisper_presets[0]; k++)
+        if (!strcmp(whisper_presets[k].name, preset))
+            w = &whisper_presets[k], seed = 0x5eed1000u + k;
+    if ((!p && !w) || !out) {
         fprintf(stderr, "gen_model: need --preset (one of --list) and OUTDIR\n");
         return 2;
     }
@@ -398,12 +527,22 @@ int main(int argc, char **argv) {
         }
     if (mkdir(dir, 0755) && errno != EEXIST) die("cannot create", out);
     free(dir);
+    if (w) {
+        plan_whisper(w);
+        qsort(tensors, (size_t)n_tensors, sizeof *tensors, cmp_name);
+        char *path = unum_path_join(out, "model.safetensors");
+        write_shard(path, w->dt, seed, 0);
+        free(path);
+        write_whisper_config(out, w);
+        free(tensors);
+        return 0;
+    }
     plan(p);
     qsort(tensors, (size_t)n_tensors, sizeof *tensors, cmp_name);
     for (int i = 0; i < n_tensors; i++) tensors[i].shard = i * p->shards / n_tensors;
     if (p->shards == 1) {
         char *path = unum_path_join(out, "model.safetensors");
-        write_shard(path, p, seed, 0);
+        write_shard(path, p->dt, seed, 0);
         free(path);
     } else {
         size_t cap = 1 << 16, len = 0;
@@ -422,7 +561,7 @@ int main(int argc, char **argv) {
             char name[64];
             snprintf(name, sizeof name, "model-%05d-of-%05d.safetensors", s + 1, p->shards);
             char *path = unum_path_join(out, name);
-            write_shard(path, p, seed, s);
+            write_shard(path, p->dt, seed, s);
             free(path);
         }
     }

@@ -1,0 +1,386 @@
+/* whisper.c - WhisperForConditionalGeneration, as the model card reads:
+ *
+ *   encoder:  x = gelu(conv1(mel)); x = gelu(conv2(x, stride 2)) + positions
+ *             each layer: x += attn(LN(x)); x += fc2(gelu(fc1(LN(x))))
+ *             out = LN(x)
+ *   decoder:  x = embed(tokens) + positions
+ *             each layer: x += causal_attn(LN(x)); x += cross_attn(LN(x), out)
+ *                         x += fc2(gelu(fc1(LN(x))))
+ *             logits = LN(x) embed^T
+ *
+ * LayerNorm eps is 1e-5; attention scales queries by head_dim^-0.5; k_proj
+ * has no bias. Every operation goes through the backend's ops table. */
+#include "whisper.h"
+
+#include "config.h"
+#include "util.h"
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LN_EPS 1e-5f
+#define LOGIT_ROWS 16
+
+/* ------------------------------------------------------------ config */
+
+static int whisper_config_load(WhisperConfig *c, const char *dir) {
+    memset(c, 0, sizeof *c);
+    char *path = unum_path_join(dir, "config.json");
+    char *txt = unum_read_file(path, 4u << 20, NULL);
+    cJSON *root = txt ? cJSON_Parse(txt) : NULL;
+    int rc = -1;
+    if (!txt) goto done;
+    if (!cJSON_IsObject(root)) {
+        unum_error_set("%s: not a JSON object", path);
+        goto done;
+    }
+    const cJSON *mt = cJSON_GetObjectItemCaseSensitive(root, "model_type");
+    if (!cJSON_IsString(mt) || strcmp(mt->valuestring, "whisper")) {
+        unum_error_set("%s: model_type is not \"whisper\"", path);
+        goto done;
+    }
+    const cJSON *act = cJSON_GetObjectItemCaseSensitive(root, "activation_function");
+    if (act && (!cJSON_IsString(act) || strcmp(act->valuestring, "gelu"))) {
+        unum_error_set("%s: activation_function must be \"gelu\"", path);
+        goto done;
+    }
+    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "scale_embedding"))) {
+        unum_error_set("%s: scale_embedding is not supported", path);
+        goto done;
+    }
+    const int big = 1 << 20;
+    if (config_get_int(root, "d_model", 1, big, 0, &c->d, path) ||
+        config_get_int(root, "encoder_layers", 1, 1024, 0, &c->enc_layers, path) ||
+        config_get_int(root, "decoder_layers", 1, 1024, 0, &c->dec_layers, path) ||
+        config_get_int(root, "encoder_attention_heads", 1, 1024, 0, &c->enc_heads, path) ||
+        config_get_int(root, "decoder_attention_heads", 1, 1024, 0, &c->dec_heads, path) ||
+        config_get_int(root, "encoder_ffn_dim", 1, big, 0, &c->enc_ffn, path) ||
+        config_get_int(root, "decoder_ffn_dim", 1, big, 0, &c->dec_ffn, path) ||
+        config_get_int(root, "num_mel_bins", 1, 1024, 0, &c->n_mels, path) ||
+        config_get_int(root, "max_source_positions", 1, big, 0, &c->n_audio, path) ||
+        config_get_int(root, "max_target_positions", 1, big, 0, &c->n_text, path) ||
+        config_get_int(root, "vocab_size", 1, 1 << 24, 0, &c->vocab, path) ||
+        config_get_int(root, "decoder_start_token_id", 0, 1 << 24, 0, &c->decoder_start, path))
+        goto done;
+    c->eot = c->vocab; /* none unless given */
+    if (config_get_int(root, "eos_token_id", 0, 1 << 24, 1, &c->eot, path)) goto done;
+    if (c->d % c->enc_heads || c->d % c->dec_heads) {
+        unum_error_set("%s: d_model (%d) is not a multiple of the attention heads", path, c->d);
+        goto done;
+    }
+    if (c->decoder_start >= c->vocab) {
+        unum_error_set("%s: decoder_start_token_id %d is outside the vocabulary", path,
+                       c->decoder_start);
+        goto done;
+    }
+    rc = 0;
+done:
+    cJSON_Delete(root);
+    free(txt);
+    free(path);
+    return rc;
+}
+
+/* ------------------------------------------------------------ loading */
+
+typedef struct {
+    Whisper *w;
+    unsigned char *took;
+} Loader;
+
+/* name with the given rank and shape, uploaded as [rows x cols]. */
+static int load(Loader *ld, Weight *out, const char *name, int ndim, const int64_t *shape,
+                int rows, int cols) {
+    const STensor *t = st_get(&ld->w->st, name, ndim, shape);
+    if (!t) return -1;
+    ld->took[t - ld->w->st.tensors] = 1;
+    return ld->w->be->upload(ld->w->be, t, rows, cols, out);
+}
+
+static int load_mat(Loader *ld, Weight *out, const char *name, int rows, int cols) {
+    int64_t s[2] = {rows, cols};
+    return load(ld, out, name, 2, s, rows, cols);
+}
+
+static int load_vec(Loader *ld, Weight *out, const char *name, int n) {
+    int64_t s[1] = {n};
+    return load(ld, out, name, 1, s, 1, n);
+}
+
+static int load_norm(Loader *ld, Weight *w, Weight *b, const char *prefix) {
+    char n[160];
+    int d = ld->w->c.d;
+    snprintf(n, sizeof n, "%s.weight", prefix);
+    if (load_vec(ld, w, n, d)) return -1;
+    snprintf(n, sizeof n, "%s.bias", prefix);
+    return load_vec(ld, b, n, d);
+}
+
+static int load_attn(Loader *ld, WhisperAttn *a, const char *prefix) {
+    char n[160];
+    int d = ld->w->c.d;
+#define M(field, suffix) (snprintf(n, sizeof n, "%s.%s", prefix, suffix), load_mat(ld, &a->field, n, d, d))
+#define V(field, suffix) (snprintf(n, sizeof n, "%s.%s", prefix, suffix), load_vec(ld, &a->field, n, d))
+    return M(wq, "q_proj.weight") || V(bq, "q_proj.bias") || M(wk, "k_proj.weight") ||
+                   M(wv, "v_proj.weight") || V(bv, "v_proj.bias") || M(wo, "out_proj.weight") ||
+                   V(bo, "out_proj.bias")
+               ? -1
+               : 0;
+#undef M
+#undef V
+}
+
+static int load_layer(Loader *ld, WhisperLayer *l, const char *side, int i, int ffn, int cross) {
+    char pre[96], n[160];
+    int d = ld->w->c.d;
+    snprintf(pre, sizeof pre, "model.%s.layers.%d", side, i);
+#define P(suffix) (snprintf(n, sizeof n, "%s.%s", pre, suffix), n)
+    if (load_norm(ld, &l->ln1_w, &l->ln1_b, P("self_attn_layer_norm")) ||
+        load_attn(ld, &l->self, P("self_attn")) ||
+        (cross && (load_norm(ld, &l->ln2_w, &l->ln2_b, P("encoder_attn_layer_norm")) ||
+                   load_attn(ld, &l->cross, P("encoder_attn")))) ||
+        load_norm(ld, &l->ln3_w, &l->ln3_b, P("final_layer_norm")) ||
+        load_mat(ld, &l->fc1, P("fc1.weight"), ffn, d) || load_vec(ld, &l->fc1_b, P("fc1.bias"), ffn) ||
+        load_mat(ld, &l->fc2, P("fc2.weight"), d, ffn) || load_vec(ld, &l->fc2_b, P("fc2.bias"), d))
+        return -1;
+#undef P
+    return 0;
+}
+
+/* A tied checkpoint may still carry proj_out.weight; anything else unused
+ * means config.json and the checkpoint disagree. */
+static int check_unused(Loader *ld) {
+    const STModel *st = &ld->w->st;
+    for (int i = 0; i < st->n_tensors; i++)
+        if (!ld->took[i] && strcmp(st->tensors[i].name, "proj_out.weight"))
+            return unum_error_set("%s: tensor '%s' is not part of the model config.json describes",
+                                  st->tensors[i].file, st->tensors[i].name);
+    return 0;
+}
+
+static int alloc_state(Whisper *w) {
+    const WhisperConfig *c = &w->c;
+    Backend *be = w->be;
+    size_t d = (size_t)c->d, frames = 2 * (size_t)c->n_audio;
+    size_t rows = frames > (size_t)c->n_text ? frames : (size_t)c->n_text;
+    size_t wide = d > (size_t)c->n_mels ? d : (size_t)c->n_mels;
+    size_t ffn = c->enc_ffn > c->dec_ffn ? (size_t)c->enc_ffn : (size_t)c->dec_ffn;
+    struct {
+        float **p;
+        size_t n;
+    } bufs[] = {{&w->col, frames * wide * 3}, {&w->x, rows * d},   {&w->h, rows * wide},
+                {&w->q, rows * d},            {&w->k, rows * d},   {&w->v, rows * d},
+                {&w->att, rows * d},          {&w->ff, rows * ffn}, {&w->enc_out, c->n_audio * d},
+                {&w->logits, (size_t)LOGIT_ROWS * c->vocab}};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+        if (!(*bufs[i].p = be->alloc(be, bufs[i].n))) return -1;
+    for (int i = 0; i < c->dec_layers; i++) {
+        WhisperLayer *l = &w->dec[i];
+        if (!(l->k_cache = be->alloc(be, (size_t)c->n_text * d)) ||
+            !(l->v_cache = be->alloc(be, (size_t)c->n_text * d)) ||
+            !(l->cross_k = be->alloc(be, (size_t)c->n_audio * d)) ||
+            !(l->cross_v = be->alloc(be, (size_t)c->n_audio * d)))
+            return -1;
+    }
+    return 0;
+}
+
+Whisper *whisper_load(const char *dir, Backend *be) {
+    if (!be->layernorm || !be->gelu || !be->im2col3 || !be->attention_full) {
+        unum_error_set("%s: the %s backend cannot run Whisper yet", dir, be->name);
+        return NULL;
+    }
+    Whisper *w = xcalloc(1, sizeof *w);
+    w->be = be;
+    if (whisper_config_load(&w->c, dir) || st_open_dir(&w->st, dir)) {
+        free(w);
+        return NULL;
+    }
+    const WhisperConfig *c = &w->c;
+    w->enc = xcalloc((size_t)c->enc_layers, sizeof *w->enc);
+    w->dec = xcalloc((size_t)c->dec_layers, sizeof *w->dec);
+    Loader ld = {w, xcalloc((size_t)w->st.n_tensors + 1, 1)};
+    int64_t c1[3] = {c->d, c->n_mels, 3}, c2[3] = {c->d, c->d, 3};
+    int rc = load(&ld, &w->conv1, "model.encoder.conv1.weight", 3, c1, c->d, c->n_mels * 3) ||
+             load_vec(&ld, &w->conv1_b, "model.encoder.conv1.bias", c->d) ||
+             load(&ld, &w->conv2, "model.encoder.conv2.weight", 3, c2, c->d, c->d * 3) ||
+             load_vec(&ld, &w->conv2_b, "model.encoder.conv2.bias", c->d) ||
+             load_mat(&ld, &w->enc_pos, "model.encoder.embed_positions.weight", c->n_audio, c->d) ||
+             load_norm(&ld, &w->enc_ln_w, &w->enc_ln_b, "model.encoder.layer_norm") ||
+             load_mat(&ld, &w->tok, "model.decoder.embed_tokens.weight", c->vocab, c->d) ||
+             load_mat(&ld, &w->dec_pos, "model.decoder.embed_positions.weight", c->n_text, c->d) ||
+             load_norm(&ld, &w->dec_ln_w, &w->dec_ln_b, "model.decoder.layer_norm");
+    for (int i = 0; !rc && i < c->enc_layers; i++)
+        rc = load_layer(&ld, &w->enc[i], "encoder", i, c->enc_ffn, 0);
+    for (int i = 0; !rc && i < c->dec_layers; i++)
+        rc = load_layer(&ld, &w->dec[i], "decoder", i, c->dec_ffn, 1);
+    if (!rc) rc = check_unused(&ld);
+    free(ld.took);
+    if (!rc) rc = alloc_state(w);
+    if (rc) {
+        unum_error_wrap("%s", dir);
+        whisper_free(w);
+        return NULL;
+    }
+    return w;
+}
+
+static void release_attn(Backend *be, WhisperAttn *a) {
+    Weight *ws[] = {&a->wq, &a->bq, &a->wk, &a->wv, &a->bv, &a->wo, &a->bo};
+    for (size_t i = 0; i < sizeof ws / sizeof ws[0]; i++)
+        if (ws[i]->data) be->release(be, ws[i]);
+}
+
+static void release_layer(Backend *be, WhisperLayer *l) {
+    release_attn(be, &l->self);
+    release_attn(be, &l->cross);
+    Weight *ws[] = {&l->ln1_w, &l->ln1_b, &l->ln2_w, &l->ln2_b, &l->ln3_w,
+                    &l->ln3_b, &l->fc1,   &l->fc1_b, &l->fc2,   &l->fc2_b};
+    for (size_t i = 0; i < sizeof ws / sizeof ws[0]; i++)
+        if (ws[i]->data) be->release(be, ws[i]);
+    float *bufs[] = {l->k_cache, l->v_cache, l->cross_k, l->cross_v};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+        if (bufs[i]) be->free(be, bufs[i]);
+}
+
+void whisper_free(Whisper *w) {
+    if (!w) return;
+    Backend *be = w->be;
+    for (int i = 0; w->enc && i < w->c.enc_layers; i++) release_layer(be, &w->enc[i]);
+    for (int i = 0; w->dec && i < w->c.dec_layers; i++) release_layer(be, &w->dec[i]);
+    Weight *ws[] = {&w->conv1,    &w->conv1_b, &w->conv2,   &w->conv2_b,  &w->enc_pos, &w->enc_ln_w,
+                    &w->enc_ln_b, &w->tok,     &w->dec_pos, &w->dec_ln_w, &w->dec_ln_b};
+    for (size_t i = 0; i < sizeof ws / sizeof ws[0]; i++)
+        if (ws[i]->data) be->release(be, ws[i]);
+    float *bufs[] = {w->col, w->x, w->h, w->q, w->k, w->v, w->att, w->ff, w->enc_out, w->logits};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+        if (bufs[i]) be->free(be, bufs[i]);
+    free(w->enc);
+    free(w->dec);
+    st_close(&w->st);
+    free(w);
+}
+
+/* ------------------------------------------------------------ forward */
+
+/* x += fc2(gelu(fc1(LN(x)))) over T rows. */
+static void mlp_block(Whisper *w, WhisperLayer *l, int T) {
+    Backend *be = w->be;
+    size_t n = (size_t)T * w->c.d;
+    be->layernorm(be, w->h, w->x, &l->ln3_w, &l->ln3_b, T, LN_EPS);
+    be->matmul(be, w->ff, w->h, &l->fc1, &l->fc1_b, T);
+    be->gelu(be, w->ff, (size_t)T * l->fc1.rows);
+    be->matmul(be, w->h, w->ff, &l->fc2, &l->fc2_b, T);
+    be->add(be, w->x, w->h, n);
+}
+
+/* positions from..from+T-1 of table, added to x */
+static void add_positions(Whisper *w, const Weight *table, int from, int T) {
+    int32_t *pos = xmalloc(sizeof(int32_t) * (size_t)T);
+    for (int t = 0; t < T; t++) pos[t] = from + t;
+    w->be->embed(w->be, w->h, table, pos, T);
+    w->be->add(w->be, w->x, w->h, (size_t)T * w->c.d);
+    free(pos);
+}
+
+int whisper_encode(Whisper *w, const float *mel, int n_frames) {
+    const WhisperConfig *c = &w->c;
+    Backend *be = w->be;
+    int S = c->n_audio, d = c->d, frames = 2 * S, hd = d / c->enc_heads;
+    if (n_frames != frames)
+        return unum_error_set("whisper: the encoder takes %d mel frames, got %d", frames, n_frames);
+    /* channel-major mel to time-major rows */
+    float *tm = malloc(sizeof(float) * (size_t)frames * c->n_mels);
+    if (!tm) return unum_error_set("whisper: out of memory for the mel input");
+    for (int m = 0; m < c->n_mels; m++)
+        for (int t = 0; t < frames; t++) tm[(size_t)t * c->n_mels + m] = mel[(size_t)m * frames + t];
+    be->from_host(be, w->h, tm, (size_t)frames * c->n_mels);
+    free(tm);
+
+    be->im2col3(be, w->col, w->h, frames, c->n_mels, 1);
+    be->matmul(be, w->x, w->col, &w->conv1, &w->conv1_b, frames);
+    be->gelu(be, w->x, (size_t)frames * d);
+    be->im2col3(be, w->col, w->x, frames, d, 2);
+    be->matmul(be, w->x, w->col, &w->conv2, &w->conv2_b, S);
+    be->gelu(be, w->x, (size_t)S * d);
+    add_positions(w, &w->enc_pos, 0, S);
+
+    for (int i = 0; i < c->enc_layers; i++) {
+        WhisperLayer *l = &w->enc[i];
+        be->layernorm(be, w->h, w->x, &l->ln1_w, &l->ln1_b, S, LN_EPS);
+        be->matmul(be, w->q, w->h, &l->self.wq, &l->self.bq, S);
+        be->matmul(be, w->k, w->h, &l->self.wk, NULL, S);
+        be->matmul(be, w->v, w->h, &l->self.wv, &l->self.bv, S);
+        be->attention_full(be, w->att, w->q, w->k, w->v, S, S, c->enc_heads, hd);
+        be->matmul(be, w->h, w->att, &l->self.wo, &l->self.bo, S);
+        be->add(be, w->x, w->h, (size_t)S * d);
+        mlp_block(w, l, S);
+    }
+    be->layernorm(be, w->enc_out, w->x, &w->enc_ln_w, &w->enc_ln_b, S, LN_EPS);
+    /* each decoder layer's cross-attention keys and values, once per window */
+    for (int i = 0; i < c->dec_layers; i++) {
+        WhisperLayer *l = &w->dec[i];
+        be->matmul(be, l->cross_k, w->enc_out, &l->cross.wk, NULL, S);
+        be->matmul(be, l->cross_v, w->enc_out, &l->cross.wv, &l->cross.bv, S);
+    }
+    if (be->sync(be)) return -1;
+    w->encoded = 1;
+    w->n_past = 0;
+    return 0;
+}
+
+void whisper_encoder_output(Whisper *w, float *out) {
+    w->be->to_host(w->be, out, w->enc_out, (size_t)w->c.n_audio * w->c.d);
+}
+
+int whisper_decode(Whisper *w, const int32_t *ids, int T, float *logits, int all_logits) {
+    const WhisperConfig *c = &w->c;
+    Backend *be = w->be;
+    int d = c->d, hd = d / c->dec_heads, pos0 = w->n_past;
+    if (!w->encoded) return unum_error_set("whisper: decode before encode");
+    if (T <= 0 || T > c->n_text - pos0)
+        return unum_error_set("whisper: %d tokens at position %d do not fit the %d text positions",
+                              T, pos0, c->n_text);
+    for (int t = 0; t < T; t++)
+        if (ids[t] < 0 || ids[t] >= c->vocab)
+            return unum_error_set("whisper: token id %d is outside the vocabulary [0, %d)", ids[t],
+                                  c->vocab);
+    be->embed(be, w->x, &w->tok, ids, T);
+    add_positions(w, &w->dec_pos, pos0, T);
+    for (int i = 0; i < c->dec_layers; i++) {
+        WhisperLayer *l = &w->dec[i];
+        float *kc = l->k_cache + (size_t)pos0 * d, *vc = l->v_cache + (size_t)pos0 * d;
+        be->layernorm(be, w->h, w->x, &l->ln1_w, &l->ln1_b, T, LN_EPS);
+        be->matmul(be, w->q, w->h, &l->self.wq, &l->self.bq, T);
+        be->matmul(be, kc, w->h, &l->self.wk, NULL, T);
+        be->matmul(be, vc, w->h, &l->self.wv, &l->self.bv, T);
+        be->attention(be, w->att, w->q, l->k_cache, l->v_cache, T, pos0, c->dec_heads, c->dec_heads,
+                      hd);
+        be->matmul(be, w->h, w->att, &l->self.wo, &l->self.bo, T);
+        be->add(be, w->x, w->h, (size_t)T * d);
+
+        be->layernorm(be, w->h, w->x, &l->ln2_w, &l->ln2_b, T, LN_EPS);
+        be->matmul(be, w->q, w->h, &l->cross.wq, &l->cross.bq, T);
+        be->attention_full(be, w->att, w->q, l->cross_k, l->cross_v, T, c->n_audio, c->dec_heads,
+                           hd);
+        be->matmul(be, w->h, w->att, &l->cross.wo, &l->cross.bo, T);
+        be->add(be, w->x, w->h, (size_t)T * d);
+        mlp_block(w, l, T);
+    }
+    int first = all_logits ? 0 : T - 1;
+    for (int r = first; r < T; r += LOGIT_ROWS) {
+        int n = T - r < LOGIT_ROWS ? T - r : LOGIT_ROWS;
+        be->layernorm(be, w->h, w->x + (size_t)r * d, &w->dec_ln_w, &w->dec_ln_b, n, LN_EPS);
+        be->matmul(be, w->logits, w->h, &w->tok, NULL, n);
+        be->to_host(be, logits + (size_t)(r - first) * c->vocab, w->logits, (size_t)n * c->vocab);
+    }
+    if (be->sync(be)) return -1;
+    w->n_past += T;
+    return 0;
+}
+
+void whisper_rewind(Whisper *w, int n) {
+    if (n >= 0 && n < w->n_past) w->n_past = n;
+}
