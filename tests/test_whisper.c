@@ -9,6 +9,7 @@
 #include "whisper.h"
 
 #include <stdlib.h>
+#include <unistd.h>
 
 static const char *presets[] = {"whisper-tiny-f32", "whisper-v3-bf16"};
 
@@ -160,4 +161,39 @@ TEST(whisper_refuses_wrong_directories) {
     CHECK(whisper_load("/nonexistent/whisper", be) == NULL);
     CHECK_ERR("/nonexistent/whisper");
     be->close(be);
+}
+
+TEST(cli_mel_matches_the_reference_window) {
+    /* the speech clip padded to 30 s: the first 300 frames against the
+     * reference, every later frame at the clamp value */
+    char prelude[1024], *err = NULL;
+    snprintf(prelude, sizeof prelude, "U='%s'; F='%s'; R='%s'", test_bin(), test_fixtures(),
+             test_root());
+    int rc = test_shell(prelude,
+                        "$U mel -m $F/whisper-tiny-f32 $R/tests/golden/mel/speech16k.wav "
+                        "-o /tmp/unum-mel.f32",
+                        NULL, &err);
+    CHECK_EQ_INT(rc, 0);
+    free(err);
+    size_t n = 0, m = 0;
+    float *got = (float *)unum_read_file("/tmp/unum-mel.f32", 1 << 24, &n);
+    float *ref = golden("../mel", "speech.30s.mel80.first300.f32", &m);
+    REQUIRE(got && ref);
+    CHECK_EQ_INT(n, 80 * 3000 * 4);
+    CHECK_EQ_INT(m, 80 * 300 * 4);
+    double worst = 0;
+    for (int b = 0; b < 80 && n == 80 * 3000 * 4; b++)
+        for (int t = 0; t < 3000; t++) {
+            float want = t < 300 ? ref[b * 300 + t] : -0.754816f;
+            worst = fmax(worst, fabs(got[(size_t)b * 3000 + t] - want));
+        }
+    CHECK(worst < 1e-4);
+    free(got), free(ref);
+    unlink("/tmp/unum-mel.f32");
+    CHECK_EQ_INT(test_shell(prelude, "$U mel -m $F/whisper-tiny-f32 /nonexistent.wav -o /tmp/x.f32",
+                            NULL, &err),
+                 1);
+    CHECK_CONTAINS(err, "/nonexistent.wav");
+    free(err);
+    CHECK_EQ_INT(test_shell(prelude, "$U mel $R/tests/golden/mel/speech16k.wav", NULL, NULL), 2);
 }

@@ -2,7 +2,9 @@
 #include "cli.h"
 
 #include "args.h"
+#include "cli_audio.h"
 #include "cli_store.h"
+#include "cli_whisper.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -31,6 +33,10 @@ static const char usage[] =
     "                                  saved chat sessions\n"
     "  search QUERY                    full-text search of messages and transcripts;\n"
     "                                  one line per hit: kind, id, snippet\n"
+    "  record -o FILE.wav [--seconds N] [--device NAME] [--list-devices]\n"
+    "                                  record 16 kHz mono WAV from a microphone\n"
+    "  mel -m WHISPER FILE.wav -o OUT.f32\n"
+    "                                  float32 [n_mels x 3000] log-mel of the first 30 s\n"
     "\n"
     "--db PATH picks the database (default $XDG_DATA_HOME/unum/unum.db).\n"
     "MODEL is a Hugging Face model directory or a repo id ORG/NAME found in\n"
@@ -81,7 +87,9 @@ int main(int argc, char **argv) {
                 {"persona", cli_persona},
                 {"template", cli_template},
                 {"sessions", cli_sessions},
-                {"search", cli_search}};
+                {"search", cli_search},
+                {"record", cli_record},
+                {"mel", cli_mel}};
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
         if (!strcmp(cmd, cmds[i].name)) return cmds[i].fn(argc - 1, argv + 1);
     fprintf(stderr, "unum: unknown command '%s'\n\n%s", cmd, usage);

@@ -1,0 +1,110 @@
+/* cli_audio.c - see cli_audio.h. */
+#include "cli_audio.h"
+
+#include "args.h"
+#include "capture.h"
+#include "util.h"
+
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+static volatile sig_atomic_t interrupted;
+
+static void on_sigint(int sig) {
+    (void)sig;
+    interrupted = 1;
+}
+
+static int list_devices(void) {
+    char **names;
+    int n;
+    if (capture_list_devices(&names, &n) < 0) {
+        fprintf(stderr, "unum: record: %s\n", unum_error());
+        return 1;
+    }
+    for (int i = 0; i < n; i++) printf("%s\n", names[i]);
+    capture_names_free(names, n);
+    return 0;
+}
+
+/* "\r  00:03.2  [#######             ]  -12 dB" on a terminal's stderr. */
+static void show_progress(const capture_stats *st) {
+    char bar[21];
+    double db = st->level > 1e-5f ? 20 * log10(st->level) : -100;
+    int k = (int)lrint((db + 60) / 60 * 20);
+    k = k < 0 ? 0 : k > 20 ? 20 : k;
+    memset(bar, '#', (size_t)k);
+    memset(bar + k, ' ', (size_t)(20 - k));
+    bar[20] = 0;
+    double s = (double)st->frames / CAPTURE_RATE;
+    fprintf(stderr, "\r  recording %02d:%04.1f  [%s] %4.0f dB  (Ctrl-C stops)", (int)(s / 60),
+            fmod(s, 60), bar, db);
+    fflush(stderr);
+}
+
+int cli_record(int argc, char **argv) {
+    Args a = {argc, 1, argv, 0};
+    const char *out = NULL, *device = NULL;
+    float seconds = 0;
+    int list = 0;
+    while (a.i < a.argc && !a.bad) {
+        if (args_flag(&a, "-o", "--output")) out = args_value(&a);
+        else if (args_flag(&a, "--device", NULL)) device = args_value(&a);
+        else if (args_flag(&a, "--seconds", NULL)) {
+            if (args_float(&a, 0, 1e7, &seconds) == 0 && !(seconds > 0)) {
+                fputs("unum: --seconds: must be more than 0\n", stderr);
+                a.bad = 1;
+            }
+        } else if (args_flag(&a, "--list-devices", NULL)) list = 1;
+        else args_unknown(&a, "record");
+    }
+    if (a.bad) return EXIT_USAGE;
+    if (list) return list_devices();
+    if (!out || !out[0]) {
+        fputs("unum: record: -o FILE.wav is required\n", stderr);
+        return EXIT_USAGE;
+    }
+    if (device && !device[0]) {
+        fputs("unum: record: --device: the name is empty\n", stderr);
+        return EXIT_USAGE;
+    }
+
+    /* Our handler goes in before capture starts so that a Ctrl-C at any
+     * point stops cleanly (and SDL, told not to, installs none of its own). */
+    struct sigaction sa = {.sa_handler = on_sigint}, old_int, old_term;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+    capture_config cfg = {.device = device, .path = out, .encoding = WAV_PCM};
+    if (seconds > 0) cfg.max_frames = (uint64_t)llround((double)seconds * CAPTURE_RATE);
+    capture *c = capture_start(&cfg);
+    int rc = 0;
+    if (!c) {
+        fprintf(stderr, "unum: record: %s\n", unum_error());
+        rc = 1;
+    } else {
+        int tty = isatty(STDERR_FILENO);
+        capture_stats st;
+        while (!interrupted && capture_wait(c, 100, &st) == CAPTURE_RUNNING)
+            if (tty) show_progress(&st);
+        if (tty) fputc('\n', stderr);
+        if (capture_close(c, &st) < 0) {
+            fprintf(stderr, "unum: record: %s\n", unum_error());
+            rc = 1;
+        } else if (st.state == CAPTURE_REMOVED) {
+            fprintf(stderr, "unum: record: %s in %s\n", st.error, out);
+            rc = 1;
+        }
+        if (st.overruns)
+            fprintf(stderr, "unum: record: %llu samples lost (the writer fell behind %llu times)\n",
+                    (unsigned long long)st.dropped, (unsigned long long)st.overruns);
+        if (rc == 0)
+            fprintf(stderr, "unum: recorded %.2f s to %s\n", (double)st.frames / CAPTURE_RATE, out);
+    }
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+    return rc;
+}
