@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #define ERR_MAX 1024
 static _Thread_local char err_buf[ERR_MAX];
@@ -97,6 +98,23 @@ char *unum_read_file(const char *path, size_t max, size_t *len_out) {
     buf[n] = 0;
     if (len_out) *len_out = n;
     return buf;
+}
+
+int unum_write_file_atomic(const char *path, const void *data, size_t n) {
+    size_t tl = strlen(path) + 8;
+    char *tmp = xmalloc(tl);
+    snprintf(tmp, tl, "%s.part", path);
+    errno = 0;
+    FILE *f = fopen(tmp, "wb");
+    int ok = f && fwrite(data, 1, n, f) == n;
+    if (f && fclose(f)) ok = 0;
+    if (ok && rename(tmp, path)) ok = 0;
+    if (!ok) {
+        unum_error_set("%s: %s", f ? path : tmp, errno ? strerror(errno) : "write failed");
+        unlink(tmp);
+    }
+    free(tmp);
+    return ok ? 0 : -1;
 }
 
 char *unum_path_join(const char *a, const char *b) {

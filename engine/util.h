@@ -36,6 +36,10 @@ char *xstrdup(const char *s);
  * Returns NULL with the error set (naming path) on failure. */
 char *unum_read_file(const char *path, size_t max, size_t *len_out);
 
+/* Writes n bytes to path through path.part and a rename, so path is either
+ * whole or untouched. 0, or -1 with the error naming the file. */
+int unum_write_file_atomic(const char *path, const void *data, size_t n);
+
 /* Path join into a new string: "a" + "/" + "b". */
 char *unum_path_join(const char *a, const char *b);
 int unum_file_exists(const char *path);

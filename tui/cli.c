@@ -364,21 +364,10 @@ int cli_logits(int argc, char **argv) {
         fail();
         goto done;
     }
-    /* written beside the target and renamed, so OUT is whole or untouched */
-    size_t tl = strlen(out) + 8;
-    char *tmp = xmalloc(tl);
-    snprintf(tmp, tl, "%s.part", out);
-    errno = 0;
-    FILE *f = fopen(tmp, "wb");
-    int ok = f && fwrite(logits, sizeof(float) * V, ids.n, f) == ids.n;
-    if (f && fclose(f)) ok = 0;
-    if (ok && rename(tmp, out)) ok = 0;
-    if (!ok) {
-        fprintf(stderr, "unum: %s: %s\n", f ? out : tmp, errno ? strerror(errno) : "write failed");
-        unlink(tmp);
+    if (unum_write_file_atomic(out, logits, sizeof(float) * V * ids.n)) {
+        fail();
+        goto done;
     }
-    free(tmp);
-    if (!ok) goto done;
     rc = 0;
 done:
     free(logits);

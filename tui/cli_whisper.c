@@ -47,24 +47,6 @@ static int model_n_mels(const char *dir, int *n_mels) {
                           dir);
 }
 
-/* Writes n floats to path through a temporary file and a rename. */
-static int write_f32(const char *path, const float *x, size_t n) {
-    size_t tl = strlen(path) + 8;
-    char *tmp = xmalloc(tl);
-    snprintf(tmp, tl, "%s.part", path);
-    errno = 0;
-    FILE *f = fopen(tmp, "wb");
-    int ok = f && fwrite(x, sizeof(float), n, f) == n;
-    if (f && fclose(f)) ok = 0;
-    if (ok && rename(tmp, path)) ok = 0;
-    if (!ok) {
-        unum_error_set("%s: %s", path, errno ? strerror(errno) : "write failed");
-        unlink(tmp);
-    }
-    free(tmp);
-    return ok ? 0 : -1;
-}
-
 int cli_mel(int argc, char **argv) {
     Args a = {argc, 1, argv, 0};
     const char *model = NULL, *out = NULL, *wav = NULL;
@@ -101,7 +83,7 @@ int cli_mel(int argc, char **argv) {
         goto done;
     }
     mel = xmalloc(sizeof(float) * (size_t)n_mels * 3000);
-    if (mel_compute_30s(m, x, n, mel) || write_f32(out, mel, (size_t)n_mels * 3000)) {
+    if (mel_compute_30s(m, x, n, mel) || unum_write_file_atomic(out, mel, sizeof(float) * n_mels * 3000)) {
         fail();
         goto done;
     }
