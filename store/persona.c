@@ -5,6 +5,7 @@
 #include "util.h"
 
 #include <cjson/cJSON.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -198,4 +199,20 @@ int store_persona_list(Store *st, Persona **out, size_t *n) {
 void store_personas_free(Persona *list, size_t n) {
     for (size_t i = 0; i < n; i++) persona_free(&list[i]);
     free(list);
+}
+
+char *persona_system_prompt(const Persona *p) {
+    const char *labels[3] = {"Tone", "Length", "Language"};
+    const char *vals[3] = {p->tone, p->length, p->language};
+    size_t cap = strlen(p->system_prompt) + 64;
+    for (int i = 0; i < 3; i++) cap += vals[i] ? strlen(vals[i]) : 0;
+    char *out = xmalloc(cap);
+    size_t n = (size_t)snprintf(out, cap, "%s", p->system_prompt);
+    const char *sep = "\n\n";
+    for (int i = 0; i < 3; i++)
+        if (vals[i] && vals[i][0]) {
+            n += (size_t)snprintf(out + n, cap - n, "%s%s: %s.", sep, labels[i], vals[i]);
+            sep = " ";
+        }
+    return out;
 }

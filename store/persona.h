@@ -25,6 +25,9 @@ int store_name_check(const char *name, const char *what);
 /* Parses and validates persona JSON; origin (a file name) starts the error
  * messages. On success *out owns new strings. */
 int persona_parse_json(const char *text, const char *origin, Persona *out);
+/* The system turn a persona gives a chat: its system_prompt, then a line
+ * with its style ("Tone: x. Length: y. Language: z.") when any is set. */
+char *persona_system_prompt(const Persona *p);
 /* The export form, pretty-printed with a final newline (new string). */
 char *persona_to_json(const Persona *p);
 void persona_free(Persona *p);

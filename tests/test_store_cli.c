@@ -2,6 +2,7 @@
  * template, sessions and search, every form, with --db and with the default
  * location; exit codes (0 ok, 1 runtime error, 2 usage error), messages that
  * name the value at fault, and export/import round trips that are exact. */
+#include "persona.h"
 #include "recording.h"
 #include "session.h"
 #include "store.h"
@@ -331,5 +332,45 @@ TEST(cli_store_database_location_and_refusals) {
     CHECK_CONTAINS(out, "search QUERY");
     CHECK_CONTAINS(out, "--db PATH");
     free(out);
+    test_tmp_remove(dir);
+}
+
+/* The prompt token count that `run -v` reports on stderr, or -1. */
+static int prompt_tokens(const char *err) {
+    const char *p = err ? strstr(err, " prompt tokens") : NULL;
+    if (!p) return -1;
+    while (p > err && p[-1] >= '0' && p[-1] <= '9') p--;
+    return atoi(p);
+}
+
+TEST(cli_run_with_a_persona) {
+    char *dir = test_tmpdir();
+    REQUIRE(dir);
+    cur_dir = dir;
+    /* the persona's prompt and style, composed */
+    Persona p = {"x", "", "Be brief.", "warm", "", "English", 0};
+    char *prompt = persona_system_prompt(&p);
+    CHECK_STR(prompt, "Be brief.\n\nTone: warm. Language: English.");
+    free(prompt);
+    /* run --persona puts it in the system turn: the prompt grows */
+    char *err = NULL;
+    CHECK_EQ_INT(sh(NULL, &err, "$U $D run -m %s/tiny-bf16 -p hi --persona coach -n 2 -v",
+                    test_fixtures()),
+                 0);
+    int with = prompt_tokens(err);
+    free(err);
+    CHECK_EQ_INT(sh(NULL, &err, "$U $D run -m %s/tiny-bf16 -p hi -n 2 -v", test_fixtures()), 0);
+    int without = prompt_tokens(err);
+    free(err);
+    CHECK(without > 0 && with > without);
+    CHECK_EQ_INT(sh(NULL, &err, "$U $D run -m %s/tiny-bf16 -p hi --persona nobody -n 2",
+                    test_fixtures()),
+                 1);
+    CHECK_CONTAINS(err, "nobody");
+    free(err);
+    CHECK_EQ_INT(sh(NULL, &err, "$U $D run -m %s/tiny-bf16 -p hi --persona coach --system x",
+                    test_fixtures()),
+                 2);
+    free(err);
     test_tmp_remove(dir);
 }

@@ -4,6 +4,7 @@
 
 #include "args.h"
 #include "chat.h"
+#include "cli_store.h"
 #include "engine.h"
 #include "kernels.h"
 #include "modeldir.h"
@@ -170,12 +171,9 @@ int cli_run(int argc, char **argv) {
         fprintf(stderr, "unum run: give one of -p, -f and --prompt-ids\n");
         return EXIT_USAGE;
     }
-    if (persona) {
-        fprintf(stderr,
-                "unum run: --persona %s: personas live in the store, which this build "
-                "does not have yet; use --system TEXT\n",
-                persona);
-        return 1;
+    if (persona && system) {
+        fprintf(stderr, "unum run: give --persona or --system, not both\n");
+        return EXIT_USAGE;
     }
 
     char *text = NULL;
@@ -194,9 +192,19 @@ int cli_run(int argc, char **argv) {
         return EXIT_USAGE;
     }
 
-    EngineOptions eo = {backend, threads, ctx};
-    Engine *e = engine_load(model, &eo);
+    /* a persona's prompt (and style) from the store becomes the system turn */
+    char *persona_prompt = NULL;
+    Engine *e = NULL;
     int rc = 1;
+    if (persona) {
+        if (!(persona_prompt = cli_store_persona_prompt(persona))) {
+            fail();
+            goto out;
+        }
+        system = persona_prompt;
+    }
+    EngineOptions eo = {backend, threads, ctx};
+    e = engine_load(model, &eo);
     if (!e) {
         fail();
         goto out;
@@ -261,6 +269,7 @@ out:
     engine_free(e);
     idvec_free(&ids);
     free(text);
+    free(persona_prompt);
     return rc;
 }
 

@@ -62,6 +62,19 @@ static Store *open_store(void) {
     return st;
 }
 
+char *cli_store_persona_prompt(const char *name) {
+    Store *st;
+    if (store_open(db_path, &st) != 0) return NULL;
+    Persona p;
+    char *out = NULL;
+    if (store_persona_get(st, name, &p) == 0) {
+        out = persona_system_prompt(&p);
+        persona_free(&p);
+    }
+    store_close(st);
+    return out;
+}
+
 /* A file's text, or stdin's for "-". */
 static char *read_input(const char *path) {
     if (strcmp(path, "-") != 0) return unum_read_file(path, 1u << 20, NULL);

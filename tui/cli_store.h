@@ -6,6 +6,10 @@
 #define UNUM_CLI_STORE_H
 
 void cli_store_set_db(const char *path);
+/* The system prompt a persona gives a chat: its system_prompt, then its
+ * style (tone, length, language) when set. A new string, or NULL with the
+ * error set (unknown persona, unreadable database). */
+char *cli_store_persona_prompt(const char *name);
 int cli_persona(int argc, char **argv);
 int cli_template(int argc, char **argv);
 int cli_sessions(int argc, char **argv);

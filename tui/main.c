@@ -12,8 +12,8 @@
 static const char usage[] =
     "usage: unum [--db PATH] COMMAND [options]\n"
     "\n"
-    "  run -m MODEL [-p TEXT | -f FILE | --prompt-ids FILE] [--system TEXT] [--raw]\n"
-    "      [-n N] [--temp T] [--top-k K] [--top-p P] [--min-p P] [--repeat-penalty R]\n"
+    "  run -m MODEL [-p TEXT | -f FILE | --prompt-ids FILE] [--system TEXT | --persona NAME]\n"
+    "      [--raw] [-n N] [--temp T] [--top-k K] [--top-p P] [--min-p P] [--repeat-penalty R]\n"
     "      [--seed S] [--ignore-eos] [--ids] [--backend auto|cpu|cuda] [--threads N]\n"
     "      [--ctx N] [-v]\n"
     "                                  generate a reply (chat template unless --raw)\n"
