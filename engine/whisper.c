@@ -46,6 +46,12 @@ static int whisper_config_load(WhisperConfig *c, const char *dir) {
         unum_error_set("%s: activation_function must be \"gelu\"", path);
         goto done;
     }
+    const cJSON *tie = cJSON_GetObjectItemCaseSensitive(root, "tie_word_embeddings");
+    if (tie && !cJSON_IsBool(tie)) {
+        unum_error_set("%s: tie_word_embeddings must be true or false", path);
+        goto done;
+    }
+    c->tied = !tie || cJSON_IsTrue(tie);
     if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "scale_embedding"))) {
         unum_error_set("%s: scale_embedding is not supported", path);
         goto done;
@@ -65,7 +71,14 @@ static int whisper_config_load(WhisperConfig *c, const char *dir) {
         config_get_int(root, "decoder_start_token_id", 0, 1 << 24, 0, &c->decoder_start, path))
         goto done;
     c->eot = c->vocab; /* none unless given */
-    if (config_get_int(root, "eos_token_id", 0, 1 << 24, 1, &c->eot, path)) goto done;
+    if (config_get_int(root, "eos_token_id", 0, c->vocab, 1, &c->eot, path)) goto done;
+    /* element counts go through int-sized loops: keep the shapes sane */
+    if (c->n_audio > 1 << 16 || c->n_text > 1 << 16 ||
+        (int64_t)2 * c->n_audio * (c->enc_ffn > c->d * 3 ? c->enc_ffn : c->d * 3) > INT32_MAX) {
+        unum_error_set("%s: max_source_positions / max_target_positions are implausibly large",
+                       path);
+        goto done;
+    }
     if (c->d % c->enc_heads || c->d % c->dec_heads) {
         unum_error_set("%s: d_model (%d) is not a multiple of the attention heads", path, c->d);
         goto done;
@@ -91,8 +104,8 @@ typedef struct {
 } Loader;
 
 /* name with the given rank and shape, uploaded as [rows x cols]. */
-static int load(Loader *ld, Weight *out, const char *name, int ndim, const int64_t *shape,
-                int rows, int cols) {
+static int load(Loader *ld, Weight *out, const char *name, int ndim, const int64_t *shape, int rows,
+                int cols) {
     const STensor *t = st_get(&ld->w->st, name, ndim, shape);
     if (!t) return -1;
     ld->took[t - ld->w->st.tensors] = 1;
@@ -121,8 +134,10 @@ static int load_norm(Loader *ld, Weight *w, Weight *b, const char *prefix) {
 static int load_attn(Loader *ld, WhisperAttn *a, const char *prefix) {
     char n[160];
     int d = ld->w->c.d;
-#define M(field, suffix) (snprintf(n, sizeof n, "%s.%s", prefix, suffix), load_mat(ld, &a->field, n, d, d))
-#define V(field, suffix) (snprintf(n, sizeof n, "%s.%s", prefix, suffix), load_vec(ld, &a->field, n, d))
+#define M(field, suffix)                                                                           \
+    (snprintf(n, sizeof n, "%s.%s", prefix, suffix), load_mat(ld, &a->field, n, d, d))
+#define V(field, suffix)                                                                           \
+    (snprintf(n, sizeof n, "%s.%s", prefix, suffix), load_vec(ld, &a->field, n, d))
     return M(wq, "q_proj.weight") || V(bq, "q_proj.bias") || M(wk, "k_proj.weight") ||
                    M(wv, "v_proj.weight") || V(bv, "v_proj.bias") || M(wo, "out_proj.weight") ||
                    V(bo, "out_proj.bias")
@@ -142,7 +157,8 @@ static int load_layer(Loader *ld, WhisperLayer *l, const char *side, int i, int 
         (cross && (load_norm(ld, &l->ln2_w, &l->ln2_b, P("encoder_attn_layer_norm")) ||
                    load_attn(ld, &l->cross, P("encoder_attn")))) ||
         load_norm(ld, &l->ln3_w, &l->ln3_b, P("final_layer_norm")) ||
-        load_mat(ld, &l->fc1, P("fc1.weight"), ffn, d) || load_vec(ld, &l->fc1_b, P("fc1.bias"), ffn) ||
+        load_mat(ld, &l->fc1, P("fc1.weight"), ffn, d) ||
+        load_vec(ld, &l->fc1_b, P("fc1.bias"), ffn) ||
         load_mat(ld, &l->fc2, P("fc2.weight"), d, ffn) || load_vec(ld, &l->fc2_b, P("fc2.bias"), d))
         return -1;
 #undef P
@@ -154,7 +170,7 @@ static int load_layer(Loader *ld, WhisperLayer *l, const char *side, int i, int 
 static int check_unused(Loader *ld) {
     const STModel *st = &ld->w->st;
     for (int i = 0; i < st->n_tensors; i++)
-        if (!ld->took[i] && strcmp(st->tensors[i].name, "proj_out.weight"))
+        if (!ld->took[i] && !(ld->w->c.tied && !strcmp(st->tensors[i].name, "proj_out.weight")))
             return unum_error_set("%s: tensor '%s' is not part of the model config.json describes",
                                   st->tensors[i].file, st->tensors[i].name);
     return 0;
@@ -163,16 +179,26 @@ static int check_unused(Loader *ld) {
 static int alloc_state(Whisper *w) {
     const WhisperConfig *c = &w->c;
     Backend *be = w->be;
+    /* conv1 works on all the mel frames; everything after it on at most
+     * max(n_audio, n_text) rows */
     size_t d = (size_t)c->d, frames = 2 * (size_t)c->n_audio;
-    size_t rows = frames > (size_t)c->n_text ? frames : (size_t)c->n_text;
-    size_t wide = d > (size_t)c->n_mels ? d : (size_t)c->n_mels;
+    size_t rows = (size_t)(c->n_audio > c->n_text ? c->n_audio : c->n_text);
     size_t ffn = c->enc_ffn > c->dec_ffn ? (size_t)c->enc_ffn : (size_t)c->dec_ffn;
+    size_t col =
+        frames * c->n_mels * 3 > c->n_audio * d * 3 ? frames * c->n_mels * 3 : c->n_audio * d * 3;
+    size_t mel = frames * c->n_mels > rows * d ? frames * c->n_mels : rows * d;
     struct {
         float **p;
         size_t n;
-    } bufs[] = {{&w->col, frames * wide * 3}, {&w->x, rows * d},   {&w->h, rows * wide},
-                {&w->q, rows * d},            {&w->k, rows * d},   {&w->v, rows * d},
-                {&w->att, rows * d},          {&w->ff, rows * ffn}, {&w->enc_out, c->n_audio * d},
+    } bufs[] = {{&w->col, col},
+                {&w->x, (frames > rows ? frames : rows) * d},
+                {&w->h, mel},
+                {&w->q, rows * d},
+                {&w->k, rows * d},
+                {&w->v, rows * d},
+                {&w->att, rows * d},
+                {&w->ff, rows * ffn},
+                {&w->enc_out, c->n_audio * d},
                 {&w->logits, (size_t)LOGIT_ROWS * c->vocab}};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         if (!(*bufs[i].p = be->alloc(be, bufs[i].n))) return -1;
@@ -212,6 +238,10 @@ Whisper *whisper_load(const char *dir, Backend *be) {
              load_mat(&ld, &w->tok, "model.decoder.embed_tokens.weight", c->vocab, c->d) ||
              load_mat(&ld, &w->dec_pos, "model.decoder.embed_positions.weight", c->n_text, c->d) ||
              load_norm(&ld, &w->dec_ln_w, &w->dec_ln_b, "model.decoder.layer_norm");
+    if (!rc) {
+        if (c->tied) w->proj = w->tok;
+        else rc = load_mat(&ld, &w->proj, "proj_out.weight", c->vocab, c->d);
+    }
     for (int i = 0; !rc && i < c->enc_layers; i++)
         rc = load_layer(&ld, &w->enc[i], "encoder", i, c->enc_ffn, 0);
     for (int i = 0; !rc && i < c->dec_layers; i++)
@@ -250,6 +280,7 @@ void whisper_free(Whisper *w) {
     Backend *be = w->be;
     for (int i = 0; w->enc && i < w->c.enc_layers; i++) release_layer(be, &w->enc[i]);
     for (int i = 0; w->dec && i < w->c.dec_layers; i++) release_layer(be, &w->dec[i]);
+    if (!w->c.tied && w->proj.data) be->release(be, &w->proj);
     Weight *ws[] = {&w->conv1,    &w->conv1_b, &w->conv2,   &w->conv2_b,  &w->enc_pos, &w->enc_ln_w,
                     &w->enc_ln_b, &w->tok,     &w->dec_pos, &w->dec_ln_w, &w->dec_ln_b};
     for (size_t i = 0; i < sizeof ws / sizeof ws[0]; i++)
@@ -289,13 +320,15 @@ int whisper_encode(Whisper *w, const float *mel, int n_frames) {
     const WhisperConfig *c = &w->c;
     Backend *be = w->be;
     int S = c->n_audio, d = c->d, frames = 2 * S, hd = d / c->enc_heads;
+    w->encoded = 0; /* until this window's encoder output and cross K/V are whole */
     if (n_frames != frames)
         return unum_error_set("whisper: the encoder takes %d mel frames, got %d", frames, n_frames);
     /* channel-major mel to time-major rows */
     float *tm = malloc(sizeof(float) * (size_t)frames * c->n_mels);
     if (!tm) return unum_error_set("whisper: out of memory for the mel input");
     for (int m = 0; m < c->n_mels; m++)
-        for (int t = 0; t < frames; t++) tm[(size_t)t * c->n_mels + m] = mel[(size_t)m * frames + t];
+        for (int t = 0; t < frames; t++)
+            tm[(size_t)t * c->n_mels + m] = mel[(size_t)m * frames + t];
     be->from_host(be, w->h, tm, (size_t)frames * c->n_mels);
     free(tm);
 
@@ -332,7 +365,7 @@ int whisper_encode(Whisper *w, const float *mel, int n_frames) {
 }
 
 void whisper_encoder_output(Whisper *w, float *out) {
-    w->be->to_host(w->be, out, w->enc_out, (size_t)w->c.n_audio * w->c.d);
+    if (w->encoded) w->be->to_host(w->be, out, w->enc_out, (size_t)w->c.n_audio * w->c.d);
 }
 
 int whisper_decode(Whisper *w, const int32_t *ids, int T, float *logits, int all_logits) {
@@ -373,7 +406,7 @@ int whisper_decode(Whisper *w, const int32_t *ids, int T, float *logits, int all
     for (int r = first; r < T; r += LOGIT_ROWS) {
         int n = T - r < LOGIT_ROWS ? T - r : LOGIT_ROWS;
         be->layernorm(be, w->h, w->x + (size_t)r * d, &w->dec_ln_w, &w->dec_ln_b, n, LN_EPS);
-        be->matmul(be, w->logits, w->h, &w->tok, NULL, n);
+        be->matmul(be, w->logits, w->h, &w->proj, NULL, n);
         be->to_host(be, logits + (size_t)(r - first) * c->vocab, w->logits, (size_t)n * c->vocab);
     }
     if (be->sync(be)) return -1;

@@ -25,6 +25,7 @@ typedef struct {
     int vocab;
     int decoder_start; /* decoder_start_token_id */
     int eot;           /* eos_token_id */
+    int tied;          /* tie_word_embeddings (default true): proj_out is embed_tokens */
 } WhisperConfig;
 
 typedef struct {
@@ -47,7 +48,8 @@ typedef struct {
     STModel st;
     Backend *be;
     Weight conv1, conv1_b, conv2, conv2_b, enc_pos, enc_ln_w, enc_ln_b;
-    Weight tok, dec_pos, dec_ln_w, dec_ln_b; /* tok is also the output projection */
+    Weight tok, dec_pos, dec_ln_w, dec_ln_b;
+    Weight proj;   /* [V x d] proj_out, or tok when tied */
     WhisperLayer *enc, *dec;
     int n_past;    /* decoder positions in the cache */
     int encoded;   /* whisper_encode has run */

@@ -341,36 +341,35 @@ typedef struct {
     int T, S, n_heads, head_dim;
 } FullAttJob;
 
-/* One task per head: S = scale Q K^T, row softmax, O = P V, through sgemm
- * on strided views, a block of queries at a time. */
+/* One task per head and block of queries: S = scale Q K^T, row softmax,
+ * O = P V, through sgemm on strided views. */
 static void attention_full_heads(void *ctx, int b, int e, int thread) {
     FullAttJob *j = ctx;
-    int hd = j->head_dim, ld = j->n_heads * hd;
+    int hd = j->head_dim, ld = j->n_heads * hd, n_blocks = (j->T + ATT_BLOCK - 1) / ATT_BLOCK;
     float scale = 1.0f / sqrtf((float)hd);
-    for (int h = b; h < e; h++)
-        for (int t0 = 0; t0 < j->T; t0 += ATT_BLOCK) {
-            int tb = j->T - t0 < ATT_BLOCK ? j->T - t0 : ATT_BLOCK;
-            float *S = scratch_get(j->cpu, thread, (size_t)tb * j->S);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, tb, j->S, hd, scale,
-                        j->q + (size_t)t0 * ld + (size_t)h * hd, ld, j->k + (size_t)h * hd, ld,
-                        0.0f, S, j->S);
-            for (int i = 0; i < tb; i++) {
-                float *s = S + (size_t)i * j->S, mx = -INFINITY, sum = 0;
-                for (int k = 0; k < j->S; k++) mx = s[k] > mx ? s[k] : mx;
-                for (int k = 0; k < j->S; k++) sum += s[k] = expf(s[k] - mx);
-                for (int k = 0; k < j->S; k++) s[k] /= sum;
-            }
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, tb, hd, j->S, 1.0f, S, j->S,
-                        j->v + (size_t)h * hd, ld, 0.0f,
-                        j->out + (size_t)t0 * ld + (size_t)h * hd, ld);
+    for (int task = b; task < e; task++) {
+        int h = task / n_blocks, t0 = task % n_blocks * ATT_BLOCK;
+        int tb = j->T - t0 < ATT_BLOCK ? j->T - t0 : ATT_BLOCK;
+        float *S = scratch_get(j->cpu, thread, (size_t)tb * j->S);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, tb, j->S, hd, scale,
+                    j->q + (size_t)t0 * ld + (size_t)h * hd, ld, j->k + (size_t)h * hd, ld, 0.0f, S,
+                    j->S);
+        for (int i = 0; i < tb; i++) {
+            float *s = S + (size_t)i * j->S, mx = -INFINITY, sum = 0;
+            for (int k = 0; k < j->S; k++) mx = s[k] > mx ? s[k] : mx;
+            for (int k = 0; k < j->S; k++) sum += s[k] = expf(s[k] - mx);
+            for (int k = 0; k < j->S; k++) s[k] /= sum;
         }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, tb, hd, j->S, 1.0f, S, j->S,
+                    j->v + (size_t)h * hd, ld, 0.0f, j->out + (size_t)t0 * ld + (size_t)h * hd, ld);
+    }
 }
 
 static void cpu_attention_full(Backend *be, float *out, const float *q, const float *k,
                                const float *v, int T, int S, int n_heads, int head_dim) {
     Cpu *c = be->impl;
     FullAttJob j = {c, out, q, k, v, T, S, n_heads, head_dim};
-    pool_run(c->pool, n_heads, 1, attention_full_heads, &j);
+    pool_run(c->pool, n_heads * ((T + ATT_BLOCK - 1) / ATT_BLOCK), 1, attention_full_heads, &j);
 }
 
 /* ------------------------------------------------------------ lifetime */

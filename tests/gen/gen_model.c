@@ -370,18 +370,22 @@ static void copy_file(const char *src, const char *dir, const char *name) {
  * input mel has 2 * n_audio frames. */
 typedef struct {
     const char *name;
-    int d, enc_layers, dec_layers, heads, ffn, n_mels, n_audio, n_text, vocab;
+    int d, enc_layers, dec_layers, enc_heads, dec_heads, enc_ffn, dec_ffn;
+    int n_mels, n_audio, n_text, vocab, tied;
     Dt dt;
 } WhisperPreset;
 
 static const WhisperPreset whisper_presets[] = {
-    {"whisper-tiny-f32", 64, 2, 2, 4, 256, 80, 48, 32, 320, F32},
-    {"whisper-v3-bf16", 96, 2, 2, 6, 192, 128, 40, 24, 352, BF16},
+    /* encoder and decoder differ in depth, heads and width (as distilled
+     * models do), and n_audio spans more than one 64-query attention block */
+    {"whisper-tiny-f32", 64, 2, 1, 4, 2, 256, 128, 80, 92, 32, 320, 1, F32},
+    {"whisper-v3-bf16", 96, 3, 2, 6, 4, 192, 160, 128, 80, 24, 352, 0, BF16},
 };
 
 static void plan_attention(const char *prefix, int d, float s) {
     char n[128];
-#define A(suffix, nd, a, b, sc, off) (snprintf(n, sizeof n, "%s.%s", prefix, suffix), add(n, nd, a, b, sc, off))
+#define A(suffix, nd, a, b, sc, off)                                                               \
+    (snprintf(n, sizeof n, "%s.%s", prefix, suffix), add(n, nd, a, b, sc, off))
     A("q_proj.weight", 2, d, d, s, 0);
     A("q_proj.bias", 1, d, 0, 0.1f, 0);
     A("k_proj.weight", 2, d, d, s, 0); /* Whisper's k_proj has no bias */
@@ -430,7 +434,7 @@ static void plan_whisper(const WhisperPreset *w) {
         plan_attention(n, d, s);
         snprintf(n, sizeof n, "%s.self_attn_layer_norm", pre);
         plan_norm(n, d);
-        plan_mlp(pre, d, w->ffn);
+        plan_mlp(pre, d, w->enc_ffn);
         snprintf(n, sizeof n, "%s.final_layer_norm", pre);
         plan_norm(n, d);
     }
@@ -448,11 +452,12 @@ static void plan_whisper(const WhisperPreset *w) {
         plan_attention(n, d, s);
         snprintf(n, sizeof n, "%s.encoder_attn_layer_norm", pre);
         plan_norm(n, d);
-        plan_mlp(pre, d, w->ffn);
+        plan_mlp(pre, d, w->dec_ffn);
         snprintf(n, sizeof n, "%s.final_layer_norm", pre);
         plan_norm(n, d);
     }
     plan_norm("model.decoder.layer_norm", d);
+    if (!w->tied) add("proj_out.weight", 2, w->vocab, d, 1.0f / sqrtf((float)d), 0);
 }
 
 static void write_whisper_config(const char *out, const WhisperPreset *w) {
@@ -467,10 +472,11 @@ static void write_whisper_config(const char *out, const WhisperPreset *w) {
              "\"encoder_ffn_dim\":%d,\"decoder_ffn_dim\":%d,\"num_mel_bins\":%d,"
              "\"max_source_positions\":%d,\"max_target_positions\":%d,\"vocab_size\":%d,"
              "\"activation_function\":\"gelu\",\"scale_embedding\":false,"
-             "\"tie_word_embeddings\":true,\"torch_dtype\":\"%s\",\"bos_token_id\":%d,"
+             "\"tie_word_embeddings\":%s,\"torch_dtype\":\"%s\",\"bos_token_id\":%d,"
              "\"eos_token_id\":%d,\"pad_token_id\":%d,\"decoder_start_token_id\":%d}\n",
-             w->d, w->enc_layers, w->dec_layers, w->heads, w->heads, w->ffn, w->ffn, w->n_mels,
-             w->n_audio, w->n_text, w->vocab, dt_torch[w->dt], eot, eot, eot, sot);
+             w->d, w->enc_layers, w->dec_layers, w->enc_heads, w->dec_heads, w->enc_ffn, w->dec_ffn,
+             w->n_mels, w->n_audio, w->n_text, w->vocab, w->tied ? "true" : "false",
+             dt_torch[w->dt], eot, eot, eot, sot);
     write_text(out, "config.json", cfg);
     snprintf(cfg, sizeof cfg,
              "{\"feature_extractor_type\":\"WhisperFeatureExtractor\",\"feature_size\":%d,"
