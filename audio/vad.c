@@ -98,7 +98,7 @@ static int frame_is_speech(vad *v, const float *x) {
         if (i && ((x[i] >= 0) != (x[i - 1] >= 0))) zc++;
     }
     float db = (float)(10.0 * log10(e / n + 1e-12));
-    if (db != db) db = -120.0f; /* NaN input */
+    if (!isfinite(db)) db = -120.0f; /* NaN or infinite input */
     float zcr = (float)zc / n;
     if (!v->have_floor) {
         v->floor_db = db > v->c.floor_min_db ? db : v->c.floor_min_db;

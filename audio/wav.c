@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <unistd.h>
+#include <fcntl.h>
 
 /* ---------------------------------------------------------------- reading */
 
@@ -249,16 +251,24 @@ wav_writer *wav_writer_open(const char *path, int sample_rate, int channels, wav
         unum_error_set("%s: unknown sample encoding %d", path, (int)enc);
         return NULL;
     }
-    FILE *fp = fopen(path, "wb");
-    if (!fp) {
+    /* The store repairs a recording left in status 'recording' unless its
+     * file is locked: a live writer holds this lock until it closes. The file
+     * is emptied only once the lock is ours, so a second writer can never
+     * wipe a recording in progress. */
+    int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
         unum_error_set("%s: cannot create: %s", path, strerror(errno));
         return NULL;
     }
-    /* The store repairs a recording left in status 'recording' unless its
-     * file is locked: a live writer holds this lock until it closes. */
-    if (flock(fileno(fp), LOCK_EX | LOCK_NB) != 0) {
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
         unum_error_set("%s: another writer holds it: %s", path, strerror(errno));
-        fclose(fp);
+        close(fd);
+        return NULL;
+    }
+    FILE *fp = ftruncate(fd, 0) == 0 ? fdopen(fd, "wb") : NULL;
+    if (!fp) {
+        unum_error_set("%s: cannot create: %s", path, strerror(errno));
+        close(fd);
         return NULL;
     }
     unsigned bps = enc == WAV_PCM ? 2 : 4;

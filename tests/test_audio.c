@@ -135,6 +135,30 @@ TEST(wav_pcm16_roundtrip_mono_and_stereo) {
     test_tmp_remove(dir);
 }
 
+TEST(wav_second_writer_leaves_a_live_recording_alone) {
+    char *dir = test_tmpdir();
+    REQUIRE(dir);
+    char *path = unum_path_join(dir, "live.wav");
+    wav_writer *a = wav_writer_open(path, 16000, 1, WAV_PCM);
+    REQUIRE(a);
+    float x[1600];
+    for (int i = 0; i < 1600; i++) x[i] = (float)(i % 100) / 200.0f;
+    REQUIRE(wav_writer_write(a, x, 1600) == 0);
+    REQUIRE(wav_writer_finalize(a) == 0);
+    /* a second writer is refused without touching the file */
+    CHECK(wav_writer_open(path, 16000, 1, WAV_PCM) == NULL);
+    CHECK_ERR("another writer holds it");
+    REQUIRE(wav_writer_write(a, x, 1600) == 0);
+    CHECK(wav_writer_close(a) == 0);
+    wav_audio in;
+    REQUIRE(wav_read_file(path, 0, &in) == 0);
+    CHECK_EQ_INT(in.n, 3200);
+    CHECK_NEAR(in.samples[3199], x[1599], 1.0 / 32768);
+    wav_audio_free(&in);
+    free(path);
+    test_tmp_remove(dir);
+}
+
 TEST(wav_float32_roundtrip_and_finalize_midway) {
     char *dir = test_tmpdir();
     REQUIRE(dir);

@@ -13,8 +13,10 @@
 
 static volatile sig_atomic_t interrupted;
 
+/* The first Ctrl-C stops the recording cleanly; a second one, if stopping
+ * hangs (a stuck disk or audio server), ends the process at once. */
 static void on_sigint(int sig) {
-    (void)sig;
+    if (interrupted) _exit(128 + sig);
     interrupted = 1;
 }
 
@@ -80,6 +82,12 @@ int cli_record(int argc, char **argv) {
     sigaction(SIGTERM, &sa, &old_term);
     capture_config cfg = {.device = device, .path = out, .encoding = WAV_PCM};
     if (seconds > 0) cfg.max_frames = (uint64_t)llround((double)seconds * CAPTURE_RATE);
+    if (seconds > 0 && cfg.max_frames == 0) {
+        fputs("unum: record: --seconds: less than one sample\n", stderr);
+        sigaction(SIGINT, &old_int, NULL);
+        sigaction(SIGTERM, &old_term, NULL);
+        return EXIT_USAGE;
+    }
     capture *c = capture_start(&cfg);
     int rc = 0;
     if (!c) {
