@@ -68,7 +68,9 @@ typedef enum {
     CAPTURE_FAILED   /* the file could not be written (error in stats) */
 } capture_state;
 
-/* Called on the writer thread with every block, in order. */
+/* Called on the writer thread with every block, in order. It must not block
+ * for long: while it runs the ring fills, and past its size the callback
+ * drops samples, which are then missing from the file too. */
 typedef void (*capture_listener)(void *user, const float *samples, size_t n);
 
 typedef struct {

@@ -189,6 +189,9 @@ TEST(capture_cli_usage) {
     CHECK_EQ_INT(sh(NULL, &err, "$U record -o /tmp/x.wav --seconds 0"), 2);
     CHECK_CONTAINS(err, "--seconds");
     free(err);
+    CHECK_EQ_INT(sh(NULL, &err, "$U record -o /tmp/x.wav --seconds 0.00001"), 2);
+    CHECK_CONTAINS(err, "less than one sample");
+    free(err);
     CHECK_EQ_INT(sh(NULL, &err, "$U record -o /tmp/x.wav --device"), 2);
     CHECK_CONTAINS(err, "--device");
     free(err);
