@@ -25,7 +25,8 @@ step() { echo "== $*"; }
     echo "nvcc: $(command -v nvcc || ls /usr/local/cuda/bin/nvcc 2>/dev/null || echo none)"
     sysroot=""
     pkg-config --exists libcjson libpcre2-8 libutf8proc openblas sqlite3 libcrypto fftw3f samplerate 2>/dev/null ||
-        sysroot="SYSROOT=build/sysroot SDL=0"
+        sysroot="SYSROOT=build/sysroot"
+    pkg-config --exists sdl2 2>/dev/null || sysroot="$sysroot SDL=0"
     step "build ($sysroot)"
     make -j"$jobs" $sysroot all build/test_unit || exit 1
     step "fixtures"
