@@ -54,7 +54,7 @@ struct Backend {
      * rows kc/vc [ctx x n_kv*head_dim]. out, q: [T x n_heads*head_dim]. */
     void (*attention)(Backend *be, float *out, const float *q, const float *kc, const float *vc,
                       int T, int pos0, int n_heads, int n_kv, int head_dim);
-    /* Whisper's ops. The CUDA backend does not have them yet (NULL). */
+    /* Whisper's ops (a backend without them leaves them NULL). */
     /* y[t] = (x[t] - mean) / sqrt(var + eps) * w + b, rows of w->cols. */
     void (*layernorm)(Backend *be, float *y, const float *x, const Weight *w, const Weight *b,
                       int T, float eps);

@@ -10,6 +10,7 @@
 #include "engine.h"
 #include "ops.h"
 #include "qwen2.h"
+#include "whisper.h"
 #include "test.h"
 #include "util.h"
 
@@ -308,4 +309,90 @@ TEST(cuda_greedy_ids_match_cpu) {
         idvec_free(&got[0].ids), idvec_free(&got[1].ids);
         free(dir);
     }
+}
+
+/* ------------------------------------------------------------ whisper */
+
+TEST(cuda_whisper_ops_match_cpu) {
+    NEED_CUDA(gpu);
+    Backend *cpu = backend_cpu_open(2);
+    int T = 37, D = 72;
+    size_t n = (size_t)T * D;
+    HostTensor w = host_tensor("ln.weight", DT_BF16, 1, D, 0.2f, 1.0f);
+    HostTensor b = host_tensor("ln.bias", DT_BF16, 1, D, 0.2f, 0);
+    Weight wc, wg, bc, bg;
+    REQUIRE(cpu->upload(cpu, &w.t, 1, D, &wc) == 0 && gpu->upload(gpu, &w.t, 1, D, &wg) == 0);
+    REQUIRE(cpu->upload(cpu, &b.t, 1, D, &bc) == 0 && gpu->upload(gpu, &b.t, 1, D, &bg) == 0);
+    float *x = rand_vec(n, 3.0f), *y = xmalloc(sizeof(float) * n);
+    float *xg = put(gpu, x, n), *yg = gpu->alloc(gpu, n);
+    cpu->layernorm(cpu, y, x, &wc, &bc, T, 1e-5f);
+    gpu->layernorm(gpu, yg, xg, &wg, &bg, T, 1e-5f);
+    float *h = get(gpu, yg, n);
+    CHECK(rel_diff(h, y, n) < OP_TOL);
+    free(h);
+    cpu->gelu(cpu, x, n);
+    gpu->gelu(gpu, xg, n);
+    h = get(gpu, xg, n);
+    CHECK(rel_diff(h, x, n) < OP_TOL);
+    free(h);
+    /* im2col3 with stride 1 and 2 on an odd length */
+    for (int stride = 1; stride <= 2; stride++) {
+        int L = T, C = D, Lo = (L - 1) / stride + 1;
+        size_t nc = (size_t)Lo * C * 3;
+        float *col = xmalloc(sizeof(float) * nc), *colg = gpu->alloc(gpu, nc);
+        cpu->im2col3(cpu, col, x, L, C, stride);
+        gpu->im2col3(gpu, colg, xg, L, C, stride);
+        h = get(gpu, colg, nc);
+        CHECK(rel_diff(h, col, nc) == 0);
+        free(h), free(col);
+        gpu->free(gpu, colg);
+    }
+    /* unmasked attention, more queries than one block, keys not a multiple of 4 */
+    int Tq = 70, S = 93, H = 3, hd = 24;
+    size_t nq = (size_t)Tq * H * hd, nk = (size_t)S * H * hd;
+    float *q = rand_vec(nq, 2.0f), *k = rand_vec(nk, 2.0f), *v = rand_vec(nk, 1.0f);
+    float *o = xmalloc(sizeof(float) * nq);
+    float *qg = put(gpu, q, nq), *kg = put(gpu, k, nk), *vg = put(gpu, v, nk),
+          *og = gpu->alloc(gpu, nq);
+    cpu->attention_full(cpu, o, q, k, v, Tq, S, H, hd);
+    gpu->attention_full(gpu, og, qg, kg, vg, Tq, S, H, hd);
+    CHECK(gpu->sync(gpu) == 0);
+    h = get(gpu, og, nq);
+    CHECK(rel_diff(h, o, nq) < OP_TOL);
+    free(h), free(q), free(k), free(v), free(o), free(x), free(y), free(w.data), free(b.data);
+    gpu->free(gpu, xg), gpu->free(gpu, yg), gpu->free(gpu, qg), gpu->free(gpu, kg);
+    gpu->free(gpu, vg), gpu->free(gpu, og);
+    gpu->release(gpu, &wg), gpu->release(gpu, &bg);
+    cpu->close(cpu);
+    gpu->close(gpu);
+}
+
+TEST(cuda_whisper_matches_cpu) {
+    NEED_CUDA(gpu);
+    Backend *cpu = backend_cpu_open(2);
+    static const char *ws[] = {"whisper-tiny-f32", "whisper-v3-bf16"};
+    for (int p = 0; p < 2; p++) {
+        char *dir = unum_path_join(test_fixtures(), ws[p]);
+        Whisper *a = whisper_load(dir, cpu), *b = whisper_load(dir, gpu);
+        free(dir);
+        if (!a || !b) {
+            test_fail(__FILE__, __LINE__, "%s: %s", ws[p], unum_error());
+            whisper_free(a), whisper_free(b);
+            continue;
+        }
+        int frames = 2 * a->c.n_audio, V = a->c.vocab;
+        float *mel = rand_vec((size_t)a->c.n_mels * frames, 1.5f);
+        int32_t ids[6] = {a->c.decoder_start, 5, 17, 3, 99, 42};
+        float *la = xmalloc(sizeof(float) * 6 * V), *lb = xmalloc(sizeof(float) * 6 * V);
+        CHECK(whisper_encode(a, mel, frames) == 0 && whisper_encode(b, mel, frames) == 0);
+        CHECK(whisper_decode(a, ids, 6, la, 1) == 0 && whisper_decode(b, ids, 6, lb, 1) == 0);
+        double worst = 0;
+        for (int t = 0; t < 6; t++)
+            worst = fmax(worst, rel_diff(lb + (size_t)t * V, la + (size_t)t * V, (size_t)V));
+        if (!(worst < LOGIT_TOL)) test_fail(__FILE__, __LINE__, "%s: %g", ws[p], worst);
+        free(mel), free(la), free(lb);
+        whisper_free(a), whisper_free(b);
+    }
+    cpu->close(cpu);
+    gpu->close(gpu);
 }

@@ -71,8 +71,8 @@ typedef struct {
     Blas api;
     cublasHandle_t blas;
     cudaStream_t stream;
-    float *slab;     /* SLAB_ELEMS widened weights */
-    int32_t *ids;    /* device copy of embed's ids */
+    float *slab;  /* SLAB_ELEMS widened weights */
+    int32_t *ids; /* device copy of embed's ids */
     int ids_cap;
     cudaError_t err; /* first error seen, reported by sync */
     const char *err_where;
@@ -404,6 +404,110 @@ __global__ void k_add(float *x, const float *y, size_t n) {
         x[i] += y[i];
 }
 
+/* Whisper: LayerNorm with bias, one block per row (two-pass mean/var). */
+__global__ void k_layernorm(float *y, const float *x, const float *w, const float *b, int D,
+                            float eps) {
+    __shared__ float part[32];
+    __shared__ float stat;
+    const float *xr = x + (size_t)blockIdx.x * D;
+    float s = 0;
+    for (int i = threadIdx.x; i < D; i += blockDim.x) s += xr[i];
+    s = warp_sum(s);
+    if ((threadIdx.x & 31) == 0) part[threadIdx.x >> 5] = s;
+    __syncthreads();
+    if (threadIdx.x < 32) {
+        float v = threadIdx.x < (blockDim.x + 31) / 32 ? part[threadIdx.x] : 0;
+        v = warp_sum(v);
+        if (threadIdx.x == 0) stat = v / (float)D;
+    }
+    __syncthreads();
+    float mean = stat, q = 0;
+    for (int i = threadIdx.x; i < D; i += blockDim.x) q += (xr[i] - mean) * (xr[i] - mean);
+    q = warp_sum(q);
+    __syncthreads(); /* everyone has read stat */
+    if ((threadIdx.x & 31) == 0) part[threadIdx.x >> 5] = q;
+    __syncthreads();
+    if (threadIdx.x < 32) {
+        float v = threadIdx.x < (blockDim.x + 31) / 32 ? part[threadIdx.x] : 0;
+        v = warp_sum(v);
+        if (threadIdx.x == 0) stat = rsqrtf(v / (float)D + eps);
+    }
+    __syncthreads();
+    float inv = stat;
+    float *yr = y + (size_t)blockIdx.x * D;
+    for (int i = threadIdx.x; i < D; i += blockDim.x) yr[i] = (xr[i] - mean) * inv * w[i] + b[i];
+}
+
+__global__ void k_gelu(float *x, size_t n) {
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
+         i += (size_t)gridDim.x * blockDim.x)
+        x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f));
+}
+
+/* col[t, c*3 + k] = x[stride*t + k - 1, c], zero outside [0, L). */
+__global__ void k_im2col3(float *col, const float *x, int L, int C, int stride, int Lo) {
+    size_t n = (size_t)Lo * C * 3;
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
+         i += (size_t)gridDim.x * blockDim.x) {
+        int k = (int)(i % 3), c = (int)(i / 3 % C), t = (int)(i / ((size_t)3 * C));
+        int s = stride * t + k - 1;
+        col[i] = s >= 0 && s < L ? x[(size_t)s * C + c] : 0.0f;
+    }
+}
+
+/* Unmasked attention: one block per (head, query), the keys split across the
+ * block's warps with an online softmax, merged at the end (as k_attention,
+ * without the causal limit and with separate row counts). */
+__global__ void k_attention_full(float *out, const float *q, const float *k, const float *v, int S,
+                                 int n_heads, int hd) {
+    int h = blockIdx.x, t = blockIdx.y, warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    int nwarps = blockDim.x >> 5, per = (hd + 31) / 32;
+    size_t ld = (size_t)n_heads * hd;
+    const float *qv = q + (size_t)t * ld + (size_t)h * hd;
+    float scale = rsqrtf((float)hd), qr[ATT_MAX_HD / 32], acc[ATT_MAX_HD / 32];
+    for (int j = 0; j < per; j++) {
+        int d = lane + 32 * j;
+        qr[j] = d < hd ? qv[d] * scale : 0;
+        acc[j] = 0;
+    }
+    float m = -INFINITY, l = 0;
+    for (int s = warp; s < S; s += nwarps) {
+        const float *kr = k + (size_t)s * ld + (size_t)h * hd;
+        float dot = 0;
+        for (int j = 0; j < per; j++) {
+            int d = lane + 32 * j;
+            if (d < hd) dot += qr[j] * kr[d];
+        }
+        dot = warp_sum(dot);
+        float mn = fmaxf(m, dot), corr = __expf(m - mn), p = __expf(dot - mn);
+        const float *vr = v + (size_t)s * ld + (size_t)h * hd;
+        for (int j = 0; j < per; j++) {
+            int d = lane + 32 * j;
+            acc[j] = acc[j] * corr + (d < hd ? p * vr[d] : 0);
+        }
+        l = l * corr + p;
+        m = mn;
+    }
+    __shared__ float sm[ATT_THREADS / 32], sl[ATT_THREADS / 32];
+    __shared__ float sacc[ATT_THREADS / 32][ATT_MAX_HD];
+    if (lane == 0) sm[warp] = m, sl[warp] = l;
+    for (int j = 0; j < per; j++) {
+        int d = lane + 32 * j;
+        if (d < hd) sacc[warp][d] = acc[j];
+    }
+    __syncthreads();
+    float M = -INFINITY, L = 0;
+    for (int w = 0; w < nwarps; w++) M = fmaxf(M, sm[w]);
+    for (int w = 0; w < nwarps; w++) L += sl[w] * (sm[w] == -INFINITY ? 0 : __expf(sm[w] - M));
+    float *o = out + (size_t)t * ld + (size_t)h * hd;
+    for (int d = threadIdx.x; d < hd; d += blockDim.x) {
+        float val = 0;
+        for (int w = 0; w < nwarps; w++)
+            if (sm[w] != -INFINITY) val += sacc[w][d] * __expf(sm[w] - M);
+        o[d] = val / L;
+    }
+}
+
 static unsigned grid_for(size_t n) {
     size_t g = (n + 255) / 256;
     return (unsigned)(g > 4096 ? 4096 : g ? g : 1);
@@ -445,8 +549,8 @@ static void cu_matmul(Backend *be, float *y, const float *x, const Weight *W, co
         int warps = 8;
         unsigned blocks = (unsigned)((rows + warps - 1) / warps);
         if (W->dtype == DT_BF16)
-            k_matvec<<<blocks, 32 * warps, 0, c->stream>>>(y, x, (const __nv_bfloat16 *)W->data,
-                                                           b, rows, cols, T);
+            k_matvec<<<blocks, 32 * warps, 0, c->stream>>>(y, x, (const __nv_bfloat16 *)W->data, b,
+                                                           rows, cols, T);
         else
             k_matvec<<<blocks, 32 * warps, 0, c->stream>>>(y, x, (const float *)W->data, b, rows,
                                                            cols, T);
@@ -494,9 +598,8 @@ static void cu_rope(Backend *be, float *x, int T, int n_heads, int head_dim, int
     LAUNCHED(c, "rope");
 }
 
-static void cu_attention(Backend *be, float *out, const float *q, const float *kc,
-                         const float *vc, int T, int pos0, int n_heads, int n_kv,
-                         int head_dim) {
+static void cu_attention(Backend *be, float *out, const float *q, const float *kc, const float *vc,
+                         int T, int pos0, int n_heads, int n_kv, int head_dim) {
     Cuda *c = (Cuda *)be->impl;
     if (head_dim > ATT_MAX_HD) {
         note(c, cudaErrorInvalidValue, "attention (head_dim above 256)");
@@ -518,6 +621,39 @@ static void cu_add(Backend *be, float *x, const float *y, size_t n) {
     Cuda *c = (Cuda *)be->impl;
     k_add<<<grid_for(n), 256, 0, c->stream>>>(x, y, n);
     LAUNCHED(c, "add");
+}
+
+static void cu_layernorm(Backend *be, float *y, const float *x, const Weight *w, const Weight *b,
+                         int T, float eps) {
+    Cuda *c = (Cuda *)be->impl;
+    k_layernorm<<<T, 256, 0, c->stream>>>(y, x, (const float *)w->data, (const float *)b->data,
+                                          w->cols, eps);
+    LAUNCHED(c, "layernorm");
+}
+
+static void cu_gelu(Backend *be, float *x, size_t n) {
+    Cuda *c = (Cuda *)be->impl;
+    k_gelu<<<grid_for(n), 256, 0, c->stream>>>(x, n);
+    LAUNCHED(c, "gelu");
+}
+
+static void cu_im2col3(Backend *be, float *col, const float *x, int L, int C, int stride) {
+    Cuda *c = (Cuda *)be->impl;
+    int Lo = (L - 1) / stride + 1;
+    k_im2col3<<<grid_for((size_t)Lo * C * 3), 256, 0, c->stream>>>(col, x, L, C, stride, Lo);
+    LAUNCHED(c, "im2col3");
+}
+
+static void cu_attention_full(Backend *be, float *out, const float *q, const float *k,
+                              const float *v, int T, int S, int n_heads, int head_dim) {
+    Cuda *c = (Cuda *)be->impl;
+    if (head_dim > ATT_MAX_HD) {
+        note(c, cudaErrorInvalidValue, "attention (head_dim above 256)");
+        return;
+    }
+    dim3 grid(n_heads, T);
+    k_attention_full<<<grid, ATT_THREADS, 0, c->stream>>>(out, q, k, v, S, n_heads, head_dim);
+    LAUNCHED(c, "attention_full");
 }
 
 static int cu_sync(Backend *be) {
@@ -588,6 +724,10 @@ extern "C" Backend *backend_cuda_open(int *no_device) {
     be->attention = cu_attention;
     be->swiglu = cu_swiglu;
     be->add = cu_add;
+    be->layernorm = cu_layernorm;
+    be->gelu = cu_gelu;
+    be->im2col3 = cu_im2col3;
+    be->attention_full = cu_attention_full;
     be->sync = cu_sync;
     be->close = cu_close;
     c->slab = cu_alloc(be, SLAB_ELEMS);
