@@ -153,6 +153,11 @@ typedef struct {
     int (*after)(Store *st); /* runs in the same transaction, after sql */
 } Migration;
 
+/* Published migrations never change. One caveat: migration 1 seeds the
+ * built-ins through store_persona_add / store_template_add, whose INSERTs name
+ * only columns that exist at version 1. A later migration that renames or
+ * drops a column of personas, templates or template_sections, or adds one
+ * without a default, must first give migration 1 its own frozen INSERTs. */
 static const Migration migrations[STORE_SCHEMA_VERSION] = {
     {migration_1, builtin_seed},
     {migration_2, NULL},
