@@ -222,6 +222,7 @@ typedef struct {
     float *out;
     const float *q, *kc, *vc;
     int T, pos0, n_heads, n_kv, head_dim, n_blocks;
+    int causal; /* 0: every query sees all pos0 keys (Whisper's unmasked attention) */
 } AttJob;
 
 /* One task = one head and a block of up to ATT_BLOCK queries:
@@ -235,14 +236,15 @@ static void attention_tasks(void *ctx, int b, int e, int thread) {
         int h = task / j->n_blocks, blk = task % j->n_blocks;
         int kvh = h / (j->n_heads / j->n_kv);
         int t0 = blk * ATT_BLOCK, tb = j->T - t0 < ATT_BLOCK ? j->T - t0 : ATT_BLOCK;
-        int nk = j->pos0 + t0 + tb; /* keys visible to the last query of the block */
+        /* keys visible to the last query of the block */
+        int nk = j->causal ? j->pos0 + t0 + tb : j->pos0;
         float *S = scratch_get(j->cpu, thread, (size_t)tb * nk);
         const float *q = j->q + (size_t)t0 * qs + (size_t)h * hd;
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, tb, nk, hd, scale, q, qs,
                     j->kc + (size_t)kvh * hd, ks, 0.0f, S, nk);
         for (int i = 0; i < tb; i++) {
             float *s = S + (size_t)i * nk;
-            int valid = j->pos0 + t0 + i + 1;
+            int valid = j->causal ? j->pos0 + t0 + i + 1 : nk;
             float mx = -INFINITY;
             for (int k = 0; k < valid; k++) mx = s[k] > mx ? s[k] : mx;
             float sum = 0;
@@ -286,7 +288,7 @@ static void cpu_attention(Backend *be, float *out, const float *q, const float *
                           int T, int pos0, int n_heads, int n_kv, int head_dim) {
     Cpu *c = be->impl;
     AttJob j = {
-        c, out, q, kc, vc, T, pos0, n_heads, n_kv, head_dim, (T + ATT_BLOCK - 1) / ATT_BLOCK};
+        c, out, q, kc, vc, T, pos0, n_heads, n_kv, head_dim, (T + ATT_BLOCK - 1) / ATT_BLOCK, 1};
     if (T < GEMM_MIN_T) pool_run(c->pool, n_heads * T, 1, attention_rows, &j);
     else pool_run(c->pool, n_heads * j.n_blocks, 1, attention_tasks, &j);
 }
@@ -334,42 +336,13 @@ static void cpu_im2col3(Backend *be, float *col, const float *x, int L, int C, i
     }
 }
 
-typedef struct {
-    Cpu *cpu;
-    float *out;
-    const float *q, *k, *v;
-    int T, S, n_heads, head_dim;
-} FullAttJob;
-
-/* One task per head and block of queries: S = scale Q K^T, row softmax,
- * O = P V, through sgemm on strided views. */
-static void attention_full_heads(void *ctx, int b, int e, int thread) {
-    FullAttJob *j = ctx;
-    int hd = j->head_dim, ld = j->n_heads * hd, n_blocks = (j->T + ATT_BLOCK - 1) / ATT_BLOCK;
-    float scale = 1.0f / sqrtf((float)hd);
-    for (int task = b; task < e; task++) {
-        int h = task / n_blocks, t0 = task % n_blocks * ATT_BLOCK;
-        int tb = j->T - t0 < ATT_BLOCK ? j->T - t0 : ATT_BLOCK;
-        float *S = scratch_get(j->cpu, thread, (size_t)tb * j->S);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, tb, j->S, hd, scale,
-                    j->q + (size_t)t0 * ld + (size_t)h * hd, ld, j->k + (size_t)h * hd, ld, 0.0f, S,
-                    j->S);
-        for (int i = 0; i < tb; i++) {
-            float *s = S + (size_t)i * j->S, mx = -INFINITY, sum = 0;
-            for (int k = 0; k < j->S; k++) mx = s[k] > mx ? s[k] : mx;
-            for (int k = 0; k < j->S; k++) sum += s[k] = expf(s[k] - mx);
-            for (int k = 0; k < j->S; k++) s[k] /= sum;
-        }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, tb, hd, j->S, 1.0f, S, j->S,
-                    j->v + (size_t)h * hd, ld, 0.0f, j->out + (size_t)t0 * ld + (size_t)h * hd, ld);
-    }
-}
-
 static void cpu_attention_full(Backend *be, float *out, const float *q, const float *k,
                                const float *v, int T, int S, int n_heads, int head_dim) {
     Cpu *c = be->impl;
-    FullAttJob j = {c, out, q, k, v, T, S, n_heads, head_dim};
-    pool_run(c->pool, n_heads * ((T + ATT_BLOCK - 1) / ATT_BLOCK), 1, attention_full_heads, &j);
+    /* the blocked sgemm path of cpu_attention, without the causal mask */
+    AttJob j = {c, out, q, k, v, T, S, n_heads, n_heads, head_dim, (T + ATT_BLOCK - 1) / ATT_BLOCK,
+                0};
+    pool_run(c->pool, n_heads * j.n_blocks, 1, attention_tasks, &j);
 }
 
 /* ------------------------------------------------------------ lifetime */

@@ -340,9 +340,10 @@ __global__ void k_rope(float *x, int T, int n_heads, int hd, int pos0, InvFreq i
  * online softmax (running max m, sum l, weighted values acc); the warps'
  * partial states are merged at the end. Lane j holds dims j, j+32, ... */
 __global__ void k_attention(float *out, const float *q, const float *kc, const float *vc, int T,
-                            int pos0, int n_heads, int n_kv, int hd) {
+                            int pos0, int n_heads, int n_kv, int hd, int causal) {
     int h = blockIdx.x, t = blockIdx.y, warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    int nwarps = blockDim.x >> 5, kvh = h / (n_heads / n_kv), nk = pos0 + t + 1;
+    /* causal: query t sees keys 0..pos0+t; otherwise all pos0 keys */
+    int nwarps = blockDim.x >> 5, kvh = h / (n_heads / n_kv), nk = causal ? pos0 + t + 1 : pos0;
     int per = (hd + 31) / 32;
     size_t qs = (size_t)n_heads * hd, ks = (size_t)n_kv * hd;
     const float *qv = q + (size_t)t * qs + (size_t)h * hd;
@@ -455,59 +456,6 @@ __global__ void k_im2col3(float *col, const float *x, int L, int C, int stride, 
     }
 }
 
-/* Unmasked attention: one block per (head, query), the keys split across the
- * block's warps with an online softmax, merged at the end (as k_attention,
- * without the causal limit and with separate row counts). */
-__global__ void k_attention_full(float *out, const float *q, const float *k, const float *v, int S,
-                                 int n_heads, int hd) {
-    int h = blockIdx.x, t = blockIdx.y, warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    int nwarps = blockDim.x >> 5, per = (hd + 31) / 32;
-    size_t ld = (size_t)n_heads * hd;
-    const float *qv = q + (size_t)t * ld + (size_t)h * hd;
-    float scale = rsqrtf((float)hd), qr[ATT_MAX_HD / 32], acc[ATT_MAX_HD / 32];
-    for (int j = 0; j < per; j++) {
-        int d = lane + 32 * j;
-        qr[j] = d < hd ? qv[d] * scale : 0;
-        acc[j] = 0;
-    }
-    float m = -INFINITY, l = 0;
-    for (int s = warp; s < S; s += nwarps) {
-        const float *kr = k + (size_t)s * ld + (size_t)h * hd;
-        float dot = 0;
-        for (int j = 0; j < per; j++) {
-            int d = lane + 32 * j;
-            if (d < hd) dot += qr[j] * kr[d];
-        }
-        dot = warp_sum(dot);
-        float mn = fmaxf(m, dot), corr = __expf(m - mn), p = __expf(dot - mn);
-        const float *vr = v + (size_t)s * ld + (size_t)h * hd;
-        for (int j = 0; j < per; j++) {
-            int d = lane + 32 * j;
-            acc[j] = acc[j] * corr + (d < hd ? p * vr[d] : 0);
-        }
-        l = l * corr + p;
-        m = mn;
-    }
-    __shared__ float sm[ATT_THREADS / 32], sl[ATT_THREADS / 32];
-    __shared__ float sacc[ATT_THREADS / 32][ATT_MAX_HD];
-    if (lane == 0) sm[warp] = m, sl[warp] = l;
-    for (int j = 0; j < per; j++) {
-        int d = lane + 32 * j;
-        if (d < hd) sacc[warp][d] = acc[j];
-    }
-    __syncthreads();
-    float M = -INFINITY, L = 0;
-    for (int w = 0; w < nwarps; w++) M = fmaxf(M, sm[w]);
-    for (int w = 0; w < nwarps; w++) L += sl[w] * (sm[w] == -INFINITY ? 0 : __expf(sm[w] - M));
-    float *o = out + (size_t)t * ld + (size_t)h * hd;
-    for (int d = threadIdx.x; d < hd; d += blockDim.x) {
-        float val = 0;
-        for (int w = 0; w < nwarps; w++)
-            if (sm[w] != -INFINITY) val += sacc[w][d] * __expf(sm[w] - M);
-        o[d] = val / L;
-    }
-}
-
 static unsigned grid_for(size_t n) {
     size_t g = (n + 255) / 256;
     return (unsigned)(g > 4096 ? 4096 : g ? g : 1);
@@ -607,7 +555,7 @@ static void cu_attention(Backend *be, float *out, const float *q, const float *k
     }
     dim3 grid(n_heads, T);
     k_attention<<<grid, ATT_THREADS, 0, c->stream>>>(out, q, kc, vc, T, pos0, n_heads, n_kv,
-                                                     head_dim);
+                                                     head_dim, 1);
     LAUNCHED(c, "attention");
 }
 
@@ -652,7 +600,9 @@ static void cu_attention_full(Backend *be, float *out, const float *q, const flo
         return;
     }
     dim3 grid(n_heads, T);
-    k_attention_full<<<grid, ATT_THREADS, 0, c->stream>>>(out, q, k, v, S, n_heads, head_dim);
+    /* k_attention without the causal limit: every query sees all S keys */
+    k_attention<<<grid, ATT_THREADS, 0, c->stream>>>(out, q, k, v, T, S, n_heads, n_heads, head_dim,
+                                                     0);
     LAUNCHED(c, "attention_full");
 }
 
