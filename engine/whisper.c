@@ -278,6 +278,7 @@ static void release_layer(Backend *be, WhisperLayer *l) {
 void whisper_free(Whisper *w) {
     if (!w) return;
     Backend *be = w->be;
+    if (w->slot_k) whisper_slots(w, 1); /* back to the layers' own caches */
     for (int i = 0; w->enc && i < w->c.enc_layers; i++) release_layer(be, &w->enc[i]);
     for (int i = 0; w->dec && i < w->c.dec_layers; i++) release_layer(be, &w->dec[i]);
     if (!w->c.tied && w->proj.data) be->release(be, &w->proj);
@@ -288,6 +289,9 @@ void whisper_free(Whisper *w) {
     float *bufs[] = {w->col, w->x, w->h, w->q, w->k, w->v, w->att, w->ff, w->enc_out, w->logits};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         if (bufs[i]) be->free(be, bufs[i]);
+    free(w->slot_k);
+    free(w->slot_v);
+    free(w->slot_past);
     free(w->enc);
     free(w->dec);
     st_close(&w->st);
@@ -361,6 +365,7 @@ int whisper_encode(Whisper *w, const float *mel, int n_frames) {
     if (be->sync(be)) return -1;
     w->encoded = 1;
     w->n_past = 0;
+    for (int s = 0; s < w->n_slots; s++) w->slot_past[s] = 0;
     return 0;
 }
 
@@ -416,4 +421,78 @@ int whisper_decode(Whisper *w, const int32_t *ids, int T, float *logits, int all
 
 void whisper_rewind(Whisper *w, int n) {
     if (n >= 0 && n < w->n_past) w->n_past = n;
+}
+
+/* ------------------------------------------------------------ cache slots */
+
+int whisper_slots(Whisper *w, int n) {
+    const WhisperConfig *c = &w->c;
+    int L = c->dec_layers;
+    if (n < 1 || n > 16) return unum_error_set("whisper: %d cache slots (1 to 16)", n);
+    whisper_slot_select(w, 0);
+    if (!w->slot_k) { /* slot 0: the layers' own caches */
+        w->slot_k = xcalloc(16 * (size_t)L, sizeof *w->slot_k);
+        w->slot_v = xcalloc(16 * (size_t)L, sizeof *w->slot_v);
+        w->slot_past = xcalloc(16, sizeof *w->slot_past);
+        for (int i = 0; i < L; i++) w->slot_k[i] = w->dec[i].k_cache, w->slot_v[i] = w->dec[i].v_cache;
+        w->n_slots = 1;
+    }
+    for (int s = n; s < w->n_slots; s++) /* fewer: free the extra ones */
+        for (int i = 0; i < L; i++) {
+            w->be->free(w->be, w->slot_k[s * L + i]);
+            w->be->free(w->be, w->slot_v[s * L + i]);
+            w->slot_k[s * L + i] = w->slot_v[s * L + i] = NULL;
+        }
+    if (n < w->n_slots) w->n_slots = n;
+    for (; w->n_slots < n; w->n_slots++) {
+        int s = w->n_slots;
+        for (int i = 0; i < L; i++) {
+            size_t sz = (size_t)c->n_text * c->d;
+            if (!(w->slot_k[s * L + i] = w->be->alloc(w->be, sz)) ||
+                !(w->slot_v[s * L + i] = w->be->alloc(w->be, sz))) {
+                w->n_slots = s + 1; /* frees what this slot got */
+                whisper_slots(w, s);
+                return unum_error_wrap("whisper: decoder cache slot %d", s);
+            }
+        }
+        w->slot_past[s] = 0;
+    }
+    return 0;
+}
+
+void whisper_slot_select(Whisper *w, int s) {
+    if (!w->slot_k || s < 0 || s >= w->n_slots || s == w->slot) return;
+    int L = w->c.dec_layers;
+    w->slot_past[w->slot] = w->n_past;
+    for (int i = 0; i < L; i++) {
+        w->dec[i].k_cache = w->slot_k[s * L + i];
+        w->dec[i].v_cache = w->slot_v[s * L + i];
+    }
+    w->slot = s;
+    w->n_past = w->slot_past[s];
+}
+
+/* dst[0, n) = src[0, n) in backend memory: through the host when the
+ * backend has no device-to-device copy */
+static void be_copy(Backend *be, float *dst, const float *src, size_t n) {
+    float *tmp = xmalloc(sizeof(float) * (n ? n : 1));
+    be->to_host(be, tmp, src, n);
+    be->from_host(be, dst, tmp, n);
+    free(tmp);
+}
+
+void whisper_slot_copy(Whisper *w, int dst, int src, int from) {
+    if (!w->slot_k || dst == src || dst < 0 || src < 0 || dst >= w->n_slots || src >= w->n_slots)
+        return;
+    int L = w->c.dec_layers, d = w->c.d;
+    w->slot_past[w->slot] = w->n_past;
+    int n = w->slot_past[src];
+    if (from < n)
+        for (int i = 0; i < L; i++) {
+            size_t off = (size_t)from * d, len = (size_t)(n - from) * d;
+            be_copy(w->be, w->slot_k[dst * L + i] + off, w->slot_k[src * L + i] + off, len);
+            be_copy(w->be, w->slot_v[dst * L + i] + off, w->slot_v[src * L + i] + off, len);
+        }
+    w->slot_past[dst] = n;
+    if (dst == w->slot) w->n_past = n;
 }

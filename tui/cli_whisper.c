@@ -3,6 +3,7 @@
 
 #include "args.h"
 #include "mel.h"
+#include "transcribe.h"
 #include "modeldir.h"
 #include "resample.h"
 #include "util.h"
@@ -10,6 +11,8 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,5 +96,203 @@ done:
     free(mel);
     free(x);
     wav_audio_free(&in);
+    return rc;
+}
+
+/* ------------------------------------------------------------ transcribe */
+
+static volatile int transcribe_cancel;
+
+static void on_sigint(int sig) {
+    (void)sig;
+    transcribe_cancel = 1;
+}
+
+typedef struct {
+    int timestamps, json, progress;
+    double t_start;
+} TOut;
+
+/* [mm:ss.xx], or [h:mm:ss.xx] from an hour on */
+static void print_time(double s) {
+    long cs = lround(s * 100);
+    long h = cs / 360000, m = cs / 6000 % 60, sec = cs / 100 % 60, frac = cs % 100;
+    if (h) printf("%ld:%02ld:%02ld.%02ld", h, m, sec, frac);
+    else printf("%02ld:%02ld.%02ld", m, sec, frac);
+}
+
+static const char *trimmed(const char *s, size_t *len) {
+    while (*s == ' ' || (*s >= '\t' && *s <= '\r')) s++;
+    size_t n = strlen(s);
+    while (n && (s[n - 1] == ' ' || (s[n - 1] >= '\t' && s[n - 1] <= '\r'))) n--;
+    *len = n;
+    return s;
+}
+
+static int print_segment(void *ud, const TSegment *seg) {
+    TOut *o = ud;
+    if (o->json) return 0;
+    if (o->progress) fputs("\r\033[K", stderr);
+    size_t n;
+    const char *text = trimmed(seg->text, &n);
+    if (o->timestamps) {
+        putchar('[');
+        print_time(seg->start);
+        fputs(" -> ", stdout);
+        print_time(seg->end);
+        fputs("] ", stdout);
+    }
+    fwrite(text, 1, n, stdout);
+    putchar('\n');
+    fflush(stdout);
+    return 0;
+}
+
+static void print_progress(void *ud, double done, double total) {
+    TOut *o = ud;
+    if (!o->progress) return;
+    double el = unum_now() - o->t_start;
+    fprintf(stderr, "\r\033[Kunum: transcribed %.1f of %.1f s (%.0f%%, %.1fx real time)", done,
+            total, total > 0 ? 100 * done / total : 100, el > 0 ? done / el : 0);
+}
+
+static void print_json(const Transcript *tr) {
+    cJSON *root = cJSON_CreateObject(), *segs = cJSON_CreateArray();
+    cJSON_AddStringToObject(root, "language", tr->language);
+    for (int i = 0; i < tr->n; i++) {
+        cJSON *o = cJSON_CreateObject();
+        size_t n;
+        const char *t = trimmed(tr->seg[i].text, &n);
+        char *text = xmalloc(n + 1);
+        memcpy(text, t, n);
+        text[n] = 0;
+        cJSON_AddNumberToObject(o, "start", round(tr->seg[i].start * 100) / 100);
+        cJSON_AddNumberToObject(o, "end", round(tr->seg[i].end * 100) / 100);
+        cJSON_AddStringToObject(o, "text", text);
+        cJSON_AddItemToArray(segs, o);
+        free(text);
+    }
+    cJSON_AddItemToObject(root, "segments", segs);
+    char *s = cJSON_Print(root);
+    puts(s);
+    free(s);
+    cJSON_Delete(root);
+}
+
+int cli_transcribe(int argc, char **argv) {
+    Args a = {argc, 1, argv, 0};
+    const char *model = NULL, *wav = NULL, *backend = "auto", *language = NULL;
+    int threads = 0, beam = 0, verbose = 0, stream = 0, no_fallback = 0;
+    TranscribeParams p;
+    transcribe_defaults(&p);
+    TOut o = {0};
+    unsigned long long seed = 0;
+    while (a.i < a.argc && !a.bad) {
+        if (args_flag(&a, "-m", "--model")) model = args_value(&a);
+        else if (args_flag(&a, "--language", "-l")) language = args_value(&a);
+        else if (args_flag(&a, "--timestamps", NULL)) o.timestamps = 1;
+        else if (args_flag(&a, "--json", NULL)) o.json = 1;
+        else if (args_flag(&a, "--beam", NULL)) args_int(&a, 1, 8, &beam);
+        else if (args_flag(&a, "--best-of", NULL)) args_int(&a, 1, 16, &p.best_of);
+        else if (args_flag(&a, "--temp", "--temperature")) args_float(&a, 0, 1, &p.temperature);
+        else if (args_flag(&a, "--no-fallback", NULL)) no_fallback = 1;
+        else if (args_flag(&a, "--no-condition", NULL)) p.condition_on_previous = 0;
+        else if (args_flag(&a, "--translate", NULL)) p.translate = 1;
+        else if (args_flag(&a, "--seed", NULL)) args_u64(&a, &seed);
+        else if (args_flag(&a, "--stream", NULL)) stream = 1;
+        else if (args_flag(&a, "--backend", NULL)) backend = args_backend(&a);
+        else if (args_flag(&a, "--threads", "-t")) args_int(&a, 1, 1024, &threads);
+        else if (args_flag(&a, "-v", "--verbose")) verbose = 1;
+        else if (argv[a.i][0] != '-' && !wav) wav = argv[a.i++];
+        else args_unknown(&a, "transcribe");
+    }
+    if (a.bad) return EXIT_USAGE;
+    if (!model || !wav) {
+        fprintf(stderr, "unum transcribe: -m WHISPER and FILE.wav are required\n");
+        return EXIT_USAGE;
+    }
+    p.beam = beam;
+    p.seed = seed;
+    if (no_fallback) p.temperature_inc = 0;
+    p.language = language;
+    p.on_segment = print_segment;
+    p.on_progress = print_progress;
+    p.ud = &o;
+    p.cancel = &transcribe_cancel;
+    o.progress = isatty(2);
+
+    int rc = 1;
+    char *dir = modeldir_resolve(model);
+    Backend *be = NULL;
+    Whisper *w = NULL;
+    Transcriber *t = NULL;
+    wav_audio in = {0};
+    float *x = NULL;
+    size_t n = 0;
+    Transcript tr = {0};
+    if (!dir) return fail();
+    if (wav_read_file(wav, 0, &in)) goto fail;
+    if (resample_to_16k(in.samples, in.n, in.sample_rate, &x, &n)) {
+        unum_error_wrap("%s", wav);
+        goto fail;
+    }
+    double t_load = unum_now();
+    if (!(be = backend_open(backend, threads)) || !(w = whisper_load(dir, be)) ||
+        !(t = transcriber_new(w, dir)))
+        goto fail;
+    if (language && transcriber_vocab(t)->multilingual) {
+        char tok[32];
+        snprintf(tok, sizeof tok, "<|%s|>", language);
+        int32_t id = tokenizer_token_id(transcriber_tokenizer(t), tok);
+        const WhisperVocab *v = transcriber_vocab(t);
+        if (id < v->lang_first || id >= v->lang_first + v->n_langs) {
+            fprintf(stderr, "unum transcribe: --language %s is not a language of %s\n", language,
+                    dir);
+            rc = EXIT_USAGE;
+            goto out;
+        }
+    }
+    struct sigaction sa = {.sa_handler = on_sigint, .sa_flags = SA_RESETHAND}, old;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old);
+    o.t_start = unum_now();
+    int r;
+    if (stream) { /* as live audio: through the voice activity detector, 100 ms at a time */
+        TStream *s = tstream_new(t, &p, &tr);
+        r = s ? 0 : -1;
+        for (size_t i = 0; s && !r && i < n; i += 1600)
+            r = tstream_feed(s, x + i, n - i < 1600 ? n - i : 1600);
+        if (s && !r) r = tstream_finish(s);
+        tstream_free(s);
+    } else {
+        r = transcribe(t, x, n, 0, &p, &tr);
+    }
+    sigaction(SIGINT, &old, NULL);
+    double el = unum_now() - o.t_start;
+    if (o.progress) fputs("\r\033[K", stderr);
+    if (r < 0) goto fail;
+    if (o.json) print_json(&tr);
+    if (verbose)
+        fprintf(stderr,
+                "unum: %.1f s of audio in %.2f s (%.1fx real time; model loaded in %.2f s), "
+                "%d segments, language %s, backend %s\n",
+                (double)n / MEL_SAMPLE_RATE, el, el > 0 ? (double)n / MEL_SAMPLE_RATE / el : 0,
+                o.t_start - t_load, tr.n, tr.language, be->name);
+    if (r > 0) {
+        fprintf(stderr, "unum: transcription interrupted; the segments above are complete\n");
+        goto out;
+    }
+    rc = 0;
+    goto out;
+fail:
+    fail();
+out:
+    transcript_free(&tr);
+    transcriber_free(t);
+    whisper_free(w);
+    if (be) be->close(be);
+    free(x);
+    wav_audio_free(&in);
+    free(dir);
     return rc;
 }

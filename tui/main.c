@@ -37,6 +37,10 @@ static const char usage[] =
     "                                  record 16 kHz mono WAV from a microphone\n"
     "  mel -m WHISPER FILE.wav -o OUT.f32\n"
     "                                  float32 [n_mels x 3000] log-mel of the first 30 s\n"
+    "  transcribe -m WHISPER [--language xx] [--timestamps] [--json] [--beam N] FILE.wav\n"
+    "        [--translate] [--temp T] [--no-fallback] [--best-of N] [--no-condition]\n"
+    "        [--seed S] [--stream] [--backend B] [--threads N] [-v]\n"
+    "                                  speech to text, segment by segment\n"
     "\n"
     "--db PATH picks the database (default $XDG_DATA_HOME/unum/unum.db).\n"
     "MODEL is a Hugging Face model directory or a repo id ORG/NAME found in\n"
@@ -89,7 +93,8 @@ int main(int argc, char **argv) {
                 {"sessions", cli_sessions},
                 {"search", cli_search},
                 {"record", cli_record},
-                {"mel", cli_mel}};
+                {"mel", cli_mel},
+                {"transcribe", cli_transcribe}};
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
         if (!strcmp(cmd, cmds[i].name)) return cmds[i].fn(argc - 1, argv + 1);
     fprintf(stderr, "unum: unknown command '%s'\n\n%s", cmd, usage);

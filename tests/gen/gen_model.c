@@ -380,6 +380,12 @@ static const WhisperPreset whisper_presets[] = {
      * models do), and n_audio spans more than one 64-query attention block */
     {"whisper-tiny-f32", 64, 2, 1, 4, 2, 256, 128, 80, 92, 32, 320, 1, F32},
     {"whisper-v3-bf16", 96, 3, 2, 6, 4, 192, 160, 128, 80, 24, 352, 0, BF16},
+    /* the published vocabulary layouts and 30 s windows, for transcription
+     * (tools/whisper-vocab.mjs adds tokenizer.json and generation_config.json) */
+    {"whisper-en-f32", 64, 2, 2, 2, 2, 128, 128, 80, 1500, 448, 51864, 1, F32},
+    {"whisper-v3-vocab-bf16", 64, 2, 2, 2, 2, 128, 128, 128, 1500, 448, 51866, 1, BF16},
+    /* whisper-base's shapes (English-only layout), for the benchmarks */
+    {"whisper-base-bench", 512, 6, 6, 8, 8, 2048, 2048, 80, 1500, 448, 51864, 1, F32},
 };
 
 static void plan_attention(const char *prefix, int d, float s) {
@@ -465,6 +471,8 @@ static void write_whisper_config(const char *out, const WhisperPreset *w) {
     /* ids past the vocabulary's text tokens: end of text, start of
      * transcript, and the rest of Whisper's specials at the top */
     int eot = w->vocab - 8, sot = w->vocab - 7;
+    if (w->vocab >= 51864) /* the published layouts: English-only or multilingual */
+        eot = w->vocab == 51864 ? 50256 : 50257, sot = eot + 1;
     snprintf(cfg, sizeof cfg,
              "{\"architectures\":[\"WhisperForConditionalGeneration\"],\"model_type\":\"whisper\","
              "\"d_model\":%d,\"encoder_layers\":%d,\"decoder_layers\":%d,"
