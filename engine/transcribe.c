@@ -28,7 +28,7 @@ struct Transcriber {
     float *logits;       /* [MAX_BEAM x V] */
     unsigned char *mask; /* [V] 1: suppressed at every step */
     unsigned char *mask0; /* [V] 1: suppressed at the first step */
-    int encoded_seek;    /* the window the encoder last ran on, or -1 */
+    int encoded_seek, encoded_size; /* the window the encoder last ran on (seek -1: none) */
 };
 
 void transcribe_defaults(TranscribeParams *p) {
@@ -596,17 +596,20 @@ static int whole_mel(Transcriber *t, const float *pcm, size_t n, WholeMel *m) {
     return rc;
 }
 
-/* Runs the encoder on the window at frame seek (if it is not current). */
-static int encode_at(Transcriber *t, const WholeMel *m, size_t seek) {
-    if (t->encoded_seek == (int)seek) return 0;
+/* Runs the encoder on the window of `size` frames at frame seek, padded
+ * with zeros to the window length as openai's transcribe() pads the slice
+ * (unless that window is the current one). Language detection instead
+ * reads a whole window of the padded spectrogram, as openai's does. */
+static int encode_at(Transcriber *t, const WholeMel *m, size_t seek, size_t size) {
+    if (t->encoded_seek == (int)seek && t->encoded_size == (int)size) return 0;
     int nm = t->w->c.n_mels, F = t->n_frames;
-    float *win = xmalloc(sizeof(float) * (size_t)nm * F);
+    float *win = xcalloc((size_t)nm * F, sizeof(float));
     for (int r = 0; r < nm; r++)
-        memcpy(win + (size_t)r * F, m->mel + (size_t)r * m->frames + seek, sizeof(float) * F);
+        memcpy(win + (size_t)r * F, m->mel + (size_t)r * m->frames + seek, sizeof(float) * size);
     t->encoded_seek = -1;
     int rc = whisper_encode(t->w, win, F);
     free(win);
-    if (!rc) t->encoded_seek = (int)seek;
+    if (!rc) t->encoded_seek = (int)seek, t->encoded_size = (int)size;
     return rc;
 }
 
@@ -653,7 +656,8 @@ int transcribe_detect_language(Transcriber *t, const float *pcm, size_t n, char 
         return 0;
     }
     WholeMel m = {0};
-    int rc = whole_mel(t, pcm, n, &m) || encode_at(t, &m, 0) || detect_encoded(t, code, prob);
+    int rc = whole_mel(t, pcm, n, &m) || encode_at(t, &m, 0, (size_t)t->n_frames) ||
+             detect_encoded(t, code, prob);
     free(m.mel);
     return rc ? -1 : 0;
 }
@@ -711,7 +715,8 @@ static int run(Transcriber *t, const float *pcm, size_t n, double t0, const Tran
             }
             snprintf(out->language, sizeof out->language, "%s", p->language);
         } else {
-            if (encode_at(t, &m, 0) || detect_encoded(t, out->language, NULL)) goto done;
+            if (encode_at(t, &m, 0, (size_t)t->n_frames) || detect_encoded(t, out->language, NULL))
+                goto done;
             li = lang_index(t, out->language);
         }
         sot_seq[n_sot++] = v->lang_first + li;
@@ -731,7 +736,7 @@ static int run(Transcriber *t, const float *pcm, size_t n, double t0, const Tran
         double offset = (double)seek * MEL_HOP / MEL_SAMPLE_RATE;
         size_t size = m.content - seek < (size_t)F ? m.content - seek : (size_t)F;
         double duration = (double)size * MEL_HOP / MEL_SAMPLE_RATE;
-        if (encode_at(t, &m, seek)) goto done;
+        if (encode_at(t, &m, seek, size)) goto done;
 
         init.n = 0;
         size_t n_prompt = ctx->n - *ctx_reset, max_prompt = (size_t)(n_text / 2 - 1);

@@ -240,6 +240,12 @@ int cli_transcribe(int argc, char **argv) {
     if (!(be = backend_open(backend, threads)) || !(w = whisper_load(dir, be)) ||
         !(t = transcriber_new(w, dir)))
         goto fail;
+    if (language && !transcriber_vocab(t)->multilingual && strcmp(language, "en")) {
+        fprintf(stderr, "unum transcribe: --language %s: %s is an English-only model\n", language,
+                dir);
+        rc = EXIT_USAGE;
+        goto out;
+    }
     if (language && transcriber_vocab(t)->multilingual) {
         char tok[32];
         snprintf(tok, sizeof tok, "<|%s|>", language);

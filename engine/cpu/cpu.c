@@ -262,15 +262,16 @@ static void attention_tasks(void *ctx, int b, int e, int thread) {
     }
 }
 
-/* Decode: one task per head and query, straight loops over the cache rows
- * (an sgemm with a single query row would re-pack the head's whole cache). */
+/* Decode (and Whisper's cross-attention for a few queries): one task per
+ * head and query, straight loops over the cache rows (an sgemm with a
+ * single query row would re-pack the head's whole cache). */
 static void attention_rows(void *ctx, int b, int e, int thread) {
     AttJob *j = ctx;
     int hd = j->head_dim, qs = j->n_heads * hd, ks = j->n_kv * hd;
     float scale = 1.0f / sqrtf((float)hd);
     for (int task = b; task < e; task++) {
         int h = task % j->n_heads, t = task / j->n_heads;
-        int kvh = h / (j->n_heads / j->n_kv), nk = j->pos0 + t + 1;
+        int kvh = h / (j->n_heads / j->n_kv), nk = j->causal ? j->pos0 + t + 1 : j->pos0;
         float *s = scratch_get(j->cpu, thread, (size_t)nk);
         k_dot_rows(j->kc + (size_t)kvh * hd, ks, nk, j->q + (size_t)t * qs + (size_t)h * hd, hd,
                    scale, s);
@@ -339,10 +340,11 @@ static void cpu_im2col3(Backend *be, float *col, const float *x, int L, int C, i
 static void cpu_attention_full(Backend *be, float *out, const float *q, const float *k,
                                const float *v, int T, int S, int n_heads, int head_dim) {
     Cpu *c = be->impl;
-    /* the blocked sgemm path of cpu_attention, without the causal mask */
+    /* cpu_attention's paths, without the causal mask */
     AttJob j = {c, out, q, k, v, T, S, n_heads, n_heads, head_dim, (T + ATT_BLOCK - 1) / ATT_BLOCK,
                 0};
-    pool_run(c->pool, n_heads * j.n_blocks, 1, attention_tasks, &j);
+    if (T < GEMM_MIN_T) pool_run(c->pool, n_heads * T, 1, attention_rows, &j);
+    else pool_run(c->pool, n_heads * j.n_blocks, 1, attention_tasks, &j);
 }
 
 /* ------------------------------------------------------------ lifetime */

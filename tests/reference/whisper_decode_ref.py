@@ -13,6 +13,7 @@ tiktoken nor openai-whisper is used.  Run with Debian's /usr/bin/python3.
 Usage:
   whisper_decode_ref.py MODEL_DIR WAV [--language xx] [--no-timestamps]
                         [--beam N] [--no-condition] [--check] -o OUT.json
+  whisper_decode_ref.py --selftest      (unit cases for the segment splitting)
 
 Fixed transcribe() options (openai defaults, except temperature):
   temperature = (0.0,) only -- no fallback to sampling, since a sampler's RNG
@@ -611,6 +612,104 @@ CHECK_RESULT = []
 # transcribe.transcribe (seek loop, segments, prompt conditioning)
 # ---------------------------------------------------------------------------
 
+def split_window(tokens, tb, time_offset, segment_size, input_stride, time_precision):
+    """transcribe()'s segment splitting for one decoded window.  Returns
+    ([(start, end, tokens)], seek advance in mel frames) before the
+    "instantaneous or blank segment" clearing and before the stuck-seek
+    deviation."""
+    segment_duration = segment_size * HOP_LENGTH / SAMPLE_RATE
+    is_ts = [t >= tb for t in tokens]
+    single_timestamp_ending = is_ts[-2:] == [False, True]
+    # positions just after each pair of consecutive timestamp tokens
+    consecutive = [i + 1 for i in range(len(tokens) - 1) if is_ts[i] and is_ts[i + 1]]
+    pieces = []
+    if consecutive:
+        slices = list(consecutive)
+        if single_timestamp_ending:
+            slices.append(len(tokens))
+        last_slice = 0
+        for cs in slices:
+            st = tokens[last_slice:cs]
+            pieces.append((time_offset + (st[0] - tb) * time_precision,
+                           time_offset + (st[-1] - tb) * time_precision, list(st)))
+            last_slice = cs
+        if single_timestamp_ending:
+            advance = segment_size      # no speech after the last timestamp
+        else:
+            # drop the unfinished segment; seek to the last closing timestamp
+            advance = (tokens[last_slice - 1] - tb) * input_stride
+    else:
+        duration = segment_duration
+        ts = [t for t in tokens if t >= tb]
+        if ts and ts[-1] != tb:
+            duration = (ts[-1] - tb) * time_precision
+        pieces.append((time_offset, time_offset + duration, list(tokens)))
+        advance = segment_size
+    return pieces, advance
+
+
+def selftest():
+    """Hand-worked cases for split_window (the random-weight fixtures never
+    emit timestamp pairs, so the goldens alone do not exercise this)."""
+    tb, T = 1000, lambda k: 1000 + k
+    a, b, c = 1, 2, 3
+    cases = [
+        # two closed segments, then an unfinished one: seek to <|2.00|>
+        ([T(0), a, T(50), T(60), b, T(100), T(120), c], 10.0, 3000,
+         [(10.0, 11.0, [T(0), a, T(50)]), (11.2, 12.0, [T(60), b, T(100)])], 200),
+        # single timestamp ending: last segment kept, seek += segment_size
+        ([T(0), a, T(50), T(60), b, T(100)], 0.0, 1234,
+         [(0.0, 1.0, [T(0), a, T(50)]), (1.2, 2.0, [T(60), b, T(100)])], 1234),
+        # ends with a closed pair: the empty tail is not a segment
+        ([T(0), a, T(50), T(60)], 0.0, 3000, [(0.0, 1.0, [T(0), a, T(50)])], 100),
+        # no pair, one timestamp > 0: duration from it
+        ([T(5), a, b], 30.0, 933, [(30.0, 30.1, [T(5), a, b])], 933),
+        # no pair, only <|0.00|>: duration = segment duration
+        ([T(0), a, b], 30.0, 933, [(30.0, 39.33, [T(0), a, b])], 933),
+        # no timestamps at all
+        ([a, b, c], 0.0, 3000, [(0.0, 30.0, [a, b, c])], 3000),
+        # the stuck case: the only closed segment ends at <|0.00|> -> advance 0
+        ([T(0), a, T(0), T(1), b], 0.0, 3000, [(0.0, 0.0, [T(0), a, T(0)])], 0),
+    ]
+    for toks, off, size, want, adv in cases:
+        got, gadv = split_window(toks, tb, off, size, 2, 0.02)
+        got = [(round(s, 2), round(e, 2), t) for s, e, t in got]
+        if got != want or gadv != adv:
+            die("selftest: split_window(%r) = %r, %r; want %r, %r" % (toks, got, gadv, want, adv))
+    # ApplyTimestampRules on a toy vocabulary: text 0..9, eot 10, specials
+    # 11..13, notimestamps 14, timestamps 15..24; sample_begin 1, max init 2
+    class Toy(object):
+        eot, no_timestamps, timestamp_begin, blank = 10, 14, 15, [0, 10]
+    ts0 = 15
+
+    def allowed(seq, logits=None):
+        f = Filters(Toy, 1, [12], True, 2)
+        if logits is None:      # text well above any timestamp mass (log 10 < 3)
+            lg = torch.zeros(1, 25)
+            lg[0, :15] = 3.0
+        else:
+            lg = logits.clone()
+        f.apply(lg, [[99] + seq])
+        return [i for i in range(25) if math.isfinite(float(lg[0, i]))]
+    fcases = [
+        ([], [15, 16, 17]),                                   # first: <= max initial ts
+        ([ts0], list(range(0, 12)) + [13]),                   # after opening ts: text/eot/specials
+        ([ts0, 3], list(range(0, 12)) + [13] + list(range(16, 25))),  # next ts > last
+        ([ts0, 3, ts0 + 4], [10, 11, 13] + list(range(19, 25))),      # closing: no text, ts >= last
+        ([ts0, 3, ts0 + 4, ts0 + 4], list(range(0, 12)) + [13]),      # pair closed: no ts
+    ]
+    for seq, want in fcases:
+        got = allowed(seq)
+        if got != want:
+            die("selftest: timestamp rules after %r allow %r, want %r" % (seq, got, want))
+    # timestamp mass above the best text token -> only timestamps (+ nothing else)
+    lg = torch.zeros(1, 25)
+    lg[0, 16:25] = 1.0
+    if allowed([ts0, 3], lg) != list(range(16, 25)):
+        die("selftest: logsumexp(timestamps) > max(text) rule")
+    log("selftest OK (%d split_window cases, %d timestamp-rule cases)" % (len(cases), len(fcases) + 1))
+
+
 def transcribe(model, tok, audio, opts):
     mel = whole_mel(audio, model.cfg.num_mel_bins)
     content_frames = mel.shape[-1] - N_FRAMES
@@ -642,7 +741,6 @@ def transcribe(model, tok, audio, opts):
         segment_size = min(N_FRAMES, content_frames - seek)
         mel_seg = pad_or_trim(mel[:, seek:seek + segment_size])
         mel_np = mel_seg.numpy()
-        segment_duration = segment_size * HOP_LENGTH / SAMPLE_RATE
         enc = model.encode(mel_np)
         prompt = all_tokens[prompt_reset_since:]
         check = None
@@ -700,30 +798,10 @@ def transcribe(model, tok, audio, opts):
             return {"seek": previous_seek, "start": start, "end": end,
                     "text": tok.decode([t for t in toks if t < tok.eot]), "tokens": list(toks)}
 
-        is_ts = [t >= tb for t in tokens]
-        single_timestamp_ending = is_ts[-2:] == [False, True]
-        consecutive = [i + 1 for i in range(len(tokens) - 1) if is_ts[i] and is_ts[i + 1]]
-        if consecutive:
-            slices = list(consecutive)
-            if single_timestamp_ending:
-                slices.append(len(tokens))
-            last_slice = 0
-            for cs in slices:
-                st = tokens[last_slice:cs]
-                cur.append(new_segment(time_offset + (st[0] - tb) * time_precision,
-                                       time_offset + (st[-1] - tb) * time_precision, st))
-                last_slice = cs
-            if single_timestamp_ending:
-                seek += segment_size
-            else:
-                seek += (tokens[last_slice - 1] - tb) * input_stride
-        else:
-            duration = segment_duration
-            ts = [t for t in tokens if t >= tb]
-            if ts and ts[-1] != tb:
-                duration = (ts[-1] - tb) * time_precision
-            cur.append(new_segment(time_offset, time_offset + duration, tokens))
-            seek += segment_size
+        pieces, advance = split_window(tokens, tb, time_offset, segment_size,
+                                       input_stride, time_precision)
+        cur = [new_segment(st, en, tk) for st, en, tk in pieces]
+        seek += advance
 
         # deliberate deviation (see module docstring): never leave seek unchanged
         if seek == previous_seek:
@@ -757,8 +835,15 @@ def main():
     ap.add_argument("--beam", type=int, default=0)
     ap.add_argument("--no-condition", action="store_true")
     ap.add_argument("--check", action="store_true")
-    ap.add_argument("-o", "--output", required=True)
+    ap.add_argument("--selftest", action="store_true",
+                    help="only run the split_window unit cases")
+    ap.add_argument("-o", "--output")
+    if "--selftest" in sys.argv[1:]:
+        selftest()
+        return
     opts = ap.parse_args()
+    if not opts.output:
+        die("-o OUT.json is required")
     if opts.beam < 0:
         die("--beam must be positive")
 
