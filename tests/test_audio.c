@@ -766,3 +766,76 @@ TEST(vad_espeak_clip) {
     free(x);
     wav_audio_free(&a);
 }
+
+/* WAV files written by sox (an independent writer) in every encoding unum
+ * reads: the samples equal sox's own decoding of the same file to float
+ * (channels averaged here), to float rounding. */
+TEST(wav_reads_what_sox_writes) {
+    char *dir = test_tmpdir();
+    REQUIRE(dir);
+    if (test_shell(":", "command -v sox", NULL, NULL) != 0) {
+        test_tmp_remove(dir);
+        test_skip("sox is not installed (tools/deps.sh test installs it)");
+        return;
+    }
+    static const struct {
+        const char *opts; /* sox output options */
+        int channels, rate, bits;
+    } cases[] = {
+        {"-e unsigned-integer -b 8 -r 8000", 1, 8000, 8},
+        {"-e signed-integer -b 16 -r 16000", 1, 16000, 16},
+        {"-e signed-integer -b 24 -r 22050 -c 2", 2, 22050, 24},
+        {"-e signed-integer -b 32 -r 44100", 1, 44100, 32},
+        {"-e floating-point -b 32 -r 48000 -c 2", 2, 48000, 32},
+        {"-e signed-integer -b 16 -r 11025 -c 6", 6, 11025, 16},
+    };
+    char cmd[2048], *root = realpath(test_root(), NULL);
+    REQUIRE(root);
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        /* 1.5 s of espeak-ng speech (the committed clip), converted by sox;
+         * then sox's own float decoding of that file */
+        snprintf(cmd, sizeof cmd,
+                 "cd %s && sox -D %s/tests/golden/transcribe/meeting16k.wav %s x%zu.wav "
+                 "trim 0 1.5 %s && sox -D x%zu.wav -t f32 -e floating-point x%zu.f32",
+                 dir, root, cases[c].opts, c,
+                 cases[c].channels == 2   ? "remix 1 1v0.5"
+                 : cases[c].channels == 6 ? "remix 1 1v0.5 1v0.25 1v-0.5 0 1"
+                                          : "",
+                 c, c);
+        if (test_shell(":", cmd, NULL, NULL) != 0) {
+            test_fail(__FILE__, __LINE__, "sox failed: %s", cmd);
+            continue;
+        }
+        char name[64];
+        snprintf(name, sizeof name, "x%zu.wav", c);
+        char *wav = unum_path_join(dir, name);
+        snprintf(name, sizeof name, "x%zu.f32", c);
+        char *raw = unum_path_join(dir, name);
+        size_t nraw = 0;
+        float *ref = (float *)unum_read_file(raw, 64u << 20, &nraw);
+        wav_audio a;
+        if (!ref || wav_read_file(wav, 0, &a) != 0) {
+            test_fail(__FILE__, __LINE__, "case %zu: %s", c, unum_error());
+        } else {
+            int ch = cases[c].channels;
+            CHECK_EQ_INT(a.channels, ch);
+            CHECK_EQ_INT(a.sample_rate, cases[c].rate);
+            CHECK_EQ_INT(a.bits, cases[c].bits);
+            CHECK_EQ_INT((long)a.n, (long)(nraw / sizeof(float) / (size_t)ch));
+            CHECK(a.n > (size_t)cases[c].rate); /* at least a second */
+            double worst = 0;
+            for (size_t i = 0; i < a.n && i * ch < nraw / sizeof(float); i++) {
+                double m = 0;
+                for (int k = 0; k < ch; k++) m += ref[i * ch + k];
+                worst = fmax(worst, fabs(m / ch - a.samples[i]));
+            }
+            if (worst > 1e-6) test_fail(__FILE__, __LINE__, "case %zu: off by %g", c, worst);
+            wav_audio_free(&a);
+        }
+        free(ref);
+        free(wav);
+        free(raw);
+    }
+    free(root);
+    test_tmp_remove(dir);
+}
