@@ -18,6 +18,7 @@
 
 #ifdef UNUM_SDL
 #include <SDL.h>
+#include <samplerate.h>
 #endif
 
 /* ---- ring ------------------------------------------------------------ */
@@ -158,7 +159,10 @@ struct capture {
     char *devname; /* for messages */
     capture_ring *ring;
     wav_writer *wav;
-    uint64_t max_frames;
+    uint64_t max_frames; /* output frames (16 kHz); 0: no limit */
+    uint64_t max_in;     /* device frames that make them; 0: no limit */
+    int dev_rate;        /* the device's rate */
+    SRC_STATE *src;      /* its conversion to 16 kHz (NULL when it is 16 kHz) */
     capture_listener listener;
     void *listener_user;
     pthread_t writer;
@@ -217,10 +221,10 @@ static void SDLCALL on_audio(void *user, Uint8 *stream, int len) {
     capture *c = user;
     if (!atomic_load_explicit(&c->accepting, memory_order_acquire)) return;
     size_t n = (size_t)len / sizeof(float);
-    if (c->max_frames) { /* nothing past the limit: it would only count as overruns */
+    if (c->max_in) { /* nothing past the limit: it would only count as overruns */
         uint64_t got = capture_ring_written(c->ring);
-        if (got >= c->max_frames) return;
-        if (n > c->max_frames - got) n = (size_t)(c->max_frames - got);
+        if (got >= c->max_in) return;
+        if (n > c->max_in - got) n = (size_t)(c->max_in - got);
     }
     capture_ring_write(c->ring, (const float *)(const void *)stream, n);
 }
@@ -251,8 +255,12 @@ static float block_peak(const float *x, size_t n) {
     return p > 1 ? 1 : p;
 }
 
-/* Writes one block to the file and the listener; -1 with c->error set. */
+/* Writes one block of 16 kHz samples to the file and the listener (no
+ * further than max_frames); -1 with c->error set. */
 static int writer_put(capture *c, const float *x, size_t n) {
+    uint64_t done = atomic_load(&c->frames);
+    if (c->max_frames && n > c->max_frames - done) n = (size_t)(c->max_frames - done);
+    if (!n) return 0;
     if (c->wav && wav_writer_write(c->wav, x, n) < 0) {
         snprintf(c->error, sizeof c->error, "%s", unum_error());
         return -1;
@@ -262,15 +270,40 @@ static int writer_put(capture *c, const float *x, size_t n) {
     uint32_t bits;
     memcpy(&bits, &p, sizeof bits);
     atomic_store_explicit(&c->level_bits, bits, memory_order_relaxed);
-    atomic_store(&c->frames, atomic_load(&c->frames) + n);
+    atomic_store(&c->frames, done + n);
     return 0;
+}
+
+/* Device samples in, 16 kHz samples out: through the converter when the
+ * device runs at another rate; last flushes what the filter holds. */
+static int writer_feed(capture *c, const float *x, size_t n, int last) {
+    if (!c->src) return writer_put(c, x, n);
+    float out[BLOCK];
+    for (;;) {
+        SRC_DATA d = {.data_in = x,
+                      .input_frames = (long)n,
+                      .data_out = out,
+                      .output_frames = BLOCK,
+                      .src_ratio = (double)CAPTURE_RATE / c->dev_rate,
+                      .end_of_input = last};
+        int e = src_process(c->src, &d);
+        if (e) {
+            snprintf(c->error, sizeof c->error, "audio: rate conversion from %d Hz: %s",
+                     c->dev_rate, src_strerror(e));
+            return -1;
+        }
+        if (writer_put(c, out, (size_t)d.output_frames_gen) < 0) return -1;
+        x += d.input_frames_used;
+        n -= (size_t)d.input_frames_used;
+        if (n == 0 && (!last || d.output_frames_gen == 0)) return 0;
+    }
 }
 
 static void *writer_main(void *arg) {
     capture *c = arg;
     float buf[BLOCK];
-    uint64_t frames = 0, synced = 0;
-    uint64_t stop_at = UINT64_MAX; /* ring samples that arrived before the stop */
+    uint64_t frames = 0, synced = 0; /* device frames taken from the ring */
+    uint64_t stop_at = UINT64_MAX;   /* ring samples that arrived before the stop */
     capture_state end = CAPTURE_STOPPED;
     for (;;) {
         int stopping = atomic_load(&c->stop);
@@ -289,18 +322,18 @@ static void *writer_main(void *arg) {
             removed = 1;
         }
         uint64_t removed_at = removed ? atomic_load(&c->removed_at) : UINT64_MAX;
-        uint64_t limit = c->max_frames ? c->max_frames : UINT64_MAX;
+        uint64_t limit = c->max_in ? c->max_in : UINT64_MAX;
         if (removed_at < limit) limit = removed_at;
         if (stop_at < limit) limit = stop_at;
         size_t want = limit - frames < BLOCK ? (size_t)(limit - frames) : BLOCK;
         size_t n = want ? capture_ring_read(c->ring, buf, want) : 0;
         if (n) {
-            if (writer_put(c, buf, n) < 0) {
+            if (writer_feed(c, buf, n, 0) < 0) {
                 end = CAPTURE_FAILED;
                 break;
             }
             frames += n;
-            if (c->wav && frames - synced >= CAPTURE_RATE) {
+            if (c->wav && frames - synced >= (uint64_t)c->dev_rate) {
                 if (wav_writer_finalize(c->wav) < 0) {
                     snprintf(c->error, sizeof c->error, "%s", unum_error());
                     end = CAPTURE_FAILED;
@@ -309,21 +342,23 @@ static void *writer_main(void *arg) {
                 synced = frames;
             }
         }
-        if (c->max_frames && frames >= c->max_frames) {
+        if (c->max_in && frames >= c->max_in) {
             end = CAPTURE_LIMIT;
             break;
         }
         if (removed && (frames >= removed_at || n == 0)) {
             end = CAPTURE_REMOVED;
-            snprintf(c->error, sizeof c->error,
-                     "audio device '%s' was removed; kept the %.2f s recorded before", c->devname,
-                     (double)frames / CAPTURE_RATE);
             break;
         }
         if (stopping && (frames >= stop_at || n == 0)) break;
         if (n == 0) sleep_ms(10);
     }
     atomic_store(&c->accepting, 0);
+    if (end != CAPTURE_FAILED && writer_feed(c, buf, 0, 1) < 0) end = CAPTURE_FAILED;
+    if (end == CAPTURE_REMOVED)
+        snprintf(c->error, sizeof c->error,
+                 "audio device '%s' was removed; kept the %.2f s recorded before", c->devname,
+                 (double)atomic_load(&c->frames) / CAPTURE_RATE);
     if (end != CAPTURE_FAILED && c->wav && wav_writer_finalize(c->wav) < 0) {
         snprintf(c->error, sizeof c->error, "%s", unum_error());
         end = CAPTURE_FAILED;
@@ -333,6 +368,7 @@ static void *writer_main(void *arg) {
 }
 
 static void capture_free(capture *c) {
+    if (c->src) src_delete(c->src);
     pthread_mutex_destroy(&c->status_lock);
     capture_ring_free(c->ring);
     free(c->devname);
@@ -358,11 +394,6 @@ capture *capture_start(const capture_config *cfg) {
     atomic_init(&c->state, CAPTURE_RUNNING);
     atomic_init(&c->frames, 0);
     atomic_init(&c->level_bits, 0);
-    c->ring = capture_ring_create(cfg->ring_frames ? cfg->ring_frames : 8 * CAPTURE_RATE);
-    if (!c->ring) {
-        capture_free(c);
-        return NULL;
-    }
     if (sdl_audio_init() < 0) {
         capture_free(c);
         return NULL;
@@ -370,17 +401,42 @@ capture *capture_start(const capture_config *cfg) {
     SDL_AudioSpec want, have;
     SDL_zero(want);
     SDL_zero(have);
-    want.freq = CAPTURE_RATE;
+    want.freq = cfg->device_rate > 0 ? cfg->device_rate : CAPTURE_RATE;
     want.format = AUDIO_F32SYS;
     want.channels = 1;
     want.samples = 1024;
     want.callback = on_audio;
     want.userdata = c;
-    /* allowed_changes 0: SDL converts whatever the device delivers */
-    c->dev = SDL_OpenAudioDevice(cfg->device, 1, &want, &have, 0);
+    /* SDL converts format and channels; the rate stays the device's own
+     * and the writer converts it */
+    c->dev = SDL_OpenAudioDevice(cfg->device, 1, &want, &have, SDL_AUDIO_ALLOW_FREQUENCY_CHANGE);
     if (!c->dev) {
         unum_error_set("audio device '%s': cannot open for capture: %s", c->devname,
                        SDL_GetError());
+        sdl_audio_quit();
+        capture_free(c);
+        return NULL;
+    }
+    c->dev_rate = have.freq;
+    int e = 0;
+    if (have.freq <= 0 || have.freq > 768000 ||
+        (have.freq != CAPTURE_RATE && !(c->src = src_new(SRC_SINC_MEDIUM_QUALITY, 1, &e)))) {
+        unum_error_set("audio device '%s': cannot convert its %d Hz to %d Hz%s%s", c->devname,
+                       have.freq, CAPTURE_RATE, e ? ": " : "", e ? src_strerror(e) : "");
+        SDL_CloseAudioDevice(c->dev);
+        sdl_audio_quit();
+        capture_free(c);
+        return NULL;
+    }
+    /* device frames for max_frames at 16 kHz, and a little for the filter */
+    if (c->max_frames)
+        c->max_in = c->src ? (c->max_frames * (uint64_t)have.freq + CAPTURE_RATE - 1) / CAPTURE_RATE + 64
+                           : c->max_frames;
+    size_t ring = cfg->ring_frames ? cfg->ring_frames : 8 * CAPTURE_RATE;
+    if (c->src) ring = ring / CAPTURE_RATE * (size_t)have.freq + ring % CAPTURE_RATE + 2;
+    c->ring = capture_ring_create(ring);
+    if (!c->ring) {
+        SDL_CloseAudioDevice(c->dev);
         sdl_audio_quit();
         capture_free(c);
         return NULL;

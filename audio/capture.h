@@ -79,6 +79,7 @@ typedef struct {
     wav_encoding encoding; /* WAV_PCM (16-bit) or WAV_FLOAT; 0 means WAV_PCM */
     uint64_t max_frames;   /* stop after this many; 0: no limit */
     size_t ring_frames;    /* ring size; 0: 8 seconds */
+    int device_rate;       /* rate to ask the device for; 0: 16000 */
     capture_listener listener;
     void *listener_user;
 } capture_config;
@@ -94,8 +95,12 @@ typedef struct {
 
 typedef struct capture capture;
 
-/* Opens the device (asking for 16 kHz mono float32), creates the WAV file
- * and starts recording. Returns NULL with the error set, naming the device
+/* Opens the device (asking for mono float32 at 16 kHz, or device_rate),
+ * creates the WAV file and starts recording. When the device runs at
+ * another rate, the writer thread converts to 16 kHz with libsamplerate's
+ * band-limited sinc converter, so live audio gets the same kind of
+ * conversion as files (tests: an 11 kHz tone at 48 kHz leaves no 5 kHz
+ * alias above -80 dB). Returns NULL with the error set, naming the device
  * or the file, when either cannot be opened. */
 capture *capture_start(const capture_config *cfg);
 /* Asks the recording to stop (safe from any thread; not from a signal
