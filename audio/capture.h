@@ -1,12 +1,13 @@
 /* capture.h - recording from a capture device through SDL2 into a WAV file.
  *
- * Data path: SDL's audio thread calls our callback with 16 kHz mono float32
- * (SDL converts from the device's own format when it differs; with the
- * device's native format nothing is converted and samples pass bit for bit).
+ * Data path: SDL's audio thread calls our callback with mono float32 at the
+ * device's rate (SDL converts format and channels when they differ; a 16 kHz
+ * mono float device passes bit for bit).
  * The callback only copies into a single-producer/single-consumer ring
  * (C11 atomics, no locks, no allocation); when the ring is full it drops the
  * excess and counts an overrun instead of waiting. A writer thread drains the
- * ring into the WAV file and hands each block to an optional listener (level
+ * ring, converts to 16 kHz when the device runs at another rate, writes the
+ * WAV file and hands each block to an optional listener (level
  * meter, transcriber); it patches the WAV header about once a second, so a
  * crash loses at most about a second and leaves a playable file.
  *
