@@ -104,73 +104,109 @@ static void non_speech_tokens(const Tokenizer *tok, IdVec *out) {
     idvec_free(&ids);
 }
 
-static int vocab_load(WhisperVocab *v, const Tokenizer *tok, int V, const char *dir) {
-    char *tpath = unum_path_join(dir, "tokenizer.json");
-    int rc = need_token(tok, "<|endoftext|>", &v->eot, tpath) ||
-             need_token(tok, "<|startoftranscript|>", &v->sot, tpath) ||
-             need_token(tok, "<|translate|>", &v->translate, tpath) ||
-             need_token(tok, "<|transcribe|>", &v->transcribe, tpath) ||
-             need_token(tok, "<|startoflm|>", &v->sot_lm, tpath) ||
-             need_token(tok, "<|startofprev|>", &v->sot_prev, tpath) ||
-             need_token(tok, "<|notimestamps|>", &v->no_timestamps, tpath) ||
-             need_token(tok, "<|0.00|>", &v->ts_begin, tpath);
+int whisper_vocab_load(WhisperVocab *v, const Tokenizer *tok, int V, const char *gen_json,
+                       size_t gen_len, const char *gen_name, const char *tok_name) {
+    memset(v, 0, sizeof *v);
+    int rc = need_token(tok, "<|endoftext|>", &v->eot, tok_name) ||
+             need_token(tok, "<|startoftranscript|>", &v->sot, tok_name) ||
+             need_token(tok, "<|translate|>", &v->translate, tok_name) ||
+             need_token(tok, "<|transcribe|>", &v->transcribe, tok_name) ||
+             need_token(tok, "<|startoflm|>", &v->sot_lm, tok_name) ||
+             need_token(tok, "<|startofprev|>", &v->sot_prev, tok_name) ||
+             need_token(tok, "<|notimestamps|>", &v->no_timestamps, tok_name) ||
+             need_token(tok, "<|0.00|>", &v->ts_begin, tok_name);
     if (!rc && (v->no_speech = tokenizer_token_id(tok, "<|nospeech|>")) < 0)
-        rc = need_token(tok, "<|nocaptions|>", &v->no_speech, tpath);
+        rc = need_token(tok, "<|nocaptions|>", &v->no_speech, tok_name);
+    if (rc) return -1;
     /* language tokens: <|xx|> between <|startoftranscript|> and <|translate|> */
     v->lang_first = v->sot + 1;
     v->n_langs = v->translate - v->lang_first;
-    if (!rc && (v->n_langs < 1 || v->n_langs > 200))
-        rc = unum_error_set("%s: no language tokens between <|startoftranscript|> and "
-                            "<|translate|>",
-                            tpath);
-    if (!rc && v->ts_begin + 1501 > V)
-        rc = unum_error_set("%s: the timestamp tokens reach past the model's %d ids", tpath, V);
+    if (v->n_langs < 1 || v->n_langs > 200)
+        return unum_error_set("%s: no language tokens between <|startoftranscript|> and "
+                              "<|translate|>",
+                              tok_name);
+    if (v->ts_begin > V - 1501)
+        return unum_error_set("%s: the timestamp tokens reach past the model's %d ids", tok_name,
+                              V);
     int32_t ids[] = {v->eot, v->sot, v->translate, v->transcribe, v->sot_lm, v->sot_prev,
                      v->no_speech, v->no_timestamps};
-    for (size_t i = 0; !rc && i < sizeof ids / sizeof *ids; i++)
+    for (size_t i = 0; i < sizeof ids / sizeof *ids; i++)
         if (ids[i] >= V)
-            rc = unum_error_set("%s: special token %d is outside the model's %d ids", tpath,
-                                ids[i], V);
-    free(tpath);
-    if (rc) return -1;
+            return unum_error_set("%s: special token %d is outside the model's %d ids", tok_name,
+                                  ids[i], V);
 
-    char *gpath = unum_path_join(dir, "generation_config.json");
     cJSON *root = NULL;
-    if (unum_file_exists(gpath)) {
-        char *txt = unum_read_file(gpath, 16u << 20, NULL);
-        if (!txt) rc = -1;
-        else if (!(root = cJSON_Parse(txt)) || !cJSON_IsObject(root))
-            rc = unum_error_set("%s: not a JSON object", gpath);
-        free(txt);
+    if (gen_json && !(root = cJSON_ParseWithLength(gen_json, gen_len)))
+        return unum_error_set("%s: not valid JSON", gen_name);
+    if (root && !cJSON_IsObject(root)) {
+        cJSON_Delete(root);
+        return unum_error_set("%s: not a JSON object", gen_name);
     }
     v->multilingual = V >= 51865; /* openai's rule, when the file does not say */
     v->max_initial_ts = 50;
-    if (!rc && root) {
+    v->n_suppress = v->n_begin_suppress = -1;
+    if (root) {
         const cJSON *m = cJSON_GetObjectItemCaseSensitive(root, "is_multilingual");
         if (cJSON_IsBool(m)) v->multilingual = cJSON_IsTrue(m);
         rc = config_get_int(root, "max_initial_timestamp_index", 0, 1500, 1, &v->max_initial_ts,
-                            gpath) ||
-             id_list(root, "suppress_tokens", V, &v->suppress, &v->n_suppress, gpath) ||
+                            gen_name) ||
+             id_list(root, "suppress_tokens", V, &v->suppress, &v->n_suppress, gen_name) ||
              id_list(root, "begin_suppress_tokens", V, &v->begin_suppress, &v->n_begin_suppress,
-                     gpath);
-    } else {
-        v->n_suppress = v->n_begin_suppress = -1;
+                     gen_name);
+        cJSON_Delete(root);
+        if (rc) {
+            whisper_vocab_free(v);
+            return -1;
+        }
     }
-    cJSON_Delete(root);
-    free(gpath);
-    if (rc) return -1;
     if (v->n_suppress < 0) { /* openai's suppress_tokens="-1" */
         IdVec s = {0};
         non_speech_tokens(tok, &s);
+        free(v->suppress);
         v->suppress = s.v, v->n_suppress = (int)s.n;
     }
     if (v->n_begin_suppress < 0) { /* " " and end of text */
         IdVec s = {0};
-        if (tokenizer_encode(tok, " ", 1, 0, &s)) return -1;
+        if (tokenizer_encode(tok, " ", 1, 0, &s)) {
+            whisper_vocab_free(v);
+            return -1;
+        }
         idvec_push(&s, v->eot);
+        free(v->begin_suppress);
         v->begin_suppress = s.v, v->n_begin_suppress = (int)s.n;
     }
+    /* derived ids past the model's logits (a tokenizer larger than the
+     * model) cannot be produced anyway */
+    int k = 0;
+    for (int i = 0; i < v->n_suppress; i++)
+        if (v->suppress[i] < V) v->suppress[k++] = v->suppress[i];
+    v->n_suppress = k;
+    k = 0;
+    for (int i = 0; i < v->n_begin_suppress; i++)
+        if (v->begin_suppress[i] < V) v->begin_suppress[k++] = v->begin_suppress[i];
+    v->n_begin_suppress = k;
     return 0;
+}
+
+void whisper_vocab_free(WhisperVocab *v) {
+    free(v->suppress);
+    free(v->begin_suppress);
+    v->suppress = v->begin_suppress = NULL;
+    v->n_suppress = v->n_begin_suppress = 0;
+}
+
+static int vocab_load(WhisperVocab *v, const Tokenizer *tok, int V, const char *dir) {
+    char *tpath = unum_path_join(dir, "tokenizer.json");
+    char *gpath = unum_path_join(dir, "generation_config.json");
+    char *txt = NULL;
+    size_t len = 0;
+    int rc = 0;
+    if (unum_file_exists(gpath) && !(txt = unum_read_file(gpath, 16u << 20, &len))) rc = -1;
+    if (!rc) rc = whisper_vocab_load(v, tok, V, txt, len, gpath, tpath);
+    free(txt);
+    free(gpath);
+    free(tpath);
+    return rc;
 }
 
 Transcriber *transcriber_new(Whisper *w, const char *dir) {
@@ -202,8 +238,7 @@ void transcriber_free(Transcriber *t) {
     if (!t) return;
     tokenizer_free(t->tok);
     mel_free(t->mel);
-    free(t->v.suppress);
-    free(t->v.begin_suppress);
+    whisper_vocab_free(&t->v);
     free(t->init_logits);
     free(t->logits);
     free(t->mask);

@@ -56,6 +56,14 @@ typedef struct {
     int n_begin_suppress;
 } WhisperVocab;
 
+/* Finds the special tokens in tok (tokenizer.json, named tok_name in
+ * errors) for a model with V ids, and reads generation_config.json's text
+ * (gen_json, gen_len; NULL when the model has none). 0, or -1 with the
+ * error set. */
+int whisper_vocab_load(WhisperVocab *v, const Tokenizer *tok, int V, const char *gen_json,
+                       size_t gen_len, const char *gen_name, const char *tok_name);
+void whisper_vocab_free(WhisperVocab *v);
+
 typedef struct TSegment TSegment;
 
 typedef struct {
