@@ -8,7 +8,8 @@
  * The draw walks the candidates in a fixed order, so that another sampler
  * (the CUDA backend's) given the same uniform number picks the same id:
  * by logit descending, lower id first on ties, whenever a cut applies
- * (top-k, top-p or min-p); in id order otherwise. */
+ * (top-k below the vocabulary, top-p below 1, min-p above 0); in id order
+ * otherwise. */
 #ifndef UNUM_SAMPLER_H
 #define UNUM_SAMPLER_H
 
