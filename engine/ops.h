@@ -38,6 +38,7 @@ struct Backend {
     int n_threads;
     void *impl;
     size_t device_bytes, device_peak; /* device memory in use and its peak (0 on the CPU) */
+    long steps_recorded, steps_replayed; /* decode steps captured and replayed (step_begin) */
 
     /* Activation buffers of n floats, zeroed. NULL with the error set when
      * memory is short (the message says how much was asked). */

@@ -39,7 +39,7 @@ extern "C" {
 #define ATT_THREADS 128
 #define ATT_MAX_HD 256
 #define FUSED_WARPS 4                /* rows (or row pairs) per fused matvec block */
-#define FUSED_SMEM_MAX (48 << 10)    /* bytes of normalized input a fused block stages */
+#define FUSED_SMEM_MAX (40 << 10)    /* staged input bytes (48 KiB without opting in) */
 #define SPLIT_FROM 256               /* direct decode attention splits keys above this */
 #define SPLIT_KEYS 64                /* ... into chunks of at least this many keys */
 #define SPLIT_MAX 32                 /* chunks per (head, query); a recorded step uses all */
@@ -815,7 +815,7 @@ __device__ int first_reaching(W w, int n, double thr, int strict, double *shd, i
 }
 
 /* *out = the lowest index of the largest of x[0..n) (sampler_argmax). */
-__global__ void k_argmax(int32_t *out, const float *x, int n) {
+__global__ void __launch_bounds__(SAMPLE_THREADS) k_argmax(int32_t *out, const float *x, int n) {
     __shared__ float shf[33];
     __shared__ int shi[33];
     float best = -INFINITY;
@@ -842,7 +842,7 @@ __global__ void k_scale(float *keys, int32_t *ids, const float *logits, int V, f
  * id order; sorted_keys and sorted_ids the same descending (stable, so ties
  * keep the lower id first) when a cut applies; top_k 0 when off (or >= V);
  * prob [V] scratch; u the uniform draw. */
-__global__ void k_draw(int32_t *out, float *prob, const float *keys, const float *sorted_keys,
+__global__ void __launch_bounds__(SAMPLE_THREADS) k_draw(int32_t *out, float *prob, const float *keys, const float *sorted_keys,
                        const int32_t *sorted_ids, int V, int top_k, float top_p, float min_p,
                        double u) {
     __shared__ double shd[34];
@@ -1234,7 +1234,10 @@ static int cu_step_begin(Backend *be, const void *key, int T, int pos0) {
     Cuda *c = (Cuda *)be->impl;
     if (T != 1 || key == c->graph_failed || c->recording) return STEP_DIRECT;
     if (c->graph_exec && c->graph_key == key) {
-        if (graph_launch(c, pos0) == cudaSuccess) return STEP_REPLAYED;
+        if (graph_launch(c, pos0) == cudaSuccess) {
+            be->steps_replayed++;
+            return STEP_REPLAYED;
+        }
         graph_failed(c, key);
         return STEP_DIRECT;
     }
@@ -1269,6 +1272,7 @@ static int cu_step_end(Backend *be) {
         return graph_failed(c, key);
     }
     if (graph_launch(c, c->rec_pos0) != cudaSuccess) return graph_failed(c, key);
+    be->steps_recorded++;
     return 0;
 }
 
