@@ -794,3 +794,62 @@ TEST(cuda_sampler_matches_host_sampler) {
     if (mismatches) fprintf(stderr, "sampler: %d of %d trials differ\n", mismatches, trials);
     gpu->close(gpu);
 }
+
+/* ------------------------------------------------------------ bf16 prefill */
+
+/* UNUM_CUDA_PREFILL=bf16 rounds prefill activations to bf16 for the tensor
+ * cores (f32 sums): each product carries the activation's rounding, 2^-9
+ * relative, so ops agree to 1e-2 of the largest output and logits to 5e-2
+ * of the row's largest, not to the f32 path's 1e-4 and 1e-3. */
+#define BF16_OP_TOL 1e-2
+#define BF16_LOGIT_TOL 5e-2
+
+TEST(cuda_bf16_prefill_within_its_tolerance) {
+    NEED_CUDA(probe);
+    probe->close(probe);
+    setenv("UNUM_CUDA_PREFILL", "bf16", 1);
+    Backend *gpu = backend_open("cuda", 0);
+    unsetenv("UNUM_CUDA_PREFILL");
+    REQUIRE(gpu);
+    Backend *cpu = backend_cpu_open(2);
+    static const int Ts[] = {8, 33, 512};
+    Both W, B;
+    if (both(cpu, gpu, &W, DT_BF16, 1000, 896, 1.0f, 0) ||
+        both(cpu, gpu, &B, DT_BF16, 1, 1000, 0.5f, 0)) {
+        cpu->close(cpu), gpu->close(gpu);
+        return;
+    }
+    for (int k = 0; k < 3; k++) {
+        int T = Ts[k];
+        size_t nx = (size_t)T * 896, ny = (size_t)T * 1000;
+        float *x = rand_vec(nx, 1.0f), *y = xmalloc(sizeof(float) * ny);
+        float *xg = put(gpu, x, nx), *yg = gpu->alloc(gpu, ny);
+        cpu->matmul(cpu, y, x, &W.c, &B.c, T);
+        gpu->matmul(gpu, yg, xg, &W.g, &B.g, T);
+        check_close(gpu, yg, y, ny, BF16_OP_TOL, "bf16 matmul", 1000, 896, T);
+        free(x), free(y);
+        gpu->free(gpu, xg), gpu->free(gpu, yg);
+    }
+    both_free(gpu, &W), both_free(gpu, &B);
+    int32_t ids[40];
+    for (int i = 0; i < 40; i++) ids[i] = (i * 37 + 11) % 350;
+    for (int p = 0; p < (int)(sizeof presets / sizeof presets[0]); p++) {
+        char *dir = unum_path_join(test_fixtures(), presets[p]);
+        int V = 0, Vg = 0;
+        float *lc = logits_on(cpu, dir, ids, 40, 40, &V), *lg = logits_on(gpu, dir, ids, 40, 40, &Vg);
+        if (!lc || !lg || V != Vg) {
+            test_fail(__FILE__, __LINE__, "%s: %s", presets[p], unum_error());
+        } else {
+            double worst = 0;
+            for (int t = 0; t < 40; t++)
+                worst = fmax(worst, rel_diff(lg + (size_t)t * V, lc + (size_t)t * V, (size_t)V));
+            fprintf(stderr, "cuda bf16 prefill %s: worst logit difference %.3g\n", presets[p],
+                    worst);
+            if (!(worst < BF16_LOGIT_TOL))
+                test_fail(__FILE__, __LINE__, "%s bf16 prefill: %g", presets[p], worst);
+        }
+        free(lc), free(lg), free(dir);
+    }
+    cpu->close(cpu);
+    gpu->close(gpu);
+}

@@ -6,17 +6,42 @@
  * device memory.
  *
  * - Decode (fewer than MATVEC_MAX_T rows): one warp per output row streams
- *   the row with 16-byte loads and accumulates in f32, bias fused.
+ *   the row with 16-byte loads and accumulates in f32. The fused ops cut a
+ *   layer to five kernels plus attention: rmsnorm staged in shared memory
+ *   ahead of the projection that reads it (QKV, gate/up, lm_head); QKV with
+ *   bias, RoPE (one warp per rotate-half row pair) and the KV-cache write;
+ *   gate/up with SiLU*up; the residual add in o_proj's and down's epilogue.
+ * - Attention: one block per (head, query), keys split across the block's
+ *   warps with an online softmax, so no T x T score matrix exists. Decode
+ *   over more than SPLIT_FROM keys splits the keys across blocks as well
+ *   (flash-decoding: partial max/sum/acc per chunk, then a combine kernel),
+ *   which matters with Qwen's two KV heads.
+ * - Decode steps are recorded: the first T = 1 step of a model is captured
+ *   into a CUDA graph and every later one replays it, the kernels reading
+ *   the position from device memory (see "recorded steps"). A failed
+ *   capture falls back to direct launches. UNUM_CUDA_GRAPH=0 turns this
+ *   off, UNUM_CUDA_FUSED=0 the fused ops as well.
+ * - Sampling runs on the GPU (penalty, greedy, temperature, top-k, top-p,
+ *   min-p; CUB's stable radix sort) and only the chosen id is copied back;
+ *   it follows sampler.c so that the same uniform number picks the same id.
+ *   Greedy is exact; a draw can differ only where expf's last bits (CUDA's
+ *   versus glibc's) move a cumulative sum across the draw, about 1e-7 of
+ *   draws. NaN logits are not matched.
  * - Prefill: each bf16 weight is widened to f32 a slab at a time and multiplied
  *   with cuBLAS sgemm (tensor-core TF32 off), so prefill logits agree with
  *   the CPU backend to f32 rounding. A bf16 tensor-core path is the known
  *   next step for speed; it will come with its own stated tolerance.
- * - Attention: one block per (head, query), keys split across the block's
- *   warps with an online softmax, so no T x T score matrix exists.
+ * - Host transfers (embed's ids, the sampler's history and id, the engine's
+ *   logits through host_alloc) use page-locked memory.
  *
  * Everything runs on one stream; sync() reports any device error. cuBLAS is
  * opened with dlopen when the backend is, so that a CPU run never maps its
- * hundreds of megabytes. */
+ * hundreds of megabytes.
+ *
+ * Not yet run on a GPU: the fused kernels, split-K attention, the recorded
+ * steps and the sampler were written and compiled (nvcc 13; sm_80, sm_89,
+ * sm_90) on a machine without one. tests/test_cuda.c checks each against the
+ * CPU backend; tools/gpu-check.sh runs those tests and the benchmarks. */
 #include <cub/cub.cuh>
 #include <cublas_v2.h>
 #include <dlfcn.h>
@@ -56,6 +81,10 @@ typedef struct {
     cublasStatus_t (*sgemm)(cublasHandle_t, cublasOperation_t, cublasOperation_t, int, int, int,
                             const float *, const float *, int, const float *, int, const float *,
                             float *, int);
+    cublasStatus_t (*gemm_ex)(cublasHandle_t, cublasOperation_t, cublasOperation_t, int, int, int,
+                              const void *, const void *, cudaDataType, int, const void *,
+                              cudaDataType, int, const void *, void *, cudaDataType, int,
+                              cublasComputeType_t, cublasGemmAlgo_t);
 } Blas;
 
 static int blas_open(Blas *b) {
@@ -71,6 +100,7 @@ static int blas_open(Blas *b) {
     *(void **)&b->set_stream = dlsym(b->lib, "cublasSetStream_v2");
     *(void **)&b->set_math_mode = dlsym(b->lib, "cublasSetMathMode");
     *(void **)&b->sgemm = dlsym(b->lib, "cublasSgemm_v2");
+    *(void **)&b->gemm_ex = dlsym(b->lib, "cublasGemmEx"); /* optional: bf16 prefill */
     if (!b->create || !b->destroy || !b->set_stream || !b->set_math_mode || !b->sgemm)
         return unum_error_set("CUDA: the cuBLAS library lacks an expected function");
     return 0;
@@ -88,6 +118,9 @@ typedef struct {
     cudaError_t err; /* first error seen, reported by sync */
     const char *err_where;
     int fused, graphs; /* UNUM_CUDA_FUSED, UNUM_CUDA_GRAPH (both default on) */
+    int prefill_bf16;  /* UNUM_CUDA_PREFILL=bf16: tensor-core GEMMs for prefill */
+    __nv_bfloat16 *xb; /* prefill activations rounded to bf16 [xb_cap] */
+    size_t xb_cap;
 
     /* Decode steps recorded as a CUDA graph and replayed for every position:
      * while recording, ops take the position from d_pos (device memory), so
@@ -477,6 +510,12 @@ __global__ void k_widen(float *dst, const __nv_bfloat16 *src, size_t n) {
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
          i += (size_t)gridDim.x * blockDim.x)
         dst[i] = __bfloat162float(src[i]);
+}
+
+__global__ void k_narrow(__nv_bfloat16 *dst, const float *src, size_t n) {
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
+         i += (size_t)gridDim.x * blockDim.x)
+        dst[i] = __float2bfloat16(src[i]); /* round to nearest even */
 }
 
 __global__ void k_add_bias(float *y, const float *b, int rows, size_t n) {
@@ -907,7 +946,8 @@ static void cu_embed(Backend *be, float *x, const Weight *table, const int32_t *
     /* the last copy out of h_ids has finished before it is rewritten */
     if (note(c, cudaEventSynchronize(c->ids_copied), "embed")) return;
     if (T > c->ids_cap) {
-        cudaFree(c->ids);
+        cudaFree(c->xb);
+    cudaFree(c->ids);
         cudaFreeHost(c->h_ids);
         c->ids = NULL;
         c->h_ids = NULL;
@@ -936,6 +976,9 @@ static void cu_rmsnorm(Backend *be, float *y, const float *x, const Weight *w, i
     LAUNCHED(c, "rmsnorm");
 }
 
+static void gemm_f32(Cuda *c, float *y, const float *x, const Weight *W, int T, int add);
+static void gemm_bf16(Cuda *c, float *y, const float *x, const Weight *W, int T, int add);
+
 /* y = x W^T + b, or y += x W^T + b when add, for T rows. */
 static void matmul_into(Cuda *c, float *y, const float *x, const Weight *W, const float *b, int T,
                         int add) {
@@ -952,6 +995,21 @@ static void matmul_into(Cuda *c, float *y, const float *x, const Weight *W, cons
         LAUNCHED(c, "matvec");
         return;
     }
+    if (W->dtype == DT_BF16 && c->prefill_bf16 && c->api.gemm_ex) {
+        gemm_bf16(c, y, x, W, T, add);
+    } else {
+        gemm_f32(c, y, x, W, T, add);
+    }
+    if (b) {
+        size_t n = (size_t)T * rows;
+        k_add_bias<<<grid_for(n), 256, 0, c->stream>>>(y, b, rows, n);
+        LAUNCHED(c, "bias");
+    }
+}
+
+/* y (+)= x W^T in f32: a bf16 W is widened a slab of rows at a time. */
+static void gemm_f32(Cuda *c, float *y, const float *x, const Weight *W, int T, int add) {
+    int rows = W->rows, cols = W->cols;
     /* widen a slab of rows, then y[:, r0:r0+n] = x W[r0:r0+n]^T (column-major view:
      * y^T[n x T] = Wslab[n x cols] x^T[cols x T]); beta 1 adds to y */
     int slab_rows = (int)(SLAB_ELEMS / (size_t)cols);
@@ -971,11 +1029,32 @@ static void matmul_into(Cuda *c, float *y, const float *x, const Weight *W, cons
                                          cols, x, cols, &beta, y + r0, rows);
         if (st != CUBLAS_STATUS_SUCCESS) note(c, cudaErrorUnknown, "cublasSgemm");
     }
-    if (b) {
-        size_t n = (size_t)T * rows;
-        k_add_bias<<<grid_for(n), 256, 0, c->stream>>>(y, b, rows, n);
-        LAUNCHED(c, "bias");
+}
+
+/* y (+)= x W^T on the tensor cores: x rounded to bf16, products summed in
+ * f32 (cublasGemmEx, CUBLAS_COMPUTE_32F), in the same column-major view as
+ * gemm_f32. Its error is the rounding of the activations (2^-9 relative
+ * each), which tests/test_cuda.c bounds separately. */
+static void gemm_bf16(Cuda *c, float *y, const float *x, const Weight *W, int T, int add) {
+    int rows = W->rows, cols = W->cols;
+    size_t n = (size_t)T * cols;
+    if (n > c->xb_cap) {
+        cudaFree(c->xb);
+        c->xb = NULL;
+        c->xb_cap = 0;
+        if (note(c, cudaMalloc(&c->xb, n * sizeof(__nv_bfloat16)), "bf16 activations")) return;
+        c->xb_cap = n;
     }
+    k_narrow<<<grid_for(n), 256, 0, c->stream>>>(c->xb, x, n);
+    LAUNCHED(c, "narrow");
+    const float one = 1.0f, beta = add ? 1.0f : 0.0f;
+    c->api.set_math_mode(c->blas, CUBLAS_DEFAULT_MATH);
+    cublasStatus_t st =
+        c->api.gemm_ex(c->blas, CUBLAS_OP_T, CUBLAS_OP_N, rows, T, cols, &one, W->data,
+                       CUDA_R_16BF, cols, c->xb, CUDA_R_16BF, cols, &beta, y, CUDA_R_32F, rows,
+                       CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+    c->api.set_math_mode(c->blas, CUBLAS_PEDANTIC_MATH);
+    if (st != CUBLAS_STATUS_SUCCESS) note(c, cudaErrorUnknown, "cublasGemmEx");
 }
 
 static void cu_matmul(Backend *be, float *y, const float *x, const Weight *W, const Weight *bias,
@@ -1485,6 +1564,8 @@ extern "C" Backend *backend_cuda_open(int *no_device) {
     const char *fz = getenv("UNUM_CUDA_FUSED"), *gr = getenv("UNUM_CUDA_GRAPH");
     c->fused = !(fz && !strcmp(fz, "0"));
     c->graphs = c->fused && !(gr && !strcmp(gr, "0"));
+    const char *pf = getenv("UNUM_CUDA_PREFILL");
+    c->prefill_bf16 = pf && !strcmp(pf, "bf16");
     if (c->fused) {
         be->rmsnorm_matmul = cu_rmsnorm_matmul;
         be->qkv_rope = cu_qkv_rope;
