@@ -29,8 +29,10 @@
  *   draws. NaN logits are not matched.
  * - Prefill: each bf16 weight is widened to f32 a slab at a time and multiplied
  *   with cuBLAS sgemm (tensor-core TF32 off), so prefill logits agree with
- *   the CPU backend to f32 rounding. A bf16 tensor-core path is the known
- *   next step for speed; it will come with its own stated tolerance.
+ *   the CPU backend to f32 rounding. UNUM_CUDA_PREFILL=bf16 instead rounds
+ *   the activations to bf16 and uses the tensor cores (cublasGemmEx, f32
+ *   sums), with its own tolerance (tests/test_cuda.c); it becomes the
+ *   default once a GPU run has measured it.
  * - Host transfers (embed's ids, the sampler's history and id, the engine's
  *   logits through host_alloc) use page-locked memory.
  *
