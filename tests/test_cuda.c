@@ -409,7 +409,8 @@ typedef struct {
 static int both(Backend *cpu, Backend *gpu, Both *b, DType dt, int rows, int cols, float scale,
                 float offset) {
     b->h = host_tensor("w", dt, rows, cols, scale, offset);
-    if (cpu->upload(cpu, &b->h.t, rows, cols, &b->c) || gpu->upload(gpu, &b->h.t, rows, cols, &b->g)) {
+    if (cpu->upload(cpu, &b->h.t, rows, cols, &b->c) ||
+        gpu->upload(gpu, &b->h.t, rows, cols, &b->g)) {
         test_fail(__FILE__, __LINE__, "upload %dx%d: %s", rows, cols, unum_error());
         return -1;
     }
@@ -573,8 +574,9 @@ TEST(cuda_split_attention_matches_cpu_at_long_contexts) {
     NEED_CUDA(gpu);
     Backend *cpu = backend_cpu_open(2);
     static const int shapes[][5] = {/* Hq, Hkv, hd, pos0, T: all past the 256-key split */
-                                    {14, 2, 64, 1499, 1}, {14, 2, 64, 1497, 3}, {14, 2, 64, 1000, 7},
-                                    {14, 2, 64, 257, 1},  {4, 1, 128, 2047, 1}, {6, 2, 80, 3000, 2},
+                                    {14, 2, 64, 1499, 1}, {14, 2, 64, 1497, 3},
+                                    {14, 2, 64, 1000, 7}, {14, 2, 64, 257, 1},
+                                    {4, 1, 128, 2047, 1}, {6, 2, 80, 3000, 2},
                                     {2, 1, 136, 700, 5}};
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
         int Hq = shapes[i][0], Hkv = shapes[i][1], hd = shapes[i][2], pos0 = shapes[i][3];
@@ -836,7 +838,8 @@ TEST(cuda_bf16_prefill_within_its_tolerance) {
     for (int p = 0; p < (int)(sizeof presets / sizeof presets[0]); p++) {
         char *dir = unum_path_join(test_fixtures(), presets[p]);
         int V = 0, Vg = 0;
-        float *lc = logits_on(cpu, dir, ids, 40, 40, &V), *lg = logits_on(gpu, dir, ids, 40, 40, &Vg);
+        float *lc = logits_on(cpu, dir, ids, 40, 40, &V);
+        float *lg = logits_on(gpu, dir, ids, 40, 40, &Vg);
         if (!lc || !lg || V != Vg) {
             test_fail(__FILE__, __LINE__, "%s: %s", presets[p], unum_error());
         } else {

@@ -7,10 +7,11 @@
  *
  * - Decode (fewer than MATVEC_MAX_T rows): one warp per output row streams
  *   the row with 16-byte loads and accumulates in f32. The fused ops cut a
- *   layer to five kernels plus attention: rmsnorm staged in shared memory
- *   ahead of the projection that reads it (QKV, gate/up, lm_head); QKV with
- *   bias, RoPE (one warp per rotate-half row pair) and the KV-cache write;
- *   gate/up with SiLU*up; the residual add in o_proj's and down's epilogue.
+ *   layer to four kernels plus attention's one or two: rmsnorm staged in
+ *   shared memory ahead of the projection that reads it (QKV, gate/up,
+ *   lm_head); QKV with bias, RoPE (one warp per rotate-half row pair) and
+ *   the KV-cache write; gate/up with SiLU*up; the residual add in o_proj's
+ *   and down's epilogue.
  * - Attention: one block per (head, query), keys split across the block's
  *   warps with an online softmax, so no T x T score matrix exists. Decode
  *   over more than SPLIT_FROM keys splits the keys across blocks as well
@@ -25,8 +26,9 @@
  *   min-p; CUB's stable radix sort) and only the chosen id is copied back;
  *   it follows sampler.c so that the same uniform number picks the same id.
  *   Greedy is exact; a draw can differ only where expf's last bits (CUDA's
- *   versus glibc's) move a cumulative sum across the draw, about 1e-7 of
- *   draws. NaN logits are not matched.
+ *   versus glibc's) or the order of a double sum move a cumulative sum
+ *   across the draw or the top-p bar, i.e. for a draw within a few ulps
+ *   of a boundary. NaN logits are not matched.
  * - Prefill: each bf16 weight is widened to f32 a slab at a time and multiplied
  *   with cuBLAS sgemm (tensor-core TF32 off), so prefill logits agree with
  *   the CPU backend to f32 rounding. UNUM_CUDA_PREFILL=bf16 instead rounds
@@ -883,9 +885,9 @@ __global__ void k_scale(float *keys, int32_t *ids, const float *logits, int V, f
  * id order; sorted_keys and sorted_ids the same descending (stable, so ties
  * keep the lower id first) when a cut applies; top_k 0 when off (or >= V);
  * prob [V] scratch; u the uniform draw. */
-__global__ void __launch_bounds__(SAMPLE_THREADS) k_draw(int32_t *out, float *prob, const float *keys, const float *sorted_keys,
-                       const int32_t *sorted_ids, int V, int top_k, float top_p, float min_p,
-                       double u) {
+__global__ void __launch_bounds__(SAMPLE_THREADS)
+    k_draw(int32_t *out, float *prob, const float *keys, const float *sorted_keys,
+           const int32_t *sorted_ids, int V, int top_k, float top_p, float min_p, double u) {
     __shared__ double shd[34];
     __shared__ float shf[33];
     __shared__ int shi[33];
@@ -1132,7 +1134,9 @@ static int fusable(int T, int cols) {
     return T < MATVEC_MAX_T && (size_t)T * cols * sizeof(float) <= FUSED_SMEM_MAX;
 }
 
-static unsigned fused_blocks(int units) { return (unsigned)((units + FUSED_WARPS - 1) / FUSED_WARPS); }
+static unsigned fused_blocks(int units) {
+    return (unsigned)((units + FUSED_WARPS - 1) / FUSED_WARPS);
+}
 
 static void cu_rmsnorm_matmul(Backend *be, float *y, float *h, const float *x, const Weight *norm,
                               const Weight *W, const Weight *bias, int T, float eps) {
