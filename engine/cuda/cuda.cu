@@ -870,13 +870,12 @@ __global__ void __launch_bounds__(SAMPLE_THREADS) k_argmax(int32_t *out, const f
     if (threadIdx.x == 0) *out = first == INT_MAX ? 0 : first;
 }
 
-/* keys[i] = logits[i] / temperature as the host divides (with -0 made +0,
- * which the host's comparisons already treat as equal but a radix sort
- * would not), ids[i] = i. */
+/* keys[i] = logits[i] / temperature as the host divides (IEEE division, no
+ * fast math), ids[i] = i. CUB's radix sort is stable and treats -0 and +0
+ * as equal, as the host's comparison does. */
 __global__ void k_scale(float *keys, int32_t *ids, const float *logits, int V, float temperature) {
     for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < V; i += gridDim.x * blockDim.x) {
-        float k = logits[i] / temperature;
-        keys[i] = k == 0.0f ? 0.0f : k;
+        keys[i] = logits[i] / temperature;
         ids[i] = i;
     }
 }
