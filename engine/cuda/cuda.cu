@@ -1307,7 +1307,7 @@ static cudaError_t graph_launch(Cuda *c, int pos) {
 }
 
 /* The graph could not be made or run: forget it, and the error with it. */
-static int graph_failed(Cuda *c, const void *key) {
+static int graph_give_up(Cuda *c, const void *key) {
     graph_drop(c);
     c->graph_failed = key;
     cudaGetLastError();
@@ -1322,12 +1322,12 @@ static int cu_step_begin(Backend *be, const void *key, int T, int pos0) {
             be->steps_replayed++;
             return STEP_REPLAYED;
         }
-        graph_failed(c, key);
+        graph_give_up(c, key);
         return STEP_DIRECT;
     }
     graph_drop(c);
     if (cudaStreamBeginCapture(c->stream, cudaStreamCaptureModeThreadLocal) != cudaSuccess) {
-        graph_failed(c, key);
+        graph_give_up(c, key);
         return STEP_DIRECT;
     }
     /* errors noted while recording are about the recording alone */
@@ -1353,9 +1353,9 @@ static int cu_step_end(Backend *be) {
     if (g) cudaGraphDestroy(g);
     if (e != cudaSuccess) {
         c->graph_exec = NULL;
-        return graph_failed(c, key);
+        return graph_give_up(c, key);
     }
-    if (graph_launch(c, c->rec_pos0) != cudaSuccess) return graph_failed(c, key);
+    if (graph_launch(c, c->rec_pos0) != cudaSuccess) return graph_give_up(c, key);
     be->steps_recorded++;
     return 0;
 }
@@ -1449,11 +1449,11 @@ static int cu_sample(Backend *be, int32_t *id, float *logits, int V, const Sampl
         LAUNCHED(c, "sampler scale");
         if (top_k || p->top_p < 1.0f || p->min_p > 0) {
             size_t bytes = c->sort_tmp_bytes;
-            if (cub::DeviceRadixSort::SortPairsDescending(c->sort_tmp, bytes, c->keys,
-                                                          c->sorted_keys, c->ids_seq,
-                                                          c->sorted_ids, V, 0, 32,
-                                                          c->stream) != cudaSuccess)
-                note(c, cudaGetLastError(), "sampler sort");
+            cudaError_t e = cub::DeviceRadixSort::SortPairsDescending(
+                c->sort_tmp, bytes, c->keys, c->sorted_keys, c->ids_seq, c->sorted_ids, V, 0, 32,
+                c->stream);
+            if (e != cudaSuccess) cudaGetLastError();
+            note(c, e, "sampler sort");
         }
         k_draw<<<1, SAMPLE_THREADS, 0, c->stream>>>(c->d_id, c->prob, c->keys, c->sorted_keys,
                                                     c->sorted_ids, V, top_k, p->top_p, p->min_p,
