@@ -25,7 +25,10 @@ Engine *engine_load(const char *model, const EngineOptions *opt) {
     if (!e->be) goto fail;
     e->model = qwen2_load(e->dir, e->be, opt ? opt->ctx : 0);
     if (!e->model) goto fail;
-    e->logits = malloc(sizeof(float) * (size_t)e->model->c.vocab);
+    /* page-locked where the backend offers it: the copy is then one DMA */
+    size_t V = (size_t)e->model->c.vocab;
+    if (e->be->host_alloc && (e->logits = e->be->host_alloc(e->be, V))) e->logits_pinned = 1;
+    else e->logits = malloc(sizeof(float) * V);
     if (!e->logits) {
         unum_error_set("out of memory for the logits");
         goto fail;
@@ -40,11 +43,12 @@ fail:
 void engine_free(Engine *e) {
     if (!e) return;
     qwen2_free(e->model);
+    if (e->logits_pinned) e->be->host_free(e->be, e->logits);
+    else free(e->logits);
     if (e->be) e->be->close(e->be);
     tokenizer_free(e->tok);
     idvec_free(&e->cached);
     free(e->default_system);
-    free(e->logits);
     free(e->dir);
     free(e);
 }
@@ -72,17 +76,36 @@ static int is_eos(const Engine *e, int32_t id) {
 }
 
 /* Runs ids[from..n) through the model in chunks, checking for cancellation
- * between chunks; logits of the last position end up in e->logits. */
-static int feed(Engine *e, const int32_t *ids, size_t from, size_t n) {
+ * between chunks; logits of the last position end up in e->logits, or stay
+ * in backend memory when the backend samples (on_device). */
+static int feed(Engine *e, const int32_t *ids, size_t from, size_t n, int on_device) {
     Qwen2 *m = e->model;
     while (from < n) {
         if (atomic_load(&e->cancel)) return 1;
         size_t k = n - from < (size_t)m->max_batch ? n - from : (size_t)m->max_batch;
-        if (qwen2_forward(m, ids + from, (int)k, e->logits, 0)) return -1;
+        if (qwen2_forward(m, ids + from, (int)k, on_device ? NULL : e->logits, 0)) return -1;
         for (size_t i = 0; i < k; i++) idvec_push(&e->cached, ids[from + i]);
         from += k;
     }
     return 0;
+}
+
+/* The next id from the last logits: on the backend when it samples (only
+ * the id crosses to the host), else with the host sampler. Both consume the
+ * same random numbers, so a seed gives the same ids on either. */
+static int next_id(Engine *e, Sampler *s, const SamplerParams *p, int on_device, int32_t *id) {
+    if (!on_device) {
+        *id = sampler_sample(s, e->logits, e->cached.v, e->cached.n);
+        return 0;
+    }
+    double u = p->temperature > 0 ? sampler_uniform(s) : 0;
+    return e->be->sample(e->be, id, e->model->logits, e->model->c.vocab, p, e->cached.v,
+                         e->cached.n, u);
+}
+
+int engine_device_sampling(const Engine *e) {
+    const char *env = getenv("UNUM_DEVICE_SAMPLING");
+    return e->be->sample && !(env && !strcmp(env, "0"));
 }
 
 static int generate(Engine *e, const int32_t *prompt, size_t n, const GenerateParams *p,
@@ -104,8 +127,9 @@ static int generate(Engine *e, const int32_t *prompt, size_t n, const GeneratePa
     st->prompt_tokens = (int)n;
     st->reused_tokens = (int)keep;
 
+    int dev = engine_device_sampling(e);
     double t0 = unum_now();
-    int rc = feed(e, prompt, keep, n);
+    int rc = feed(e, prompt, keep, n, dev);
     st->prefill_s = unum_now() - t0;
     if (rc < 0) return -1;
     if (rc > 0) {
@@ -120,7 +144,11 @@ static int generate(Engine *e, const int32_t *prompt, size_t n, const GeneratePa
     t0 = unum_now();
     st->stop = STOP_LENGTH;
     for (int i = 0; i < p->max_tokens; i++) {
-        int32_t id = sampler_sample(s, e->logits, e->cached.v, e->cached.n);
+        int32_t id;
+        if (next_id(e, s, &p->sampling, dev, &id)) {
+            rc = -1;
+            break;
+        }
         if (!p->ignore_eos && is_eos(e, id)) {
             /* the end id is reported (as Hugging Face's generate returns it)
              * but has no text and does not count as generated */
@@ -147,7 +175,7 @@ static int generate(Engine *e, const int32_t *prompt, size_t n, const GeneratePa
             st->stop = STOP_CANCELLED;
             break;
         }
-        if (qwen2_forward(m, &id, 1, e->logits, 0)) {
+        if (qwen2_forward(m, &id, 1, dev ? NULL : e->logits, 0)) {
             rc = -1;
             break;
         }

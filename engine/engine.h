@@ -30,7 +30,8 @@ typedef struct {
     GenConfig gen;        /* generation_config.json defaults */
     char *default_system; /* from the chat template, or NULL */
     IdVec cached;         /* ids whose keys and values are in the cache */
-    float *logits;        /* [V] host buffer */
+    float *logits;        /* [V] host buffer (page-locked when logits_pinned) */
+    int logits_pinned;
     atomic_int cancel;
     double load_s;
 } Engine;
@@ -75,5 +76,10 @@ int engine_logits(Engine *e, const int32_t *ids, size_t n, float *out);
 void engine_cancel(Engine *e);
 
 int engine_n_vocab(const Engine *e);
+
+/* Whether generation samples on the backend (it has a sampler, and the
+ * environment does not say UNUM_DEVICE_SAMPLING=0); then e->logits is not
+ * filled during generation. */
+int engine_device_sampling(const Engine *e);
 
 #endif

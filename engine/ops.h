@@ -11,6 +11,7 @@
 #define UNUM_OPS_H
 
 #include "safetensors.h"
+#include "sampler.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -21,12 +22,23 @@ typedef struct {
     const void *data; /* backend memory (or the mmap for the CPU) */
 } Weight;
 
+/* The weights of a Qwen2 attention block's input (for qkv_rope). */
+typedef struct {
+    const Weight *norm;         /* [1 x D] input_layernorm */
+    const Weight *wq, *wk, *wv; /* [Hq*hd x D], [Hkv*hd x D], [Hkv*hd x D] */
+    const Weight *bq, *bk, *bv; /* [1 x Hq*hd], [1 x Hkv*hd], [1 x Hkv*hd] */
+} QkvWeights;
+
+/* What step_begin answers. */
+enum { STEP_DIRECT, STEP_RECORDING, STEP_REPLAYED };
+
 typedef struct Backend Backend;
 struct Backend {
     const char *name;
     int n_threads;
     void *impl;
     size_t device_bytes, device_peak; /* device memory in use and its peak (0 on the CPU) */
+    long steps_recorded, steps_replayed; /* decode steps captured and replayed (step_begin) */
 
     /* Activation buffers of n floats, zeroed. NULL with the error set when
      * memory is short (the message says how much was asked). */
@@ -72,6 +84,56 @@ struct Backend {
     void (*swiglu)(Backend *be, float *a, const float *g, const float *u, size_t n);
     /* x[i] += y[i]. */
     void (*add)(Backend *be, float *x, const float *y, size_t n);
+
+    /* ---- optional: fused ops, step recording, sampling, pinned memory ----
+     * A backend may leave any of these NULL; qwen2.c and engine.c then
+     * compose the primitives above (the CPU backend sets none and stays the
+     * reference). Each fused op equals the composition its comment names up
+     * to f32 rounding. Arguments named h or u are scratch the backend may
+     * overwrite: h [T x D], u [T x F]. */
+    /* y = matmul(rmsnorm(x, norm, eps), W, bias); bias may be NULL. */
+    void (*rmsnorm_matmul)(Backend *be, float *y, float *h, const float *x, const Weight *norm,
+                           const Weight *W, const Weight *bias, int T, float eps);
+    /* The input of a Qwen2 attention block for T tokens at positions
+     * pos0 .. pos0+T-1: h = rmsnorm(x); q = h Wq^T + bq into q [T x Hq*hd];
+     * k = h Wk^T + bk and v = h Wv^T + bv into rows pos0.. of k_cache and
+     * v_cache [ctx x Hkv*hd]; rotate-half RoPE on q and k. */
+    void (*qkv_rope)(Backend *be, float *q, float *k_cache, float *v_cache, float *h,
+                     const float *x, const QkvWeights *w, int T, int pos0, int n_heads, int n_kv,
+                     int head_dim, float theta, float eps);
+    /* a = swiglu(gate(h), up(h)) with h = rmsnorm(x, norm, eps); a [T x F]. */
+    void (*rmsnorm_swiglu)(Backend *be, float *a, float *u, float *h, const float *x,
+                           const Weight *norm, const Weight *gate, const Weight *up, int T,
+                           float eps);
+    /* x += a W^T: an output projection with the residual add fused. */
+    void (*matmul_add)(Backend *be, float *x, const float *a, const Weight *W, int T);
+    /* Step recording (a backend that has it also has qkv_rope). Called
+     * before the ops of one step of T tokens at pos0 of the model key:
+     *   STEP_REPLAYED: a recording of key's step ran at pos0; the caller
+     *     issues none of the step's ops;
+     *   STEP_RECORDING: the ops issued until step_end are recorded, not run
+     *     (qwen2.c then writes the cache only through qkv_rope, since ops
+     *     take the position from the step rather than from host pointers);
+     *   STEP_DIRECT: run the ops as usual.
+     * step_end after a recorded step runs the recording: 0, or nonzero when
+     * recording failed and nothing ran, so the caller issues the ops again
+     * directly (the backend then answers STEP_DIRECT for key until
+     * step_forget). step_forget(key) drops what was recorded for key, whose
+     * buffers are about to change or be freed. */
+    int (*step_begin)(Backend *be, const void *key, int T, int pos0);
+    int (*step_end)(Backend *be);
+    void (*step_forget)(Backend *be, const void *key);
+    /* Picks the next id from logits [V] in backend memory (modified in
+     * place), as sampler_sample with the same params, history and uniform
+     * draw u in [0, 1) would (engine.c draws u with sampler_uniform, and
+     * only for temperature > 0). 0, or -1 with the error set. */
+    int (*sample)(Backend *be, int32_t *id, float *logits, int V, const SamplerParams *p,
+                  const int32_t *history, size_t n_history, double u);
+    /* Host buffers of n floats that transfer fast (page-locked); NULL when
+     * that memory is short, and the caller uses malloc. */
+    float *(*host_alloc)(Backend *be, size_t n);
+    void (*host_free)(Backend *be, float *p);
+
     /* Waits for queued work: 0, or -1 with the error set when the device
      * reported a failure (the CPU backend never does). */
     int (*sync)(Backend *be);

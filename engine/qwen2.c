@@ -7,7 +7,11 @@
  *       h = rmsnorm(x) ; x = x + down(silu(gate(h)) * up(h))
  *   logits = lm_head(rmsnorm(x))
  *
- * Every operation goes through the backend's ops table (ops.h). */
+ * Every operation goes through the backend's ops table (ops.h); where the
+ * backend fuses a step (norm into the projection after it, bias and RoPE
+ * and the cache write into the QKV projection, SiLU*up into gate/up, the
+ * residual add into the output projections) the model uses the fused op,
+ * and otherwise the primitives it stands for. */
 #include "qwen2.h"
 
 #include "util.h"
@@ -143,6 +147,7 @@ Qwen2 *qwen2_load(const char *dir, Backend *be, int ctx) {
 void qwen2_free(Qwen2 *m) {
     if (!m) return;
     Backend *be = m->be;
+    if (be->step_forget) be->step_forget(be, m);
     float *bufs[] = {m->x, m->xn, m->q, m->att, m->g, m->u, m->logits};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         if (bufs[i]) be->free(be, bufs[i]);
@@ -165,49 +170,100 @@ void qwen2_free(Qwen2 *m) {
 
 /* ------------------------------------------------------------ forward */
 
-/* One chunk of T <= max_batch tokens at positions pos0 .. pos0+T-1. Leaves
- * the final hidden states (before the final norm) in m->x. */
-static void forward_chunk(Qwen2 *m, const int32_t *ids, int T, int pos0) {
+/* Each step of a block below is one fused op where the backend has it and
+ * otherwise the primitives it stands for (ops.h). */
+
+/* h = rmsnorm(x) ; q,k,v = h Wq+bq, h Wk+bk, h Wv+bv ; rope(q, k); the new
+ * keys and values are written straight into the cache at pos0. */
+static void attn_input(Qwen2 *m, Qwen2Layer *l, int T, int pos0) {
     const Qwen2Config *c = &m->c;
     Backend *be = m->be;
-    int D = c->hidden, hd = c->head_dim, Hq = c->n_heads, Hkv = c->n_kv_heads;
-    size_t kvd = (size_t)Hkv * hd;
+    int hd = c->head_dim, Hq = c->n_heads, Hkv = c->n_kv_heads;
     float eps = (float)c->rms_eps, theta = (float)c->rope_theta;
+    if (be->qkv_rope) {
+        QkvWeights w = {&l->attn_norm, &l->wq, &l->wk, &l->wv, &l->bq, &l->bk, &l->bv};
+        be->qkv_rope(be, m->q, l->k_cache, l->v_cache, m->xn, m->x, &w, T, pos0, Hq, Hkv, hd,
+                     theta, eps);
+        return;
+    }
+    size_t kvd = (size_t)Hkv * hd;
+    float *kc = l->k_cache + (size_t)pos0 * kvd, *vc = l->v_cache + (size_t)pos0 * kvd;
+    be->rmsnorm(be, m->xn, m->x, &l->attn_norm, T, eps);
+    be->matmul(be, m->q, m->xn, &l->wq, &l->bq, T);
+    be->matmul(be, kc, m->xn, &l->wk, &l->bk, T);
+    be->matmul(be, vc, m->xn, &l->wv, &l->bv, T);
+    be->rope(be, m->q, T, Hq, hd, pos0, theta);
+    be->rope(be, kc, T, Hkv, hd, pos0, theta);
+}
 
-    be->embed(be, m->x, &m->embed, ids, T);
+/* x = x + a W^T (an output projection and its residual add) */
+static void residual_matmul(Qwen2 *m, const float *a, const Weight *W, int T) {
+    Backend *be = m->be;
+    if (be->matmul_add) {
+        be->matmul_add(be, m->x, a, W, T);
+        return;
+    }
+    be->matmul(be, m->xn, a, W, NULL, T);
+    be->add(be, m->x, m->xn, (size_t)T * m->c.hidden);
+}
+
+/* g = silu(gate(h)) * up(h) with h = rmsnorm(x) */
+static void mlp_input(Qwen2 *m, Qwen2Layer *l, int T) {
+    Backend *be = m->be;
+    float eps = (float)m->c.rms_eps;
+    if (be->rmsnorm_swiglu) {
+        be->rmsnorm_swiglu(be, m->g, m->u, m->xn, m->x, &l->mlp_norm, &l->gate, &l->up, T, eps);
+        return;
+    }
+    be->rmsnorm(be, m->xn, m->x, &l->mlp_norm, T, eps);
+    be->matmul(be, m->g, m->xn, &l->gate, NULL, T);
+    be->matmul(be, m->u, m->xn, &l->up, NULL, T);
+    be->swiglu(be, m->g, m->g, m->u, (size_t)T * m->c.intermediate);
+}
+
+static void blocks(Qwen2 *m, int T, int pos0) {
+    const Qwen2Config *c = &m->c;
+    Backend *be = m->be;
     for (int i = 0; i < c->n_layers; i++) {
         Qwen2Layer *l = &m->layers[i];
-        /* the new keys and values are written straight into the cache */
-        float *kc = l->k_cache + (size_t)pos0 * kvd, *vc = l->v_cache + (size_t)pos0 * kvd;
-
-        be->rmsnorm(be, m->xn, m->x, &l->attn_norm, T, eps);
-        be->matmul(be, m->q, m->xn, &l->wq, &l->bq, T);
-        be->matmul(be, kc, m->xn, &l->wk, &l->bk, T);
-        be->matmul(be, vc, m->xn, &l->wv, &l->bv, T);
-        be->rope(be, m->q, T, Hq, hd, pos0, theta);
-        be->rope(be, kc, T, Hkv, hd, pos0, theta);
-        be->attention(be, m->att, m->q, l->k_cache, l->v_cache, T, pos0, Hq, Hkv, hd);
-        be->matmul(be, m->xn, m->att, &l->wo, NULL, T);
-        be->add(be, m->x, m->xn, (size_t)T * D);
-
-        be->rmsnorm(be, m->xn, m->x, &l->mlp_norm, T, eps);
-        be->matmul(be, m->g, m->xn, &l->gate, NULL, T);
-        be->matmul(be, m->u, m->xn, &l->up, NULL, T);
-        be->swiglu(be, m->g, m->g, m->u, (size_t)T * c->intermediate);
-        be->matmul(be, m->xn, m->g, &l->down, NULL, T);
-        be->add(be, m->x, m->xn, (size_t)T * D);
+        attn_input(m, l, T, pos0);
+        be->attention(be, m->att, m->q, l->k_cache, l->v_cache, T, pos0, c->n_heads,
+                      c->n_kv_heads, c->head_dim);
+        residual_matmul(m, m->att, &l->wo, T);
+        mlp_input(m, l, T);
+        residual_matmul(m, m->g, &l->down, T);
     }
 }
 
-/* logits for rows [r0, r1) of m->x, copied to host out [(r1-r0) x V]. */
+/* One chunk of T <= max_batch tokens at positions pos0 .. pos0+T-1. Leaves
+ * the final hidden states (before the final norm) in m->x. The blocks may
+ * run as one recorded step (a CUDA graph) that the backend replays for
+ * every position. */
+static void forward_chunk(Qwen2 *m, const int32_t *ids, int T, int pos0) {
+    Backend *be = m->be;
+    be->embed(be, m->x, &m->embed, ids, T);
+    int step = be->step_begin && be->qkv_rope ? be->step_begin(be, m, T, pos0) : STEP_DIRECT;
+    if (step == STEP_REPLAYED) return;
+    blocks(m, T, pos0);
+    if (step == STEP_RECORDING && be->step_end(be)) blocks(m, T, pos0); /* not recorded: run */
+}
+
+/* logits for rows [r0, r1) of m->x, copied to host out [(r1-r0) x V], or
+ * left in m->logits when out is NULL (one row). */
 static void head_rows(Qwen2 *m, int r0, int r1, float *out) {
     Backend *be = m->be;
     int D = m->c.hidden, V = m->c.vocab;
+    float eps = (float)m->c.rms_eps;
     for (int r = r0; r < r1; r += m->logits_rows) {
         int n = r1 - r < m->logits_rows ? r1 - r : m->logits_rows;
-        be->rmsnorm(be, m->xn, m->x + (size_t)r * D, &m->final_norm, n, (float)m->c.rms_eps);
-        be->matmul(be, m->logits, m->xn, &m->lm_head, NULL, n);
-        be->to_host(be, out + (size_t)(r - r0) * V, m->logits, (size_t)n * V);
+        const float *x = m->x + (size_t)r * D;
+        if (be->rmsnorm_matmul)
+            be->rmsnorm_matmul(be, m->logits, m->xn, x, &m->final_norm, &m->lm_head, NULL, n, eps);
+        else {
+            be->rmsnorm(be, m->xn, x, &m->final_norm, n, eps);
+            be->matmul(be, m->logits, m->xn, &m->lm_head, NULL, n);
+        }
+        if (out) be->to_host(be, out + (size_t)(r - r0) * V, m->logits, (size_t)n * V);
     }
 }
 
@@ -225,7 +281,7 @@ int qwen2_forward(Qwen2 *m, const int32_t *ids, int T, float *logits, int all_lo
         int n = T - done < m->max_batch ? T - done : m->max_batch;
         forward_chunk(m, ids + done, n, m->n_past);
         m->n_past += n;
-        if (all_logits) head_rows(m, 0, n, logits + (size_t)done * m->c.vocab);
+        if (all_logits && logits) head_rows(m, 0, n, logits + (size_t)done * m->c.vocab);
         else if (done + n == T) head_rows(m, n - 1, n, logits);
         if (m->be->sync(m->be)) { /* the device failed: forget this call's positions */
             m->n_past = start;

@@ -46,7 +46,9 @@ void qwen2_free(Qwen2 *m);
 
 /* Runs T tokens through the model at positions n_past .. n_past+T-1 and
  * advances n_past. Writes to logits (host memory) the logits of the last
- * token [V], or of every token [T x V] when all_logits. ids must be in
+ * token [V], or of every token [T x V] when all_logits; with logits NULL
+ * (and all_logits 0) the last token's logits stay in backend memory, in
+ * m->logits [V], for the backend's sampler. ids must be in
  * [0, V) and n_past + T <= ctx (checked: -1 with the error set). */
 int qwen2_forward(Qwen2 *m, const int32_t *ids, int T, float *logits, int all_logits);
 /* Forgets the cache from position n on (n <= n_past). */

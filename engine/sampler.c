@@ -37,7 +37,7 @@ void sampler_free(Sampler *s) {
     free(s);
 }
 
-static double uniform(Sampler *s) { /* splitmix64 -> [0, 1) */
+double sampler_uniform(Sampler *s) { /* splitmix64 -> [0, 1) */
     uint64_t z = (s->rng += 0x9e3779b97f4a7c15ull);
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
@@ -96,9 +96,9 @@ int32_t sampler_sample(Sampler *s, float *logits, const int32_t *history, size_t
     if (p->repeat_penalty > 0 && p->repeat_penalty != 1.0f) penalize(s, logits, history, n_history);
     if (p->temperature <= 0) return sampler_argmax(logits, s->V);
 
-    int n = s->V;
+    int n = s->V, top_k = p->top_k > 0 && p->top_k < n;
     for (int i = 0; i < n; i++) s->cand[i] = (Cand){logits[i] / p->temperature, i};
-    if (p->top_k > 0 && p->top_k < n) {
+    if (top_k) {
         /* keep the k largest and, as Hugging Face does, anything tied with
          * the k-th */
         select_top(s->cand, n, p->top_k);
@@ -109,7 +109,9 @@ int32_t sampler_sample(Sampler *s, float *logits, const int32_t *history, size_t
             if (s->cand[i].logit == kth) s->cand[keep++] = s->cand[i];
         n = keep;
     }
-    int need_sorted = p->top_p < 1.0f || p->min_p > 0;
+    /* sorted whenever a cut applies, so that the draw's order never
+     * depends on how quickselect left the top k (sampler.h) */
+    int need_sorted = top_k || p->top_p < 1.0f || p->min_p > 0;
     if (need_sorted) qsort(s->cand, (size_t)n, sizeof *s->cand, cand_desc);
     float mx = s->cand[0].logit;
     for (int i = 1; i < n; i++) mx = s->cand[i].logit > mx ? s->cand[i].logit : mx;
@@ -139,7 +141,7 @@ int32_t sampler_sample(Sampler *s, float *logits, const int32_t *history, size_t
     }
     sum = 0;
     for (int i = 0; i < n; i++) sum += s->cand[i].logit;
-    double r = uniform(s) * sum, acc = 0;
+    double r = sampler_uniform(s) * sum, acc = 0;
     for (int i = 0; i < n; i++) {
         acc += s->cand[i].logit;
         if (r < acc) return s->cand[i].id;

@@ -2,11 +2,15 @@
 # gpu-check.sh - everything a GPU machine has to say, in one short run:
 #   1. build with CUDA (its own nvcc; with build/sysroot from
 #      tools/gpu-bundle.sh when the Debian -dev packages are absent),
-#   2. the CUDA tests (every op and the whole model against the CPU backend)
-#      and the model tests,
+#   2. the CUDA tests (every op, fused op, split-K attention, the GPU
+#      sampler and the whole model on every decode path, graph and no graph,
+#      against the CPU backend) and the model tests,
 #   3. transformers' Qwen2ForCausalLM and the tokenizers library against the
 #      committed goldens (tests/reference/hf_check.py), when Python has them,
-#   4. unum bench on the Qwen2.5-0.5B-shaped checkpoint, CUDA and CPU.
+#   4. unum bench on the Qwen2.5-0.5B-shaped checkpoint: CUDA with the
+#      recorded decode step (graph), without it (nograph), unfused
+#      (primitives) and with tensor-core bf16 prefill (bf16prefill), each
+#      line tagged "mode"; then the CPU.
 # Log and JSON results go to $OUT (default build/gpu-check).
 #
 # On this project's device machine, from the development machine:
@@ -49,10 +53,20 @@ step() { echo "== $*"; }
     [ -f build/fixtures/qwen05-bench/model.safetensors ] ||
         build/gen_model --preset qwen05-bench build/fixtures/qwen05-bench \
             $( [ -f "$tok" ] && echo --tokenizer "$tok" )
-    for p in 128 512; do
-        r=$(build/unum bench -m build/fixtures/qwen05-bench --backend cuda --prompt-len $p \
-            --gen 128 --reps 3 --json) || status=1
-        echo "$r" | tee -a "$out/bench-cuda.jsonl"
+    # decode with the recorded step (CUDA graph) and without it, and on the
+    # unfused primitives; a long prompt for split-K attention
+    for mode in graph nograph primitives bf16prefill; do
+        case $mode in
+        graph) env="" ;;
+        nograph) env="UNUM_CUDA_GRAPH=0" ;;
+        primitives) env="UNUM_CUDA_FUSED=0" ;;
+        bf16prefill) env="UNUM_CUDA_PREFILL=bf16" ;;
+        esac
+        for p in 128 512 2048; do
+            r=$(env $env build/unum bench -m build/fixtures/qwen05-bench --backend cuda \
+                --prompt-len $p --gen 128 --reps 3 --json) || status=1
+            echo "$r" | sed "s/^{/{\"mode\":\"$mode\",/" | tee -a "$out/bench-cuda.jsonl"
+        done
     done
     build/unum bench -m build/fixtures/qwen05-bench --backend cpu --threads "$jobs" \
         --prompt-len 128 --gen 32 --reps 1 --json | tee -a "$out/bench-cpu.jsonl"

@@ -387,6 +387,19 @@ done:
 
 /* ------------------------------------------------------------ bench */
 
+/* The greedy next id: on the backend when it samples (the logits stayed
+ * there), else the host's argmax of e->logits. */
+static int bench_greedy(Engine *e, int on_device, int32_t *id) {
+    if (!on_device) {
+        *id = sampler_argmax(e->logits, engine_n_vocab(e));
+        return 0;
+    }
+    SamplerParams greedy = {0};
+    greedy.top_p = 1.0f;
+    greedy.repeat_penalty = 1.0f;
+    return e->be->sample(e->be, id, e->model->logits, e->model->c.vocab, &greedy, NULL, 0, 0);
+}
+
 int cli_bench(int argc, char **argv) {
     Args a = {argc, 1, argv, 0};
     const char *model = NULL, *backend = "auto";
@@ -420,15 +433,20 @@ int cli_bench(int argc, char **argv) {
     /* warm-up: touch every weight page once, as the timed runs will */
     int rc = qwen2_forward(m, prompt, plen < 8 ? plen : 8, e->logits, 0);
     double pre = 0, dec = 0;
+    /* greedy ids picked where generation picks them (on the GPU when the
+     * backend samples), so decode's rate is generation's */
+    int dev = engine_device_sampling(e);
+    float *lg = dev ? NULL : e->logits;
     for (int r = 0; r < reps && !rc; r++) {
         qwen2_rewind(m, 0);
         double t0 = unum_now();
-        rc = qwen2_forward(m, prompt, plen, e->logits, 0);
+        rc = qwen2_forward(m, prompt, plen, lg, 0);
         double t1 = unum_now();
-        int32_t id = sampler_argmax(e->logits, V);
+        int32_t id = 0;
+        rc = rc ? rc : bench_greedy(e, dev, &id);
         for (int g = 0; g < gen && !rc; g++) {
-            rc = qwen2_forward(m, &id, 1, e->logits, 0);
-            id = sampler_argmax(e->logits, V);
+            rc = qwen2_forward(m, &id, 1, lg, 0);
+            rc = rc ? rc : bench_greedy(e, dev, &id);
         }
         pre += t1 - t0;
         dec += unum_now() - t1;
