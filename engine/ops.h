@@ -84,6 +84,8 @@ struct Backend {
     void (*swiglu)(Backend *be, float *a, const float *g, const float *u, size_t n);
     /* x[i] += y[i]. */
     void (*add)(Backend *be, float *x, const float *y, size_t n);
+    /* dst[i] = src[i] within backend memory (beam search's cache copies). */
+    void (*copy)(Backend *be, float *dst, const float *src, size_t n);
 
     /* ---- optional: fused ops, step recording, sampling, pinned memory ----
      * A backend may leave any of these NULL; qwen2.c and engine.c then

@@ -214,7 +214,7 @@ static int alloc_state(Whisper *w) {
 }
 
 Whisper *whisper_load(const char *dir, Backend *be) {
-    if (!be->layernorm || !be->gelu || !be->im2col3 || !be->attention_full) {
+    if (!be->layernorm || !be->gelu || !be->im2col3 || !be->attention_full || !be->copy) {
         unum_error_set("%s: the %s backend cannot run Whisper yet", dir, be->name);
         return NULL;
     }
@@ -472,15 +472,6 @@ void whisper_slot_select(Whisper *w, int s) {
     w->n_past = w->slot_past[s];
 }
 
-/* dst[0, n) = src[0, n) in backend memory: through the host when the
- * backend has no device-to-device copy */
-static void be_copy(Backend *be, float *dst, const float *src, size_t n) {
-    float *tmp = xmalloc(sizeof(float) * (n ? n : 1));
-    be->to_host(be, tmp, src, n);
-    be->from_host(be, dst, tmp, n);
-    free(tmp);
-}
-
 void whisper_slot_copy(Whisper *w, int dst, int src, int from) {
     if (!w->slot_k || dst == src || dst < 0 || src < 0 || dst >= w->n_slots || src >= w->n_slots)
         return;
@@ -490,8 +481,8 @@ void whisper_slot_copy(Whisper *w, int dst, int src, int from) {
     if (from < n)
         for (int i = 0; i < L; i++) {
             size_t off = (size_t)from * d, len = (size_t)(n - from) * d;
-            be_copy(w->be, w->slot_k[dst * L + i] + off, w->slot_k[src * L + i] + off, len);
-            be_copy(w->be, w->slot_v[dst * L + i] + off, w->slot_v[src * L + i] + off, len);
+            w->be->copy(w->be, w->slot_k[dst * L + i] + off, w->slot_k[src * L + i] + off, len);
+            w->be->copy(w->be, w->slot_v[dst * L + i] + off, w->slot_v[src * L + i] + off, len);
         }
     w->slot_past[dst] = n;
     if (dst == w->slot) w->n_past = n;

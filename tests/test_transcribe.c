@@ -454,3 +454,58 @@ TEST(cli_transcribe_reports_bad_input) {
     free(dir);
     test_tmp_remove(tmp);
 }
+
+/* ------------------------------------------------------------ CUDA */
+
+/* The same transcription on the GPU: greedy segments identical to the CPU's
+ * (the smallest greedy margin in the goldens is 0.008), beam search within
+ * the rules (its margins go down to 3e-4, below what two backends' rounding
+ * is guaranteed to keep). Skipped without a GPU. */
+TEST(transcribe_cuda_matches_cpu) {
+    Backend *gpu = backend_open("cuda", 0);
+    if (!gpu) {
+        test_skip("no CUDA device");
+        return;
+    }
+    Model m;
+    if (model_open(&m, "whisper-en-f32")) {
+        gpu->close(gpu);
+        return;
+    }
+    char *dir = fixture("whisper-en-f32");
+    Whisper *w = whisper_load(dir, gpu);
+    Transcriber *t = w ? transcriber_new(w, dir) : NULL;
+    free(dir);
+    REQUIRE(t);
+    size_t n = 0;
+    float *pcm = meeting(&n);
+    REQUIRE(pcm);
+    TranscribeParams p;
+    transcribe_defaults(&p);
+    p.temperature_inc = 0;
+    Transcript a = {0}, b = {0};
+    CHECK_EQ_INT(transcribe(m.t, pcm, n, 0, &p, &a), 0);
+    CHECK_EQ_INT(transcribe(t, pcm, n, 0, &p, &b), 0);
+    CHECK_EQ_INT(a.n, b.n);
+    for (int i = 0; i < a.n && i < b.n; i++) {
+        CHECK_EQ_INT(a.seg[i].n_tokens, b.seg[i].n_tokens);
+        CHECK(!memcmp(a.seg[i].tokens, b.seg[i].tokens,
+                      sizeof(int32_t) * (size_t)(a.seg[i].n_tokens < b.seg[i].n_tokens
+                                                     ? a.seg[i].n_tokens
+                                                     : b.seg[i].n_tokens)));
+        CHECK_NEAR(a.seg[i].start, b.seg[i].start, 1e-9);
+        CHECK_NEAR(a.seg[i].end, b.seg[i].end, 1e-9);
+    }
+    transcript_free(&b);
+    p.beam = 5;
+    CHECK_EQ_INT(transcribe(t, pcm, n, 0, &p, &b), 0);
+    CHECK(b.n >= 1);
+    check_rules(t, &b, 1);
+    transcript_free(&a);
+    transcript_free(&b);
+    free(pcm);
+    transcriber_free(t);
+    whisper_free(w);
+    gpu->close(gpu);
+    model_close(&m);
+}

@@ -395,6 +395,7 @@ Backend *backend_cpu_open(int n_threads) {
         .im2col3 = cpu_im2col3,
         .attention_full = cpu_attention_full,
         .add = cpu_add,
+        .copy = cpu_copy,
         .sync = cpu_sync,
         .close = cpu_close,
     };

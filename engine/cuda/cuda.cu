@@ -290,6 +290,12 @@ static void cu_from_host(Backend *be, float *dst, const float *src, size_t n) {
     note(c, cudaStreamSynchronize(c->stream), "copy to device");
 }
 
+static void cu_copy(Backend *be, float *dst, const float *src, size_t n) {
+    Cuda *c = (Cuda *)be->impl;
+    note(c, cudaMemcpyAsync(dst, src, n * sizeof(float), cudaMemcpyDeviceToDevice, c->stream),
+         "copy on the device");
+}
+
 /* ------------------------------------------------------------ kernels */
 
 __device__ __forceinline__ float warp_sum(float v) {
@@ -1557,6 +1563,7 @@ extern "C" Backend *backend_cuda_open(int *no_device) {
     be->attention = cu_attention;
     be->swiglu = cu_swiglu;
     be->add = cu_add;
+    be->copy = cu_copy;
     be->layernorm = cu_layernorm;
     be->gelu = cu_gelu;
     be->im2col3 = cu_im2col3;
