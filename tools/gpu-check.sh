@@ -7,10 +7,12 @@
 #      against the CPU backend) and the model tests,
 #   3. transformers' Qwen2ForCausalLM and the tokenizers library against the
 #      committed goldens (tests/reference/hf_check.py), when Python has them,
-#   4. unum bench on the Qwen2.5-0.5B-shaped checkpoint: CUDA with the
+#   4. the Whisper model and transcription tests (CUDA against the CPU),
+#   5. unum bench on the Qwen2.5-0.5B-shaped checkpoint: CUDA with the
 #      recorded decode step (graph), without it (nograph), unfused
 #      (primitives) and with tensor-core bf16 prefill (bf16prefill), each
-#      line tagged "mode"; then the CPU.
+#      line tagged "mode"; then the CPU; and `unum transcribe` with
+#      whisper-base shapes on both backends (real-time factor).
 # Log and JSON results go to $OUT (default build/gpu-check).
 #
 # On this project's device machine, from the development machine:
@@ -43,6 +45,9 @@ step() { echo "== $*"; }
         status=1
     fi
     UNUM_FIXTURES=build/fixtures build/test_unit qwen2 || status=1
+    step "Whisper and transcription tests (CUDA against the CPU inside)"
+    UNUM_FIXTURES=build/fixtures build/test_unit whisper || status=1
+    UNUM_FIXTURES=build/fixtures build/test_unit transcribe || status=1
     step "transformers cross-check"
     if python3 -c "import transformers, tokenizers, torch" 2>/dev/null; then
         python3 tests/reference/hf_check.py build/fixtures "$out" "$tok" || status=1
@@ -70,6 +75,17 @@ step() { echo "== $*"; }
     done
     build/unum bench -m build/fixtures/qwen05-bench --backend cpu --threads "$jobs" \
         --prompt-len 128 --gen 32 --reps 1 --json | tee -a "$out/bench-cpu.jsonl"
+    step "transcribe bench (whisper-base shapes, 39 s of speech, greedy)"
+    if [ -f build/npm/whisper-en/tokenizer.json ]; then
+        build/gen_model --preset whisper-base-bench build/fixtures/whisper-base-bench &&
+            cp build/npm/whisper-en/tokenizer.json build/npm/whisper-en/generation_config.json \
+                build/fixtures/whisper-base-bench/
+        for b in cuda cpu; do
+            build/unum transcribe -m build/fixtures/whisper-base-bench --backend $b --no-fallback -v \
+                tests/golden/transcribe/meeting16k.wav >/dev/null 2>"$out/transcribe-$b.txt" || status=1
+            cat "$out/transcribe-$b.txt"
+        done
+    fi
     echo "gpu-check: exit $status"
     exit $status
 ) >"$log" 2>&1
