@@ -77,7 +77,8 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
-$(BUILD)/engine/cuda/%.o: engine/cuda/%.cu engine/ops.h engine/util.h engine/safetensors.h
+$(BUILD)/engine/cuda/%.o: engine/cuda/%.cu engine/ops.h engine/util.h engine/safetensors.h \
+                          engine/sampler.h
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVFLAGS) -Iengine -Xcompiler -Wall -c $< -o $@
 

@@ -955,8 +955,7 @@ static void cu_embed(Backend *be, float *x, const Weight *table, const int32_t *
     /* the last copy out of h_ids has finished before it is rewritten */
     if (note(c, cudaEventSynchronize(c->ids_copied), "embed")) return;
     if (T > c->ids_cap) {
-        cudaFree(c->xb);
-    cudaFree(c->ids);
+        cudaFree(c->ids);
         cudaFreeHost(c->h_ids);
         c->ids = NULL;
         c->h_ids = NULL;
@@ -1414,7 +1413,7 @@ static int sampler_history(Cuda *c, const int32_t *hist, size_t n) {
         cudaFreeHost(c->h_hist);
         c->d_hist = c->h_hist = NULL;
         c->hist_cap = 0;
-        size_t cap = n < 4096 ? 4096 : n;
+        size_t cap = n < 4096 ? 4096 : 2 * n;
         if (cudaMalloc(&c->d_hist, sizeof(int32_t) * cap) != cudaSuccess ||
             cudaMallocHost(&c->h_hist, sizeof(int32_t) * cap) != cudaSuccess) {
             cudaGetLastError();
@@ -1509,6 +1508,7 @@ static void cu_close(Backend *be) {
     cudaFreeHost(c->h_ids);
     if (c->pos_copied) cudaEventDestroy(c->pos_copied);
     if (c->ids_copied) cudaEventDestroy(c->ids_copied);
+    cudaFree(c->xb);
     cudaFree(c->ids);
     if (c->blas) c->api.destroy(c->blas);
     if (c->api.lib) dlclose(c->api.lib);
