@@ -23,7 +23,8 @@ Engine *engine_load(const char *model, const EngineOptions *opt) {
     if (err || gen_config_load(&e->gen, e->dir)) goto fail;
     e->be = backend_open(opt ? opt->backend : NULL, opt ? opt->threads : 0);
     if (!e->be) goto fail;
-    e->model = qwen2_load(e->dir, e->be, opt ? opt->ctx : 0);
+    e->model = qwen2_load_progress(e->dir, e->be, opt ? opt->ctx : 0, opt ? opt->progress : NULL,
+                                   opt ? opt->progress_user : NULL);
     if (!e->model) goto fail;
     /* page-locked where the backend offers it: the copy is then one DMA */
     size_t V = (size_t)e->model->c.vocab;

@@ -20,6 +20,8 @@ typedef struct {
     const char *backend; /* "auto", "cpu", "cuda" (NULL: auto) */
     int threads;         /* 0: all cores */
     int ctx;             /* KV positions (0: model default) */
+    void (*progress)(void *user, double done); /* loading, 0..1 (may be NULL) */
+    void *progress_user;
 } EngineOptions;
 
 typedef struct {

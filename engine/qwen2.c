@@ -114,7 +114,28 @@ static int alloc_state(Qwen2 *m) {
     return 0;
 }
 
+/* Reads in the pages of a weight used in place (the CPU backend's mmap). */
+static void touch(const Weight *w) {
+    if (!w->data || w->rows <= 0) return;
+    size_t n = (size_t)w->rows * (size_t)(w->cols > 0 ? w->cols : 1) * dtype_size(w->dtype);
+    const volatile unsigned char *p = w->data;
+    unsigned char sum = 0;
+    for (size_t i = 0; i < n; i += 4096) sum ^= p[i];
+    (void)sum;
+}
+
+static void touch_layer(const Qwen2Layer *l) {
+    const Weight *w[] = {&l->attn_norm, &l->wq, &l->wk,       &l->wv,   &l->bq, &l->bk,
+                         &l->bv,        &l->wo, &l->mlp_norm, &l->gate, &l->up, &l->down};
+    for (size_t j = 0; j < sizeof w / sizeof w[0]; j++) touch(w[j]);
+}
+
 Qwen2 *qwen2_load(const char *dir, Backend *be, int ctx) {
+    return qwen2_load_progress(dir, be, ctx, NULL, NULL);
+}
+
+Qwen2 *qwen2_load_progress(const char *dir, Backend *be, int ctx, qwen2_progress_fn fn,
+                           void *user) {
     Qwen2 *m = xcalloc(1, sizeof *m);
     m->be = be;
     if (qwen2_config_load(&m->c, dir) || st_open_dir(&m->st, dir)) {
@@ -128,7 +149,13 @@ Qwen2 *qwen2_load(const char *dir, Backend *be, int ctx) {
     Loader ld = {m, xcalloc((size_t)m->st.n_tensors + 1, 1)};
     int rc = load_weight(&ld, &m->embed, "model.embed_tokens.weight", c->vocab, c->hidden) ||
              load_weight(&ld, &m->final_norm, "model.norm.weight", 0, c->hidden);
-    for (int i = 0; !rc && i < c->n_layers; i++) rc = load_layer(&ld, i);
+    for (int i = 0; !rc && i < c->n_layers; i++) {
+        rc = load_layer(&ld, i);
+        if (!rc && fn) {
+            if (!be->device_bytes && !rc) touch_layer(&m->layers[i]);
+            fn(user, (double)(i + 1) / (c->n_layers + 1));
+        }
+    }
     if (!rc) {
         if (c->tied) m->lm_head = m->embed;
         else rc = load_weight(&ld, &m->lm_head, "lm_head.weight", c->vocab, c->hidden);
@@ -140,6 +167,10 @@ Qwen2 *qwen2_load(const char *dir, Backend *be, int ctx) {
         unum_error_wrap("%s", dir);
         qwen2_free(m);
         return NULL;
+    }
+    if (fn) {
+        if (!be->device_bytes) touch(&m->embed);
+        fn(user, 1.0);
     }
     return m;
 }

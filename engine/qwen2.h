@@ -42,6 +42,11 @@ typedef struct {
  * smaller of max_position_embeddings and 4096). Checks every tensor name and
  * shape against config.json. NULL with the error set on failure. */
 Qwen2 *qwen2_load(const char *dir, Backend *be, int ctx);
+/* The same, reporting progress (0..1) after each layer; on the CPU the
+ * layer's pages are read in then, so the report follows the disk. */
+typedef void (*qwen2_progress_fn)(void *user, double done);
+Qwen2 *qwen2_load_progress(const char *dir, Backend *be, int ctx, qwen2_progress_fn fn,
+                           void *user);
 void qwen2_free(Qwen2 *m);
 
 /* Runs T tokens through the model at positions n_past .. n_past+T-1 and

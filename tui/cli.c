@@ -203,7 +203,7 @@ int cli_run(int argc, char **argv) {
         }
         system = persona_prompt;
     }
-    EngineOptions eo = {backend, threads, ctx};
+    EngineOptions eo = {.backend = backend, .threads = threads, .ctx = ctx};
     e = engine_load(model, &eo);
     if (!e) {
         fail();
@@ -354,7 +354,7 @@ int cli_logits(int argc, char **argv) {
     }
     IdVec ids = {0};
     if (read_ids(ids_file, &ids)) return fail();
-    EngineOptions eo = {backend, threads, (int)ids.n};
+    EngineOptions eo = {.backend = backend, .threads = threads, .ctx = (int)ids.n};
     Engine *e = engine_load(model, &eo);
     float *logits = NULL;
     int rc = 1;
@@ -419,7 +419,7 @@ int cli_bench(int argc, char **argv) {
         fprintf(stderr, "unum bench: -m MODEL is required\n");
         return EXIT_USAGE;
     }
-    EngineOptions eo = {backend, threads, plen + gen};
+    EngineOptions eo = {.backend = backend, .threads = threads, .ctx = plen + gen};
     Engine *e = engine_load(model, &eo);
     if (!e) return fail();
     Qwen2 *m = e->model;
