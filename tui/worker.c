@@ -1,0 +1,452 @@
+/* worker.c - see worker.h. */
+#include "worker.h"
+
+#include "modeldir.h"
+#include "transcribe.h"
+#include "util.h"
+#include "whisper.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef enum { RQ_LOAD, RQ_CHAT, RQ_WHISPER, RQ_QUIT } RequestKind;
+
+typedef struct Request {
+    RequestKind kind;
+    char *model, *backend;
+    EngineOptions opt;
+    ChatMsg *msgs; /* role and content copied */
+    int n_msgs;
+    GenerateParams params;
+    struct Request *next;
+} Request;
+
+struct Worker {
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    int pipe[2];
+    Request *rq, *rq_tail; /* requests, oldest first */
+    Event *ev, *ev_tail;   /* events, oldest first */
+    int running_chat;      /* a reply is being generated (under lock) */
+    int quit;
+
+    /* worker thread only (status copies under lock) */
+    Engine *engine;
+    Whisper *whisper;
+    Backend *whisper_be;
+    Transcriber *transcriber;
+    TStream *stream;
+    Transcript transcript;
+
+    /* live audio waiting for the transcriber (under lock) */
+    float *audio;
+    size_t audio_n, audio_cap;
+    int audio_end;
+    volatile int stream_cancel;
+};
+
+/* ------------------------------------------------------------ events */
+
+static void post(Worker *w, Event *e) {
+    pthread_mutex_lock(&w->lock);
+    if (w->ev_tail) w->ev_tail->next = e;
+    else w->ev = e;
+    w->ev_tail = e;
+    pthread_mutex_unlock(&w->lock);
+    char b = 1;
+    ssize_t r = write(w->pipe[1], &b, 1); /* full pipe: the reader is already due */
+    (void)r;
+}
+
+static Event *event_new(EventKind kind, const char *text) {
+    Event *e = xcalloc(1, sizeof *e);
+    e->kind = kind;
+    e->text = xstrdup(text ? text : "");
+    return e;
+}
+
+void event_free(Event *e) {
+    while (e) {
+        Event *next = e->next;
+        free(e->text);
+        free(e->text2);
+        free(e);
+        e = next;
+    }
+}
+
+Event *worker_events(Worker *w) {
+    char buf[256];
+    while (read(w->pipe[0], buf, sizeof buf) > 0) {}
+    pthread_mutex_lock(&w->lock);
+    Event *e = w->ev;
+    w->ev = w->ev_tail = NULL;
+    pthread_mutex_unlock(&w->lock);
+    return e;
+}
+
+int worker_fd(const Worker *w) { return w->pipe[0]; }
+
+/* ------------------------------------------------------------ requests */
+
+static void push(Worker *w, Request *r) {
+    pthread_mutex_lock(&w->lock);
+    if (r->kind == RQ_CHAT) { /* interactive work goes before the rest */
+        Request **p = &w->rq;
+        while (*p && (*p)->kind == RQ_CHAT) p = &(*p)->next;
+        r->next = *p;
+        *p = r;
+        if (!r->next) w->rq_tail = r;
+    } else {
+        if (w->rq_tail) w->rq_tail->next = r;
+        else w->rq = r;
+        w->rq_tail = r;
+    }
+    pthread_cond_signal(&w->wake);
+    pthread_mutex_unlock(&w->lock);
+}
+
+static void request_free(Request *r) {
+    for (int i = 0; i < r->n_msgs; i++) {
+        free((char *)r->msgs[i].role);
+        free((char *)r->msgs[i].content);
+    }
+    free(r->msgs);
+    free(r->model);
+    free(r->backend);
+    free(r);
+}
+
+void worker_load(Worker *w, const char *model, const EngineOptions *opt) {
+    Request *r = xcalloc(1, sizeof *r);
+    r->kind = RQ_LOAD;
+    r->model = xstrdup(model);
+    r->opt = *opt;
+    r->backend = xstrdup(opt->backend ? opt->backend : "auto");
+    push(w, r);
+}
+
+void worker_chat(Worker *w, const ChatMsg *msgs, int n, const GenerateParams *p) {
+    Request *r = xcalloc(1, sizeof *r);
+    r->kind = RQ_CHAT;
+    r->msgs = xcalloc((size_t)n + 1, sizeof *r->msgs);
+    for (int i = 0; i < n; i++) {
+        r->msgs[i].role = xstrdup(msgs[i].role);
+        r->msgs[i].content = xstrdup(msgs[i].content);
+    }
+    r->n_msgs = n;
+    r->params = *p;
+    pthread_mutex_lock(&w->lock);
+    w->running_chat = 1; /* busy from now: a cancel must reach this reply */
+    pthread_mutex_unlock(&w->lock);
+    push(w, r);
+}
+
+void worker_load_whisper(Worker *w, const char *model, const char *backend, int threads) {
+    Request *r = xcalloc(1, sizeof *r);
+    r->kind = RQ_WHISPER;
+    r->model = xstrdup(model);
+    r->backend = xstrdup(backend ? backend : "auto");
+    r->opt.threads = threads;
+    push(w, r);
+}
+
+void worker_cancel(Worker *w) {
+    pthread_mutex_lock(&w->lock);
+    if (w->running_chat && w->engine) engine_cancel(w->engine);
+    /* a reply still queued is dropped when its turn comes */
+    for (Request *r = w->rq; r; r = r->next)
+        if (r->kind == RQ_CHAT) r->params.max_tokens = -1;
+    pthread_mutex_unlock(&w->lock);
+}
+
+int worker_busy(const Worker *w) {
+    Worker *m = (Worker *)w;
+    pthread_mutex_lock(&m->lock);
+    int b = m->running_chat;
+    pthread_mutex_unlock(&m->lock);
+    return b;
+}
+
+void worker_audio(Worker *w, const float *pcm, size_t n) {
+    pthread_mutex_lock(&w->lock);
+    if (w->audio_n + n > w->audio_cap) {
+        size_t cap = w->audio_cap ? w->audio_cap : 16000;
+        while (cap < w->audio_n + n) cap *= 2;
+        w->audio = xrealloc(w->audio, sizeof(float) * cap);
+        w->audio_cap = cap;
+    }
+    memcpy(w->audio + w->audio_n, pcm, sizeof(float) * n);
+    w->audio_n += n;
+    pthread_cond_signal(&w->wake);
+    pthread_mutex_unlock(&w->lock);
+}
+
+void worker_audio_end(Worker *w) {
+    pthread_mutex_lock(&w->lock);
+    w->audio_end = 1;
+    pthread_cond_signal(&w->wake);
+    pthread_mutex_unlock(&w->lock);
+}
+
+/* ------------------------------------------------------------ the thread */
+
+static void on_progress(void *user, double done) {
+    Event *e = event_new(EV_LOAD_PROGRESS, NULL);
+    e->num = done;
+    post(user, e);
+}
+
+static void do_load(Worker *w, Request *r) {
+    pthread_mutex_lock(&w->lock);
+    Engine *old = w->engine;
+    w->engine = NULL;
+    pthread_mutex_unlock(&w->lock);
+    engine_free(old);
+    r->opt.backend = r->backend;
+    r->opt.progress = on_progress;
+    r->opt.progress_user = w;
+    Engine *e = engine_load(r->model, &r->opt);
+    if (!e) {
+        post(w, event_new(EV_LOAD_FAILED, unum_error()));
+        return;
+    }
+    pthread_mutex_lock(&w->lock);
+    w->engine = e;
+    pthread_mutex_unlock(&w->lock);
+    Event *ev = event_new(EV_LOADED, e->dir);
+    ev->text2 = xstrdup(e->be->name);
+    ev->num = e->load_s;
+    ev->n = e->model->ctx;
+    post(w, ev);
+}
+
+typedef struct {
+    Worker *w;
+    char *text;
+    size_t len, cap;
+} Reply;
+
+static int on_token(void *user, int32_t id, const char *text, size_t len) {
+    Reply *r = user;
+    if (!len) return 0;
+    if (r->len + len + 1 > r->cap) {
+        r->cap = (r->len + len + 1) * 2;
+        r->text = xrealloc(r->text, r->cap);
+    }
+    memcpy(r->text + r->len, text, len);
+    r->len += len;
+    r->text[r->len] = 0;
+    Event *e = xcalloc(1, sizeof *e);
+    e->kind = EV_TOKEN;
+    e->text = xmalloc(len + 1);
+    memcpy(e->text, text, len);
+    e->text[len] = 0;
+    post(r->w, e);
+    return 0;
+}
+
+/* The prompt of msgs, dropping the oldest turns after the system message
+ * until it leaves room for the reply. */
+static int chat_prompt(Engine *e, const ChatMsg *msgs, int n, int room, IdVec *ids) {
+    int first = msgs[0].role && !strcmp(msgs[0].role, "system") ? 1 : 0;
+    for (int from = first; from < n; from++) {
+        ids->n = 0;
+        ChatMsg *m = xcalloc((size_t)n + 1, sizeof *m);
+        int k = 0;
+        if (first) m[k++] = msgs[0];
+        else if (e->default_system) m[k++] = (ChatMsg){"system", e->default_system};
+        for (int i = from; i < n; i++) m[k++] = msgs[i];
+        int rc = chat_encode(e->tok, m, k, 1, ids);
+        free(m);
+        if (rc) return -1;
+        if ((int)ids->n + room <= e->model->ctx) return 0;
+    }
+    return unum_error_set("the message does not fit the context of %d tokens", e->model->ctx);
+}
+
+static void do_chat(Worker *w, Request *r) {
+    Engine *e = w->engine;
+    Reply rep = {w, xstrdup(""), 0, 1};
+    IdVec ids = {0};
+    GenerateStats st = {0};
+    int rc = 0;
+    if (!e) {
+        rc = unum_error_set("no language model is loaded");
+    } else if (r->params.max_tokens < 0) { /* cancelled while queued */
+        st.stop = STOP_CANCELLED;
+    } else {
+        int room = r->params.max_tokens < e->model->ctx / 2 ? r->params.max_tokens : e->model->ctx / 2;
+        rc = chat_prompt(e, r->msgs, r->n_msgs, room, &ids);
+        if (!rc) rc = engine_generate(e, ids.v, ids.n, &r->params, on_token, &rep, &st);
+    }
+    Event *ev;
+    if (rc) {
+        ev = event_new(EV_REPLY_FAILED, unum_error());
+    } else {
+        ev = event_new(EV_REPLY_DONE, rep.text);
+        ev->n = st.generated;
+        ev->num = st.decode_s > 0 ? st.generated / st.decode_s : 0;
+        ev->stop = (int)st.stop;
+        ev->ctx_used = e ? e->model->n_past : 0;
+    }
+    pthread_mutex_lock(&w->lock);
+    int more = 0; /* another reply queued behind this one keeps us busy */
+    for (Request *q = w->rq; q; q = q->next) more |= q->kind == RQ_CHAT;
+    w->running_chat = more;
+    if (e) atomic_store(&e->cancel, 0); /* a late cancel must not hit the next reply */
+    pthread_mutex_unlock(&w->lock);
+    post(w, ev);
+    idvec_free(&ids);
+    free(rep.text);
+}
+
+static int on_segment(void *user, const TSegment *s) {
+    Worker *w = user;
+    Event *e = event_new(EV_SEGMENT, s->text);
+    e->t0 = s->start;
+    e->t1 = s->end;
+    post(w, e);
+    return 0;
+}
+
+static void whisper_drop(Worker *w) {
+    tstream_free(w->stream);
+    transcript_free(&w->transcript);
+    transcriber_free(w->transcriber);
+    whisper_free(w->whisper);
+    if (w->whisper_be) w->whisper_be->close(w->whisper_be);
+    w->stream = NULL, w->transcriber = NULL, w->whisper = NULL, w->whisper_be = NULL;
+}
+
+static void do_whisper(Worker *w, Request *r) {
+    whisper_drop(w);
+    char *dir = modeldir_resolve(r->model);
+    int ok = dir && (w->whisper_be = backend_open(r->backend, r->opt.threads)) &&
+             (w->whisper = whisper_load(dir, w->whisper_be)) &&
+             (w->transcriber = transcriber_new(w->whisper, dir));
+    TranscribeParams p;
+    transcribe_defaults(&p);
+    p.on_segment = on_segment;
+    p.ud = w;
+    p.cancel = &w->stream_cancel;
+    if (ok && !(w->stream = tstream_new(w->transcriber, &p, &w->transcript))) ok = 0;
+    if (!ok) {
+        post(w, event_new(EV_WHISPER_FAILED, unum_error()));
+        whisper_drop(w);
+    } else {
+        post(w, event_new(EV_WHISPER_LOADED, dir));
+    }
+    free(dir);
+}
+
+/* Feeds the queued audio to the stream (lock held on entry and exit). */
+static void feed_audio(Worker *w) {
+    float *a = w->audio;
+    size_t n = w->audio_n;
+    int end = w->audio_end;
+    w->audio = NULL, w->audio_n = w->audio_cap = 0, w->audio_end = 0;
+    pthread_mutex_unlock(&w->lock);
+    int rc = 0;
+    if (w->stream) {
+        if (n) rc = tstream_feed(w->stream, a, n);
+        if (!rc && end) {
+            rc = tstream_finish(w->stream);
+            /* a fresh stream for the next recording */
+            TStream *s = w->stream;
+            TranscribeParams p;
+            transcribe_defaults(&p);
+            p.on_segment = on_segment;
+            p.ud = w;
+            p.cancel = &w->stream_cancel;
+            transcript_free(&w->transcript);
+            w->stream = tstream_new(w->transcriber, &p, &w->transcript);
+            tstream_free(s);
+        }
+        if (rc < 0) post(w, event_new(EV_TRANSCRIBE_FAILED, unum_error()));
+    }
+    free(a);
+    pthread_mutex_lock(&w->lock);
+}
+
+static void *worker_main(void *arg) {
+    Worker *w = arg;
+    pthread_mutex_lock(&w->lock);
+    for (;;) {
+        while (!w->rq && !w->audio_n && !w->audio_end && !w->quit)
+            pthread_cond_wait(&w->wake, &w->lock);
+        if (w->quit) break;
+        Request *r = w->rq;
+        if (!r) {
+            feed_audio(w);
+            continue;
+        }
+        w->rq = r->next;
+        if (!w->rq) w->rq_tail = NULL;
+        pthread_mutex_unlock(&w->lock);
+        switch (r->kind) {
+        case RQ_LOAD: do_load(w, r); break;
+        case RQ_CHAT: do_chat(w, r); break;
+        case RQ_WHISPER: do_whisper(w, r); break;
+        case RQ_QUIT: break;
+        }
+        request_free(r);
+        pthread_mutex_lock(&w->lock);
+    }
+    pthread_mutex_unlock(&w->lock);
+    return NULL;
+}
+
+Worker *worker_start(void) {
+    Worker *w = xcalloc(1, sizeof *w);
+    if (pipe(w->pipe) != 0) {
+        unum_error_set("cannot create the event pipe: %s", strerror(errno));
+        free(w);
+        return NULL;
+    }
+    for (int i = 0; i < 2; i++) {
+        fcntl(w->pipe[i], F_SETFL, fcntl(w->pipe[i], F_GETFL) | O_NONBLOCK);
+        fcntl(w->pipe[i], F_SETFD, FD_CLOEXEC);
+    }
+    pthread_mutex_init(&w->lock, NULL);
+    pthread_cond_init(&w->wake, NULL);
+    if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
+        unum_error_set("cannot start the engine thread");
+        close(w->pipe[0]);
+        close(w->pipe[1]);
+        free(w);
+        return NULL;
+    }
+    return w;
+}
+
+void worker_stop(Worker *w) {
+    if (!w) return;
+    pthread_mutex_lock(&w->lock);
+    w->quit = 1;
+    w->stream_cancel = 1;
+    if (w->engine) engine_cancel(w->engine);
+    pthread_cond_signal(&w->wake);
+    pthread_mutex_unlock(&w->lock);
+    pthread_join(w->thread, NULL);
+    while (w->rq) {
+        Request *r = w->rq;
+        w->rq = r->next;
+        request_free(r);
+    }
+    event_free(w->ev);
+    engine_free(w->engine);
+    whisper_drop(w);
+    free(w->audio);
+    close(w->pipe[0]);
+    close(w->pipe[1]);
+    pthread_mutex_destroy(&w->lock);
+    pthread_cond_destroy(&w->wake);
+    free(w);
+}

@@ -1,0 +1,73 @@
+/* worker.h - the engine thread behind the terminal app.
+ *
+ * The app's main thread never touches a model. It posts requests (load a
+ * model, answer a chat turn, load Whisper, transcribe live audio) and reads
+ * events back (progress, each token, each transcript segment, done, error).
+ * Requests run one at a time in the worker thread, chat before
+ * transcription; events are queued and announced on a pipe whose read end
+ * the app polls together with the keyboard, so the UI never blocks.
+ *
+ * Cancelling is immediate from any thread: the running reply stops at the
+ * next token (its text so far comes with the done event, marked cancelled). */
+#ifndef UNUM_WORKER_H
+#define UNUM_WORKER_H
+
+#include "chat.h"
+#include "engine.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum {
+    EV_LOAD_PROGRESS, /* num: 0..1 */
+    EV_LOADED,        /* text: the model directory; text2: the backend's name;
+                       * num: load seconds; n: context */
+    EV_LOAD_FAILED,   /* text: why */
+    EV_TOKEN,         /* text: the reply's new text */
+    EV_REPLY_DONE,    /* text: the whole reply; n: tokens; num: decode tok/s;
+                       * stop: StopReason; ctx_used: positions in the cache */
+    EV_REPLY_FAILED,  /* text: why */
+    EV_WHISPER_LOADED,
+    EV_WHISPER_FAILED, /* text: why */
+    EV_SEGMENT,        /* text; t0, t1: seconds from the start of the recording */
+    EV_TRANSCRIBE_FAILED,
+} EventKind;
+
+typedef struct Event {
+    EventKind kind;
+    char *text, *text2;
+    double num, t0, t1;
+    int n, stop, ctx_used;
+    struct Event *next;
+} Event;
+
+typedef struct Worker Worker;
+
+/* Starts the thread. NULL with the error set. */
+Worker *worker_start(void);
+/* Cancels what runs, finishes the thread and frees everything. */
+void worker_stop(Worker *w);
+/* The descriptor to poll for readability: events are waiting. */
+int worker_fd(const Worker *w);
+/* Takes the waiting events, oldest first (free with event_free). */
+Event *worker_events(Worker *w);
+void event_free(Event *e);
+
+/* Loads a language model (replacing the current one). */
+void worker_load(Worker *w, const char *model, const EngineOptions *opt);
+/* Answers msgs (copied) with the chat template; system may be NULL. */
+void worker_chat(Worker *w, const ChatMsg *msgs, int n, const GenerateParams *p);
+/* Stops the running reply; safe from any thread. */
+void worker_cancel(Worker *w);
+/* Whether a reply is being generated. */
+int worker_busy(const Worker *w);
+
+/* Loads a Whisper model for live transcription. */
+void worker_load_whisper(Worker *w, const char *model, const char *backend, int threads);
+/* Live audio (16 kHz mono): copied and queued; transcribed as utterances end.
+ * Safe from the capture's writer thread. */
+void worker_audio(Worker *w, const float *pcm, size_t n);
+/* The recording ended: the utterance in progress is transcribed. */
+void worker_audio_end(Worker *w);
+
+#endif
