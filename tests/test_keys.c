@@ -39,12 +39,12 @@ static int round_trips(int code) {
 /* ---------------------------------------------------------- key names */
 
 TEST(keys_every_name_round_trips) {
-    const char *names[] = {"Enter",  "Tab",    "S-Tab", "Esc",  "Backspace", "Delete", "Insert",
-                           "Home",   "End",    "PgUp",  "PgDn", "Up",        "Down",   "Left",
-                           "Right",  "C-Left", "C-Right", "C-Up", "C-Down", "Space",  "M-Enter",
-                           "M-<",    "M->",    "?",     "#",    "=",         "a",      "Z",
-                           "é",      "中",     "😀",    "ā",    "M-y",       "M-Space", "M-F1",
-                           "C-q",    "M-C-x"};
+    const char *names[] = {"Enter", "Tab",    "S-Tab",   "Esc",  "Backspace", "Delete",  "Insert",
+                           "Home",  "End",    "PgUp",    "PgDn", "Up",        "Down",    "Left",
+                           "Right", "C-Left", "C-Right", "C-Up", "C-Down",    "Space",   "M-Enter",
+                           "M-<",   "M->",    "?",       "#",    "=",         "a",       "Z",
+                           "é",     "中",     "😀",       "ā",    "M-y",       "M-Space", "M-F1",
+                           "C-q",   "M-C-x"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         int code = keys_parse_name(names[i]);
         char back[KEYS_NAME_MAX];
@@ -80,8 +80,8 @@ TEST(keys_name_aliases_and_refusals) {
     CHECK_EQ_INT(keys_parse_name("BTab"), KEYS_FN | KEY_BTAB);
     CHECK_EQ_INT(keys_parse_name("M-A"), KEYS_ALT | 'A'); /* Alt+Shift+a differs */
     CHECK(keys_parse_name("M-a") != keys_parse_name("M-A"));
-    const char *bad[] = {"",   "C-",  "M-",   "M-M-a", "F0",  "F13", "F1a", "C-1",
-                         "ab", "\x80", "é!",  " ",     "Meta", "S-a", "C-é", "\xc3"};
+    const char *bad[] = {"",   "C-",   "M-", "M-M-a", "F0",   "F13", "F1a", "C-1",
+                         "ab", "\x80", "é!", " ",     "Meta", "S-a", "C-é", "\xc3"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         if (keys_parse_name(bad[i]) != -1) test_fail(__FILE__, __LINE__, "'%s' parsed", bad[i]);
     char n[KEYS_NAME_MAX];
@@ -132,16 +132,26 @@ TEST(keys_defaults_parse_and_do_not_conflict) {
         KeyContext ctx;
         KeyAction want;
     } cases[] = {
-        {"C-q", KEYS_CTX_GLOBAL, KEYS_QUIT},        {"C-q", KEYS_CTX_INPUT, KEYS_QUIT},
-        {"Enter", KEYS_CTX_INPUT, KEYS_SEND},       {"M-Enter", KEYS_CTX_INPUT, KEYS_NEWLINE},
-        {"C-j", KEYS_CTX_INPUT, KEYS_NEWLINE},      {"Tab", KEYS_CTX_INPUT, KEYS_FOCUS_NEXT},
-        {"S-Tab", KEYS_CTX_SESSIONS, KEYS_FOCUS_PREV}, {"F1", KEYS_CTX_INPUT, KEYS_HELP},
-        {"?", KEYS_CTX_SESSIONS, KEYS_HELP},        {"?", KEYS_CTX_INPUT, KEYS_NONE},
-        {"a", KEYS_CTX_INPUT, KEYS_NONE},           {"Enter", KEYS_CTX_PERSONAS, KEYS_PERSONA_PICK},
-        {"e", KEYS_CTX_TEMPLATES, KEYS_TEMPLATE_EDIT}, {"n", KEYS_CTX_PERSONAS, KEYS_PERSONA_NEW},
-        {"Enter", KEYS_CTX_GLOBAL, KEYS_NONE},      {"F3", KEYS_CTX_GLOBAL, KEYS_SEARCH},
-        {"M-<", KEYS_CTX_INPUT, KEYS_PAGE_TOP},     {"PgDn", KEYS_CTX_INPUT, KEYS_SCROLL_DOWN},
-        {"C-a", KEYS_CTX_INPUT, KEYS_NONE},         {"M-y", KEYS_CTX_INPUT, KEYS_COPY_CODE},
+        {"C-q", KEYS_CTX_GLOBAL, KEYS_QUIT},
+        {"C-q", KEYS_CTX_INPUT, KEYS_QUIT},
+        {"Enter", KEYS_CTX_INPUT, KEYS_SEND},
+        {"M-Enter", KEYS_CTX_INPUT, KEYS_NEWLINE},
+        {"C-j", KEYS_CTX_INPUT, KEYS_NEWLINE},
+        {"Tab", KEYS_CTX_INPUT, KEYS_FOCUS_NEXT},
+        {"S-Tab", KEYS_CTX_SESSIONS, KEYS_FOCUS_PREV},
+        {"F1", KEYS_CTX_INPUT, KEYS_HELP},
+        {"?", KEYS_CTX_SESSIONS, KEYS_HELP},
+        {"?", KEYS_CTX_INPUT, KEYS_NONE},
+        {"a", KEYS_CTX_INPUT, KEYS_NONE},
+        {"Enter", KEYS_CTX_PERSONAS, KEYS_PERSONA_PICK},
+        {"e", KEYS_CTX_TEMPLATES, KEYS_TEMPLATE_EDIT},
+        {"n", KEYS_CTX_PERSONAS, KEYS_PERSONA_NEW},
+        {"Enter", KEYS_CTX_GLOBAL, KEYS_NONE},
+        {"F3", KEYS_CTX_GLOBAL, KEYS_SEARCH},
+        {"M-<", KEYS_CTX_INPUT, KEYS_PAGE_TOP},
+        {"PgDn", KEYS_CTX_INPUT, KEYS_SCROLL_DOWN},
+        {"C-a", KEYS_CTX_INPUT, KEYS_NONE},
+        {"M-y", KEYS_CTX_INPUT, KEYS_COPY_CODE},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         KeyAction got = keys_lookup(&m, keys_parse_name(cases[i].key), cases[i].ctx);
@@ -202,7 +212,8 @@ TEST(keys_file_errors_name_file_and_line) {
                  "keys:4: F9 is bound to both search (line 3) and record (line 4)");
     EXPECT_ERROR("persona_edit = n\n", "persona_edit (line 1) and persona_new (default) in the "
                                        "personas context");
-    EXPECT_ERROR("quit = C-a\n", "keys:1: C-a is the message editor's own key; quit cannot have it");
+    EXPECT_ERROR("quit = C-a\n",
+                 "keys:1: C-a is the message editor's own key; quit cannot have it");
     EXPECT_ERROR("send = Home\n", "Home is the message editor's own key");
     EXPECT_ERROR("send = x\n", "keys:1: x types text in the message editor; send cannot have it");
     EXPECT_ERROR("quit = C-q\x07\n", "keys:1: control character 0x07");

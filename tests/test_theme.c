@@ -157,7 +157,7 @@ TEST(theme_parse_errors_name_file_and_line) {
     EXPECT_ERROR("normal = red\nstatus = r\xc3\n", "t.theme:2: invalid UTF-8 in column 11");
     EXPECT_ERROR("status = \xc0\xaf\n", "t.theme:1: invalid UTF-8");     /* overlong */
     EXPECT_ERROR("status = \xed\xa0\x80\n", "t.theme:1: invalid UTF-8"); /* surrogate */
-    EXPECT_ERROR("status = \xf4\x90\x80\x80\n", "invalid UTF-8");         /* > U+10FFFF */
+    EXPECT_ERROR("status = \xf4\x90\x80\x80\n", "invalid UTF-8");        /* > U+10FFFF */
     expect_error("normal = red\nstatus = r\0ed\n", 26, "t.theme:2: NUL byte in column 11");
 
     char *big = malloc(CONF_MAX_FILE + 2);
@@ -284,8 +284,7 @@ TEST(theme_find_list_and_load) {
     char **names;
     int n;
     theme_list(&names, &n);
-    const char *want[] = {"broken", "dark",  "high-contrast", "light",
-                          "mono",   "solar", "zz"};
+    const char *want[] = {"broken", "dark", "high-contrast", "light", "mono", "solar", "zz"};
     CHECK_EQ_INT(n, 7);
     for (int i = 0; i < n && i < 7; i++) CHECK_STR(names[i], want[i]);
     theme_list_free(names, n);

@@ -374,7 +374,6 @@ void theme_list_free(char **names, int n) {
 
 static attr_t cur_attr[THEME_N];
 static short cur_pair[THEME_N];
-static int colors_started, default_colors;
 
 static attr_t curses_attrs(unsigned a) {
     attr_t r = A_NORMAL;
@@ -390,13 +389,14 @@ static attr_t curses_attrs(unsigned a) {
 
 int theme_apply(const Theme *t) {
     Theme mono;
+    int default_colors = 0;
     if (!has_colors()) {
         theme_builtin(&mono, "mono");
         t = &mono;
-    } else if (!colors_started) {
+    } else {
+        /* both return at once on later calls for the same screen */
         start_color();
         default_colors = use_default_colors() == OK;
-        colors_started = 1;
     }
     int ncolors = has_colors() ? COLORS : 0, npairs = has_colors() ? COLOR_PAIRS : 0, used = 0;
     short pfg[THEME_N], pbg[THEME_N];
