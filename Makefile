@@ -10,7 +10,7 @@
 
 CC      ?= cc
 BUILD   ?= build
-PKGS    := libcjson libpcre2-8 libutf8proc openblas sqlite3 libcrypto fftw3f samplerate zlib
+PKGS    := libcjson libpcre2-8 libutf8proc openblas sqlite3 libcrypto fftw3f samplerate zlib ncursesw
 # SDL2 (audio capture): on by default; SDL=0 builds without it (record then
 # says so), e.g. on a GPU machine that has no SDL and no network
 SDL ?= 1
@@ -34,7 +34,7 @@ override CFLAGS += -I$(SYSROOT)/include -I$(SYSROOT)/include/cjson
 override LDLIBS += -L$(abspath $(SYSROOT))/lib -Wl,--disable-new-dtags \
                    -Wl,-rpath,$(abspath $(SYSROOT))/lib \
                    -lcjson -lpcre2-8 -lutf8proc -lopenblas -lsqlite3 -lcrypto -lfftw3f \
-                   -lsamplerate -lz -lm -pthread
+                   -lsamplerate -lz -lncursesw -ltinfo -lm -pthread
 endif
 FUZZ_SECONDS ?= 20
 
@@ -63,6 +63,8 @@ TEST_SRC   := $(wildcard tests/test_*.c)
 
 ENGINE_OBJ := $(ENGINE_SRC:%.c=$(BUILD)/%.o) $(CUDA_OBJ)
 TUI_OBJ    := $(TUI_SRC:%.c=$(BUILD)/%.o)
+# the unit tests link the app's modules, all but its main()
+TUI_LIB_OBJ := $(filter-out $(BUILD)/tui/main.o,$(TUI_OBJ))
 TEST_OBJ   := $(TEST_SRC:%.c=$(BUILD)/%.o)
 
 .PHONY: all test run bench fuzz asan clean deps deps-test deps-fuzz fixtures check-deps
@@ -91,7 +93,7 @@ $(BUILD)/unum: $(TUI_OBJ) $(BUILD)/libunum.a
 $(BUILD)/gen_model: $(BUILD)/tests/gen/gen_model.o $(BUILD)/libunum.a
 	$(CC) $(CFLAGS) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
-$(BUILD)/test_unit: $(TEST_OBJ) $(BUILD)/libunum.a
+$(BUILD)/test_unit: $(TEST_OBJ) $(TUI_LIB_OBJ) $(BUILD)/libunum.a
 	$(CC) $(CFLAGS) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
 # The store's crash-test writer (run by the unit suite) and its benchmark.
@@ -140,11 +142,13 @@ bench: all $(BUILD)/membw
 	@tools/bench.sh $(BUILD)
 
 FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
-$(BUILD)/fuzz/%: tests/fuzz/%.c $(ENGINE_SRC)
+# the terminal app's parsers that have fuzz targets (no main() among them)
+FUZZ_TUI_SRC := tui/conffile.c tui/theme.c tui/keys.c
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(ENGINE_SRC) $(FUZZ_TUI_SRC)
 	@mkdir -p $(dir $@)
 	clang -std=c11 -D_GNU_SOURCE -O1 -g -fsanitize=fuzzer,address,undefined \
-	  -fno-sanitize-recover=undefined -Iengine -Iengine/cpu -Istore -Iaudio \
-	  $(shell pkg-config --cflags $(PKGS)) $< $(ENGINE_SRC) -o $@ $(LDLIBS)
+	  -fno-sanitize-recover=undefined -Iengine -Iengine/cpu -Istore -Iaudio -Itui \
+	  $(shell pkg-config --cflags $(PKGS)) $< $(ENGINE_SRC) $(FUZZ_TUI_SRC) -o $@ $(LDLIBS)
 
 fuzz: deps-fuzz $(FUZZ_TARGETS)
 	@for t in $(FUZZ_TARGETS); do \
