@@ -59,6 +59,9 @@ override LDLIBS += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 \
                    -lcudart_static -ldl -lrt -lstdc++
 endif
 TUI_SRC    := $(wildcard tui/*.c)
+# the app's pure text modules (no ncurses): also linked into the unit tests
+# and the fuzz targets
+TUI_PURE   := tui/textwrap.c tui/markdown.c
 TEST_SRC   := $(wildcard tests/test_*.c)
 
 ENGINE_OBJ := $(ENGINE_SRC:%.c=$(BUILD)/%.o) $(CUDA_OBJ)
@@ -91,7 +94,7 @@ $(BUILD)/unum: $(TUI_OBJ) $(BUILD)/libunum.a
 $(BUILD)/gen_model: $(BUILD)/tests/gen/gen_model.o $(BUILD)/libunum.a
 	$(CC) $(CFLAGS) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
-$(BUILD)/test_unit: $(TEST_OBJ) $(BUILD)/libunum.a
+$(BUILD)/test_unit: $(TEST_OBJ) $(TUI_PURE:%.c=$(BUILD)/%.o) $(BUILD)/libunum.a
 	$(CC) $(CFLAGS) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
 # The store's crash-test writer (run by the unit suite) and its benchmark.
@@ -140,11 +143,11 @@ bench: all $(BUILD)/membw
 	@tools/bench.sh $(BUILD)
 
 FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
-$(BUILD)/fuzz/%: tests/fuzz/%.c $(ENGINE_SRC)
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(ENGINE_SRC) $(TUI_PURE)
 	@mkdir -p $(dir $@)
 	clang -std=c11 -D_GNU_SOURCE -O1 -g -fsanitize=fuzzer,address,undefined \
-	  -fno-sanitize-recover=undefined -Iengine -Iengine/cpu -Istore -Iaudio \
-	  $(shell pkg-config --cflags $(PKGS)) $< $(ENGINE_SRC) -o $@ $(LDLIBS)
+	  -fno-sanitize-recover=undefined -Iengine -Iengine/cpu -Istore -Iaudio -Itui \
+	  $(shell pkg-config --cflags $(PKGS)) $< $(ENGINE_SRC) $(TUI_PURE) -o $@ $(LDLIBS)
 
 fuzz: deps-fuzz $(FUZZ_TARGETS)
 	@for t in $(FUZZ_TARGETS); do \
