@@ -43,9 +43,10 @@ static void sty_puts(Styled *b, const char *p, unsigned style) { sty_put(b, p, s
 
 /* Appends src's bytes [a, e) with their styles. */
 static void sty_append(Styled *b, const Styled *src, size_t a, size_t e) {
+    if (e <= a) return;
     size_t at = b->n;
     sty_put(b, src->s + a, e - a, 0);
-    if (e > a) memcpy(b->st + at, src->st + a, (e - a) * sizeof *b->st);
+    memcpy(b->st + at, src->st + a, (e - a) * sizeof *b->st);
 }
 
 static void sty_free(Styled *b) {
@@ -390,11 +391,12 @@ static void md_code_line(Ctx *c, const char *p, size_t n, int k) {
     c->raw.n = 0;
     sty_put(&c->raw, p, n, 0);
     md_sanitize(&c->raw, c->cols, &c->text);
+    const char *t = c->text.n ? c->text.s : "";
     size_t i = 0;
     do {
-        size_t take = tw_fit(c->text.s + i, c->text.n - i, c->cols, NULL);
+        size_t take = tw_fit(t + i, c->text.n - i, c->cols, NULL);
         c->line.n = 0;
-        sty_put(&c->line, c->text.s + i, take, 0);
+        sty_put(&c->line, t + i, take, 0);
         md_emit(c->doc, &c->line, MD_CODEBLOCK, k);
         i += take;
     } while (i < c->text.n);
