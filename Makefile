@@ -59,6 +59,9 @@ override LDLIBS += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 \
                    -lcudart_static -ldl -lrt -lstdc++
 endif
 TUI_SRC    := $(wildcard tui/*.c)
+# the app's pure text modules (no ncurses): also linked into the unit tests
+# and the fuzz targets
+TUI_PURE   := tui/textwrap.c tui/markdown.c
 TEST_SRC   := $(wildcard tests/test_*.c)
 
 ENGINE_OBJ := $(ENGINE_SRC:%.c=$(BUILD)/%.o) $(CUDA_OBJ)
@@ -142,8 +145,9 @@ bench: all $(BUILD)/membw
 	@tools/bench.sh $(BUILD)
 
 FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
-# the terminal app's parsers that have fuzz targets (no main() among them)
-FUZZ_TUI_SRC := tui/conffile.c tui/theme.c tui/keys.c
+# the terminal app's parsers and text layout, which have fuzz targets (no
+# main() and no ncurses among them)
+FUZZ_TUI_SRC := tui/conffile.c tui/theme.c tui/keys.c $(TUI_PURE)
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(ENGINE_SRC) $(FUZZ_TUI_SRC)
 	@mkdir -p $(dir $@)
 	clang -std=c11 -D_GNU_SOURCE -O1 -g -fsanitize=fuzzer,address,undefined \
