@@ -21,6 +21,7 @@
 static const char *db_path;
 
 void cli_store_set_db(const char *path) { db_path = path; }
+const char *cli_store_db(void) { return db_path; }
 
 static int fail(void) {
     fprintf(stderr, "unum: %s\n", unum_error());

@@ -6,6 +6,8 @@
 #define UNUM_CLI_STORE_H
 
 void cli_store_set_db(const char *path);
+/* The --db path given (NULL: the default). */
+const char *cli_store_db(void);
 /* The system prompt a persona gives a chat: its system_prompt, then its
  * style (tone, length, language) when set. A new string, or NULL with the
  * error set (unknown persona, unreadable database). */

@@ -1,7 +1,7 @@
 /* main.c - program entry: dispatches the subcommands. */
-#include "cli.h"
-
+#include "app.h"
 #include "args.h"
+#include "cli.h"
 #include "cli_audio.h"
 #include "cli_store.h"
 #include "cli_whisper.h"
@@ -10,7 +10,9 @@
 #include <string.h>
 
 static const char usage[] =
-    "usage: unum [--db PATH] COMMAND [options]\n"
+    "usage: unum [--db PATH] [-m MODEL] [--whisper MODEL] [--theme NAME]\n"
+    "                                  the terminal app (chat, transcript, personas, templates)\n"
+    "       unum [--db PATH] COMMAND [options]\n"
     "\n"
     "  run -m MODEL [-p TEXT | -f FILE | --prompt-ids FILE] [--system TEXT | --persona NAME]\n"
     "      [--raw] [-n N] [--temp T] [--top-k K] [--top-p P] [--min-p P] [--repeat-penalty R]\n"
@@ -70,12 +72,14 @@ int main(int argc, char **argv) {
         }
         cli_store_set_db(path);
     }
-    if (argc < 2) {
-        fputs("unum: the terminal app is not part of this build yet; use a command:\n\n", stderr);
-        fputs(usage, stderr);
-        return EXIT_USAGE;
+    const char *cmd = argc > 1 ? argv[1] : NULL;
+    if (!cmd || !strcmp(cmd, "-m") || !strcmp(cmd, "--model") || !strcmp(cmd, "--whisper") ||
+        !strcmp(cmd, "--theme") || !strncmp(cmd, "--model=", 8) || !strncmp(cmd, "--whisper=", 10) ||
+        !strncmp(cmd, "--theme=", 8)) {
+        AppArgs app = {.db = cli_store_db()};
+        int rc = app_parse_args(argc, argv, &app);
+        return rc ? rc : app_main(&app);
     }
-    const char *cmd = argv[1];
     if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
         fputs(usage, stdout);
         return 0;

@@ -1,0 +1,1602 @@
+/* app.c - see app.h.
+ *
+ * Layout (columns W, rows H):
+ *
+ *   row 0        status bar: model, backend, tok/s, context, REC + level
+ *   rows 1..     panes: chat on the left; transcript, persona and template
+ *                stacked on the right (from 100 columns on; narrower, the
+ *                focused pane takes the whole area); a zoomed pane takes it
+ *                at any width
+ *   last rows    the input editor (1 to 6 text rows, grows with its text)
+ *   last row     key hints, or the latest message
+ *
+ * The main loop redraws only after something changed, then sleeps in
+ * poll() on the keyboard and the worker's event pipe (100 ms while
+ * recording, for the level meter). */
+#include "app.h"
+
+#include "appconfig.h"
+#include "args.h"
+#include "capture.h"
+#include "editor.h"
+#include "keys.h"
+#include "markdown.h"
+#include "modeldir.h"
+#include "persona.h"
+#include "recording.h"
+#include "search.h"
+#include "session.h"
+#include "store.h"
+#include "template.h"
+#include "textwrap.h"
+#include "theme.h"
+#include "util.h"
+#include "worker.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <locale.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define NCURSES_WIDECHAR 1
+#include <ncursesw/curses.h>
+
+/* ------------------------------------------------------------ state */
+
+typedef enum { P_CHAT, P_TRANSCRIPT, P_PERSONA, P_TEMPLATE, P_COUNT } PaneId;
+static const char *pane_title[P_COUNT] = {"Chat", "Transcript", "Persona", "Template"};
+
+typedef enum { OV_NONE, OV_HELP, OV_SESSIONS, OV_SEARCH, OV_RENAME, OV_CONFIRM } Overlay;
+
+typedef struct {
+    char *role;    /* "user", "assistant", "system" */
+    char *text;
+    int cancelled; /* a reply stopped by the user */
+    int64_t id;    /* row in the store (0: not stored yet) */
+    MdDoc doc;     /* laid out for doc_cols */
+    int doc_cols, doc_len;
+} Msg;
+
+typedef struct {
+    double t0, t1;
+    char *text;
+} Seg;
+
+typedef struct {
+    AppArgs args;
+    AppConfig cfg;
+    char *cfg_path;
+    Store *st;
+    Worker *wk;
+    Theme theme;
+    Keymap keys;
+    int W, H;
+    int dirty;
+    int quit;
+
+    /* language model */
+    int loading, loaded;
+    double load_frac;
+    char *model_dir, *backend;
+    int ctx, ctx_used;
+    double tok_s;
+    GenerateParams gp;
+
+    /* message line */
+    char note[512];
+    int note_err;
+
+    /* chat */
+    int64_t session;
+    char *session_title;
+    Msg *msgs;
+    int n_msgs, cap_msgs;
+    int replying;   /* the last message is a reply being written */
+    int scroll;     /* chat lines scrolled back from the bottom */
+    Editor ed;
+
+    /* personas and templates */
+    Persona *personas;
+    size_t n_personas;
+    int persona_sel;
+    char *persona; /* chosen; NULL: the model's default system prompt */
+    Template *templates;
+    size_t n_templates;
+    int template_sel;
+    char *template_name;
+
+    /* transcript */
+    Seg *segs;
+    int n_segs, cap_segs;
+    int whisper_ready, whisper_loading;
+    capture *cap;
+    int64_t rec_id;
+    double rec_t0;
+    int seg_scroll;
+
+    /* panes and overlays */
+    PaneId focus;
+    int zoom;
+    Overlay ov;
+    int ov_sel;
+    StoreSession *sessions;
+    size_t n_sessions;
+    StoreHit *hits;
+    size_t n_hits;
+    Editor ov_ed; /* the search or rename field */
+    char **help;
+    int n_help, help_scroll;
+} App;
+
+static App *g_app; /* for the signal handlers */
+
+/* ------------------------------------------------------------ messages */
+
+static void note(App *a, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void note(App *a, int err, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(a->note, sizeof a->note, fmt, ap);
+    va_end(ap);
+    for (char *c = a->note; *c; c++)
+        if (*c == '\n' || *c == '\t') *c = ' ';
+    a->note_err = err;
+    a->dirty = 1;
+}
+
+/* ------------------------------------------------------------ terminal */
+
+static volatile sig_atomic_t curses_on;
+
+static void term_restore(void) {
+    if (curses_on) {
+        fputs("\033[?2004l", stdout); /* bracketed paste off */
+        fflush(stdout);
+        endwin();
+        curses_on = 0;
+    }
+}
+
+/* A crash or a signal restores the terminal before the process ends. */
+static void on_fatal(int sig) {
+    term_restore();
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+static void term_start(App *a) {
+    initscr();
+    curses_on = 1;
+    raw();
+    noecho();
+    nonl(); /* Enter is \r, Ctrl-J is \n: two keys */
+    keypad(stdscr, TRUE);
+    set_escdelay(25);
+    curs_set(1);
+    nodelay(stdscr, TRUE);
+    fputs("\033[?2004h", stdout); /* bracketed paste on */
+    fflush(stdout);
+    int sigs[] = {SIGSEGV, SIGABRT, SIGBUS, SIGFPE, SIGILL, SIGTERM, SIGHUP, SIGQUIT};
+    for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++) signal(sigs[i], on_fatal);
+    signal(SIGINT, SIG_IGN); /* Ctrl-C is a key here, not a signal (raw mode) */
+    getmaxyx(stdscr, a->H, a->W);
+}
+
+/* stderr goes to a log file so that nothing a library prints lands on the
+ * screen: $XDG_STATE_HOME/unum/unum.log (else ~/.local/state/unum). */
+static void stderr_to_log(void) {
+    const char *x = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
+    char dir[1024];
+    if (x && x[0] == '/') snprintf(dir, sizeof dir, "%s/unum", x);
+    else snprintf(dir, sizeof dir, "%s/.local/state/unum", home && *home ? home : "/tmp");
+    char *p = xstrdup(dir);
+    for (char *c = p + 1; *c; c++)
+        if (*c == '/') {
+            *c = 0;
+            mkdir(p, 0700);
+            *c = '/';
+        }
+    mkdir(p, 0700);
+    free(p);
+    char log[1100];
+    snprintf(log, sizeof log, "%s/unum.log", dir);
+    int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (fd < 0) fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        dup2(fd, 2);
+        close(fd);
+    }
+}
+
+/* ------------------------------------------------------------ keys and text */
+
+/* A key code of keys.h for an ncurses KEY_* code. */
+#define K(x) (KEYS_FN | (x))
+
+/* The UTF-8 form of code point c into u (4 bytes at most); its length. */
+static int utf8_put(unsigned c, char *u) {
+    if (c < 0x80) return u[0] = (char)c, 1;
+    if (c < 0x800) return u[0] = (char)(0xc0 | c >> 6), u[1] = (char)(0x80 | (c & 63)), 2;
+    if (c < 0x10000)
+        return u[0] = (char)(0xe0 | c >> 12), u[1] = (char)(0x80 | (c >> 6 & 63)),
+               u[2] = (char)(0x80 | (c & 63)), 3;
+    return u[0] = (char)(0xf0 | c >> 18), u[1] = (char)(0x80 | (c >> 12 & 63)),
+           u[2] = (char)(0x80 | (c >> 6 & 63)), u[3] = (char)(0x80 | (c & 63)), 4;
+}
+
+/* ------------------------------------------------------------ drawing helpers */
+
+/* Writes at most cols display columns of s at (y, x); returns columns used. */
+static int put(int y, int x, const char *s, size_t n, int cols) {
+    if (cols <= 0) return 0;
+    int used = 0;
+    size_t k = tw_fit(s, n, cols, &used);
+    mvaddnstr(y, x, s, (int)k);
+    return used;
+}
+
+static void fill(int y, int x, int cols) {
+    for (int i = 0; i < cols; i++) mvaddch(y, x + i, ' ');
+}
+
+static void hline_at(int y, int x, int cols) {
+    for (int i = 0; i < cols; i++) mvaddstr(y, x + i, "\xe2\x94\x80"); /* ─ */
+}
+
+static void box_at(int y, int x, int h, int w, const char *title, int focused) {
+    if (h < 2 || w < 2) return;
+    attr_t b = theme_attr(focused ? THEME_BORDER_FOCUS : THEME_BORDER);
+    attrset(b);
+    mvaddstr(y, x, "\xe2\x94\x8c"); /* ┌ */
+    hline_at(y, x + 1, w - 2);
+    mvaddstr(y, x + w - 1, "\xe2\x94\x90"); /* ┐ */
+    for (int r = 1; r < h - 1; r++) {
+        mvaddstr(y + r, x, "\xe2\x94\x82"); /* │ */
+        mvaddstr(y + r, x + w - 1, "\xe2\x94\x82");
+    }
+    mvaddstr(y + h - 1, x, "\xe2\x94\x94"); /* └ */
+    hline_at(y + h - 1, x + 1, w - 2);
+    mvaddstr(y + h - 1, x + w - 1, "\xe2\x94\x98"); /* ┘ */
+    if (title && w > 6) {
+        attrset(theme_attr(focused ? THEME_TITLE_FOCUS : THEME_TITLE));
+        mvaddstr(y, x + 2, " ");
+        int u = put(y, x + 3, title, strlen(title), w - 6);
+        mvaddstr(y, x + 3 + u, " ");
+    }
+    attrset(A_NORMAL);
+}
+
+/* ------------------------------------------------------------ store and lists */
+
+static void msg_free(Msg *m) {
+    free(m->role);
+    free(m->text);
+    md_free(&m->doc);
+    memset(m, 0, sizeof *m);
+}
+
+static Msg *msg_push(App *a, const char *role, const char *text) {
+    if (a->n_msgs == a->cap_msgs) {
+        a->cap_msgs = a->cap_msgs ? 2 * a->cap_msgs : 16;
+        a->msgs = xrealloc(a->msgs, sizeof *a->msgs * (size_t)a->cap_msgs);
+    }
+    Msg *m = &a->msgs[a->n_msgs++];
+    memset(m, 0, sizeof *m);
+    m->role = xstrdup(role);
+    m->text = xstrdup(text);
+    m->doc_cols = -1;
+    return m;
+}
+
+static void chat_clear(App *a) {
+    for (int i = 0; i < a->n_msgs; i++) msg_free(&a->msgs[i]);
+    a->n_msgs = 0;
+    a->scroll = 0;
+}
+
+static void lists_reload(App *a) {
+    store_personas_free(a->personas, a->n_personas);
+    store_templates_free(a->templates, a->n_templates);
+    a->personas = NULL, a->templates = NULL, a->n_personas = a->n_templates = 0;
+    if (!a->st) return;
+    if (store_persona_list(a->st, &a->personas, &a->n_personas))
+        note(a, 1, "%s", unum_error());
+    if (store_template_list(a->st, &a->templates, &a->n_templates))
+        note(a, 1, "%s", unum_error());
+    if (a->persona_sel >= (int)a->n_personas) a->persona_sel = (int)a->n_personas - 1;
+    if (a->template_sel >= (int)a->n_templates) a->template_sel = (int)a->n_templates - 1;
+    if (a->persona_sel < 0) a->persona_sel = 0;
+    if (a->template_sel < 0) a->template_sel = 0;
+}
+
+static void session_load(App *a, int64_t id) {
+    chat_clear(a);
+    StoreSession s;
+    if (store_session_get(a->st, id, &s)) {
+        note(a, 1, "%s", unum_error());
+        return;
+    }
+    a->session = id;
+    free(a->session_title);
+    a->session_title = xstrdup(s.title);
+    if (s.persona[0]) {
+        free(a->persona);
+        a->persona = xstrdup(s.persona);
+    }
+    store_session_free(&s);
+    StoreMessage *m = NULL;
+    size_t n = 0;
+    if (store_message_list(a->st, id, &m, &n)) {
+        note(a, 1, "%s", unum_error());
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const char *text = m[i].content;
+        int cancelled = 0;
+        static const char mark[] = "\n\n[cancelled]";
+        size_t tl = strlen(text);
+        if (!strcmp(m[i].role, "assistant") && tl >= sizeof mark - 1 &&
+            !strcmp(text + tl - (sizeof mark - 1), mark))
+            cancelled = 1;
+        Msg *g = msg_push(a, m[i].role, text);
+        if (cancelled) g->text[tl - (sizeof mark - 1)] = 0, g->cancelled = 1;
+        g->id = m[i].id;
+    }
+    store_messages_free(m, n);
+    a->dirty = 1;
+}
+
+/* The session the next message goes to: created on the first message. */
+static int session_ensure(App *a, const char *first_text) {
+    if (a->session || !a->st) return 0;
+    char title[64];
+    size_t k = tw_fit(first_text, strlen(first_text), 40, NULL);
+    snprintf(title, sizeof title, "%.*s", (int)k, first_text);
+    for (char *c = title; *c; c++)
+        if (*c == '\n') *c = ' ';
+    const char *slash = a->model_dir ? strrchr(a->model_dir, '/') : NULL;
+    const char *model = slash ? slash + 1 : a->model_dir ? a->model_dir : "";
+    if (store_session_create(a->st, title, model, a->persona ? a->persona : "", &a->session))
+        return note(a, 1, "%s", unum_error()), -1;
+    free(a->session_title);
+    a->session_title = xstrdup(title);
+    return 0;
+}
+
+static void store_msg(App *a, Msg *m, int tokens, double ms) {
+    if (!a->st || session_ensure(a, m->text)) return;
+    char *content = m->text;
+    char *marked = NULL;
+    if (m->cancelled) {
+        size_t n = strlen(m->text) + 16;
+        marked = xmalloc(n);
+        snprintf(marked, n, "%s\n\n[cancelled]", m->text);
+        content = marked;
+    }
+    if (store_message_add(a->st, a->session, m->role, content, tokens, ms, &m->id))
+        note(a, 1, "%s", unum_error());
+    free(marked);
+}
+
+/* ------------------------------------------------------------ chat */
+
+static char *system_prompt(App *a) {
+    if (!a->persona || !a->st) return NULL;
+    Persona p;
+    if (store_persona_get(a->st, a->persona, &p)) return NULL;
+    char *s = persona_system_prompt(&p);
+    persona_free(&p);
+    return s;
+}
+
+/* Sends the conversation so far to the worker and opens the reply. */
+static void ask(App *a) {
+    if (!a->loaded) {
+        note(a, 1, a->loading ? "the model is still loading" : "no language model is loaded");
+        return;
+    }
+    char *sys = system_prompt(a);
+    ChatMsg *cm = xcalloc((size_t)a->n_msgs + 2, sizeof *cm);
+    int k = 0;
+    if (sys) cm[k++] = (ChatMsg){"system", sys};
+    for (int i = 0; i < a->n_msgs; i++)
+        if (strcmp(a->msgs[i].role, "system")) cm[k++] = (ChatMsg){a->msgs[i].role, a->msgs[i].text};
+    worker_chat(a->wk, cm, k, &a->gp);
+    free(cm);
+    free(sys);
+    msg_push(a, "assistant", "");
+    a->replying = 1;
+    a->scroll = 0;
+    a->dirty = 1;
+}
+
+static void send_input(App *a) {
+    if (a->replying) {
+        note(a, 1, "a reply is being written (Esc cancels it)");
+        return;
+    }
+    const char *t = a->ed.buf;
+    while (*t == ' ' || *t == '\n' || *t == '\t') t++;
+    if (!*t) return;
+    if (!a->loaded) {
+        note(a, 1, a->loading ? "the model is still loading; your text stays in the editor"
+                              : "no language model is loaded; see the message above");
+        return;
+    }
+    Msg *m = msg_push(a, "user", a->ed.buf);
+    store_msg(a, m, 0, 0);
+    ed_remember(&a->ed, a->ed.buf);
+    ed_clear(&a->ed);
+    ask(a);
+}
+
+static void regenerate(App *a) {
+    if (a->replying || a->n_msgs == 0) return;
+    if (!strcmp(a->msgs[a->n_msgs - 1].role, "assistant")) msg_free(&a->msgs[--a->n_msgs]);
+    if (a->n_msgs == 0 || strcmp(a->msgs[a->n_msgs - 1].role, "user")) return;
+    ask(a);
+}
+
+/* The last user message back in the editor; it and what followed go. */
+static void edit_last(App *a) {
+    if (a->replying) return;
+    int i = a->n_msgs - 1;
+    while (i >= 0 && strcmp(a->msgs[i].role, "user")) i--;
+    if (i < 0) return;
+    ed_set(&a->ed, a->msgs[i].text);
+    while (a->n_msgs > i) msg_free(&a->msgs[--a->n_msgs]);
+    note(a, 0, "editing the last message: Enter sends it again");
+}
+
+static void on_token(App *a, const char *text) {
+    if (!a->replying || a->n_msgs == 0) return;
+    Msg *m = &a->msgs[a->n_msgs - 1];
+    size_t n = strlen(m->text), k = strlen(text);
+    m->text = xrealloc(m->text, n + k + 1);
+    memcpy(m->text + n, text, k + 1);
+    a->dirty = 1;
+}
+
+static void on_reply_done(App *a, const Event *e) {
+    if (!a->replying || a->n_msgs == 0) return;
+    Msg *m = &a->msgs[a->n_msgs - 1];
+    a->replying = 0;
+    free(m->text);
+    m->text = xstrdup(e->text);
+    m->doc_cols = -1;
+    m->cancelled = e->stop == STOP_CANCELLED;
+    a->tok_s = e->num;
+    a->ctx_used = e->ctx_used;
+    store_msg(a, m, e->n, e->num > 0 ? e->n / e->num * 1000 : 0);
+    if (m->cancelled) note(a, 0, "reply cancelled; what was written is kept");
+    a->dirty = 1;
+}
+
+/* OSC 52: the terminal puts text on the clipboard. */
+static void osc52(const char *text) {
+    static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t n = strlen(text);
+    fputs("\033]52;c;", stdout);
+    for (size_t i = 0; i < n; i += 3) {
+        unsigned v = (unsigned char)text[i] << 16;
+        if (i + 1 < n) v |= (unsigned char)text[i + 1] << 8;
+        if (i + 2 < n) v |= (unsigned char)text[i + 2];
+        putchar(b64[v >> 18 & 63]);
+        putchar(b64[v >> 12 & 63]);
+        putchar(i + 1 < n ? b64[v >> 6 & 63] : '=');
+        putchar(i + 2 < n ? b64[v & 63] : '=');
+    }
+    fputs("\a", stdout);
+    fflush(stdout);
+}
+
+static const Msg *last_assistant(const App *a) {
+    for (int i = a->n_msgs - 1; i >= 0; i--)
+        if (!strcmp(a->msgs[i].role, "assistant") && a->msgs[i].text[0]) return &a->msgs[i];
+    return NULL;
+}
+
+static void copy_message(App *a) {
+    const Msg *m = last_assistant(a);
+    if (!m) return note(a, 1, "no reply to copy");
+    osc52(m->text);
+    note(a, 0, "copied the last reply (%zu bytes) to the clipboard", strlen(m->text));
+}
+
+static void copy_code(App *a) {
+    const Msg *m = last_assistant(a);
+    MdDoc d = {0};
+    if (m) md_render(&d, m->text, strlen(m->text), 80);
+    int k = d.n_code_blocks;
+    md_free(&d);
+    if (!m || k == 0) return note(a, 1, "the last reply has no code block");
+    char *code = md_code_block(m->text, strlen(m->text), k - 1);
+    osc52(code);
+    note(a, 0, "copied the last code block (%zu bytes) to the clipboard", strlen(code));
+    free(code);
+}
+
+static char *data_dir(const char *sub) {
+    const char *x = getenv("XDG_DATA_HOME"), *home = getenv("HOME");
+    char buf[1024];
+    if (x && x[0] == '/') snprintf(buf, sizeof buf, "%s/unum/%s", x, sub);
+    else snprintf(buf, sizeof buf, "%s/.local/share/unum/%s", home && *home ? home : "/tmp", sub);
+    for (char *c = buf + 1; *c; c++)
+        if (*c == '/') {
+            *c = 0;
+            mkdir(buf, 0700);
+            *c = '/';
+        }
+    mkdir(buf, 0700);
+    return xstrdup(buf);
+}
+
+static void export_session(App *a) {
+    if (!a->n_msgs) return note(a, 1, "nothing to export yet");
+    char *dir = data_dir("exports"), path[1200];
+    snprintf(path, sizeof path, "%s/session-%lld.md", dir, (long long)a->session);
+    free(dir);
+    size_t cap = 4096, n = 0;
+    char *out = xmalloc(cap);
+#define OUT(...)                                                                                   \
+    do {                                                                                           \
+        int need = snprintf(out + n, cap - n, __VA_ARGS__);                                        \
+        if ((size_t)need >= cap - n) {                                                             \
+            cap = (n + (size_t)need) * 2;                                                          \
+            out = xrealloc(out, cap);                                                              \
+            snprintf(out + n, cap - n, __VA_ARGS__);                                               \
+        }                                                                                          \
+        n += (size_t)need;                                                                         \
+    } while (0)
+    OUT("# %s\n\n", a->session_title ? a->session_title : "Chat");
+    if (a->model_dir) OUT("- model: %s\n", a->model_dir);
+    if (a->persona) OUT("- persona: %s\n", a->persona);
+    for (int i = 0; i < a->n_msgs; i++)
+        OUT("\n## %s\n\n%s%s\n", !strcmp(a->msgs[i].role, "user") ? "You" : "Assistant",
+            a->msgs[i].text, a->msgs[i].cancelled ? "\n\n*[cancelled]*" : "");
+#undef OUT
+    if (unum_write_file_atomic(path, out, n)) note(a, 1, "%s", unum_error());
+    else note(a, 0, "exported to %s", path);
+    free(out);
+}
+
+/* ------------------------------------------------------------ personas and templates */
+
+/* Runs $EDITOR (else vi) on a temporary file holding json; the edited text
+ * comes back (new string) or NULL when unchanged or on failure. */
+static char *edit_in_editor(App *a, const char *json, const char *what) {
+    char path[] = "/tmp/unum-edit-XXXXXX.json";
+    int fd = mkstemps(path, 5);
+    if (fd < 0) return note(a, 1, "cannot create a temporary file: %s", strerror(errno)), NULL;
+    size_t n = strlen(json);
+    int ok = write(fd, json, n) == (ssize_t)n;
+    close(fd);
+    char *out = NULL;
+    if (ok) {
+        const char *ed = getenv("VISUAL");
+        if (!ed || !*ed) ed = getenv("EDITOR");
+        if (!ed || !*ed) ed = "vi";
+        char cmd[4096];
+        snprintf(cmd, sizeof cmd, "%s '%s'", ed, path);
+        def_prog_mode();
+        endwin();
+        int rc = system(cmd);
+        reset_prog_mode();
+        refresh();
+        if (rc != 0) note(a, 1, "%s: the editor exited with status %d", what, rc);
+        else if ((out = unum_read_file(path, 1 << 20, NULL)) && !strcmp(out, json)) {
+            free(out);
+            out = NULL;
+            note(a, 0, "%s: unchanged", what);
+        }
+    }
+    unlink(path);
+    a->dirty = 1;
+    clearok(curscr, TRUE);
+    return out;
+}
+
+static void persona_edit(App *a, int create) {
+    if (!a->st) return;
+    char *json;
+    if (create) {
+        json = xstrdup("{\n  \"name\": \"new-persona\",\n  \"description\": \"\",\n"
+                       "  \"system_prompt\": \"You are ...\",\n"
+                       "  \"style\": {\"tone\": \"\", \"length\": \"\", \"language\": \"\"}\n}\n");
+    } else {
+        if (!a->n_personas) return;
+        json = persona_to_json(&a->personas[a->persona_sel]);
+    }
+    char *text = edit_in_editor(a, json, "persona");
+    free(json);
+    if (!text) return;
+    Persona p;
+    if (persona_parse_json(text, "the edited persona", &p)) {
+        note(a, 1, "%s", unum_error());
+    } else {
+        int exists = 0;
+        for (size_t i = 0; i < a->n_personas; i++) exists |= !strcmp(a->personas[i].name, p.name);
+        if (create && exists) note(a, 1, "persona '%s' exists already", p.name);
+        else if (exists ? store_persona_update(a->st, &p) : store_persona_add(a->st, &p))
+            note(a, 1, "%s", unum_error());
+        else note(a, 0, "persona '%s' saved", p.name);
+        persona_free(&p);
+        lists_reload(a);
+    }
+    free(text);
+}
+
+static void template_edit(App *a, int create) {
+    if (!a->st) return;
+    char *json;
+    if (create) {
+        json = xstrdup("{\n  \"name\": \"new-template\",\n  \"description\": \"\",\n"
+                       "  \"sections\": [\n    {\"title\": \"Summary\", \"instruction\": "
+                       "\"Summarize the meeting.\", \"format\": \"paragraph\"}\n  ]\n}\n");
+    } else {
+        if (!a->n_templates) return;
+        json = template_to_json(&a->templates[a->template_sel]);
+    }
+    char *text = edit_in_editor(a, json, "template");
+    free(json);
+    if (!text) return;
+    Template t;
+    if (template_parse_json(text, "the edited template", &t)) {
+        note(a, 1, "%s", unum_error());
+    } else {
+        int exists = 0;
+        for (size_t i = 0; i < a->n_templates; i++) exists |= !strcmp(a->templates[i].name, t.name);
+        if (create && exists) note(a, 1, "template '%s' exists already", t.name);
+        else if (exists ? store_template_update(a->st, &t) : store_template_add(a->st, &t))
+            note(a, 1, "%s", unum_error());
+        else note(a, 0, "template '%s' saved", t.name);
+        template_free(&t);
+        lists_reload(a);
+    }
+    free(text);
+}
+
+static void persona_choose(App *a) {
+    if (!a->n_personas) return;
+    free(a->persona);
+    a->persona = xstrdup(a->personas[a->persona_sel].name);
+    note(a, 0, "persona '%s' conditions the replies from now on", a->persona);
+}
+
+static void template_choose(App *a) {
+    if (!a->n_templates) return;
+    free(a->template_name);
+    a->template_name = xstrdup(a->templates[a->template_sel].name);
+    note(a, 0, "template '%s' chosen for reports", a->template_name);
+}
+
+/* ------------------------------------------------------------ recording */
+
+static void on_audio(void *user, const float *x, size_t n) { worker_audio(user, x, n); }
+
+static void record_toggle(App *a) {
+    if (a->cap) {
+        capture_stats st;
+        int rc = capture_close(a->cap, &st);
+        a->cap = NULL;
+        worker_audio_end(a->wk);
+        if (a->st && a->rec_id && store_recording_finish(a->st, a->rec_id))
+            note(a, 1, "%s", unum_error());
+        else if (rc) note(a, 1, "%s", unum_error());
+        else note(a, 0, "recording stopped: %.1f s", (double)st.frames / CAPTURE_RATE);
+        return;
+    }
+    if (!a->whisper_ready) {
+        note(a, 1, a->whisper_loading ? "the speech model is still loading"
+                                      : "no speech model: set whisper = DIR in %s or pass --whisper",
+             a->cfg_path);
+        return;
+    }
+    char *dir = data_dir("recordings"), path[1200];
+    time_t now = time(NULL);
+    struct tm tm;
+    localtime_r(&now, &tm);
+    char stamp[32];
+    strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
+    snprintf(path, sizeof path, "%s/rec-%s.wav", dir, stamp);
+    free(dir);
+    capture_config cfg = {.path = path, .encoding = WAV_PCM, .listener = on_audio,
+                          .listener_user = a->wk};
+    a->cap = capture_start(&cfg);
+    if (!a->cap) {
+        note(a, 1, "%s", unum_error());
+        return;
+    }
+    a->rec_id = 0;
+    if (a->st && store_recording_begin(a->st, path, CAPTURE_RATE, 1, a->session, &a->rec_id))
+        note(a, 1, "%s", unum_error());
+    a->rec_t0 = unum_now();
+    for (int i = 0; i < a->n_segs; i++) free(a->segs[i].text);
+    a->n_segs = 0;
+    note(a, 0, "recording to %s", path);
+}
+
+static void on_segment(App *a, const Event *e) {
+    if (a->n_segs == a->cap_segs) {
+        a->cap_segs = a->cap_segs ? 2 * a->cap_segs : 32;
+        a->segs = xrealloc(a->segs, sizeof *a->segs * (size_t)a->cap_segs);
+    }
+    const char *t = e->text;
+    while (*t == ' ') t++;
+    a->segs[a->n_segs++] = (Seg){e->t0, e->t1, xstrdup(t)};
+    if (a->st && a->rec_id && store_segment_add(a->st, a->rec_id, e->t0, e->t1, NULL, t, NULL))
+        note(a, 1, "%s", unum_error());
+    a->dirty = 1;
+}
+
+/* ------------------------------------------------------------ events */
+
+static void handle_events(App *a) {
+    Event *ev = worker_events(a->wk);
+    for (Event *e = ev; e; e = e->next) {
+        switch (e->kind) {
+        case EV_LOAD_PROGRESS: a->load_frac = e->num; break;
+        case EV_LOADED:
+            a->loading = 0, a->loaded = 1;
+            free(a->model_dir);
+            free(a->backend);
+            a->model_dir = xstrdup(e->text);
+            a->backend = xstrdup(e->text2 ? e->text2 : "");
+            a->ctx = e->n;
+            note(a, 0, "model loaded in %.1f s: %s", e->num, e->text);
+            break;
+        case EV_LOAD_FAILED:
+            a->loading = 0;
+            note(a, 1, "cannot load the language model: %s", e->text);
+            break;
+        case EV_TOKEN: on_token(a, e->text); break;
+        case EV_REPLY_DONE: on_reply_done(a, e); break;
+        case EV_REPLY_FAILED:
+            if (a->replying && a->n_msgs) msg_free(&a->msgs[--a->n_msgs]);
+            a->replying = 0;
+            note(a, 1, "reply failed: %s", e->text);
+            break;
+        case EV_WHISPER_LOADED: a->whisper_loading = 0, a->whisper_ready = 1; break;
+        case EV_WHISPER_FAILED:
+            a->whisper_loading = 0;
+            note(a, 1, "cannot load the speech model: %s", e->text);
+            break;
+        case EV_SEGMENT: on_segment(a, e); break;
+        case EV_TRANSCRIBE_FAILED: note(a, 1, "transcription: %s", e->text); break;
+        }
+        a->dirty = 1;
+    }
+    event_free(ev);
+}
+
+/* ------------------------------------------------------------ layout and drawing */
+
+typedef struct {
+    int y, x, h, w;
+} Rect;
+
+typedef struct {
+    Rect pane[P_COUNT];
+    int shown[P_COUNT];
+    Rect input;
+    int input_rows;
+} Layout;
+
+static Layout layout(App *a) {
+    Layout L;
+    memset(&L, 0, sizeof L);
+    int cols = a->W - 2 > 1 ? a->W - 2 : 1, cr, cc;
+    TwLayout lay = {0};
+    ed_layout(&a->ed, cols, &lay, &cr, &cc);
+    int rows = lay.n;
+    tw_layout_free(&lay);
+    L.input_rows = rows < 1 ? 1 : rows > 6 ? 6 : rows;
+    L.input = (Rect){a->H - 2 - (L.input_rows + 2) + 1, 0, L.input_rows + 2, a->W};
+    int top = 1, bottom = L.input.y; /* panes between */
+    int h = bottom - top;
+    if (h < 3) h = 3;
+    if (a->zoom || a->W < 100) {
+        PaneId p = a->zoom || a->W < 100 ? a->focus : P_CHAT;
+        L.pane[p] = (Rect){top, 0, h, a->W};
+        L.shown[p] = 1;
+        return L;
+    }
+    int left = a->W * 62 / 100, right = a->W - left;
+    L.pane[P_CHAT] = (Rect){top, 0, h, left};
+    int h1 = h * 45 / 100, h2 = (h - h1) / 2, h3 = h - h1 - h2;
+    L.pane[P_TRANSCRIPT] = (Rect){top, left, h1, right};
+    L.pane[P_PERSONA] = (Rect){top + h1, left, h2, right};
+    L.pane[P_TEMPLATE] = (Rect){top + h1 + h2, left, h3, right};
+    for (int i = 0; i < P_COUNT; i++) L.shown[i] = 1;
+    return L;
+}
+
+static void draw_status(App *a) {
+    attrset(theme_attr(THEME_STATUS));
+    fill(0, 0, a->W);
+    char s[512];
+    const char *slash = a->model_dir ? strrchr(a->model_dir, '/') : NULL;
+    const char *model = slash ? slash + 1 : a->model_dir;
+    if (a->loading) {
+        int bar = 20, done = (int)(a->load_frac * bar + 0.5);
+        char b[64];
+        for (int i = 0; i < bar; i++) b[i] = i < done ? '#' : '.';
+        b[bar] = 0;
+        snprintf(s, sizeof s, " unum | loading model [%s] %3.0f%%", b, a->load_frac * 100);
+    } else if (a->loaded) {
+        snprintf(s, sizeof s, " unum | %s | %s | %.1f tok/s | ctx %d/%d%s%s", model,
+                 a->backend ? a->backend : "?", a->tok_s, a->ctx_used, a->ctx,
+                 a->persona ? " | " : "", a->persona ? a->persona : "");
+    } else {
+        snprintf(s, sizeof s, " unum | no model");
+    }
+    int used = put(0, 0, s, strlen(s), a->W);
+    if (a->cap) {
+        capture_stats st;
+        capture_wait(a->cap, 0, &st);
+        int meter = 10, lv = (int)(st.level * meter + 0.5);
+        char m[128];
+        int k = snprintf(m, sizeof m, " REC %4.0fs ", unum_now() - a->rec_t0);
+        int x = a->W - k - meter - 2;
+        if (x > used) {
+            attrset(theme_attr(THEME_RECORDING));
+            put(0, x, m, (size_t)k, k);
+            for (int i = 0; i < meter; i++) {
+                attrset(theme_attr(i < 6 ? THEME_METER_LOW : i < 8 ? THEME_METER_MID : THEME_METER_HIGH));
+                mvaddstr(0, x + k + i, i < lv ? "\xe2\x96\x88" : "\xc2\xb7"); /* █ · */
+            }
+        }
+        if (st.state != CAPTURE_RUNNING) { /* the device went away or the disk failed */
+            attrset(A_NORMAL);
+            record_toggle(a);
+            note(a, 1, "recording ended: %s", st.error);
+        }
+    }
+    attrset(A_NORMAL);
+}
+
+/* Chat lines are produced bottom-up from the message list. */
+typedef struct {
+    const Msg *m;
+    int line; /* -1: the label line, else a line of m->doc */
+} ChatLine;
+
+static void draw_md_line(App *a, int y, int x, int w, const MdLine *l) {
+    unsigned block = l->block;
+    attr_t base = theme_attr(block & MD_CODEBLOCK ? THEME_CODEBLOCK
+                                        : block & MD_HEADING ? THEME_HEADING
+                                        : block & MD_QUOTE   ? THEME_QUOTE
+                                                             : THEME_ASSISTANT);
+    attrset(base);
+    if (block & MD_CODEBLOCK) fill(y, x, w);
+    int col = 0, at = 0, len = (int)strlen(l->text);
+    for (int s = 0; s <= l->n_spans && col < w; s++) {
+        int start = s < l->n_spans ? l->spans[s].start : len;
+        if (start > at) { /* plain text before the span */
+            attrset(base);
+            col += put(y, x + col, l->text + at, (size_t)(start - at), w - col);
+            at = start;
+        }
+        if (s == l->n_spans) break;
+        const MdSpan *sp = &l->spans[s];
+        unsigned st = sp->style;
+        attr_t at_ = st & MD_CODE     ? theme_attr(THEME_CODE)
+                     : st & MD_BULLET ? theme_attr(THEME_BULLET)
+                     : st & MD_RULE   ? theme_attr(THEME_DIM)
+                                      : base;
+        if (st & MD_BOLD) at_ |= A_BOLD;
+        if (st & MD_ITALIC) at_ |= A_ITALIC;
+        attrset(at_);
+        col += put(y, x + col, l->text + sp->start, (size_t)sp->len, w - col);
+        at = sp->start + sp->len;
+    }
+    attrset(A_NORMAL);
+}
+
+static void draw_chat(App *a, Rect r, int focused) {
+    char title[160];
+    snprintf(title, sizeof title, "%s%s%s", pane_title[P_CHAT], a->session_title ? ": " : "",
+             a->session_title ? a->session_title : "");
+    box_at(r.y, r.x, r.h, r.w, title, focused);
+    int iw = r.w - 4, ih = r.h - 2;
+    if (iw < 1 || ih < 1) return;
+    /* lay out what changed */
+    for (int i = 0; i < a->n_msgs; i++) {
+        Msg *m = &a->msgs[i];
+        int len = (int)strlen(m->text);
+        if (m->doc_cols != iw || m->doc_len != len) {
+            md_free(&m->doc);
+            md_render(&m->doc, m->text, (size_t)len, iw);
+            m->doc_cols = iw, m->doc_len = len;
+        }
+    }
+    int total = 0;
+    for (int i = 0; i < a->n_msgs; i++) total += 1 + a->msgs[i].doc.n + 1;
+    int max_scroll = total > ih ? total - ih : 0;
+    if (a->scroll > max_scroll) a->scroll = max_scroll;
+    int first = total - ih - a->scroll; /* the line at the top */
+    if (first < 0) first = 0;
+    int row = 0, idx = 0;
+    for (int i = 0; i < a->n_msgs && row < ih; i++) {
+        Msg *m = &a->msgs[i];
+        int user = !strcmp(m->role, "user");
+        int n = 1 + m->doc.n + 1;
+        for (int k = 0; k < n && row < ih; k++, idx++) {
+            if (idx < first) continue;
+            int y = r.y + 1 + row++;
+            if (k == 0) {
+                attrset(theme_attr(user ? THEME_USER_LABEL : THEME_ASSISTANT_LABEL));
+                const char *label = user ? "You" : "unum";
+                int u = put(y, r.x + 2, label, strlen(label), iw);
+                if (!user && i == a->n_msgs - 1 && a->replying) {
+                    attrset(theme_attr(THEME_DIM));
+                    put(y, r.x + 2 + u, " (writing; Esc cancels)", 23, iw - u);
+                } else if (m->cancelled) {
+                    attrset(theme_attr(THEME_SYSTEM_NOTE));
+                    put(y, r.x + 2 + u, " [cancelled]", 12, iw - u);
+                }
+                attrset(A_NORMAL);
+            } else if (k <= m->doc.n) {
+                if (user) {
+                    attrset(theme_attr(THEME_USER));
+                    const MdLine *l = &m->doc.line[k - 1];
+                    put(y, r.x + 2, l->text, strlen(l->text), iw);
+                    attrset(A_NORMAL);
+                } else {
+                    draw_md_line(a, y, r.x + 2, iw, &m->doc.line[k - 1]);
+                }
+            }
+        }
+    }
+    if (a->n_msgs == 0) {
+        attrset(theme_attr(THEME_DIM));
+        const char *hint = a->loaded ? "Type a message and press Enter. F1 shows the keys."
+                                     : "No language model yet: see the line at the bottom.";
+        put(r.y + 1, r.x + 2, hint, strlen(hint), iw);
+        attrset(A_NORMAL);
+    }
+}
+
+static void draw_list(App *a, Rect r, int focused, const char *title, int n, int sel,
+                      const char *(*name)(App *, int), const char *(*desc)(App *, int),
+                      const char *chosen) {
+    box_at(r.y, r.x, r.h, r.w, title, focused);
+    int iw = r.w - 4, ih = r.h - 2;
+    if (iw < 1 || ih < 1) return;
+    int top = sel >= ih ? sel - ih + 1 : 0;
+    for (int i = top; i < n && i - top < ih; i++) {
+        int y = r.y + 1 + i - top;
+        const char *nm = name(a, i);
+        int is_chosen = chosen && !strcmp(chosen, nm);
+        attrset(i == sel && focused ? theme_attr(THEME_SELECTION) : A_NORMAL);
+        fill(y, r.x + 1, r.w - 2);
+        char line[512];
+        snprintf(line, sizeof line, "%s %s", is_chosen ? "\xe2\x97\x8f" : " ", nm); /* ● */
+        int u = put(y, r.x + 2, line, strlen(line), iw);
+        const char *d = desc(a, i);
+        if (d && *d && u + 3 < iw) {
+            attrset((i == sel && focused ? theme_attr(THEME_SELECTION) : 0) |
+                    theme_attr(THEME_DIM));
+            put(y, r.x + 2 + u, "  ", 2, iw - u);
+            put(y, r.x + 4 + u, d, strlen(d), iw - u - 2);
+        }
+        attrset(A_NORMAL);
+    }
+    if (n == 0) put(r.y + 1, r.x + 2, "(none)", 6, iw);
+}
+
+static const char *persona_name(App *a, int i) { return a->personas[i].name; }
+static const char *persona_desc(App *a, int i) { return a->personas[i].description; }
+static const char *template_name(App *a, int i) { return a->templates[i].name; }
+static const char *template_desc(App *a, int i) { return a->templates[i].description; }
+
+static void draw_transcript(App *a, Rect r, int focused) {
+    box_at(r.y, r.x, r.h, r.w, a->cap ? "Transcript (recording)" : "Transcript", focused);
+    int iw = r.w - 4, ih = r.h - 2;
+    if (iw < 1 || ih < 1) return;
+    if (a->n_segs == 0) {
+        attrset(theme_attr(THEME_DIM));
+        const char *h = a->cap ? "listening..." : "F5 starts recording; segments appear here.";
+        put(r.y + 1, r.x + 2, h, strlen(h), iw);
+        attrset(A_NORMAL);
+        return;
+    }
+    /* newest at the bottom; each segment one line per wrapped row */
+    int row = ih;
+    for (int i = a->n_segs - 1 - a->seg_scroll; i >= 0 && row > 0; i--) {
+        char stamp[32];
+        int s0 = (int)a->segs[i].t0;
+        snprintf(stamp, sizeof stamp, "%02d:%02d ", s0 / 60, s0 % 60);
+        MdDoc d = {0};
+        md_render(&d, a->segs[i].text, strlen(a->segs[i].text), iw - 6 > 1 ? iw - 6 : 1);
+        int n = d.n ? d.n : 1;
+        for (int k = n - 1; k >= 0 && row > 0; k--) {
+            int y = r.y + row--;
+            if (k == 0) {
+                attrset(theme_attr(THEME_TIME));
+                put(y, r.x + 2, stamp, strlen(stamp), iw);
+            }
+            attrset(A_NORMAL);
+            if (k < d.n) put(y, r.x + 8, d.line[k].text, strlen(d.line[k].text), iw - 6);
+        }
+        md_free(&d);
+    }
+}
+
+static void draw_input(App *a, Rect r, int rows, int focused) {
+    box_at(r.y, r.x, r.h, r.w, a->replying ? "Message (reply in progress)" : "Message",
+           focused);
+    int cols = a->W - 2 > 1 ? a->W - 2 : 1, cr = 0, cc = 0;
+    TwLayout lay = {0};
+    ed_layout(&a->ed, cols, &lay, &cr, &cc);
+    int first = cr >= rows ? cr - rows + 1 : 0;
+    attrset(theme_attr(THEME_INPUT));
+    for (int i = 0; i < rows; i++) {
+        int row = first + i;
+        fill(r.y + 1 + i, 1, cols);
+        if (row >= lay.n) continue;
+        size_t b = lay.row[row].start, e = lay.row[row].end;
+        put(r.y + 1 + i, 1, a->ed.buf + b, e - b, cols);
+    }
+    attrset(A_NORMAL);
+    tw_layout_free(&lay);
+    if (focused && a->ov == OV_NONE) move(r.y + 1 + cr - first, 1 + cc);
+}
+
+static void draw_bottom(App *a) {
+    int y = a->H - 1;
+    if (a->note[0]) {
+        attrset(theme_attr(a->note_err ? THEME_ERROR : THEME_NORMAL));
+        fill(y, 0, a->W);
+        put(y, 0, a->note, strlen(a->note), a->W);
+    } else {
+        attrset(theme_attr(THEME_DIM));
+        fill(y, 0, a->W);
+        const char *h = " Enter send  M-Enter newline  Tab pane  Esc cancel  F1 help  F2 sessions  "
+                        "F3 search  F4 theme  F5 record  C-q quit";
+        put(y, 0, h, strlen(h), a->W);
+    }
+    attrset(A_NORMAL);
+}
+
+static void draw_overlay(App *a) {
+    int w = a->W - 8 < 90 ? a->W - 8 : 90, h = a->H - 4;
+    if (w < 20 || h < 5) return;
+    int y = 2, x = (a->W - w) / 2;
+    for (int i = 0; i < h; i++) fill(y + i, x, w);
+    const char *title = a->ov == OV_HELP       ? "Keys (Esc closes)"
+                        : a->ov == OV_SESSIONS ? "Sessions: Enter open, n new, r rename, d delete"
+                        : a->ov == OV_SEARCH   ? "Search all sessions (Enter opens the hit)"
+                        : a->ov == OV_RENAME   ? "Rename session (Enter saves)"
+                                               : "Delete this session? y / n";
+    box_at(y, x, h, w, title, 1);
+    int iw = w - 4, ih = h - 2;
+    if (a->ov == OV_HELP) {
+        for (int i = 0; i < ih && i + a->help_scroll < a->n_help; i++) {
+            const char *l = a->help[i + a->help_scroll];
+            put(y + 1 + i, x + 2, l, strlen(l), iw);
+        }
+        return;
+    }
+    int list_y = y + 1;
+    if (a->ov == OV_SEARCH || a->ov == OV_RENAME) {
+        attrset(theme_attr(THEME_INPUT));
+        fill(y + 1, x + 1, w - 2);
+        put(y + 1, x + 2, a->ov_ed.buf, a->ov_ed.len, iw);
+        attrset(A_NORMAL);
+        list_y = y + 3;
+        ih -= 2;
+    }
+    if (a->ov == OV_SESSIONS || a->ov == OV_CONFIRM) {
+        for (int i = 0; i < (int)a->n_sessions && i < ih; i++) {
+            int top = a->ov_sel >= ih ? a->ov_sel - ih + 1 : 0, k = top + i;
+            if (k >= (int)a->n_sessions) break;
+            const StoreSession *s = &a->sessions[k];
+            char line[512];
+            snprintf(line, sizeof line, "%s %4lld  %-40s %3lld msgs  %s",
+                     s->id == a->session ? "\xe2\x97\x8f" : " ", (long long)s->id,
+                     s->title[0] ? s->title : "(untitled)", (long long)s->n_messages, s->updated);
+            attrset(k == a->ov_sel ? theme_attr(THEME_SELECTION) : A_NORMAL);
+            fill(list_y + i, x + 1, w - 2);
+            put(list_y + i, x + 2, line, strlen(line), iw);
+        }
+        if (!a->n_sessions) put(list_y, x + 2, "(no sessions yet)", 17, iw);
+    } else if (a->ov == OV_SEARCH) {
+        for (int i = 0; i < (int)a->n_hits && i < ih; i++) {
+            const StoreHit *hit = &a->hits[i];
+            char line[1024];
+            snprintf(line, sizeof line, "%s %lld: %s", hit->kind, (long long)hit->owner,
+                     hit->snippet);
+            attrset(i == a->ov_sel ? theme_attr(THEME_SELECTION) : A_NORMAL);
+            fill(list_y + i, x + 1, w - 2);
+            put(list_y + i, x + 2, line, strlen(line), iw);
+        }
+    }
+    attrset(A_NORMAL);
+    if (a->ov == OV_SEARCH || a->ov == OV_RENAME) {
+        int u = tw_width(a->ov_ed.buf, a->ov_ed.cur);
+        move(y + 1, x + 2 + (u < iw ? u : iw));
+    }
+}
+
+static void draw(App *a) {
+    erase();
+    if (a->W < 20 || a->H < 8) {
+        mvaddstr(0, 0, "unum: the terminal is too small");
+        refresh();
+        return;
+    }
+    Layout L = layout(a);
+    draw_status(a);
+    for (int p = 0; p < P_COUNT; p++) {
+        if (!L.shown[p]) continue;
+        int f = (int)a->focus == p;
+        switch (p) {
+        case P_CHAT: draw_chat(a, L.pane[p], f); break;
+        case P_TRANSCRIPT: draw_transcript(a, L.pane[p], f); break;
+        case P_PERSONA:
+            draw_list(a, L.pane[p], f, "Persona (Enter choose, e edit, n new)", (int)a->n_personas,
+                      a->persona_sel, persona_name, persona_desc, a->persona);
+            break;
+        case P_TEMPLATE:
+            draw_list(a, L.pane[p], f, "Template (Enter choose, e edit, n new)",
+                      (int)a->n_templates, a->template_sel, template_name, template_desc,
+                      a->template_name);
+            break;
+        }
+    }
+    draw_bottom(a);
+    draw_input(a, L.input, L.input_rows, a->focus == P_CHAT);
+    if (a->ov != OV_NONE) draw_overlay(a);
+    curs_set(a->focus == P_CHAT || a->ov == OV_SEARCH || a->ov == OV_RENAME ? 1 : 0);
+    refresh();
+}
+
+/* ------------------------------------------------------------ overlays */
+
+static void sessions_open(App *a) {
+    store_sessions_free(a->sessions, a->n_sessions);
+    a->sessions = NULL, a->n_sessions = 0;
+    if (!a->st) return note(a, 1, "no database");
+    if (store_session_list(a->st, &a->sessions, &a->n_sessions)) return note(a, 1, "%s", unum_error());
+    a->ov = OV_SESSIONS;
+    a->ov_sel = 0;
+    for (size_t i = 0; i < a->n_sessions; i++)
+        if (a->sessions[i].id == a->session) a->ov_sel = (int)i;
+}
+
+static void session_new(App *a) {
+    if (a->replying) return note(a, 1, "a reply is being written (Esc cancels it)");
+    chat_clear(a);
+    a->session = 0;
+    free(a->session_title);
+    a->session_title = NULL;
+    note(a, 0, "new session: it is saved with its first message");
+}
+
+static void search_run(App *a) {
+    store_hits_free(a->hits, a->n_hits);
+    a->hits = NULL, a->n_hits = 0;
+    if (!a->ov_ed.len || !a->st) return;
+    if (store_search(a->st, a->ov_ed.buf, 50, &a->hits, &a->n_hits))
+        note(a, 1, "%s", unum_error());
+    a->ov_sel = 0;
+}
+
+/* Keys while an overlay is open; returns 1 when handled. */
+static void overlay_key(App *a, int key) {
+    int n = a->ov == OV_SESSIONS || a->ov == OV_CONFIRM ? (int)a->n_sessions
+            : a->ov == OV_SEARCH                        ? (int)a->n_hits
+                                                        : 0;
+    if (key == 27) {
+        a->ov = a->ov == OV_RENAME || a->ov == OV_CONFIRM ? OV_SESSIONS : OV_NONE;
+        return;
+    }
+    if (a->ov == OV_HELP) {
+        if (key == K(KEY_DOWN) || key == K(KEY_NPAGE)) a->help_scroll += key == K(KEY_DOWN) ? 1 : 10;
+        else if (key == K(KEY_UP) || key == K(KEY_PPAGE)) a->help_scroll -= key == K(KEY_UP) ? 1 : 10;
+        else a->ov = OV_NONE;
+        if (a->help_scroll > a->n_help - 1) a->help_scroll = a->n_help - 1;
+        if (a->help_scroll < 0) a->help_scroll = 0;
+        return;
+    }
+    if (key == K(KEY_UP) && a->ov_sel > 0) {
+        a->ov_sel--;
+        return;
+    }
+    if (key == K(KEY_DOWN) && a->ov_sel + 1 < n) {
+        a->ov_sel++;
+        return;
+    }
+    if (a->ov == OV_CONFIRM) {
+        if ((key == 'y' || key == 'Y') && a->ov_sel < (int)a->n_sessions) {
+            int64_t id = a->sessions[a->ov_sel].id;
+            if (store_session_delete(a->st, id)) note(a, 1, "%s", unum_error());
+            else note(a, 0, "session %lld deleted", (long long)id);
+            if (id == a->session) session_new(a);
+            sessions_open(a);
+        } else {
+            a->ov = OV_SESSIONS;
+        }
+        return;
+    }
+    if (a->ov == OV_SESSIONS) {
+        if ((key == '\r') && a->ov_sel < (int)a->n_sessions) {
+            if (a->replying) return note(a, 1, "a reply is being written (Esc cancels it)");
+            session_load(a, a->sessions[a->ov_sel].id);
+            a->ov = OV_NONE;
+        } else if (key == 'n') {
+            session_new(a);
+            a->ov = OV_NONE;
+        } else if (key == 'd' && n) {
+            a->ov = OV_CONFIRM;
+        } else if (key == 'r' && n) {
+            ed_set(&a->ov_ed, a->sessions[a->ov_sel].title);
+            a->ov = OV_RENAME;
+        }
+        return;
+    }
+    /* search and rename fields */
+    if (key == '\r') {
+        if (a->ov == OV_RENAME) {
+            int64_t id = a->sessions[a->ov_sel].id;
+            if (store_session_rename(a->st, id, a->ov_ed.buf)) note(a, 1, "%s", unum_error());
+            else if (id == a->session) free(a->session_title), a->session_title = xstrdup(a->ov_ed.buf);
+            sessions_open(a);
+        } else if (a->ov_sel < (int)a->n_hits) {
+            const StoreHit *h = &a->hits[a->ov_sel];
+            if (!strcmp(h->kind, "message")) {
+                session_load(a, h->owner);
+                a->ov = OV_NONE;
+            } else {
+                note(a, 0, "that hit is in recording %lld's transcript", (long long)h->owner);
+            }
+        }
+        return;
+    }
+    if (key == K(KEY_BACKSPACE)) ed_backspace(&a->ov_ed);
+    else if (key == K(KEY_LEFT)) ed_left(&a->ov_ed);
+    else if (key == K(KEY_RIGHT)) ed_right(&a->ov_ed);
+    else if (keys_is_text(key)) {
+        char u[4];
+        ed_insert(&a->ov_ed, u, (size_t)utf8_put((unsigned)key, u));
+    } else {
+        return;
+    }
+    if (a->ov == OV_SEARCH) search_run(a);
+}
+
+/* ------------------------------------------------------------ keys */
+
+static void theme_next(App *a) {
+    char **names = NULL;
+    int n = 0;
+    theme_list(&names, &n);
+    if (n <= 0) return note(a, 1, "no themes found");
+    int at = 0;
+    for (int i = 0; i < n; i++)
+        if (!strcmp(names[i], a->theme.name)) at = (i + 1) % n;
+    Theme t;
+    if (theme_load(&t, names[at])) {
+        note(a, 1, "%s", unum_error());
+    } else {
+        a->theme = t;
+        theme_apply(&a->theme);
+        if (app_config_set(a->cfg_path, "theme", a->theme.name)) note(a, 1, "%s", unum_error());
+        else note(a, 0, "theme %s (remembered in %s)", a->theme.name, a->cfg_path);
+    }
+    theme_list_free(names, n);
+}
+
+static void open_help(App *a) {
+    keys_help_free(a->help, a->n_help);
+    keys_help(&a->keys, &a->help, &a->n_help);
+    a->help_scroll = 0;
+    a->ov = OV_HELP;
+}
+
+/* Keys that act in any pane; 1 when handled. */
+static int global_action(App *a, KeyAction act) {
+    switch (act) {
+    case KEYS_QUIT: a->quit = 1; return 1;
+    case KEYS_FOCUS_NEXT: a->focus = (PaneId)((a->focus + 1) % P_COUNT); return 1;
+    case KEYS_FOCUS_PREV: a->focus = (PaneId)((a->focus + P_COUNT - 1) % P_COUNT); return 1;
+    case KEYS_ZOOM: a->zoom = !a->zoom; return 1;
+    case KEYS_HELP: open_help(a); return 1;
+    case KEYS_SESSIONS: sessions_open(a); return 1;
+    case KEYS_NEW_SESSION: session_new(a); return 1;
+    case KEYS_SEARCH:
+        ed_clear(&a->ov_ed);
+        store_hits_free(a->hits, a->n_hits);
+        a->hits = NULL, a->n_hits = 0;
+        a->ov = OV_SEARCH;
+        return 1;
+    case KEYS_THEME_NEXT: theme_next(a); return 1;
+    case KEYS_RECORD: record_toggle(a); return 1;
+    case KEYS_CANCEL:
+        if (a->replying) worker_cancel(a->wk);
+        else a->note[0] = 0;
+        return 1;
+    case KEYS_REGENERATE: regenerate(a); return 1;
+    case KEYS_EDIT_LAST: edit_last(a); return 1;
+    case KEYS_COPY_MESSAGE: copy_message(a); return 1;
+    case KEYS_COPY_CODE: copy_code(a); return 1;
+    case KEYS_EXPORT: export_session(a); return 1;
+    case KEYS_SCROLL_UP:
+        if (a->focus == P_TRANSCRIPT) a->seg_scroll += 5;
+        else a->scroll += 10;
+        return 1;
+    case KEYS_SCROLL_DOWN:
+        if (a->focus == P_TRANSCRIPT) a->seg_scroll = a->seg_scroll > 5 ? a->seg_scroll - 5 : 0;
+        else a->scroll = a->scroll > 10 ? a->scroll - 10 : 0;
+        if (a->seg_scroll >= a->n_segs) a->seg_scroll = a->n_segs ? a->n_segs - 1 : 0;
+        return 1;
+    default: return 0;
+    }
+}
+
+static void editor_key(App *a, int key, KeyAction act) {
+    int cols = a->W - 2 > 1 ? a->W - 2 : 1;
+    switch (act) {
+    case KEYS_SEND: send_input(a); return;
+    case KEYS_NEWLINE: ed_insert(&a->ed, "\n", 1); return;
+    default: break;
+    }
+    switch (key) {
+    case K(KEY_LEFT): ed_left(&a->ed); break;
+    case K(KEY_RIGHT): ed_right(&a->ed); break;
+    case K(KEY_UP): ed_up(&a->ed, cols); break;
+    case K(KEY_DOWN): ed_down(&a->ed, cols); break;
+    case K(KEY_HOME): case 1: ed_home(&a->ed); break;
+    case K(KEY_END): case 5: ed_end(&a->ed); break;
+    case K(KEY_BACKSPACE): ed_backspace(&a->ed); break;
+    case K(KEY_DC): case 4: ed_delete(&a->ed); break;
+    case 2: ed_left(&a->ed); break;
+    case 6: ed_right(&a->ed); break;
+    case 11: ed_kill_line(&a->ed); break;
+    case 21: ed_kill_to_start(&a->ed); break;
+    case 23: ed_delete_word_left(&a->ed); break;
+    case KEYS_ALT | 'b': case K(KEYS_X_C_LEFT): ed_word_left(&a->ed); break;
+    case KEYS_ALT | 'f': case K(KEYS_X_C_RIGHT): ed_word_right(&a->ed); break;
+    case '\t': ed_insert(&a->ed, "\t", 1); break;
+    default:
+        if (keys_is_text(key)) {
+            char u[4];
+            ed_insert(&a->ed, u, (size_t)utf8_put((unsigned)key, u));
+        }
+    }
+}
+
+static void list_key(App *a, int key, KeyAction act) {
+    int persona = a->focus == P_PERSONA;
+    int *sel = persona ? &a->persona_sel : &a->template_sel;
+    int n = persona ? (int)a->n_personas : (int)a->n_templates;
+    if (key == K(KEY_UP) && *sel > 0) (*sel)--;
+    else if (key == K(KEY_DOWN) && *sel + 1 < n) (*sel)++;
+    else if (key == '\r') persona ? persona_choose(a) : template_choose(a);
+    else if (key == 'e') persona ? persona_edit(a, 0) : template_edit(a, 0);
+    else if (key == 'n') persona ? persona_edit(a, 1) : template_edit(a, 1);
+    (void)act;
+}
+
+static void handle_key(App *a, int key) {
+    a->dirty = 1;
+    if (a->ov != OV_NONE) {
+        if (keys_lookup(&a->keys, key, KEYS_CTX_GLOBAL) == KEYS_QUIT) a->quit = 1;
+        else overlay_key(a, key);
+        return;
+    }
+    KeyContext ctx = a->focus == P_CHAT       ? KEYS_CTX_INPUT
+                     : a->focus == P_PERSONA  ? KEYS_CTX_PERSONAS
+                     : a->focus == P_TEMPLATE ? KEYS_CTX_TEMPLATES
+                                              : KEYS_CTX_GLOBAL;
+    KeyAction act = keys_lookup(&a->keys, key, ctx);
+    if (global_action(a, act)) return;
+    if (a->focus == P_CHAT) editor_key(a, key, act);
+    else if (a->focus == P_PERSONA || a->focus == P_TEMPLATE) list_key(a, key, act);
+    else if (a->focus == P_TRANSCRIPT && key == 'r') record_toggle(a);
+}
+
+/* A bracketed paste (after ESC [200~) into the editor as text, newlines
+ * included, up to ESC [201~. */
+static void read_paste(App *a) {
+    char buf[4096];
+    size_t bn = 0;
+    for (int idle = 0; idle < 50;) {
+        wint_t c;
+        if (get_wch(&c) != OK) {
+            idle++;
+            napms(2);
+            continue;
+        }
+        idle = 0;
+        if (c == 27) { /* the end marker [201~ */
+            wint_t d;
+            for (int i = 0; i < 5 && get_wch(&d) == OK && d != '~'; i++) {}
+            break;
+        }
+        if (bn + 4 >= sizeof buf) {
+            ed_insert(&a->ed, buf, bn);
+            bn = 0;
+        }
+        bn += (size_t)utf8_put(c == '\r' ? '\n' : (unsigned)c, buf + bn);
+    }
+    if (bn) ed_insert(&a->ed, buf, bn);
+    a->dirty = 1;
+}
+
+/* Reads the keys waiting. Alt is ESC then the key; ESC [ starts a
+ * terminal sequence ncurses did not know: a paste, or nothing. */
+static void read_keys(App *a) {
+    while (!a->quit) {
+        wint_t ch;
+        int r = get_wch(&ch);
+        if (r == ERR) return;
+        if (r == KEY_CODE_YES && ch == KEY_RESIZE) {
+            getmaxyx(stdscr, a->H, a->W);
+            a->dirty = 1;
+            continue;
+        }
+        if (r == OK && ch == 27) {
+            wint_t c2;
+            int r2 = get_wch(&c2);
+            if (r2 == ERR) {
+                handle_key(a, 27);
+                continue;
+            }
+            if (r2 == OK && c2 == '[') {
+                char seq[8];
+                int n = 0;
+                wint_t c3;
+                while (n < 6 && get_wch(&c3) == OK) {
+                    seq[n++] = (char)c3;
+                    if (c3 == '~' || (c3 >= 'A' && c3 <= 'Z')) break;
+                }
+                seq[n] = 0;
+                if (!strcmp(seq, "200~")) read_paste(a);
+                continue;
+            }
+            int code = keys_from_curses(r2 == KEY_CODE_YES, (unsigned)c2);
+            if (code >= 0 && keys_alt(code) >= 0) handle_key(a, keys_alt(code));
+            continue;
+        }
+        int code = keys_from_curses(r == KEY_CODE_YES, (unsigned)ch);
+        if (code >= 0) handle_key(a, code);
+    }
+}
+
+/* ------------------------------------------------------------ start */
+
+static void load_model(App *a) {
+    const char *model = a->args.model ? a->args.model : a->cfg.model;
+    if (!model) {
+        note(a, 1, "no model configured: set model = DIR (or ORG/NAME) in %s, or start with -m DIR, "
+                   "or run `unum pull Qwen/Qwen2.5-0.5B-Instruct`",
+             a->cfg_path);
+        return;
+    }
+    EngineOptions eo = {.backend = a->cfg.backend ? a->cfg.backend : "auto",
+                        .threads = a->cfg.threads,
+                        .ctx = a->cfg.ctx};
+    worker_load(a->wk, model, &eo);
+    a->loading = 1;
+    a->load_frac = 0;
+    note(a, 0, "loading %s ...", model);
+}
+
+static void sampling_from_config(App *a) {
+    /* the model's defaults are applied by the engine when these are absent */
+    memset(&a->gp, 0, sizeof a->gp);
+    a->gp.sampling.temperature = a->cfg.temperature >= 0 ? a->cfg.temperature : 0.7f;
+    a->gp.sampling.top_p = a->cfg.top_p >= 0 ? a->cfg.top_p : 0.8f;
+    a->gp.sampling.top_k = a->cfg.have_top_k ? a->cfg.top_k : 20;
+    a->gp.sampling.repeat_penalty = 1.05f;
+    a->gp.sampling.seed = (uint64_t)time(NULL);
+    a->gp.max_tokens = a->cfg.max_tokens;
+}
+
+int app_parse_args(int argc, char **argv, AppArgs *out) {
+    Args g = {argc, 1, argv, 0};
+    while (g.i < g.argc && !g.bad) {
+        if (args_flag(&g, "-m", "--model")) out->model = args_value(&g);
+        else if (args_flag(&g, "--whisper", NULL)) out->whisper = args_value(&g);
+        else if (args_flag(&g, "--theme", NULL)) out->theme = args_value(&g);
+        else args_unknown(&g, "the app");
+    }
+    return g.bad ? EXIT_USAGE : 0;
+}
+
+int app_main(const AppArgs *args) {
+    if (!isatty(0) || !isatty(1)) {
+        fprintf(stderr, "unum: the app needs a terminal (use a command instead; see unum --help)\n");
+        return EXIT_USAGE;
+    }
+    setlocale(LC_ALL, "");
+    App app, *a = &app;
+    memset(a, 0, sizeof app);
+    g_app = a;
+    a->args = *args;
+    app_config_defaults(&a->cfg);
+    a->cfg_path = app_config_path("config");
+    ed_init(&a->ed);
+    ed_init(&a->ov_ed);
+    /* problems found before the screen opens are shown on it */
+    char early[1024] = "";
+    if (app_config_load(&a->cfg, a->cfg_path)) snprintf(early, sizeof early, "%s", unum_error());
+    if (keys_load(&a->keys) && !early[0]) snprintf(early, sizeof early, "%s", unum_error());
+    const char *theme = args->theme ? args->theme : a->cfg.theme ? a->cfg.theme : "dark";
+    if (theme_want_mono(getenv("NO_COLOR"), 1)) theme = "mono";
+    if (theme_load(&a->theme, theme)) {
+        if (!early[0]) snprintf(early, sizeof early, "%s", unum_error());
+        theme_load(&a->theme, "mono");
+    }
+    if (store_open(args->db, &a->st)) {
+        if (!early[0]) snprintf(early, sizeof early, "database: %s (sessions are not saved)", unum_error());
+        a->st = NULL;
+    }
+    a->wk = worker_start();
+    if (!a->wk) {
+        fprintf(stderr, "unum: %s\n", unum_error());
+        return 1;
+    }
+    stderr_to_log();
+    term_start(a);
+    keys_curses_init();
+    theme_apply(&a->theme);
+    lists_reload(a);
+    const char *persona = a->cfg.persona;
+    if (persona) a->persona = xstrdup(persona);
+    sampling_from_config(a);
+    load_model(a);
+    const char *wh = args->whisper ? args->whisper : a->cfg.whisper;
+    if (wh) {
+        worker_load_whisper(a->wk, wh, a->cfg.backend, a->cfg.threads);
+        a->whisper_loading = 1;
+    }
+    if (early[0]) note(a, 1, "%s", early);
+    a->dirty = 1;
+    while (!a->quit) {
+        if (a->dirty) {
+            draw(a);
+            a->dirty = 0;
+        }
+        struct pollfd fds[2] = {{0, POLLIN, 0}, {worker_fd(a->wk), POLLIN, 0}};
+        int timeout = a->cap ? 100 : a->loading ? 200 : -1;
+        int r = poll(fds, 2, timeout);
+        if (r < 0 && errno != EINTR) break;
+        if (fds[1].revents & POLLIN) handle_events(a);
+        read_keys(a); /* also picks up KEY_RESIZE after SIGWINCH */
+        if (a->cap || a->loading) a->dirty = 1;
+    }
+    if (a->cap) record_toggle(a);
+    term_restore();
+    worker_stop(a->wk);
+    chat_clear(a);
+    free(a->msgs);
+    for (int i = 0; i < a->n_segs; i++) free(a->segs[i].text);
+    free(a->segs);
+    keys_help_free(a->help, a->n_help);
+    store_personas_free(a->personas, a->n_personas);
+    store_templates_free(a->templates, a->n_templates);
+    store_sessions_free(a->sessions, a->n_sessions);
+    store_hits_free(a->hits, a->n_hits);
+    store_close(a->st);
+    ed_free(&a->ed);
+    ed_free(&a->ov_ed);
+    app_config_free(&a->cfg);
+    free(a->cfg_path);
+    free(a->model_dir);
+    free(a->backend);
+    free(a->persona);
+    free(a->template_name);
+    free(a->session_title);
+    return 0;
+}

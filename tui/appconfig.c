@@ -1,0 +1,181 @@
+/* appconfig.c - see appconfig.h. */
+#include "appconfig.h"
+
+#include "util.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define MAX_FILE (64u << 10)
+#define MAX_LINE 4096
+
+void app_config_defaults(AppConfig *c) {
+    memset(c, 0, sizeof *c);
+    c->temperature = -1;
+    c->top_p = -1;
+    c->max_tokens = 1024;
+}
+
+void app_config_free(AppConfig *c) {
+    free(c->model);
+    free(c->whisper);
+    free(c->theme);
+    free(c->backend);
+    free(c->persona);
+    app_config_defaults(c);
+}
+
+static int parse_int(const char *v, long lo, long hi, int *out) {
+    char *end;
+    errno = 0;
+    long x = strtol(v, &end, 10);
+    if (end == v || *end || errno || x < lo || x > hi) return -1;
+    *out = (int)x;
+    return 0;
+}
+
+static int parse_float(const char *v, double lo, double hi, float *out) {
+    char *end;
+    errno = 0;
+    double x = strtod(v, &end);
+    if (end == v || *end || errno || !isfinite(x) || x < lo || x > hi) return -1;
+    *out = (float)x;
+    return 0;
+}
+
+int app_config_parse(AppConfig *c, const char *text, size_t len, const char *name) {
+    if (len > MAX_FILE) return unum_error_set("%s: larger than %u bytes", name, MAX_FILE);
+    unsigned seen = 0;
+    int line = 0;
+    for (size_t at = 0; at < len;) {
+        line++;
+        const char *s = text + at;
+        const char *nl = memchr(s, '\n', len - at);
+        size_t n = nl ? (size_t)(nl - s) : len - at;
+        at += n + (nl != NULL);
+        if (n > MAX_LINE) return unum_error_set("%s:%d: line longer than %d bytes", name, line, MAX_LINE);
+        if (memchr(s, 0, n)) return unum_error_set("%s:%d: NUL byte", name, line);
+        char buf[MAX_LINE + 1];
+        memcpy(buf, s, n);
+        buf[n] = 0;
+        char *k = buf;
+        while (*k == ' ' || *k == '\t') k++;
+        size_t kl = strlen(k);
+        while (kl && (k[kl - 1] == ' ' || k[kl - 1] == '\t' || k[kl - 1] == '\r')) k[--kl] = 0;
+        if (!*k || *k == '#') continue;
+        char *eq = strchr(k, '=');
+        if (!eq) return unum_error_set("%s:%d: expected KEY = VALUE", name, line);
+        char *v = eq + 1;
+        *eq = 0;
+        for (char *e = eq; e > k && (e[-1] == ' ' || e[-1] == '\t');) *--e = 0;
+        while (*v == ' ' || *v == '\t') v++;
+        static const char *keys[] = {"model",       "whisper", "theme", "backend",
+                                     "threads",     "temperature", "top_p", "top_k",
+                                     "max_tokens",  "ctx",     "persona"};
+        int key = -1;
+        for (int i = 0; i < (int)(sizeof keys / sizeof *keys); i++)
+            if (!strcmp(k, keys[i])) key = i;
+        if (key < 0) return unum_error_set("%s:%d: unknown setting \"%s\"", name, line, k);
+        if (seen & (1u << key)) return unum_error_set("%s:%d: %s is set twice", name, line, k);
+        seen |= 1u << key;
+        int bad = 0;
+        switch (key) {
+        case 0: free(c->model), c->model = xstrdup(v); bad = !*v; break;
+        case 1: free(c->whisper), c->whisper = xstrdup(v); bad = !*v; break;
+        case 2: free(c->theme), c->theme = xstrdup(v); bad = !*v; break;
+        case 3:
+            bad = strcmp(v, "auto") && strcmp(v, "cpu") && strcmp(v, "cuda");
+            if (!bad) free(c->backend), c->backend = xstrdup(v);
+            break;
+        case 4: bad = parse_int(v, 0, 1024, &c->threads); break;
+        case 5: bad = parse_float(v, 0, 10, &c->temperature); break;
+        case 6: bad = parse_float(v, 0, 1, &c->top_p); break;
+        case 7: bad = parse_int(v, 0, 1 << 20, &c->top_k); c->have_top_k = !bad; break;
+        case 8: bad = parse_int(v, 1, 1 << 20, &c->max_tokens); break;
+        case 9: bad = parse_int(v, 0, 1 << 24, &c->ctx); break;
+        case 10: free(c->persona), c->persona = xstrdup(v); bad = !*v; break;
+        }
+        if (bad) return unum_error_set("%s:%d: bad value \"%s\" for %s", name, line, v, k);
+    }
+    return 0;
+}
+
+int app_config_load(AppConfig *c, const char *path) {
+    if (!unum_file_exists(path)) return 0;
+    size_t len = 0;
+    char *txt = unum_read_file(path, MAX_FILE + 1, &len);
+    if (!txt) return -1;
+    int rc = app_config_parse(c, txt, len, path);
+    free(txt);
+    return rc;
+}
+
+char *app_config_path(const char *name) {
+    const char *x = getenv("XDG_CONFIG_HOME");
+    char *base;
+    if (x && x[0] == '/') {
+        base = unum_path_join(x, "unum");
+    } else {
+        const char *home = getenv("HOME");
+        char *cfg = unum_path_join(home && *home ? home : "/tmp", ".config");
+        base = unum_path_join(cfg, "unum");
+        free(cfg);
+    }
+    char *p = unum_path_join(base, name);
+    free(base);
+    return p;
+}
+
+static int mkdirs(const char *path) { /* the folders above path */
+    char *d = xstrdup(path);
+    for (char *c = d + 1; *c; c++)
+        if (*c == '/') {
+            *c = 0;
+            if (mkdir(d, 0700) && errno != EEXIST) {
+                int rc = unum_error_set("cannot create %s: %s", d, strerror(errno));
+                free(d);
+                return rc;
+            }
+            *c = '/';
+        }
+    free(d);
+    return 0;
+}
+
+int app_config_set(const char *path, const char *key, const char *value) {
+    size_t len = 0;
+    char *old = unum_file_exists(path) ? unum_read_file(path, MAX_FILE + 1, &len) : xstrdup("");
+    if (!old) return -1;
+    size_t cap = len + strlen(key) + strlen(value) + 8, n = 0;
+    char *out = xmalloc(cap);
+    int done = 0;
+    for (size_t at = 0; at < len;) {
+        const char *s = old + at;
+        const char *nl = memchr(s, '\n', len - at);
+        size_t l = nl ? (size_t)(nl - s) : len - at;
+        at += l + (nl != NULL);
+        const char *k = s;
+        while (k < s + l && (*k == ' ' || *k == '\t')) k++;
+        size_t kl = strlen(key);
+        const char *after = k + kl;
+        while (after < s + l && (*after == ' ' || *after == '\t')) after++;
+        int match = (size_t)(s + l - k) > kl && !strncmp(k, key, kl) && after < s + l && *after == '=';
+        if (match && !done) {
+            n += (size_t)snprintf(out + n, cap - n, "%s = %s\n", key, value);
+            done = 1;
+        } else if (!match) {
+            memcpy(out + n, s, l);
+            n += l;
+            out[n++] = '\n';
+        }
+    }
+    if (!done) n += (size_t)snprintf(out + n, cap - n, "%s = %s\n", key, value);
+    int rc = mkdirs(path) || unum_write_file_atomic(path, out, n) ? -1 : 0;
+    free(out);
+    free(old);
+    return rc;
+}

@@ -1,0 +1,47 @@
+/* appconfig.h - the app's settings file, $XDG_CONFIG_HOME/unum/config
+ * (default ~/.config/unum/config).
+ *
+ *   # comments and blank lines are ignored
+ *   model = Qwen/Qwen2.5-0.5B-Instruct     language model (directory or repo id)
+ *   whisper = openai/whisper-base          speech model for the transcript pane
+ *   theme = dark                           themes/NAME.theme
+ *   backend = auto                         auto, cpu or cuda
+ *   threads = 0                            CPU threads (0: all cores)
+ *   temperature = 0.7                      sampling (default: the model's
+ *   top_p = 0.8                            generation_config.json)
+ *   top_k = 20
+ *   max_tokens = 1024                      longest reply
+ *   ctx = 4096                             context positions (0: model default)
+ *   persona = assistant                    persona chosen at start
+ *
+ * The file is read as hostile: a line longer than 4 KiB, a file over 64 KiB,
+ * an unknown key, a bad number or a repeated key is an error naming
+ * FILE:LINE. Values are taken verbatim after the '=' (surrounding spaces
+ * trimmed). */
+#ifndef UNUM_CONFIG_APP_H
+#define UNUM_CONFIG_APP_H
+
+#include <stddef.h>
+
+typedef struct {
+    char *model, *whisper, *theme, *backend, *persona;
+    int threads, top_k, max_tokens, ctx;
+    float temperature, top_p; /* < 0: the model's default */
+    int have_top_k;
+} AppConfig;
+
+/* Defaults: nothing set, backend "auto", threads 0, max_tokens 1024. */
+void app_config_defaults(AppConfig *c);
+/* Parses a config file's text (name for messages). 0, or -1 with the error. */
+int app_config_parse(AppConfig *c, const char *text, size_t len, const char *name);
+/* Reads path (a missing file is not an error: defaults stay). */
+int app_config_load(AppConfig *c, const char *path);
+void app_config_free(AppConfig *c);
+
+/* $XDG_CONFIG_HOME/unum/NAME (else ~/.config/unum/NAME), new string. */
+char *app_config_path(const char *name);
+/* Sets key = value in the file at path, keeping its other lines and
+ * comments (creates the file and its folder when missing); atomic. */
+int app_config_set(const char *path, const char *key, const char *value);
+
+#endif
