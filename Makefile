@@ -2,7 +2,7 @@
 #
 #   make            build build/unum (CUDA support when nvcc is found; CUDA=0 to skip)
 #   make test       install what the tests need, build, run every suite
-#   make run        install what the app needs, build, start the app
+#   make run        install what the app needs, build, start the app (ARGS=... for a command)
 #   make bench      benchmark the generated Qwen2.5-0.5B-shaped checkpoint
 #   make fuzz       run each libFuzzer target for FUZZ_SECONDS (clang)
 #   make asan       the unit and CLI suites under ASan+UBSan
@@ -136,7 +136,7 @@ asan:
 	@tools/fixtures.sh build-asan
 	@UNUM_SANITIZED=1 tests/run.sh build-asan
 
-ARGS ?= --help
+ARGS ?=
 run: deps
 	@$(MAKE) --no-print-directory $(BUILD)/unum
 	$(BUILD)/unum $(ARGS)

@@ -290,7 +290,7 @@ TEST(cuda_greedy_ids_match_cpu) {
         int32_t prompt[24];
         for (int i = 0; i < 24; i++) prompt[i] = (i * 53 + 5) % 350;
         for (int b = 0; b < 2; b++) {
-            EngineOptions o = {names[b], 2, 0};
+            EngineOptions o = {.backend = names[b], .threads = 2};
             Engine *e = engine_load(dir, &o);
             if (!e) {
                 test_fail(__FILE__, __LINE__, "%s on %s: %s", presets[p], names[b], unum_error());
@@ -703,7 +703,7 @@ TEST(cuda_greedy_ids_match_cpu_on_every_path) {
             setenv("UNUM_CUDA_GRAPH", env[b][1], 1);
             setenv("UNUM_CUDA_FUSED", env[b][2], 1);
             setenv("UNUM_DEVICE_SAMPLING", env[b][3], 1);
-            EngineOptions o = {env[b][0], 2, 0};
+            EngineOptions o = {.backend = env[b][0], .threads = 2};
             Engine *e = engine_load(dir, &o);
             unsetenv("UNUM_CUDA_GRAPH"), unsetenv("UNUM_CUDA_FUSED");
             if (!e) {

@@ -176,7 +176,7 @@ static GenerateParams greedy_params(Engine *e, int n) {
 TEST(engine_greedy_matches_reference) {
     for (int i = 0; i < N_PRESETS; i++) {
         char *dir = fixture(presets[i]);
-        EngineOptions o = {"cpu", 2, 0};
+        EngineOptions o = {.backend = "cpu", .threads = 2};
         Engine *e = engine_load(dir, &o);
         free(dir);
         if (!e) {
@@ -215,7 +215,7 @@ TEST(engine_greedy_matches_reference) {
 
 TEST(engine_cancel_context_and_eos) {
     char *dir = fixture("tiny-untied-f32");
-    EngineOptions o = {"cpu", 1, 30}; /* a 30-position context */
+    EngineOptions o = {.backend = "cpu", .threads = 1, .ctx = 30}; /* a 30-position context */
     Engine *e = engine_load(dir, &o);
     free(dir);
     REQUIRE(e);

@@ -764,7 +764,10 @@ static void handle_events(App *a) {
             a->replying = 0;
             note(a, 1, "reply failed: %s", e->text);
             break;
-        case EV_WHISPER_LOADED: a->whisper_loading = 0, a->whisper_ready = 1; break;
+        case EV_WHISPER_LOADED:
+            a->whisper_loading = 0, a->whisper_ready = 1;
+            note(a, 0, "speech model ready (F5 records): %s", e->text);
+            break;
         case EV_WHISPER_FAILED:
             a->whisper_loading = 0;
             note(a, 1, "cannot load the speech model: %s", e->text);

@@ -316,6 +316,17 @@ static int on_segment(void *user, const TSegment *s) {
     return 0;
 }
 
+/* Live transcription decodes each utterance once, at temperature 0: the
+ * fallback's resampling (up to 25 more decodes of a window) would put the
+ * transcript far behind the speaker. */
+static void live_params(Worker *w, TranscribeParams *p) {
+    transcribe_defaults(p);
+    p->temperature_inc = 0;
+    p->on_segment = on_segment;
+    p->ud = w;
+    p->cancel = &w->stream_cancel;
+}
+
 static void whisper_drop(Worker *w) {
     tstream_free(w->stream);
     transcript_free(&w->transcript);
@@ -332,10 +343,7 @@ static void do_whisper(Worker *w, Request *r) {
              (w->whisper = whisper_load(dir, w->whisper_be)) &&
              (w->transcriber = transcriber_new(w->whisper, dir));
     TranscribeParams p;
-    transcribe_defaults(&p);
-    p.on_segment = on_segment;
-    p.ud = w;
-    p.cancel = &w->stream_cancel;
+    live_params(w, &p);
     if (ok && !(w->stream = tstream_new(w->transcriber, &p, &w->transcript))) ok = 0;
     if (!ok) {
         post(w, event_new(EV_WHISPER_FAILED, unum_error()));
@@ -361,10 +369,7 @@ static void feed_audio(Worker *w) {
             /* a fresh stream for the next recording */
             TStream *s = w->stream;
             TranscribeParams p;
-            transcribe_defaults(&p);
-            p.on_segment = on_segment;
-            p.ud = w;
-            p.cancel = &w->stream_cancel;
+            live_params(w, &p);
             transcript_free(&w->transcript);
             w->stream = tstream_new(w->transcriber, &p, &w->transcript);
             tstream_free(s);

@@ -1,0 +1,432 @@
+/* test_tui.c - the terminal app, driven through tmux: keys go in with
+ * send-keys, the screen comes back with capture-pane, and the database is
+ * read afterwards to check that it holds what the screen showed.
+ *
+ * Each case runs `unum` in a detached tmux server of its own (-L socket)
+ * with XDG folders, a config file and a database in a fresh temporary
+ * directory, and the generated checkpoints (tiny-qwen-vocab: the real Qwen
+ * tokenizer, random weights; whisper-en-f32 for the transcript). Waits poll
+ * the screen with a deadline, so slow machines only make the tests slower. */
+#include "test.h"
+
+#include "recording.h"
+#include "store.h"
+#include "util.h"
+#include "wav.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef struct {
+    char *dir;      /* temporary home of this run */
+    char sock[64];  /* tmux -L name */
+    char *root;     /* the source tree, absolute */
+    char bin[1024]; /* the unum binary, absolute */
+} Tui;
+
+static int have_tmux(void) { return test_shell(":", "command -v tmux", NULL, NULL) == 0; }
+
+static char *fixture(const char *preset) {
+    char *rel = unum_path_join(test_fixtures(), preset);
+    char *abs = realpath(rel, NULL);
+    free(rel);
+    return abs;
+}
+
+static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int sh(const char *fmt, ...) {
+    char cmd[8192];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    return test_shell(":", cmd, NULL, NULL);
+}
+
+static char *screen(Tui *t) {
+    char cmd[256], *out = NULL;
+    snprintf(cmd, sizeof cmd, "tmux -L %s capture-pane -p -t u", t->sock);
+    test_shell(":", cmd, &out, NULL);
+    return out ? out : xstrdup("");
+}
+
+/* Waits until the screen shows needle (up to ms); 1 when it did. */
+static int wait_for(Tui *t, const char *needle, int ms) {
+    for (int waited = 0; waited <= ms; waited += 100) {
+        char *s = screen(t);
+        int ok = strstr(s, needle) != NULL;
+        free(s);
+        if (ok) return 1;
+        usleep(100 * 1000);
+    }
+    char *s = screen(t);
+    printf("  screen without \"%s\":\n%s\n", needle, s);
+    free(s);
+    return 0;
+}
+
+static int wait_gone(Tui *t, const char *needle, int ms) {
+    for (int waited = 0; waited <= ms; waited += 100) {
+        char *s = screen(t);
+        int gone = strstr(s, needle) == NULL;
+        free(s);
+        if (gone) return 1;
+        usleep(100 * 1000);
+    }
+    return 0;
+}
+
+static void keys(Tui *t, const char *k) {
+    sh("tmux -L %s send-keys -t u %s", t->sock, k);
+    usleep(150 * 1000); /* keys apart, so Esc is not read as Alt */
+}
+
+static void text(Tui *t, const char *s) { sh("tmux -L %s send-keys -t u -l '%s'", t->sock, s); }
+
+/* Writes the config file (lines joined with \n). */
+static void config(Tui *t, const char *lines) {
+    sh("mkdir -p %s/cfg/unum && printf '%%s\\n' '%s' > %s/cfg/unum/config", t->dir, lines, t->dir);
+}
+
+/* Starts the app in a 110 x 32 window with extra environment and args; the
+ * window shows "EXIT=N" when it ends. */
+static int start(Tui *t, const char *env, const char *args) {
+    sh("tmux -L %s kill-server 2>/dev/null; sleep 0.2", t->sock); /* a previous run */
+    return sh("cd %s && tmux -L %s new-session -d -s u -x 110 -y 32 "
+              "\"env XDG_CONFIG_HOME=%s/cfg XDG_DATA_HOME=%s/data XDG_STATE_HOME=%s/state "
+              "NO_COLOR= %s %s --db %s/u.db %s; echo EXIT=\\$?; sleep 60\"",
+              t->root, t->sock, t->dir, t->dir, t->dir, env ? env : "", t->bin, t->dir,
+              args ? args : "");
+}
+
+static int tui_open(Tui *t) {
+    memset(t, 0, sizeof *t);
+    if (!have_tmux()) {
+        test_skip("tmux is not installed (tools/deps.sh test installs it)");
+        return -1;
+    }
+    t->dir = test_tmpdir();
+    if (!t->dir) return -1;
+    snprintf(t->sock, sizeof t->sock, "unum-test-%d", (int)getpid());
+    t->root = realpath(test_root(), NULL);
+    char *b = realpath(test_bin(), NULL);
+    snprintf(t->bin, sizeof t->bin, "%s", b ? b : test_bin());
+    free(b);
+    return 0;
+}
+
+static void tui_close(Tui *t) {
+    sh("tmux -L %s kill-server 2>/dev/null", t->sock);
+    free(t->root);
+    test_tmp_remove(t->dir);
+}
+
+/* unum's CLI on this run's database; stdout in a new string. */
+static char *cli(Tui *t, const char *args) {
+    char cmd[2048], *out = NULL;
+    snprintf(cmd, sizeof cmd, "XDG_DATA_HOME=%s/data %s --db %s/u.db %s", t->dir, t->bin, t->dir,
+             args);
+    test_shell(":", cmd, &out, NULL);
+    return out ? out : xstrdup("");
+}
+
+static int count(const char *hay, const char *needle) {
+    int n = 0;
+    for (const char *p = hay; (p = strstr(p, needle)); p += strlen(needle)) n++;
+    return n;
+}
+
+/* ------------------------------------------------------------ chat */
+
+/* A streamed reply, resized mid-way, cancelled with Esc: the partial reply
+ * stays on screen marked, and the database holds both messages, the reply
+ * marked cancelled. A second reply runs to its end. Ctrl-Q exits 0. */
+TEST(tui_chat_streams_cancels_and_stores) {
+    Tui t;
+    if (tui_open(&t)) return;
+    char *model = fixture("tiny-qwen-vocab");
+    if (!model) {
+        tui_close(&t);
+        test_skip("no tiny-qwen-vocab fixture (needs npm)");
+        return;
+    }
+    char cfg[1024];
+    snprintf(cfg, sizeof cfg, "model = %s\nmax_tokens = 4000\ntemperature = 0", model);
+    config(&t, cfg);
+    REQUIRE(start(&t, NULL, NULL) == 0);
+    REQUIRE(wait_for(&t, "model loaded", 20000));
+    text(&t, "hello from the test");
+    keys(&t, "Enter");
+    CHECK(wait_for(&t, "(writing; Esc cancels)", 10000));
+    sh("tmux -L %s resize-window -t u -x 80 -y 26", t.sock); /* narrow: one pane */
+    CHECK(wait_for(&t, "(writing; Esc cancels)", 5000));
+    keys(&t, "Escape");
+    CHECK(wait_for(&t, "[cancelled]", 10000));
+    CHECK(wait_for(&t, "reply cancelled", 5000));
+    char *s = cli(&t, "sessions show 1");
+    CHECK_CONTAINS(s, "[user]");
+    CHECK_CONTAINS(s, "hello from the test");
+    CHECK_CONTAINS(s, "[assistant]");
+    CHECK_CONTAINS(s, "[cancelled]");
+    free(s);
+    /* a short reply to its end */
+    sh("tmux -L %s kill-server", t.sock);
+    snprintf(cfg, sizeof cfg, "model = %s\nmax_tokens = 6\ntemperature = 0", model);
+    config(&t, cfg);
+    REQUIRE(start(&t, NULL, NULL) == 0);
+    REQUIRE(wait_for(&t, "model loaded", 20000));
+    keys(&t, "F2");
+    CHECK(wait_for(&t, "hello from the test", 5000));
+    keys(&t, "Enter"); /* open session 1 */
+    text(&t, "second question");
+    keys(&t, "Enter");
+    CHECK(wait_for(&t, "second question", 5000));
+    CHECK(wait_gone(&t, "(writing", 10000));
+    s = cli(&t, "sessions show 1");
+    CHECK_EQ_INT(count(s, "[assistant]"), 2);
+    CHECK_EQ_INT(count(s, "[cancelled]"), 1);
+    CHECK_CONTAINS(s, "second question");
+    free(s);
+    keys(&t, "C-q");
+    CHECK(wait_for(&t, "EXIT=0", 5000));
+    free(model);
+    tui_close(&t);
+}
+
+/* ------------------------------------------------------------ panes */
+
+/* A persona edited in $EDITOR (a script that rewrites its prompt) is saved,
+ * chosen with Enter, shown in the status bar and recorded with the session
+ * its next message starts. */
+TEST(tui_persona_edit_and_use) {
+    Tui t;
+    if (tui_open(&t)) return;
+    char *model = fixture("tiny-qwen-vocab");
+    if (!model) {
+        tui_close(&t);
+        test_skip("no tiny-qwen-vocab fixture (needs npm)");
+        return;
+    }
+    char cfg[1024];
+    snprintf(cfg, sizeof cfg, "model = %s\nmax_tokens = 4\ntemperature = 0", model);
+    config(&t, cfg);
+    /* the "editor": rewrites the system_prompt line of the JSON it is given */
+    char ed[1024];
+    snprintf(ed, sizeof ed, "%s/ed.sh", t.dir);
+    FILE *f = fopen(ed, "w");
+    REQUIRE(f);
+    fputs("#!/bin/sh\nsed -i 's/.*\"system_prompt\".*/\"system_prompt\": \"You are TESTBOT.\",/' "
+          "\"$1\"\n",
+          f);
+    fclose(f);
+    sh("chmod +x %s", ed);
+    char env[512];
+    snprintf(env, sizeof env, "EDITOR=%s/ed.sh", t.dir);
+    REQUIRE(start(&t, env, NULL) == 0);
+    REQUIRE(wait_for(&t, "model loaded", 20000));
+    keys(&t, "Tab");
+    keys(&t, "Tab"); /* the persona pane */
+    keys(&t, "e");   /* the first persona, in the editor */
+    CHECK(wait_for(&t, "saved", 5000));
+    keys(&t, "Enter");
+    CHECK(wait_for(&t, "conditions the replies", 5000));
+    char *s = screen(&t);
+    char name[64] = "";
+    const char *q = strstr(s, "persona '");
+    if (q) sscanf(q + 9, "%63[^']", name);
+    free(s);
+    REQUIRE(name[0]);
+    char arg[128];
+    snprintf(arg, sizeof arg, "persona show %s", name);
+    s = cli(&t, arg);
+    CHECK_CONTAINS(s, "You are TESTBOT.");
+    free(s);
+    keys(&t, "Tab");
+    keys(&t, "Tab"); /* back to the chat */
+    text(&t, "who are you");
+    keys(&t, "Enter");
+    CHECK(wait_gone(&t, "(writing", 10000));
+    s = cli(&t, "sessions show 1");
+    char want[128];
+    snprintf(want, sizeof want, "persona: %s", name);
+    CHECK_CONTAINS(s, want);
+    free(s);
+    keys(&t, "C-q");
+    CHECK(wait_for(&t, "EXIT=0", 5000));
+    free(model);
+    tui_close(&t);
+}
+
+/* Two sessions: the session list switches between them, search finds a
+ * word in either and opens its session. */
+TEST(tui_sessions_and_search) {
+    Tui t;
+    if (tui_open(&t)) return;
+    char *model = fixture("tiny-qwen-vocab");
+    if (!model) {
+        tui_close(&t);
+        test_skip("no tiny-qwen-vocab fixture (needs npm)");
+        return;
+    }
+    char cfg[1024];
+    snprintf(cfg, sizeof cfg, "model = %s\nmax_tokens = 3\ntemperature = 0", model);
+    config(&t, cfg);
+    REQUIRE(start(&t, NULL, NULL) == 0);
+    REQUIRE(wait_for(&t, "model loaded", 20000));
+    text(&t, "first zebra topic");
+    keys(&t, "Enter");
+    CHECK(wait_gone(&t, "(writing", 10000));
+    keys(&t, "C-n");
+    CHECK(wait_for(&t, "new session", 5000));
+    text(&t, "second giraffe topic");
+    keys(&t, "Enter");
+    CHECK(wait_gone(&t, "(writing", 10000));
+    keys(&t, "F2");
+    CHECK(wait_for(&t, "first zebra topic", 5000));
+    CHECK(wait_for(&t, "second giraffe topic", 5000));
+    keys(&t, "Down"); /* the older session */
+    keys(&t, "Enter");
+    CHECK(wait_for(&t, "Chat: first zebra topic", 5000));
+    keys(&t, "F3");
+    text(&t, "giraffe");
+    CHECK(wait_for(&t, "[giraffe]", 5000));
+    keys(&t, "Enter");
+    CHECK(wait_for(&t, "Chat: second giraffe topic", 5000));
+    char *s = cli(&t, "sessions list");
+    CHECK_EQ_INT(count(s, "\n"), 2);
+    free(s);
+    keys(&t, "C-q");
+    CHECK(wait_for(&t, "EXIT=0", 5000));
+    free(model);
+    tui_close(&t);
+}
+
+/* F4 switches the theme and remembers it in the config file; the help
+ * overlay lists the actions; zoom shows one pane. */
+TEST(tui_theme_help_zoom) {
+    Tui t;
+    if (tui_open(&t)) return;
+    REQUIRE(start(&t, NULL, "-m /nonexistent/model") == 0);
+    CHECK(wait_for(&t, "cannot load the language model", 10000));
+    keys(&t, "F4");
+    CHECK(wait_for(&t, "(remembered in", 5000));
+    char path[1024];
+    snprintf(path, sizeof path, "%s/cfg/unum/config", t.dir);
+    char *c = unum_read_file(path, 1 << 16, NULL);
+    CHECK(c && strstr(c, "theme = "));
+    free(c);
+    keys(&t, "F1");
+    CHECK(wait_for(&t, "quit unum", 5000));
+    CHECK(wait_for(&t, "export the session as Markdown", 5000));
+    keys(&t, "Escape");
+    CHECK(wait_gone(&t, "quit unum", 5000));
+    keys(&t, "C-z");
+    CHECK(wait_gone(&t, "Transcript", 5000));
+    keys(&t, "C-z");
+    CHECK(wait_for(&t, "Transcript", 5000));
+    keys(&t, "C-q");
+    CHECK(wait_for(&t, "EXIT=0", 5000));
+    tui_close(&t);
+}
+
+/* ------------------------------------------------------------ bad starts */
+
+/* No model configured, an unreadable database: each is a message on the
+ * screen, and the app stays usable (help opens, Ctrl-Q exits 0). */
+TEST(tui_no_model_and_bad_database) {
+    Tui t;
+    if (tui_open(&t)) return;
+    REQUIRE(sh("cd %s && tmux -L %s new-session -d -s u -x 110 -y 32 "
+               "\"env XDG_CONFIG_HOME=%s/cfg XDG_DATA_HOME=%s/data XDG_STATE_HOME=%s/state "
+               "HOME=%s %s --db /proc/unum-no-such/u.db; echo EXIT=\\$?; sleep 60\"",
+               t.root, t.sock, t.dir, t.dir, t.dir, t.dir, t.bin) == 0);
+    CHECK(wait_for(&t, "database:", 10000));
+    CHECK(wait_for(&t, "No language model yet", 5000));
+    keys(&t, "F1");
+    CHECK(wait_for(&t, "quit unum", 5000));
+    keys(&t, "Escape");
+    text(&t, "hi");
+    keys(&t, "Enter");
+    CHECK(wait_for(&t, "no language model is loaded", 5000));
+    keys(&t, "C-q");
+    CHECK(wait_for(&t, "EXIT=0", 5000));
+    sh("tmux -L %s kill-server", t.sock);
+    /* no model: the message says how to get one */
+    REQUIRE(start(&t, NULL, NULL) == 0);
+    CHECK(wait_for(&t, "no model configured", 10000));
+    keys(&t, "C-q");
+    CHECK(wait_for(&t, "EXIT=0", 5000));
+    tui_close(&t);
+}
+
+/* ------------------------------------------------------------ recording */
+
+/* Recording in the app with SDL's disk driver playing espeak-ng speech as
+ * the microphone: the transcript pane fills as utterances end, and the
+ * recording and its segments are in the database. */
+TEST(tui_records_and_transcribes) {
+    Tui t;
+    if (tui_open(&t)) return;
+    char *wh = fixture("whisper-en-f32");
+    char *tok = wh ? unum_path_join(wh, "tokenizer.json") : NULL;
+    if (!wh || !unum_file_exists(tok)) {
+        free(wh);
+        free(tok);
+        tui_close(&t);
+        test_skip("no whisper-en-f32 fixture with a tokenizer (needs npm)");
+        return;
+    }
+    free(tok);
+    /* the first utterance of the meeting clip (17 s) and a second of silence,
+     * as raw float samples for the disk driver */
+    char *wav = unum_path_join(t.root, "tests/golden/transcribe/meeting16k.wav");
+    wav_audio a;
+    REQUIRE(wav_read_file(wav, 0, &a) == 0);
+    free(wav);
+    size_t n = 16000 * 18;
+    if (n > a.n) n = a.n;
+    char raw[1024];
+    snprintf(raw, sizeof raw, "%s/mic.raw", t.dir);
+    FILE *f = fopen(raw, "wb");
+    REQUIRE(f);
+    fwrite(a.samples, sizeof(float), n, f);
+    float zero[16000] = {0};
+    fwrite(zero, sizeof zero, 1, f);
+    fclose(f);
+    wav_audio_free(&a);
+    char env[2048], args[1024];
+    snprintf(env, sizeof env, "SDL_AUDIODRIVER=disk SDL_DISKAUDIOFILEIN=%s SDL_DISKAUDIODELAY=8",
+             raw);
+    snprintf(args, sizeof args, "-m /nonexistent/model --whisper %s", wh);
+    REQUIRE(start(&t, env, args) == 0);
+    REQUIRE(wait_for(&t, "speech model ready", 20000));
+    keys(&t, "F5");
+    CHECK(wait_for(&t, "recording to", 10000));
+    CHECK(wait_for(&t, "REC", 3000));
+    /* segments appear as utterances end (the clip plays at about 6x) */
+    CHECK(wait_for(&t, "00:0", 30000));
+    keys(&t, "F5");
+    CHECK(wait_for(&t, "recording stopped", 10000));
+    keys(&t, "C-q");
+    CHECK(wait_for(&t, "EXIT=0", 10000));
+    /* the rows: one recording, complete, with the segments shown */
+    char db[1024];
+    snprintf(db, sizeof db, "%s/u.db", t.dir);
+    Store *st = NULL;
+    REQUIRE(store_open(db, &st) == 0);
+    sqlite3_stmt *q = store_prepare(st, "SELECT count(*), max(status) FROM recordings");
+    REQUIRE(q && sqlite3_step(q) == SQLITE_ROW);
+    CHECK_EQ_INT(sqlite3_column_int(q, 0), 1);
+    CHECK_STR((const char *)sqlite3_column_text(q, 1), "complete");
+    sqlite3_finalize(q);
+    q = store_prepare(st, "SELECT count(*) FROM segments");
+    REQUIRE(q && sqlite3_step(q) == SQLITE_ROW);
+    CHECK(sqlite3_column_int(q, 0) >= 1);
+    sqlite3_finalize(q);
+    store_close(st);
+    free(wh);
+    tui_close(&t);
+}
