@@ -227,7 +227,8 @@ static int is_offline(CURLcode rc) {
 
 /* Turns a failed perform into the error and the pull status. */
 static int http_fail(Http *http, CURLcode rc, const char *url) {
-    if (rc == CURLE_ABORTED_BY_CALLBACK && http->cancel && *http->cancel) {
+    if ((rc == CURLE_ABORTED_BY_CALLBACK || rc == CURLE_WRITE_ERROR) && http->cancel &&
+        *http->cancel) {
         unum_error_set("%s: interrupted", url);
         return PULL_CANCELLED;
     }
@@ -521,6 +522,7 @@ static size_t on_body_file(char *data, size_t size, size_t nitems, void *ud) {
     Transfer *t = ud;
     size_t n = size * nitems;
     long code = t->http->h.status;
+    if (t->http->cancel && *t->http->cancel) return 0; /* stop at this chunk */
     if (!t->checked) {
         t->checked = 1;
         if (code == 206) {
@@ -642,9 +644,11 @@ static int fetch_file(Http *http, const char *dir, RemoteFile *f, Progress *prog
             if (st != PULL_CANCELLED && t.have > 0) {
                 char total[32] = "?";
                 if (f->size >= 0) snprintf(total, sizeof total, "%" PRId64, f->size);
-                unum_error_wrap("%s: stopped after %" PRIu64 " of %s bytes (%s.part kept; run "
-                                "unum pull again to resume)",
-                                f->name, t.have, total, f->name);
+                char *why = xstrdup(unum_error());
+                unum_error_set("%s; %s.part keeps %" PRIu64 " of %s bytes, and running unum pull "
+                               "again resumes it",
+                               why, f->name, t.have, total);
+                free(why);
             }
             goto out;
         }
@@ -707,8 +711,10 @@ static int already_there(const char *dir, RemoteFile *f, const Manifest *m, Prog
                     sha256_final_hex(&h, got);
                 }
                 prog->pr.verifying = 0;
-                prog->pr.done -= prog->pr.file_done;
-                prog->pr.file_done = 0;
+                if (!ok) { /* to be fetched: those bytes were not progress */
+                    prog->pr.done -= prog->pr.file_done;
+                    prog->pr.file_done = 0;
+                }
             }
             if (fd >= 0) close(fd);
         }
