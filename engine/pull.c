@@ -281,11 +281,11 @@ static int is_sha256_hex(const char *s) {
 
 typedef struct {
     char *name, *url;
-    char etag[256];   /* normalized; "" when the server gave none */
+    char etag[256];     /* normalized; "" when the server gave none */
     char raw_etag[256]; /* as sent, for If-Range */
-    int lfs;          /* served through a redirect with X-Linked-Etag */
-    int64_t size;     /* -1 when unknown */
-    int skip;         /* already complete on disk */
+    int lfs;            /* served through a redirect with X-Linked-Etag */
+    int64_t size;       /* -1 when unknown */
+    int skip;           /* already complete on disk */
 } RemoteFile;
 
 static char *str_printf(const char *fmt, ...) UNUM_PRINTF(1, 2);
@@ -304,7 +304,7 @@ static char *str_printf(const char *fmt, ...) {
 /* GET the listing; fills the wanted names (config.json moved last) and the
  * commit. Returns a pull status. */
 static int list_files(Http *http, const char *endpoint, const char *repo, const char *rev,
-                      RemoteFile **files_out, int *n_out, char **commit_out) {
+                      int has_token, RemoteFile **files_out, int *n_out, char **commit_out) {
     char *erev = curl_easy_escape(http->curl, rev, 0);
     char *url = str_printf("%s/api/models/%s/revision/%s", endpoint, repo, erev);
     curl_free(erev);
@@ -326,7 +326,7 @@ static int list_files(Http *http, const char *endpoint, const char *repo, const 
         unum_error_set("%s: repository or revision '%s' not found (HTTP %ld from %s); check the "
                        "name%s",
                        repo, rev, code, url,
-                       getenv("HF_TOKEN") ? "" : ", or set HF_TOKEN for a gated or private repo");
+                       has_token ? "" : ", or set HF_TOKEN for a gated or private repo");
         goto out;
     }
     if (code != 200) {
@@ -340,8 +340,7 @@ static int list_files(Http *http, const char *endpoint, const char *repo, const 
         goto out;
     }
     cJSON *sha = cJSON_GetObjectItemCaseSensitive(js, "sha");
-    *commit_out = xstrdup(cJSON_IsString(sha) && name_ok(sha->valuestring,
-                                                          strlen(sha->valuestring))
+    *commit_out = xstrdup(cJSON_IsString(sha) && name_ok(sha->valuestring, strlen(sha->valuestring))
                               ? sha->valuestring
                               : rev);
     int n = 0, cap = cJSON_GetArraySize(sib), weights = 0;
@@ -403,6 +402,12 @@ static int head_file(Http *http, const char *endpoint, RemoteFile *f) {
             url = str_printf("%s%s", endpoint, h->location);
             continue;
         }
+        if (h->status == 401 || h->status == 403) {
+            unum_error_set("%s: HTTP %ld (a gated or private repo: accept its terms on the hub "
+                           "and set HF_TOKEN)",
+                           url, h->status);
+            break;
+        }
         if (h->status >= 400 || (h->status >= 300 && !h->location[0]) || h->status < 200) {
             unum_error_set("%s: HTTP %ld", url, h->status);
             break;
@@ -411,9 +416,7 @@ static int head_file(Http *http, const char *endpoint, RemoteFile *f) {
         snprintf(f->raw_etag, sizeof f->raw_etag, "%s", raw);
         etag_normalize(f->etag, sizeof f->etag, raw);
         f->lfs = h->linked_etag[0] != 0;
-        f->size = h->linked_size >= 0 ? h->linked_size
-                  : h->status < 300   ? h->content_length
-                                      : -1;
+        f->size = h->linked_size >= 0 ? h->linked_size : h->status < 300 ? h->content_length : -1;
         st = PULL_OK;
         break;
     }
@@ -508,14 +511,14 @@ typedef struct {
     Progress *prog;
     int fd;
     const char *part;
-    uint64_t have;     /* bytes in the .part */
-    uint64_t start;    /* where this transfer began */
+    uint64_t have;  /* bytes in the .part */
+    uint64_t start; /* where this transfer began */
     Sha256 sha;
-    int checked;       /* the response status was looked at */
-    int restarted;     /* the server ignored the Range: starting over */
-    int bad_range;     /* a 206 that does not start where we asked */
-    int io_error;      /* errno of a failed write */
-    Buf errbody;       /* an error response's body (discarded) */
+    int checked;   /* the response status was looked at */
+    int restarted; /* the server ignored the Range: starting over */
+    int bad_range; /* a 206 that does not start where we asked */
+    int io_error;  /* errno of a failed write */
+    Buf errbody;   /* an error response's body (discarded) */
 } Transfer;
 
 static size_t on_body_file(char *data, size_t size, size_t nitems, void *ud) {
@@ -566,8 +569,8 @@ static size_t on_body_file(char *data, size_t size, size_t nitems, void *ud) {
 
 /* Fetches f into dir/NAME through dir/NAME.part, resuming and verifying as
  * pull.h says. Returns a pull status; *fetched is the bytes transferred. */
-static int fetch_file(Http *http, const char *dir, RemoteFile *f, Progress *prog,
-                      uint64_t *fetched, int may_retry) {
+static int fetch_file(Http *http, const char *dir, RemoteFile *f, Progress *prog, uint64_t *fetched,
+                      int may_retry) {
     char *final = unum_path_join(dir, f->name);
     char *part = str_printf("%s.part", final);
     int st = PULL_FAILED;
@@ -746,7 +749,7 @@ int pull_run(const PullOptions *o, PullResult *res) {
         goto out;
     }
 
-    st = list_files(&http, endpoint, o->repo, rev, &files, &n, &commit);
+    st = list_files(&http, endpoint, o->repo, rev, token && *token, &files, &n, &commit);
     if (st == PULL_OFFLINE) /* name the hub, not the API route */
         unum_error_set("cannot reach %s: %s", endpoint,
                        http.errbuf[0] ? http.errbuf : "no connection");

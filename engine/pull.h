@@ -48,33 +48,33 @@ enum {
 };
 
 typedef struct {
-    const char *file;        /* repo-relative name of the file in flight */
-    int index, n_files;      /* its place among the files to fetch (0-based) */
-    uint64_t file_done;      /* bytes of it on disk, resumed bytes included */
-    uint64_t file_total;     /* its size; 0 when the server did not say */
-    uint64_t done, total;    /* the same over all files of this pull */
-    int verifying;           /* hashing a file already on disk, not fetching */
+    const char *file;     /* repo-relative name of the file in flight */
+    int index, n_files;   /* its place among the files to fetch (0-based) */
+    uint64_t file_done;   /* bytes of it on disk, resumed bytes included */
+    uint64_t file_total;  /* its size; 0 when the server did not say */
+    uint64_t done, total; /* the same over all files of this pull */
+    int verifying;        /* hashing a file already on disk, not fetching */
 } PullProgress;
 
 typedef void (*pull_progress_fn)(const PullProgress *p, void *user);
 
 typedef struct {
-    const char *repo;         /* ORG/NAME (required) */
-    const char *revision;     /* branch, tag or commit; NULL: "main" */
-    const char *endpoint;     /* NULL: $HF_ENDPOINT, else https://huggingface.co */
-    const char *token;        /* NULL: $HF_TOKEN, if set */
-    const char *dest;         /* NULL: pull_default_dest(repo) */
+    const char *repo;          /* ORG/NAME (required) */
+    const char *revision;      /* branch, tag or commit; NULL: "main" */
+    const char *endpoint;      /* NULL: $HF_ENDPOINT, else https://huggingface.co */
+    const char *token;         /* NULL: $HF_TOKEN, if set */
+    const char *dest;          /* NULL: pull_default_dest(repo) */
     pull_progress_fn progress; /* may be NULL; called often, keep it cheap */
     void *user;
     volatile sig_atomic_t *cancel; /* may be NULL; nonzero stops the pull */
 } PullOptions;
 
 typedef struct {
-    char *dir;          /* the model folder */
-    char *commit;       /* the commit the files came from */
-    int n_files;        /* files in the folder for this pull */
-    int n_fetched;      /* of those, fetched (or resumed) this time */
-    uint64_t bytes;     /* bytes transferred this time */
+    char *dir;      /* the model folder */
+    char *commit;   /* the commit the files came from */
+    int n_files;    /* files in the folder for this pull */
+    int n_fetched;  /* of those, fetched (or resumed) this time */
+    uint64_t bytes; /* bytes transferred this time */
 } PullResult;
 
 /* 0 when repo is ORG/NAME with hub-safe names (letters, digits, . _ -, not

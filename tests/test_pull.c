@@ -21,7 +21,7 @@
 /* ---- the fake hub --------------------------------------------------------- */
 
 typedef struct {
-    char *tmp;           /* everything of one test: root/, data/, the log */
+    char *tmp; /* everything of one test: root/, data/, the log */
     char root[512], data[512], log[512], endpoint[64];
     long pid;
 } Hub;
@@ -52,7 +52,8 @@ static void make_repo(const char *root) {
     put(dir, ".gitattributes", "*.safetensors filter=lfs\n", 25);
     unsigned char *w = malloc(WEIGHTS_SIZE);
     unsigned s = 12345;
-    for (int i = 0; i < WEIGHTS_SIZE; i++) w[i] = (unsigned char)((s = s * 1103515245u + 12345u) >> 16);
+    for (int i = 0; i < WEIGHTS_SIZE; i++)
+        w[i] = (unsigned char)((s = s * 1103515245u + 12345u) >> 16);
     put(dir, "model.safetensors", w, WEIGHTS_SIZE);
     free(w);
 }
@@ -265,8 +266,8 @@ TEST(pull_errors_name_the_repo_or_server_and_usage_exits_2) {
     CHECK_CONTAINS(err, "unum/config");
     free(err);
 
-    static const char *bad[] = {"$U pull", "$U pull just-a-name", "$U pull a/b/c",
-                                "$U pull ../etc", "$U pull a/b --frob", "$U pull a/b --revision",
+    static const char *bad[] = {"$U pull",        "$U pull just-a-name", "$U pull a/b/c",
+                                "$U pull ../etc", "$U pull a/b --frob",  "$U pull a/b --revision",
                                 "$U pull a/b c/d"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         CHECK_EQ_INT(pull_sh(&none, NULL, &err, "%s", bad[i]), 2);
@@ -295,8 +296,7 @@ static void on_progress(const PullProgress *p, void *user) {
     s->last_done = p->done;
     s->total = p->total;
     s->n_files = p->n_files;
-    if (s->cancel_at_chunk && p->file && !strcmp(p->file, "model.safetensors") &&
-        p->file_done > 0)
+    if (s->cancel_at_chunk && p->file && !strcmp(p->file, "model.safetensors") && p->file_done > 0)
         s->cancel = 1;
 }
 
@@ -305,8 +305,13 @@ TEST(pull_api_reports_progress_and_cancels_keeping_the_part) {
     if (hub_start(&h, "") != 0) return;
     char *dest = unum_path_join(h.tmp, "dest");
     Seen seen = {.cancel_at_chunk = 1};
-    PullOptions o = {.repo = REPO, .endpoint = h.endpoint, .token = "", .dest = dest,
-                     .progress = on_progress, .user = &seen, .cancel = &seen.cancel};
+    PullOptions o = {.repo = REPO,
+                     .endpoint = h.endpoint,
+                     .token = "",
+                     .dest = dest,
+                     .progress = on_progress,
+                     .user = &seen,
+                     .cancel = &seen.cancel};
     PullResult r;
     CHECK_EQ_INT(pull_run(&o, &r), PULL_CANCELLED);
     CHECK_ERR("interrupted");

@@ -107,7 +107,10 @@ int cli_pull(int argc, char **argv) {
     sigaction(SIGTERM, &sa, &old_term);
     Show show = {.tty = isatty(STDERR_FILENO), .start = unum_now(), .printed_index = -1};
     show.last = show.start;
-    PullOptions o = {.repo = repo, .revision = rev, .progress = on_progress, .user = &show,
+    PullOptions o = {.repo = repo,
+                     .revision = rev,
+                     .progress = on_progress,
+                     .user = &show,
                      .cancel = &interrupted};
     PullResult r;
     int st = pull_run(&o, &r);
