@@ -197,7 +197,7 @@ static void http_close(Http *http) {
 
 /* Options every request shares; the handle keeps its connections between
  * requests, so the files of one pull reuse one connection to the hub. */
-static void http_reset(Http *http, const char *url, struct curl_slist *extra) {
+static void http_reset(Http *http, const char *url) {
     CURL *c = http->curl;
     curl_easy_reset(c);
     curl_easy_setopt(c, CURLOPT_URL, url);
@@ -214,7 +214,7 @@ static void http_reset(Http *http, const char *url, struct curl_slist *extra) {
     curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_xferinfo);
     curl_easy_setopt(c, CURLOPT_XFERINFODATA, http);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, extra ? extra : http->hdrs);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, http->hdrs);
     http->errbuf[0] = 0;
     memset(&http->h, 0, sizeof http->h);
     http->h.content_length = http->h.linked_size = -1;
@@ -281,11 +281,9 @@ static int is_sha256_hex(const char *s) {
 
 typedef struct {
     char *name, *url;
-    char etag[256];     /* normalized; "" when the server gave none */
-    char raw_etag[256]; /* as sent, for If-Range */
-    int lfs;            /* served through a redirect with X-Linked-Etag */
-    int64_t size;       /* -1 when unknown */
-    int skip;           /* already complete on disk */
+    char etag[256]; /* normalized; "" when the server gave none */
+    int64_t size;   /* -1 when unknown */
+    int skip;       /* already complete on disk */
 } RemoteFile;
 
 static char *str_printf(const char *fmt, ...) UNUM_PRINTF(1, 2);
@@ -309,7 +307,7 @@ static int list_files(Http *http, const char *endpoint, const char *repo, const 
     char *url = str_printf("%s/api/models/%s/revision/%s", endpoint, repo, erev);
     curl_free(erev);
     Buf body = {.max = LISTING_MAX};
-    http_reset(http, url, NULL);
+    http_reset(http, url);
     curl_easy_setopt(http->curl, CURLOPT_FOLLOWLOCATION, 1L);
     curl_easy_setopt(http->curl, CURLOPT_MAXREDIRS, 5L);
     curl_easy_setopt(http->curl, CURLOPT_WRITEFUNCTION, on_body_mem);
@@ -388,7 +386,7 @@ static int head_file(Http *http, const char *endpoint, RemoteFile *f) {
     char *url = xstrdup(f->url);
     int st = PULL_FAILED;
     for (int hop = 0;; hop++) {
-        http_reset(http, url, NULL);
+        http_reset(http, url);
         curl_easy_setopt(http->curl, CURLOPT_NOBODY, 1L);
         CURLcode rc = curl_easy_perform(http->curl);
         if (rc != CURLE_OK) {
@@ -413,9 +411,7 @@ static int head_file(Http *http, const char *endpoint, RemoteFile *f) {
             break;
         }
         const char *raw = h->linked_etag[0] ? h->linked_etag : h->etag;
-        snprintf(f->raw_etag, sizeof f->raw_etag, "%s", raw);
         etag_normalize(f->etag, sizeof f->etag, raw);
-        f->lfs = h->linked_etag[0] != 0;
         f->size = h->linked_size >= 0 ? h->linked_size : h->status < 300 ? h->content_length : -1;
         st = PULL_OK;
         break;
@@ -591,7 +587,10 @@ static int fetch_file(Http *http, const char *dir, RemoteFile *f, Progress *prog
         goto out;
     }
     t.have = (uint64_t)sb.st_size;
-    if (f->size >= 0 && t.have > (uint64_t)f->size) { /* not this file's bytes */
+    /* Resume only what the sha256 will vouch for: the bytes a .part holds
+     * may be another version's, and only that check would notice. Files
+     * without one (small, git-stored) start again from zero. */
+    if (t.have > 0 && ((f->size >= 0 && t.have > (uint64_t)f->size) || !is_sha256_hex(f->etag))) {
         if (ftruncate(fd, 0) != 0) {
             unum_error_set("%s: cannot truncate: %s", part, strerror(errno));
             goto out;
@@ -606,16 +605,7 @@ static int fetch_file(Http *http, const char *dir, RemoteFile *f, Progress *prog
     }
     t.start = t.have;
     if (f->size < 0 || t.have < (uint64_t)f->size) {
-        struct curl_slist *extra = NULL;
-        for (struct curl_slist *s = http->hdrs; s; s = s->next)
-            extra = curl_slist_append(extra, s->data);
-        if (t.have > 0 && !f->lfs && f->raw_etag[0] && strncmp(f->raw_etag, "W/", 2)) {
-            /* the same server holds the bytes: a changed file comes whole */
-            char *ir = str_printf("If-Range: %s", f->raw_etag);
-            extra = curl_slist_append(extra, ir);
-            free(ir);
-        }
-        http_reset(http, f->url, extra);
+        http_reset(http, f->url);
         curl_easy_setopt(http->curl, CURLOPT_FOLLOWLOCATION, 1L);
         curl_easy_setopt(http->curl, CURLOPT_MAXREDIRS, 10L);
         curl_easy_setopt(http->curl, CURLOPT_BUFFERSIZE, 256L << 10);
@@ -625,7 +615,6 @@ static int fetch_file(Http *http, const char *dir, RemoteFile *f, Progress *prog
         snprintf(range, sizeof range, "%" PRIu64 "-", t.have);
         if (t.have > 0) curl_easy_setopt(http->curl, CURLOPT_RANGE, range);
         CURLcode rc = curl_easy_perform(http->curl);
-        curl_slist_free_all(extra);
         *fetched += t.have - t.start;
         long code = http->h.status;
         if (t.io_error) {

@@ -24,7 +24,8 @@
  * Each file is written to FILE.part, hashed (sha256) as it arrives, and
  * renamed into place only when whole and verified. An interrupted transfer
  * leaves the .part, and the next pull resumes it with an HTTP Range request
- * (hashing the bytes already there first). A file whose ETag is a sha256 is
+ * (hashing the bytes already there first; a file without a sha256 to check
+ * the kept bytes against starts again). A file whose ETag is a sha256 is
  * checked against it; a mismatch deletes the .part and fails, naming the
  * file and both digests. Files already complete are skipped: the folder's
  * .unum-pull manifest records the ETag and size each was fetched with.

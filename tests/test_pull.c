@@ -333,6 +333,22 @@ TEST(pull_api_reports_progress_and_cancels_keeping_the_part) {
     CHECK(r.bytes < seen.total); /* the resumed file's kept bytes were not fetched again */
     pull_result_free(&r);
 
+    /* a .part holding someone else's bytes: the sha256 refuses them, and the
+     * pull starts that file again from zero once, by itself */
+    char *dest2 = unum_path_join(h.tmp, "dest2");
+    mkdir(dest2, 0755);
+    static const char junk[1000];
+    put(dest2, "model.safetensors.part", junk, sizeof junk);
+    o.dest = dest2, o.progress = NULL, o.cancel = NULL;
+    CHECK_EQ_INT(pull_run(&o, &r), PULL_OK);
+    pull_result_free(&r);
+    char *got = unum_path_join(dest2, "model.safetensors"),
+         *want = repo_path(&h, "model.safetensors");
+    size_t ng = 0, nw = 0;
+    char *dg = unum_read_file(got, 1 << 24, &ng), *dw = unum_read_file(want, 1 << 24, &nw);
+    CHECK(dg && dw && ng == nw && !memcmp(dg, dw, nw));
+    free(dg), free(dw), free(got), free(want), free(dest2);
+
     CHECK_EQ_INT(pull_repo_check("Qwen/Qwen2.5-0.5B-Instruct"), 0);
     CHECK_EQ_INT(pull_repo_check("openai/whisper-base"), 0);
     CHECK(pull_repo_check("a/..") != 0 && pull_repo_check("/x") != 0 &&
