@@ -53,7 +53,8 @@ typedef struct {
     int index, n_files;   /* its place among the files to fetch (0-based) */
     uint64_t file_done;   /* bytes of it on disk, resumed bytes included */
     uint64_t file_total;  /* its size; 0 when the server did not say */
-    uint64_t done, total; /* the same over all files of this pull */
+    uint64_t done, total; /* the same over all files of this pull (done steps
+                           * back when a file has to start over) */
     int verifying;        /* hashing a file already on disk, not fetching */
 } PullProgress;
 
