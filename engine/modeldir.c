@@ -25,7 +25,7 @@ static char *hub_dir(void) {
     return unum_path_join(e ? e : ".", ".cache/huggingface/hub");
 }
 
-static char *models_dir(void) {
+char *modeldir_models_dir(void) {
     const char *e = getenv("XDG_DATA_HOME");
     if (e && *e) return unum_path_join(e, "unum/models");
     e = getenv("HOME");
@@ -80,7 +80,7 @@ char *modeldir_resolve(const char *model) {
     char org[512], name[512];
     snprintf(org, sizeof org, "%.*s", (int)(slash - model), model);
     snprintf(name, sizeof name, "%s", slash + 1);
-    char *mdir = models_dir(), *local = unum_path_join(mdir, model);
+    char *mdir = modeldir_models_dir(), *local = unum_path_join(mdir, model);
     if (is_model_dir(local)) {
         free(mdir);
         return local;

@@ -12,4 +12,8 @@
  * it looked. */
 char *modeldir_resolve(const char *model);
 
+/* A new string naming unum's models folder: $XDG_DATA_HOME/unum/models, or
+ * ~/.local/share/unum/models (unum pull downloads into ORG/NAME there). */
+char *modeldir_models_dir(void);
+
 #endif

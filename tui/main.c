@@ -3,6 +3,7 @@
 #include "args.h"
 #include "cli.h"
 #include "cli_audio.h"
+#include "cli_pull.h"
 #include "cli_store.h"
 #include "cli_whisper.h"
 
@@ -43,6 +44,8 @@ static const char usage[] =
     "        [--translate] [--temp T] [--no-fallback] [--best-of N] [--no-condition]\n"
     "        [--seed S] [--stream] [--backend B] [--threads N] [-v]\n"
     "                                  speech to text, segment by segment\n"
+    "  pull REPO [--revision REV]      download ORG/NAME from the Hugging Face hub into\n"
+    "                                  $XDG_DATA_HOME/unum/models (HF_ENDPOINT, HF_TOKEN)\n"
     "\n"
     "--db PATH picks the database (default $XDG_DATA_HOME/unum/unum.db).\n"
     "MODEL is a Hugging Face model directory or a repo id ORG/NAME found in\n"
@@ -98,7 +101,8 @@ int main(int argc, char **argv) {
                 {"search", cli_search},
                 {"record", cli_record},
                 {"mel", cli_mel},
-                {"transcribe", cli_transcribe}};
+                {"transcribe", cli_transcribe},
+                {"pull", cli_pull}};
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
         if (!strcmp(cmd, cmds[i].name)) return cmds[i].fn(argc - 1, argv + 1);
     fprintf(stderr, "unum: unknown command '%s'\n\n%s", cmd, usage);

@@ -1,0 +1,142 @@
+/* cli_pull.c - see cli_pull.h. */
+#include "cli_pull.h"
+
+#include "args.h"
+#include "pull.h"
+#include "util.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+static volatile sig_atomic_t interrupted;
+
+/* The first Ctrl-C stops the transfer at the next chunk (the .part stays);
+ * a second one ends the process at once. */
+static void on_sigint(int sig) {
+    if (interrupted) _exit(128 + sig);
+    interrupted = 1;
+}
+
+/* ---- progress ------------------------------------------------------------- */
+
+typedef struct {
+    int tty;
+    double start, last;  /* clock at the start and at the last line */
+    uint64_t start_done; /* bytes already done at the start (resumed, skipped) */
+    int printed_index;   /* the last file given its own line (not a terminal) */
+    int line_open;       /* a \r line is on the terminal */
+} Show;
+
+static void human(char *out, size_t cap, uint64_t b) {
+    if (b >= (1ull << 30)) snprintf(out, cap, "%.2f GB", b / 1073741824.0);
+    else if (b >= (1u << 20)) snprintf(out, cap, "%.1f MB", b / 1048576.0);
+    else if (b >= 1024) snprintf(out, cap, "%.1f kB", b / 1024.0);
+    else snprintf(out, cap, "%llu B", (unsigned long long)b);
+}
+
+static void on_progress(const PullProgress *p, void *user) {
+    Show *s = user;
+    double now = unum_now();
+    char fd[32], ft[32], rate[32] = "";
+    human(fd, sizeof fd, p->file_done);
+    human(ft, sizeof ft, p->file_total);
+    int whole = p->file_total && p->file_done == p->file_total;
+    if (s->tty) {
+        if (now - s->last < 0.1 && !whole) return;
+        s->last = now;
+        double el = now - s->start;
+        if (el > 0.5 && p->done > s->start_done && !p->verifying) {
+            human(rate, sizeof rate, (uint64_t)((p->done - s->start_done) / el));
+            strcat(rate, "/s");
+        }
+        int pct = p->total ? (int)(100.0 * p->done / p->total) : 0;
+        fprintf(stderr, "\r\033[K  [%d/%d] %s%s  %s / %s  (all: %d%%)  %s", p->index + 1,
+                p->n_files, p->verifying ? "checking " : "", p->file, fd, ft, pct, rate);
+        fflush(stderr);
+        s->line_open = 1;
+        return;
+    }
+    /* not a terminal: a line when a file is complete, and one every 5 s */
+    if (whole && p->index != s->printed_index) {
+        s->printed_index = p->index;
+        fprintf(stderr, "unum pull: [%d/%d] %s  %s\n", p->index + 1, p->n_files, p->file, ft);
+        s->last = now;
+    } else if (now - s->last >= 5 && p->file_total) {
+        s->last = now;
+        fprintf(stderr, "unum pull: [%d/%d] %s  %s / %s\n", p->index + 1, p->n_files, p->file, fd,
+                ft);
+    }
+}
+
+/* ---- the command ---------------------------------------------------------- */
+
+int cli_pull(int argc, char **argv) {
+    Args a = {argc, 1, argv, 0};
+    const char *repo = NULL, *rev = NULL;
+    while (a.i < a.argc && !a.bad) {
+        if (args_flag(&a, "--revision", NULL)) {
+            rev = args_value(&a);
+            if (rev && !rev[0]) {
+                fputs("unum: --revision: the value is empty\n", stderr);
+                a.bad = 1;
+            }
+        } else if (a.argv[a.i][0] == '-' && a.argv[a.i][1]) {
+            args_unknown(&a, "pull");
+        } else if (!repo) {
+            repo = a.argv[a.i++];
+        } else {
+            fprintf(stderr, "unum pull: one repo at a time ('%s' is extra)\n", a.argv[a.i]);
+            a.bad = 1;
+        }
+    }
+    if (a.bad) return EXIT_USAGE;
+    if (!repo) {
+        fputs("unum pull: which model? usage: unum pull ORG/NAME [--revision REV]\n", stderr);
+        return EXIT_USAGE;
+    }
+    if (pull_repo_check(repo) != 0) {
+        fprintf(stderr, "unum pull: %s\n", unum_error());
+        return EXIT_USAGE;
+    }
+
+    struct sigaction sa = {.sa_handler = on_sigint}, old_int, old_term;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+    Show show = {.tty = isatty(STDERR_FILENO), .start = unum_now(), .printed_index = -1};
+    show.last = show.start;
+    PullOptions o = {.repo = repo,
+                     .revision = rev,
+                     .progress = on_progress,
+                     .user = &show,
+                     .cancel = &interrupted};
+    PullResult r;
+    int st = pull_run(&o, &r);
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+    if (show.line_open) fputs("\r\033[K", stderr);
+
+    switch (st) {
+    case PULL_OK: {
+        char b[32];
+        human(b, sizeof b, r.bytes);
+        fprintf(stderr, "unum pull: %s at %.12s: %d files, %d fetched (%s)\n", repo, r.commit,
+                r.n_files, r.n_fetched, b);
+        printf("%s\n", r.dir);
+        pull_result_free(&r);
+        return 0;
+    }
+    case PULL_OFFLINE:
+        fprintf(stderr, "unum pull: %s; %s\n", unum_error(), pull_offline_hint());
+        return 1;
+    case PULL_CANCELLED:
+        fprintf(stderr, "unum pull: interrupted; the partial file is kept, and the same command "
+                        "resumes it\n");
+        return 1;
+    default:
+        fprintf(stderr, "unum pull: %s\n", unum_error());
+        return 1;
+    }
+}
