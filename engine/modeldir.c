@@ -3,6 +3,7 @@
 
 #include "util.h"
 
+#include <cjson/cJSON.h>
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -95,4 +96,73 @@ char *modeldir_resolve(const char *model) {
     free(mdir);
     free(hub);
     return found;
+}
+
+/* ------------------------------------------------------------ finding */
+
+/* Whether dir's config.json says model_type mt. */
+static int has_type(const char *dir, const char *mt) {
+    char *p = unum_path_join(dir, "config.json");
+    char *txt = unum_read_file(p, 1 << 20, NULL);
+    free(p);
+    cJSON *j = txt ? cJSON_Parse(txt) : NULL;
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(j, "model_type");
+    int ok = cJSON_IsString(t) && !strcmp(t->valuestring, mt);
+    cJSON_Delete(j);
+    free(txt);
+    return ok;
+}
+
+static void add_unique(char ***out, int *n, const char *repo) {
+    for (int i = 0; i < *n; i++)
+        if (!strcmp((*out)[i], repo)) return;
+    *out = xrealloc(*out, sizeof **out * (size_t)(*n + 1));
+    (*out)[(*n)++] = xstrdup(repo);
+}
+
+int modeldir_find(const char *model_type, char ***out) {
+    int n = 0;
+    *out = NULL;
+    char *models = modeldir_models_dir();
+    DIR *orgs = opendir(models);
+    for (struct dirent *o; orgs && (o = readdir(orgs));) {
+        if (o->d_name[0] == '.') continue;
+        char *od = unum_path_join(models, o->d_name);
+        DIR *names = opendir(od);
+        for (struct dirent *m; names && (m = readdir(names));) {
+            if (m->d_name[0] == '.') continue;
+            char *md = unum_path_join(od, m->d_name);
+            if (has_type(md, model_type)) {
+                char repo[600];
+                snprintf(repo, sizeof repo, "%s/%s", o->d_name, m->d_name);
+                add_unique(out, &n, repo);
+            }
+            free(md);
+        }
+        if (names) closedir(names);
+        free(od);
+    }
+    if (orgs) closedir(orgs);
+    free(models);
+    char *hub = hub_dir();
+    DIR *dp = opendir(hub);
+    for (struct dirent *de; dp && (de = readdir(dp));) {
+        /* models--ORG--NAME */
+        if (strncmp(de->d_name, "models--", 8)) continue;
+        const char *org = de->d_name + 8, *sep = strstr(org, "--");
+        if (!sep || sep == org || !sep[2]) continue;
+        char o[256], nm[256];
+        snprintf(o, sizeof o, "%.*s", (int)(sep - org), org);
+        snprintf(nm, sizeof nm, "%s", sep + 2);
+        char *d = from_hub(hub, o, nm);
+        if (d && has_type(d, model_type)) {
+            char repo[600];
+            snprintf(repo, sizeof repo, "%s/%s", o, nm);
+            add_unique(out, &n, repo);
+        }
+        free(d);
+    }
+    if (dp) closedir(dp);
+    free(hub);
+    return n;
 }

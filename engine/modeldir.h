@@ -16,4 +16,9 @@ char *modeldir_resolve(const char *model);
  * ~/.local/share/unum/models (unum pull downloads into ORG/NAME there). */
 char *modeldir_models_dir(void);
 
+/* The repo ids (ORG/NAME, new strings in a new array) of the models on this
+ * machine whose config.json has this model_type ("qwen2", "whisper"): unum's
+ * models folder first, then the Hugging Face cache. Returns the count. */
+int modeldir_find(const char *model_type, char ***out);
+
 #endif

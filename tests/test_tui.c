@@ -430,3 +430,60 @@ TEST(tui_records_and_transcribes) {
     free(wh);
     tui_close(&t);
 }
+
+/* ------------------------------------------------------------ first run */
+
+/* A new user with nothing set up: the app offers the default models, 'y'
+ * downloads them from the hub (here tests/hf_server.py on 127.0.0.1 serving
+ * the generated checkpoints under the default names), then loads the model,
+ * remembers it in the config file, and a message gets a reply. */
+TEST(tui_first_run_downloads_and_chats) {
+    Tui t;
+    if (tui_open(&t)) return;
+    char *lm = fixture("tiny-qwen-vocab"), *wh = fixture("whisper-en-f32");
+    if (!lm || !wh || test_shell(":", "command -v python3", NULL, NULL)) {
+        free(lm);
+        free(wh);
+        tui_close(&t);
+        test_skip("needs the tiny-qwen-vocab and whisper-en-f32 fixtures and python3");
+        return;
+    }
+    REQUIRE(sh("mkdir -p %s/hub/Qwen/Qwen2.5-0.5B-Instruct %s/hub/openai/whisper-base && "
+               "cp %s/* %s/hub/Qwen/Qwen2.5-0.5B-Instruct/ && cp %s/* %s/hub/openai/whisper-base/",
+               t.dir, t.dir, lm, t.dir, wh, t.dir) == 0);
+    REQUIRE(sh("cd %s && (python3 tests/hf_server.py %s/hub --port-file %s/port --lifetime 120 "
+               ">/dev/null 2>&1 &) && for i in $(seq 50); do [ -s %s/port ] && break; sleep 0.1; "
+               "done; [ -s %s/port ]",
+               t.root, t.dir, t.dir, t.dir, t.dir) == 0);
+    char path[1024];
+    snprintf(path, sizeof path, "%s/port", t.dir);
+    char *port = unum_read_file(path, 64, NULL);
+    REQUIRE(port);
+    port[strcspn(port, "\r\n")] = 0;
+    char env[512];
+    snprintf(env, sizeof env, "HOME=%s HF_ENDPOINT=http://127.0.0.1:%s", t.dir, port);
+    free(port);
+    config(&t, "max_tokens = 4\ntemperature = 0");
+    REQUIRE(start(&t, env, NULL) == 0);
+    CHECK(wait_for(&t, "First run", 10000));
+    keys(&t, "y");
+    CHECK(wait_for(&t, "| Qwen2.5-0.5B-Instruct |", 60000)); /* the status bar */
+    CHECK(wait_for(&t, "speech model ready", 30000));
+    snprintf(path, sizeof path, "%s/cfg/unum/config", t.dir);
+    char *c = unum_read_file(path, 1 << 16, NULL);
+    CHECK(c && strstr(c, "model = Qwen/Qwen2.5-0.5B-Instruct"));
+    CHECK(c && strstr(c, "whisper = openai/whisper-base"));
+    free(c);
+    text(&t, "are you there");
+    keys(&t, "Enter");
+    CHECK(wait_for(&t, "are you there", 5000));
+    CHECK(wait_gone(&t, "(writing", 10000));
+    char *s = cli(&t, "sessions show 1");
+    CHECK_CONTAINS(s, "[assistant]");
+    free(s);
+    keys(&t, "C-q");
+    CHECK(wait_for(&t, "EXIT=0", 5000));
+    free(lm);
+    free(wh);
+    tui_close(&t);
+}

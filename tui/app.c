@@ -23,6 +23,7 @@
 #include "markdown.h"
 #include "modeldir.h"
 #include "persona.h"
+#include "pull.h"
 #include "recording.h"
 #include "search.h"
 #include "session.h"
@@ -37,6 +38,7 @@
 #include <fcntl.h>
 #include <locale.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -54,7 +56,21 @@
 typedef enum { P_CHAT, P_TRANSCRIPT, P_PERSONA, P_TEMPLATE, P_COUNT } PaneId;
 static const char *pane_title[P_COUNT] = {"Chat", "Transcript", "Persona", "Template"};
 
-typedef enum { OV_NONE, OV_HELP, OV_SESSIONS, OV_SEARCH, OV_RENAME, OV_CONFIRM } Overlay;
+typedef enum { OV_NONE, OV_HELP, OV_SESSIONS, OV_SEARCH, OV_RENAME, OV_CONFIRM, OV_PULL } Overlay;
+
+/* The first-run download of the default models, in a thread of its own;
+ * the main loop polls its progress (under lock) while it runs. */
+#define DEFAULT_MODEL "Qwen/Qwen2.5-0.5B-Instruct"
+#define DEFAULT_WHISPER "openai/whisper-base"
+
+typedef struct {
+    pthread_t thread;
+    pthread_mutex_t lock;
+    int running, finished, status; /* status: PULL_OK or a failure */
+    char repo[128], file[256], error[1024];
+    uint64_t done, total;
+    volatile sig_atomic_t cancel;
+} Download;
 
 typedef struct {
     char *role;    /* "user", "assistant", "system" */
@@ -134,6 +150,7 @@ typedef struct {
     Editor ov_ed; /* the search or rename field */
     char **help;
     int n_help, help_scroll;
+    Download dl;
 } App;
 
 static App *g_app; /* for the signal handlers */
@@ -737,6 +754,110 @@ static void on_segment(App *a, const Event *e) {
     a->dirty = 1;
 }
 
+/* ------------------------------------------------------------ first run */
+
+static void dl_progress(const PullProgress *p, void *user) {
+    Download *d = user;
+    pthread_mutex_lock(&d->lock);
+    d->done = p->done;
+    d->total = p->total;
+    snprintf(d->file, sizeof d->file, "%s", p->file ? p->file : "");
+    pthread_mutex_unlock(&d->lock);
+}
+
+static void *dl_main(void *arg) {
+    Download *d = arg;
+    static const char *repos[] = {DEFAULT_MODEL, DEFAULT_WHISPER};
+    int status = PULL_OK;
+    for (int i = 0; i < 2 && status == PULL_OK; i++) {
+        pthread_mutex_lock(&d->lock);
+        snprintf(d->repo, sizeof d->repo, "%s", repos[i]);
+        d->done = d->total = 0;
+        pthread_mutex_unlock(&d->lock);
+        PullOptions o = {.repo = repos[i], .progress = dl_progress, .user = d, .cancel = &d->cancel};
+        status = pull_run(&o, NULL);
+        if (status != PULL_OK) {
+            pthread_mutex_lock(&d->lock);
+            snprintf(d->error, sizeof d->error, "%s%s%s", unum_error(),
+                     status == PULL_OFFLINE ? "; " : "",
+                     status == PULL_OFFLINE ? pull_offline_hint() : "");
+            pthread_mutex_unlock(&d->lock);
+        }
+    }
+    pthread_mutex_lock(&d->lock);
+    d->status = status;
+    d->finished = 1;
+    pthread_mutex_unlock(&d->lock);
+    return NULL;
+}
+
+static void load_model(App *a);
+
+static void download_start(App *a) {
+    Download *d = &a->dl;
+    if (d->running) return;
+    d->cancel = 0;
+    d->finished = 0;
+    d->error[0] = 0;
+    if (pthread_create(&d->thread, NULL, dl_main, d)) return note(a, 1, "cannot start the download");
+    d->running = 1;
+    note(a, 0, "downloading the default models; the app stays usable meanwhile");
+}
+
+/* Called from the main loop: a finished download is joined and used. */
+static void download_poll(App *a) {
+    Download *d = &a->dl;
+    if (!d->running) return;
+    pthread_mutex_lock(&d->lock);
+    int fin = d->finished, status = d->status;
+    char err[1024];
+    snprintf(err, sizeof err, "%s", d->error);
+    pthread_mutex_unlock(&d->lock);
+    if (!fin) return;
+    pthread_join(d->thread, NULL);
+    d->running = 0;
+    if (status == PULL_OK) {
+        if (app_config_set(a->cfg_path, "model", DEFAULT_MODEL) ||
+            app_config_set(a->cfg_path, "whisper", DEFAULT_WHISPER))
+            note(a, 1, "%s", unum_error());
+        free(a->cfg.model);
+        a->cfg.model = xstrdup(DEFAULT_MODEL);
+        load_model(a);
+        worker_load_whisper(a->wk, DEFAULT_WHISPER, a->cfg.backend, a->cfg.threads);
+        a->whisper_loading = 1;
+    } else if (status == PULL_CANCELLED) {
+        note(a, 0, "download stopped; F1 for keys. Starting unum again offers to resume it");
+    } else {
+        note(a, 1, "download failed: %s", err);
+    }
+}
+
+/* No model given or configured: one found on this machine is used; else
+ * the download is offered. */
+static void first_run(App *a) {
+    char **lm = NULL;
+    int n = modeldir_find("qwen2", &lm);
+    if (n > 0) {
+        int pick = 0;
+        for (int i = 0; i < n; i++)
+            if (!strcmp(lm[i], DEFAULT_MODEL)) pick = i;
+        free(a->cfg.model);
+        a->cfg.model = xstrdup(lm[pick]);
+        note(a, 0, "using %s found on this machine (set model = in %s to choose another)",
+             lm[pick], a->cfg_path);
+    }
+    for (int i = 0; i < n; i++) free(lm[i]);
+    free(lm);
+    if (!a->args.whisper && !a->cfg.whisper) {
+        char **wh = NULL;
+        int k = modeldir_find("whisper", &wh);
+        if (k > 0) a->cfg.whisper = xstrdup(wh[0]);
+        for (int i = 0; i < k; i++) free(wh[i]);
+        free(wh);
+    }
+    if (n == 0) a->ov = OV_PULL;
+}
+
 /* ------------------------------------------------------------ events */
 
 static void handle_events(App *a) {
@@ -828,7 +949,21 @@ static void draw_status(App *a) {
     char s[512];
     const char *slash = a->model_dir ? strrchr(a->model_dir, '/') : NULL;
     const char *model = slash ? slash + 1 : a->model_dir;
-    if (a->loading) {
+    Download *d = &a->dl;
+    pthread_mutex_lock(&d->lock);
+    int downloading = d->running;
+    double frac = d->total ? (double)d->done / d->total : 0;
+    char dl_repo[128];
+    snprintf(dl_repo, sizeof dl_repo, "%s", d->repo);
+    pthread_mutex_unlock(&d->lock);
+    if (downloading) {
+        int bar = 20, done = (int)(frac * bar + 0.5);
+        char b[64];
+        for (int i = 0; i < bar; i++) b[i] = i < done ? '#' : '.';
+        b[bar] = 0;
+        snprintf(s, sizeof s, " unum | downloading %s [%s] %3.0f%% (Esc stops)", dl_repo, b,
+                 frac * 100);
+    } else if (a->loading) {
         int bar = 20, done = (int)(a->load_frac * bar + 0.5);
         char b[64];
         for (int i = 0; i < bar; i++) b[i] = i < done ? '#' : '.';
@@ -1079,6 +1214,7 @@ static void draw_overlay(App *a) {
                         : a->ov == OV_SESSIONS ? "Sessions: Enter open, n new, r rename, d delete"
                         : a->ov == OV_SEARCH   ? "Search all sessions (Enter opens the hit)"
                         : a->ov == OV_RENAME   ? "Rename session (Enter saves)"
+                        : a->ov == OV_PULL     ? "First run: no language model yet"
                                                : "Delete this session? y / n";
     box_at(y, x, h, w, title, 1);
     int iw = w - 4, ih = h - 2;
@@ -1087,6 +1223,23 @@ static void draw_overlay(App *a) {
             const char *l = a->help[i + a->help_scroll];
             put(y + 1 + i, x + 2, l, strlen(l), iw);
         }
+        return;
+    }
+    if (a->ov == OV_PULL) {
+        char *dest = pull_default_dest(DEFAULT_MODEL);
+        char l[8][1024];
+        int n = 0;
+        snprintf(l[n++], sizeof l[0], "No language model is set up and none was found on this machine.");
+        snprintf(l[n++], sizeof l[0], " ");
+        snprintf(l[n++], sizeof l[0], "Download %s (about 1 GB) and %s (about 300 MB)",
+                 DEFAULT_MODEL, DEFAULT_WHISPER);
+        snprintf(l[n++], sizeof l[0], "from %s into %s ?", pull_endpoint(), dest);
+        snprintf(l[n++], sizeof l[0], " ");
+        snprintf(l[n++], sizeof l[0], "y: download now (resumable; Esc stops it)");
+        snprintf(l[n++], sizeof l[0], "n: not now; set model = DIR in %s or start with -m DIR",
+                 a->cfg_path);
+        free(dest);
+        for (int i = 0; i < n && i < ih; i++) put(y + 1 + i, x + 2, l[i], strlen(l[i]), iw);
         return;
     }
     int list_y = y + 1;
@@ -1199,6 +1352,15 @@ static void overlay_key(App *a, int key) {
     int n = a->ov == OV_SESSIONS || a->ov == OV_CONFIRM ? (int)a->n_sessions
             : a->ov == OV_SEARCH                        ? (int)a->n_hits
                                                         : 0;
+    if (a->ov == OV_PULL) {
+        a->ov = OV_NONE;
+        if (key == 'y' || key == 'Y') download_start(a);
+        else
+            note(a, 0, "no model: set model = DIR (or ORG/NAME) in %s, start with -m DIR, or run "
+                       "`unum pull %s`",
+                 a->cfg_path, DEFAULT_MODEL);
+        return;
+    }
     if (key == 27) {
         a->ov = a->ov == OV_RENAME || a->ov == OV_CONFIRM ? OV_SESSIONS : OV_NONE;
         return;
@@ -1326,6 +1488,7 @@ static int global_action(App *a, KeyAction act) {
     case KEYS_RECORD: record_toggle(a); return 1;
     case KEYS_CANCEL:
         if (a->replying) worker_cancel(a->wk);
+        else if (a->dl.running) a->dl.cancel = 1;
         else a->note[0] = 0;
         return 1;
     case KEYS_REGENERATE: regenerate(a); return 1;
@@ -1558,7 +1721,9 @@ int app_main(const AppArgs *args) {
     const char *persona = a->cfg.persona;
     if (persona) a->persona = xstrdup(persona);
     sampling_from_config(a);
-    load_model(a);
+    pthread_mutex_init(&a->dl.lock, NULL);
+    if (!args->model && !a->cfg.model) first_run(a);
+    if (a->ov != OV_PULL) load_model(a);
     const char *wh = args->whisper ? args->whisper : a->cfg.whisper;
     if (wh) {
         worker_load_whisper(a->wk, wh, a->cfg.backend, a->cfg.threads);
@@ -1572,14 +1737,20 @@ int app_main(const AppArgs *args) {
             a->dirty = 0;
         }
         struct pollfd fds[2] = {{0, POLLIN, 0}, {worker_fd(a->wk), POLLIN, 0}};
-        int timeout = a->cap ? 100 : a->loading ? 200 : -1;
+        int timeout = a->cap ? 100 : a->loading || a->dl.running ? 200 : -1;
         int r = poll(fds, 2, timeout);
         if (r < 0 && errno != EINTR) break;
         if (fds[1].revents & POLLIN) handle_events(a);
         read_keys(a); /* also picks up KEY_RESIZE after SIGWINCH */
-        if (a->cap || a->loading) a->dirty = 1;
+        download_poll(a);
+        if (a->cap || a->loading || a->dl.running) a->dirty = 1;
     }
     if (a->cap) record_toggle(a);
+    if (a->dl.running) { /* the .part files stay for a resume */
+        a->dl.cancel = 1;
+        pthread_join(a->dl.thread, NULL);
+    }
+    pthread_mutex_destroy(&a->dl.lock);
     term_restore();
     worker_stop(a->wk);
     chat_clear(a);
