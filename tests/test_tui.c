@@ -96,10 +96,11 @@ static void config(Tui *t, const char *lines) {
 static int start(Tui *t, const char *env, const char *args) {
     sh("tmux -L %s kill-server 2>/dev/null; sleep 0.2", t->sock); /* a previous run */
     return sh("cd %s && tmux -L %s new-session -d -s u -x 110 -y 32 "
-              "\"env XDG_CONFIG_HOME=%s/cfg XDG_DATA_HOME=%s/data XDG_STATE_HOME=%s/state "
-              "NO_COLOR= %s %s --db %s/u.db %s; echo EXIT=\\$?; sleep 60\"",
-              t->root, t->sock, t->dir, t->dir, t->dir, env ? env : "", t->bin, t->dir,
-              args ? args : "");
+              "\"env HOME=%s HF_HOME=%s/hf XDG_CONFIG_HOME=%s/cfg XDG_DATA_HOME=%s/data "
+              "XDG_STATE_HOME=%s/state NO_COLOR= %s %s --db %s/u.db %s; echo EXIT=\\$?; "
+              "sleep 60\"",
+              t->root, t->sock, t->dir, t->dir, t->dir, t->dir, t->dir, env ? env : "", t->bin,
+              t->dir, args ? args : "");
 }
 
 static int tui_open(Tui *t) {
@@ -344,6 +345,8 @@ TEST(tui_no_model_and_bad_database) {
                "HOME=%s %s --db /proc/unum-no-such/u.db; echo EXIT=\\$?; sleep 60\"",
                t.root, t.sock, t.dir, t.dir, t.dir, t.dir, t.bin) == 0);
     CHECK(wait_for(&t, "database:", 10000));
+    CHECK(wait_for(&t, "First run", 5000)); /* nothing on this machine: the offer */
+    keys(&t, "n");
     CHECK(wait_for(&t, "No language model yet", 5000));
     keys(&t, "F1");
     CHECK(wait_for(&t, "quit unum", 5000));
@@ -354,9 +357,11 @@ TEST(tui_no_model_and_bad_database) {
     keys(&t, "C-q");
     CHECK(wait_for(&t, "EXIT=0", 5000));
     sh("tmux -L %s kill-server", t.sock);
-    /* no model: the message says how to get one */
+    /* no model, the offer declined: the message says how to get one */
     REQUIRE(start(&t, NULL, NULL) == 0);
-    CHECK(wait_for(&t, "no model configured", 10000));
+    CHECK(wait_for(&t, "First run", 10000));
+    keys(&t, "n");
+    CHECK(wait_for(&t, "no model: set model = DIR", 5000));
     keys(&t, "C-q");
     CHECK(wait_for(&t, "EXIT=0", 5000));
     tui_close(&t);
@@ -461,7 +466,7 @@ TEST(tui_first_run_downloads_and_chats) {
     REQUIRE(port);
     port[strcspn(port, "\r\n")] = 0;
     char env[512];
-    snprintf(env, sizeof env, "HOME=%s HF_ENDPOINT=http://127.0.0.1:%s", t.dir, port);
+    snprintf(env, sizeof env, "HF_ENDPOINT=http://127.0.0.1:%s", port);
     free(port);
     config(&t, "max_tokens = 4\ntemperature = 0");
     REQUIRE(start(&t, env, NULL) == 0);
