@@ -63,28 +63,6 @@ const char *pull_offline_hint(void) {
            "$XDG_CONFIG_HOME/unum/config (default ~/.config/unum/config)";
 }
 
-/* mkdir -p; the unum folder itself is private (0700), as the store makes it. */
-static int mkdir_p(const char *dir) {
-    char *p = xstrdup(dir);
-    for (char *c = p + 1;; c++) {
-        if (*c == '/' || *c == 0) {
-            char saved = *c;
-            *c = 0;
-            const char *base = strrchr(p, '/');
-            mode_t mode = base && !strcmp(base, "/unum") ? 0700 : 0755;
-            if (mkdir(p, mode) != 0 && errno != EEXIST) {
-                unum_error_set("%s: cannot create folder: %s", p, strerror(errno));
-                free(p);
-                return -1;
-            }
-            *c = saved;
-            if (!saved) break;
-        }
-    }
-    free(p);
-    return 0;
-}
-
 /* ---- which files ---------------------------------------------------------- */
 
 static int ends_with(const char *s, const char *tail) {
@@ -754,7 +732,7 @@ int pull_run(const PullOptions *o, PullResult *res) {
     curl_free(ecommit);
     if (st != PULL_OK) goto out;
 
-    if (mkdir_p(dir) != 0) {
+    if (unum_mkdir_p(dir, 0700) != 0) {
         st = PULL_FAILED;
         goto out;
     }

@@ -210,3 +210,22 @@ uint16_t unum_f32_to_f16(float f) {
     uint32_t r = a + 0xfffu + ((a >> 13) & 1);
     return (uint16_t)(sign | (((r >> 13) - ((127 - 15) << 10)) & 0xffff));
 }
+
+int unum_mkdir_p(const char *dir, unsigned mode) {
+    char *p = xstrdup(dir);
+    for (char *c = p + 1;; c++) {
+        if (*c == '/' || *c == 0) {
+            char saved = *c;
+            *c = 0;
+            if (mkdir(p, (mode_t)mode) != 0 && errno != EEXIST) {
+                unum_error_set("%s: cannot create folder: %s", p, strerror(errno));
+                free(p);
+                return -1;
+            }
+            *c = saved;
+            if (!saved) break;
+        }
+    }
+    free(p);
+    return 0;
+}

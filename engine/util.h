@@ -40,6 +40,10 @@ char *unum_read_file(const char *path, size_t max, size_t *len_out);
  * whole or untouched. 0, or -1 with the error naming the file. */
 int unum_write_file_atomic(const char *path, const void *data, size_t n);
 
+/* mkdir -p: dir and the folders above it, new ones with mode. 0, or -1
+ * with the error naming the folder that could not be made. */
+int unum_mkdir_p(const char *dir, unsigned mode);
+
 /* Path join into a new string: "a" + "/" + "b". */
 char *unum_path_join(const char *a, const char *b);
 int unum_file_exists(const char *path);

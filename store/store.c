@@ -224,25 +224,6 @@ int store_version(Store *st) {
 
 /* ---- locations ------------------------------------------------------------ */
 
-static int mkdir_p(const char *dir, mode_t mode) {
-    char *p = xstrdup(dir);
-    for (char *c = p + 1;; c++) {
-        if (*c == '/' || *c == 0) {
-            char saved = *c;
-            *c = 0;
-            if (mkdir(p, mode) != 0 && errno != EEXIST) {
-                unum_error_set("%s: cannot create folder: %s", p, strerror(errno));
-                free(p);
-                return -1;
-            }
-            *c = saved;
-            if (!saved) break;
-        }
-    }
-    free(p);
-    return 0;
-}
-
 static char *data_dir(void) {
     const char *x = getenv("XDG_DATA_HOME");
     char *base;
@@ -259,7 +240,7 @@ static char *data_dir(void) {
     char *dir = unum_path_join(base, "unum");
     free(base);
     /* The parents are ordinary folders; unum's own folder is private. */
-    if (mkdir_p(dir, 0700) != 0) {
+    if (unum_mkdir_p(dir, 0700) != 0) {
         free(dir);
         return NULL;
     }

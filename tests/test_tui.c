@@ -142,18 +142,24 @@ static int count(const char *hay, const char *needle) {
 
 /* ------------------------------------------------------------ chat */
 
+/* The chat model's folder, or NULL after closing t and skipping the case. */
+static char *chat_fixture(Tui *t) {
+    char *model = fixture("tiny-qwen-vocab");
+    if (!model) {
+        tui_close(t);
+        test_skip("no tiny-qwen-vocab fixture (needs npm)");
+    }
+    return model;
+}
+
 /* A streamed reply, resized mid-way, cancelled with Esc: the partial reply
  * stays on screen marked, and the database holds both messages, the reply
  * marked cancelled. A second reply runs to its end. Ctrl-Q exits 0. */
 TEST(tui_chat_streams_cancels_and_stores) {
     Tui t;
     if (tui_open(&t)) return;
-    char *model = fixture("tiny-qwen-vocab");
-    if (!model) {
-        tui_close(&t);
-        test_skip("no tiny-qwen-vocab fixture (needs npm)");
-        return;
-    }
+    char *model = chat_fixture(&t);
+    if (!model) return;
     char cfg[1024];
     snprintf(cfg, sizeof cfg, "model = %s\nmax_tokens = 4000\ntemperature = 0", model);
     config(&t, cfg);
@@ -205,12 +211,8 @@ TEST(tui_chat_streams_cancels_and_stores) {
 TEST(tui_persona_edit_and_use) {
     Tui t;
     if (tui_open(&t)) return;
-    char *model = fixture("tiny-qwen-vocab");
-    if (!model) {
-        tui_close(&t);
-        test_skip("no tiny-qwen-vocab fixture (needs npm)");
-        return;
-    }
+    char *model = chat_fixture(&t);
+    if (!model) return;
     char cfg[1024];
     snprintf(cfg, sizeof cfg, "model = %s\nmax_tokens = 4\ntemperature = 0", model);
     config(&t, cfg);
@@ -266,12 +268,8 @@ TEST(tui_persona_edit_and_use) {
 TEST(tui_sessions_and_search) {
     Tui t;
     if (tui_open(&t)) return;
-    char *model = fixture("tiny-qwen-vocab");
-    if (!model) {
-        tui_close(&t);
-        test_skip("no tiny-qwen-vocab fixture (needs npm)");
-        return;
-    }
+    char *model = chat_fixture(&t);
+    if (!model) return;
     char cfg[1024];
     snprintf(cfg, sizeof cfg, "model = %s\nmax_tokens = 3\ntemperature = 0", model);
     config(&t, cfg);

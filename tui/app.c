@@ -214,15 +214,7 @@ static void stderr_to_log(void) {
     char dir[1024];
     if (x && x[0] == '/') snprintf(dir, sizeof dir, "%s/unum", x);
     else snprintf(dir, sizeof dir, "%s/.local/state/unum", home && *home ? home : "/tmp");
-    char *p = xstrdup(dir);
-    for (char *c = p + 1; *c; c++)
-        if (*c == '/') {
-            *c = 0;
-            mkdir(p, 0700);
-            *c = '/';
-        }
-    mkdir(p, 0700);
-    free(p);
+    unum_mkdir_p(dir, 0700);
     char log[1100];
     snprintf(log, sizeof log, "%s/unum.log", dir);
     int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
@@ -546,13 +538,7 @@ static char *data_dir(const char *sub) {
     char buf[1024];
     if (x && x[0] == '/') snprintf(buf, sizeof buf, "%s/unum/%s", x, sub);
     else snprintf(buf, sizeof buf, "%s/.local/share/unum/%s", home && *home ? home : "/tmp", sub);
-    for (char *c = buf + 1; *c; c++)
-        if (*c == '/') {
-            *c = 0;
-            mkdir(buf, 0700);
-            *c = '/';
-        }
-    mkdir(buf, 0700);
+    unum_mkdir_p(buf, 0700);
     return xstrdup(buf);
 }
 
@@ -621,63 +607,59 @@ static char *edit_in_editor(App *a, const char *json, const char *what) {
     return out;
 }
 
-static void persona_edit(App *a, int create) {
-    if (!a->st) return;
-    char *json;
-    if (create) {
-        json = xstrdup("{\n  \"name\": \"new-persona\",\n  \"description\": \"\",\n"
-                       "  \"system_prompt\": \"You are ...\",\n"
-                       "  \"style\": {\"tone\": \"\", \"length\": \"\", \"language\": \"\"}\n}\n");
-    } else {
-        if (!a->n_personas) return;
-        json = persona_to_json(&a->personas[a->persona_sel]);
-    }
-    char *text = edit_in_editor(a, json, "persona");
-    free(json);
-    if (!text) return;
+/* Saves edited JSON as a persona (create: a new one); 0 when saved. */
+static int persona_save(App *a, const char *text, int create, char *name, size_t cap) {
     Persona p;
-    if (persona_parse_json(text, "the edited persona", &p)) {
-        note(a, 1, "%s", unum_error());
-    } else {
-        int exists = 0;
-        for (size_t i = 0; i < a->n_personas; i++) exists |= !strcmp(a->personas[i].name, p.name);
-        if (create && exists) note(a, 1, "persona '%s' exists already", p.name);
-        else if (exists ? store_persona_update(a->st, &p) : store_persona_add(a->st, &p))
-            note(a, 1, "%s", unum_error());
-        else note(a, 0, "persona '%s' saved", p.name);
-        persona_free(&p);
-        lists_reload(a);
-    }
-    free(text);
+    if (persona_parse_json(text, "the edited persona", &p)) return -1;
+    int exists = 0, rc;
+    for (size_t i = 0; i < a->n_personas; i++) exists |= !strcmp(a->personas[i].name, p.name);
+    snprintf(name, cap, "%s", p.name);
+    if (create && exists) rc = unum_error_set("persona '%s' exists already", p.name);
+    else rc = exists ? store_persona_update(a->st, &p) : store_persona_add(a->st, &p);
+    persona_free(&p);
+    return rc;
 }
 
-static void template_edit(App *a, int create) {
+static int template_save(App *a, const char *text, int create, char *name, size_t cap) {
+    Template t;
+    if (template_parse_json(text, "the edited template", &t)) return -1;
+    int exists = 0, rc;
+    for (size_t i = 0; i < a->n_templates; i++) exists |= !strcmp(a->templates[i].name, t.name);
+    snprintf(name, cap, "%s", t.name);
+    if (create && exists) rc = unum_error_set("template '%s' exists already", t.name);
+    else rc = exists ? store_template_update(a->st, &t) : store_template_add(a->st, &t);
+    template_free(&t);
+    return rc;
+}
+
+/* e and n in the persona and template panes: the selected record (or a
+ * skeleton) as JSON in the editor, saved back when it parses. */
+static void list_edit(App *a, int persona, int create) {
     if (!a->st) return;
+    const char *what = persona ? "persona" : "template";
     char *json;
-    if (create) {
-        json = xstrdup("{\n  \"name\": \"new-template\",\n  \"description\": \"\",\n"
-                       "  \"sections\": [\n    {\"title\": \"Summary\", \"instruction\": "
-                       "\"Summarize the meeting.\", \"format\": \"paragraph\"}\n  ]\n}\n");
-    } else {
-        if (!a->n_templates) return;
+    if (create)
+        json = xstrdup(persona ? "{\n  \"name\": \"new-persona\",\n  \"description\": \"\",\n"
+                                 "  \"system_prompt\": \"You are ...\",\n"
+                                 "  \"style\": {\"tone\": \"\", \"length\": \"\", \"language\": \"\"}\n}\n"
+                               : "{\n  \"name\": \"new-template\",\n  \"description\": \"\",\n"
+                                 "  \"sections\": [\n    {\"title\": \"Summary\", \"instruction\": "
+                                 "\"Summarize the meeting.\", \"format\": \"paragraph\"}\n  ]\n}\n");
+    else if (persona && a->n_personas)
+        json = persona_to_json(&a->personas[a->persona_sel]);
+    else if (!persona && a->n_templates)
         json = template_to_json(&a->templates[a->template_sel]);
-    }
-    char *text = edit_in_editor(a, json, "template");
+    else
+        return;
+    char *text = edit_in_editor(a, json, what);
     free(json);
     if (!text) return;
-    Template t;
-    if (template_parse_json(text, "the edited template", &t)) {
-        note(a, 1, "%s", unum_error());
-    } else {
-        int exists = 0;
-        for (size_t i = 0; i < a->n_templates; i++) exists |= !strcmp(a->templates[i].name, t.name);
-        if (create && exists) note(a, 1, "template '%s' exists already", t.name);
-        else if (exists ? store_template_update(a->st, &t) : store_template_add(a->st, &t))
-            note(a, 1, "%s", unum_error());
-        else note(a, 0, "template '%s' saved", t.name);
-        template_free(&t);
-        lists_reload(a);
-    }
+    char name[128] = "";
+    int rc = persona ? persona_save(a, text, create, name, sizeof name)
+                     : template_save(a, text, create, name, sizeof name);
+    if (rc) note(a, 1, "%s", unum_error());
+    else note(a, 0, "%s '%s' saved", what, name);
+    lists_reload(a);
     free(text);
 }
 
@@ -1548,8 +1530,8 @@ static void list_key(App *a, int key, KeyAction act) {
     if (key == K(KEY_UP) && *sel > 0) (*sel)--;
     else if (key == K(KEY_DOWN) && *sel + 1 < n) (*sel)++;
     else if (key == '\r') persona ? persona_choose(a) : template_choose(a);
-    else if (key == 'e') persona ? persona_edit(a, 0) : template_edit(a, 0);
-    else if (key == 'n') persona ? persona_edit(a, 1) : template_edit(a, 1);
+    else if (key == 'e') list_edit(a, persona, 0);
+    else if (key == 'n') list_edit(a, persona, 1);
     (void)act;
 }
 

@@ -131,19 +131,14 @@ char *app_config_path(const char *name) {
 }
 
 static int mkdirs(const char *path) { /* the folders above path */
-    char *d = xstrdup(path);
-    for (char *c = d + 1; *c; c++)
-        if (*c == '/') {
-            *c = 0;
-            if (mkdir(d, 0700) && errno != EEXIST) {
-                int rc = unum_error_set("cannot create %s: %s", d, strerror(errno));
-                free(d);
-                return rc;
-            }
-            *c = '/';
-        }
+    char *d = xstrdup(path), *slash = strrchr(d, '/');
+    int rc = 0;
+    if (slash && slash != d) {
+        *slash = 0;
+        rc = unum_mkdir_p(d, 0700);
+    }
     free(d);
-    return 0;
+    return rc;
 }
 
 int app_config_set(const char *path, const char *key, const char *value) {

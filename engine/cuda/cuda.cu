@@ -552,85 +552,18 @@ __global__ void k_rope(float *x, int T, int n_heads, int hd, int pos0, InvFreq i
     }
 }
 
-/* One block per (head, query t). Each warp walks every 4th key keeping an
- * online softmax (running max m, sum l, weighted values acc); the warps'
- * partial states are merged at the end. Lane j holds dims j, j+32, ...
- * pos0 is *posp when posp is set (a recorded step). */
-__global__ void k_attention(float *out, const float *q, const float *kc, const float *vc, int T,
-                            const int *posp, int pos0, int n_heads, int n_kv, int hd,
-                            int causal) {
-    int h = blockIdx.x, t = blockIdx.y, warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    if (posp) pos0 = *posp; /* a recorded step's position */
-    /* causal: query t sees keys 0..pos0+t; otherwise all pos0 keys */
-    int nwarps = blockDim.x >> 5, kvh = h / (n_heads / n_kv), nk = causal ? pos0 + t + 1 : pos0;
-    int per = (hd + 31) / 32;
-    size_t qs = (size_t)n_heads * hd, ks = (size_t)n_kv * hd;
-    const float *qv = q + (size_t)t * qs + (size_t)h * hd;
-    float scale = rsqrtf((float)hd);
-    float qr[ATT_MAX_HD / 32], acc[ATT_MAX_HD / 32];
-    for (int k = 0; k < per; k++) {
-        int d = lane + 32 * k;
-        qr[k] = d < hd ? qv[d] * scale : 0;
-        acc[k] = 0;
-    }
-    float m = -INFINITY, l = 0;
-    for (int s = warp; s < nk; s += nwarps) {
-        const float *kr = kc + (size_t)s * ks + (size_t)kvh * hd;
-        float dot = 0;
-        for (int k = 0; k < per; k++) {
-            int d = lane + 32 * k;
-            if (d < hd) dot += qr[k] * kr[d];
-        }
-        dot = warp_sum(dot);
-        float mn = fmaxf(m, dot), corr = __expf(m - mn), p = __expf(dot - mn);
-        const float *vr = vc + (size_t)s * ks + (size_t)kvh * hd;
-        for (int k = 0; k < per; k++) {
-            int d = lane + 32 * k;
-            acc[k] = acc[k] * corr + (d < hd ? p * vr[d] : 0);
-        }
-        l = l * corr + p;
-        m = mn;
-    }
-    __shared__ float sm[ATT_THREADS / 32], sl[ATT_THREADS / 32];
-    __shared__ float sacc[ATT_THREADS / 32][ATT_MAX_HD];
-    if (lane == 0) sm[warp] = m, sl[warp] = l;
-    for (int k = 0; k < per; k++) {
-        int d = lane + 32 * k;
-        if (d < hd) sacc[warp][d] = acc[k];
-    }
-    __syncthreads();
-    float M = -INFINITY;
-    for (int w = 0; w < nwarps; w++) M = fmaxf(M, sm[w]);
-    float L = 0;
-    for (int w = 0; w < nwarps; w++) L += sl[w] * (sm[w] == -INFINITY ? 0 : __expf(sm[w] - M));
-    float *o = out + (size_t)t * qs + (size_t)h * hd;
-    for (int d = threadIdx.x; d < hd; d += blockDim.x) {
-        float v = 0;
-        for (int w = 0; w < nwarps; w++)
-            if (sm[w] != -INFINITY) v += sacc[w][d] * __expf(sm[w] - M);
-        o[d] = v / L;
-    }
-}
-
-/* Split-K decode attention (flash-decoding), pass 1. Block (head h, split
- * s, query t) runs k_attention's online softmax over its chunk of keys
- * [s*chunk, min((s+1)*chunk, nk)), nk = pos + t + 1 and chunk =
- * ceil(nk / nsplit), and writes its partial state unnormalized: at index
- * pi = (t*n_heads + h)*nsplit + s, part[2*pi] = max m, part[2*pi+1] = sum l,
- * and part[P + pi*hd + d] = acc[d] with P = 2*T*n_heads*nsplit. A chunk
- * past the keys writes m = -inf, l = 0, acc = 0. pos = *posp when posp is
- * set (a recorded step), else pos0. */
-__global__ void k_attention_split(float *part, const float *q, const float *kc, const float *vc,
-                                  int T, const int *posp, int pos0, int n_heads, int n_kv, int hd,
-                                  int nsplit) {
-    int h = blockIdx.x, sp = blockIdx.y, t = blockIdx.z;
+/* The attention of one query row qv (n_heads*hd wide, head already
+ * applied) over keys [k0, k1) of KV head kvh, by one block: each warp walks
+ * every nwarps-th key keeping an online softmax (running max m, sum l,
+ * weighted values acc; lane j holds dims j, j+32, ...), then the warps'
+ * partial states are merged. dst[d] gets the merged weighted values, divided
+ * by the sum when normalize; *M and *L (thread 0's are meaningful) the
+ * block's max and sum. An empty range gives M = -inf, L = 0, dst = 0. */
+__device__ void attend_block(float *dst, float *M_out, float *L_out, const float *qv,
+                             const float *kc, const float *vc, size_t ks, int kvh, int hd, int k0,
+                             int k1, int normalize) {
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, nwarps = blockDim.x >> 5;
-    int pos = posp ? *posp : pos0;
-    int nk = pos + t + 1, chunk = (nk + nsplit - 1) / nsplit;
-    int k0 = sp * chunk, k1 = k0 + chunk < nk ? k0 + chunk : nk; /* empty when k0 >= nk */
-    int kvh = h / (n_heads / n_kv), per = (hd + 31) / 32;
-    size_t qs = (size_t)n_heads * hd, ks = (size_t)n_kv * hd;
-    const float *qv = q + (size_t)t * qs + (size_t)h * hd;
+    int per = (hd + 31) / 32;
     float scale = rsqrtf((float)hd);
     float qr[ATT_MAX_HD / 32], acc[ATT_MAX_HD / 32];
     for (int k = 0; k < per; k++) {
@@ -668,15 +601,53 @@ __global__ void k_attention_split(float *part, const float *q, const float *kc, 
     for (int w = 0; w < nwarps; w++) M = fmaxf(M, sm[w]);
     float L = 0;
     for (int w = 0; w < nwarps; w++) L += sl[w] * (sm[w] == -INFINITY ? 0 : __expf(sm[w] - M));
-    size_t pi = ((size_t)t * n_heads + h) * nsplit + sp;
-    float *pacc = part + (size_t)2 * T * n_heads * nsplit + pi * hd;
-    if (threadIdx.x == 0) part[2 * pi] = M, part[2 * pi + 1] = L;
     for (int d = threadIdx.x; d < hd; d += blockDim.x) {
         float v = 0;
         for (int w = 0; w < nwarps; w++)
             if (sm[w] != -INFINITY) v += sacc[w][d] * __expf(sm[w] - M);
-        pacc[d] = v;
+        dst[d] = normalize ? v / L : v;
     }
+    *M_out = M;
+    *L_out = L;
+}
+
+/* One block per (head, query t): attend_block over the keys the query
+ * sees. pos0 is *posp when posp is set (a recorded step). */
+__global__ void k_attention(float *out, const float *q, const float *kc, const float *vc, int T,
+                            const int *posp, int pos0, int n_heads, int n_kv, int hd,
+                            int causal) {
+    int h = blockIdx.x, t = blockIdx.y;
+    if (posp) pos0 = *posp; /* a recorded step's position */
+    /* causal: query t sees keys 0..pos0+t; otherwise all pos0 keys */
+    int kvh = h / (n_heads / n_kv), nk = causal ? pos0 + t + 1 : pos0;
+    size_t qs = (size_t)n_heads * hd, ks = (size_t)n_kv * hd;
+    float M, L;
+    attend_block(out + (size_t)t * qs + (size_t)h * hd, &M, &L, q + (size_t)t * qs + (size_t)h * hd,
+                 kc, vc, ks, kvh, hd, 0, nk, 1);
+}
+
+/* Split-K decode attention (flash-decoding), pass 1. Block (head h, split
+ * s, query t) runs attend_block over its chunk of keys
+ * [s*chunk, min((s+1)*chunk, nk)), nk = pos + t + 1 and chunk =
+ * ceil(nk / nsplit), and writes its partial state unnormalized: at index
+ * pi = (t*n_heads + h)*nsplit + s, part[2*pi] = max m, part[2*pi+1] = sum l,
+ * and part[P + pi*hd + d] = acc[d] with P = 2*T*n_heads*nsplit. A chunk
+ * past the keys writes m = -inf, l = 0, acc = 0. pos = *posp when posp is
+ * set (a recorded step), else pos0. */
+__global__ void k_attention_split(float *part, const float *q, const float *kc, const float *vc,
+                                  int T, const int *posp, int pos0, int n_heads, int n_kv, int hd,
+                                  int nsplit) {
+    int h = blockIdx.x, sp = blockIdx.y, t = blockIdx.z;
+    int pos = posp ? *posp : pos0;
+    int nk = pos + t + 1, chunk = (nk + nsplit - 1) / nsplit;
+    int k0 = sp * chunk, k1 = k0 + chunk < nk ? k0 + chunk : nk; /* empty when k0 >= nk */
+    int kvh = h / (n_heads / n_kv);
+    size_t qs = (size_t)n_heads * hd, ks = (size_t)n_kv * hd;
+    size_t pi = ((size_t)t * n_heads + h) * nsplit + sp;
+    float *pacc = part + (size_t)2 * T * n_heads * nsplit + pi * hd;
+    float M, L;
+    attend_block(pacc, &M, &L, q + (size_t)t * qs + (size_t)h * hd, kc, vc, ks, kvh, hd, k0, k1, 0);
+    if (threadIdx.x == 0) part[2 * pi] = M, part[2 * pi + 1] = L;
 }
 
 /* Split-K pass 2: block (head h, query t) merges the nsplit partial states
