@@ -490,3 +490,54 @@ TEST(tui_first_run_downloads_and_chats) {
     free(wh);
     tui_close(&t);
 }
+
+/* No audio device: F5 says so on the screen and the app goes on. */
+TEST(tui_no_audio_device) {
+    Tui t;
+    if (tui_open(&t)) return;
+    char *wh = fixture("whisper-en-f32");
+    char *tok = wh ? unum_path_join(wh, "tokenizer.json") : NULL;
+    if (!wh || !unum_file_exists(tok)) {
+        free(wh);
+        free(tok);
+        tui_close(&t);
+        test_skip("no whisper-en-f32 fixture with a tokenizer (needs npm)");
+        return;
+    }
+    free(tok);
+    char args[1024];
+    snprintf(args, sizeof args, "-m /nonexistent/model --whisper %s", wh);
+    REQUIRE(start(&t, "SDL_AUDIODRIVER=disk SDL_DISKAUDIOFILEIN=/nonexistent/mic.raw", args) == 0);
+    REQUIRE(wait_for(&t, "speech model ready", 20000));
+    keys(&t, "F5");
+    CHECK(wait_for(&t, "cannot open for capture", 5000));
+    keys(&t, "F1");
+    CHECK(wait_for(&t, "quit unum", 5000));
+    keys(&t, "Escape");
+    keys(&t, "C-q");
+    CHECK(wait_for(&t, "EXIT=0", 5000));
+    free(wh);
+    tui_close(&t);
+}
+
+/* The first screen, whose content is all deterministic (built-in personas
+ * and templates, a fixed model path), against a committed dump. */
+TEST(tui_screen_dump_matches) {
+    Tui t;
+    if (tui_open(&t)) return;
+    REQUIRE(start(&t, NULL, "-m /nonexistent/model") == 0);
+    REQUIRE(wait_for(&t, "cannot load the language model", 10000));
+    usleep(300 * 1000);
+    char *s = screen(&t);
+    char *path = unum_path_join(t.root, "tests/golden/tui/start-110x32.txt");
+    if (getenv("UNUM_UPDATE_GOLDENS")) unum_write_file_atomic(path, s, strlen(s));
+    char *want = unum_read_file(path, 1 << 20, NULL);
+    REQUIRE(want);
+    if (strcmp(s, want)) test_fail(__FILE__, __LINE__, "the screen differs from %s:\n%s", path, s);
+    free(want);
+    free(path);
+    free(s);
+    keys(&t, "C-q");
+    CHECK(wait_for(&t, "EXIT=0", 5000));
+    tui_close(&t);
+}
