@@ -148,6 +148,14 @@ static const char migration_3[] =
     "CREATE INDEX reports_by_session ON reports(session_id);"
     "CREATE INDEX sessions_by_updated ON sessions(updated);";
 
+/* Version 4: meetings. A recording remembers whether its transcript is
+ * whole (transcription resumes where the segments stop otherwise) and the
+ * file it was imported from; a report, the model that wrote it. */
+static const char migration_4[] =
+    "ALTER TABLE recordings ADD COLUMN transcribed INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE recordings ADD COLUMN source TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE reports ADD COLUMN model TEXT NOT NULL DEFAULT '';";
+
 typedef struct {
     const char *sql;
     int (*after)(Store *st); /* runs in the same transaction, after sql */
@@ -162,6 +170,7 @@ static const Migration migrations[STORE_SCHEMA_VERSION] = {
     {migration_1, builtin_seed},
     {migration_2, NULL},
     {migration_3, NULL},
+    {migration_4, NULL},
 };
 
 /* ---- helpers -------------------------------------------------------------- */

@@ -3,6 +3,7 @@
 #include "args.h"
 #include "cli.h"
 #include "cli_audio.h"
+#include "cli_meeting.h"
 #include "cli_pull.h"
 #include "cli_store.h"
 #include "cli_whisper.h"
@@ -44,6 +45,10 @@ static const char usage[] =
     "        [--translate] [--temp T] [--no-fallback] [--best-of N] [--no-condition]\n"
     "        [--seed S] [--stream] [--backend B] [--threads N] [-v]\n"
     "                                  speech to text, segment by segment\n"
+    "  meeting summarize (--recording ID | FILE.wav) --template NAME [--persona NAME]\n"
+    "        [-m MODEL] [--whisper MODEL] [-o REPORT.md]\n"
+    "  meeting list | show ID | export ID [--format md|json|vtt|srt]\n"
+    "                                  meeting reports from recordings\n"
     "  pull REPO [--revision REV]      download ORG/NAME from the Hugging Face hub into\n"
     "                                  $XDG_DATA_HOME/unum/models (HF_ENDPOINT, HF_TOKEN)\n"
     "\n"
@@ -102,6 +107,7 @@ int main(int argc, char **argv) {
                 {"record", cli_record},
                 {"mel", cli_mel},
                 {"transcribe", cli_transcribe},
+                {"meeting", cli_meeting},
                 {"pull", cli_pull}};
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
         if (!strcmp(cmd, cmds[i].name)) return cmds[i].fn(argc - 1, argv + 1);

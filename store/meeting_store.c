@@ -1,0 +1,217 @@
+/* meeting_store.c - see meeting_store.h. */
+#include "meeting_store.h"
+
+#include "session.h"
+#include "sha256.h"
+#include "util.h"
+#include "wav.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ------------------------------------------------------------ import */
+
+static int64_t by_sha(Store *st, const char *hex) {
+    sqlite3_stmt *s = store_prepare(st, "SELECT id FROM recordings WHERE sha256 = ?1 "
+                                        "AND status = 'complete' ORDER BY id LIMIT 1");
+    if (!s) return -1;
+    sqlite3_bind_text(s, 1, hex, -1, SQLITE_STATIC);
+    int64_t id = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+    sqlite3_finalize(s);
+    return id;
+}
+
+int store_recording_import(Store *st, const char *path, int64_t *id, int *existing) {
+    *existing = 0;
+    size_t len = 0;
+    char *bytes = unum_read_file(path, (size_t)4 << 30, &len);
+    if (!bytes) return -1;
+    wav_audio a;
+    if (wav_read_buffer(bytes, len, path, 0, &a)) {
+        free(bytes);
+        return -1;
+    }
+    double dur = a.sample_rate ? (double)a.n / a.sample_rate : 0;
+    int rate = a.sample_rate, ch = a.channels;
+    wav_audio_free(&a);
+    Sha256 c;
+    char hex[65];
+    if (sha256_init(&c)) {
+        free(bytes);
+        return unum_error_wrap("%s", path);
+    }
+    sha256_update(&c, bytes, len);
+    sha256_final_hex(&c, hex);
+    int64_t found = by_sha(st, hex);
+    if (found != 0) {
+        free(bytes);
+        if (found < 0) return -1;
+        *id = found;
+        *existing = 1;
+        return 0;
+    }
+    char *dir = store_recordings_dir(), name[64];
+    if (!dir) {
+        free(bytes);
+        return -1;
+    }
+    snprintf(name, sizeof name, "import-%.16s.wav", hex);
+    char *dest = unum_path_join(dir, name);
+    free(dir);
+    int rc = unum_write_file_atomic(dest, bytes, len);
+    free(bytes);
+    sqlite3_stmt *s =
+        rc ? NULL
+           : store_prepare(st, "INSERT INTO recordings(path, status, duration_s, sample_rate, "
+                               "channels, sha256, source) VALUES (?1, 'complete', ?2, ?3, ?4, ?5, "
+                               "?6)");
+    if (s) {
+        sqlite3_bind_text(s, 1, dest, -1, SQLITE_STATIC);
+        sqlite3_bind_double(s, 2, dur);
+        sqlite3_bind_int(s, 3, rate);
+        sqlite3_bind_int(s, 4, ch);
+        sqlite3_bind_text(s, 5, hex, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 6, path, -1, SQLITE_STATIC);
+        int r = sqlite3_step(s);
+        sqlite3_finalize(s);
+        if (r == SQLITE_DONE) *id = sqlite3_last_insert_rowid(store_db(st));
+        else rc = store_fail(st, "importing a recording");
+    } else {
+        rc = -1;
+    }
+    free(dest);
+    return rc;
+}
+
+/* ------------------------------------------------------------ listing */
+
+#define MEETING_COLS                                                                               \
+    "SELECT r.id, r.path, r.source, r.status, r.created, r.duration_s, r.transcribed, "            \
+    "(SELECT count(*) FROM segments g WHERE g.recording_id = r.id), "                              \
+    "(SELECT count(*) FROM reports p WHERE p.recording_id = r.id) FROM recordings r "
+
+static void meeting_row(sqlite3_stmt *s, StoreMeeting *m) {
+    m->id = sqlite3_column_int64(s, 0);
+    m->path = store_col_text(s, 1);
+    m->source = store_col_text(s, 2);
+    m->status = store_col_text(s, 3);
+    m->created = store_col_text(s, 4);
+    m->duration_s = sqlite3_column_double(s, 5);
+    m->transcribed = sqlite3_column_int(s, 6);
+    m->segments = sqlite3_column_int64(s, 7);
+    m->reports = sqlite3_column_int64(s, 8);
+}
+
+int store_meeting_list(Store *st, StoreMeeting **out, size_t *n) {
+    *out = NULL;
+    *n = 0;
+    sqlite3_stmt *s = store_prepare(st, MEETING_COLS "ORDER BY r.id DESC");
+    if (!s) return -1;
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        *out = xrealloc(*out, sizeof **out * (*n + 1));
+        meeting_row(s, &(*out)[(*n)++]);
+    }
+    sqlite3_finalize(s);
+    return rc == SQLITE_DONE ? 0 : store_fail(st, "listing recordings");
+}
+
+int store_meeting_get(Store *st, int64_t id, StoreMeeting *out) {
+    memset(out, 0, sizeof *out);
+    sqlite3_stmt *s = store_prepare(st, MEETING_COLS "WHERE r.id = ?1");
+    if (!s) return -1;
+    sqlite3_bind_int64(s, 1, id);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) meeting_row(s, out);
+    sqlite3_finalize(s);
+    if (rc == SQLITE_DONE) return unum_error_set("recording %lld not found", (long long)id);
+    return rc == SQLITE_ROW ? 0 : store_fail(st, "reading a recording");
+}
+
+void store_meeting_free(StoreMeeting *m) {
+    free(m->path);
+    free(m->source);
+    free(m->status);
+    free(m->created);
+    memset(m, 0, sizeof *m);
+}
+
+void store_meetings_free(StoreMeeting *list, size_t n) {
+    for (size_t i = 0; i < n; i++) store_meeting_free(&list[i]);
+    free(list);
+}
+
+int store_segment_list(Store *st, int64_t recording_id, StoreSegment **out, size_t *n) {
+    *out = NULL;
+    *n = 0;
+    sqlite3_stmt *s = store_prepare(st, "SELECT id, start_s, end_s, speaker, text FROM segments "
+                                        "WHERE recording_id = ?1 ORDER BY start_s, id");
+    if (!s) return -1;
+    sqlite3_bind_int64(s, 1, recording_id);
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        *out = xrealloc(*out, sizeof **out * (*n + 1));
+        StoreSegment *g = &(*out)[(*n)++];
+        g->id = sqlite3_column_int64(s, 0);
+        g->start_s = sqlite3_column_double(s, 1);
+        g->end_s = sqlite3_column_double(s, 2);
+        g->speaker = store_col_text(s, 3);
+        g->text = store_col_text(s, 4);
+    }
+    sqlite3_finalize(s);
+    return rc == SQLITE_DONE ? 0 : store_fail(st, "reading segments");
+}
+
+void store_segments_free(StoreSegment *list, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        free(list[i].speaker);
+        free(list[i].text);
+    }
+    free(list);
+}
+
+int store_recording_set_transcribed(Store *st, int64_t id) {
+    sqlite3_stmt *s = store_prepare(st, "UPDATE recordings SET transcribed = 1 WHERE id = ?1");
+    if (!s) return -1;
+    sqlite3_bind_int64(s, 1, id);
+    int rc = sqlite3_step(s);
+    sqlite3_finalize(s);
+    return rc == SQLITE_DONE ? 0 : store_fail(st, "marking a transcript whole");
+}
+
+/* ------------------------------------------------------------ reports */
+
+int store_report_add_model(Store *st, int64_t recording_id, const char *template_name,
+                           const char *persona, const char *model, const char *markdown,
+                           int64_t *id) {
+    sqlite3_stmt *s = store_prepare(st, "INSERT INTO reports(recording_id, template, persona, "
+                                        "model, markdown) VALUES (?1, ?2, ?3, ?4, ?5)");
+    if (!s) return -1;
+    sqlite3_bind_int64(s, 1, recording_id);
+    sqlite3_bind_text(s, 2, template_name ? template_name : "", -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 3, persona ? persona : "", -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 4, model ? model : "", -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 5, markdown ? markdown : "", -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    sqlite3_finalize(s);
+    if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
+        return unum_error_set("report: recording %lld not found", (long long)recording_id);
+    if (rc != SQLITE_DONE) return store_fail(st, "adding a report");
+    if (id) *id = sqlite3_last_insert_rowid(store_db(st));
+    return 0;
+}
+
+char *store_report_latest(Store *st, int64_t recording_id) {
+    sqlite3_stmt *s = store_prepare(st, "SELECT markdown FROM reports WHERE recording_id = ?1 "
+                                        "ORDER BY id DESC LIMIT 1");
+    if (!s) return NULL;
+    sqlite3_bind_int64(s, 1, recording_id);
+    char *md = NULL;
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) md = store_col_text(s, 0);
+    sqlite3_finalize(s);
+    if (rc == SQLITE_DONE) unum_error_set("recording %lld has no report", (long long)recording_id);
+    else if (rc != SQLITE_ROW) store_fail(st, "reading a report");
+    return md;
+}

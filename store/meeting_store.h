@@ -1,0 +1,57 @@
+/* meeting_store.h - the store's side of meetings: recordings imported from WAV
+ * files, their transcript segments in order, whether a transcript is whole,
+ * and the reports written from them.
+ *
+ * An imported WAV is copied into the recordings folder (the store keeps
+ * what it points to) and found again by its sha256, so importing the same
+ * file twice gives the same recording, and its transcript resumes. */
+#ifndef UNUM_MEETING_STORE_H
+#define UNUM_MEETING_STORE_H
+
+#include "store.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct {
+    int64_t id;
+    char *path, *source, *status, *created;
+    double duration_s;
+    int transcribed;  /* the transcript is whole */
+    int64_t segments; /* segments stored */
+    int64_t reports;  /* reports written from it */
+} StoreMeeting;
+
+typedef struct {
+    int64_t id;
+    double start_s, end_s;
+    char *speaker, *text;
+} StoreSegment;
+
+/* Copies the WAV at path into the recordings folder and adds a complete
+ * recording (duration, format, sha256, source = path); a file whose sha256
+ * is already in the store gives that recording (*existing = 1). */
+int store_recording_import(Store *st, const char *path, int64_t *id, int *existing);
+
+/* Every recording, newest first, with its counts. */
+int store_meeting_list(Store *st, StoreMeeting **out, size_t *n);
+int store_meeting_get(Store *st, int64_t id, StoreMeeting *out);
+void store_meeting_free(StoreMeeting *m);
+void store_meetings_free(StoreMeeting *list, size_t n);
+
+/* The recording's segments in time order. */
+int store_segment_list(Store *st, int64_t recording_id, StoreSegment **out, size_t *n);
+void store_segments_free(StoreSegment *list, size_t n);
+
+/* Marks the recording's transcript whole. */
+int store_recording_set_transcribed(Store *st, int64_t id);
+
+/* store_report_add with the model that wrote it. */
+int store_report_add_model(Store *st, int64_t recording_id, const char *template_name,
+                           const char *persona, const char *model, const char *markdown,
+                           int64_t *id);
+/* The newest report of a recording (markdown, new string); NULL with the
+ * error set when it has none. */
+char *store_report_latest(Store *st, int64_t recording_id);
+
+#endif

@@ -1,0 +1,311 @@
+/* cli_meeting.c - see cli_meeting.h. */
+#include "cli_meeting.h"
+
+#include "appconfig.h"
+#include "args.h"
+#include "cli_store.h"
+#include "meeting.h"
+#include "meeting_store.h"
+#include "modeldir.h"
+#include "util.h"
+
+#include <cjson/cJSON.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static int fail(void) {
+    fprintf(stderr, "unum: %s\n", unum_error());
+    return 1;
+}
+
+static Store *open_db(void) {
+    Store *st = NULL;
+    if (store_open(cli_store_db(), &st)) {
+        fail();
+        return NULL;
+    }
+    return st;
+}
+
+static int parse_id(const char *s, int64_t *id) {
+    char *end;
+    long long v = strtoll(s, &end, 10);
+    if (!*s || *end || v <= 0) return -1;
+    *id = v;
+    return 0;
+}
+
+/* ------------------------------------------------------------ summarize */
+
+static volatile int meeting_cancel;
+static _Atomic(Engine *) meeting_engine;
+
+static void on_sigint(int sig) {
+    (void)sig;
+    meeting_cancel = 1;
+    Engine *e = atomic_load(&meeting_engine);
+    if (e) engine_cancel(e);
+}
+
+static void on_progress(void *ud, MeetStage stage, double done, double total) {
+    int tty = *(int *)ud;
+    static const char *what[] = {"transcribing", "summarizing part", "writing section"};
+    if (stage == MEET_TRANSCRIBING)
+        fprintf(stderr, "%sunum: transcribing: %.0f of %.0f s%s", tty ? "\r\033[K" : "", done,
+                total, tty ? "" : "\n");
+    else
+        fprintf(stderr, "%sunum: %s %d of %d%s", tty ? "\r\033[K" : "", what[stage],
+                (int)done + (done < total), (int)total, tty ? "" : "\n");
+    fflush(stderr);
+}
+
+static int summarize(int argc, char **argv) {
+    Args a = {argc, 2, argv, 0};
+    const char *rec_arg = NULL, *wav = NULL, *tmpl = NULL, *persona = NULL, *model = NULL,
+               *whisper = NULL, *out = NULL, *backend = "auto";
+    int threads = 0, ctx = 0, no_fallback = 0;
+    while (a.i < a.argc && !a.bad) {
+        if (args_flag(&a, "--recording", NULL)) rec_arg = args_value(&a);
+        else if (args_flag(&a, "--template", "-t")) tmpl = args_value(&a);
+        else if (args_flag(&a, "--persona", NULL)) persona = args_value(&a);
+        else if (args_flag(&a, "-m", "--model")) model = args_value(&a);
+        else if (args_flag(&a, "--whisper", NULL)) whisper = args_value(&a);
+        else if (args_flag(&a, "-o", "--output")) out = args_value(&a);
+        else if (args_flag(&a, "--backend", NULL)) backend = args_backend(&a);
+        else if (args_flag(&a, "--threads", NULL)) args_int(&a, 1, 1024, &threads);
+        else if (args_flag(&a, "--ctx", NULL)) args_int(&a, 64, 1 << 20, &ctx);
+        else if (args_flag(&a, "--no-fallback", NULL)) no_fallback = 1;
+        else if (argv[a.i][0] != '-' && !wav) wav = argv[a.i++];
+        else args_unknown(&a, "meeting summarize");
+    }
+    if (a.bad) return EXIT_USAGE;
+    int64_t rec = 0;
+    if ((!rec_arg) == (!wav) || !tmpl || (rec_arg && parse_id(rec_arg, &rec))) {
+        fprintf(stderr, "unum meeting summarize: give --recording ID or FILE.wav (one of them), "
+                        "and --template NAME\n");
+        return EXIT_USAGE;
+    }
+    AppConfig cfg;
+    app_config_defaults(&cfg);
+    char *cfg_path = app_config_path("config");
+    int rc = app_config_load(&cfg, cfg_path);
+    free(cfg_path);
+    if (rc) return fail();
+    if (!model) model = cfg.model;
+    if (!whisper) whisper = cfg.whisper;
+    if (!model) {
+        app_config_free(&cfg);
+        fprintf(stderr, "unum meeting summarize: no language model: give -m MODEL or set model = "
+                        "in the config file\n");
+        return EXIT_USAGE;
+    }
+    Store *st = open_db();
+    if (!st) {
+        app_config_free(&cfg);
+        return 1;
+    }
+    rc = 1;
+    Engine *e = NULL;
+    Backend *wbe = NULL;
+    Whisper *w = NULL;
+    Transcriber *t = NULL;
+    char *md = NULL, *wdir = NULL;
+    int tty = isatty(2);
+    MeetingParams mp;
+    meeting_defaults(&mp);
+    mp.progress = on_progress;
+    mp.ud = &tty;
+    mp.cancel = &meeting_cancel;
+    mp.no_fallback = no_fallback;
+    struct sigaction sa = {.sa_handler = on_sigint, .sa_flags = SA_RESETHAND}, old;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old);
+    if (wav) {
+        int existing = 0;
+        char *abs = realpath(wav, NULL);
+        int r = store_recording_import(st, abs ? abs : wav, &rec, &existing);
+        free(abs);
+        if (r) goto done;
+        fprintf(stderr, "unum: %s is recording %lld%s\n", wav, (long long)rec,
+                existing ? " (imported before; its transcript resumes)" : "");
+    }
+    StoreMeeting m;
+    if (store_meeting_get(st, rec, &m)) goto done;
+    int transcribed = m.transcribed;
+    store_meeting_free(&m);
+    if (!transcribed) {
+        if (!whisper) {
+            unum_error_set("recording %lld has no whole transcript and no Whisper model was given "
+                           "(--whisper MODEL or whisper = in the config file)",
+                           (long long)rec);
+            goto done;
+        }
+        if (!(wdir = modeldir_resolve(whisper)) || !(wbe = backend_open(backend, threads)) ||
+            !(w = whisper_load(wdir, wbe)) || !(t = transcriber_new(w, wdir)))
+            goto done;
+        int r = meeting_transcribe(st, t, rec, &mp);
+        if (tty) fputs("\r\033[K", stderr);
+        if (r < 0) goto done;
+        if (r > 0) {
+            fprintf(stderr, "unum: stopped; the transcript so far is stored and the next run "
+                            "resumes it\n");
+            goto done;
+        }
+        transcriber_free(t), whisper_free(w), wbe->close(wbe);
+        t = NULL, w = NULL, wbe = NULL;
+    }
+    EngineOptions eo = {.backend = backend, .threads = threads, .ctx = ctx ? ctx : cfg.ctx};
+    if (!(e = engine_load(model, &eo))) goto done;
+    atomic_store(&meeting_engine, e);
+    int64_t report = 0;
+    int r = meeting_report(st, e, rec, tmpl, persona, &mp, &md, &report);
+    atomic_store(&meeting_engine, NULL);
+    if (tty) fputs("\r\033[K", stderr);
+    if (r < 0) goto done;
+    if (r > 0) {
+        fprintf(stderr, "unum: stopped; no report was stored\n");
+        goto done;
+    }
+    if (out) {
+        if (unum_write_file_atomic(out, md, strlen(md))) goto done;
+    } else {
+        fputs(md, stdout);
+    }
+    fprintf(stderr, "unum: report %lld of recording %lld (%d generations, at most %d of %d "
+                    "context positions)\n",
+            (long long)report, (long long)rec, mp.calls, mp.max_positions, e->model->ctx);
+    rc = 0;
+done:
+    sigaction(SIGINT, &old, NULL);
+    if (rc && !meeting_cancel) fail();
+    free(md);
+    free(wdir);
+    transcriber_free(t);
+    whisper_free(w);
+    if (wbe) wbe->close(wbe);
+    engine_free(e);
+    store_close(st);
+    app_config_free(&cfg);
+    return rc;
+}
+
+/* ------------------------------------------------------------ list, show, export */
+
+static int list(void) {
+    Store *st = open_db();
+    if (!st) return 1;
+    StoreMeeting *m;
+    size_t n;
+    if (store_meeting_list(st, &m, &n)) {
+        store_close(st);
+        return fail();
+    }
+    for (size_t i = 0; i < n; i++) {
+        int s = (int)(m[i].duration_s + 0.5);
+        printf("%lld\t%s\t%d:%02d\t%lld segments%s\t%lld reports\t%s\n", (long long)m[i].id,
+               m[i].created, s / 60, s % 60, (long long)m[i].segments,
+               m[i].transcribed ? "" : " (transcript not whole)", (long long)m[i].reports,
+               m[i].source[0] ? m[i].source : m[i].path);
+    }
+    store_meetings_free(m, n);
+    store_close(st);
+    return 0;
+}
+
+static int show_or_export(int argc, char **argv, int export) {
+    Args a = {argc, 2, argv, 0};
+    const char *id_arg = NULL, *format = "md";
+    while (a.i < a.argc && !a.bad) {
+        if (export && args_flag(&a, "--format", NULL)) format = args_value(&a);
+        else if (argv[a.i][0] != '-' && !id_arg) id_arg = argv[a.i++];
+        else args_unknown(&a, export ? "meeting export" : "meeting show");
+    }
+    int64_t id;
+    if (a.bad) return EXIT_USAGE;
+    if (!id_arg || parse_id(id_arg, &id) ||
+        (strcmp(format, "md") && strcmp(format, "json") && strcmp(format, "vtt") &&
+         strcmp(format, "srt"))) {
+        fprintf(stderr, "unum meeting %s: give a recording ID%s\n", export ? "export" : "show",
+                export ? " and --format md|json|vtt|srt" : "");
+        return EXIT_USAGE;
+    }
+    Store *st = open_db();
+    if (!st) return 1;
+    StoreMeeting m;
+    int rc = 1;
+    char *text = NULL;
+    if (store_meeting_get(st, id, &m)) {
+        fail();
+        store_close(st);
+        return 1;
+    }
+    if (!export || !strcmp(format, "vtt") || !strcmp(format, "srt")) {
+        text = meeting_transcript_text(st, id, export ? format : NULL);
+    } else if (!strcmp(format, "md")) { /* the newest report, else the transcript */
+        text = m.reports ? store_report_latest(st, id) : NULL;
+        if (!m.reports) {
+            char *tr = meeting_transcript_text(st, id, NULL);
+            size_t n = tr ? strlen(tr) + 128 : 0;
+            if (tr) {
+                text = xmalloc(n);
+                snprintf(text, n, "# Transcript of recording %lld\n\n%s", (long long)id, tr);
+            }
+            free(tr);
+        }
+    } else { /* json */
+        StoreSegment *g;
+        size_t n;
+        if (!store_segment_list(st, id, &g, &n)) {
+            cJSON *j = cJSON_CreateObject(), *segs = cJSON_CreateArray();
+            cJSON_AddNumberToObject(j, "id", (double)id);
+            cJSON_AddStringToObject(j, "path", m.path);
+            cJSON_AddStringToObject(j, "source", m.source);
+            cJSON_AddStringToObject(j, "created", m.created);
+            cJSON_AddNumberToObject(j, "duration_s", m.duration_s);
+            cJSON_AddBoolToObject(j, "transcribed", m.transcribed);
+            for (size_t i = 0; i < n; i++) {
+                cJSON *o = cJSON_CreateObject();
+                cJSON_AddNumberToObject(o, "start", g[i].start_s);
+                cJSON_AddNumberToObject(o, "end", g[i].end_s);
+                cJSON_AddStringToObject(o, "speaker", g[i].speaker);
+                cJSON_AddStringToObject(o, "text", g[i].text);
+                cJSON_AddItemToArray(segs, o);
+            }
+            cJSON_AddItemToObject(j, "segments", segs);
+            char *report = m.reports ? store_report_latest(st, id) : NULL;
+            if (report) cJSON_AddStringToObject(j, "report", report);
+            free(report);
+            text = cJSON_Print(j);
+            cJSON_Delete(j);
+            store_segments_free(g, n);
+        }
+    }
+    if (text) {
+        fputs(text, stdout);
+        if (text[0] && text[strlen(text) - 1] != '\n') putchar('\n');
+        rc = 0;
+    } else {
+        fail();
+    }
+    free(text);
+    store_meeting_free(&m);
+    store_close(st);
+    return rc;
+}
+
+int cli_meeting(int argc, char **argv) {
+    const char *sub = argc > 1 ? argv[1] : NULL;
+    if (sub && !strcmp(sub, "summarize")) return summarize(argc, argv);
+    if (sub && !strcmp(sub, "list") && argc == 2) return list();
+    if (sub && !strcmp(sub, "show")) return show_or_export(argc, argv, 0);
+    if (sub && !strcmp(sub, "export")) return show_or_export(argc, argv, 1);
+    fprintf(stderr, "usage: unum meeting summarize (--recording ID | FILE.wav) --template NAME\n"
+                    "                              [--persona NAME] [-m MODEL] [--whisper MODEL] "
+                    "[-o REPORT.md]\n"
+                    "       unum meeting list | show ID | export ID [--format md|json|vtt|srt]\n");
+    return EXIT_USAGE;
+}

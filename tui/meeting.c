@@ -1,0 +1,471 @@
+/* meeting.c - see meeting.h. */
+#include "meeting.h"
+
+#include "chat.h"
+#include "meeting_store.h"
+#include "persona.h"
+#include "recording.h"
+#include "resample.h"
+#include "template.h"
+#include "util.h"
+#include "wav.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void meeting_defaults(MeetingParams *p) {
+    memset(p, 0, sizeof *p);
+    p->section_tokens = 384;
+    p->summary_tokens = 256;
+    p->gen.sampling.temperature = 0;
+    p->gen.sampling.top_p = 1;
+    p->gen.sampling.repeat_penalty = 1.1f;
+}
+
+static int cancelled(const MeetingParams *p) { return p->cancel && *p->cancel; }
+
+/* ------------------------------------------------------------ text */
+
+typedef struct {
+    char *s;
+    size_t n, cap;
+} Buf;
+
+static void buf_printf(Buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void buf_printf(Buf *b, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    int need = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (b->n + (size_t)need + 1 > b->cap) {
+        b->cap = (b->n + (size_t)need + 1) * 2;
+        b->s = xrealloc(b->s, b->cap);
+    }
+    va_start(ap, fmt);
+    vsnprintf(b->s + b->n, b->cap - b->n, fmt, ap);
+    va_end(ap);
+    b->n += (size_t)need;
+}
+
+static void clock_text(char *out, size_t cap, double s, char sep, int hours) {
+    long ms = (long)(s * 1000 + 0.5);
+    long h = ms / 3600000, m = ms / 60000 % 60, sec = ms / 1000 % 60, f = ms % 1000;
+    if (hours) snprintf(out, cap, "%02ld:%02ld:%02ld%c%03ld", h, m, sec, sep, f);
+    else snprintf(out, cap, "%02ld:%02ld.%02ld", h * 60 + m, sec, f / 10);
+}
+
+static char *trimmed_copy(const char *t) {
+    while (*t == ' ' || *t == '\t' || *t == '\n') t++;
+    char *c = xstrdup(t);
+    size_t n = strlen(c);
+    while (n && (c[n - 1] == ' ' || c[n - 1] == '\n' || c[n - 1] == '\t')) c[--n] = 0;
+    return c;
+}
+
+char *meeting_transcript_text(Store *st, int64_t rec_id, const char *format) {
+    StoreSegment *g;
+    size_t n;
+    if (store_segment_list(st, rec_id, &g, &n)) return NULL;
+    Buf b = {0};
+    int vtt = format && !strcmp(format, "vtt"), srt = format && !strcmp(format, "srt");
+    buf_printf(&b, "%s", vtt ? "WEBVTT\n\n" : "");
+    for (size_t i = 0; i < n; i++) {
+        char a[32], z[32], *text = trimmed_copy(g[i].text);
+        clock_text(a, sizeof a, g[i].start_s, srt ? ',' : '.', vtt || srt);
+        clock_text(z, sizeof z, g[i].end_s, srt ? ',' : '.', vtt || srt);
+        if (srt) buf_printf(&b, "%zu\n%s --> %s\n%s\n\n", i + 1, a, z, text);
+        else if (vtt) buf_printf(&b, "%s --> %s\n%s\n\n", a, z, text);
+        else buf_printf(&b, "[%s -> %s] %s\n", a, z, text);
+        free(text);
+    }
+    store_segments_free(g, n);
+    return b.s ? b.s : xstrdup("");
+}
+
+/* ------------------------------------------------------------ transcription */
+
+typedef struct {
+    Store *st;
+    int64_t rec;
+    MeetingParams *p;
+    double total;
+    int failed;
+} TxCtx;
+
+static int tx_segment(void *ud, const TSegment *s) {
+    TxCtx *c = ud;
+    char *text = trimmed_copy(s->text);
+    int rc = store_segment_add(c->st, c->rec, s->start, s->end, NULL, text, NULL);
+    free(text);
+    if (rc) c->failed = 1;
+    return rc ? 1 : 0;
+}
+
+static void tx_progress(void *ud, double done, double total) {
+    TxCtx *c = ud;
+    (void)total;
+    if (c->p->progress) c->p->progress(c->p->ud, MEET_TRANSCRIBING, done, c->total);
+}
+
+int meeting_transcribe(Store *st, Transcriber *t, int64_t rec_id, MeetingParams *p) {
+    StoreMeeting m;
+    if (store_meeting_get(st, rec_id, &m)) return -1;
+    int done = m.transcribed;
+    char *path = xstrdup(m.path);
+    store_meeting_free(&m);
+    if (done) {
+        free(path);
+        return 0;
+    }
+    /* where the stored segments stop */
+    StoreSegment *g;
+    size_t n_seg;
+    if (store_segment_list(st, rec_id, &g, &n_seg)) {
+        free(path);
+        return -1;
+    }
+    double resume = 0;
+    for (size_t i = 0; i < n_seg; i++)
+        if (g[i].end_s > resume) resume = g[i].end_s;
+    store_segments_free(g, n_seg);
+    wav_audio a;
+    float *x = NULL;
+    size_t n = 0;
+    int rc = wav_read_file(path, 0, &a);
+    if (!rc) {
+        rc = resample_to_16k(a.samples, a.n, a.sample_rate, &x, &n);
+        if (rc) unum_error_wrap("%s", path);
+        wav_audio_free(&a);
+    }
+    free(path);
+    if (rc) return -1;
+    size_t off = (size_t)(resume * 16000);
+    TxCtx c = {st, rec_id, p, (double)n / 16000, 0};
+    if (off < n) {
+        TranscribeParams tp;
+        transcribe_defaults(&tp);
+        tp.on_segment = tx_segment;
+        tp.on_progress = tx_progress;
+        tp.ud = &c;
+        tp.cancel = p->cancel;
+        if (p->no_fallback) tp.temperature_inc = 0;
+        Transcript tr = {0};
+        rc = transcribe(t, x + off, n - off, resume, &tp, &tr);
+        transcript_free(&tr);
+        if (c.failed) rc = -1;
+    }
+    free(x);
+    if (rc == 0 && store_recording_set_transcribed(st, rec_id)) rc = -1;
+    return rc;
+}
+
+/* ------------------------------------------------------------ generation */
+
+typedef struct {
+    Buf out;
+} Gen;
+
+static int on_text(void *user, int32_t id, const char *text, size_t len) {
+    Gen *g = user;
+    (void)id;
+    if (len) buf_printf(&g->out, "%.*s", (int)len, text);
+    return 0;
+}
+
+/* The prompt's ids for a system prompt and user text. */
+static int prompt_ids(Engine *e, const char *sys, const char *user, IdVec *ids) {
+    ChatMsg m[2];
+    int k = 0;
+    if (sys) m[k++] = (ChatMsg){"system", sys};
+    else if (e->default_system) m[k++] = (ChatMsg){"system", e->default_system};
+    m[k++] = (ChatMsg){"user", user};
+    ids->n = 0;
+    return chat_encode(e->tok, m, k, 1, ids);
+}
+
+/* One generation of at most max_new tokens; the answer (new string) or
+ * NULL (error set, or cancelled: *stop = 1). */
+static char *generate(Engine *e, MeetingParams *p, const char *sys, const char *user, int max_new,
+                      int *stop) {
+    IdVec ids = {0};
+    *stop = 0;
+    if (prompt_ids(e, sys, user, &ids)) return NULL;
+    if ((int)ids.n + max_new > e->model->ctx) {
+        idvec_free(&ids);
+        unum_error_set("a prompt of %zu tokens leaves no room for %d more in the context of %d",
+                       ids.n, max_new, e->model->ctx);
+        return NULL;
+    }
+    GenerateParams gp = p->gen;
+    gp.max_tokens = max_new;
+    Gen g = {{0}};
+    GenerateStats st;
+    int rc = engine_generate(e, ids.v, ids.n, &gp, on_text, &g, &st);
+    int used = (int)ids.n + st.generated;
+    if (used > p->max_positions) p->max_positions = used;
+    p->calls++;
+    idvec_free(&ids);
+    if (rc || st.stop == STOP_CANCELLED || cancelled(p)) {
+        *stop = rc ? 0 : 1;
+        free(g.out.s);
+        return NULL;
+    }
+    char *t = trimmed_copy(g.out.s ? g.out.s : "");
+    free(g.out.s);
+    return t;
+}
+
+static int n_tokens(Engine *e, const char *sys, const char *user) {
+    IdVec ids = {0};
+    int n = prompt_ids(e, sys, user, &ids) ? 1 << 30 : (int)ids.n;
+    idvec_free(&ids);
+    return n;
+}
+
+/* ------------------------------------------------------------ prompts */
+
+static const char *format_rule(const char *format) {
+    if (!strcmp(format, "list")) return "Write it as a markdown bullet list.";
+    if (!strcmp(format, "table")) return "Write it as a markdown table with a header row.";
+    return "Write it as one or two paragraphs.";
+}
+
+static int is_action_items(const char *title) {
+    char low[256];
+    size_t i = 0;
+    for (; title[i] && i + 1 < sizeof low; i++)
+        low[i] = (char)(title[i] >= 'A' && title[i] <= 'Z' ? title[i] + 32 : title[i]);
+    low[i] = 0;
+    return strstr(low, "action") || strstr(low, "todo") || strstr(low, "to-do") ||
+           strstr(low, "next step");
+}
+
+static char *section_prompt(const char *material_kind, const char *material,
+                            const TemplateSection *sec) {
+    Buf b = {0};
+    buf_printf(&b, "Here is %s.\n\n%s\n\nWrite the section \"%s\" of a meeting report from it. %s %s",
+               material_kind, material, sec->title, sec->instruction, format_rule(sec->format));
+    if (is_action_items(sec->title))
+        buf_printf(&b, " For each action item, give its owner and due date when the meeting "
+                       "names them.");
+    buf_printf(&b, " Answer with the section's content only, without its heading.");
+    return b.s;
+}
+
+static char *chunk_prompt(const char *chunk, int i, int n) {
+    Buf b = {0};
+    buf_printf(&b,
+               "Here is part %d of %d of a meeting transcript, with timestamps.\n\n%s\n\n"
+               "Summarize this part as concise bullet points. Keep names, numbers, decisions, "
+               "open questions and action items with their owners and due dates, each with "
+               "its timestamp.",
+               i + 1, n, chunk);
+    return b.s;
+}
+
+/* ------------------------------------------------------------ map-reduce */
+
+typedef struct {
+    char **v;
+    int n;
+} Lines;
+
+static void lines_free(Lines *l) {
+    for (int i = 0; i < l->n; i++) free(l->v[i]);
+    free(l->v);
+    l->v = NULL, l->n = 0;
+}
+
+static void lines_push(Lines *l, char *s) {
+    l->v = xrealloc(l->v, sizeof *l->v * (size_t)(l->n + 1));
+    l->v[l->n++] = s;
+}
+
+static char *join(const Lines *l, int from, int to) {
+    Buf b = {0};
+    for (int i = from; i < to; i++) buf_printf(&b, "%s\n", l->v[i]);
+    return b.s ? b.s : xstrdup("");
+}
+
+/* The most room any section's prompt needs besides the material. */
+static int section_room(Engine *e, const char *sys, const Template *tp, MeetingParams *p) {
+    int most = 0;
+    for (size_t k = 0; k < tp->n_sections; k++) {
+        char *q = section_prompt("the notes", "", &tp->sections[k]);
+        int n = n_tokens(e, sys, q);
+        free(q);
+        if (n > most) most = n;
+    }
+    return most + p->section_tokens;
+}
+
+/* Summarizes lines in overlapping chunks that fit; the summaries replace
+ * them. 0, 1 cancelled, -1 error. */
+static int reduce(Engine *e, const char *sys, Lines *lines, MeetingParams *p) {
+    int ctx = e->model->ctx, budget = ctx - p->summary_tokens;
+    /* chunk boundaries: as many lines as fit, the last line of a chunk
+     * repeated at the start of the next (overlap) */
+    int *start = xmalloc(sizeof(int) * (size_t)(lines->n + 1)), n_chunks = 0;
+    int *end = xmalloc(sizeof(int) * (size_t)(lines->n + 1));
+    for (int at = 0; at < lines->n;) {
+        int to = at + 1;
+        for (;;) { /* grow while it fits */
+            if (to >= lines->n) break;
+            char *c = join(lines, at, to + 1), *q = chunk_prompt(c, 0, 99);
+            int fits = n_tokens(e, sys, q) <= budget;
+            free(c);
+            free(q);
+            if (!fits) break;
+            to++;
+        }
+        /* a single line that does not fit is cut until it does */
+        for (;;) {
+            char *c = join(lines, at, to), *q = chunk_prompt(c, 0, 99);
+            int fits = n_tokens(e, sys, q) <= budget;
+            free(c);
+            free(q);
+            if (fits || to - at > 1) break;
+            size_t len = strlen(lines->v[at]);
+            if (len < 16) {
+                free(start);
+                free(end);
+                return unum_error_set("the context of %d tokens is too small for a report", ctx);
+            }
+            lines->v[at][len / 2] = 0;
+        }
+        start[n_chunks] = at, end[n_chunks++] = to;
+        at = to >= lines->n ? lines->n : (to - 1 > at ? to - 1 : to);
+    }
+    Lines out = {0};
+    int rc = 0;
+    for (int i = 0; i < n_chunks && !rc; i++) {
+        if (p->progress) p->progress(p->ud, MEET_SUMMARIZING, i, n_chunks);
+        char *c = join(lines, start[i], end[i]), *q = chunk_prompt(c, i, n_chunks);
+        int stop;
+        char *sum = generate(e, p, sys, q, p->summary_tokens, &stop);
+        free(c);
+        free(q);
+        if (!sum) rc = stop ? 1 : -1;
+        else lines_push(&out, sum);
+    }
+    free(start);
+    free(end);
+    if (rc) {
+        lines_free(&out);
+        return rc;
+    }
+    lines_free(lines);
+    *lines = out;
+    return 0;
+}
+
+/* ------------------------------------------------------------ the report */
+
+int meeting_report(Store *st, Engine *e, int64_t rec_id, const char *template_name,
+                   const char *persona, MeetingParams *p, char **markdown, int64_t *report_id) {
+    *markdown = NULL;
+    Template tp;
+    if (store_template_get(st, template_name, &tp)) return -1;
+    char *sys = NULL;
+    if (persona) {
+        Persona ps;
+        if (store_persona_get(st, persona, &ps)) {
+            template_free(&tp);
+            return -1;
+        }
+        sys = persona_system_prompt(&ps);
+        persona_free(&ps);
+    }
+    StoreMeeting m;
+    StoreSegment *g = NULL;
+    size_t n_seg = 0;
+    int rc = store_meeting_get(st, rec_id, &m);
+    if (!rc) rc = store_segment_list(st, rec_id, &g, &n_seg);
+    if (!rc && n_seg == 0) rc = unum_error_set("recording %lld has no transcript yet", (long long)rec_id);
+    Lines material = {0};
+    const char *kind = "a meeting transcript, one line per segment with its start time";
+    for (size_t i = 0; !rc && i < n_seg; i++) {
+        char at[32], *text = trimmed_copy(g[i].text);
+        clock_text(at, sizeof at, g[i].start_s, '.', 0);
+        Buf b = {0};
+        buf_printf(&b, "[%s] %s%s%s", at, g[i].speaker[0] ? g[i].speaker : "",
+                   g[i].speaker[0] ? ": " : "", text);
+        lines_push(&material, b.s);
+        free(text);
+    }
+    /* reduce the material until every section's prompt fits with its answer */
+    int room = rc ? 0 : section_room(e, sys, &tp, p);
+    for (int round = 0; !rc; round++) {
+        char *all = join(&material, 0, material.n);
+        int need = n_tokens(e, NULL, all) + room;
+        free(all);
+        if (need <= e->model->ctx) break;
+        if (round == 8) {
+            rc = unum_error_set("the transcript does not shrink to fit the context of %d tokens",
+                                e->model->ctx);
+            break;
+        }
+        rc = reduce(e, sys, &material, p);
+        kind = "notes summarizing a meeting, part by part, with timestamps";
+    }
+    /* the sections */
+    Buf body = {0};
+    char *all = rc ? NULL : join(&material, 0, material.n);
+    for (size_t k = 0; !rc && k < tp.n_sections; k++) {
+        if (p->progress) p->progress(p->ud, MEET_WRITING, (double)k, (double)tp.n_sections);
+        char *q = section_prompt(kind, all, &tp.sections[k]);
+        int stop;
+        char *text = generate(e, p, sys, q, p->section_tokens, &stop);
+        free(q);
+        if (!text) {
+            rc = stop ? 1 : -1;
+            break;
+        }
+        buf_printf(&body, "## %s\n\n%s\n\n", tp.sections[k].title, text);
+        free(text);
+    }
+    free(all);
+    if (!rc) {
+        const char *slash = strrchr(m.source[0] ? m.source : m.path, '/');
+        const char *name = slash ? slash + 1 : m.source[0] ? m.source : m.path;
+        const char *mslash = strrchr(e->dir, '/');
+        const char *model = mslash ? mslash + 1 : e->dir;
+        char dur[32];
+        clock_text(dur, sizeof dur, m.duration_s, '.', 0);
+        Buf md = {0};
+        buf_printf(&md, "# %s: %s\n\n", tp.name, name);
+        buf_printf(&md, "- Date: %s\n- Duration: %s\n", m.created, dur);
+        /* attendees, when the transcript names speakers */
+        Buf who = {0};
+        for (size_t i = 0; i < n_seg; i++) {
+            if (!g[i].speaker[0]) continue;
+            int seen = 0;
+            for (size_t j = 0; j < i; j++) seen |= !strcmp(g[j].speaker, g[i].speaker);
+            if (!seen) buf_printf(&who, "%s%s", who.n ? ", " : "", g[i].speaker);
+        }
+        if (who.n) buf_printf(&md, "- Attendees: %s\n", who.s);
+        free(who.s);
+        buf_printf(&md, "- Template: %s; persona: %s; model: %s\n\n", tp.name,
+                   persona ? persona : "(none)", model);
+        buf_printf(&md, "%s", body.s ? body.s : "");
+        char *tr = meeting_transcript_text(st, rec_id, NULL);
+        buf_printf(&md, "## Transcript\n\n%s", tr ? tr : "");
+        free(tr);
+        if (store_report_add_model(st, rec_id, tp.name, persona, model, md.s, report_id)) {
+            free(md.s);
+            rc = -1;
+        } else {
+            *markdown = md.s;
+        }
+        if (p->progress) p->progress(p->ud, MEET_WRITING, (double)tp.n_sections, (double)tp.n_sections);
+    }
+    free(body.s);
+    lines_free(&material);
+    store_segments_free(g, n_seg);
+    if (m.path) store_meeting_free(&m);
+    template_free(&tp);
+    free(sys);
+    return rc;
+}

@@ -1,0 +1,61 @@
+/* meeting.h - from a recording to a report: transcription that resumes,
+ * and a report written section by section from a template, in a persona's
+ * voice, with map-reduce when the transcript does not fit the context.
+ *
+ * Transcription stores each segment as it comes (one transaction each), so
+ * an interrupted run keeps what it did, and the next run starts after the
+ * last stored segment; the recording is marked transcribed when the end is
+ * reached.
+ *
+ * The report: each template section is one generation whose prompt holds
+ * the persona's system prompt, the material and the section's instruction
+ * and format (paragraph, list or table, in markdown; sections about action
+ * items ask for owners and due dates). The material is the transcript with
+ * timestamps when its prompt leaves room for the answer in the model's
+ * context (counted with the tokenizer); otherwise the transcript is cut into
+ * overlapping chunks that fit, each chunk is summarized, and the summaries
+ * are the material (summarized again in groups while they do not fit).
+ * Nothing is stored until every section is written; the report is then one
+ * row (linked to the recording, template, persona and model). */
+#ifndef UNUM_MEETING_H
+#define UNUM_MEETING_H
+
+#include "engine.h"
+#include "store.h"
+#include "transcribe.h"
+
+#include <stdint.h>
+
+typedef enum { MEET_TRANSCRIBING, MEET_SUMMARIZING, MEET_WRITING } MeetStage;
+
+typedef struct {
+    /* done of total: seconds of audio, chunks summarized, sections written */
+    void (*progress)(void *ud, MeetStage stage, double done, double total);
+    void *ud;
+    volatile int *cancel;    /* set from anywhere (a signal) to stop */
+    int section_tokens;      /* longest section (default 384) */
+    int summary_tokens;      /* longest chunk summary (default 256) */
+    int no_fallback;         /* transcribe at temperature 0 only */
+    GenerateParams gen;      /* sampling for the report (default greedy) */
+    /* filled in: the largest prompt + reply of any generation, and how many */
+    int max_positions, calls;
+} MeetingParams;
+
+void meeting_defaults(MeetingParams *p);
+
+/* Transcribes recording rec_id (its WAV in the store) with t, resuming
+ * after the last stored segment. 0 when the transcript is whole, 1 when
+ * cancelled, -1 with the error set. */
+int meeting_transcribe(Store *st, Transcriber *t, int64_t rec_id, MeetingParams *p);
+
+/* Writes and stores the report of rec_id from template_name as persona
+ * (NULL: the model's default voice). 0 with *markdown (new string) and
+ * *report_id, 1 when cancelled (nothing stored), -1 with the error set. */
+int meeting_report(Store *st, Engine *e, int64_t rec_id, const char *template_name,
+                   const char *persona, MeetingParams *p, char **markdown, int64_t *report_id);
+
+/* "[mm:ss.xx -> mm:ss.xx] text" lines of the recording's transcript, or
+ * subtitles: format "vtt" or "srt" (new string; NULL with the error set). */
+char *meeting_transcript_text(Store *st, int64_t rec_id, const char *format);
+
+#endif
