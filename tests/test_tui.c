@@ -368,8 +368,9 @@ TEST(tui_no_model_and_bad_database) {
 /* ------------------------------------------------------------ recording */
 
 /* Recording in the app with SDL's disk driver playing espeak-ng speech as
- * the microphone: the transcript pane fills as utterances end, and the
- * recording and its segments are in the database. */
+ * the microphone: the transcript pane fills as utterances end; stopping
+ * offers a report, which is written into the chat; the recording, its
+ * segments and the report (with its model) are in the database. */
 TEST(tui_records_and_transcribes) {
     Tui t;
     if (tui_open(&t)) return;
@@ -403,7 +404,11 @@ TEST(tui_records_and_transcribes) {
     char env[2048], args[1024];
     snprintf(env, sizeof env, "SDL_AUDIODRIVER=disk SDL_DISKAUDIOFILEIN=%s SDL_DISKAUDIODELAY=8",
              raw);
-    snprintf(args, sizeof args, "-m /nonexistent/model --whisper %s", wh);
+    char *lm = fixture("tiny-qwen-vocab");
+    REQUIRE(lm);
+    snprintf(args, sizeof args, "-m %s --whisper %s", lm, wh);
+    free(lm);
+    config(&t, "max_tokens = 6\ntemperature = 0");
     REQUIRE(start(&t, env, args) == 0);
     REQUIRE(wait_for(&t, "speech model ready", 20000));
     keys(&t, "F5");
@@ -412,7 +417,10 @@ TEST(tui_records_and_transcribes) {
     /* segments appear as utterances end (the clip plays at about 6x) */
     CHECK(wait_gone(&t, "listening...", 60000));
     keys(&t, "F5");
-    CHECK(wait_for(&t, "recording stopped", 10000));
+    /* stopping offers the report; it is written into the chat and stored */
+    CHECK(wait_for(&t, "Write a report of this recording", 10000));
+    keys(&t, "y");
+    CHECK(wait_for(&t, "stored; r in the template pane", 60000));
     keys(&t, "C-q");
     CHECK(wait_for(&t, "EXIT=0", 10000));
     /* the rows: one recording, complete, with the segments shown */
@@ -428,6 +436,11 @@ TEST(tui_records_and_transcribes) {
     q = store_prepare(st, "SELECT count(*) FROM segments");
     REQUIRE(q && sqlite3_step(q) == SQLITE_ROW);
     CHECK(sqlite3_column_int(q, 0) >= 1);
+    sqlite3_finalize(q);
+    q = store_prepare(st, "SELECT count(*) FROM reports r JOIN recordings c ON "
+                          "r.recording_id = c.id WHERE r.model = 'tiny-qwen-vocab'");
+    REQUIRE(q && sqlite3_step(q) == SQLITE_ROW);
+    CHECK_EQ_INT(sqlite3_column_int(q, 0), 1);
     sqlite3_finalize(q);
     store_close(st);
     free(wh);

@@ -56,7 +56,16 @@
 typedef enum { P_CHAT, P_TRANSCRIPT, P_PERSONA, P_TEMPLATE, P_COUNT } PaneId;
 static const char *pane_title[P_COUNT] = {"Chat", "Transcript", "Persona", "Template"};
 
-typedef enum { OV_NONE, OV_HELP, OV_SESSIONS, OV_SEARCH, OV_RENAME, OV_CONFIRM, OV_PULL } Overlay;
+typedef enum {
+    OV_NONE,
+    OV_HELP,
+    OV_SESSIONS,
+    OV_SEARCH,
+    OV_RENAME,
+    OV_CONFIRM,
+    OV_PULL,
+    OV_REPORT
+} Overlay;
 
 /* The first-run download of the default models, in a thread of its own;
  * the main loop polls its progress (under lock) while it runs. */
@@ -134,7 +143,7 @@ typedef struct {
     int n_segs, cap_segs;
     int whisper_ready, whisper_loading;
     capture *cap;
-    int64_t rec_id;
+    int64_t rec_id, last_rec; /* the recording in progress; the last one made */
     double rec_t0;
     int seg_scroll;
 
@@ -677,6 +686,34 @@ static void template_choose(App *a) {
     note(a, 0, "template '%s' chosen for reports", a->template_name);
 }
 
+/* ------------------------------------------------------------ reports */
+
+/* The template and persona a report uses: the chosen ones, else the
+ * selected template and no persona. */
+static const char *report_template(App *a) {
+    if (a->template_name) return a->template_name;
+    return a->n_templates ? a->templates[a->template_sel].name : NULL;
+}
+
+static void report_start(App *a, const char *tmpl) {
+    if (!a->last_rec) return note(a, 1, "no recording yet: F5 records one");
+    if (!a->loaded) return note(a, 1, "no language model is loaded");
+    if (a->replying) return note(a, 1, "a reply is being written (Esc cancels it)");
+    if (!tmpl) return note(a, 1, "no report template");
+    worker_report(a->wk, a->args.db, a->last_rec, tmpl, a->persona,
+                  a->gp.max_tokens < 384 ? a->gp.max_tokens : 384);
+    char head[256];
+    snprintf(head, sizeof head, "Report of recording %lld with template %s%s%s",
+             (long long)a->last_rec, tmpl, a->persona ? " as " : "", a->persona ? a->persona : "");
+    Msg *m = msg_push(a, "user", head);
+    store_msg(a, m, 0, 0);
+    msg_push(a, "assistant", "");
+    a->replying = 1;
+    a->scroll = 0;
+    a->focus = P_CHAT;
+    note(a, 0, "writing the report ...");
+}
+
 /* ------------------------------------------------------------ recording */
 
 static void on_audio(void *user, const float *x, size_t n) { worker_audio(user, x, n); }
@@ -691,6 +728,8 @@ static void record_toggle(App *a) {
             note(a, 1, "%s", unum_error());
         else if (rc) note(a, 1, "%s", unum_error());
         else note(a, 0, "recording stopped: %.1f s", (double)st.frames / CAPTURE_RATE);
+        a->last_rec = a->rec_id;
+        if (a->last_rec && a->loaded && report_template(a)) a->ov = OV_REPORT;
         return;
     }
     if (!a->whisper_ready) {
@@ -877,6 +916,26 @@ static void handle_events(App *a) {
             break;
         case EV_SEGMENT: on_segment(a, e); break;
         case EV_TRANSCRIBE_FAILED: note(a, 1, "transcription: %s", e->text); break;
+        case EV_REPORT_PROGRESS:
+            note(a, 0, "report: %s %d of %d", e->text, (int)e->num + 1, e->n);
+            break;
+        case EV_REPORT_DONE:
+            if (a->replying && a->n_msgs) {
+                Msg *m = &a->msgs[a->n_msgs - 1];
+                free(m->text);
+                m->text = xstrdup(e->text);
+                m->doc_cols = -1;
+                a->replying = 0;
+                store_msg(a, m, 0, 0);
+            }
+            note(a, 0, "report %d stored; r in the template pane writes another", e->n);
+            break;
+        case EV_REPORT_FAILED:
+            if (a->replying && a->n_msgs) msg_free(&a->msgs[--a->n_msgs]);
+            a->replying = 0;
+            if (e->text[0]) note(a, 1, "report: %s", e->text);
+            else note(a, 0, "report cancelled; nothing was stored");
+            break;
         }
         a->dirty = 1;
     }
@@ -1197,6 +1256,7 @@ static void draw_overlay(App *a) {
                         : a->ov == OV_SEARCH   ? "Search all sessions (Enter opens the hit)"
                         : a->ov == OV_RENAME   ? "Rename session (Enter saves)"
                         : a->ov == OV_PULL     ? "First run: no language model yet"
+                        : a->ov == OV_REPORT   ? "Recording stopped"
                                                : "Delete this session? y / n";
     box_at(y, x, h, w, title, 1);
     int iw = w - 4, ih = h - 2;
@@ -1222,6 +1282,15 @@ static void draw_overlay(App *a) {
                  a->cfg_path);
         free(dest);
         for (int i = 0; i < n && i < ih; i++) put(y + 1 + i, x + 2, l[i], strlen(l[i]), iw);
+        return;
+    }
+    if (a->ov == OV_REPORT) {
+        char l[3][512];
+        snprintf(l[0], sizeof l[0], "Write a report of this recording with template %s%s%s?",
+                 report_template(a), a->persona ? " as persona " : "", a->persona ? a->persona : "");
+        snprintf(l[1], sizeof l[1], " ");
+        snprintf(l[2], sizeof l[2], "y: write it now   n: later (r in the template pane)");
+        for (int i = 0; i < 3 && i < ih; i++) put(y + 1 + i, x + 2, l[i], strlen(l[i]), iw);
         return;
     }
     int list_y = y + 1;
@@ -1334,6 +1403,16 @@ static void overlay_key(App *a, int key) {
     int n = a->ov == OV_SESSIONS || a->ov == OV_CONFIRM ? (int)a->n_sessions
             : a->ov == OV_SEARCH                        ? (int)a->n_hits
                                                         : 0;
+    if (a->ov == OV_REPORT) {
+        a->ov = OV_NONE;
+        if (key == 'y' || key == 'Y') report_start(a, report_template(a));
+        return;
+    }
+    if (a->ov == OV_REPORT) {
+        a->ov = OV_NONE;
+        if (key == 'y' || key == 'Y') report_start(a, report_template(a));
+        return;
+    }
     if (a->ov == OV_PULL) {
         a->ov = OV_NONE;
         if (key == 'y' || key == 'Y') download_start(a);
@@ -1532,6 +1611,7 @@ static void list_key(App *a, int key, KeyAction act) {
     else if (key == '\r') persona ? persona_choose(a) : template_choose(a);
     else if (key == 'e') list_edit(a, persona, 0);
     else if (key == 'n') list_edit(a, persona, 1);
+    else if (act == KEYS_TEMPLATE_REPORT && n) report_start(a, a->templates[a->template_sel].name);
     (void)act;
 }
 

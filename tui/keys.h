@@ -86,7 +86,9 @@ typedef enum {
     X(PERSONA_NEW, "persona_new", PERSONAS, "n", "create a persona")                               \
     X(TEMPLATE_PICK, "template_pick", TEMPLATES, "Enter", "use the selected template")             \
     X(TEMPLATE_EDIT, "template_edit", TEMPLATES, "e", "edit the selected template")                \
-    X(TEMPLATE_NEW, "template_new", TEMPLATES, "n", "create a template")
+    X(TEMPLATE_NEW, "template_new", TEMPLATES, "n", "create a template")                           \
+    X(TEMPLATE_REPORT, "template_report", TEMPLATES, "r",                                         \
+      "write a report of the last recording with the selected template")
 
 typedef enum {
     KEYS_NONE = -1,

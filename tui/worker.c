@@ -1,6 +1,7 @@
 /* worker.c - see worker.h. */
 #include "worker.h"
 
+#include "meeting.h"
 #include "modeldir.h"
 #include "transcribe.h"
 #include "util.h"
@@ -14,7 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
-typedef enum { RQ_LOAD, RQ_CHAT, RQ_WHISPER, RQ_QUIT } RequestKind;
+typedef enum { RQ_LOAD, RQ_CHAT, RQ_WHISPER, RQ_REPORT, RQ_QUIT } RequestKind;
 
 typedef struct Request {
     RequestKind kind;
@@ -23,6 +24,8 @@ typedef struct Request {
     ChatMsg *msgs; /* role and content copied */
     int n_msgs;
     GenerateParams params;
+    int64_t rec;         /* RQ_REPORT: the recording; model = template, */
+    char *persona, *db;  /* backend unused */
     struct Request *next;
 } Request;
 
@@ -49,6 +52,8 @@ struct Worker {
     size_t audio_n, audio_cap;
     int audio_end;
     volatile int stream_cancel;
+    volatile int report_cancel;
+    Store *st; /* the worker's own connection, opened for the first report */
 };
 
 /* ------------------------------------------------------------ events */
@@ -120,6 +125,8 @@ static void request_free(Request *r) {
     free(r->msgs);
     free(r->model);
     free(r->backend);
+    free(r->persona);
+    free(r->db);
     free(r);
 }
 
@@ -148,6 +155,22 @@ void worker_chat(Worker *w, const ChatMsg *msgs, int n, const GenerateParams *p)
     push(w, r);
 }
 
+void worker_report(Worker *w, const char *db, int64_t rec, const char *template_name,
+                   const char *persona, int section_tokens) {
+    Request *r = xcalloc(1, sizeof *r);
+    r->kind = RQ_REPORT;
+    r->params.max_tokens = section_tokens;
+    r->rec = rec;
+    r->model = xstrdup(template_name);
+    r->persona = persona ? xstrdup(persona) : NULL;
+    r->db = db ? xstrdup(db) : NULL;
+    pthread_mutex_lock(&w->lock);
+    w->running_chat = 1; /* cancellable like a reply */
+    w->report_cancel = 0;
+    pthread_mutex_unlock(&w->lock);
+    push(w, r);
+}
+
 void worker_load_whisper(Worker *w, const char *model, const char *backend, int threads) {
     Request *r = xcalloc(1, sizeof *r);
     r->kind = RQ_WHISPER;
@@ -159,6 +182,7 @@ void worker_load_whisper(Worker *w, const char *model, const char *backend, int 
 
 void worker_cancel(Worker *w) {
     pthread_mutex_lock(&w->lock);
+    if (w->running_chat) w->report_cancel = 1;
     if (w->running_chat && w->engine) engine_cancel(w->engine);
     /* a reply still queued is dropped when its turn comes */
     for (Request *r = w->rq; r; r = r->next)
@@ -307,6 +331,47 @@ static void do_chat(Worker *w, Request *r) {
     free(rep.text);
 }
 
+static void report_progress(void *ud, MeetStage stage, double done, double total) {
+    Event *e = event_new(EV_REPORT_PROGRESS, stage == MEET_SUMMARIZING ? "summarizing" : "writing");
+    e->num = done;
+    e->n = (int)total;
+    post(ud, e);
+}
+
+static void do_report(Worker *w, Request *r) {
+    Event *ev = NULL;
+    if (!w->engine) {
+        ev = event_new(EV_REPORT_FAILED, "no language model is loaded");
+    } else if (!w->st && store_open(r->db, &w->st)) {
+        w->st = NULL;
+        ev = event_new(EV_REPORT_FAILED, unum_error());
+    } else {
+        MeetingParams p;
+        meeting_defaults(&p);
+        p.progress = report_progress;
+        p.ud = w;
+        p.cancel = &w->report_cancel;
+        if (r->params.max_tokens > 0) p.section_tokens = r->params.max_tokens;
+        char *md = NULL;
+        int64_t id = 0;
+        int rc = meeting_report(w->st, w->engine, r->rec, r->model, r->persona, &p, &md, &id);
+        if (rc == 0) {
+            ev = event_new(EV_REPORT_DONE, md);
+            ev->n = (int)id;
+        } else {
+            ev = event_new(EV_REPORT_FAILED, rc > 0 ? "" : unum_error());
+        }
+        free(md);
+    }
+    pthread_mutex_lock(&w->lock);
+    int more = 0;
+    for (Request *q = w->rq; q; q = q->next) more |= q->kind == RQ_CHAT;
+    w->running_chat = more;
+    if (w->engine) atomic_store(&w->engine->cancel, 0);
+    pthread_mutex_unlock(&w->lock);
+    post(w, ev);
+}
+
 static int on_segment(void *user, const TSegment *s) {
     Worker *w = user;
     Event *e = event_new(EV_SEGMENT, s->text);
@@ -399,6 +464,7 @@ static void *worker_main(void *arg) {
         case RQ_LOAD: do_load(w, r); break;
         case RQ_CHAT: do_chat(w, r); break;
         case RQ_WHISPER: do_whisper(w, r); break;
+        case RQ_REPORT: do_report(w, r); break;
         case RQ_QUIT: break;
         }
         request_free(r);
@@ -448,6 +514,7 @@ void worker_stop(Worker *w) {
     event_free(w->ev);
     engine_free(w->engine);
     whisper_drop(w);
+    store_close(w->st);
     free(w->audio);
     close(w->pipe[0]);
     close(w->pipe[1]);

@@ -31,6 +31,9 @@ typedef enum {
     EV_WHISPER_FAILED, /* text: why */
     EV_SEGMENT,        /* text; t0, t1: seconds from the start of the recording */
     EV_TRANSCRIBE_FAILED,
+    EV_REPORT_PROGRESS, /* num: sections written of n */
+    EV_REPORT_DONE,     /* text: the report's markdown; n: its row */
+    EV_REPORT_FAILED,   /* text: why ("" when cancelled) */
 } EventKind;
 
 typedef struct Event {
@@ -61,6 +64,14 @@ void worker_chat(Worker *w, const ChatMsg *msgs, int n, const GenerateParams *p)
 void worker_cancel(Worker *w);
 /* Whether a reply is being generated. */
 int worker_busy(const Worker *w);
+
+/* Writes the report of recording rec (meeting.h) from template as persona
+ * (NULL: none) with the loaded language model, reading and storing through
+ * its own connection to the database at db (NULL: the default), sections
+ * of at most section_tokens. Cancelled
+ * by worker_cancel like a reply. */
+void worker_report(Worker *w, const char *db, int64_t rec, const char *template_name,
+                   const char *persona, int section_tokens);
 
 /* Loads a Whisper model for live transcription. */
 void worker_load_whisper(Worker *w, const char *model, const char *backend, int threads);
