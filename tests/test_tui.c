@@ -367,6 +367,22 @@ TEST(tui_no_model_and_bad_database) {
 
 /* ------------------------------------------------------------ recording */
 
+/* The Whisper model's folder (with its tokenizer), or NULL after closing t
+ * and skipping the case. */
+static char *whisper_fixture(Tui *t) {
+    char *wh = fixture("whisper-en-f32");
+    char *tok = wh ? unum_path_join(wh, "tokenizer.json") : NULL;
+    int ok = wh && unum_file_exists(tok);
+    free(tok);
+    if (!ok) {
+        free(wh);
+        tui_close(t);
+        test_skip("no whisper-en-f32 fixture with a tokenizer (needs npm)");
+        return NULL;
+    }
+    return wh;
+}
+
 /* Recording in the app with SDL's disk driver playing espeak-ng speech as
  * the microphone: the transcript pane fills as utterances end; stopping
  * offers a report, which is written into the chat; the recording, its
@@ -374,16 +390,8 @@ TEST(tui_no_model_and_bad_database) {
 TEST(tui_records_and_transcribes) {
     Tui t;
     if (tui_open(&t)) return;
-    char *wh = fixture("whisper-en-f32");
-    char *tok = wh ? unum_path_join(wh, "tokenizer.json") : NULL;
-    if (!wh || !unum_file_exists(tok)) {
-        free(wh);
-        free(tok);
-        tui_close(&t);
-        test_skip("no whisper-en-f32 fixture with a tokenizer (needs npm)");
-        return;
-    }
-    free(tok);
+    char *wh = whisper_fixture(&t);
+    if (!wh) return;
     /* the first utterance of the meeting clip (17 s) and a second of silence,
      * as raw float samples for the disk driver */
     char *wav = unum_path_join(t.root, "tests/golden/transcribe/meeting16k.wav");
@@ -508,16 +516,8 @@ TEST(tui_first_run_downloads_and_chats) {
 TEST(tui_no_audio_device) {
     Tui t;
     if (tui_open(&t)) return;
-    char *wh = fixture("whisper-en-f32");
-    char *tok = wh ? unum_path_join(wh, "tokenizer.json") : NULL;
-    if (!wh || !unum_file_exists(tok)) {
-        free(wh);
-        free(tok);
-        tui_close(&t);
-        test_skip("no whisper-en-f32 fixture with a tokenizer (needs npm)");
-        return;
-    }
-    free(tok);
+    char *wh = whisper_fixture(&t);
+    if (!wh) return;
     char args[1024];
     snprintf(args, sizeof args, "-m /nonexistent/model --whisper %s", wh);
     REQUIRE(start(&t, "SDL_AUDIODRIVER=disk SDL_DISKAUDIOFILEIN=/nonexistent/mic.raw", args) == 0);
