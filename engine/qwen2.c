@@ -270,9 +270,12 @@ static void blocks(Qwen2 *m, int T, int pos0) {
  * the final hidden states (before the final norm) in m->x. The blocks may
  * run as one recorded step (a CUDA graph) that the backend replays for
  * every position. */
-static void forward_chunk(Qwen2 *m, const int32_t *ids, int T, int pos0) {
+/* T positions from token ids, or from input embeddings (host [T x D])
+ * when ids is NULL */
+static void forward_chunk(Qwen2 *m, const int32_t *ids, const float *embeds, int T, int pos0) {
     Backend *be = m->be;
-    be->embed(be, m->x, &m->embed, ids, T);
+    if (ids) be->embed(be, m->x, &m->embed, ids, T);
+    else be->from_host(be, m->x, embeds, (size_t)T * m->c.hidden);
     int step = be->step_begin && be->qkv_rope ? be->step_begin(be, m, T, pos0) : STEP_DIRECT;
     if (step == STEP_REPLAYED) return;
     blocks(m, T, pos0);
@@ -298,19 +301,21 @@ static void head_rows(Qwen2 *m, int r0, int r1, float *out) {
     }
 }
 
-int qwen2_forward(Qwen2 *m, const int32_t *ids, int T, float *logits, int all_logits) {
+static int forward(Qwen2 *m, const int32_t *ids, const float *embeds, int T, float *logits,
+                   int all_logits) {
     if (T <= 0) return unum_error_set("forward: no tokens");
     if (T > m->ctx - m->n_past)
         return unum_error_set("context full: %d positions used, %d more do not fit in %d",
                               m->n_past, T, m->ctx);
-    for (int t = 0; t < T; t++)
+    for (int t = 0; ids && t < T; t++)
         if (ids[t] < 0 || ids[t] >= m->c.vocab)
             return unum_error_set("token id %d is outside the vocabulary [0, %d)", ids[t],
                                   m->c.vocab);
-    int start = m->n_past;
+    int start = m->n_past, D = m->c.hidden;
     for (int done = 0; done < T;) {
         int n = T - done < m->max_batch ? T - done : m->max_batch;
-        forward_chunk(m, ids + done, n, m->n_past);
+        forward_chunk(m, ids ? ids + done : NULL, ids ? NULL : embeds + (size_t)done * D, n,
+                      m->n_past);
         m->n_past += n;
         if (all_logits && logits) head_rows(m, 0, n, logits + (size_t)done * m->c.vocab);
         else if (done + n == T) head_rows(m, n - 1, n, logits);
@@ -321,6 +326,14 @@ int qwen2_forward(Qwen2 *m, const int32_t *ids, int T, float *logits, int all_lo
         done += n;
     }
     return 0;
+}
+
+int qwen2_forward(Qwen2 *m, const int32_t *ids, int T, float *logits, int all_logits) {
+    return forward(m, ids, NULL, T, logits, all_logits);
+}
+
+int qwen2_forward_embeds(Qwen2 *m, const float *embeds, int T, float *logits, int all_logits) {
+    return forward(m, NULL, embeds, T, logits, all_logits);
 }
 
 void qwen2_rewind(Qwen2 *m, int n) {

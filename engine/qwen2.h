@@ -56,6 +56,9 @@ void qwen2_free(Qwen2 *m);
  * m->logits [V], for the backend's sampler. ids must be in
  * [0, V) and n_past + T <= ctx (checked: -1 with the error set). */
 int qwen2_forward(Qwen2 *m, const int32_t *ids, int T, float *logits, int all_logits);
+/* The same for T positions given as input embeddings instead of token ids:
+ * host float32 [T x hidden] (a speech LLM's projected audio frames). */
+int qwen2_forward_embeds(Qwen2 *m, const float *embeds, int T, float *logits, int all_logits);
 /* Forgets the cache from position n on (n <= n_past). */
 void qwen2_rewind(Qwen2 *m, int n);
 

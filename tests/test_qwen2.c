@@ -257,3 +257,39 @@ TEST(engine_cancel_context_and_eos) {
     golden_free(&g);
     engine_free(e);
 }
+
+/* Input embeddings in place of ids (a speech LLM's spliced audio frames):
+ * the embedding table's rows for the ids, given as embeddings, give the
+ * same logits as the ids, bit for bit, mixed with id calls in one cache. */
+TEST(qwen2_forward_embeds_matches_ids) {
+    static const char *presets[] = {"tiny-bf16", "tiny-untied-f32", "tiny-headdim-f16"};
+    for (size_t k = 0; k < sizeof presets / sizeof *presets; k++) {
+        char *dir = fixture(presets[k]);
+        Backend *be = backend_cpu_open(2);
+        Qwen2 *a = qwen2_load(dir, be, 64), *b = qwen2_load(dir, be, 64);
+        free(dir);
+        REQUIRE(a && b);
+        int V = a->c.vocab, D = a->c.hidden, T = 9;
+        int32_t ids[9] = {1, 7, 42, 3, 99, 5, 11, 200, 17};
+        float *emb = xmalloc(sizeof(float) * (size_t)T * D);
+        for (int t = 0; t < T; t++) /* the table row, widened as embed does */
+            be->embed(be, emb + (size_t)t * D, &a->embed, &ids[t], 1);
+        float *la = xmalloc(sizeof(float) * (size_t)T * V), *lb = xmalloc(sizeof(float) * (size_t)T * V);
+        /* the same chunks on both (T decides the kernels): ids only on a;
+         * ids, then embeddings for the middle, then ids again on b */
+        REQUIRE(qwen2_forward(a, ids, 3, la, 1) == 0);
+        REQUIRE(qwen2_forward(a, ids + 3, 4, la + 3 * (size_t)V, 1) == 0);
+        REQUIRE(qwen2_forward(a, ids + 7, 2, la + 7 * (size_t)V, 1) == 0);
+        REQUIRE(qwen2_forward(b, ids, 3, lb, 1) == 0);
+        REQUIRE(qwen2_forward_embeds(b, emb + 3 * (size_t)D, 4, lb + 3 * (size_t)V, 1) == 0);
+        REQUIRE(qwen2_forward(b, ids + 7, 2, lb + 7 * (size_t)V, 1) == 0);
+        CHECK(!memcmp(la, lb, sizeof(float) * (size_t)T * V));
+        CHECK_EQ_INT(b->n_past, T);
+        free(la);
+        free(lb);
+        free(emb);
+        qwen2_free(a);
+        qwen2_free(b);
+        be->close(be);
+    }
+}
