@@ -691,6 +691,7 @@ int transcribe_detect_language(Transcriber *t, const float *pcm, size_t n, char 
         return 0;
     }
     WholeMel m = {0};
+    t->encoded_seek = -1; /* other audio may have been encoded at the same window */
     int rc = whole_mel(t, pcm, n, &m) || encode_at(t, &m, 0, (size_t)t->n_frames) ||
              detect_encoded(t, code, prob);
     free(m.mel);

@@ -144,6 +144,10 @@ typedef struct {
     int whisper_ready, whisper_loading;
     capture *cap;
     int64_t rec_id, last_rec; /* the recording in progress; the last one made */
+    /* recordings in the order the engine thread numbers them (worker.h):
+     * the row of recording k is rec_of[k % 16] */
+    int n_recs;
+    int64_t rec_of[16];
     double rec_t0;
     int seg_scroll;
 
@@ -729,7 +733,8 @@ static void record_toggle(App *a) {
         else if (rc) note(a, 1, "%s", unum_error());
         else note(a, 0, "recording stopped: %.1f s", (double)st.frames / CAPTURE_RATE);
         a->last_rec = a->rec_id;
-        if (a->last_rec && a->loaded && report_template(a)) a->ov = OV_REPORT;
+        /* the report is offered once the last utterance is transcribed
+         * (EV_RECORDING_DONE) */
         return;
     }
     if (!a->whisper_ready) {
@@ -756,6 +761,7 @@ static void record_toggle(App *a) {
     a->rec_id = 0;
     if (a->st && store_recording_begin(a->st, path, CAPTURE_RATE, 1, a->session, &a->rec_id))
         note(a, 1, "%s", unum_error());
+    a->rec_of[a->n_recs++ % 16] = a->rec_id;
     a->rec_t0 = unum_now();
     for (int i = 0; i < a->n_segs; i++) free(a->segs[i].text);
     a->n_segs = 0;
@@ -763,15 +769,17 @@ static void record_toggle(App *a) {
 }
 
 static void on_segment(App *a, const Event *e) {
+    const char *t = e->text;
+    while (*t == ' ') t++;
+    int64_t rec = e->n >= a->n_recs - 16 && e->n < a->n_recs ? a->rec_of[e->n % 16] : 0;
+    if (a->st && rec && store_segment_add(a->st, rec, e->t0, e->t1, NULL, t, NULL))
+        note(a, 1, "%s", unum_error());
+    if (e->n != a->n_recs - 1) return; /* an earlier recording's tail: stored, not shown */
     if (a->n_segs == a->cap_segs) {
         a->cap_segs = a->cap_segs ? 2 * a->cap_segs : 32;
         a->segs = xrealloc(a->segs, sizeof *a->segs * (size_t)a->cap_segs);
     }
-    const char *t = e->text;
-    while (*t == ' ') t++;
     a->segs[a->n_segs++] = (Seg){e->t0, e->t1, xstrdup(t)};
-    if (a->st && a->rec_id && store_segment_add(a->st, a->rec_id, e->t0, e->t1, NULL, t, NULL))
-        note(a, 1, "%s", unum_error());
     a->dirty = 1;
 }
 
@@ -915,6 +923,12 @@ static void handle_events(App *a) {
             note(a, 1, "cannot load the speech model: %s", e->text);
             break;
         case EV_SEGMENT: on_segment(a, e); break;
+        case EV_RECORDING_DONE:
+            /* the last recording is whole: offer its report */
+            if (e->n == a->n_recs - 1 && !a->cap && a->last_rec && a->loaded &&
+                report_template(a) && a->ov == OV_NONE)
+                a->ov = OV_REPORT;
+            break;
         case EV_TRANSCRIBE_FAILED: note(a, 1, "transcription: %s", e->text); break;
         case EV_REPORT_PROGRESS:
             note(a, 0, "report: %s %d of %d", e->text, (int)e->num + 1, e->n);
@@ -1408,11 +1422,6 @@ static void overlay_key(App *a, int key) {
         if (key == 'y' || key == 'Y') report_start(a, report_template(a));
         return;
     }
-    if (a->ov == OV_REPORT) {
-        a->ov = OV_NONE;
-        if (key == 'y' || key == 'Y') report_start(a, report_template(a));
-        return;
-    }
     if (a->ov == OV_PULL) {
         a->ov = OV_NONE;
         if (key == 'y' || key == 'Y') download_start(a);
@@ -1479,6 +1488,7 @@ static void overlay_key(App *a, int key) {
             sessions_open(a);
         } else if (a->ov_sel < (int)a->n_hits) {
             const StoreHit *h = &a->hits[a->ov_sel];
+            if (a->replying) return note(a, 1, "a reply is being written (Esc cancels it)");
             if (!strcmp(h->kind, "message")) {
                 session_load(a, h->owner);
                 a->ov = OV_NONE;

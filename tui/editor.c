@@ -146,8 +146,8 @@ static void hist_go(Editor *e, int dir) {
         free(e->draft);
         e->draft = xstrdup(e->buf);
     }
-    e->hist_at = to;
     replace(e, to == e->n_hist ? (e->draft ? e->draft : "") : e->hist[to]);
+    e->hist_at = to; /* after replace, which resets it */
 }
 
 static void vertical(Editor *e, int cols, int dir) {

@@ -90,7 +90,7 @@ typedef struct {
     Store *st;
     int64_t rec;
     MeetingParams *p;
-    double total;
+    double total, resume; /* seconds in all, and already transcribed before */
     int failed;
 } TxCtx;
 
@@ -106,7 +106,7 @@ static int tx_segment(void *ud, const TSegment *s) {
 static void tx_progress(void *ud, double done, double total) {
     TxCtx *c = ud;
     (void)total;
-    if (c->p->progress) c->p->progress(c->p->ud, MEET_TRANSCRIBING, done, c->total);
+    if (c->p->progress) c->p->progress(c->p->ud, MEET_TRANSCRIBING, c->resume + done, c->total);
 }
 
 int meeting_transcribe(Store *st, Transcriber *t, int64_t rec_id, MeetingParams *p) {
@@ -142,7 +142,7 @@ int meeting_transcribe(Store *st, Transcriber *t, int64_t rec_id, MeetingParams 
     free(path);
     if (rc) return -1;
     size_t off = (size_t)(resume * 16000);
-    TxCtx c = {st, rec_id, p, (double)n / 16000, 0};
+    TxCtx c = {st, rec_id, p, (double)n / 16000, resume, 0};
     if (off < n) {
         TranscribeParams tp;
         transcribe_defaults(&tp);

@@ -51,6 +51,8 @@ struct Worker {
     float *audio;
     size_t audio_n, audio_cap;
     int audio_end;
+    size_t end_at; /* where in audio the recording ended (with audio_end) */
+    int gen;       /* the number of the recording being transcribed (worker) */
     volatile int stream_cancel;
     volatile int report_cancel;
     Store *st; /* the worker's own connection, opened for the first report */
@@ -215,6 +217,7 @@ void worker_audio(Worker *w, const float *pcm, size_t n) {
 void worker_audio_end(Worker *w) {
     pthread_mutex_lock(&w->lock);
     w->audio_end = 1;
+    w->end_at = w->audio_n; /* later audio is the next recording's */
     pthread_cond_signal(&w->wake);
     pthread_mutex_unlock(&w->lock);
 }
@@ -377,6 +380,7 @@ static int on_segment(void *user, const TSegment *s) {
     Event *e = event_new(EV_SEGMENT, s->text);
     e->t0 = s->start;
     e->t1 = s->end;
+    e->n = w->gen;
     post(w, e);
     return 0;
 }
@@ -419,25 +423,30 @@ static void do_whisper(Worker *w, Request *r) {
     free(dir);
 }
 
-/* Feeds the queued audio to the stream (lock held on entry and exit). */
+/* Feeds the queued audio to the stream (lock held on entry and exit): up
+ * to where a recording ended, then that recording is finished (its last
+ * utterance transcribed, EV_RECORDING_DONE posted) and a fresh stream takes
+ * the audio after it. */
 static void feed_audio(Worker *w) {
     float *a = w->audio;
-    size_t n = w->audio_n;
+    size_t n = w->audio_n, end_at = w->audio_end ? w->end_at : n;
     int end = w->audio_end;
     w->audio = NULL, w->audio_n = w->audio_cap = 0, w->audio_end = 0;
     pthread_mutex_unlock(&w->lock);
-    int rc = 0;
     if (w->stream) {
-        if (n) rc = tstream_feed(w->stream, a, n);
-        if (!rc && end) {
-            rc = tstream_finish(w->stream);
-            /* a fresh stream for the next recording */
-            TStream *s = w->stream;
-            TranscribeParams p;
+        int rc = end_at ? tstream_feed(w->stream, a, end_at) : 0;
+        if (end) {
+            if (!rc) rc = tstream_finish(w->stream);
+            Event *d = event_new(EV_RECORDING_DONE, NULL);
+            d->n = w->gen++;
+            post(w, d);
+            TranscribeParams p; /* always a fresh stream for the next recording */
             live_params(w, &p);
+            tstream_free(w->stream);
             transcript_free(&w->transcript);
-            w->stream = tstream_new(w->transcriber, &p, &w->transcript);
-            tstream_free(s);
+            if (!(w->stream = tstream_new(w->transcriber, &p, &w->transcript)))
+                post(w, event_new(EV_TRANSCRIBE_FAILED, unum_error()));
+            if (w->stream && !rc && n > end_at) rc = tstream_feed(w->stream, a + end_at, n - end_at);
         }
         if (rc < 0) post(w, event_new(EV_TRANSCRIBE_FAILED, unum_error()));
     }
@@ -453,7 +462,8 @@ static void *worker_main(void *arg) {
             pthread_cond_wait(&w->wake, &w->lock);
         if (w->quit) break;
         Request *r = w->rq;
-        if (!r) {
+        /* a report waits for the recording's audio to be transcribed */
+        if (!r || (r->kind == RQ_REPORT && (w->audio_n || w->audio_end))) {
             feed_audio(w);
             continue;
         }

@@ -29,7 +29,9 @@ typedef enum {
     EV_REPLY_FAILED,  /* text: why */
     EV_WHISPER_LOADED,
     EV_WHISPER_FAILED, /* text: why */
-    EV_SEGMENT,        /* text; t0, t1: seconds from the start of the recording */
+    EV_SEGMENT,        /* text; t0, t1: seconds from the start of the recording;
+                        * n: the recording's number (0, 1, .. in worker_audio_end order) */
+    EV_RECORDING_DONE, /* n: that recording's number: all its segments came before */
     EV_TRANSCRIBE_FAILED,
     EV_REPORT_PROGRESS, /* num: sections written of n */
     EV_REPORT_DONE,     /* text: the report's markdown; n: its row */

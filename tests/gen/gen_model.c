@@ -496,6 +496,105 @@ static void write_whisper_config(const char *out, const WhisperPreset *w) {
     write_text(out, "generation_config.json", cfg);
 }
 
+/* ------------------------------------------------------------ speech LLM */
+
+/* Speech LLMs with LLaMA-Omni2's layout: a Qwen2 backbone (a preset above),
+ * a Whisper encoder (128 mels, 1500 positions) and the projector
+ * (frames concatenated by 5, Linear, ReLU, Linear). embedded: the encoder's
+ * tensors are in the checkpoint under model.speech_encoder. with
+ * openai-whisper's names; else it is a Hugging Face Whisper directory,
+ * whisper-encoder/, beside them, named by config.json's speech_encoder. */
+typedef struct {
+    const char *name, *base;
+    int enc_d, enc_layers, enc_ffn, proj_hidden, embedded;
+} OmniPreset;
+
+static const OmniPreset omni_presets[] = {
+    {"omni-tiny", "tiny-qwen-vocab", 64, 2, 128, 48, 1},
+    {"omni-tiny-hfenc", "tiny-qwen-vocab", 64, 2, 128, 48, 0},
+};
+
+static void plan_omni(const OmniPreset *o, int D) {
+    int d = o->enc_d;
+    float s = 1.0f / sqrtf((float)d);
+    char n[128];
+    if (o->embedded) {
+#define E(suffix, nd, a, b, sc, off)                                                               \
+    (snprintf(n, sizeof n, "model.speech_encoder.%s", suffix), add(n, nd, a, b, sc, off))
+        E("conv1.weight", 3, d, 128, 1.0f / sqrtf(3.0f * 128), 0);
+        tensors[n_tensors - 1].shape[2] = 3;
+        E("conv1.bias", 1, d, 0, 0.1f, 0);
+        E("conv2.weight", 3, d, d, 1.0f / sqrtf(3.0f * d), 0);
+        tensors[n_tensors - 1].shape[2] = 3;
+        E("conv2.bias", 1, d, 0, 0.1f, 0);
+        E("positional_embedding", 2, 1500, d, 0.5f, 0);
+        for (int i = 0; i < o->enc_layers; i++) {
+            char b[64];
+            snprintf(b, sizeof b, "blocks.%d.", i);
+#define B(suffix, nd, a, bb, sc, off)                                                              \
+    (snprintf(n, sizeof n, "model.speech_encoder.%s%s", b, suffix), add(n, nd, a, bb, sc, off))
+            B("attn_ln.weight", 1, d, 0, 0.1f, 1.0f);
+            B("attn_ln.bias", 1, d, 0, 0.1f, 0);
+            B("attn.query.weight", 2, d, d, s, 0);
+            B("attn.query.bias", 1, d, 0, 0.1f, 0);
+            B("attn.key.weight", 2, d, d, s, 0);
+            B("attn.value.weight", 2, d, d, s, 0);
+            B("attn.value.bias", 1, d, 0, 0.1f, 0);
+            B("attn.out.weight", 2, d, d, 2.0f * s, 0);
+            B("attn.out.bias", 1, d, 0, 0.1f, 0);
+            B("mlp_ln.weight", 1, d, 0, 0.1f, 1.0f);
+            B("mlp_ln.bias", 1, d, 0, 0.1f, 0);
+            B("mlp.0.weight", 2, o->enc_ffn, d, s, 0);
+            B("mlp.0.bias", 1, o->enc_ffn, 0, 0.1f, 0);
+            B("mlp.2.weight", 2, d, o->enc_ffn, 2.0f / sqrtf((float)o->enc_ffn), 0);
+            B("mlp.2.bias", 1, d, 0, 0.1f, 0);
+#undef B
+        }
+        E("ln_post.weight", 1, d, 0, 0.1f, 1.0f);
+        E("ln_post.bias", 1, d, 0, 0.1f, 0);
+#undef E
+    }
+    add("model.speech_projector.linear1.weight", 2, o->proj_hidden, 5 * d,
+        1.0f / sqrtf(5.0f * d), 0);
+    add("model.speech_projector.linear1.bias", 1, o->proj_hidden, 0, 0.1f, 0);
+    add("model.speech_projector.linear2.weight", 2, D, o->proj_hidden,
+        2.0f / sqrtf((float)o->proj_hidden), 0);
+    add("model.speech_projector.linear2.bias", 1, D, 0, 0.1f, 0);
+}
+
+/* config.json's speech keys, spliced into the backbone's config */
+static void omni_config(const char *out, const OmniPreset *o) {
+    char *path = unum_path_join(out, "config.json");
+    char *cfg = unum_read_file(path, 1 << 16, NULL);
+    if (!cfg) die("cannot read", path);
+    char *brace = strrchr(cfg, '}');
+    char extra[1024];
+    snprintf(extra, sizeof extra,
+             ",\"speech_encoder\":\"%s\",\"speech_encoder_type\":\"whisper\","
+             "\"speech_projector_type\":\"linear\",\"speech_encoder_ds_rate\":5,"
+             "\"speech_encoder_hidden_size\":%d}\n",
+             o->embedded ? "models/speech_encoder/large-v3.pt" : "whisper-encoder", o->enc_d);
+    *brace = 0;
+    size_t n = strlen(cfg) + strlen(extra) + 1;
+    char *all = xmalloc(n);
+    snprintf(all, n, "%s%s", cfg, extra);
+    /* the published model type */
+    char *mt = strstr(all, "\"architectures\":[\"Qwen2ForCausalLM\"],\"model_type\":\"qwen2\"");
+    if (mt) {
+        const char *rep = "\"architectures\":[\"Omni2Speech2SQwen2ForCausalLM\"],"
+                          "\"model_type\":\"omni2_speech2s_qwen2\"";
+        size_t old = strlen("\"architectures\":[\"Qwen2ForCausalLM\"],\"model_type\":\"qwen2\"");
+        char *fixed = xmalloc(n + 64);
+        snprintf(fixed, n + 64, "%.*s%s%s", (int)(mt - all), all, rep, mt + old);
+        free(all);
+        all = fixed;
+    }
+    write_text(out, "config.json", all);
+    free(all);
+    free(cfg);
+    free(path);
+}
+
 /* ------------------------------------------------------------ main */
 
 static void write_config(const char *out, const Preset *p, int first_special);
@@ -508,6 +607,8 @@ int main(int argc, char **argv) {
             for (size_t k = 0; k < sizeof presets / sizeof presets[0]; k++) puts(presets[k].name);
             for (size_t k = 0; k < sizeof whisper_presets / sizeof whisper_presets[0]; k++)
                 puts(whisper_presets[k].name);
+            for (size_t k = 0; k < sizeof omni_presets / sizeof omni_presets[0]; k++)
+                puts(omni_presets[k].name);
             return 0;
         } else if (!strcmp(argv[i], "--preset") && i + 1 < argc) {
             preset = argv[++i];
@@ -522,8 +623,15 @@ int main(int argc, char **argv) {
     }
     const Preset *p = NULL;
     const WhisperPreset *w = NULL;
+    const OmniPreset *om = NULL;
     uint64_t seed = 0;
-    for (size_t k = 0; preset && k < sizeof presets / sizeof presets[0]; k++)
+    for (size_t k = 0; preset && k < sizeof omni_presets / sizeof omni_presets[0]; k++)
+        if (!strcmp(omni_presets[k].name, preset)) {
+            om = &omni_presets[k], seed = 0x5eed2000u + k;
+            for (size_t j = 0; j < sizeof presets / sizeof presets[0]; j++)
+                if (!strcmp(presets[j].name, om->base)) p = &presets[j];
+        }
+    for (size_t k = 0; preset && !om && k < sizeof presets / sizeof presets[0]; k++)
         if (!strcmp(presets[k].name, preset)) p = &presets[k], seed = 0x5eed0000u + k;
     for (size_t k = 0; preset && k < sizeof whisper_presets / sizeof whisper_presets[0]; k++)
         if (!strcmp(whisper_presets[k].name, preset))
@@ -552,6 +660,7 @@ int main(int argc, char **argv) {
         return 0;
     }
     plan(p);
+    if (om) plan_omni(om, p->D);
     qsort(tensors, (size_t)n_tensors, sizeof *tensors, cmp_name);
     for (int i = 0; i < n_tensors; i++) tensors[i].shard = i * p->shards / n_tensors;
     if (p->shards == 1) {
@@ -581,6 +690,24 @@ int main(int argc, char **argv) {
     }
     write_config(out, p, write_tokenizer_files(out, tokenizer));
     free(tensors);
+    tensors = NULL, n_tensors = 0;
+    if (om) {
+        omni_config(out, om);
+        if (!om->embedded) { /* the Whisper directory the config names */
+            static const WhisperPreset enc = {"whisper-encoder", 64, 2, 1, 1, 1, 128, 128,
+                                              128, 1500, 8, 64, 1, F32};
+            char *sub = unum_path_join(out, "whisper-encoder");
+            if (mkdir(sub, 0755) && errno != EEXIST) die("cannot create", sub);
+            plan_whisper(&enc);
+            qsort(tensors, (size_t)n_tensors, sizeof *tensors, cmp_name);
+            char *path = unum_path_join(sub, "model.safetensors");
+            write_shard(path, enc.dt, seed + 1, 0);
+            free(path);
+            write_whisper_config(sub, &enc);
+            free(sub);
+            free(tensors);
+        }
+    }
     return 0;
 }
 
