@@ -53,9 +53,13 @@ int qwen2_config_parse(Qwen2Config *c, const char *json, const char *path) {
         unum_error_set("%s: missing model_type", path);
         goto done;
     }
-    if (strcmp(mt->valuestring, "qwen2")) {
-        unum_error_set("%s: model_type '%s' is not supported (unum runs qwen2)", path,
-                       mt->valuestring);
+    /* a speech LLM of LLaMA-Omni2's layout has a Qwen2 backbone */
+    c->speech = !strcmp(mt->valuestring, "omni2_speech2s_qwen2") ||
+                !strcmp(mt->valuestring, "omni2_speech_qwen2");
+    if (strcmp(mt->valuestring, "qwen2") && !c->speech) {
+        unum_error_set("%s: model_type '%s' is not supported (unum runs qwen2 and LLaMA-Omni2's "
+                       "omni2_speech2s_qwen2)",
+                       path, mt->valuestring);
         goto done;
     }
     const int big = 1 << 20;

@@ -17,6 +17,7 @@ typedef struct {
     int vocab;         /* vocab_size, V */
     int max_pos;       /* max_position_embeddings */
     int tied;          /* tie_word_embeddings */
+    int speech;        /* a speech LLM's backbone (its speech tensors are not the Qwen2's) */
     double rope_theta; /* rope_theta */
     double rms_eps;    /* rms_norm_eps */
 } Qwen2Config;

@@ -79,12 +79,22 @@ static int is_eos(const Engine *e, int32_t id) {
 /* Runs ids[from..n) through the model in chunks, checking for cancellation
  * between chunks; logits of the last position end up in e->logits, or stay
  * in backend memory when the backend samples (on_device). */
-static int feed(Engine *e, const int32_t *ids, size_t from, size_t n, int on_device) {
+static int feed(Engine *e, const int32_t *ids, const float *embeds, size_t from, size_t n,
+                int on_device) {
     Qwen2 *m = e->model;
+    size_t row = 0; /* embeddings row of the next negative id */
+    for (size_t i = 0; i < from; i++) row += ids[i] < 0;
     while (from < n) {
         if (atomic_load(&e->cancel)) return 1;
-        size_t k = n - from < (size_t)m->max_batch ? n - from : (size_t)m->max_batch;
-        if (qwen2_forward(m, ids + from, (int)k, on_device ? NULL : e->logits, 0)) return -1;
+        /* a run of ids, or of embedding positions, up to a batch */
+        int emb = ids[from] < 0;
+        size_t k = 1;
+        while (from + k < n && k < (size_t)m->max_batch && (ids[from + k] < 0) == emb) k++;
+        float *lg = on_device ? NULL : e->logits;
+        int rc = emb ? qwen2_forward_embeds(m, embeds + row * (size_t)m->c.hidden, (int)k, lg, 0)
+                     : qwen2_forward(m, ids + from, (int)k, lg, 0);
+        if (rc) return -1;
+        if (emb) row += k;
         for (size_t i = 0; i < k; i++) idvec_push(&e->cached, ids[from + i]);
         from += k;
     }
@@ -109,14 +119,14 @@ int engine_device_sampling(const Engine *e) {
     return e->be->sample && !(env && !strcmp(env, "0"));
 }
 
-static int generate(Engine *e, const int32_t *prompt, size_t n, const GenerateParams *p,
-                    engine_token_fn fn, void *user, GenerateStats *st) {
+static int generate(Engine *e, const int32_t *prompt, size_t n, const float *embeds,
+                    const GenerateParams *p, engine_token_fn fn, void *user, GenerateStats *st) {
     Qwen2 *m = e->model;
     if (n == 0) return unum_error_set("empty prompt");
     if (n >= (size_t)m->ctx)
         return unum_error_set("prompt of %zu tokens does not fit the context of %d", n, m->ctx);
     for (size_t i = 0; i < n; i++)
-        if (prompt[i] < 0 || prompt[i] >= m->c.vocab)
+        if ((prompt[i] < 0 && !embeds) || prompt[i] >= m->c.vocab)
             return unum_error_set("prompt token %zu: id %d is outside the vocabulary [0, %d)", i,
                                   prompt[i], m->c.vocab);
 
@@ -130,7 +140,7 @@ static int generate(Engine *e, const int32_t *prompt, size_t n, const GeneratePa
 
     int dev = engine_device_sampling(e);
     double t0 = unum_now();
-    int rc = feed(e, prompt, keep, n, dev);
+    int rc = feed(e, prompt, embeds, keep, n, dev);
     st->prefill_s = unum_now() - t0;
     if (rc < 0) return -1;
     if (rc > 0) {
@@ -195,21 +205,51 @@ int engine_generate(Engine *e, const int32_t *prompt, size_t n, const GeneratePa
     GenerateStats local;
     if (!st) st = &local;
     memset(st, 0, sizeof *st);
-    int rc = generate(e, prompt, n, p, fn, user, st);
+    int rc = generate(e, prompt, n, NULL, p, fn, user, st);
     /* a cancel that arrived before or during this call is used up here, so
      * it can neither be lost nor leak into the next request */
     atomic_store(&e->cancel, 0);
     return rc;
 }
 
-int engine_logits(Engine *e, const int32_t *ids, size_t n, float *out) {
+int engine_generate_embeds(Engine *e, const int32_t *prompt, size_t n, const float *embeds,
+                           const GenerateParams *p, engine_token_fn fn, void *user,
+                           GenerateStats *st) {
+    GenerateStats local;
+    if (!st) st = &local;
+    memset(st, 0, sizeof *st);
+    int rc = generate(e, prompt, n, embeds, p, fn, user, st);
+    atomic_store(&e->cancel, 0);
+    return rc;
+}
+
+int engine_logits_embeds(Engine *e, const int32_t *ids, size_t n, const float *embeds,
+                         float *out) {
     Qwen2 *m = e->model;
     if (n == 0) return unum_error_set("no ids");
     if (n > (size_t)m->ctx)
-        return unum_error_set("%zu ids do not fit the context of %d positions", n, m->ctx);
+        return unum_error_set("%zu positions do not fit the context of %d", n, m->ctx);
+    for (size_t i = 0; i < n; i++)
+        if ((ids[i] < 0 && !embeds) || ids[i] >= m->c.vocab)
+            return unum_error_set("id %d at %zu is outside the vocabulary [0, %d)", ids[i], i,
+                                  m->c.vocab);
     qwen2_rewind(m, 0);
     e->cached.n = 0;
-    if (qwen2_forward(m, ids, (int)n, out, 1)) return -1;
-    for (size_t i = 0; i < n; i++) idvec_push(&e->cached, ids[i]);
+    size_t row = 0, V = (size_t)m->c.vocab, D = (size_t)m->c.hidden;
+    for (size_t at = 0; at < n;) { /* runs of ids and of embedding positions */
+        int emb = ids[at] < 0;
+        size_t k = 1;
+        while (at + k < n && (ids[at + k] < 0) == emb) k++;
+        int rc = emb ? qwen2_forward_embeds(m, embeds + row * D, (int)k, out + at * V, 1)
+                     : qwen2_forward(m, ids + at, (int)k, out + at * V, 1);
+        if (rc) return -1;
+        if (emb) row += k;
+        for (size_t i = 0; i < k; i++) idvec_push(&e->cached, ids[at + i]);
+        at += k;
+    }
     return 0;
+}
+
+int engine_logits(Engine *e, const int32_t *ids, size_t n, float *out) {
+    return engine_logits_embeds(e, ids, n, NULL, out);
 }

@@ -74,6 +74,17 @@ int engine_generate(Engine *e, const int32_t *prompt, size_t n, const GeneratePa
 /* Teacher-forced logits of every position of ids: out [n x V], fresh cache. */
 int engine_logits(Engine *e, const int32_t *ids, size_t n, float *out);
 
+/* The same two with input embeddings among the ids: a negative id is a
+ * position whose input is the next row of embeds (host [rows x hidden], in
+ * order), not a token. The negative values themselves only identify the
+ * positions for the cache's prefix reuse (speech.h makes them unique to a
+ * clip). */
+int engine_generate_embeds(Engine *e, const int32_t *prompt, size_t n, const float *embeds,
+                           const GenerateParams *p, engine_token_fn fn, void *user,
+                           GenerateStats *stats);
+int engine_logits_embeds(Engine *e, const int32_t *ids, size_t n, const float *embeds,
+                         float *out);
+
 /* Asks the running call to stop; safe from any thread or a signal handler. */
 void engine_cancel(Engine *e);
 

@@ -72,6 +72,8 @@ struct Backend {
                       int T, float eps);
     /* x[i] = gelu(x[i]) (the exact, erf form) for n elements. */
     void (*gelu)(Backend *be, float *x, size_t n);
+    /* x[i] = max(x[i], 0) for n elements (a speech projector's). */
+    void (*relu)(Backend *be, float *x, size_t n);
     /* Kernel-3, padding-1 convolution input as rows: for a time-major x
      * [L x C], col[t] = (x[s*t-1, c], x[s*t, c], x[s*t+1, c]) for each c in
      * channel-major order (c*3 + k), zero outside; t < (L - 1) / s + 1. */

@@ -76,6 +76,12 @@ static int check_unused(Loader *ld) {
         if (ld->took[i] || (ld->m->c.tied && !strcmp(name, "lm_head.weight")) ||
             (len > 19 && !strcmp(name + len - 19, "rotary_emb.inv_freq")))
             continue;
+        /* a speech LLM's encoder, projector and speech generator (speech.c
+         * reads the first two; the third makes speech, which unum does not) */
+        if (ld->m->c.speech && (!strncmp(name, "model.speech_encoder.", 21) ||
+                                !strncmp(name, "model.speech_projector.", 23) ||
+                                !strncmp(name, "speech_generator.", 17)))
+            continue;
         if (sscanf(name, "model.layers.%d.", &layer) == 1 && layer >= ld->m->c.n_layers)
             return unum_error_set("%s: tensor '%s' belongs to layer %d but config.json has "
                                   "num_hidden_layers %d",

@@ -101,11 +101,45 @@ done:
 typedef struct {
     Whisper *w;
     unsigned char *took;
+    const char *prefix; /* non-NULL: openai-whisper names under this prefix */
 } Loader;
+
+/* The openai-whisper name (after prefix) of an encoder tensor named as
+ * Hugging Face names it (model.encoder.*), into out. */
+static void openai_name(const char *prefix, const char *hf, char *out, size_t cap) {
+    static const char *const map[][2] = {
+        {"self_attn.q_proj.", "attn.query."},  {"self_attn.k_proj.", "attn.key."},
+        {"self_attn.v_proj.", "attn.value."},  {"self_attn.out_proj.", "attn.out."},
+        {"self_attn_layer_norm.", "attn_ln."}, {"fc1.", "mlp.0."},
+        {"fc2.", "mlp.2."},                    {"final_layer_norm.", "mlp_ln."}};
+    const char *r = hf + strlen("model.encoder.");
+    int layer, at = 0;
+    if (!strcmp(r, "embed_positions.weight")) {
+        snprintf(out, cap, "%spositional_embedding", prefix);
+    } else if (!strncmp(r, "layer_norm.", 11)) {
+        snprintf(out, cap, "%sln_post.%s", prefix, r + 11);
+    } else if (sscanf(r, "layers.%d.%n", &layer, &at) == 1 && at > 0) {
+        const char *rest = r + at;
+        for (size_t i = 0; i < sizeof map / sizeof *map; i++)
+            if (!strncmp(rest, map[i][0], strlen(map[i][0]))) {
+                snprintf(out, cap, "%sblocks.%d.%s%s", prefix, layer, map[i][1],
+                         rest + strlen(map[i][0]));
+                return;
+            }
+        snprintf(out, cap, "%sblocks.%d.%s", prefix, layer, rest);
+    } else {
+        snprintf(out, cap, "%s%s", prefix, r); /* conv1.*, conv2.* */
+    }
+}
 
 /* name with the given rank and shape, uploaded as [rows x cols]. */
 static int load(Loader *ld, Weight *out, const char *name, int ndim, const int64_t *shape, int rows,
                 int cols) {
+    char mapped[256];
+    if (ld->prefix) {
+        openai_name(ld->prefix, name, mapped, sizeof mapped);
+        name = mapped;
+    }
     const STensor *t = st_get(&ld->w->st, name, ndim, shape);
     if (!t) return -1;
     ld->took[t - ld->w->st.tensors] = 1;
@@ -201,7 +235,7 @@ static int alloc_state(Whisper *w) {
                 {&w->enc_out, c->n_audio * d},
                 {&w->logits, (size_t)LOGIT_ROWS * c->vocab}};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
-        if (!(*bufs[i].p = be->alloc(be, bufs[i].n))) return -1;
+        if (bufs[i].n && !(*bufs[i].p = be->alloc(be, bufs[i].n))) return -1;
     for (int i = 0; i < c->dec_layers; i++) {
         WhisperLayer *l = &w->dec[i];
         if (!(l->k_cache = be->alloc(be, (size_t)c->n_text * d)) ||
@@ -211,6 +245,23 @@ static int alloc_state(Whisper *w) {
             return -1;
     }
     return 0;
+}
+
+/* The encoder's tensors (names as Hugging Face has them; the loader maps
+ * them when the checkpoint uses openai-whisper's). */
+static int load_encoder(Loader *ld) {
+    Whisper *w = ld->w;
+    const WhisperConfig *c = &w->c;
+    int64_t c1[3] = {c->d, c->n_mels, 3}, c2[3] = {c->d, c->d, 3};
+    int rc = load(ld, &w->conv1, "model.encoder.conv1.weight", 3, c1, c->d, c->n_mels * 3) ||
+             load_vec(ld, &w->conv1_b, "model.encoder.conv1.bias", c->d) ||
+             load(ld, &w->conv2, "model.encoder.conv2.weight", 3, c2, c->d, c->d * 3) ||
+             load_vec(ld, &w->conv2_b, "model.encoder.conv2.bias", c->d) ||
+             load_mat(ld, &w->enc_pos, "model.encoder.embed_positions.weight", c->n_audio, c->d) ||
+             load_norm(ld, &w->enc_ln_w, &w->enc_ln_b, "model.encoder.layer_norm");
+    for (int i = 0; !rc && i < c->enc_layers; i++)
+        rc = load_layer(ld, &w->enc[i], "encoder", i, c->enc_ffn, 0);
+    return rc;
 }
 
 Whisper *whisper_load(const char *dir, Backend *be) {
@@ -227,14 +278,8 @@ Whisper *whisper_load(const char *dir, Backend *be) {
     const WhisperConfig *c = &w->c;
     w->enc = xcalloc((size_t)c->enc_layers, sizeof *w->enc);
     w->dec = xcalloc((size_t)c->dec_layers, sizeof *w->dec);
-    Loader ld = {w, xcalloc((size_t)w->st.n_tensors + 1, 1)};
-    int64_t c1[3] = {c->d, c->n_mels, 3}, c2[3] = {c->d, c->d, 3};
-    int rc = load(&ld, &w->conv1, "model.encoder.conv1.weight", 3, c1, c->d, c->n_mels * 3) ||
-             load_vec(&ld, &w->conv1_b, "model.encoder.conv1.bias", c->d) ||
-             load(&ld, &w->conv2, "model.encoder.conv2.weight", 3, c2, c->d, c->d * 3) ||
-             load_vec(&ld, &w->conv2_b, "model.encoder.conv2.bias", c->d) ||
-             load_mat(&ld, &w->enc_pos, "model.encoder.embed_positions.weight", c->n_audio, c->d) ||
-             load_norm(&ld, &w->enc_ln_w, &w->enc_ln_b, "model.encoder.layer_norm") ||
+    Loader ld = {w, xcalloc((size_t)w->st.n_tensors + 1, 1), NULL};
+    int rc = load_encoder(&ld) ||
              load_mat(&ld, &w->tok, "model.decoder.embed_tokens.weight", c->vocab, c->d) ||
              load_mat(&ld, &w->dec_pos, "model.decoder.embed_positions.weight", c->n_text, c->d) ||
              load_norm(&ld, &w->dec_ln_w, &w->dec_ln_b, "model.decoder.layer_norm");
@@ -242,11 +287,72 @@ Whisper *whisper_load(const char *dir, Backend *be) {
         if (c->tied) w->proj = w->tok;
         else rc = load_mat(&ld, &w->proj, "proj_out.weight", c->vocab, c->d);
     }
-    for (int i = 0; !rc && i < c->enc_layers; i++)
-        rc = load_layer(&ld, &w->enc[i], "encoder", i, c->enc_ffn, 0);
     for (int i = 0; !rc && i < c->dec_layers; i++)
         rc = load_layer(&ld, &w->dec[i], "decoder", i, c->dec_ffn, 1);
     if (!rc) rc = check_unused(&ld);
+    free(ld.took);
+    if (!rc) rc = alloc_state(w);
+    if (rc) {
+        unum_error_wrap("%s", dir);
+        whisper_free(w);
+        return NULL;
+    }
+    return w;
+}
+
+/* An encoder inside another checkpoint has no config.json of its own: its
+ * shapes give it (heads: head_dim 64, as in every published Whisper). */
+static int config_from_shapes(WhisperConfig *c, const STModel *st, const char *prefix,
+                              const char *dir) {
+    char n[256];
+    memset(c, 0, sizeof *c);
+    snprintf(n, sizeof n, "%sconv1.weight", prefix);
+    const STensor *conv = st_find(st, n);
+    snprintf(n, sizeof n, "%spositional_embedding", prefix);
+    const STensor *pos = st_find(st, n);
+    snprintf(n, sizeof n, "%sblocks.0.mlp.0.weight", prefix);
+    const STensor *fc1 = st_find(st, n);
+    if (!conv || conv->ndim != 3 || !pos || pos->ndim != 2 || !fc1 || fc1->ndim != 2)
+        return unum_error_set("%s: no Whisper encoder under %s (conv1.weight, "
+                              "positional_embedding, blocks.0.mlp.0.weight)",
+                              dir, prefix);
+    c->d = (int)conv->shape[0];
+    c->n_mels = (int)conv->shape[1];
+    c->n_audio = (int)pos->shape[0];
+    c->enc_ffn = (int)fc1->shape[0];
+    for (c->enc_layers = 0; c->enc_layers < 1024; c->enc_layers++) {
+        snprintf(n, sizeof n, "%sblocks.%d.attn.query.weight", prefix, c->enc_layers);
+        if (!st_find(st, n)) break;
+    }
+    if (c->d % 64 || c->d < 64 || c->n_mels < 1 || c->n_mels > 1024 || c->n_audio < 1 ||
+        c->n_audio > 1 << 16 || c->enc_ffn < 1)
+        return unum_error_set("%s: the encoder under %s has implausible shapes (d %d, mels %d, "
+                              "positions %d)",
+                              dir, prefix, c->d, c->n_mels, c->n_audio);
+    c->enc_heads = c->d / 64;
+    return 0;
+}
+
+Whisper *whisper_load_encoder(const char *dir, const char *prefix, Backend *be) {
+    if (!be->layernorm || !be->gelu || !be->im2col3 || !be->attention_full || !be->copy) {
+        unum_error_set("%s: the %s backend cannot run Whisper yet", dir, be->name);
+        return NULL;
+    }
+    Whisper *w = xcalloc(1, sizeof *w);
+    w->be = be;
+    int rc = st_open_dir(&w->st, dir);
+    if (!rc) rc = prefix ? config_from_shapes(&w->c, &w->st, prefix, dir)
+                         : whisper_config_load(&w->c, dir);
+    if (rc) {
+        st_close(&w->st);
+        free(w);
+        return NULL;
+    }
+    WhisperConfig *c = &w->c;
+    c->dec_layers = c->dec_heads = c->dec_ffn = c->n_text = c->vocab = 0; /* no decoder */
+    w->enc = xcalloc((size_t)c->enc_layers, sizeof *w->enc);
+    Loader ld = {w, xcalloc((size_t)w->st.n_tensors + 1, 1), prefix};
+    rc = load_encoder(&ld);
     free(ld.took);
     if (!rc) rc = alloc_state(w);
     if (rc) {
@@ -378,6 +484,7 @@ int whisper_decode(Whisper *w, const int32_t *ids, int T, float *logits, int all
     Backend *be = w->be;
     int d = c->d, hd = d / c->dec_heads, pos0 = w->n_past;
     if (!w->encoded) return unum_error_set("whisper: decode before encode");
+    if (!c->vocab) return unum_error_set("whisper: this model was loaded without its decoder");
     if (T <= 0 || T > c->n_text - pos0)
         return unum_error_set("whisper: %d tokens at position %d do not fit the %d text positions",
                               T, pos0, c->n_text);

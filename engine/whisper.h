@@ -66,6 +66,12 @@ typedef struct {
  * tensor or the config field at fault). */
 Whisper *whisper_load(const char *dir, Backend *be);
 void whisper_free(Whisper *w);
+/* Only the encoder: from a Hugging Face Whisper directory (prefix NULL; its
+ * decoder is not read), or from the checkpoint in dir whose tensors carry
+ * openai-whisper's names under prefix (e.g. a speech LLM's
+ * "model.speech_encoder."), the shapes giving the config (head_dim 64).
+ * whisper_encode works; whisper_decode does not. */
+Whisper *whisper_load_encoder(const char *dir, const char *prefix, Backend *be);
 
 /* Encodes a log-mel spectrogram, host float32 [n_mels x n_frames]
  * channel-major as the feature extractor produces it; n_frames must be

@@ -8,7 +8,10 @@
 #include "engine.h"
 #include "kernels.h"
 #include "modeldir.h"
+#include "resample.h"
+#include "speech.h"
 #include "util.h"
+#include "wav.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -130,8 +133,29 @@ static int print_token(void *user, int32_t id, const char *text, size_t len) {
     return 0;
 }
 
+/* The projected frames of a WAV file for a speech LLM (new array). */
+static float *load_clip(SpeechLLM *s, const char *path) {
+    wav_audio in;
+    float *x = NULL, *clip = NULL;
+    size_t n = 0;
+    if (wav_read_file(path, 0, &in)) return NULL;
+    int rc = resample_to_16k(in.samples, in.n, in.sample_rate, &x, &n);
+    wav_audio_free(&in);
+    if (!rc) {
+        clip = xmalloc(sizeof(float) * (size_t)s->frames * s->e->model->c.hidden);
+        if (speech_embed(s, x, n, clip)) {
+            free(clip);
+            clip = NULL;
+        }
+    }
+    if (!clip) unum_error_wrap("%s", path);
+    free(x);
+    return clip;
+}
+
 int cli_run(int argc, char **argv) {
     Args a = {argc, 1, argv, 0};
+    const char *audio = NULL;
     const char *model = NULL, *prompt = NULL, *file = NULL, *ids_file = NULL, *system = NULL;
     const char *persona = NULL, *backend = "auto";
     int raw = 0, n = -1, top_k = -1, ignore_eos = 0, ids_out = 0, threads = 0, verbose = 0;
@@ -160,6 +184,7 @@ int cli_run(int argc, char **argv) {
         else if (args_flag(&a, "--threads", "-t")) args_int(&a, 1, 1024, &threads);
         else if (args_flag(&a, "--ctx", "-c")) args_int(&a, 1, 1 << 24, &ctx);
         else if (args_flag(&a, "-v", "--verbose")) verbose = 1;
+        else if (args_flag(&a, "--audio", NULL)) audio = args_value(&a);
         else args_unknown(&a, "run");
     }
     if (a.bad) return EXIT_USAGE;
@@ -184,6 +209,8 @@ int cli_run(int argc, char **argv) {
         text = xstrdup(prompt);
     } else if (file) {
         if (!(text = unum_read_file(file, MAX_INPUT, NULL))) return fail();
+    } else if (audio) {
+        text = NULL; /* the spoken question alone */
     } else if (!isatty(0)) {
         if (!(text = read_stdin(NULL))) return fail();
     } else {
@@ -195,6 +222,8 @@ int cli_run(int argc, char **argv) {
     /* a persona's prompt (and style) from the store becomes the system turn */
     char *persona_prompt = NULL;
     Engine *e = NULL;
+    SpeechLLM *sp = NULL;
+    float *clip = NULL, *embeds = NULL;
     int rc = 1;
     if (persona) {
         if (!(persona_prompt = cli_store_persona_prompt(persona))) {
@@ -204,12 +233,27 @@ int cli_run(int argc, char **argv) {
         system = persona_prompt;
     }
     EngineOptions eo = {.backend = backend, .threads = threads, .ctx = ctx};
-    e = engine_load(model, &eo);
-    if (!e) {
+    char *dir = audio ? modeldir_resolve(model) : NULL;
+    if (audio && dir && !speech_is_model(dir))
+        unum_error_set("%s: --audio needs a speech LLM (LLaMA-Omni2's layout)", dir);
+    else if (audio && dir && (sp = speech_load(model, &eo))) e = sp->e;
+    else if (!audio) e = engine_load(model, &eo);
+    free(dir);
+    if (!e || (audio && !(clip = load_clip(sp, audio)))) {
         fail();
         goto out;
     }
-    if (text) {
+    if (audio && !ids_file) {
+        if (raw) {
+            unum_error_set("--raw and --audio: a spoken prompt goes through the chat template");
+            fail();
+            goto out;
+        }
+        if (speech_chat_prompt(sp, system, text, &ids)) {
+            fail();
+            goto out;
+        }
+    } else if (text) {
         int err;
         if (raw) {
             err = tokenizer_encode(e->tok, text, strlen(text), 1, &ids);
@@ -244,7 +288,21 @@ int cli_run(int argc, char **argv) {
     sigemptyset(&sa.sa_mask);
     atomic_store(&running, e);
     sigaction(SIGINT, &sa, &old);
-    int g = engine_generate(e, ids.v, ids.n, &gp, print_token, &ro, &st);
+    int g;
+    if (sp) { /* the clip's frames in place of the placeholder */
+        int32_t *x = NULL;
+        size_t nx = 0;
+        const float *clips[1] = {clip};
+        g = speech_expand(sp, ids.v, ids.n, clips, 1, &x, &nx, &embeds);
+        if (!g) g = engine_generate_embeds(e, x, nx, embeds, &gp, print_token, &ro, &st);
+        free(x);
+    } else {
+        int placeholder = 0;
+        for (size_t i = 0; i < ids.n; i++) placeholder |= ids.v[i] == SPEECH_PLACEHOLDER;
+        g = placeholder ? unum_error_set("the prompt has an audio placeholder (%d) but no --audio",
+                                         SPEECH_PLACEHOLDER)
+                        : engine_generate(e, ids.v, ids.n, &gp, print_token, &ro, &st);
+    }
     sigaction(SIGINT, &old, NULL);
     atomic_store(&running, NULL);
     if (g) {
@@ -266,7 +324,10 @@ int cli_run(int argc, char **argv) {
     }
     rc = 0;
 out:
-    engine_free(e);
+    if (sp) speech_free(sp);
+    else engine_free(e);
+    free(clip);
+    free(embeds);
     idvec_free(&ids);
     free(text);
     free(persona_prompt);
@@ -337,7 +398,7 @@ int cli_detokenize(int argc, char **argv) {
 
 int cli_logits(int argc, char **argv) {
     Args a = {argc, 1, argv, 0};
-    const char *model = NULL, *ids_file = NULL, *out = NULL, *backend = "auto";
+    const char *model = NULL, *ids_file = NULL, *out = NULL, *backend = "auto", *audio = NULL;
     int threads = 0;
     while (a.i < a.argc && !a.bad) {
         if (args_flag(&a, "-m", "--model")) model = args_value(&a);
@@ -345,6 +406,7 @@ int cli_logits(int argc, char **argv) {
         else if (args_flag(&a, "-o", "--output")) out = args_value(&a);
         else if (args_flag(&a, "--backend", NULL)) backend = args_backend(&a);
         else if (args_flag(&a, "--threads", "-t")) args_int(&a, 1, 1024, &threads);
+        else if (args_flag(&a, "--audio", NULL)) audio = args_value(&a);
         else args_unknown(&a, "logits");
     }
     if (a.bad) return EXIT_USAGE;
@@ -354,33 +416,55 @@ int cli_logits(int argc, char **argv) {
     }
     IdVec ids = {0};
     if (read_ids(ids_file, &ids)) return fail();
-    EngineOptions eo = {.backend = backend, .threads = threads, .ctx = (int)ids.n};
-    Engine *e = engine_load(model, &eo);
-    float *logits = NULL;
+    /* with --audio, each -200 in the ids is the clip's frames (speech.h) */
+    EngineOptions eo = {.backend = backend, .threads = threads, .ctx = audio ? 0 : (int)ids.n};
+    SpeechLLM *sp = NULL;
+    Engine *e = NULL;
+    float *logits = NULL, *clip = NULL, *embeds = NULL;
+    int32_t *x = ids.v;
+    size_t nx = ids.n;
     int rc = 1;
-    if (!e) {
+    char *dir = audio ? modeldir_resolve(model) : NULL;
+    if (audio && dir && !speech_is_model(dir))
+        unum_error_set("%s: --audio needs a speech LLM (LLaMA-Omni2's layout)", dir);
+    else if (audio && dir && (sp = speech_load(model, &eo))) e = sp->e;
+    else if (!audio) e = engine_load(model, &eo);
+    free(dir);
+    if (!e || (audio && !(clip = load_clip(sp, audio)))) {
         fail();
         goto done;
     }
+    if (sp) {
+        const float *clips[1] = {clip};
+        if (speech_expand(sp, ids.v, ids.n, clips, 1, &x, &nx, &embeds)) {
+            unum_error_wrap("%s", ids_file);
+            fail();
+            goto done;
+        }
+    }
     size_t V = (size_t)engine_n_vocab(e);
-    logits = malloc(sizeof(float) * V * ids.n);
+    logits = malloc(sizeof(float) * V * nx);
     if (!logits) {
-        fprintf(stderr, "unum: out of memory for %zu x %zu logits\n", ids.n, V);
+        fprintf(stderr, "unum: out of memory for %zu x %zu logits\n", nx, V);
         goto done;
     }
-    if (engine_logits(e, ids.v, ids.n, logits)) {
+    if (engine_logits_embeds(e, x, nx, embeds, logits)) {
         unum_error_wrap("%s", ids_file);
         fail();
         goto done;
     }
-    if (unum_write_file_atomic(out, logits, sizeof(float) * V * ids.n)) {
+    if (unum_write_file_atomic(out, logits, sizeof(float) * V * nx)) {
         fail();
         goto done;
     }
     rc = 0;
 done:
     free(logits);
-    engine_free(e);
+    if (x != ids.v) free(x);
+    free(clip);
+    free(embeds);
+    if (sp) speech_free(sp);
+    else engine_free(e);
     idvec_free(&ids);
     return rc;
 }

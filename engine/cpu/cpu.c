@@ -320,6 +320,16 @@ static void gelu_range(void *ctx, int b, int e, int thread) {
     for (int i = b; i < e; i++) x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f));
 }
 
+static void relu_range(void *ctx, int b, int e, int thread) {
+    float *x = ((ElemJob *)ctx)->a;
+    for (int i = b; i < e; i++) x[i] = x[i] > 0 ? x[i] : 0.0f;
+}
+
+static void cpu_relu(Backend *be, float *x, size_t n) {
+    ElemJob j = {x, NULL, NULL};
+    run_elementwise(be, relu_range, &j, n);
+}
+
 static void cpu_gelu(Backend *be, float *x, size_t n) {
     ElemJob j = {x, NULL, NULL};
     run_elementwise(be, gelu_range, &j, n);
@@ -392,6 +402,7 @@ Backend *backend_cpu_open(int n_threads) {
         .swiglu = cpu_swiglu,
         .layernorm = cpu_layernorm,
         .gelu = cpu_gelu,
+        .relu = cpu_relu,
         .im2col3 = cpu_im2col3,
         .attention_full = cpu_attention_full,
         .add = cpu_add,

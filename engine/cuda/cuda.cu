@@ -719,6 +719,12 @@ __global__ void k_layernorm(float *y, const float *x, const float *w, const floa
     for (int i = threadIdx.x; i < D; i += blockDim.x) yr[i] = (xr[i] - mean) * inv * w[i] + b[i];
 }
 
+__global__ void k_relu(float *x, size_t n) {
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
+         i += (size_t)gridDim.x * blockDim.x)
+        x[i] = fmaxf(x[i], 0.0f);
+}
+
 __global__ void k_gelu(float *x, size_t n) {
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
          i += (size_t)gridDim.x * blockDim.x)
@@ -1223,6 +1229,12 @@ static void cu_layernorm(Backend *be, float *y, const float *x, const Weight *w,
     LAUNCHED(c, "layernorm");
 }
 
+static void cu_relu(Backend *be, float *x, size_t n) {
+    Cuda *c = (Cuda *)be->impl;
+    k_relu<<<grid_for(n), 256, 0, c->stream>>>(x, n);
+    LAUNCHED(c, "relu");
+}
+
 static void cu_gelu(Backend *be, float *x, size_t n) {
     Cuda *c = (Cuda *)be->impl;
     k_gelu<<<grid_for(n), 256, 0, c->stream>>>(x, n);
@@ -1537,6 +1549,7 @@ extern "C" Backend *backend_cuda_open(int *no_device) {
     be->copy = cu_copy;
     be->layernorm = cu_layernorm;
     be->gelu = cu_gelu;
+    be->relu = cu_relu;
     be->im2col3 = cu_im2col3;
     be->attention_full = cu_attention_full;
     be->sync = cu_sync;
