@@ -15,6 +15,9 @@ for p in tiny-bf16 tiny-untied-f32 tiny-headdim-f16 tiny-mqa-bf16 tiny-sharded-b
 done
 if [ -f "$qwen_tok" ]; then
     "$gen" --preset tiny-qwen-vocab "$build/fixtures/tiny-qwen-vocab" --tokenizer "$qwen_tok"
+    # speech LLMs in LLaMA-Omni2's layout (encoder inside, or a Whisper folder beside)
+    "$gen" --preset omni-tiny "$build/fixtures/omni-tiny" --tokenizer "$qwen_tok"
+    "$gen" --preset omni-tiny-hfenc "$build/fixtures/omni-tiny-hfenc" --tokenizer "$qwen_tok"
 fi
 # whisper_vocab PRESET LAYOUT: a Whisper checkpoint with its tokenizer. The
 # tokenizer files are kept in build/npm/whisper-LAYOUT, so a machine without
