@@ -180,6 +180,27 @@ int speech_embed(SpeechLLM *s, const float *pcm, size_t n, float *out) {
     return rc;
 }
 
+int speech_embed_all(SpeechLLM *s, const float *pcm, size_t n, float ***clips, int *n_clips) {
+    size_t per = 30 * 16000;
+    int k = n ? (int)((n + per - 1) / per) : 1;
+    int D = s->e->model->c.hidden;
+    *clips = xcalloc((size_t)k, sizeof **clips);
+    *n_clips = 0;
+    for (int i = 0; i < k; i++) {
+        size_t at = (size_t)i * per, len = n - at < per ? n - at : per;
+        float *c = xmalloc(sizeof(float) * (size_t)s->frames * D);
+        if (speech_embed(s, pcm + at, n ? len : 0, c)) {
+            free(c);
+            for (int j = 0; j < *n_clips; j++) free((*clips)[j]);
+            free(*clips);
+            *clips = NULL;
+            return -1;
+        }
+        (*clips)[(*n_clips)++] = c;
+    }
+    return 0;
+}
+
 /* A 20-bit tag of a clip's frames, for ids unique to it. */
 static uint32_t clip_tag(const float *x, size_t n) {
     uint32_t h = 2166136261u;
@@ -223,7 +244,8 @@ int speech_expand(SpeechLLM *s, const int32_t *prompt, size_t n, const float *co
 
 /* ------------------------------------------------------------ prompts */
 
-int speech_chat_prompt(SpeechLLM *s, const char *system, const char *text, IdVec *out) {
+int speech_chat_prompt(SpeechLLM *s, const char *system, const char *text, int n_clips,
+                       IdVec *out) {
     const Tokenizer *t = s->e->tok;
     int32_t start = tokenizer_token_id(t, "<|im_start|>"), end = tokenizer_token_id(t, "<|im_end|>");
     if (start < 0 || end < 0)
@@ -233,10 +255,10 @@ int speech_chat_prompt(SpeechLLM *s, const char *system, const char *text, IdVec
         ChatMsg m = {"system", sys};
         if (chat_encode(t, &m, 1, 0, out)) return -1;
     }
-    /* the user turn: the clip where <speech> stands, then the text */
+    /* the user turn: the clips where <speech> stands, then the text */
     idvec_push(out, start);
     if (tokenizer_encode(t, "user\n", 5, 0, out)) return -1;
-    idvec_push(out, SPEECH_PLACEHOLDER);
+    for (int i = 0; i < n_clips; i++) idvec_push(out, SPEECH_PLACEHOLDER);
     if (text && *text) {
         size_t n = strlen(text) + 2;
         char *nl = xmalloc(n);

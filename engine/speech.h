@@ -54,9 +54,13 @@ int speech_embed(SpeechLLM *s, const float *pcm, size_t n, float *out);
 int speech_expand(SpeechLLM *s, const int32_t *prompt, size_t n, const float *const *clips,
                   int n_clips, int32_t **ids, size_t *n_ids, float **embeds);
 
+/* Longer audio: one clip per 30 s, in order (new arrays; at least one). */
+int speech_embed_all(SpeechLLM *s, const float *pcm, size_t n, float ***clips, int *n_clips);
+
 /* The chat prompt of one spoken turn: the system turn (system, else the
- * model's default), a user turn holding SPEECH_PLACEHOLDER where the clip
- * goes and then text (may be NULL), and the assistant's header. */
-int speech_chat_prompt(SpeechLLM *s, const char *system, const char *text, IdVec *out);
+ * model's default), a user turn holding n_clips SPEECH_PLACEHOLDERs where
+ * the clips go and then text (may be NULL), and the assistant's header. */
+int speech_chat_prompt(SpeechLLM *s, const char *system, const char *text, int n_clips,
+                       IdVec *out);
 
 #endif

@@ -231,15 +231,16 @@ TEST(speech_refuses_bad_input) {
     CHECK_EQ_INT(test_shell(":", cmd, NULL, &err), 1);
     CHECK_CONTAINS(err, "no --audio");
     free(err);
-    /* 22.05 kHz audio is resampled; the logits file has 313 rows */
+    /* 22.05 kHz audio is resampled; 39 s is two 30 s clips, two
+     * placeholders: 5 ids and 600 frames */
     snprintf(cmd, sizeof cmd,
-             "cd %s && sox %s %s/a22k.wav rate 22050 && echo '151644 872 198 -200 198 151645' > "
+             "cd %s && sox %s %s/a22k.wav rate 22050 && echo '151644 872 198 -200 -200 198 151645' > "
              "%s/ids2 && %s logits -m %s --audio %s/a22k.wav --ids %s/ids2 -o %s/out.f32 "
              "--backend cpu && stat -c %%s %s/out.f32",
              root, wav, tmp, tmp, bin, abs, tmp, tmp, tmp, tmp);
     if (test_shell(":", "command -v sox", NULL, NULL) == 0) {
         CHECK_EQ_INT(test_shell(":", cmd, &out, &err), 0);
-        CHECK_EQ_INT(atol(out ? out : "0"), (long)(305L * 151936 * 4));
+        CHECK_EQ_INT(atol(out ? out : "0"), (long)(605L * 151936 * 4));
         free(out);
         free(err);
     }

@@ -133,24 +133,24 @@ static int print_token(void *user, int32_t id, const char *text, size_t len) {
     return 0;
 }
 
-/* The projected frames of a WAV file for a speech LLM (new array). */
-static float *load_clip(SpeechLLM *s, const char *path) {
+/* The projected frames of a WAV file for a speech LLM: a clip per 30 s
+ * (new arrays). */
+static int load_clips(SpeechLLM *s, const char *path, float ***clips, int *n_clips) {
     wav_audio in;
-    float *x = NULL, *clip = NULL;
+    float *x = NULL;
     size_t n = 0;
-    if (wav_read_file(path, 0, &in)) return NULL;
+    if (wav_read_file(path, 0, &in)) return -1;
     int rc = resample_to_16k(in.samples, in.n, in.sample_rate, &x, &n);
     wav_audio_free(&in);
-    if (!rc) {
-        clip = xmalloc(sizeof(float) * (size_t)s->frames * s->e->model->c.hidden);
-        if (speech_embed(s, x, n, clip)) {
-            free(clip);
-            clip = NULL;
-        }
-    }
-    if (!clip) unum_error_wrap("%s", path);
+    if (!rc) rc = speech_embed_all(s, x, n, clips, n_clips);
+    if (rc) unum_error_wrap("%s", path);
     free(x);
-    return clip;
+    return rc;
+}
+
+static void clips_free(float **clips, int n) {
+    for (int i = 0; i < n; i++) free(clips[i]);
+    free(clips);
 }
 
 int cli_run(int argc, char **argv) {
@@ -223,7 +223,8 @@ int cli_run(int argc, char **argv) {
     char *persona_prompt = NULL;
     Engine *e = NULL;
     SpeechLLM *sp = NULL;
-    float *clip = NULL, *embeds = NULL;
+    float **clips = NULL, *embeds = NULL;
+    int n_clips = 0;
     int rc = 1;
     if (persona) {
         if (!(persona_prompt = cli_store_persona_prompt(persona))) {
@@ -239,7 +240,7 @@ int cli_run(int argc, char **argv) {
     else if (audio && dir && (sp = speech_load(model, &eo))) e = sp->e;
     else if (!audio) e = engine_load(model, &eo);
     free(dir);
-    if (!e || (audio && !(clip = load_clip(sp, audio)))) {
+    if (!e || (audio && load_clips(sp, audio, &clips, &n_clips))) {
         fail();
         goto out;
     }
@@ -249,7 +250,7 @@ int cli_run(int argc, char **argv) {
             fail();
             goto out;
         }
-        if (speech_chat_prompt(sp, system, text, &ids)) {
+        if (speech_chat_prompt(sp, system, text, n_clips, &ids)) {
             fail();
             goto out;
         }
@@ -292,8 +293,8 @@ int cli_run(int argc, char **argv) {
     if (sp) { /* the clip's frames in place of the placeholder */
         int32_t *x = NULL;
         size_t nx = 0;
-        const float *clips[1] = {clip};
-        g = speech_expand(sp, ids.v, ids.n, clips, 1, &x, &nx, &embeds);
+        g = speech_expand(sp, ids.v, ids.n, (const float *const *)clips, n_clips, &x, &nx,
+                          &embeds);
         if (!g) g = engine_generate_embeds(e, x, nx, embeds, &gp, print_token, &ro, &st);
         free(x);
     } else {
@@ -326,7 +327,7 @@ int cli_run(int argc, char **argv) {
 out:
     if (sp) speech_free(sp);
     else engine_free(e);
-    free(clip);
+    clips_free(clips, n_clips);
     free(embeds);
     idvec_free(&ids);
     free(text);
@@ -420,7 +421,8 @@ int cli_logits(int argc, char **argv) {
     EngineOptions eo = {.backend = backend, .threads = threads, .ctx = audio ? 0 : (int)ids.n};
     SpeechLLM *sp = NULL;
     Engine *e = NULL;
-    float *logits = NULL, *clip = NULL, *embeds = NULL;
+    float *logits = NULL, **clips = NULL, *embeds = NULL;
+    int n_clips = 0;
     int32_t *x = ids.v;
     size_t nx = ids.n;
     int rc = 1;
@@ -430,13 +432,13 @@ int cli_logits(int argc, char **argv) {
     else if (audio && dir && (sp = speech_load(model, &eo))) e = sp->e;
     else if (!audio) e = engine_load(model, &eo);
     free(dir);
-    if (!e || (audio && !(clip = load_clip(sp, audio)))) {
+    if (!e || (audio && load_clips(sp, audio, &clips, &n_clips))) {
         fail();
         goto done;
     }
     if (sp) {
-        const float *clips[1] = {clip};
-        if (speech_expand(sp, ids.v, ids.n, clips, 1, &x, &nx, &embeds)) {
+        if (speech_expand(sp, ids.v, ids.n, (const float *const *)clips, n_clips, &x, &nx,
+                          &embeds)) {
             unum_error_wrap("%s", ids_file);
             fail();
             goto done;
@@ -461,7 +463,7 @@ int cli_logits(int argc, char **argv) {
 done:
     free(logits);
     if (x != ids.v) free(x);
-    free(clip);
+    clips_free(clips, n_clips);
     free(embeds);
     if (sp) speech_free(sp);
     else engine_free(e);
