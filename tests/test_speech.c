@@ -268,3 +268,56 @@ TEST(speech_refuses_bad_input) {
     free(dir);
     test_tmp_remove(tmp);
 }
+
+/* The same on the GPU, against the same goldens (skipped without one). */
+TEST(speech_cuda_matches_the_reference) {
+    Backend *probe = backend_open("cuda", 0);
+    if (!probe) {
+        test_skip("no CUDA device");
+        return;
+    }
+    probe->close(probe);
+    if (!have_fixture("omni-tiny")) {
+        test_skip("the speech fixtures need npm's Qwen tokenizer");
+        return;
+    }
+    size_t n = 0;
+    float *pcm = meeting(&n);
+    REQUIRE(pcm);
+    char *dir = fixture("omni-tiny");
+    EngineOptions eo = {.backend = "cuda", .threads = 2};
+    SpeechLLM *s = speech_load(dir, &eo);
+    free(dir);
+    REQUIRE(s);
+    int D = s->e->model->c.hidden, V = s->e->model->c.vocab;
+    float *clip = xmalloc(sizeof(float) * 300 * (size_t)D);
+    REQUIRE(speech_embed(s, pcm, n, clip) == 0);
+    size_t gn;
+    float *g = golden("omni-tiny", "projector.f32", &gn);
+    REQUIRE(g);
+    double wp = worst_rel(clip, g, 300, D, D, NULL);
+    free(g);
+    IdVec ids = {0};
+    REQUIRE(golden_ints("omni-tiny", "ids.txt", &ids) == 0);
+    const float *clips[1] = {clip};
+    int32_t *x;
+    size_t nx;
+    float *emb;
+    REQUIRE(speech_expand(s, ids.v, ids.n, clips, 1, &x, &nx, &emb) == 0);
+    float *logits = xmalloc(sizeof(float) * nx * (size_t)V);
+    REQUIRE(engine_logits_embeds(s->e, x, nx, emb, logits) == 0);
+    g = golden("omni-tiny", "logits_last.f32", &gn);
+    REQUIRE(g);
+    double wl = worst_rel(logits + (nx - 1) * (size_t)V, g, 1, V, V, NULL);
+    free(g);
+    printf("  cuda: projector %.1e, last logits %.1e of the row max\n", wp, wl);
+    CHECK(wp < 1e-3);
+    CHECK(wl < 1e-3);
+    free(logits);
+    free(x);
+    free(emb);
+    free(clip);
+    idvec_free(&ids);
+    speech_free(s);
+    free(pcm);
+}

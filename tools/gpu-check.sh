@@ -48,6 +48,7 @@ step() { echo "== $*"; }
     step "Whisper and transcription tests (CUDA against the CPU inside)"
     UNUM_FIXTURES=build/fixtures build/test_unit whisper || status=1
     UNUM_FIXTURES=build/fixtures build/test_unit transcribe || status=1
+    UNUM_FIXTURES=build/fixtures build/test_unit speech || status=1
     step "transformers cross-check"
     if python3 -c "import transformers, tokenizers, torch" 2>/dev/null; then
         python3 tests/reference/hf_check.py build/fixtures "$out" "$tok" || status=1
