@@ -240,10 +240,12 @@ int cli_run(int argc, char **argv) {
     else if (audio && dir && (sp = speech_load(model, &eo))) e = sp->e;
     else if (!audio) e = engine_load(model, &eo);
     free(dir);
+    double t_audio = unum_now();
     if (!e || (audio && load_clips(sp, audio, &clips, &n_clips))) {
         fail();
         goto out;
     }
+    t_audio = unum_now() - t_audio;
     if (audio && !ids_file) {
         if (raw) {
             unum_error_set("--raw and --audio: a spoken prompt goes through the chat template");
@@ -313,6 +315,11 @@ int cli_run(int argc, char **argv) {
     }
     printf("\n");
     fflush(stdout);
+    if (verbose && sp)
+        fprintf(stderr,
+                "unum: %d clip(s) read and encoded in %.3f s, then %d prompt positions in "
+                "%.3f s: %.3f s from the end of the audio to the first token\n",
+                n_clips, t_audio, st.prompt_tokens, st.prefill_s, t_audio + st.prefill_s);
     if (verbose)
         fprintf(stderr,
                 "unum: %d prompt tokens (%d reused) in %.3f s, %d generated in %.3f s "

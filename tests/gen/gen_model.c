@@ -512,6 +512,8 @@ typedef struct {
 static const OmniPreset omni_presets[] = {
     {"omni-tiny", "tiny-qwen-vocab", 64, 2, 128, 48, 1},
     {"omni-tiny-hfenc", "tiny-qwen-vocab", 64, 2, 128, 48, 0},
+    /* LLaMA-Omni2-0.5B's shapes (large-v3's encoder), for the benchmarks */
+    {"omni05-bench", "qwen05-bench", 1280, 32, 5120, 2048, 1},
 };
 
 static void plan_omni(const OmniPreset *o, int D) {
