@@ -554,3 +554,63 @@ TEST(tui_screen_dump_matches) {
     CHECK(wait_for(&t, "EXIT=0", 5000));
     tui_close(&t);
 }
+
+/* A voice message to a speech LLM: F8 records from the (disk driver)
+ * microphone, F8 again sends the clip itself to the model, which answers;
+ * the message, the reply and the clip's recording are in the database. */
+TEST(tui_voice_message_to_a_speech_model) {
+    Tui t;
+    if (tui_open(&t)) return;
+    char *lm = fixture("omni-tiny");
+    char *tok = lm ? unum_path_join(lm, "tokenizer.json") : NULL;
+    if (!lm || !unum_file_exists(tok)) {
+        free(lm);
+        free(tok);
+        tui_close(&t);
+        test_skip("no omni-tiny fixture (needs npm)");
+        return;
+    }
+    free(tok);
+    char *wav = unum_path_join(t.root, "tests/golden/transcribe/meeting16k.wav");
+    wav_audio a;
+    REQUIRE(wav_read_file(wav, 0, &a) == 0);
+    free(wav);
+    char raw[1024];
+    snprintf(raw, sizeof raw, "%s/mic.raw", t.dir);
+    FILE *f = fopen(raw, "wb");
+    REQUIRE(f);
+    fwrite(a.samples, sizeof(float), a.n < 16000 * 4 ? a.n : 16000 * 4, f);
+    fclose(f);
+    wav_audio_free(&a);
+    char env[2048], args[1024];
+    snprintf(env, sizeof env, "SDL_AUDIODRIVER=disk SDL_DISKAUDIOFILEIN=%s SDL_DISKAUDIODELAY=8",
+             raw);
+    snprintf(args, sizeof args, "-m %s", lm);
+    config(&t, "max_tokens = 4\ntemperature = 0");
+    REQUIRE(start(&t, env, args) == 0);
+    REQUIRE(wait_for(&t, "a speech model: F8", 20000));
+    keys(&t, "F8");
+    CHECK(wait_for(&t, "VOICE", 5000));
+    sleep(1);
+    keys(&t, "F8");
+    CHECK(wait_for(&t, "[voice message", 5000));
+    CHECK(wait_gone(&t, "(writing", 30000));
+    char *s = cli(&t, "sessions show 1");
+    CHECK_CONTAINS(s, "[voice message");
+    CHECK_CONTAINS(s, "[assistant]");
+    free(s);
+    keys(&t, "C-q");
+    CHECK(wait_for(&t, "EXIT=0", 10000));
+    char db[1024];
+    snprintf(db, sizeof db, "%s/u.db", t.dir);
+    Store *st = NULL;
+    REQUIRE(store_open(db, &st) == 0);
+    sqlite3_stmt *q = store_prepare(st, "SELECT count(*) FROM recordings WHERE session_id = 1 "
+                                        "AND status = 'complete'");
+    REQUIRE(q && sqlite3_step(q) == SQLITE_ROW);
+    CHECK_EQ_INT(sqlite3_column_int(q, 0), 1);
+    sqlite3_finalize(q);
+    store_close(st);
+    free(lm);
+    tui_close(&t);
+}

@@ -86,6 +86,7 @@ typedef struct {
     char *text;
     int cancelled; /* a reply stopped by the user */
     int64_t id;    /* row in the store (0: not stored yet) */
+    char *audio;   /* a voice message's WAV file (NULL for text) */
     MdDoc doc;     /* laid out for doc_cols */
     int doc_cols, doc_len;
 } Msg;
@@ -143,6 +144,11 @@ typedef struct {
     int n_segs, cap_segs;
     int whisper_ready, whisper_loading;
     capture *cap;
+    capture *voice;     /* a voice message being recorded */
+    char *voice_path;
+    int64_t voice_rec;
+    double voice_t0;
+    int speech_model;   /* the loaded model hears voice messages */
     int64_t rec_id, last_rec; /* the recording in progress; the last one made */
     /* recordings in the order the engine thread numbers them (worker.h):
      * the row of recording k is rec_of[k % 16] */
@@ -299,6 +305,7 @@ static void box_at(int y, int x, int h, int w, const char *title, int focused) {
 /* ------------------------------------------------------------ store and lists */
 
 static void msg_free(Msg *m) {
+    free(m->audio);
     free(m->role);
     free(m->text);
     md_free(&m->doc);
@@ -371,6 +378,15 @@ static void session_load(App *a, int64_t id) {
         Msg *g = msg_push(a, m[i].role, text);
         if (cancelled) g->text[tl - (sizeof mark - 1)] = 0, g->cancelled = 1;
         g->id = m[i].id;
+        /* a voice message: its clip is the recording it names */
+        double secs;
+        long long rec;
+        StoreRecording r;
+        if (sscanf(text, "[voice message, %lf s, recording %lld]", &secs, &rec) == 2 &&
+            !store_recording_get(a->st, rec, &r)) {
+            g->audio = xstrdup(r.path);
+            store_recording_free(&r);
+        }
     }
     store_messages_free(m, n);
     a->dirty = 1;
@@ -427,11 +443,17 @@ static void ask(App *a) {
     }
     char *sys = system_prompt(a);
     ChatMsg *cm = xcalloc((size_t)a->n_msgs + 2, sizeof *cm);
-    int k = 0;
+    const char **audio = xcalloc((size_t)a->n_msgs + 2, sizeof *audio);
+    int k = 0, voice = 0;
     if (sys) cm[k++] = (ChatMsg){"system", sys};
     for (int i = 0; i < a->n_msgs; i++)
-        if (strcmp(a->msgs[i].role, "system")) cm[k++] = (ChatMsg){a->msgs[i].role, a->msgs[i].text};
-    worker_chat(a->wk, cm, k, &a->gp);
+        if (strcmp(a->msgs[i].role, "system")) {
+            audio[k] = a->msgs[i].audio;
+            voice |= a->msgs[i].audio != NULL;
+            cm[k++] = (ChatMsg){a->msgs[i].role, a->msgs[i].text};
+        }
+    worker_chat(a->wk, cm, voice ? audio : NULL, k, &a->gp);
+    free(audio);
     free(cm);
     free(sys);
     msg_push(a, "assistant", "");
@@ -718,6 +740,51 @@ static void report_start(App *a, const char *tmpl) {
     note(a, 0, "writing the report ...");
 }
 
+/* ------------------------------------------------------------ voice messages */
+
+/* F8: records a voice message; F8 again sends it to the speech model as the
+ * user's turn (the model hears it; no transcript in between). The clip is
+ * a recording in the store, linked to the session, and the message names
+ * it. */
+static void voice_toggle(App *a) {
+    if (a->voice) {
+        capture_stats st;
+        int rc = capture_close(a->voice, &st);
+        a->voice = NULL;
+        if (a->st && a->voice_rec) store_recording_finish(a->st, a->voice_rec);
+        if (rc || st.frames == 0) {
+            note(a, 1, "voice message: %s", rc ? unum_error() : "nothing was recorded");
+            free(a->voice_path), a->voice_path = NULL;
+            return;
+        }
+        char text[128];
+        snprintf(text, sizeof text, "[voice message, %.1f s, recording %lld]",
+                 (double)st.frames / CAPTURE_RATE, (long long)a->voice_rec);
+        Msg *m = msg_push(a, "user", text);
+        m->audio = a->voice_path;
+        a->voice_path = NULL;
+        store_msg(a, m, 0, 0);
+        ask(a);
+        return;
+    }
+    if (!a->loaded || !a->speech_model)
+        return note(a, 1, "the loaded model does not hear audio (a speech LLM does); F5 records "
+                          "for the transcript");
+    if (a->replying || a->cap) return note(a, 1, "busy: a reply or a recording is in progress");
+    char *dir = data_dir("recordings"), path[1200];
+    snprintf(path, sizeof path, "%s/voice-%lld.wav", dir, (long long)time(NULL));
+    free(dir);
+    if (session_ensure(a, "voice conversation")) return;
+    capture_config cfg = {.path = path, .encoding = WAV_PCM};
+    if (!(a->voice = capture_start(&cfg))) return note(a, 1, "%s", unum_error());
+    a->voice_path = xstrdup(path);
+    a->voice_rec = 0;
+    if (a->st && store_recording_begin(a->st, path, CAPTURE_RATE, 1, a->session, &a->voice_rec))
+        note(a, 1, "%s", unum_error());
+    a->voice_t0 = unum_now();
+    note(a, 0, "recording a voice message: F8 sends it");
+}
+
 /* ------------------------------------------------------------ recording */
 
 static void on_audio(void *user, const float *x, size_t n) { worker_audio(user, x, n); }
@@ -901,7 +968,9 @@ static void handle_events(App *a) {
             a->model_dir = xstrdup(e->text);
             a->backend = xstrdup(e->text2 ? e->text2 : "");
             a->ctx = e->n;
-            note(a, 0, "model loaded in %.1f s: %s", e->num, e->text);
+            a->speech_model = e->stop;
+            note(a, 0, "model loaded in %.1f s: %s%s", e->num, e->text,
+                 e->stop ? " (a speech model: F8 records a voice message)" : "");
             break;
         case EV_LOAD_FAILED:
             a->loading = 0;
@@ -1032,6 +1101,14 @@ static void draw_status(App *a) {
         snprintf(s, sizeof s, " unum | no model");
     }
     int used = put(0, 0, s, strlen(s), a->W);
+    if (a->voice) {
+        char m[64];
+        int k = snprintf(m, sizeof m, " VOICE %4.0fs (F8 sends) ", unum_now() - a->voice_t0);
+        if (a->W - k > used) {
+            attrset(theme_attr(THEME_RECORDING));
+            put(0, a->W - k, m, (size_t)k, k);
+        }
+    }
     if (a->cap) {
         capture_stats st;
         capture_wait(a->cap, 0, &st);
@@ -1557,6 +1634,9 @@ static int global_action(App *a, KeyAction act) {
         return 1;
     case KEYS_THEME_NEXT: theme_next(a); return 1;
     case KEYS_RECORD: record_toggle(a); return 1;
+    case KEYS_VOICE: voice_toggle(a); return 1;
+    case KEYS_PERSONAS: a->focus = P_PERSONA; return 1;
+    case KEYS_TEMPLATES: a->focus = P_TEMPLATE; return 1;
     case KEYS_CANCEL:
         if (a->replying) worker_cancel(a->wk);
         else if (a->dl.running) a->dl.cancel = 1;
@@ -1809,15 +1889,20 @@ int app_main(const AppArgs *args) {
             a->dirty = 0;
         }
         struct pollfd fds[2] = {{0, POLLIN, 0}, {worker_fd(a->wk), POLLIN, 0}};
-        int timeout = a->cap ? 100 : a->loading || a->dl.running ? 200 : -1;
+        int timeout = a->cap || a->voice ? 100 : a->loading || a->dl.running ? 200 : -1;
         int r = poll(fds, 2, timeout);
         if (r < 0 && errno != EINTR) break;
         if (fds[1].revents & POLLIN) handle_events(a);
         read_keys(a); /* also picks up KEY_RESIZE after SIGWINCH */
         download_poll(a);
-        if (a->cap || a->loading || a->dl.running) a->dirty = 1;
+        if (a->cap || a->voice || a->loading || a->dl.running) a->dirty = 1;
     }
     if (a->cap) record_toggle(a);
+    if (a->voice) { /* kept as a recording, not sent */
+        capture_close(a->voice, NULL);
+        if (a->st && a->voice_rec) store_recording_finish(a->st, a->voice_rec);
+    }
+    free(a->voice_path);
     if (a->dl.running) { /* the .part files stay for a resume */
         a->dl.cancel = 1;
         pthread_join(a->dl.thread, NULL);

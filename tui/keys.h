@@ -75,6 +75,8 @@ typedef enum {
     X(RECORD, "record", GLOBAL, "F5", "start or stop recording from the microphone")               \
     X(PERSONAS, "personas", GLOBAL, "F6", "show the personas")                                     \
     X(TEMPLATES, "templates", GLOBAL, "F7", "show the report templates")                           \
+    X(VOICE, "voice", GLOBAL, "F8",                                                               \
+      "record a voice message for a speech model; F8 again sends it")                             \
     X(SCROLL_UP, "scroll_up", GLOBAL, "PgUp", "scroll the transcript up a page")                   \
     X(SCROLL_DOWN, "scroll_down", GLOBAL, "PgDn", "scroll the transcript down a page")             \
     X(PAGE_TOP, "page_top", GLOBAL, "M-<", "go to the start of the transcript")                    \

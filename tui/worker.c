@@ -3,6 +3,9 @@
 
 #include "meeting.h"
 #include "modeldir.h"
+#include "resample.h"
+#include "speech.h"
+#include "wav.h"
 #include "transcribe.h"
 #include "util.h"
 #include "whisper.h"
@@ -22,6 +25,7 @@ typedef struct Request {
     char *model, *backend;
     EngineOptions opt;
     ChatMsg *msgs; /* role and content copied */
+    char **audio;  /* per message: a WAV file, or NULL */
     int n_msgs;
     GenerateParams params;
     int64_t rec;         /* RQ_REPORT: the recording; model = template, */
@@ -56,6 +60,13 @@ struct Worker {
     volatile int stream_cancel;
     volatile int report_cancel;
     Store *st; /* the worker's own connection, opened for the first report */
+    SpeechLLM *speech; /* the loaded model when it is a speech LLM (engine is its e) */
+    struct {
+        char *path;
+        float **clips;
+        int n;
+    } heard[32]; /* voice messages already encoded, newest last */
+    int n_heard;
 };
 
 /* ------------------------------------------------------------ events */
@@ -123,7 +134,9 @@ static void request_free(Request *r) {
     for (int i = 0; i < r->n_msgs; i++) {
         free((char *)r->msgs[i].role);
         free((char *)r->msgs[i].content);
+        if (r->audio) free(r->audio[i]);
     }
+    free(r->audio);
     free(r->msgs);
     free(r->model);
     free(r->backend);
@@ -141,13 +154,18 @@ void worker_load(Worker *w, const char *model, const EngineOptions *opt) {
     push(w, r);
 }
 
-void worker_chat(Worker *w, const ChatMsg *msgs, int n, const GenerateParams *p) {
+void worker_chat(Worker *w, const ChatMsg *msgs, const char *const *audio, int n,
+                 const GenerateParams *p) {
     Request *r = xcalloc(1, sizeof *r);
     r->kind = RQ_CHAT;
     r->msgs = xcalloc((size_t)n + 1, sizeof *r->msgs);
     for (int i = 0; i < n; i++) {
         r->msgs[i].role = xstrdup(msgs[i].role);
         r->msgs[i].content = xstrdup(msgs[i].content);
+    }
+    if (audio) {
+        r->audio = xcalloc((size_t)n + 1, sizeof *r->audio);
+        for (int i = 0; i < n; i++) r->audio[i] = audio[i] ? xstrdup(audio[i]) : NULL;
     }
     r->n_msgs = n;
     r->params = *p;
@@ -230,24 +248,42 @@ static void on_progress(void *user, double done) {
     post(user, e);
 }
 
+static void heard_free(Worker *w) {
+    for (int i = 0; i < w->n_heard; i++) {
+        for (int k = 0; k < w->heard[i].n; k++) free(w->heard[i].clips[k]);
+        free(w->heard[i].clips);
+        free(w->heard[i].path);
+    }
+    w->n_heard = 0;
+}
+
 static void do_load(Worker *w, Request *r) {
     pthread_mutex_lock(&w->lock);
     Engine *old = w->engine;
+    SpeechLLM *old_speech = w->speech;
     w->engine = NULL;
+    w->speech = NULL;
     pthread_mutex_unlock(&w->lock);
-    engine_free(old);
+    heard_free(w);
+    if (old_speech) speech_free(old_speech);
+    else engine_free(old);
     r->opt.backend = r->backend;
     r->opt.progress = on_progress;
     r->opt.progress_user = w;
-    Engine *e = engine_load(r->model, &r->opt);
+    char *dir = modeldir_resolve(r->model);
+    SpeechLLM *sp = dir && speech_is_model(dir) ? speech_load(r->model, &r->opt) : NULL;
+    Engine *e = sp ? sp->e : dir && !speech_is_model(dir) ? engine_load(r->model, &r->opt) : NULL;
+    free(dir);
     if (!e) {
         post(w, event_new(EV_LOAD_FAILED, unum_error()));
         return;
     }
     pthread_mutex_lock(&w->lock);
     w->engine = e;
+    w->speech = sp;
     pthread_mutex_unlock(&w->lock);
     Event *ev = event_new(EV_LOADED, e->dir);
+    ev->stop = sp != NULL;
     ev->text2 = xstrdup(e->be->name);
     ev->num = e->load_s;
     ev->n = e->model->ctx;
@@ -298,8 +334,77 @@ static int chat_prompt(Engine *e, const ChatMsg *msgs, int n, int room, IdVec *i
     return unum_error_set("the message does not fit the context of %d tokens", e->model->ctx);
 }
 
+/* The clips of a voice message, encoded once. */
+static float **heard(Worker *w, const char *path, int *n) {
+    for (int i = 0; i < w->n_heard; i++)
+        if (!strcmp(w->heard[i].path, path)) return *n = w->heard[i].n, w->heard[i].clips;
+    wav_audio in;
+    float *x = NULL, **clips = NULL;
+    size_t len = 0;
+    if (wav_read_file(path, 0, &in)) return NULL;
+    int rc = resample_to_16k(in.samples, in.n, in.sample_rate, &x, &len);
+    wav_audio_free(&in);
+    if (!rc) rc = speech_embed_all(w->speech, x, len, &clips, n);
+    free(x);
+    if (rc) return unum_error_wrap("%s", path), NULL;
+    if (w->n_heard == 32) { /* the oldest goes */
+        for (int k = 0; k < w->heard[0].n; k++) free(w->heard[0].clips[k]);
+        free(w->heard[0].clips);
+        free(w->heard[0].path);
+        memmove(w->heard, w->heard + 1, sizeof w->heard[0] * 31);
+        w->n_heard--;
+    }
+    w->heard[w->n_heard].path = xstrdup(path);
+    w->heard[w->n_heard].clips = clips;
+    w->heard[w->n_heard++].n = *n;
+    return clips;
+}
+
+/* A conversation with voice messages for a speech LLM: each voice message
+ * is a user turn of its clips' placeholders; ids and embeddings expanded. */
+static int voice_prompt(Worker *w, const Request *r, int32_t **ids, size_t *n_ids,
+                        float **embeds) {
+    Engine *e = w->engine;
+    IdVec p = {0};
+    const float **all = NULL;
+    int n_all = 0, rc = 0;
+    int first = r->n_msgs && !strcmp(r->msgs[0].role, "system");
+    const char *sys = first ? r->msgs[0].content : e->default_system;
+    if (sys) {
+        ChatMsg m = {"system", sys};
+        rc = chat_encode(e->tok, &m, 1, 0, &p);
+    }
+    for (int i = first; !rc && i < r->n_msgs; i++) {
+        if (!r->audio || !r->audio[i]) {
+            rc = chat_encode(e->tok, &r->msgs[i], 1, 0, &p);
+            continue;
+        }
+        int n = 0;
+        float **c = heard(w, r->audio[i], &n);
+        if (!c) {
+            rc = -1;
+            break;
+        }
+        all = xrealloc(all, sizeof *all * (size_t)(n_all + n));
+        for (int k = 0; k < n; k++) all[n_all++] = c[k];
+        /* a user turn of the clips: <|im_start|>user\n <speech>... <|im_end|>\n */
+        idvec_push(&p, tokenizer_token_id(e->tok, "<|im_start|>"));
+        rc = tokenizer_encode(e->tok, "user\n", 5, 0, &p);
+        for (int k = 0; k < n; k++) idvec_push(&p, SPEECH_PLACEHOLDER);
+        idvec_push(&p, tokenizer_token_id(e->tok, "<|im_end|>"));
+        if (!rc) rc = tokenizer_encode(e->tok, "\n", 1, 0, &p);
+    }
+    if (!rc) rc = chat_encode(e->tok, NULL, 0, 1, &p);
+    if (!rc) rc = speech_expand(w->speech, p.v, p.n, all, n_all, ids, n_ids, embeds);
+    free(all);
+    idvec_free(&p);
+    return rc;
+}
+
 static void do_chat(Worker *w, Request *r) {
     Engine *e = w->engine;
+    int voice = 0;
+    for (int i = 0; r->audio && i < r->n_msgs; i++) voice |= r->audio[i] != NULL;
     Reply rep = {w, xstrdup(""), 0, 1};
     IdVec ids = {0};
     GenerateStats st = {0};
@@ -308,6 +413,16 @@ static void do_chat(Worker *w, Request *r) {
         rc = unum_error_set("no language model is loaded");
     } else if (r->params.max_tokens < 0) { /* cancelled while queued */
         st.stop = STOP_CANCELLED;
+    } else if (voice && !w->speech) {
+        rc = unum_error_set("the model is not a speech LLM: it cannot hear voice messages");
+    } else if (voice) {
+        int32_t *x = NULL;
+        size_t nx = 0;
+        float *emb = NULL;
+        rc = voice_prompt(w, r, &x, &nx, &emb);
+        if (!rc) rc = engine_generate_embeds(e, x, nx, emb, &r->params, on_token, &rep, &st);
+        free(x);
+        free(emb);
     } else {
         int room = r->params.max_tokens < e->model->ctx / 2 ? r->params.max_tokens : e->model->ctx / 2;
         rc = chat_prompt(e, r->msgs, r->n_msgs, room, &ids);
@@ -522,7 +637,9 @@ void worker_stop(Worker *w) {
         request_free(r);
     }
     event_free(w->ev);
-    engine_free(w->engine);
+    heard_free(w);
+    if (w->speech) speech_free(w->speech);
+    else engine_free(w->engine);
     whisper_drop(w);
     store_close(w->st);
     free(w->audio);

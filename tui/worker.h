@@ -21,7 +21,7 @@
 typedef enum {
     EV_LOAD_PROGRESS, /* num: 0..1 */
     EV_LOADED,        /* text: the model directory; text2: the backend's name;
-                       * num: load seconds; n: context */
+                       * num: load seconds; n: context; stop: 1 for a speech LLM */
     EV_LOAD_FAILED,   /* text: why */
     EV_TOKEN,         /* text: the reply's new text */
     EV_REPLY_DONE,    /* text: the whole reply; n: tokens; num: decode tok/s;
@@ -60,8 +60,11 @@ void event_free(Event *e);
 
 /* Loads a language model (replacing the current one). */
 void worker_load(Worker *w, const char *model, const EngineOptions *opt);
-/* Answers msgs (copied) with the chat template; system may be NULL. */
-void worker_chat(Worker *w, const ChatMsg *msgs, int n, const GenerateParams *p);
+/* Answers msgs (copied) with the chat template. audio (may be NULL) gives
+ * each message's WAV file or NULL: a speech LLM hears those messages (their
+ * clips are encoded once and kept for the next turns). */
+void worker_chat(Worker *w, const ChatMsg *msgs, const char *const *audio, int n,
+                 const GenerateParams *p);
 /* Stops the running reply; safe from any thread. */
 void worker_cancel(Worker *w);
 /* Whether a reply is being generated. */
