@@ -169,7 +169,7 @@ TEST(keys_file_overrides) {
     const char *text = "# my keys\n\n"
                        "  quit = F10 C-q F10  \r\n"
                        "regenerate = C-n\n" /* C-n is freed by the next line */
-                       "new_session = F8\n"
+                       "new_session = F9\n"
                        "help = #\n"
                        "unbind F4\n"
                        "persona_new = Insert\n"
@@ -180,7 +180,7 @@ TEST(keys_file_overrides) {
     CHECK_EQ_INT(keys_lookup(&m, KEYS_FN | KEY_F(10), KEYS_CTX_GLOBAL), KEYS_QUIT);
     CHECK_EQ_INT(keys_lookup(&m, 14, KEYS_CTX_GLOBAL), KEYS_REGENERATE);
     CHECK_EQ_INT(keys_lookup(&m, 18, KEYS_CTX_GLOBAL), KEYS_NONE); /* C-r replaced */
-    CHECK_EQ_INT(keys_lookup(&m, KEYS_FN | KEY_F(8), KEYS_CTX_INPUT), KEYS_NEW_SESSION);
+    CHECK_EQ_INT(keys_lookup(&m, KEYS_FN | KEY_F(9), KEYS_CTX_INPUT), KEYS_NEW_SESSION);
     CHECK_EQ_INT(keys_lookup(&m, '#', KEYS_CTX_SESSIONS), KEYS_HELP);
     CHECK_EQ_INT(keys_lookup(&m, '?', KEYS_CTX_SESSIONS), KEYS_NONE);
     CHECK_EQ_INT(keys_lookup(&m, KEYS_FN | KEY_F(4), KEYS_CTX_GLOBAL), KEYS_NONE);
