@@ -218,3 +218,17 @@ int gen_config_load(GenConfig *g, const char *dir) {
     }
     return 0;
 }
+
+cJSON *config_read_object(const char *dir, const char *name, char **path) {
+    *path = unum_path_join(dir, name);
+    char *txt = unum_read_file(*path, 4u << 20, NULL);
+    cJSON *root = txt ? cJSON_Parse(txt) : NULL;
+    int read = txt != NULL;
+    free(txt);
+    if (read && !cJSON_IsObject(root)) {
+        cJSON_Delete(root);
+        unum_error_set("%s: not a JSON object", *path);
+        return NULL;
+    }
+    return root;
+}

@@ -48,6 +48,10 @@ int gen_config_load(GenConfig *g, const char *dir);
  * optional leaves *out alone, otherwise it is an error naming path and key.
  * Shared by the model configs (Qwen2, Whisper). */
 struct cJSON;
+/* dir/name read and parsed as a JSON object (cJSON_Delete it); *path gets
+ * the file's path (free it) for messages. NULL with the error set. */
+struct cJSON *config_read_object(const char *dir, const char *name, char **path);
+
 int config_get_int(const struct cJSON *root, const char *key, int lo, int hi, int optional,
                    int *out, const char *path);
 

@@ -21,15 +21,10 @@ typedef struct {
 
 static int speech_config(const char *dir, SpeechConfig *c) {
     memset(c, 0, sizeof *c);
-    char *path = unum_path_join(dir, "config.json");
-    char *txt = unum_read_file(path, 4u << 20, NULL);
-    cJSON *root = txt ? cJSON_Parse(txt) : NULL;
+    char *path;
+    cJSON *root = config_read_object(dir, "config.json", &path);
     int rc = -1;
-    if (!txt) goto done;
-    if (!cJSON_IsObject(root)) {
-        unum_error_set("%s: not a JSON object", path);
-        goto done;
-    }
+    if (!root) goto done;
     const cJSON *t = cJSON_GetObjectItemCaseSensitive(root, "speech_encoder_type");
     if (t && (!cJSON_IsString(t) || strcmp(t->valuestring, "whisper"))) {
         unum_error_set("%s: speech_encoder_type must be \"whisper\"", path);
@@ -49,7 +44,6 @@ static int speech_config(const char *dir, SpeechConfig *c) {
     rc = 0;
 done:
     cJSON_Delete(root);
-    free(txt);
     free(path);
     return rc;
 }

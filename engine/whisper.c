@@ -27,15 +27,10 @@
 
 static int whisper_config_load(WhisperConfig *c, const char *dir) {
     memset(c, 0, sizeof *c);
-    char *path = unum_path_join(dir, "config.json");
-    char *txt = unum_read_file(path, 4u << 20, NULL);
-    cJSON *root = txt ? cJSON_Parse(txt) : NULL;
+    char *path;
+    cJSON *root = config_read_object(dir, "config.json", &path);
     int rc = -1;
-    if (!txt) goto done;
-    if (!cJSON_IsObject(root)) {
-        unum_error_set("%s: not a JSON object", path);
-        goto done;
-    }
+    if (!root) goto done;
     const cJSON *mt = cJSON_GetObjectItemCaseSensitive(root, "model_type");
     if (!cJSON_IsString(mt) || strcmp(mt->valuestring, "whisper")) {
         unum_error_set("%s: model_type is not \"whisper\"", path);
@@ -91,7 +86,6 @@ static int whisper_config_load(WhisperConfig *c, const char *dir) {
     rc = 0;
 done:
     cJSON_Delete(root);
-    free(txt);
     free(path);
     return rc;
 }
