@@ -14,6 +14,7 @@
 #include "util.h"
 #include "wav.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -612,5 +613,55 @@ TEST(tui_voice_message_to_a_speech_model) {
     sqlite3_finalize(q);
     store_close(st);
     free(lm);
+    tui_close(&t);
+}
+
+/* Quitting while recording: the recording is closed, its last utterance is
+ * still transcribed, and its segments are stored before the app exits. */
+TEST(tui_quit_while_recording_keeps_the_transcript) {
+    Tui t;
+    if (tui_open(&t)) return;
+    char *wh = whisper_fixture(&t);
+    if (!wh) return;
+    /* a second of quiet (the detector learns the floor), then 10 s of a
+     * voiced buzz (150 Hz and harmonics, syllable-rate modulation) with no
+     * pause, at real time: the utterance is still open when the app quits */
+    char raw[1024];
+    snprintf(raw, sizeof raw, "%s/mic.raw", t.dir);
+    FILE *f = fopen(raw, "wb");
+    REQUIRE(f);
+    uint32_t lcg = 1;
+    for (int i = 0; i < 16000; i++) {
+        lcg = lcg * 1664525u + 1013904223u;
+        float v = (float)((lcg >> 8) / 16777216.0 - 0.5) * 0.002f;
+        fwrite(&v, sizeof v, 1, f);
+    }
+    for (int i = 0; i < 16000 * 10; i++) {
+        double u = i / 16000.0, env = 0.6 + 0.4 * sin(2 * M_PI * 3 * u);
+        float v = (float)(env * (0.3 * sin(2 * M_PI * 150 * u) + 0.15 * sin(2 * M_PI * 300 * u) +
+                                 0.1 * sin(2 * M_PI * 450 * u)));
+        fwrite(&v, sizeof v, 1, f);
+    }
+    fclose(f);
+    char env[2048], args[1024];
+    snprintf(env, sizeof env, "SDL_AUDIODRIVER=disk SDL_DISKAUDIOFILEIN=%s", raw);
+    snprintf(args, sizeof args, "-m /nonexistent/model --whisper %s", wh);
+    REQUIRE(start(&t, env, args) == 0);
+    REQUIRE(wait_for(&t, "speech model ready", 20000));
+    keys(&t, "F5");
+    CHECK(wait_for(&t, "REC", 5000));
+    sleep(3);
+    keys(&t, "C-q");
+    CHECK(wait_for(&t, "EXIT=0", 60000));
+    char db[1024];
+    snprintf(db, sizeof db, "%s/u.db", t.dir);
+    Store *st = NULL;
+    REQUIRE(store_open(db, &st) == 0);
+    sqlite3_stmt *q = store_prepare(st, "SELECT count(*) FROM segments");
+    REQUIRE(q && sqlite3_step(q) == SQLITE_ROW);
+    CHECK(sqlite3_column_int(q, 0) >= 1);
+    sqlite3_finalize(q);
+    store_close(st);
+    free(wh);
     tui_close(&t);
 }

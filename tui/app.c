@@ -1897,7 +1897,25 @@ int app_main(const AppArgs *args) {
         download_poll(a);
         if (a->cap || a->voice || a->loading || a->dl.running) a->dirty = 1;
     }
-    if (a->cap) record_toggle(a);
+    if (a->cap) { /* quitting mid-recording: its last utterance is still transcribed and stored */
+        record_toggle(a);
+        a->ov = OV_NONE;
+        note(a, 0, "finishing the transcript of the recording ...");
+        draw(a);
+        int want = a->n_recs - 1, done = 0;
+        for (double t0 = unum_now(); !done && unum_now() - t0 < 60;) {
+            struct pollfd fd = {worker_fd(a->wk), POLLIN, 0};
+            if (poll(&fd, 1, 200) <= 0) continue;
+            Event *ev = worker_events(a->wk);
+            for (Event *e = ev; e; e = e->next) {
+                if (e->kind == EV_SEGMENT) on_segment(a, e);
+                if ((e->kind == EV_RECORDING_DONE && e->n == want) ||
+                    e->kind == EV_TRANSCRIBE_FAILED)
+                    done = 1;
+            }
+            event_free(ev);
+        }
+    }
     if (a->voice) { /* kept as a recording, not sent */
         capture_close(a->voice, NULL);
         if (a->st && a->voice_rec) store_recording_finish(a->st, a->voice_rec);

@@ -333,7 +333,9 @@ static int reduce(Engine *e, const char *sys, Lines *lines, MeetingParams *p) {
                 free(end);
                 return unum_error_set("the context of %d tokens is too small for a report", ctx);
             }
-            lines->v[at][len / 2] = 0;
+            size_t cut = len / 2; /* on a character boundary */
+            while (cut > 0 && ((unsigned char)lines->v[at][cut] & 0xc0) == 0x80) cut--;
+            lines->v[at][cut] = 0;
         }
         start[n_chunks] = at, end[n_chunks++] = to;
         at = to >= lines->n ? lines->n : (to - 1 > at ? to - 1 : to);
