@@ -102,6 +102,11 @@ static int frame_is_speech(vad *v, const float *x) {
     float zcr = (float)zc / n;
     if (!v->have_floor) {
         v->floor_db = db > v->c.floor_min_db ? db : v->c.floor_min_db;
+        /* a voiced first frame (crossing zero rarely) is someone already
+         * talking, not the background: the floor starts at the quietest
+         * speech, so the utterance is heard at once */
+        if (zcr < v->c.zcr_max && v->floor_db > v->c.min_energy_db)
+            v->floor_db = v->c.min_energy_db;
         v->have_floor = 1;
     }
     float thr = v->floor_db + v->c.threshold_db;

@@ -10,7 +10,9 @@
  * i.e. loud enough over the background, and not a quiet hiss (broadband noise
  * crosses zero about every other sample; voiced speech far less often). The
  * noise floor starts at the first frame's energy (no lower than
- * floor_min_db) and then follows the background: it falls fast towards
+ * floor_min_db; no higher than min_energy_db when that frame is voiced, Z
+ * under zcr_max, so that speech from the very first frame is heard), and
+ * then follows the background: it falls fast towards
  * quieter frames (coefficient 0.3), rises slowly on non-speech frames (0.05)
  * and very slowly on speech frames (0.002, so a steady noise that was taken
  * for speech is eventually absorbed).

@@ -839,3 +839,21 @@ TEST(wav_reads_what_sox_writes) {
     free(root);
     test_tmp_remove(dir);
 }
+
+/* Someone already talking when the stream starts: a voiced first frame
+ * does not become the noise floor, so the utterance starts at once; a
+ * noisy first frame (broadband, crossing zero often) still does. */
+TEST(vad_speech_from_the_first_frame) {
+    size_t n = 16000 * 3;
+    float *x = noise_bed(n, 0.001);
+    add_burst(x, 0, 24000, 0.2); /* 0 .. 1.5 s, voiced */
+    vad_segment s[4];
+    int k = run_vad(NULL, x, n, 1000, s, 4);
+    REQUIRE(k == 1);
+    CHECK(s[0].start <= 2 * FRAME);
+    CHECK(llabs((long long)s[0].end - (24000 + 3 * FRAME)) <= 2 * FRAME);
+    free(x);
+    x = noise_bed(n, 0.1); /* loud hiss from the start: never speech */
+    CHECK_EQ_INT(run_vad(NULL, x, n, 1000, s, 4), 0);
+    free(x);
+}
