@@ -303,6 +303,33 @@ __device__ __forceinline__ float warp_sum(float v) {
     return v;
 }
 
+struct SumOp {
+    template <typename T> __device__ T operator()(T a, T b) const { return a + b; }
+};
+struct MaxOp {
+    __device__ float operator()(float a, float b) const { return b > a ? b : a; }
+};
+struct MinOp {
+    __device__ int operator()(int a, int b) const { return b < a ? b : a; }
+};
+
+/* op over v of every thread of the block (identity: op's neutral value),
+ * returned to all; sh holds 33 elements. Every thread must call it. */
+template <typename T, typename Op> __device__ T block_reduce(T v, T *sh, Op op, T identity) {
+    for (int o = 16; o > 0; o >>= 1) v = op(v, __shfl_xor_sync(0xffffffffu, v, o));
+    if ((threadIdx.x & 31) == 0) sh[threadIdx.x >> 5] = v;
+    __syncthreads();
+    if (threadIdx.x < 32) {
+        T x = threadIdx.x < (blockDim.x >> 5) ? sh[threadIdx.x] : identity;
+        for (int o = 16; o > 0; o >>= 1) x = op(x, __shfl_xor_sync(0xffffffffu, x, o));
+        if (threadIdx.x == 0) sh[32] = x;
+    }
+    __syncthreads();
+    T r = sh[32];
+    __syncthreads();
+    return r;
+}
+
 __device__ __forceinline__ float to_f(float v) { return v; }
 __device__ __forceinline__ float to_f(__nv_bfloat16 v) { return __bfloat162float(v); }
 
@@ -331,20 +358,11 @@ __global__ void k_embed(float *x, const WT *table, const int32_t *ids, int D) {
 }
 
 __global__ void k_rmsnorm(float *y, const float *x, const float *w, int D, float eps) {
-    __shared__ float part[32];
+    __shared__ float part[33];
     const float *xr = x + (size_t)blockIdx.x * D;
     float ss = 0;
     for (int i = threadIdx.x; i < D; i += blockDim.x) ss += xr[i] * xr[i];
-    ss = warp_sum(ss);
-    if ((threadIdx.x & 31) == 0) part[threadIdx.x >> 5] = ss;
-    __syncthreads();
-    if (threadIdx.x < 32) {
-        float v = threadIdx.x < (blockDim.x + 31) / 32 ? part[threadIdx.x] : 0;
-        v = warp_sum(v);
-        if (threadIdx.x == 0) part[0] = v;
-    }
-    __syncthreads();
-    float inv = rsqrtf(part[0] / (float)D + eps);
+    float inv = rsqrtf(block_reduce(ss, part, SumOp(), 0.0f) / (float)D + eps);
     float *yr = y + (size_t)blockIdx.x * D;
     for (int i = threadIdx.x; i < D; i += blockDim.x) yr[i] = xr[i] * inv * w[i];
 }
@@ -400,24 +418,15 @@ extern __shared__ float4 dyn_smem[];
  * k_rmsnorm computes, staged in shared memory for the matvec after it. */
 __device__ void stage_rmsnorm(float *xs, const float *x, const float *w, int cols, int T,
                               float eps) {
-    __shared__ float part[32];
+    __shared__ float part[33];
     for (int t = 0; t < T; t++) {
         const float *xr = x + (size_t)t * cols;
         float ss = 0;
         for (int i = threadIdx.x; i < cols; i += blockDim.x) ss += xr[i] * xr[i];
-        ss = warp_sum(ss);
-        if ((threadIdx.x & 31) == 0) part[threadIdx.x >> 5] = ss;
-        __syncthreads();
-        if (threadIdx.x < 32) {
-            float v = threadIdx.x < (blockDim.x + 31) / 32 ? part[threadIdx.x] : 0;
-            v = warp_sum(v);
-            if (threadIdx.x == 0) part[0] = v;
-        }
-        __syncthreads();
-        float inv = rsqrtf(part[0] / (float)cols + eps);
+        float inv = rsqrtf(block_reduce(ss, part, SumOp(), 0.0f) / (float)cols + eps);
         for (int i = threadIdx.x; i < cols; i += blockDim.x)
             xs[(size_t)t * cols + i] = xr[i] * inv * w[i];
-        __syncthreads(); /* part[0] read by all before the next row reuses it */
+        __syncthreads(); /* the staged row is whole before anyone reads it */
     }
 }
 
@@ -688,33 +697,13 @@ __global__ void k_add(float *x, const float *y, size_t n) {
 /* Whisper: LayerNorm with bias, one block per row (two-pass mean/var). */
 __global__ void k_layernorm(float *y, const float *x, const float *w, const float *b, int D,
                             float eps) {
-    __shared__ float part[32];
-    __shared__ float stat;
+    __shared__ float part[33];
     const float *xr = x + (size_t)blockIdx.x * D;
     float s = 0;
     for (int i = threadIdx.x; i < D; i += blockDim.x) s += xr[i];
-    s = warp_sum(s);
-    if ((threadIdx.x & 31) == 0) part[threadIdx.x >> 5] = s;
-    __syncthreads();
-    if (threadIdx.x < 32) {
-        float v = threadIdx.x < (blockDim.x + 31) / 32 ? part[threadIdx.x] : 0;
-        v = warp_sum(v);
-        if (threadIdx.x == 0) stat = v / (float)D;
-    }
-    __syncthreads();
-    float mean = stat, q = 0;
+    float mean = block_reduce(s, part, SumOp(), 0.0f) / (float)D, q = 0;
     for (int i = threadIdx.x; i < D; i += blockDim.x) q += (xr[i] - mean) * (xr[i] - mean);
-    q = warp_sum(q);
-    __syncthreads(); /* everyone has read stat */
-    if ((threadIdx.x & 31) == 0) part[threadIdx.x >> 5] = q;
-    __syncthreads();
-    if (threadIdx.x < 32) {
-        float v = threadIdx.x < (blockDim.x + 31) / 32 ? part[threadIdx.x] : 0;
-        v = warp_sum(v);
-        if (threadIdx.x == 0) stat = rsqrtf(v / (float)D + eps);
-    }
-    __syncthreads();
-    float inv = stat;
+    float inv = rsqrtf(block_reduce(q, part, SumOp(), 0.0f) / (float)D + eps);
     float *yr = y + (size_t)blockIdx.x * D;
     for (int i = threadIdx.x; i < D; i += blockDim.x) yr[i] = (xr[i] - mean) * inv * w[i] + b[i];
 }
@@ -767,33 +756,6 @@ __global__ void k_penalty(float *logits, int *seen, const int32_t *hist, int n, 
 __global__ void k_unsee(int *seen, const int32_t *hist, int n, int V) {
     for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x)
         if (hist[i] >= 0 && hist[i] < V) seen[hist[i]] = 0;
-}
-
-struct SumOp {
-    template <typename T> __device__ T operator()(T a, T b) const { return a + b; }
-};
-struct MaxOp {
-    __device__ float operator()(float a, float b) const { return b > a ? b : a; }
-};
-struct MinOp {
-    __device__ int operator()(int a, int b) const { return b < a ? b : a; }
-};
-
-/* op over v of every thread of the block (identity: op's neutral value),
- * returned to all; sh holds 33 elements. Every thread must call it. */
-template <typename T, typename Op> __device__ T block_reduce(T v, T *sh, Op op, T identity) {
-    for (int o = 16; o > 0; o >>= 1) v = op(v, __shfl_xor_sync(0xffffffffu, v, o));
-    if ((threadIdx.x & 31) == 0) sh[threadIdx.x >> 5] = v;
-    __syncthreads();
-    if (threadIdx.x < 32) {
-        T x = threadIdx.x < (blockDim.x >> 5) ? sh[threadIdx.x] : identity;
-        for (int o = 16; o > 0; o >>= 1) x = op(x, __shfl_xor_sync(0xffffffffu, x, o));
-        if (threadIdx.x == 0) sh[32] = x;
-    }
-    __syncthreads();
-    T r = sh[32];
-    __syncthreads();
-    return r;
 }
 
 /* Inclusive prefix sum of v over the block's threads in thread order, plus
