@@ -77,10 +77,12 @@ static int is_eos(const Engine *e, int32_t id) {
 }
 
 /* Runs ids[from..n) through the model in chunks, checking for cancellation
- * between chunks; logits of the last position end up in e->logits, or stay
- * in backend memory when the backend samples (on_device). */
+ * between chunks; a negative id takes the next row of embeds. Logits of the
+ * last position end up in e->logits, or stay in backend memory when the
+ * backend samples (on_device); with all, every position's go to
+ * all[position x V]. */
 static int feed(Engine *e, const int32_t *ids, const float *embeds, size_t from, size_t n,
-                int on_device) {
+                int on_device, float *all) {
     Qwen2 *m = e->model;
     size_t row = 0; /* embeddings row of the next negative id */
     for (size_t i = 0; i < from; i++) row += ids[i] < 0;
@@ -90,9 +92,10 @@ static int feed(Engine *e, const int32_t *ids, const float *embeds, size_t from,
         int emb = ids[from] < 0;
         size_t k = 1;
         while (from + k < n && k < (size_t)m->max_batch && (ids[from + k] < 0) == emb) k++;
-        float *lg = on_device ? NULL : e->logits;
-        int rc = emb ? qwen2_forward_embeds(m, embeds + row * (size_t)m->c.hidden, (int)k, lg, 0)
-                     : qwen2_forward(m, ids + from, (int)k, lg, 0);
+        float *lg = all ? all + from * (size_t)m->c.vocab : on_device ? NULL : e->logits;
+        int rc = emb ? qwen2_forward_embeds(m, embeds + row * (size_t)m->c.hidden, (int)k, lg,
+                                            all != NULL)
+                     : qwen2_forward(m, ids + from, (int)k, lg, all != NULL);
         if (rc) return -1;
         if (emb) row += k;
         for (size_t i = 0; i < k; i++) idvec_push(&e->cached, ids[from + i]);
@@ -140,7 +143,7 @@ static int generate(Engine *e, const int32_t *prompt, size_t n, const float *emb
 
     int dev = engine_device_sampling(e);
     double t0 = unum_now();
-    int rc = feed(e, prompt, embeds, keep, n, dev);
+    int rc = feed(e, prompt, embeds, keep, n, dev, NULL);
     st->prefill_s = unum_now() - t0;
     if (rc < 0) return -1;
     if (rc > 0) {
@@ -235,19 +238,7 @@ int engine_logits_embeds(Engine *e, const int32_t *ids, size_t n, const float *e
                                   m->c.vocab);
     qwen2_rewind(m, 0);
     e->cached.n = 0;
-    size_t row = 0, V = (size_t)m->c.vocab, D = (size_t)m->c.hidden;
-    for (size_t at = 0; at < n;) { /* runs of ids and of embedding positions */
-        int emb = ids[at] < 0;
-        size_t k = 1;
-        while (at + k < n && (ids[at + k] < 0) == emb) k++;
-        int rc = emb ? qwen2_forward_embeds(m, embeds + row * D, (int)k, out + at * V, 1)
-                     : qwen2_forward(m, ids + at, (int)k, out + at * V, 1);
-        if (rc) return -1;
-        if (emb) row += k;
-        for (size_t i = 0; i < k; i++) idvec_push(&e->cached, ids[at + i]);
-        at += k;
-    }
-    return 0;
+    return feed(e, ids, embeds, 0, n, 0, out) ? -1 : 0;
 }
 
 int engine_logits(Engine *e, const int32_t *ids, size_t n, float *out) {

@@ -368,6 +368,32 @@ TEST(tui_no_model_and_bad_database) {
 
 /* ------------------------------------------------------------ recording */
 
+/* The disk driver's microphone: the first speech_s seconds of the meeting
+ * clip and silence_s of silence as raw floats in t's folder, played a few
+ * times faster than real time; env gets the variables that say so. */
+static int disk_mic(Tui *t, double speech_s, double silence_s, char *env, size_t cap) {
+    char *wav = unum_path_join(t->root, "tests/golden/transcribe/meeting16k.wav");
+    wav_audio a;
+    int rc = wav_read_file(wav, 0, &a);
+    free(wav);
+    if (rc) return -1;
+    size_t n = (size_t)(16000 * speech_s);
+    if (n > a.n) n = a.n;
+    char raw[1024];
+    snprintf(raw, sizeof raw, "%s/mic.raw", t->dir);
+    FILE *f = fopen(raw, "wb");
+    if (f) {
+        fwrite(a.samples, sizeof(float), n, f);
+        float zero = 0;
+        for (size_t i = 0; i < (size_t)(16000 * silence_s); i++) fwrite(&zero, sizeof zero, 1, f);
+        rc = fclose(f);
+    }
+    wav_audio_free(&a);
+    snprintf(env, cap, "SDL_AUDIODRIVER=disk SDL_DISKAUDIOFILEIN=%s SDL_DISKAUDIODELAY=8", raw);
+    return f && !rc ? 0 : -1;
+}
+
+
 /* The Whisper model's folder (with its tokenizer), or NULL after closing t
  * and skipping the case. */
 static char *whisper_fixture(Tui *t) {
@@ -393,26 +419,9 @@ TEST(tui_records_and_transcribes) {
     if (tui_open(&t)) return;
     char *wh = whisper_fixture(&t);
     if (!wh) return;
-    /* the first utterance of the meeting clip (17 s) and a second of silence,
-     * as raw float samples for the disk driver */
-    char *wav = unum_path_join(t.root, "tests/golden/transcribe/meeting16k.wav");
-    wav_audio a;
-    REQUIRE(wav_read_file(wav, 0, &a) == 0);
-    free(wav);
-    size_t n = 16000 * 18;
-    if (n > a.n) n = a.n;
-    char raw[1024];
-    snprintf(raw, sizeof raw, "%s/mic.raw", t.dir);
-    FILE *f = fopen(raw, "wb");
-    REQUIRE(f);
-    fwrite(a.samples, sizeof(float), n, f);
-    float zero[16000] = {0};
-    fwrite(zero, sizeof zero, 1, f);
-    fclose(f);
-    wav_audio_free(&a);
+    /* the first utterance of the meeting clip (17 s) and a second of silence */
     char env[2048], args[1024];
-    snprintf(env, sizeof env, "SDL_AUDIODRIVER=disk SDL_DISKAUDIOFILEIN=%s SDL_DISKAUDIODELAY=8",
-             raw);
+    REQUIRE(disk_mic(&t, 18, 1, env, sizeof env) == 0);
     char *lm = fixture("tiny-qwen-vocab");
     REQUIRE(lm);
     snprintf(args, sizeof args, "-m %s --whisper %s", lm, wh);
@@ -572,20 +581,8 @@ TEST(tui_voice_message_to_a_speech_model) {
         return;
     }
     free(tok);
-    char *wav = unum_path_join(t.root, "tests/golden/transcribe/meeting16k.wav");
-    wav_audio a;
-    REQUIRE(wav_read_file(wav, 0, &a) == 0);
-    free(wav);
-    char raw[1024];
-    snprintf(raw, sizeof raw, "%s/mic.raw", t.dir);
-    FILE *f = fopen(raw, "wb");
-    REQUIRE(f);
-    fwrite(a.samples, sizeof(float), a.n < 16000 * 4 ? a.n : 16000 * 4, f);
-    fclose(f);
-    wav_audio_free(&a);
     char env[2048], args[1024];
-    snprintf(env, sizeof env, "SDL_AUDIODRIVER=disk SDL_DISKAUDIOFILEIN=%s SDL_DISKAUDIODELAY=8",
-             raw);
+    REQUIRE(disk_mic(&t, 4, 0, env, sizeof env) == 0);
     snprintf(args, sizeof args, "-m %s", lm);
     config(&t, "max_tokens = 4\ntemperature = 0");
     REQUIRE(start(&t, env, args) == 0);
