@@ -37,13 +37,15 @@ void sampler_free(Sampler *s) {
     free(s);
 }
 
-double sampler_uniform(Sampler *s) { /* splitmix64 -> [0, 1) */
-    uint64_t z = (s->rng += 0x9e3779b97f4a7c15ull);
+double sampler_uniform_next(uint64_t *state) { /* splitmix64 -> [0, 1) */
+    uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
     z ^= z >> 31;
     return (double)(z >> 11) * (1.0 / 9007199254740992.0);
 }
+
+double sampler_uniform(Sampler *s) { return sampler_uniform_next(&s->rng); }
 
 int32_t sampler_argmax(const float *x, int n) {
     int32_t best = 0;

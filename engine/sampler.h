@@ -34,6 +34,8 @@ int32_t sampler_sample(Sampler *s, float *logits, const int32_t *history, size_t
 /* The next number in [0, 1) of s's stream: the one sampler_sample would
  * draw next (it draws one per call when temperature > 0, none otherwise). */
 double sampler_uniform(Sampler *s);
+/* The same generator on a bare state (splitmix64): uniform in [0, 1). */
+double sampler_uniform_next(uint64_t *state);
 /* The index of the largest value (first on ties). */
 int32_t sampler_argmax(const float *x, int n);
 

@@ -3,6 +3,7 @@
 
 #include "config.h"
 #include "mel.h"
+#include "sampler.h"
 #include "util.h"
 #include "vad.h"
 
@@ -304,27 +305,12 @@ static void apply_filters(const Transcriber *t, float *x, const int32_t *seq, in
         for (int i = 0; i < tb; i++) x[i] = -INFINITY;
 }
 
-static int32_t argmax(const float *x, int n) {
-    int32_t best = 0;
-    for (int i = 1; i < n; i++)
-        if (x[i] > x[best]) best = i;
-    return best;
-}
-
-static double uniform(uint64_t *s) { /* splitmix64 -> [0, 1) */
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    z ^= z >> 31;
-    return (double)(z >> 11) * (1.0 / 9007199254740992.0);
-}
-
 /* A draw from softmax(x / temp). */
 static int32_t sample(const float *x, int n, float temp, uint64_t *rng) {
-    float m = x[argmax(x, n)];
+    float m = x[sampler_argmax(x, n)];
     double s = 0;
     for (int i = 0; i < n; i++) s += exp(((double)x[i] - m) / temp);
-    double r = uniform(rng) * s, c = 0;
+    double r = sampler_uniform_next(rng) * s, c = 0;
     int32_t last = 0;
     for (int i = 0; i < n; i++) {
         if (x[i] == -INFINITY) continue;
@@ -404,7 +390,7 @@ static int decode_one(Transcriber *t, int n_init, int timestamps, float temp, ui
         if (cancel && *cancel) return 1;
         if (i > 0 && whisper_decode(w, &seq->v[seq->n - 1], 1, x, 0)) return -1;
         apply_filters(t, x, seq->v, (int)seq->n, timestamps);
-        int32_t id = temp > 0 ? sample(x, V, temp, rng) : argmax(x, V);
+        int32_t id = temp > 0 ? sample(x, V, temp, rng) : sampler_argmax(x, V);
         *sum += logprob(x, V, id);
         if (id == t->v.eot) break;
         idvec_push(seq, id);
@@ -676,7 +662,7 @@ static int detect_encoded(Transcriber *t, char code[16], float *prob) {
     whisper_rewind(t->w, 0);
     if (whisper_decode(t->w, &v->sot, 1, x, 0)) return -1;
     float *l = x + v->lang_first;
-    int best = argmax(l, v->n_langs);
+    int best = sampler_argmax(l, v->n_langs);
     double lse = logsumexp(l, v->n_langs);
     if (prob) *prob = (float)exp(l[best] - lse);
     lang_code(t, best, code);
