@@ -771,7 +771,8 @@ static void voice_toggle(App *a) {
         return note(a, 1, "the loaded model does not hear audio (a speech LLM does); F5 records "
                           "for the transcript");
     if (a->replying || a->cap) return note(a, 1, "busy: a reply or a recording is in progress");
-    char *dir = data_dir("recordings"), path[1200];
+    char *dir = store_recordings_dir(), path[1200];
+    if (!dir) return note(a, 1, "%s", unum_error());
     snprintf(path, sizeof path, "%s/voice-%lld.wav", dir, (long long)time(NULL));
     free(dir);
     if (session_ensure(a, "voice conversation")) return;
@@ -810,7 +811,8 @@ static void record_toggle(App *a) {
              a->cfg_path);
         return;
     }
-    char *dir = data_dir("recordings"), path[1200];
+    char *dir = store_recordings_dir(), path[1200];
+    if (!dir) return note(a, 1, "%s", unum_error());
     time_t now = time(NULL);
     struct tm tm;
     localtime_r(&now, &tm);
