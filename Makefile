@@ -23,7 +23,7 @@ ifeq ($(SDL),1)
 override CFLAGS += -DUNUM_SDL
 endif
 override CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -pthread \
-           -Iengine -Iengine/cpu -Istore -Iaudio -Itui
+           -I.
 ifeq ($(SYSROOT),)
 override CFLAGS += $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 override LDLIBS += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -pthread
@@ -39,7 +39,7 @@ override LDLIBS += -L$(abspath $(SYSROOT))/lib -Wl,--disable-new-dtags \
 endif
 FUZZ_SECONDS ?= 20
 
-ENGINE_SRC := $(wildcard engine/*.c engine/cpu/*.c store/*.c audio/*.c)
+ENGINE_SRC := $(wildcard engine/base/*.c engine/*.c engine/cpu/*.c store/*.c audio/*.c)
 
 # CUDA: built when nvcc is on PATH or in /usr/local/cuda (make CUDA=0 to skip).
 # cudart is linked statically; cuBLAS is opened at run time (dlopen), from the
@@ -59,10 +59,10 @@ override CFLAGS += -DUNUM_CUDA
 override LDLIBS += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 \
                    -lcudart_static -ldl -lrt -lstdc++
 endif
-TUI_SRC    := $(wildcard tui/*.c)
+TUI_SRC    := $(wildcard tui/*.c tui/cli/*.c tui/app/*.c tui/core/*.c)
 # the app's pure text modules (no ncurses): also linked into the unit tests
 # and the fuzz targets
-TUI_PURE   := tui/textwrap.c tui/markdown.c
+TUI_PURE   := tui/app/textwrap.c tui/app/markdown.c
 TEST_SRC   := $(wildcard tests/test_*.c)
 
 ENGINE_OBJ := $(ENGINE_SRC:%.c=$(BUILD)/%.o) $(CUDA_OBJ)
@@ -83,10 +83,10 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
-$(BUILD)/engine/cuda/%.o: engine/cuda/%.cu engine/ops.h engine/util.h engine/safetensors.h \
-                          engine/sampler.h
+$(BUILD)/engine/cuda/%.o: engine/cuda/%.cu $(wildcard engine/cuda/*.cuh) engine/ops.h \
+                          engine/base/util.h engine/safetensors.h engine/sampler.h
 	@mkdir -p $(dir $@)
-	$(NVCC) $(NVFLAGS) -Iengine -Xcompiler -Wall -c $< -o $@
+	$(NVCC) $(NVFLAGS) -I. -Xcompiler -Wall -c $< -o $@
 
 $(BUILD)/libunum.a: $(ENGINE_OBJ)
 	$(AR) rcs $@ $^
@@ -148,11 +148,11 @@ bench: all $(BUILD)/membw
 FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
 # the terminal app's parsers and text layout, which have fuzz targets (no
 # main() and no ncurses among them)
-FUZZ_TUI_SRC := tui/conffile.c tui/theme.c tui/keys.c $(TUI_PURE)
+FUZZ_TUI_SRC := tui/core/conffile.c tui/app/theme.c tui/app/keys.c $(TUI_PURE)
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(ENGINE_SRC) $(FUZZ_TUI_SRC)
 	@mkdir -p $(dir $@)
 	clang -std=c11 -D_GNU_SOURCE -O1 -g -fsanitize=fuzzer,address,undefined \
-	  -fno-sanitize-recover=undefined -Iengine -Iengine/cpu -Istore -Iaudio -Itui \
+	  -fno-sanitize-recover=undefined -I. \
 	  $(shell pkg-config --cflags $(PKGS)) $< $(ENGINE_SRC) $(FUZZ_TUI_SRC) -o $@ $(LDLIBS)
 
 fuzz: deps-fuzz $(FUZZ_TARGETS)

@@ -4,9 +4,9 @@
  *  - Only the writer thread touches the WAV writer until capture_close has
  *    joined it, and it patches the header at least once per CAPTURE_RATE
  *    frames, so the file on disk is valid up to the last second. */
-#include "capture.h"
+#include "audio/capture.h"
 
-#include "util.h"
+#include "engine/base/util.h"
 
 #include <errno.h>
 #include <pthread.h>

@@ -21,7 +21,7 @@
 #ifndef UNUM_CAPTURE_H
 #define UNUM_CAPTURE_H
 
-#include "wav.h"
+#include "audio/wav.h"
 
 #include <stddef.h>
 #include <stdint.h>

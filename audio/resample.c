@@ -1,6 +1,6 @@
 /* resample.c - sample-rate conversion with libsamplerate. See resample.h. */
-#include "resample.h"
-#include "util.h"
+#include "audio/resample.h"
+#include "engine/base/util.h"
 
 #include <limits.h>
 #include <samplerate.h>

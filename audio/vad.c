@@ -1,6 +1,6 @@
 /* vad.c - energy + zero-crossing voice activity detector. See vad.h. */
-#include "vad.h"
-#include "util.h"
+#include "audio/vad.h"
+#include "engine/base/util.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -1,6 +1,6 @@
 /* wav.c - WAV reading (hostile input) and writing. See wav.h. */
-#include "wav.h"
-#include "util.h"
+#include "audio/wav.h"
+#include "engine/base/util.h"
 
 #include <errno.h>
 #include <math.h>

@@ -1,6 +1,6 @@
 /* backend.c - picks a backend by name. */
-#include "ops.h"
-#include "util.h"
+#include "engine/ops.h"
+#include "engine/base/util.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -1,7 +1,7 @@
 /* chat.c - see chat.h. */
-#include "chat.h"
+#include "engine/chat.h"
 
-#include "util.h"
+#include "engine/base/util.h"
 
 #include <cjson/cJSON.h>
 #include <stdlib.h>

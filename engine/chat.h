@@ -9,7 +9,7 @@
 #ifndef UNUM_CHAT_H
 #define UNUM_CHAT_H
 
-#include "tokenizer.h"
+#include "engine/tokenizer.h"
 
 typedef struct {
     const char *role; /* "system", "user", "assistant" */

@@ -1,7 +1,7 @@
 /* config.c - see config.h. */
-#include "config.h"
+#include "engine/config.h"
 
-#include "util.h"
+#include "engine/base/util.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>

@@ -1,9 +1,9 @@
 /* engine.c - see engine.h. */
-#include "engine.h"
+#include "engine/engine.h"
 
-#include "chat.h"
-#include "modeldir.h"
-#include "util.h"
+#include "engine/chat.h"
+#include "engine/modeldir.h"
+#include "engine/base/util.h"
 
 #include <stdio.h>
 #include <stdlib.h>

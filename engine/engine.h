@@ -8,11 +8,11 @@
 #ifndef UNUM_ENGINE_H
 #define UNUM_ENGINE_H
 
-#include "config.h"
-#include "ops.h"
-#include "qwen2.h"
-#include "sampler.h"
-#include "tokenizer.h"
+#include "engine/config.h"
+#include "engine/ops.h"
+#include "engine/qwen2.h"
+#include "engine/sampler.h"
+#include "engine/tokenizer.h"
 
 #include <stdatomic.h>
 

@@ -1,7 +1,7 @@
 /* modeldir.c - see modeldir.h. */
-#include "modeldir.h"
+#include "engine/modeldir.h"
 
-#include "util.h"
+#include "engine/base/util.h"
 
 #include <cjson/cJSON.h>
 #include <dirent.h>

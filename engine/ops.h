@@ -10,8 +10,8 @@
 #ifndef UNUM_OPS_H
 #define UNUM_OPS_H
 
-#include "safetensors.h"
-#include "sampler.h"
+#include "engine/safetensors.h"
+#include "engine/sampler.h"
 
 #include <stddef.h>
 #include <stdint.h>

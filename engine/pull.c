@@ -1,9 +1,9 @@
 /* pull.c - see pull.h. */
-#include "pull.h"
+#include "engine/pull.h"
 
-#include "modeldir.h"
-#include "sha256.h"
-#include "util.h"
+#include "engine/modeldir.h"
+#include "engine/base/sha256.h"
+#include "engine/base/util.h"
 
 #include <cJSON.h>
 #include <curl/curl.h>

@@ -12,9 +12,9 @@
  * and the cache write into the QKV projection, SiLU*up into gate/up, the
  * residual add into the output projections) the model uses the fused op,
  * and otherwise the primitives it stands for. */
-#include "qwen2.h"
+#include "engine/qwen2.h"
 
-#include "util.h"
+#include "engine/base/util.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -7,9 +7,9 @@
 #ifndef UNUM_QWEN2_H
 #define UNUM_QWEN2_H
 
-#include "config.h"
-#include "ops.h"
-#include "safetensors.h"
+#include "engine/config.h"
+#include "engine/ops.h"
+#include "engine/safetensors.h"
 
 typedef struct {
     Weight attn_norm;         /* [1 x D] input_layernorm */

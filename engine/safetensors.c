@@ -1,7 +1,7 @@
 /* safetensors.c - see safetensors.h. */
-#include "safetensors.h"
+#include "engine/safetensors.h"
 
-#include "util.h"
+#include "engine/base/util.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>

@@ -1,7 +1,7 @@
 /* sampler.c - see sampler.h. */
-#include "sampler.h"
+#include "engine/sampler.h"
 
-#include "util.h"
+#include "engine/base/util.h"
 
 #include <math.h>
 #include <stdlib.h>

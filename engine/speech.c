@@ -1,11 +1,11 @@
 /* speech.c - see speech.h. */
-#include "speech.h"
+#include "engine/speech.h"
 
-#include "chat.h"
-#include "config.h"
-#include "mel.h"
-#include "modeldir.h"
-#include "util.h"
+#include "engine/chat.h"
+#include "engine/config.h"
+#include "engine/mel.h"
+#include "engine/modeldir.h"
+#include "engine/base/util.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>

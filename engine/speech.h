@@ -15,8 +15,8 @@
 #ifndef UNUM_SPEECH_H
 #define UNUM_SPEECH_H
 
-#include "engine.h"
-#include "whisper.h"
+#include "engine/engine.h"
+#include "engine/whisper.h"
 
 #include <stddef.h>
 

@@ -17,8 +17,8 @@
  * and are merged lowest rank first (leftmost on ties) with a binary heap over
  * a linked list of symbols, O(n log n) in the piece length. */
 #define PCRE2_CODE_UNIT_WIDTH 8
-#include "tokenizer.h"
-#include "util.h"
+#include "engine/tokenizer.h"
+#include "engine/base/util.h"
 
 #include <cjson/cJSON.h>
 #include <limits.h>

@@ -1,11 +1,11 @@
 /* transcribe.c - see transcribe.h. */
-#include "transcribe.h"
+#include "engine/transcribe.h"
 
-#include "config.h"
-#include "mel.h"
-#include "sampler.h"
-#include "util.h"
-#include "vad.h"
+#include "engine/config.h"
+#include "engine/mel.h"
+#include "engine/sampler.h"
+#include "engine/base/util.h"
+#include "audio/vad.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>

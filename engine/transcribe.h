@@ -36,8 +36,8 @@
 #ifndef UNUM_TRANSCRIBE_H
 #define UNUM_TRANSCRIBE_H
 
-#include "tokenizer.h"
-#include "whisper.h"
+#include "engine/tokenizer.h"
+#include "engine/whisper.h"
 
 #include <stddef.h>
 #include <stdint.h>

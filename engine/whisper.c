@@ -10,10 +10,10 @@
  *
  * LayerNorm eps is 1e-5; attention scales queries by head_dim^-0.5; k_proj
  * has no bias. Every operation goes through the backend's ops table. */
-#include "whisper.h"
+#include "engine/whisper.h"
 
-#include "config.h"
-#include "util.h"
+#include "engine/config.h"
+#include "engine/base/util.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>

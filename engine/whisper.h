@@ -11,8 +11,8 @@
 #ifndef UNUM_WHISPER_H
 #define UNUM_WHISPER_H
 
-#include "ops.h"
-#include "safetensors.h"
+#include "engine/ops.h"
+#include "engine/safetensors.h"
 
 typedef struct {
     int d;            /* d_model */

@@ -1,10 +1,10 @@
 /* builtin.c - see builtin.h. The data is JSON in the same form a user
  * imports, so the built-ins pass the same validation. */
-#include "builtin.h"
+#include "store/builtin.h"
 
-#include "persona.h"
-#include "template.h"
-#include "util.h"
+#include "store/persona.h"
+#include "store/template.h"
+#include "engine/base/util.h"
 
 static const char *const personas[] = {
     "{\"name\": \"assistant\", \"description\": \"Neutral, helpful default.\","

@@ -5,7 +5,7 @@
 #ifndef UNUM_BUILTIN_H
 #define UNUM_BUILTIN_H
 
-#include "store.h"
+#include "store/store.h"
 
 /* Inserts the built-ins (inside the caller's transaction). */
 int builtin_seed(Store *st);

@@ -1,7 +1,7 @@
 /* jsonval.c - see jsonval.h. */
-#include "jsonval.h"
+#include "store/jsonval.h"
 
-#include "util.h"
+#include "engine/base/util.h"
 
 #include <string.h>
 

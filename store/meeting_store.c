@@ -1,10 +1,10 @@
 /* meeting_store.c - see meeting_store.h. */
-#include "meeting_store.h"
+#include "store/meeting_store.h"
 
-#include "session.h"
-#include "sha256.h"
-#include "util.h"
-#include "wav.h"
+#include "store/session.h"
+#include "engine/base/sha256.h"
+#include "engine/base/util.h"
+#include "audio/wav.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -8,7 +8,7 @@
 #ifndef UNUM_MEETING_STORE_H
 #define UNUM_MEETING_STORE_H
 
-#include "store.h"
+#include "store/store.h"
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,8 +1,8 @@
 /* persona.c - see persona.h. */
-#include "persona.h"
+#include "store/persona.h"
 
-#include "jsonval.h"
-#include "util.h"
+#include "store/jsonval.h"
+#include "engine/base/util.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>

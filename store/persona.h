@@ -8,7 +8,7 @@
 #ifndef UNUM_PERSONA_H
 #define UNUM_PERSONA_H
 
-#include "store.h"
+#include "store/store.h"
 
 #include <stddef.h>
 

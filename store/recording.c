@@ -1,8 +1,8 @@
 /* recording.c - see recording.h. */
-#include "recording.h"
+#include "store/recording.h"
 
-#include "sha256.h"
-#include "util.h"
+#include "engine/base/sha256.h"
+#include "engine/base/util.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -18,7 +18,7 @@
 #ifndef UNUM_RECORDING_H
 #define UNUM_RECORDING_H
 
-#include "store.h"
+#include "store/store.h"
 
 #include <stdint.h>
 

@@ -1,7 +1,7 @@
 /* search.c - see search.h. */
-#include "search.h"
+#include "store/search.h"
 
-#include "util.h"
+#include "engine/base/util.h"
 
 #include <stdlib.h>
 #include <string.h>

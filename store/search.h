@@ -6,7 +6,7 @@
 #ifndef UNUM_SEARCH_H
 #define UNUM_SEARCH_H
 
-#include "store.h"
+#include "store/store.h"
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,7 +1,7 @@
 /* session.c - see session.h. */
-#include "session.h"
+#include "store/session.h"
 
-#include "util.h"
+#include "engine/base/util.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -7,7 +7,7 @@
 #ifndef UNUM_SESSION_H
 #define UNUM_SESSION_H
 
-#include "store.h"
+#include "store/store.h"
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,9 +1,9 @@
 /* store.c - see store.h. The schema lives here and only here. */
-#include "store.h"
+#include "store/store.h"
 
-#include "builtin.h"
-#include "recording.h"
-#include "util.h"
+#include "store/builtin.h"
+#include "store/recording.h"
+#include "engine/base/util.h"
 
 #include <errno.h>
 #include <stdio.h>

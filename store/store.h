@@ -12,7 +12,7 @@
  * is rolled back as a whole at the next open; the database is never left
  * half-written.
  *
- * Errors follow engine/util.h: -1 (or NULL) with unum_error() naming the
+ * Errors follow engine/base/util.h: -1 (or NULL) with unum_error() naming the
  * database path and the value at fault. A Store is used by one thread at a
  * time. */
 #ifndef UNUM_STORE_H

@@ -1,11 +1,11 @@
 /* template.c - see template.h. A template is one row in templates and its
  * sections, numbered from 0, in template_sections; both change in one
  * transaction. */
-#include "template.h"
+#include "store/template.h"
 
-#include "jsonval.h"
-#include "persona.h"
-#include "util.h"
+#include "store/jsonval.h"
+#include "store/persona.h"
+#include "engine/base/util.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>

@@ -10,7 +10,7 @@
 #ifndef UNUM_TEMPLATE_H
 #define UNUM_TEMPLATE_H
 
-#include "store.h"
+#include "store/store.h"
 
 #include <stddef.h>
 

@@ -7,10 +7,10 @@
  *   single:  2,000 messages, one durable transaction each (a chat turn)
  *   search:  queries of several kinds against all N + 2,000 rows, top 100
  * Everything is written with the settings unum uses (WAL, synchronous=FULL). */
-#include "search.h"
-#include "session.h"
-#include "store.h"
-#include "util.h"
+#include "store/search.h"
+#include "store/session.h"
+#include "store/store.h"
+#include "engine/base/util.h"
 
 #include <stdio.h>
 #include <stdlib.h>

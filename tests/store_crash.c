@@ -13,10 +13,10 @@
  *   u MESSAGE N          message content changed to the text for N
  *   d MESSAGE            message deleted
  *   w BYTES              BYTES of audio data are in the WAV file */
-#include "recording.h"
-#include "session.h"
-#include "store.h"
-#include "util.h"
+#include "store/recording.h"
+#include "store/session.h"
+#include "store/store.h"
+#include "engine/base/util.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -3,12 +3,12 @@
  * and amplitude, no aliasing), Whisper's log-mel against the torch reference
  * goldens in tests/golden/mel (made by tests/reference/mel_ref.py), and the
  * voice activity detector on synthetic bursts and on an espeak-ng clip. */
-#include "mel.h"
-#include "resample.h"
-#include "test.h"
-#include "util.h"
-#include "vad.h"
-#include "wav.h"
+#include "engine/mel.h"
+#include "audio/resample.h"
+#include "tests/test.h"
+#include "engine/base/util.h"
+#include "audio/vad.h"
+#include "audio/wav.h"
 
 #include <stdint.h>
 #include <stdlib.h>

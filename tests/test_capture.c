@@ -11,11 +11,11 @@
  * taken as the input file's path. The input is espeak-ng speech, resampled to
  * 16 kHz and, for 16-bit output, rounded to the 16-bit grid, so the WAV that
  * comes out must hold the very same samples followed by silence. */
-#include "capture.h"
-#include "resample.h"
-#include "test.h"
-#include "util.h"
-#include "wav.h"
+#include "audio/capture.h"
+#include "audio/resample.h"
+#include "tests/test.h"
+#include "engine/base/util.h"
+#include "audio/wav.h"
 
 #include <pthread.h>
 #include <sched.h>

@@ -1,10 +1,10 @@
 /* test_cli.c - the command line as a user drives it: exit codes (0 ok, 1
  * runtime error, 2 usage), messages naming the value at fault, and outputs
  * that agree with the engine API and the reference goldens. */
-#include "chat.h"
-#include "test.h"
-#include "tokenizer.h"
-#include "util.h"
+#include "engine/chat.h"
+#include "tests/test.h"
+#include "engine/tokenizer.h"
+#include "engine/base/util.h"
 
 #include <stdarg.h>
 #include <stdlib.h>

@@ -2,9 +2,9 @@
  * reads, their defaults, and the refusals (each message names the file and
  * the field at fault). config.json texts are built from a known-good base
  * with one field changed, so each case fails for exactly one reason. */
-#include "config.h"
-#include "test.h"
-#include "util.h"
+#include "engine/config.h"
+#include "tests/test.h"
+#include "engine/base/util.h"
 
 #include <cjson/cJSON.h>
 #include <ftw.h>

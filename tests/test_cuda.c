@@ -7,12 +7,12 @@
  * f32 from the checkpoint's weights, prefill through f32 sgemm with TF32
  * off), so ops agree to 1e-4 relative and logits to 1e-3 of the row's
  * largest value. */
-#include "engine.h"
-#include "ops.h"
-#include "qwen2.h"
-#include "whisper.h"
-#include "test.h"
-#include "util.h"
+#include "engine/engine.h"
+#include "engine/ops.h"
+#include "engine/qwen2.h"
+#include "engine/whisper.h"
+#include "tests/test.h"
+#include "engine/base/util.h"
 
 #include <stdlib.h>
 #include <unistd.h>

@@ -1,9 +1,9 @@
-/* test_editor.c - the app's input editor (tui/editor.c): editing, movement
+/* test_editor.c - the app's input editor (tui/app/editor.c): editing, movement
  * by character and word, the kill keys, history with the draft kept, and
  * Up/Down through wrapped rows. */
-#include "test.h"
+#include "tests/test.h"
 
-#include "editor.h"
+#include "tui/app/editor.h"
 
 #include <string.h>
 

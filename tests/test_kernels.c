@@ -1,9 +1,9 @@
 /* test_kernels.c - the CPU backend's ops against plain double-precision
  * loops, for every instruction-set path this CPU has, on awkward sizes. */
-#include "kernels.h"
-#include "ops.h"
-#include "test.h"
-#include "util.h"
+#include "engine/cpu/kernels.h"
+#include "engine/ops.h"
+#include "tests/test.h"
+#include "engine/base/util.h"
 
 #include <stdlib.h>
 

@@ -1,10 +1,10 @@
 /* test_keys.c - key names, the default bindings, the key file parser, the
  * lookup by context and the help overlay. */
-#include "test.h"
+#include "tests/test.h"
 
-#include "conffile.h"
-#include "keys.h"
-#include "util.h"
+#include "tui/core/conffile.h"
+#include "tui/app/keys.h"
+#include "engine/base/util.h"
 
 #include <curses.h>
 #include <stdlib.h>

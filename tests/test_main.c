@@ -1,7 +1,7 @@
 /* test_main.c - runs the registered unit tests; see test.h. */
-#include "test.h"
+#include "tests/test.h"
 
-#include "util.h"
+#include "engine/base/util.h"
 
 #include <ftw.h>
 #include <sys/wait.h>

@@ -1,12 +1,12 @@
 /* test_markdown.c - the terminal app's text modules, headless: display
- * width, fitting and wrapping, cursor movement over UTF-8 (tui/textwrap.c),
- * and light markdown to styled lines (tui/markdown.c). Expected lines are
+ * width, fitting and wrapping, cursor movement over UTF-8 (tui/app/textwrap.c),
+ * and light markdown to styled lines (tui/app/markdown.c). Expected lines are
  * worked out by hand at small widths; a seeded property test feeds random
  * bytes and random markdown-ish text at every width from 1 to 40. */
-#include "test.h"
-#include "markdown.h"
-#include "textwrap.h"
-#include "util.h"
+#include "tests/test.h"
+#include "tui/app/markdown.h"
+#include "tui/app/textwrap.h"
+#include "engine/base/util.h"
 
 #include <stdlib.h>
 #include <utf8proc.h>

@@ -1,19 +1,19 @@
-/* test_meeting.c - meetings end to end (tui/meeting.c, store/meeting_store.c,
+/* test_meeting.c - meetings end to end (tui/core/meeting.c, store/meeting_store.c,
  * `unum meeting`): an espeak-ng recording transcribed by the generated
  * Whisper checkpoint and reported on by the generated Qwen2 one (random
  * weights: the prose is noise, the structure is what is checked); the
  * map-reduce path with a context far smaller than the transcript; an
  * interrupted transcription resumed; a cancelled report; subtitles that
  * parse back. */
-#include "test.h"
+#include "tests/test.h"
 
-#include "engine.h"
-#include "meeting.h"
-#include "meeting_store.h"
-#include "recording.h"
-#include "store.h"
-#include "transcribe.h"
-#include "util.h"
+#include "engine/engine.h"
+#include "tui/core/meeting.h"
+#include "store/meeting_store.h"
+#include "store/recording.h"
+#include "store/store.h"
+#include "engine/transcribe.h"
+#include "engine/base/util.h"
 
 #include <math.h>
 #include <signal.h>

@@ -3,11 +3,11 @@
  * a resume after a cut transfer, a corrupted file refused, the errors a user
  * meets (unknown repo, no server, bad usage), and the library's progress and
  * cancel. No test needs the internet. */
-#include "modeldir.h"
-#include "pull.h"
-#include "sha256.h"
-#include "test.h"
-#include "util.h"
+#include "engine/modeldir.h"
+#include "engine/pull.h"
+#include "engine/base/sha256.h"
+#include "tests/test.h"
+#include "engine/base/util.h"
 
 #include <signal.h>
 #include <stdarg.h>

@@ -3,11 +3,11 @@
  * logits within 2e-3 of each row's largest magnitude, greedy ids identical,
  * through every execution path (batched prefill, chunked prefill, one token
  * at a time, 1 and 2 threads, each kernel instruction set). */
-#include "engine.h"
-#include "kernels.h"
-#include "qwen2.h"
-#include "test.h"
-#include "util.h"
+#include "engine/engine.h"
+#include "engine/cpu/kernels.h"
+#include "engine/qwen2.h"
+#include "tests/test.h"
+#include "engine/base/util.h"
 
 #include <stdlib.h>
 

@@ -8,13 +8,13 @@
  * fails, and that the message names the file or tensor and the problem.
  * The model cases read generated fixtures from test_fixtures() (make
  * fixtures). */
-#include "config.h"
-#include "kernels.h"
-#include "ops.h"
-#include "qwen2.h"
-#include "safetensors.h"
-#include "test.h"
-#include "util.h"
+#include "engine/config.h"
+#include "engine/cpu/kernels.h"
+#include "engine/ops.h"
+#include "engine/qwen2.h"
+#include "engine/safetensors.h"
+#include "tests/test.h"
+#include "engine/base/util.h"
 
 #include <cjson/cJSON.h>
 #include <dirent.h>

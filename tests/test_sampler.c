@@ -1,7 +1,7 @@
 /* test_sampler.c - sampling rules on small, known distributions. */
-#include "sampler.h"
-#include "test.h"
-#include "util.h"
+#include "engine/sampler.h"
+#include "tests/test.h"
+#include "engine/base/util.h"
 
 #include <stdlib.h>
 

@@ -4,12 +4,12 @@
  * the encoder's output, the projector's, and the logits of the expanded
  * sequence (313 positions: the clip's 300 frames in place of the
  * placeholder) on the CPU; both encoder namings; greedy ids; bad input. */
-#include "test.h"
+#include "tests/test.h"
 
-#include "engine.h"
-#include "speech.h"
-#include "util.h"
-#include "wav.h"
+#include "engine/engine.h"
+#include "engine/speech.h"
+#include "engine/base/util.h"
+#include "audio/wav.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -1,15 +1,15 @@
 /* test_store.c - the store API: opening and its settings, every migration,
  * personas, templates, sessions, messages, reports, recordings and their
  * crash repair, segments, search, and the inputs it must refuse. */
-#include "persona.h"
-#include "recording.h"
-#include "search.h"
-#include "session.h"
-#include "sha256.h"
-#include "store.h"
-#include "template.h"
-#include "test.h"
-#include "util.h"
+#include "store/persona.h"
+#include "store/recording.h"
+#include "store/search.h"
+#include "store/session.h"
+#include "engine/base/sha256.h"
+#include "store/store.h"
+#include "store/template.h"
+#include "tests/test.h"
+#include "engine/base/util.h"
 
 #include <fcntl.h>
 #include <stdlib.h>

@@ -2,12 +2,12 @@
  * template, sessions and search, every form, with --db and with the default
  * location; exit codes (0 ok, 1 runtime error, 2 usage error), messages that
  * name the value at fault, and export/import round trips that are exact. */
-#include "persona.h"
-#include "recording.h"
-#include "session.h"
-#include "store.h"
-#include "test.h"
-#include "util.h"
+#include "store/persona.h"
+#include "store/recording.h"
+#include "store/session.h"
+#include "store/store.h"
+#include "tests/test.h"
+#include "engine/base/util.h"
 
 #include <cjson/cJSON.h>
 #include <stdarg.h>

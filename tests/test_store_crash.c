@@ -10,11 +10,11 @@
  * status 'recording', and the round's WAV holding at least every acknowledged
  * byte with a header that agrees with its length.
  * UNUM_CRASH_ROUNDS overrides the number of rounds (default 200). */
-#include "recording.h"
-#include "search.h"
-#include "store.h"
-#include "test.h"
-#include "util.h"
+#include "store/recording.h"
+#include "store/search.h"
+#include "store/store.h"
+#include "tests/test.h"
+#include "engine/base/util.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,11 +1,11 @@
 /* test_theme.c - the theme file parser, the shipped themes, the colour
  * policy (NO_COLOR, degrading to 8/16 colours), the search path and, on a
  * dummy terminal, theme_apply. */
-#include "test.h"
+#include "tests/test.h"
 
-#include "conffile.h"
-#include "theme.h"
-#include "util.h"
+#include "tui/core/conffile.h"
+#include "tui/app/theme.h"
+#include "engine/base/util.h"
 
 #include <stdlib.h>
 

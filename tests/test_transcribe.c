@@ -11,10 +11,10 @@
  * language-detection runs over a 39 s espeak-ng recording. Properties of the
  * timestamp rules are checked on every run; the streaming form, fallback,
  * cancellation and bad input are checked directly. */
-#include "test.h"
-#include "transcribe.h"
-#include "util.h"
-#include "wav.h"
+#include "tests/test.h"
+#include "engine/transcribe.h"
+#include "engine/base/util.h"
+#include "audio/wav.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>

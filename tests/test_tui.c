@@ -7,12 +7,12 @@
  * directory, and the generated checkpoints (tiny-qwen-vocab: the real Qwen
  * tokenizer, random weights; whisper-en-f32 for the transcript). Waits poll
  * the screen with a deadline, so slow machines only make the tests slower. */
-#include "test.h"
+#include "tests/test.h"
 
-#include "recording.h"
-#include "store.h"
-#include "util.h"
-#include "wav.h"
+#include "store/recording.h"
+#include "store/store.h"
+#include "engine/base/util.h"
+#include "audio/wav.h"
 
 #include <math.h>
 #include <stdarg.h>

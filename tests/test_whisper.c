@@ -4,9 +4,9 @@
  * row's largest magnitude (observed: under 1e-6; LayerNorm eps 1e-6 instead
  * of 1e-5 would be 4e-5, tanh GELU 3e-4), greedy ids identical; the decoder's KV cache
  * against one batched pass; bad input. */
-#include "test.h"
-#include "util.h"
-#include "whisper.h"
+#include "tests/test.h"
+#include "engine/base/util.h"
+#include "engine/whisper.h"
 
 #include <stdlib.h>
 #include <unistd.h>

@@ -1,12 +1,12 @@
 /* main.c - program entry: dispatches the subcommands. */
-#include "app.h"
-#include "args.h"
-#include "cli.h"
-#include "cli_audio.h"
-#include "cli_meeting.h"
-#include "cli_pull.h"
-#include "cli_store.h"
-#include "cli_whisper.h"
+#include "tui/app/app.h"
+#include "tui/core/args.h"
+#include "tui/cli/cli.h"
+#include "tui/cli/cli_audio.h"
+#include "tui/cli/cli_meeting.h"
+#include "tui/cli/cli_pull.h"
+#include "tui/cli/cli_store.h"
+#include "tui/cli/cli_whisper.h"
 
 #include <stdio.h>
 #include <string.h>

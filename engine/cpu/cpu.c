@@ -3,10 +3,10 @@
  * weights, and single-threaded OpenBLAS sgemm per thread for prefill (each
  * thread widens its own slice of the weight rows to f32, a block at a time,
  * so no f32 copy of the model ever exists). Activations stay in f32. */
-#include "kernels.h"
-#include "ops.h"
-#include "pool.h"
-#include "util.h"
+#include "engine/cpu/kernels.h"
+#include "engine/ops.h"
+#include "engine/cpu/pool.h"
+#include "engine/base/util.h"
 
 #include <cblas.h>
 #include <math.h>

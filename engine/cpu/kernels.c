@@ -3,9 +3,9 @@
  * Decode is bound by reading the weights, so the matvec streams four rows at
  * a time through the vector unit, widening bf16/f16 to f32 in registers
  * (bf16 is the top half of an f32: a zero-extend and a shift). */
-#include "kernels.h"
+#include "engine/cpu/kernels.h"
 
-#include "util.h"
+#include "engine/base/util.h"
 
 #include <immintrin.h>
 #include <stdlib.h>

@@ -3,7 +3,7 @@
 #ifndef UNUM_KERNELS_H
 #define UNUM_KERNELS_H
 
-#include "safetensors.h"
+#include "engine/safetensors.h"
 
 #include <stddef.h>
 

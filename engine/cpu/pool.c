@@ -17,9 +17,9 @@
  * and returns when all are done. (A worker asleep for 2^24 jobs could in
  * principle mistake a slot's tag; jobs are microseconds apart and a worker
  * wakes for the next one, so it does not sleep that long.) */
-#include "pool.h"
+#include "engine/cpu/pool.h"
 
-#include "util.h"
+#include "engine/base/util.h"
 
 #include <pthread.h>
 #include <sched.h>

@@ -59,8 +59,8 @@
 #include <string.h>
 
 extern "C" {
-#include "ops.h"
-#include "util.h"
+#include "engine/ops.h"
+#include "engine/base/util.h"
 }
 
 #define MATVEC_MAX_T 8

@@ -5,8 +5,8 @@
  * table; every bound key's name must parse back to it; the help overlay must
  * build. A failure must name the origin. The first bytes also go through
  * keys_parse_name as a name. Seeds: tests/fuzz/seeds/fuzz_keys/. */
-#include "keys.h"
-#include "util.h"
+#include "tui/app/keys.h"
+#include "engine/base/util.h"
 
 #include <stdint.h>
 #include <stdio.h>

@@ -1,5 +1,5 @@
 /* fuzz_markdown.c - libFuzzer target for the chat pane's markdown layout
- * and the input editor's text helpers (tui/markdown.c, tui/textwrap.c).
+ * and the input editor's text helpers (tui/app/markdown.c, tui/app/textwrap.c).
  *
  * The input is chat text, copied into a buffer of exactly its size (so ASan
  * sees any read past it). The first byte picks a width; the text is rendered
@@ -8,8 +8,8 @@
  * md_render counted must be extractable. The editor layout of the same text
  * must place every character boundary on a row and map it back in range.
  * Seeds: tests/fuzz/seeds/fuzz_markdown/. */
-#include "markdown.h"
-#include "textwrap.h"
+#include "tui/app/markdown.h"
+#include "tui/app/textwrap.h"
 
 #include <stdint.h>
 #include <stdio.h>

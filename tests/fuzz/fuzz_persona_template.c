@@ -1,8 +1,8 @@
 /* fuzz_persona_template.c - persona and report-template JSON, as `import`
  * reads them from a user's file. Whatever parses must export to JSON that
  * parses again to the same export (the import/export round trip). */
-#include "persona.h"
-#include "template.h"
+#include "store/persona.h"
+#include "store/template.h"
 
 #include <stdint.h>
 #include <stdlib.h>

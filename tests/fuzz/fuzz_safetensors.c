@@ -11,9 +11,9 @@
  * through st_open_file (from a memfd) and, NUL-terminated, through
  * qwen2_config_parse, whose accepted configs must be self-consistent.
  * Seeds: tests/fuzz/seeds/fuzz_safetensors/. */
-#include "config.h"
-#include "safetensors.h"
-#include "util.h"
+#include "engine/config.h"
+#include "engine/safetensors.h"
+#include "engine/base/util.h"
 
 #include <stdint.h>
 #include <stdio.h>

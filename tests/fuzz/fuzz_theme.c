@@ -4,8 +4,8 @@
  * must hold colours in range and only known attributes, and must parse again
  * to the same theme when written back out in the documented format; whatever
  * fails must say "ORIGIN:" in its message. Seeds: tests/fuzz/seeds/fuzz_theme/. */
-#include "theme.h"
-#include "util.h"
+#include "tui/app/theme.h"
+#include "engine/base/util.h"
 
 #include <stdint.h>
 #include <stdio.h>

@@ -5,8 +5,8 @@
  * encoded with and without special tokens, decoded whole and streamed, and a few ids at
  * and past the ends of the vocabulary are decoded. Streaming must always
  * give the same bytes as the whole decode. Seeds: tests/fuzz/seeds/fuzz_tokenizer/. */
-#include "tokenizer.h"
-#include "util.h"
+#include "engine/tokenizer.h"
+#include "engine/base/util.h"
 
 #include <stdint.h>
 #include <stdio.h>

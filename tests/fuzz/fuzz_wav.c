@@ -8,10 +8,10 @@
  * accepted 16 kHz-or-not file of modest size also goes through the
  * resampler, and at 16 kHz through the log-mel front end.
  * Seeds: tests/fuzz/seeds/fuzz_wav/. */
-#include "mel.h"
-#include "resample.h"
-#include "util.h"
-#include "wav.h"
+#include "engine/mel.h"
+#include "audio/resample.h"
+#include "engine/base/util.h"
+#include "audio/wav.h"
 
 #include <stdint.h>
 #include <stdio.h>

@@ -6,9 +6,9 @@
  * generation_config.json for a model of that many ids and, when it loads,
  * every id it lists must lie inside the model's. Seeds:
  * tests/fuzz/seeds/fuzz_whisper_vocab/. */
-#include "tokenizer.h"
-#include "transcribe.h"
-#include "util.h"
+#include "engine/tokenizer.h"
+#include "engine/transcribe.h"
+#include "engine/base/util.h"
 
 #include <stdint.h>
 #include <stdio.h>

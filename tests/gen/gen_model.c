@@ -10,7 +10,7 @@
  * preset and the tensor name, so the bytes are the same on every machine and
  * the committed goldens (tests/golden/) stay valid. Without --tokenizer a
  * small byte-level BPE tokenizer is trained on a fixed text and written. */
-#include "util.h"
+#include "engine/base/util.h"
 
 #include <errno.h>
 #include <math.h>

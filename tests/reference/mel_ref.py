@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""mel_ref.py - independent reference for audio/mel.c (Whisper's log-mel).
+"""mel_ref.py - independent reference for engine/mel.c (Whisper's log-mel).
 
 Written from openai/whisper's published whisper/audio.py
 (log_mel_spectrogram, pad_or_trim) using torch.stft exactly as it does, with

@@ -1,9 +1,9 @@
 /* cli_pull.c - see cli_pull.h. */
-#include "cli_pull.h"
+#include "tui/cli/cli_pull.h"
 
-#include "args.h"
-#include "pull.h"
-#include "util.h"
+#include "tui/core/args.h"
+#include "engine/pull.h"
+#include "engine/base/util.h"
 
 #include <signal.h>
 #include <stdio.h>

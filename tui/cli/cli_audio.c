@@ -1,9 +1,9 @@
 /* cli_audio.c - see cli_audio.h. */
-#include "cli_audio.h"
+#include "tui/cli/cli_audio.h"
 
-#include "args.h"
-#include "capture.h"
-#include "util.h"
+#include "tui/core/args.h"
+#include "audio/capture.h"
+#include "engine/base/util.h"
 
 #include <math.h>
 #include <signal.h>

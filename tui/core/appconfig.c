@@ -1,7 +1,7 @@
 /* appconfig.c - see appconfig.h. */
-#include "appconfig.h"
+#include "tui/core/appconfig.h"
 
-#include "util.h"
+#include "engine/base/util.h"
 
 #include <errno.h>
 #include <math.h>

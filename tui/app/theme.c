@@ -1,8 +1,8 @@
 /* theme.c - see theme.h. */
-#include "theme.h"
+#include "tui/app/theme.h"
 
-#include "conffile.h"
-#include "util.h"
+#include "tui/core/conffile.h"
+#include "engine/base/util.h"
 
 #include <dirent.h>
 #include <stdlib.h>

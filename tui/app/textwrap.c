@@ -5,9 +5,9 @@
  * attaches to it) with its width at a given column. Wrapping, fitting and
  * cursor movement all move by tw_cluster, which is why none of them can
  * split a character. */
-#include "textwrap.h"
+#include "tui/app/textwrap.h"
 
-#include "util.h"
+#include "engine/base/util.h"
 
 #include <stdint.h>
 #include <string.h>

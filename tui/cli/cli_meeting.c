@@ -1,13 +1,13 @@
 /* cli_meeting.c - see cli_meeting.h. */
-#include "cli_meeting.h"
+#include "tui/cli/cli_meeting.h"
 
-#include "appconfig.h"
-#include "args.h"
-#include "cli_store.h"
-#include "meeting.h"
-#include "meeting_store.h"
-#include "modeldir.h"
-#include "util.h"
+#include "tui/core/appconfig.h"
+#include "tui/core/args.h"
+#include "tui/cli/cli_store.h"
+#include "tui/core/meeting.h"
+#include "store/meeting_store.h"
+#include "engine/modeldir.h"
+#include "engine/base/util.h"
 
 #include <cjson/cJSON.h>
 #include <signal.h>

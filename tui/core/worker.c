@@ -1,14 +1,14 @@
 /* worker.c - see worker.h. */
-#include "worker.h"
+#include "tui/core/worker.h"
 
-#include "meeting.h"
-#include "modeldir.h"
-#include "resample.h"
-#include "speech.h"
-#include "wav.h"
-#include "transcribe.h"
-#include "util.h"
-#include "whisper.h"
+#include "tui/core/meeting.h"
+#include "engine/modeldir.h"
+#include "audio/resample.h"
+#include "engine/speech.h"
+#include "audio/wav.h"
+#include "engine/transcribe.h"
+#include "engine/base/util.h"
+#include "engine/whisper.h"
 
 #include <errno.h>
 #include <fcntl.h>

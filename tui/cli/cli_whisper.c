@@ -1,13 +1,13 @@
 /* cli_whisper.c - see cli_whisper.h. */
-#include "cli_whisper.h"
+#include "tui/cli/cli_whisper.h"
 
-#include "args.h"
-#include "mel.h"
-#include "transcribe.h"
-#include "modeldir.h"
-#include "resample.h"
-#include "util.h"
-#include "wav.h"
+#include "tui/core/args.h"
+#include "engine/mel.h"
+#include "engine/transcribe.h"
+#include "engine/modeldir.h"
+#include "audio/resample.h"
+#include "engine/base/util.h"
+#include "audio/wav.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>

@@ -1,8 +1,8 @@
 /* keys.c - see keys.h. */
-#include "keys.h"
+#include "tui/app/keys.h"
 
-#include "conffile.h"
-#include "util.h"
+#include "tui/core/conffile.h"
+#include "engine/base/util.h"
 
 #include <curses.h>
 #include <stdio.h>

@@ -1,17 +1,17 @@
 /* cli.c - run, tokenize, detokenize, logits and bench (forms fixed in
  * DESIGN.md). Output to stdout, diagnostics to stderr. */
-#include "cli.h"
+#include "tui/cli/cli.h"
 
-#include "args.h"
-#include "chat.h"
-#include "cli_store.h"
-#include "engine.h"
-#include "kernels.h"
-#include "modeldir.h"
-#include "resample.h"
-#include "speech.h"
-#include "util.h"
-#include "wav.h"
+#include "tui/core/args.h"
+#include "engine/chat.h"
+#include "tui/cli/cli_store.h"
+#include "engine/engine.h"
+#include "engine/cpu/kernels.h"
+#include "engine/modeldir.h"
+#include "audio/resample.h"
+#include "engine/speech.h"
+#include "engine/base/util.h"
+#include "audio/wav.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>

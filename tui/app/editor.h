@@ -9,7 +9,7 @@
 #ifndef UNUM_EDITOR_H
 #define UNUM_EDITOR_H
 
-#include "textwrap.h"
+#include "tui/app/textwrap.h"
 
 #include <stddef.h>
 

@@ -1,7 +1,7 @@
 /* conffile.c - see conffile.h. */
-#include "conffile.h"
+#include "tui/core/conffile.h"
 
-#include "util.h"
+#include "engine/base/util.h"
 
 #include <string.h>
 

@@ -1,6 +1,6 @@
 /* mel.c - Whisper's log-mel spectrogram with FFTW. See mel.h. */
-#include "mel.h"
-#include "util.h"
+#include "engine/mel.h"
+#include "engine/base/util.h"
 
 #include <fftw3.h>
 #include <math.h>

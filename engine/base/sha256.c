@@ -1,7 +1,7 @@
 /* sha256.c - see sha256.h. */
-#include "sha256.h"
+#include "engine/base/sha256.h"
 
-#include "util.h"
+#include "engine/base/util.h"
 
 #include <openssl/evp.h>
 #include <stdio.h>

@@ -1,15 +1,15 @@
 /* cli_store.c - see cli_store.h. Lists print one item per line, name or id
  * first, fields separated by tabs; export prints JSON that import accepts
  * byte for byte. */
-#include "cli_store.h"
+#include "tui/cli/cli_store.h"
 
-#include "args.h"
-#include "persona.h"
-#include "search.h"
-#include "session.h"
-#include "store.h"
-#include "template.h"
-#include "util.h"
+#include "tui/core/args.h"
+#include "store/persona.h"
+#include "store/search.h"
+#include "store/session.h"
+#include "store/store.h"
+#include "store/template.h"
+#include "engine/base/util.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>

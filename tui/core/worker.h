@@ -12,8 +12,8 @@
 #ifndef UNUM_WORKER_H
 #define UNUM_WORKER_H
 
-#include "chat.h"
-#include "engine.h"
+#include "engine/chat.h"
+#include "engine/engine.h"
 
 #include <stddef.h>
 #include <stdint.h>

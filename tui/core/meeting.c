@@ -1,14 +1,14 @@
 /* meeting.c - see meeting.h. */
-#include "meeting.h"
+#include "tui/core/meeting.h"
 
-#include "chat.h"
-#include "meeting_store.h"
-#include "persona.h"
-#include "recording.h"
-#include "resample.h"
-#include "template.h"
-#include "util.h"
-#include "wav.h"
+#include "engine/chat.h"
+#include "store/meeting_store.h"
+#include "store/persona.h"
+#include "store/recording.h"
+#include "audio/resample.h"
+#include "store/template.h"
+#include "engine/base/util.h"
+#include "audio/wav.h"
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -20,9 +20,9 @@
 #ifndef UNUM_MEETING_H
 #define UNUM_MEETING_H
 
-#include "engine.h"
-#include "store.h"
-#include "transcribe.h"
+#include "engine/engine.h"
+#include "store/store.h"
+#include "engine/transcribe.h"
 
 #include <stdint.h>
 

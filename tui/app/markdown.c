@@ -7,10 +7,10 @@
  * and styles every byte), is sanitized for the terminal, and is wrapped to
  * the width left after the prefix. Each step is linear in the line, so
  * rendering the whole reply again after every streamed token stays cheap. */
-#include "markdown.h"
+#include "tui/app/markdown.h"
 
-#include "textwrap.h"
-#include "util.h"
+#include "tui/app/textwrap.h"
+#include "engine/base/util.h"
 
 #include <ctype.h>
 #include <stdint.h>

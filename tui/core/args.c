@@ -1,5 +1,5 @@
 /* args.c - see args.h. */
-#include "args.h"
+#include "tui/core/args.h"
 
 #include <errno.h>
 #include <stdio.h>

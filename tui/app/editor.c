@@ -1,8 +1,8 @@
 /* editor.c - see editor.h. Character and word boundaries, widths and the
  * wrapped layout come from textwrap.h. */
-#include "editor.h"
+#include "tui/app/editor.h"
 
-#include "util.h"
+#include "engine/base/util.h"
 
 #include <stdlib.h>
 #include <string.h>
