@@ -13,6 +13,10 @@ for p in tiny-bf16 tiny-untied-f32 tiny-headdim-f16 tiny-mqa-bf16 tiny-sharded-b
     whisper-tiny-f32 whisper-v3-bf16; do
     "$gen" --preset "$p" "$build/fixtures/$p"
 done
+# PEFT LoRA adapters for the tiny presets (tests/test_lora.c)
+for a in lora-all lora-attn-rs lora-pattern lora-mqa; do
+    "$gen" --adapter "$a" "$build/fixtures/$a"
+done
 if [ -f "$qwen_tok" ]; then
     "$gen" --preset tiny-qwen-vocab "$build/fixtures/tiny-qwen-vocab" --tokenizer "$qwen_tok"
     # speech LLMs in LLaMA-Omni2's layout (encoder inside, or a Whisper folder beside)

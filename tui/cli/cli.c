@@ -4,6 +4,7 @@
 
 #include "tui/core/args.h"
 #include "engine/chat.h"
+#include "tui/cli/cli_lora.h"
 #include "tui/cli/cli_store.h"
 #include "engine/engine.h"
 #include "engine/cpu/kernels.h"
@@ -163,6 +164,8 @@ int cli_run(int argc, char **argv) {
     float temp = -1, top_p = -1, min_p = -1, rep = -1;
     unsigned long long seed = 0;
     int have_seed = 0;
+    LoraSpec *lora = NULL;
+    int n_lora = 0;
     while (a.i < a.argc && !a.bad) {
         if (args_flag(&a, "-m", "--model")) model = args_value(&a);
         else if (args_flag(&a, "-p", "--prompt")) prompt = args_value(&a);
@@ -185,37 +188,45 @@ int cli_run(int argc, char **argv) {
         else if (args_flag(&a, "--ctx", "-c")) args_int(&a, 1, 1 << 24, &ctx);
         else if (args_flag(&a, "-v", "--verbose")) verbose = 1;
         else if (args_flag(&a, "--audio", NULL)) audio = args_value(&a);
+        else if (args_flag(&a, "--lora", NULL)) cli_lora_option(&a, &lora, &n_lora);
         else args_unknown(&a, "run");
     }
-    if (a.bad) return EXIT_USAGE;
+    if (a.bad) {
+        lora_specs_free(lora, n_lora);
+        return EXIT_USAGE;
+    }
     if (!model) {
         fprintf(stderr, "unum run: -m MODEL is required\n");
+        lora_specs_free(lora, n_lora);
         return EXIT_USAGE;
     }
     if ((prompt != NULL) + (file != NULL) + (ids_file != NULL) > 1) {
         fprintf(stderr, "unum run: give one of -p, -f and --prompt-ids\n");
+        lora_specs_free(lora, n_lora);
         return EXIT_USAGE;
     }
     if (persona && system) {
         fprintf(stderr, "unum run: give --persona or --system, not both\n");
+        lora_specs_free(lora, n_lora);
         return EXIT_USAGE;
     }
 
     char *text = NULL;
     IdVec ids = {0};
     if (ids_file) {
-        if (read_ids(ids_file, &ids)) return fail();
+        if (read_ids(ids_file, &ids)) return lora_specs_free(lora, n_lora), fail();
     } else if (prompt) {
         text = xstrdup(prompt);
     } else if (file) {
-        if (!(text = unum_read_file(file, MAX_INPUT, NULL))) return fail();
+        if (!(text = unum_read_file(file, MAX_INPUT, NULL))) return lora_specs_free(lora, n_lora), fail();
     } else if (audio) {
         text = NULL; /* the spoken question alone */
     } else if (!isatty(0)) {
-        if (!(text = read_stdin(NULL))) return fail();
+        if (!(text = read_stdin(NULL))) return lora_specs_free(lora, n_lora), fail();
     } else {
         fprintf(stderr, "unum run: no prompt (give -p TEXT, -f FILE, --prompt-ids FILE or "
                         "pipe text in)\n");
+        lora_specs_free(lora, n_lora);
         return EXIT_USAGE;
     }
 
@@ -233,7 +244,8 @@ int cli_run(int argc, char **argv) {
         }
         system = persona_prompt;
     }
-    EngineOptions eo = {.backend = backend, .threads = threads, .ctx = ctx};
+    EngineOptions eo = {.backend = backend, .threads = threads, .ctx = ctx, .lora = lora,
+                        .n_lora = n_lora};
     char *dir = audio ? modeldir_resolve(model) : NULL;
     if (audio && dir && !speech_is_model(dir))
         unum_error_set("%s: --audio needs a speech LLM (LLaMA-Omni2's layout)", dir);
@@ -339,6 +351,7 @@ out:
     idvec_free(&ids);
     free(text);
     free(persona_prompt);
+    lora_specs_free(lora, n_lora);
     return rc;
 }
 
@@ -407,9 +420,11 @@ int cli_detokenize(int argc, char **argv) {
 int cli_logits(int argc, char **argv) {
     Args a = {argc, 1, argv, 0};
     const char *model = NULL, *ids_file = NULL, *out = NULL, *backend = "auto", *audio = NULL;
-    int threads = 0;
+    int threads = 0, n_lora = 0;
+    LoraSpec *lora = NULL;
     while (a.i < a.argc && !a.bad) {
         if (args_flag(&a, "-m", "--model")) model = args_value(&a);
+        else if (args_flag(&a, "--lora", NULL)) cli_lora_option(&a, &lora, &n_lora);
         else if (args_flag(&a, "--ids", NULL)) ids_file = args_value(&a);
         else if (args_flag(&a, "-o", "--output")) out = args_value(&a);
         else if (args_flag(&a, "--backend", NULL)) backend = args_backend(&a);
@@ -417,15 +432,20 @@ int cli_logits(int argc, char **argv) {
         else if (args_flag(&a, "--audio", NULL)) audio = args_value(&a);
         else args_unknown(&a, "logits");
     }
-    if (a.bad) return EXIT_USAGE;
-    if (!model || !ids_file || !out) {
-        fprintf(stderr, "unum logits: -m MODEL, --ids FILE and -o OUT.f32 are required\n");
+    if (a.bad || !model || !ids_file || !out) {
+        if (!a.bad)
+            fprintf(stderr, "unum logits: -m MODEL, --ids FILE and -o OUT.f32 are required\n");
+        lora_specs_free(lora, n_lora);
         return EXIT_USAGE;
     }
     IdVec ids = {0};
-    if (read_ids(ids_file, &ids)) return fail();
+    if (read_ids(ids_file, &ids)) {
+        lora_specs_free(lora, n_lora);
+        return fail();
+    }
     /* with --audio, each -200 in the ids is the clip's frames (speech.h) */
-    EngineOptions eo = {.backend = backend, .threads = threads, .ctx = audio ? 0 : (int)ids.n};
+    EngineOptions eo = {.backend = backend, .threads = threads, .ctx = audio ? 0 : (int)ids.n,
+                        .lora = lora, .n_lora = n_lora};
     SpeechLLM *sp = NULL;
     Engine *e = NULL;
     float *logits = NULL, **clips = NULL, *embeds = NULL;
@@ -475,6 +495,7 @@ done:
     if (sp) speech_free(sp);
     else engine_free(e);
     idvec_free(&ids);
+    lora_specs_free(lora, n_lora);
     return rc;
 }
 
@@ -496,9 +517,11 @@ static int bench_greedy(Engine *e, int on_device, int32_t *id) {
 int cli_bench(int argc, char **argv) {
     Args a = {argc, 1, argv, 0};
     const char *model = NULL, *backend = "auto";
-    int threads = 0, plen = 128, gen = 64, json = 0, reps = 3;
+    int threads = 0, plen = 128, gen = 64, json = 0, reps = 3, n_lora = 0;
+    LoraSpec *lora = NULL;
     while (a.i < a.argc && !a.bad) {
         if (args_flag(&a, "-m", "--model")) model = args_value(&a);
+        else if (args_flag(&a, "--lora", NULL)) cli_lora_option(&a, &lora, &n_lora);
         else if (args_flag(&a, "--backend", NULL)) backend = args_backend(&a);
         else if (args_flag(&a, "--threads", "-t")) args_int(&a, 1, 1024, &threads);
         else if (args_flag(&a, "--prompt-len", NULL)) args_int(&a, 1, 1 << 20, &plen);
@@ -507,13 +530,15 @@ int cli_bench(int argc, char **argv) {
         else if (args_flag(&a, "--json", NULL)) json = 1;
         else args_unknown(&a, "bench");
     }
-    if (a.bad) return EXIT_USAGE;
-    if (!model) {
-        fprintf(stderr, "unum bench: -m MODEL is required\n");
+    if (a.bad || !model) {
+        if (!a.bad) fprintf(stderr, "unum bench: -m MODEL is required\n");
+        lora_specs_free(lora, n_lora);
         return EXIT_USAGE;
     }
-    EngineOptions eo = {.backend = backend, .threads = threads, .ctx = plen + gen};
+    EngineOptions eo = {.backend = backend, .threads = threads, .ctx = plen + gen, .lora = lora,
+                        .n_lora = n_lora};
     Engine *e = engine_load(model, &eo);
+    lora_specs_free(lora, n_lora);
     if (!e) return fail();
     Qwen2 *m = e->model;
     int V = m->c.vocab;
