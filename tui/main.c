@@ -3,7 +3,9 @@
 #include "tui/core/args.h"
 #include "tui/cli/cli.h"
 #include "tui/cli/cli_audio.h"
+#include "tui/cli/cli_lora.h"
 #include "tui/cli/cli_meeting.h"
+#include "tui/cli/cli_merge.h"
 #include "tui/cli/cli_pull.h"
 #include "tui/cli/cli_store.h"
 #include "tui/cli/cli_whisper.h"
@@ -55,6 +57,12 @@ static const char usage[] =
     "                                  meeting reports from recordings\n"
     "  pull REPO [--revision REV]      download ORG/NAME from the Hugging Face hub into\n"
     "                                  $XDG_DATA_HOME/unum/models (HF_ENDPOINT, HF_TOKEN)\n"
+    "  merge --method linear|task_arithmetic|ties|dare_ties|dare_linear|slerp [--base DIR]\n"
+    "        [--t T] [--seed S] [--out-dtype f32|bf16|f16] -o OUT_DIR MODEL[:WEIGHT[:DENSITY]]...\n"
+    "  merge --base DIR --lora ADAPTER[:SCALE]... -o OUT_DIR\n"
+    "                                  merge checkpoints, or bake adapters into a base\n"
+    "  lora extract --base DIR --tuned DIR --rank R [--targets M,...] -o ADAPTER_DIR\n"
+    "                                  a LoRA adapter from two checkpoints (truncated SVD)\n"
     "\n"
     "--db PATH picks the database (default $XDG_DATA_HOME/unum/unum.db).\n"
     "MODEL is a Hugging Face model directory or a repo id ORG/NAME found in\n"
@@ -112,7 +120,9 @@ int main(int argc, char **argv) {
                 {"mel", cli_mel},
                 {"transcribe", cli_transcribe},
                 {"meeting", cli_meeting},
-                {"pull", cli_pull}};
+                {"pull", cli_pull},
+                {"merge", cli_merge},
+                {"lora", cli_lora}};
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
         if (!strcmp(cmd, cmds[i].name)) return cmds[i].fn(argc - 1, argv + 1);
     fprintf(stderr, "unum: unknown command '%s'\n\n%s", cmd, usage);

@@ -20,7 +20,7 @@ Commands:
   adapters_ref.py bake BASE_DIR OUT_DIR ADAPTER[:SCALE]...
       writes OUT_DIR: BASE_DIR's config and tokenizer files and
       model.safetensors (float32) with every adapter merged in, in order.
-  adapters_ref.py merge --method M [--base DIR] [--t T] [--seed S] OUT_DIR MODEL[:W[:D]]...
+  adapters_ref.py merge --method M [--base DIR] [--t T] [--seed S] -o OUT_DIR MODEL[:W[:D]]...
       mergekit's methods (see merge_tensor below), float32 output.
 """
 
@@ -143,7 +143,114 @@ def main(argv):
 
 
 # ---------------------------------------------------------------- merges
-MERGE_PLACEHOLDER = True
+#
+# mergekit (arcee-ai/mergekit, merge_methods/): every tensor on its own, with
+# base b, models x_i, weights w_i, densities d_i, task vectors t_i = x_i - b
+# (float32, as mergekit subtracts in the checkpoint's dtype).
+#   linear: sum w_i x_i / sum w_i.
+#   task_arithmetic: b + sum w_i t_i (normalize off).
+#   ties: t_i keeps its int(d_i n) largest |entries| (sparsify "magnitude",
+#     no rescale); weighted w_i t_i; majority sign = sign of the sum (>= 0 is
+#     +); mask = sign(w_i t_i) == majority; b + sum(w t mask) / sum(w mask),
+#     a zero divisor replaced by 1.
+#   dare_ties: t_i keeps each entry with probability d_i ("random"
+#     sparsification), rescaled by 1/d_i; the ties mask; not normalized.
+#   dare_linear: the same drop and rescale, b + sum w_i t_i.
+#   slerp: base and one model, flattened, each normalized when its norm > 1e-8;
+#     |dot| > 0.9995: lerp; else sin((1-t)a)/sin(a) b + sin(ta)/sin(a) x.
+# DARE's Bernoulli draws cannot be torch's; unum documents its generator
+# (docs/adapters.md): per tensor and model i (0-based), state =
+# seed ^ fnv1a64(name) ^ ((i+1) * 0x9e3779b97f4a7c15 mod 2^64), one splitmix64
+# draw per entry in row-major order, u = (draw >> 11) / 2^53, kept iff u < d_i.
+
+M64 = (1 << 64) - 1
+
+
+def fnv1a64(s):
+    h = 1469598103934665603
+    for ch in s.encode():
+        h = ((h ^ ch) * 1099511628211) & M64
+    return h
+
+
+def splitmix_stream(state, n):
+    """n splitmix64 outputs from state, vectorized (uint64 arithmetic wraps)."""
+    with np.errstate(over="ignore"):
+        k = np.arange(1, n + 1, dtype=np.uint64)
+        z = np.uint64(state) + k * np.uint64(0x9e3779b97f4a7c15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xbf58476d1ce4e5b9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94d049bb133111eb)
+        return z ^ (z >> np.uint64(31))
+
+
+def dare_keep(seed, name, i, n, density):
+    state = (seed ^ fnv1a64(name) ^ (((i + 1) * 0x9e3779b97f4a7c15) & M64)) & M64
+    u = (splitmix_stream(state, n) >> np.uint64(11)).astype(np.float64) / 2.0 ** 53
+    return u < density
+
+
+def merge_tensor(method, name, b, xs, ws, ds, t, seed):
+    shape = xs[0].shape
+    if method == "linear":
+        return sum(w * x.astype(np.float64) for w, x in zip(ws, xs)) / sum(ws)
+    if method == "slerp":
+        v0, v1 = b.astype(np.float64).ravel(), xs[0].astype(np.float64).ravel()
+        n0, n1 = np.linalg.norm(v0), np.linalg.norm(v1)
+        u0 = v0 / n0 if n0 > 1e-8 else v0
+        u1 = v1 / n1 if n1 > 1e-8 else v1
+        dot = np.sum(u0 * u1)
+        if abs(dot) > 0.9995:
+            return ((1 - t) * v0 + t * v1).reshape(shape)
+        a = math.acos(dot)
+        return ((math.sin(a - a * t) / math.sin(a)) * v0 + (math.sin(a * t) / math.sin(a)) * v1).reshape(shape)
+    tvs = []
+    for i, (x, d) in enumerate(zip(xs, ds)):
+        tv = (x.astype(np.float32) - b.astype(np.float32)).ravel()
+        if d < 1 and method == "ties":
+            k = int(d * tv.size)
+            order = np.argsort(-np.abs(tv), kind="stable")
+            mask = np.zeros(tv.size, bool)
+            mask[order[:k]] = True
+            tv = np.where(mask, tv, 0)
+        if d < 1 and method in ("dare_ties", "dare_linear"):
+            tv = np.where(dare_keep(seed, name, i, tv.size, d), tv / np.float32(d), 0)
+        tvs.append(tv.astype(np.float64))
+    wd = np.stack([w * tv for w, tv in zip(ws, tvs)])
+    W = np.array(ws, dtype=np.float64)[:, None] * np.ones_like(wd)
+    if method in ("task_arithmetic", "dare_linear"):
+        mixed = wd.sum(0)
+    else:
+        majority = np.where(wd.sum(0) >= 0, 1.0, -1.0)
+        mask = np.sign(wd) == majority
+        mixed = (wd * mask).sum(0)
+        if method == "ties":
+            div = (W * mask).sum(0)
+            div[div == 0] = 1
+            mixed = mixed / div
+    return (b.astype(np.float64).ravel() + mixed).reshape(shape)
+
+
+def merge_main(argv):
+    import argparse
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--method", required=True)
+    ap.add_argument("--base")
+    ap.add_argument("--t", type=float, default=0.5)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("-o", dest="out", required=True)
+    ap.add_argument("models", nargs="+")
+    a = ap.parse_args(argv)
+    specs = [split_spec(m) for m in a.models]
+    dirs = [d for d, _ in specs]
+    ws = [n[0] if n else 1.0 for _, n in specs]
+    ds = [n[1] if len(n) > 1 else 1.0 for _, n in specs]
+    xs = [load_weights(d) for d in dirs]
+    B = load_weights(a.base) if a.base else None
+    out = {}
+    for name in (B or xs[0]):
+        out[name] = merge_tensor(a.method, name, B[name] if B else None, [x[name] for x in xs],
+                                 ws, ds, a.t, a.seed).astype(np.float32)
+    write_model(a.base or dirs[0], a.out, out)
 
 if __name__ == "__main__":
     main(sys.argv[1:])

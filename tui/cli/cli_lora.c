@@ -19,3 +19,8 @@ void cli_lora_option(Args *a, LoraSpec **specs, int *n) {
     *specs = xrealloc(*specs, sizeof **specs * (size_t)(*n + 1));
     (*specs)[(*n)++] = s;
 }
+
+int cli_lora(int argc, char **argv) {
+    fprintf(stderr, "unum lora: not built yet\n");
+    return 1;
+}
