@@ -17,6 +17,10 @@ done
 for a in lora-all lora-attn-rs lora-pattern lora-mqa; do
     "$gen" --adapter "$a" "$build/fixtures/$a"
 done
+# tiny-bf16 moved a little, twice: checkpoints to merge (tests/test_adapters.c)
+for t in a b; do
+    "$gen" --preset "tiny-bf16-tuned-$t" "$build/fixtures/tiny-bf16-tuned-$t"
+done
 if [ -f "$qwen_tok" ]; then
     "$gen" --preset tiny-qwen-vocab "$build/fixtures/tiny-qwen-vocab" --tokenizer "$qwen_tok"
     # speech LLMs in LLaMA-Omni2's layout (encoder inside, or a Whisper folder beside)

@@ -78,6 +78,10 @@ typedef struct {
 
 static Tensor *tensors;
 static int n_tensors;
+/* A "tuned" preset: the base preset's values plus tune_scale times each
+ * tensor's own scale in noise from tune_seed (a stand-in for fine-tuning). */
+static uint64_t tune_seed;
+static float tune_scale;
 
 static void add(const char *name, int ndim, int64_t a, int64_t b, float scale, float offset) {
     tensors = xrealloc(tensors, sizeof *tensors * (size_t)(n_tensors + 1));
@@ -172,11 +176,12 @@ static void write_shard(const char *path, Dt dt, uint64_t seed, int shard) {
     for (int i = 0; i < n_tensors; i++) {
         const Tensor *t = &tensors[i];
         if (t->shard != shard) continue;
-        uint64_t s = seed ^ fnv(t->name);
+        uint64_t s = seed ^ fnv(t->name), s2 = tune_seed ^ fnv(t->name);
         for (int64_t done = 0, n = numel(t); done < n;) {
             size_t k = (size_t)(n - done) < chunk ? (size_t)(n - done) : chunk;
             for (size_t j = 0; j < k; j++) {
                 float v = t->offset + t->scale * rnd(&s);
+                if (tune_seed) v += tune_scale * t->scale * rnd(&s2);
                 if (dt == F32) ((float *)buf)[j] = v;
                 else if (dt == BF16) ((uint16_t *)buf)[j] = unum_f32_to_bf16(v);
                 else ((uint16_t *)buf)[j] = unum_f32_to_f16(v);
@@ -699,6 +704,7 @@ int main(int argc, char **argv) {
                 puts(omni_presets[k].name);
             for (size_t k = 0; k < sizeof adapter_presets / sizeof adapter_presets[0]; k++)
                 puts(adapter_presets[k].name);
+            puts("tiny-bf16-tuned-a\ntiny-bf16-tuned-b\ntiny-bf16-tuned-c");
             return 0;
         } else if (!strcmp(argv[i], "--adapter") && i + 1 < argc) {
             adapter = argv[++i];
@@ -735,6 +741,12 @@ int main(int argc, char **argv) {
         }
     for (size_t k = 0; preset && !om && k < sizeof presets / sizeof presets[0]; k++)
         if (!strcmp(presets[k].name, preset)) p = &presets[k], seed = 0x5eed0000u + k;
+    /* tiny-bf16-tuned-a, -b: tiny-bf16 moved a little (for unum merge) */
+    if (preset && !p && !strncmp(preset, "tiny-bf16-tuned-", 16) && preset[16] >= 'a' &&
+        preset[16] <= 'c' && !preset[17]) {
+        p = &presets[0], seed = 0x5eed0000u;
+        tune_seed = 0x7e57a000u + (uint64_t)preset[16], tune_scale = 0.2f;
+    }
     for (size_t k = 0; preset && k < sizeof whisper_presets / sizeof whisper_presets[0]; k++)
         if (!strcmp(whisper_presets[k].name, preset))
             w = &whisper_presets[k], seed = 0x5eed1000u + k;
