@@ -333,7 +333,11 @@ LoraAdapter *lora_load(const char *dir, const Qwen2Config *c) {
     }
     if (st_open_file(&st, wpath)) goto done;
     took = xcalloc((size_t)st.n_tensors + 1, 1);
-    if (load_pairs(a, &cf, &st, took) || check_unused(&st, took, c)) goto done;
+    if (load_pairs(a, &cf, &st, took)) {
+        if (!strstr(unum_error(), wpath)) unum_error_wrap("%s", wpath);
+        goto done;
+    }
+    if (check_unused(&st, took, c)) goto done;
     rc = 0;
 done:
     if (rc) unum_error_wrap("adapter %s", dir);
