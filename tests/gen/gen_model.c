@@ -635,6 +635,9 @@ static const AdapterPreset adapter_presets[] = {
      2},
     {"lora-mqa", "tiny-mqa-bf16", ALL, 4, 4, 0, BF16,
      "\"rank_pattern\":{},\"alpha_pattern\":{}", -1, 0, 0},
+    /* tools/bench.sh: r = 16 on every projection of the Qwen2.5-0.5B shapes */
+    {"lora-bench-r16", "qwen05-bench", ALL, 16, 32, 0, BF16,
+     "\"rank_pattern\":{},\"alpha_pattern\":{}", -1, 0, 0},
 };
 
 /* Module shapes [out x in] of a model preset, by lora_paths index. */
