@@ -66,13 +66,45 @@ static int ends_at_dot(const char *name, const char *key) {
     return n == k ? !strcmp(name, key) : n > k && name[n - k - 1] == '.' && !strcmp(name + n - k, key);
 }
 
-/* Whether re (an extended regular expression) matches name; anchored as
- * given. -1 with the error when the pattern does not compile. */
-static int rx_match(const char *re, const char *name, const char *path, const char *field) {
+/* Python's class escapes, which peft's patterns may use, in POSIX form
+ * (glibc would read "\d" as a plain 'd'). A new string. */
+static char *posix_classes(const char *re) {
+    char *out = xmalloc(strlen(re) * 16 + 1), *o = out;
+    for (const char *c = re; *c; c++) {
+        const char *sub = NULL;
+        if (c[0] == '\\' && c[1]) {
+            switch (c[1]) {
+            case 'd': sub = "[0-9]"; break;
+            case 'D': sub = "[^0-9]"; break;
+            case 'w': sub = "[A-Za-z0-9_]"; break;
+            case 'W': sub = "[^A-Za-z0-9_]"; break;
+            case 's': sub = "[[:space:]]"; break;
+            case 'S': sub = "[^[:space:]]"; break;
+            }
+        }
+        if (sub) {
+            o = stpcpy(o, sub);
+            c++;
+        } else if (c[0] == '\\' && c[1]) {
+            *o++ = *c++;
+            *o++ = *c;
+        } else *o++ = *c;
+    }
+    *o = 0;
+    return out;
+}
+
+/* Whether re (a regular expression in Python's syntax, as far as POSIX
+ * extended expressions go) matches name; anchored as given. -1 with the
+ * error when the pattern does not compile. */
+static int rx_match(const char *re_py, const char *name, const char *path, const char *field) {
     regex_t rx;
-    if (regcomp(&rx, re, REG_EXTENDED | REG_NOSUB))
+    char *re = posix_classes(re_py);
+    int bad = regcomp(&rx, re, REG_EXTENDED | REG_NOSUB);
+    free(re);
+    if (bad)
         return unum_error_set("%s: %s: '%s' is not a regular expression unum can read", path,
-                              field, re);
+                              field, re_py);
     int hit = regexec(&rx, name, 0, NULL, 0) == 0;
     regfree(&rx);
     return hit;

@@ -50,7 +50,8 @@ typedef struct {
     float *x, *xn, *q, *att, *g, *u, *logits;
     int logits_rows; /* rows the logits buffer holds */
     int n_adapters;  /* adapters active (qwen2_set_adapters) */
-    float *lora_a, *lora_d; /* [max_batch x max rank], [max_batch x max out] */
+    float *lora_a, *lora_d; /* [max_batch x max rank], [max_batch x max out],
+                               sized when the adapters are set */
 } Qwen2;
 
 /* Loads the model in dir onto be with a KV cache of ctx positions (0: the

@@ -318,6 +318,24 @@ TEST(lora_refuses_what_it_cannot_apply) {
     expect_refused("lora-mqa", "tiny-bf16", NULL, NULL, "lora_A.weight");
 }
 
+/* rank_pattern keys are Python regular expressions: class escapes work */
+TEST(lora_rank_pattern_reads_python_classes) {
+    char *dir = adapter_variant("lora-pattern", "\"layers.1.mlp.down_proj\"",
+                                "\"lay\\\\w+\\\\.1\\\\.mlp\\\\.down_proj\"");
+    char *mdir = fixture("tiny-bf16");
+    Qwen2Config c;
+    REQUIRE(dir && qwen2_config_load(&c, mdir) == 0);
+    LoraAdapter *a = lora_load(dir, &c);
+    if (!a) test_fail(__FILE__, __LINE__, "%s", unum_error());
+    else {
+        CHECK_EQ_INT(lora_pair(a, 1, LORA_DOWN)->rank, 2);
+        CHECK_EQ_INT(lora_pair(a, 0, LORA_DOWN)->rank, 4);
+    }
+    lora_free(a);
+    test_tmp_remove(dir);
+    free(mdir);
+}
+
 TEST(lora_spec_parses_scales) {
     LoraSpec s;
     REQUIRE(lora_spec_parse("dir/a:0.5", &s) == 0);
