@@ -333,6 +333,14 @@ TEST(lora_rank_pattern_reads_python_classes) {
     }
     lora_free(a);
     test_tmp_remove(dir);
+    /* alpha_pattern {"o_proj": 3} as a pattern that needs \\d */
+    dir = adapter_variant("lora-pattern", "\"o_proj\":3", "\"layers\\\\.\\\\d\\\\.self_attn\\\\.o_proj\":3");
+    REQUIRE(dir);
+    a = lora_load(dir, &c);
+    if (!a) test_fail(__FILE__, __LINE__, "%s", unum_error());
+    else CHECK_NEAR(lora_pair(a, 0, LORA_O)->scale, 3.0 / 4, 1e-6);
+    lora_free(a);
+    test_tmp_remove(dir);
     free(mdir);
 }
 
