@@ -221,14 +221,13 @@ static void sites_free(Qwen2 *m) {
         for (int j = 0; j < LORA_N_MODULES; j++) {
             LoraSite *s = &m->layers[i].lora[j];
             if (s->A.data) be->release(be, &s->A);
-            if (s->B.data) be->release(be, &s->B);
+            if (s->Bt.data) be->release(be, &s->Bt);
             free(s->host_A);
-            free(s->host_B);
+            free(s->host_Bt);
             memset(s, 0, sizeof *s);
         }
     if (m->lora_a) be->free(be, m->lora_a);
-    if (m->lora_d) be->free(be, m->lora_d);
-    m->lora_a = m->lora_d = NULL;
+    m->lora_a = NULL;
     m->n_adapters = 0;
 }
 
@@ -255,22 +254,22 @@ static int site_build(Qwen2 *m, LoraSite *s, int layer, LoraModule mod, LoraAdap
     if (!R) return 0;
     s->rank = R;
     s->host_A = malloc(sizeof(float) * (size_t)R * in);
-    s->host_B = malloc(sizeof(float) * (size_t)out * R);
-    if (!s->host_A || !s->host_B) return unum_error_set("out of memory for adapters");
+    s->host_Bt = malloc(sizeof(float) * (size_t)R * out);
+    if (!s->host_A || !s->host_Bt) return unum_error_set("out of memory for adapters");
     for (int k = 0, r0 = 0; k < n; k++) {
         const LoraPair *p = lora_pair(ads[k], layer, mod);
         if (!p->rank) continue;
         memcpy(s->host_A + (size_t)r0 * in, p->A, sizeof(float) * (size_t)p->rank * in);
         float f = scales[k] * p->scale;
-        for (int o = 0; o < out; o++)
-            for (int r = 0; r < p->rank; r++)
-                s->host_B[(size_t)o * R + r0 + r] = f * p->B[(size_t)o * p->rank + r];
+        for (int r = 0; r < p->rank; r++)
+            for (int o = 0; o < out; o++)
+                s->host_Bt[(size_t)(r0 + r) * out + o] = f * p->B[(size_t)o * p->rank + r];
         r0 += p->rank;
     }
     char what[96];
     snprintf(what, sizeof what, "adapters of layer %d %s", layer, lora_module_name(mod));
     return upload_f32(m->be, s->host_A, R, in, what, &s->A) ||
-           upload_f32(m->be, s->host_B, out, R, what, &s->B);
+           upload_f32(m->be, s->host_Bt, R, out, what, &s->Bt);
 }
 
 int qwen2_set_adapters(Qwen2 *m, LoraAdapter *const *ads, const float *scales, int n) {
@@ -283,7 +282,7 @@ int qwen2_set_adapters(Qwen2 *m, LoraAdapter *const *ads, const float *scales, i
             return unum_error_set("adapter %s was made for a model of other shapes than this "
                                   "one",
                                   ads[k]->dir);
-    int max_rank = 0, max_out = 0;
+    int max_rank = 0;
     for (int i = 0; i < m->c.n_layers; i++)
         for (int j = 0; j < LORA_N_MODULES; j++) {
             LoraSite *s = &m->layers[i].lora[j];
@@ -291,15 +290,11 @@ int qwen2_set_adapters(Qwen2 *m, LoraAdapter *const *ads, const float *scales, i
                 sites_free(m);
                 return -1;
             }
-            int out, in;
-            lora_module_shape(&m->c, j, &out, &in);
             if (s->rank > max_rank) max_rank = s->rank;
-            if (s->rank && out > max_out) max_out = out;
         }
     if (max_rank) {
         size_t B = (size_t)m->max_batch;
-        if (!(m->lora_a = be->alloc(be, B * max_rank)) ||
-            !(m->lora_d = be->alloc(be, B * max_out))) {
+        if (!(m->lora_a = be->alloc(be, B * max_rank))) {
             sites_free(m);
             return -1;
         }
@@ -318,8 +313,7 @@ static void adapters_add(Qwen2 *m, float *y, const float *x, const LoraSite *s, 
     if (!s->rank) return;
     Backend *be = m->be;
     be->matmul(be, m->lora_a, x, &s->A, NULL, T);
-    be->matmul(be, m->lora_d, m->lora_a, &s->B, NULL, T);
-    be->add(be, y, m->lora_d, (size_t)T * s->B.rows);
+    be->addmm(be, y, m->lora_a, &s->Bt, T);
 }
 
 /* y = x W^T + b + B (A x): a projection with its adapters. */

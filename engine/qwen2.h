@@ -14,13 +14,14 @@
 
 /* The adapters on one linear layer [out x in], applied after its base
  * projection as y += B (A x): every active adapter's A stacked by rows and
- * its B, times its scales, side by side by columns, so that any number of
- * adapters costs one pair of thin products. rank 0: none. */
+ * its B, times its scales, side by side, so that any number of adapters
+ * costs one pair of thin products. B is kept transposed, [rank x out], for
+ * the backend's addmm. rank 0: none. */
 typedef struct {
-    int rank;            /* sum of the active adapters' ranks here */
-    Weight A, B;         /* [rank x in], [out x rank], float32 */
-    float *host_A, *host_B; /* what A and B were uploaded from (owned; the CPU
-                               backend reads them in place) */
+    int rank;               /* sum of the active adapters' ranks here */
+    Weight A, Bt;           /* [rank x in], [rank x out], float32 */
+    float *host_A, *host_Bt; /* what A and Bt were uploaded from (owned; the
+                                CPU backend reads them in place) */
 } LoraSite;
 
 typedef struct {
@@ -50,8 +51,7 @@ typedef struct {
     float *x, *xn, *q, *att, *g, *u, *logits;
     int logits_rows; /* rows the logits buffer holds */
     int n_adapters;  /* adapters active (qwen2_set_adapters) */
-    float *lora_a, *lora_d; /* [max_batch x max rank], [max_batch x max out],
-                               sized when the adapters are set */
+    float *lora_a; /* [max_batch x max rank], sized when the adapters are set */
 } Qwen2;
 
 /* Loads the model in dir onto be with a KV cache of ctx positions (0: the
