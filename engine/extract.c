@@ -128,9 +128,11 @@ int lora_extract(const ExtractOptions *o, const char *out_dir, char **untouched)
             lora_module_shape(&cb, m, &out, &in);
             char n[160];
             int64_t sa[2] = {o->rank, in}, sbb[2] = {out, o->rank};
-            snprintf(n, sizeof n, "base_model.model.model.layers.%d.%s.lora_A.weight", i, lora_module_path(m));
+            snprintf(n, sizeof n, "base_model.model.model.layers.%d.%s.lora_A.weight", i,
+                     lora_module_path(m));
             stw_add(&w, n, DT_F32, 2, sa);
-            snprintf(n, sizeof n, "base_model.model.model.layers.%d.%s.lora_B.weight", i, lora_module_path(m));
+            snprintf(n, sizeof n, "base_model.model.model.layers.%d.%s.lora_B.weight", i,
+                     lora_module_path(m));
             stw_add(&w, n, DT_F32, 2, sbb);
             total++;
         }
@@ -143,7 +145,8 @@ int lora_extract(const ExtractOptions *o, const char *out_dir, char **untouched)
             char n[128];
             snprintf(n, sizeof n, "model.layers.%d.%s.weight", i, lora_module_path(m));
             int64_t shape[2] = {out, in};
-            const STensor *tb = st_get(&sb, n, 2, shape), *tt = tb ? st_get(&stt, n, 2, shape) : NULL;
+            const STensor *tb = st_get(&sb, n, 2, shape),
+                          *tt = tb ? st_get(&stt, n, 2, shape) : NULL;
             if (!tt) goto done;
             float *D = tensor_f32(tt), *Wb = tensor_f32(tb);
             float *A = malloc(sizeof(float) * (size_t)o->rank * in);

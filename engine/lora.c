@@ -15,7 +15,7 @@
 #define ADAPTER_CONFIG_MAX (4u << 20)
 #define PREFIX "base_model.model."
 
-static const char *const names[LORA_N_MODULES] = {"q_proj",  "k_proj",    "v_proj", "o_proj",
+static const char *const names[LORA_N_MODULES] = {"q_proj",    "k_proj",  "v_proj",   "o_proj",
                                                   "gate_proj", "up_proj", "down_proj"};
 static const char *const paths[LORA_N_MODULES] = {
     "self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
@@ -27,14 +27,9 @@ const char *lora_module_path(LoraModule m) { return paths[m]; }
 void lora_module_shape(const Qwen2Config *c, LoraModule m, int *out, int *in) {
     int D = c->hidden, F = c->intermediate;
     int qd = c->n_heads * c->head_dim, kvd = c->n_kv_heads * c->head_dim;
-    static const int is_kv[LORA_N_MODULES] = {0, 1, 1, 0, 0, 0, 0};
-    switch (m) {
-    case LORA_O: *out = D, *in = qd; break;
-    case LORA_GATE:
-    case LORA_UP: *out = F, *in = D; break;
-    case LORA_DOWN: *out = D, *in = F; break;
-    default: *out = is_kv[m] ? kvd : qd, *in = D; break;
-    }
+    const int outs[LORA_N_MODULES] = {qd, kvd, kvd, D, F, F, D};
+    const int ins[LORA_N_MODULES] = {D, D, D, qd, D, D, F};
+    *out = outs[m], *in = ins[m];
 }
 
 int lora_fits(const LoraAdapter *a, const Qwen2Config *c) {
@@ -63,32 +58,24 @@ typedef struct {
 /* peft's suffix rule: name is key, or ends with "." + key. */
 static int ends_at_dot(const char *name, const char *key) {
     size_t n = strlen(name), k = strlen(key);
-    return n == k ? !strcmp(name, key) : n > k && name[n - k - 1] == '.' && !strcmp(name + n - k, key);
+    return n == k ? !strcmp(name, key)
+                  : n > k && name[n - k - 1] == '.' && !strcmp(name + n - k, key);
 }
 
 /* Python's class escapes, which peft's patterns may use, in POSIX form
  * (glibc would read "\d" as a plain 'd'). A new string. */
 static char *posix_classes(const char *re) {
+    static const char *const classes[][2] = {{"d", "[0-9]"},        {"D", "[^0-9]"},
+                                             {"w", "[A-Za-z0-9_]"}, {"W", "[^A-Za-z0-9_]"},
+                                             {"s", "[[:space:]]"},  {"S", "[^[:space:]]"}};
     char *out = xmalloc(strlen(re) * 16 + 1), *o = out;
     for (const char *c = re; *c; c++) {
         const char *sub = NULL;
-        if (c[0] == '\\' && c[1]) {
-            switch (c[1]) {
-            case 'd': sub = "[0-9]"; break;
-            case 'D': sub = "[^0-9]"; break;
-            case 'w': sub = "[A-Za-z0-9_]"; break;
-            case 'W': sub = "[^A-Za-z0-9_]"; break;
-            case 's': sub = "[[:space:]]"; break;
-            case 'S': sub = "[^[:space:]]"; break;
-            }
-        }
-        if (sub) {
-            o = stpcpy(o, sub);
-            c++;
-        } else if (c[0] == '\\' && c[1]) {
-            *o++ = *c++;
-            *o++ = *c;
-        } else *o++ = *c;
+        for (size_t i = 0; c[0] == '\\' && c[1] && !sub && i < 6; i++)
+            if (c[1] == classes[i][0][0]) sub = classes[i][1];
+        if (sub) o = stpcpy(o, sub), c++;
+        else if (c[0] == '\\' && c[1]) *o++ = *c++, *o++ = *c;
+        else *o++ = *c;
     }
     *o = 0;
     return out;
@@ -103,8 +90,8 @@ static int rx_match(const char *re_py, const char *name, const char *path, const
     int bad = regcomp(&rx, re, REG_EXTENDED | REG_NOSUB);
     free(re);
     if (bad)
-        return unum_error_set("%s: %s: '%s' is not a regular expression unum can read", path,
-                              field, re_py);
+        return unum_error_set("%s: %s: '%s' is not a regular expression unum can read", path, field,
+                              re_py);
     int hit = regexec(&rx, name, 0, NULL, 0) == 0;
     regfree(&rx);
     return hit;
@@ -124,7 +111,8 @@ static int names_match(const cJSON *spec, const char *name, const char *path, co
         return hit;
     }
     const cJSON *e;
-    cJSON_ArrayForEach(e, spec) if (cJSON_IsString(e) && ends_at_dot(name, e->valuestring)) return 1;
+    cJSON_ArrayForEach(e,
+                       spec) if (cJSON_IsString(e) && ends_at_dot(name, e->valuestring)) return 1;
     return 0;
 }
 
@@ -165,7 +153,8 @@ static int refuse_unsupported(const cJSON *root, const char *path) {
                               "need: the adapter was made for another architecture",
                               path);
     if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "lora_bias")))
-        return unum_error_set("%s: lora_bias is true: adapters with a bias are not supported", path);
+        return unum_error_set("%s: lora_bias is true: adapters with a bias are not supported",
+                              path);
     j = cJSON_GetObjectItemCaseSensitive(root, "bias");
     if (j && !cJSON_IsNull(j) && (!cJSON_IsString(j) || strcmp(j->valuestring, "none")))
         return unum_error_set("%s: bias is '%s': adapters that train the base's biases are not "
@@ -207,13 +196,17 @@ static int config_read(Config *cf, const cJSON *root, const char *path) {
     for (int i = 0; i < 2; i++) {
         if (!pats[i] || cJSON_IsNull(pats[i])) continue;
         if (!cJSON_IsObject(pats[i]))
-            return unum_error_set("%s: %s must be an object", path, i ? "alpha_pattern" : "rank_pattern");
+            return unum_error_set("%s: %s must be an object", path,
+                                  i ? "alpha_pattern" : "rank_pattern");
         const cJSON *e;
-        cJSON_ArrayForEach(e, pats[i]) if (!cJSON_IsNumber(e) || e->valuedouble <= 0 ||
-                                           (!i && (e->valuedouble != floor(e->valuedouble) ||
-                                                   e->valuedouble > (1 << 16)))) return unum_error_set(
-            "%s: %s['%s'] must be a positive %s", path, i ? "alpha_pattern" : "rank_pattern",
-            e->string, i ? "number" : "integer");
+        cJSON_ArrayForEach(e, pats[i]) if (
+            !cJSON_IsNumber(e) || e->valuedouble <= 0 ||
+            (!i && (e->valuedouble != floor(e->valuedouble) ||
+                    e->valuedouble >
+                        (1 << 16)))) return unum_error_set("%s: %s['%s'] must be a positive %s",
+                                                           path,
+                                                           i ? "alpha_pattern" : "rank_pattern",
+                                                           e->string, i ? "number" : "integer");
     }
     cf->layers = cJSON_GetObjectItemCaseSensitive(root, "layers_to_transform");
     if (cf->layers && !cJSON_IsNull(cf->layers) && !cJSON_IsNumber(cf->layers) &&
@@ -399,8 +392,8 @@ void lora_free(LoraAdapter *a) {
 
 void lora_pair_merge(const LoraPair *p, float user_scale, float *W, int out, int in) {
     if (!p->rank) return;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, out, in, p->rank,
-                user_scale * p->scale, p->B, p->rank, p->A, in, 1.0f, W, in);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, out, in, p->rank, user_scale * p->scale,
+                p->B, p->rank, p->A, in, 1.0f, W, in);
 }
 
 /* ------------------------------------------------------------ specs */

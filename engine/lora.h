@@ -53,8 +53,8 @@ typedef struct {
 } LoraPair;
 
 typedef struct {
-    char *dir;      /* the directory it was read from */
-    Qwen2Config c;  /* the base shapes it was checked against */
+    char *dir;       /* the directory it was read from */
+    Qwen2Config c;   /* the base shapes it was checked against */
     LoraPair *pairs; /* [c.n_layers x LORA_N_MODULES], layer-major */
 } LoraAdapter;
 

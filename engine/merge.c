@@ -11,13 +11,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CHUNK (1u << 18)                 /* elements per slice */
-#define DEFAULT_SHARD (2ull << 30)       /* bytes of data per output shard */
-#define SLERP_DOT_THRESHOLD 0.9995       /* mergekit's: nearly parallel, so lerp */
+#define CHUNK (1u << 18)           /* elements per slice */
+#define DEFAULT_SHARD (2ull << 30) /* bytes of data per output shard */
+#define SLERP_DOT_THRESHOLD 0.9995 /* mergekit's: nearly parallel, so lerp */
 #define SLERP_EPS 1e-8
 
-static const char *const method_names[] = {"linear", "task_arithmetic", "ties",
-                                           "dare_ties", "dare_linear", "slerp"};
+static const char *const method_names[] = {"linear",    "task_arithmetic", "ties",
+                                           "dare_ties", "dare_linear",     "slerp"};
 
 int merge_method_parse(const char *name) {
     for (int i = 0; i < (int)(sizeof method_names / sizeof method_names[0]); i++)
@@ -64,7 +64,8 @@ static int same_config(const Input *a, const Input *b) {
 }
 
 static int same_tokenizer(const Input *a, const Input *b) {
-    char *pa = unum_path_join(a->dir, "tokenizer.json"), *pb = unum_path_join(b->dir, "tokenizer.json");
+    char *pa = unum_path_join(a->dir, "tokenizer.json"),
+         *pb = unum_path_join(b->dir, "tokenizer.json");
     size_t na = 0, nb = 0;
     char *ta = unum_file_exists(pa) ? unum_read_file(pa, 1u << 30, &na) : NULL;
     char *tb = unum_file_exists(pb) ? unum_read_file(pb, 1u << 30, &nb) : NULL;
@@ -88,7 +89,9 @@ static int same_tensors(const Input *ref, const Input *b) {
     }
     for (int i = 0; i < ref->st.n_tensors; i++) {
         const STensor *t = &ref->st.tensors[i], *u = st_find(&b->st, t->name);
-        if (!u) return unum_error_set("%s: tensor '%s' is missing (it is in %s)", b->dir, t->name, ref->dir);
+        if (!u)
+            return unum_error_set("%s: tensor '%s' is missing (it is in %s)", b->dir, t->name,
+                                  ref->dir);
         int same = u->ndim == t->ndim;
         for (int d = 0; same && d < t->ndim; d++) same = u->shape[d] == t->shape[d];
         if (!same)
@@ -114,9 +117,10 @@ static void slice_f32(const STensor *t, size_t j0, size_t n, float *dst) {
 
 /* ------------------------------------------------------------ output folder */
 
-static const char *const copied[] = {"generation_config.json", "tokenizer.json",
-                                     "tokenizer_config.json", "special_tokens_map.json",
-                                     "vocab.json", "merges.txt", "added_tokens.json"};
+static const char *const copied[] = {
+    "generation_config.json",  "tokenizer.json", "tokenizer_config.json",
+    "special_tokens_map.json", "vocab.json",     "merges.txt",
+    "added_tokens.json"};
 
 static int copy_files(const char *from, const char *to, int out_dtype) {
     for (size_t i = 0; i < sizeof copied / sizeof copied[0]; i++) {
@@ -244,7 +248,8 @@ static void merge_slice(Job *j, float *out, const float *b, float *const *x, siz
     for (size_t e = 0; e < m; e++) {
         if (me == MERGE_LINEAR) {
             double s = 0, w = 0;
-            for (int i = 0; i < j->n; i++) s += (double)j->models[i].weight * x[i][e], w += j->models[i].weight;
+            for (int i = 0; i < j->n; i++)
+                s += (double)j->models[i].weight * x[i][e], w += j->models[i].weight;
             out[e] = (float)(s / w);
             continue;
         }
@@ -314,7 +319,8 @@ static int bake_tensor(const MergeOptions *o, LoraAdapter **ads, const STensor *
             if (!strcmp(t->name + off, want)) mod = m;
         }
     int adapted = 0;
-    for (int k = 0; mod >= 0 && k < o->n_lora; k++) adapted |= lora_pair(ads[k], layer, mod)->rank > 0;
+    for (int k = 0; mod >= 0 && k < o->n_lora; k++)
+        adapted |= lora_pair(ads[k], layer, mod)->rank > 0;
     if (!adapted) {
         for (size_t p = 0; p < (size_t)t->numel; p += CHUNK) {
             size_t m = (size_t)t->numel - p < CHUNK ? (size_t)t->numel - p : CHUNK;
@@ -339,11 +345,11 @@ static int bake_tensor(const MergeOptions *o, LoraAdapter **ads, const STensor *
 static int check_options(const MergeOptions *o) {
     MergeMethod me = o->method;
     if (me == MERGE_BAKE) {
-        if (!o->base || !o->n_lora) return unum_error_set("baking adapters needs --base and --lora");
+        if (!o->base || !o->n_lora)
+            return unum_error_set("baking adapters needs --base and --lora");
         return 0;
     }
-    if (me != MERGE_LINEAR && !o->base)
-        return unum_error_set("%s needs --base", method_names[me]);
+    if (me != MERGE_LINEAR && !o->base) return unum_error_set("%s needs --base", method_names[me]);
     if (me == MERGE_LINEAR && o->base)
         return unum_error_set("linear averages the models given; it takes no --base");
     if (me == MERGE_SLERP && o->n_models != 1)
@@ -359,8 +365,7 @@ static int check_options(const MergeOptions *o) {
             return unum_error_set("%s: density %g is outside (0, 1]", o->models[i].dir,
                                   o->models[i].density);
     }
-    if (me == MERGE_LINEAR && fabs(w) < 1e-8)
-        return unum_error_set("linear: the weights sum to 0");
+    if (me == MERGE_LINEAR && fabs(w) < 1e-8) return unum_error_set("linear: the weights sum to 0");
     return 0;
 }
 
@@ -398,15 +403,25 @@ int merge_run(const MergeOptions *o, const char *out_dir) {
             unum_error_set("out of memory");
             goto done;
         }
-    Job j = {o, base, models, o->n_models, NULL, 0, xcalloc((size_t)nb, sizeof(float)),
-             xcalloc((size_t)nb, sizeof(size_t)), xcalloc((size_t)nb, sizeof(uint64_t)), 0, 0};
+    Job j = {o,
+             base,
+             models,
+             o->n_models,
+             NULL,
+             0,
+             xcalloc((size_t)nb, sizeof(float)),
+             xcalloc((size_t)nb, sizeof(size_t)),
+             xcalloc((size_t)nb, sizeof(uint64_t)),
+             0,
+             0};
     rc = 0;
     for (int i = 0; i < ref->n_tensors && !rc; i++) {
         const STensor *t = &ref->tensors[i];
         if (o->progress) o->progress(o->user, i, ref->n_tensors, t->name);
         j.name = t->name;
         j.numel = (size_t)t->numel;
-        rc = o->method == MERGE_BAKE ? bake_tensor(o, ads, t, &w, bufs[0]) : merge_tensor(&j, &w, bufs);
+        rc = o->method == MERGE_BAKE ? bake_tensor(o, ads, t, &w, bufs[0])
+                                     : merge_tensor(&j, &w, bufs);
     }
     free(j.thr);
     free(j.at_thr);

@@ -60,9 +60,9 @@ typedef struct {
     int n_models;
     const LoraSpec *lora; /* MERGE_BAKE: adapters baked into base, in order */
     int n_lora;
-    double t;      /* slerp */
-    uint64_t seed; /* dare_* */
-    int out_dtype; /* a DType, or -1 for the base's (first model's) dtype */
+    double t;             /* slerp */
+    uint64_t seed;        /* dare_* */
+    int out_dtype;        /* a DType, or -1 for the base's (first model's) dtype */
     uint64_t shard_bytes; /* 0: the default (2 GiB) */
     /* called before each tensor: index, count, name (may be NULL) */
     void (*progress)(void *user, int i, int n, const char *name);

@@ -28,9 +28,7 @@ void stw_add(StWriter *w, const char *name, DType dt, int ndim, const int64_t *s
 static char *shard_name(const StWriter *w, int s) {
     char name[256];
     if (w->n_shards == 1) snprintf(name, sizeof name, "%s.safetensors", w->prefix);
-    else
-        snprintf(name, sizeof name, "%s-%05d-of-%05d.safetensors", w->prefix, s + 1,
-                 w->n_shards);
+    else snprintf(name, sizeof name, "%s-%05d-of-%05d.safetensors", w->prefix, s + 1, w->n_shards);
     return xstrdup(name);
 }
 
@@ -58,9 +56,10 @@ static int open_shard(StWriter *w, int s) {
         const StwTensor *t = &w->t[i];
         if (t->shard != s) continue;
         cJSON *o = cJSON_AddObjectToObject(h, t->name);
-        cJSON_AddStringToObject(o, "dtype", t->dtype == DT_F32   ? "F32"
-                                            : t->dtype == DT_F16 ? "F16"
-                                                                 : "BF16");
+        cJSON_AddStringToObject(o, "dtype",
+                                t->dtype == DT_F32   ? "F32"
+                                : t->dtype == DT_F16 ? "F16"
+                                                     : "BF16");
         cJSON *shape = cJSON_AddArrayToObject(o, "shape");
         for (int d = 0; d < t->ndim; d++)
             cJSON_AddItemToArray(shape, cJSON_CreateNumber((double)t->shape[d]));
@@ -106,7 +105,8 @@ int stw_put(StWriter *w, const float *x, size_t n) {
             for (; i < k && (m + 1) * esz <= sizeof buf; i++, m++) {
                 if (t->dtype == DT_F32) memcpy(buf + 4 * m, &x[i], 4);
                 else {
-                    uint16_t h = t->dtype == DT_BF16 ? unum_f32_to_bf16(x[i]) : unum_f32_to_f16(x[i]);
+                    uint16_t h =
+                        t->dtype == DT_BF16 ? unum_f32_to_bf16(x[i]) : unum_f32_to_f16(x[i]);
                     memcpy(buf + 2 * m, &h, 2);
                 }
             }

@@ -31,10 +31,10 @@ typedef struct {
     StwTensor *t;
     int n, cap;
     int n_shards;
-    int next;           /* the tensor being written */
-    uint64_t written;   /* bytes of it written so far */
-    FILE *f;            /* the open shard */
-    char *path;         /* its path */
+    int next;         /* the tensor being written */
+    uint64_t written; /* bytes of it written so far */
+    FILE *f;          /* the open shard */
+    char *path;       /* its path */
 } StWriter;
 
 /* Starts a checkpoint in dir (which must exist). */

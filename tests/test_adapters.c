@@ -148,8 +148,8 @@ static void check_case(const Case *c, int threads) {
     snprintf(rel, sizeof rel, "%s/prompt.ids", c->preset);
     int V = engine_n_vocab(e);
     float *ref = NULL;
-    if (read_ids(rel, &prompt) || (snprintf(rel, sizeof rel, "lora/%s/greedy.ids", c->name),
-                                   read_ids(rel, &want)) ||
+    if (read_ids(rel, &prompt) ||
+        (snprintf(rel, sizeof rel, "lora/%s/greedy.ids", c->name), read_ids(rel, &want)) ||
         (snprintf(rel, sizeof rel, "lora/%s/logits.f32", c->name),
          !(ref = read_f32(rel, prompt.n * (size_t)V)))) {
         test_fail(__FILE__, __LINE__, "%s golden: %s", c->name, unum_error());
@@ -164,8 +164,10 @@ static void check_case(const Case *c, int threads) {
         }
         double w = worst_rel(lg, ref, (int)prompt.n, V);
         if (w > TOL)
-            test_fail(__FILE__, __LINE__, "%s, %d threads, %d tokens a call: worst relative error "
-                      "%g", c->name, threads, steps[s], w);
+            test_fail(__FILE__, __LINE__,
+                      "%s, %d threads, %d tokens a call: worst relative error "
+                      "%g",
+                      c->name, threads, steps[s], w);
         free(lg);
     }
     GenerateParams p = greedy(e, (int)want.n);
@@ -217,7 +219,7 @@ TEST(lora_switching_keeps_base_and_never_mixes_prefixes) {
     CHECK(engine_generate(e, prompt.v, prompt.n, &p, collect, &got, &st) == 0);
     CHECK_EQ_INT(st.reused_tokens, 0); /* the cache was computed without the adapter */
     CHECK(engine_generate(e, prompt.v, prompt.n, &p, collect, &got, &st) == 0);
-    CHECK(st.reused_tokens > 0); /* same set: the prefix is reused */
+    CHECK(st.reused_tokens > 0);                  /* same set: the prefix is reused */
     CHECK(engine_set_adapters(e, &spec, 1) == 0); /* the same set again costs nothing */
     CHECK(engine_generate(e, prompt.v, prompt.n, &p, collect, &got, &st) == 0);
     CHECK(st.reused_tokens > 0);
@@ -303,7 +305,8 @@ TEST(lora_refuses_what_it_cannot_apply) {
                    "fan_in_fan_out");
     expect_refused("lora-all", "tiny-bf16", "\"peft_type\":\"LORA\"", "\"peft_type\":\"IA3\"",
                    "peft_type is 'IA3'");
-    expect_refused("lora-all", "tiny-bf16", "\"bias\":\"none\"", "\"bias\":\"all\"", "bias is 'all'");
+    expect_refused("lora-all", "tiny-bf16", "\"bias\":\"none\"", "\"bias\":\"all\"",
+                   "bias is 'all'");
     /* a target Qwen2 does not have */
     expect_refused("lora-attn-rs", "tiny-bf16", "\"q_proj\"", "\"c_attn\"",
                    "target module 'c_attn'");
@@ -334,7 +337,8 @@ TEST(lora_rank_pattern_reads_python_classes) {
     lora_free(a);
     test_tmp_remove(dir);
     /* alpha_pattern {"o_proj": 3} as a pattern that needs \\d */
-    dir = adapter_variant("lora-pattern", "\"o_proj\":3", "\"layers\\\\.\\\\d\\\\.self_attn\\\\.o_proj\":3");
+    dir = adapter_variant("lora-pattern", "\"o_proj\":3",
+                          "\"layers\\\\.\\\\d\\\\.self_attn\\\\.o_proj\":3");
     REQUIRE(dir);
     a = lora_load(dir, &c);
     if (!a) test_fail(__FILE__, __LINE__, "%s", unum_error());
@@ -382,7 +386,8 @@ static const MergeCase merges[] = {
 static int run_merge(const MergeCase *mc, const char *out, int out_dtype, uint64_t shard) {
     MergeInput in[2];
     char *dirs[2], *base = mc->base ? fixture(mc->base) : NULL;
-    for (int i = 0; i < mc->n; i++) in[i] = mc->models[i], in[i].dir = dirs[i] = fixture(mc->models[i].dir);
+    for (int i = 0; i < mc->n; i++)
+        in[i] = mc->models[i], in[i].dir = dirs[i] = fixture(mc->models[i].dir);
     MergeOptions o = {0};
     o.method = merge_method_parse(mc->method);
     o.base = base;
@@ -424,8 +429,10 @@ TEST(merge_methods_match_reference) {
                     worst = fmax(worst, fabs(((const float *)t->data)[e] - r[e]));
                 }
                 if (!t || worst > 1e-5 * mx)
-                    test_fail(__FILE__, __LINE__, "%s: %s differs from the reference by %g "
-                              "(max %g)", mc->method, names[i], worst, mx);
+                    test_fail(__FILE__, __LINE__,
+                              "%s: %s differs from the reference by %g "
+                              "(max %g)",
+                              mc->method, names[i], worst, mx);
                 r += t ? t->numel : 0;
             }
             CHECK(st.n_files > 1); /* sharded */
@@ -448,7 +455,8 @@ TEST(merge_refuses_mismatched_inputs) {
     MergeCase other = {"linear", NULL, {{"tiny-bf16", 1, 1}, {"tiny-mqa-bf16", 1, 1}}, 2, 0, 0};
     CHECK(run_merge(&other, tmp, -1, 0) != 0);
     CHECK(strstr(unum_error(), "hidden_size") != NULL);
-    MergeCase shapes = {"linear", NULL, {{"tiny-bf16", 1, 1}, {"tiny-sharded-bf16", 1, 1}}, 2, 0, 0};
+    MergeCase shapes = {"linear", NULL, {{"tiny-bf16", 1, 1}, {"tiny-sharded-bf16", 1, 1}},
+                        2,        0,    0};
     CHECK(run_merge(&shapes, tmp, -1, 0) != 0);
     CHECK(strstr(unum_error(), "num_hidden_layers") != NULL);
     MergeCase slerp3 = {"slerp", "tiny-bf16", {{TA, 1, 1}, {TB, 1, 1}}, 2, 0.5, 0};
@@ -522,7 +530,8 @@ TEST(lora_bake_and_extract_reproduce_the_tuned_model) {
 
     ExtractOptions x = {base, tuned, 8, 0, NULL, NULL};
     char *untouched = NULL;
-    if (lora_extract(&x, ext, &untouched)) test_fail(__FILE__, __LINE__, "extract: %s", unum_error());
+    if (lora_extract(&x, ext, &untouched))
+        test_fail(__FILE__, __LINE__, "extract: %s", unum_error());
     CHECK(untouched == NULL);
     free(untouched);
     LoraSpec es = {ext, 1};
@@ -567,7 +576,8 @@ TEST(lora_cli_forms) {
     err = NULL;
     char *pa = unum_path_join(tmp, "a.f32"), *pb = unum_path_join(tmp, "b.f32");
     size_t na = 0, nb = 0;
-    float *a = (float *)unum_read_file(pa, 1 << 24, &na), *b = (float *)unum_read_file(pb, 1 << 24, &nb);
+    float *a = (float *)unum_read_file(pa, 1 << 24, &na),
+          *b = (float *)unum_read_file(pb, 1 << 24, &nb);
     float *ref = read_f32("lora/two/logits.f32", 24 * 384);
     CHECK(a && b && ref && na == nb && na == 24 * 384 * sizeof(float));
     if (a && b && ref && na == nb && na == 24 * 384 * sizeof(float)) {
@@ -580,8 +590,10 @@ TEST(lora_cli_forms) {
     free(pa);
     free(pb);
     /* a refused adapter exits 1 naming it; a bad form exits 2 */
-    snprintf(cmd, sizeof cmd, "%s logits -m %s/tiny-bf16 --ids %s/tests/golden/tiny-bf16/prompt.ids "
-             "-o %s/c.f32 --lora %s/lora-mqa", bin, fx, test_root(), tmp, fx);
+    snprintf(cmd, sizeof cmd,
+             "%s logits -m %s/tiny-bf16 --ids %s/tests/golden/tiny-bf16/prompt.ids "
+             "-o %s/c.f32 --lora %s/lora-mqa",
+             bin, fx, test_root(), tmp, fx);
     CHECK_EQ_INT(test_shell("true", cmd, NULL, &err), 1);
     CHECK(err && strstr(err, "lora-mqa") && strstr(err, "lora_A.weight"));
     free(err);
@@ -590,8 +602,10 @@ TEST(lora_cli_forms) {
     CHECK_EQ_INT(test_shell("true", cmd, NULL, &err), 2);
     free(err);
     err = NULL;
-    snprintf(cmd, sizeof cmd, "%s lora extract --base %s/tiny-bf16 --tuned %s/tiny-bf16-tuned-a "
-             "--rank 2 --targets q_proj,nope -o %s/x", bin, fx, fx, tmp);
+    snprintf(cmd, sizeof cmd,
+             "%s lora extract --base %s/tiny-bf16 --tuned %s/tiny-bf16-tuned-a "
+             "--rank 2 --targets q_proj,nope -o %s/x",
+             bin, fx, fx, tmp);
     CHECK_EQ_INT(test_shell("true", cmd, NULL, &err), 2);
     CHECK(err && strstr(err, "nope"));
     free(err);

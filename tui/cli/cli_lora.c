@@ -28,8 +28,9 @@ static const char usage[] =
 
 static void progress(void *user, int done, int total) {
     if (isatty(2)) fprintf(stderr, "\r\033[Klora extract: %d/%d layers' projections", done, total);
-    if (done == total) fprintf(stderr, "%slora extract: %d projections factored\n",
-                               isatty(2) ? "\r\033[K" : "", total);
+    if (done == total)
+        fprintf(stderr, "%slora extract: %d projections factored\n", isatty(2) ? "\r\033[K" : "",
+                total);
 }
 
 /* "q_proj,v_proj" -> bits; -1 on an unknown name. */
@@ -40,8 +41,9 @@ static int parse_targets(const char *list, unsigned *bits) {
         int m = 0;
         while (m < LORA_N_MODULES && strcmp(tok, lora_module_name(m))) m++;
         if (m == LORA_N_MODULES) {
-            fprintf(stderr, "unum lora extract: --targets: '%s' is not one of q_proj, k_proj, "
-                            "v_proj, o_proj, gate_proj, up_proj, down_proj\n",
+            fprintf(stderr,
+                    "unum lora extract: --targets: '%s' is not one of q_proj, k_proj, "
+                    "v_proj, o_proj, gate_proj, up_proj, down_proj\n",
                     tok);
             free(s);
             return -1;
@@ -82,8 +84,9 @@ int cli_lora(int argc, char **argv) {
         return 1;
     }
     if (untouched) {
-        fprintf(stderr, "unum lora extract: note: tensor '%s' (and maybe others) differs outside "
-                        "the adapted projections; the adapter does not carry it\n",
+        fprintf(stderr,
+                "unum lora extract: note: tensor '%s' (and maybe others) differs outside "
+                "the adapted projections; the adapter does not carry it\n",
                 untouched);
         free(untouched);
     }

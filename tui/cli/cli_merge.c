@@ -90,14 +90,16 @@ int cli_merge(int argc, char **argv) {
         }
     }
     if (!out || (!method && !n_lora) || (method && n_lora) || (n_lora && n)) {
-        fprintf(stderr, "unum merge: give -o and either --method with models, or --base with "
-                        "--lora\n%s",
-                        usage);
+        fprintf(stderr,
+                "unum merge: give -o and either --method with models, or --base with "
+                "--lora\n%s",
+                usage);
         goto done;
     }
     if (method && (int)(o.method = merge_method_parse(method)) < 0) {
-        fprintf(stderr, "unum merge: --method %s is not one of linear, task_arithmetic, ties, "
-                        "dare_ties, dare_linear, slerp\n",
+        fprintf(stderr,
+                "unum merge: --method %s is not one of linear, task_arithmetic, ties, "
+                "dare_ties, dare_linear, slerp\n",
                 method);
         goto done;
     }
