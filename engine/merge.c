@@ -6,6 +6,7 @@
 #include "engine/base/util.h"
 
 #include <cjson/cJSON.h>
+#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -369,8 +370,28 @@ static int check_options(const MergeOptions *o) {
     return 0;
 }
 
+/* The output folder must not hold a checkpoint already: its files could be
+ * an input's (mapped while they are rewritten), and stale shards or an
+ * index would outvote the new files. */
+static int check_out_dir(const char *out_dir) {
+    DIR *d = opendir(out_dir);
+    if (!d) return 0; /* made below */
+    struct dirent *e;
+    int rc = 0;
+    while (!rc && (e = readdir(d))) {
+        size_t n = strlen(e->d_name);
+        if (!strncmp(e->d_name, "model", 5) &&
+            ((n > 12 && !strcmp(e->d_name + n - 12, ".safetensors")) ||
+             !strcmp(e->d_name, "model.safetensors.index.json")))
+            rc = unum_error_set("%s already holds a checkpoint (%s); give a new folder", out_dir,
+                                e->d_name);
+    }
+    closedir(d);
+    return rc;
+}
+
 int merge_run(const MergeOptions *o, const char *out_dir) {
-    if (check_options(o)) return -1;
+    if (check_options(o) || check_out_dir(out_dir)) return -1;
     int n_in = o->n_models + (o->base ? 1 : 0);
     Input *in = xcalloc((size_t)n_in, sizeof *in);
     Input *base = o->base ? &in[0] : NULL, *models = o->base ? in + 1 : in;

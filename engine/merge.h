@@ -69,7 +69,8 @@ typedef struct {
     void *user;
 } MergeOptions;
 
-/* Merges into out_dir (created when absent). Refuses inputs whose
+/* Merges into out_dir (created when absent; one that holds a checkpoint
+ * already is refused). Refuses inputs whose
  * config.json describe other architectures or shapes, whose tensors differ
  * in names or shapes, or whose tokenizer.json differ. 0, or -1 with the
  * error set. */

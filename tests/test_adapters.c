@@ -459,6 +459,12 @@ TEST(merge_refuses_mismatched_inputs) {
                         2,        0,    0};
     CHECK(run_merge(&shapes, tmp, -1, 0) != 0);
     CHECK(strstr(unum_error(), "num_hidden_layers") != NULL);
+    /* an output folder that holds a checkpoint (here an input) */
+    MergeCase into = {"linear", NULL, {{TA, 1, 1}, {TB, 1, 1}}, 2, 0, 0};
+    char *ta_dir = fixture(TA);
+    CHECK(run_merge(&into, ta_dir, -1, 0) != 0);
+    CHECK(strstr(unum_error(), "already holds a checkpoint") != NULL);
+    free(ta_dir);
     MergeCase slerp3 = {"slerp", "tiny-bf16", {{TA, 1, 1}, {TB, 1, 1}}, 2, 0.5, 0};
     CHECK(run_merge(&slerp3, tmp, -1, 0) != 0);
     CHECK(strstr(unum_error(), "slerp") != NULL);
