@@ -398,8 +398,8 @@ int merge_run(const MergeOptions *o, const char *out_dir) {
     LoraAdapter **ads = xcalloc((size_t)o->n_lora + 1, sizeof *ads);
     float **bufs = NULL;
     StWriter w = {0};
-    int rc = -1, opened = 0;
-    for (int i = 0; i < n_in; i++, opened++) {
+    int rc = -1;
+    for (int i = 0; i < n_in; i++) {
         const char *dir = base && i == 0 ? o->base : o->models[i - (base ? 1 : 0)].dir;
         if (input_open(&in[i], dir)) goto done;
         if (i && (same_config(&in[0], &in[i]) || same_tokenizer(&in[0], &in[i]) ||
@@ -455,7 +455,7 @@ done:
     free(bufs);
     for (int k = 0; k < o->n_lora; k++) lora_free(ads[k]);
     free(ads);
-    for (int i = 0; i < opened; i++) st_close(&in[i].st);
+    for (int i = 0; i < n_in; i++) st_close(&in[i].st); /* a zeroed one is a no-op */
     free(in);
     return rc;
 }
