@@ -1,6 +1,7 @@
 /* lora.c - see lora.h. */
 #include "engine/lora.h"
 
+#include "engine/modeldir.h"
 #include "engine/safetensors.h"
 #include "engine/base/util.h"
 
@@ -11,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define ADAPTER_CONFIG_MAX (4u << 20)
 #define PREFIX "base_model.model."
@@ -327,9 +329,27 @@ static int load_pairs(LoraAdapter *a, const Config *cf, const STModel *st, unsig
     return 0;
 }
 
-LoraAdapter *lora_load(const char *dir, const Qwen2Config *c) {
+/* dir itself, or for a repo id ORG/NAME that is no folder here, the folder
+ * unum pull fetches it into. A new string. */
+static char *resolve(const char *dir) {
+    struct stat sb;
+    const char *slash = strchr(dir, '/');
+    if (stat(dir, &sb) == 0 || !slash || slash == dir || strchr(slash + 1, '/') || dir[0] == '.')
+        return xstrdup(dir);
+    char *models = modeldir_models_dir(), *d = unum_path_join(models, dir);
+    char *cfg = unum_path_join(d, "adapter_config.json");
+    int found = unum_file_exists(cfg);
+    free(models);
+    free(cfg);
+    if (found) return d;
+    free(d);
+    return xstrdup(dir);
+}
+
+LoraAdapter *lora_load(const char *dir_arg, const Qwen2Config *c) {
     LoraAdapter *a = xcalloc(1, sizeof *a);
-    a->dir = xstrdup(dir);
+    a->dir = resolve(dir_arg);
+    const char *dir = a->dir;
     a->c = *c;
     a->pairs = xcalloc((size_t)c->n_layers * LORA_N_MODULES, sizeof *a->pairs);
     char *cpath = unum_path_join(dir, "adapter_config.json");

@@ -58,8 +58,10 @@ typedef struct {
     LoraPair *pairs; /* [c.n_layers x LORA_N_MODULES], layer-major */
 } LoraAdapter;
 
-/* Reads the adapter in dir and checks it against a base of config c. NULL
- * with the error (naming the file and the problem) on failure. */
+/* Reads the adapter in dir (a folder, or a repo id ORG/NAME that unum pull
+ * fetched into unum's models folder) and checks it against a base of
+ * config c. NULL with the error (naming the file and the problem) on
+ * failure. */
 LoraAdapter *lora_load(const char *dir, const Qwen2Config *c);
 void lora_free(LoraAdapter *a);
 

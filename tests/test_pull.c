@@ -373,7 +373,7 @@ TEST(pull_api_reports_progress_and_cancels_keeping_the_part) {
 }
 
 /* An adapter repository (adapter_config.json, adapter_model.safetensors)
- * comes down whole, and the folder works as a --lora adapter. */
+ * comes down whole, and the folder, or the repo id, works with --lora. */
 TEST(pull_fetches_an_adapter_repo) {
     Hub h;
     if (hub_start(&h, "") != 0) return;
@@ -388,8 +388,9 @@ TEST(pull_fetches_an_adapter_repo) {
     char cmd[4096];
     snprintf(cmd, sizeof cmd,
              "echo 1 2 3 > %s/ids && $U logits -m %s/tiny-bf16 --backend cpu --ids %s/ids -o %s/l.f32 "
-             "--lora %s:0.5",
-             h.tmp, test_fixtures(), h.tmp, h.tmp, p);
+             "--lora %s:0.5 && $U logits -m %s/tiny-bf16 --backend cpu --ids %s/ids -o %s/m.f32 "
+             "--lora " ADAPTER_REPO ":0.5 && cmp %s/l.f32 %s/m.f32",
+             h.tmp, test_fixtures(), h.tmp, h.tmp, p, test_fixtures(), h.tmp, h.tmp, h.tmp, h.tmp);
     CHECK_EQ_INT(pull_sh(&h, &out, &err, "%s", cmd), 0);
     free(out), free(err);
     hub_stop(&h);
