@@ -174,6 +174,21 @@ static int refuse_unsupported(const cJSON *root, const char *path) {
     return 0;
 }
 
+/* rank_pattern (positive integers up to 65536) or alpha_pattern (positive
+ * numbers up to 1e6): an object of numbers, or null. */
+static int check_pattern(const cJSON *pat, const char *field, int ints, const char *path) {
+    if (!pat || cJSON_IsNull(pat)) return 0;
+    if (!cJSON_IsObject(pat)) return unum_error_set("%s: %s must be an object", path, field);
+    const cJSON *e;
+    cJSON_ArrayForEach(e, pat) {
+        double v = cJSON_IsNumber(e) ? e->valuedouble : -1;
+        if (!(v > 0) || v > (ints ? 65536 : 1e6) || (ints && v != floor(v)))
+            return unum_error_set("%s: %s['%s'] must be a positive %s", path, field, e->string,
+                                  ints ? "integer up to 65536" : "number up to 1e6");
+    }
+    return 0;
+}
+
 static int config_read(Config *cf, const cJSON *root, const char *path) {
     memset(cf, 0, sizeof *cf);
     cf->path = path;
@@ -182,7 +197,8 @@ static int config_read(Config *cf, const cJSON *root, const char *path) {
     if (config_get_int(root, "r", 1, 1 << 16, 0, &cf->r, path)) return -1;
     const cJSON *a = cJSON_GetObjectItemCaseSensitive(root, "lora_alpha");
     cf->alpha = 8; /* peft's default */
-    if (a && !cJSON_IsNumber(a)) return unum_error_set("%s: lora_alpha must be a number", path);
+    if (a && (!cJSON_IsNumber(a) || !(fabs(a->valuedouble) <= 1e6)))
+        return unum_error_set("%s: lora_alpha must be a number in [-1e6, 1e6]", path);
     if (a) cf->alpha = a->valuedouble;
     const cJSON *rs = cJSON_GetObjectItemCaseSensitive(root, "use_rslora");
     if (rs && !cJSON_IsBool(rs) && !cJSON_IsNull(rs))
@@ -194,22 +210,9 @@ static int config_read(Config *cf, const cJSON *root, const char *path) {
     cf->exclude = cJSON_GetObjectItemCaseSensitive(root, "exclude_modules");
     cf->rank_pattern = cJSON_GetObjectItemCaseSensitive(root, "rank_pattern");
     cf->alpha_pattern = cJSON_GetObjectItemCaseSensitive(root, "alpha_pattern");
-    const cJSON *pats[] = {cf->rank_pattern, cf->alpha_pattern};
-    for (int i = 0; i < 2; i++) {
-        if (!pats[i] || cJSON_IsNull(pats[i])) continue;
-        if (!cJSON_IsObject(pats[i]))
-            return unum_error_set("%s: %s must be an object", path,
-                                  i ? "alpha_pattern" : "rank_pattern");
-        const cJSON *e;
-        cJSON_ArrayForEach(e, pats[i]) if (
-            !cJSON_IsNumber(e) || e->valuedouble <= 0 ||
-            (!i && (e->valuedouble != floor(e->valuedouble) ||
-                    e->valuedouble >
-                        (1 << 16)))) return unum_error_set("%s: %s['%s'] must be a positive %s",
-                                                           path,
-                                                           i ? "alpha_pattern" : "rank_pattern",
-                                                           e->string, i ? "number" : "integer");
-    }
+    if (check_pattern(cf->rank_pattern, "rank_pattern", 1, path) ||
+        check_pattern(cf->alpha_pattern, "alpha_pattern", 0, path))
+        return -1;
     cf->layers = cJSON_GetObjectItemCaseSensitive(root, "layers_to_transform");
     if (cf->layers && !cJSON_IsNull(cf->layers) && !cJSON_IsNumber(cf->layers) &&
         !cJSON_IsArray(cf->layers))
@@ -310,12 +313,25 @@ static int check_unused(const STModel *st, const unsigned char *took, const Qwen
     return 0;
 }
 
-static int load_pairs(LoraAdapter *a, const Config *cf, const STModel *st, unsigned char *took) {
+int lora_config_plan(const char *json, const char *path, const Qwen2Config *c, LoraPair *pairs) {
+    cJSON *root = cJSON_Parse(json);
+    if (!root) return unum_error_set("%s: not valid JSON", path);
+    Config cf;
+    int rc = config_read(&cf, root, path);
+    for (int i = 0; !rc && i < c->n_layers; i++)
+        for (int m = 0; !rc && m < LORA_N_MODULES; m++) {
+            LoraPair *p = &pairs[(size_t)i * LORA_N_MODULES + m];
+            rc = module_plan(&cf, i, m, &p->rank, &p->scale);
+        }
+    cJSON_Delete(root);
+    return rc;
+}
+
+static int load_pairs(LoraAdapter *a, const STModel *st, unsigned char *took) {
     const Qwen2Config *c = &a->c;
     for (int i = 0; i < c->n_layers; i++)
         for (int m = 0; m < LORA_N_MODULES; m++) {
             LoraPair *p = lora_pair(a, i, m);
-            if (module_plan(cf, i, m, &p->rank, &p->scale)) return -1;
             if (!p->rank) continue;
             int out, in;
             lora_module_shape(c, m, &out, &in);
@@ -355,17 +371,12 @@ LoraAdapter *lora_load(const char *dir_arg, const Qwen2Config *c) {
     char *cpath = unum_path_join(dir, "adapter_config.json");
     char *wpath = unum_path_join(dir, "adapter_model.safetensors");
     char *json = NULL;
-    cJSON *root = NULL;
     STModel st = {0};
     unsigned char *took = NULL;
     int rc = -1;
-    if (!(json = unum_read_file(cpath, ADAPTER_CONFIG_MAX, NULL))) goto done;
-    if (!(root = cJSON_Parse(json))) {
-        unum_error_set("%s: not valid JSON", cpath);
+    if (!(json = unum_read_file(cpath, ADAPTER_CONFIG_MAX, NULL)) ||
+        lora_config_plan(json, cpath, c, a->pairs))
         goto done;
-    }
-    Config cf;
-    if (config_read(&cf, root, cpath)) goto done;
     if (!unum_file_exists(wpath)) {
         char *bin = unum_path_join(dir, "adapter_model.bin");
         int has_bin = unum_file_exists(bin);
@@ -378,7 +389,7 @@ LoraAdapter *lora_load(const char *dir_arg, const Qwen2Config *c) {
     }
     if (st_open_file(&st, wpath)) goto done;
     took = xcalloc((size_t)st.n_tensors + 1, 1);
-    if (load_pairs(a, &cf, &st, took)) {
+    if (load_pairs(a, &st, took)) {
         if (!strstr(unum_error(), wpath)) unum_error_wrap("%s", wpath);
         goto done;
     }
@@ -388,7 +399,6 @@ done:
     if (rc) unum_error_wrap("adapter %s", dir);
     free(took);
     st_close(&st);
-    cJSON_Delete(root);
     free(json);
     free(cpath);
     free(wpath);

@@ -69,6 +69,12 @@ static inline LoraPair *lora_pair(const LoraAdapter *a, int layer, LoraModule m)
     return &a->pairs[(size_t)layer * LORA_N_MODULES + m];
 }
 
+/* Reads adapter_config.json's text (path names it in messages) and sets
+ * rank and scale of pairs[layer * LORA_N_MODULES + module] for each of c's
+ * layers: what the tensors must then be (rank 0: not adapted). 0, or -1
+ * with the error. lora_load's first step; exposed for the fuzzer. */
+int lora_config_plan(const char *json, const char *path, const Qwen2Config *c, LoraPair *pairs);
+
 /* Whether adapter a was checked against the same shapes as config c. */
 int lora_fits(const LoraAdapter *a, const Qwen2Config *c);
 
