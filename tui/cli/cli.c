@@ -320,12 +320,14 @@ int cli_run(int argc, char **argv) {
                 "unum: %d clip(s) read and encoded in %.3f s, then %d prompt positions in "
                 "%.3f s: %.3f s from the end of the audio to the first token\n",
                 n_clips, t_audio, st.prompt_tokens, st.prefill_s, t_audio + st.prefill_s);
+    char qname[64];
     if (verbose)
         fprintf(stderr,
                 "unum: %d prompt tokens (%d reused) in %.3f s, %d generated in %.3f s "
-                "(%.1f tok/s), backend %s\n",
+                "(%.1f tok/s), backend %s%s%s\n",
                 st.prompt_tokens, st.reused_tokens, st.prefill_s, st.generated, st.decode_s,
-                st.decode_s > 0 ? st.generated / st.decode_s : 0.0, e->be->name);
+                st.decode_s > 0 ? st.generated / st.decode_s : 0.0, e->be->name,
+                e->model->c.quant.method ? ", " : "", qwen2_quant_name(e->model, qname, sizeof qname));
     if (st.stop == STOP_CANCELLED) {
         fprintf(stderr, "unum: interrupted\n");
         goto out;
@@ -562,6 +564,10 @@ int cli_bench(int argc, char **argv) {
         cJSON_AddNumberToObject(o, "decode_tok_s", round(dec_tps * 100) / 100);
         cJSON_AddNumberToObject(o, "peak_rss_mb", round(unum_peak_rss_mb() * 10) / 10);
         cJSON_AddNumberToObject(o, "peak_vram_mb", round(e->be->device_peak / 1048576.0 * 10) / 10);
+        cJSON_AddNumberToObject(o, "bytes_per_token", (double)qwen2_bytes_per_token(m));
+        char qname[64];
+        if (m->c.quant.method)
+            cJSON_AddStringToObject(o, "quantization", qwen2_quant_name(m, qname, sizeof qname));
         char *txt = cJSON_PrintUnformatted(o);
         puts(txt);
         cJSON_free(txt);
