@@ -188,8 +188,9 @@ static void to_layout(const QMat *m, const float *x, float *xl) {
 
 static void kernels_equal_dot(const char *preset, const char *prefix, const QMat *m,
                               const float *W) {
-    static const char *isas[] = {"generic", "avx2", "avx512"};
+    static const char *isas[] = {"generic", "avx2", "avx512", "avx512+vnni"};
     int N = m->rows, K = m->cols;
+    void *work = xmalloc(kq_work_bytes(m));
     float *x = xmalloc(sizeof(float) * K), *xl = xmalloc(sizeof(float) * K);
     float *y = xmalloc(sizeof(float) * N), *slab = xmalloc(sizeof(float) * (size_t)N * K);
     double *ref = xmalloc(sizeof(double) * N);
@@ -202,11 +203,11 @@ static void kernels_equal_dot(const char *preset, const char *prefix, const QMat
         mx = fmax(mx, fabs(ref[n]));
     }
     to_layout(m, x, xl);
-    for (int i = 0; i < 3; i++) {
-        if (k_set_isa(isas[i])) continue;
+    for (int i = 0; i < 4; i++) {
+        if (k_set_isa(i == 3 ? "avx512" : isas[i]) || kq_use_vnni(i == 3)) continue;
         /* outputs 8 .. N: a range that starts off a vector boundary */
-        kq_matvec(m, 8, N, xl, y + 8);
-        kq_matvec(m, 0, 8, xl, y);
+        kq_matvec(m, 8, N, xl, y + 8, work);
+        kq_matvec(m, 0, 8, xl, y, work);
         for (int n = 0; n < N; n++)
             if (fabs(y[n] - ref[n]) > 1e-5 * mx + 1e-6) {
                 test_fail(__FILE__, __LINE__, "%s %s on %s: y[%d] = %.9g, dot %.9g", preset,
@@ -226,7 +227,8 @@ static void kernels_equal_dot(const char *preset, const char *prefix, const QMat
             }
     }
     k_reset_isa();
-    free(x), free(xl), free(y), free(slab), free(ref);
+    kq_use_vnni(-1);
+    free(x), free(xl), free(y), free(slab), free(ref), free(work);
 }
 
 TEST(quant_kernels_equal_a_plain_dot_product_on_every_isa) { each_layer(kernels_equal_dot); }
@@ -332,14 +334,15 @@ TEST(quant_logits_match_reference_on_the_twin) {
 
 TEST(quant_logits_match_reference_on_every_isa) {
     static const char *isas[] = {"generic", "avx2", "avx512"};
-    for (int k = 0; k < 3; k++) {
-        if (k_set_isa(isas[k])) continue;
+    for (int k = 0; k < 4; k++) { /* the last: AVX-512 without VNNI */
+        if (k_set_isa(isas[k < 3 ? k : 2]) || (k == 3 && kq_use_vnni(0))) continue;
         for (int i = 0; i < N_PRESETS; i++) {
             run_preset(presets[i], 2, 0);
             run_preset(presets[i], 2, 1);
         }
     }
     k_reset_isa();
+    kq_use_vnni(-1);
 }
 
 TEST(quant_greedy_matches_reference) {

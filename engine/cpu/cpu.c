@@ -103,8 +103,10 @@ static void matmul_rows(void *ctx, int r0, int r1, int thread) {
     const Weight *W = j->W;
     int rows = W->rows, cols = W->cols;
     if (W->quant && j->T < GEMM_MIN_T) {
+        void *work = scratch_get(j->cpu, thread, kq_work_bytes(W->quant) / sizeof(float) + 1);
         for (int t = 0; t < j->T; t++)
-            kq_matvec(W->quant, r0, r1, j->x + (size_t)t * cols, j->y + (size_t)t * rows + r0);
+            kq_matvec(W->quant, r0, r1, j->x + (size_t)t * cols, j->y + (size_t)t * rows + r0,
+                      work);
     } else if (W->quant) { /* an input-major f32 slab of GEMM_BLOCK outputs, then sgemm */
         float *wf = scratch_get(j->cpu, thread, (size_t)GEMM_BLOCK * cols);
         for (int r = r0; r < r1; r += GEMM_BLOCK) {

@@ -13,6 +13,7 @@
 #include "engine/base/util.h"
 
 #include <immintrin.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -165,25 +166,175 @@ AVX512 static void dequant_avx512(const QMat *m, int r0, int r1, float *dst, int
     int N = m->rows, K = m->cols, b = m->bits, p = 32 / b;
     const __m512 lut = _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
     const __m512i lo8 = _mm512_set1_epi32(0xff);
-    for (int n = r0; n < r1; n += 16) {
-        int left = r1 - n;
-        __mmask16 mk = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1);
-        for (int g = 0; g < m->n_groups; g++) {
-            int kb = g * m->group, ke = kb + m->group < K ? kb + m->group : K;
+    for (int g = 0; g < m->n_groups; g++) {
+        int kb = g * m->group, ke = kb + m->group < K ? kb + m->group : K;
+        /* one row of the slab at a time, its outputs contiguous */
+        for (int n = r0; n < r1; n += 16) {
+            int left = r1 - n;
+            __mmask16 mk = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1);
             __m512 s, z;
             sz16(m, g, n, mk, &s, &z);
             __m512 sz = _mm512_mul_ps(s, z); /* exact: an fp16 times an integer <= 256 */
             for (int i = kb / p; i < ke / p; i++) {
                 __m512i w = _mm512_maskz_loadu_epi32(mk, m->qw + (size_t)i * N + n);
                 float *d = dst + (size_t)i * p * ld + (n - r0);
-                for (int j = 0; j < p; j++) {
-                    __m512i q = _mm512_srli_epi32(w, b * j);
-                    __m512 qf = b == 4 ? _mm512_permutexvar_ps(q, lut)
-                                       : _mm512_cvtepi32_ps(_mm512_and_si512(q, lo8));
-                    _mm512_mask_storeu_ps(d + (size_t)j * ld, mk, _mm512_fmsub_ps(qf, s, sz));
-                }
+                if (b == 4)
+                    for (int j = 0; j < 8; j++)
+                        _mm512_mask_storeu_ps(
+                            d + (size_t)j * ld, mk,
+                            _mm512_fmsub_ps(
+                                _mm512_permutexvar_ps(_mm512_srli_epi32(w, 4 * j), lut), s, sz));
+                else
+                    for (int j = 0; j < 4; j++)
+                        _mm512_mask_storeu_ps(
+                            d + (size_t)j * ld, mk,
+                            _mm512_fmsub_ps(_mm512_cvtepi32_ps(_mm512_and_si512(
+                                                _mm512_srli_epi32(w, 8 * j), lo8)),
+                                            s, sz));
             }
         }
+    }
+}
+
+/* ------------------------------------------------------------ AVX-512 VNNI */
+
+/* Decode with integer dot products that stay exact: x is split per group
+ * into three int8 pieces, x = c0 p0 + c1 p1 + c2 p2 with c0 = max|x| / 127
+ * and c(j+1) = cj / 254, leaving at most 6.1e-8 of the group's max|x|
+ * behind (float32's own rounding is 6e-8). vpdpbusd multiplies the unsigned
+ * weights by each piece and sums in int32, which is exact; the three sums
+ * meet in float32 once per group. So the weight bytes are widened by one
+ * and (and a shift for 4 bits) per 64 or 128 weights, not one shift and
+ * one permute per 16. */
+#define VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,fma,f16c")))
+#define PIECES 3
+
+/* The activations split for vpdpbusd: for piece j and word row i, xw[j][i *
+ * per + h] holds the 4 int8s that meet the 4 weight bytes of plane h (4 bits:
+ * plane 0 the low nibbles, inputs 8i + 0, 2, 4, 6; plane 1 the high nibbles,
+ * 8i + 1, 3, 5, 7; 8 bits: one plane, inputs 4i .. 4i+3). Per group: the
+ * piece scales c[g][j] and sum of x as the pieces give it. */
+typedef struct {
+    int32_t *xw[PIECES];
+    float *c, *xs;
+} Split;
+
+static size_t split_bytes(const QMat *m) {
+    size_t words = (size_t)m->cols / 4; /* 4 int8s per word, every input once */
+    return PIECES * words * 4 + (size_t)m->n_groups * (PIECES + 1) * sizeof(float) + 64;
+}
+
+static void split_x(const QMat *m, const float *x, void *work, Split *sp) {
+    int K = m->cols, b = m->bits;
+    size_t words = (size_t)K / 4;
+    int32_t *w = work;
+    for (int j = 0; j < PIECES; j++) sp->xw[j] = w + (size_t)j * words;
+    sp->c = (float *)(w + PIECES * words);
+    sp->xs = sp->c + (size_t)m->n_groups * PIECES;
+    int8_t *bytes[PIECES];
+    for (int j = 0; j < PIECES; j++) bytes[j] = (int8_t *)sp->xw[j];
+    for (int g = 0; g < m->n_groups; g++) {
+        int kb = g * m->group, ke = kb + m->group < K ? kb + m->group : K;
+        float mx = 0;
+        for (int k = kb; k < ke; k++) mx = fabsf(x[k]) > mx ? fabsf(x[k]) : mx;
+        double c[PIECES], sum = 0;
+        c[0] = mx / 127.0;
+        for (int j = 1; j < PIECES; j++) c[j] = c[j - 1] / 254.0;
+        for (int k = kb; k < ke; k++) {
+            /* where input k's byte goes: 4 bits interleave the two planes */
+            size_t at = b == 4 ? (size_t)(k / 8) * 8 + (k % 2) * 4 + (k % 8) / 2 : (size_t)k;
+            double r = x[k];
+            for (int j = 0; j < PIECES; j++) {
+                long q = c[j] > 0 ? lrint(r / c[j]) : 0;
+                q = q > 127 ? 127 : q < -127 ? -127 : q;
+                bytes[j][at] = (int8_t)q;
+                r -= (double)q * c[j];
+                sum += (double)q * c[j];
+            }
+        }
+        for (int j = 0; j < PIECES; j++) sp->c[g * PIECES + j] = (float)c[j];
+        sp->xs[g] = (float)sum;
+    }
+}
+
+VNNI static inline __attribute__((always_inline)) void
+block_vnni(const QMat *m, int n, int nv, __mmask16 last, const Split *sp, float *y) {
+    int N = m->rows, K = m->cols, G = m->group, b = m->bits, p = 32 / b;
+    const uint32_t *qw = m->qw;
+    const __m512i lo4 = _mm512_set1_epi32(0x0f0f0f0f);
+    __mmask16 mk[QV];
+    __m512 acc[QV];
+#pragma GCC unroll 4
+    for (int v = 0; v < QV; v++) {
+        mk[v] = v < nv - 1 ? (__mmask16)0xffff : last;
+        acc[v] = _mm512_setzero_ps();
+    }
+    for (int g = 0; g < m->n_groups; g++) {
+        int kb = g * G, ke = kb + G < K ? kb + G : K;
+        __m512i I[QV][PIECES];
+#pragma GCC unroll 4
+        for (int v = 0; v < QV; v++)
+#pragma GCC unroll 3
+            for (int j = 0; j < PIECES; j++) I[v][j] = _mm512_setzero_si512();
+        for (int i = kb / p; i < ke / p; i++) {
+            const uint32_t *row = qw + (size_t)i * N + n;
+            if (b == 4) {
+                __m512i e[PIECES], o[PIECES];
+#pragma GCC unroll 3
+                for (int j = 0; j < PIECES; j++) {
+                    e[j] = _mm512_set1_epi32(sp->xw[j][2 * i]);
+                    o[j] = _mm512_set1_epi32(sp->xw[j][2 * i + 1]);
+                }
+#pragma GCC unroll 4
+                for (int v = 0; v < QV; v++)
+                    if (v < nv) {
+                        __m512i w = _mm512_maskz_loadu_epi32(mk[v], row + 16 * v);
+                        __m512i lo = _mm512_and_si512(w, lo4);
+                        __m512i hi = _mm512_and_si512(_mm512_srli_epi32(w, 4), lo4);
+#pragma GCC unroll 3
+                        for (int j = 0; j < PIECES; j++)
+                            I[v][j] = _mm512_dpbusd_epi32(
+                                _mm512_dpbusd_epi32(I[v][j], lo, e[j]), hi, o[j]);
+                    }
+            } else {
+                __m512i e[PIECES];
+#pragma GCC unroll 3
+                for (int j = 0; j < PIECES; j++) e[j] = _mm512_set1_epi32(sp->xw[j][i]);
+#pragma GCC unroll 4
+                for (int v = 0; v < QV; v++)
+                    if (v < nv) {
+                        __m512i w = _mm512_maskz_loadu_epi32(mk[v], row + 16 * v);
+#pragma GCC unroll 3
+                        for (int j = 0; j < PIECES; j++) I[v][j] = _mm512_dpbusd_epi32(I[v][j], w, e[j]);
+                    }
+            }
+        }
+        __m512 xsum = _mm512_set1_ps(sp->xs[g]);
+#pragma GCC unroll 4
+        for (int v = 0; v < QV; v++)
+            if (v < nv) {
+                __m512 s, z, f = _mm512_setzero_ps();
+                /* the finest piece first, so the largest term is added last */
+#pragma GCC unroll 3
+                for (int j = PIECES - 1; j >= 0; j--)
+                    f = _mm512_fmadd_ps(_mm512_set1_ps(sp->c[g * PIECES + j]),
+                                        _mm512_cvtepi32_ps(I[v][j]), f);
+                sz16(m, g, n + 16 * v, mk[v], &s, &z);
+                acc[v] = _mm512_fmadd_ps(s, _mm512_fnmadd_ps(z, xsum, f), acc[v]);
+            }
+    }
+#pragma GCC unroll 4
+    for (int v = 0; v < QV; v++)
+        if (v < nv) _mm512_mask_storeu_ps(y + 16 * v, mk[v], acc[v]);
+}
+
+VNNI static void matvec_vnni(const QMat *m, int r0, int r1, const Split *sp, float *y) {
+    int n = r0;
+    for (; n + 16 * QV <= r1; n += 16 * QV) block_vnni(m, n, QV, 0xffff, sp, y + (n - r0));
+    for (; n < r1; n += 16) {
+        int left = r1 - n;
+        block_vnni(m, n, 1, left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1), sp,
+                   y + (n - r0));
     }
 }
 
@@ -227,17 +378,34 @@ AVX2 static void matvec_avx2(const QMat *m, int r0, int r1, const float *x, cons
 
 /* ------------------------------------------------------------ dispatch */
 
-#define MAX_GROUPS_STACK 1024
+static int vnni = -1; /* -1: not yet asked */
 
-void kq_matvec(const QMat *m, int r0, int r1, const float *x, float *y) {
-    float stack[MAX_GROUPS_STACK], *xs = stack;
-    if (m->n_groups > MAX_GROUPS_STACK) xs = xmalloc(sizeof(float) * (size_t)m->n_groups);
-    group_sums(m, x, xs);
+int kq_use_vnni(int on) {
+    __builtin_cpu_init();
+    int have = __builtin_cpu_supports("avx512vnni");
+    vnni = on < 0 ? have : on && have;
+    return on > 0 && !have ? -1 : 0;
+}
+
+size_t kq_work_bytes(const QMat *m) {
+    size_t f32 = (size_t)m->n_groups * sizeof(float);
+    return split_bytes(m) > f32 ? split_bytes(m) : f32;
+}
+
+void kq_matvec(const QMat *m, int r0, int r1, const float *x, float *y, void *work) {
     const char *isa = k_isa();
+    if (vnni < 0) kq_use_vnni(-1);
+    if (!strcmp(isa, "avx512") && vnni) {
+        Split sp;
+        split_x(m, x, work, &sp);
+        matvec_vnni(m, r0, r1, &sp, y);
+        return;
+    }
+    float *xs = work;
+    group_sums(m, x, xs);
     if (!strcmp(isa, "avx512")) matvec_avx512(m, r0, r1, x, xs, y);
     else if (!strcmp(isa, "avx2")) matvec_avx2(m, r0, r1, x, xs, y);
     else matvec_generic(m, r0, r1, x, xs, y);
-    if (xs != stack) free(xs);
 }
 
 void kq_dequant(const QMat *m, int r0, int r1, float *dst, int ld) {
