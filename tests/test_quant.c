@@ -181,17 +181,12 @@ static void dequant_equals_twin(const char *preset, const char *prefix, const QM
 
 TEST(quant_layers_dequantize_to_the_twin_exactly) { each_layer(dequant_equals_twin); }
 
-/* x in the layout's input order for a matrix with a permutation */
-static void to_layout(const QMat *m, const float *x, float *xl) {
-    for (int k = 0; k < m->cols; k++) xl[k] = m->perm ? x[m->perm[k]] : x[k];
-}
-
 static void kernels_equal_dot(const char *preset, const char *prefix, const QMat *m,
                               const float *W) {
     static const char *isas[] = {"generic", "avx2", "avx512", "avx512+vnni"};
     int N = m->rows, K = m->cols;
-    void *work = xmalloc(kq_work_bytes(m));
-    float *x = xmalloc(sizeof(float) * K), *xl = xmalloc(sizeof(float) * K);
+    void *prep = xmalloc(kq_prep_bytes(m));
+    float *x = xmalloc(sizeof(float) * K);
     float *y = xmalloc(sizeof(float) * N), *slab = xmalloc(sizeof(float) * (size_t)N * K);
     double *ref = xmalloc(sizeof(double) * N);
     uint64_t s = 7;
@@ -202,12 +197,12 @@ static void kernels_equal_dot(const char *preset, const char *prefix, const QMat
         for (int k = 0; k < K; k++) ref[n] += (double)W[(size_t)n * K + k] * x[k];
         mx = fmax(mx, fabs(ref[n]));
     }
-    to_layout(m, x, xl);
     for (int i = 0; i < 4; i++) {
         if (k_set_isa(i == 3 ? "avx512" : isas[i]) || kq_use_vnni(i == 3)) continue;
         /* outputs 8 .. N: a range that starts off a vector boundary */
-        kq_matvec(m, 8, N, xl, y + 8, work);
-        kq_matvec(m, 0, 8, xl, y, work);
+        kq_prepare(m, x, prep);
+        kq_matvec(m, 8, N, prep, y + 8);
+        kq_matvec(m, 0, 8, prep, y);
         for (int n = 0; n < N; n++)
             if (fabs(y[n] - ref[n]) > 1e-5 * mx + 1e-6) {
                 test_fail(__FILE__, __LINE__, "%s %s on %s: y[%d] = %.9g, dot %.9g", preset,
@@ -228,7 +223,7 @@ static void kernels_equal_dot(const char *preset, const char *prefix, const QMat
     }
     k_reset_isa();
     kq_use_vnni(-1);
-    free(x), free(xl), free(y), free(slab), free(ref), free(work);
+    free(x), free(y), free(slab), free(ref), free(prep);
 }
 
 TEST(quant_kernels_equal_a_plain_dot_product_on_every_isa) { each_layer(kernels_equal_dot); }

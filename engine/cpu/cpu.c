@@ -96,6 +96,8 @@ typedef struct {
     const float *x;
     const Weight *W, *bias;
     int T;
+    const char *prep; /* quantized decode: kq_prepare's output per token */
+    size_t prep_bytes;
 } MatmulJob;
 
 static void matmul_rows(void *ctx, int r0, int r1, int thread) {
@@ -103,10 +105,9 @@ static void matmul_rows(void *ctx, int r0, int r1, int thread) {
     const Weight *W = j->W;
     int rows = W->rows, cols = W->cols;
     if (W->quant && j->T < GEMM_MIN_T) {
-        void *work = scratch_get(j->cpu, thread, kq_work_bytes(W->quant) / sizeof(float) + 1);
         for (int t = 0; t < j->T; t++)
-            kq_matvec(W->quant, r0, r1, j->x + (size_t)t * cols, j->y + (size_t)t * rows + r0,
-                      work);
+            kq_matvec(W->quant, r0, r1, j->prep + (size_t)t * j->prep_bytes,
+                      j->y + (size_t)t * rows + r0);
     } else if (W->quant) { /* an input-major f32 slab of GEMM_BLOCK outputs, then sgemm */
         float *wf = scratch_get(j->cpu, thread, (size_t)GEMM_BLOCK * cols);
         for (int r = r0; r < r1; r += GEMM_BLOCK) {
@@ -146,10 +147,23 @@ static void matmul_rows(void *ctx, int r0, int r1, int thread) {
 static void cpu_matmul(Backend *be, float *y, const float *x, const Weight *W, const Weight *bias,
                        int T) {
     Cpu *c = be->impl;
-    if (W->quant && W->quant->perm) { /* act-order: x in the layout's input order */
+    Scratch *g = &c->gather;
+    const char *prep = NULL;
+    size_t prep_bytes = 0;
+    if (W->quant && T < GEMM_MIN_T) { /* decode: x prepared once for every thread */
+        prep_bytes = (kq_prep_bytes(W->quant) + 63) & ~(size_t)63;
+        size_t floats = (T * prep_bytes) / sizeof(float);
+        if (g->cap < floats) {
+            free(g->buf);
+            g->cap = floats;
+            g->buf = xmalloc(floats * sizeof(float));
+        }
+        for (int t = 0; t < T; t++)
+            kq_prepare(W->quant, x + (size_t)t * W->cols, (char *)g->buf + t * prep_bytes);
+        prep = (const char *)g->buf;
+    } else if (W->quant && W->quant->perm) { /* act-order prefill: x in the layout's order */
         const int32_t *perm = W->quant->perm;
         int K = W->cols;
-        Scratch *g = &c->gather;
         if (g->cap < (size_t)T * K) {
             free(g->buf);
             g->cap = (size_t)T * K;
@@ -159,7 +173,7 @@ static void cpu_matmul(Backend *be, float *y, const float *x, const Weight *W, c
             for (int k = 0; k < K; k++) g->buf[(size_t)t * K + k] = x[(size_t)t * K + perm[k]];
         x = g->buf;
     }
-    MatmulJob j = {c, y, x, W, bias, T};
+    MatmulJob j = {c, y, x, W, bias, T, prep, prep_bytes};
     /* Decode streams weights: long contiguous runs keep the prefetchers
      * busy, so each thread gets about two chunks (still leaving room to
      * balance a slow core). Prefill: sgemm blocks of at most GEMM_BLOCK

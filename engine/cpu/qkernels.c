@@ -221,38 +221,57 @@ typedef struct {
 
 static size_t split_bytes(const QMat *m) {
     size_t words = (size_t)m->cols / 4; /* 4 int8s per word, every input once */
-    return PIECES * words * 4 + (size_t)m->n_groups * (PIECES + 1) * sizeof(float) + 64;
+    return PIECES * words * 4 + (size_t)m->n_groups * (PIECES + 1) * sizeof(float);
 }
 
-static void split_x(const QMat *m, const float *x, void *work, Split *sp) {
+static Split split_view(const QMat *m, void *at) {
+    Split sp;
+    size_t words = (size_t)m->cols / 4;
+    int32_t *w = at;
+    for (int j = 0; j < PIECES; j++) sp.xw[j] = w + (size_t)j * words;
+    sp.c = (float *)(w + PIECES * words);
+    sp.xs = sp.c + (size_t)m->n_groups * PIECES;
+    return sp;
+}
+
+VNNI static void split_x(const QMat *m, const float *x, Split *sp) {
     int K = m->cols, b = m->bits;
-    size_t words = (size_t)K / 4;
-    int32_t *w = work;
-    for (int j = 0; j < PIECES; j++) sp->xw[j] = w + (size_t)j * words;
-    sp->c = (float *)(w + PIECES * words);
-    sp->xs = sp->c + (size_t)m->n_groups * PIECES;
-    int8_t *bytes[PIECES];
-    for (int j = 0; j < PIECES; j++) bytes[j] = (int8_t *)sp->xw[j];
+    /* 4 bits: within each word's 8 inputs, the low-nibble plane takes inputs
+     * 0, 2, 4, 6 and the high one 1, 3, 5, 7 */
+    const __m128i planes = _mm_setr_epi8(0, 2, 4, 6, 1, 3, 5, 7, 8, 10, 12, 14, 9, 11, 13, 15);
+    const __m512 hi = _mm512_set1_ps(127.0f), lo = _mm512_set1_ps(-127.0f);
     for (int g = 0; g < m->n_groups; g++) {
         int kb = g * m->group, ke = kb + m->group < K ? kb + m->group : K;
-        float mx = 0;
-        for (int k = kb; k < ke; k++) mx = fabsf(x[k]) > mx ? fabsf(x[k]) : mx;
-        double c[PIECES], sum = 0;
-        c[0] = mx / 127.0;
-        for (int j = 1; j < PIECES; j++) c[j] = c[j - 1] / 254.0;
-        for (int k = kb; k < ke; k++) {
-            /* where input k's byte goes: 4 bits interleave the two planes */
-            size_t at = b == 4 ? (size_t)(k / 8) * 8 + (k % 2) * 4 + (k % 8) / 2 : (size_t)k;
-            double r = x[k];
+        __m512 vmx = _mm512_setzero_ps();
+        for (int k = kb; k < ke; k += 16) {
+            __mmask16 mk = ke - k >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (ke - k)) - 1);
+            vmx = _mm512_max_ps(vmx, _mm512_abs_ps(_mm512_maskz_loadu_ps(mk, x + k)));
+        }
+        float c[PIECES], inv[PIECES];
+        c[0] = _mm512_reduce_max_ps(vmx) / 127.0f;
+        for (int j = 1; j < PIECES; j++) c[j] = c[j - 1] / 254.0f;
+        for (int j = 0; j < PIECES; j++) inv[j] = c[j] > 0 ? 1.0f / c[j] : 0.0f;
+        __m512 vsum[PIECES];
+        for (int j = 0; j < PIECES; j++) vsum[j] = _mm512_setzero_ps();
+        for (int k = kb; k < ke; k += 16) { /* groups are whole words of 8 or 4 inputs */
+            __mmask16 mk = ke - k >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (ke - k)) - 1);
+            __m512 r = _mm512_maskz_loadu_ps(mk, x + k);
             for (int j = 0; j < PIECES; j++) {
-                long q = c[j] > 0 ? lrint(r / c[j]) : 0;
-                q = q > 127 ? 127 : q < -127 ? -127 : q;
-                bytes[j][at] = (int8_t)q;
-                r -= (double)q * c[j];
-                sum += (double)q * c[j];
+                __m512 v = _mm512_roundscale_ps(_mm512_mul_ps(r, _mm512_set1_ps(inv[j])),
+                                                _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+                v = _mm512_min_ps(_mm512_max_ps(v, lo), hi);
+                r = _mm512_fnmadd_ps(v, _mm512_set1_ps(c[j]), r);
+                vsum[j] = _mm512_add_ps(vsum[j], v); /* integers below 2^24: exact */
+                __m128i q = _mm512_cvtepi32_epi8(_mm512_cvtps_epi32(v));
+                if (b == 4) q = _mm_shuffle_epi8(q, planes);
+                _mm_mask_storeu_epi8((int8_t *)sp->xw[j] + k, mk, q);
             }
         }
-        for (int j = 0; j < PIECES; j++) sp->c[g * PIECES + j] = (float)c[j];
+        double sum = 0;
+        for (int j = 0; j < PIECES; j++) {
+            sp->c[g * PIECES + j] = c[j];
+            sum += (double)c[j] * _mm512_reduce_add_ps(vsum[j]);
+        }
         sp->xs[g] = (float)sum;
     }
 }
@@ -387,25 +406,39 @@ int kq_use_vnni(int on) {
     return on > 0 && !have ? -1 : 0;
 }
 
-size_t kq_work_bytes(const QMat *m) {
-    size_t f32 = (size_t)m->n_groups * sizeof(float);
-    return split_bytes(m) > f32 ? split_bytes(m) : f32;
+/* prep: x in the layout's order [cols], its group sums [n_groups], then
+ * (with VNNI) its split */
+size_t kq_prep_bytes(const QMat *m) {
+    return ((size_t)m->cols + (size_t)m->n_groups) * sizeof(float) + split_bytes(m);
 }
 
-void kq_matvec(const QMat *m, int r0, int r1, const float *x, float *y, void *work) {
-    const char *isa = k_isa();
+static int use_vnni(void) {
     if (vnni < 0) kq_use_vnni(-1);
-    if (!strcmp(isa, "avx512") && vnni) {
-        Split sp;
-        split_x(m, x, work, &sp);
-        matvec_vnni(m, r0, r1, &sp, y);
+    return vnni && !strcmp(k_isa(), "avx512");
+}
+
+void kq_prepare(const QMat *m, const float *x, void *prep) {
+    float *xl = prep, *xs = xl + m->cols;
+    if (m->perm)
+        for (int k = 0; k < m->cols; k++) xl[k] = x[m->perm[k]];
+    if (use_vnni()) { /* the split alone: it holds the group sums too */
+        Split sp = split_view(m, xs + m->n_groups);
+        split_x(m, m->perm ? xl : x, &sp);
         return;
     }
-    float *xs = work;
-    group_sums(m, x, xs);
-    if (!strcmp(isa, "avx512")) matvec_avx512(m, r0, r1, x, xs, y);
-    else if (!strcmp(isa, "avx2")) matvec_avx2(m, r0, r1, x, xs, y);
-    else matvec_generic(m, r0, r1, x, xs, y);
+    if (!m->perm) memcpy(xl, x, sizeof(float) * (size_t)m->cols);
+    group_sums(m, xl, xs);
+}
+
+void kq_matvec(const QMat *m, int r0, int r1, const void *prep, float *y) {
+    const float *xl = prep, *xs = xl + m->cols;
+    const char *isa = k_isa();
+    if (use_vnni()) {
+        Split sp = split_view(m, (void *)(xs + m->n_groups));
+        matvec_vnni(m, r0, r1, &sp, y);
+    } else if (!strcmp(isa, "avx512")) matvec_avx512(m, r0, r1, xl, xs, y);
+    else if (!strcmp(isa, "avx2")) matvec_avx2(m, r0, r1, xl, xs, y);
+    else matvec_generic(m, r0, r1, xl, xs, y);
 }
 
 void kq_dequant(const QMat *m, int r0, int r1, float *dst, int ld) {
