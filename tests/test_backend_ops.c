@@ -109,10 +109,13 @@ static const Weight *rand_quant(Run *r, int rows, int cols, int bits, int group,
     uint32_t *qw = xmalloc(words * 4);
     uint16_t *sc = xmalloc(gs * 2);
     uint8_t *z = xmalloc(gs);
-    for (size_t i = 0; i < words; i++) qw[i] = (uint32_t)(frand(r) * 2147483647.0f) ^ 0x5a5a5a5au;
+    for (size_t i = 0; i < words; i++) {
+        frand(r);
+        qw[i] = (uint32_t)(r->rng >> 24);
+    }
     for (size_t i = 0; i < gs; i++) {
         sc[i] = unum_f32_to_f16(0.02f + 0.01f * frand(r));
-        z[i] = (uint8_t)((frand(r) + 1.0f) * 0.5f * (float)(1 << bits));
+        z[i] = (uint8_t)((frand(r) + 1.0f) * 0.5f * (float)((1 << bits) - 1));
     }
     q.qw = qw, q.own_qw = qw, q.scales = sc, q.own_scales = sc, q.zeros = z, q.own_zeros = z;
     if (permute) {
