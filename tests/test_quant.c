@@ -209,7 +209,10 @@ static void kernels_equal_dot(const char *preset, const char *prefix, const QMat
                           prefix, isas[i], n, y[n], ref[n]);
                 break;
             }
-        kq_dequant(m, 8, N, slab, N - 8);
+        /* the inputs in two ranges, split off a group boundary */
+        int kh = K / 16 * 8;
+        kq_dequant(m, 8, N, 0, kh, slab, N - 8);
+        kq_dequant(m, 8, N, kh, K, slab + (size_t)kh * (N - 8), N - 8);
         int bad = 0;
         for (int k = 0; k < K && !bad; k++)
             for (int n = 8; n < N && !bad; n++) {

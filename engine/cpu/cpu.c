@@ -19,6 +19,9 @@
 
 #define GEMM_MIN_T 4   /* from this many rows on, sgemm beats repeated matvec */
 #define GEMM_BLOCK 128 /* weight rows widened to f32 per sgemm call */
+#define QUANT_KC 512   /* inputs of a quantized matrix dequantized per sgemm call */
+#define QUANT_GEMM_MIN_T 8 /* quantized: matvec below this many rows (it reads
+                              the packed weights once per row, a slab costs more) */
 #define ATT_BLOCK 64   /* queries per attention task */
 
 typedef struct {
@@ -104,17 +107,23 @@ static void matmul_rows(void *ctx, int r0, int r1, int thread) {
     MatmulJob *j = ctx;
     const Weight *W = j->W;
     int rows = W->rows, cols = W->cols;
-    if (W->quant && j->T < GEMM_MIN_T) {
+    if (W->quant && j->T < QUANT_GEMM_MIN_T) {
         for (int t = 0; t < j->T; t++)
             kq_matvec(W->quant, r0, r1, j->prep + (size_t)t * j->prep_bytes,
                       j->y + (size_t)t * rows + r0);
-    } else if (W->quant) { /* an input-major f32 slab of GEMM_BLOCK outputs, then sgemm */
-        float *wf = scratch_get(j->cpu, thread, (size_t)GEMM_BLOCK * cols);
+    } else if (W->quant) {
+        /* input-major f32 slabs of GEMM_BLOCK outputs by QUANT_KC inputs,
+         * small enough to stay in L2 between being written and read, each
+         * one sgemm adding into y */
+        float *wf = scratch_get(j->cpu, thread, (size_t)GEMM_BLOCK * QUANT_KC);
         for (int r = r0; r < r1; r += GEMM_BLOCK) {
             int n = r1 - r < GEMM_BLOCK ? r1 - r : GEMM_BLOCK;
-            kq_dequant(W->quant, r, r + n, wf, n);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, j->T, n, cols, 1.0f, j->x,
-                        cols, wf, n, 0.0f, j->y + r, rows);
+            for (int k = 0; k < cols; k += QUANT_KC) {
+                int kn = cols - k < QUANT_KC ? cols - k : QUANT_KC;
+                kq_dequant(W->quant, r, r + n, k, k + kn, wf, n);
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, j->T, n, kn, 1.0f,
+                            j->x + k, cols, wf, n, k ? 1.0f : 0.0f, j->y + r, rows);
+            }
         }
     } else if (j->T < GEMM_MIN_T) {
         for (int t = 0; t < j->T; t++)
@@ -150,7 +159,7 @@ static void cpu_matmul(Backend *be, float *y, const float *x, const Weight *W, c
     Scratch *g = &c->gather;
     const char *prep = NULL;
     size_t prep_bytes = 0;
-    if (W->quant && T < GEMM_MIN_T) { /* decode: x prepared once for every thread */
+    if (W->quant && T < QUANT_GEMM_MIN_T) { /* decode: x prepared once for every thread */
         prep_bytes = (kq_prep_bytes(W->quant) + 63) & ~(size_t)63;
         size_t floats = (T * prep_bytes) / sizeof(float);
         if (g->cap < floats) {
@@ -180,7 +189,7 @@ static void cpu_matmul(Backend *be, float *y, const float *x, const Weight *W, c
      * rows, sized so each thread gets the same number (down_proj's 896
      * rows as 8 x 112, not 7 x 128 with one thread idle at the end). */
     int nt = be->n_threads, grain;
-    if (T < GEMM_MIN_T) {
+    if (W->quant ? T < QUANT_GEMM_MIN_T : T < GEMM_MIN_T) {
         grain = (W->rows / (2 * nt) + 15) & ~15;
         grain = grain < 64 ? 64 : grain;
     } else { /* a whole number of blocks per thread, each at most GEMM_BLOCK */

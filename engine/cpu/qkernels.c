@@ -60,15 +60,15 @@ static void matvec_generic(const QMat *m, int r0, int r1, const float *x, const 
     }
 }
 
-static void dequant_generic(const QMat *m, int r0, int r1, float *dst, int ld) {
-    int b = m->bits, p = 32 / b, K = m->cols;
+static void dequant_generic(const QMat *m, int r0, int r1, int k0, int k1, float *dst, int ld) {
+    int b = m->bits, p = 32 / b;
     uint32_t mask = (1u << b) - 1;
-    for (int k = 0; k < K; k++) {
+    for (int k = k0; k < k1; k++) {
         int g = k / m->group;
         for (int n = r0; n < r1; n++) {
             float q = (float)((word(m, k / p, n) >> (b * (k % p))) & mask);
             float s = scale(m, g, n), z = (float)m->zeros[(size_t)g * m->rows + n];
-            dst[(size_t)k * ld + (n - r0)] = s * q - s * z;
+            dst[(size_t)(k - k0) * ld + (n - r0)] = s * q - s * z;
         }
     }
 }
@@ -162,12 +162,14 @@ AVX512 static void matvec_avx512(const QMat *m, int r0, int r1, const float *x, 
     }
 }
 
-AVX512 static void dequant_avx512(const QMat *m, int r0, int r1, float *dst, int ld) {
-    int N = m->rows, K = m->cols, b = m->bits, p = 32 / b;
+AVX512 static void dequant_avx512(const QMat *m, int r0, int r1, int k0, int k1, float *dst,
+                                  int ld) {
+    int N = m->rows, b = m->bits, p = 32 / b;
     const __m512 lut = _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
     const __m512i lo8 = _mm512_set1_epi32(0xff);
-    for (int g = 0; g < m->n_groups; g++) {
-        int kb = g * m->group, ke = kb + m->group < K ? kb + m->group : K;
+    for (int g = k0 / m->group; g * m->group < k1; g++) {
+        int kb = g * m->group > k0 ? g * m->group : k0;
+        int ke = (g + 1) * m->group < k1 ? (g + 1) * m->group : k1;
         /* one row of the slab at a time, its outputs contiguous */
         for (int n = r0; n < r1; n += 16) {
             int left = r1 - n;
@@ -177,7 +179,7 @@ AVX512 static void dequant_avx512(const QMat *m, int r0, int r1, float *dst, int
             __m512 sz = _mm512_mul_ps(s, z); /* exact: an fp16 times an integer <= 256 */
             for (int i = kb / p; i < ke / p; i++) {
                 __m512i w = _mm512_maskz_loadu_epi32(mk, m->qw + (size_t)i * N + n);
-                float *d = dst + (size_t)i * p * ld + (n - r0);
+                float *d = dst + (size_t)(i * p - k0) * ld + (n - r0);
                 if (b == 4)
                     for (int j = 0; j < 8; j++)
                         _mm512_mask_storeu_ps(
@@ -441,7 +443,7 @@ void kq_matvec(const QMat *m, int r0, int r1, const void *prep, float *y) {
     else matvec_generic(m, r0, r1, xl, xs, y);
 }
 
-void kq_dequant(const QMat *m, int r0, int r1, float *dst, int ld) {
-    if (!strcmp(k_isa(), "avx512")) dequant_avx512(m, r0, r1, dst, ld);
-    else dequant_generic(m, r0, r1, dst, ld);
+void kq_dequant(const QMat *m, int r0, int r1, int k0, int k1, float *dst, int ld) {
+    if (!strcmp(k_isa(), "avx512")) dequant_avx512(m, r0, r1, k0, k1, dst, ld);
+    else dequant_generic(m, r0, r1, k0, k1, dst, ld);
 }

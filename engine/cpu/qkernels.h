@@ -25,10 +25,11 @@ void kq_matvec(const QMat *m, int r0, int r1, const void *prep, float *y);
 /* Whether the AVX-512 path uses VNNI: 1 on, 0 off, -1 as the CPU allows
  * (the default). -1 when asked for it on a CPU without it. For tests. */
 int kq_use_vnni(int on);
-/* dst[k * ld + (n - r0)] = W[n, k] as float32 (exactly: s * (q - z) is an
- * f32 value) for outputs r0 .. r1 and every input k: a [cols x (r1 - r0)]
- * slab, input-major, for sgemm. k runs in the layout's order: with act-order
- * (m->perm) the caller multiplies it by x gathered, x[perm[k]]. */
-void kq_dequant(const QMat *m, int r0, int r1, float *dst, int ld);
+/* dst[(k - k0) * ld + (n - r0)] = W[n, k] as float32 (exactly: s * (q - z)
+ * is an f32 value) for outputs r0 .. r1 and inputs k0 .. k1 (multiples of
+ * 32 / bits): a [(k1 - k0) x (r1 - r0)] slab, input-major, for sgemm. k runs
+ * in the layout's order: with act-order (m->perm) the caller multiplies it
+ * by x gathered, x[perm[k]]. */
+void kq_dequant(const QMat *m, int r0, int r1, int k0, int k1, float *dst, int ld);
 
 #endif
