@@ -48,7 +48,7 @@ int pull_repo_check(const char *repo) {
 }
 
 char *pull_default_dest(const char *repo) {
-    char *models = modeldir_models_dir(), *d = unum_path_join(models, repo);
+    char *models = modeldir_models_dir(), *d = models ? unum_path_join(models, repo) : NULL;
     free(models);
     return d;
 }
@@ -703,6 +703,10 @@ int pull_run(const PullOptions *o, PullResult *res) {
     char *endpoint = xstrdup(o->endpoint && *o->endpoint ? o->endpoint : pull_endpoint());
     for (size_t n = strlen(endpoint); n > 1 && endpoint[n - 1] == '/';) endpoint[--n] = 0;
     char *dir = o->dest ? xstrdup(o->dest) : pull_default_dest(o->repo);
+    if (!dir) {
+        free(endpoint);
+        return PULL_FAILED;
+    }
     char *commit = NULL;
     RemoteFile *files = NULL;
     int n = 0, st;

@@ -83,7 +83,8 @@ typedef struct {
  * starting with . or -), else -1 with the error naming it. */
 int pull_repo_check(const char *repo);
 
-/* A new string: $XDG_DATA_HOME/unum/models/REPO (default ~/.local/share). */
+/* A new string: $XDG_DATA_HOME/unum/models/REPO (default ~/.local/share);
+ * NULL with the error set when neither XDG_DATA_HOME nor HOME is set. */
 char *pull_default_dest(const char *repo);
 
 /* The endpoint pull_run uses when none is given (a static string). */

@@ -3,6 +3,7 @@
 
 #include "store/builtin.h"
 #include "store/recording.h"
+#include "engine/base/paths.h"
 #include "engine/base/util.h"
 
 #include <errno.h>
@@ -234,20 +235,11 @@ int store_version(Store *st) {
 /* ---- locations ------------------------------------------------------------ */
 
 static char *data_dir(void) {
-    const char *x = getenv("XDG_DATA_HOME");
-    char *base;
-    if (x && x[0] == '/') {
-        base = xstrdup(x);
-    } else {
-        const char *home = getenv("HOME");
-        if (!home || !*home) {
-            unum_error_set("neither XDG_DATA_HOME nor HOME is set; use --db PATH");
-            return NULL;
-        }
-        base = unum_path_join(home, ".local/share");
+    char *dir = unum_xdg_path(UNUM_XDG_DATA, NULL);
+    if (!dir) {
+        unum_error_wrap("unum's data folder (use --db PATH)");
+        return NULL;
     }
-    char *dir = unum_path_join(base, "unum");
-    free(base);
     /* The parents are ordinary folders; unum's own folder is private. */
     if (unum_mkdir_p(dir, 0700) != 0) {
         free(dir);

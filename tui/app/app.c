@@ -31,6 +31,7 @@
 #include "store/template.h"
 #include "tui/app/textwrap.h"
 #include "tui/app/theme.h"
+#include "engine/base/paths.h"
 #include "engine/base/util.h"
 #include "tui/core/worker.h"
 
@@ -229,14 +230,11 @@ static void term_start(App *a) {
 /* stderr goes to a log file so that nothing a library prints lands on the
  * screen: $XDG_STATE_HOME/unum/unum.log (else ~/.local/state/unum). */
 static void stderr_to_log(void) {
-    const char *x = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
-    char dir[1024];
-    if (x && x[0] == '/') snprintf(dir, sizeof dir, "%s/unum", x);
-    else snprintf(dir, sizeof dir, "%s/.local/state/unum", home && *home ? home : "/tmp");
-    unum_mkdir_p(dir, 0700);
-    char log[1100];
-    snprintf(log, sizeof log, "%s/unum.log", dir);
-    int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    char *dir = unum_xdg_path(UNUM_XDG_STATE, NULL), *log = NULL;
+    if (dir && !unum_mkdir_p(dir, 0700)) log = unum_path_join(dir, "unum.log");
+    int fd = log ? open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600) : -1;
+    free(log);
+    free(dir);
     if (fd < 0) fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
     if (fd >= 0) {
         dup2(fd, 2);
@@ -568,18 +566,13 @@ static void copy_code(App *a) {
     free(code);
 }
 
-static char *data_dir(const char *sub) {
-    const char *x = getenv("XDG_DATA_HOME"), *home = getenv("HOME");
-    char buf[1024];
-    if (x && x[0] == '/') snprintf(buf, sizeof buf, "%s/unum/%s", x, sub);
-    else snprintf(buf, sizeof buf, "%s/.local/share/unum/%s", home && *home ? home : "/tmp", sub);
-    unum_mkdir_p(buf, 0700);
-    return xstrdup(buf);
-}
-
 static void export_session(App *a) {
     if (!a->n_msgs) return note(a, 1, "nothing to export yet");
-    char *dir = data_dir("exports"), path[1200];
+    char *dir = unum_xdg_path(UNUM_XDG_DATA, "exports"), path[1200];
+    if (!dir || unum_mkdir_p(dir, 0700)) {
+        free(dir);
+        return note(a, 1, "%s", unum_error());
+    }
     snprintf(path, sizeof path, "%s/session-%lld.md", dir, (long long)a->session);
     free(dir);
     size_t cap = 4096, n = 0;
