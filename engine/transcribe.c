@@ -4,6 +4,7 @@
 #include "engine/config.h"
 #include "engine/mel.h"
 #include "engine/sampler.h"
+#include "engine/base/cancel.h"
 #include "engine/base/util.h"
 #include "audio/vad.h"
 
@@ -378,7 +379,7 @@ static double logprob(const float *x, int n, int32_t id) { return x[id] - logsum
 
 /* One greedy or sampled candidate from the cached initial tokens. */
 static int decode_one(Transcriber *t, int n_init, int timestamps, float temp, uint64_t *rng,
-                      volatile int *cancel, IdVec *seq, double *sum) {
+                      UnumCancel *cancel, IdVec *seq, double *sum) {
     Whisper *w = t->w;
     int V = t->V, n_text = w->c.n_text, sample_len = n_text / 2;
     float *x = t->logits;
@@ -387,7 +388,7 @@ static int decode_one(Transcriber *t, int n_init, int timestamps, float temp, ui
     seq->n = 0;
     *sum = 0;
     for (int i = 0; i < sample_len; i++) {
-        if (cancel && *cancel) return 1;
+        if (unum_cancelled(cancel)) return unum_cancelled_status();
         if (i > 0 && whisper_decode(w, &seq->v[seq->n - 1], 1, x, 0)) return -1;
         apply_filters(t, x, seq->v, (int)seq->n, timestamps);
         int32_t id = temp > 0 ? sample(x, V, temp, rng) : sampler_argmax(x, V);
@@ -432,7 +433,7 @@ static int cand_desc(const void *a, const void *b) { /* stable: ties keep their 
  * next tokens; the best B unfinished candidates become the beams and those
  * ending in end of text are kept as finished, until B have finished. The
  * result is the finished sequence with the best sum log-prob / length. */
-static int decode_beam(Transcriber *t, int n_init, int timestamps, int B, volatile int *cancel,
+static int decode_beam(Transcriber *t, int n_init, int timestamps, int B, UnumCancel *cancel,
                        IdVec *out, double *out_sum) {
     Whisper *w = t->w;
     int V = t->V, n_text = w->c.n_text, sample_len = n_text / 2, rc = -1;
@@ -450,8 +451,8 @@ static int decode_beam(Transcriber *t, int n_init, int timestamps, int B, volati
     int n_fin = 0;
     int32_t *top = xmalloc(sizeof(int32_t) * (size_t)(B + 1));
     for (int step = 0; step < sample_len; step++) {
-        if (cancel && *cancel) {
-            rc = 1;
+        if (unum_cancelled(cancel)) {
+            rc = unum_cancelled_status();
             goto done;
         }
         int nc = 0;
@@ -751,8 +752,8 @@ static int run(Transcriber *t, const float *pcm, size_t n, double t0, const Tran
     size_t seek = 0;
     int F = t->n_frames;
     while (seek < m.content) {
-        if (p->cancel && *p->cancel) {
-            rc = 1;
+        if (unum_cancelled(p->cancel)) {
+            rc = unum_cancelled_status();
             goto done;
         }
         double offset = (double)seek * MEL_HOP / MEL_SAMPLE_RATE;

@@ -181,7 +181,7 @@ TEST(meeting_map_reduce_stays_in_the_context) {
 }
 
 static void cancel_at_second(void *ud, MeetStage stage, double done, double total) {
-    if (stage == MEET_WRITING && done >= 1) *(volatile int *)ud = 1;
+    if (stage == MEET_WRITING && done >= 1) unum_cancel(ud);
 }
 
 /* Cancelled while writing: no report row. */
@@ -197,7 +197,7 @@ TEST(meeting_cancelled_report_stores_nothing) {
     MeetingParams p;
     meeting_defaults(&p);
     p.section_tokens = 8;
-    volatile int cancel = 0;
+    UnumCancel cancel = 0;
     p.cancel = &cancel;
     p.progress = cancel_at_second;
     p.ud = (void *)&cancel;

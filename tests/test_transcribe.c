@@ -291,7 +291,7 @@ TEST(transcribe_stops_when_asked_and_keeps_what_it_has) {
     CHECK_EQ_INT(calls, 1);
     CHECK(tr.n >= 1);
     transcript_free(&tr);
-    volatile int cancel = 1; /* cancelled before it starts */
+    UnumCancel cancel = 1; /* cancelled before it starts */
     p.on_segment = NULL;
     p.cancel = &cancel;
     CHECK_EQ_INT(transcribe(m.t, pcm, n, 0, &p, &tr), 1);

@@ -79,7 +79,7 @@ typedef struct {
     int running, finished, status; /* status: PULL_OK or a failure */
     char repo[128], file[256], error[1024];
     uint64_t done, total;
-    volatile sig_atomic_t cancel;
+    UnumCancel cancel;
 } Download;
 
 typedef struct {
@@ -887,7 +887,7 @@ static void load_model(App *a);
 static void download_start(App *a) {
     Download *d = &a->dl;
     if (d->running) return;
-    d->cancel = 0;
+    unum_cancel_clear(&d->cancel);
     d->finished = 0;
     d->error[0] = 0;
     if (pthread_create(&d->thread, NULL, dl_main, d)) return note(a, 1, "cannot start the download");
@@ -1634,7 +1634,7 @@ static int global_action(App *a, KeyAction act) {
     case KEYS_TEMPLATES: a->focus = P_TEMPLATE; return 1;
     case KEYS_CANCEL:
         if (a->replying) worker_cancel(a->wk);
-        else if (a->dl.running) a->dl.cancel = 1;
+        else if (a->dl.running) unum_cancel(&a->dl.cancel);
         else a->note[0] = 0;
         return 1;
     case KEYS_REGENERATE: regenerate(a); return 1;
@@ -1917,7 +1917,7 @@ int app_main(const AppArgs *args) {
     }
     free(a->voice_path);
     if (a->dl.running) { /* the .part files stay for a resume */
-        a->dl.cancel = 1;
+        unum_cancel(&a->dl.cancel);
         pthread_join(a->dl.thread, NULL);
     }
     pthread_mutex_destroy(&a->dl.lock);

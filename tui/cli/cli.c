@@ -2,6 +2,7 @@
  * DESIGN.md). Output to stdout, diagnostics to stderr. */
 #include "tui/cli/cli.h"
 
+#include "tui/cli/common.h"
 #include "tui/core/args.h"
 #include "engine/chat.h"
 #include "tui/cli/cli_store.h"
@@ -26,11 +27,6 @@
 #include <unistd.h>
 
 #define MAX_INPUT (256u << 20)
-
-static int fail(void) {
-    fprintf(stderr, "unum: %s\n", unum_error());
-    return 1;
-}
 
 /* ------------------------------------------------------------ input */
 
@@ -105,16 +101,6 @@ static Tokenizer *load_tokenizer(const char *model) {
 }
 
 /* ------------------------------------------------------------ run */
-
-/* Ctrl-C asks the running generation to stop (what was printed stays); a
- * second Ctrl-C, with the default action restored, ends the process. */
-static _Atomic(Engine *) running;
-
-static void on_sigint(int sig) {
-    (void)sig;
-    Engine *e = atomic_load(&running);
-    if (e) engine_cancel(e);
-}
 
 typedef struct {
     int ids; /* print ids instead of text */
@@ -204,15 +190,15 @@ int cli_run(int argc, char **argv) {
     char *text = NULL;
     IdVec ids = {0};
     if (ids_file) {
-        if (read_ids(ids_file, &ids)) return fail();
+        if (read_ids(ids_file, &ids)) return cli_fail();
     } else if (prompt) {
         text = xstrdup(prompt);
     } else if (file) {
-        if (!(text = unum_read_file(file, MAX_INPUT, NULL))) return fail();
+        if (!(text = unum_read_file(file, MAX_INPUT, NULL))) return cli_fail();
     } else if (audio) {
         text = NULL; /* the spoken question alone */
     } else if (!isatty(0)) {
-        if (!(text = read_stdin(NULL))) return fail();
+        if (!(text = read_stdin(NULL))) return cli_fail();
     } else {
         fprintf(stderr, "unum run: no prompt (give -p TEXT, -f FILE, --prompt-ids FILE or "
                         "pipe text in)\n");
@@ -228,7 +214,7 @@ int cli_run(int argc, char **argv) {
     int rc = 1;
     if (persona) {
         if (!(persona_prompt = cli_store_persona_prompt(persona))) {
-            fail();
+            cli_fail();
             goto out;
         }
         system = persona_prompt;
@@ -242,18 +228,18 @@ int cli_run(int argc, char **argv) {
     free(dir);
     double t_audio = unum_now();
     if (!e || (audio && load_clips(sp, audio, &clips, &n_clips))) {
-        fail();
+        cli_fail();
         goto out;
     }
     t_audio = unum_now() - t_audio;
     if (audio && !ids_file) {
         if (raw) {
             unum_error_set("--raw and --audio: a spoken prompt goes through the chat template");
-            fail();
+            cli_fail();
             goto out;
         }
         if (speech_chat_prompt(sp, system, text, n_clips, &ids)) {
-            fail();
+            cli_fail();
             goto out;
         }
     } else if (text) {
@@ -270,7 +256,7 @@ int cli_run(int argc, char **argv) {
         }
         if (err) {
             unum_error_wrap("%s", file ? file : prompt ? "-p" : "stdin");
-            fail();
+            cli_fail();
             goto out;
         }
     }
@@ -287,10 +273,11 @@ int cli_run(int argc, char **argv) {
 
     RunOut ro = {ids_out, 1};
     GenerateStats st;
-    struct sigaction sa = {.sa_handler = on_sigint, .sa_flags = SA_RESETHAND}, old;
-    sigemptyset(&sa.sa_mask);
-    atomic_store(&running, e);
-    sigaction(SIGINT, &sa, &old);
+    /* Ctrl-C stops the generation (what was printed stays); a second one
+     * ends the process */
+    CliInterrupt ci;
+    cli_interrupt_begin(&ci, 0);
+    cli_interrupt_engine(e);
     int g;
     if (sp) { /* the clip's frames in place of the placeholder */
         int32_t *x = NULL;
@@ -306,11 +293,10 @@ int cli_run(int argc, char **argv) {
                                          SPEECH_PLACEHOLDER)
                         : engine_generate(e, ids.v, ids.n, &gp, print_token, &ro, &st);
     }
-    sigaction(SIGINT, &old, NULL);
-    atomic_store(&running, NULL);
-    if (g) {
+    cli_interrupt_end(&ci);
+    if (g < 0) { /* cancelled (g == UNUM_CANCELLED): what was printed stands */
         if (ids_file) unum_error_wrap("%s", ids_file);
-        fail();
+        cli_fail();
         goto out;
     }
     printf("\n");
@@ -359,14 +345,14 @@ int cli_tokenize(int argc, char **argv) {
         return EXIT_USAGE;
     }
     Tokenizer *t = load_tokenizer(model);
-    if (!t) return fail();
+    if (!t) return cli_fail();
     size_t len;
     char *text = read_stdin(&len);
     IdVec ids = {0};
     int rc = !text || tokenizer_encode(t, text, len, special, &ids);
     if (rc) {
         if (text) unum_error_wrap("stdin");
-        fail();
+        cli_fail();
     } else {
         for (size_t i = 0; i < ids.n; i++) printf(i ? " %d" : "%d", ids.v[i]);
         printf("\n");
@@ -390,11 +376,11 @@ int cli_detokenize(int argc, char **argv) {
         return EXIT_USAGE;
     }
     Tokenizer *t = load_tokenizer(model);
-    if (!t) return fail();
+    if (!t) return cli_fail();
     IdVec ids = {0};
     char *text = NULL;
     int rc = read_ids(NULL, &ids) || !(text = tokenizer_decode(t, ids.v, ids.n));
-    if (rc) fail();
+    if (rc) cli_fail();
     else fputs(text, stdout);
     free(text);
     idvec_free(&ids);
@@ -423,7 +409,7 @@ int cli_logits(int argc, char **argv) {
         return EXIT_USAGE;
     }
     IdVec ids = {0};
-    if (read_ids(ids_file, &ids)) return fail();
+    if (read_ids(ids_file, &ids)) return cli_fail();
     /* with --audio, each -200 in the ids is the clip's frames (speech.h) */
     EngineOptions eo = {.backend = backend, .threads = threads, .ctx = audio ? 0 : (int)ids.n};
     SpeechLLM *sp = NULL;
@@ -440,14 +426,14 @@ int cli_logits(int argc, char **argv) {
     else if (!audio) e = engine_load(model, &eo);
     free(dir);
     if (!e || (audio && load_clips(sp, audio, &clips, &n_clips))) {
-        fail();
+        cli_fail();
         goto done;
     }
     if (sp) {
         if (speech_expand(sp, ids.v, ids.n, (const float *const *)clips, n_clips, &x, &nx,
                           &embeds)) {
             unum_error_wrap("%s", ids_file);
-            fail();
+            cli_fail();
             goto done;
         }
     }
@@ -459,11 +445,11 @@ int cli_logits(int argc, char **argv) {
     }
     if (engine_logits_embeds(e, x, nx, embeds, logits)) {
         unum_error_wrap("%s", ids_file);
-        fail();
+        cli_fail();
         goto done;
     }
     if (unum_write_file_atomic(out, logits, sizeof(float) * V * nx)) {
-        fail();
+        cli_fail();
         goto done;
     }
     rc = 0;
@@ -514,7 +500,7 @@ int cli_bench(int argc, char **argv) {
     }
     EngineOptions eo = {.backend = backend, .threads = threads, .ctx = plen + gen};
     Engine *e = engine_load(model, &eo);
-    if (!e) return fail();
+    if (!e) return cli_fail();
     Qwen2 *m = e->model;
     int V = m->c.vocab;
     int32_t *prompt = xmalloc(sizeof(int32_t) * (size_t)plen);
@@ -547,7 +533,7 @@ int cli_bench(int argc, char **argv) {
     if (rc) {
         free(prompt);
         engine_free(e);
-        return fail();
+        return cli_fail();
     }
     double pre_tps = plen * reps / pre, dec_tps = gen * reps / dec;
     if (json) {

@@ -1,6 +1,7 @@
 /* cli_whisper.c - see cli_whisper.h. */
 #include "tui/cli/cli_whisper.h"
 
+#include "tui/cli/common.h"
 #include "tui/core/args.h"
 #include "engine/mel.h"
 #include "engine/transcribe.h"
@@ -17,11 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-static int fail(void) {
-    fprintf(stderr, "unum: %s\n", unum_error());
-    return 1;
-}
 
 /* The mel bin count of a Whisper directory: preprocessor_config.json's
  * feature_size, else config.json's num_mel_bins. */
@@ -68,26 +64,26 @@ int cli_mel(int argc, char **argv) {
     int n_mels = 0, rc = 1;
     if (!dir || model_n_mels(dir, &n_mels)) {
         free(dir);
-        return fail();
+        return cli_fail();
     }
     free(dir);
     wav_audio in;
-    if (wav_read_file(wav, 0, &in)) return fail();
+    if (wav_read_file(wav, 0, &in)) return cli_fail();
     float *x = NULL, *mel = NULL;
     size_t n = 0;
     mel_ctx *m = NULL;
     if (resample_to_16k(in.samples, in.n, in.sample_rate, &x, &n)) {
         unum_error_wrap("%s", wav);
-        fail();
+        cli_fail();
         goto done;
     }
     if (!(m = mel_create(n_mels))) {
-        fail();
+        cli_fail();
         goto done;
     }
     mel = xmalloc(sizeof(float) * (size_t)n_mels * 3000);
     if (mel_compute_30s(m, x, n, mel) || unum_write_file_atomic(out, mel, sizeof(float) * n_mels * 3000)) {
-        fail();
+        cli_fail();
         goto done;
     }
     rc = 0;
@@ -100,13 +96,6 @@ done:
 }
 
 /* ------------------------------------------------------------ transcribe */
-
-static volatile int transcribe_cancel;
-
-static void on_sigint(int sig) {
-    (void)sig;
-    transcribe_cancel = 1;
-}
 
 typedef struct {
     int timestamps, json, progress;
@@ -218,7 +207,7 @@ int cli_transcribe(int argc, char **argv) {
     p.on_segment = print_segment;
     p.on_progress = print_progress;
     p.ud = &o;
-    p.cancel = &transcribe_cancel;
+    p.cancel = cli_interrupt_flag();
     o.progress = isatty(2);
 
     int rc = 1;
@@ -230,7 +219,7 @@ int cli_transcribe(int argc, char **argv) {
     float *x = NULL;
     size_t n = 0;
     Transcript tr = {0};
-    if (!dir) return fail();
+    if (!dir) return cli_fail();
     if (wav_read_file(wav, 0, &in)) goto fail;
     if (resample_to_16k(in.samples, in.n, in.sample_rate, &x, &n)) {
         unum_error_wrap("%s", wav);
@@ -258,9 +247,8 @@ int cli_transcribe(int argc, char **argv) {
             goto out;
         }
     }
-    struct sigaction sa = {.sa_handler = on_sigint, .sa_flags = SA_RESETHAND}, old;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, &old);
+    CliInterrupt ci;
+    cli_interrupt_begin(&ci, 0);
     o.t_start = unum_now();
     int r;
     if (stream) { /* as live audio: through the voice activity detector, 100 ms at a time */
@@ -273,7 +261,7 @@ int cli_transcribe(int argc, char **argv) {
     } else {
         r = transcribe(t, x, n, 0, &p, &tr);
     }
-    sigaction(SIGINT, &old, NULL);
+    cli_interrupt_end(&ci);
     double el = unum_now() - o.t_start;
     if (o.progress) fputs("\r\033[K", stderr);
     if (r < 0) goto fail;
@@ -291,7 +279,7 @@ int cli_transcribe(int argc, char **argv) {
     rc = 0;
     goto out;
 fail:
-    fail();
+    cli_fail();
 out:
     transcript_free(&tr);
     transcriber_free(t);

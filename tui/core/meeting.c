@@ -7,6 +7,7 @@
 #include "store/recording.h"
 #include "audio/resample.h"
 #include "store/template.h"
+#include "engine/base/cancel.h"
 #include "engine/base/util.h"
 #include "audio/wav.h"
 
@@ -24,7 +25,7 @@ void meeting_defaults(MeetingParams *p) {
     p->gen.sampling.repeat_penalty = 1.1f;
 }
 
-static int cancelled(const MeetingParams *p) { return p->cancel && *p->cancel; }
+static int cancelled(const MeetingParams *p) { return unum_cancelled(p->cancel); }
 
 /* ------------------------------------------------------------ text */
 
@@ -207,8 +208,8 @@ static char *generate(Engine *e, MeetingParams *p, const char *sys, const char *
     if (used > p->max_positions) p->max_positions = used;
     p->calls++;
     idvec_free(&ids);
-    if (rc || st.stop == STOP_CANCELLED || cancelled(p)) {
-        *stop = rc ? 0 : 1;
+    if (rc || cancelled(p)) { /* rc UNUM_CANCELLED, or a cancel after the last token */
+        *stop = rc >= 0;
         free(g.out.s);
         return NULL;
     }

@@ -7,6 +7,7 @@
 #include "engine/speech.h"
 #include "audio/wav.h"
 #include "engine/transcribe.h"
+#include "engine/base/cancel.h"
 #include "engine/base/util.h"
 #include "engine/whisper.h"
 
@@ -57,8 +58,8 @@ struct Worker {
     int audio_end;
     size_t end_at; /* where in audio the recording ended (with audio_end) */
     int gen;       /* the number of the recording being transcribed (worker) */
-    volatile int stream_cancel;
-    volatile int report_cancel;
+    UnumCancel stream_cancel;
+    UnumCancel report_cancel;
     Store *st; /* the worker's own connection, opened for the first report */
     SpeechLLM *speech; /* the loaded model when it is a speech LLM (engine is its e) */
     struct {
@@ -186,7 +187,7 @@ void worker_report(Worker *w, const char *db, int64_t rec, const char *template_
     r->db = db ? xstrdup(db) : NULL;
     pthread_mutex_lock(&w->lock);
     w->running_chat = 1; /* cancellable like a reply */
-    w->report_cancel = 0;
+    unum_cancel_clear(&w->report_cancel);
     pthread_mutex_unlock(&w->lock);
     push(w, r);
 }
@@ -202,7 +203,7 @@ void worker_load_whisper(Worker *w, const char *model, const char *backend, int 
 
 void worker_cancel(Worker *w) {
     pthread_mutex_lock(&w->lock);
-    if (w->running_chat) w->report_cancel = 1;
+    if (w->running_chat) unum_cancel(&w->report_cancel);
     if (w->running_chat && w->engine) engine_cancel(w->engine);
     /* a reply still queued is dropped when its turn comes */
     for (Request *r = w->rq; r; r = r->next)
@@ -429,7 +430,7 @@ static void do_chat(Worker *w, Request *r) {
         if (!rc) rc = engine_generate(e, ids.v, ids.n, &r->params, on_token, &rep, &st);
     }
     Event *ev;
-    if (rc) {
+    if (rc < 0) {
         ev = event_new(EV_REPLY_FAILED, unum_error());
     } else {
         ev = event_new(EV_REPLY_DONE, rep.text);
@@ -442,7 +443,7 @@ static void do_chat(Worker *w, Request *r) {
     int more = 0; /* another reply queued behind this one keeps us busy */
     for (Request *q = w->rq; q; q = q->next) more |= q->kind == RQ_CHAT;
     w->running_chat = more;
-    if (e) atomic_store(&e->cancel, 0); /* a late cancel must not hit the next reply */
+    if (e) engine_cancel_clear(e); /* a late cancel must not hit the next reply */
     pthread_mutex_unlock(&w->lock);
     post(w, ev);
     idvec_free(&ids);
@@ -485,7 +486,7 @@ static void do_report(Worker *w, Request *r) {
     int more = 0;
     for (Request *q = w->rq; q; q = q->next) more |= q->kind == RQ_CHAT;
     w->running_chat = more;
-    if (w->engine) atomic_store(&w->engine->cancel, 0);
+    if (w->engine) engine_cancel_clear(w->engine);
     pthread_mutex_unlock(&w->lock);
     post(w, ev);
 }
@@ -626,7 +627,7 @@ void worker_stop(Worker *w) {
     if (!w) return;
     pthread_mutex_lock(&w->lock);
     w->quit = 1;
-    w->stream_cancel = 1;
+    unum_cancel(&w->stream_cancel);
     if (w->engine) engine_cancel(w->engine);
     pthread_cond_signal(&w->wake);
     pthread_mutex_unlock(&w->lock);
