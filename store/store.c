@@ -2,7 +2,6 @@
 #include "store/store.h"
 
 #include "store/builtin.h"
-#include "store/recording.h"
 #include "engine/base/paths.h"
 #include "engine/base/util.h"
 
@@ -360,7 +359,7 @@ static int migrate(Store *st, int target) {
     }
 }
 
-static int open_at(const char *path, int version, int repair, Store **out) {
+static int open_at(const char *path, int version, Store **out) {
     *out = NULL;
     char *own = NULL;
     if (!path) {
@@ -400,23 +399,19 @@ static int open_at(const char *path, int version, int repair, Store **out) {
         store_rollback(st);
         usleep(20000);
     }
-    if (repair && store_recording_repair(st, NULL, NULL) != 0) {
-        store_close(st);
-        return -1;
-    }
     *out = st;
     return 0;
 }
 
 int store_open(const char *path, Store **out) {
-    return open_at(path, STORE_SCHEMA_VERSION, 1, out);
+    return open_at(path, STORE_SCHEMA_VERSION, out);
 }
 
 int store_open_version(const char *path, int version, Store **out) {
     if (version < 1 || version > STORE_SCHEMA_VERSION)
         return unum_error_set("schema version %d: no such version (1..%d)", version,
                               STORE_SCHEMA_VERSION);
-    return open_at(path, version, 0, out);
+    return open_at(path, version, out);
 }
 
 void store_close(Store *st) {

@@ -11,6 +11,8 @@
 #include "audio/wav.h"
 
 #include <stdint.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <stdlib.h>
 
 /* Golden comparison tolerance on the normalised log-mel ((log10 + 4) / 4). */
@@ -117,6 +119,7 @@ TEST(wav_pcm16_roundtrip_mono_and_stereo) {
     for (int i = 0; i < 200; i++) same &= a.samples[i] == x[i]; /* k/128 is exact in 16 bits */
     CHECK(same);
     wav_audio_free(&a);
+    unlink(path); /* the writer never replaces a file */
     REQUIRE(wav_write_file(path, x, 100, 8000, 2, WAV_PCM) == 0);
     REQUIRE(wav_read_file(path, 0, &a) == 0);
     CHECK_EQ_INT(a.n, 100);
@@ -125,6 +128,7 @@ TEST(wav_pcm16_roundtrip_mono_and_stereo) {
     wav_audio_free(&a);
     /* clipping */
     float loud[3] = {1.5f, -1.5f, 1.0f};
+    unlink(path);
     REQUIRE(wav_write_file(path, loud, 3, 16000, 1, WAV_PCM) == 0);
     REQUIRE(wav_read_file(path, 0, &a) == 0);
     CHECK_NEAR(a.samples[0], 32767.0 / 32768.0, 0);
@@ -147,7 +151,7 @@ TEST(wav_second_writer_leaves_a_live_recording_alone) {
     REQUIRE(wav_writer_finalize(a) == 0);
     /* a second writer is refused without touching the file */
     CHECK(wav_writer_open(path, 16000, 1, WAV_PCM) == NULL);
-    CHECK_ERR("another writer holds it");
+    CHECK_ERR("File exists");
     REQUIRE(wav_writer_write(a, x, 1600) == 0);
     CHECK(wav_writer_close(a) == 0);
     wav_audio in;
@@ -156,6 +160,42 @@ TEST(wav_second_writer_leaves_a_live_recording_alone) {
     CHECK_NEAR(in.samples[3199], x[1599], 1.0 / 32768);
     wav_audio_free(&in);
     free(path);
+    test_tmp_remove(dir);
+}
+
+/* Recordings are never overwritten: the writer creates its file
+ * exclusively, private to the user, and two recordings started in the same
+ * second (the same name stem) both survive, each in its own file. */
+TEST(wav_writer_never_overwrites_and_unique_names_do_not_collide) {
+    char *dir = test_tmpdir();
+    REQUIRE(dir);
+    float x[800];
+    for (int i = 0; i < 800; i++) x[i] = (float)(i % 50) / 100.0f;
+    wav_writer *a = wav_writer_create_unique(dir, "rec-20260101-120000", 16000, 1, WAV_PCM);
+    wav_writer *b = wav_writer_create_unique(dir, "rec-20260101-120000", 16000, 1, WAV_PCM);
+    REQUIRE(a && b);
+    char *pa = xstrdup(wav_writer_path(a)), *pb = xstrdup(wav_writer_path(b));
+    CHECK(strcmp(pa, pb) != 0);
+    CHECK_CONTAINS(pa, "/rec-20260101-120000.wav");
+    CHECK_CONTAINS(pb, "/rec-20260101-120000-2.wav");
+    REQUIRE(wav_writer_write(a, x, 800) == 0);
+    REQUIRE(wav_writer_write(b, x, 400) == 0);
+    CHECK(wav_writer_close(a) == 0);
+    CHECK(wav_writer_close(b) == 0);
+    struct stat sb;
+    CHECK(stat(pa, &sb) == 0 && (sb.st_mode & 0777) == 0600);
+    /* a finished file is not reopened for writing either */
+    CHECK(wav_writer_open(pa, 16000, 1, WAV_PCM) == NULL);
+    CHECK_ERR(pa);
+    wav_audio ra, rb;
+    REQUIRE(wav_read_file(pa, 0, &ra) == 0);
+    REQUIRE(wav_read_file(pb, 0, &rb) == 0);
+    CHECK_EQ_INT(ra.n, 800);
+    CHECK_EQ_INT(rb.n, 400);
+    wav_audio_free(&ra);
+    wav_audio_free(&rb);
+    free(pa);
+    free(pb);
     test_tmp_remove(dir);
 }
 
@@ -186,6 +226,8 @@ TEST(wav_float32_roundtrip_and_finalize_midway) {
     wav_audio_free(&a);
     /* an unfinalized header (as a crash leaves it): data size 0 -> empty,
      * never garbage */
+    free(path);
+    path = unum_path_join(dir, "g.wav");
     w = wav_writer_open(path, 16000, 1, WAV_PCM);
     REQUIRE(w);
     REQUIRE(wav_writer_write(w, x, 10) == 0);

@@ -4,6 +4,7 @@
 #include "tui/cli/common.h"
 #include "tui/core/appconfig.h"
 #include "tui/core/args.h"
+#include "tui/core/recordings.h"
 #include "tui/cli/cli_store.h"
 #include "tui/core/meeting.h"
 #include "store/meeting_store.h"
@@ -103,7 +104,7 @@ static int summarize(int argc, char **argv) {
     if (wav) {
         int existing = 0;
         char *abs = realpath(wav, NULL);
-        int r = store_recording_import(st, abs ? abs : wav, &rec, &existing);
+        int r = recording_import(st, abs ? abs : wav, &rec, &existing);
         free(abs);
         if (r) goto done;
         fprintf(stderr, "unum: %s is recording %lld%s\n", wav, (long long)rec,

@@ -2,6 +2,7 @@
 #include "tui/cli/common.h"
 
 #include "engine/base/util.h"
+#include "tui/core/recordings.h"
 
 #include <stdatomic.h>
 #include <stdio.h>
@@ -21,7 +22,7 @@ const char *cli_db(void) { return db_path; }
 
 Store *cli_open_db(void) {
     Store *st = NULL;
-    if (store_open(db_path, &st)) {
+    if (recordings_open(db_path, &st)) {
         cli_fail();
         return NULL;
     }

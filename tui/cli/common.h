@@ -23,7 +23,8 @@ int cli_fail(void);
 /* The --db path given before the command (NULL: the store's default). */
 void cli_set_db(const char *path);
 const char *cli_db(void);
-/* Opens that database; NULL after printing the error. */
+/* Opens that database (recordings_open: with the crash repair of
+ * recordings); NULL after printing the error. */
 Store *cli_open_db(void);
 
 typedef struct {
