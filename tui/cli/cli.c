@@ -9,10 +9,9 @@
 #include "engine/engine.h"
 #include "engine/cpu/kernels.h"
 #include "engine/modeldir.h"
-#include "audio/resample.h"
+#include "audio/load.h"
 #include "engine/speech.h"
 #include "engine/base/util.h"
-#include "audio/wav.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -122,14 +121,10 @@ static int print_token(void *user, int32_t id, const char *text, size_t len) {
 /* The projected frames of a WAV file for a speech LLM: a clip per 30 s
  * (new arrays). */
 static int load_clips(SpeechLLM *s, const char *path, float ***clips, int *n_clips) {
-    wav_audio in;
     float *x = NULL;
     size_t n = 0;
-    if (wav_read_file(path, 0, &in)) return -1;
-    int rc = resample_to_16k(in.samples, in.n, in.sample_rate, &x, &n);
-    wav_audio_free(&in);
-    if (!rc) rc = speech_embed_all(s, x, n, clips, n_clips);
-    if (rc) unum_error_wrap("%s", path);
+    int rc = audio_read_16k(path, 0, 0, &x, &n, NULL);
+    if (!rc && (rc = speech_embed_all(s, x, n, clips, n_clips))) unum_error_wrap("%s", path);
     free(x);
     return rc;
 }

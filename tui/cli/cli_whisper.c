@@ -6,9 +6,8 @@
 #include "engine/mel.h"
 #include "engine/transcribe.h"
 #include "engine/modeldir.h"
-#include "audio/resample.h"
+#include "audio/load.h"
 #include "engine/base/util.h"
-#include "audio/wav.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -67,13 +66,10 @@ int cli_mel(int argc, char **argv) {
         return cli_fail();
     }
     free(dir);
-    wav_audio in;
-    if (wav_read_file(wav, 0, &in)) return cli_fail();
     float *x = NULL, *mel = NULL;
     size_t n = 0;
     mel_ctx *m = NULL;
-    if (resample_to_16k(in.samples, in.n, in.sample_rate, &x, &n)) {
-        unum_error_wrap("%s", wav);
+    if (audio_read_16k(wav, 0, 30, &x, &n, NULL)) { /* the one window the mel covers */
         cli_fail();
         goto done;
     }
@@ -91,7 +87,6 @@ done:
     mel_free(m);
     free(mel);
     free(x);
-    wav_audio_free(&in);
     return rc;
 }
 
@@ -215,16 +210,11 @@ int cli_transcribe(int argc, char **argv) {
     Backend *be = NULL;
     Whisper *w = NULL;
     Transcriber *t = NULL;
-    wav_audio in = {0};
     float *x = NULL;
     size_t n = 0;
     Transcript tr = {0};
     if (!dir) return cli_fail();
-    if (wav_read_file(wav, 0, &in)) goto fail;
-    if (resample_to_16k(in.samples, in.n, in.sample_rate, &x, &n)) {
-        unum_error_wrap("%s", wav);
-        goto fail;
-    }
+    if (audio_read_16k(wav, 0, 0, &x, &n, NULL)) goto fail;
     double t_load = unum_now();
     if (!(be = backend_open(backend, threads)) || !(w = whisper_load(dir, be)) ||
         !(t = transcriber_new(w, dir)))
@@ -286,7 +276,6 @@ out:
     whisper_free(w);
     if (be) be->close(be);
     free(x);
-    wav_audio_free(&in);
     free(dir);
     return rc;
 }

@@ -5,11 +5,10 @@
 #include "store/meeting_store.h"
 #include "store/persona.h"
 #include "store/recording.h"
-#include "audio/resample.h"
+#include "audio/load.h"
 #include "store/template.h"
 #include "engine/base/cancel.h"
 #include "engine/base/util.h"
-#include "audio/wav.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -131,20 +130,15 @@ int meeting_transcribe(Store *st, Transcriber *t, int64_t rec_id, MeetingParams 
     for (size_t i = 0; i < n_seg; i++)
         if (g[i].end_s > resume) resume = g[i].end_s;
     store_segments_free(g, n_seg);
-    wav_audio a;
+    /* only what is left to transcribe, read as a stream */
     float *x = NULL;
     size_t n = 0;
-    int rc = wav_read_file(path, 0, &a);
-    if (!rc) {
-        rc = resample_to_16k(a.samples, a.n, a.sample_rate, &x, &n);
-        if (rc) unum_error_wrap("%s", path);
-        wav_audio_free(&a);
-    }
+    double total = 0;
+    int rc = audio_read_16k(path, resume, 0, &x, &n, &total);
     free(path);
     if (rc) return -1;
-    size_t off = (size_t)(resume * 16000);
-    TxCtx c = {st, rec_id, p, (double)n / 16000, resume, 0};
-    if (off < n) {
+    TxCtx c = {st, rec_id, p, total, resume, 0};
+    if (n > 0) {
         TranscribeParams tp;
         transcribe_defaults(&tp);
         tp.on_segment = tx_segment;
@@ -153,7 +147,7 @@ int meeting_transcribe(Store *st, Transcriber *t, int64_t rec_id, MeetingParams 
         tp.cancel = p->cancel;
         if (p->no_fallback) tp.temperature_inc = 0;
         Transcript tr = {0};
-        rc = transcribe(t, x + off, n - off, resume, &tp, &tr);
+        rc = transcribe(t, x, n, resume, &tp, &tr);
         transcript_free(&tr);
         if (c.failed) rc = -1;
     }

@@ -3,9 +3,8 @@
 
 #include "tui/core/meeting.h"
 #include "engine/modeldir.h"
-#include "audio/resample.h"
+#include "audio/load.h"
 #include "engine/speech.h"
-#include "audio/wav.h"
 #include "engine/transcribe.h"
 #include "engine/base/cancel.h"
 #include "engine/base/util.h"
@@ -339,13 +338,10 @@ static int chat_prompt(Engine *e, const ChatMsg *msgs, int n, int room, IdVec *i
 static float **heard(Worker *w, const char *path, int *n) {
     for (int i = 0; i < w->n_heard; i++)
         if (!strcmp(w->heard[i].path, path)) return *n = w->heard[i].n, w->heard[i].clips;
-    wav_audio in;
     float *x = NULL, **clips = NULL;
     size_t len = 0;
-    if (wav_read_file(path, 0, &in)) return NULL;
-    int rc = resample_to_16k(in.samples, in.n, in.sample_rate, &x, &len);
-    wav_audio_free(&in);
-    if (!rc) rc = speech_embed_all(w->speech, x, len, &clips, n);
+    if (audio_read_16k(path, 0, 0, &x, &len, NULL)) return NULL;
+    int rc = speech_embed_all(w->speech, x, len, &clips, n);
     free(x);
     if (rc) return unum_error_wrap("%s", path), NULL;
     if (w->n_heard == 32) { /* the oldest goes */
