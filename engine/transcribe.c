@@ -3,6 +3,7 @@
 
 #include "engine/config.h"
 #include "engine/mel.h"
+#include "engine/modeldir.h"
 #include "engine/sampler.h"
 #include "engine/base/cancel.h"
 #include "engine/base/util.h"
@@ -21,6 +22,11 @@
 
 struct Transcriber {
     Whisper *w;
+    /* transcriber_load's: the model folder, and the model and backend the
+     * transcriber owns (NULL for transcriber_new's) */
+    char *dir;
+    Whisper *own_w;
+    Backend *own_be;
     Tokenizer *tok;
     WhisperVocab v;
     mel_ctx *mel;
@@ -236,8 +242,30 @@ Transcriber *transcriber_new(Whisper *w, const char *dir) {
     return t;
 }
 
+Transcriber *transcriber_load(const char *model, const char *backend, int threads) {
+    char *dir = modeldir_resolve(model);
+    if (!dir) return NULL;
+    Backend *be = backend_open(backend, threads);
+    Whisper *w = be ? whisper_load(dir, be) : NULL;
+    Transcriber *t = w ? transcriber_new(w, dir) : NULL;
+    if (!t) {
+        whisper_free(w);
+        if (be) be->close(be);
+        free(dir);
+        return NULL;
+    }
+    t->dir = dir, t->own_w = w, t->own_be = be;
+    return t;
+}
+
+const char *transcriber_dir(const Transcriber *t) { return t->dir; }
+const char *transcriber_backend(const Transcriber *t) { return t->w->be->name; }
+
 void transcriber_free(Transcriber *t) {
     if (!t) return;
+    whisper_free(t->own_w);
+    if (t->own_be) t->own_be->close(t->own_be);
+    free(t->dir);
     tokenizer_free(t->tok);
     mel_free(t->mel);
     whisper_vocab_free(&t->v);

@@ -112,6 +112,17 @@ void transcribe_defaults(TranscribeParams *p);
  * tokenizer.json and generation_config.json it reads). NULL with the error
  * set, naming the file at fault. */
 Transcriber *transcriber_new(Whisper *w, const char *dir);
+/* The one way a program loads a speech model: model (a directory or repo
+ * id, modeldir.h) resolved, a backend of its own opened (backend "auto",
+ * "cpu", "cuda" or NULL; threads 0: all cores), the model loaded and its
+ * transcriber made. The transcriber owns the model and the backend, and
+ * transcriber_free releases them. NULL with the error set. */
+Transcriber *transcriber_load(const char *model, const char *backend, int threads);
+/* transcriber_load's resolved model folder (NULL for transcriber_new's) and
+ * the backend's name. */
+const char *transcriber_dir(const Transcriber *t);
+const char *transcriber_backend(const Transcriber *t);
+/* Frees t, with the model and backend when it owns them. */
 void transcriber_free(Transcriber *t);
 const WhisperVocab *transcriber_vocab(const Transcriber *t);
 const Tokenizer *transcriber_tokenizer(const Transcriber *t);

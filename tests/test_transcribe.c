@@ -509,3 +509,19 @@ TEST(transcribe_cuda_matches_cpu) {
     gpu->close(gpu);
     model_close(&m);
 }
+
+/* transcriber_load is how the programs load a speech model: resolved,
+ * on a backend of its own, owning what it loaded; a bad name says where it
+ * looked. */
+TEST(transcriber_load_owns_model_and_backend) {
+    char *dir = fixture("whisper-en-f32");
+    Transcriber *t = transcriber_load(dir, "cpu", 1);
+    REQUIRE(t);
+    CHECK_STR(transcriber_dir(t), dir);
+    CHECK_STR(transcriber_backend(t), "cpu");
+    CHECK(!transcriber_vocab(t)->multilingual);
+    transcriber_free(t); /* the model and backend with it (ASan checks the leak) */
+    CHECK(transcriber_load("/nonexistent/whisper", "cpu", 1) == NULL);
+    CHECK_ERR("/nonexistent/whisper");
+    free(dir);
+}

@@ -88,10 +88,8 @@ static int summarize(int argc, char **argv) {
     }
     rc = 1;
     Engine *e = NULL;
-    Backend *wbe = NULL;
-    Whisper *w = NULL;
     Transcriber *t = NULL;
-    char *md = NULL, *wdir = NULL;
+    char *md = NULL;
     int tty = isatty(2);
     MeetingParams mp;
     meeting_defaults(&mp);
@@ -121,9 +119,7 @@ static int summarize(int argc, char **argv) {
                            (long long)rec);
             goto done;
         }
-        if (!(wdir = modeldir_resolve(whisper)) || !(wbe = backend_open(backend, threads)) ||
-            !(w = whisper_load(wdir, wbe)) || !(t = transcriber_new(w, wdir)))
-            goto done;
+        if (!(t = transcriber_load(whisper, backend, threads))) goto done;
         int r = meeting_transcribe(st, t, rec, &mp);
         if (tty) fputs("\r\033[K", stderr);
         if (r < 0) goto done;
@@ -132,8 +128,8 @@ static int summarize(int argc, char **argv) {
                             "resumes it\n");
             goto done;
         }
-        transcriber_free(t), whisper_free(w), wbe->close(wbe);
-        t = NULL, w = NULL, wbe = NULL;
+        transcriber_free(t);
+        t = NULL;
     }
     EngineOptions eo = {.backend = backend, .threads = threads, .ctx = ctx ? ctx : cfg.ctx};
     if (!(e = engine_load(model, &eo))) goto done;
@@ -160,10 +156,7 @@ done:
     cli_interrupt_end(&ci);
     if (rc && !unum_cancelled(cli_interrupt_flag())) cli_fail();
     free(md);
-    free(wdir);
     transcriber_free(t);
-    whisper_free(w);
-    if (wbe) wbe->close(wbe);
     engine_free(e);
     store_close(st);
     app_config_free(&cfg);

@@ -206,19 +206,14 @@ int cli_transcribe(int argc, char **argv) {
     o.progress = isatty(2);
 
     int rc = 1;
-    char *dir = modeldir_resolve(model);
-    Backend *be = NULL;
-    Whisper *w = NULL;
     Transcriber *t = NULL;
     float *x = NULL;
     size_t n = 0;
     Transcript tr = {0};
-    if (!dir) return cli_fail();
     if (audio_read_16k(wav, 0, 0, &x, &n, NULL)) goto fail;
     double t_load = unum_now();
-    if (!(be = backend_open(backend, threads)) || !(w = whisper_load(dir, be)) ||
-        !(t = transcriber_new(w, dir)))
-        goto fail;
+    if (!(t = transcriber_load(model, backend, threads))) goto fail;
+    const char *dir = transcriber_dir(t);
     if (language && !transcriber_vocab(t)->multilingual && strcmp(language, "en")) {
         fprintf(stderr, "unum transcribe: --language %s: %s is an English-only model\n", language,
                 dir);
@@ -261,7 +256,7 @@ int cli_transcribe(int argc, char **argv) {
                 "unum: %.1f s of audio in %.2f s (%.1fx real time; model loaded in %.2f s), "
                 "%d segments, language %s, backend %s\n",
                 (double)n / MEL_SAMPLE_RATE, el, el > 0 ? (double)n / MEL_SAMPLE_RATE / el : 0,
-                o.t_start - t_load, tr.n, tr.language, be->name);
+                o.t_start - t_load, tr.n, tr.language, transcriber_backend(t));
     if (r > 0) {
         fprintf(stderr, "unum: transcription interrupted; the segments above are complete\n");
         goto out;
@@ -273,9 +268,6 @@ fail:
 out:
     transcript_free(&tr);
     transcriber_free(t);
-    whisper_free(w);
-    if (be) be->close(be);
     free(x);
-    free(dir);
     return rc;
 }

@@ -45,9 +45,7 @@ struct Worker {
 
     /* worker thread only (status copies under lock) */
     Engine *engine;
-    Whisper *whisper;
-    Backend *whisper_be;
-    Transcriber *transcriber;
+    Transcriber *transcriber; /* owns its Whisper model and backend */
     TStream *stream;
     Transcript transcript;
 
@@ -512,17 +510,12 @@ static void whisper_drop(Worker *w) {
     tstream_free(w->stream);
     transcript_free(&w->transcript);
     transcriber_free(w->transcriber);
-    whisper_free(w->whisper);
-    if (w->whisper_be) w->whisper_be->close(w->whisper_be);
-    w->stream = NULL, w->transcriber = NULL, w->whisper = NULL, w->whisper_be = NULL;
+    w->stream = NULL, w->transcriber = NULL;
 }
 
 static void do_whisper(Worker *w, Request *r) {
     whisper_drop(w);
-    char *dir = modeldir_resolve(r->model);
-    int ok = dir && (w->whisper_be = backend_open(r->backend, r->opt.threads)) &&
-             (w->whisper = whisper_load(dir, w->whisper_be)) &&
-             (w->transcriber = transcriber_new(w->whisper, dir));
+    int ok = (w->transcriber = transcriber_load(r->model, r->backend, r->opt.threads)) != NULL;
     TranscribeParams p;
     live_params(w, &p);
     if (ok && !(w->stream = tstream_new(w->transcriber, &p, &w->transcript))) ok = 0;
@@ -530,9 +523,8 @@ static void do_whisper(Worker *w, Request *r) {
         post(w, event_new(EV_WHISPER_FAILED, unum_error()));
         whisper_drop(w);
     } else {
-        post(w, event_new(EV_WHISPER_LOADED, dir));
+        post(w, event_new(EV_WHISPER_LOADED, transcriber_dir(w->transcriber)));
     }
-    free(dir);
 }
 
 /* Feeds the queued audio to the stream (lock held on entry and exit): up
