@@ -55,6 +55,21 @@ void engine_free(Engine *e) {
 }
 
 int engine_n_vocab(const Engine *e) { return e->model->c.vocab; }
+const char *engine_dir(const Engine *e) { return e->dir; }
+const Tokenizer *engine_tokenizer(const Engine *e) { return e->tok; }
+const char *engine_default_system(const Engine *e) { return e->default_system; }
+const char *engine_backend_name(const Engine *e) { return e->be->name; }
+int engine_ctx(const Engine *e) { return e->model->ctx; }
+int engine_ctx_used(const Engine *e) { return e->model->n_past; }
+double engine_load_seconds(const Engine *e) { return e->load_s; }
+
+ChatFit engine_chat_fit(const Engine *e, const char *system, int room) {
+    return (ChatFit){.system = system,
+                     .default_system = e->default_system,
+                     .ctx = e->model->ctx,
+                     .room = room,
+                     .clip_positions = 1};
+}
 
 GenerateParams engine_default_params(const Engine *e) {
     GenerateParams p = {0};

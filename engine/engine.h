@@ -12,6 +12,7 @@
 #define UNUM_ENGINE_H
 
 #include "engine/base/cancel.h"
+#include "engine/chat.h"
 #include "engine/config.h"
 #include "engine/ops.h"
 #include "engine/qwen2.h"
@@ -99,6 +100,20 @@ void engine_cancel(Engine *e);
 void engine_cancel_clear(Engine *e);
 
 int engine_n_vocab(const Engine *e);
+
+/* What front ends may know of a loaded engine (they read no Engine field). */
+const char *engine_dir(const Engine *e);            /* the resolved model folder */
+const Tokenizer *engine_tokenizer(const Engine *e); /* the model's tokenizer */
+const char *engine_default_system(const Engine *e); /* the template's, or NULL */
+const char *engine_backend_name(const Engine *e);   /* "cpu", "cuda" */
+int engine_ctx(const Engine *e);                    /* positions the cache holds */
+int engine_ctx_used(const Engine *e);               /* positions in it now */
+double engine_load_seconds(const Engine *e);
+
+/* chat_prompt's fitting for this engine: its default system turn, its
+ * context, room left for the reply (system: the system turn when the
+ * conversation has none; NULL: the model's default). */
+ChatFit engine_chat_fit(const Engine *e, const char *system, int room);
 
 /* Whether generation samples on the backend (it has a sampler, and the
  * environment does not say UNUM_DEVICE_SAMPLING=0); then e->logits is not

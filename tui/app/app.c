@@ -460,12 +460,12 @@ static void ask(App *a) {
     ChatMsg *cm = xcalloc((size_t)a->n_msgs + 2, sizeof *cm);
     const char **audio = xcalloc((size_t)a->n_msgs + 2, sizeof *audio);
     int k = 0, voice = 0;
-    if (sys) cm[k++] = (ChatMsg){"system", sys};
+    if (sys) cm[k++] = (ChatMsg){"system", sys, 0};
     for (int i = 0; i < a->n_msgs; i++)
         if (strcmp(a->msgs[i].role, "system")) {
             audio[k] = a->msgs[i].audio;
             voice |= a->msgs[i].audio != NULL;
-            cm[k++] = (ChatMsg){a->msgs[i].role, a->msgs[i].text};
+            cm[k++] = (ChatMsg){a->msgs[i].role, a->msgs[i].text, 0};
         }
     worker_chat(a->wk, cm, voice ? audio : NULL, k, &a->gp);
     free(audio);

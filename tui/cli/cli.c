@@ -240,14 +240,14 @@ int cli_run(int argc, char **argv) {
     } else if (text) {
         int err;
         if (raw) {
-            err = tokenizer_encode(e->tok, text, strlen(text), 1, &ids);
+            err = tokenizer_encode(engine_tokenizer(e), text, strlen(text), 1, &ids);
         } else {
-            ChatMsg msgs[2];
-            int nm = 0;
-            const char *sys = system ? system : e->default_system;
-            if (sys) msgs[nm++] = (ChatMsg){"system", sys};
-            msgs[nm++] = (ChatMsg){"user", text};
-            err = chat_encode(e->tok, msgs, nm, 1, &ids);
+            /* one turn, not fitted: a prompt too long for the context is
+             * refused by the engine, never cut */
+            ChatMsg turn = {"user", text, 0};
+            ChatFit fit = engine_chat_fit(e, system, 0);
+            fit.ctx = 0;
+            err = chat_prompt(engine_tokenizer(e), &turn, 1, &fit, &ids, NULL);
         }
         if (err) {
             unum_error_wrap("%s", file ? file : prompt ? "-p" : "stdin");
@@ -264,7 +264,7 @@ int cli_run(int argc, char **argv) {
     if (rep >= 0) gp.sampling.repeat_penalty = rep;
     gp.sampling.seed = have_seed ? seed : (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
     gp.ignore_eos = ignore_eos;
-    if (gp.max_tokens > e->model->ctx - (int)ids.n) gp.max_tokens = e->model->ctx - (int)ids.n;
+    if (gp.max_tokens > engine_ctx(e) - (int)ids.n) gp.max_tokens = engine_ctx(e) - (int)ids.n;
 
     RunOut ro = {ids_out, 1};
     GenerateStats st;
@@ -306,7 +306,7 @@ int cli_run(int argc, char **argv) {
                 "unum: %d prompt tokens (%d reused) in %.3f s, %d generated in %.3f s "
                 "(%.1f tok/s), backend %s\n",
                 st.prompt_tokens, st.reused_tokens, st.prefill_s, st.generated, st.decode_s,
-                st.decode_s > 0 ? st.generated / st.decode_s : 0.0, e->be->name);
+                st.decode_s > 0 ? st.generated / st.decode_s : 0.0, engine_backend_name(e));
     if (st.stop == STOP_CANCELLED) {
         fprintf(stderr, "unum: interrupted\n");
         goto out;
@@ -534,11 +534,11 @@ int cli_bench(int argc, char **argv) {
     if (json) {
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "model", model);
-        cJSON_AddStringToObject(o, "backend", e->be->name);
+        cJSON_AddStringToObject(o, "backend", engine_backend_name(e));
         cJSON_AddNumberToObject(o, "threads", e->be->n_threads);
         cJSON_AddNumberToObject(o, "prompt_len", plen);
         cJSON_AddNumberToObject(o, "gen", gen);
-        cJSON_AddNumberToObject(o, "load_s", round(e->load_s * 1e4) / 1e4);
+        cJSON_AddNumberToObject(o, "load_s", round(engine_load_seconds(e) * 1e4) / 1e4);
         cJSON_AddNumberToObject(o, "prefill_tok_s", round(pre_tps * 100) / 100);
         cJSON_AddNumberToObject(o, "decode_tok_s", round(dec_tps * 100) / 100);
         cJSON_AddNumberToObject(o, "peak_rss_mb", round(unum_peak_rss_mb() * 10) / 10);
@@ -548,9 +548,9 @@ int cli_bench(int argc, char **argv) {
         cJSON_free(txt);
         cJSON_Delete(o);
     } else {
-        printf("model      %s\nbackend    %s (%d threads, %s kernels)\n", e->dir, e->be->name,
+        printf("model      %s\nbackend    %s (%d threads, %s kernels)\n", engine_dir(e), engine_backend_name(e),
                e->be->n_threads, k_isa());
-        printf("load       %.3f s\nprefill    %d tokens: %.1f tok/s\n", e->load_s, plen, pre_tps);
+        printf("load       %.3f s\nprefill    %d tokens: %.1f tok/s\n", engine_load_seconds(e), plen, pre_tps);
         printf("decode     %d tokens: %.1f tok/s\npeak RSS   %.0f MiB\n", gen, dec_tps,
                unum_peak_rss_mb());
         if (e->be->device_peak)

@@ -150,7 +150,7 @@ static int summarize(int argc, char **argv) {
     }
     fprintf(stderr, "unum: report %lld of recording %lld (%d generations, at most %d of %d "
                     "context positions)\n",
-            (long long)report, (long long)rec, mp.calls, mp.max_positions, e->model->ctx);
+            (long long)report, (long long)rec, mp.calls, mp.max_positions, engine_ctx(e));
     rc = 0;
 done:
     cli_interrupt_end(&ci);

@@ -280,11 +280,11 @@ static void do_load(Worker *w, Request *r) {
     w->engine = e;
     w->speech = sp;
     pthread_mutex_unlock(&w->lock);
-    Event *ev = event_new(EV_LOADED, e->dir);
+    Event *ev = event_new(EV_LOADED, engine_dir(e));
     ev->stop = sp != NULL;
-    ev->text2 = xstrdup(e->be->name);
-    ev->num = e->load_s;
-    ev->n = e->model->ctx;
+    ev->text2 = xstrdup(engine_backend_name(e));
+    ev->num = engine_load_seconds(e);
+    ev->n = engine_ctx(e);
     post(w, ev);
 }
 
@@ -313,25 +313,6 @@ static int on_token(void *user, int32_t id, const char *text, size_t len) {
     return 0;
 }
 
-/* The prompt of msgs, dropping the oldest turns after the system message
- * until it leaves room for the reply. */
-static int chat_prompt(Engine *e, const ChatMsg *msgs, int n, int room, IdVec *ids) {
-    int first = msgs[0].role && !strcmp(msgs[0].role, "system") ? 1 : 0;
-    for (int from = first; from < n; from++) {
-        ids->n = 0;
-        ChatMsg *m = xcalloc((size_t)n + 1, sizeof *m);
-        int k = 0;
-        if (first) m[k++] = msgs[0];
-        else if (e->default_system) m[k++] = (ChatMsg){"system", e->default_system};
-        for (int i = from; i < n; i++) m[k++] = msgs[i];
-        int rc = chat_encode(e->tok, m, k, 1, ids);
-        free(m);
-        if (rc) return -1;
-        if ((int)ids->n + room <= e->model->ctx) return 0;
-    }
-    return unum_error_set("the message does not fit the context of %d tokens", e->model->ctx);
-}
-
 /* The clips of a voice message, encoded once. */
 static float **heard(Worker *w, const char *path, int *n) {
     for (int i = 0; i < w->n_heard; i++)
@@ -355,44 +336,44 @@ static float **heard(Worker *w, const char *path, int *n) {
     return clips;
 }
 
-/* A conversation with voice messages for a speech LLM: each voice message
- * is a user turn of its clips' placeholders; ids and embeddings expanded. */
-static int voice_prompt(Worker *w, const Request *r, int32_t **ids, size_t *n_ids,
-                        float **embeds) {
+/* The prompt of a conversation (chat_prompt: text and voice turns alike,
+ * the oldest dropped until the reply has room): for a speech LLM each voice
+ * message is a user turn of its clips, and the ids and embeddings come
+ * expanded (*embeds NULL when there is no voice turn). */
+static int conversation_prompt(Worker *w, const Request *r, int room, int32_t **ids, size_t *n_ids,
+                               float **embeds) {
     Engine *e = w->engine;
+    ChatMsg *m = xcalloc((size_t)r->n_msgs + 1, sizeof *m);
+    float ***clips = xcalloc((size_t)r->n_msgs + 1, sizeof *clips);
+    int rc = 0, voice = 0;
+    for (int i = 0; !rc && i < r->n_msgs; i++) {
+        m[i] = r->msgs[i];
+        if (!r->audio || !r->audio[i]) continue;
+        m[i].content = NULL; /* the model hears the message; its label is for the screen */
+        if (!(clips[i] = heard(w, r->audio[i], &m[i].n_clips))) rc = -1;
+        voice = 1;
+    }
+    ChatFit fit = engine_chat_fit(e, NULL, room);
+    if (voice) fit.clip_positions = w->speech->frames;
     IdVec p = {0};
-    const float **all = NULL;
-    int n_all = 0, rc = 0;
-    int first = r->n_msgs && !strcmp(r->msgs[0].role, "system");
-    const char *sys = first ? r->msgs[0].content : e->default_system;
-    if (sys) {
-        ChatMsg m = {"system", sys};
-        rc = chat_encode(e->tok, &m, 1, 0, &p);
-    }
-    for (int i = first; !rc && i < r->n_msgs; i++) {
-        if (!r->audio || !r->audio[i]) {
-            rc = chat_encode(e->tok, &r->msgs[i], 1, 0, &p);
-            continue;
+    int first = 0;
+    if (!rc) rc = chat_prompt(engine_tokenizer(e), m, r->n_msgs, &fit, &p, &first);
+    if (!rc && !voice) {
+        *ids = p.v, *n_ids = p.n, *embeds = NULL;
+        p.v = NULL;
+    } else if (!rc) { /* the clips of the turns kept, in order */
+        const float **all = NULL;
+        int n_all = 0;
+        for (int i = first; i < r->n_msgs; i++) {
+            all = xrealloc(all, sizeof *all * (size_t)(n_all + m[i].n_clips + 1));
+            for (int k = 0; k < m[i].n_clips; k++) all[n_all++] = clips[i][k];
         }
-        int n = 0;
-        float **c = heard(w, r->audio[i], &n);
-        if (!c) {
-            rc = -1;
-            break;
-        }
-        all = xrealloc(all, sizeof *all * (size_t)(n_all + n));
-        for (int k = 0; k < n; k++) all[n_all++] = c[k];
-        /* a user turn of the clips: <|im_start|>user\n <speech>... <|im_end|>\n */
-        idvec_push(&p, tokenizer_token_id(e->tok, "<|im_start|>"));
-        rc = tokenizer_encode(e->tok, "user\n", 5, 0, &p);
-        for (int k = 0; k < n; k++) idvec_push(&p, SPEECH_PLACEHOLDER);
-        idvec_push(&p, tokenizer_token_id(e->tok, "<|im_end|>"));
-        if (!rc) rc = tokenizer_encode(e->tok, "\n", 1, 0, &p);
+        rc = speech_expand(w->speech, p.v, p.n, all, n_all, ids, n_ids, embeds);
+        free(all);
     }
-    if (!rc) rc = chat_encode(e->tok, NULL, 0, 1, &p);
-    if (!rc) rc = speech_expand(w->speech, p.v, p.n, all, n_all, ids, n_ids, embeds);
-    free(all);
     idvec_free(&p);
+    free(clips); /* the clips themselves are heard()'s */
+    free(m);
     return rc;
 }
 
@@ -401,7 +382,6 @@ static void do_chat(Worker *w, Request *r) {
     int voice = 0;
     for (int i = 0; r->audio && i < r->n_msgs; i++) voice |= r->audio[i] != NULL;
     Reply rep = {w, xstrdup(""), 0, 1};
-    IdVec ids = {0};
     GenerateStats st = {0};
     int rc = 0;
     if (!e) {
@@ -410,18 +390,16 @@ static void do_chat(Worker *w, Request *r) {
         st.stop = STOP_CANCELLED;
     } else if (voice && !w->speech) {
         rc = unum_error_set("the model is not a speech LLM: it cannot hear voice messages");
-    } else if (voice) {
+    } else {
+        int ctx = engine_ctx(e), room = r->params.max_tokens < ctx / 2 ? r->params.max_tokens : ctx / 2;
         int32_t *x = NULL;
         size_t nx = 0;
         float *emb = NULL;
-        rc = voice_prompt(w, r, &x, &nx, &emb);
-        if (!rc) rc = engine_generate_embeds(e, x, nx, emb, &r->params, on_token, &rep, &st);
+        rc = conversation_prompt(w, r, room, &x, &nx, &emb);
+        if (!rc && emb) rc = engine_generate_embeds(e, x, nx, emb, &r->params, on_token, &rep, &st);
+        else if (!rc) rc = engine_generate(e, x, nx, &r->params, on_token, &rep, &st);
         free(x);
         free(emb);
-    } else {
-        int room = r->params.max_tokens < e->model->ctx / 2 ? r->params.max_tokens : e->model->ctx / 2;
-        rc = chat_prompt(e, r->msgs, r->n_msgs, room, &ids);
-        if (!rc) rc = engine_generate(e, ids.v, ids.n, &r->params, on_token, &rep, &st);
     }
     Event *ev;
     if (rc < 0) {
@@ -431,7 +409,7 @@ static void do_chat(Worker *w, Request *r) {
         ev->n = st.generated;
         ev->num = st.decode_s > 0 ? st.generated / st.decode_s : 0;
         ev->stop = (int)st.stop;
-        ev->ctx_used = e ? e->model->n_past : 0;
+        ev->ctx_used = e ? engine_ctx_used(e) : 0;
     }
     pthread_mutex_lock(&w->lock);
     int more = 0; /* another reply queued behind this one keeps us busy */
@@ -440,7 +418,6 @@ static void do_chat(Worker *w, Request *r) {
     if (e) engine_cancel_clear(e); /* a late cancel must not hit the next reply */
     pthread_mutex_unlock(&w->lock);
     post(w, ev);
-    idvec_free(&ids);
     free(rep.text);
 }
 
