@@ -202,7 +202,7 @@ static void alert(App *a, const char *fmt, ...) {
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     a->note_sticky = 0;
-    note(a, 1, "%s  [Esc]", msg);
+    note(a, 1, "[Esc] %s", msg);
     a->note_sticky = 1;
 }
 
