@@ -59,11 +59,12 @@ struct Worker {
     UnumCancel report_cancel;
     Store *st; /* the worker's own connection, opened for the first report */
     SpeechLLM *speech; /* the loaded model when it is a speech LLM (engine is its e) */
-    struct {
+    struct Heard {
         char *path;
         float **clips;
         int n;
-    } heard[32]; /* voice messages already encoded, newest last */
+    } *heard; /* voice messages already encoded, newest last (HEARD_KEEP kept
+               * between requests; a prompt may use more meanwhile) */
     int n_heard;
 };
 
@@ -246,13 +247,24 @@ static void on_progress(void *user, double done) {
     post(user, e);
 }
 
-static void heard_free(Worker *w) {
-    for (int i = 0; i < w->n_heard; i++) {
+enum { HEARD_KEEP = 32 };
+
+/* Drops the oldest encoded voice messages until keep are left. */
+static void heard_trim(Worker *w, int keep) {
+    int drop = w->n_heard > keep ? w->n_heard - keep : 0;
+    for (int i = 0; i < drop; i++) {
         for (int k = 0; k < w->heard[i].n; k++) free(w->heard[i].clips[k]);
         free(w->heard[i].clips);
         free(w->heard[i].path);
     }
-    w->n_heard = 0;
+    memmove(w->heard, w->heard + drop, sizeof *w->heard * (size_t)(w->n_heard - drop));
+    w->n_heard -= drop;
+}
+
+static void heard_free(Worker *w) {
+    heard_trim(w, 0);
+    free(w->heard);
+    w->heard = NULL;
 }
 
 static void do_load(Worker *w, Request *r) {
@@ -323,13 +335,9 @@ static float **heard(Worker *w, const char *path, int *n) {
     int rc = speech_embed_all(w->speech, x, len, &clips, n);
     free(x);
     if (rc) return unum_error_wrap("%s", path), NULL;
-    if (w->n_heard == 32) { /* the oldest goes */
-        for (int k = 0; k < w->heard[0].n; k++) free(w->heard[0].clips[k]);
-        free(w->heard[0].clips);
-        free(w->heard[0].path);
-        memmove(w->heard, w->heard + 1, sizeof w->heard[0] * 31);
-        w->n_heard--;
-    }
+    /* appended, never evicted here: the clips of a prompt being built stay
+     * valid until conversation_prompt has copied them (heard_trim) */
+    w->heard = xrealloc(w->heard, sizeof *w->heard * (size_t)(w->n_heard + 1));
     w->heard[w->n_heard].path = xstrdup(path);
     w->heard[w->n_heard].clips = clips;
     w->heard[w->n_heard++].n = *n;
@@ -372,8 +380,9 @@ static int conversation_prompt(Worker *w, const Request *r, int room, int32_t **
         free(all);
     }
     idvec_free(&p);
-    free(clips); /* the clips themselves are heard()'s */
+    free(clips); /* the clips themselves are heard()'s, copied into *embeds by now */
     free(m);
+    heard_trim(w, HEARD_KEEP);
     return rc;
 }
 
