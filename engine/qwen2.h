@@ -84,6 +84,14 @@ int qwen2_forward_embeds(Qwen2 *m, const float *embeds, int T, float *logits, in
  * error set (an adapter made for other shapes, memory); on failure no
  * adapter is active. */
 int qwen2_set_adapters(Qwen2 *m, LoraAdapter *const *ads, const float *scales, int n);
+/* Weight bytes one decoded token reads: every layer's weights and active
+ * adapters, the final norm, lm_head and one embedding row (quantized
+ * matrices as stored). */
+size_t qwen2_bytes_per_token(const Qwen2 *m);
+/* The quantization of the loaded checkpoint for display ("gptq-int4 g128"),
+ * or "" for float weights; written to buf (size n) and returned. */
+const char *qwen2_quant_name(const Qwen2 *m, char *buf, size_t n);
+
 /* Forgets the cache from position n on (n <= n_past). */
 void qwen2_rewind(Qwen2 *m, int n);
 
