@@ -87,6 +87,8 @@ static const Case cases[] = {
 };
 #define N_CASES (int)(sizeof cases / sizeof cases[0])
 
+static float *model_logits(const char *dir, const LoraSpec *specs, int n, const IdVec *ids);
+
 static int case_specs(const Case *c, LoraSpec *specs) {
     int n = 0;
     for (; n < 2 && c->adapters[n]; n++) {
@@ -241,6 +243,32 @@ TEST(lora_switching_keeps_base_and_never_mixes_prefixes) {
     idvec_free(&prompt);
     idvec_free(&got);
     engine_free(e);
+}
+
+/* Adapters on a quantized base (GPTQ, AWQ): the same logits as on its
+ * float32 twin (test_quant.c's fixtures), since the adapters' products come
+ * after the base's, whatever its format. */
+TEST(lora_on_quantized_bases_matches_the_float_twin) {
+    static const char *bases[] = {"tiny-gptq4-g64", "tiny-awq4-g32", "tiny-gptq8-g64"};
+    IdVec ids = {0};
+    REQUIRE(read_ids("tiny-bf16/prompt.ids", &ids) == 0);
+    LoraSpec specs[2];
+    int n = case_specs(&cases[3], specs); /* lora-all:0.5, lora-attn-rs:1.5 */
+    for (int i = 0; i < 3; i++) {
+        char *q = fixture(bases[i]), twin[300];
+        snprintf(twin, sizeof twin, "%s-twin", q);
+        float *a = model_logits(q, specs, n, &ids), *b = model_logits(twin, specs, n, &ids);
+        float *plain = model_logits(q, NULL, 0, &ids);
+        if (!a || !b || !plain) test_fail(__FILE__, __LINE__, "%s: %s", bases[i], unum_error());
+        else {
+            double w = worst_rel(a, b, (int)ids.n, 384);
+            if (w > TOL) test_fail(__FILE__, __LINE__, "%s: worst relative error %g", bases[i], w);
+            CHECK(worst_rel(plain, b, (int)ids.n, 384) > 0.1); /* the adapters act */
+        }
+        free(a), free(b), free(plain), free(q);
+    }
+    specs_clear(specs, n);
+    idvec_free(&ids);
 }
 
 /* ------------------------------------------------------------ hostile adapters */

@@ -522,8 +522,9 @@ TEST(cuda_bf16_prefill_within_its_tolerance) {
 /* Logits of ids with adapters lora-all:0.5 and lora-attn-rs:1.5 on be,
  * after a first pass without them (so a recorded decode step exists and
  * must not be replayed once adapters are on). */
-static float *lora_logits_on(Backend *be, const int32_t *ids, int T, int step, int *V) {
-    char *dir = unum_path_join(test_fixtures(), "tiny-bf16");
+static float *lora_logits_on(Backend *be, const char *preset, const int32_t *ids, int T, int step,
+                             int *V) {
+    char *dir = unum_path_join(test_fixtures(), preset);
     Qwen2 *m = qwen2_load(dir, be, 64);
     free(dir);
     if (!m) return NULL;
@@ -553,21 +554,25 @@ static float *lora_logits_on(Backend *be, const int32_t *ids, int T, int step, i
     return out;
 }
 
+/* on a bf16 base and on a quantized one */
 TEST(cuda_lora_matches_cpu) {
     NEED_CUDA(gpu);
     Backend *cpu = backend_cpu_open(2);
     int32_t ids[24];
     for (int i = 0; i < 24; i++) ids[i] = (i * 37 + 11) % 350;
-    for (int step = 1; step <= 24; step += 23) {
-        int V = 0, Vg = 0;
-        float *lc = lora_logits_on(cpu, ids, 24, step, &V);
-        float *lg = lora_logits_on(gpu, ids, 24, step, &Vg);
-        if (!lc || !lg || V != Vg) test_fail(__FILE__, __LINE__, "step %d: %s", step, unum_error());
+    for (int k = 0; k < 4; k++) {
+        const char *preset = k < 2 ? "tiny-bf16" : "tiny-gptq4-g64";
+        int step = k % 2 ? 24 : 1, V = 0, Vg = 0;
+        float *lc = lora_logits_on(cpu, preset, ids, 24, step, &V);
+        float *lg = lora_logits_on(gpu, preset, ids, 24, step, &Vg);
+        if (!lc || !lg || V != Vg)
+            test_fail(__FILE__, __LINE__, "%s step %d: %s", preset, step, unum_error());
         else {
             double worst = 0;
             for (int t = 0; t < 24; t++)
                 worst = fmax(worst, rel_diff(lg + (size_t)t * V, lc + (size_t)t * V, (size_t)V));
-            if (!(worst < LOGIT_TOL)) test_fail(__FILE__, __LINE__, "step %d: %g", step, worst);
+            if (!(worst < LOGIT_TOL))
+                test_fail(__FILE__, __LINE__, "%s step %d: %g", preset, step, worst);
         }
         free(lc), free(lg);
     }
