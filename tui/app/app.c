@@ -34,7 +34,9 @@
 #include "engine/base/util.h"
 #include "tui/core/worker.h"
 
+#include <assert.h>
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <locale.h>
 #include <poll.h>
@@ -54,7 +56,6 @@
 /* ------------------------------------------------------------ state */
 
 typedef enum { P_CHAT, P_TRANSCRIPT, P_PERSONA, P_TEMPLATE, P_COUNT } PaneId;
-static const char *pane_title[P_COUNT] = {"Chat", "Transcript", "Persona", "Template"};
 
 typedef enum {
     OV_NONE,
@@ -1040,6 +1041,20 @@ typedef struct {
     int input_rows;
 } Layout;
 
+/* A pane: its title, the key context its bindings live in, how it draws
+ * and how it acts (as htop's Panel and tig's view_ops). An ActionFn returns
+ * redraw flags (R_*, below). */
+typedef int (*ActionFn)(App *a);
+
+typedef struct {
+    const char *title;
+    KeyContext ctx;                 /* where its bindings live (keys.h) */
+    void (*draw)(App *a, PaneId p, Rect r, int focused);
+    const ActionFn *actions;        /* indexed by KeyAction; NULL: none */
+    int (*key)(App *a, int key);    /* a key that is no action; R_* */
+} PaneOps;
+static const PaneOps panes[P_COUNT]; /* below, with the panes */
+
 static Layout layout(App *a) {
     Layout L;
     memset(&L, 0, sizeof L);
@@ -1175,7 +1190,7 @@ static void draw_md_line(App *a, int y, int x, int w, const MdLine *l) {
 
 static void draw_chat(App *a, Rect r, int focused) {
     char title[160];
-    snprintf(title, sizeof title, "%s%s%s", pane_title[P_CHAT], a->session_title ? ": " : "",
+    snprintf(title, sizeof title, "%s%s%s", panes[P_CHAT].title, a->session_title ? ": " : "",
              a->session_title ? a->session_title : "");
     box_at(r.y, r.x, r.h, r.w, title, focused);
     int iw = r.w - 4, ih = r.h - 2;
@@ -1236,39 +1251,6 @@ static void draw_chat(App *a, Rect r, int focused) {
         attrset(A_NORMAL);
     }
 }
-
-static void draw_list(App *a, Rect r, int focused, const char *title, int n, int sel,
-                      const char *(*name)(App *, int), const char *(*desc)(App *, int),
-                      const char *chosen) {
-    box_at(r.y, r.x, r.h, r.w, title, focused);
-    int iw = r.w - 4, ih = r.h - 2;
-    if (iw < 1 || ih < 1) return;
-    int top = sel >= ih ? sel - ih + 1 : 0;
-    for (int i = top; i < n && i - top < ih; i++) {
-        int y = r.y + 1 + i - top;
-        const char *nm = name(a, i);
-        int is_chosen = chosen && !strcmp(chosen, nm);
-        attrset(i == sel && focused ? theme_attr(THEME_SELECTION) : A_NORMAL);
-        fill(y, r.x + 1, r.w - 2);
-        char line[512];
-        snprintf(line, sizeof line, "%s %s", is_chosen ? "\xe2\x97\x8f" : " ", nm); /* ● */
-        int u = put(y, r.x + 2, line, strlen(line), iw);
-        const char *d = desc(a, i);
-        if (d && *d && u + 3 < iw) {
-            attrset((i == sel && focused ? theme_attr(THEME_SELECTION) : 0) |
-                    theme_attr(THEME_DIM));
-            put(y, r.x + 2 + u, "  ", 2, iw - u);
-            put(y, r.x + 4 + u, d, strlen(d), iw - u - 2);
-        }
-        attrset(A_NORMAL);
-    }
-    if (n == 0) put(r.y + 1, r.x + 2, "(none)", 6, iw);
-}
-
-static const char *persona_name(App *a, int i) { return a->personas[i].name; }
-static const char *persona_desc(App *a, int i) { return a->personas[i].description; }
-static const char *template_name(App *a, int i) { return a->templates[i].name; }
-static const char *template_desc(App *a, int i) { return a->templates[i].description; }
 
 static void draw_transcript(App *a, Rect r, int focused) {
     box_at(r.y, r.x, r.h, r.w, a->cap ? "Transcript (recording)" : "Transcript", focused);
@@ -1438,20 +1420,7 @@ static void draw(App *a) {
     draw_status(a);
     for (int p = 0; p < P_COUNT; p++) {
         if (!L.shown[p]) continue;
-        int f = (int)a->focus == p;
-        switch (p) {
-        case P_CHAT: draw_chat(a, L.pane[p], f); break;
-        case P_TRANSCRIPT: draw_transcript(a, L.pane[p], f); break;
-        case P_PERSONA:
-            draw_list(a, L.pane[p], f, "Persona (Enter choose, e edit, n new)", (int)a->n_personas,
-                      a->persona_sel, persona_name, persona_desc, a->persona);
-            break;
-        case P_TEMPLATE:
-            draw_list(a, L.pane[p], f, "Template (Enter choose, e edit, n new)",
-                      (int)a->n_templates, a->template_sel, template_name, template_desc,
-                      a->template_name);
-            break;
-        }
+        panes[p].draw(a, (PaneId)p, L.pane[p], (int)a->focus == p);
     }
     draw_bottom(a);
     draw_input(a, L.input, L.input_rows, a->focus == P_CHAT);
@@ -1543,15 +1512,10 @@ static void overlay_key(App *a, int key) {
         return;
     }
     if (a->ov == OV_SESSIONS) {
-        if ((key == '\r') && a->ov_sel < (int)a->n_sessions) {
-            if (a->replying) return note(a, 1, "a reply is being written (Esc cancels it)");
-            session_load(a, a->sessions[a->ov_sel].id);
-            a->ov = OV_NONE;
-        } else if (key == 'n') {
+        /* Enter and d are actions (sessions_actions) */
+        if (key == 'n') {
             session_new(a);
             a->ov = OV_NONE;
-        } else if (key == 'd' && n) {
-            a->ov = OV_CONFIRM;
         } else if (key == 'r' && n) {
             ed_set(&a->ov_ed, a->sessions[a->ov_sel].title);
             a->ov = OV_RENAME;
@@ -1589,7 +1553,17 @@ static void overlay_key(App *a, int key) {
     if (a->ov == OV_SEARCH) search_run(a);
 }
 
-/* ------------------------------------------------------------ keys */
+/* ------------------------------------------------------------ actions
+ *
+ * Every key goes through the keymap (keys.h) to an action first. An action
+ * handler returns redraw flags (R_*); the focused pane's (or the open
+ * overlay's) own table of handlers is asked first, then the global one. A
+ * key that is no action goes to the pane's key handler: the editor's text
+ * and motion keys, the lists' arrows. Every action of a pane's context has a
+ * handler (app_action_handled, which the tests call for every bound key). */
+
+enum { R_NONE = 0, R_HANDLED = 1, R_REDRAW = 2 };
+#define R_DONE (R_HANDLED | R_REDRAW)
 
 static void theme_next(App *a) {
     char **names = NULL;
@@ -1618,57 +1592,113 @@ static void open_help(App *a) {
     a->ov = OV_HELP;
 }
 
-/* Keys that act in any pane; 1 when handled. */
-static int global_action(App *a, KeyAction act) {
-    switch (act) {
-    case KEYS_QUIT: a->quit = 1; return 1;
-    case KEYS_FOCUS_NEXT: a->focus = (PaneId)((a->focus + 1) % P_COUNT); return 1;
-    case KEYS_FOCUS_PREV: a->focus = (PaneId)((a->focus + P_COUNT - 1) % P_COUNT); return 1;
-    case KEYS_ZOOM: a->zoom = !a->zoom; return 1;
-    case KEYS_HELP: open_help(a); return 1;
-    case KEYS_SESSIONS: sessions_open(a); return 1;
-    case KEYS_NEW_SESSION: session_new(a); return 1;
-    case KEYS_SEARCH:
-        ed_clear(&a->ov_ed);
-        store_hits_free(a->hits, a->n_hits);
-        a->hits = NULL, a->n_hits = 0;
-        a->ov = OV_SEARCH;
-        return 1;
-    case KEYS_THEME_NEXT: theme_next(a); return 1;
-    case KEYS_RECORD: record_toggle(a); return 1;
-    case KEYS_VOICE: voice_toggle(a); return 1;
-    case KEYS_PERSONAS: a->focus = P_PERSONA; return 1;
-    case KEYS_TEMPLATES: a->focus = P_TEMPLATE; return 1;
-    case KEYS_CANCEL:
-        if (a->replying) worker_cancel(a->wk);
-        else if (a->dl.running) a->dl.cancel = 1;
-        else a->note[0] = 0;
-        return 1;
-    case KEYS_REGENERATE: regenerate(a); return 1;
-    case KEYS_EDIT_LAST: edit_last(a); return 1;
-    case KEYS_COPY_MESSAGE: copy_message(a); return 1;
-    case KEYS_COPY_CODE: copy_code(a); return 1;
-    case KEYS_EXPORT: export_session(a); return 1;
-    case KEYS_SCROLL_UP:
-        if (a->focus == P_TRANSCRIPT) a->seg_scroll += 5;
-        else a->scroll += 10;
-        return 1;
-    case KEYS_SCROLL_DOWN:
-        if (a->focus == P_TRANSCRIPT) a->seg_scroll = a->seg_scroll > 5 ? a->seg_scroll - 5 : 0;
-        else a->scroll = a->scroll > 10 ? a->scroll - 10 : 0;
-        if (a->seg_scroll >= a->n_segs) a->seg_scroll = a->n_segs ? a->n_segs - 1 : 0;
-        return 1;
-    default: return 0;
-    }
+/* Global actions: they act in every pane (keys.h's "global" context). */
+static int act_quit(App *a) { return a->quit = 1, R_HANDLED; }
+static int act_focus_next(App *a) {
+    a->focus = (PaneId)((a->focus + 1) % P_COUNT);
+    return R_DONE;
+}
+static int act_focus_prev(App *a) {
+    a->focus = (PaneId)((a->focus + P_COUNT - 1) % P_COUNT);
+    return R_DONE;
+}
+static int act_zoom(App *a) { return a->zoom = !a->zoom, R_DONE; }
+static int act_help(App *a) { return open_help(a), R_DONE; }
+static int act_sessions(App *a) { return sessions_open(a), R_DONE; }
+static int act_new_session(App *a) { return session_new(a), R_DONE; }
+static int act_search(App *a) {
+    ed_clear(&a->ov_ed);
+    store_hits_free(a->hits, a->n_hits);
+    a->hits = NULL, a->n_hits = 0;
+    a->ov = OV_SEARCH;
+    return R_DONE;
+}
+static int act_theme_next(App *a) { return theme_next(a), R_DONE; }
+static int act_record(App *a) { return record_toggle(a), R_DONE; }
+static int act_voice(App *a) { return voice_toggle(a), R_DONE; }
+static int act_personas(App *a) { return a->focus = P_PERSONA, R_DONE; }
+static int act_templates(App *a) { return a->focus = P_TEMPLATE, R_DONE; }
+static int act_cancel(App *a) {
+    if (a->replying) worker_cancel(a->wk);
+    else if (a->dl.running) a->dl.cancel = 1;
+    else a->note[0] = 0;
+    return R_DONE;
+}
+static int act_regenerate(App *a) { return regenerate(a), R_DONE; }
+static int act_edit_last(App *a) { return edit_last(a), R_DONE; }
+static int act_copy_message(App *a) { return copy_message(a), R_DONE; }
+static int act_copy_code(App *a) { return copy_code(a), R_DONE; }
+static int act_export(App *a) { return export_session(a), R_DONE; }
+
+/* The transcript scrolls by segments, the chat by lines; draw_chat and
+ * draw_transcript clamp what is past the end. */
+static void seg_scroll_clamp(App *a) {
+    if (a->seg_scroll >= a->n_segs) a->seg_scroll = a->n_segs ? a->n_segs - 1 : 0;
+    if (a->seg_scroll < 0) a->seg_scroll = 0;
+}
+static int act_scroll_up(App *a) {
+    if (a->focus == P_TRANSCRIPT) a->seg_scroll += 5;
+    else a->scroll += 10;
+    seg_scroll_clamp(a);
+    return R_DONE;
+}
+static int act_scroll_down(App *a) {
+    if (a->focus == P_TRANSCRIPT) a->seg_scroll = a->seg_scroll > 5 ? a->seg_scroll - 5 : 0;
+    else a->scroll = a->scroll > 10 ? a->scroll - 10 : 0;
+    seg_scroll_clamp(a);
+    return R_DONE;
+}
+static int act_page_top(App *a) {
+    if (a->focus == P_TRANSCRIPT) a->seg_scroll = a->n_segs;
+    else a->scroll = INT_MAX / 2;
+    seg_scroll_clamp(a);
+    return R_DONE;
+}
+static int act_page_bottom(App *a) {
+    if (a->focus == P_TRANSCRIPT) a->seg_scroll = 0;
+    else a->scroll = 0;
+    return R_DONE;
 }
 
-static void editor_key(App *a, int key, KeyAction act) {
+static const ActionFn global_actions[KEYS_N_ACTIONS] = {
+    [KEYS_QUIT] = act_quit,
+    [KEYS_FOCUS_NEXT] = act_focus_next,
+    [KEYS_FOCUS_PREV] = act_focus_prev,
+    [KEYS_ZOOM] = act_zoom,
+    [KEYS_CANCEL] = act_cancel,
+    [KEYS_HELP] = act_help,
+    [KEYS_REGENERATE] = act_regenerate,
+    [KEYS_EDIT_LAST] = act_edit_last,
+    [KEYS_COPY_MESSAGE] = act_copy_message,
+    [KEYS_COPY_CODE] = act_copy_code,
+    [KEYS_EXPORT] = act_export,
+    [KEYS_SESSIONS] = act_sessions,
+    [KEYS_NEW_SESSION] = act_new_session,
+    [KEYS_SEARCH] = act_search,
+    [KEYS_THEME_NEXT] = act_theme_next,
+    [KEYS_RECORD] = act_record,
+    [KEYS_PERSONAS] = act_personas,
+    [KEYS_TEMPLATES] = act_templates,
+    [KEYS_VOICE] = act_voice,
+    [KEYS_SCROLL_UP] = act_scroll_up,
+    [KEYS_SCROLL_DOWN] = act_scroll_down,
+    [KEYS_PAGE_TOP] = act_page_top,
+    [KEYS_PAGE_BOTTOM] = act_page_bottom,
+};
+
+/* ------------------------------------------------------------ the chat pane */
+
+static int act_send(App *a) { return send_input(a), R_DONE; }
+static int act_newline(App *a) { return ed_insert(&a->ed, "\n", 1), R_DONE; }
+
+static const ActionFn chat_actions[KEYS_N_ACTIONS] = {
+    [KEYS_SEND] = act_send,
+    [KEYS_NEWLINE] = act_newline,
+};
+
+/* The editor's own keys (keys_editor_reserved) and text. */
+static int chat_key(App *a, int key) {
     int cols = a->W - 2 > 1 ? a->W - 2 : 1;
-    switch (act) {
-    case KEYS_SEND: send_input(a); return;
-    case KEYS_NEWLINE: ed_insert(&a->ed, "\n", 1); return;
-    default: break;
-    }
     switch (key) {
     case K(KEY_LEFT): ed_left(&a->ed); break;
     case K(KEY_RIGHT): ed_right(&a->ed); break;
@@ -1687,42 +1717,189 @@ static void editor_key(App *a, int key, KeyAction act) {
     case KEYS_ALT | 'f': case K(KEYS_X_C_RIGHT): ed_word_right(&a->ed); break;
     case '\t': ed_insert(&a->ed, "\t", 1); break;
     default:
-        if (keys_is_text(key)) {
-            char u[4];
-            ed_insert(&a->ed, u, (size_t)utf8_put((unsigned)key, u));
-        }
+        if (!keys_is_text(key)) return R_NONE;
+        char u[4];
+        ed_insert(&a->ed, u, (size_t)utf8_put((unsigned)key, u));
     }
+    return R_DONE;
 }
 
-static void list_key(App *a, int key, KeyAction act) {
-    int persona = a->focus == P_PERSONA;
-    int *sel = persona ? &a->persona_sel : &a->template_sel;
-    int n = persona ? (int)a->n_personas : (int)a->n_templates;
-    if (key == K(KEY_UP) && *sel > 0) (*sel)--;
-    else if (key == K(KEY_DOWN) && *sel + 1 < n) (*sel)++;
-    else if (key == '\r') persona ? persona_choose(a) : template_choose(a);
-    else if (key == 'e') list_edit(a, persona, 0);
-    else if (key == 'n') list_edit(a, persona, 1);
-    else if (act == KEYS_TEMPLATE_REPORT && n) report_start(a, a->templates[a->template_sel].name);
-    (void)act;
+/* ------------------------------------------------------------ the transcript pane */
+
+static const ActionFn transcript_actions[KEYS_N_ACTIONS] = {0};
+
+static int transcript_key(App *a, int key) {
+    if (key != 'r') return R_NONE;
+    record_toggle(a);
+    return R_DONE;
+}
+
+/* ------------------------------------------------------------ the list pane
+ *
+ * One pane kind for the personas and the report templates: a List says
+ * which records it shows, which is selected and which is chosen. */
+
+typedef struct {
+    int persona;      /* 1: personas, 0: templates */
+    int n, *sel;
+    const char *chosen;
+    const char *title;
+} List;
+
+static List list_of(App *a, PaneId p) {
+    assert(p == P_PERSONA || p == P_TEMPLATE);
+    if (p == P_PERSONA)
+        return (List){1, (int)a->n_personas, &a->persona_sel, a->persona,
+                      "Persona (Enter choose, e edit, n new)"};
+    return (List){0, (int)a->n_templates, &a->template_sel, a->template_name,
+                  "Template (Enter choose, e edit, n new)"};
+}
+
+static const char *list_name(App *a, const List *l, int i) {
+    return l->persona ? a->personas[i].name : a->templates[i].name;
+}
+
+static const char *list_desc(App *a, const List *l, int i) {
+    return l->persona ? a->personas[i].description : a->templates[i].description;
+}
+
+static int act_list_pick(App *a) {
+    if (list_of(a, a->focus).persona) persona_choose(a);
+    else template_choose(a);
+    return R_DONE;
+}
+static int act_list_edit(App *a) { return list_edit(a, list_of(a, a->focus).persona, 0), R_DONE; }
+static int act_list_new(App *a) { return list_edit(a, list_of(a, a->focus).persona, 1), R_DONE; }
+static int act_template_report(App *a) {
+    if (a->n_templates) report_start(a, a->templates[a->template_sel].name);
+    return R_DONE;
+}
+
+/* One table for both lists: a context's keys only ever look up that
+ * context's actions, so the persona pane never sees TEMPLATE_*. */
+static const ActionFn list_actions[KEYS_N_ACTIONS] = {
+    [KEYS_PERSONA_PICK] = act_list_pick,
+    [KEYS_PERSONA_EDIT] = act_list_edit,
+    [KEYS_PERSONA_NEW] = act_list_new,
+    [KEYS_TEMPLATE_PICK] = act_list_pick,
+    [KEYS_TEMPLATE_EDIT] = act_list_edit,
+    [KEYS_TEMPLATE_NEW] = act_list_new,
+    [KEYS_TEMPLATE_REPORT] = act_template_report,
+};
+
+static int list_key(App *a, int key) {
+    List l = list_of(a, a->focus);
+    if (key == K(KEY_UP) && *l.sel > 0) (*l.sel)--;
+    else if (key == K(KEY_DOWN) && *l.sel + 1 < l.n) (*l.sel)++;
+    else return R_NONE;
+    return R_DONE;
+}
+
+/* ------------------------------------------------------------ the pane table */
+
+static void chat_draw(App *a, PaneId p, Rect r, int focused) { (void)p, draw_chat(a, r, focused); }
+static void transcript_draw(App *a, PaneId p, Rect r, int focused) {
+    (void)p, draw_transcript(a, r, focused);
+}
+static void list_draw(App *a, PaneId p, Rect r, int focused) {
+    List l = list_of(a, p);
+    box_at(r.y, r.x, r.h, r.w, l.title, focused);
+    int iw = r.w - 4, ih = r.h - 2;
+    if (iw < 1 || ih < 1) return;
+    int sel = *l.sel, top = sel >= ih ? sel - ih + 1 : 0;
+    for (int i = top; i < l.n && i - top < ih; i++) {
+        int y = r.y + 1 + i - top;
+        const char *nm = list_name(a, &l, i);
+        int is_chosen = l.chosen && !strcmp(l.chosen, nm);
+        attrset(i == sel && focused ? theme_attr(THEME_SELECTION) : A_NORMAL);
+        fill(y, r.x + 1, r.w - 2);
+        char line[512];
+        snprintf(line, sizeof line, "%s %s", is_chosen ? "\xe2\x97\x8f" : " ", nm); /* ● */
+        int u = put(y, r.x + 2, line, strlen(line), iw);
+        const char *d = list_desc(a, &l, i);
+        if (d && *d && u + 3 < iw) {
+            attrset((i == sel && focused ? theme_attr(THEME_SELECTION) : 0) |
+                    theme_attr(THEME_DIM));
+            put(y, r.x + 2 + u, "  ", 2, iw - u);
+            put(y, r.x + 4 + u, d, strlen(d), iw - u - 2);
+        }
+        attrset(A_NORMAL);
+    }
+    if (l.n == 0) put(r.y + 1, r.x + 2, "(none)", 6, iw);
+}
+
+static const PaneOps panes[P_COUNT] = {
+    [P_CHAT] = {"Chat", KEYS_CTX_INPUT, chat_draw, chat_actions, chat_key},
+    [P_TRANSCRIPT] = {"Transcript", KEYS_CTX_GLOBAL, transcript_draw, transcript_actions, transcript_key},
+    [P_PERSONA] = {"Persona", KEYS_CTX_PERSONAS, list_draw, list_actions, list_key},
+    [P_TEMPLATE] = {"Template", KEYS_CTX_TEMPLATES, list_draw, list_actions, list_key},
+};
+
+/* ------------------------------------------------------------ overlay keys */
+
+static int act_session_open(App *a) {
+    if (a->ov_sel >= (int)a->n_sessions) return R_HANDLED;
+    if (a->replying) return note(a, 1, "a reply is being written (Esc cancels it)"), R_DONE;
+    session_load(a, a->sessions[a->ov_sel].id);
+    a->ov = OV_NONE;
+    return R_DONE;
+}
+static int act_session_delete(App *a) {
+    if (a->n_sessions) a->ov = OV_CONFIRM;
+    return R_DONE;
+}
+
+static const ActionFn sessions_actions[KEYS_N_ACTIONS] = {
+    [KEYS_SESSION_OPEN] = act_session_open,
+    [KEYS_SESSION_DELETE] = act_session_delete,
+};
+
+/* The overlays' key contexts and handlers; an overlay takes every key but
+ * quit, and what is no action of its own goes to overlay_key. */
+static const struct {
+    KeyContext ctx;
+    const ActionFn *actions;
+} overlays[] = {
+    [OV_HELP] = {KEYS_CTX_GLOBAL, NULL},     [OV_SESSIONS] = {KEYS_CTX_SESSIONS, sessions_actions},
+    [OV_SEARCH] = {KEYS_CTX_GLOBAL, NULL},   [OV_RENAME] = {KEYS_CTX_GLOBAL, NULL},
+    [OV_CONFIRM] = {KEYS_CTX_GLOBAL, NULL},  [OV_PULL] = {KEYS_CTX_GLOBAL, NULL},
+    [OV_REPORT] = {KEYS_CTX_GLOBAL, NULL},
+};
+
+/* The handler of act for a pane or overlay with action table own: its own,
+ * else the global one; an overlay (modal) takes no global action but quit. */
+static ActionFn handler_for(const ActionFn *own, int modal, KeyAction act) {
+    if (act <= KEYS_NONE || act >= KEYS_N_ACTIONS) return NULL;
+    if (own && own[act]) return own[act];
+    if (modal && act != KEYS_QUIT) return NULL;
+    return global_actions[act];
+}
+
+int app_action_handled(KeyContext ctx, KeyAction act) {
+    for (int p = 0; p < P_COUNT; p++)
+        if (panes[p].ctx == ctx && handler_for(panes[p].actions, 0, act)) return 1;
+    for (size_t o = 0; o < sizeof overlays / sizeof *overlays; o++)
+        if (o != OV_NONE && overlays[o].ctx == ctx && handler_for(overlays[o].actions, 1, act))
+            return 1;
+    return 0;
 }
 
 static void handle_key(App *a, int key) {
-    a->dirty = 1;
+    int r = R_NONE;
     if (a->ov != OV_NONE) {
-        if (keys_lookup(&a->keys, key, KEYS_CTX_GLOBAL) == KEYS_QUIT) a->quit = 1;
-        else overlay_key(a, key);
-        return;
+        assert(a->ov > OV_NONE && a->ov < (int)(sizeof overlays / sizeof *overlays));
+        ActionFn fn = handler_for(overlays[a->ov].actions, 1,
+                                  keys_lookup(&a->keys, key, overlays[a->ov].ctx));
+        if (fn) r = fn(a);
+        else overlay_key(a, key), r = R_DONE;
+    } else {
+        assert(a->focus >= 0 && a->focus < P_COUNT);
+        const PaneOps *p = &panes[a->focus];
+        ActionFn fn = handler_for(p->actions, 0, keys_lookup(&a->keys, key, p->ctx));
+        if (fn) r = fn(a);
+        if (!(r & R_HANDLED)) r = p->key(a, key);
     }
-    KeyContext ctx = a->focus == P_CHAT       ? KEYS_CTX_INPUT
-                     : a->focus == P_PERSONA  ? KEYS_CTX_PERSONAS
-                     : a->focus == P_TEMPLATE ? KEYS_CTX_TEMPLATES
-                                              : KEYS_CTX_GLOBAL;
-    KeyAction act = keys_lookup(&a->keys, key, ctx);
-    if (global_action(a, act)) return;
-    if (a->focus == P_CHAT) editor_key(a, key, act);
-    else if (a->focus == P_PERSONA || a->focus == P_TEMPLATE) list_key(a, key, act);
-    else if (a->focus == P_TRANSCRIPT && key == 'r') record_toggle(a);
+    if (r & R_REDRAW) a->dirty = 1;
 }
 
 /* A bracketed paste (after ESC [200~) into the editor as text, newlines
