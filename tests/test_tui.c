@@ -304,6 +304,41 @@ TEST(tui_sessions_and_search) {
     tui_close(&t);
 }
 
+/* Keys rebound in the key file act through the action table: the persona
+ * pane's pick and the sessions list's delete on keys of their own. */
+TEST(tui_rebound_keys_act) {
+    Tui t;
+    if (tui_open(&t)) return;
+    char *model = chat_fixture(&t);
+    if (!model) return;
+    char cfg[1024];
+    snprintf(cfg, sizeof cfg, "model = %s\nmax_tokens = 3\ntemperature = 0", model);
+    config(&t, cfg);
+    sh("printf 'persona_pick = o\\nsession_delete = x\\n' > %s/cfg/unum/keys", t.dir);
+    REQUIRE(start(&t, NULL, NULL) == 0);
+    REQUIRE(wait_for(&t, "model loaded", 20000));
+    text(&t, "okapi topic");
+    keys(&t, "Enter");
+    CHECK(wait_gone(&t, "(writing", 10000));
+    keys(&t, "Tab");
+    keys(&t, "Tab"); /* the persona pane */
+    keys(&t, "o");
+    CHECK(wait_for(&t, "conditions the replies", 5000));
+    keys(&t, "F2");
+    CHECK(wait_for(&t, "okapi topic", 5000));
+    keys(&t, "x");
+    CHECK(wait_for(&t, "Delete this session?", 5000));
+    keys(&t, "y");
+    CHECK(wait_for(&t, "(no sessions yet)", 5000));
+    keys(&t, "C-q");
+    CHECK(wait_for(&t, "EXIT=0", 5000));
+    char *s = cli(&t, "sessions list");
+    CHECK(!strstr(s, "okapi"));
+    free(s);
+    free(model);
+    tui_close(&t);
+}
+
 /* F4 switches the theme and remembers it in the config file; the help
  * overlay lists the actions; zoom shows one pane. */
 TEST(tui_theme_help_zoom) {
