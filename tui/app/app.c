@@ -68,18 +68,15 @@ typedef enum {
     OV_REPORT
 } Overlay;
 
-/* The first-run download of the default models, in a thread of its own;
- * the main loop polls its progress (under lock) while it runs. */
+/* The first-run download of the default models runs in the engine thread
+ * (worker_pull); its progress events fill Download. */
 #define DEFAULT_MODEL "Qwen/Qwen2.5-0.5B-Instruct"
 #define DEFAULT_WHISPER "openai/whisper-base"
 
 typedef struct {
-    pthread_t thread;
-    pthread_mutex_t lock;
-    int running, finished, status; /* status: PULL_OK or a failure */
-    char repo[128], file[256], error[1024];
+    int running;
+    char repo[128];
     uint64_t done, total;
-    volatile sig_atomic_t cancel;
 } Download;
 
 typedef struct {
@@ -515,12 +512,13 @@ static void on_reply_done(App *a, const Event *e) {
     Msg *m = &a->msgs[a->n_msgs - 1];
     a->replying = 0;
     free(m->text);
-    m->text = xstrdup(e->text);
+    m->text = xstrdup(e->reply.text);
     m->doc_cols = -1;
-    m->cancelled = e->stop == STOP_CANCELLED;
-    a->tok_s = e->num;
-    a->ctx_used = e->ctx_used;
-    store_msg(a, m, e->n, e->num > 0 ? e->n / e->num * 1000 : 0);
+    m->cancelled = e->reply.stop == STOP_CANCELLED;
+    a->tok_s = e->reply.tok_s;
+    a->ctx_used = e->reply.ctx_used;
+    store_msg(a, m, e->reply.tokens,
+              e->reply.tok_s > 0 ? e->reply.tokens / e->reply.tok_s * 1000 : 0);
     if (m->cancelled) note(a, 0, "reply cancelled; what was written is kept");
     a->dirty = 1;
 }
@@ -839,83 +837,43 @@ static void record_toggle(App *a) {
 }
 
 static void on_segment(App *a, const Event *e) {
-    const char *t = e->text;
+    const char *t = e->segment.text;
+    int k = e->segment.rec;
     while (*t == ' ') t++;
-    int64_t rec = e->n >= a->n_recs - 16 && e->n < a->n_recs ? a->rec_of[e->n % 16] : 0;
-    if (a->st && rec && store_segment_add(a->st, rec, e->t0, e->t1, NULL, t, NULL))
+    int64_t rec = k >= a->n_recs - 16 && k < a->n_recs ? a->rec_of[k % 16] : 0;
+    if (a->st && rec && store_segment_add(a->st, rec, e->segment.t0, e->segment.t1, NULL, t, NULL))
         note(a, 1, "%s", unum_error());
-    if (e->n != a->n_recs - 1) return; /* an earlier recording's tail: stored, not shown */
+    if (k != a->n_recs - 1) return; /* an earlier recording's tail: stored, not shown */
     if (a->n_segs == a->cap_segs) {
         a->cap_segs = a->cap_segs ? 2 * a->cap_segs : 32;
         a->segs = xrealloc(a->segs, sizeof *a->segs * (size_t)a->cap_segs);
     }
-    a->segs[a->n_segs++] = (Seg){e->t0, e->t1, xstrdup(t)};
+    a->segs[a->n_segs++] = (Seg){e->segment.t0, e->segment.t1, xstrdup(t)};
     a->dirty = 1;
 }
 
 /* ------------------------------------------------------------ first run */
 
-static void dl_progress(const PullProgress *p, void *user) {
-    Download *d = user;
-    pthread_mutex_lock(&d->lock);
-    d->done = p->done;
-    d->total = p->total;
-    snprintf(d->file, sizeof d->file, "%s", p->file ? p->file : "");
-    pthread_mutex_unlock(&d->lock);
-}
-
-static void *dl_main(void *arg) {
-    Download *d = arg;
-    static const char *repos[] = {DEFAULT_MODEL, DEFAULT_WHISPER};
-    int status = PULL_OK;
-    for (int i = 0; i < 2 && status == PULL_OK; i++) {
-        pthread_mutex_lock(&d->lock);
-        snprintf(d->repo, sizeof d->repo, "%s", repos[i]);
-        d->done = d->total = 0;
-        pthread_mutex_unlock(&d->lock);
-        PullOptions o = {.repo = repos[i], .progress = dl_progress, .user = d, .cancel = &d->cancel};
-        status = pull_run(&o, NULL);
-        if (status != PULL_OK) {
-            pthread_mutex_lock(&d->lock);
-            snprintf(d->error, sizeof d->error, "%s%s%s", unum_error(),
-                     status == PULL_OFFLINE ? "; " : "",
-                     status == PULL_OFFLINE ? pull_offline_hint() : "");
-            pthread_mutex_unlock(&d->lock);
-        }
-    }
-    pthread_mutex_lock(&d->lock);
-    d->status = status;
-    d->finished = 1;
-    pthread_mutex_unlock(&d->lock);
-    return NULL;
-}
-
 static void load_model(App *a);
 
 static void download_start(App *a) {
-    Download *d = &a->dl;
-    if (d->running) return;
-    d->cancel = 0;
-    d->finished = 0;
-    d->error[0] = 0;
-    if (pthread_create(&d->thread, NULL, dl_main, d)) return note(a, 1, "cannot start the download");
-    d->running = 1;
+    static const char *const repos[] = {DEFAULT_MODEL, DEFAULT_WHISPER};
+    if (a->dl.running) return;
+    a->dl = (Download){.running = 1};
+    worker_pull(a->wk, repos, 2);
     note(a, 0, "downloading the default models; the app stays usable meanwhile");
 }
 
-/* Called from the main loop: a finished download is joined and used. */
-static void download_poll(App *a) {
-    Download *d = &a->dl;
-    if (!d->running) return;
-    pthread_mutex_lock(&d->lock);
-    int fin = d->finished, status = d->status;
-    char err[1024];
-    snprintf(err, sizeof err, "%s", d->error);
-    pthread_mutex_unlock(&d->lock);
-    if (!fin) return;
-    pthread_join(d->thread, NULL);
-    d->running = 0;
-    if (status == PULL_OK) {
+static void on_pull_progress(App *a, const Event *e) {
+    snprintf(a->dl.repo, sizeof a->dl.repo, "%s", e->pull_progress.repo);
+    a->dl.done = e->pull_progress.done;
+    a->dl.total = e->pull_progress.total;
+}
+
+/* The download ended: the models are used. */
+static void on_pull_done(App *a, const Event *e) {
+    a->dl.running = 0;
+    if (e->pull.status == PULL_OK) {
         if (app_config_set(a->cfg_path, "model", DEFAULT_MODEL) ||
             app_config_set(a->cfg_path, "whisper", DEFAULT_WHISPER))
             note(a, 1, "%s", unum_error());
@@ -924,10 +882,10 @@ static void download_poll(App *a) {
         load_model(a);
         worker_load_whisper(a->wk, DEFAULT_WHISPER, a->cfg.backend, a->cfg.threads);
         a->whisper_loading = 1;
-    } else if (status == PULL_CANCELLED) {
+    } else if (e->pull.status == PULL_CANCELLED) {
         note(a, 0, "download stopped; F1 for keys. Starting unum again offers to resume it");
     } else {
-        note(a, 1, "download failed: %s", err);
+        note(a, 1, "download failed: %s", e->pull.why ? e->pull.why : "");
     }
 }
 
@@ -963,65 +921,68 @@ static void handle_events(App *a) {
     Event *ev = worker_events(a->wk);
     for (Event *e = ev; e; e = e->next) {
         switch (e->kind) {
-        case EV_LOAD_PROGRESS: a->load_frac = e->num; break;
+        case EV_LOAD_PROGRESS: a->load_frac = e->progress; break;
         case EV_LOADED:
             a->loading = 0, a->loaded = 1;
             free(a->model_dir);
             free(a->backend);
-            a->model_dir = xstrdup(e->text);
-            a->backend = xstrdup(e->text2 ? e->text2 : "");
-            a->ctx = e->n;
-            a->speech_model = e->stop;
-            note(a, 0, "model loaded in %.1f s: %s%s", e->num, e->text,
-                 e->stop ? " (a speech model: F8 records a voice message)" : "");
+            a->model_dir = xstrdup(e->loaded.dir);
+            a->backend = xstrdup(e->loaded.backend ? e->loaded.backend : "");
+            a->ctx = e->loaded.ctx;
+            a->speech_model = e->loaded.speech;
+            note(a, 0, "model loaded in %.1f s: %s%s", e->loaded.seconds, e->loaded.dir,
+                 e->loaded.speech ? " (a speech model: F8 records a voice message)" : "");
             break;
         case EV_LOAD_FAILED:
             a->loading = 0;
-            note(a, 1, "cannot load the language model: %s", e->text);
+            note(a, 1, "cannot load the language model: %s", e->failed.why);
             break;
-        case EV_TOKEN: on_token(a, e->text); break;
+        case EV_TOKEN: on_token(a, e->token); break;
         case EV_REPLY_DONE: on_reply_done(a, e); break;
         case EV_REPLY_FAILED:
             if (a->replying && a->n_msgs) msg_free(&a->msgs[--a->n_msgs]);
             a->replying = 0;
-            note(a, 1, "reply failed: %s", e->text);
+            note(a, 1, "reply failed: %s", e->failed.why);
             break;
         case EV_WHISPER_LOADED:
             a->whisper_loading = 0, a->whisper_ready = 1;
-            note(a, 0, "speech model ready (F5 records): %s", e->text);
+            note(a, 0, "speech model ready (F5 records): %s", e->whisper.model);
             break;
         case EV_WHISPER_FAILED:
             a->whisper_loading = 0;
-            note(a, 1, "cannot load the speech model: %s", e->text);
+            note(a, 1, "cannot load the speech model: %s", e->failed.why);
             break;
         case EV_SEGMENT: on_segment(a, e); break;
         case EV_RECORDING_DONE:
             /* the last recording is whole: offer its report */
-            if (e->n == a->n_recs - 1 && !a->cap && a->last_rec && a->loaded &&
+            if (e->recording.rec == a->n_recs - 1 && !a->cap && a->last_rec && a->loaded &&
                 report_template(a) && a->ov == OV_NONE)
                 a->ov = OV_REPORT;
             break;
-        case EV_TRANSCRIBE_FAILED: note(a, 1, "transcription: %s", e->text); break;
+        case EV_TRANSCRIBE_FAILED: note(a, 1, "transcription: %s", e->failed.why); break;
         case EV_REPORT_PROGRESS:
-            note(a, 0, "report: %s %d of %d", e->text, (int)e->num + 1, e->n);
+            note(a, 0, "report: %s %d of %d", e->report_progress.stage,
+                 e->report_progress.done + 1, e->report_progress.total);
             break;
         case EV_REPORT_DONE:
             if (a->replying && a->n_msgs) {
                 Msg *m = &a->msgs[a->n_msgs - 1];
                 free(m->text);
-                m->text = xstrdup(e->text);
+                m->text = xstrdup(e->report.markdown);
                 m->doc_cols = -1;
                 a->replying = 0;
                 store_msg(a, m, 0, 0);
             }
-            note(a, 0, "report %d stored; r in the template pane writes another", e->n);
+            note(a, 0, "report %d stored; r in the template pane writes another", e->report.row);
             break;
         case EV_REPORT_FAILED:
             if (a->replying && a->n_msgs) msg_free(&a->msgs[--a->n_msgs]);
             a->replying = 0;
-            if (e->text[0]) note(a, 1, "report: %s", e->text);
+            if (e->failed.why[0]) note(a, 1, "report: %s", e->failed.why);
             else note(a, 0, "report cancelled; nothing was stored");
             break;
+        case EV_PULL_PROGRESS: on_pull_progress(a, e); break;
+        case EV_PULL_DONE: on_pull_done(a, e); break;
         }
         a->dirty = 1;
     }
@@ -1090,19 +1051,14 @@ static void draw_status(App *a) {
     char s[512];
     const char *slash = a->model_dir ? strrchr(a->model_dir, '/') : NULL;
     const char *model = slash ? slash + 1 : a->model_dir;
-    Download *d = &a->dl;
-    pthread_mutex_lock(&d->lock);
-    int downloading = d->running;
+    const Download *d = &a->dl;
     double frac = d->total ? (double)d->done / d->total : 0;
-    char dl_repo[128];
-    snprintf(dl_repo, sizeof dl_repo, "%s", d->repo);
-    pthread_mutex_unlock(&d->lock);
-    if (downloading) {
+    if (d->running) {
         int bar = 20, done = (int)(frac * bar + 0.5);
         char b[64];
         for (int i = 0; i < bar; i++) b[i] = i < done ? '#' : '.';
         b[bar] = 0;
-        snprintf(s, sizeof s, " unum | downloading %s [%s] %3.0f%% (Esc stops)", dl_repo, b,
+        snprintf(s, sizeof s, " unum | downloading %s [%s] %3.0f%% (Esc stops)", d->repo, b,
                  frac * 100);
     } else if (a->loading) {
         int bar = 20, done = (int)(a->load_frac * bar + 0.5);
@@ -1620,7 +1576,7 @@ static int act_personas(App *a) { return a->focus = P_PERSONA, R_DONE; }
 static int act_templates(App *a) { return a->focus = P_TEMPLATE, R_DONE; }
 static int act_cancel(App *a) {
     if (a->replying) worker_cancel(a->wk);
-    else if (a->dl.running) a->dl.cancel = 1;
+    else if (a->dl.running) worker_cancel(a->wk);
     else a->note[0] = 0;
     return R_DONE;
 }
@@ -2052,7 +2008,6 @@ int app_main(const AppArgs *args) {
     const char *persona = a->cfg.persona;
     if (persona) a->persona = xstrdup(persona);
     sampling_from_config(a);
-    pthread_mutex_init(&a->dl.lock, NULL);
     if (!args->model && !a->cfg.model) first_run(a);
     if (a->ov != OV_PULL) load_model(a);
     const char *wh = args->whisper ? args->whisper : a->cfg.whisper;
@@ -2073,7 +2028,6 @@ int app_main(const AppArgs *args) {
         if (r < 0 && errno != EINTR) break;
         if (fds[1].revents & POLLIN) handle_events(a);
         read_keys(a); /* also picks up KEY_RESIZE after SIGWINCH */
-        download_poll(a);
         if (a->cap || a->voice || a->loading || a->dl.running) a->dirty = 1;
     }
     if (a->cap) { /* quitting mid-recording: its last utterance is still transcribed and stored */
@@ -2088,7 +2042,7 @@ int app_main(const AppArgs *args) {
             Event *ev = worker_events(a->wk);
             for (Event *e = ev; e; e = e->next) {
                 if (e->kind == EV_SEGMENT) on_segment(a, e);
-                if ((e->kind == EV_RECORDING_DONE && e->n == want) ||
+                if ((e->kind == EV_RECORDING_DONE && e->recording.rec == want) ||
                     e->kind == EV_TRANSCRIBE_FAILED)
                     done = 1;
             }
@@ -2100,11 +2054,6 @@ int app_main(const AppArgs *args) {
         if (a->st && a->voice_rec) store_recording_finish(a->st, a->voice_rec);
     }
     free(a->voice_path);
-    if (a->dl.running) { /* the .part files stay for a resume */
-        a->dl.cancel = 1;
-        pthread_join(a->dl.thread, NULL);
-    }
-    pthread_mutex_destroy(&a->dl.lock);
     term_restore();
     worker_stop(a->wk);
     chat_clear(a);
