@@ -14,6 +14,7 @@
  * poll() on the keyboard and the worker's event pipe (100 ms while
  * recording, for the level meter). */
 #include "tui/app/app.h"
+#include "tui/app/pane.h"
 
 #include "tui/core/appconfig.h"
 #include "tui/core/args.h"
@@ -53,129 +54,16 @@
 #define NCURSES_WIDECHAR 1
 #include <ncursesw/curses.h>
 
-/* ------------------------------------------------------------ state */
-
-typedef enum { P_CHAT, P_TRANSCRIPT, P_PERSONA, P_TEMPLATE, P_COUNT } PaneId;
-
-typedef enum {
-    OV_NONE,
-    OV_HELP,
-    OV_SESSIONS,
-    OV_SEARCH,
-    OV_RENAME,
-    OV_CONFIRM,
-    OV_PULL,
-    OV_REPORT
-} Overlay;
-
 /* The first-run download of the default models runs in the engine thread
  * (worker_pull); its progress events fill Download. */
 #define DEFAULT_MODEL "Qwen/Qwen2.5-0.5B-Instruct"
 #define DEFAULT_WHISPER "openai/whisper-base"
 
-typedef struct {
-    int running;
-    char repo[128];
-    uint64_t done, total;
-} Download;
-
-typedef struct {
-    char *role;    /* "user", "assistant", "system" */
-    char *text;
-    int cancelled; /* a reply stopped by the user */
-    int64_t id;    /* row in the store (0: not stored yet) */
-    char *audio;   /* a voice message's WAV file (NULL for text) */
-    MdDoc doc;     /* laid out for doc_cols */
-    int doc_cols, doc_len;
-} Msg;
-
-typedef struct {
-    double t0, t1;
-    char *text;
-} Seg;
-
-typedef struct {
-    AppArgs args;
-    AppConfig cfg;
-    char *cfg_path;
-    Store *st;
-    Worker *wk;
-    Theme theme;
-    Keymap keys;
-    int W, H;
-    int dirty;
-    int quit;
-
-    /* language model */
-    int loading, loaded;
-    double load_frac;
-    char *model_dir, *backend;
-    int ctx, ctx_used;
-    double tok_s;
-    GenerateParams gp;
-
-    /* message line */
-    char note[512];
-    int note_err;
-
-    /* chat */
-    int64_t session;
-    char *session_title;
-    Msg *msgs;
-    int n_msgs, cap_msgs;
-    int replying;   /* the last message is a reply being written */
-    int scroll;     /* chat lines scrolled back from the bottom */
-    Editor ed;
-
-    /* personas and templates */
-    Persona *personas;
-    size_t n_personas;
-    int persona_sel;
-    char *persona; /* chosen; NULL: the model's default system prompt */
-    Template *templates;
-    size_t n_templates;
-    int template_sel;
-    char *template_name;
-
-    /* transcript */
-    Seg *segs;
-    int n_segs, cap_segs;
-    int whisper_ready, whisper_loading;
-    capture *cap;
-    capture *voice;     /* a voice message being recorded */
-    char *voice_path;
-    int64_t voice_rec;
-    double voice_t0;
-    int speech_model;   /* the loaded model hears voice messages */
-    int64_t rec_id, last_rec; /* the recording in progress; the last one made */
-    /* recordings in the order the engine thread numbers them (worker.h):
-     * the row of recording k is rec_of[k % 16] */
-    int n_recs;
-    int64_t rec_of[16];
-    double rec_t0;
-    int seg_scroll;
-
-    /* panes and overlays */
-    PaneId focus;
-    int zoom;
-    Overlay ov;
-    int ov_sel;
-    StoreSession *sessions;
-    size_t n_sessions;
-    StoreHit *hits;
-    size_t n_hits;
-    Editor ov_ed; /* the search or rename field */
-    char **help;
-    int n_help, help_scroll;
-    Download dl;
-} App;
-
 static App *g_app; /* for the signal handlers */
 
 /* ------------------------------------------------------------ messages */
 
-static void note(App *a, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void note(App *a, int err, const char *fmt, ...) {
+void app_note(App *a, int err, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(a->note, sizeof a->note, fmt, ap);
@@ -245,10 +133,9 @@ static void stderr_to_log(void) {
 /* ------------------------------------------------------------ keys and text */
 
 /* A key code of keys.h for an ncurses KEY_* code. */
-#define K(x) (KEYS_FN | (x))
 
 /* The UTF-8 form of code point c into u (4 bytes at most); its length. */
-static int utf8_put(unsigned c, char *u) {
+int ui_utf8_put(unsigned c, char *u) {
     if (c < 0x80) return u[0] = (char)c, 1;
     if (c < 0x800) return u[0] = (char)(0xc0 | c >> 6), u[1] = (char)(0x80 | (c & 63)), 2;
     if (c < 0x10000)
@@ -261,7 +148,7 @@ static int utf8_put(unsigned c, char *u) {
 /* ------------------------------------------------------------ drawing helpers */
 
 /* Writes at most cols display columns of s at (y, x); returns columns used. */
-static int put(int y, int x, const char *s, size_t n, int cols) {
+int ui_put(int y, int x, const char *s, size_t n, int cols) {
     if (cols <= 0) return 0;
     int used = 0;
     size_t k = tw_fit(s, n, cols, &used);
@@ -269,7 +156,7 @@ static int put(int y, int x, const char *s, size_t n, int cols) {
     return used;
 }
 
-static void fill(int y, int x, int cols) {
+void ui_fill(int y, int x, int cols) {
     for (int i = 0; i < cols; i++) mvaddch(y, x + i, ' ');
 }
 
@@ -277,7 +164,7 @@ static void hline_at(int y, int x, int cols) {
     for (int i = 0; i < cols; i++) mvaddstr(y, x + i, "\xe2\x94\x80"); /* ─ */
 }
 
-static void box_at(int y, int x, int h, int w, const char *title, int focused) {
+void ui_box(int y, int x, int h, int w, const char *title, int focused) {
     if (h < 2 || w < 2) return;
     attr_t b = theme_attr(focused ? THEME_BORDER_FOCUS : THEME_BORDER);
     attrset(b);
@@ -294,7 +181,7 @@ static void box_at(int y, int x, int h, int w, const char *title, int focused) {
     if (title && w > 6) {
         attrset(theme_attr(focused ? THEME_TITLE_FOCUS : THEME_TITLE));
         mvaddstr(y, x + 2, " ");
-        int u = put(y, x + 3, title, strlen(title), w - 6);
+        int u = ui_put(y, x + 3, title, strlen(title), w - 6);
         mvaddstr(y, x + 3 + u, " ");
     }
     attrset(A_NORMAL);
@@ -335,9 +222,9 @@ static void lists_reload(App *a) {
     a->personas = NULL, a->templates = NULL, a->n_personas = a->n_templates = 0;
     if (!a->st) return;
     if (store_persona_list(a->st, &a->personas, &a->n_personas))
-        note(a, 1, "%s", unum_error());
+        app_note(a, 1, "%s", unum_error());
     if (store_template_list(a->st, &a->templates, &a->n_templates))
-        note(a, 1, "%s", unum_error());
+        app_note(a, 1, "%s", unum_error());
     if (a->persona_sel >= (int)a->n_personas) a->persona_sel = (int)a->n_personas - 1;
     if (a->template_sel >= (int)a->n_templates) a->template_sel = (int)a->n_templates - 1;
     if (a->persona_sel < 0) a->persona_sel = 0;
@@ -348,7 +235,7 @@ static void session_load(App *a, int64_t id) {
     chat_clear(a);
     StoreSession s;
     if (store_session_get(a->st, id, &s)) {
-        note(a, 1, "%s", unum_error());
+        app_note(a, 1, "%s", unum_error());
         return;
     }
     a->session = id;
@@ -362,7 +249,7 @@ static void session_load(App *a, int64_t id) {
     StoreMessage *m = NULL;
     size_t n = 0;
     if (store_message_list(a->st, id, &m, &n)) {
-        note(a, 1, "%s", unum_error());
+        app_note(a, 1, "%s", unum_error());
         return;
     }
     for (size_t i = 0; i < n; i++) {
@@ -401,7 +288,7 @@ static int session_ensure(App *a, const char *first_text) {
     const char *slash = a->model_dir ? strrchr(a->model_dir, '/') : NULL;
     const char *model = slash ? slash + 1 : a->model_dir ? a->model_dir : "";
     if (store_session_create(a->st, title, model, a->persona ? a->persona : "", &a->session))
-        return note(a, 1, "%s", unum_error()), -1;
+        return app_note(a, 1, "%s", unum_error()), -1;
     free(a->session_title);
     a->session_title = xstrdup(title);
     return 0;
@@ -418,7 +305,7 @@ static void store_msg(App *a, Msg *m, int tokens, double ms) {
         content = marked;
     }
     if (store_message_add(a->st, a->session, m->role, content, tokens, ms, &m->id))
-        note(a, 1, "%s", unum_error());
+        app_note(a, 1, "%s", unum_error());
     free(marked);
 }
 
@@ -436,7 +323,7 @@ static char *system_prompt(App *a) {
 /* Sends the conversation so far to the worker and opens the reply. */
 static void ask(App *a) {
     if (!a->loaded) {
-        note(a, 1, a->loading ? "the model is still loading" : "no language model is loaded");
+        app_note(a, 1, a->loading ? "the model is still loading" : "no language model is loaded");
         return;
     }
     char *sys = system_prompt(a);
@@ -462,14 +349,14 @@ static void ask(App *a) {
 
 static void send_input(App *a) {
     if (a->replying) {
-        note(a, 1, "a reply is being written (Esc cancels it)");
+        app_note(a, 1, "a reply is being written (Esc cancels it)");
         return;
     }
     const char *t = a->ed.buf;
     while (*t == ' ' || *t == '\n' || *t == '\t') t++;
     if (!*t) return;
     if (!a->loaded) {
-        note(a, 1, a->loading ? "the model is still loading; your text stays in the editor"
+        app_note(a, 1, a->loading ? "the model is still loading; your text stays in the editor"
                               : "no language model is loaded; see the message above");
         return;
     }
@@ -495,7 +382,7 @@ static void edit_last(App *a) {
     if (i < 0) return;
     ed_set(&a->ed, a->msgs[i].text);
     while (a->n_msgs > i) msg_free(&a->msgs[--a->n_msgs]);
-    note(a, 0, "editing the last message: Enter sends it again");
+    app_note(a, 0, "editing the last message: Enter sends it again");
 }
 
 static void on_token(App *a, const char *text) {
@@ -519,7 +406,7 @@ static void on_reply_done(App *a, const Event *e) {
     a->ctx_used = e->reply.ctx_used;
     store_msg(a, m, e->reply.tokens,
               e->reply.tok_s > 0 ? e->reply.tokens / e->reply.tok_s * 1000 : 0);
-    if (m->cancelled) note(a, 0, "reply cancelled; what was written is kept");
+    if (m->cancelled) app_note(a, 0, "reply cancelled; what was written is kept");
     a->dirty = 1;
 }
 
@@ -549,9 +436,9 @@ static const Msg *last_assistant(const App *a) {
 
 static void copy_message(App *a) {
     const Msg *m = last_assistant(a);
-    if (!m) return note(a, 1, "no reply to copy");
+    if (!m) return app_note(a, 1, "no reply to copy");
     osc52(m->text);
-    note(a, 0, "copied the last reply (%zu bytes) to the clipboard", strlen(m->text));
+    app_note(a, 0, "copied the last reply (%zu bytes) to the clipboard", strlen(m->text));
 }
 
 static void copy_code(App *a) {
@@ -560,10 +447,10 @@ static void copy_code(App *a) {
     if (m) md_render(&d, m->text, strlen(m->text), 80);
     int k = d.n_code_blocks;
     md_free(&d);
-    if (!m || k == 0) return note(a, 1, "the last reply has no code block");
+    if (!m || k == 0) return app_note(a, 1, "the last reply has no code block");
     char *code = md_code_block(m->text, strlen(m->text), k - 1);
     osc52(code);
-    note(a, 0, "copied the last code block (%zu bytes) to the clipboard", strlen(code));
+    app_note(a, 0, "copied the last code block (%zu bytes) to the clipboard", strlen(code));
     free(code);
 }
 
@@ -577,7 +464,7 @@ static char *data_dir(const char *sub) {
 }
 
 static void export_session(App *a) {
-    if (!a->n_msgs) return note(a, 1, "nothing to export yet");
+    if (!a->n_msgs) return app_note(a, 1, "nothing to export yet");
     char *dir = data_dir("exports"), path[1200];
     snprintf(path, sizeof path, "%s/session-%lld.md", dir, (long long)a->session);
     free(dir);
@@ -600,8 +487,8 @@ static void export_session(App *a) {
         OUT("\n## %s\n\n%s%s\n", !strcmp(a->msgs[i].role, "user") ? "You" : "Assistant",
             a->msgs[i].text, a->msgs[i].cancelled ? "\n\n*[cancelled]*" : "");
 #undef OUT
-    if (unum_write_file_atomic(path, out, n)) note(a, 1, "%s", unum_error());
-    else note(a, 0, "exported to %s", path);
+    if (unum_write_file_atomic(path, out, n)) app_note(a, 1, "%s", unum_error());
+    else app_note(a, 0, "exported to %s", path);
     free(out);
 }
 
@@ -612,7 +499,7 @@ static void export_session(App *a) {
 static char *edit_in_editor(App *a, const char *json, const char *what) {
     char path[] = "/tmp/unum-edit-XXXXXX.json";
     int fd = mkstemps(path, 5);
-    if (fd < 0) return note(a, 1, "cannot create a temporary file: %s", strerror(errno)), NULL;
+    if (fd < 0) return app_note(a, 1, "cannot create a temporary file: %s", strerror(errno)), NULL;
     size_t n = strlen(json);
     int ok = write(fd, json, n) == (ssize_t)n;
     close(fd);
@@ -628,11 +515,11 @@ static char *edit_in_editor(App *a, const char *json, const char *what) {
         int rc = system(cmd);
         reset_prog_mode();
         refresh();
-        if (rc != 0) note(a, 1, "%s: the editor exited with status %d", what, rc);
+        if (rc != 0) app_note(a, 1, "%s: the editor exited with status %d", what, rc);
         else if ((out = unum_read_file(path, 1 << 20, NULL)) && !strcmp(out, json)) {
             free(out);
             out = NULL;
-            note(a, 0, "%s: unchanged", what);
+            app_note(a, 0, "%s: unchanged", what);
         }
     }
     unlink(path);
@@ -668,7 +555,7 @@ static int template_save(App *a, const char *text, int create, char *name, size_
 
 /* e and n in the persona and template panes: the selected record (or a
  * skeleton) as JSON in the editor, saved back when it parses. */
-static void list_edit(App *a, int persona, int create) {
+void app_list_edit(App *a, int persona, int create) {
     if (!a->st) return;
     const char *what = persona ? "persona" : "template";
     char *json;
@@ -691,24 +578,24 @@ static void list_edit(App *a, int persona, int create) {
     char name[128] = "";
     int rc = persona ? persona_save(a, text, create, name, sizeof name)
                      : template_save(a, text, create, name, sizeof name);
-    if (rc) note(a, 1, "%s", unum_error());
-    else note(a, 0, "%s '%s' saved", what, name);
+    if (rc) app_note(a, 1, "%s", unum_error());
+    else app_note(a, 0, "%s '%s' saved", what, name);
     lists_reload(a);
     free(text);
 }
 
-static void persona_choose(App *a) {
+void app_persona_choose(App *a) {
     if (!a->n_personas) return;
     free(a->persona);
     a->persona = xstrdup(a->personas[a->persona_sel].name);
-    note(a, 0, "persona '%s' conditions the replies from now on", a->persona);
+    app_note(a, 0, "persona '%s' conditions the replies from now on", a->persona);
 }
 
-static void template_choose(App *a) {
+void app_template_choose(App *a) {
     if (!a->n_templates) return;
     free(a->template_name);
     a->template_name = xstrdup(a->templates[a->template_sel].name);
-    note(a, 0, "template '%s' chosen for reports", a->template_name);
+    app_note(a, 0, "template '%s' chosen for reports", a->template_name);
 }
 
 /* ------------------------------------------------------------ reports */
@@ -720,11 +607,11 @@ static const char *report_template(App *a) {
     return a->n_templates ? a->templates[a->template_sel].name : NULL;
 }
 
-static void report_start(App *a, const char *tmpl) {
-    if (!a->last_rec) return note(a, 1, "no recording yet: F5 records one");
-    if (!a->loaded) return note(a, 1, "no language model is loaded");
-    if (a->replying) return note(a, 1, "a reply is being written (Esc cancels it)");
-    if (!tmpl) return note(a, 1, "no report template");
+void app_report_start(App *a, const char *tmpl) {
+    if (!a->last_rec) return app_note(a, 1, "no recording yet: F5 records one");
+    if (!a->loaded) return app_note(a, 1, "no language model is loaded");
+    if (a->replying) return app_note(a, 1, "a reply is being written (Esc cancels it)");
+    if (!tmpl) return app_note(a, 1, "no report template");
     worker_report(a->wk, a->args.db, a->last_rec, tmpl, a->persona,
                   a->gp.max_tokens < 384 ? a->gp.max_tokens : 384);
     char head[256];
@@ -736,7 +623,7 @@ static void report_start(App *a, const char *tmpl) {
     a->replying = 1;
     a->scroll = 0;
     a->focus = P_CHAT;
-    note(a, 0, "writing the report ...");
+    app_note(a, 0, "writing the report ...");
 }
 
 /* ------------------------------------------------------------ voice messages */
@@ -752,7 +639,7 @@ static void voice_toggle(App *a) {
         a->voice = NULL;
         if (a->st && a->voice_rec) store_recording_finish(a->st, a->voice_rec);
         if (rc || st.frames == 0) {
-            note(a, 1, "voice message: %s", rc ? unum_error() : "nothing was recorded");
+            app_note(a, 1, "voice message: %s", rc ? unum_error() : "nothing was recorded");
             free(a->voice_path), a->voice_path = NULL;
             return;
         }
@@ -767,22 +654,22 @@ static void voice_toggle(App *a) {
         return;
     }
     if (!a->loaded || !a->speech_model)
-        return note(a, 1, "the loaded model does not hear audio (a speech LLM does); F5 records "
+        return app_note(a, 1, "the loaded model does not hear audio (a speech LLM does); F5 records "
                           "for the transcript");
-    if (a->replying || a->cap) return note(a, 1, "busy: a reply or a recording is in progress");
+    if (a->replying || a->cap) return app_note(a, 1, "busy: a reply or a recording is in progress");
     char *dir = store_recordings_dir(), path[1200];
-    if (!dir) return note(a, 1, "%s", unum_error());
+    if (!dir) return app_note(a, 1, "%s", unum_error());
     snprintf(path, sizeof path, "%s/voice-%lld.wav", dir, (long long)time(NULL));
     free(dir);
     if (session_ensure(a, "voice conversation")) return;
     capture_config cfg = {.path = path, .encoding = WAV_PCM};
-    if (!(a->voice = capture_start(&cfg))) return note(a, 1, "%s", unum_error());
+    if (!(a->voice = capture_start(&cfg))) return app_note(a, 1, "%s", unum_error());
     a->voice_path = xstrdup(path);
     a->voice_rec = 0;
     if (a->st && store_recording_begin(a->st, path, CAPTURE_RATE, 1, a->session, &a->voice_rec))
-        note(a, 1, "%s", unum_error());
+        app_note(a, 1, "%s", unum_error());
     a->voice_t0 = unum_now();
-    note(a, 0, "recording a voice message: F8 sends it");
+    app_note(a, 0, "recording a voice message: F8 sends it");
 }
 
 /* ------------------------------------------------------------ recording */
@@ -796,22 +683,22 @@ static void record_toggle(App *a) {
         a->cap = NULL;
         worker_audio_end(a->wk);
         if (a->st && a->rec_id && store_recording_finish(a->st, a->rec_id))
-            note(a, 1, "%s", unum_error());
-        else if (rc) note(a, 1, "%s", unum_error());
-        else note(a, 0, "recording stopped: %.1f s", (double)st.frames / CAPTURE_RATE);
+            app_note(a, 1, "%s", unum_error());
+        else if (rc) app_note(a, 1, "%s", unum_error());
+        else app_note(a, 0, "recording stopped: %.1f s", (double)st.frames / CAPTURE_RATE);
         a->last_rec = a->rec_id;
         /* the report is offered once the last utterance is transcribed
          * (EV_RECORDING_DONE) */
         return;
     }
     if (!a->whisper_ready) {
-        note(a, 1, a->whisper_loading ? "the speech model is still loading"
+        app_note(a, 1, a->whisper_loading ? "the speech model is still loading"
                                       : "no speech model: set whisper = DIR in %s or pass --whisper",
              a->cfg_path);
         return;
     }
     char *dir = store_recordings_dir(), path[1200];
-    if (!dir) return note(a, 1, "%s", unum_error());
+    if (!dir) return app_note(a, 1, "%s", unum_error());
     time_t now = time(NULL);
     struct tm tm;
     localtime_r(&now, &tm);
@@ -823,17 +710,17 @@ static void record_toggle(App *a) {
                           .listener_user = a->wk};
     a->cap = capture_start(&cfg);
     if (!a->cap) {
-        note(a, 1, "%s", unum_error());
+        app_note(a, 1, "%s", unum_error());
         return;
     }
     a->rec_id = 0;
     if (a->st && store_recording_begin(a->st, path, CAPTURE_RATE, 1, a->session, &a->rec_id))
-        note(a, 1, "%s", unum_error());
+        app_note(a, 1, "%s", unum_error());
     a->rec_of[a->n_recs++ % 16] = a->rec_id;
     a->rec_t0 = unum_now();
     for (int i = 0; i < a->n_segs; i++) free(a->segs[i].text);
     a->n_segs = 0;
-    note(a, 0, "recording to %s", path);
+    app_note(a, 0, "recording to %s", path);
 }
 
 static void on_segment(App *a, const Event *e) {
@@ -842,7 +729,7 @@ static void on_segment(App *a, const Event *e) {
     while (*t == ' ') t++;
     int64_t rec = k >= a->n_recs - 16 && k < a->n_recs ? a->rec_of[k % 16] : 0;
     if (a->st && rec && store_segment_add(a->st, rec, e->segment.t0, e->segment.t1, NULL, t, NULL))
-        note(a, 1, "%s", unum_error());
+        app_note(a, 1, "%s", unum_error());
     if (k != a->n_recs - 1) return; /* an earlier recording's tail: stored, not shown */
     if (a->n_segs == a->cap_segs) {
         a->cap_segs = a->cap_segs ? 2 * a->cap_segs : 32;
@@ -861,7 +748,7 @@ static void download_start(App *a) {
     if (a->dl.running) return;
     a->dl = (Download){.running = 1};
     worker_pull(a->wk, repos, 2);
-    note(a, 0, "downloading the default models; the app stays usable meanwhile");
+    app_note(a, 0, "downloading the default models; the app stays usable meanwhile");
 }
 
 static void on_pull_progress(App *a, const Event *e) {
@@ -876,16 +763,16 @@ static void on_pull_done(App *a, const Event *e) {
     if (e->pull.status == PULL_OK) {
         if (app_config_set(a->cfg_path, "model", DEFAULT_MODEL) ||
             app_config_set(a->cfg_path, "whisper", DEFAULT_WHISPER))
-            note(a, 1, "%s", unum_error());
+            app_note(a, 1, "%s", unum_error());
         free(a->cfg.model);
         a->cfg.model = xstrdup(DEFAULT_MODEL);
         load_model(a);
         worker_load_whisper(a->wk, DEFAULT_WHISPER, a->cfg.backend, a->cfg.threads);
         a->whisper_loading = 1;
     } else if (e->pull.status == PULL_CANCELLED) {
-        note(a, 0, "download stopped; F1 for keys. Starting unum again offers to resume it");
+        app_note(a, 0, "download stopped; F1 for keys. Starting unum again offers to resume it");
     } else {
-        note(a, 1, "download failed: %s", e->pull.why ? e->pull.why : "");
+        app_note(a, 1, "download failed: %s", e->pull.why ? e->pull.why : "");
     }
 }
 
@@ -900,7 +787,7 @@ static void first_run(App *a) {
             if (!strcmp(lm[i], DEFAULT_MODEL)) pick = i;
         free(a->cfg.model);
         a->cfg.model = xstrdup(lm[pick]);
-        note(a, 0, "using %s found on this machine (set model = in %s to choose another)",
+        app_note(a, 0, "using %s found on this machine (set model = in %s to choose another)",
              lm[pick], a->cfg_path);
     }
     for (int i = 0; i < n; i++) free(lm[i]);
@@ -930,27 +817,27 @@ static void handle_events(App *a) {
             a->backend = xstrdup(e->loaded.backend ? e->loaded.backend : "");
             a->ctx = e->loaded.ctx;
             a->speech_model = e->loaded.speech;
-            note(a, 0, "model loaded in %.1f s: %s%s", e->loaded.seconds, e->loaded.dir,
+            app_note(a, 0, "model loaded in %.1f s: %s%s", e->loaded.seconds, e->loaded.dir,
                  e->loaded.speech ? " (a speech model: F8 records a voice message)" : "");
             break;
         case EV_LOAD_FAILED:
             a->loading = 0;
-            note(a, 1, "cannot load the language model: %s", e->failed.why);
+            app_note(a, 1, "cannot load the language model: %s", e->failed.why);
             break;
         case EV_TOKEN: on_token(a, e->token); break;
         case EV_REPLY_DONE: on_reply_done(a, e); break;
         case EV_REPLY_FAILED:
             if (a->replying && a->n_msgs) msg_free(&a->msgs[--a->n_msgs]);
             a->replying = 0;
-            note(a, 1, "reply failed: %s", e->failed.why);
+            app_note(a, 1, "reply failed: %s", e->failed.why);
             break;
         case EV_WHISPER_LOADED:
             a->whisper_loading = 0, a->whisper_ready = 1;
-            note(a, 0, "speech model ready (F5 records): %s", e->whisper.model);
+            app_note(a, 0, "speech model ready (F5 records): %s", e->whisper.model);
             break;
         case EV_WHISPER_FAILED:
             a->whisper_loading = 0;
-            note(a, 1, "cannot load the speech model: %s", e->failed.why);
+            app_note(a, 1, "cannot load the speech model: %s", e->failed.why);
             break;
         case EV_SEGMENT: on_segment(a, e); break;
         case EV_RECORDING_DONE:
@@ -959,9 +846,9 @@ static void handle_events(App *a) {
                 report_template(a) && a->ov == OV_NONE)
                 a->ov = OV_REPORT;
             break;
-        case EV_TRANSCRIBE_FAILED: note(a, 1, "transcription: %s", e->failed.why); break;
+        case EV_TRANSCRIBE_FAILED: app_note(a, 1, "transcription: %s", e->failed.why); break;
         case EV_REPORT_PROGRESS:
-            note(a, 0, "report: %s %d of %d", e->report_progress.stage,
+            app_note(a, 0, "report: %s %d of %d", e->report_progress.stage,
                  e->report_progress.done + 1, e->report_progress.total);
             break;
         case EV_REPORT_DONE:
@@ -973,13 +860,13 @@ static void handle_events(App *a) {
                 a->replying = 0;
                 store_msg(a, m, 0, 0);
             }
-            note(a, 0, "report %d stored; r in the template pane writes another", e->report.row);
+            app_note(a, 0, "report %d stored; r in the template pane writes another", e->report.row);
             break;
         case EV_REPORT_FAILED:
             if (a->replying && a->n_msgs) msg_free(&a->msgs[--a->n_msgs]);
             a->replying = 0;
-            if (e->failed.why[0]) note(a, 1, "report: %s", e->failed.why);
-            else note(a, 0, "report cancelled; nothing was stored");
+            if (e->failed.why[0]) app_note(a, 1, "report: %s", e->failed.why);
+            else app_note(a, 0, "report cancelled; nothing was stored");
             break;
         case EV_PULL_PROGRESS: on_pull_progress(a, e); break;
         case EV_PULL_DONE: on_pull_done(a, e); break;
@@ -992,29 +879,13 @@ static void handle_events(App *a) {
 /* ------------------------------------------------------------ layout and drawing */
 
 typedef struct {
-    int y, x, h, w;
-} Rect;
-
-typedef struct {
     Rect pane[P_COUNT];
     int shown[P_COUNT];
     Rect input;
     int input_rows;
 } Layout;
 
-/* A pane: its title, the key context its bindings live in, how it draws
- * and how it acts (as htop's Panel and tig's view_ops). An ActionFn returns
- * redraw flags (R_*, below). */
-typedef int (*ActionFn)(App *a);
-
-typedef struct {
-    const char *title;
-    KeyContext ctx;                 /* where its bindings live (keys.h) */
-    void (*draw)(App *a, PaneId p, Rect r, int focused);
-    const ActionFn *actions;        /* indexed by KeyAction; NULL: none */
-    int (*key)(App *a, int key);    /* a key that is no action; R_* */
-} PaneOps;
-static const PaneOps panes[P_COUNT]; /* below, with the panes */
+static const PaneOps *const panes[P_COUNT]; /* below, with the panes */
 
 static Layout layout(App *a) {
     Layout L;
@@ -1047,7 +918,7 @@ static Layout layout(App *a) {
 
 static void draw_status(App *a) {
     attrset(theme_attr(THEME_STATUS));
-    fill(0, 0, a->W);
+    ui_fill(0, 0, a->W);
     char s[512];
     const char *slash = a->model_dir ? strrchr(a->model_dir, '/') : NULL;
     const char *model = slash ? slash + 1 : a->model_dir;
@@ -1073,13 +944,13 @@ static void draw_status(App *a) {
     } else {
         snprintf(s, sizeof s, " unum | no model");
     }
-    int used = put(0, 0, s, strlen(s), a->W);
+    int used = ui_put(0, 0, s, strlen(s), a->W);
     if (a->voice) {
         char m[64];
         int k = snprintf(m, sizeof m, " VOICE %4.0fs (F8 sends) ", unum_now() - a->voice_t0);
         if (a->W - k > used) {
             attrset(theme_attr(THEME_RECORDING));
-            put(0, a->W - k, m, (size_t)k, k);
+            ui_put(0, a->W - k, m, (size_t)k, k);
         }
     }
     if (a->cap) {
@@ -1091,7 +962,7 @@ static void draw_status(App *a) {
         int x = a->W - k - meter - 2;
         if (x > used) {
             attrset(theme_attr(THEME_RECORDING));
-            put(0, x, m, (size_t)k, k);
+            ui_put(0, x, m, (size_t)k, k);
             for (int i = 0; i < meter; i++) {
                 attrset(theme_attr(i < 6 ? THEME_METER_LOW : i < 8 ? THEME_METER_MID : THEME_METER_HIGH));
                 mvaddstr(0, x + k + i, i < lv ? "\xe2\x96\x88" : "\xc2\xb7"); /* █ · */
@@ -1100,7 +971,7 @@ static void draw_status(App *a) {
         if (st.state != CAPTURE_RUNNING) { /* the device went away or the disk failed */
             attrset(A_NORMAL);
             record_toggle(a);
-            note(a, 1, "recording ended: %s", st.error);
+            app_note(a, 1, "recording ended: %s", st.error);
         }
     }
     attrset(A_NORMAL);
@@ -1119,13 +990,13 @@ static void draw_md_line(App *a, int y, int x, int w, const MdLine *l) {
                                         : block & MD_QUOTE   ? THEME_QUOTE
                                                              : THEME_ASSISTANT);
     attrset(base);
-    if (block & MD_CODEBLOCK) fill(y, x, w);
+    if (block & MD_CODEBLOCK) ui_fill(y, x, w);
     int col = 0, at = 0, len = (int)strlen(l->text);
     for (int s = 0; s <= l->n_spans && col < w; s++) {
         int start = s < l->n_spans ? l->spans[s].start : len;
         if (start > at) { /* plain text before the span */
             attrset(base);
-            col += put(y, x + col, l->text + at, (size_t)(start - at), w - col);
+            col += ui_put(y, x + col, l->text + at, (size_t)(start - at), w - col);
             at = start;
         }
         if (s == l->n_spans) break;
@@ -1138,7 +1009,7 @@ static void draw_md_line(App *a, int y, int x, int w, const MdLine *l) {
         if (st & MD_BOLD) at_ |= A_BOLD;
         if (st & MD_ITALIC) at_ |= A_ITALIC;
         attrset(at_);
-        col += put(y, x + col, l->text + sp->start, (size_t)sp->len, w - col);
+        col += ui_put(y, x + col, l->text + sp->start, (size_t)sp->len, w - col);
         at = sp->start + sp->len;
     }
     attrset(A_NORMAL);
@@ -1146,9 +1017,9 @@ static void draw_md_line(App *a, int y, int x, int w, const MdLine *l) {
 
 static void draw_chat(App *a, Rect r, int focused) {
     char title[160];
-    snprintf(title, sizeof title, "%s%s%s", panes[P_CHAT].title, a->session_title ? ": " : "",
+    snprintf(title, sizeof title, "%s%s%s", "Chat", a->session_title ? ": " : "",
              a->session_title ? a->session_title : "");
-    box_at(r.y, r.x, r.h, r.w, title, focused);
+    ui_box(r.y, r.x, r.h, r.w, title, focused);
     int iw = r.w - 4, ih = r.h - 2;
     if (iw < 1 || ih < 1) return;
     /* lay out what changed */
@@ -1178,20 +1049,20 @@ static void draw_chat(App *a, Rect r, int focused) {
             if (k == 0) {
                 attrset(theme_attr(user ? THEME_USER_LABEL : THEME_ASSISTANT_LABEL));
                 const char *label = user ? "You" : "unum";
-                int u = put(y, r.x + 2, label, strlen(label), iw);
+                int u = ui_put(y, r.x + 2, label, strlen(label), iw);
                 if (!user && i == a->n_msgs - 1 && a->replying) {
                     attrset(theme_attr(THEME_DIM));
-                    put(y, r.x + 2 + u, " (writing; Esc cancels)", 23, iw - u);
+                    ui_put(y, r.x + 2 + u, " (writing; Esc cancels)", 23, iw - u);
                 } else if (m->cancelled) {
                     attrset(theme_attr(THEME_SYSTEM_NOTE));
-                    put(y, r.x + 2 + u, " [cancelled]", 12, iw - u);
+                    ui_put(y, r.x + 2 + u, " [cancelled]", 12, iw - u);
                 }
                 attrset(A_NORMAL);
             } else if (k <= m->doc.n) {
                 if (user) {
                     attrset(theme_attr(THEME_USER));
                     const MdLine *l = &m->doc.line[k - 1];
-                    put(y, r.x + 2, l->text, strlen(l->text), iw);
+                    ui_put(y, r.x + 2, l->text, strlen(l->text), iw);
                     attrset(A_NORMAL);
                 } else {
                     draw_md_line(a, y, r.x + 2, iw, &m->doc.line[k - 1]);
@@ -1203,19 +1074,19 @@ static void draw_chat(App *a, Rect r, int focused) {
         attrset(theme_attr(THEME_DIM));
         const char *hint = a->loaded ? "Type a message and press Enter. F1 shows the keys."
                                      : "No language model yet: see the line at the bottom.";
-        put(r.y + 1, r.x + 2, hint, strlen(hint), iw);
+        ui_put(r.y + 1, r.x + 2, hint, strlen(hint), iw);
         attrset(A_NORMAL);
     }
 }
 
 static void draw_transcript(App *a, Rect r, int focused) {
-    box_at(r.y, r.x, r.h, r.w, a->cap ? "Transcript (recording)" : "Transcript", focused);
+    ui_box(r.y, r.x, r.h, r.w, a->cap ? "Transcript (recording)" : "Transcript", focused);
     int iw = r.w - 4, ih = r.h - 2;
     if (iw < 1 || ih < 1) return;
     if (a->n_segs == 0) {
         attrset(theme_attr(THEME_DIM));
         const char *h = a->cap ? "listening..." : "F5 starts recording; segments appear here.";
-        put(r.y + 1, r.x + 2, h, strlen(h), iw);
+        ui_put(r.y + 1, r.x + 2, h, strlen(h), iw);
         attrset(A_NORMAL);
         return;
     }
@@ -1232,17 +1103,17 @@ static void draw_transcript(App *a, Rect r, int focused) {
             int y = r.y + row--;
             if (k == 0) {
                 attrset(theme_attr(THEME_TIME));
-                put(y, r.x + 2, stamp, strlen(stamp), iw);
+                ui_put(y, r.x + 2, stamp, strlen(stamp), iw);
             }
             attrset(A_NORMAL);
-            if (k < d.n) put(y, r.x + 8, d.line[k].text, strlen(d.line[k].text), iw - 6);
+            if (k < d.n) ui_put(y, r.x + 8, d.line[k].text, strlen(d.line[k].text), iw - 6);
         }
         md_free(&d);
     }
 }
 
 static void draw_input(App *a, Rect r, int rows, int focused) {
-    box_at(r.y, r.x, r.h, r.w, a->replying ? "Message (reply in progress)" : "Message",
+    ui_box(r.y, r.x, r.h, r.w, a->replying ? "Message (reply in progress)" : "Message",
            focused);
     int cols = a->W - 2 > 1 ? a->W - 2 : 1, cr = 0, cc = 0;
     TwLayout lay = {0};
@@ -1251,10 +1122,10 @@ static void draw_input(App *a, Rect r, int rows, int focused) {
     attrset(theme_attr(THEME_INPUT));
     for (int i = 0; i < rows; i++) {
         int row = first + i;
-        fill(r.y + 1 + i, 1, cols);
+        ui_fill(r.y + 1 + i, 1, cols);
         if (row >= lay.n) continue;
         size_t b = lay.row[row].start, e = lay.row[row].end;
-        put(r.y + 1 + i, 1, a->ed.buf + b, e - b, cols);
+        ui_put(r.y + 1 + i, 1, a->ed.buf + b, e - b, cols);
     }
     attrset(A_NORMAL);
     tw_layout_free(&lay);
@@ -1265,14 +1136,14 @@ static void draw_bottom(App *a) {
     int y = a->H - 1;
     if (a->note[0]) {
         attrset(theme_attr(a->note_err ? THEME_ERROR : THEME_NORMAL));
-        fill(y, 0, a->W);
-        put(y, 0, a->note, strlen(a->note), a->W);
+        ui_fill(y, 0, a->W);
+        ui_put(y, 0, a->note, strlen(a->note), a->W);
     } else {
         attrset(theme_attr(THEME_DIM));
-        fill(y, 0, a->W);
+        ui_fill(y, 0, a->W);
         const char *h = " Enter send  M-Enter newline  Tab pane  Esc cancel  F1 help  F2 sessions  "
                         "F3 search  F4 theme  F5 record  C-q quit";
-        put(y, 0, h, strlen(h), a->W);
+        ui_put(y, 0, h, strlen(h), a->W);
     }
     attrset(A_NORMAL);
 }
@@ -1281,7 +1152,7 @@ static void draw_overlay(App *a) {
     int w = a->W - 8 < 90 ? a->W - 8 : 90, h = a->H - 4;
     if (w < 20 || h < 5) return;
     int y = 2, x = (a->W - w) / 2;
-    for (int i = 0; i < h; i++) fill(y + i, x, w);
+    for (int i = 0; i < h; i++) ui_fill(y + i, x, w);
     const char *title = a->ov == OV_HELP       ? "Keys (Esc closes)"
                         : a->ov == OV_SESSIONS ? "Sessions: Enter open, n new, r rename, d delete"
                         : a->ov == OV_SEARCH   ? "Search all sessions (Enter opens the hit)"
@@ -1289,12 +1160,12 @@ static void draw_overlay(App *a) {
                         : a->ov == OV_PULL     ? "First run: no language model yet"
                         : a->ov == OV_REPORT   ? "Recording stopped"
                                                : "Delete this session? y / n";
-    box_at(y, x, h, w, title, 1);
+    ui_box(y, x, h, w, title, 1);
     int iw = w - 4, ih = h - 2;
     if (a->ov == OV_HELP) {
         for (int i = 0; i < ih && i + a->help_scroll < a->n_help; i++) {
             const char *l = a->help[i + a->help_scroll];
-            put(y + 1 + i, x + 2, l, strlen(l), iw);
+            ui_put(y + 1 + i, x + 2, l, strlen(l), iw);
         }
         return;
     }
@@ -1312,7 +1183,7 @@ static void draw_overlay(App *a) {
         snprintf(l[n++], sizeof l[0], "n: not now; set model = DIR in %s or start with -m DIR",
                  a->cfg_path);
         free(dest);
-        for (int i = 0; i < n && i < ih; i++) put(y + 1 + i, x + 2, l[i], strlen(l[i]), iw);
+        for (int i = 0; i < n && i < ih; i++) ui_put(y + 1 + i, x + 2, l[i], strlen(l[i]), iw);
         return;
     }
     if (a->ov == OV_REPORT) {
@@ -1321,14 +1192,14 @@ static void draw_overlay(App *a) {
                  report_template(a), a->persona ? " as persona " : "", a->persona ? a->persona : "");
         snprintf(l[1], sizeof l[1], " ");
         snprintf(l[2], sizeof l[2], "y: write it now   n: later (r in the template pane)");
-        for (int i = 0; i < 3 && i < ih; i++) put(y + 1 + i, x + 2, l[i], strlen(l[i]), iw);
+        for (int i = 0; i < 3 && i < ih; i++) ui_put(y + 1 + i, x + 2, l[i], strlen(l[i]), iw);
         return;
     }
     int list_y = y + 1;
     if (a->ov == OV_SEARCH || a->ov == OV_RENAME) {
         attrset(theme_attr(THEME_INPUT));
-        fill(y + 1, x + 1, w - 2);
-        put(y + 1, x + 2, a->ov_ed.buf, a->ov_ed.len, iw);
+        ui_fill(y + 1, x + 1, w - 2);
+        ui_put(y + 1, x + 2, a->ov_ed.buf, a->ov_ed.len, iw);
         attrset(A_NORMAL);
         list_y = y + 3;
         ih -= 2;
@@ -1343,10 +1214,10 @@ static void draw_overlay(App *a) {
                      s->id == a->session ? "\xe2\x97\x8f" : " ", (long long)s->id,
                      s->title[0] ? s->title : "(untitled)", (long long)s->n_messages, s->updated);
             attrset(k == a->ov_sel ? theme_attr(THEME_SELECTION) : A_NORMAL);
-            fill(list_y + i, x + 1, w - 2);
-            put(list_y + i, x + 2, line, strlen(line), iw);
+            ui_fill(list_y + i, x + 1, w - 2);
+            ui_put(list_y + i, x + 2, line, strlen(line), iw);
         }
-        if (!a->n_sessions) put(list_y, x + 2, "(no sessions yet)", 17, iw);
+        if (!a->n_sessions) ui_put(list_y, x + 2, "(no sessions yet)", 17, iw);
     } else if (a->ov == OV_SEARCH) {
         for (int i = 0; i < (int)a->n_hits && i < ih; i++) {
             const StoreHit *hit = &a->hits[i];
@@ -1354,8 +1225,8 @@ static void draw_overlay(App *a) {
             snprintf(line, sizeof line, "%s %lld: %s", hit->kind, (long long)hit->owner,
                      hit->snippet);
             attrset(i == a->ov_sel ? theme_attr(THEME_SELECTION) : A_NORMAL);
-            fill(list_y + i, x + 1, w - 2);
-            put(list_y + i, x + 2, line, strlen(line), iw);
+            ui_fill(list_y + i, x + 1, w - 2);
+            ui_put(list_y + i, x + 2, line, strlen(line), iw);
         }
     }
     attrset(A_NORMAL);
@@ -1376,7 +1247,7 @@ static void draw(App *a) {
     draw_status(a);
     for (int p = 0; p < P_COUNT; p++) {
         if (!L.shown[p]) continue;
-        panes[p].draw(a, (PaneId)p, L.pane[p], (int)a->focus == p);
+        panes[p]->draw(a, (PaneId)p, L.pane[p], (int)a->focus == p);
     }
     draw_bottom(a);
     draw_input(a, L.input, L.input_rows, a->focus == P_CHAT);
@@ -1390,8 +1261,8 @@ static void draw(App *a) {
 static void sessions_open(App *a) {
     store_sessions_free(a->sessions, a->n_sessions);
     a->sessions = NULL, a->n_sessions = 0;
-    if (!a->st) return note(a, 1, "no database");
-    if (store_session_list(a->st, &a->sessions, &a->n_sessions)) return note(a, 1, "%s", unum_error());
+    if (!a->st) return app_note(a, 1, "no database");
+    if (store_session_list(a->st, &a->sessions, &a->n_sessions)) return app_note(a, 1, "%s", unum_error());
     a->ov = OV_SESSIONS;
     a->ov_sel = 0;
     for (size_t i = 0; i < a->n_sessions; i++)
@@ -1399,12 +1270,12 @@ static void sessions_open(App *a) {
 }
 
 static void session_new(App *a) {
-    if (a->replying) return note(a, 1, "a reply is being written (Esc cancels it)");
+    if (a->replying) return app_note(a, 1, "a reply is being written (Esc cancels it)");
     chat_clear(a);
     a->session = 0;
     free(a->session_title);
     a->session_title = NULL;
-    note(a, 0, "new session: it is saved with its first message");
+    app_note(a, 0, "new session: it is saved with its first message");
 }
 
 static void search_run(App *a) {
@@ -1412,7 +1283,7 @@ static void search_run(App *a) {
     a->hits = NULL, a->n_hits = 0;
     if (!a->ov_ed.len || !a->st) return;
     if (store_search(a->st, a->ov_ed.buf, 50, &a->hits, &a->n_hits))
-        note(a, 1, "%s", unum_error());
+        app_note(a, 1, "%s", unum_error());
     a->ov_sel = 0;
 }
 
@@ -1423,14 +1294,14 @@ static void overlay_key(App *a, int key) {
                                                         : 0;
     if (a->ov == OV_REPORT) {
         a->ov = OV_NONE;
-        if (key == 'y' || key == 'Y') report_start(a, report_template(a));
+        if (key == 'y' || key == 'Y') app_report_start(a, report_template(a));
         return;
     }
     if (a->ov == OV_PULL) {
         a->ov = OV_NONE;
         if (key == 'y' || key == 'Y') download_start(a);
         else
-            note(a, 0, "no model: set model = DIR (or ORG/NAME) in %s, start with -m DIR, or run "
+            app_note(a, 0, "no model: set model = DIR (or ORG/NAME) in %s, start with -m DIR, or run "
                        "`unum pull %s`",
                  a->cfg_path, DEFAULT_MODEL);
         return;
@@ -1458,8 +1329,8 @@ static void overlay_key(App *a, int key) {
     if (a->ov == OV_CONFIRM) {
         if ((key == 'y' || key == 'Y') && a->ov_sel < (int)a->n_sessions) {
             int64_t id = a->sessions[a->ov_sel].id;
-            if (store_session_delete(a->st, id)) note(a, 1, "%s", unum_error());
-            else note(a, 0, "session %lld deleted", (long long)id);
+            if (store_session_delete(a->st, id)) app_note(a, 1, "%s", unum_error());
+            else app_note(a, 0, "session %lld deleted", (long long)id);
             if (id == a->session) session_new(a);
             sessions_open(a);
         } else {
@@ -1482,17 +1353,17 @@ static void overlay_key(App *a, int key) {
     if (key == '\r') {
         if (a->ov == OV_RENAME) {
             int64_t id = a->sessions[a->ov_sel].id;
-            if (store_session_rename(a->st, id, a->ov_ed.buf)) note(a, 1, "%s", unum_error());
+            if (store_session_rename(a->st, id, a->ov_ed.buf)) app_note(a, 1, "%s", unum_error());
             else if (id == a->session) free(a->session_title), a->session_title = xstrdup(a->ov_ed.buf);
             sessions_open(a);
         } else if (a->ov_sel < (int)a->n_hits) {
             const StoreHit *h = &a->hits[a->ov_sel];
-            if (a->replying) return note(a, 1, "a reply is being written (Esc cancels it)");
+            if (a->replying) return app_note(a, 1, "a reply is being written (Esc cancels it)");
             if (!strcmp(h->kind, "message")) {
                 session_load(a, h->owner);
                 a->ov = OV_NONE;
             } else {
-                note(a, 0, "that hit is in recording %lld's transcript", (long long)h->owner);
+                app_note(a, 0, "that hit is in recording %lld's transcript", (long long)h->owner);
             }
         }
         return;
@@ -1502,7 +1373,7 @@ static void overlay_key(App *a, int key) {
     else if (key == K(KEY_RIGHT)) ed_right(&a->ov_ed);
     else if (keys_is_text(key)) {
         char u[4];
-        ed_insert(&a->ov_ed, u, (size_t)utf8_put((unsigned)key, u));
+        ed_insert(&a->ov_ed, u, (size_t)ui_utf8_put((unsigned)key, u));
     } else {
         return;
     }
@@ -1518,25 +1389,23 @@ static void overlay_key(App *a, int key) {
  * and motion keys, the lists' arrows. Every action of a pane's context has a
  * handler (app_action_handled, which the tests call for every bound key). */
 
-enum { R_NONE = 0, R_HANDLED = 1, R_REDRAW = 2 };
-#define R_DONE (R_HANDLED | R_REDRAW)
 
 static void theme_next(App *a) {
     char **names = NULL;
     int n = 0;
     theme_list(&names, &n);
-    if (n <= 0) return note(a, 1, "no themes found");
+    if (n <= 0) return app_note(a, 1, "no themes found");
     int at = 0;
     for (int i = 0; i < n; i++)
         if (!strcmp(names[i], a->theme.name)) at = (i + 1) % n;
     Theme t;
     if (theme_load(&t, names[at])) {
-        note(a, 1, "%s", unum_error());
+        app_note(a, 1, "%s", unum_error());
     } else {
         a->theme = t;
         theme_apply(&a->theme);
-        if (app_config_set(a->cfg_path, "theme", a->theme.name)) note(a, 1, "%s", unum_error());
-        else note(a, 0, "theme %s (remembered in %s)", a->theme.name, a->cfg_path);
+        if (app_config_set(a->cfg_path, "theme", a->theme.name)) app_note(a, 1, "%s", unum_error());
+        else app_note(a, 0, "theme %s (remembered in %s)", a->theme.name, a->cfg_path);
     }
     theme_list_free(names, n);
 }
@@ -1675,7 +1544,7 @@ static int chat_key(App *a, int key) {
     default:
         if (!keys_is_text(key)) return R_NONE;
         char u[4];
-        ed_insert(&a->ed, u, (size_t)utf8_put((unsigned)key, u));
+        ed_insert(&a->ed, u, (size_t)ui_utf8_put((unsigned)key, u));
     }
     return R_DONE;
 }
@@ -1690,112 +1559,28 @@ static int transcript_key(App *a, int key) {
     return R_DONE;
 }
 
-/* ------------------------------------------------------------ the list pane
- *
- * One pane kind for the personas and the report templates: a List says
- * which records it shows, which is selected and which is chosen. */
-
-typedef struct {
-    int persona;      /* 1: personas, 0: templates */
-    int n, *sel;
-    const char *chosen;
-    const char *title;
-} List;
-
-static List list_of(App *a, PaneId p) {
-    assert(p == P_PERSONA || p == P_TEMPLATE);
-    if (p == P_PERSONA)
-        return (List){1, (int)a->n_personas, &a->persona_sel, a->persona,
-                      "Persona (Enter choose, e edit, n new)"};
-    return (List){0, (int)a->n_templates, &a->template_sel, a->template_name,
-                  "Template (Enter choose, e edit, n new)"};
-}
-
-static const char *list_name(App *a, const List *l, int i) {
-    return l->persona ? a->personas[i].name : a->templates[i].name;
-}
-
-static const char *list_desc(App *a, const List *l, int i) {
-    return l->persona ? a->personas[i].description : a->templates[i].description;
-}
-
-static int act_list_pick(App *a) {
-    if (list_of(a, a->focus).persona) persona_choose(a);
-    else template_choose(a);
-    return R_DONE;
-}
-static int act_list_edit(App *a) { return list_edit(a, list_of(a, a->focus).persona, 0), R_DONE; }
-static int act_list_new(App *a) { return list_edit(a, list_of(a, a->focus).persona, 1), R_DONE; }
-static int act_template_report(App *a) {
-    if (a->n_templates) report_start(a, a->templates[a->template_sel].name);
-    return R_DONE;
-}
-
-/* One table for both lists: a context's keys only ever look up that
- * context's actions, so the persona pane never sees TEMPLATE_*. */
-static const ActionFn list_actions[KEYS_N_ACTIONS] = {
-    [KEYS_PERSONA_PICK] = act_list_pick,
-    [KEYS_PERSONA_EDIT] = act_list_edit,
-    [KEYS_PERSONA_NEW] = act_list_new,
-    [KEYS_TEMPLATE_PICK] = act_list_pick,
-    [KEYS_TEMPLATE_EDIT] = act_list_edit,
-    [KEYS_TEMPLATE_NEW] = act_list_new,
-    [KEYS_TEMPLATE_REPORT] = act_template_report,
-};
-
-static int list_key(App *a, int key) {
-    List l = list_of(a, a->focus);
-    if (key == K(KEY_UP) && *l.sel > 0) (*l.sel)--;
-    else if (key == K(KEY_DOWN) && *l.sel + 1 < l.n) (*l.sel)++;
-    else return R_NONE;
-    return R_DONE;
-}
-
 /* ------------------------------------------------------------ the pane table */
 
 static void chat_draw(App *a, PaneId p, Rect r, int focused) { (void)p, draw_chat(a, r, focused); }
 static void transcript_draw(App *a, PaneId p, Rect r, int focused) {
     (void)p, draw_transcript(a, r, focused);
 }
-static void list_draw(App *a, PaneId p, Rect r, int focused) {
-    List l = list_of(a, p);
-    box_at(r.y, r.x, r.h, r.w, l.title, focused);
-    int iw = r.w - 4, ih = r.h - 2;
-    if (iw < 1 || ih < 1) return;
-    int sel = *l.sel, top = sel >= ih ? sel - ih + 1 : 0;
-    for (int i = top; i < l.n && i - top < ih; i++) {
-        int y = r.y + 1 + i - top;
-        const char *nm = list_name(a, &l, i);
-        int is_chosen = l.chosen && !strcmp(l.chosen, nm);
-        attrset(i == sel && focused ? theme_attr(THEME_SELECTION) : A_NORMAL);
-        fill(y, r.x + 1, r.w - 2);
-        char line[512];
-        snprintf(line, sizeof line, "%s %s", is_chosen ? "\xe2\x97\x8f" : " ", nm); /* ● */
-        int u = put(y, r.x + 2, line, strlen(line), iw);
-        const char *d = list_desc(a, &l, i);
-        if (d && *d && u + 3 < iw) {
-            attrset((i == sel && focused ? theme_attr(THEME_SELECTION) : 0) |
-                    theme_attr(THEME_DIM));
-            put(y, r.x + 2 + u, "  ", 2, iw - u);
-            put(y, r.x + 4 + u, d, strlen(d), iw - u - 2);
-        }
-        attrset(A_NORMAL);
-    }
-    if (l.n == 0) put(r.y + 1, r.x + 2, "(none)", 6, iw);
-}
+static const PaneOps pane_chat = {"Chat", KEYS_CTX_INPUT, chat_draw, chat_actions, chat_key};
+static const PaneOps pane_transcript = {"Transcript", KEYS_CTX_GLOBAL, transcript_draw,
+                                        transcript_actions, transcript_key};
 
-static const PaneOps panes[P_COUNT] = {
-    [P_CHAT] = {"Chat", KEYS_CTX_INPUT, chat_draw, chat_actions, chat_key},
-    [P_TRANSCRIPT] = {"Transcript", KEYS_CTX_GLOBAL, transcript_draw, transcript_actions, transcript_key},
-    [P_PERSONA] = {"Persona", KEYS_CTX_PERSONAS, list_draw, list_actions, list_key},
-    [P_TEMPLATE] = {"Template", KEYS_CTX_TEMPLATES, list_draw, list_actions, list_key},
+static const PaneOps *const panes[P_COUNT] = {
+    [P_CHAT] = &pane_chat,
+    [P_TRANSCRIPT] = &pane_transcript,
+    [P_PERSONA] = &pane_persona,
+    [P_TEMPLATE] = &pane_template,
 };
 
 /* ------------------------------------------------------------ overlay keys */
 
 static int act_session_open(App *a) {
     if (a->ov_sel >= (int)a->n_sessions) return R_HANDLED;
-    if (a->replying) return note(a, 1, "a reply is being written (Esc cancels it)"), R_DONE;
+    if (a->replying) return app_note(a, 1, "a reply is being written (Esc cancels it)"), R_DONE;
     session_load(a, a->sessions[a->ov_sel].id);
     a->ov = OV_NONE;
     return R_DONE;
@@ -1833,7 +1618,7 @@ static ActionFn handler_for(const ActionFn *own, int modal, KeyAction act) {
 
 int app_action_handled(KeyContext ctx, KeyAction act) {
     for (int p = 0; p < P_COUNT; p++)
-        if (panes[p].ctx == ctx && handler_for(panes[p].actions, 0, act)) return 1;
+        if (panes[p]->ctx == ctx && handler_for(panes[p]->actions, 0, act)) return 1;
     for (size_t o = 0; o < sizeof overlays / sizeof *overlays; o++)
         if (o != OV_NONE && overlays[o].ctx == ctx && handler_for(overlays[o].actions, 1, act))
             return 1;
@@ -1850,7 +1635,7 @@ static void handle_key(App *a, int key) {
         else overlay_key(a, key), r = R_DONE;
     } else {
         assert(a->focus >= 0 && a->focus < P_COUNT);
-        const PaneOps *p = &panes[a->focus];
+        const PaneOps *p = panes[a->focus];
         ActionFn fn = handler_for(p->actions, 0, keys_lookup(&a->keys, key, p->ctx));
         if (fn) r = fn(a);
         if (!(r & R_HANDLED)) r = p->key(a, key);
@@ -1880,7 +1665,7 @@ static void read_paste(App *a) {
             ed_insert(&a->ed, buf, bn);
             bn = 0;
         }
-        bn += (size_t)utf8_put(c == '\r' ? '\n' : (unsigned)c, buf + bn);
+        bn += (size_t)ui_utf8_put(c == '\r' ? '\n' : (unsigned)c, buf + bn);
     }
     if (bn) ed_insert(&a->ed, buf, bn);
     a->dirty = 1;
@@ -1931,7 +1716,7 @@ static void read_keys(App *a) {
 static void load_model(App *a) {
     const char *model = a->args.model ? a->args.model : a->cfg.model;
     if (!model) {
-        note(a, 1, "no model configured: set model = DIR (or ORG/NAME) in %s, or start with -m DIR, "
+        app_note(a, 1, "no model configured: set model = DIR (or ORG/NAME) in %s, or start with -m DIR, "
                    "or run `unum pull Qwen/Qwen2.5-0.5B-Instruct`",
              a->cfg_path);
         return;
@@ -1942,7 +1727,7 @@ static void load_model(App *a) {
     worker_load(a->wk, model, &eo);
     a->loading = 1;
     a->load_frac = 0;
-    note(a, 0, "loading %s ...", model);
+    app_note(a, 0, "loading %s ...", model);
 }
 
 static void sampling_from_config(App *a) {
@@ -2015,7 +1800,7 @@ int app_main(const AppArgs *args) {
         worker_load_whisper(a->wk, wh, a->cfg.backend, a->cfg.threads);
         a->whisper_loading = 1;
     }
-    if (early[0]) note(a, 1, "%s", early);
+    if (early[0]) app_note(a, 1, "%s", early);
     a->dirty = 1;
     while (!a->quit) {
         if (a->dirty) {
@@ -2033,7 +1818,7 @@ int app_main(const AppArgs *args) {
     if (a->cap) { /* quitting mid-recording: its last utterance is still transcribed and stored */
         record_toggle(a);
         a->ov = OV_NONE;
-        note(a, 0, "finishing the transcript of the recording ...");
+        app_note(a, 0, "finishing the transcript of the recording ...");
         draw(a);
         int want = a->n_recs - 1, done = 0;
         for (double t0 = unum_now(); !done && unum_now() - t0 < 60;) {
