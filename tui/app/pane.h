@@ -166,8 +166,9 @@ typedef struct {
     const ActionFn *actions;        /* indexed by KeyAction; NULL: none */
     int (*key)(App *a, int key);    /* a key that is no action; R_* */
 } PaneOps;
-/* The pane kinds (pane_list.c): personas and templates share one. */
-extern const PaneOps pane_persona, pane_template;
+/* The pane kinds: pane_chat.c, pane_transcript.c and pane_list.c, whose
+ * kind personas and templates share. */
+extern const PaneOps pane_chat, pane_transcript, pane_persona, pane_template;
 
 /* A special key's code (keys.h). */
 #define K(x) (KEYS_FN | (x))
@@ -181,6 +182,10 @@ void app_persona_choose(App *a);
 void app_template_choose(App *a);
 /* The selected persona or template (or a new one, create) in $EDITOR. */
 void app_list_edit(App *a, int persona, int create);
+/* Sends the message editor's text. */
+void app_send_input(App *a);
+/* Starts or stops recording from the microphone. */
+void app_record_toggle(App *a);
 /* Writes the report of the last recording with template tmpl. */
 void app_report_start(App *a, const char *tmpl);
 
