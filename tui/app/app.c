@@ -1102,6 +1102,10 @@ static void draw_overlay(App *a) {
 }
 
 static void draw(App *a) {
+    assert(a->focus >= 0 && a->focus < P_COUNT && panes[a->focus]);
+    assert(a->ov >= OV_NONE && a->ov <= OV_REPORT);
+    assert(a->n_msgs <= a->cap_msgs && a->n_segs <= a->cap_segs);
+    assert(!a->replying || a->n_msgs > 0); /* the reply being written is the last message */
     erase();
     if (a->W < 20 || a->H < 8) {
         mvaddstr(0, 0, "unum: the terminal is too small");

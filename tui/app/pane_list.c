@@ -20,8 +20,12 @@ typedef struct {
     const char *title;
 } List;
 
+/* The invariant pane.h states: the selection is within the list (0 when
+ * it is empty); lists_reload and list_key keep it. */
 static List list_of(App *a, PaneId p) {
     assert(p == P_PERSONA || p == P_TEMPLATE);
+    assert(a->persona_sel >= 0 && (a->persona_sel < (int)a->n_personas || a->persona_sel == 0));
+    assert(a->template_sel >= 0 && (a->template_sel < (int)a->n_templates || a->template_sel == 0));
     if (p == P_PERSONA)
         return (List){1, (int)a->n_personas, &a->persona_sel, a->persona,
                       "Persona (Enter choose, e edit, n new)"};
