@@ -18,6 +18,7 @@
 
 #include "tui/core/appconfig.h"
 #include "tui/core/args.h"
+#include "tui/core/recordings.h"
 #include "audio/capture.h"
 #include "tui/app/editor.h"
 #include "tui/app/keys.h"
@@ -32,6 +33,7 @@
 #include "store/template.h"
 #include "tui/app/textwrap.h"
 #include "tui/app/theme.h"
+#include "engine/base/paths.h"
 #include "engine/base/util.h"
 #include "tui/core/worker.h"
 
@@ -64,6 +66,7 @@ static App *g_app; /* for the signal handlers */
 /* ------------------------------------------------------------ messages */
 
 void app_note(App *a, int err, const char *fmt, ...) {
+    if (a->note_sticky) return; /* an alert is waiting for Esc */
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(a->note, sizeof a->note, fmt, ap);
@@ -72,6 +75,20 @@ void app_note(App *a, int err, const char *fmt, ...) {
         if (*c == '\n' || *c == '\t') *c = ' ';
     a->note_err = err;
     a->dirty = 1;
+}
+
+/* An error that stopped something the user started (a recording, a voice
+ * message): shown until Esc acknowledges it, whatever notes come after. */
+static void alert(App *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void alert(App *a, const char *fmt, ...) {
+    char msg[480];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    a->note_sticky = 0;
+    app_note(a, 1, "[Esc] %s", msg);
+    a->note_sticky = 1;
 }
 
 /* ------------------------------------------------------------ terminal */
@@ -115,14 +132,11 @@ static void term_start(App *a) {
 /* stderr goes to a log file so that nothing a library prints lands on the
  * screen: $XDG_STATE_HOME/unum/unum.log (else ~/.local/state/unum). */
 static void stderr_to_log(void) {
-    const char *x = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
-    char dir[1024];
-    if (x && x[0] == '/') snprintf(dir, sizeof dir, "%s/unum", x);
-    else snprintf(dir, sizeof dir, "%s/.local/state/unum", home && *home ? home : "/tmp");
-    unum_mkdir_p(dir, 0700);
-    char log[1100];
-    snprintf(log, sizeof log, "%s/unum.log", dir);
-    int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    char *dir = unum_xdg_path(UNUM_XDG_STATE, NULL), *log = NULL;
+    if (dir && !unum_mkdir_p(dir, 0700)) log = unum_path_join(dir, "unum.log");
+    int fd = log ? open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600) : -1;
+    free(log);
+    free(dir);
     if (fd < 0) fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
     if (fd >= 0) {
         dup2(fd, 2);
@@ -330,12 +344,12 @@ static void ask(App *a) {
     ChatMsg *cm = xcalloc((size_t)a->n_msgs + 2, sizeof *cm);
     const char **audio = xcalloc((size_t)a->n_msgs + 2, sizeof *audio);
     int k = 0, voice = 0;
-    if (sys) cm[k++] = (ChatMsg){"system", sys};
+    if (sys) cm[k++] = (ChatMsg){"system", sys, 0};
     for (int i = 0; i < a->n_msgs; i++)
         if (strcmp(a->msgs[i].role, "system")) {
             audio[k] = a->msgs[i].audio;
             voice |= a->msgs[i].audio != NULL;
-            cm[k++] = (ChatMsg){a->msgs[i].role, a->msgs[i].text};
+            cm[k++] = (ChatMsg){a->msgs[i].role, a->msgs[i].text, 0};
         }
     worker_chat(a->wk, cm, voice ? audio : NULL, k, &a->gp);
     free(audio);
@@ -454,18 +468,13 @@ static void copy_code(App *a) {
     free(code);
 }
 
-static char *data_dir(const char *sub) {
-    const char *x = getenv("XDG_DATA_HOME"), *home = getenv("HOME");
-    char buf[1024];
-    if (x && x[0] == '/') snprintf(buf, sizeof buf, "%s/unum/%s", x, sub);
-    else snprintf(buf, sizeof buf, "%s/.local/share/unum/%s", home && *home ? home : "/tmp", sub);
-    unum_mkdir_p(buf, 0700);
-    return xstrdup(buf);
-}
-
 static void export_session(App *a) {
     if (!a->n_msgs) return app_note(a, 1, "nothing to export yet");
-    char *dir = data_dir("exports"), path[1200];
+    char *dir = unum_xdg_path(UNUM_XDG_DATA, "exports"), path[1200];
+    if (!dir || unum_mkdir_p(dir, 0700)) {
+        free(dir);
+        return app_note(a, 1, "%s", unum_error());
+    }
     snprintf(path, sizeof path, "%s/session-%lld.md", dir, (long long)a->session);
     free(dir);
     size_t cap = 4096, n = 0;
@@ -628,6 +637,18 @@ void app_report_start(App *a, const char *tmpl) {
 
 /* ------------------------------------------------------------ voice messages */
 
+/* A capture whose row could not be added (the error is current): stopped,
+ * its file removed (nothing points to it), and the error kept on screen. */
+static void recording_abandon(App *a, capture **c, char **path) {
+    char why[400];
+    snprintf(why, sizeof why, "%s", unum_error());
+    capture_close(*c, NULL);
+    *c = NULL;
+    unlink(*path);
+    free(*path), *path = NULL;
+    alert(a, "recording stopped: %s", why);
+}
+
 /* F8: records a voice message; F8 again sends it to the speech model as the
  * user's turn (the model hears it; no transcript in between). The clip is
  * a recording in the store, linked to the session, and the message names
@@ -637,9 +658,10 @@ static void voice_toggle(App *a) {
         capture_stats st;
         int rc = capture_close(a->voice, &st);
         a->voice = NULL;
-        if (a->st && a->voice_rec) store_recording_finish(a->st, a->voice_rec);
+        if (a->st && a->voice_rec && recording_finish(a->st, a->voice_rec) && !rc) rc = -1;
         if (rc || st.frames == 0) {
-            app_note(a, 1, "voice message: %s", rc ? unum_error() : "nothing was recorded");
+            if (rc) alert(a, "voice message not sent: %s", unum_error());
+            else app_note(a, 1, "voice message: nothing was recorded");
             free(a->voice_path), a->voice_path = NULL;
             return;
         }
@@ -657,17 +679,21 @@ static void voice_toggle(App *a) {
         return app_note(a, 1, "the loaded model does not hear audio (a speech LLM does); F5 records "
                           "for the transcript");
     if (a->replying || a->cap) return app_note(a, 1, "busy: a reply or a recording is in progress");
-    char *dir = store_recordings_dir(), path[1200];
-    if (!dir) return app_note(a, 1, "%s", unum_error());
-    snprintf(path, sizeof path, "%s/voice-%lld.wav", dir, (long long)time(NULL));
+    char *dir = store_recordings_dir(), stem[64];
+    if (!dir) return alert(a, "voice message: %s", unum_error());
+    snprintf(stem, sizeof stem, "voice-%lld", (long long)time(NULL));
+    if (session_ensure(a, "voice conversation")) return free(dir);
+    capture_config cfg = {.dir = dir, .stem = stem, .encoding = WAV_PCM};
+    a->voice = capture_start(&cfg);
     free(dir);
-    if (session_ensure(a, "voice conversation")) return;
-    capture_config cfg = {.path = path, .encoding = WAV_PCM};
-    if (!(a->voice = capture_start(&cfg))) return app_note(a, 1, "%s", unum_error());
-    a->voice_path = xstrdup(path);
+    if (!a->voice) return alert(a, "voice message: %s", unum_error());
+    a->voice_path = xstrdup(capture_path(a->voice));
     a->voice_rec = 0;
-    if (a->st && store_recording_begin(a->st, path, CAPTURE_RATE, 1, a->session, &a->voice_rec))
-        app_note(a, 1, "%s", unum_error());
+    if (a->st && store_recording_begin(a->st, a->voice_path, CAPTURE_RATE, 1, a->session,
+                                       &a->voice_rec)) {
+        recording_abandon(a, &a->voice, &a->voice_path);
+        return;
+    }
     a->voice_t0 = unum_now();
     app_note(a, 0, "recording a voice message: F8 sends it");
 }
@@ -682,9 +708,9 @@ void app_record_toggle(App *a) {
         int rc = capture_close(a->cap, &st);
         a->cap = NULL;
         worker_audio_end(a->wk);
-        if (a->st && a->rec_id && store_recording_finish(a->st, a->rec_id))
-            app_note(a, 1, "%s", unum_error());
-        else if (rc) app_note(a, 1, "%s", unum_error());
+        if (a->st && a->rec_id && recording_finish(a->st, a->rec_id))
+            alert(a, "recording: %s", unum_error());
+        else if (rc) alert(a, "recording: %s", unum_error());
         else app_note(a, 0, "recording stopped: %.1f s", (double)st.frames / CAPTURE_RATE);
         a->last_rec = a->rec_id;
         /* the report is offered once the last utterance is transcribed
@@ -697,25 +723,28 @@ void app_record_toggle(App *a) {
              a->cfg_path);
         return;
     }
-    char *dir = store_recordings_dir(), path[1200];
-    if (!dir) return app_note(a, 1, "%s", unum_error());
+    char *dir = store_recordings_dir();
+    if (!dir) return alert(a, "recording: %s", unum_error());
     time_t now = time(NULL);
     struct tm tm;
     localtime_r(&now, &tm);
-    char stamp[32];
-    strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
-    snprintf(path, sizeof path, "%s/rec-%s.wav", dir, stamp);
-    free(dir);
-    capture_config cfg = {.path = path, .encoding = WAV_PCM, .listener = on_audio,
+    char stem[40];
+    strftime(stem, sizeof stem, "rec-%Y%m%d-%H%M%S", &tm);
+    /* a name that cannot collide: a second recording in the same second
+     * gets rec-...-2.wav, never the first one's file */
+    capture_config cfg = {.dir = dir, .stem = stem, .encoding = WAV_PCM, .listener = on_audio,
                           .listener_user = a->wk};
     a->cap = capture_start(&cfg);
-    if (!a->cap) {
-        app_note(a, 1, "%s", unum_error());
+    free(dir);
+    if (!a->cap) return alert(a, "recording did not start: %s", unum_error());
+    const char *path = capture_path(a->cap);
+    a->rec_id = 0;
+    if (a->st && store_recording_begin(a->st, path, CAPTURE_RATE, 1, a->session, &a->rec_id)) {
+        char *p = xstrdup(path);
+        worker_audio_end(a->wk);
+        recording_abandon(a, &a->cap, &p);
         return;
     }
-    a->rec_id = 0;
-    if (a->st && store_recording_begin(a->st, path, CAPTURE_RATE, 1, a->session, &a->rec_id))
-        app_note(a, 1, "%s", unum_error());
     a->rec_of[a->n_recs++ % 16] = a->rec_id;
     a->rec_t0 = unum_now();
     for (int i = 0; i < a->n_segs; i++) free(a->segs[i].text);
@@ -971,7 +1000,7 @@ static void draw_status(App *a) {
         if (st.state != CAPTURE_RUNNING) { /* the device went away or the disk failed */
             attrset(A_NORMAL);
             app_record_toggle(a);
-            app_note(a, 1, "recording ended: %s", st.error);
+            alert(a, "recording ended: %s", st.error);
         }
     }
     attrset(A_NORMAL);
@@ -1315,7 +1344,7 @@ static int act_templates(App *a) { return a->focus = P_TEMPLATE, R_DONE; }
 static int act_cancel(App *a) {
     if (a->replying) worker_cancel(a->wk);
     else if (a->dl.running) worker_cancel(a->wk);
-    else a->note[0] = 0;
+    else a->note[0] = 0, a->note_sticky = 0;
     return R_DONE;
 }
 static int act_regenerate(App *a) { return regenerate(a), R_DONE; }
@@ -1589,7 +1618,7 @@ int app_main(const AppArgs *args) {
         if (!early[0]) snprintf(early, sizeof early, "%s", unum_error());
         theme_load(&a->theme, "mono");
     }
-    if (store_open(args->db, &a->st)) {
+    if (recordings_open(args->db, &a->st)) {
         if (!early[0]) snprintf(early, sizeof early, "database: %s (sessions are not saved)", unum_error());
         a->st = NULL;
     }
@@ -1649,7 +1678,7 @@ int app_main(const AppArgs *args) {
     }
     if (a->voice) { /* kept as a recording, not sent */
         capture_close(a->voice, NULL);
-        if (a->st && a->voice_rec) store_recording_finish(a->st, a->voice_rec);
+        if (a->st && a->voice_rec) recording_finish(a->st, a->voice_rec);
     }
     free(a->voice_path);
     term_restore();

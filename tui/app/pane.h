@@ -92,6 +92,7 @@ typedef struct {
     /* message line */
     char note[512];
     int note_err;
+    int note_sticky; /* an alert: stays until Esc acknowledges it */
 
     /* chat */
     int64_t session;
