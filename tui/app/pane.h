@@ -43,7 +43,8 @@ typedef enum {
     OV_RENAME,
     OV_CONFIRM,
     OV_PULL,
-    OV_REPORT
+    OV_REPORT,
+    OV_COUNT
 } Overlay;
 
 /* The first-run download (worker_pull): its progress from the events. */
@@ -167,6 +168,24 @@ typedef struct {
     const ActionFn *actions;        /* indexed by KeyAction; NULL: none */
     int (*key)(App *a, int key);    /* a key that is no action; R_* */
 } PaneOps;
+/* An overlay: its title, key context, own action handlers (NULL: none),
+ * how it draws its body and the keys that are no action. An open overlay
+ * takes every key but quit. */
+typedef struct {
+    const char *title;
+    KeyContext ctx;
+    const ActionFn *actions;
+    void (*draw)(App *a, Rect body);
+    void (*key)(App *a, int key);
+} OverlayOps;
+
+/* overlay.c: the overlays, indexed by Overlay (OV_NONE has none); the open
+ * one drawn over the panes; the sessions list (re)opened; the search run. */
+extern const OverlayOps app_overlays[OV_COUNT];
+void overlay_draw(App *a);
+void overlay_sessions_open(App *a);
+void overlay_search_run(App *a);
+
 /* The pane kinds: pane_chat.c, pane_transcript.c and pane_list.c, whose
  * kind personas and templates share. */
 extern const PaneOps pane_chat, pane_transcript, pane_persona, pane_template;
@@ -175,6 +194,19 @@ extern const PaneOps pane_chat, pane_transcript, pane_persona, pane_template;
 #define K(x) (KEYS_FN | (x))
 
 /* ------------------------------------------------- app.c, for the panes */
+
+/* The first run's default models. */
+#define DEFAULT_MODEL "Qwen/Qwen2.5-0.5B-Instruct"
+#define DEFAULT_WHISPER "openai/whisper-base"
+
+/* Opens session id in the chat; starts a new one (saved with its first
+ * message). */
+void app_session_load(App *a, int64_t id);
+void app_session_new(App *a);
+/* Starts the first run's download (worker_pull). */
+void app_download_start(App *a);
+/* The template a report uses: the chosen one, else the selected; NULL. */
+const char *app_report_template(App *a);
 
 /* The bottom line's message (err: shown as an error). */
 void app_note(App *a, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
