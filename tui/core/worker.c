@@ -392,7 +392,11 @@ static void do_load(Worker *w, Request *r) {
     Event *ev = event_new(EV_LOADED);
     ev->loaded.dir = xstrdup(engine_dir(e));
     ev->loaded.speech = sp != NULL;
-    ev->loaded.backend = xstrdup(engine_backend_name(e));
+    /* the status bar's backend label names the weights' quantization too */
+    char q[64], label[96];
+    engine_quant_name(e, q, sizeof q);
+    snprintf(label, sizeof label, "%s%s%s", engine_backend_name(e), *q ? " " : "", q);
+    ev->loaded.backend = xstrdup(label);
     ev->loaded.seconds = engine_load_seconds(e);
     ev->loaded.ctx = engine_ctx(e);
     post(w, ev);
