@@ -3,6 +3,7 @@
 
 #include "tui/core/args.h"
 #include "engine/pull.h"
+#include "engine/base/termsafe.h"
 #include "engine/base/util.h"
 
 #include <signal.h>
@@ -52,8 +53,9 @@ static void on_progress(const PullProgress *p, void *user) {
             strcat(rate, "/s");
         }
         int pct = p->total ? (int)(100.0 * p->done / p->total) : 0;
-        fprintf(stderr, "\r\033[K  [%d/%d] %s%s  %s / %s  (all: %d%%)  %s", p->index + 1,
-                p->n_files, p->verifying ? "checking " : "", p->file, fd, ft, pct, rate);
+        fputs("\r\033[K", stderr);
+        term_printf(stderr, "  [%d/%d] %s%s  %s / %s  (all: %d%%)  %s", p->index + 1, p->n_files,
+                    p->verifying ? "checking " : "", p->file, fd, ft, pct, rate);
         fflush(stderr);
         s->line_open = 1;
         return;
@@ -61,12 +63,12 @@ static void on_progress(const PullProgress *p, void *user) {
     /* not a terminal: a line when a file is complete, and one every 5 s */
     if (whole && p->index != s->printed_index) {
         s->printed_index = p->index;
-        fprintf(stderr, "unum pull: [%d/%d] %s  %s\n", p->index + 1, p->n_files, p->file, ft);
+        term_printf(stderr, "unum pull: [%d/%d] %s  %s\n", p->index + 1, p->n_files, p->file, ft);
         s->last = now;
     } else if (now - s->last >= 5 && p->file_total) {
         s->last = now;
-        fprintf(stderr, "unum pull: [%d/%d] %s  %s / %s\n", p->index + 1, p->n_files, p->file, fd,
-                ft);
+        term_printf(stderr, "unum pull: [%d/%d] %s  %s / %s\n", p->index + 1, p->n_files, p->file,
+                    fd, ft);
     }
 }
 
@@ -87,7 +89,7 @@ int cli_pull(int argc, char **argv) {
         } else if (!repo) {
             repo = a.argv[a.i++];
         } else {
-            fprintf(stderr, "unum pull: one repo at a time ('%s' is extra)\n", a.argv[a.i]);
+            term_printf(stderr, "unum pull: one repo at a time ('%s' is extra)\n", a.argv[a.i]);
             a.bad = 1;
         }
     }
@@ -97,7 +99,7 @@ int cli_pull(int argc, char **argv) {
         return EXIT_USAGE;
     }
     if (pull_repo_check(repo) != 0) {
-        fprintf(stderr, "unum pull: %s\n", unum_error());
+        term_printf(stderr, "unum pull: %s\n", unum_error());
         return EXIT_USAGE;
     }
 
@@ -122,21 +124,22 @@ int cli_pull(int argc, char **argv) {
     case PULL_OK: {
         char b[32];
         human(b, sizeof b, r.bytes);
-        fprintf(stderr, "unum pull: %s at %.12s: %d files, %d fetched (%s)\n", repo, r.commit,
-                r.n_files, r.n_fetched, b);
-        printf("%s\n", r.dir);
+        term_printf(stderr, "unum pull: %s at %.12s: %d files, %d fetched (%s)\n", repo, r.commit,
+                    r.n_files, r.n_fetched, b);
+        term_printf(stdout, "%s\n", r.dir);
         pull_result_free(&r);
         return 0;
     }
     case PULL_OFFLINE:
-        fprintf(stderr, "unum pull: %s; %s\n", unum_error(), pull_offline_hint());
+        term_printf(stderr, "unum pull: %s; %s\n", unum_error(), pull_offline_hint());
         return 1;
     case PULL_CANCELLED:
-        fprintf(stderr, "unum pull: interrupted; the partial file is kept, and the same command "
-                        "resumes it\n");
+        term_printf(stderr,
+                    "unum pull: interrupted; the partial file is kept, and the same command "
+                    "resumes it\n");
         return 1;
     default:
-        fprintf(stderr, "unum pull: %s\n", unum_error());
+        term_printf(stderr, "unum pull: %s\n", unum_error());
         return 1;
     }
 }

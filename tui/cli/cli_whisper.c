@@ -6,6 +6,7 @@
 #include "engine/transcribe.h"
 #include "engine/modeldir.h"
 #include "audio/resample.h"
+#include "engine/base/termsafe.h"
 #include "engine/base/util.h"
 #include "audio/wav.h"
 
@@ -19,7 +20,7 @@
 #include <unistd.h>
 
 static int fail(void) {
-    fprintf(stderr, "unum: %s\n", unum_error());
+    term_printf(stderr, "unum: %s\n", unum_error());
     return 1;
 }
 
@@ -142,7 +143,7 @@ static int print_segment(void *ud, const TSegment *seg) {
         print_time(seg->end);
         fputs("] ", stdout);
     }
-    fwrite(text, 1, n, stdout);
+    term_write(stdout, text, n);
     putchar('\n');
     fflush(stdout);
     return 0;
@@ -152,8 +153,9 @@ static void print_progress(void *ud, double done, double total) {
     TOut *o = ud;
     if (!o->progress) return;
     double el = unum_now() - o->t_start;
-    fprintf(stderr, "\r\033[Kunum: transcribed %.1f of %.1f s (%.0f%%, %.1fx real time)", done,
-            total, total > 0 ? 100 * done / total : 100, el > 0 ? done / el : 0);
+    fputs("\r\033[K", stderr);
+    term_printf(stderr, "unum: transcribed %.1f of %.1f s (%.0f%%, %.1fx real time)", done, total,
+                total > 0 ? 100 * done / total : 100, el > 0 ? done / el : 0);
 }
 
 static void print_json(const Transcript *tr) {
@@ -241,8 +243,8 @@ int cli_transcribe(int argc, char **argv) {
         !(t = transcriber_new(w, dir)))
         goto fail;
     if (language && !transcriber_vocab(t)->multilingual && strcmp(language, "en")) {
-        fprintf(stderr, "unum transcribe: --language %s: %s is an English-only model\n", language,
-                dir);
+        term_printf(stderr, "unum transcribe: --language %s: %s is an English-only model\n",
+                    language, dir);
         rc = EXIT_USAGE;
         goto out;
     }
@@ -252,8 +254,8 @@ int cli_transcribe(int argc, char **argv) {
         int32_t id = tokenizer_token_id(transcriber_tokenizer(t), tok);
         const WhisperVocab *v = transcriber_vocab(t);
         if (id < v->lang_first || id >= v->lang_first + v->n_langs) {
-            fprintf(stderr, "unum transcribe: --language %s is not a language of %s\n", language,
-                    dir);
+            term_printf(stderr, "unum transcribe: --language %s is not a language of %s\n",
+                        language, dir);
             rc = EXIT_USAGE;
             goto out;
         }
@@ -279,11 +281,11 @@ int cli_transcribe(int argc, char **argv) {
     if (r < 0) goto fail;
     if (o.json) print_json(&tr);
     if (verbose)
-        fprintf(stderr,
-                "unum: %.1f s of audio in %.2f s (%.1fx real time; model loaded in %.2f s), "
-                "%d segments, language %s, backend %s\n",
-                (double)n / MEL_SAMPLE_RATE, el, el > 0 ? (double)n / MEL_SAMPLE_RATE / el : 0,
-                o.t_start - t_load, tr.n, tr.language, be->name);
+        term_printf(stderr,
+                    "unum: %.1f s of audio in %.2f s (%.1fx real time; model loaded in %.2f s), "
+                    "%d segments, language %s, backend %s\n",
+                    (double)n / MEL_SAMPLE_RATE, el, el > 0 ? (double)n / MEL_SAMPLE_RATE / el : 0,
+                    o.t_start - t_load, tr.n, tr.language, be->name);
     if (r > 0) {
         fprintf(stderr, "unum: transcription interrupted; the segments above are complete\n");
         goto out;
