@@ -126,6 +126,57 @@ TEST(store_default_location_is_private) {
     test_tmp_remove(dir);
 }
 
+/* The database with its -wal and -shm, the settings file and an export
+ * are created 0600 whatever the umask; an existing file keeps its mode and
+ * the database's is noticed when others can read it; a link at the
+ * temporary name is replaced, never followed. */
+TEST(store_files_are_private_whatever_the_umask) {
+    char *dir = test_tmpdir();
+    REQUIRE(dir);
+    mode_t old_mask = umask(0);
+    char *db = unum_path_join(dir, "u.db");
+    Store *st;
+    CHECK(store_open(db, &st) == 0);
+    if (st) {
+        CHECK(store_notice(st) == NULL);
+        CHECK(store_exec(st, "INSERT INTO personas(name, system_prompt) VALUES ('m', 'p')") == 0);
+        const char *sfx[] = {"", "-wal", "-shm"};
+        for (int i = 0; i < 3; i++) {
+            char path[1024];
+            snprintf(path, sizeof path, "%s%s", db, sfx[i]);
+            struct stat sb;
+            if (stat(path, &sb) != 0 || (sb.st_mode & 0777) != 0600)
+                test_fail(__FILE__, __LINE__, "%s: mode %04o, not 0600", path,
+                          (unsigned)(sb.st_mode & 0777));
+        }
+    }
+    store_close(st);
+    /* an existing database keeps its mode, with a notice */
+    CHECK(chmod(db, 0644) == 0);
+    CHECK(store_open(db, &st) == 0);
+    if (st) CHECK(store_notice(st) && strstr(store_notice(st), "0644"));
+    store_close(st);
+    struct stat sb;
+    CHECK(stat(db, &sb) == 0 && (sb.st_mode & 0777) == 0644);
+    /* the atomic writer: settings, exports, reports */
+    char *conf = unum_path_join(dir, "config");
+    char *part = unum_path_join(dir, "config.part");
+    char *target = unum_path_join(dir, "target");
+    CHECK(symlink(target, part) == 0);
+    CHECK(unum_write_file_atomic(conf, "a = 1\n", 6) == 0);
+    CHECK(stat(conf, &sb) == 0 && (sb.st_mode & 0777) == 0600);
+    CHECK(!unum_file_exists(target));
+    CHECK(chmod(conf, 0640) == 0);
+    CHECK(unum_write_file_atomic(conf, "a = 2\n", 6) == 0);
+    CHECK(stat(conf, &sb) == 0 && (sb.st_mode & 0777) == 0640);
+    umask(old_mask);
+    free(target);
+    free(part);
+    free(conf);
+    free(db);
+    test_tmp_remove(dir);
+}
+
 /* ---- migrations ----------------------------------------------------------- */
 
 /* Rows that a database at version v can hold, written with plain SQL. */

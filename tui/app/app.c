@@ -1861,6 +1861,8 @@ int app_main(const AppArgs *args) {
     if (store_open(args->db, &a->st)) {
         if (!early[0]) snprintf(early, sizeof early, "database: %s (sessions are not saved)", unum_error());
         a->st = NULL;
+    } else if (!early[0] && store_notice(a->st)) {
+        snprintf(early, sizeof early, "note: %s", store_notice(a->st));
     }
     a->wk = worker_start();
     if (!a->wk) {

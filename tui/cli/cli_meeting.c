@@ -29,6 +29,7 @@ static Store *open_db(void) {
         fail();
         return NULL;
     }
+    if (store_notice(st)) term_printf(stderr, "unum: note: %s\n", store_notice(st));
     return st;
 }
 

@@ -62,6 +62,7 @@ static Store *open_store(void) {
         fail();
         return NULL;
     }
+    if (store_notice(st)) term_printf(stderr, "unum: note: %s\n", store_notice(st));
     return st;
 }
 
