@@ -6,7 +6,10 @@
 #include "engine/base/termsafe.h"
 #include "engine/base/util.h"
 
+#include <errno.h>
 #include <signal.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -74,14 +77,37 @@ static void on_progress(const PullProgress *p, void *user) {
 
 /* ---- the command ---------------------------------------------------------- */
 
+/* A size: digits with an optional K, M or G (powers of 1024). 0 or -1. */
+static int parse_size(const char *v, uint64_t *out) {
+    char *end;
+    errno = 0;
+    unsigned long long n = strtoull(v, &end, 10);
+    if (errno || end == v || v[0] == '-') return -1;
+    int shift = 0;
+    if (*end == 'K' || *end == 'k') shift = 10, end++;
+    else if (*end == 'M' || *end == 'm') shift = 20, end++;
+    else if (*end == 'G' || *end == 'g') shift = 30, end++;
+    if (*end || n == 0 || n > (UINT64_MAX >> shift)) return -1;
+    *out = (uint64_t)n << shift;
+    return 0;
+}
+
 int cli_pull(int argc, char **argv) {
     Args a = {argc, 1, argv, 0};
     const char *repo = NULL, *rev = NULL;
+    uint64_t max_unverified = 0;
     while (a.i < a.argc && !a.bad) {
         if (args_flag(&a, "--revision", NULL)) {
             rev = args_value(&a);
             if (rev && !rev[0]) {
                 fputs("unum: --revision: the value is empty\n", stderr);
+                a.bad = 1;
+            }
+        } else if (args_flag(&a, "--max-unverified", NULL)) {
+            const char *v = args_value(&a);
+            if (v && parse_size(v, &max_unverified) != 0) {
+                term_printf(stderr, "unum: --max-unverified: '%s' is not a size (N, NK, NM, NG)\n",
+                            v);
                 a.bad = 1;
             }
         } else if (a.argv[a.i][0] == '-' && a.argv[a.i][1]) {
@@ -95,7 +121,9 @@ int cli_pull(int argc, char **argv) {
     }
     if (a.bad) return EXIT_USAGE;
     if (!repo) {
-        fputs("unum pull: which model? usage: unum pull ORG/NAME [--revision REV]\n", stderr);
+        fputs("unum pull: which model? usage: unum pull ORG/NAME [--revision REV] "
+              "[--max-unverified SIZE]\n",
+              stderr);
         return EXIT_USAGE;
     }
     if (pull_repo_check(repo) != 0) {
@@ -113,7 +141,8 @@ int cli_pull(int argc, char **argv) {
                      .revision = rev,
                      .progress = on_progress,
                      .user = &show,
-                     .cancel = &interrupted};
+                     .cancel = &interrupted,
+                     .max_unverified = max_unverified};
     PullResult r;
     int st = pull_run(&o, &r);
     sigaction(SIGINT, &old_int, NULL);
@@ -126,6 +155,10 @@ int cli_pull(int argc, char **argv) {
         human(b, sizeof b, r.bytes);
         term_printf(stderr, "unum pull: %s at %.12s: %d files, %d fetched (%s)\n", repo, r.commit,
                     r.n_files, r.n_fetched, b);
+        if (r.n_unverified)
+            term_printf(stderr,
+                        "unum pull: unverified (the hub gave neither a size nor a sha256): %s\n",
+                        r.unverified);
         term_printf(stdout, "%s\n", r.dir);
         pull_result_free(&r);
         return 0;
