@@ -274,7 +274,7 @@ TEST(store_persona_crud_and_round_trip) {
     Store *st = fresh(&dir, NULL);
     REQUIRE(st);
     Persona p, q;
-    REQUIRE(persona_parse_json(persona_json, "p.json", &p) == 0);
+    REQUIRE(persona_parse_json(persona_json, strlen(persona_json), "p.json", &p) == 0);
     CHECK_STR(p.tone, "salty");
     CHECK(store_persona_add(st, &p) == 0);
     CHECK(store_persona_add(st, &p) != 0);
@@ -283,7 +283,7 @@ TEST(store_persona_crud_and_round_trip) {
     char *a = persona_to_json(&p), *b = persona_to_json(&q);
     CHECK_STR(a, b);
     Persona r;
-    CHECK(persona_parse_json(a, "export", &r) == 0);
+    CHECK(persona_parse_json(a, strlen(a), "export", &r) == 0);
     char *c = persona_to_json(&r);
     CHECK_STR(a, c);
     free(a), free(b), free(c);
@@ -341,12 +341,12 @@ TEST(store_persona_json_errors_name_the_field) {
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         Persona p;
-        CHECK(persona_parse_json(bad[i].json, "f.json", &p) != 0);
+        CHECK(persona_parse_json(bad[i].json, strlen(bad[i].json), "f.json", &p) != 0);
         CHECK_ERR(bad[i].err);
         CHECK_ERR("f.json");
     }
     Persona p;
-    REQUIRE(persona_parse_json("{\"name\": \"min\", \"system_prompt\": \"x\"}", "f", &p) == 0);
+    REQUIRE(persona_parse_json("{\"name\": \"min\", \"system_prompt\": \"x\"}", 37, "f", &p) == 0);
     CHECK_STR(p.description, "");
     CHECK_STR(p.tone, "");
     persona_free(&p);
@@ -365,7 +365,7 @@ TEST(store_template_crud_and_round_trip) {
     Store *st = fresh(&dir, NULL);
     REQUIRE(st);
     Template t, u;
-    REQUIRE(template_parse_json(template_json, "t.json", &t) == 0);
+    REQUIRE(template_parse_json(template_json, strlen(template_json), "t.json", &t) == 0);
     CHECK_EQ_INT(t.n_sections, 3);
     CHECK(store_template_add(st, &t) == 0);
     CHECK(store_template_add(st, &t) != 0);
@@ -444,7 +444,7 @@ TEST(store_template_json_errors_name_the_field) {
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         Template t;
-        CHECK(template_parse_json(bad[i].json, "t.json", &t) != 0);
+        CHECK(template_parse_json(bad[i].json, strlen(bad[i].json), "t.json", &t) != 0);
         CHECK_ERR(bad[i].err);
     }
 }
@@ -989,4 +989,46 @@ TEST(store_concurrent_first_open) {
     store_close(st);
     free(path);
     test_tmp_remove(dir);
+}
+
+/* What cJSON alone accepts or cuts short is refused, naming the file and
+ * the problem: a NUL byte, a \u0000 escape, bytes after the closing brace,
+ * a key twice (persona and template files alike). */
+TEST(store_json_refuses_nul_trailing_bytes_and_duplicate_keys) {
+    static const struct {
+        const char *json;
+        size_t len;
+        const char *err;
+    } bad[] = {
+        {"{\"name\": \"a\", \"system_prompt\": \"x\"}\0{\"name\": \"b\"}", 49,
+         "NUL byte at byte 35"},
+        {"{\"name\": \"a\", \"system_prompt\": \"x\0y\"}", 37, "NUL byte at byte 33"},
+        {"{\"name\": \"a\", \"system_prompt\": \"x\\u0000y\"}", 42, "(\\u0000) in a string"},
+        {"{\"name\": \"a\", \"system_prompt\": \"x\"} trailing", 44,
+         "bytes after the closing brace"},
+        {"{\"name\": \"a\", \"system_prompt\": \"x\"}{}", 37, "bytes after the closing brace"},
+        {"{\"name\": \"a\", \"system_prompt\": \"x\", \"name\": \"b\"}", 48,
+         "'name' appears twice"},
+        {"{\"name\": \"a\", \"system_prompt\": \"x\", \"style\": {\"tone\": \"a\", \"tone\": "
+         "\"b\"}}",
+         72, "'tone' appears twice"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        Persona p;
+        CHECK(persona_parse_json(bad[i].json, bad[i].len, "p.json", &p) != 0);
+        CHECK_ERR(bad[i].err);
+        CHECK_ERR("p.json");
+    }
+    /* an escaped backslash before u0000 is text, not a NUL */
+    Persona p;
+    static const char ok[] = "{\"name\": \"a\", \"system_prompt\": \"x\\\\u0000\"}\n";
+    REQUIRE(persona_parse_json(ok, sizeof ok - 1, "p.json", &p) == 0);
+    CHECK_STR(p.system_prompt, "x\\u0000");
+    persona_free(&p);
+    static const char dup[] =
+        "{\"name\": \"t\", \"sections\": [{\"title\": \"a\", \"title\": \"b\", "
+        "\"instruction\": \"i\", \"format\": \"list\"}]}";
+    Template t;
+    CHECK(template_parse_json(dup, sizeof dup - 1, "t.json", &t) != 0);
+    CHECK_ERR("t.json: field 'title' appears twice");
 }

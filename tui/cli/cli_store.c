@@ -80,8 +80,8 @@ char *cli_store_persona_prompt(const char *name) {
 }
 
 /* A file's text, or stdin's for "-". */
-static char *read_input(const char *path) {
-    if (strcmp(path, "-") != 0) return unum_read_file(path, 1u << 20, NULL);
+static char *read_input(const char *path, size_t *len) {
+    if (strcmp(path, "-") != 0) return unum_read_file(path, 1u << 20, len);
     size_t cap = 4096, n = 0;
     char *buf = xmalloc(cap);
     size_t r;
@@ -97,6 +97,7 @@ static char *read_input(const char *path) {
         }
     }
     buf[n] = 0;
+    *len = n;
     return buf;
 }
 
@@ -123,9 +124,10 @@ static void persona_print(const Persona *p) {
 }
 
 static int persona_from_file(const char *file, Persona *p) {
-    char *text = read_input(file);
+    size_t len = 0;
+    char *text = read_input(file, &len);
     if (!text) return -1;
-    int rc = persona_parse_json(text, strcmp(file, "-") ? file : "stdin", p);
+    int rc = persona_parse_json(text, len, strcmp(file, "-") ? file : "stdin", p);
     free(text);
     return rc;
 }
@@ -236,9 +238,10 @@ static void template_print(const Template *t) {
 }
 
 static int template_from_file(const char *file, Template *t) {
-    char *text = read_input(file);
+    size_t len = 0;
+    char *text = read_input(file, &len);
     if (!text) return -1;
-    int rc = template_parse_json(text, strcmp(file, "-") ? file : "stdin", t);
+    int rc = template_parse_json(text, len, strcmp(file, "-") ? file : "stdin", t);
     free(text);
     return rc;
 }
