@@ -1032,3 +1032,51 @@ TEST(store_json_refuses_nul_trailing_bytes_and_duplicate_keys) {
     CHECK(template_parse_json(dup, sizeof dup - 1, "t.json", &t) != 0);
     CHECK_ERR("t.json: field 'title' appears twice");
 }
+
+/* A query FTS5's parser cannot take (nested past its stack, or its
+ * expression depth) is searched as plain words like any other syntax error;
+ * a column filter is refused with a message saying so. */
+TEST(store_search_deep_queries_fall_back_and_column_filters_are_refused) {
+    char *dir = test_tmpdir();
+    REQUIRE(dir);
+    char *path = unum_path_join(dir, "s.db");
+    Store *st;
+    REQUIRE(store_open(path, &st) == 0);
+    int64_t sid;
+    CHECK(store_session_create(st, "t", "m", "p", &sid) == 0);
+    CHECK(store_message_add(st, sid, "user", "the budget review", 3, 0, NULL) == 0);
+    size_t big = 3000 * 12 + 16;
+    char *q = xmalloc(big);
+    const char *forms[] = {"(", "NOT x ", "budget AND "};
+    for (int f = 0; f < 3; f++) {
+        size_t o = 0;
+        for (int i = 0; i < 3000; i++) o += (size_t)snprintf(q + o, big - o, "%s", forms[f]);
+        snprintf(q + o, big - o, "budget");
+        StoreHit *hits = NULL;
+        size_t n = 0;
+        if (store_search(st, q, 10, &hits, &n) != 0)
+            test_fail(__FILE__, __LINE__, "form %d: %s", f, unum_error());
+        else CHECK(n == 1 || f == 1); /* "NOT x" as words has no hit */
+        store_hits_free(hits, n);
+    }
+    free(q);
+    const char *filters[] = {"content:budget", "text : budget", "{content text}: budget",
+                             "a -CONTENT:budget"};
+    for (int i = 0; i < 4; i++) {
+        StoreHit *hits = NULL;
+        size_t n = 0;
+        CHECK(store_search(st, filters[i], 10, &hits, &n) != 0);
+        CHECK_ERR("column filters");
+        store_hits_free(hits, n);
+    }
+    StoreHit *hits = NULL;
+    size_t n = 0;
+    CHECK(store_search(st, "\"content: budget\" OR budget", 10, &hits, &n) == 0);
+    CHECK_EQ_INT((int)n, 1);
+    store_hits_free(hits, n);
+    CHECK(store_search(st, "context:budget", 10, &hits, &n) == 0); /* not a column: words */
+    store_hits_free(hits, n);
+    store_close(st);
+    free(path);
+    test_tmp_remove(dir);
+}
