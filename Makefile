@@ -2,6 +2,8 @@
 #
 #   make            build build/unum (CUDA support when nvcc is found; CUDA=0 to skip)
 #   make test       install what the tests need, build, run every suite
+#   make test-repeat N=10   the whole suite N times, each from fresh fixtures,
+#                   stopping at the first failure
 #   make run        install what the app needs, build, start the app (ARGS=... for a command)
 #   make bench      benchmark the generated Qwen2.5-0.5B-shaped checkpoint
 #   make fuzz       run each libFuzzer target for FUZZ_SECONDS (clang)
@@ -71,7 +73,7 @@ TUI_OBJ    := $(TUI_SRC:%.c=$(BUILD)/%.o)
 TUI_LIB_OBJ := $(filter-out $(BUILD)/tui/main.o,$(TUI_OBJ))
 TEST_OBJ   := $(TEST_SRC:%.c=$(BUILD)/%.o)
 
-.PHONY: all test run bench fuzz asan clean deps deps-test deps-fuzz fixtures check-deps
+.PHONY: all test test-repeat run bench fuzz asan clean deps deps-test deps-fuzz fixtures check-deps
 all: check-deps $(BUILD)/unum $(BUILD)/gen_model
 
 # A missing -dev package shows up as a missing header; say so up front.
@@ -128,6 +130,24 @@ test: deps-test
 	  $(BUILD)/store_crash
 	@tools/fixtures.sh $(BUILD)
 	@tests/run.sh $(BUILD)
+
+# The whole suite N times in a row, each run from a fresh state: the
+# generated fixtures are removed and written again (the tests keep nothing
+# else between runs: each makes and removes its own /tmp folder). Stops at
+# the first failing run and says which.
+N ?= 10
+test-repeat: deps-test
+	@$(MAKE) --no-print-directory $(BUILD)/unum $(BUILD)/gen_model $(BUILD)/test_unit \
+	  $(BUILD)/store_crash
+	@i=1; while [ $$i -le $(N) ]; do \
+	  echo "test-repeat: run $$i of $(N)"; \
+	  rm -rf $(BUILD)/fixtures && tools/fixtures.sh $(BUILD) >/dev/null && \
+	    tests/run.sh $(BUILD) >$(BUILD)/test-repeat.log 2>&1; \
+	  rc=$$?; tail -1 $(BUILD)/test-repeat.log; \
+	  if [ $$rc -ne 0 ]; then grep -E '^FAIL|^    ' $(BUILD)/test-repeat.log | head -40; \
+	    echo "test-repeat: run $$i of $(N) failed (log: $(BUILD)/test-repeat.log)"; exit 1; fi; \
+	  i=$$((i + 1)); \
+	done; echo "test-repeat: $(N) runs passed"
 
 asan:
 	@$(MAKE) --no-print-directory BUILD=build-asan \
