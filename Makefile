@@ -168,7 +168,7 @@ bench: all $(BUILD)/membw
 FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
 # the terminal app's parsers and text layout, which have fuzz targets (no
 # main() and no ncurses among them)
-FUZZ_TUI_SRC := tui/core/conffile.c tui/app/theme.c tui/app/keys.c $(TUI_PURE)
+FUZZ_TUI_SRC := tui/core/conffile.c tui/core/appconfig.c tui/app/theme.c tui/app/keys.c $(TUI_PURE)
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(ENGINE_SRC) $(FUZZ_TUI_SRC)
 	@mkdir -p $(dir $@)
 	clang -std=c11 -D_GNU_SOURCE -O1 -g -fsanitize=fuzzer,address,undefined \
