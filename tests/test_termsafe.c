@@ -96,7 +96,7 @@ static char *seed_hostile(const char *dir, int64_t *sid, int64_t *rid) {
     if (store_template_add(st, &t) != 0) test_fail(__FILE__, __LINE__, "%s", unum_error());
     store_session_create(st, "T" HOSTILE, "m", "evil", sid);
     store_message_add(st, *sid, "assistant", "hostile " HOSTILE, 3, 0, NULL);
-    char *wav = unum_path_join(dir, "r.wav");
+    char *wav = unum_path_join(dir, "r" HOSTILE ".wav"); /* a hostile file name too */
     int fd = store_wav_create(wav, 16000, 1);
     store_recording_begin(st, wav, 16000, 1, 0, rid);
     store_segment_add(st, *rid, 0, 2, "", "hostile " HOSTILE, NULL);
@@ -114,7 +114,7 @@ TEST(cli_stored_text_escaped_on_a_terminal) {
     char *db = seed_hostile(dir, &sid, &rid);
     char prelude[1024];
     snprintf(prelude, sizeof prelude, "U='%s --db %s'", test_bin(), db);
-    char cmds[12][96];
+    char cmds[16][96];
     int n = 0;
     snprintf(cmds[n++], 96, "$U persona list");
     snprintf(cmds[n++], 96, "$U persona show evil");
@@ -124,6 +124,7 @@ TEST(cli_stored_text_escaped_on_a_terminal) {
     snprintf(cmds[n++], 96, "$U sessions show %lld", (long long)sid);
     snprintf(cmds[n++], 96, "$U sessions export %lld --format md", (long long)sid);
     snprintf(cmds[n++], 96, "$U search hostile");
+    snprintf(cmds[n++], 96, "$U meeting list");
     snprintf(cmds[n++], 96, "$U meeting show %lld", (long long)rid);
     snprintf(cmds[n++], 96, "$U meeting export %lld --format srt", (long long)rid);
     snprintf(cmds[n++], 96, "$U persona add '%s' --prompt x", "bad\x1b]0;t\x07name");
