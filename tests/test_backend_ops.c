@@ -1,0 +1,552 @@
+/* test_backend_ops.c - every op of ops.h, one table of cases, run on every
+ * backend and compared with the CPU backend (one thread, the best kernels)
+ * on the same inputs.
+ *
+ * A case is one row: the op, the weight dtype and up to five shape numbers
+ * whose meaning each runner states. A runner builds its inputs from a
+ * generator seeded by the row, so every backend sees the same numbers, runs
+ * the op and returns what it wrote. A fused op that a backend does not offer
+ * (the CPU offers none) runs as the composition of primitives it stands for,
+ * so the reference of a fused op is its composition. Adding an op, or a
+ * shape or dtype to cover, is adding a row.
+ *
+ * Variants under test: the CPU's other kernel sets (generic, AVX2) with two
+ * threads, and CUDA with and without its fused ops (skipped without a
+ * device or without CUDA in the build).
+ *
+ * Tolerance: all paths compute in f32 from the checkpoint's weights, so
+ * results agree to 1e-4 of the largest reference value; lookups and copies
+ * (embed, im2col3, copy) are exact. */
+#include "engine/base/util.h"
+#include "engine/cpu/kernels.h"
+#include "engine/ops.h"
+#include "tests/test.h"
+
+#include <assert.h>
+#include <stdlib.h>
+
+#define TOL 1e-4
+
+typedef struct {
+    const char *op; /* the ops.h member it exercises */
+    DType dt;       /* weights' dtype (where the op takes weights) */
+    int a, b, c, d, e;
+    double tol; /* 0: the default TOL; -1: exact */
+} OpCase;
+
+/* ------------------------------------------------------------ inputs */
+
+typedef struct {
+    Backend *be;
+    uint64_t rng;
+    float *bufs[16]; /* backend buffers to free */
+    int n_bufs;
+    Weight ws[16]; /* uploaded weights to release, and their host data */
+    void *wdata[16];
+    int n_ws;
+} Run;
+
+static float frand(Run *r) {
+    r->rng = r->rng * 6364136223846793005ull + 1442695040888963407ull;
+    return (float)((double)(r->rng >> 11) / 9007199254740992.0 * 2.0 - 1.0);
+}
+
+/* A backend buffer of n random values in [-scale, scale]. */
+static float *rand_buf(Run *r, size_t n, float scale) {
+    float *h = xmalloc(sizeof(float) * (n ? n : 1));
+    for (size_t i = 0; i < n; i++) h[i] = scale * frand(r);
+    float *d = r->be->alloc(r->be, n ? n : 1);
+    if (d) r->be->from_host(r->be, d, h, n);
+    free(h);
+    assert(r->n_bufs < 16);
+    r->bufs[r->n_bufs++] = d;
+    return d;
+}
+
+static float *zero_buf(Run *r, size_t n) {
+    float *d = r->be->alloc(r->be, n ? n : 1);
+    assert(r->n_bufs < 16);
+    r->bufs[r->n_bufs++] = d;
+    return d;
+}
+
+/* A weight [rows x cols] in dt of values offset + scale * U(-1, 1). */
+static const Weight *rand_weight(Run *r, DType dt, int rows, int cols, float scale, float offset) {
+    size_t n = (size_t)rows * cols;
+    void *data = xmalloc(n * dtype_size(dt));
+    for (size_t i = 0; i < n; i++) {
+        float v = offset + scale * frand(r);
+        if (dt == DT_F32) ((float *)data)[i] = v;
+        else if (dt == DT_BF16) ((uint16_t *)data)[i] = unum_f32_to_bf16(v);
+        else ((uint16_t *)data)[i] = unum_f32_to_f16(v);
+    }
+    STensor t = {.name = (char *)"w",
+                 .file = "test",
+                 .dtype = dt,
+                 .ndim = rows == 1 ? 1 : 2,
+                 .numel = (int64_t)n,
+                 .data = data,
+                 .nbytes = n * dtype_size(dt)};
+    t.shape[0] = rows == 1 ? cols : rows;
+    t.shape[1] = cols;
+    assert(r->n_ws < 16);
+    Weight *w = &r->ws[r->n_ws];
+    r->wdata[r->n_ws++] = data;
+    if (r->be->upload(r->be, &t, rows, cols, w)) return NULL;
+    return w;
+}
+
+/* The output: n floats of a backend buffer, appended to *out on the host. */
+typedef struct {
+    float *v;
+    size_t n;
+} Out;
+
+static void take(Run *r, Out *out, const float *dev, size_t n) {
+    out->v = xrealloc(out->v, sizeof(float) * (out->n + n));
+    r->be->to_host(r->be, out->v + out->n, dev, n);
+    out->n += n;
+}
+
+static void run_free(Run *r) {
+    for (int i = 0; i < r->n_bufs; i++)
+        if (r->bufs[i]) r->be->free(r->be, r->bufs[i]);
+    for (int i = 0; i < r->n_ws; i++) {
+        r->be->release(r->be, &r->ws[i]);
+        free(r->wdata[i]);
+    }
+}
+
+/* ------------------------------------------------------------ runners
+ *
+ * Each returns 0 with the output in *out, or -1 (an upload failed or the
+ * backend lacks the op; unum_error says which). */
+
+typedef int (*Runner)(Run *r, const OpCase *c, Out *out);
+
+/* embed: a = vocabulary, b = width, c = T. */
+static int run_embed(Run *r, const OpCase *c, Out *out) {
+    const Weight *table = rand_weight(r, c->dt, c->a, c->b, 1.0f, 0);
+    if (!table) return -1;
+    int32_t *ids = xmalloc(sizeof(int32_t) * c->c);
+    for (int t = 0; t < c->c; t++) ids[t] = (int32_t)((t * 37 + 11) % c->a);
+    ids[0] = c->a - 1; /* the last row too */
+    float *x = zero_buf(r, (size_t)c->c * c->b);
+    r->be->embed(r->be, x, table, ids, c->c);
+    take(r, out, x, (size_t)c->c * c->b);
+    free(ids);
+    return 0;
+}
+
+/* rmsnorm: a = width, b = T. */
+static int run_rmsnorm(Run *r, const OpCase *c, Out *out) {
+    const Weight *w = rand_weight(r, c->dt, 1, c->a, 0.2f, 1.0f);
+    if (!w) return -1;
+    size_t n = (size_t)c->b * c->a;
+    float *x = rand_buf(r, n, 3.0f), *y = zero_buf(r, n);
+    r->be->rmsnorm(r->be, y, x, w, c->b, 1e-6f);
+    take(r, out, y, n);
+    return 0;
+}
+
+/* matmul with bias: a = rows (out), b = cols (in), c = T. */
+static int run_matmul(Run *r, const OpCase *c, Out *out) {
+    const Weight *W = rand_weight(r, c->dt, c->a, c->b, 1.0f, 0);
+    const Weight *B = rand_weight(r, c->dt, 1, c->a, 0.5f, 0);
+    if (!W || !B) return -1;
+    float *x = rand_buf(r, (size_t)c->c * c->b, 1.0f), *y = zero_buf(r, (size_t)c->c * c->a);
+    r->be->matmul(r->be, y, x, W, B, c->c);
+    take(r, out, y, (size_t)c->c * c->a);
+    return 0;
+}
+
+/* rope on [T x heads*hd]: a = T, b = heads, c = head_dim, d = pos0. */
+static int run_rope(Run *r, const OpCase *c, Out *out) {
+    size_t n = (size_t)c->a * c->b * c->c;
+    float *x = rand_buf(r, n, 1.0f);
+    r->be->rope(r->be, x, c->a, c->b, c->c, c->d, 1e6f);
+    take(r, out, x, n);
+    return 0;
+}
+
+/* causal attention: a = Hq, b = Hkv, c = head_dim, d = pos0, e = T. */
+static int run_attention(Run *r, const OpCase *c, Out *out) {
+    int Hq = c->a, Hkv = c->b, hd = c->c, pos0 = c->d, T = c->e;
+    size_t nq = (size_t)T * Hq * hd, nk = (size_t)(pos0 + T) * Hkv * hd;
+    float *q = rand_buf(r, nq, 2.0f), *k = rand_buf(r, nk, 2.0f), *v = rand_buf(r, nk, 1.0f);
+    float *o = zero_buf(r, nq);
+    r->be->attention(r->be, o, q, k, v, T, pos0, Hq, Hkv, hd);
+    take(r, out, o, nq);
+    return 0;
+}
+
+/* swiglu, add and copy over a = n elements. */
+static int run_swiglu(Run *r, const OpCase *c, Out *out) {
+    float *g = rand_buf(r, c->a, 4.0f), *u = rand_buf(r, c->a, 1.0f), *a = zero_buf(r, c->a);
+    r->be->swiglu(r->be, a, g, u, c->a);
+    take(r, out, a, c->a);
+    return 0;
+}
+
+static int run_add(Run *r, const OpCase *c, Out *out) {
+    float *x = rand_buf(r, c->a, 5.0f), *y = rand_buf(r, c->a, 1.0f);
+    r->be->add(r->be, x, y, c->a);
+    take(r, out, x, c->a);
+    return 0;
+}
+
+static int run_copy(Run *r, const OpCase *c, Out *out) {
+    float *x = rand_buf(r, c->a, 5.0f), *y = zero_buf(r, c->a);
+    r->be->copy(r->be, y, x, c->a);
+    take(r, out, y, c->a);
+    return 0;
+}
+
+/* Whisper's ops. layernorm: a = width, b = T. */
+static int run_layernorm(Run *r, const OpCase *c, Out *out) {
+    const Weight *w = rand_weight(r, c->dt, 1, c->a, 0.2f, 1.0f);
+    const Weight *b = rand_weight(r, c->dt, 1, c->a, 0.2f, 0);
+    if (!w || !b) return -1;
+    size_t n = (size_t)c->b * c->a;
+    float *x = rand_buf(r, n, 3.0f), *y = zero_buf(r, n);
+    r->be->layernorm(r->be, y, x, w, b, c->b, 1e-5f);
+    take(r, out, y, n);
+    return 0;
+}
+
+/* gelu and relu over a = n elements. */
+static int run_gelu(Run *r, const OpCase *c, Out *out) {
+    float *x = rand_buf(r, c->a, 4.0f);
+    r->be->gelu(r->be, x, c->a);
+    take(r, out, x, c->a);
+    return 0;
+}
+
+static int run_relu(Run *r, const OpCase *c, Out *out) {
+    float *x = rand_buf(r, c->a, 4.0f);
+    r->be->relu(r->be, x, c->a);
+    take(r, out, x, c->a);
+    return 0;
+}
+
+/* im2col3: a = L, b = C, c = stride. */
+static int run_im2col3(Run *r, const OpCase *c, Out *out) {
+    int L = c->a, C = c->b, Lo = (L - 1) / c->c + 1;
+    float *x = rand_buf(r, (size_t)L * C, 1.0f), *col = zero_buf(r, (size_t)Lo * C * 3);
+    r->be->im2col3(r->be, col, x, L, C, c->c);
+    take(r, out, col, (size_t)Lo * C * 3);
+    return 0;
+}
+
+/* unmasked attention: a = T queries, b = S keys, c = heads, d = head_dim. */
+static int run_attention_full(Run *r, const OpCase *c, Out *out) {
+    size_t nq = (size_t)c->a * c->c * c->d, nk = (size_t)c->b * c->c * c->d;
+    float *q = rand_buf(r, nq, 2.0f), *k = rand_buf(r, nk, 2.0f), *v = rand_buf(r, nk, 1.0f);
+    float *o = zero_buf(r, nq);
+    r->be->attention_full(r->be, o, q, k, v, c->a, c->b, c->c, c->d);
+    take(r, out, o, nq);
+    return 0;
+}
+
+/* The fused ops, or their composition where the backend lacks them.
+ * rmsnorm_matmul with bias: a = rows, b = cols, c = T. */
+static int run_rmsnorm_matmul(Run *r, const OpCase *c, Out *out) {
+    Backend *be = r->be;
+    int rows = c->a, cols = c->b, T = c->c;
+    const Weight *W = rand_weight(r, c->dt, rows, cols, 1.0f, 0);
+    const Weight *B = rand_weight(r, c->dt, 1, rows, 0.5f, 0);
+    const Weight *N = rand_weight(r, c->dt, 1, cols, 0.2f, 1.0f);
+    if (!W || !B || !N) return -1;
+    float *x = rand_buf(r, (size_t)T * cols, 2.0f), *h = zero_buf(r, (size_t)T * cols);
+    float *y = zero_buf(r, (size_t)T * rows);
+    if (be->rmsnorm_matmul) {
+        be->rmsnorm_matmul(be, y, h, x, N, W, B, T, 1e-6f);
+    } else {
+        be->rmsnorm(be, h, x, N, T, 1e-6f);
+        be->matmul(be, y, h, W, B, T);
+    }
+    take(r, out, y, (size_t)T * rows);
+    return 0;
+}
+
+/* matmul_add (x += a W^T): a = rows, b = cols, c = T. */
+static int run_matmul_add(Run *r, const OpCase *c, Out *out) {
+    Backend *be = r->be;
+    int rows = c->a, cols = c->b, T = c->c;
+    const Weight *W = rand_weight(r, c->dt, rows, cols, 1.0f, 0);
+    if (!W) return -1;
+    float *a = rand_buf(r, (size_t)T * cols, 1.0f), *x = rand_buf(r, (size_t)T * rows, 5.0f);
+    if (be->matmul_add) {
+        be->matmul_add(be, x, a, W, T);
+    } else {
+        float *t = zero_buf(r, (size_t)T * rows);
+        be->matmul(be, t, a, W, NULL, T);
+        be->add(be, x, t, (size_t)T * rows);
+    }
+    take(r, out, x, (size_t)T * rows);
+    return 0;
+}
+
+/* rmsnorm_swiglu: a = F (rows), b = D (cols), c = T. */
+static int run_rmsnorm_swiglu(Run *r, const OpCase *c, Out *out) {
+    Backend *be = r->be;
+    int F = c->a, D = c->b, T = c->c;
+    const Weight *G = rand_weight(r, c->dt, F, D, 1.0f, 0);
+    const Weight *U = rand_weight(r, c->dt, F, D, 1.0f, 0);
+    const Weight *N = rand_weight(r, c->dt, 1, D, 0.2f, 1.0f);
+    if (!G || !U || !N) return -1;
+    float *x = rand_buf(r, (size_t)T * D, 2.0f), *h = zero_buf(r, (size_t)T * D);
+    float *a = zero_buf(r, (size_t)T * F), *u = zero_buf(r, (size_t)T * F);
+    if (be->rmsnorm_swiglu) {
+        be->rmsnorm_swiglu(be, a, u, h, x, N, G, U, T, 1e-6f);
+    } else {
+        be->rmsnorm(be, h, x, N, T, 1e-6f);
+        be->matmul(be, a, h, G, NULL, T);
+        be->matmul(be, u, h, U, NULL, T);
+        be->swiglu(be, a, a, u, (size_t)T * F);
+    }
+    take(r, out, a, (size_t)T * F);
+    return 0;
+}
+
+/* qkv_rope: a = D, b = Hq, c = Hkv, d = head_dim, e = pos0; T = 3. The
+ * output is q and the whole caches (rows before pos0 must stay as they
+ * were). */
+static int run_qkv_rope(Run *r, const OpCase *c, Out *out) {
+    Backend *be = r->be;
+    int D = c->a, Hq = c->b, Hkv = c->c, hd = c->d, pos0 = c->e, T = 3, ctx = pos0 + T + 2;
+    int qd = Hq * hd, kvd = Hkv * hd;
+    const Weight *N = rand_weight(r, c->dt, 1, D, 0.2f, 1.0f);
+    const Weight *Wq = rand_weight(r, c->dt, qd, D, 1.0f, 0);
+    const Weight *Wk = rand_weight(r, c->dt, kvd, D, 1.0f, 0);
+    const Weight *Wv = rand_weight(r, c->dt, kvd, D, 1.0f, 0);
+    const Weight *Bq = rand_weight(r, c->dt, 1, qd, 0.5f, 0);
+    const Weight *Bk = rand_weight(r, c->dt, 1, kvd, 0.5f, 0);
+    const Weight *Bv = rand_weight(r, c->dt, 1, kvd, 0.5f, 0);
+    if (!N || !Wq || !Wk || !Wv || !Bq || !Bk || !Bv) return -1;
+    size_t nc = (size_t)ctx * kvd;
+    float *x = rand_buf(r, (size_t)T * D, 2.0f), *h = zero_buf(r, (size_t)T * D);
+    float *q = zero_buf(r, (size_t)T * qd);
+    float *kc = rand_buf(r, nc, 1.0f), *vc = rand_buf(r, nc, 1.0f);
+    if (be->qkv_rope) {
+        QkvWeights w = {N, Wq, Wk, Wv, Bq, Bk, Bv};
+        be->qkv_rope(be, q, kc, vc, h, x, &w, T, pos0, Hq, Hkv, hd, 1e6f, 1e-6f);
+    } else {
+        float *kp = kc + (size_t)pos0 * kvd, *vp = vc + (size_t)pos0 * kvd;
+        be->rmsnorm(be, h, x, N, T, 1e-6f);
+        be->matmul(be, q, h, Wq, Bq, T);
+        be->matmul(be, kp, h, Wk, Bk, T);
+        be->matmul(be, vp, h, Wv, Bv, T);
+        be->rope(be, q, T, Hq, hd, pos0, 1e6f);
+        be->rope(be, kp, T, Hkv, hd, pos0, 1e6f);
+    }
+    take(r, out, q, (size_t)T * qd);
+    take(r, out, kc, nc);
+    take(r, out, vc, nc);
+    return 0;
+}
+
+static const struct {
+    const char *op;
+    Runner run;
+} runners[] = {
+    {"embed", run_embed},
+    {"rmsnorm", run_rmsnorm},
+    {"matmul", run_matmul},
+    {"rope", run_rope},
+    {"attention", run_attention},
+    {"swiglu", run_swiglu},
+    {"add", run_add},
+    {"copy", run_copy},
+    {"layernorm", run_layernorm},
+    {"gelu", run_gelu},
+    {"relu", run_relu},
+    {"im2col3", run_im2col3},
+    {"attention_full", run_attention_full},
+    {"rmsnorm_matmul", run_rmsnorm_matmul},
+    {"matmul_add", run_matmul_add},
+    {"rmsnorm_swiglu", run_rmsnorm_swiglu},
+    {"qkv_rope", run_qkv_rope},
+};
+
+/* ------------------------------------------------------------ the cases */
+
+/* A weight op at the batch sizes that take different paths: decode matvec
+ * (T < 8), the fused kernels' limit, and prefill. */
+#define AT_TS(op, dt, a, b)                                                                        \
+    {op, dt, a, b, 1, 0, 0, 0}, {op, dt, a, b, 3, 0, 0, 0}, {op, dt, a, b, 7, 0, 0, 0},            \
+        {op, dt, a, b, 8, 0, 0, 0}, {                                                              \
+        op, dt, a, b, 33, 0, 0, 0                                                                  \
+    }
+
+static const OpCase cases[] = {
+    {"embed", DT_BF16, 50, 97, 5, 0, 0, -1},
+    {"embed", DT_F16, 50, 97, 5, 0, 0, -1},
+    {"embed", DT_F32, 50, 97, 5, 0, 0, -1},
+    {"rmsnorm", DT_BF16, 97, 5, 0, 0, 0, 0},
+    {"rmsnorm", DT_F32, 896, 3, 0, 0, 0, 0},
+    /* 77 columns take the scalar paths, 264 the vector ones */
+    AT_TS("matmul", DT_BF16, 301, 77),
+    AT_TS("matmul", DT_BF16, 130, 264),
+    AT_TS("matmul", DT_F16, 301, 77),
+    AT_TS("matmul", DT_F16, 130, 264),
+    AT_TS("matmul", DT_F32, 301, 77),
+    AT_TS("matmul", DT_F32, 130, 264),
+    {"rope", DT_F32, 5, 3, 10, 4000, 0, 0},
+    {"rope", DT_F32, 2, 14, 64, 0, 0, 0},
+    /* Hq, Hkv, head_dim, pos0, T: decode, prefill, odd head sizes, and
+     * past the 256 keys where CUDA's decode splits the keys */
+    {"attention", DT_F32, 14, 2, 64, 0, 1, 0},
+    {"attention", DT_F32, 14, 2, 64, 700, 1, 0},
+    {"attention", DT_F32, 6, 2, 8, 5, 70, 0},
+    {"attention", DT_F32, 4, 4, 80, 17, 3, 0},
+    {"attention", DT_F32, 2, 1, 136, 40, 9, 0},
+    {"attention", DT_F32, 4, 1, 64, 0, 300, 0},
+    {"attention", DT_F32, 14, 2, 64, 1499, 1, 0},
+    {"attention", DT_F32, 14, 2, 64, 1497, 3, 0},
+    {"attention", DT_F32, 14, 2, 64, 1000, 7, 0},
+    {"attention", DT_F32, 14, 2, 64, 257, 1, 0},
+    {"attention", DT_F32, 4, 1, 128, 2047, 1, 0},
+    {"attention", DT_F32, 6, 2, 80, 3000, 2, 0},
+    {"attention", DT_F32, 2, 1, 136, 700, 5, 0},
+    {"swiglu", DT_F32, 485, 0, 0, 0, 0, 0},
+    {"add", DT_F32, 485, 0, 0, 0, 0, 0},
+    {"copy", DT_F32, 485, 0, 0, 0, 0, -1},
+    {"layernorm", DT_BF16, 72, 37, 0, 0, 0, 0},
+    {"gelu", DT_F32, 2664, 0, 0, 0, 0, 0},
+    {"relu", DT_F32, 2664, 0, 0, 0, 0, -1},
+    {"im2col3", DT_F32, 37, 72, 1, 0, 0, -1},
+    {"im2col3", DT_F32, 37, 72, 2, 0, 0, -1},
+    {"attention_full", DT_F32, 70, 93, 3, 24, 0, 0},
+    /* the fused ops at Qwen2.5-0.5B's widths and odd ones */
+    AT_TS("rmsnorm_matmul", DT_BF16, 1000, 896),
+    AT_TS("rmsnorm_matmul", DT_F32, 301, 77),
+    AT_TS("matmul_add", DT_BF16, 896, 4864),
+    AT_TS("matmul_add", DT_F32, 1000, 77),
+    AT_TS("rmsnorm_swiglu", DT_BF16, 4864, 896),
+    AT_TS("rmsnorm_swiglu", DT_F32, 1000, 77),
+    {"qkv_rope", DT_BF16, 896, 14, 2, 64, 0, 0},
+    {"qkv_rope", DT_BF16, 896, 14, 2, 64, 1700, 0},
+    {"qkv_rope", DT_F32, 77, 6, 2, 10, 33, 0},
+};
+#define N_CASES (int)(sizeof cases / sizeof cases[0])
+
+static Runner runner_for(const char *op) {
+    for (size_t i = 0; i < sizeof runners / sizeof runners[0]; i++)
+        if (!strcmp(runners[i].op, op)) return runners[i].run;
+    return NULL;
+}
+
+static void describe(const OpCase *c, char *buf, size_t size) {
+    snprintf(buf, size, "%s %s (%d, %d, %d, %d, %d)", c->op, dtype_name(c->dt), c->a, c->b, c->c,
+             c->d, c->e);
+}
+
+/* Runs case i on be: 0 with the output, or -1 with the error set. */
+static int run_case(Backend *be, int i, Out *out) {
+    Run r = {.be = be, .rng = 0x9e3779b97f4a7c15ull * (uint64_t)(i + 1)};
+    memset(out, 0, sizeof *out);
+    int rc = runner_for(cases[i].op)(&r, &cases[i], out);
+    if (rc == 0 && be->sync(be)) rc = -1;
+    run_free(&r);
+    return rc;
+}
+
+/* Largest |a - b| over the largest |b|. */
+static double rel_diff(const float *a, const float *b, size_t n) {
+    double d = 0, m = 1e-30;
+    for (size_t i = 0; i < n; i++) {
+        d = fmax(d, fabs((double)a[i] - b[i]));
+        m = fmax(m, fabs((double)b[i]));
+    }
+    return d / m;
+}
+
+/* Every case on be against the reference; isa (or NULL) picks the CPU
+ * kernels be runs with. Fails naming each case that differs. */
+static void check_backend(Backend *be, const char *name, const char *isa) {
+    Backend *ref = backend_cpu_open(1);
+    for (int i = 0; i < N_CASES; i++) {
+        char what[128];
+        describe(&cases[i], what, sizeof what);
+        Out want, got;
+        k_reset_isa();
+        if (run_case(ref, i, &want)) {
+            test_fail(__FILE__, __LINE__, "%s on the reference: %s", what, unum_error());
+            continue;
+        }
+        if (isa) k_set_isa(isa);
+        int rc = run_case(be, i, &got);
+        k_reset_isa();
+        if (rc) {
+            test_fail(__FILE__, __LINE__, "%s on %s: %s", what, name, unum_error());
+        } else if (got.n != want.n) {
+            test_fail(__FILE__, __LINE__, "%s on %s: %zu values, expected %zu", what, name, got.n,
+                      want.n);
+        } else {
+            double tol = cases[i].tol < 0 ? 0 : cases[i].tol > 0 ? cases[i].tol : TOL;
+            double d = rel_diff(got.v, want.v, want.n);
+            if (!(d <= tol))
+                test_fail(__FILE__, __LINE__,
+                          "%s on %s: differs by %.3g of the largest value "
+                          "(tolerance %.3g)",
+                          what, name, d, tol);
+        }
+        free(want.v), free(got.v);
+    }
+    ref->close(ref);
+}
+
+TEST(backend_ops_table_names_known_ops) {
+    for (int i = 0; i < N_CASES; i++)
+        if (!runner_for(cases[i].op))
+            test_fail(__FILE__, __LINE__, "case %d names op '%s', which has no runner", i,
+                      cases[i].op);
+}
+
+TEST(backend_ops_cpu_kernel_sets_match_reference) {
+    static const char *isas[] = {"generic", "avx2", "avx512"};
+    int ran = 0;
+    for (int i = 0; i < 3; i++) {
+        if (k_set_isa(isas[i])) continue; /* the CPU lacks it */
+        k_reset_isa();
+        char name[32];
+        snprintf(name, sizeof name, "cpu/%s", isas[i]);
+        Backend *be = backend_cpu_open(2);
+        check_backend(be, name, isas[i]);
+        be->close(be);
+        ran++;
+    }
+    CHECK(ran >= 1); /* generic is always there */
+}
+
+#ifdef UNUM_CUDA
+static void check_cuda(const char *fused) {
+    const char *old = getenv("UNUM_CUDA_FUSED");
+    char *saved = old ? xstrdup(old) : NULL;
+    setenv("UNUM_CUDA_FUSED", fused, 1);
+    Backend *be = backend_open("cuda", 0);
+    if (saved) setenv("UNUM_CUDA_FUSED", saved, 1);
+    else unsetenv("UNUM_CUDA_FUSED");
+    free(saved);
+    if (!be) SKIP(unum_error());
+    check_backend(be, strcmp(fused, "0") ? "cuda" : "cuda (unfused)", NULL);
+    be->close(be);
+}
+#endif
+
+TEST(backend_ops_cuda_matches_cpu) {
+#ifdef UNUM_CUDA
+    check_cuda("1");
+#else
+    SKIP("built without CUDA (nvcc was not found)");
+#endif
+}
+
+TEST(backend_ops_cuda_unfused_matches_cpu) {
+#ifdef UNUM_CUDA
+    check_cuda("0");
+#else
+    SKIP("built without CUDA (nvcc was not found)");
+#endif
+}
