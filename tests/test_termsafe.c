@@ -2,6 +2,7 @@
  * engine/base/termsafe.c's escaping and stripping, and the commands that
  * print stored text, run under a pseudo-terminal (escaped) and into a pipe
  * (byte for byte). */
+#include "audio/wav.h"
 #include "engine/base/termsafe.h"
 #include "engine/base/util.h"
 #include "store/persona.h"
@@ -10,6 +11,7 @@
 #include "store/store.h"
 #include "store/template.h"
 #include "tests/test.h"
+#include "tui/core/recordings.h"
 
 #include <cjson/cJSON.h>
 #include <stdlib.h>
@@ -97,11 +99,11 @@ static char *seed_hostile(const char *dir, int64_t *sid, int64_t *rid) {
     store_session_create(st, "T" HOSTILE, "m", "evil", sid);
     store_message_add(st, *sid, "assistant", "hostile " HOSTILE, 3, 0, NULL);
     char *wav = unum_path_join(dir, "r" HOSTILE ".wav"); /* a hostile file name too */
-    int fd = store_wav_create(wav, 16000, 1);
+    wav_writer *w = wav_writer_open(wav, 16000, 1, WAV_PCM);
     store_recording_begin(st, wav, 16000, 1, 0, rid);
     store_segment_add(st, *rid, 0, 2, "", "hostile " HOSTILE, NULL);
-    store_recording_finish(st, *rid);
-    if (fd >= 0) close(fd);
+    wav_writer_close(w);
+    recording_finish(st, *rid);
     free(wav);
     store_close(st);
     return path;
