@@ -574,11 +574,11 @@ int cli_bench(int argc, char **argv) {
         cJSON_free(txt);
         cJSON_Delete(o);
     } else {
-        term_printf(stdout, "model      %s\nbackend    %s (%d threads, %s kernels)\n", engine_dir(e), engine_backend_name(e),
-               e->be->n_threads, k_isa());
+        term_printf(stdout, "model      %s\nbackend    %s (%d threads, %s kernels)\n",
+                    engine_dir(e), engine_backend_name(e), e->be->n_threads, k_isa());
         printf("load       %.3f s\nprefill    %d tokens: %.1f tok/s\n", engine_load_seconds(e), plen, pre_tps);
-        term_printf(stdout, "decode     %d tokens: %.1f tok/s\npeak RSS   %.0f MiB\n", gen, dec_tps,
-               unum_peak_rss_mb());
+        term_printf(stdout, "decode     %d tokens: %.1f tok/s\npeak RSS   %.0f MiB\n", gen,
+                    dec_tps, unum_peak_rss_mb());
         if (e->be->device_peak)
             printf("peak VRAM  %.0f MiB\n", e->be->device_peak / 1048576.0);
     }
