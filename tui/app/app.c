@@ -538,7 +538,7 @@ static char *edit_in_editor(App *a, const char *json, const char *what) {
 /* Saves edited JSON as a persona (create: a new one); 0 when saved. */
 static int persona_save(App *a, const char *text, int create, char *name, size_t cap) {
     Persona p;
-    if (persona_parse_json(text, "the edited persona", &p)) return -1;
+    if (persona_parse_json(text, strlen(text), "the edited persona", &p)) return -1;
     int exists = 0, rc;
     for (size_t i = 0; i < a->n_personas; i++) exists |= !strcmp(a->personas[i].name, p.name);
     snprintf(name, cap, "%s", p.name);
@@ -550,7 +550,7 @@ static int persona_save(App *a, const char *text, int create, char *name, size_t
 
 static int template_save(App *a, const char *text, int create, char *name, size_t cap) {
     Template t;
-    if (template_parse_json(text, "the edited template", &t)) return -1;
+    if (template_parse_json(text, strlen(text), "the edited template", &t)) return -1;
     int exists = 0, rc;
     for (size_t i = 0; i < a->n_templates; i++) exists |= !strcmp(a->templates[i].name, t.name);
     snprintf(name, cap, "%s", t.name);
@@ -1387,6 +1387,8 @@ int app_main(const AppArgs *args) {
     if (recordings_open(args->db, &a->st)) {
         if (!early[0]) snprintf(early, sizeof early, "database: %s (sessions are not saved)", unum_error());
         a->st = NULL;
+    } else if (!early[0] && store_notice(a->st)) {
+        snprintf(early, sizeof early, "note: %s", store_notice(a->st));
     }
     a->wk = worker_start();
     if (!a->wk) {

@@ -94,6 +94,12 @@ static void chat_draw(App *a, PaneId p, Rect r, int focused) {
                 } else {
                     draw_md_line(a, y, r.x + 2, iw, &m->doc.line[k - 1]);
                 }
+            } else if (m->cancelled) {
+                /* also where the reply stopped: the view follows the end of
+                 * a long reply, so its label line may be scrolled away */
+                attrset(theme_attr(THEME_SYSTEM_NOTE));
+                ui_put(y, r.x + 2, "[cancelled]", 11, iw);
+                attrset(A_NORMAL);
             }
         }
     }
