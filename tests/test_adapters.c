@@ -25,52 +25,6 @@
 
 static char *fixture(const char *name) { return unum_path_join(test_fixtures(), name); }
 
-static char *golden(const char *rel) {
-    char p[256];
-    snprintf(p, sizeof p, "tests/golden/%s", rel);
-    return unum_path_join(test_root(), p);
-}
-
-static int read_ids(const char *rel, IdVec *out) {
-    char *p = golden(rel);
-    char *txt = unum_read_file(p, 1 << 20, NULL);
-    free(p);
-    if (!txt) return -1;
-    for (char *s = txt, *e;; s = e) {
-        long v = strtol(s, &e, 10);
-        if (e == s) break;
-        idvec_push(out, (int32_t)v);
-    }
-    free(txt);
-    return 0;
-}
-
-static float *read_f32(const char *rel, size_t want) {
-    char *p = golden(rel);
-    size_t n = 0;
-    float *v = (float *)unum_read_file(p, 64u << 20, &n);
-    free(p);
-    if (v && n != want * sizeof(float)) {
-        unum_error_set("%s: %zu bytes, expected %zu floats", rel, n, want);
-        free(v);
-        return NULL;
-    }
-    return v;
-}
-
-static double worst_rel(const float *got, const float *ref, int rows, int V) {
-    double worst = 0;
-    for (int r = 0; r < rows; r++) {
-        double mx = 0, d = 0;
-        for (int i = 0; i < V; i++) {
-            mx = fmax(mx, fabs(ref[(size_t)r * V + i]));
-            d = fmax(d, fabs(got[(size_t)r * V + i] - ref[(size_t)r * V + i]));
-        }
-        worst = fmax(worst, d / mx);
-    }
-    return worst;
-}
-
 /* The adapter cases of make_adapter_goldens.sh. */
 typedef struct {
     const char *name, *preset;
@@ -150,10 +104,10 @@ static void check_case(const Case *c, int threads) {
     snprintf(rel, sizeof rel, "%s/prompt.ids", c->preset);
     int V = engine_n_vocab(e);
     float *ref = NULL;
-    if (read_ids(rel, &prompt) ||
-        (snprintf(rel, sizeof rel, "lora/%s/greedy.ids", c->name), read_ids(rel, &want)) ||
+    if (test_golden_ids(rel, &prompt) ||
+        (snprintf(rel, sizeof rel, "lora/%s/greedy.ids", c->name), test_golden_ids(rel, &want)) ||
         (snprintf(rel, sizeof rel, "lora/%s/logits.f32", c->name),
-         !(ref = read_f32(rel, prompt.n * (size_t)V)))) {
+         !(ref = test_golden_f32(rel, prompt.n * (size_t)V)))) {
         test_fail(__FILE__, __LINE__, "%s golden: %s", c->name, unum_error());
         goto out;
     }
@@ -164,7 +118,7 @@ static void check_case(const Case *c, int threads) {
             test_fail(__FILE__, __LINE__, "%s: %s", c->name, unum_error());
             continue;
         }
-        double w = worst_rel(lg, ref, (int)prompt.n, V);
+        double w = test_worst_rel(lg, ref, (int)prompt.n, V);
         if (w > TOL)
             test_fail(__FILE__, __LINE__,
                       "%s, %d threads, %d tokens a call: worst relative error "
@@ -207,10 +161,10 @@ TEST(lora_switching_keeps_base_and_never_mixes_prefixes) {
     free(dir);
     REQUIRE(e);
     IdVec prompt = {0}, got = {0};
-    REQUIRE(read_ids("tiny-bf16/prompt.ids", &prompt) == 0);
+    REQUIRE(test_golden_ids("tiny-bf16/prompt.ids", &prompt) == 0);
     int V = engine_n_vocab(e);
-    float *base = read_f32("tiny-bf16/logits.f32", prompt.n * (size_t)V);
-    float *with = read_f32("lora/all/logits.f32", prompt.n * (size_t)V);
+    float *base = test_golden_f32("tiny-bf16/logits.f32", prompt.n * (size_t)V);
+    float *with = test_golden_f32("lora/all/logits.f32", prompt.n * (size_t)V);
     REQUIRE(base && with);
     LoraSpec spec = {fixture("lora-all"), 1};
     GenerateParams p = greedy(e, 2);
@@ -227,15 +181,15 @@ TEST(lora_switching_keeps_base_and_never_mixes_prefixes) {
     CHECK(st.reused_tokens > 0);
     float *lg = case_logits(e, &prompt, 0);
     REQUIRE(lg);
-    CHECK(worst_rel(lg, with, (int)prompt.n, V) < TOL);
+    CHECK(test_worst_rel(lg, with, (int)prompt.n, V) < TOL);
     free(lg);
     CHECK(engine_set_adapters(e, NULL, 0) == 0);
     CHECK(engine_generate(e, prompt.v, prompt.n, &p, collect, &got, &st) == 0);
     CHECK_EQ_INT(st.reused_tokens, 0);
     lg = case_logits(e, &prompt, 0);
     REQUIRE(lg);
-    CHECK(worst_rel(lg, base, (int)prompt.n, V) < TOL);
-    CHECK(worst_rel(lg, with, (int)prompt.n, V) > 0.1); /* the adapter matters */
+    CHECK(test_worst_rel(lg, base, (int)prompt.n, V) < TOL);
+    CHECK(test_worst_rel(lg, with, (int)prompt.n, V) > 0.1); /* the adapter matters */
     free(lg);
     free(spec.dir);
     free(base);
@@ -251,7 +205,7 @@ TEST(lora_switching_keeps_base_and_never_mixes_prefixes) {
 TEST(lora_on_quantized_bases_matches_the_float_twin) {
     static const char *bases[] = {"tiny-gptq4-g64", "tiny-awq4-g32", "tiny-gptq8-g64"};
     IdVec ids = {0};
-    REQUIRE(read_ids("tiny-bf16/prompt.ids", &ids) == 0);
+    REQUIRE(test_golden_ids("tiny-bf16/prompt.ids", &ids) == 0);
     LoraSpec specs[2];
     int n = case_specs(&cases[3], specs); /* lora-all:0.5, lora-attn-rs:1.5 */
     for (int i = 0; i < 3; i++) {
@@ -261,9 +215,9 @@ TEST(lora_on_quantized_bases_matches_the_float_twin) {
         float *plain = model_logits(q, NULL, 0, &ids);
         if (!a || !b || !plain) test_fail(__FILE__, __LINE__, "%s: %s", bases[i], unum_error());
         else {
-            double w = worst_rel(a, b, (int)ids.n, 384);
+            double w = test_worst_rel(a, b, (int)ids.n, 384);
             if (w > TOL) test_fail(__FILE__, __LINE__, "%s: worst relative error %g", bases[i], w);
-            CHECK(worst_rel(plain, b, (int)ids.n, 384) > 0.1); /* the adapters act */
+            CHECK(test_worst_rel(plain, b, (int)ids.n, 384) > 0.1); /* the adapters act */
         }
         free(a), free(b), free(plain), free(q);
     }
@@ -444,7 +398,7 @@ TEST(merge_methods_match_reference) {
         }
         STModel st = {0};
         snprintf(rel, sizeof rel, "merge/%s.f32", mc->method);
-        float *ref = read_f32(rel, 64 * 64 + 64 * 160);
+        float *ref = test_golden_f32(rel, 64 * 64 + 64 * 160);
         CHECK(ref != NULL);
         if (ref && st_open_dir(&st, tmp) == 0) {
             const float *r = ref;
@@ -547,8 +501,8 @@ TEST(lora_bake_and_extract_reproduce_the_tuned_model) {
     char *tuned = test_tmpdir(), *ext = test_tmpdir();
     REQUIRE(tuned && ext);
     IdVec ids = {0};
-    REQUIRE(read_ids("tiny-bf16/prompt.ids", &ids) == 0);
-    float *ref = read_f32("lora/all/logits.f32", ids.n * 384);
+    REQUIRE(test_golden_ids("tiny-bf16/prompt.ids", &ids) == 0);
+    float *ref = test_golden_f32("lora/all/logits.f32", ids.n * 384);
     REQUIRE(ref);
     char *base = fixture("tiny-bf16");
     LoraSpec spec = {fixture("lora-all"), 1};
@@ -560,7 +514,7 @@ TEST(lora_bake_and_extract_reproduce_the_tuned_model) {
     if (merge_run(&o, tuned)) test_fail(__FILE__, __LINE__, "bake: %s", unum_error());
     float *baked = model_logits(tuned, NULL, 0, &ids);
     if (!baked) test_fail(__FILE__, __LINE__, "baked: %s", unum_error());
-    else CHECK(worst_rel(baked, ref, (int)ids.n, 384) < TOL);
+    else CHECK(test_worst_rel(baked, ref, (int)ids.n, 384) < TOL);
 
     ExtractOptions x = {base, tuned, 8, 0, NULL, NULL};
     char *untouched = NULL;
@@ -572,7 +526,7 @@ TEST(lora_bake_and_extract_reproduce_the_tuned_model) {
     float *got = model_logits(base, &es, 1, &ids);
     if (!got) test_fail(__FILE__, __LINE__, "extracted: %s", unum_error());
     else if (baked) {
-        double w = worst_rel(got, baked, (int)ids.n, 384);
+        double w = test_worst_rel(got, baked, (int)ids.n, 384);
         if (w > TOL) test_fail(__FILE__, __LINE__, "extracted adapter: worst relative error %g", w);
     }
     /* one rank short of the difference's is not exact */
@@ -612,11 +566,11 @@ TEST(lora_cli_forms) {
     size_t na = 0, nb = 0;
     float *a = (float *)unum_read_file(pa, 1 << 24, &na),
           *b = (float *)unum_read_file(pb, 1 << 24, &nb);
-    float *ref = read_f32("lora/two/logits.f32", 24 * 384);
+    float *ref = test_golden_f32("lora/two/logits.f32", 24 * 384);
     CHECK(a && b && ref && na == nb && na == 24 * 384 * sizeof(float));
     if (a && b && ref && na == nb && na == 24 * 384 * sizeof(float)) {
-        CHECK(worst_rel(a, ref, 24, 384) < TOL);
-        CHECK(worst_rel(b, ref, 24, 384) < TOL);
+        CHECK(test_worst_rel(a, ref, 24, 384) < TOL);
+        CHECK(test_worst_rel(b, ref, 24, 384) < TOL);
     }
     free(a);
     free(b);
