@@ -354,6 +354,7 @@ static void heard_trim(Worker *w, int keep) {
         free(w->heard[i].clips);
         free(w->heard[i].path);
     }
+    if (drop == 0) return; /* heard may be NULL, which memmove must not see */
     memmove(w->heard, w->heard + drop, sizeof *w->heard * (size_t)(w->n_heard - drop));
     w->n_heard -= drop;
 }
