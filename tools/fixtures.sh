@@ -13,6 +13,9 @@ for p in tiny-bf16 tiny-untied-f32 tiny-headdim-f16 tiny-mqa-bf16 tiny-sharded-b
     whisper-tiny-f32 whisper-v3-bf16; do
     "$gen" --preset "$p" "$build/fixtures/$p"
 done
+# tiny-bf16 with two more layers of small output: a speculative-decoding
+# target that a tiny-bf16 draft agrees with often but not always
+"$gen" --preset tiny-bf16 --extra-layers 2 --extra-scale 0.3 "$build/fixtures/tiny-bf16-deep"
 if [ -f "$qwen_tok" ]; then
     "$gen" --preset tiny-qwen-vocab "$build/fixtures/tiny-qwen-vocab" --tokenizer "$qwen_tok"
     # speech LLMs in LLaMA-Omni2's layout (encoder inside, or a Whisper folder beside)

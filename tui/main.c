@@ -4,6 +4,7 @@
 #include "tui/cli/cli.h"
 #include "tui/cli/cli_audio.h"
 #include "tui/cli/cli_meeting.h"
+#include "tui/cli/cli_models.h"
 #include "tui/cli/cli_pull.h"
 #include "tui/cli/cli_store.h"
 #include "tui/cli/cli_whisper.h"
@@ -19,7 +20,8 @@ static const char usage[] =
     "  run -m MODEL [-p TEXT | -f FILE | --prompt-ids FILE] [--system TEXT | --persona NAME]\n"
     "      [--raw] [-n N] [--temp T] [--top-k K] [--top-p P] [--min-p P] [--repeat-penalty R]\n"
     "      [--seed S] [--ignore-eos] [--ids] [--backend auto|cpu|cuda] [--threads N]\n"
-    "      [--ctx N] [-v] [--audio FILE.wav]\n"
+    "      [--ctx N] [-v] [--audio FILE.wav] [--draft D [--draft-n K]]\n"
+    "      [--stage2 M [--escalate-below P] [--stage2-backend B]] [--remote-model NAME]\n"
     "                                  generate a reply (chat template unless --raw)\n"
     "  tokenize -m MODEL [--special]   stdin text -> token ids on one line\n"
     "  detokenize -m MODEL             stdin token ids -> text\n"
@@ -27,6 +29,9 @@ static const char usage[] =
     "                                  float32 logits [T x vocab] of every position\n"
     "  bench -m MODEL [--backend B] [--threads N] [--prompt-len N] [--gen N] [--reps N] "
     "[--json]\n"
+    "      [--draft D [--draft-n K]]\n"
+    "  calibrate -m SMALL --stage2 BIG --prompts FILE --rate R [-n N]\n"
+    "                                  the --escalate-below that escalates about R of the prompts\n"
     "  persona list | show NAME | add NAME (--prompt TEXT | --file F.json)\n"
     "        | edit NAME --file F.json | rm NAME | export NAME | import F.json\n"
     "                                  personas (JSON: name, description, system_prompt, style)\n"
@@ -54,7 +59,8 @@ static const char usage[] =
     "\n"
     "--db PATH picks the database (default $XDG_DATA_HOME/unum/unum.db).\n"
     "MODEL is a Hugging Face model directory or a repo id ORG/NAME found in\n"
-    "$XDG_DATA_HOME/unum/models or the Hugging Face cache.\n";
+    "$XDG_DATA_HOME/unum/models or the Hugging Face cache, or the http(s) URL of an\n"
+    "OpenAI-compatible server (.../v1; key from UNUM_API_KEY or OPENAI_API_KEY).\n";
 
 int main(int argc, char **argv) {
     /* Global options come before the command. */
@@ -100,6 +106,7 @@ int main(int argc, char **argv) {
                 {"detokenize", cli_detokenize},
                 {"logits", cli_logits},
                 {"bench", cli_bench},
+                {"calibrate", cli_calibrate},
                 {"persona", cli_persona},
                 {"template", cli_template},
                 {"sessions", cli_sessions},

@@ -4,6 +4,7 @@
 
 #include "tui/core/args.h"
 #include "engine/chat.h"
+#include "tui/cli/cli_models.h"
 #include "tui/cli/cli_store.h"
 #include "engine/engine.h"
 #include "engine/cpu/kernels.h"
@@ -163,8 +164,10 @@ int cli_run(int argc, char **argv) {
     float temp = -1, top_p = -1, min_p = -1, rep = -1;
     unsigned long long seed = 0;
     int have_seed = 0;
+    CliModels cm = {0}; /* --draft, --stage2, --remote-model (cli_models.h) */
     while (a.i < a.argc && !a.bad) {
         if (args_flag(&a, "-m", "--model")) model = args_value(&a);
+        else if (cli_models_flag(&a, &cm)) continue;
         else if (args_flag(&a, "-p", "--prompt")) prompt = args_value(&a);
         else if (args_flag(&a, "-f", "--file")) file = args_value(&a);
         else if (args_flag(&a, "--prompt-ids", NULL)) ids_file = args_value(&a);
@@ -302,9 +305,11 @@ int cli_run(int argc, char **argv) {
     } else {
         int placeholder = 0;
         for (size_t i = 0; i < ids.n; i++) placeholder |= ids.v[i] == SPEECH_PLACEHOLDER;
+        CliPrompt pr = {system, text, raw, ids.v, ids.n};
         g = placeholder ? unum_error_set("the prompt has an audio placeholder (%d) but no --audio",
                                          SPEECH_PLACEHOLDER)
-                        : engine_generate(e, ids.v, ids.n, &gp, print_token, &ro, &st);
+                        : cli_models_generate(&cm, e, &eo, &pr, &gp, print_token, &ro, &st,
+                                              verbose);
     }
     sigaction(SIGINT, &old, NULL);
     atomic_store(&running, NULL);
@@ -497,8 +502,10 @@ int cli_bench(int argc, char **argv) {
     Args a = {argc, 1, argv, 0};
     const char *model = NULL, *backend = "auto";
     int threads = 0, plen = 128, gen = 64, json = 0, reps = 3;
+    CliModels cm = {0};
     while (a.i < a.argc && !a.bad) {
         if (args_flag(&a, "-m", "--model")) model = args_value(&a);
+        else if (cli_models_flag(&a, &cm)) continue;
         else if (args_flag(&a, "--backend", NULL)) backend = args_backend(&a);
         else if (args_flag(&a, "--threads", "-t")) args_int(&a, 1, 1024, &threads);
         else if (args_flag(&a, "--prompt-len", NULL)) args_int(&a, 1, 1 << 20, &plen);
@@ -513,6 +520,7 @@ int cli_bench(int argc, char **argv) {
         return EXIT_USAGE;
     }
     EngineOptions eo = {.backend = backend, .threads = threads, .ctx = plen + gen};
+    if (cm.draft) return cli_bench_draft(model, cm.draft, cm.draft_n, &eo, plen, gen, reps, json);
     Engine *e = engine_load(model, &eo);
     if (!e) return fail();
     Qwen2 *m = e->model;

@@ -1,0 +1,407 @@
+/* cli_models.c - see cli_models.h. */
+#include "tui/cli/cli_models.h"
+
+#include "engine/base/util.h"
+#include "engine/cascade.h"
+#include "engine/chat.h"
+#include "engine/cpu/kernels.h"
+#include "engine/speculative.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int cli_models_flag(Args *a, CliModels *cm) {
+    if (args_flag(a, "--draft", NULL)) cm->draft = args_value(a);
+    else if (args_flag(a, "--draft-n", NULL)) args_int(a, 1, SPEC_DRAFT_N_MAX, &cm->draft_n);
+    else if (args_flag(a, "--stage2", NULL)) cm->stage2 = args_value(a);
+    else if (args_flag(a, "--remote-model", NULL)) cm->remote_model = args_value(a);
+    else if (args_flag(a, "--stage2-backend", NULL)) cm->stage2_backend = args_backend(a);
+    else if (args_flag(a, "--escalate-below", NULL)) {
+        float p;
+        if (!args_float(a, 0, 2, &p)) cm->escalate_below = p, cm->have_escalate = 1;
+    } else return 0;
+    return 1;
+}
+
+static int is_url(const char *m) {
+    return m && (!strncmp(m, "http://", 7) || !strncmp(m, "https://", 8));
+}
+
+/* ------------------------------------------------------------ prompts */
+
+/* The prompt for another local model: the same ids when they came as ids,
+ * else the text through that model's tokenizer and chat template. */
+static int prompt_for(const Engine *e, const CliPrompt *pr, IdVec *out) {
+    if (!pr->text) {
+        for (size_t i = 0; i < pr->n; i++) idvec_push(out, pr->ids[i]);
+        return 0;
+    }
+    if (pr->raw) return tokenizer_encode(e->tok, pr->text, strlen(pr->text), 1, out);
+    ChatMsg msgs[2];
+    int nm = 0;
+    const char *sys = pr->system ? pr->system : e->default_system;
+    if (sys) msgs[nm++] = (ChatMsg){"system", sys};
+    msgs[nm++] = (ChatMsg){"user", pr->text};
+    return chat_encode(e->tok, msgs, nm, 1, out);
+}
+
+/* ------------------------------------------------------------ draft */
+
+static Engine *load_draft(const char *draft, const char *target, Engine *e,
+                          const EngineOptions *eo) {
+    if (is_url(draft)) {
+        unum_error_set("--draft %s: speculative decoding needs the draft's logits at every "
+                       "position, so the draft must be a local model", draft);
+        return NULL;
+    }
+    if (is_url(target)) {
+        unum_error_set("--draft with the remote model %s: verifying drafts needs the target's "
+                       "logits at every drafted position, which a server does not return",
+                       target);
+        return NULL;
+    }
+    Engine *d = engine_load(draft, eo);
+    if (!d) {
+        unum_error_wrap("--draft");
+        return NULL;
+    }
+    if (spec_check_pair(e, d)) {
+        engine_free(d);
+        return NULL;
+    }
+    return d;
+}
+
+static void report_spec(const SpecStats *ss, const GenerateStats *st) {
+    fprintf(stderr,
+            "unum: draft: %d of %d drafted tokens accepted (%.1f%%), %.2f tokens per target "
+            "forward over %d forwards\n",
+            ss->accepted, ss->drafted, 100.0 * spec_accept_rate(ss),
+            spec_tokens_per_forward(ss, st), ss->rounds);
+}
+
+/* ------------------------------------------------------------ cascade */
+
+/* Stage 1's tokens, kept to be scored and, when stdout is not a terminal,
+ * delivered only if stage 1's answer stands. */
+typedef struct {
+    IdVec ids;   /* generated ids, and the end id when it stopped on one */
+    char *text;  /* all text, in pieces */
+    size_t len, cap;
+    IdVec piece_id;
+    IdVec piece_end; /* end offset of each piece in text */
+    int live;        /* also pass each token on as it comes */
+    engine_token_fn fn;
+    void *user;
+    atomic_int *cancel; /* stops stage 2 when set (a Ctrl-C meant for e) */
+} Collect;
+
+static int collect_token(void *user, int32_t id, const char *text, size_t len) {
+    Collect *c = user;
+    if (id >= 0) idvec_push(&c->ids, id);
+    if (c->len + len + 1 > c->cap) {
+        c->cap = (c->len + len + 1) * 2;
+        c->text = xrealloc(c->text, c->cap);
+    }
+    memcpy(c->text + c->len, text, len);
+    c->len += len;
+    idvec_push(&c->piece_id, id);
+    idvec_push(&c->piece_end, (int32_t)c->len);
+    return c->live && c->fn ? c->fn(c->user, id, text, len) : 0;
+}
+
+static void collect_replay(const Collect *c) {
+    size_t start = 0;
+    for (size_t i = 0; i < c->piece_id.n; i++) {
+        size_t end = (size_t)c->piece_end.v[i];
+        if (c->fn) c->fn(c->user, c->piece_id.v[i], c->text + start, end - start);
+        start = end;
+    }
+}
+
+static void collect_free(Collect *c) {
+    idvec_free(&c->ids);
+    idvec_free(&c->piece_id);
+    idvec_free(&c->piece_end);
+    free(c->text);
+}
+
+/* Stage 2's tokens pass straight on; a cancel of stage 1's engine stops it. */
+static int pass_token(void *user, int32_t id, const char *text, size_t len) {
+    Collect *c = user;
+    if (atomic_load(c->cancel)) return 1;
+    return c->fn ? c->fn(c->user, id, text, len) : 0;
+}
+
+static int cascade(const CliModels *cm, Engine *e, const EngineOptions *eo, const CliPrompt *pr,
+                   const GenerateParams *gp, engine_token_fn fn, void *user, GenerateStats *st,
+                   int verbose) {
+    if (is_url(cm->stage2))
+        return unum_error_set("--stage2 %s: remote second stages are not built in this command "
+                              "yet", cm->stage2);
+    double P = cm->have_escalate ? cm->escalate_below : CLI_ESCALATE_DEFAULT;
+    int tty = isatty(1);
+    Collect c = {.live = tty, .fn = fn, .user = user, .cancel = &e->cancel};
+    int rc = engine_generate(e, pr->ids, pr->n, gp, collect_token, &c, st);
+    double conf = 1.0;
+    if (!rc && st->stop != STOP_CANCELLED)
+        rc = cascade_confidence(e, pr->ids, pr->n, c.ids.v, c.ids.n, &conf);
+    if (rc || st->stop == STOP_CANCELLED || !cascade_escalates(conf, P)) {
+        if (!rc && !tty) collect_replay(&c);
+        if (!rc && verbose && st->stop != STOP_CANCELLED)
+            fprintf(stderr, "unum: stage 1 answered (confidence %.3f, threshold %.3f)\n", conf, P);
+        collect_free(&c);
+        return rc;
+    }
+    collect_free(&c);
+    if (tty) fprintf(stderr, "\nunum: stage 1 unsure (confidence %.3f < %.3f); stage 2 answers:\n",
+                     conf, P);
+    EngineOptions eo2 = *eo;
+    if (cm->stage2_backend) eo2.backend = cm->stage2_backend;
+    Engine *e2 = engine_load(cm->stage2, &eo2);
+    if (!e2) return unum_error_wrap("--stage2");
+    IdVec ids2 = {0};
+    rc = prompt_for(e2, pr, &ids2);
+    GenerateParams gp2 = *gp;
+    if (!rc && gp2.max_tokens > e2->model->ctx - (int)ids2.n)
+        gp2.max_tokens = e2->model->ctx - (int)ids2.n;
+    Collect pass = {.fn = fn, .user = user, .cancel = &e->cancel};
+    if (!rc) rc = engine_generate(e2, ids2.v, ids2.n, &gp2, pass_token, &pass, st);
+    if (!rc && st->stop == STOP_CALLBACK && atomic_load(&e->cancel)) {
+        st->stop = STOP_CANCELLED;
+        atomic_store(&e->cancel, 0);
+    }
+    if (!rc && verbose)
+        fprintf(stderr, "unum: stage 2 answered (stage 1 confidence %.3f < %.3f)\n", conf, P);
+    idvec_free(&ids2);
+    engine_free(e2);
+    return rc;
+}
+
+/* ------------------------------------------------------------ generate */
+
+int cli_models_generate(const CliModels *cm, Engine *e, const EngineOptions *eo,
+                        const CliPrompt *pr, const GenerateParams *gp, engine_token_fn fn,
+                        void *user, GenerateStats *st, int verbose) {
+    if (cm->draft && cm->stage2)
+        return unum_error_set("give --draft or --stage2, not both");
+    if (cm->stage2) return cascade(cm, e, eo, pr, gp, fn, user, st, verbose);
+    if (!cm->draft) return engine_generate(e, pr->ids, pr->n, gp, fn, user, st);
+    Engine *d = load_draft(cm->draft, e->dir, e, eo);
+    if (!d) return -1;
+    SpecStats ss;
+    int rc = spec_generate(e, d, cm->draft_n ? cm->draft_n : SPEC_DRAFT_N_DEFAULT, pr->ids, pr->n,
+                           gp, fn, user, st, &ss);
+    if (!rc && verbose) report_spec(&ss, st);
+    engine_free(d);
+    return rc;
+}
+
+/* ------------------------------------------------------------ bench */
+
+int cli_bench_draft(const char *model, const char *draft, int draft_n, const EngineOptions *eo,
+                    int plen, int gen, int reps, int json) {
+    Engine *e = engine_load(model, eo), *d = NULL;
+    if (!e || !(d = load_draft(draft, model, e, eo))) {
+        engine_free(e);
+        fprintf(stderr, "unum: %s\n", unum_error());
+        return 1;
+    }
+    if (!draft_n) draft_n = SPEC_DRAFT_N_DEFAULT;
+    int V = e->model->c.vocab < d->model->c.vocab ? e->model->c.vocab : d->model->c.vocab;
+    int32_t *prompt = xmalloc(sizeof(int32_t) * (size_t)plen);
+    uint64_t s = 42; /* bench's prompt */
+    for (int i = 0; i < plen; i++) {
+        s = s * 6364136223846793005ull + 1442695040888963407ull;
+        prompt[i] = (int32_t)((s >> 33) % (uint64_t)V);
+    }
+    GenerateParams gp = engine_default_params(e);
+    gp.sampling.temperature = 0;
+    gp.sampling.repeat_penalty = 1.0f;
+    gp.max_tokens = gen;
+    gp.ignore_eos = 1;
+    double pre = 0, dec = 0;
+    long generated = 0;
+    SpecStats tot = {0};
+    int rc = 0;
+    for (int r = 0; r < reps && !rc; r++) {
+        /* cold caches each time, as bench's own runs */
+        qwen2_rewind(e->model, 0), e->cached.n = 0;
+        qwen2_rewind(d->model, 0), d->cached.n = 0;
+        GenerateStats st;
+        SpecStats ss;
+        rc = spec_generate(e, d, draft_n, prompt, (size_t)plen, &gp, NULL, NULL, &st, &ss);
+        pre += st.prefill_s;
+        dec += st.decode_s;
+        generated += st.generated;
+        tot.rounds += ss.rounds, tot.drafted += ss.drafted, tot.accepted += ss.accepted;
+    }
+    if (rc) {
+        fprintf(stderr, "unum: %s\n", unum_error());
+    } else {
+        GenerateStats all = {.generated = (int)generated};
+        double pre_tps = plen * reps / pre, dec_tps = generated / dec;
+        double rate = spec_accept_rate(&tot), tpf = spec_tokens_per_forward(&tot, &all);
+        if (json) {
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddStringToObject(o, "model", model);
+            cJSON_AddStringToObject(o, "draft", draft);
+            cJSON_AddStringToObject(o, "backend", e->be->name);
+            cJSON_AddNumberToObject(o, "threads", e->be->n_threads);
+            cJSON_AddNumberToObject(o, "prompt_len", plen);
+            cJSON_AddNumberToObject(o, "gen", gen);
+            cJSON_AddNumberToObject(o, "draft_n", draft_n);
+            cJSON_AddNumberToObject(o, "load_s", round((e->load_s + d->load_s) * 1e4) / 1e4);
+            cJSON_AddNumberToObject(o, "prefill_tok_s", round(pre_tps * 100) / 100);
+            cJSON_AddNumberToObject(o, "decode_tok_s", round(dec_tps * 100) / 100);
+            cJSON_AddNumberToObject(o, "draft_accept_rate", round(rate * 1e4) / 1e4);
+            cJSON_AddNumberToObject(o, "tokens_per_target_forward", round(tpf * 1e3) / 1e3);
+            cJSON_AddNumberToObject(o, "peak_rss_mb", round(unum_peak_rss_mb() * 10) / 10);
+            cJSON_AddNumberToObject(o, "peak_vram_mb",
+                                    round(e->be->device_peak / 1048576.0 * 10) / 10);
+            char *txt = cJSON_PrintUnformatted(o);
+            puts(txt);
+            cJSON_free(txt);
+            cJSON_Delete(o);
+        } else {
+            printf("model      %s\ndraft      %s (up to %d per round)\n", e->dir, d->dir, draft_n);
+            printf("backend    %s (%d threads, %s kernels)\n", e->be->name, e->be->n_threads,
+                   k_isa());
+            printf("prefill    %d tokens (both models): %.1f tok/s\n", plen, pre_tps);
+            printf("decode     %d tokens: %.1f tok/s\n", gen, dec_tps);
+            printf("accepted   %.1f%% of drafts, %.2f tokens per target forward\n", 100 * rate,
+                   tpf);
+            printf("peak RSS   %.0f MiB\n", unum_peak_rss_mb());
+        }
+    }
+    free(prompt);
+    engine_free(d);
+    engine_free(e);
+    return rc ? 1 : 0;
+}
+
+/* ------------------------------------------------------------ calibrate */
+
+/* One greedy answer of e to text (chat template), its ids and text. */
+static int answer(Engine *e, const char *text, int max_tokens, IdVec *ids_out, char **text_out,
+                  IdVec *prompt) {
+    CliPrompt pr = {.text = text};
+    if (prompt_for(e, &pr, prompt)) return -1;
+    GenerateParams gp = engine_default_params(e);
+    gp.sampling.temperature = 0;
+    gp.max_tokens = max_tokens;
+    if (gp.max_tokens > e->model->ctx - (int)prompt->n) gp.max_tokens = e->model->ctx - (int)prompt->n;
+    Collect c = {0};
+    GenerateStats st;
+    int rc = engine_generate(e, prompt->v, prompt->n, &gp, collect_token, &c, &st);
+    if (!rc) {
+        *ids_out = c.ids;
+        c.ids = (IdVec){0};
+        *text_out = xmalloc(c.len + 1);
+        memcpy(*text_out, c.text ? c.text : "", c.len);
+        (*text_out)[c.len] = 0;
+    }
+    collect_free(&c);
+    return rc;
+}
+
+int cli_calibrate(int argc, char **argv) {
+    Args a = {argc, 1, argv, 0};
+    const char *small = NULL, *prompts = NULL, *backend = "auto";
+    CliModels cm = {0};
+    float rate = -1;
+    int threads = 0, n = 64;
+    while (a.i < a.argc && !a.bad) {
+        if (args_flag(&a, "-m", "--model")) small = args_value(&a);
+        else if (args_flag(&a, "--prompts", NULL)) prompts = args_value(&a);
+        else if (args_flag(&a, "--rate", NULL)) args_float(&a, 0, 1, &rate);
+        else if (args_flag(&a, "-n", "--n-predict")) args_int(&a, 1, 1 << 20, &n);
+        else if (args_flag(&a, "--backend", NULL)) backend = args_backend(&a);
+        else if (args_flag(&a, "--threads", "-t")) args_int(&a, 1, 1024, &threads);
+        else if (cli_models_flag(&a, &cm)) continue;
+        else args_unknown(&a, "calibrate");
+    }
+    if (a.bad) return EXIT_USAGE;
+    if (!small || !cm.stage2 || !prompts || rate < 0) {
+        fprintf(stderr, "unum calibrate: -m SMALL, --stage2 BIG, --prompts FILE and --rate R are "
+                        "required\n");
+        return EXIT_USAGE;
+    }
+    if (is_url(small) || is_url(cm.stage2)) {
+        fprintf(stderr, "unum: calibrate runs local models (stage 1's confidence needs its "
+                        "logits)\n");
+        return 1;
+    }
+    char *file = unum_read_file(prompts, 64u << 20, NULL);
+    if (!file) {
+        fprintf(stderr, "unum: %s\n", unum_error());
+        return 1;
+    }
+    EngineOptions eo = {.backend = backend, .threads = threads};
+    EngineOptions eo2 = eo;
+    if (cm.stage2_backend) eo2.backend = cm.stage2_backend;
+    Engine *e1 = engine_load(small, &eo), *e2 = e1 ? engine_load(cm.stage2, &eo2) : NULL;
+    int rc = 1;
+    size_t np = 0, agree = 0, cap = 16;
+    double *conf = xmalloc(sizeof(double) * cap);
+    unsigned char *same = xmalloc(cap);
+    if (!e1 || !e2) {
+        fprintf(stderr, "unum: %s\n", unum_error());
+        goto out;
+    }
+    for (char *line = strtok(file, "\n"); line; line = strtok(NULL, "\n")) {
+        if (!*line || *line == '#') continue;
+        IdVec a1 = {0}, a2 = {0}, p1 = {0}, p2 = {0};
+        char *t1 = NULL, *t2 = NULL;
+        double c1 = 0;
+        int r = answer(e1, line, n, &a1, &t1, &p1) ||
+                cascade_confidence(e1, p1.v, p1.n, a1.v, a1.n, &c1) ||
+                answer(e2, line, n, &a2, &t2, &p2);
+        if (!r) {
+            if (np == cap) {
+                conf = xrealloc(conf, sizeof(double) * (cap *= 2));
+                same = xrealloc(same, cap);
+            }
+            same[np] = !strcmp(t1, t2);
+            agree += same[np];
+            conf[np++] = c1;
+        }
+        idvec_free(&a1), idvec_free(&a2), idvec_free(&p1), idvec_free(&p2);
+        free(t1), free(t2);
+        if (r) {
+            fprintf(stderr, "unum: %s: prompt %zu: %s\n", prompts, np + 1, unum_error());
+            goto out;
+        }
+    }
+    if (np == 0) {
+        fprintf(stderr, "unum: %s: no prompts (one per line)\n", prompts);
+        goto out;
+    }
+    double *sorted = xmalloc(sizeof(double) * np);
+    memcpy(sorted, conf, sizeof(double) * np);
+    double P = cascade_calibrate(sorted, np, rate);
+    free(sorted);
+    size_t esc = 0, kept = 0, kept_agree = 0;
+    for (size_t i = 0; i < np; i++) {
+        if (cascade_escalates(conf[i], P)) esc++;
+        else kept++, kept_agree += same[i];
+    }
+    printf("escalate_below = %.4f\n", P);
+    printf("prompts %zu, escalated %zu (%.1f%%, asked %.1f%%)\n", np, esc, 100.0 * esc / np,
+           100.0 * rate);
+    printf("agreement: stage 1 gave stage 2's answer on %zu of %zu prompts (%.1f%%), on %zu of "
+           "the %zu it keeps (%.1f%%)\n",
+           agree, np, 100.0 * agree / np, kept_agree, kept, kept ? 100.0 * kept_agree / kept : 0);
+    rc = 0;
+out:
+    free(conf);
+    free(same);
+    free(file);
+    engine_free(e2);
+    engine_free(e1);
+    return rc;
+}
