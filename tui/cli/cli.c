@@ -237,6 +237,15 @@ int cli_run(int argc, char **argv) {
         system = persona_prompt;
     }
     EngineOptions eo = {.backend = backend, .threads = threads, .ctx = ctx};
+    if (remote_is_url(model)) { /* an OpenAI-compatible server (cli_models.h) */
+        CliPrompt pr = {system, text, raw || ids_file || audio || ids_out, NULL, 0};
+        RemoteParams rp = {.temperature = temp, .top_p = top_p, .max_tokens = n,
+                           .have_seed = have_seed, .seed = seed};
+        RunOut ro = {0, 1};
+        if (cli_models_run_remote(&cm, model, &pr, &rp, &eo, print_token, &ro, verbose)) fail();
+        else rc = 0;
+        goto out;
+    }
     char *dir = audio ? modeldir_resolve(model) : NULL;
     if (audio && dir && !speech_is_model(dir))
         unum_error_set("%s: --audio needs a speech LLM (LLaMA-Omni2's layout)", dir);

@@ -5,10 +5,12 @@
 #include "engine/cascade.h"
 #include "engine/chat.h"
 #include "engine/cpu/kernels.h"
+#include "engine/remote.h"
 #include "engine/speculative.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,9 +29,7 @@ int cli_models_flag(Args *a, CliModels *cm) {
     return 1;
 }
 
-static int is_url(const char *m) {
-    return m && (!strncmp(m, "http://", 7) || !strncmp(m, "https://", 8));
-}
+static int is_url(const char *m) { return remote_is_url(m); }
 
 /* ------------------------------------------------------------ prompts */
 
@@ -137,48 +137,170 @@ static int pass_token(void *user, int32_t id, const char *text, size_t len) {
     return c->fn ? c->fn(c->user, id, text, len) : 0;
 }
 
-static int cascade(const CliModels *cm, Engine *e, const EngineOptions *eo, const CliPrompt *pr,
-                   const GenerateParams *gp, engine_token_fn fn, void *user, GenerateStats *st,
-                   int verbose) {
-    if (is_url(cm->stage2))
-        return unum_error_set("--stage2 %s: remote second stages are not built in this command "
-                              "yet", cm->stage2);
-    double P = cm->have_escalate ? cm->escalate_below : CLI_ESCALATE_DEFAULT;
-    int tty = isatty(1);
-    Collect c = {.live = tty, .fn = fn, .user = user, .cancel = &e->cancel};
-    int rc = engine_generate(e, pr->ids, pr->n, gp, collect_token, &c, st);
-    double conf = 1.0;
-    if (!rc && st->stop != STOP_CANCELLED)
-        rc = cascade_confidence(e, pr->ids, pr->n, c.ids.v, c.ids.n, &conf);
-    if (rc || st->stop == STOP_CANCELLED || !cascade_escalates(conf, P)) {
-        if (!rc && !tty) collect_replay(&c);
-        if (!rc && verbose && st->stop != STOP_CANCELLED)
-            fprintf(stderr, "unum: stage 1 answered (confidence %.3f, threshold %.3f)\n", conf, P);
-        collect_free(&c);
+/* The user's turn for a server: the system prompt (when given) and the
+ * text. A prompt given as ids or --raw has no such form. */
+static int remote_msgs(const CliPrompt *pr, ChatMsg *msgs, int *nm) {
+    if (!pr->text || pr->raw)
+        return unum_error_set("a remote model takes a chat prompt (-p, -f or stdin); --raw, "
+                              "--prompt-ids, --ids and --audio need a local model");
+    *nm = 0;
+    if (pr->system) msgs[(*nm)++] = (ChatMsg){"system", pr->system};
+    msgs[(*nm)++] = (ChatMsg){"user", pr->text};
+    return 0;
+}
+
+static int remote_piece(void *user, const char *text, size_t len) {
+    return collect_token(user, -1, text, len);
+}
+
+static int remote_pass(void *user, const char *text, size_t len) {
+    return pass_token(user, -1, text, len);
+}
+
+/* The sampling settings of a local run as a server takes them. */
+static RemoteParams remote_params_of(const GenerateParams *gp) {
+    RemoteParams rp = {.temperature = gp->sampling.temperature, .top_p = gp->sampling.top_p,
+                       .max_tokens = gp->max_tokens, .have_seed = 1, .seed = gp->sampling.seed};
+    return rp;
+}
+
+static void remote_to_stats(const RemoteStats *rs, GenerateStats *st) {
+    memset(st, 0, sizeof *st);
+    st->generated = rs->pieces;
+    st->decode_s = rs->total_s;
+    st->prefill_s = rs->first_s;
+    st->stop = rs->stop;
+}
+
+/* Stage 2 answers the prompt, its tokens through pass (whose cancel flag
+ * stops it). gp: stage 1's settings when it was local, else NULL and rp. */
+static int stage2_answer(const CliModels *cm, const EngineOptions *eo, const CliPrompt *pr,
+                         const GenerateParams *gp, const RemoteParams *rp, Collect *pass,
+                         GenerateStats *st) {
+    if (is_url(cm->stage2)) {
+        ChatMsg msgs[2];
+        int nm = 0;
+        if (remote_msgs(pr, msgs, &nm)) return unum_error_wrap("--stage2 %s", cm->stage2);
+        Remote *r = remote_open(cm->stage2, cm->remote_model);
+        if (!r) return unum_error_wrap("--stage2");
+        RemoteParams p = gp ? remote_params_of(gp) : *rp;
+        p.logprobs = 0;
+        RemoteStats rs;
+        int rc = remote_chat(r, msgs, nm, &p, remote_pass, pass, pass->cancel, &rs);
+        if (!rc) remote_to_stats(&rs, st);
+        remote_stats_free(&rs);
+        remote_free(r);
         return rc;
     }
-    collect_free(&c);
-    if (tty) fprintf(stderr, "\nunum: stage 1 unsure (confidence %.3f < %.3f); stage 2 answers:\n",
-                     conf, P);
     EngineOptions eo2 = *eo;
     if (cm->stage2_backend) eo2.backend = cm->stage2_backend;
     Engine *e2 = engine_load(cm->stage2, &eo2);
     if (!e2) return unum_error_wrap("--stage2");
     IdVec ids2 = {0};
-    rc = prompt_for(e2, pr, &ids2);
-    GenerateParams gp2 = *gp;
+    int rc = prompt_for(e2, pr, &ids2);
+    GenerateParams gp2 = gp ? *gp : engine_default_params(e2);
+    if (!gp) {
+        if (rp->temperature >= 0) gp2.sampling.temperature = rp->temperature;
+        if (rp->top_p >= 0) gp2.sampling.top_p = rp->top_p;
+        if (rp->max_tokens > 0) gp2.max_tokens = rp->max_tokens;
+        gp2.sampling.seed = rp->seed;
+    }
     if (!rc && gp2.max_tokens > e2->model->ctx - (int)ids2.n)
         gp2.max_tokens = e2->model->ctx - (int)ids2.n;
-    Collect pass = {.fn = fn, .user = user, .cancel = &e->cancel};
-    if (!rc) rc = engine_generate(e2, ids2.v, ids2.n, &gp2, pass_token, &pass, st);
-    if (!rc && st->stop == STOP_CALLBACK && atomic_load(&e->cancel)) {
-        st->stop = STOP_CANCELLED;
-        atomic_store(&e->cancel, 0);
-    }
-    if (!rc && verbose)
-        fprintf(stderr, "unum: stage 2 answered (stage 1 confidence %.3f < %.3f)\n", conf, P);
+    if (!rc) rc = engine_generate(e2, ids2.v, ids2.n, &gp2, pass_token, pass, st);
     idvec_free(&ids2);
     engine_free(e2);
+    return rc;
+}
+
+/* After stage 1 (its tokens in c, its confidence conf): stage 1's answer
+ * stands, or stage 2 answers. */
+static int cascade_finish(const CliModels *cm, const EngineOptions *eo, const CliPrompt *pr,
+                          const GenerateParams *gp, const RemoteParams *rp, Collect *c,
+                          double conf, GenerateStats *st, int verbose) {
+    double P = cm->have_escalate ? cm->escalate_below : CLI_ESCALATE_DEFAULT;
+    if (!cascade_escalates(conf, P)) {
+        if (!c->live) collect_replay(c);
+        if (verbose)
+            fprintf(stderr, "unum: stage 1 answered (confidence %.3f, threshold %.3f)\n", conf, P);
+        return 0;
+    }
+    if (c->live)
+        fprintf(stderr, "\nunum: stage 1 unsure (confidence %.3f < %.3f); stage 2 answers:\n",
+                conf, P);
+    Collect pass = {.fn = c->fn, .user = c->user, .cancel = c->cancel};
+    int rc = stage2_answer(cm, eo, pr, gp, rp, &pass, st);
+    if (!rc && st->stop == STOP_CALLBACK && atomic_load(c->cancel)) st->stop = STOP_CANCELLED;
+    atomic_store(c->cancel, 0);
+    if (!rc && verbose)
+        fprintf(stderr, "unum: stage 2 answered (stage 1 confidence %.3f < %.3f)\n", conf, P);
+    return rc;
+}
+
+static int cascade(const CliModels *cm, Engine *e, const EngineOptions *eo, const CliPrompt *pr,
+                   const GenerateParams *gp, engine_token_fn fn, void *user, GenerateStats *st,
+                   int verbose) {
+    Collect c = {.live = isatty(1), .fn = fn, .user = user, .cancel = &e->cancel};
+    int rc = engine_generate(e, pr->ids, pr->n, gp, collect_token, &c, st);
+    double conf = 1.0;
+    if (!rc && st->stop != STOP_CANCELLED)
+        rc = cascade_confidence(e, pr->ids, pr->n, c.ids.v, c.ids.n, &conf);
+    if (!rc && st->stop != STOP_CANCELLED)
+        rc = cascade_finish(cm, eo, pr, gp, NULL, &c, conf, st, verbose);
+    collect_free(&c);
+    return rc;
+}
+
+/* ------------------------------------------------------------ remote */
+
+static atomic_int remote_cancel;
+
+static void on_sigint(int sig) {
+    (void)sig;
+    atomic_store(&remote_cancel, 1);
+}
+
+int cli_models_run_remote(const CliModels *cm, const char *url, const CliPrompt *pr,
+                          const RemoteParams *rp, const EngineOptions *eo,
+                          engine_token_fn fn, void *user, int verbose) {
+    ChatMsg msgs[2];
+    int nm = 0;
+    if (cm->draft)
+        return unum_error_set("--draft with the remote model %s: verifying drafts needs the "
+                              "target's logits at every drafted position, which a server does "
+                              "not return", url);
+    if (remote_msgs(pr, msgs, &nm)) return -1;
+    Remote *r = remote_open(url, cm->remote_model);
+    if (!r) return -1;
+    struct sigaction sa = {.sa_handler = on_sigint, .sa_flags = SA_RESETHAND}, old;
+    sigemptyset(&sa.sa_mask);
+    atomic_store(&remote_cancel, 0);
+    sigaction(SIGINT, &sa, &old);
+    RemoteParams p = *rp;
+    p.logprobs = cm->stage2 != NULL; /* stage 1's confidence */
+    Collect c = {.live = !cm->stage2 || isatty(1), .fn = fn, .user = user, .cancel = &remote_cancel};
+    RemoteStats rs;
+    GenerateStats st = {0};
+    int rc = remote_chat(r, msgs, nm, &p, remote_piece, &c, &remote_cancel, &rs);
+    if (!rc) remote_to_stats(&rs, &st);
+    if (!rc && verbose)
+        fprintf(stderr, "unum: %s at %s: %d pieces in %.3f s (first after %.3f s)%s\n",
+                remote_model(r), url, rs.pieces, rs.total_s, rs.first_s,
+                rs.had_logprobs ? ", with logprobs" : "");
+    if (!rc && cm->stage2 && st.stop != STOP_CANCELLED) {
+        if (!rs.had_logprobs)
+            rc = unum_error_set("%s: the server returned no logprobs; a remote first stage's "
+                                "confidence (--stage2) needs them", url);
+        else
+            rc = cascade_finish(cm, eo, pr, NULL, rp, &c, cascade_quantile(rs.probs, rs.n_probs),
+                                &st, verbose);
+    }
+    sigaction(SIGINT, &old, NULL);
+    if ((!rc || (c.len && c.live)) && fn) fn(user, -1, "\n", 1); /* after what was shown */
+    if (!rc && st.stop == STOP_CANCELLED) rc = unum_error_set("interrupted");
+    remote_stats_free(&rs);
+    collect_free(&c);
+    remote_free(r);
     return rc;
 }
 

@@ -9,6 +9,7 @@
 #define UNUM_CLI_MODELS_H
 
 #include "engine/engine.h"
+#include "engine/remote.h"
 #include "tui/core/args.h"
 
 typedef struct {
@@ -48,6 +49,14 @@ typedef struct {
 int cli_models_generate(const CliModels *cm, Engine *e, const EngineOptions *eo,
                         const CliPrompt *pr, const GenerateParams *gp, engine_token_fn fn,
                         void *user, GenerateStats *st, int verbose);
+
+/* run -m URL: the prompt answered by the server at url (--remote-model or
+ * its first model), streamed to fn as text pieces (id -1), then a newline;
+ * Ctrl-C cancels. With --stage2, the server is stage 1 and must return
+ * logprobs; --draft is refused. 0, or -1 with the error set. */
+int cli_models_run_remote(const CliModels *cm, const char *url, const CliPrompt *pr,
+                          const RemoteParams *rp, const EngineOptions *eo,
+                          engine_token_fn fn, void *user, int verbose);
 
 /* bench with a draft: the same measurements as bench plus the draft's
  * acceptance rate and tokens per target forward (--json adds
