@@ -5,6 +5,7 @@
 #include "engine/cascade.h"
 #include "engine/chat.h"
 #include "engine/cpu/kernels.h"
+#include "engine/models.h"
 #include "engine/remote.h"
 #include "engine/speculative.h"
 
@@ -22,7 +23,13 @@ int cli_models_flag(Args *a, CliModels *cm) {
     else if (args_flag(a, "--stage2", NULL)) cm->stage2 = args_value(a);
     else if (args_flag(a, "--remote-model", NULL)) cm->remote_model = args_value(a);
     else if (args_flag(a, "--stage2-backend", NULL)) cm->stage2_backend = args_backend(a);
-    else if (args_flag(a, "--escalate-below", NULL)) {
+    else if (args_flag(a, "--mem-budget", NULL)) {
+        const char *v = args_value(a);
+        if (v && models_parse_size(v, &cm->mem_budget)) {
+            fprintf(stderr, "unum: --mem-budget: %s\n", unum_error());
+            a->bad = 1;
+        }
+    } else if (args_flag(a, "--escalate-below", NULL)) {
         float p;
         if (!args_float(a, 0, 2, &p)) cm->escalate_below = p, cm->have_escalate = 1;
     } else return 0;
@@ -51,7 +58,8 @@ static int prompt_for(const Engine *e, const CliPrompt *pr, IdVec *out) {
 
 /* ------------------------------------------------------------ draft */
 
-static Engine *load_draft(const char *draft, const char *target, Engine *e,
+/* The draft for e, loaded within ms's budget (e is adopted there). */
+static Engine *load_draft(Models *ms, const char *draft, const char *target, Engine *e,
                           const EngineOptions *eo) {
     if (is_url(draft)) {
         unum_error_set("--draft %s: speculative decoding needs the draft's logits at every "
@@ -64,16 +72,13 @@ static Engine *load_draft(const char *draft, const char *target, Engine *e,
                        target);
         return NULL;
     }
-    Engine *d = engine_load(draft, eo);
-    if (!d) {
+    Engine *d = NULL;
+    if (models_adopt(ms, ROLE_CHAT, e) || models_set(ms, ROLE_DRAFT, draft, eo) ||
+        !(d = models_acquire(ms, ROLE_DRAFT))) {
         unum_error_wrap("--draft");
         return NULL;
     }
-    if (spec_check_pair(e, d)) {
-        engine_free(d);
-        return NULL;
-    }
-    return d;
+    return spec_check_pair(e, d) ? NULL : d;
 }
 
 static void report_spec(const SpecStats *ss, const GenerateStats *st) {
@@ -174,9 +179,9 @@ static void remote_to_stats(const RemoteStats *rs, GenerateStats *st) {
 
 /* Stage 2 answers the prompt, its tokens through pass (whose cancel flag
  * stops it). gp: stage 1's settings when it was local, else NULL and rp. */
-static int stage2_answer(const CliModels *cm, const EngineOptions *eo, const CliPrompt *pr,
-                         const GenerateParams *gp, const RemoteParams *rp, Collect *pass,
-                         GenerateStats *st) {
+static int stage2_answer(const CliModels *cm, Models *ms, const EngineOptions *eo,
+                         const CliPrompt *pr, const GenerateParams *gp, const RemoteParams *rp,
+                         Collect *pass, GenerateStats *st) {
     if (is_url(cm->stage2)) {
         ChatMsg msgs[2];
         int nm = 0;
@@ -194,8 +199,9 @@ static int stage2_answer(const CliModels *cm, const EngineOptions *eo, const Cli
     }
     EngineOptions eo2 = *eo;
     if (cm->stage2_backend) eo2.backend = cm->stage2_backend;
-    Engine *e2 = engine_load(cm->stage2, &eo2);
-    if (!e2) return unum_error_wrap("--stage2");
+    Engine *e2 = NULL;
+    if (models_set(ms, ROLE_STAGE2, cm->stage2, &eo2) || !(e2 = models_acquire(ms, ROLE_STAGE2)))
+        return unum_error_wrap("--stage2");
     IdVec ids2 = {0};
     int rc = prompt_for(e2, pr, &ids2);
     GenerateParams gp2 = gp ? *gp : engine_default_params(e2);
@@ -209,13 +215,14 @@ static int stage2_answer(const CliModels *cm, const EngineOptions *eo, const Cli
         gp2.max_tokens = e2->model->ctx - (int)ids2.n;
     if (!rc) rc = engine_generate(e2, ids2.v, ids2.n, &gp2, pass_token, pass, st);
     idvec_free(&ids2);
-    engine_free(e2);
+    models_release(ms, ROLE_STAGE2);
     return rc;
 }
 
 /* After stage 1 (its tokens in c, its confidence conf): stage 1's answer
  * stands, or stage 2 answers. */
-static int cascade_finish(const CliModels *cm, const EngineOptions *eo, const CliPrompt *pr,
+static int cascade_finish(const CliModels *cm, Models *ms, const EngineOptions *eo,
+                          const CliPrompt *pr,
                           const GenerateParams *gp, const RemoteParams *rp, Collect *c,
                           double conf, GenerateStats *st, int verbose) {
     double P = cm->have_escalate ? cm->escalate_below : CLI_ESCALATE_DEFAULT;
@@ -229,7 +236,7 @@ static int cascade_finish(const CliModels *cm, const EngineOptions *eo, const Cl
         fprintf(stderr, "\nunum: stage 1 unsure (confidence %.3f < %.3f); stage 2 answers:\n",
                 conf, P);
     Collect pass = {.fn = c->fn, .user = c->user, .cancel = c->cancel};
-    int rc = stage2_answer(cm, eo, pr, gp, rp, &pass, st);
+    int rc = stage2_answer(cm, ms, eo, pr, gp, rp, &pass, st);
     if (!rc && st->stop == STOP_CALLBACK && atomic_load(c->cancel)) st->stop = STOP_CANCELLED;
     atomic_store(c->cancel, 0);
     if (!rc && verbose)
@@ -245,8 +252,11 @@ static int cascade(const CliModels *cm, Engine *e, const EngineOptions *eo, cons
     double conf = 1.0;
     if (!rc && st->stop != STOP_CANCELLED)
         rc = cascade_confidence(e, pr->ids, pr->n, c.ids.v, c.ids.n, &conf);
+    Models *ms = models_new(cm->mem_budget);
+    if (!rc && st->stop != STOP_CANCELLED) rc = models_adopt(ms, ROLE_CHAT, e);
     if (!rc && st->stop != STOP_CANCELLED)
-        rc = cascade_finish(cm, eo, pr, gp, NULL, &c, conf, st, verbose);
+        rc = cascade_finish(cm, ms, eo, pr, gp, NULL, &c, conf, st, verbose);
+    models_free(ms);
     collect_free(&c);
     return rc;
 }
@@ -291,9 +301,12 @@ int cli_models_run_remote(const CliModels *cm, const char *url, const CliPrompt 
         if (!rs.had_logprobs)
             rc = unum_error_set("%s: the server returned no logprobs; a remote first stage's "
                                 "confidence (--stage2) needs them", url);
-        else
-            rc = cascade_finish(cm, eo, pr, NULL, rp, &c, cascade_quantile(rs.probs, rs.n_probs),
-                                &st, verbose);
+        else {
+            Models *ms = models_new(cm->mem_budget);
+            rc = cascade_finish(cm, ms, eo, pr, NULL, rp, &c,
+                                cascade_quantile(rs.probs, rs.n_probs), &st, verbose);
+            models_free(ms);
+        }
     }
     sigaction(SIGINT, &old, NULL);
     if ((!rc || (c.len && c.live)) && fn) fn(user, -1, "\n", 1); /* after what was shown */
@@ -313,13 +326,14 @@ int cli_models_generate(const CliModels *cm, Engine *e, const EngineOptions *eo,
         return unum_error_set("give --draft or --stage2, not both");
     if (cm->stage2) return cascade(cm, e, eo, pr, gp, fn, user, st, verbose);
     if (!cm->draft) return engine_generate(e, pr->ids, pr->n, gp, fn, user, st);
-    Engine *d = load_draft(cm->draft, e->dir, e, eo);
-    if (!d) return -1;
+    Models *ms = models_new(cm->mem_budget);
+    Engine *d = load_draft(ms, cm->draft, e->dir, e, eo);
     SpecStats ss;
-    int rc = spec_generate(e, d, cm->draft_n ? cm->draft_n : SPEC_DRAFT_N_DEFAULT, pr->ids, pr->n,
-                           gp, fn, user, st, &ss);
+    int rc = d ? spec_generate(e, d, cm->draft_n ? cm->draft_n : SPEC_DRAFT_N_DEFAULT, pr->ids,
+                               pr->n, gp, fn, user, st, &ss)
+               : -1;
     if (!rc && verbose) report_spec(&ss, st);
-    engine_free(d);
+    models_free(ms);
     return rc;
 }
 
@@ -328,7 +342,9 @@ int cli_models_generate(const CliModels *cm, Engine *e, const EngineOptions *eo,
 int cli_bench_draft(const char *model, const char *draft, int draft_n, const EngineOptions *eo,
                     int plen, int gen, int reps, int json) {
     Engine *e = engine_load(model, eo), *d = NULL;
-    if (!e || !(d = load_draft(draft, model, e, eo))) {
+    Models *ms = models_new(0);
+    if (!e || !(d = load_draft(ms, draft, model, e, eo))) {
+        models_free(ms);
         engine_free(e);
         fprintf(stderr, "unum: %s\n", unum_error());
         return 1;
@@ -346,10 +362,12 @@ int cli_bench_draft(const char *model, const char *draft, int draft_n, const Eng
     gp.sampling.repeat_penalty = 1.0f;
     gp.max_tokens = gen;
     gp.ignore_eos = 1;
+    /* warm-up: touch every weight page of both once, as bench does */
+    int rc = qwen2_forward(e->model, prompt, plen < 8 ? plen : 8, e->logits, 0) ||
+             qwen2_forward(d->model, prompt, plen < 8 ? plen : 8, NULL, 0);
     double pre = 0, dec = 0;
     long generated = 0;
     SpecStats tot = {0};
-    int rc = 0;
     for (int r = 0; r < reps && !rc; r++) {
         /* cold caches each time, as bench's own runs */
         qwen2_rewind(e->model, 0), e->cached.n = 0;
@@ -401,7 +419,7 @@ int cli_bench_draft(const char *model, const char *draft, int draft_n, const Eng
         }
     }
     free(prompt);
-    engine_free(d);
+    models_free(ms);
     engine_free(e);
     return rc ? 1 : 0;
 }

@@ -1,7 +1,8 @@
 /* cli_models.h - the command line's several-models-as-one options, shared
  * by run and bench: speculative decoding (--draft D [--draft-n K]), the
  * confidence cascade (--stage2 M [--escalate-below P]), remote models
- * (--remote-model NAME for an http(s) URL), and `unum calibrate`.
+ * (--remote-model NAME for an http(s) URL), the memory budget the models
+ * share (--mem-budget SIZE, engine/models.h), and `unum calibrate`.
  *
  * cli_run parses these flags with cli_models_flag and hands generation to
  * cli_models_generate, which loads the other models and picks the path. */
@@ -20,6 +21,7 @@ typedef struct {
     int have_escalate;
     const char *remote_model;   /* --remote-model */
     const char *stage2_backend; /* --stage2-backend */
+    size_t mem_budget;          /* --mem-budget (0: models_default_budget) */
 } CliModels;
 
 /* The default threshold of the cascade. */
