@@ -3,9 +3,11 @@
 
 #include "tui/core/appconfig.h"
 #include "tui/core/args.h"
+#include "tui/cli/cli_models.h"
 #include "tui/cli/cli_store.h"
 #include "tui/core/meeting.h"
 #include "store/meeting_store.h"
+#include "engine/models.h"
 #include "engine/modeldir.h"
 #include "engine/base/util.h"
 
@@ -68,6 +70,7 @@ static int summarize(int argc, char **argv) {
     const char *rec_arg = NULL, *wav = NULL, *tmpl = NULL, *persona = NULL, *model = NULL,
                *whisper = NULL, *out = NULL, *backend = "auto";
     int threads = 0, ctx = 0, no_fallback = 0;
+    CliModels cm = {0}; /* --stage2 [--escalate-below P]: sections may escalate */
     while (a.i < a.argc && !a.bad) {
         if (args_flag(&a, "--recording", NULL)) rec_arg = args_value(&a);
         else if (args_flag(&a, "--template", "-t")) tmpl = args_value(&a);
@@ -79,6 +82,7 @@ static int summarize(int argc, char **argv) {
         else if (args_flag(&a, "--threads", NULL)) args_int(&a, 1, 1024, &threads);
         else if (args_flag(&a, "--ctx", NULL)) args_int(&a, 64, 1 << 20, &ctx);
         else if (args_flag(&a, "--no-fallback", NULL)) no_fallback = 1;
+        else if (cli_models_flag(&a, &cm)) continue;
         else if (argv[a.i][0] != '-' && !wav) wav = argv[a.i++];
         else args_unknown(&a, "meeting summarize");
     }
@@ -110,6 +114,7 @@ static int summarize(int argc, char **argv) {
     }
     rc = 1;
     Engine *e = NULL;
+    Models *ms = NULL;
     Backend *wbe = NULL;
     Whisper *w = NULL;
     Transcriber *t = NULL;
@@ -159,7 +164,28 @@ static int summarize(int argc, char **argv) {
         t = NULL, w = NULL, wbe = NULL;
     }
     EngineOptions eo = {.backend = backend, .threads = threads, .ctx = ctx ? ctx : cfg.ctx};
+    if (remote_is_url(model) || remote_is_url(cm.stage2)) {
+        unum_error_set("%s: the report writer counts tokens to fit each section into the "
+                       "context, so meeting summarize takes local models only",
+                       remote_is_url(model) ? model : cm.stage2);
+        goto done;
+    }
+    if (cm.draft) {
+        unum_error_set("meeting summarize takes --stage2, not --draft");
+        goto done;
+    }
     if (!(e = engine_load(model, &eo))) goto done;
+    if (cm.stage2) {
+        EngineOptions eo2 = eo;
+        if (cm.stage2_backend) eo2.backend = cm.stage2_backend;
+        ms = models_new(cm.mem_budget);
+        if (models_adopt(ms, ROLE_CHAT, e) || models_set(ms, ROLE_STAGE2, cm.stage2, &eo2) ||
+            !(mp.stage2 = models_acquire(ms, ROLE_STAGE2))) {
+            unum_error_wrap("--stage2");
+            goto done;
+        }
+        mp.escalate_below = cm.have_escalate ? cm.escalate_below : CLI_ESCALATE_DEFAULT;
+    }
     atomic_store(&meeting_engine, e);
     int64_t report = 0;
     int r = meeting_report(st, e, rec, tmpl, persona, &mp, &md, &report);
@@ -178,6 +204,9 @@ static int summarize(int argc, char **argv) {
     fprintf(stderr, "unum: report %lld of recording %lld (%d generations, at most %d of %d "
                     "context positions)\n",
             (long long)report, (long long)rec, mp.calls, mp.max_positions, e->model->ctx);
+    if (mp.stage2)
+        fprintf(stderr, "unum: stage 2 wrote %d of the %d generations (confidence below %.3f)\n",
+                mp.escalated, mp.calls - mp.escalated, mp.escalate_below);
     rc = 0;
 done:
     sigaction(SIGINT, &old, NULL);
@@ -187,6 +216,7 @@ done:
     transcriber_free(t);
     whisper_free(w);
     if (wbe) wbe->close(wbe);
+    models_free(ms);
     engine_free(e);
     store_close(st);
     app_config_free(&cfg);
