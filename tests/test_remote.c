@@ -6,6 +6,7 @@
  * model refuses. */
 #include "engine/base/util.h"
 #include "engine/remote.h"
+#include "tests/openai_stub.h"
 #include "tests/test.h"
 
 #include <pthread.h>
@@ -14,46 +15,6 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-typedef struct {
-    char *tmp;
-    char url[128], log[512];
-    long pid;
-} Srv;
-
-static int srv_start(Srv *s) {
-    memset(s, 0, sizeof *s);
-    s->tmp = test_tmpdir();
-    if (!s->tmp) return -1;
-    snprintf(s->log, sizeof s->log, "%s/requests.log", s->tmp);
-    char cmd[2048], *out = NULL;
-    snprintf(cmd, sizeof cmd,
-             "python3 %s/tests/openai_server.py --port-file %s/port --log %s --lifetime 60 "
-             ">/dev/null 2>&1 & echo $!",
-             test_root(), s->tmp, s->log);
-    test_shell(":", cmd, &out, NULL);
-    s->pid = out ? atol(out) : 0;
-    free(out);
-    char *pf = unum_path_join(s->tmp, "port"), *port = NULL;
-    for (int i = 0; i < 200 && !port; i++) { /* up to 10 s */
-        if (unum_file_exists(pf)) port = unum_read_file(pf, 64, NULL);
-        else usleep(50000);
-    }
-    free(pf);
-    if (!port || s->pid <= 0) {
-        free(port);
-        test_fail(__FILE__, __LINE__, "tests/openai_server.py did not start");
-        return -1;
-    }
-    snprintf(s->url, sizeof s->url, "http://127.0.0.1:%d/v1", atoi(port));
-    free(port);
-    return 0;
-}
-
-static void srv_stop(Srv *s) {
-    if (s->pid > 0) kill((pid_t)s->pid, SIGTERM);
-    test_tmp_remove(s->tmp);
-}
 
 typedef struct {
     char buf[4096];
@@ -85,8 +46,8 @@ static int ask(const char *url, const char *model, const RemoteParams *p, Text *
 }
 
 TEST(remote_streams_and_passes_the_parameters_and_key) {
-    Srv s;
-    if (srv_start(&s)) return;
+    OpenAIStub s;
+    if (openai_stub_start(&s)) return;
     setenv("UNUM_API_KEY", "sk-test-123", 1);
     Text t;
     RemoteStats st;
@@ -129,7 +90,7 @@ TEST(remote_streams_and_passes_the_parameters_and_key) {
     CHECK_CONTAINS(log, "{\"role\": \"system\", \"content\": \"be brief\"}");
     free(log);
     unsetenv("UNUM_API_KEY");
-    srv_stop(&s);
+    openai_stub_stop(&s);
 }
 
 /* The error of asking model, which must fail. */
@@ -145,8 +106,8 @@ static void check_fails(const char *url, const char *model, const char *want) {
 }
 
 TEST(remote_failures_are_clear_errors_without_the_key) {
-    Srv s;
-    if (srv_start(&s)) return;
+    OpenAIStub s;
+    if (openai_stub_start(&s)) return;
     setenv("UNUM_API_KEY", "sk-secret-456", 1);
     check_fails(s.url, "fail-401", "HTTP 401: invalid key in 'Bearer ***'");
     check_fails(s.url, "fail-500", "HTTP 500: upstream exploded");
@@ -161,7 +122,7 @@ TEST(remote_failures_are_clear_errors_without_the_key) {
     CHECK(!remote_open("http://127.0.0.1:1/v1", NULL));
     CHECK_ERR("cannot reach http://127.0.0.1:1/v1/models");
     unsetenv("UNUM_API_KEY");
-    srv_stop(&s);
+    openai_stub_stop(&s);
 }
 
 typedef struct {
@@ -176,8 +137,8 @@ static void *cancel_soon(void *arg) {
 }
 
 TEST(remote_cancel_stops_a_stream) {
-    Srv s;
-    if (srv_start(&s)) return;
+    OpenAIStub s;
+    if (openai_stub_start(&s)) return;
     Remote *r = remote_open(s.url, "slow");
     REQUIRE(r);
     ChatMsg m = {"user", "hi"};
@@ -193,14 +154,14 @@ TEST(remote_cancel_stops_a_stream) {
     CHECK_EQ_INT(st.stop, STOP_CANCELLED);
     CHECK(st.pieces >= 1 && st.pieces < 300);
     remote_free(r);
-    srv_stop(&s);
+    openai_stub_stop(&s);
 }
 
 /* ------------------------------------------------------------ CLI */
 
-static int sh(const Srv *s, char **out, char **err, const char *fmt, ...)
+static int sh(const OpenAIStub *s, char **out, char **err, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
-static int sh(const Srv *s, char **out, char **err, const char *fmt, ...) {
+static int sh(const OpenAIStub *s, char **out, char **err, const char *fmt, ...) {
     char cmd[4096], prelude[1024];
     va_list ap;
     va_start(ap, fmt);
@@ -212,8 +173,8 @@ static int sh(const Srv *s, char **out, char **err, const char *fmt, ...) {
 }
 
 TEST(cli_run_remote_model_and_cascade_stages) {
-    Srv s;
-    if (srv_start(&s)) return;
+    OpenAIStub s;
+    if (openai_stub_start(&s)) return;
     char *out = NULL, *err = NULL;
     CHECK_EQ_INT(sh(&s, &out, &err, "OPENAI_API_KEY=sk-o $U run -m $S -p 'hi you' -v"), 0);
     CHECK_STR(out, "You said: hi you\n");
@@ -270,5 +231,5 @@ TEST(cli_run_remote_model_and_cascade_stages) {
     CHECK_CONTAINS(err, "interrupted");
     CHECK_CONTAINS(out, "tick");
     free(out), free(err);
-    srv_stop(&s);
+    openai_stub_stop(&s);
 }

@@ -7,6 +7,7 @@
  * directory, and the generated checkpoints (tiny-qwen-vocab: the real Qwen
  * tokenizer, random weights; whisper-en-f32 for the transcript). Waits poll
  * the screen with a deadline, so slow machines only make the tests slower. */
+#include "tests/openai_stub.h"
 #include "tests/test.h"
 
 #include "store/recording.h"
@@ -660,5 +661,38 @@ TEST(tui_quit_while_recording_keeps_the_transcript) {
     sqlite3_finalize(q);
     store_close(st);
     free(wh);
+    tui_close(&t);
+}
+
+/* ------------------------------------------------------------ remote */
+
+/* model = URL in the settings file: the app chats with the stand-in
+ * server (tests/openai_server.py), the reply streamed and stored. */
+TEST(tui_chat_with_a_remote_model) {
+    Tui t;
+    if (tui_open(&t)) return;
+    OpenAIStub srv;
+    if (openai_stub_start(&srv)) {
+        tui_close(&t);
+        return;
+    }
+    char cfg[1024];
+    snprintf(cfg, sizeof cfg, "model = %s\nremote_model = echo\nmax_tokens = 50", srv.url);
+    config(&t, cfg);
+    REQUIRE(start(&t, NULL, NULL) == 0);
+    CHECK(wait_for(&t, "model loaded", 20000));
+    text(&t, "hello server");
+    keys(&t, "Enter");
+    CHECK(wait_for(&t, "You said: hello server", 10000));
+    CHECK(wait_gone(&t, "(writing", 10000));
+    char *s = cli(&t, "sessions show 1");
+    CHECK_CONTAINS(s, "You said: hello server");
+    free(s);
+    char *log = unum_read_file(srv.log, 1 << 20, NULL);
+    CHECK_CONTAINS(log, "\"max_tokens\": 50");
+    free(log);
+    keys(&t, "C-q");
+    CHECK(wait_for(&t, "EXIT=0", 5000));
+    openai_stub_stop(&srv);
     tui_close(&t);
 }

@@ -22,6 +22,7 @@
 #include "tui/app/keys.h"
 #include "tui/app/markdown.h"
 #include "engine/modeldir.h"
+#include "engine/remote.h"
 #include "store/persona.h"
 #include "engine/pull.h"
 #include "store/recording.h"
@@ -1806,7 +1807,8 @@ static void load_model(App *a) {
     EngineOptions eo = {.backend = a->cfg.backend ? a->cfg.backend : "auto",
                         .threads = a->cfg.threads,
                         .ctx = a->cfg.ctx};
-    worker_load(a->wk, model, &eo);
+    if (remote_is_url(model)) worker_load_remote(a->wk, model, a->cfg.remote_model);
+    else worker_load(a->wk, model, &eo);
     a->loading = 1;
     a->load_frac = 0;
     note(a, 0, "loading %s ...", model);

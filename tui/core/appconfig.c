@@ -26,6 +26,7 @@ void app_config_free(AppConfig *c) {
     free(c->theme);
     free(c->backend);
     free(c->persona);
+    free(c->remote_model);
     app_config_defaults(c);
 }
 
@@ -75,7 +76,7 @@ int app_config_parse(AppConfig *c, const char *text, size_t len, const char *nam
         while (*v == ' ' || *v == '\t') v++;
         static const char *keys[] = {"model",       "whisper", "theme", "backend",
                                      "threads",     "temperature", "top_p", "top_k",
-                                     "max_tokens",  "ctx",     "persona"};
+                                     "max_tokens",  "ctx",     "persona", "remote_model"};
         int key = -1;
         for (int i = 0; i < (int)(sizeof keys / sizeof *keys); i++)
             if (!strcmp(k, keys[i])) key = i;
@@ -98,6 +99,7 @@ int app_config_parse(AppConfig *c, const char *text, size_t len, const char *nam
         case 8: bad = parse_int(v, 1, 1 << 20, &c->max_tokens); break;
         case 9: bad = parse_int(v, 0, 1 << 24, &c->ctx); break;
         case 10: free(c->persona), c->persona = xstrdup(v); bad = !*v; break;
+        case 11: free(c->remote_model), c->remote_model = xstrdup(v); bad = !*v; break;
         }
         if (bad) return unum_error_set("%s:%d: bad value \"%s\" for %s", name, line, v, k);
     }

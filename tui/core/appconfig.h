@@ -13,6 +13,8 @@
  *   max_tokens = 1024                      longest reply
  *   ctx = 4096                             context positions (0: model default)
  *   persona = assistant                    persona chosen at start
+ *   remote_model = NAME                    the model of a server given as
+ *                                          model = http(s)://HOST/v1
  *
  * The file is read as hostile: a line longer than 4 KiB, a file over 64 KiB,
  * an unknown key, a bad number or a repeated key is an error naming
@@ -25,6 +27,7 @@
 
 typedef struct {
     char *model, *whisper, *theme, *backend, *persona;
+    char *remote_model; /* with model = URL: the server's model (NULL: its first) */
     int threads, top_k, max_tokens, ctx;
     float temperature, top_p; /* < 0: the model's default */
     int have_top_k;

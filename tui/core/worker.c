@@ -3,6 +3,7 @@
 
 #include "tui/core/meeting.h"
 #include "engine/modeldir.h"
+#include "engine/remote.h"
 #include "audio/resample.h"
 #include "engine/speech.h"
 #include "audio/wav.h"
@@ -45,6 +46,8 @@ struct Worker {
 
     /* worker thread only (status copies under lock) */
     Engine *engine;
+    Remote *remote;            /* a server as the language model (or NULL) */
+    atomic_int remote_cancel;  /* stops a remote reply */
     Whisper *whisper;
     Backend *whisper_be;
     Transcriber *transcriber;
@@ -154,6 +157,15 @@ void worker_load(Worker *w, const char *model, const EngineOptions *opt) {
     push(w, r);
 }
 
+void worker_load_remote(Worker *w, const char *url, const char *remote_model) {
+    Request *r = xcalloc(1, sizeof *r);
+    r->kind = RQ_LOAD;
+    r->model = xstrdup(url);
+    r->backend = xstrdup("remote");
+    r->persona = remote_model ? xstrdup(remote_model) : NULL; /* the server's model */
+    push(w, r);
+}
+
 void worker_chat(Worker *w, const ChatMsg *msgs, const char *const *audio, int n,
                  const GenerateParams *p) {
     Request *r = xcalloc(1, sizeof *r);
@@ -204,6 +216,7 @@ void worker_cancel(Worker *w) {
     pthread_mutex_lock(&w->lock);
     if (w->running_chat) w->report_cancel = 1;
     if (w->running_chat && w->engine) engine_cancel(w->engine);
+    if (w->running_chat) atomic_store(&w->remote_cancel, 1);
     /* a reply still queued is dropped when its turn comes */
     for (Request *r = w->rq; r; r = r->next)
         if (r->kind == RQ_CHAT) r->params.max_tokens = -1;
@@ -267,6 +280,20 @@ static void do_load(Worker *w, Request *r) {
     heard_free(w);
     if (old_speech) speech_free(old_speech);
     else engine_free(old);
+    remote_free(w->remote);
+    w->remote = NULL;
+    if (remote_is_url(r->model)) {
+        Remote *rm = remote_open(r->model, r->persona);
+        if (!rm) {
+            post(w, event_new(EV_LOAD_FAILED, unum_error()));
+            return;
+        }
+        w->remote = rm;
+        Event *ev = event_new(EV_LOADED, r->model);
+        ev->text2 = xstrdup("remote");
+        post(w, ev);
+        return;
+    }
     r->opt.backend = r->backend;
     r->opt.progress = on_progress;
     r->opt.progress_user = w;
@@ -401,6 +428,31 @@ static int voice_prompt(Worker *w, const Request *r, int32_t **ids, size_t *n_id
     return rc;
 }
 
+static int on_remote_text(void *user, const char *text, size_t len) {
+    return on_token(user, -1, text, len);
+}
+
+/* A reply from the server: the conversation as it is, the settings passed
+ * through. */
+static int remote_reply(Worker *w, Request *r, Reply *rep, GenerateStats *st) {
+    RemoteParams p = {.temperature = r->params.sampling.temperature,
+                      .top_p = r->params.sampling.top_p,
+                      .max_tokens = r->params.max_tokens,
+                      .have_seed = 1,
+                      .seed = r->params.sampling.seed};
+    RemoteStats rs;
+    atomic_store(&w->remote_cancel, 0);
+    int rc = remote_chat(w->remote, r->msgs, r->n_msgs, &p, on_remote_text, rep,
+                         &w->remote_cancel, &rs);
+    if (!rc) {
+        st->generated = rs.pieces;
+        st->decode_s = rs.total_s;
+        st->stop = rs.stop;
+    }
+    remote_stats_free(&rs);
+    return rc;
+}
+
 static void do_chat(Worker *w, Request *r) {
     Engine *e = w->engine;
     int voice = 0;
@@ -409,8 +461,11 @@ static void do_chat(Worker *w, Request *r) {
     IdVec ids = {0};
     GenerateStats st = {0};
     int rc = 0;
-    if (!e) {
-        rc = unum_error_set("no language model is loaded");
+    if (w->remote && !voice && r->params.max_tokens >= 0) {
+        rc = remote_reply(w, r, &rep, &st);
+    } else if (!e) {
+        rc = unum_error_set(w->remote ? "a remote model cannot hear voice messages"
+                                      : "no language model is loaded");
     } else if (r->params.max_tokens < 0) { /* cancelled while queued */
         st.stop = STOP_CANCELLED;
     } else if (voice && !w->speech) {
@@ -628,6 +683,7 @@ void worker_stop(Worker *w) {
     w->quit = 1;
     w->stream_cancel = 1;
     if (w->engine) engine_cancel(w->engine);
+    atomic_store(&w->remote_cancel, 1);
     pthread_cond_signal(&w->wake);
     pthread_mutex_unlock(&w->lock);
     pthread_join(w->thread, NULL);
@@ -640,6 +696,7 @@ void worker_stop(Worker *w) {
     heard_free(w);
     if (w->speech) speech_free(w->speech);
     else engine_free(w->engine);
+    remote_free(w->remote);
     whisper_drop(w);
     store_close(w->st);
     free(w->audio);

@@ -60,6 +60,11 @@ void event_free(Event *e);
 
 /* Loads a language model (replacing the current one). */
 void worker_load(Worker *w, const char *model, const EngineOptions *opt);
+/* Uses the OpenAI-compatible server at url (engine/remote.h) as the
+ * language model instead, its model remote_model (NULL: the first it
+ * lists); EV_LOADED then has text2 "remote" and context 0. Voice messages
+ * and reports need a local model. */
+void worker_load_remote(Worker *w, const char *url, const char *remote_model);
 /* Answers msgs (copied) with the chat template. audio (may be NULL) gives
  * each message's WAV file or NULL: a speech LLM hears those messages (their
  * clips are encoded once and kept for the next turns). */
