@@ -133,6 +133,23 @@ TEST(cli_calibrate_picks_the_threshold_for_the_rate) {
     CHECK_CONTAINS(out, "escalated 0");
     CHECK_CONTAINS(out, "on 6 of 6 prompts (100.0%)");
     free(out);
+    /* --save: the app's settings keep the pair and the threshold */
+    CHECK_EQ_INT(sh(&out, NULL, "XDG_CONFIG_HOME=%s/cfg $U calibrate -m $F/tiny-bf16 --stage2 "
+                                "$F/tiny-untied-f32 --prompts %s --rate 0.5 -n 6 --threads 1 "
+                                "--save", dir, path), 0);
+    char *cfgp = unum_path_join(dir, "cfg/unum/config");
+    char *cfg = unum_read_file(cfgp, 1 << 16, NULL);
+    CHECK_CONTAINS(cfg, "escalate_below = 0.");
+    CHECK_CONTAINS(cfg, "stage2 = ");
+    CHECK_CONTAINS(cfg, "tiny-untied-f32");
+    /* the same threshold as printed */
+    const char *p = out ? strstr(out, "escalate_below = ") : NULL;
+    if (p && cfg) {
+        char line[64];
+        snprintf(line, sizeof line, "%.*s", (int)strcspn(p, "\n"), p);
+        CHECK_CONTAINS(cfg, line);
+    }
+    free(cfg), free(cfgp), free(out);
     CHECK_EQ_INT(sh(NULL, &err, "$U calibrate -m $F/tiny-bf16 --prompts %s --rate 0.1", path), 2);
     CHECK_CONTAINS(err, "--stage2");
     free(err);

@@ -11,6 +11,7 @@
 #include "tests/test.h"
 
 #include "store/recording.h"
+#include "store/session.h"
 #include "store/store.h"
 #include "engine/base/util.h"
 #include "audio/wav.h"
@@ -694,5 +695,43 @@ TEST(tui_chat_with_a_remote_model) {
     keys(&t, "C-q");
     CHECK(wait_for(&t, "EXIT=0", 5000));
     openai_stub_stop(&srv);
+    tui_close(&t);
+}
+
+/* stage2 = ... with escalate_below = 1.01 in the settings file: every
+ * reply is rewritten by the second stage; the bottom line says so and the
+ * store records the model that answered. */
+TEST(tui_cascade_shows_the_answering_stage) {
+    Tui t;
+    if (tui_open(&t)) return;
+    char *model = chat_fixture(&t);
+    if (!model) return;
+    char cfg[2048];
+    snprintf(cfg, sizeof cfg,
+             "model = %s\nstage2 = %s\nescalate_below = 1.01\nstage2_backend = cpu\n"
+             "max_tokens = 6\ntemperature = 0", model, model);
+    config(&t, cfg);
+    REQUIRE(start(&t, NULL, NULL) == 0);
+    REQUIRE(wait_for(&t, "model loaded", 20000));
+    text(&t, "a question");
+    keys(&t, "Enter");
+    CHECK(wait_for(&t, "stage 2 answered (tiny-qwen-vocab; stage 1 confidence", 20000));
+    keys(&t, "C-q");
+    CHECK(wait_for(&t, "EXIT=0", 5000));
+    char *db = unum_path_join(t.dir, "u.db");
+    Store *st = NULL;
+    if (store_open(db, &st) == 0) {
+        StoreMessage *ms = NULL;
+        size_t n = 0;
+        CHECK(store_message_list(st, 1, &ms, &n) == 0);
+        CHECK_EQ_INT(n, 2);
+        if (n == 2) CHECK_STR(ms[1].model, "tiny-qwen-vocab");
+        store_messages_free(ms, n);
+        store_close(st);
+    } else {
+        CHECK(0);
+    }
+    free(db);
+    free(model);
     tui_close(&t);
 }

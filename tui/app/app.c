@@ -521,7 +521,12 @@ static void on_reply_done(App *a, const Event *e) {
     a->tok_s = e->num;
     a->ctx_used = e->ctx_used;
     store_msg(a, m, e->n, e->num > 0 ? e->n / e->num * 1000 : 0);
+    if (a->st && m->id && e->text2 && store_message_set_model(a->st, m->id, e->text2))
+        note(a, 1, "%s", unum_error());
     if (m->cancelled) note(a, 0, "reply cancelled; what was written is kept");
+    else if (e->t0 >= 0) /* which stage of the cascade answered */
+        note(a, 0, "stage %d answered (%s; stage 1 confidence %.2f)", (int)e->t1, e->text2,
+             e->t0);
     a->dirty = 1;
 }
 
@@ -981,6 +986,14 @@ static void handle_events(App *a) {
             break;
         case EV_TOKEN: on_token(a, e->text); break;
         case EV_REPLY_DONE: on_reply_done(a, e); break;
+        case EV_REPLY_RESTART: /* stage 2 rewrites the reply */
+            if (a->replying && a->n_msgs) {
+                a->msgs[a->n_msgs - 1].text[0] = 0;
+                a->msgs[a->n_msgs - 1].doc_cols = -1;
+            }
+            note(a, 0, "stage 1 unsure (confidence %.2f): stage 2 answers", e->num);
+            a->dirty = 1;
+            break;
         case EV_REPLY_FAILED:
             if (a->replying && a->n_msgs) msg_free(&a->msgs[--a->n_msgs]);
             a->replying = 0;
@@ -1809,6 +1822,12 @@ static void load_model(App *a) {
                         .ctx = a->cfg.ctx};
     if (remote_is_url(model)) worker_load_remote(a->wk, model, a->cfg.remote_model);
     else worker_load(a->wk, model, &eo);
+    if (a->cfg.stage2) { /* the cascade (engine/cascade.h) */
+        EngineOptions eo2 = eo;
+        if (a->cfg.stage2_backend) eo2.backend = a->cfg.stage2_backend;
+        worker_set_stage2(a->wk, a->cfg.stage2,
+                          a->cfg.escalate_below >= 0 ? a->cfg.escalate_below : 0.3, &eo2);
+    }
     a->loading = 1;
     a->load_frac = 0;
     note(a, 0, "loading %s ...", model);

@@ -8,6 +8,7 @@
 #include "engine/models.h"
 #include "engine/remote.h"
 #include "engine/speculative.h"
+#include "tui/core/appconfig.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -454,12 +455,13 @@ int cli_calibrate(int argc, char **argv) {
     const char *small = NULL, *prompts = NULL, *backend = "auto";
     CliModels cm = {0};
     float rate = -1;
-    int threads = 0, n = 64;
+    int threads = 0, n = 64, save = 0;
     while (a.i < a.argc && !a.bad) {
         if (args_flag(&a, "-m", "--model")) small = args_value(&a);
         else if (args_flag(&a, "--prompts", NULL)) prompts = args_value(&a);
         else if (args_flag(&a, "--rate", NULL)) args_float(&a, 0, 1, &rate);
         else if (args_flag(&a, "-n", "--n-predict")) args_int(&a, 1, 1 << 20, &n);
+        else if (args_flag(&a, "--save", NULL)) save = 1;
         else if (args_flag(&a, "--backend", NULL)) backend = args_backend(&a);
         else if (args_flag(&a, "--threads", "-t")) args_int(&a, 1, 1024, &threads);
         else if (cli_models_flag(&a, &cm)) continue;
@@ -537,6 +539,18 @@ int cli_calibrate(int argc, char **argv) {
            "the %zu it keeps (%.1f%%)\n",
            agree, np, 100.0 * agree / np, kept_agree, kept, kept ? 100.0 * kept_agree / kept : 0);
     rc = 0;
+    if (save) { /* the app's settings keep the pair and the threshold */
+        char *cfg = app_config_path("config"), val[32];
+        snprintf(val, sizeof val, "%.4f", P);
+        if (app_config_set(cfg, "stage2", cm.stage2) ||
+            app_config_set(cfg, "escalate_below", val)) {
+            fprintf(stderr, "unum: %s\n", unum_error());
+            rc = 1;
+        } else {
+            printf("saved to %s\n", cfg);
+        }
+        free(cfg);
+    }
 out:
     free(conf);
     free(same);

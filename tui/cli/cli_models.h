@@ -66,7 +66,9 @@ int cli_models_run_remote(const CliModels *cm, const char *url, const CliPrompt 
 int cli_bench_draft(const char *model, const char *draft, int draft_n, const EngineOptions *eo,
                     int plen, int gen, int reps, int json);
 
-/* unum calibrate -m SMALL --stage2 BIG --prompts FILE --rate R. */
+/* unum calibrate -m SMALL --stage2 BIG --prompts FILE --rate R [-n N]
+ * [--save]: --save writes stage2 and escalate_below into the app's
+ * settings file. */
 int cli_calibrate(int argc, char **argv);
 
 #endif

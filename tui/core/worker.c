@@ -3,6 +3,7 @@
 
 #include "tui/core/meeting.h"
 #include "engine/modeldir.h"
+#include "engine/cascade.h"
 #include "engine/remote.h"
 #include "audio/resample.h"
 #include "engine/speech.h"
@@ -19,12 +20,13 @@
 #include <string.h>
 #include <unistd.h>
 
-typedef enum { RQ_LOAD, RQ_CHAT, RQ_WHISPER, RQ_REPORT, RQ_QUIT } RequestKind;
+typedef enum { RQ_LOAD, RQ_CHAT, RQ_WHISPER, RQ_REPORT, RQ_STAGE2, RQ_QUIT } RequestKind;
 
 typedef struct Request {
     RequestKind kind;
     char *model, *backend;
     EngineOptions opt;
+    double threshold; /* RQ_STAGE2: escalate below this */
     ChatMsg *msgs; /* role and content copied */
     char **audio;  /* per message: a WAV file, or NULL */
     int n_msgs;
@@ -47,6 +49,10 @@ struct Worker {
     /* worker thread only (status copies under lock) */
     Engine *engine;
     Remote *remote;            /* a server as the language model (or NULL) */
+    Engine *stage2;            /* the cascade's second stage once loaded */
+    char *stage2_model;        /* NULL: no second stage */
+    EngineOptions stage2_opt;
+    double escalate_below;
     atomic_int remote_cancel;  /* stops a remote reply */
     Whisper *whisper;
     Backend *whisper_be;
@@ -157,6 +163,32 @@ void worker_load(Worker *w, const char *model, const EngineOptions *opt) {
     push(w, r);
 }
 
+void worker_set_stage2(Worker *w, const char *model, double escalate_below,
+                       const EngineOptions *opt) {
+    Request *r = xcalloc(1, sizeof *r);
+    r->kind = RQ_STAGE2;
+    r->model = model ? xstrdup(model) : NULL;
+    r->opt = *opt;
+    r->backend = xstrdup(opt->backend ? opt->backend : "auto");
+    r->threshold = escalate_below;
+    push(w, r);
+}
+
+static void do_stage2(Worker *w, Request *r) {
+    pthread_mutex_lock(&w->lock);
+    Engine *old = w->stage2;
+    w->stage2 = NULL;
+    pthread_mutex_unlock(&w->lock);
+    engine_free(old);
+    free(w->stage2_model);
+    w->stage2_model = r->model ? xstrdup(r->model) : NULL;
+    w->stage2_opt = r->opt;
+    /* the request's strings go with it: the backend by its static name */
+    const char *b = r->backend;
+    w->stage2_opt.backend = !strcmp(b, "cpu") ? "cpu" : !strcmp(b, "cuda") ? "cuda" : "auto";
+    w->escalate_below = r->threshold;
+}
+
 void worker_load_remote(Worker *w, const char *url, const char *remote_model) {
     Request *r = xcalloc(1, sizeof *r);
     r->kind = RQ_LOAD;
@@ -216,6 +248,7 @@ void worker_cancel(Worker *w) {
     pthread_mutex_lock(&w->lock);
     if (w->running_chat) w->report_cancel = 1;
     if (w->running_chat && w->engine) engine_cancel(w->engine);
+    if (w->running_chat && w->stage2) engine_cancel(w->stage2);
     if (w->running_chat) atomic_store(&w->remote_cancel, 1);
     /* a reply still queued is dropped when its turn comes */
     for (Request *r = w->rq; r; r = r->next)
@@ -321,10 +354,12 @@ typedef struct {
     Worker *w;
     char *text;
     size_t len, cap;
+    IdVec ids; /* the reply's ids, the end id included (for the cascade) */
 } Reply;
 
 static int on_token(void *user, int32_t id, const char *text, size_t len) {
     Reply *r = user;
+    if (id >= 0) idvec_push(&r->ids, id);
     if (!len) return 0;
     if (r->len + len + 1 > r->cap) {
         r->cap = (r->len + len + 1) * 2;
@@ -453,14 +488,47 @@ static int remote_reply(Worker *w, Request *r, Reply *rep, GenerateStats *st) {
     return rc;
 }
 
+/* Stage 1's reply is in rep: its confidence, and when it is below the
+ * threshold the same conversation answered by the second stage (loaded on
+ * first need), its tokens replacing stage 1's. */
+static int cascade_reply(Worker *w, Request *r, const IdVec *ids, Reply *rep, GenerateStats *st,
+                         double *conf, Engine **answered) {
+    Engine *e = w->engine;
+    if (cascade_confidence(e, ids->v, ids->n, rep->ids.v, rep->ids.n, conf)) return -1;
+    if (!cascade_escalates(*conf, w->escalate_below)) return 0;
+    if (!w->stage2) {
+        Engine *e2 = engine_load(w->stage2_model, &w->stage2_opt);
+        if (!e2) return unum_error_wrap("the second stage");
+        pthread_mutex_lock(&w->lock);
+        w->stage2 = e2;
+        pthread_mutex_unlock(&w->lock);
+    }
+    Event *ev = event_new(EV_REPLY_RESTART, "");
+    ev->num = *conf;
+    post(w, ev);
+    rep->len = 0;
+    rep->text[0] = 0;
+    rep->ids.n = 0;
+    IdVec ids2 = {0};
+    int room = r->params.max_tokens < w->stage2->model->ctx / 2 ? r->params.max_tokens
+                                                                 : w->stage2->model->ctx / 2;
+    int rc = chat_prompt(w->stage2, r->msgs, r->n_msgs, room, &ids2);
+    if (!rc) rc = engine_generate(w->stage2, ids2.v, ids2.n, &r->params, on_token, rep, st);
+    idvec_free(&ids2);
+    *answered = w->stage2;
+    return rc;
+}
+
 static void do_chat(Worker *w, Request *r) {
     Engine *e = w->engine;
     int voice = 0;
     for (int i = 0; r->audio && i < r->n_msgs; i++) voice |= r->audio[i] != NULL;
-    Reply rep = {w, xstrdup(""), 0, 1};
+    Reply rep = {w, xstrdup(""), 0, 1, {0}};
     IdVec ids = {0};
     GenerateStats st = {0};
     int rc = 0;
+    double conf = -1;
+    Engine *answered = e;
     if (w->remote && !voice && r->params.max_tokens >= 0) {
         rc = remote_reply(w, r, &rep, &st);
     } else if (!e) {
@@ -482,6 +550,8 @@ static void do_chat(Worker *w, Request *r) {
         int room = r->params.max_tokens < e->model->ctx / 2 ? r->params.max_tokens : e->model->ctx / 2;
         rc = chat_prompt(e, r->msgs, r->n_msgs, room, &ids);
         if (!rc) rc = engine_generate(e, ids.v, ids.n, &r->params, on_token, &rep, &st);
+        if (!rc && w->stage2_model && st.stop != STOP_CANCELLED)
+            rc = cascade_reply(w, r, &ids, &rep, &st, &conf, &answered);
     }
     Event *ev;
     if (rc) {
@@ -491,16 +561,25 @@ static void do_chat(Worker *w, Request *r) {
         ev->n = st.generated;
         ev->num = st.decode_s > 0 ? st.generated / st.decode_s : 0;
         ev->stop = (int)st.stop;
-        ev->ctx_used = e ? e->model->n_past : 0;
+        ev->ctx_used = answered ? answered->model->n_past : 0;
+        const char *name = answered ? strrchr(answered->dir, '/') : NULL;
+        ev->text2 = xstrdup(w->remote ? remote_model(w->remote)
+                            : name           ? name + 1
+                            : answered       ? answered->dir
+                                             : "");
+        ev->t0 = conf;
+        ev->t1 = answered && answered == w->stage2 ? 2 : 1;
     }
     pthread_mutex_lock(&w->lock);
     int more = 0; /* another reply queued behind this one keeps us busy */
     for (Request *q = w->rq; q; q = q->next) more |= q->kind == RQ_CHAT;
     w->running_chat = more;
     if (e) atomic_store(&e->cancel, 0); /* a late cancel must not hit the next reply */
+    if (w->stage2) atomic_store(&w->stage2->cancel, 0);
     pthread_mutex_unlock(&w->lock);
     post(w, ev);
     idvec_free(&ids);
+    idvec_free(&rep.ids);
     free(rep.text);
 }
 
@@ -645,6 +724,7 @@ static void *worker_main(void *arg) {
         case RQ_CHAT: do_chat(w, r); break;
         case RQ_WHISPER: do_whisper(w, r); break;
         case RQ_REPORT: do_report(w, r); break;
+        case RQ_STAGE2: do_stage2(w, r); break;
         case RQ_QUIT: break;
         }
         request_free(r);
@@ -696,6 +776,8 @@ void worker_stop(Worker *w) {
     heard_free(w);
     if (w->speech) speech_free(w->speech);
     else engine_free(w->engine);
+    engine_free(w->stage2);
+    free(w->stage2_model);
     remote_free(w->remote);
     whisper_drop(w);
     store_close(w->st);

@@ -25,7 +25,12 @@ typedef enum {
     EV_LOAD_FAILED,   /* text: why */
     EV_TOKEN,         /* text: the reply's new text */
     EV_REPLY_DONE,    /* text: the whole reply; n: tokens; num: decode tok/s;
-                       * stop: StopReason; ctx_used: positions in the cache */
+                       * stop: StopReason; ctx_used: positions in the cache;
+                       * text2: the name of the model that wrote it; with a
+                       * second stage, t0: stage 1's confidence and t1: the
+                       * stage that answered (1 or 2), else t0 = -1 */
+    EV_REPLY_RESTART, /* stage 1 was unsure (num: its confidence): the text
+                       * so far is dropped, stage 2's tokens follow */
     EV_REPLY_FAILED,  /* text: why */
     EV_WHISPER_LOADED,
     EV_WHISPER_FAILED, /* text: why */
@@ -65,6 +70,11 @@ void worker_load(Worker *w, const char *model, const EngineOptions *opt);
  * lists); EV_LOADED then has text2 "remote" and context 0. Voice messages
  * and reports need a local model. */
 void worker_load_remote(Worker *w, const char *url, const char *remote_model);
+/* A second stage for chat replies (engine/cascade.h): a reply whose
+ * confidence is below escalate_below is written again by model, loaded on
+ * first need with opt (model NULL: no second stage). */
+void worker_set_stage2(Worker *w, const char *model, double escalate_below,
+                       const EngineOptions *opt);
 /* Answers msgs (copied) with the chat template. audio (may be NULL) gives
  * each message's WAV file or NULL: a speech LLM hears those messages (their
  * clips are encoded once and kept for the next turns). */
