@@ -154,6 +154,8 @@ typedef struct {
     uint64_t rng;
     int draft_off; /* the draft cannot read the text any more */
     int greedy;
+    double rate; /* recent share of drafts kept (halves toward each round's) */
+    int pause;   /* rounds left to decode without drafting */
 } Spec;
 
 static double uniform(Spec *s) { return s->greedy ? 0.0 : sampler_uniform_next(&s->rng); }
@@ -202,6 +204,7 @@ static int round_once(Spec *s, Out *o, int *k, SpecStats *ss) {
     if (want > t->model->ctx - (int)L) want = t->model->ctx - (int)L;
     if (want > s->d->model->ctx - (int)L) want = s->d->model->ctx - (int)L; /* may be < 0 */
     if (s->draft_off || want < 0) want = 0;
+    if (s->pause > 0) s->pause--, want = 0;
 
     int forced = 0, nd = 0;
     if (want > 0) {
@@ -250,8 +253,11 @@ static int round_once(Spec *s, Out *o, int *k, SpecStats *ss) {
         commit(o, next);
         if (next >= s->Vd) s->draft_off = 1;
     }
-    if (nd > 0) *k = kept == nd && !forced ? (*k + 2 < s->kmax ? *k + 2 : s->kmax)
-                                           : (*k > 1 ? *k - 1 : 1);
+    if (nd > 0) {
+        *k = kept == nd && !forced ? (*k + 2 < s->kmax ? *k + 2 : s->kmax) : (*k > 1 ? *k - 1 : 1);
+        s->rate = (s->rate + (double)kept / (nd + forced)) / 2;
+        if (s->rate < SPEC_PAUSE_BELOW) s->pause = SPEC_PAUSE_ROUNDS;
+    }
     return 0;
 }
 
@@ -274,6 +280,7 @@ static int generate(Engine *t, Engine *d, int draft_n, const int32_t *prompt, si
     if (p->max_tokens <= 0) return 0;
 
     Spec s = {.t = t, .d = d, .Vt = m->c.vocab, .Vd = d->model->c.vocab, .kmax = draft_n};
+    s.rate = 1.0;
     s.greedy = p->sampling.temperature <= 0;
     s.rng = p->sampling.seed ^ 0x5bd1e9955bd1e995ull;
     s.st = sampler_new(&p->sampling, s.Vt);

@@ -16,8 +16,13 @@
  * top-k, top-p, min-p applied), so every sampling setting is honoured.
  *
  * k adapts: a round whose drafts were all kept raises it by 2, any other
- * lowers it by 1, within [1, draft_n]. A round also drafts no more than the
- * remaining token budget and both contexts allow.
+ * lowers it by 1, within [1, draft_n]. When the recent share of drafts
+ * kept (each round's share averaged with the previous value) falls below
+ * SPEC_PAUSE_BELOW, the next SPEC_PAUSE_ROUNDS rounds decode without
+ * drafting, then a round drafts again to probe: a draft that never agrees
+ * costs little more than decoding alone. A round also drafts no more than
+ * the remaining token budget and both contexts allow. All of this depends
+ * on the tokens alone, never on timings, so a seed gives the same text.
  *
  * Vocabularies may differ in size (Qwen2.5-0.5B has 151936 rows, -7B
  * 152064) as long as the tokenizers agree on the ids both have
@@ -37,6 +42,9 @@ typedef struct {
     int drafted;  /* draft tokens proposed */
     int accepted; /* of those, kept */
 } SpecStats;
+
+#define SPEC_PAUSE_BELOW 0.2
+#define SPEC_PAUSE_ROUNDS 8
 
 /* Default and upper bound of --draft-n. */
 #define SPEC_DRAFT_N_DEFAULT 5
