@@ -44,8 +44,8 @@ int cascade_confidence(Engine *e, const int32_t *prompt, size_t n, const int32_t
         return 0;
     }
     if (n + m - 1 > (size_t)md->ctx)
-        return unum_error_set("%zu prompt and %zu answer tokens do not fit the context of %d", n,
-                              m, md->ctx);
+        return unum_error_set("%zu prompt and %zu answer tokens do not fit the context of %d", n, m,
+                              md->ctx);
     /* the sequence whose logits predict the answer: prompt[n-1], answer[..m-1) */
     int32_t *seq = xmalloc(sizeof(int32_t) * (n + m));
     memcpy(seq, prompt, sizeof(int32_t) * n);

@@ -19,7 +19,7 @@ typedef struct {
     char *model; /* NULL: the role is empty */
     EngineOptions opt;
     Engine *e;
-    int owned;   /* loaded here (else adopted) */
+    int owned; /* loaded here (else adopted) */
     size_t bytes;
     int in_use;
     unsigned long used_at;
@@ -116,12 +116,22 @@ int models_parse_size(const char *text, size_t *bytes) {
         return unum_error_set("'%s' is not a size (like 8G or 512M)", text);
     double mul = 1;
     switch (toupper((unsigned char)*end)) {
-    case 'K': mul = 1024.0; break;
-    case 'M': mul = 1048576.0; break;
-    case 'G': mul = 1073741824.0; break;
-    case 'T': mul = 1099511627776.0; break;
-    case 0: break;
-    default: return unum_error_set("'%s' is not a size (like 8G or 512M)", text);
+    case 'K':
+        mul = 1024.0;
+        break;
+    case 'M':
+        mul = 1048576.0;
+        break;
+    case 'G':
+        mul = 1073741824.0;
+        break;
+    case 'T':
+        mul = 1099511627776.0;
+        break;
+    case 0:
+        break;
+    default:
+        return unum_error_set("'%s' is not a size (like 8G or 512M)", text);
     }
     if (*end) {
         end++;

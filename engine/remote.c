@@ -11,13 +11,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_LINE (1u << 20)  /* one SSE line */
-#define MAX_BODY (4u << 20)  /* a non-streamed body */
+#define MAX_LINE (1u << 20) /* one SSE line */
+#define MAX_BODY (4u << 20) /* a non-streamed body */
 
 struct Remote {
-    char *base;  /* without a trailing slash */
+    char *base; /* without a trailing slash */
     char *model;
-    char *key;   /* NULL without one */
+    char *key; /* NULL without one */
     CURL *curl;
     struct curl_slist *hdrs;
     char errbuf[CURL_ERROR_SIZE];
@@ -65,23 +65,23 @@ static int scrub(const Remote *r) {
 typedef struct {
     Remote *r;
     long status;
-    int sse;          /* the reply is an event stream */
-    char *line;       /* the SSE line being read */
+    int sse;    /* the reply is an event stream */
+    char *line; /* the SSE line being read */
     size_t n, cap;
-    char *body;       /* a plain (or error) body */
+    char *body; /* a plain (or error) body */
     size_t bn, bcap;
-    int failed;       /* the stream broke a rule: error set, transfer stopped */
-    int stopped;      /* fn asked to stop */
-    int done;         /* [DONE] seen */
-    int finished;     /* a finish_reason seen */
+    int failed;   /* the stream broke a rule: error set, transfer stopped */
+    int stopped;  /* fn asked to stop */
+    int done;     /* [DONE] seen */
+    int finished; /* a finish_reason seen */
     const char *finish;
     remote_text_fn fn;
     void *user;
     atomic_int *cancel;
     RemoteStats *st;
     double t0;
-    double last;      /* when bytes last came (or the request started) */
-    int timed_out;    /* silent for timeout_s() */
+    double last;   /* when bytes last came (or the request started) */
+    int timed_out; /* silent for timeout_s() */
     size_t probs_cap;
 } Xfer;
 
@@ -121,13 +121,12 @@ static int take_choice(Xfer *x, const cJSON *o, const char *src) {
     if (err) {
         const cJSON *m = cJSON_GetObjectItemCaseSensitive(err, "message");
         return unum_error_set("%s: the server reported an error: %.300s", src,
-                              cJSON_IsString(m) ? m->valuestring
+                              cJSON_IsString(m)     ? m->valuestring
                               : cJSON_IsString(err) ? err->valuestring
                                                     : "(no message)");
     }
     const cJSON *choices = cJSON_GetObjectItemCaseSensitive(o, "choices");
-    if (!cJSON_IsArray(choices))
-        return unum_error_set("%s: a reply without \"choices\"", src);
+    if (!cJSON_IsArray(choices)) return unum_error_set("%s: a reply without \"choices\"", src);
     const cJSON *c = cJSON_GetArrayItem(choices, 0);
     if (!c) return 0; /* usage-only chunks have none */
     const cJSON *delta = cJSON_GetObjectItemCaseSensitive(c, "delta");

@@ -41,23 +41,23 @@ const char *remote_model(const Remote *r);
 #define REMOTE_MAX_STOP 4
 
 typedef struct {
-    float temperature; /* < 0: the server's default */
-    float top_p;       /* < 0: the server's default */
-    int max_tokens;    /* <= 0: the server's default */
+    float temperature;                 /* < 0: the server's default */
+    float top_p;                       /* < 0: the server's default */
+    int max_tokens;                    /* <= 0: the server's default */
     const char *stop[REMOTE_MAX_STOP]; /* NULL-terminated when fewer */
-    int logprobs;      /* ask for each token's log-probability */
+    int logprobs;                      /* ask for each token's log-probability */
     int have_seed;
     uint64_t seed;
 } RemoteParams;
 
 typedef struct {
-    int pieces;        /* content deltas received */
-    double first_s;    /* seconds to the first piece */
+    int pieces;     /* content deltas received */
+    double first_s; /* seconds to the first piece */
     double total_s;
-    StopReason stop;   /* STOP_EOS ("stop"), STOP_LENGTH, STOP_CALLBACK, STOP_CANCELLED */
-    float *probs;      /* with logprobs: each token's probability (new array) */
+    StopReason stop; /* STOP_EOS ("stop"), STOP_LENGTH, STOP_CALLBACK, STOP_CANCELLED */
+    float *probs;    /* with logprobs: each token's probability (new array) */
     size_t n_probs;
-    int had_logprobs;  /* the server returned them */
+    int had_logprobs; /* the server returned them */
 } RemoteStats;
 
 /* Called with each piece of the reply's text; return nonzero to stop. */

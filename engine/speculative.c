@@ -226,9 +226,9 @@ static int round_once(Spec *s, Out *o, int *k, SpecStats *ss) {
         float *q = s->qprob + (size_t)i * s->Vd;
         sampler_dist(s->st, s->plog + (size_t)i * s->Vt, o->seq.v, o->seq.n, s->pprob);
         if (i == nd) { /* past the drafts: a refused id the target lacks, or the bonus */
-            next = forced ? draw_residual(s->pprob, s->Vt, q, s->Vd, uniform(s))
-                 : s->greedy ? sampler_argmax(s->pprob, s->Vt)
-                             : draw(s->pprob, s->Vt, uniform(s));
+            next = forced      ? draw_residual(s->pprob, s->Vt, q, s->Vd, uniform(s))
+                   : s->greedy ? sampler_argmax(s->pprob, s->Vt)
+                               : draw(s->pprob, s->Vt, uniform(s));
             break;
         }
         int32_t d = s->batch[1 + i];

@@ -5,8 +5,8 @@
 #define UNUM_OPENAI_STUB_H
 
 typedef struct {
-    char *tmp;                /* its folder (port file, log) */
-    char url[128], log[512];  /* "http://127.0.0.1:PORT/v1"; one JSON line per request */
+    char *tmp;               /* its folder (port file, log) */
+    char url[128], log[512]; /* "http://127.0.0.1:PORT/v1"; one JSON line per request */
     long pid;
 } OpenAIStub;
 

@@ -87,8 +87,11 @@ TEST(models_unload_the_least_recently_used_model_not_in_use) {
 TEST(cli_mem_budget_refuses_a_model_that_cannot_fit) {
     char prelude[1024], *err = NULL;
     snprintf(prelude, sizeof prelude, "U='%s'; F='%s'", test_bin(), test_fixtures());
-    CHECK_EQ_INT(test_shell(prelude, "$U run -m $F/tiny-bf16 --draft $F/tiny-bf16-deep "
-                                     "--mem-budget 1M -p hi -n 2", NULL, &err), 1);
+    CHECK_EQ_INT(test_shell(prelude,
+                            "$U run -m $F/tiny-bf16 --draft $F/tiny-bf16-deep "
+                            "--mem-budget 1M -p hi -n 2",
+                            NULL, &err),
+                 1);
     CHECK_CONTAINS(err, "needs 2 MiB, more than the memory budget of 1 MiB (--mem-budget)");
     free(err);
     CHECK_EQ_INT(test_shell(prelude, "$U run -m $F/tiny-bf16 --mem-budget lots -p hi", NULL, &err),

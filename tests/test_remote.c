@@ -197,19 +197,25 @@ TEST(cli_run_remote_model_and_cascade_stages) {
     CHECK_STR(out, "You said: hi\n");
     CHECK_CONTAINS(err, "stage 1 answered (confidence 0.905");
     free(out), free(err);
-    CHECK_EQ_INT(sh(&s, &out, &err, "$U run -m $S --remote-model unsure --stage2 $F/tiny-bf16 "
-                                    "-p hi --temp 0 -n 6 -v"), 0);
+    CHECK_EQ_INT(sh(&s, &out, &err,
+                    "$U run -m $S --remote-model unsure --stage2 $F/tiny-bf16 "
+                    "-p hi --temp 0 -n 6 -v"),
+                 0);
     CHECK_STR(out, local);
     CHECK_CONTAINS(err, "stage 2 answered (stage 1 confidence 0.050");
     free(out), free(err), free(local);
     /* a remote stage 1 without logprobs cannot be judged */
-    CHECK_EQ_INT(sh(&s, NULL, &err, "$U run -m $S --remote-model nolog --stage2 $F/tiny-bf16 "
-                                    "-p hi"), 1);
+    CHECK_EQ_INT(sh(&s, NULL, &err,
+                    "$U run -m $S --remote-model nolog --stage2 $F/tiny-bf16 "
+                    "-p hi"),
+                 1);
     CHECK_CONTAINS(err, "returned no logprobs");
     free(err);
     /* a remote stage 2 behind a local stage 1 */
-    CHECK_EQ_INT(sh(&s, &out, &err, "$U run -m $F/tiny-bf16 --stage2 $S --escalate-below 1.01 "
-                                    "-p 'hi there' -n 6 -v"), 0);
+    CHECK_EQ_INT(sh(&s, &out, &err,
+                    "$U run -m $F/tiny-bf16 --stage2 $S --escalate-below 1.01 "
+                    "-p 'hi there' -n 6 -v"),
+                 0);
     CHECK_STR(out, "You said: hi there\n");
     CHECK_CONTAINS(err, "stage 2 answered");
     free(out), free(err);
@@ -220,14 +226,18 @@ TEST(cli_run_remote_model_and_cascade_stages) {
     CHECK_EQ_INT(sh(&s, NULL, &err, "echo 1 2 3 >/dev/null; $U run -m $S --raw -p hi"), 1);
     CHECK_CONTAINS(err, "a remote model takes a chat prompt");
     free(err);
-    CHECK_EQ_INT(sh(&s, &out, &err, "UNUM_API_KEY=sk-cli-789 $U run -m $S --remote-model fail-401 "
-                                    "-p hi"), 1);
+    CHECK_EQ_INT(sh(&s, &out, &err,
+                    "UNUM_API_KEY=sk-cli-789 $U run -m $S --remote-model fail-401 "
+                    "-p hi"),
+                 1);
     CHECK_CONTAINS(err, "HTTP 401");
     CHECK(err && !strstr(err, "sk-cli-789") && out && !strstr(out, "sk-cli-789"));
     free(out), free(err);
     /* Ctrl-C stops a stream and keeps what came */
-    CHECK_EQ_INT(sh(&s, &out, &err, "$U run -m $S --remote-model slow -p hi & pid=$!; sleep 1; "
-                                    "kill -INT $pid; wait $pid"), 1);
+    CHECK_EQ_INT(sh(&s, &out, &err,
+                    "$U run -m $S --remote-model slow -p hi & pid=$!; sleep 1; "
+                    "kill -INT $pid; wait $pid"),
+                 1);
     CHECK_CONTAINS(err, "interrupted");
     CHECK_CONTAINS(out, "tick");
     free(out), free(err);

@@ -56,8 +56,8 @@ static SpecStats check_greedy(Engine *t, Engine *d, const char *what) {
             GenerateStats st;
             SpecStats ss;
             CHECK(!engine_generate(t, prompts[pi], lens[pi], &p, collect, &plain, &st));
-            CHECK(!spec_generate(t, d, ks[ki], prompts[pi], lens[pi], &p, collect, &spec, &st,
-                                 &ss));
+            CHECK(
+                !spec_generate(t, d, ks[ki], prompts[pi], lens[pi], &p, collect, &spec, &st, &ss));
             CHECK_EQ_INT(st.generated, 48);
             CHECK_EQ_INT(spec.n, plain.n);
             int same = spec.n == plain.n;
@@ -238,8 +238,11 @@ TEST(cli_run_draft_prints_the_targets_text_and_the_rate) {
     char *plain = NULL, *spec = NULL, *err = NULL;
     const char *args = "-p 'the quick brown fox' --temp 0 -n 30 --ignore-eos --threads 1";
     CHECK_EQ_INT(sh(&plain, NULL, "$U run -m $F/tiny-bf16-deep %s", args), 0);
-    CHECK_EQ_INT(sh(&spec, &err, "$U run -m $F/tiny-bf16-deep --draft $F/tiny-bf16 --draft-n 3 "
-                                 "-v %s", args), 0);
+    CHECK_EQ_INT(sh(&spec, &err,
+                    "$U run -m $F/tiny-bf16-deep --draft $F/tiny-bf16 --draft-n 3 "
+                    "-v %s",
+                    args),
+                 0);
     CHECK_STR(spec, plain);
     CHECK_CONTAINS(err, "drafted tokens accepted");
     CHECK_CONTAINS(err, "tokens per target forward");
@@ -255,7 +258,8 @@ TEST(cli_run_draft_prints_the_targets_text_and_the_rate) {
     CHECK_EQ_INT(sh(NULL, &err, "$U run -m $F/tiny-bf16 --draft http://127.0.0.1:9/v1 -p hi"), 1);
     CHECK_CONTAINS(err, "must be a local model");
     free(err);
-    CHECK_EQ_INT(sh(NULL, &err, "$U run -m $F/tiny-bf16 --draft $F/tiny-bf16 --draft-n 0 -p hi"), 2);
+    CHECK_EQ_INT(sh(NULL, &err, "$U run -m $F/tiny-bf16 --draft $F/tiny-bf16 --draft-n 0 -p hi"),
+                 2);
     CHECK_CONTAINS(err, "--draft-n");
     free(err);
     CHECK_EQ_INT(sh(NULL, &err, "$U run -m $F/tiny-bf16 --draft $F/nonexistent -p hi"), 1);
@@ -265,8 +269,10 @@ TEST(cli_run_draft_prints_the_targets_text_and_the_rate) {
 
 TEST(cli_bench_draft_json_reports_the_acceptance_rate) {
     char *out = NULL;
-    CHECK_EQ_INT(sh(&out, NULL, "$U bench -m $F/tiny-bf16 --draft $F/tiny-bf16 --prompt-len 8 "
-                                "--gen 16 --reps 1 --threads 1 --json"), 0);
+    CHECK_EQ_INT(sh(&out, NULL,
+                    "$U bench -m $F/tiny-bf16 --draft $F/tiny-bf16 --prompt-len 8 "
+                    "--gen 16 --reps 1 --threads 1 --json"),
+                 0);
     CHECK_CONTAINS(out, "\"draft_accept_rate\":1,");
     CHECK_CONTAINS(out, "\"tokens_per_target_forward\":");
     CHECK_CONTAINS(out, "\"decode_tok_s\":");

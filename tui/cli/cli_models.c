@@ -64,7 +64,8 @@ static Engine *load_draft(Models *ms, const char *draft, const char *target, Eng
                           const EngineOptions *eo) {
     if (is_url(draft)) {
         unum_error_set("--draft %s: speculative decoding needs the draft's logits at every "
-                       "position, so the draft must be a local model", draft);
+                       "position, so the draft must be a local model",
+                       draft);
         return NULL;
     }
     if (is_url(target)) {
@@ -95,8 +96,8 @@ static void report_spec(const SpecStats *ss, const GenerateStats *st) {
 /* Stage 1's tokens, kept to be scored and, when stdout is not a terminal,
  * delivered only if stage 1's answer stands. */
 typedef struct {
-    IdVec ids;   /* generated ids, and the end id when it stopped on one */
-    char *text;  /* all text, in pieces */
+    IdVec ids;  /* generated ids, and the end id when it stopped on one */
+    char *text; /* all text, in pieces */
     size_t len, cap;
     IdVec piece_id;
     IdVec piece_end; /* end offset of each piece in text */
@@ -165,8 +166,11 @@ static int remote_pass(void *user, const char *text, size_t len) {
 
 /* The sampling settings of a local run as a server takes them. */
 static RemoteParams remote_params_of(const GenerateParams *gp) {
-    RemoteParams rp = {.temperature = gp->sampling.temperature, .top_p = gp->sampling.top_p,
-                       .max_tokens = gp->max_tokens, .have_seed = 1, .seed = gp->sampling.seed};
+    RemoteParams rp = {.temperature = gp->sampling.temperature,
+                       .top_p = gp->sampling.top_p,
+                       .max_tokens = gp->max_tokens,
+                       .have_seed = 1,
+                       .seed = gp->sampling.seed};
     return rp;
 }
 
@@ -223,9 +227,8 @@ static int stage2_answer(const CliModels *cm, Models *ms, const EngineOptions *e
 /* After stage 1 (its tokens in c, its confidence conf): stage 1's answer
  * stands, or stage 2 answers. */
 static int cascade_finish(const CliModels *cm, Models *ms, const EngineOptions *eo,
-                          const CliPrompt *pr,
-                          const GenerateParams *gp, const RemoteParams *rp, Collect *c,
-                          double conf, GenerateStats *st, int verbose) {
+                          const CliPrompt *pr, const GenerateParams *gp, const RemoteParams *rp,
+                          Collect *c, double conf, GenerateStats *st, int verbose) {
     double P = cm->have_escalate ? cm->escalate_below : CLI_ESCALATE_DEFAULT;
     if (!cascade_escalates(conf, P)) {
         if (!c->live) collect_replay(c);
@@ -234,8 +237,8 @@ static int cascade_finish(const CliModels *cm, Models *ms, const EngineOptions *
         return 0;
     }
     if (c->live)
-        fprintf(stderr, "\nunum: stage 1 unsure (confidence %.3f < %.3f); stage 2 answers:\n",
-                conf, P);
+        fprintf(stderr, "\nunum: stage 1 unsure (confidence %.3f < %.3f); stage 2 answers:\n", conf,
+                P);
     Collect pass = {.fn = c->fn, .user = c->user, .cancel = c->cancel};
     int rc = stage2_answer(cm, ms, eo, pr, gp, rp, &pass, st);
     if (!rc && st->stop == STOP_CALLBACK && atomic_load(c->cancel)) st->stop = STOP_CANCELLED;
@@ -272,14 +275,15 @@ static void on_sigint(int sig) {
 }
 
 int cli_models_run_remote(const CliModels *cm, const char *url, const CliPrompt *pr,
-                          const RemoteParams *rp, const EngineOptions *eo,
-                          engine_token_fn fn, void *user, int verbose) {
+                          const RemoteParams *rp, const EngineOptions *eo, engine_token_fn fn,
+                          void *user, int verbose) {
     ChatMsg msgs[2];
     int nm = 0;
     if (cm->draft)
         return unum_error_set("--draft with the remote model %s: verifying drafts needs the "
                               "target's logits at every drafted position, which a server does "
-                              "not return", url);
+                              "not return",
+                              url);
     if (remote_msgs(pr, msgs, &nm)) return -1;
     Remote *r = remote_open(url, cm->remote_model);
     if (!r) return -1;
@@ -289,7 +293,8 @@ int cli_models_run_remote(const CliModels *cm, const char *url, const CliPrompt 
     sigaction(SIGINT, &sa, &old);
     RemoteParams p = *rp;
     p.logprobs = cm->stage2 != NULL; /* stage 1's confidence */
-    Collect c = {.live = !cm->stage2 || isatty(1), .fn = fn, .user = user, .cancel = &remote_cancel};
+    Collect c = {
+        .live = !cm->stage2 || isatty(1), .fn = fn, .user = user, .cancel = &remote_cancel};
     RemoteStats rs;
     GenerateStats st = {0};
     int rc = remote_chat(r, msgs, nm, &p, remote_piece, &c, &remote_cancel, &rs);
@@ -301,7 +306,8 @@ int cli_models_run_remote(const CliModels *cm, const char *url, const CliPrompt 
     if (!rc && cm->stage2 && st.stop != STOP_CANCELLED) {
         if (!rs.had_logprobs)
             rc = unum_error_set("%s: the server returned no logprobs; a remote first stage's "
-                                "confidence (--stage2) needs them", url);
+                                "confidence (--stage2) needs them",
+                                url);
         else {
             Models *ms = models_new(cm->mem_budget);
             rc = cascade_finish(cm, ms, eo, pr, NULL, rp, &c,
@@ -323,8 +329,7 @@ int cli_models_run_remote(const CliModels *cm, const char *url, const CliPrompt 
 int cli_models_generate(const CliModels *cm, Engine *e, const EngineOptions *eo,
                         const CliPrompt *pr, const GenerateParams *gp, engine_token_fn fn,
                         void *user, GenerateStats *st, int verbose) {
-    if (cm->draft && cm->stage2)
-        return unum_error_set("give --draft or --stage2, not both");
+    if (cm->draft && cm->stage2) return unum_error_set("give --draft or --stage2, not both");
     if (cm->stage2) return cascade(cm, e, eo, pr, gp, fn, user, st, verbose);
     if (!cm->draft) return engine_generate(e, pr->ids, pr->n, gp, fn, user, st);
     Models *ms = models_new(cm->mem_budget);
@@ -435,7 +440,8 @@ static int answer(Engine *e, const char *text, int max_tokens, IdVec *ids_out, c
     GenerateParams gp = engine_default_params(e);
     gp.sampling.temperature = 0;
     gp.max_tokens = max_tokens;
-    if (gp.max_tokens > e->model->ctx - (int)prompt->n) gp.max_tokens = e->model->ctx - (int)prompt->n;
+    if (gp.max_tokens > e->model->ctx - (int)prompt->n)
+        gp.max_tokens = e->model->ctx - (int)prompt->n;
     Collect c = {0};
     GenerateStats st;
     int rc = engine_generate(e, prompt->v, prompt->n, &gp, collect_token, &c, &st);

@@ -14,9 +14,9 @@
 #include "tui/core/args.h"
 
 typedef struct {
-    const char *draft;    /* --draft */
-    int draft_n;          /* --draft-n (0: the default) */
-    const char *stage2;   /* --stage2 */
+    const char *draft;     /* --draft */
+    int draft_n;           /* --draft-n (0: the default) */
+    const char *stage2;    /* --stage2 */
     double escalate_below; /* --escalate-below (valid when have_escalate) */
     int have_escalate;
     const char *remote_model;   /* --remote-model */
@@ -57,8 +57,8 @@ int cli_models_generate(const CliModels *cm, Engine *e, const EngineOptions *eo,
  * Ctrl-C cancels. With --stage2, the server is stage 1 and must return
  * logprobs; --draft is refused. 0, or -1 with the error set. */
 int cli_models_run_remote(const CliModels *cm, const char *url, const CliPrompt *pr,
-                          const RemoteParams *rp, const EngineOptions *eo,
-                          engine_token_fn fn, void *user, int verbose);
+                          const RemoteParams *rp, const EngineOptions *eo, engine_token_fn fn,
+                          void *user, int verbose);
 
 /* bench with a draft: the same measurements as bench plus the draft's
  * acceptance rate and tokens per target forward (--json adds
