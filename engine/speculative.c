@@ -280,7 +280,7 @@ static int generate(Engine *t, Engine *d, int draft_n, const int32_t *prompt, si
     if (p->max_tokens <= 0) return 0;
 
     Spec s = {.t = t, .d = d, .Vt = m->c.vocab, .Vd = d->model->c.vocab, .kmax = draft_n};
-    s.rate = 1.0;
+    s.rate = 0.5; /* a prior: two rounds that keep nothing pause drafting */
     s.greedy = p->sampling.temperature <= 0;
     s.rng = p->sampling.seed ^ 0x5bd1e9955bd1e995ull;
     s.st = sampler_new(&p->sampling, s.Vt);
