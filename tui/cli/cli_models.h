@@ -41,6 +41,10 @@ typedef struct {
     size_t n;
 } CliPrompt;
 
+/* The prompt for a local model e: the same ids when they came as ids, else
+ * the text through e's tokenizer and chat template (appended to out). */
+int cli_models_prompt(const Engine *e, const CliPrompt *pr, IdVec *out);
+
 /* Generates for the prompt with e, drafted or cascaded as cm says, loading
  * the draft or second stage with eo. Tokens go to fn as engine_generate
  * sends them. With a cascade, stage 1's tokens go to fn as they come when
@@ -66,7 +70,7 @@ int cli_models_run_remote(const CliModels *cm, const char *url, const CliPrompt 
 int cli_bench_draft(const char *model, const char *draft, int draft_n, const EngineOptions *eo,
                     int plen, int gen, int reps, int json);
 
-/* unum calibrate -m SMALL --stage2 BIG --prompts FILE --rate R [-n N]
+/* unum calibrate -m SMALL (cli_calibrate.c) --stage2 BIG --prompts FILE --rate R [-n N]
  * [--save]: --save writes stage2 and escalate_below into the app's
  * settings file. */
 int cli_calibrate(int argc, char **argv);
