@@ -713,6 +713,7 @@ TEST(tui_cascade_shows_the_answering_stage) {
     config(&t, cfg);
     REQUIRE(start(&t, NULL, NULL) == 0);
     REQUIRE(wait_for(&t, "model loaded", 20000));
+    CHECK(wait_for(&t, "stage 2: tiny-qwen-vocab on cpu", 5000)); /* the status bar */
     text(&t, "a question");
     keys(&t, "Enter");
     CHECK(wait_for(&t, "stage 2 answered (tiny-qwen-vocab; stage 1 confidence", 20000));

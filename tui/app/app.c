@@ -1110,8 +1110,16 @@ static void draw_status(App *a) {
         b[bar] = 0;
         snprintf(s, sizeof s, " unum | loading model [%s] %3.0f%%", b, a->load_frac * 100);
     } else if (a->loaded) {
-        snprintf(s, sizeof s, " unum | %s | %s | %.1f tok/s | ctx %d/%d%s%s", model,
-                 a->backend ? a->backend : "?", a->tok_s, a->ctx_used, a->ctx,
+        char st2[160] = ""; /* where the cascade's second stage lives */
+        if (a->cfg.stage2) {
+            const char *n2 = strrchr(a->cfg.stage2, '/');
+            snprintf(st2, sizeof st2, " | stage 2: %s on %s", n2 ? n2 + 1 : a->cfg.stage2,
+                     a->cfg.stage2_backend ? a->cfg.stage2_backend
+                     : a->backend          ? a->backend
+                                           : "?");
+        }
+        snprintf(s, sizeof s, " unum | %s | %s%s | %.1f tok/s | ctx %d/%d%s%s", model,
+                 a->backend ? a->backend : "?", st2, a->tok_s, a->ctx_used, a->ctx,
                  a->persona ? " | " : "", a->persona ? a->persona : "");
     } else {
         snprintf(s, sizeof s, " unum | no model");
