@@ -1,7 +1,8 @@
 # unum - build, test, run, bench, fuzz.
 #
 #   make            build build/unum (CUDA support when nvcc is found; CUDA=0 to skip)
-#   make test       install what the tests need, build, run every suite
+#   make test       install what the tests need, build, check the layers, run every suite
+#   make layers     fail on an include that crosses a layer the wrong way (tools/layers.sh)
 #   make run        install what the app needs, build, start the app (ARGS=... for a command)
 #   make bench      benchmark the generated Qwen2.5-0.5B-shaped checkpoint
 #   make fuzz       run each libFuzzer target for FUZZ_SECONDS (clang)
@@ -71,7 +72,7 @@ TUI_OBJ    := $(TUI_SRC:%.c=$(BUILD)/%.o)
 TUI_LIB_OBJ := $(filter-out $(BUILD)/tui/main.o,$(TUI_OBJ))
 TEST_OBJ   := $(TEST_SRC:%.c=$(BUILD)/%.o)
 
-.PHONY: all test run bench fuzz asan clean deps deps-test deps-fuzz fixtures check-deps
+.PHONY: all test run bench fuzz asan clean deps deps-test deps-fuzz fixtures check-deps layers
 all: check-deps $(BUILD)/unum $(BUILD)/gen_model
 
 # A missing -dev package shows up as a missing header; say so up front.
@@ -123,7 +124,10 @@ deps-fuzz:
 fixtures: $(BUILD)/gen_model
 	@tools/fixtures.sh $(BUILD)
 
-test: deps-test
+layers:
+	@tools/layers.sh
+
+test: deps-test layers
 	@$(MAKE) --no-print-directory $(BUILD)/unum $(BUILD)/gen_model $(BUILD)/test_unit \
 	  $(BUILD)/store_crash
 	@tools/fixtures.sh $(BUILD)

@@ -147,6 +147,10 @@ int capture_close(capture *c, capture_stats *st) {
     if (st) memset(st, 0, sizeof *st);
     return 0;
 }
+const char *capture_path(const capture *c) {
+    (void)c;
+    return NULL;
+}
 
 #else /* UNUM_SDL */
 
@@ -441,8 +445,9 @@ capture *capture_start(const capture_config *cfg) {
         capture_free(c);
         return NULL;
     }
-    if (cfg->path) {
-        c->wav = wav_writer_open(cfg->path, CAPTURE_RATE, 1, enc);
+    if (cfg->path || cfg->stem) {
+        c->wav = cfg->path ? wav_writer_open(cfg->path, CAPTURE_RATE, 1, enc)
+                           : wav_writer_create_unique(cfg->dir, cfg->stem, CAPTURE_RATE, 1, enc);
         if (!c->wav) {
             SDL_CloseAudioDevice(c->dev);
             sdl_audio_quit();
@@ -510,5 +515,7 @@ int capture_close(capture *c, capture_stats *st) {
     capture_free(c);
     return rc;
 }
+
+const char *capture_path(const capture *c) { return c && c->wav ? wav_writer_path(c->wav) : NULL; }
 
 #endif /* UNUM_SDL */

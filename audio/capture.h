@@ -76,7 +76,10 @@ typedef void (*capture_listener)(void *user, const float *samples, size_t n);
 
 typedef struct {
     const char *device;    /* device name; NULL: the default capture device */
-    const char *path;      /* WAV file to write; NULL: listeners only */
+    const char *path;      /* WAV file to create (never an existing one); NULL: see dir */
+    const char *dir;       /* with stem, instead of path: a new file DIR/STEM.wav, */
+    const char *stem;      /* or STEM-2.wav, ... (wav_writer_create_unique); both
+                            * NULL and no path: listeners only */
     wav_encoding encoding; /* WAV_PCM (16-bit) or WAV_FLOAT; 0 means WAV_PCM */
     uint64_t max_frames;   /* stop after this many; 0: no limit */
     size_t ring_frames;    /* ring size; 0: 8 seconds */
@@ -116,5 +119,7 @@ capture_state capture_wait(capture *c, int timeout_ms, capture_stats *st);
  * Returns 0, or -1 with the error set when the file could not be completed;
  * a removed device is not an error here (st->state says so). */
 int capture_close(capture *c, capture_stats *st);
+/* The WAV file being written (owned by c; NULL when there is none). */
+const char *capture_path(const capture *c);
 
 #endif

@@ -1,5 +1,6 @@
 /* wav.c - WAV reading (hostile input) and writing. See wav.h. */
 #include "audio/wav.h"
+#include "engine/base/sha256.h"
 #include "engine/base/util.h"
 
 #include <errno.h>
@@ -9,6 +10,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 
 /* ---------------------------------------------------------------- reading */
 
@@ -110,12 +112,47 @@ static float sample_at(const uint8_t *p, const fmt_info *f) {
     }
 }
 
-int wav_read_buffer(const void *buf, size_t len, const char *name, int flags, wav_audio *out) {
-    memset(out, 0, sizeof *out);
-    const uint8_t *b = buf;
-    if (!name) name = "(wav)";
+/* Where the header walk reads from: a buffer in memory or an open file. */
+typedef struct {
+    const uint8_t *buf; /* NULL: read fd */
+    int fd;
+    uint64_t len;
+} source;
+
+/* n bytes at off into dst; the caller has checked off + n <= len. */
+static int source_read(const source *src, uint64_t off, void *dst, size_t n, const char *name) {
+    if (src->buf) {
+        memcpy(dst, src->buf + off, n);
+        return 0;
+    }
+    uint8_t *d = dst;
+    while (n) {
+        ssize_t r = pread(src->fd, d, n, (off_t)off);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0)
+            return unum_error_set("%s: read failed at offset %llu: %s", name,
+                                  (unsigned long long)off, r < 0 ? strerror(errno) : "end of file");
+        d += r, n -= (size_t)r, off += (uint64_t)r;
+    }
+    return 0;
+}
+
+typedef struct {
+    fmt_info f;
+    uint64_t data_off, data_len; /* the data chunk's bytes present */
+    int truncated;
+} wav_header;
+
+/* Walks the chunks of a RIFF/WAVE image: the fmt chunk parsed, the data
+ * chunk located (its declared size checked against what the image holds). */
+static int walk_header(const source *src, const char *name, int flags, wav_header *h) {
+    memset(h, 0, sizeof *h);
+    uint64_t len = src->len;
+    uint8_t b[12];
     if (len < 12)
-        return unum_error_set("%s: %zu bytes is too short for a RIFF/WAVE header", name, len);
+        return unum_error_set("%s: %llu bytes is too short for a RIFF/WAVE header", name,
+                              (unsigned long long)len);
+    if (source_read(src, 0, b, 12, name)) return -1;
     if (memcmp(b, "RIFF", 4) != 0) {
         if (memcmp(b, "RF64", 4) == 0 || memcmp(b, "RIFX", 4) == 0)
             return unum_error_set("%s: %.4s files are not supported (RIFF only)", name,
@@ -126,87 +163,202 @@ int wav_read_buffer(const void *buf, size_t len, const char *name, int flags, wa
 
     /* The RIFF size is often wrong (0 or 0xFFFFFFFF from streaming writers);
      * chunks are walked against the real length instead. */
-    fmt_info f = {0};
-    const uint8_t *data = NULL;
-    uint64_t data_len = 0;
-    int truncated = 0;
-    size_t pos = 12;
+    int have_data = 0;
+    uint64_t pos = 12;
     while (len - pos >= 8) {
+        uint8_t ch[8];
+        if (source_read(src, pos, ch, 8, name)) return -1;
         char id[5];
-        id_str(b + pos, id);
-        uint32_t size = rd32(b + pos + 4);
-        size_t body = pos + 8;
-        size_t avail = len - body;
-        if (memcmp(b + pos, "data", 4) == 0) {
-            if (data) return unum_error_set("%s: second data chunk", name);
-            data = b + body;
-            data_len = size;
+        id_str(ch, id);
+        uint32_t size = rd32(ch + 4);
+        uint64_t body = pos + 8, avail = len - body;
+        if (memcmp(ch, "data", 4) == 0) {
+            if (have_data) return unum_error_set("%s: second data chunk", name);
+            have_data = 1;
+            h->data_off = body;
+            h->data_len = size;
             if (size > avail) {
                 if (!(flags & WAV_ALLOW_TRUNCATED))
-                    return unum_error_set("%s: data chunk declares %u bytes but only %zu remain "
+                    return unum_error_set("%s: data chunk declares %u bytes but only %llu remain "
                                           "(file truncated, or header not finalized after a crash)",
-                                          name, size, avail);
-                data_len = avail;
-                truncated = 1;
+                                          name, size, (unsigned long long)avail);
+                h->data_len = avail;
+                h->truncated = 1;
                 break;
             }
         } else if (size > avail) {
-            if (data && f.have) break; /* trailing junk after complete audio: ignore */
-            return unum_error_set("%s: chunk '%s' at offset %zu declares %u bytes but only %zu "
+            if (have_data && h->f.have) break; /* trailing junk after complete audio: ignore */
+            return unum_error_set("%s: chunk '%s' at offset %llu declares %u bytes but only %llu "
                                   "remain",
-                                  name, id, pos, size, avail);
-        } else if (memcmp(b + pos, "fmt ", 4) == 0) {
-            if (parse_fmt(b + body, size, name, &f) < 0) return -1;
+                                  name, id, (unsigned long long)pos, size,
+                                  (unsigned long long)avail);
+        } else if (memcmp(ch, "fmt ", 4) == 0) {
+            uint8_t fb[40] = {0}; /* parse_fmt reads at most 40 bytes, and only what size says */
+            if (source_read(src, body, fb, size < 40 ? size : 40, name) ||
+                parse_fmt(fb, size, name, &h->f) < 0)
+                return -1;
         }
-        uint64_t next = (uint64_t)body + size + (size & 1);
+        uint64_t next = body + size + (size & 1);
         if (next >= len) break; /* a missing final pad byte is tolerated */
-        pos = (size_t)next;
+        pos = next;
     }
-    if (!f.have) return unum_error_set("%s: no fmt chunk", name);
-    if (!data) return unum_error_set("%s: no data chunk", name);
+    if (!h->f.have) return unum_error_set("%s: no fmt chunk", name);
+    if (!have_data) return unum_error_set("%s: no data chunk", name);
+    return 0;
+}
 
-    uint64_t frames = data_len / f.block_align;
-    if (frames > SIZE_MAX / sizeof(float))
-        return unum_error_set("%s: data chunk of %llu frames is too large", name,
-                              (unsigned long long)frames);
-    float *s = NULL;
-    if (frames) {
-        s = malloc((size_t)frames * sizeof(float));
-        if (!s)
-            return unum_error_set("%s: out of memory for %llu samples", name,
-                                  (unsigned long long)frames);
-    }
-    unsigned bps = f.bits / 8;
-    float inv = 1.0f / (float)f.channels;
+/* frames whole frames of raw bytes to mono floats (the channels averaged). */
+static void decode_frames(const uint8_t *data, uint64_t frames, const fmt_info *f, float *s) {
+    unsigned bps = f->bits / 8;
+    float inv = 1.0f / (float)f->channels;
     for (uint64_t i = 0; i < frames; i++) {
-        const uint8_t *p = data + i * f.block_align;
-        if (f.channels == 1) {
-            s[i] = sample_at(p, &f);
+        const uint8_t *p = data + i * f->block_align;
+        if (f->channels == 1) {
+            s[i] = sample_at(p, f);
             continue;
         }
         float acc = 0;
-        for (unsigned c = 0; c < f.channels; c++) acc += sample_at(p + c * bps, &f);
+        for (unsigned c = 0; c < f->channels; c++) acc += sample_at(p + c * bps, f);
         s[i] = acc * inv;
     }
-    out->samples = s;
-    out->n = (size_t)frames;
-    out->sample_rate = (int)f.rate;
-    out->channels = (int)f.channels;
-    out->bits = (int)f.bits;
-    out->encoding = f.tag == 3 ? WAV_FLOAT : WAV_PCM;
-    out->extensible = f.extensible;
-    out->truncated = truncated;
+}
+
+static void fill_info(const wav_header *h, wav_info *info) {
+    info->sample_rate = (int)h->f.rate;
+    info->channels = (int)h->f.channels;
+    info->bits = (int)h->f.bits;
+    info->encoding = h->f.tag == 3 ? WAV_FLOAT : WAV_PCM;
+    info->extensible = h->f.extensible;
+    info->truncated = h->truncated;
+    info->frames = h->data_len / h->f.block_align;
+}
+
+static float *alloc_samples(uint64_t frames, const char *name) {
+    if (frames > SIZE_MAX / sizeof(float)) {
+        unum_error_set("%s: data chunk of %llu frames is too large", name,
+                       (unsigned long long)frames);
+        return NULL;
+    }
+    float *s = malloc((size_t)(frames ? frames : 1) * sizeof(float));
+    if (!s)
+        unum_error_set("%s: out of memory for %llu samples", name, (unsigned long long)frames);
+    return s;
+}
+
+static void audio_from(const wav_info *info, float *s, wav_audio *out) {
+    out->samples = info->frames ? s : (free(s), NULL);
+    out->n = (size_t)info->frames;
+    out->sample_rate = info->sample_rate;
+    out->channels = info->channels;
+    out->bits = info->bits;
+    out->encoding = info->encoding;
+    out->extensible = info->extensible;
+    out->truncated = info->truncated;
+}
+
+int wav_read_buffer(const void *buf, size_t len, const char *name, int flags, wav_audio *out) {
+    memset(out, 0, sizeof *out);
+    if (!name) name = "(wav)";
+    source src = {buf, -1, len};
+    wav_header h;
+    if (walk_header(&src, name, flags, &h)) return -1;
+    wav_info info;
+    fill_info(&h, &info);
+    float *s = alloc_samples(info.frames, name);
+    if (!s) return -1;
+    decode_frames((const uint8_t *)buf + h.data_off, info.frames, &h.f, s);
+    audio_from(&info, s, out);
     return 0;
+}
+
+/* ---------------------------------------------------------------- streaming */
+
+#define READ_BLOCK (1u << 16) /* raw bytes per read */
+
+struct wav_reader {
+    int fd;
+    char *path;
+    wav_header h;
+    wav_info info;
+    uint64_t pos; /* next frame */
+    uint8_t *raw; /* READ_BLOCK bytes */
+};
+
+wav_reader *wav_reader_open(const char *path, int flags, wav_info *info) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        unum_error_set("%s: cannot open: %s", path, strerror(errno));
+        return NULL;
+    }
+    struct stat sb;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        unum_error_set("%s: not a regular file", path);
+        close(fd);
+        return NULL;
+    }
+    wav_reader *r = xcalloc(1, sizeof *r);
+    r->fd = fd;
+    r->path = xstrdup(path);
+    source src = {NULL, fd, (uint64_t)sb.st_size};
+    if (walk_header(&src, path, flags, &r->h)) {
+        wav_reader_close(r);
+        return NULL;
+    }
+    fill_info(&r->h, &r->info);
+    r->raw = xmalloc(READ_BLOCK);
+    if (info) *info = r->info;
+    return r;
+}
+
+int wav_reader_seek(wav_reader *r, uint64_t frame) {
+    if (frame > r->info.frames)
+        return unum_error_set("%s: frame %llu is past the end (%llu frames)", r->path,
+                              (unsigned long long)frame, (unsigned long long)r->info.frames);
+    r->pos = frame;
+    return 0;
+}
+
+long wav_reader_read(wav_reader *r, float *mono, size_t max) {
+    uint64_t left = r->info.frames - r->pos, per = READ_BLOCK / r->h.f.block_align;
+    uint64_t k = left < max ? left : max;
+    if (k > per) k = per;
+    if (k == 0) return 0;
+    source src = {NULL, r->fd, r->h.data_off + r->info.frames * r->h.f.block_align};
+    if (source_read(&src, r->h.data_off + r->pos * r->h.f.block_align, r->raw,
+                    (size_t)(k * r->h.f.block_align), r->path))
+        return -1;
+    decode_frames(r->raw, k, &r->h.f, mono);
+    r->pos += k;
+    return (long)k;
+}
+
+void wav_reader_close(wav_reader *r) {
+    if (!r) return;
+    if (r->fd >= 0) close(r->fd);
+    free(r->raw);
+    free(r->path);
+    free(r);
 }
 
 int wav_read_file(const char *path, int flags, wav_audio *out) {
     memset(out, 0, sizeof *out);
-    size_t len = 0;
-    char *buf = unum_read_file(path, ((size_t)1 << 32) + 8, &len);
-    if (!buf) return -1;
-    int rc = wav_read_buffer(buf, len, path, flags, out);
-    free(buf);
-    return rc;
+    wav_info info;
+    wav_reader *r = wav_reader_open(path, flags, &info);
+    if (!r) return -1;
+    float *s = alloc_samples(info.frames, path);
+    for (uint64_t at = 0; s && at < info.frames;) {
+        long k = wav_reader_read(r, s + at, (size_t)(info.frames - at));
+        if (k <= 0) {
+            if (k == 0) unum_error_set("%s: the data ended early", path);
+            free(s), s = NULL;
+            break;
+        }
+        at += (uint64_t)k;
+    }
+    wav_reader_close(r);
+    if (!s) return -1;
+    audio_from(&info, s, out);
+    return 0;
 }
 
 void wav_audio_free(wav_audio *a) {
@@ -238,7 +390,22 @@ static void wr32(uint8_t *p, uint32_t v) {
     for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
 }
 
-wav_writer *wav_writer_open(const char *path, int sample_rate, int channels, wav_encoding enc) {
+/* Makes path's directory entry durable (a store row may point at it). */
+static int sync_parent(const char *path) {
+    char *dir = xstrdup(path), *slash = strrchr(dir, '/');
+    if (slash) *(slash == dir ? slash + 1 : slash) = 0;
+    int fd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = -1;
+    if (fd >= 0) {
+        rc = fsync(fd);
+        close(fd);
+    }
+    free(dir);
+    return rc;
+}
+
+/* Creates path exclusively and writes the header; errno EEXIST (and NULL)
+ * when the name is taken. */
+static wav_writer *create(const char *path, int sample_rate, int channels, wav_encoding enc) {
     if (sample_rate <= 0 || sample_rate > WAV_MAX_RATE) {
         unum_error_set("%s: sample rate %d Hz is out of range", path, sample_rate);
         return NULL;
@@ -251,13 +418,15 @@ wav_writer *wav_writer_open(const char *path, int sample_rate, int channels, wav
         unum_error_set("%s: unknown sample encoding %d", path, (int)enc);
         return NULL;
     }
-    /* The store repairs a recording left in status 'recording' unless its
-     * file is locked: a live writer holds this lock until it closes. The file
-     * is emptied only once the lock is ours, so a second writer can never
-     * wipe a recording in progress. */
-    int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    /* A new file only, private to the user: an existing file (another
+     * recording, a file of the user's) is never truncated. The store
+     * repairs a recording left in status 'recording' unless its file is
+     * locked: the writer holds this lock until it closes. */
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) {
-        unum_error_set("%s: cannot create: %s", path, strerror(errno));
+        int e = errno;
+        unum_error_set("%s: cannot create: %s", path, strerror(e));
+        errno = e;
         return NULL;
     }
     if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
@@ -265,7 +434,7 @@ wav_writer *wav_writer_open(const char *path, int sample_rate, int channels, wav
         close(fd);
         return NULL;
     }
-    FILE *fp = ftruncate(fd, 0) == 0 ? fdopen(fd, "wb") : NULL;
+    FILE *fp = fdopen(fd, "wb");
     if (!fp) {
         unum_error_set("%s: cannot create: %s", path, strerror(errno));
         close(fd);
@@ -285,8 +454,11 @@ wav_writer *wav_writer_open(const char *path, int sample_rate, int channels, wav
     wr16(h + 34, bps * 8);
     memcpy(h + 36, "data", 4);
     wr32(h + 40, 0);
-    if (fwrite(h, 1, sizeof h, fp) != sizeof h) {
-        unum_error_set("%s: write failed: %s", path, strerror(errno));
+    /* the header and the folder entry reach the disk before anyone records
+     * the file's name */
+    if (fwrite(h, 1, sizeof h, fp) != sizeof h || fflush(fp) != 0 || fsync(fd) != 0 ||
+        sync_parent(path) != 0) {
+        unum_error_set("%s: cannot write the header: %s", path, strerror(errno));
         fclose(fp);
         return NULL;
     }
@@ -298,6 +470,28 @@ wav_writer *wav_writer_open(const char *path, int sample_rate, int channels, wav
     w->bytes_per_frame = bps * (unsigned)channels;
     return w;
 }
+
+wav_writer *wav_writer_open(const char *path, int sample_rate, int channels, wav_encoding enc) {
+    return create(path, sample_rate, channels, enc);
+}
+
+wav_writer *wav_writer_create_unique(const char *dir, const char *stem, int sample_rate,
+                                     int channels, wav_encoding enc) {
+    for (int k = 1; k <= 1000; k++) {
+        char name[300];
+        if (k == 1) snprintf(name, sizeof name, "%.280s.wav", stem);
+        else snprintf(name, sizeof name, "%.280s-%d.wav", stem, k);
+        char *path = unum_path_join(dir, name);
+        wav_writer *w = create(path, sample_rate, channels, enc);
+        int taken = !w && errno == EEXIST;
+        free(path);
+        if (w || !taken) return w;
+    }
+    unum_error_set("%s/%s: a thousand files of this name already exist", dir, stem);
+    return NULL;
+}
+
+const char *wav_writer_path(const wav_writer *w) { return w->path; }
 
 int wav_writer_write(wav_writer *w, const float *x, size_t frames) {
     if (w->failed) return unum_error_set("%s: earlier write failed", w->path);
@@ -371,4 +565,108 @@ int wav_write_file(const char *path, const float *x, size_t frames, int sample_r
         return -1;
     }
     return wav_writer_close(w);
+}
+
+/* ---------------------------------------------------------------- repair */
+
+static int write_all(int fd, const void *buf, size_t n, off_t at) {
+    const uint8_t *p = buf;
+    while (n) {
+        ssize_t w = pwrite(fd, p, n, at);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return -1;
+        p += w, n -= (size_t)w, at += w;
+    }
+    return 0;
+}
+
+/* Finds the fmt and data chunks and makes the header agree with the audio.
+ * unum's writer appends nothing after the data, so the data runs to the end
+ * of the file whatever its stale size says, cut to whole frames (and padded
+ * to an even size, as RIFF wants). Sizes past what the 32-bit fields hold
+ * are capped in the header; the frame count returned is the true one. */
+static int fix_fd(int fd, const char *path, wav_fixed *out) {
+    struct stat sb;
+    if (fstat(fd, &sb) != 0) return unum_error_set("%s: %s", path, strerror(errno));
+    uint64_t size = (uint64_t)sb.st_size;
+    uint8_t h[12];
+    if (size < 12 || pread(fd, h, 12, 0) != 12 || memcmp(h, "RIFF", 4) || memcmp(h + 8, "WAVE", 4)) {
+        unum_error_set("%s: not a WAV file (no RIFF/WAVE header)", path);
+        return WAV_FIX_DAMAGED;
+    }
+    uint64_t pos = 12;
+    int have_fmt = 0;
+    uint16_t channels = 0, align = 0;
+    uint32_t rate = 0;
+    for (;;) {
+        uint8_t ch[8];
+        if (pos + 8 > size || pread(fd, ch, 8, (off_t)pos) != 8) {
+            unum_error_set("%s: WAV file has no data chunk", path);
+            return WAV_FIX_DAMAGED;
+        }
+        uint32_t len = rd32(ch + 4);
+        if (!memcmp(ch, "fmt ", 4)) {
+            uint8_t f[16];
+            if (len < 16 || pread(fd, f, 16, (off_t)pos + 8) != 16) {
+                unum_error_set("%s: WAV fmt chunk is too short", path);
+                return WAV_FIX_DAMAGED;
+            }
+            channels = rd16(f + 2);
+            rate = rd32(f + 4);
+            align = rd16(f + 12);
+            uint16_t bits = rd16(f + 14);
+            if (!channels || !rate || !align || align != channels * ((bits + 7) / 8)) {
+                unum_error_set("%s: WAV fmt chunk is inconsistent", path);
+                return WAV_FIX_DAMAGED;
+            }
+            have_fmt = 1;
+        } else if (!memcmp(ch, "data", 4)) {
+            if (!have_fmt) {
+                unum_error_set("%s: WAV data comes before fmt", path);
+                return WAV_FIX_DAMAGED;
+            }
+            uint64_t off = pos + 8, bytes = size - off;
+            uint64_t frames = bytes / align, keep = frames * align;
+            if (keep != bytes && ftruncate(fd, (off_t)(off + keep)) != 0) goto io;
+            uint64_t pad = keep & 1, cap = (0xffffffffu - off - 1) / align * align;
+            uint64_t hdr = keep < cap ? keep : cap;
+            if (pad && hdr == keep) { /* RIFF chunks are padded to even sizes */
+                uint8_t zero = 0;
+                if (write_all(fd, &zero, 1, (off_t)(off + keep)) != 0) goto io;
+            } else {
+                pad = 0;
+            }
+            uint8_t b[4];
+            wr32(b, (uint32_t)hdr);
+            if (write_all(fd, b, 4, (off_t)pos + 4) != 0) goto io;
+            wr32(b, (uint32_t)(off + hdr + pad - 8));
+            if (write_all(fd, b, 4, 4) != 0) goto io;
+            if (fsync(fd) != 0) goto io;
+            out->sample_rate = (int)rate;
+            out->channels = channels;
+            out->frames = frames;
+            return 0;
+        }
+        pos += 8 + (uint64_t)len + (len & 1);
+    }
+io:
+    return unum_error_set("%s: cannot fix the WAV header: %s", path, strerror(errno));
+}
+
+int wav_fix_header(const char *path, int flags, wav_fixed *out) {
+    memset(out, 0, sizeof *out);
+    int fd = open(path, O_RDWR | O_CLOEXEC);
+    if (fd < 0) {
+        int missing = errno == ENOENT;
+        unum_error_set("%s: %s", path, strerror(errno));
+        return missing ? WAV_FIX_DAMAGED : -1;
+    }
+    if ((flags & WAV_FIX_SKIP_LOCKED) && flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        close(fd);
+        return WAV_FIX_LOCKED;
+    }
+    int rc = fix_fd(fd, path, out);
+    if (rc == 0 && (flags & WAV_FIX_SHA256)) rc = sha256_fd_hex(fd, path, out->sha256);
+    close(fd);
+    return rc;
 }

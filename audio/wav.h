@@ -12,10 +12,19 @@
  * float32 mono in [-1, 1) (float samples are passed through unchanged, except
  * NaN and infinities, which become 0).
  *
- * Writing produces 16-bit PCM or float32 WAV: the header is written first with
- * placeholder sizes, data is appended, and wav_writer_finalize() patches the
- * sizes so that the file is valid at that point (call it periodically while
- * recording so a crash leaves a playable file). */
+ * Reading streams: wav_read_file and wav_reader_* read the file a block at a
+ * time (never the whole file at once); wav_read_buffer parses an image in
+ * memory. Both walk the header the same way.
+ *
+ * Writing produces 16-bit PCM or float32 WAV, always into a new file: the
+ * writer creates it exclusively (O_EXCL, mode 0600; an existing file is
+ * never truncated), holds an exclusive flock on it until it closes, and
+ * writes the header with placeholder sizes, durable before the call
+ * returns; data is appended, and wav_writer_finalize() patches the sizes so
+ * that the file is valid at that point (call it periodically while
+ * recording so a crash leaves a playable file). wav_fix_header is the one
+ * repair for a file whose writer died: it makes the sizes agree with the
+ * data on disk. */
 #ifndef UNUM_WAV_H
 #define UNUM_WAV_H
 
@@ -45,13 +54,43 @@ typedef struct {
  * Returns 0 and fills *out (free with wav_audio_free), or -1 with the error
  * set and *out zeroed. */
 int wav_read_buffer(const void *buf, size_t len, const char *name, int flags, wav_audio *out);
-/* Reads the file at path (at most 4 GiB + 8 bytes, the RIFF limit). */
+/* Reads the file at path, streaming it (memory: the samples plus 64 KiB). */
 int wav_read_file(const char *path, int flags, wav_audio *out);
 void wav_audio_free(wav_audio *a);
 
+/* What a WAV file holds, from its header. */
+typedef struct {
+    int sample_rate, channels, bits;
+    wav_encoding encoding;
+    int extensible, truncated;
+    uint64_t frames; /* whole frames of data present */
+} wav_info;
+
+/* A WAV file read a block at a time as mono float32 (the channels averaged,
+ * as wav_read_file does). */
+typedef struct wav_reader wav_reader;
+/* Opens path and reads its header (flags as for wav_read_file); *info may
+ * be NULL. NULL with the error naming the file. */
+wav_reader *wav_reader_open(const char *path, int flags, wav_info *info);
+/* The next frame to read becomes frame (at most info.frames). */
+int wav_reader_seek(wav_reader *r, uint64_t frame);
+/* Reads up to max frames into mono: the count (at most 64 KiB of the file's
+ * bytes at a time), 0 at the end, -1 with the error set. */
+long wav_reader_read(wav_reader *r, float *mono, size_t max);
+void wav_reader_close(wav_reader *r);
+
 /* Writer: interleaved float input; PCM16 clips to [-1, 1] and rounds. */
 typedef struct wav_writer wav_writer;
+/* Creates path, which must not exist (see the top of this file). NULL with
+ * the error set (errno EEXIST when the name is taken). */
 wav_writer *wav_writer_open(const char *path, int sample_rate, int channels, wav_encoding enc);
+/* The same under a name that cannot collide: DIR/STEM.wav, else
+ * DIR/STEM-2.wav, -3, ... the first that does not exist when created
+ * (exclusively, so two writers started at once get two files). */
+wav_writer *wav_writer_create_unique(const char *dir, const char *stem, int sample_rate,
+                                     int channels, wav_encoding enc);
+/* The file's path (owned by the writer). */
+const char *wav_writer_path(const wav_writer *w);
 /* Appends frames (frames * channels floats). */
 int wav_writer_write(wav_writer *w, const float *interleaved, size_t frames);
 /* Patches the RIFF and data sizes for everything written so far and flushes;
@@ -66,5 +105,21 @@ int wav_writer_close(wav_writer *w);
 /* One-shot: writes n frames of interleaved samples to path. */
 int wav_write_file(const char *path, const float *interleaved, size_t frames, int sample_rate,
                    int channels, wav_encoding enc);
+
+/* Repair of a file whose writer stopped without finalizing (a crash): the
+ * RIFF and data sizes are set from the data on disk (a partial last frame
+ * dropped, the pad byte added). With WAV_FIX_SKIP_LOCKED a file whose
+ * writer still holds its lock is left alone (WAV_FIX_LOCKED); with
+ * WAV_FIX_SHA256 the fixed file's digest is filled in. Returns 0,
+ * WAV_FIX_LOCKED, WAV_FIX_DAMAGED (missing, or no usable header: the error
+ * says which), or -1 when it could not be read or written now. */
+enum { WAV_FIX_SKIP_LOCKED = 1, WAV_FIX_SHA256 = 2 };
+enum { WAV_FIX_LOCKED = 1, WAV_FIX_DAMAGED = -2 };
+typedef struct {
+    int sample_rate, channels;
+    uint64_t frames;
+    char sha256[65]; /* with WAV_FIX_SHA256 */
+} wav_fixed;
+int wav_fix_header(const char *path, int flags, wav_fixed *out);
 
 #endif

@@ -120,6 +120,7 @@ int qwen2_config_parse(Qwen2Config *c, const char *json, const char *path) {
         unum_error_set("%s: rope_scaling is not supported", path);
         goto done;
     }
+    if (quant_config_parse(&c->quant, root, path)) goto done;
     rc = 0;
 done:
     cJSON_Delete(root);

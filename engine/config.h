@@ -3,6 +3,8 @@
 #ifndef UNUM_CONFIG_H
 #define UNUM_CONFIG_H
 
+#include "engine/quant.h"
+
 #include <stdint.h>
 
 #define CONFIG_MAX_EOS 8
@@ -20,6 +22,7 @@ typedef struct {
     int speech;        /* a speech LLM's backbone (its speech tensors are not the Qwen2's) */
     double rope_theta; /* rope_theta */
     double rms_eps;    /* rms_norm_eps */
+    QuantConfig quant; /* quantization_config (method QUANT_NONE when absent) */
 } Qwen2Config;
 
 /* Sampling defaults and stop ids (generation_config.json, optional). */

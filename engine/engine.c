@@ -55,6 +55,21 @@ void engine_free(Engine *e) {
 }
 
 int engine_n_vocab(const Engine *e) { return e->model->c.vocab; }
+const char *engine_dir(const Engine *e) { return e->dir; }
+const Tokenizer *engine_tokenizer(const Engine *e) { return e->tok; }
+const char *engine_default_system(const Engine *e) { return e->default_system; }
+const char *engine_backend_name(const Engine *e) { return e->be->name; }
+int engine_ctx(const Engine *e) { return e->model->ctx; }
+int engine_ctx_used(const Engine *e) { return e->model->n_past; }
+double engine_load_seconds(const Engine *e) { return e->load_s; }
+
+ChatFit engine_chat_fit(const Engine *e, const char *system, int room) {
+    return (ChatFit){.system = system,
+                     .default_system = e->default_system,
+                     .ctx = e->model->ctx,
+                     .room = room,
+                     .clip_positions = 1};
+}
 
 GenerateParams engine_default_params(const Engine *e) {
     GenerateParams p = {0};
@@ -68,7 +83,8 @@ GenerateParams engine_default_params(const Engine *e) {
     return p;
 }
 
-void engine_cancel(Engine *e) { atomic_store(&e->cancel, 1); }
+void engine_cancel(Engine *e) { unum_cancel(&e->cancel); }
+void engine_cancel_clear(Engine *e) { unum_cancel_clear(&e->cancel); }
 
 static int is_eos(const Engine *e, int32_t id) {
     for (int i = 0; i < e->gen.n_eos; i++)
@@ -87,7 +103,7 @@ static int feed(Engine *e, const int32_t *ids, const float *embeds, size_t from,
     size_t row = 0; /* embeddings row of the next negative id */
     for (size_t i = 0; i < from; i++) row += ids[i] < 0;
     while (from < n) {
-        if (atomic_load(&e->cancel)) return 1;
+        if (unum_cancelled(&e->cancel)) return UNUM_CANCELLED;
         /* a run of ids, or of embedding positions, up to a batch */
         int emb = ids[from] < 0;
         size_t k = 1;
@@ -115,6 +131,10 @@ static int next_id(Engine *e, Sampler *s, const SamplerParams *p, int on_device,
     double u = p->temperature > 0 ? sampler_uniform(s) : 0;
     return e->be->sample(e->be, id, e->model->logits, e->model->c.vocab, p, e->cached.v,
                          e->cached.n, u);
+}
+
+const char *engine_quant_name(const Engine *e, char *buf, size_t n) {
+    return qwen2_quant_name(e->model, buf, n);
 }
 
 int engine_device_sampling(const Engine *e) {
@@ -146,9 +166,9 @@ static int generate(Engine *e, const int32_t *prompt, size_t n, const float *emb
     int rc = feed(e, prompt, embeds, keep, n, dev, NULL);
     st->prefill_s = unum_now() - t0;
     if (rc < 0) return -1;
-    if (rc > 0) {
+    if (rc == UNUM_CANCELLED) {
         st->stop = STOP_CANCELLED;
-        return 0;
+        return unum_cancelled_status();
     }
 
     Sampler *s = sampler_new(&p->sampling, m->c.vocab);
@@ -185,7 +205,7 @@ static int generate(Engine *e, const int32_t *prompt, size_t n, const float *emb
             st->stop = STOP_CONTEXT;
             break;
         }
-        if (atomic_load(&e->cancel)) {
+        if (unum_cancelled(&e->cancel)) {
             st->stop = STOP_CANCELLED;
             break;
         }
@@ -197,6 +217,7 @@ static int generate(Engine *e, const int32_t *prompt, size_t n, const float *emb
     }
     int tail = tokenizer_stream_flush(&ts, text, cap);
     if (rc == 0 && tail > 0 && fn) fn(user, -1, text, (size_t)tail);
+    if (rc == 0 && st->stop == STOP_CANCELLED) rc = unum_cancelled_status();
     st->decode_s = unum_now() - t0;
     free(text);
     sampler_free(s);
@@ -211,7 +232,7 @@ int engine_generate(Engine *e, const int32_t *prompt, size_t n, const GeneratePa
     int rc = generate(e, prompt, n, NULL, p, fn, user, st);
     /* a cancel that arrived before or during this call is used up here, so
      * it can neither be lost nor leak into the next request */
-    atomic_store(&e->cancel, 0);
+    unum_cancel_clear(&e->cancel);
     return rc;
 }
 
@@ -222,7 +243,7 @@ int engine_generate_embeds(Engine *e, const int32_t *prompt, size_t n, const flo
     if (!st) st = &local;
     memset(st, 0, sizeof *st);
     int rc = generate(e, prompt, n, embeds, p, fn, user, st);
-    atomic_store(&e->cancel, 0);
+    unum_cancel_clear(&e->cancel);
     return rc;
 }
 
@@ -238,7 +259,9 @@ int engine_logits_embeds(Engine *e, const int32_t *ids, size_t n, const float *e
                                   m->c.vocab);
     qwen2_rewind(m, 0);
     e->cached.n = 0;
-    return feed(e, ids, embeds, 0, n, 0, out) ? -1 : 0;
+    int rc = feed(e, ids, embeds, 0, n, 0, out);
+    unum_cancel_clear(&e->cancel); /* used up, as by engine_generate */
+    return rc == UNUM_CANCELLED ? unum_cancelled_status() : rc;
 }
 
 int engine_logits(Engine *e, const int32_t *ids, size_t n, float *out) {

@@ -2,19 +2,22 @@
  * generation with a streaming callback, cancellation.
  *
  * The command line calls it directly; the engine thread (for the TUI) wraps
- * the same calls. engine_cancel may be called from any thread; the running
- * generate or prefill returns at the next token with stop reason
- * STOP_CANCELLED and the model state consistent. */
+ * the same calls. engine_cancel may be called from any thread or a signal
+ * handler; the running generate, prefill or logits call returns at the next
+ * token or chunk with UNUM_CANCELLED (engine/base/cancel.h) and the model
+ * state consistent. Every call that takes the flag clears it on return, so a
+ * cancel that arrives between calls is used up by the next one rather than
+ * lost or carried further. */
 #ifndef UNUM_ENGINE_H
 #define UNUM_ENGINE_H
 
+#include "engine/base/cancel.h"
+#include "engine/chat.h"
 #include "engine/config.h"
 #include "engine/ops.h"
 #include "engine/qwen2.h"
 #include "engine/sampler.h"
 #include "engine/tokenizer.h"
-
-#include <stdatomic.h>
 
 typedef struct {
     const char *backend; /* "auto", "cpu", "cuda" (NULL: auto) */
@@ -34,7 +37,7 @@ typedef struct {
     IdVec cached;         /* ids whose keys and values are in the cache */
     float *logits;        /* [V] host buffer (page-locked when logits_pinned) */
     int logits_pinned;
-    atomic_int cancel;
+    UnumCancel cancel;
     double load_s;
 } Engine;
 
@@ -67,11 +70,15 @@ void engine_free(Engine *e);
 GenerateParams engine_default_params(const Engine *e);
 
 /* Feeds prompt (reusing the longest cached prefix) and generates. Returns 0
- * (see stats->stop for why it stopped), or -1 with the error set. */
+ * (see stats->stop for why it stopped), UNUM_CANCELLED when engine_cancel
+ * stopped it (stats->stop is STOP_CANCELLED; the ids already passed to fn
+ * stand), or -1 with the error set. */
 int engine_generate(Engine *e, const int32_t *prompt, size_t n, const GenerateParams *p,
                     engine_token_fn fn, void *user, GenerateStats *stats);
 
-/* Teacher-forced logits of every position of ids: out [n x V], fresh cache. */
+/* Teacher-forced logits of every position of ids: out [n x V], fresh cache.
+ * 0, UNUM_CANCELLED ("cancelled" set as the error; out partly written), or
+ * -1 with the error set. */
 int engine_logits(Engine *e, const int32_t *ids, size_t n, float *out);
 
 /* The same two with input embeddings among the ids: a negative id is a
@@ -87,8 +94,29 @@ int engine_logits_embeds(Engine *e, const int32_t *ids, size_t n, const float *e
 
 /* Asks the running call to stop; safe from any thread or a signal handler. */
 void engine_cancel(Engine *e);
+/* Drops a cancel that arrived after the call it was meant for had returned
+ * (the caller knows which request a cancel belonged to; the engine does
+ * not). */
+void engine_cancel_clear(Engine *e);
 
 int engine_n_vocab(const Engine *e);
+
+/* What front ends may know of a loaded engine (they read no Engine field). */
+const char *engine_dir(const Engine *e);            /* the resolved model folder */
+const Tokenizer *engine_tokenizer(const Engine *e); /* the model's tokenizer */
+const char *engine_default_system(const Engine *e); /* the template's, or NULL */
+const char *engine_backend_name(const Engine *e);   /* "cpu", "cuda" */
+int engine_ctx(const Engine *e);                    /* positions the cache holds */
+/* The weights' quantization ("gptq-int4 g128"), "" for float weights;
+ * written into buf of n bytes, which it returns. */
+const char *engine_quant_name(const Engine *e, char *buf, size_t n);
+int engine_ctx_used(const Engine *e);               /* positions in it now */
+double engine_load_seconds(const Engine *e);
+
+/* chat_prompt's fitting for this engine: its default system turn, its
+ * context, room left for the reply (system: the system turn when the
+ * conversation has none; NULL: the model's default). */
+ChatFit engine_chat_fit(const Engine *e, const char *system, int room);
 
 /* Whether generation samples on the backend (it has a sampler, and the
  * environment does not say UNUM_DEVICE_SAMPLING=0); then e->logits is not

@@ -1,6 +1,7 @@
 /* modeldir.c - see modeldir.h. */
 #include "engine/modeldir.h"
 
+#include "engine/base/paths.h"
 #include "engine/base/util.h"
 
 #include <cjson/cJSON.h>
@@ -22,16 +23,10 @@ static char *hub_dir(void) {
     if (e && *e) return xstrdup(e);
     e = getenv("HF_HOME");
     if (e && *e) return unum_path_join(e, "hub");
-    e = getenv("HOME");
-    return unum_path_join(e ? e : ".", ".cache/huggingface/hub");
+    return unum_home_path(".cache/huggingface/hub");
 }
 
-char *modeldir_models_dir(void) {
-    const char *e = getenv("XDG_DATA_HOME");
-    if (e && *e) return unum_path_join(e, "unum/models");
-    e = getenv("HOME");
-    return unum_path_join(e ? e : ".", ".local/share/unum/models");
-}
+char *modeldir_models_dir(void) { return unum_xdg_path(UNUM_XDG_DATA, "models"); }
 
 /* models--ORG--NAME/snapshots/<rev>: refs/main first, else any snapshot
  * holding a config.json. */
@@ -81,19 +76,17 @@ char *modeldir_resolve(const char *model) {
     char org[512], name[512];
     snprintf(org, sizeof org, "%.*s", (int)(slash - model), model);
     snprintf(name, sizeof name, "%s", slash + 1);
-    char *mdir = modeldir_models_dir(), *local = unum_path_join(mdir, model);
-    if (is_model_dir(local)) {
-        free(mdir);
-        return local;
-    }
-    char *hub = hub_dir(), *found = from_hub(hub, org, name);
+    char *mdir = modeldir_models_dir(), *local = mdir ? unum_path_join(mdir, model) : NULL;
+    free(mdir);
+    if (local && is_model_dir(local)) return local;
+    char *hub = hub_dir(), *found = hub ? from_hub(hub, org, name) : NULL;
     if (!found)
         unum_error_set("%s: model not found; looked in %s and in %s/models--%s--%s/snapshots "
                        "(put the Hugging Face model directory in one of those places, or pass "
                        "its path with -m)",
-                       model, local, hub, org, name);
+                       model, local ? local : "(no models folder: HOME is not set)",
+                       hub ? hub : "(no Hugging Face cache: HOME is not set)", org, name);
     free(local);
-    free(mdir);
     free(hub);
     return found;
 }
@@ -124,7 +117,7 @@ int modeldir_find(const char *model_type, char ***out) {
     int n = 0;
     *out = NULL;
     char *models = modeldir_models_dir();
-    DIR *orgs = opendir(models);
+    DIR *orgs = models ? opendir(models) : NULL;
     for (struct dirent *o; orgs && (o = readdir(orgs));) {
         if (o->d_name[0] == '.') continue;
         char *od = unum_path_join(models, o->d_name);
@@ -145,7 +138,7 @@ int modeldir_find(const char *model_type, char ***out) {
     if (orgs) closedir(orgs);
     free(models);
     char *hub = hub_dir();
-    DIR *dp = opendir(hub);
+    DIR *dp = hub ? opendir(hub) : NULL;
     for (struct dirent *de; dp && (de = readdir(dp));) {
         /* models--ORG--NAME */
         if (strncmp(de->d_name, "models--", 8)) continue;

@@ -10,6 +10,7 @@
 #ifndef UNUM_OPS_H
 #define UNUM_OPS_H
 
+#include "engine/quant.h"
 #include "engine/safetensors.h"
 #include "engine/sampler.h"
 
@@ -20,6 +21,9 @@ typedef struct {
     DType dtype;
     int rows, cols;   /* [rows x cols]; a vector has rows == 1 */
     const void *data; /* backend memory (or the mmap for the CPU) */
+    /* A quantized matrix (upload_quant): the backend's copy of a QMat, dtype
+     * and data then unused but data non-NULL; NULL for a plain weight. */
+    const QMat *quant;
 } Weight;
 
 /* The weights of a Qwen2 attention block's input (for qkv_rope). */
@@ -44,8 +48,14 @@ struct Backend {
      * memory is short (the message says how much was asked). */
     float *(*alloc)(Backend *be, size_t n);
     void (*free)(Backend *be, float *p);
-    /* Makes a checkpoint tensor usable as a weight: rows x cols. */
+    /* Makes a checkpoint tensor usable as a weight: rows x cols. A tensor
+     * that does not hold values (I32) is an error naming it. */
     int (*upload)(Backend *be, const STensor *t, int rows, int cols, Weight *w);
+    /* Makes a quantized matrix (quant.h) usable as a weight for matmul and
+     * the fused ops; takes ownership of *q (quant_free'd now or by release)
+     * whether it succeeds or not. NULL when the backend has no quantized
+     * kernels. */
+    int (*upload_quant)(Backend *be, QMat *q, Weight *w);
     void (*release)(Backend *be, Weight *w);
     /* Copies n floats between host and backend memory. */
     void (*to_host)(Backend *be, float *dst, const float *src, size_t n);

@@ -48,7 +48,7 @@ int pull_repo_check(const char *repo) {
 }
 
 char *pull_default_dest(const char *repo) {
-    char *models = modeldir_models_dir(), *d = unum_path_join(models, repo);
+    char *models = modeldir_models_dir(), *d = models ? unum_path_join(models, repo) : NULL;
     free(models);
     return d;
 }
@@ -93,7 +93,7 @@ typedef struct {
     CURL *curl;
     struct curl_slist *hdrs;
     char errbuf[CURL_ERROR_SIZE];
-    volatile sig_atomic_t *cancel;
+    UnumCancel *cancel;
     Headers h;
 } Http;
 
@@ -146,10 +146,10 @@ static size_t on_header(char *line, size_t size, size_t nitems, void *ud) {
 
 static int on_xferinfo(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un) {
     Http *http = ud;
-    return http->cancel && *http->cancel; /* nonzero aborts the transfer */
+    return unum_cancelled(http->cancel); /* nonzero aborts the transfer */
 }
 
-static int http_open(Http *http, const char *token, volatile sig_atomic_t *cancel) {
+static int http_open(Http *http, const char *token, UnumCancel *cancel) {
     memset(http, 0, sizeof *http);
     pthread_once(&curl_once, curl_init_once);
     if (curl_init_rc != CURLE_OK)
@@ -205,8 +205,8 @@ static int is_offline(CURLcode rc) {
 
 /* Turns a failed perform into the error and the pull status. */
 static int http_fail(Http *http, CURLcode rc, const char *url) {
-    if ((rc == CURLE_ABORTED_BY_CALLBACK || rc == CURLE_WRITE_ERROR) && http->cancel &&
-        *http->cancel) {
+    if ((rc == CURLE_ABORTED_BY_CALLBACK || rc == CURLE_WRITE_ERROR) &&
+        unum_cancelled(http->cancel)) {
         unum_error_set("%s: interrupted", url);
         return PULL_CANCELLED;
     }
@@ -459,7 +459,7 @@ static int hash_fd(int fd, uint64_t n, Sha256 *h, const char *path, Progress *p)
     uint64_t off = 0;
     int rc = 0;
     while (off < n) {
-        if (p->o->cancel && *p->o->cancel) {
+        if (unum_cancelled(p->o->cancel)) {
             rc = unum_error_set("%s: interrupted", path);
             break;
         }
@@ -499,7 +499,7 @@ static size_t on_body_file(char *data, size_t size, size_t nitems, void *ud) {
     Transfer *t = ud;
     size_t n = size * nitems;
     long code = t->http->h.status;
-    if (t->http->cancel && *t->http->cancel) return 0; /* stop at this chunk */
+    if (unum_cancelled(t->http->cancel)) return 0; /* stop at this chunk */
     if (!t->checked) {
         t->checked = 1;
         if (code == 206) {
@@ -578,7 +578,7 @@ static int fetch_file(Http *http, const char *dir, RemoteFile *f, Progress *prog
     if (sha256_init(&t.sha) != 0) goto out;
     int resumed = t.have > 0;
     if (resumed && hash_fd(fd, t.have, &t.sha, part, prog) != 0) {
-        st = prog->o->cancel && *prog->o->cancel ? PULL_CANCELLED : PULL_FAILED;
+        st = unum_cancelled(prog->o->cancel) ? PULL_CANCELLED : PULL_FAILED;
         goto out;
     }
     t.start = t.have;
@@ -703,6 +703,10 @@ int pull_run(const PullOptions *o, PullResult *res) {
     char *endpoint = xstrdup(o->endpoint && *o->endpoint ? o->endpoint : pull_endpoint());
     for (size_t n = strlen(endpoint); n > 1 && endpoint[n - 1] == '/';) endpoint[--n] = 0;
     char *dir = o->dest ? xstrdup(o->dest) : pull_default_dest(o->repo);
+    if (!dir) {
+        free(endpoint);
+        return PULL_FAILED;
+    }
     char *commit = NULL;
     RemoteFile *files = NULL;
     int n = 0, st;
@@ -749,7 +753,7 @@ int pull_run(const PullOptions *o, PullResult *res) {
         if (already_there(dir, f, &man, &prog)) {
             f->skip = 1;
         } else {
-            if (o->cancel && *o->cancel) {
+            if (unum_cancelled(o->cancel)) {
                 unum_error_set("%s: interrupted", f->name);
                 st = PULL_CANCELLED;
                 goto out;

@@ -37,7 +37,8 @@
 #ifndef UNUM_PULL_H
 #define UNUM_PULL_H
 
-#include <signal.h>
+#include "engine/base/cancel.h"
+
 #include <stdint.h>
 
 /* The result of pull_run. */
@@ -45,7 +46,7 @@ enum {
     PULL_OK = 0,
     PULL_FAILED = -1,    /* the error names what failed */
     PULL_OFFLINE = -2,   /* the endpoint could not be reached at all */
-    PULL_CANCELLED = -3, /* *cancel was set; .part files stay for a resume */
+    PULL_CANCELLED = UNUM_CANCELLED, /* *cancel was set; .part files stay for a resume */
 };
 
 typedef struct {
@@ -68,7 +69,7 @@ typedef struct {
     const char *dest;          /* NULL: pull_default_dest(repo) */
     pull_progress_fn progress; /* may be NULL; called often, keep it cheap */
     void *user;
-    volatile sig_atomic_t *cancel; /* may be NULL; nonzero stops the pull */
+    UnumCancel *cancel; /* may be NULL; set (from anywhere) to stop the pull */
 } PullOptions;
 
 typedef struct {
@@ -83,7 +84,8 @@ typedef struct {
  * starting with . or -), else -1 with the error naming it. */
 int pull_repo_check(const char *repo);
 
-/* A new string: $XDG_DATA_HOME/unum/models/REPO (default ~/.local/share). */
+/* A new string: $XDG_DATA_HOME/unum/models/REPO (default ~/.local/share);
+ * NULL with the error set when neither XDG_DATA_HOME nor HOME is set. */
 char *pull_default_dest(const char *repo);
 
 /* The endpoint pull_run uses when none is given (a static string). */

@@ -42,6 +42,24 @@ static int load_weight(Loader *ld, Weight *w, const char *name, int rows, int co
     return ld->m->be->upload(ld->m->be, t, rows ? rows : 1, cols, w);
 }
 
+/* A linear layer's matrix prefix.weight [rows x cols], or its quantized
+ * form (prefix.qweight and the rest, quant.h) when config.json says the
+ * checkpoint is quantized and the layer is stored so. */
+static int load_matrix(Loader *ld, Weight *w, const char *prefix, int rows, int cols) {
+    Qwen2 *m = ld->m;
+    char name[160];
+    if (m->c.quant.method != QUANT_NONE && quant_present(&m->st, prefix)) {
+        if (!m->be->upload_quant)
+            return unum_error_set("%s: the %s backend has no kernels for quantized weights",
+                                  prefix, m->be->name);
+        QMat q;
+        if (quant_load(&q, &m->st, &m->c.quant, prefix, rows, cols, ld->took)) return -1;
+        return m->be->upload_quant(m->be, &q, w);
+    }
+    snprintf(name, sizeof name, "%s.weight", prefix);
+    return load_weight(ld, w, name, rows, cols);
+}
+
 static int load_layer(Loader *ld, int i) {
     const Qwen2Config *c = &ld->m->c;
     Qwen2Layer *l = &ld->m->layers[i];
@@ -51,14 +69,18 @@ static int load_layer(Loader *ld, int i) {
 #define W(field, suffix, rows, cols)                                                               \
     (snprintf(n, sizeof n, "model.layers.%d.%s", i, suffix),                                       \
      load_weight(ld, &l->field, n, rows, cols))
-    if (W(attn_norm, "input_layernorm.weight", 0, D) || W(wq, "self_attn.q_proj.weight", qd, D) ||
-        W(bq, "self_attn.q_proj.bias", 0, qd) || W(wk, "self_attn.k_proj.weight", kvd, D) ||
-        W(bk, "self_attn.k_proj.bias", 0, kvd) || W(wv, "self_attn.v_proj.weight", kvd, D) ||
-        W(bv, "self_attn.v_proj.bias", 0, kvd) || W(wo, "self_attn.o_proj.weight", D, qd) ||
+#define M(field, suffix, rows, cols)                                                               \
+    (snprintf(n, sizeof n, "model.layers.%d.%s", i, suffix),                                       \
+     load_matrix(ld, &l->field, n, rows, cols))
+    if (W(attn_norm, "input_layernorm.weight", 0, D) || M(wq, "self_attn.q_proj", qd, D) ||
+        W(bq, "self_attn.q_proj.bias", 0, qd) || M(wk, "self_attn.k_proj", kvd, D) ||
+        W(bk, "self_attn.k_proj.bias", 0, kvd) || M(wv, "self_attn.v_proj", kvd, D) ||
+        W(bv, "self_attn.v_proj.bias", 0, kvd) || M(wo, "self_attn.o_proj", D, qd) ||
         W(mlp_norm, "post_attention_layernorm.weight", 0, D) ||
-        W(gate, "mlp.gate_proj.weight", F, D) || W(up, "mlp.up_proj.weight", F, D) ||
-        W(down, "mlp.down_proj.weight", D, F))
+        M(gate, "mlp.gate_proj", F, D) || M(up, "mlp.up_proj", F, D) ||
+        M(down, "mlp.down_proj", D, F))
         return -1;
+#undef M
 #undef W
     return 0;
 }
@@ -125,6 +147,10 @@ static void touch(const Weight *w) {
     if (!w->data || w->rows <= 0) return;
     size_t n = (size_t)w->rows * (size_t)(w->cols > 0 ? w->cols : 1) * dtype_size(w->dtype);
     const volatile unsigned char *p = w->data;
+    if (w->quant) { /* the packed words; scales and zeros are small */
+        n = (size_t)w->rows * (size_t)w->cols / (32 / w->quant->bits) * 4;
+        p = (const volatile unsigned char *)w->quant->qw;
+    }
     unsigned char sum = 0;
     for (size_t i = 0; i < n; i += 4096) sum ^= p[i];
     (void)sum;
@@ -164,7 +190,7 @@ Qwen2 *qwen2_load_progress(const char *dir, Backend *be, int ctx, qwen2_progress
     }
     if (!rc) {
         if (c->tied) m->lm_head = m->embed;
-        else rc = load_weight(&ld, &m->lm_head, "lm_head.weight", c->vocab, c->hidden);
+        else rc = load_matrix(&ld, &m->lm_head, "lm_head", c->vocab, c->hidden);
     }
     if (!rc) rc = check_unused(&ld);
     free(ld.took);
@@ -203,6 +229,29 @@ void qwen2_free(Qwen2 *m) {
     free(m->layers);
     st_close(&m->st);
     free(m);
+}
+
+/* The bytes of one weight a decode step reads. */
+static size_t weight_bytes(const Weight *w) {
+    if (!w->data) return 0;
+    if (w->quant) return quant_bytes(w->quant);
+    return (size_t)w->rows * (size_t)w->cols * dtype_size(w->dtype);
+}
+
+size_t qwen2_bytes_per_token(const Qwen2 *m) {
+    size_t n = weight_bytes(&m->final_norm) + weight_bytes(&m->lm_head) +
+               (size_t)m->embed.cols * dtype_size(m->embed.dtype); /* one embedding row */
+    for (int i = 0; i < m->c.n_layers; i++) {
+        const Qwen2Layer *l = &m->layers[i];
+        const Weight *w[] = {&l->attn_norm, &l->wq, &l->wk,       &l->wv,   &l->bq, &l->bk,
+                             &l->bv,        &l->wo, &l->mlp_norm, &l->gate, &l->up, &l->down};
+        for (size_t j = 0; j < sizeof w / sizeof w[0]; j++) n += weight_bytes(w[j]);
+    }
+    return n;
+}
+
+const char *qwen2_quant_name(const Qwen2 *m, char *buf, size_t n) {
+    return quant_config_name(&m->c.quant, buf, n);
 }
 
 /* ------------------------------------------------------------ forward */

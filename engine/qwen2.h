@@ -59,6 +59,13 @@ int qwen2_forward(Qwen2 *m, const int32_t *ids, int T, float *logits, int all_lo
 /* The same for T positions given as input embeddings instead of token ids:
  * host float32 [T x hidden] (a speech LLM's projected audio frames). */
 int qwen2_forward_embeds(Qwen2 *m, const float *embeds, int T, float *logits, int all_logits);
+/* Weight bytes one decoded token reads: every layer's weights, the final
+ * norm, lm_head and one embedding row (quantized matrices as stored). */
+size_t qwen2_bytes_per_token(const Qwen2 *m);
+/* The quantization of the loaded checkpoint for display ("gptq-int4 g128"),
+ * or "" for float weights; written to buf (size n) and returned. */
+const char *qwen2_quant_name(const Qwen2 *m, char *buf, size_t n);
+
 /* Forgets the cache from position n on (n <= n_past). */
 void qwen2_rewind(Qwen2 *m, int n);
 

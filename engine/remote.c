@@ -77,7 +77,7 @@ typedef struct {
     const char *finish;
     remote_text_fn fn;
     void *user;
-    atomic_int *cancel;
+    UnumCancel *cancel;
     RemoteStats *st;
     double t0;
     double last;   /* when bytes last came (or the request started) */
@@ -90,7 +90,7 @@ typedef struct {
  * averages over several seconds, so it would fire late). */
 static int on_progress(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un) {
     Xfer *x = ud;
-    if (x->cancel && atomic_load(x->cancel)) return 1;
+    if (unum_cancelled(x->cancel)) return 1;
     if (unum_now() - x->last > (double)timeout_s()) x->timed_out = 1;
     return x->timed_out;
 }
@@ -180,7 +180,7 @@ static size_t on_body(char *data, size_t size, size_t nitems, void *ud) {
     Xfer *x = ud;
     size_t len = size * nitems;
     x->last = unum_now();
-    if (x->cancel && atomic_load(x->cancel)) return 0;
+    if (unum_cancelled(x->cancel)) return 0;
     if (!x->sse || x->status >= 400) { /* kept whole, read at the end */
         if (x->bn + len + 1 > MAX_BODY) {
             x->failed = 1;
@@ -276,7 +276,7 @@ static int http_error(Xfer *x, const char *url) {
 static int perform(Remote *r, Xfer *x, const char *url) {
     CURLcode rc = curl_easy_perform(r->curl);
     if (x->failed) return scrub(r);
-    if (x->cancel && atomic_load(x->cancel) && rc != CURLE_OK) {
+    if (unum_cancelled(x->cancel) && rc != CURLE_OK) {
         x->st->stop = STOP_CANCELLED;
         return 0;
     }
@@ -400,7 +400,7 @@ static char *request_body(const Remote *r, const ChatMsg *msgs, int n, const Rem
 }
 
 int remote_chat(Remote *r, const ChatMsg *msgs, int n, const RemoteParams *p, remote_text_fn fn,
-                void *user, atomic_int *cancel, RemoteStats *st) {
+                void *user, UnumCancel *cancel, RemoteStats *st) {
     memset(st, 0, sizeof *st);
     st->stop = STOP_EOS;
     size_t ul = strlen(r->base) + 32;
@@ -432,6 +432,7 @@ int remote_chat(Remote *r, const ChatMsg *msgs, int n, const RemoteParams *p, re
         }
     }
     if (rc) remote_stats_free(st);
+    if (!rc && st->stop == STOP_CANCELLED) rc = unum_cancelled_status();
     st->total_s = unum_now() - x.t0;
     free(x.line);
     free(x.body);

@@ -24,7 +24,7 @@
 #include "engine/chat.h"
 #include "engine/engine.h"
 
-#include <stdatomic.h>
+#include "engine/base/cancel.h"
 
 typedef struct Remote Remote;
 
@@ -64,10 +64,11 @@ typedef struct {
 typedef int (*remote_text_fn)(void *user, const char *text, size_t len);
 
 /* One chat completion of msgs[0..n), streamed to fn. cancel (may be NULL)
- * stops it (stats->stop STOP_CANCELLED, return 0). 0, or -1 with the
- * error set. stats->probs is the caller's to free (remote_stats_free). */
+ * stops it: UNUM_CANCELLED with stats->stop STOP_CANCELLED and the stats
+ * so far. 0, or -1 with the error set. stats->probs is the caller's to free
+ * (remote_stats_free). */
 int remote_chat(Remote *r, const ChatMsg *msgs, int n, const RemoteParams *p, remote_text_fn fn,
-                void *user, atomic_int *cancel, RemoteStats *stats);
+                void *user, UnumCancel *cancel, RemoteStats *stats);
 void remote_stats_free(RemoteStats *s);
 
 #endif

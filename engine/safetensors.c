@@ -21,6 +21,8 @@ const char *dtype_name(DType t) {
         return "F16";
     case DT_BF16:
         return "BF16";
+    case DT_I32:
+        return "I32";
     }
     return "?";
 }
@@ -29,6 +31,7 @@ static int dtype_parse(const char *s, DType *out) {
     if (!strcmp(s, "F32")) *out = DT_F32;
     else if (!strcmp(s, "F16")) *out = DT_F16;
     else if (!strcmp(s, "BF16")) *out = DT_BF16;
+    else if (!strcmp(s, "I32")) *out = DT_I32;
     else return -1;
     return 0;
 }
@@ -83,7 +86,7 @@ static int parse_one(STensor *t, const cJSON *e, size_t data_len, const char *pa
     const cJSON *jo = cJSON_GetObjectItemCaseSensitive(e, "data_offsets");
     if (!cJSON_IsString(jd)) return unum_error_set("%s: tensor '%s': missing dtype", path, name);
     if (dtype_parse(jd->valuestring, &t->dtype))
-        return unum_error_set("%s: tensor '%s': unsupported dtype %s (need F32, F16 or BF16)", path,
+        return unum_error_set("%s: tensor '%s': unsupported dtype %s (need F32, F16, BF16 or I32)", path,
                               name, jd->valuestring);
     if (!cJSON_IsArray(js)) return unum_error_set("%s: tensor '%s': missing shape", path, name);
     int nd = cJSON_GetArraySize(js);

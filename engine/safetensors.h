@@ -14,12 +14,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-typedef enum { DT_F32, DT_F16, DT_BF16 } DType;
+/* I32 holds packed quantized weights (quant.h); the float types hold values. */
+typedef enum { DT_F32, DT_F16, DT_BF16, DT_I32 } DType;
 #define ST_MAX_DIMS 4
 #define ST_MAX_HEADER (100u << 20) /* 100 MiB of JSON is already absurd */
 #define ST_MAX_TENSORS 65536
 
-static inline size_t dtype_size(DType t) { return t == DT_F32 ? 4 : 2; }
+static inline size_t dtype_size(DType t) { return t == DT_F32 || t == DT_I32 ? 4 : 2; }
+static inline int dtype_is_float(DType t) { return t != DT_I32; }
 const char *dtype_name(DType t);
 
 typedef struct {

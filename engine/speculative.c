@@ -54,7 +54,7 @@ static size_t sync_prefix(Engine *e, const int32_t *ids, size_t limit) {
 static int feed(Engine *e, Engine *cancel_from, const int32_t *ids, size_t n, float *logits) {
     Qwen2 *m = e->model;
     for (size_t from = 0; from < n;) {
-        if (atomic_load(&cancel_from->cancel)) return 1;
+        if (unum_cancelled(&cancel_from->cancel)) return 1;
         size_t k = n - from < (size_t)m->max_batch ? n - from : (size_t)m->max_batch;
         if (qwen2_forward(m, ids + from, (int)k, logits, 0)) return -1;
         for (size_t i = 0; i < k; i++) idvec_push(&e->cached, ids[from + i]);
@@ -320,7 +320,7 @@ static int generate(Engine *t, Engine *d, int draft_n, const int32_t *prompt, si
     t0 = unum_now();
     int k = draft_n;
     while (!o.done) {
-        if (atomic_load(&t->cancel)) {
+        if (unum_cancelled(&t->cancel)) {
             st->stop = STOP_CANCELLED;
             break;
         }
@@ -366,8 +366,9 @@ int spec_generate(Engine *target, Engine *draft, int draft_n, const int32_t *pro
     memset(spec, 0, sizeof *spec);
     stats->stop = STOP_LENGTH;
     int rc = generate(target, draft, draft_n, prompt, n, p, fn, user, stats, spec);
+    if (rc == 0 && stats->stop == STOP_CANCELLED) rc = unum_cancelled_status();
     /* as engine_generate: a cancel is used up by the call it stopped */
-    atomic_store(&target->cancel, 0);
-    atomic_store(&draft->cancel, 0);
+    engine_cancel_clear(target);
+    engine_cancel_clear(draft);
     return rc;
 }

@@ -31,7 +31,9 @@
  * lacks counts as refused.
  *
  * Threading: as engine_generate; both engines belong to the calling thread
- * for the call. engine_cancel on the target stops it at the next round. */
+ * for the call. engine_cancel on the target stops it at the next round, and
+ * the call returns UNUM_CANCELLED (engine/base/cancel.h) with what was
+ * generated so far delivered. */
 #ifndef UNUM_SPECULATIVE_H
 #define UNUM_SPECULATIVE_H
 
@@ -56,8 +58,9 @@ typedef struct {
 int spec_check_pair(const Engine *target, const Engine *draft);
 
 /* engine_generate for target, drafted by draft with at most draft_n tokens
- * per round. The token callback, stats and stop reasons are
- * engine_generate's; spec (may be NULL) receives the drafting counts. */
+ * per round. The token callback, stats, stop reasons and return values
+ * (0, UNUM_CANCELLED, -1) are engine_generate's; spec (may be NULL)
+ * receives the drafting counts. */
 int spec_generate(Engine *target, Engine *draft, int draft_n, const int32_t *prompt, size_t n,
                   const GenerateParams *p, engine_token_fn fn, void *user, GenerateStats *stats,
                   SpecStats *spec);

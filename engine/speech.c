@@ -240,28 +240,8 @@ int speech_expand(SpeechLLM *s, const int32_t *prompt, size_t n, const float *co
 
 int speech_chat_prompt(SpeechLLM *s, const char *system, const char *text, int n_clips,
                        IdVec *out) {
-    const Tokenizer *t = s->e->tok;
-    int32_t start = tokenizer_token_id(t, "<|im_start|>"), end = tokenizer_token_id(t, "<|im_end|>");
-    if (start < 0 || end < 0)
-        return unum_error_set("%s: the tokenizer has no <|im_start|> / <|im_end|>", s->e->dir);
-    const char *sys = system ? system : s->e->default_system;
-    if (sys) {
-        ChatMsg m = {"system", sys};
-        if (chat_encode(t, &m, 1, 0, out)) return -1;
-    }
-    /* the user turn: the clips where <speech> stands, then the text */
-    idvec_push(out, start);
-    if (tokenizer_encode(t, "user\n", 5, 0, out)) return -1;
-    for (int i = 0; i < n_clips; i++) idvec_push(out, SPEECH_PLACEHOLDER);
-    if (text && *text) {
-        size_t n = strlen(text) + 2;
-        char *nl = xmalloc(n);
-        snprintf(nl, n, "\n%s", text);
-        int rc = tokenizer_encode(t, nl, n - 1, 0, out);
-        free(nl);
-        if (rc) return -1;
-    }
-    idvec_push(out, end);
-    if (tokenizer_encode(t, "\n", 1, 0, out)) return -1;
-    return chat_encode(t, NULL, 0, 1, out); /* the assistant's header */
+    ChatMsg turn = {"user", text, n_clips};
+    ChatFit fit = engine_chat_fit(s->e, system, 0);
+    fit.clip_positions = s->frames;
+    return chat_prompt(engine_tokenizer(s->e), &turn, 1, &fit, out, NULL);
 }

@@ -15,13 +15,14 @@
 #ifndef UNUM_SPEECH_H
 #define UNUM_SPEECH_H
 
+#include "engine/chat.h"
 #include "engine/engine.h"
 #include "engine/whisper.h"
 
 #include <stddef.h>
 
-/* The placeholder id in a prompt: where a clip's frames go. */
-#define SPEECH_PLACEHOLDER (-200)
+/* The placeholder id in a prompt: where a clip's frames go (chat.h's). */
+#define SPEECH_PLACEHOLDER CHAT_CLIP_ID
 
 typedef struct {
     Engine *e;          /* the backbone, tokenizer, sampling defaults */
@@ -57,9 +58,11 @@ int speech_expand(SpeechLLM *s, const int32_t *prompt, size_t n, const float *co
 /* Longer audio: one clip per 30 s, in order (new arrays; at least one). */
 int speech_embed_all(SpeechLLM *s, const float *pcm, size_t n, float ***clips, int *n_clips);
 
-/* The chat prompt of one spoken turn: the system turn (system, else the
- * model's default), a user turn holding n_clips SPEECH_PLACEHOLDERs where
- * the clips go and then text (may be NULL), and the assistant's header. */
+/* The chat prompt of one spoken turn (chat_prompt's, into out, cleared):
+ * the system turn (system, else the model's default), a user turn holding
+ * n_clips SPEECH_PLACEHOLDERs where the clips go and then text (may be
+ * NULL), and the assistant's header; an error when its expansion does not
+ * fit the context. */
 int speech_chat_prompt(SpeechLLM *s, const char *system, const char *text, int n_clips,
                        IdVec *out);
 

@@ -3,7 +3,9 @@
 
 #include "engine/config.h"
 #include "engine/mel.h"
+#include "engine/modeldir.h"
 #include "engine/sampler.h"
+#include "engine/base/cancel.h"
 #include "engine/base/util.h"
 #include "audio/vad.h"
 
@@ -20,6 +22,11 @@
 
 struct Transcriber {
     Whisper *w;
+    /* transcriber_load's: the model folder, and the model and backend the
+     * transcriber owns (NULL for transcriber_new's) */
+    char *dir;
+    Whisper *own_w;
+    Backend *own_be;
     Tokenizer *tok;
     WhisperVocab v;
     mel_ctx *mel;
@@ -235,8 +242,30 @@ Transcriber *transcriber_new(Whisper *w, const char *dir) {
     return t;
 }
 
+Transcriber *transcriber_load(const char *model, const char *backend, int threads) {
+    char *dir = modeldir_resolve(model);
+    if (!dir) return NULL;
+    Backend *be = backend_open(backend, threads);
+    Whisper *w = be ? whisper_load(dir, be) : NULL;
+    Transcriber *t = w ? transcriber_new(w, dir) : NULL;
+    if (!t) {
+        whisper_free(w);
+        if (be) be->close(be);
+        free(dir);
+        return NULL;
+    }
+    t->dir = dir, t->own_w = w, t->own_be = be;
+    return t;
+}
+
+const char *transcriber_dir(const Transcriber *t) { return t->dir; }
+const char *transcriber_backend(const Transcriber *t) { return t->w->be->name; }
+
 void transcriber_free(Transcriber *t) {
     if (!t) return;
+    whisper_free(t->own_w);
+    if (t->own_be) t->own_be->close(t->own_be);
+    free(t->dir);
     tokenizer_free(t->tok);
     mel_free(t->mel);
     whisper_vocab_free(&t->v);
@@ -378,7 +407,7 @@ static double logprob(const float *x, int n, int32_t id) { return x[id] - logsum
 
 /* One greedy or sampled candidate from the cached initial tokens. */
 static int decode_one(Transcriber *t, int n_init, int timestamps, float temp, uint64_t *rng,
-                      volatile int *cancel, IdVec *seq, double *sum) {
+                      UnumCancel *cancel, IdVec *seq, double *sum) {
     Whisper *w = t->w;
     int V = t->V, n_text = w->c.n_text, sample_len = n_text / 2;
     float *x = t->logits;
@@ -387,7 +416,7 @@ static int decode_one(Transcriber *t, int n_init, int timestamps, float temp, ui
     seq->n = 0;
     *sum = 0;
     for (int i = 0; i < sample_len; i++) {
-        if (cancel && *cancel) return 1;
+        if (unum_cancelled(cancel)) return unum_cancelled_status();
         if (i > 0 && whisper_decode(w, &seq->v[seq->n - 1], 1, x, 0)) return -1;
         apply_filters(t, x, seq->v, (int)seq->n, timestamps);
         int32_t id = temp > 0 ? sample(x, V, temp, rng) : sampler_argmax(x, V);
@@ -432,7 +461,7 @@ static int cand_desc(const void *a, const void *b) { /* stable: ties keep their 
  * next tokens; the best B unfinished candidates become the beams and those
  * ending in end of text are kept as finished, until B have finished. The
  * result is the finished sequence with the best sum log-prob / length. */
-static int decode_beam(Transcriber *t, int n_init, int timestamps, int B, volatile int *cancel,
+static int decode_beam(Transcriber *t, int n_init, int timestamps, int B, UnumCancel *cancel,
                        IdVec *out, double *out_sum) {
     Whisper *w = t->w;
     int V = t->V, n_text = w->c.n_text, sample_len = n_text / 2, rc = -1;
@@ -450,8 +479,8 @@ static int decode_beam(Transcriber *t, int n_init, int timestamps, int B, volati
     int n_fin = 0;
     int32_t *top = xmalloc(sizeof(int32_t) * (size_t)(B + 1));
     for (int step = 0; step < sample_len; step++) {
-        if (cancel && *cancel) {
-            rc = 1;
+        if (unum_cancelled(cancel)) {
+            rc = unum_cancelled_status();
             goto done;
         }
         int nc = 0;
@@ -751,8 +780,8 @@ static int run(Transcriber *t, const float *pcm, size_t n, double t0, const Tran
     size_t seek = 0;
     int F = t->n_frames;
     while (seek < m.content) {
-        if (p->cancel && *p->cancel) {
-            rc = 1;
+        if (unum_cancelled(p->cancel)) {
+            rc = unum_cancelled_status();
             goto done;
         }
         double offset = (double)seek * MEL_HOP / MEL_SAMPLE_RATE;

@@ -36,6 +36,7 @@
 #ifndef UNUM_TRANSCRIBE_H
 #define UNUM_TRANSCRIBE_H
 
+#include "engine/base/cancel.h"
 #include "engine/tokenizer.h"
 #include "engine/whisper.h"
 
@@ -85,7 +86,7 @@ typedef struct {
     /* Called after each window with the audio seconds done and in all. */
     void (*on_progress)(void *ud, double done_s, double total_s);
     void *ud;
-    volatile int *cancel; /* set nonzero (e.g. from a signal) to stop */
+    UnumCancel *cancel; /* may be NULL; set (from anywhere) to stop */
 } TranscribeParams;
 
 struct TSegment {
@@ -111,14 +112,25 @@ void transcribe_defaults(TranscribeParams *p);
  * tokenizer.json and generation_config.json it reads). NULL with the error
  * set, naming the file at fault. */
 Transcriber *transcriber_new(Whisper *w, const char *dir);
+/* The one way a program loads a speech model: model (a directory or repo
+ * id, modeldir.h) resolved, a backend of its own opened (backend "auto",
+ * "cpu", "cuda" or NULL; threads 0: all cores), the model loaded and its
+ * transcriber made. The transcriber owns the model and the backend, and
+ * transcriber_free releases them. NULL with the error set. */
+Transcriber *transcriber_load(const char *model, const char *backend, int threads);
+/* transcriber_load's resolved model folder (NULL for transcriber_new's) and
+ * the backend's name. */
+const char *transcriber_dir(const Transcriber *t);
+const char *transcriber_backend(const Transcriber *t);
+/* Frees t, with the model and backend when it owns them. */
 void transcriber_free(Transcriber *t);
 const WhisperVocab *transcriber_vocab(const Transcriber *t);
 const Tokenizer *transcriber_tokenizer(const Transcriber *t);
 
 /* Transcribes n samples of 16 kHz mono audio. Segments are appended to out
  * (and passed to on_segment); segment times are offset by t0 seconds.
- * Returns 0, 1 when cancelled or stopped by on_segment (out holds what was
- * done), or -1 with the error set. */
+ * Returns 0, UNUM_CANCELLED (1) when *p->cancel was set or on_segment
+ * stopped it (out holds what was done), or -1 with the error set. */
 int transcribe(Transcriber *t, const float *pcm, size_t n, double t0, const TranscribeParams *p,
                Transcript *out);
 

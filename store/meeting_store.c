@@ -2,9 +2,7 @@
 #include "store/meeting_store.h"
 
 #include "store/session.h"
-#include "engine/base/sha256.h"
 #include "engine/base/util.h"
-#include "audio/wav.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,76 +10,36 @@
 
 /* ------------------------------------------------------------ import */
 
-static int64_t by_sha(Store *st, const char *hex) {
+int store_recording_by_sha(Store *st, const char *sha256, int64_t *id) {
+    *id = 0;
     sqlite3_stmt *s = store_prepare(st, "SELECT id FROM recordings WHERE sha256 = ?1 "
                                         "AND status = 'complete' ORDER BY id LIMIT 1");
     if (!s) return -1;
-    sqlite3_bind_text(s, 1, hex, -1, SQLITE_STATIC);
-    int64_t id = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+    sqlite3_bind_text(s, 1, sha256, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) *id = sqlite3_column_int64(s, 0);
     sqlite3_finalize(s);
-    return id;
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : store_fail(st, "finding a recording");
 }
 
-int store_recording_import(Store *st, const char *path, int64_t *id, int *existing) {
-    *existing = 0;
-    size_t len = 0;
-    char *bytes = unum_read_file(path, (size_t)4 << 30, &len);
-    if (!bytes) return -1;
-    wav_audio a;
-    if (wav_read_buffer(bytes, len, path, 0, &a)) {
-        free(bytes);
-        return -1;
-    }
-    double dur = a.sample_rate ? (double)a.n / a.sample_rate : 0;
-    int rate = a.sample_rate, ch = a.channels;
-    wav_audio_free(&a);
-    Sha256 c;
-    char hex[65];
-    if (sha256_init(&c)) {
-        free(bytes);
-        return unum_error_wrap("%s", path);
-    }
-    sha256_update(&c, bytes, len);
-    sha256_final_hex(&c, hex);
-    int64_t found = by_sha(st, hex);
-    if (found != 0) {
-        free(bytes);
-        if (found < 0) return -1;
-        *id = found;
-        *existing = 1;
-        return 0;
-    }
-    char *dir = store_recordings_dir(), name[64];
-    if (!dir) {
-        free(bytes);
-        return -1;
-    }
-    snprintf(name, sizeof name, "import-%.16s.wav", hex);
-    char *dest = unum_path_join(dir, name);
-    free(dir);
-    int rc = unum_write_file_atomic(dest, bytes, len);
-    free(bytes);
+int store_recording_add_imported(Store *st, const char *path, double duration_s,
+                                 int sample_rate, int channels, const char *sha256,
+                                 const char *source, int64_t *id) {
     sqlite3_stmt *s =
-        rc ? NULL
-           : store_prepare(st, "INSERT INTO recordings(path, status, duration_s, sample_rate, "
-                               "channels, sha256, source) VALUES (?1, 'complete', ?2, ?3, ?4, ?5, "
-                               "?6)");
-    if (s) {
-        sqlite3_bind_text(s, 1, dest, -1, SQLITE_STATIC);
-        sqlite3_bind_double(s, 2, dur);
-        sqlite3_bind_int(s, 3, rate);
-        sqlite3_bind_int(s, 4, ch);
-        sqlite3_bind_text(s, 5, hex, -1, SQLITE_STATIC);
-        sqlite3_bind_text(s, 6, path, -1, SQLITE_STATIC);
-        int r = sqlite3_step(s);
-        sqlite3_finalize(s);
-        if (r == SQLITE_DONE) *id = sqlite3_last_insert_rowid(store_db(st));
-        else rc = store_fail(st, "importing a recording");
-    } else {
-        rc = -1;
-    }
-    free(dest);
-    return rc;
+        store_prepare(st, "INSERT INTO recordings(path, status, duration_s, sample_rate, "
+                          "channels, sha256, source) VALUES (?1, 'complete', ?2, ?3, ?4, ?5, ?6)");
+    if (!s) return -1;
+    sqlite3_bind_text(s, 1, path, -1, SQLITE_STATIC);
+    sqlite3_bind_double(s, 2, duration_s);
+    sqlite3_bind_int(s, 3, sample_rate);
+    sqlite3_bind_int(s, 4, channels);
+    sqlite3_bind_text(s, 5, sha256, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 6, source, -1, SQLITE_STATIC);
+    int r = sqlite3_step(s);
+    sqlite3_finalize(s);
+    if (r != SQLITE_DONE) return store_fail(st, "importing a recording");
+    *id = sqlite3_last_insert_rowid(store_db(st));
+    return 0;
 }
 
 /* ------------------------------------------------------------ listing */

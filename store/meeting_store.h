@@ -4,7 +4,8 @@
  *
  * An imported WAV is copied into the recordings folder (the store keeps
  * what it points to) and found again by its sha256, so importing the same
- * file twice gives the same recording, and its transcript resumes. */
+ * file twice gives the same recording, and its transcript resumes; the
+ * copying is tui/core/recordings.c's, the rows are here. */
 #ifndef UNUM_MEETING_STORE_H
 #define UNUM_MEETING_STORE_H
 
@@ -28,10 +29,14 @@ typedef struct {
     char *speaker, *text;
 } StoreSegment;
 
-/* Copies the WAV at path into the recordings folder and adds a complete
- * recording (duration, format, sha256, source = path); a file whose sha256
- * is already in the store gives that recording (*existing = 1). */
-int store_recording_import(Store *st, const char *path, int64_t *id, int *existing);
+/* The complete recording whose file has this sha256 (*id 0: none). */
+int store_recording_by_sha(Store *st, const char *sha256, int64_t *id);
+/* Adds a complete recording for an imported copy at path (source: the file
+ * it was copied from). recording_import (tui/core/recordings.h) makes the
+ * copy and calls this. */
+int store_recording_add_imported(Store *st, const char *path, double duration_s,
+                                 int sample_rate, int channels, const char *sha256,
+                                 const char *source, int64_t *id);
 
 /* Every recording, newest first, with its counts. */
 int store_meeting_list(Store *st, StoreMeeting **out, size_t *n);

@@ -2,7 +2,7 @@
 #include "store/store.h"
 
 #include "store/builtin.h"
-#include "store/recording.h"
+#include "engine/base/paths.h"
 #include "engine/base/util.h"
 
 #include <errno.h>
@@ -243,20 +243,11 @@ int store_version(Store *st) {
 /* ---- locations ------------------------------------------------------------ */
 
 static char *data_dir(void) {
-    const char *x = getenv("XDG_DATA_HOME");
-    char *base;
-    if (x && x[0] == '/') {
-        base = xstrdup(x);
-    } else {
-        const char *home = getenv("HOME");
-        if (!home || !*home) {
-            unum_error_set("neither XDG_DATA_HOME nor HOME is set; use --db PATH");
-            return NULL;
-        }
-        base = unum_path_join(home, ".local/share");
+    char *dir = unum_xdg_path(UNUM_XDG_DATA, NULL);
+    if (!dir) {
+        unum_error_wrap("unum's data folder (use --db PATH)");
+        return NULL;
     }
-    char *dir = unum_path_join(base, "unum");
-    free(base);
     /* The parents are ordinary folders; unum's own folder is private. */
     if (unum_mkdir_p(dir, 0700) != 0) {
         free(dir);
@@ -377,7 +368,7 @@ static int migrate(Store *st, int target) {
     }
 }
 
-static int open_at(const char *path, int version, int repair, Store **out) {
+static int open_at(const char *path, int version, Store **out) {
     *out = NULL;
     char *own = NULL;
     if (!path) {
@@ -417,23 +408,19 @@ static int open_at(const char *path, int version, int repair, Store **out) {
         store_rollback(st);
         usleep(20000);
     }
-    if (repair && store_recording_repair(st, NULL, NULL) != 0) {
-        store_close(st);
-        return -1;
-    }
     *out = st;
     return 0;
 }
 
 int store_open(const char *path, Store **out) {
-    return open_at(path, STORE_SCHEMA_VERSION, 1, out);
+    return open_at(path, STORE_SCHEMA_VERSION, out);
 }
 
 int store_open_version(const char *path, int version, Store **out) {
     if (version < 1 || version > STORE_SCHEMA_VERSION)
         return unum_error_set("schema version %d: no such version (1..%d)", version,
                               STORE_SCHEMA_VERSION);
-    return open_at(path, version, 0, out);
+    return open_at(path, version, out);
 }
 
 void store_close(Store *st) {

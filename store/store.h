@@ -35,12 +35,13 @@ char *store_default_path(void);
 /* Opens (creating if absent) the database at path, or at the default path when
  * path is NULL; applies the per-connection settings, migrates the schema to
  * STORE_SCHEMA_VERSION (seeding the built-in personas and templates on first
- * run) and repairs recordings left in status 'recording' by a crash.
- * Refuses, without writing to it, a file that is not a unum database or one
+ * run). Recordings a crash left in status 'recording' are repaired by the
+ * caller's recordings_open (tui/core/recordings.h): the store touches no
+ * file but its database. Refuses, without writing to it, a file that is not a unum database or one
  * whose schema is newer than this build. */
 int store_open(const char *path, Store **out);
-/* As store_open, but migrates only up to version (1..STORE_SCHEMA_VERSION)
- * and does no repair; for the upgrade tests. */
+/* As store_open, but migrates only up to version (1..STORE_SCHEMA_VERSION);
+ * for the upgrade tests. */
 int store_open_version(const char *path, int version, Store **out);
 void store_close(Store *st);
 

@@ -13,6 +13,7 @@
  *   u MESSAGE N          message content changed to the text for N
  *   d MESSAGE            message deleted
  *   w BYTES              BYTES of audio data are in the WAV file */
+#include "audio/wav.h"
 #include "store/recording.h"
 #include "store/session.h"
 #include "store/store.h"
@@ -51,10 +52,10 @@ int main(int argc, char **argv) {
     say("s %lld\n", sid, 0, 0);
     char wav[4096];
     snprintf(wav, sizeof wav, "%s/round-%d.wav", argv[2], round);
-    int fd = store_wav_create(wav, 16000, 1);
-    if (fd < 0 || store_recording_begin(st, wav, 16000, 1, sid, &rid) != 0) goto fail;
+    wav_writer *w = wav_writer_open(wav, 16000, 1, WAV_PCM);
+    if (!w || store_recording_begin(st, wav, 16000, 1, sid, &rid) != 0) goto fail;
     say("r %lld\n", rid, 0, 0);
-    short pcm[160];
+    float pcm[160];
     long long bytes = 0;
     int64_t last = 0;
     for (long long n = 0;; n++) {
@@ -88,9 +89,10 @@ int main(int argc, char **argv) {
             say("d %lld\n", last, 0, 0);
         }
         last = mid;
-        for (int i = 0; i < 160; i++) pcm[i] = (short)(rand() % 2000 - 1000);
-        if (write(fd, pcm, sizeof pcm) != (ssize_t)sizeof pcm) goto fail;
-        bytes += sizeof pcm;
+        for (int i = 0; i < 160; i++) pcm[i] = (float)(rand() % 2000 - 1000) / 32768.0f;
+        /* finalize flushes: what is acknowledged is in the file */
+        if (wav_writer_write(w, pcm, 160) != 0 || wav_writer_finalize(w) != 0) goto fail;
+        bytes += 160 * 2;
         say("w %lld\n", bytes, 0, 0);
     }
 fail:

@@ -4,6 +4,7 @@
  * goldens in tests/golden/mel (made by tests/reference/mel_ref.py), and the
  * voice activity detector on synthetic bursts and on an espeak-ng clip. */
 #include "engine/mel.h"
+#include "audio/load.h"
 #include "audio/resample.h"
 #include "tests/test.h"
 #include "engine/base/util.h"
@@ -11,6 +12,8 @@
 #include "audio/wav.h"
 
 #include <stdint.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <stdlib.h>
 
 /* Golden comparison tolerance on the normalised log-mel ((log10 + 4) / 4). */
@@ -117,6 +120,7 @@ TEST(wav_pcm16_roundtrip_mono_and_stereo) {
     for (int i = 0; i < 200; i++) same &= a.samples[i] == x[i]; /* k/128 is exact in 16 bits */
     CHECK(same);
     wav_audio_free(&a);
+    unlink(path); /* the writer never replaces a file */
     REQUIRE(wav_write_file(path, x, 100, 8000, 2, WAV_PCM) == 0);
     REQUIRE(wav_read_file(path, 0, &a) == 0);
     CHECK_EQ_INT(a.n, 100);
@@ -125,6 +129,7 @@ TEST(wav_pcm16_roundtrip_mono_and_stereo) {
     wav_audio_free(&a);
     /* clipping */
     float loud[3] = {1.5f, -1.5f, 1.0f};
+    unlink(path);
     REQUIRE(wav_write_file(path, loud, 3, 16000, 1, WAV_PCM) == 0);
     REQUIRE(wav_read_file(path, 0, &a) == 0);
     CHECK_NEAR(a.samples[0], 32767.0 / 32768.0, 0);
@@ -147,7 +152,7 @@ TEST(wav_second_writer_leaves_a_live_recording_alone) {
     REQUIRE(wav_writer_finalize(a) == 0);
     /* a second writer is refused without touching the file */
     CHECK(wav_writer_open(path, 16000, 1, WAV_PCM) == NULL);
-    CHECK_ERR("another writer holds it");
+    CHECK_ERR("File exists");
     REQUIRE(wav_writer_write(a, x, 1600) == 0);
     CHECK(wav_writer_close(a) == 0);
     wav_audio in;
@@ -156,6 +161,42 @@ TEST(wav_second_writer_leaves_a_live_recording_alone) {
     CHECK_NEAR(in.samples[3199], x[1599], 1.0 / 32768);
     wav_audio_free(&in);
     free(path);
+    test_tmp_remove(dir);
+}
+
+/* Recordings are never overwritten: the writer creates its file
+ * exclusively, private to the user, and two recordings started in the same
+ * second (the same name stem) both survive, each in its own file. */
+TEST(wav_writer_never_overwrites_and_unique_names_do_not_collide) {
+    char *dir = test_tmpdir();
+    REQUIRE(dir);
+    float x[800];
+    for (int i = 0; i < 800; i++) x[i] = (float)(i % 50) / 100.0f;
+    wav_writer *a = wav_writer_create_unique(dir, "rec-20260101-120000", 16000, 1, WAV_PCM);
+    wav_writer *b = wav_writer_create_unique(dir, "rec-20260101-120000", 16000, 1, WAV_PCM);
+    REQUIRE(a && b);
+    char *pa = xstrdup(wav_writer_path(a)), *pb = xstrdup(wav_writer_path(b));
+    CHECK(strcmp(pa, pb) != 0);
+    CHECK_CONTAINS(pa, "/rec-20260101-120000.wav");
+    CHECK_CONTAINS(pb, "/rec-20260101-120000-2.wav");
+    REQUIRE(wav_writer_write(a, x, 800) == 0);
+    REQUIRE(wav_writer_write(b, x, 400) == 0);
+    CHECK(wav_writer_close(a) == 0);
+    CHECK(wav_writer_close(b) == 0);
+    struct stat sb;
+    CHECK(stat(pa, &sb) == 0 && (sb.st_mode & 0777) == 0600);
+    /* a finished file is not reopened for writing either */
+    CHECK(wav_writer_open(pa, 16000, 1, WAV_PCM) == NULL);
+    CHECK_ERR(pa);
+    wav_audio ra, rb;
+    REQUIRE(wav_read_file(pa, 0, &ra) == 0);
+    REQUIRE(wav_read_file(pb, 0, &rb) == 0);
+    CHECK_EQ_INT(ra.n, 800);
+    CHECK_EQ_INT(rb.n, 400);
+    wav_audio_free(&ra);
+    wav_audio_free(&rb);
+    free(pa);
+    free(pb);
     test_tmp_remove(dir);
 }
 
@@ -186,6 +227,8 @@ TEST(wav_float32_roundtrip_and_finalize_midway) {
     wav_audio_free(&a);
     /* an unfinalized header (as a crash leaves it): data size 0 -> empty,
      * never garbage */
+    free(path);
+    path = unum_path_join(dir, "g.wav");
     w = wav_writer_open(path, 16000, 1, WAV_PCM);
     REQUIRE(w);
     REQUIRE(wav_writer_write(w, x, 10) == 0);
@@ -856,4 +899,137 @@ TEST(vad_speech_from_the_first_frame) {
     x = noise_bed(n, 0.1); /* loud hiss from the start: never speech */
     CHECK_EQ_INT(run_vad(NULL, x, n, 1000, s, 4), 0);
     free(x);
+}
+
+/* ------------------------------------------------------------ reading 16 kHz */
+
+static char *tone_wav(const char *dir, const char *name, int rate, int channels, double seconds) {
+    char *path = unum_path_join(dir, name);
+    wav_writer *w = wav_writer_open(path, rate, channels, WAV_PCM);
+    if (!w) return path;
+    size_t total = (size_t)(seconds * rate), chunk = 4096;
+    float *x = xmalloc(sizeof *x * chunk * (size_t)channels);
+    for (size_t at = 0; at < total; at += chunk) {
+        size_t k = total - at < chunk ? total - at : chunk;
+        for (size_t i = 0; i < k * (size_t)channels; i++)
+            x[i] = 0.3f * sinf(2 * 3.14159265f * 440.0f * (float)(at + i / channels) / rate);
+        wav_writer_write(w, x, k);
+    }
+    free(x);
+    wav_writer_close(w);
+    return path;
+}
+
+/* A 63 Hz file (a few hundred kilobytes that would become gigabytes of
+ * 16 kHz samples) and a 400 kHz one are refused, naming the file. */
+TEST(audio_read_16k_refuses_rates_out_of_range) {
+    char *dir = test_tmpdir();
+    REQUIRE(dir);
+    char *low = tone_wav(dir, "low.wav", 63, 1, 100), *high = tone_wav(dir, "high.wav", 400000, 1, 0.1);
+    float *x = NULL;
+    size_t n = 1;
+    CHECK_EQ_INT(audio_read_16k(low, 0, 0, &x, &n, NULL), -1);
+    CHECK_ERR(low);
+    CHECK_ERR("63 Hz");
+    CHECK(x == NULL && n == 0);
+    CHECK_EQ_INT(audio_read_16k(high, 0, 30, &x, &n, NULL), -1);
+    CHECK_ERR("400000 Hz");
+    free(low);
+    free(high);
+    test_tmp_remove(dir);
+}
+
+/* The span asked for, and only that: a 16 kHz file is copied exactly; at
+ * another rate the whole read agrees with resample() of the whole file and
+ * a span has the span's length. */
+TEST(audio_read_16k_reads_the_span) {
+    char *dir = test_tmpdir();
+    REQUIRE(dir);
+    char *p16 = tone_wav(dir, "a16.wav", 16000, 1, 3), *p22 = tone_wav(dir, "a22.wav", 22050, 2, 3);
+    wav_audio a;
+    REQUIRE(wav_read_file(p16, 0, &a) == 0);
+    float *x = NULL;
+    size_t n = 0;
+    double total = 0;
+    REQUIRE(audio_read_16k(p16, 1.0, 0.5, &x, &n, &total) == 0);
+    CHECK_EQ_INT(n, 8000);
+    CHECK_NEAR(total, 3.0, 1e-9);
+    CHECK(n == 8000 && !memcmp(x, a.samples + 16000, sizeof *x * 8000));
+    free(x);
+    REQUIRE(audio_read_16k(p16, 5.0, 0, &x, &n, NULL) == 0); /* past the end */
+    CHECK(x == NULL && n == 0);
+    wav_audio_free(&a);
+    REQUIRE(wav_read_file(p22, 0, &a) == 0);
+    float *ref = NULL;
+    size_t nref = 0;
+    REQUIRE(resample_to_16k(a.samples, a.n, a.sample_rate, &ref, &nref) == 0);
+    REQUIRE(audio_read_16k(p22, 0, 0, &x, &n, NULL) == 0);
+    CHECK_EQ_INT(n, nref);
+    double worst = 0;
+    for (size_t i = 0; i < n && i < nref; i++)
+        if (fabs(x[i] - ref[i]) > worst) worst = fabs(x[i] - ref[i]);
+    CHECK(worst < 1e-5);
+    free(x);
+    REQUIRE(audio_read_16k(p22, 1.0, 1.0, &x, &n, NULL) == 0);
+    CHECK_EQ_INT(n, 16000);
+    free(x);
+    free(ref);
+    wav_audio_free(&a);
+    free(p16);
+    free(p22);
+    test_tmp_remove(dir);
+}
+
+/* Peak resident memory since clear_refs reset it, in bytes (-1: the
+ * kernel does not offer it). */
+static long long hwm_reset(void) {
+    FILE *f = fopen("/proc/self/clear_refs", "w");
+    if (!f) return -1;
+    int ok = fputs("5", f) >= 0;
+    return fclose(f) == 0 && ok ? 0 : -1;
+}
+static long long hwm_bytes(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long long kb = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (!strncmp(line, "VmHWM:", 6)) kb = atoll(line + 6);
+    if (f) fclose(f);
+    return kb < 0 ? -1 : kb * 1024;
+}
+
+/* The memory load.h promises: the 16 kHz output (64,000 bytes a second)
+ * plus under 1 MiB of buffers, whatever the file holds. A minute of 44.1
+ * kHz stereo (10.6 MB on disk) read whole used to cost the file, its mono
+ * samples and the output (25 MB); now the output and the buffers. */
+TEST(audio_read_16k_memory_stays_within_the_output) {
+    char *dir = test_tmpdir();
+    REQUIRE(dir);
+    char *path = tone_wav(dir, "minute.wav", 44100, 2, 60);
+    if (hwm_reset() != 0 || hwm_bytes() < 0) {
+        free(path);
+        test_tmp_remove(dir);
+        SKIP("no /proc/self/clear_refs to reset the peak RSS");
+        return;
+    }
+    long long before = hwm_bytes();
+    float *x = NULL;
+    size_t n = 0;
+    REQUIRE(audio_read_16k(path, 0, 0, &x, &n, NULL) == 0);
+    long long grew = hwm_bytes() - before, allowed = 60LL * 64000 + (1LL << 20) + (1LL << 20);
+    printf("  a minute of 44.1 kHz stereo: peak grew %.1f MB (allowed %.1f MB)\n", grew / 1e6,
+           allowed / 1e6);
+    CHECK(n >= 959000 && n <= 961000);
+    CHECK(grew <= allowed);
+    free(x);
+    /* a 30 s window of the same file costs 30 s of output */
+    REQUIRE(hwm_reset() == 0);
+    before = hwm_bytes();
+    REQUIRE(audio_read_16k(path, 10, 30, &x, &n, NULL) == 0);
+    grew = hwm_bytes() - before;
+    CHECK(n >= 479990 && n <= 480000); /* the converter may keep a last sample */
+    CHECK(grew <= 30LL * 64000 + (2LL << 20));
+    free(x);
+    free(path);
+    test_tmp_remove(dir);
 }

@@ -96,6 +96,49 @@ static const Weight *rand_weight(Run *r, DType dt, int rows, int cols, float sca
     return w;
 }
 
+/* A random quantized matrix [rows x cols] (quant.h's layout) of bits bits
+ * and groups of group inputs (0: one group), its inputs permuted when
+ * permute (act-order), uploaded with upload_quant. */
+static const Weight *rand_quant(Run *r, int rows, int cols, int bits, int group, int permute) {
+    QMat q = {0};
+    int p = 32 / bits;
+    q.bits = bits, q.rows = rows, q.cols = cols, q.format = "test";
+    q.group = group > 0 ? group : cols;
+    q.n_groups = (cols + q.group - 1) / q.group;
+    size_t words = (size_t)cols / p * rows, gs = (size_t)q.n_groups * rows;
+    uint32_t *qw = xmalloc(words * 4);
+    uint16_t *sc = xmalloc(gs * 2);
+    uint8_t *z = xmalloc(gs);
+    for (size_t i = 0; i < words; i++) {
+        frand(r);
+        qw[i] = (uint32_t)(r->rng >> 24);
+    }
+    for (size_t i = 0; i < gs; i++) {
+        sc[i] = unum_f32_to_f16(0.02f + 0.01f * frand(r));
+        z[i] = (uint8_t)((frand(r) + 1.0f) * 0.5f * (float)((1 << bits) - 1));
+    }
+    q.qw = qw, q.own_qw = qw, q.scales = sc, q.own_scales = sc, q.zeros = z, q.own_zeros = z;
+    if (permute) {
+        int32_t *perm = xmalloc(sizeof(int32_t) * cols);
+        for (int k = 0; k < cols; k++) perm[k] = k;
+        for (int k = cols - 1; k > 0; k--) {
+            int j = (int)((frand(r) + 1.0f) * 0.5f * (float)k), t = perm[k];
+            perm[k] = perm[j], perm[j] = t;
+        }
+        q.perm = perm, q.own_perm = perm;
+    }
+    assert(r->n_ws < 16);
+    Weight *w = &r->ws[r->n_ws];
+    r->wdata[r->n_ws++] = NULL;
+    if (!r->be->upload_quant) {
+        quant_free(&q);
+        unum_error_set("backend %s has no upload_quant", r->be->name);
+        return NULL;
+    }
+    if (r->be->upload_quant(r->be, &q, w)) return NULL;
+    return w;
+}
+
 /* The output: n floats of a backend buffer, appended to *out on the host. */
 typedef struct {
     float *v;
@@ -135,6 +178,18 @@ static int run_embed(Run *r, const OpCase *c, Out *out) {
     r->be->embed(r->be, x, table, ids, c->c);
     take(r, out, x, (size_t)c->c * c->b);
     free(ids);
+    return 0;
+}
+
+/* a quantized matmul with bias: a = rows, b = cols, c = T, d = bits, e =
+ * group size (0: one group; negative: -e with act-order's permutation). */
+static int run_matmul_quant(Run *r, const OpCase *c, Out *out) {
+    const Weight *W = rand_quant(r, c->a, c->b, c->d, c->e < 0 ? -c->e : c->e, c->e < 0);
+    const Weight *B = rand_weight(r, DT_F16, 1, c->a, 0.5f, 0);
+    if (!W || !B) return -1;
+    float *x = rand_buf(r, (size_t)c->c * c->b, 1.0f), *y = zero_buf(r, (size_t)c->c * c->a);
+    r->be->matmul(r->be, y, x, W, B, c->c);
+    take(r, out, y, (size_t)c->c * c->a);
     return 0;
 }
 
@@ -353,6 +408,7 @@ static const struct {
     {"embed", run_embed},
     {"rmsnorm", run_rmsnorm},
     {"matmul", run_matmul},
+    {"matmul_quant", run_matmul_quant},
     {"rope", run_rope},
     {"attention", run_attention},
     {"swiglu", run_swiglu},
@@ -392,6 +448,15 @@ static const OpCase cases[] = {
     AT_TS("matmul", DT_F16, 130, 264),
     AT_TS("matmul", DT_F32, 301, 77),
     AT_TS("matmul", DT_F32, 130, 264),
+    /* quantized (GPTQ/AWQ layout): 4 and 8 bits, groups of 32, 128, one
+     * group, act-order; 296 outputs leave a tail of 8 */
+    {"matmul_quant", DT_F32, 296, 256, 1, 4, 128, 0},
+    {"matmul_quant", DT_F32, 296, 256, 3, 4, -32, 0},
+    {"matmul_quant", DT_F32, 296, 256, 33, 4, 32, 0},
+    {"matmul_quant", DT_F32, 296, 256, 33, 4, -32, 0},
+    {"matmul_quant", DT_F32, 64, 160, 1, 8, 0, 0},
+    {"matmul_quant", DT_F32, 64, 160, 33, 8, 64, 0},
+    {"matmul_quant", DT_F32, 896, 1152, 1, 4, 128, 0},
     {"rope", DT_F32, 5, 3, 10, 4000, 0, 0},
     {"rope", DT_F32, 2, 14, 64, 0, 0, 0},
     /* Hq, Hkv, head_dim, pos0, T: decode, prefill, odd head sizes, and

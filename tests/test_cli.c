@@ -233,7 +233,7 @@ TEST(chat_template_matches_chatml_and_default_system) {
     Tokenizer *t = tokenizer_load(tp);
     free(tp);
     REQUIRE(t);
-    ChatMsg msgs[2] = {{"system", sys}, {"user", "hello <|im_start|> world"}};
+    ChatMsg msgs[2] = {{"system", sys, 0}, {"user", "hello <|im_start|> world", 0}};
     IdVec ids = {0}, whole = {0};
     REQUIRE(chat_encode(t, msgs, 2, 1, &ids) == 0);
     char *text = tokenizer_decode(t, ids.v, ids.n);
@@ -256,6 +256,60 @@ TEST(chat_template_matches_chatml_and_default_system) {
     CHECK(ids.n == whole.n && !memcmp(ids.v, whole.v, ids.n * sizeof(int32_t)));
     free(text), free(sys), free(dir);
     idvec_free(&ids), idvec_free(&whole);
+    tokenizer_free(t);
+}
+
+/* chat_prompt: the one prompt builder. A voice turn is its clips where
+ * the words go (then its text after a newline), and voice turns are
+ * fitted into the context like text ones: the oldest turns go first, the
+ * system turn stays, and a turn too long alone is an error. */
+TEST(chat_prompt_fits_text_and_voice_turns_alike) {
+    char *tp = unum_path_join(test_fixtures(), "tiny-bf16/tokenizer.json");
+    Tokenizer *t = tokenizer_load(tp);
+    free(tp);
+    REQUIRE(t);
+    ChatMsg voice = {"user", "and this", 2};
+    ChatFit fit = {.default_system = "S", .clip_positions = 1};
+    IdVec ids = {0};
+    REQUIRE(chat_prompt(t, &voice, 1, &fit, &ids, NULL) == 0);
+    int clips = 0;
+    for (size_t i = 0; i < ids.n; i++) clips += ids.v[i] == CHAT_CLIP_ID;
+    CHECK_EQ_INT(clips, 2);
+    IdVec text = {0};
+    for (size_t i = 0; i < ids.n; i++)
+        if (ids.v[i] != CHAT_CLIP_ID) idvec_push(&text, ids.v[i]);
+    char *s = tokenizer_decode(t, text.v, text.n);
+    CHECK_STR(s, "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\n\nand this<|im_end|>\n"
+                 "<|im_start|>assistant\n");
+    free(s);
+    idvec_free(&text);
+    /* a conversation: system, an old voice turn of 3 clips, a reply, a new
+     * text turn; each clip takes 100 positions once expanded */
+    ChatMsg conv[4] = {{"system", "sys", 0}, {"user", NULL, 3}, {"assistant", "ok", 0},
+                       {"user", "hello", 0}};
+    fit = (ChatFit){.ctx = 0, .clip_positions = 100};
+    int first = -1;
+    REQUIRE(chat_prompt(t, conv, 4, &fit, &ids, &first) == 0);
+    CHECK_EQ_INT(first, 1); /* no limit: everything */
+    size_t whole = ids.n + 3 * 99;
+    fit.ctx = (int)whole + 10, fit.room = 10; /* just fits */
+    REQUIRE(chat_prompt(t, conv, 4, &fit, &ids, &first) == 0);
+    CHECK_EQ_INT(first, 1);
+    fit.room = 11; /* one short: the voice turn (the oldest) goes, not an error */
+    REQUIRE(chat_prompt(t, conv, 4, &fit, &ids, &first) == 0);
+    CHECK_EQ_INT(first, 2);
+    clips = 0;
+    for (size_t i = 0; i < ids.n; i++) clips += ids.v[i] == CHAT_CLIP_ID;
+    CHECK_EQ_INT(clips, 0);
+    s = tokenizer_decode(t, ids.v, ids.n);
+    CHECK_CONTAINS(s, "<|im_start|>system\nsys<|im_end|>\n<|im_start|>assistant\nok");
+    free(s);
+    /* the newest turn alone too long: an error naming the context */
+    ChatMsg big = {"user", NULL, 3};
+    fit = (ChatFit){.ctx = 200, .clip_positions = 100};
+    CHECK(chat_prompt(t, &big, 1, &fit, &ids, NULL) == -1);
+    CHECK_ERR("does not fit the context of 200");
+    idvec_free(&ids);
     tokenizer_free(t);
 }
 

@@ -516,3 +516,42 @@ TEST(cuda_bf16_prefill_within_its_tolerance) {
     cpu->close(cpu);
     gpu->close(gpu);
 }
+
+/* ------------------------------------------------------------ quantized */
+
+/* GPTQ and AWQ checkpoints (test_quant.c's presets): CUDA's quantized
+ * matvec (token by token, and three tokens per call) and its prefill
+ * (dequantized slab and sgemm) against the CPU backend's. */
+TEST(cuda_quant_logits_match_cpu) {
+    static const char *qpresets[] = {"tiny-gptq4-g64",       "tiny-gptq4-g32-asym",
+                                     "tiny-gptq4-g32-act",   "tiny-gptq4-gall-asym",
+                                     "tiny-gptq4-g128-v2",   "tiny-gptq8-g64",
+                                     "tiny-gptq8-g32-act-asym", "tiny-awq4-g32"};
+    NEED_CUDA(gpu);
+    Backend *cpu = backend_cpu_open(2);
+    int32_t ids[40];
+    for (int i = 0; i < 40; i++) ids[i] = (i * 37 + 11) % 350;
+    static const int steps[] = {1, 3, 40};
+    for (size_t p = 0; p < sizeof qpresets / sizeof qpresets[0]; p++) {
+        char *dir = unum_path_join(test_fixtures(), qpresets[p]);
+        for (int s = 0; s < 3; s++) {
+            int V = 0, Vg = 0;
+            float *lc = logits_on(cpu, dir, ids, 40, steps[s], &V);
+            float *lg = logits_on(gpu, dir, ids, 40, steps[s], &Vg);
+            if (!lc || !lg || V != Vg) {
+                test_fail(__FILE__, __LINE__, "%s: %s", qpresets[p], unum_error());
+            } else {
+                double worst = 0;
+                for (int t = 0; t < 40; t++)
+                    worst =
+                        fmax(worst, rel_diff(lg + (size_t)t * V, lc + (size_t)t * V, (size_t)V));
+                if (!(worst < LOGIT_TOL))
+                    test_fail(__FILE__, __LINE__, "%s step %d: %g", qpresets[p], steps[s], worst);
+            }
+            free(lc), free(lg);
+        }
+        free(dir);
+    }
+    cpu->close(cpu);
+    gpu->close(gpu);
+}

@@ -108,7 +108,7 @@ static void ref_matmul(double *y, const float *x, const float *W, const float *b
 }
 
 static Weight as_weight(DType dt, int rows, int cols, const void *data) {
-    return (Weight){dt, rows, cols, data};
+    return (Weight){dt, rows, cols, data, NULL};
 }
 
 TEST(cpu_matmul_matches_reference_for_all_batch_sizes) {

@@ -9,6 +9,7 @@
 
 #include "engine/engine.h"
 #include "tui/core/meeting.h"
+#include "tui/core/recordings.h"
 #include "store/meeting_store.h"
 #include "store/recording.h"
 #include "store/store.h"
@@ -97,10 +98,10 @@ TEST(meeting_report_end_to_end) {
     char *wav = meeting_wav();
     int64_t rec = 0;
     int existing = 1;
-    REQUIRE(store_recording_import(m.st, wav, &rec, &existing) == 0);
+    REQUIRE(recording_import(m.st, wav, &rec, &existing) == 0);
     CHECK_EQ_INT(existing, 0);
     int64_t again = 0;
-    REQUIRE(store_recording_import(m.st, wav, &again, &existing) == 0);
+    REQUIRE(recording_import(m.st, wav, &again, &existing) == 0);
     CHECK_EQ_INT(existing, 1); /* the same file: the same recording */
     CHECK_EQ_INT(again, rec);
     MeetingParams p;
@@ -154,7 +155,7 @@ TEST(meeting_map_reduce_stays_in_the_context) {
     char *wav = meeting_wav();
     int64_t rec = 0;
     int existing;
-    REQUIRE(store_recording_import(m.st, wav, &rec, &existing) == 0);
+    REQUIRE(recording_import(m.st, wav, &rec, &existing) == 0);
     free(wav);
     static const char *said[] = {
         "Anna will write the migration guide by Wednesday.",
@@ -181,7 +182,7 @@ TEST(meeting_map_reduce_stays_in_the_context) {
 }
 
 static void cancel_at_second(void *ud, MeetStage stage, double done, double total) {
-    if (stage == MEET_WRITING && done >= 1) *(volatile int *)ud = 1;
+    if (stage == MEET_WRITING && done >= 1) unum_cancel(ud);
 }
 
 /* Cancelled while writing: no report row. */
@@ -191,13 +192,13 @@ TEST(meeting_cancelled_report_stores_nothing) {
     char *wav = meeting_wav();
     int64_t rec = 0;
     int existing;
-    REQUIRE(store_recording_import(m.st, wav, &rec, &existing) == 0);
+    REQUIRE(recording_import(m.st, wav, &rec, &existing) == 0);
     free(wav);
     REQUIRE(store_segment_add(m.st, rec, 0, 4, NULL, "hello everyone", NULL) == 0);
     MeetingParams p;
     meeting_defaults(&p);
     p.section_tokens = 8;
-    volatile int cancel = 0;
+    UnumCancel cancel = 0;
     p.cancel = &cancel;
     p.progress = cancel_at_second;
     p.ud = (void *)&cancel;
@@ -416,7 +417,7 @@ TEST(meeting_sections_escalate_to_a_second_stage) {
     char *wav = meeting_wav(), *lm = fixture("tiny-qwen-vocab");
     int64_t rec = 0;
     int existing = 0;
-    REQUIRE(store_recording_import(m.st, wav, &rec, &existing) == 0);
+    REQUIRE(recording_import(m.st, wav, &rec, &existing) == 0);
     REQUIRE(!store_segment_add(m.st, rec, 0.0, 2.5, "", "we shipped the report", NULL));
     REQUIRE(!store_segment_add(m.st, rec, 2.5, 5.0, "", "next we plan the release", NULL));
     REQUIRE(!store_recording_set_transcribed(m.st, rec));

@@ -285,7 +285,7 @@ TEST(pull_errors_name_the_repo_or_server_and_usage_exits_2) {
 typedef struct {
     int calls, backwards, cancel_at_chunk;
     uint64_t last_done, total;
-    volatile sig_atomic_t cancel;
+    UnumCancel cancel;
     int n_files;
 } Seen;
 
@@ -297,7 +297,7 @@ static void on_progress(const PullProgress *p, void *user) {
     s->total = p->total;
     s->n_files = p->n_files;
     if (s->cancel_at_chunk && p->file && !strcmp(p->file, "model.safetensors") && p->file_done > 0)
-        s->cancel = 1;
+        unum_cancel(&s->cancel);
 }
 
 TEST(pull_api_reports_progress_and_cancels_keeping_the_part) {

@@ -231,7 +231,7 @@ TEST(engine_cancel_context_and_eos) {
     idvec_free(&c.ids);
     /* cancelling from the callback stops after that token */
     Collect c2 = {{0}, e};
-    CHECK(engine_generate(e, g.prompt.v, g.prompt.n, &p, collect, &c2, &st) == 0);
+    CHECK_EQ_INT(engine_generate(e, g.prompt.v, g.prompt.n, &p, collect, &c2, &st), UNUM_CANCELLED);
     CHECK_EQ_INT(st.stop, STOP_CANCELLED);
     CHECK_EQ_INT(c2.ids.n, 1);
     idvec_free(&c2.ids);
@@ -255,6 +255,34 @@ TEST(engine_cancel_context_and_eos) {
     CHECK(engine_generate(e, bad, 2, &p, collect, &c3, &st) == -1);
     CHECK_ERR("100000");
     golden_free(&g);
+    engine_free(e);
+}
+
+/* A cancel reaches the logits calls too: they say so (return UNUM_CANCELLED
+ * with the message "cancelled") and use the flag up, so the next call runs
+ * whole; cancelled generation says it the same way. */
+TEST(engine_logits_cancel_reports_and_clears) {
+    char *dir = fixture("tiny-untied-f32");
+    EngineOptions o = {.backend = "cpu", .threads = 1};
+    Engine *e = engine_load(dir, &o);
+    free(dir);
+    REQUIRE(e);
+    int32_t ids[5] = {1, 7, 42, 3, 99};
+    float *out = xmalloc(sizeof(float) * 5 * (size_t)engine_n_vocab(e));
+    unum_error_set("an older error");
+    engine_cancel(e);
+    CHECK_EQ_INT(engine_logits(e, ids, 5, out), UNUM_CANCELLED);
+    CHECK_ERR("cancelled");
+    CHECK_EQ_INT(engine_logits(e, ids, 5, out), 0); /* the flag was used up */
+    engine_cancel(e);
+    GenerateParams p = greedy_params(e, 4);
+    GenerateStats st;
+    CHECK_EQ_INT(engine_generate(e, ids, 5, &p, NULL, NULL, &st), UNUM_CANCELLED);
+    CHECK_EQ_INT(st.stop, STOP_CANCELLED);
+    CHECK_ERR("cancelled");
+    CHECK_EQ_INT(engine_generate(e, ids, 5, &p, NULL, NULL, &st), 0);
+    CHECK_EQ_INT(st.generated, 4);
+    free(out);
     engine_free(e);
 }
 

@@ -38,7 +38,7 @@ static int ask(const char *url, const char *model, const RemoteParams *p, Text *
                RemoteStats *st) {
     Remote *r = remote_open(url, model);
     if (!r) return -1;
-    ChatMsg m[2] = {{"system", "be brief"}, {"user", "hello there"}};
+    ChatMsg m[2] = {{"system", "be brief", 0}, {"user", "hello there", 0}};
     memset(t, 0, sizeof *t);
     int rc = remote_chat(r, m, 2, p, take, t, NULL, st);
     remote_free(r);
@@ -126,13 +126,13 @@ TEST(remote_failures_are_clear_errors_without_the_key) {
 }
 
 typedef struct {
-    atomic_int *flag;
+    UnumCancel *flag;
 } Canceller;
 
 static void *cancel_soon(void *arg) {
     Canceller *c = arg;
     usleep(300000);
-    atomic_store(c->flag, 1);
+    unum_cancel(c->flag);
     return NULL;
 }
 
@@ -141,15 +141,15 @@ TEST(remote_cancel_stops_a_stream) {
     if (openai_stub_start(&s)) return;
     Remote *r = remote_open(s.url, "slow");
     REQUIRE(r);
-    ChatMsg m = {"user", "hi"};
-    atomic_int flag = 0;
+    ChatMsg m = {"user", "hi", 0};
+    UnumCancel flag = 0;
     Canceller c = {&flag};
     pthread_t th;
     pthread_create(&th, NULL, cancel_soon, &c);
     Text t = {0};
     RemoteStats st;
     RemoteParams p = defaults();
-    CHECK_EQ_INT(remote_chat(r, &m, 1, &p, take, &t, &flag, &st), 0);
+    CHECK_EQ_INT(remote_chat(r, &m, 1, &p, take, &t, &flag, &st), UNUM_CANCELLED);
     pthread_join(th, NULL);
     CHECK_EQ_INT(st.stop, STOP_CANCELLED);
     CHECK(st.pieces >= 1 && st.pieces < 300);

@@ -117,7 +117,8 @@ TEST(spec_stops_on_length_context_and_cancel) {
     idvec_free(&ids), idvec_free(&plain);
     /* a cancel before the call stops it at once and is used up */
     engine_cancel(t);
-    CHECK(!spec_generate(t, d, 4, prompt_b, 5, &p, collect, &ids, &st, NULL));
+    CHECK_EQ_INT(spec_generate(t, d, 4, prompt_b, 5, &p, collect, &ids, &st, NULL),
+                 UNUM_CANCELLED);
     CHECK_EQ_INT(st.stop, STOP_CANCELLED);
     CHECK_EQ_INT(ids.n, 0);
     p.max_tokens = 3;

@@ -1,6 +1,7 @@
 /* test_store.c - the store API: opening and its settings, every migration,
  * personas, templates, sessions, messages, reports, recordings and their
  * crash repair, segments, search, and the inputs it must refuse. */
+#include "audio/wav.h"
 #include "store/persona.h"
 #include "store/recording.h"
 #include "store/search.h"
@@ -10,6 +11,7 @@
 #include "store/template.h"
 #include "tests/test.h"
 #include "engine/base/util.h"
+#include "tui/core/recordings.h"
 
 #include <fcntl.h>
 #include <stdlib.h>
@@ -530,28 +532,53 @@ static void append(int fd, size_t bytes) {
     }
 }
 
+/* frames of a quiet ramp through the one WAV writer. */
+static void write_frames(wav_writer *w, size_t frames, int channels) {
+    float *x = xcalloc(frames * (size_t)channels, sizeof *x);
+    for (size_t i = 0; i < frames * (size_t)channels; i++) x[i] = (float)(i % 100) / 200.0f;
+    wav_writer_write(w, x, frames);
+    free(x);
+}
+
+/* A WAV as a crash leaves it: written by the writer, then its header sizes
+ * back to zero and extra bytes (a partial frame) after the data. */
+static void crashed_wav(const char *path, int rate, int channels, size_t frames, size_t extra) {
+    wav_writer *w = wav_writer_open(path, rate, channels, WAV_PCM);
+    if (!w) return;
+    write_frames(w, frames, channels);
+    wav_writer_close(w);
+    int fd = open(path, O_WRONLY);
+    if (fd < 0) return;
+    uint8_t zero[4] = {0};
+    if (pwrite(fd, zero, 4, 4) != 4 || pwrite(fd, zero, 4, 40) != 4 || lseek(fd, 0, SEEK_END) < 0)
+        test_fail(__FILE__, __LINE__, "cannot age %s", path);
+    append(fd, extra);
+    close(fd);
+}
+
 TEST(store_recording_finish_and_segments) {
     char *dir;
     Store *st = fresh(&dir, NULL);
     REQUIRE(st);
     char *wav = unum_path_join(dir, "a.wav");
-    int fd = store_wav_create(wav, 16000, 1);
-    REQUIRE(fd >= 0);
-    CHECK(store_wav_create(wav, 16000, 1) < 0);
+    wav_writer *w = wav_writer_open(wav, 16000, 1, WAV_PCM);
+    REQUIRE(w);
+    CHECK(wav_writer_open(wav, 16000, 1, WAV_PCM) == NULL);
     CHECK_ERR(wav);
     int64_t sid, rid, g;
     REQUIRE(store_session_create(st, "meeting", "m", "assistant", &sid) == 0);
     REQUIRE(store_recording_begin(st, wav, 16000, 1, sid, &rid) == 0);
     CHECK(store_recording_begin(st, wav, 16000, 1, sid, NULL) != 0);
     CHECK_ERR("already has a recording row");
-    append(fd, 32000); /* one second */
+    write_frames(w, 16000, 1); /* one second */
     CHECK(store_segment_add(st, rid, 0.0, 1.0, "A", "we agreed on the roadmap", &g) == 0);
     CHECK(store_segment_add(st, rid, 2.0, 1.0, "A", "backwards", NULL) != 0);
     CHECK_ERR("end before start");
     CHECK(store_segment_add(st, 999, 0, 1, "A", "x", NULL) != 0);
     CHECK_ERR("recording 999 not found");
-    REQUIRE(store_recording_finish(st, rid) == 0);
-    close(fd);
+    REQUIRE(wav_writer_finalize(w) == 0);
+    REQUIRE(recording_finish(st, rid) == 0);
+    wav_writer_close(w);
     StoreRecording r;
     REQUIRE(store_recording_get(st, rid, &r) == 0);
     CHECK_STR(r.status, "complete");
@@ -607,14 +634,11 @@ TEST(store_recording_repair_at_open) {
     REQUIRE(st);
     char *ok = unum_path_join(dir, "crashed.wav"), *gone = unum_path_join(dir, "gone.wav"),
          *junk = unum_path_join(dir, "junk.wav"), *live = unum_path_join(dir, "live.wav");
-    int fd = store_wav_create(ok, 8000, 2);
-    REQUIRE(fd >= 0);
-    append(fd, 8000 * 4 * 2 + 3); /* two seconds and a partial frame */
-    close(fd);
+    crashed_wav(ok, 8000, 2, 16000, 3); /* two seconds and a partial frame */
     write_file(junk, "this is not audio at all, not even close", 40);
-    int live_fd = store_wav_create(live, 16000, 1);
-    REQUIRE(live_fd >= 0);
-    append(live_fd, 3200);
+    wav_writer *lw = wav_writer_open(live, 16000, 1, WAV_PCM);
+    REQUIRE(lw);
+    write_frames(lw, 1600, 1);
     int64_t r_ok, r_gone, r_junk, r_live;
     CHECK(store_recording_begin(st, ok, 8000, 2, 0, &r_ok) == 0);
     CHECK(store_recording_begin(st, gone, 16000, 1, 0, &r_gone) == 0);
@@ -623,7 +647,7 @@ TEST(store_recording_repair_at_open) {
     store_close(st);
     /* Reopening repairs what a crash left, but not a file still being
      * written (the writer holds its lock). */
-    REQUIRE(store_open(path, &st) == 0);
+    REQUIRE(recordings_open(path, &st) == 0);
     StoreRecording r;
     REQUIRE(store_recording_get(st, r_ok, &r) == 0);
     CHECK_STR(r.status, "complete");
@@ -633,11 +657,10 @@ TEST(store_recording_repair_at_open) {
     store_recording_free(&r);
     struct stat sb;
     CHECK(stat(ok, &sb) == 0 && sb.st_size == 44 + 32000 * 2);
-    int rate, ch;
-    uint64_t frames;
-    CHECK(store_wav_fix(ok, &rate, &ch, &frames) == 0);
-    CHECK_EQ_INT(frames, 16000);
-    CHECK_EQ_INT(rate, 8000);
+    wav_fixed fx;
+    CHECK(wav_fix_header(ok, 0, &fx) == 0);
+    CHECK_EQ_INT(fx.frames, 16000);
+    CHECK_EQ_INT(fx.sample_rate, 8000);
     REQUIRE(store_recording_get(st, r_gone, &r) == 0);
     CHECK_STR(r.status, "damaged");
     store_recording_free(&r);
@@ -648,15 +671,17 @@ TEST(store_recording_repair_at_open) {
     REQUIRE(store_recording_get(st, r_live, &r) == 0);
     CHECK_STR(r.status, "recording");
     store_recording_free(&r);
-    close(live_fd);
+    wav_writer_close(lw);
     int rep = -1, dmg = -1;
-    CHECK(store_recording_repair(st, &rep, &dmg) == 0);
+    CHECK(recordings_repair(st, &rep, &dmg) == 0);
     CHECK_EQ_INT(rep, 1);
     CHECK_EQ_INT(dmg, 0);
-    CHECK(store_wav_fix(junk, NULL, NULL, NULL) != 0);
+    CHECK(wav_fix_header(junk, 0, &fx) == WAV_FIX_DAMAGED);
     CHECK_ERR(junk);
-    CHECK(store_wav_create(ok, 0, 1) < 0);
-    CHECK(store_wav_create(ok, 10000000, 1) < 0);
+    char *other = unum_path_join(dir, "other.wav");
+    CHECK(wav_writer_open(other, 0, 1, WAV_PCM) == NULL);
+    CHECK(wav_writer_open(other, 10000000, 1, WAV_PCM) == NULL);
+    free(other);
     /* repair runs from any folder: a relative path is refused up front */
     CHECK(store_recording_begin(st, "relative.wav", 16000, 1, 0, NULL) != 0);
     CHECK_ERR("must be absolute");
@@ -672,8 +697,8 @@ TEST(store_recording_repair_at_open) {
     h[32] = 3, h[34] = 24;                            /* align 3, 24 bits */
     memcpy(h + 36, "data", 4);                        /* size 0: left by a crash */
     write_file(odd, h, sizeof h);                     /* five frames of 3 bytes */
-    CHECK(store_wav_fix(odd, &rate, &ch, &frames) == 0);
-    CHECK_EQ_INT(frames, 5);
+    CHECK(wav_fix_header(odd, 0, &fx) == 0);
+    CHECK_EQ_INT(fx.frames, 5);
     uint8_t back[64];
     FILE *f = fopen(odd, "rb");
     size_t got = f ? fread(back, 1, sizeof back, f) : 0;

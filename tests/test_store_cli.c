@@ -2,12 +2,14 @@
  * template, sessions and search, every form, with --db and with the default
  * location; exit codes (0 ok, 1 runtime error, 2 usage error), messages that
  * name the value at fault, and export/import round trips that are exact. */
+#include "audio/wav.h"
 #include "store/persona.h"
 #include "store/recording.h"
 #include "store/session.h"
 #include "store/store.h"
 #include "tests/test.h"
 #include "engine/base/util.h"
+#include "tui/core/recordings.h"
 
 #include <cjson/cJSON.h>
 #include <stdarg.h>
@@ -188,11 +190,11 @@ static void seed_sessions(const char *dir, int64_t *a, int64_t *b) {
     store_message_add(st, *b, "user", "How do I give feedback?", 6, 0, NULL);
     int64_t rid;
     char *wav = unum_path_join(dir, "r.wav");
-    int fd = store_wav_create(wav, 16000, 1);
+    wav_writer *w = wav_writer_open(wav, 16000, 1, WAV_PCM);
     store_recording_begin(st, wav, 16000, 1, 0, &rid);
     store_segment_add(st, rid, 0, 2, "B", "the budget is approved", NULL);
-    store_recording_finish(st, rid);
-    if (fd >= 0) close(fd);
+    wav_writer_close(w);
+    recording_finish(st, rid);
     free(wav);
     store_close(st);
     free(path);

@@ -15,6 +15,7 @@
 #include "store/store.h"
 #include "tests/test.h"
 #include "engine/base/util.h"
+#include "tui/core/recordings.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -81,7 +82,7 @@ static int text_is(Store *st, const char *sql, long long id, const char *want) {
 static int verify(const char *db, const char *wavdir, int round, const char *log) {
     int fails = test_failed_now();
     Store *st;
-    if (store_open(db, &st) != 0) {
+    if (recordings_open(db, &st) != 0) {
         test_fail(__FILE__, __LINE__, "round %d: reopen: %s", round, unum_error());
         return 1;
     }

@@ -291,7 +291,7 @@ TEST(transcribe_stops_when_asked_and_keeps_what_it_has) {
     CHECK_EQ_INT(calls, 1);
     CHECK(tr.n >= 1);
     transcript_free(&tr);
-    volatile int cancel = 1; /* cancelled before it starts */
+    UnumCancel cancel = 1; /* cancelled before it starts */
     p.on_segment = NULL;
     p.cancel = &cancel;
     CHECK_EQ_INT(transcribe(m.t, pcm, n, 0, &p, &tr), 1);
@@ -508,4 +508,20 @@ TEST(transcribe_cuda_matches_cpu) {
     whisper_free(w);
     gpu->close(gpu);
     model_close(&m);
+}
+
+/* transcriber_load is how the programs load a speech model: resolved,
+ * on a backend of its own, owning what it loaded; a bad name says where it
+ * looked. */
+TEST(transcriber_load_owns_model_and_backend) {
+    char *dir = fixture("whisper-en-f32");
+    Transcriber *t = transcriber_load(dir, "cpu", 1);
+    REQUIRE(t);
+    CHECK_STR(transcriber_dir(t), dir);
+    CHECK_STR(transcriber_backend(t), "cpu");
+    CHECK(!transcriber_vocab(t)->multilingual);
+    transcriber_free(t); /* the model and backend with it (ASan checks the leak) */
+    CHECK(transcriber_load("/nonexistent/whisper", "cpu", 1) == NULL);
+    CHECK_ERR("/nonexistent/whisper");
+    free(dir);
 }

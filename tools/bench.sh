@@ -21,3 +21,17 @@ echo "decode roofline: $(echo "$bw $weights" | awk '{printf "%.1f", $1 * 1e9 / $
 for plen in 128 512; do
     "$build/unum" bench -m "$model" --threads "$threads" --prompt-len "$plen" --gen 64 --reps 3 --json
 done
+# The same shapes quantized (GPTQ-Int4 and -Int8, group 128, as Qwen
+# publishes them): decode against the roofline of the bytes each token reads
+# (bench's bytes_per_token: packed weights, scales, zeros, the fp16 lm_head).
+for q in qwen05-gptq4 qwen05-gptq8; do
+    qm="$build/fixtures/$q"
+    if [ ! -f "$qm/model.safetensors" ]; then
+        echo "bench: writing $qm"
+        "$build/gen_model" --preset "$q" "$qm" --tokenizer "$tok"
+    fi
+    out=$("$build/unum" bench -m "$qm" --threads "$threads" --prompt-len 128 --gen 64 --reps 3 --json)
+    echo "$out"
+    echo "$out" | awk -v bw="$bw" -F'"bytes_per_token":' '{split($2, a, /[,}]/);
+        printf "  decode roofline for its bytes: %.1f tok/s\n", bw * 1e9 / a[1]}'
+done

@@ -13,6 +13,11 @@ for p in tiny-bf16 tiny-untied-f32 tiny-headdim-f16 tiny-mqa-bf16 tiny-sharded-b
     whisper-tiny-f32 whisper-v3-bf16; do
     "$gen" --preset "$p" "$build/fixtures/$p"
 done
+# quantized checkpoints (GPTQ, AWQ), each with its float32 twin in P-twin
+for p in tiny-gptq4-g64 tiny-gptq4-g32-asym tiny-gptq4-g32-act tiny-gptq4-gall-asym \
+    tiny-gptq4-g128-v2 tiny-gptq8-g64 tiny-gptq8-g32-act-asym tiny-awq4-g32; do
+    "$gen" --preset "$p" "$build/fixtures/$p"
+done
 # tiny-bf16 with two more layers of small output: a speculative-decoding
 # target that a tiny-bf16 draft agrees with often but not always
 "$gen" --preset tiny-bf16 --extra-layers 2 --extra-scale 0.3 "$build/fixtures/tiny-bf16-deep"

@@ -8,6 +8,7 @@
 #include "tui/cli/cli_pull.h"
 #include "tui/cli/cli_store.h"
 #include "tui/cli/cli_whisper.h"
+#include "tui/cli/common.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -84,13 +85,13 @@ int main(int argc, char **argv) {
             fputs("unum: --db: the path is empty\n", stderr);
             return EXIT_USAGE;
         }
-        cli_store_set_db(path);
+        cli_set_db(path);
     }
     const char *cmd = argc > 1 ? argv[1] : NULL;
     if (!cmd || !strcmp(cmd, "-m") || !strcmp(cmd, "--model") || !strcmp(cmd, "--whisper") ||
         !strcmp(cmd, "--theme") || !strncmp(cmd, "--model=", 8) || !strncmp(cmd, "--whisper=", 10) ||
         !strncmp(cmd, "--theme=", 8)) {
-        AppArgs app = {.db = cli_store_db()};
+        AppArgs app = {.db = cli_db()};
         int rc = app_parse_args(argc, argv, &app);
         return rc ? rc : app_main(&app);
     }

@@ -4,7 +4,11 @@
 #include "engine/base/util.h"
 
 #include <openssl/evp.h>
+#include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <string.h>
+#include <unistd.h>
 
 int sha256_init(Sha256 *c) {
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
@@ -29,4 +33,24 @@ void sha256_final_hex(Sha256 *c, char hex[65]) {
         for (unsigned i = 0; i < len && i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", md[i]);
     EVP_MD_CTX_free(c->ctx);
     c->ctx = NULL;
+}
+
+int sha256_fd_hex(int fd, const char *name, char hex[65]) {
+    Sha256 c;
+    if (sha256_init(&c)) return unum_error_wrap("%s", name);
+    uint8_t buf[1 << 16];
+    off_t at = 0;
+    for (;;) {
+        ssize_t r = pread(fd, buf, sizeof buf, at);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) {
+            sha256_final_hex(&c, hex); /* frees the context */
+            return unum_error_set("%s: %s", name, strerror(errno));
+        }
+        if (r == 0) break;
+        sha256_update(&c, buf, (size_t)r);
+        at += r;
+    }
+    sha256_final_hex(&c, hex);
+    return 0;
 }

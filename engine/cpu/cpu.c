@@ -4,6 +4,7 @@
  * thread widens its own slice of the weight rows to f32, a block at a time,
  * so no f32 copy of the model ever exists). Activations stay in f32. */
 #include "engine/cpu/kernels.h"
+#include "engine/cpu/qkernels.h"
 #include "engine/ops.h"
 #include "engine/cpu/pool.h"
 #include "engine/base/util.h"
@@ -18,6 +19,9 @@
 
 #define GEMM_MIN_T 4   /* from this many rows on, sgemm beats repeated matvec */
 #define GEMM_BLOCK 128 /* weight rows widened to f32 per sgemm call */
+#define QUANT_KC 512   /* inputs of a quantized matrix dequantized per sgemm call */
+#define QUANT_GEMM_MIN_T 8 /* quantized: matvec below this many rows (it reads
+                              the packed weights once per row, a slab costs more) */
 #define ATT_BLOCK 64   /* queries per attention task */
 
 typedef struct {
@@ -28,6 +32,7 @@ typedef struct {
 typedef struct {
     Pool *pool;
     Scratch *scratch; /* one per thread */
+    Scratch gather;   /* activations in a quantized matrix's input order */
 } Cpu;
 
 static float *scratch_get(Cpu *c, int thread, size_t n) {
@@ -55,14 +60,32 @@ static float *cpu_alloc(Backend *be, size_t n) {
 static void cpu_free(Backend *be, float *p) { free(p); }
 
 static int cpu_upload(Backend *be, const STensor *t, int rows, int cols, Weight *w) {
+    if (!dtype_is_float(t->dtype))
+        return unum_error_set("%s: tensor '%s' is %s, which holds no weight values", t->file,
+                              t->name, dtype_name(t->dtype));
     if (t->numel != (int64_t)rows * cols)
         return unum_error_set("%s: tensor '%s' has %lld elements, expected %d x %d", t->file,
                               t->name, (long long)t->numel, rows, cols);
-    *w = (Weight){t->dtype, rows, cols, t->data};
+    *w = (Weight){t->dtype, rows, cols, t->data, NULL};
     return 0;
 }
 
-static void cpu_release(Backend *be, Weight *w) { memset(w, 0, sizeof *w); }
+/* The QMat is kept as built (in place from the mmap where it can be). */
+static int cpu_upload_quant(Backend *be, QMat *q, Weight *w) {
+    QMat *own = xmalloc(sizeof *own);
+    *own = *q;
+    *w = (Weight){DT_F32, q->rows, q->cols, own, own};
+    return 0;
+}
+
+static void cpu_release(Backend *be, Weight *w) {
+    if (w->quant) {
+        QMat *q = (QMat *)w->quant;
+        quant_free(q);
+        free(q);
+    }
+    memset(w, 0, sizeof *w);
+}
 
 static void cpu_copy(Backend *be, float *dst, const float *src, size_t n) {
     memcpy(dst, src, n * sizeof(float));
@@ -76,13 +99,33 @@ typedef struct {
     const float *x;
     const Weight *W, *bias;
     int T;
+    const char *prep; /* quantized decode: kq_prepare's output per token */
+    size_t prep_bytes;
 } MatmulJob;
 
 static void matmul_rows(void *ctx, int r0, int r1, int thread) {
     MatmulJob *j = ctx;
     const Weight *W = j->W;
     int rows = W->rows, cols = W->cols;
-    if (j->T < GEMM_MIN_T) {
+    if (W->quant && j->T < QUANT_GEMM_MIN_T) {
+        for (int t = 0; t < j->T; t++)
+            kq_matvec(W->quant, r0, r1, j->prep + (size_t)t * j->prep_bytes,
+                      j->y + (size_t)t * rows + r0);
+    } else if (W->quant) {
+        /* input-major f32 slabs of GEMM_BLOCK outputs by QUANT_KC inputs,
+         * small enough to stay in L2 between being written and read, each
+         * one sgemm adding into y */
+        float *wf = scratch_get(j->cpu, thread, (size_t)GEMM_BLOCK * QUANT_KC);
+        for (int r = r0; r < r1; r += GEMM_BLOCK) {
+            int n = r1 - r < GEMM_BLOCK ? r1 - r : GEMM_BLOCK;
+            for (int k = 0; k < cols; k += QUANT_KC) {
+                int kn = cols - k < QUANT_KC ? cols - k : QUANT_KC;
+                kq_dequant(W->quant, r, r + n, k, k + kn, wf, n);
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, j->T, n, kn, 1.0f,
+                            j->x + k, cols, wf, n, k ? 1.0f : 0.0f, j->y + r, rows);
+            }
+        }
+    } else if (j->T < GEMM_MIN_T) {
         for (int t = 0; t < j->T; t++)
             k_matvec(W->dtype, W->data, cols, r0, r1, j->x + (size_t)t * cols,
                      j->y + (size_t)t * rows + r0);
@@ -113,14 +156,40 @@ static void matmul_rows(void *ctx, int r0, int r1, int thread) {
 static void cpu_matmul(Backend *be, float *y, const float *x, const Weight *W, const Weight *bias,
                        int T) {
     Cpu *c = be->impl;
-    MatmulJob j = {c, y, x, W, bias, T};
+    Scratch *g = &c->gather;
+    const char *prep = NULL;
+    size_t prep_bytes = 0;
+    if (W->quant && T < QUANT_GEMM_MIN_T) { /* decode: x prepared once for every thread */
+        prep_bytes = (kq_prep_bytes(W->quant) + 63) & ~(size_t)63;
+        size_t floats = (T * prep_bytes) / sizeof(float);
+        if (g->cap < floats) {
+            free(g->buf);
+            g->cap = floats;
+            g->buf = xmalloc(floats * sizeof(float));
+        }
+        for (int t = 0; t < T; t++)
+            kq_prepare(W->quant, x + (size_t)t * W->cols, (char *)g->buf + t * prep_bytes);
+        prep = (const char *)g->buf;
+    } else if (W->quant && W->quant->perm) { /* act-order prefill: x in the layout's order */
+        const int32_t *perm = W->quant->perm;
+        int K = W->cols;
+        if (g->cap < (size_t)T * K) {
+            free(g->buf);
+            g->cap = (size_t)T * K;
+            g->buf = xmalloc(g->cap * sizeof(float));
+        }
+        for (int t = 0; t < T; t++)
+            for (int k = 0; k < K; k++) g->buf[(size_t)t * K + k] = x[(size_t)t * K + perm[k]];
+        x = g->buf;
+    }
+    MatmulJob j = {c, y, x, W, bias, T, prep, prep_bytes};
     /* Decode streams weights: long contiguous runs keep the prefetchers
      * busy, so each thread gets about two chunks (still leaving room to
      * balance a slow core). Prefill: sgemm blocks of at most GEMM_BLOCK
      * rows, sized so each thread gets the same number (down_proj's 896
      * rows as 8 x 112, not 7 x 128 with one thread idle at the end). */
     int nt = be->n_threads, grain;
-    if (T < GEMM_MIN_T) {
+    if (W->quant ? T < QUANT_GEMM_MIN_T : T < GEMM_MIN_T) {
         grain = (W->rows / (2 * nt) + 15) & ~15;
         grain = grain < 64 ? 64 : grain;
     } else { /* a whole number of blocks per thread, each at most GEMM_BLOCK */
@@ -367,6 +436,7 @@ static void cpu_close(Backend *be) {
     pool_close(c->pool);
     for (int i = 0; i < n; i++) free(c->scratch[i].buf);
     free(c->scratch);
+    free(c->gather.buf);
     free(c);
     free(be);
 }
@@ -391,6 +461,7 @@ Backend *backend_cpu_open(int n_threads) {
         .alloc = cpu_alloc,
         .free = cpu_free,
         .upload = cpu_upload,
+        .upload_quant = cpu_upload_quant,
         .release = cpu_release,
         .to_host = cpu_copy,
         .from_host = cpu_copy,

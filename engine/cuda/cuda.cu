@@ -127,6 +127,9 @@ void cu_free(Backend *be, float *p) {
  * pieces so no full-size host copy is ever made. */
 int cu_upload(Backend *be, const STensor *t, int rows, int cols, Weight *w) {
     Cuda *c = (Cuda *)be->impl;
+    if (!dtype_is_float(t->dtype))
+        return unum_error_set("%s: tensor '%s' is %s, which holds no weight values", t->file,
+                              t->name, dtype_name(t->dtype));
     if (t->numel != (int64_t)rows * cols)
         return unum_error_set("%s: tensor '%s' has %lld elements, expected %d x %d", t->file,
                               t->name, (long long)t->numel, rows, cols);
@@ -170,14 +173,66 @@ int cu_upload(Backend *be, const STensor *t, int rows, int cols, Weight *w) {
         free(tmp);
     }
     count(be, d, n * esz);
-    *w = (Weight){dt, rows, cols, d};
+    *w = (Weight){dt, rows, cols, d, NULL};
     return 0;
 fail:
     cudaFree(d);
     return unum_error_set("CUDA: uploading '%s' failed: %s", t->name, cudaGetErrorString(c->err));
 }
 
+/* A quantized matrix goes up in its layout (engine/quant.h) as it is; the
+ * Weight's QMat is a host copy holding the device pointers. */
+int cu_upload_quant(Backend *be, QMat *q, Weight *w) {
+    Cuda *c = (Cuda *)be->impl;
+    size_t N = (size_t)q->rows, K = (size_t)q->cols, ng = (size_t)q->n_groups;
+    struct {
+        const void *src;
+        size_t bytes;
+        void *dev;
+    } part[4] = {{q->qw, K / (32 / q->bits) * N * 4, NULL},
+                 {q->scales, ng * N * 2, NULL},
+                 {q->zeros, ng * N, NULL},
+                 {q->perm, q->perm ? K * 4 : 0, NULL}};
+    int rc = 0;
+    for (int i = 0; i < 4 && !rc; i++) {
+        if (!part[i].bytes) continue;
+        if (cudaMalloc(&part[i].dev, part[i].bytes) != cudaSuccess) {
+            cudaGetLastError();
+            rc = unum_error_set("CUDA out of memory uploading a %d x %d quantized matrix (%.1f MiB)",
+                                q->rows, q->cols, (double)part[i].bytes / (1 << 20));
+        } else if (note(c, cudaMemcpy(part[i].dev, part[i].src, part[i].bytes,
+                                      cudaMemcpyHostToDevice),
+                        "upload")) {
+            rc = unum_error_set("CUDA: uploading a quantized matrix failed: %s",
+                                cudaGetErrorString(c->err));
+        } else count(be, part[i].dev, part[i].bytes);
+    }
+    QMat *d = (QMat *)xcalloc(1, sizeof *d);
+    *d = *q;
+    d->own_qw = d->own_scales = NULL, d->own_zeros = NULL, d->own_perm = NULL;
+    d->qw = (const uint32_t *)part[0].dev;
+    d->scales = (const uint16_t *)part[1].dev;
+    d->zeros = (const uint8_t *)part[2].dev;
+    d->perm = (const int32_t *)part[3].dev;
+    quant_free(q);
+    *w = (Weight){DT_F32, d->rows, d->cols, d, d};
+    if (rc) cu_release(be, w);
+    return rc;
+}
+
 void cu_release(Backend *be, Weight *w) {
+    if (w->quant) {
+        QMat *d = (QMat *)w->quant;
+        const void *dev[] = {d->qw, d->scales, d->zeros, d->perm};
+        for (int i = 0; i < 4; i++)
+            if (dev[i]) {
+                uncount(be, (void *)dev[i]);
+                cudaFree((void *)dev[i]);
+            }
+        free(d);
+        memset(w, 0, sizeof *w);
+        return;
+    }
     uncount(be, (void *)w->data);
     cudaFree((void *)w->data);
     memset(w, 0, sizeof *w);
@@ -285,6 +340,7 @@ extern "C" Backend *backend_cuda_open(int *no_device) {
     be->free = cu_free;
     be->upload = cu_upload;
     be->release = cu_release;
+    be->upload_quant = cu_upload_quant;
     be->to_host = cu_to_host;
     be->from_host = cu_from_host;
     be->embed = cu_embed;

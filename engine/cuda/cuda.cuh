@@ -8,7 +8,8 @@
  *   attention.cu  RoPE, causal and full attention, split-K decode attention
  *   fused.cu      the fused decode ops (norm into projection, QKV + RoPE)
  *   graph.cu      recorded decode steps (CUDA graphs)
- *   sample.cu     sampling on the device */
+ *   sample.cu     sampling on the device
+ *   quant.cu      products with quantized (GPTQ, AWQ) matrices */
 #ifndef UNUM_CUDA_CUH
 #define UNUM_CUDA_CUH
 
@@ -205,6 +206,9 @@ float *cu_alloc(Backend *be, size_t n);
 void cu_free(Backend *be, float *p);
 int cu_upload(Backend *be, const STensor *t, int rows, int cols, Weight *w);
 void cu_release(Backend *be, Weight *w);
+int cu_upload_quant(Backend *be, QMat *q, Weight *w);
+void quant_matmul(Cuda *c, float *y, const float *x, const Weight *W, const float *b, int T,
+                  int add);
 void cu_to_host(Backend *be, float *dst, const float *src, size_t n);
 void cu_from_host(Backend *be, float *dst, const float *src, size_t n);
 void cu_copy(Backend *be, float *dst, const float *src, size_t n);

@@ -127,7 +127,7 @@ void cu_rmsnorm_matmul(Backend *be, float *y, float *h, const float *x, const We
     Cuda *c = (Cuda *)be->impl;
     const float *b = bias ? (const float *)bias->data : NULL, *nw = (const float *)norm->data;
     int rows = W->rows, cols = W->cols;
-    if (!fusable(T, cols)) {
+    if (!fusable(T, cols) || W->quant) {
         cu_rmsnorm(be, h, x, norm, T, eps);
         matmul_into(c, y, h, W, b, T, 0);
         return;
@@ -148,7 +148,8 @@ void cu_qkv_rope(Backend *be, float *q, float *k_cache, float *v_cache, float *h
     Cuda *c = (Cuda *)be->impl;
     int D = w->wq->cols;
     size_t kvd = (size_t)n_kv * head_dim;
-    int same = w->wq->dtype == w->wk->dtype && w->wq->dtype == w->wv->dtype;
+    int same = w->wq->dtype == w->wk->dtype && w->wq->dtype == w->wv->dtype &&
+               !w->wq->quant && !w->wk->quant && !w->wv->quant;
     if (head_dim > ATT_MAX_HD || head_dim % 2) {
         note(c, cudaErrorInvalidValue, "qkv_rope (head_dim odd or above 256)");
         return;
@@ -188,7 +189,7 @@ void cu_rmsnorm_swiglu(Backend *be, float *a, float *u, float *h, const float *x
                        const Weight *norm, const Weight *gate, const Weight *up, int T, float eps) {
     Cuda *c = (Cuda *)be->impl;
     int rows = gate->rows, cols = gate->cols;
-    if (!fusable(T, cols) || gate->dtype != up->dtype) {
+    if (!fusable(T, cols) || gate->dtype != up->dtype || gate->quant || up->quant) {
         cu_rmsnorm(be, h, x, norm, T, eps);
         matmul_into(c, a, h, gate, NULL, T, 0);
         matmul_into(c, u, h, up, NULL, T, 0);

@@ -81,6 +81,10 @@ static void gemm_bf16(Cuda *c, float *y, const float *x, const Weight *W, int T,
 void matmul_into(Cuda *c, float *y, const float *x, const Weight *W, const float *b, int T,
                  int add) {
     int rows = W->rows, cols = W->cols;
+    if (W->quant) {
+        quant_matmul(c, y, x, W, b, T, add);
+        return;
+    }
     if (T < MATVEC_MAX_T) {
         int warps = 8;
         unsigned blocks = (unsigned)((rows + warps - 1) / warps);

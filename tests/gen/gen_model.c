@@ -38,6 +38,7 @@ static const Preset presets[] = {
     {"tiny-sharded-bf16", 64, 160, 3, 4, 2, 0, 384, 1, 3, 512, 10000.0, BF16},
     {"tiny-qwen-vocab", 32, 64, 1, 2, 1, 0, 151936, 1, 1, 4096, 1000000.0, BF16},
     {"qwen05-bench", 896, 4864, 24, 14, 2, 0, 151936, 1, 1, 32768, 1000000.0, BF16},
+    {"qwen7b-bench", 3584, 18944, 28, 28, 4, 0, 152064, 0, 1, 32768, 1000000.0, BF16},
     /* Qwen2.5-1.5B's and -3B's shapes: speculative decoding's targets */
     {"qwen15-bench", 1536, 8960, 28, 12, 2, 0, 151936, 1, 1, 32768, 1000000.0, BF16},
     {"qwen3b-bench", 2048, 11008, 36, 16, 2, 0, 151936, 1, 1, 32768, 1000000.0, BF16},
@@ -611,8 +612,257 @@ static void omni_config(const char *out, const OmniPreset *o) {
 
 /* ------------------------------------------------------------ main */
 
-static void write_config(const char *out, const Preset *p, int first_special);
+static void write_config(const char *out, const Preset *p, int first_special, const char *extra,
+                         const char *torch_dtype);
 static int write_tokenizer_files(const char *out, const char *tokenizer);
+
+/* ------------------------------------------------------------ quantized */
+
+/* GPTQ and AWQ checkpoints (engine/quant.h describes the layouts), each with
+ * a twin: the same model in float32 with every quantized matrix written
+ * dequantized, W = scale * (q - zero), which is exact in float32. The twin
+ * goes to OUTDIR-twin. The integers are drawn directly (this is not a
+ * quantizer): q uniform, zeros 2^(b-1) when symmetric, else uniform, and an
+ * fp16 scale per group and output that keeps each matrix at the float
+ * presets' spread. */
+typedef enum { GPTQ, AWQ } QMethod;
+
+typedef struct {
+    const char *name, *base; /* base: a float preset whose shapes it takes */
+    QMethod method;
+    int bits, group, sym, desc_act, v2, twin;
+} QuantPreset;
+
+static const QuantPreset quant_presets[] = {
+    /* tiny-bf16's shapes: down_proj has 160 inputs, not a multiple of 64 or 128 */
+    {"tiny-gptq4-g64", "tiny-bf16", GPTQ, 4, 64, 1, 0, 0, 1},
+    {"tiny-gptq4-g32-asym", "tiny-bf16", GPTQ, 4, 32, 0, 0, 0, 1},
+    {"tiny-gptq4-g32-act", "tiny-bf16", GPTQ, 4, 32, 0, 1, 0, 1},
+    {"tiny-gptq4-gall-asym", "tiny-bf16", GPTQ, 4, -1, 0, 0, 0, 1},
+    {"tiny-gptq4-g128-v2", "tiny-mqa-bf16", GPTQ, 4, 128, 0, 0, 1, 1},
+    {"tiny-gptq8-g64", "tiny-bf16", GPTQ, 8, 64, 1, 0, 0, 1},
+    {"tiny-gptq8-g32-act-asym", "tiny-untied-f32", GPTQ, 8, 32, 0, 1, 0, 1},
+    {"tiny-awq4-g32", "tiny-bf16", AWQ, 4, 32, 0, 0, 0, 1},
+    {"qwen05-gptq4", "qwen05-bench", GPTQ, 4, 128, 1, 0, 0, 0},
+    {"qwen05-gptq8", "qwen05-bench", GPTQ, 8, 128, 1, 0, 0, 0},
+    {"qwen7b-gptq4", "qwen7b-bench", GPTQ, 4, 128, 1, 0, 0, 0},
+};
+
+typedef struct {
+    char name[112];
+    const char *dtype; /* F32, F16, I32 */
+    int ndim;
+    int64_t shape[2];
+    void *data;
+    size_t nbytes;
+} Blob;
+
+typedef struct {
+    Blob *b;
+    int n;
+} Blobs;
+
+static void *blob_add(Blobs *bs, const char *name, const char *dtype, int ndim, int64_t a,
+                      int64_t b) {
+    bs->b = xrealloc(bs->b, sizeof *bs->b * (size_t)(bs->n + 1));
+    Blob *t = &bs->b[bs->n++];
+    snprintf(t->name, sizeof t->name, "%s", name);
+    t->dtype = dtype;
+    t->ndim = ndim;
+    t->shape[0] = a;
+    t->shape[1] = b;
+    size_t esz = strcmp(dtype, "F16") ? 4 : 2;
+    t->nbytes = (size_t)a * (size_t)(ndim == 2 ? b : 1) * esz;
+    t->data = xcalloc(t->nbytes ? t->nbytes : 1, 1);
+    return t->data;
+}
+
+static int cmp_blob(const void *a, const void *b) {
+    return strcmp(((const Blob *)a)->name, ((const Blob *)b)->name);
+}
+
+/* Writes the blobs as dir/model.safetensors (names sorted) and frees them. */
+static void blobs_write(Blobs *bs, const char *dir) {
+    qsort(bs->b, (size_t)bs->n, sizeof *bs->b, cmp_blob);
+    size_t cap = 1 << 16, len = 0;
+    char *h = xmalloc(cap);
+    len += (size_t)snprintf(h, cap, "{\"__metadata__\":{\"format\":\"pt\"}");
+    uint64_t off = 0;
+    for (int i = 0; i < bs->n; i++) {
+        const Blob *t = &bs->b[i];
+        if (cap - len < 512) h = xrealloc(h, cap *= 2);
+        char shape[64];
+        if (t->ndim == 2)
+            snprintf(shape, sizeof shape, "%lld,%lld", (long long)t->shape[0],
+                     (long long)t->shape[1]);
+        else snprintf(shape, sizeof shape, "%lld", (long long)t->shape[0]);
+        len += (size_t)snprintf(
+            h + len, cap - len,
+            ",\"%s\":{\"dtype\":\"%s\",\"shape\":[%s],\"data_offsets\":[%llu,%llu]}", t->name,
+            t->dtype, shape, (unsigned long long)off, (unsigned long long)(off + t->nbytes));
+        off += t->nbytes;
+    }
+    h[len++] = '}';
+    while (len % 8) h[len++] = ' ';
+    char *path = unum_path_join(dir, "model.safetensors");
+    FILE *f = fopen(path, "wb");
+    if (!f) die("cannot write", path);
+    unsigned char le[8];
+    for (int i = 0; i < 8; i++) le[i] = (unsigned char)((uint64_t)len >> (8 * i));
+    fwrite(le, 1, 8, f);
+    fwrite(h, 1, len, f);
+    for (int i = 0; i < bs->n; i++) {
+        if (fwrite(bs->b[i].data, 1, bs->b[i].nbytes, f) != bs->b[i].nbytes)
+            die("write failed:", path);
+        free(bs->b[i].data);
+    }
+    if (fclose(f)) die("write failed:", path);
+    free(path);
+    free(h);
+    free(bs->b);
+    bs->b = NULL, bs->n = 0;
+}
+
+static uint32_t below(uint64_t *s, uint32_t n) { return (uint32_t)((splitmix(s) >> 32) % n); }
+
+/* One linear layer [N x K]: the quantized tensors into q, W into twin. */
+static void quantize_layer(const QuantPreset *qp, const Tensor *t, uint64_t seed, Blobs *q,
+                           Blobs *twin) {
+    int N = (int)t->shape[0], K = (int)t->shape[1], b = qp->bits, p = 32 / b;
+    int G = qp->group < 0 ? K : qp->group, ng = (K + G - 1) / G, levels = 1 << b;
+    uint64_t s = seed ^ fnv(t->name);
+    char prefix[96], name[112];
+    snprintf(prefix, sizeof prefix, "%.*s", (int)(strlen(t->name) - 7), t->name); /* - ".weight" */
+    /* g_idx: k / G, or with act-order the group of k's place in a shuffle */
+    int32_t *gidx = xmalloc(sizeof(int32_t) * (size_t)K), *order = xmalloc(sizeof(int32_t) * K);
+    for (int k = 0; k < K; k++) order[k] = k;
+    if (qp->desc_act)
+        for (int k = K - 1; k > 0; k--) {
+            int j = (int)below(&s, (uint32_t)k + 1), tmp = order[k];
+            order[k] = order[j], order[j] = tmp;
+        }
+    for (int r = 0; r < K; r++) gidx[order[r]] = r / G;
+    uint8_t *qv = xmalloc((size_t)N * K), *zv = xmalloc((size_t)ng * N);
+    uint16_t *sv = xmalloc(sizeof(uint16_t) * (size_t)ng * N);
+    float spread = t->scale * sqrtf(12.0f) / (float)levels;
+    for (size_t i = 0; i < (size_t)N * K; i++) qv[i] = (uint8_t)below(&s, (uint32_t)levels);
+    for (size_t i = 0; i < (size_t)ng * N; i++) {
+        if (qp->sym) zv[i] = (uint8_t)(levels / 2);
+        else if (qp->method == GPTQ && !qp->v2) zv[i] = (uint8_t)(1 + below(&s, levels - 1));
+        else zv[i] = (uint8_t)below(&s, (uint32_t)levels);
+        double u = (double)(splitmix(&s) >> 11) * (1.0 / 9007199254740992.0);
+        sv[i] = unum_f32_to_f16(spread * (float)(0.75 + 0.5 * u));
+    }
+    float *w = blob_add(twin, t->name, "F32", 2, N, K);
+    for (int n = 0; n < N; n++)
+        for (int k = 0; k < K; k++) {
+            size_t gi = (size_t)gidx[k] * N + n;
+            w[(size_t)n * K + k] = unum_f16_to_f32(sv[gi]) * (float)((int)qv[(size_t)n * K + k] - zv[gi]);
+        }
+    int64_t qn = (int64_t)N;
+    if (qp->method == GPTQ) {
+        snprintf(name, sizeof name, "%s.qweight", prefix);
+        uint32_t *qw = blob_add(q, name, "I32", 2, K / p, qn);
+        for (int k = 0; k < K; k++)
+            for (int n = 0; n < N; n++)
+                qw[(size_t)(k / p) * N + n] |= (uint32_t)qv[(size_t)n * K + k] << (b * (k % p));
+        snprintf(name, sizeof name, "%s.qzeros", prefix);
+        uint32_t *qz = blob_add(q, name, "I32", 2, ng, N / p);
+        for (int g = 0; g < ng; g++)
+            for (int n = 0; n < N; n++) {
+                uint32_t z = zv[(size_t)g * N + n] - (qp->v2 ? 0u : 1u); /* v1: minus one */
+                qz[(size_t)g * (N / p) + n / p] |= z << (b * (n % p));
+            }
+        snprintf(name, sizeof name, "%s.g_idx", prefix);
+        memcpy(blob_add(q, name, "I32", 1, K, 0), gidx, sizeof(int32_t) * (size_t)K);
+    } else { /* AutoAWQ: output 8c + order[i] in nibble i */
+        static const int order8[8] = {0, 2, 4, 6, 1, 3, 5, 7};
+        snprintf(name, sizeof name, "%s.qweight", prefix);
+        uint32_t *qw = blob_add(q, name, "I32", 2, K, N / 8);
+        for (int k = 0; k < K; k++)
+            for (int c = 0; c < N / 8; c++)
+                for (int i = 0; i < 8; i++)
+                    qw[(size_t)k * (N / 8) + c] |= (uint32_t)qv[(size_t)(8 * c + order8[i]) * K + k]
+                                                   << (4 * i);
+        snprintf(name, sizeof name, "%s.qzeros", prefix);
+        uint32_t *qz = blob_add(q, name, "I32", 2, ng, N / 8);
+        for (int g = 0; g < ng; g++)
+            for (int c = 0; c < N / 8; c++)
+                for (int i = 0; i < 8; i++)
+                    qz[(size_t)g * (N / 8) + c] |= (uint32_t)zv[(size_t)g * N + 8 * c + order8[i]]
+                                                   << (4 * i);
+    }
+    snprintf(name, sizeof name, "%s.scales", prefix);
+    memcpy(blob_add(q, name, "F16", 2, ng, N), sv, sizeof(uint16_t) * (size_t)ng * N);
+    free(gidx), free(order), free(qv), free(zv), free(sv);
+}
+
+static int is_linear(const char *name) {
+    static const char *proj[] = {"q_proj.weight", "k_proj.weight", "v_proj.weight",
+                                 "o_proj.weight", "gate_proj.weight", "up_proj.weight",
+                                 "down_proj.weight"};
+    size_t len = strlen(name);
+    for (size_t i = 0; i < sizeof proj / sizeof proj[0]; i++) {
+        size_t pl = strlen(proj[i]);
+        if (len > pl && !strcmp(name + len - pl, proj[i])) return 1;
+    }
+    return 0;
+}
+
+/* The other tensors: fp16 in the checkpoint, the same values in f32 in the twin. */
+static void plain_tensor(const Tensor *t, uint64_t seed, Blobs *q, Blobs *twin) {
+    int64_t a = t->shape[0], b = t->ndim == 2 ? t->shape[1] : 0;
+    uint16_t *h = blob_add(q, t->name, "F16", t->ndim, a, b);
+    float *f = twin ? blob_add(twin, t->name, "F32", t->ndim, a, b) : NULL;
+    uint64_t s = seed ^ fnv(t->name);
+    for (int64_t i = 0, n = numel(t); i < n; i++) {
+        h[i] = unum_f32_to_f16(t->offset + t->scale * rnd(&s));
+        if (f) f[i] = unum_f16_to_f32(h[i]);
+    }
+}
+
+static void write_quant(const QuantPreset *qp, const Preset *p, const char *out,
+                        const char *tokenizer, uint64_t seed) {
+    plan(p);
+    Blobs q = {0}, twin = {0};
+    for (int i = 0; i < n_tensors; i++) {
+        if (is_linear(tensors[i].name)) {
+            Blobs tw = {0};
+            quantize_layer(qp, &tensors[i], seed, &q, &tw);
+            if (qp->twin) {
+                twin.b = xrealloc(twin.b, sizeof *twin.b * (size_t)(twin.n + 1));
+                twin.b[twin.n++] = tw.b[0];
+            } else free(tw.b[0].data);
+            free(tw.b);
+        } else plain_tensor(&tensors[i], seed, &q, qp->twin ? &twin : NULL);
+    }
+    char qc[256];
+    if (qp->method == GPTQ)
+        snprintf(qc, sizeof qc,
+                 "\"quantization_config\":{\"quant_method\":\"gptq\",\"bits\":%d,\"group_size\":%d,"
+                 "\"sym\":%s,\"desc_act\":%s,\"damp_percent\":0.01,\"true_sequential\":true,"
+                 "\"checkpoint_format\":\"%s\"},",
+                 qp->bits, qp->group, qp->sym ? "true" : "false", qp->desc_act ? "true" : "false",
+                 qp->v2 ? "gptq_v2" : "gptq");
+    else
+        snprintf(qc, sizeof qc,
+                 "\"quantization_config\":{\"quant_method\":\"awq\",\"bits\":%d,\"group_size\":%d,"
+                 "\"zero_point\":true,\"version\":\"gemm\",\"modules_to_not_convert\":null},",
+                 qp->bits, qp->group);
+    blobs_write(&q, out);
+    write_config(out, p, write_tokenizer_files(out, tokenizer), qc, "float16");
+    if (qp->twin) {
+        char *tdir = xmalloc(strlen(out) + 8);
+        sprintf(tdir, "%s-twin", out);
+        if (mkdir(tdir, 0755) && errno != EEXIST) die("cannot create", tdir);
+        blobs_write(&twin, tdir);
+        write_config(tdir, p, write_tokenizer_files(tdir, tokenizer), "", "float32");
+        free(tdir);
+    }
+    free(tensors);
+    tensors = NULL, n_tensors = 0;
+}
+
 
 int main(int argc, char **argv) {
     const char *preset = NULL, *out = NULL, *tokenizer = NULL;
@@ -623,6 +873,8 @@ int main(int argc, char **argv) {
                 puts(whisper_presets[k].name);
             for (size_t k = 0; k < sizeof omni_presets / sizeof omni_presets[0]; k++)
                 puts(omni_presets[k].name);
+            for (size_t k = 0; k < sizeof quant_presets / sizeof quant_presets[0]; k++)
+                puts(quant_presets[k].name);
             return 0;
         } else if (!strcmp(argv[i], "--preset") && i + 1 < argc) {
             preset = argv[++i];
@@ -643,14 +895,21 @@ int main(int argc, char **argv) {
     const Preset *p = NULL;
     const WhisperPreset *w = NULL;
     const OmniPreset *om = NULL;
+    const QuantPreset *qp = NULL;
     uint64_t seed = 0;
+    for (size_t k = 0; preset && k < sizeof quant_presets / sizeof quant_presets[0]; k++)
+        if (!strcmp(quant_presets[k].name, preset)) {
+            qp = &quant_presets[k], seed = 0x5eed3000u + k;
+            for (size_t j = 0; j < sizeof presets / sizeof presets[0]; j++)
+                if (!strcmp(presets[j].name, qp->base)) p = &presets[j];
+        }
     for (size_t k = 0; preset && k < sizeof omni_presets / sizeof omni_presets[0]; k++)
         if (!strcmp(omni_presets[k].name, preset)) {
             om = &omni_presets[k], seed = 0x5eed2000u + k;
             for (size_t j = 0; j < sizeof presets / sizeof presets[0]; j++)
                 if (!strcmp(presets[j].name, om->base)) p = &presets[j];
         }
-    for (size_t k = 0; preset && !om && k < sizeof presets / sizeof presets[0]; k++)
+    for (size_t k = 0; preset && !om && !qp && k < sizeof presets / sizeof presets[0]; k++)
         if (!strcmp(presets[k].name, preset)) p = &presets[k], seed = 0x5eed0000u + k;
     for (size_t k = 0; preset && k < sizeof whisper_presets / sizeof whisper_presets[0]; k++)
         if (!strcmp(whisper_presets[k].name, preset))
@@ -668,6 +927,10 @@ int main(int argc, char **argv) {
         }
     if (mkdir(dir, 0755) && errno != EEXIST) die("cannot create", out);
     free(dir);
+    if (qp) {
+        write_quant(qp, p, out, tokenizer, seed);
+        return 0;
+    }
     if (w) {
         plan_whisper(w);
         qsort(tensors, (size_t)n_tensors, sizeof *tensors, cmp_name);
@@ -707,7 +970,7 @@ int main(int argc, char **argv) {
             free(path);
         }
     }
-    write_config(out, p, write_tokenizer_files(out, tokenizer));
+    write_config(out, p, write_tokenizer_files(out, tokenizer), "", dt_torch[p->dt]);
     free(tensors);
     tensors = NULL, n_tensors = 0;
     if (om) {
@@ -732,7 +995,9 @@ int main(int argc, char **argv) {
 
 /* config.json; first_special is the id of <|endoftext|> (bos), and
  * <|im_end|> (eos) follows it two ids later. */
-static void write_config(const char *out, const Preset *p, int first_special) {
+/* extra: more fields (each ending in a comma) before torch_dtype */
+static void write_config(const char *out, const Preset *p, int first_special, const char *extra,
+                         const char *torch_dtype) {
     char cfg[2048], hd[64] = "";
     if (p->head_dim) snprintf(hd, sizeof hd, "\"head_dim\":%d,", p->head_dim);
     snprintf(cfg, sizeof cfg,
@@ -740,11 +1005,11 @@ static void write_config(const char *out, const Preset *p, int first_special) {
              "\"hidden_size\":%d,\"intermediate_size\":%d,\"num_hidden_layers\":%d,"
              "\"num_attention_heads\":%d,\"num_key_value_heads\":%d,%s\"vocab_size\":%d,"
              "\"max_position_embeddings\":%d,\"rope_theta\":%.1f,\"rms_norm_eps\":1e-06,"
-             "\"tie_word_embeddings\":%s,\"torch_dtype\":\"%s\",\"hidden_act\":\"silu\","
+             "\"tie_word_embeddings\":%s,%s\"torch_dtype\":\"%s\",\"hidden_act\":\"silu\","
              "\"use_sliding_window\":false,\"attention_dropout\":0.0,\"bos_token_id\":%d,"
              "\"eos_token_id\":%d}\n",
              p->D, p->F, p->L + extra_layers, p->Hq, p->Hkv, hd, p->V, p->max_pos, p->theta,
-             p->tied ? "true" : "false", dt_torch[p->dt], first_special, first_special + 2);
+             p->tied ? "true" : "false", extra, torch_dtype, first_special, first_special + 2);
     write_text(out, "config.json", cfg);
 }
 

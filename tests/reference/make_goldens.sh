@@ -111,6 +111,10 @@ Files per preset directory:
 - \`fixture.sha256\`: sha256 of the fixture files the goldens were computed from; if gen_model's output
   changes, these goldens are stale and must be regenerated.
 
+The quantized presets (tiny-gptq*, tiny-awq*) have goldens of their own,
+from the same reference run on each checkpoint's dequantized float32 twin:
+see QUANT.md and tests/reference/make_quant_goldens.sh.
+
 \`--check\` re-runs the same model with a separately written float64 numpy forward (token-by-token with a
 KV cache) and aborts unless max|diff|/max|logit| <= 1e-5 and the greedy tokens agree.
 

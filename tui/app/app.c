@@ -17,6 +17,7 @@
 
 #include "tui/core/appconfig.h"
 #include "tui/core/args.h"
+#include "tui/core/recordings.h"
 #include "audio/capture.h"
 #include "tui/app/editor.h"
 #include "tui/app/keys.h"
@@ -32,6 +33,7 @@
 #include "store/template.h"
 #include "tui/app/textwrap.h"
 #include "tui/app/theme.h"
+#include "engine/base/paths.h"
 #include "engine/base/util.h"
 #include "tui/core/worker.h"
 
@@ -79,7 +81,7 @@ typedef struct {
     int running, finished, status; /* status: PULL_OK or a failure */
     char repo[128], file[256], error[1024];
     uint64_t done, total;
-    volatile sig_atomic_t cancel;
+    UnumCancel cancel;
 } Download;
 
 typedef struct {
@@ -120,6 +122,7 @@ typedef struct {
     /* message line */
     char note[512];
     int note_err;
+    int note_sticky; /* an alert: stays until Esc acknowledges it */
 
     /* chat */
     int64_t session;
@@ -179,6 +182,7 @@ static App *g_app; /* for the signal handlers */
 
 static void note(App *a, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void note(App *a, int err, const char *fmt, ...) {
+    if (a->note_sticky) return; /* an alert is waiting for Esc */
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(a->note, sizeof a->note, fmt, ap);
@@ -187,6 +191,20 @@ static void note(App *a, int err, const char *fmt, ...) {
         if (*c == '\n' || *c == '\t') *c = ' ';
     a->note_err = err;
     a->dirty = 1;
+}
+
+/* An error that stopped something the user started (a recording, a voice
+ * message): shown until Esc acknowledges it, whatever notes come after. */
+static void alert(App *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void alert(App *a, const char *fmt, ...) {
+    char msg[480];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    a->note_sticky = 0;
+    note(a, 1, "[Esc] %s", msg);
+    a->note_sticky = 1;
 }
 
 /* ------------------------------------------------------------ terminal */
@@ -230,14 +248,11 @@ static void term_start(App *a) {
 /* stderr goes to a log file so that nothing a library prints lands on the
  * screen: $XDG_STATE_HOME/unum/unum.log (else ~/.local/state/unum). */
 static void stderr_to_log(void) {
-    const char *x = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
-    char dir[1024];
-    if (x && x[0] == '/') snprintf(dir, sizeof dir, "%s/unum", x);
-    else snprintf(dir, sizeof dir, "%s/.local/state/unum", home && *home ? home : "/tmp");
-    unum_mkdir_p(dir, 0700);
-    char log[1100];
-    snprintf(log, sizeof log, "%s/unum.log", dir);
-    int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    char *dir = unum_xdg_path(UNUM_XDG_STATE, NULL), *log = NULL;
+    if (dir && !unum_mkdir_p(dir, 0700)) log = unum_path_join(dir, "unum.log");
+    int fd = log ? open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600) : -1;
+    free(log);
+    free(dir);
     if (fd < 0) fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
     if (fd >= 0) {
         dup2(fd, 2);
@@ -446,12 +461,12 @@ static void ask(App *a) {
     ChatMsg *cm = xcalloc((size_t)a->n_msgs + 2, sizeof *cm);
     const char **audio = xcalloc((size_t)a->n_msgs + 2, sizeof *audio);
     int k = 0, voice = 0;
-    if (sys) cm[k++] = (ChatMsg){"system", sys};
+    if (sys) cm[k++] = (ChatMsg){"system", sys, 0};
     for (int i = 0; i < a->n_msgs; i++)
         if (strcmp(a->msgs[i].role, "system")) {
             audio[k] = a->msgs[i].audio;
             voice |= a->msgs[i].audio != NULL;
-            cm[k++] = (ChatMsg){a->msgs[i].role, a->msgs[i].text};
+            cm[k++] = (ChatMsg){a->msgs[i].role, a->msgs[i].text, 0};
         }
     worker_chat(a->wk, cm, voice ? audio : NULL, k, &a->gp);
     free(audio);
@@ -574,18 +589,13 @@ static void copy_code(App *a) {
     free(code);
 }
 
-static char *data_dir(const char *sub) {
-    const char *x = getenv("XDG_DATA_HOME"), *home = getenv("HOME");
-    char buf[1024];
-    if (x && x[0] == '/') snprintf(buf, sizeof buf, "%s/unum/%s", x, sub);
-    else snprintf(buf, sizeof buf, "%s/.local/share/unum/%s", home && *home ? home : "/tmp", sub);
-    unum_mkdir_p(buf, 0700);
-    return xstrdup(buf);
-}
-
 static void export_session(App *a) {
     if (!a->n_msgs) return note(a, 1, "nothing to export yet");
-    char *dir = data_dir("exports"), path[1200];
+    char *dir = unum_xdg_path(UNUM_XDG_DATA, "exports"), path[1200];
+    if (!dir || unum_mkdir_p(dir, 0700)) {
+        free(dir);
+        return note(a, 1, "%s", unum_error());
+    }
     snprintf(path, sizeof path, "%s/session-%lld.md", dir, (long long)a->session);
     free(dir);
     size_t cap = 4096, n = 0;
@@ -748,6 +758,18 @@ static void report_start(App *a, const char *tmpl) {
 
 /* ------------------------------------------------------------ voice messages */
 
+/* A capture whose row could not be added (the error is current): stopped,
+ * its file removed (nothing points to it), and the error kept on screen. */
+static void recording_abandon(App *a, capture **c, char **path) {
+    char why[400];
+    snprintf(why, sizeof why, "%s", unum_error());
+    capture_close(*c, NULL);
+    *c = NULL;
+    unlink(*path);
+    free(*path), *path = NULL;
+    alert(a, "recording stopped: %s", why);
+}
+
 /* F8: records a voice message; F8 again sends it to the speech model as the
  * user's turn (the model hears it; no transcript in between). The clip is
  * a recording in the store, linked to the session, and the message names
@@ -757,9 +779,10 @@ static void voice_toggle(App *a) {
         capture_stats st;
         int rc = capture_close(a->voice, &st);
         a->voice = NULL;
-        if (a->st && a->voice_rec) store_recording_finish(a->st, a->voice_rec);
+        if (a->st && a->voice_rec && recording_finish(a->st, a->voice_rec) && !rc) rc = -1;
         if (rc || st.frames == 0) {
-            note(a, 1, "voice message: %s", rc ? unum_error() : "nothing was recorded");
+            if (rc) alert(a, "voice message not sent: %s", unum_error());
+            else note(a, 1, "voice message: nothing was recorded");
             free(a->voice_path), a->voice_path = NULL;
             return;
         }
@@ -777,17 +800,21 @@ static void voice_toggle(App *a) {
         return note(a, 1, "the loaded model does not hear audio (a speech LLM does); F5 records "
                           "for the transcript");
     if (a->replying || a->cap) return note(a, 1, "busy: a reply or a recording is in progress");
-    char *dir = store_recordings_dir(), path[1200];
-    if (!dir) return note(a, 1, "%s", unum_error());
-    snprintf(path, sizeof path, "%s/voice-%lld.wav", dir, (long long)time(NULL));
+    char *dir = store_recordings_dir(), stem[64];
+    if (!dir) return alert(a, "voice message: %s", unum_error());
+    snprintf(stem, sizeof stem, "voice-%lld", (long long)time(NULL));
+    if (session_ensure(a, "voice conversation")) return free(dir);
+    capture_config cfg = {.dir = dir, .stem = stem, .encoding = WAV_PCM};
+    a->voice = capture_start(&cfg);
     free(dir);
-    if (session_ensure(a, "voice conversation")) return;
-    capture_config cfg = {.path = path, .encoding = WAV_PCM};
-    if (!(a->voice = capture_start(&cfg))) return note(a, 1, "%s", unum_error());
-    a->voice_path = xstrdup(path);
+    if (!a->voice) return alert(a, "voice message: %s", unum_error());
+    a->voice_path = xstrdup(capture_path(a->voice));
     a->voice_rec = 0;
-    if (a->st && store_recording_begin(a->st, path, CAPTURE_RATE, 1, a->session, &a->voice_rec))
-        note(a, 1, "%s", unum_error());
+    if (a->st && store_recording_begin(a->st, a->voice_path, CAPTURE_RATE, 1, a->session,
+                                       &a->voice_rec)) {
+        recording_abandon(a, &a->voice, &a->voice_path);
+        return;
+    }
     a->voice_t0 = unum_now();
     note(a, 0, "recording a voice message: F8 sends it");
 }
@@ -802,9 +829,9 @@ static void record_toggle(App *a) {
         int rc = capture_close(a->cap, &st);
         a->cap = NULL;
         worker_audio_end(a->wk);
-        if (a->st && a->rec_id && store_recording_finish(a->st, a->rec_id))
-            note(a, 1, "%s", unum_error());
-        else if (rc) note(a, 1, "%s", unum_error());
+        if (a->st && a->rec_id && recording_finish(a->st, a->rec_id))
+            alert(a, "recording: %s", unum_error());
+        else if (rc) alert(a, "recording: %s", unum_error());
         else note(a, 0, "recording stopped: %.1f s", (double)st.frames / CAPTURE_RATE);
         a->last_rec = a->rec_id;
         /* the report is offered once the last utterance is transcribed
@@ -817,25 +844,28 @@ static void record_toggle(App *a) {
              a->cfg_path);
         return;
     }
-    char *dir = store_recordings_dir(), path[1200];
-    if (!dir) return note(a, 1, "%s", unum_error());
+    char *dir = store_recordings_dir();
+    if (!dir) return alert(a, "recording: %s", unum_error());
     time_t now = time(NULL);
     struct tm tm;
     localtime_r(&now, &tm);
-    char stamp[32];
-    strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
-    snprintf(path, sizeof path, "%s/rec-%s.wav", dir, stamp);
-    free(dir);
-    capture_config cfg = {.path = path, .encoding = WAV_PCM, .listener = on_audio,
+    char stem[40];
+    strftime(stem, sizeof stem, "rec-%Y%m%d-%H%M%S", &tm);
+    /* a name that cannot collide: a second recording in the same second
+     * gets rec-...-2.wav, never the first one's file */
+    capture_config cfg = {.dir = dir, .stem = stem, .encoding = WAV_PCM, .listener = on_audio,
                           .listener_user = a->wk};
     a->cap = capture_start(&cfg);
-    if (!a->cap) {
-        note(a, 1, "%s", unum_error());
+    free(dir);
+    if (!a->cap) return alert(a, "recording did not start: %s", unum_error());
+    const char *path = capture_path(a->cap);
+    a->rec_id = 0;
+    if (a->st && store_recording_begin(a->st, path, CAPTURE_RATE, 1, a->session, &a->rec_id)) {
+        char *p = xstrdup(path);
+        worker_audio_end(a->wk);
+        recording_abandon(a, &a->cap, &p);
         return;
     }
-    a->rec_id = 0;
-    if (a->st && store_recording_begin(a->st, path, CAPTURE_RATE, 1, a->session, &a->rec_id))
-        note(a, 1, "%s", unum_error());
     a->rec_of[a->n_recs++ % 16] = a->rec_id;
     a->rec_t0 = unum_now();
     for (int i = 0; i < a->n_segs; i++) free(a->segs[i].text);
@@ -900,7 +930,7 @@ static void load_model(App *a);
 static void download_start(App *a) {
     Download *d = &a->dl;
     if (d->running) return;
-    d->cancel = 0;
+    unum_cancel_clear(&d->cancel);
     d->finished = 0;
     d->error[0] = 0;
     if (pthread_create(&d->thread, NULL, dl_main, d)) return note(a, 1, "cannot start the download");
@@ -1151,7 +1181,7 @@ static void draw_status(App *a) {
         if (st.state != CAPTURE_RUNNING) { /* the device went away or the disk failed */
             attrset(A_NORMAL);
             record_toggle(a);
-            note(a, 1, "recording ended: %s", st.error);
+            alert(a, "recording ended: %s", st.error);
         }
     }
     attrset(A_NORMAL);
@@ -1663,8 +1693,8 @@ static int global_action(App *a, KeyAction act) {
     case KEYS_TEMPLATES: a->focus = P_TEMPLATE; return 1;
     case KEYS_CANCEL:
         if (a->replying) worker_cancel(a->wk);
-        else if (a->dl.running) a->dl.cancel = 1;
-        else a->note[0] = 0;
+        else if (a->dl.running) unum_cancel(&a->dl.cancel);
+        else a->note[0] = 0, a->note_sticky = 0;
         return 1;
     case KEYS_REGENERATE: regenerate(a); return 1;
     case KEYS_EDIT_LAST: edit_last(a); return 1;
@@ -1887,7 +1917,7 @@ int app_main(const AppArgs *args) {
         if (!early[0]) snprintf(early, sizeof early, "%s", unum_error());
         theme_load(&a->theme, "mono");
     }
-    if (store_open(args->db, &a->st)) {
+    if (recordings_open(args->db, &a->st)) {
         if (!early[0]) snprintf(early, sizeof early, "database: %s (sessions are not saved)", unum_error());
         a->st = NULL;
     }
@@ -1949,11 +1979,11 @@ int app_main(const AppArgs *args) {
     }
     if (a->voice) { /* kept as a recording, not sent */
         capture_close(a->voice, NULL);
-        if (a->st && a->voice_rec) store_recording_finish(a->st, a->voice_rec);
+        if (a->st && a->voice_rec) recording_finish(a->st, a->voice_rec);
     }
     free(a->voice_path);
     if (a->dl.running) { /* the .part files stay for a resume */
-        a->dl.cancel = 1;
+        unum_cancel(&a->dl.cancel);
         pthread_join(a->dl.thread, NULL);
     }
     pthread_mutex_destroy(&a->dl.lock);

@@ -2,6 +2,7 @@
 #include "tui/app/keys.h"
 
 #include "tui/core/conffile.h"
+#include "engine/base/paths.h"
 #include "engine/base/util.h"
 
 #include <curses.h>
@@ -311,10 +312,7 @@ int keys_parse(Keymap *m, const char *text, size_t len, const char *origin) {
 }
 
 char *keys_config_path(void) {
-    const char *x = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
-    if (x && x[0] == '/') return unum_path_join(x, "unum/keys");
-    if (home && home[0] == '/') return unum_path_join(home, ".config/unum/keys");
-    return NULL;
+    return unum_xdg_path(UNUM_XDG_CONFIG, "keys");
 }
 
 int keys_load(Keymap *m) {

@@ -2,6 +2,7 @@
 #include "tui/app/theme.h"
 
 #include "tui/core/conffile.h"
+#include "engine/base/paths.h"
 #include "engine/base/util.h"
 
 #include <dirent.h>
@@ -260,19 +261,9 @@ int theme_parse(Theme *t, const char *text, size_t len, const char *origin) {
 
 /* --------------------------------------------------------- search path */
 
-static char *env_dir(const char *var, const char *home_rel, const char *sub) {
-    const char *v = getenv(var);
-    if (v && v[0] == '/') return unum_path_join(v, sub);
-    const char *home = getenv("HOME");
-    if (!home || home[0] != '/') return NULL;
-    char *base = unum_path_join(home, home_rel), *d = unum_path_join(base, sub);
-    free(base);
-    return d;
-}
-
 int theme_search_dirs(char *dirs[4]) {
     int n = 0;
-    char *d = env_dir("XDG_CONFIG_HOME", ".config", "unum/themes");
+    char *d = unum_xdg_path(UNUM_XDG_CONFIG, "themes");
     if (d) dirs[n++] = d;
     char exe[4096];
     ssize_t k = readlink("/proc/self/exe", exe, sizeof exe - 1);
@@ -285,7 +276,7 @@ int theme_search_dirs(char *dirs[4]) {
             dirs[n++] = unum_path_join(exe, "../../themes");
         }
     }
-    d = env_dir("XDG_DATA_HOME", ".local/share", "unum/themes");
+    d = unum_xdg_path(UNUM_XDG_DATA, "themes");
     if (d) dirs[n++] = d;
     return n;
 }

@@ -2,6 +2,7 @@
  * DESIGN.md). Output to stdout, diagnostics to stderr. */
 #include "tui/cli/cli.h"
 
+#include "tui/cli/common.h"
 #include "tui/core/args.h"
 #include "engine/chat.h"
 #include "tui/cli/cli_models.h"
@@ -9,10 +10,9 @@
 #include "engine/engine.h"
 #include "engine/cpu/kernels.h"
 #include "engine/modeldir.h"
-#include "audio/resample.h"
+#include "audio/load.h"
 #include "engine/speech.h"
 #include "engine/base/util.h"
-#include "audio/wav.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -27,11 +27,6 @@
 #include <unistd.h>
 
 #define MAX_INPUT (256u << 20)
-
-static int fail(void) {
-    fprintf(stderr, "unum: %s\n", unum_error());
-    return 1;
-}
 
 /* ------------------------------------------------------------ input */
 
@@ -107,16 +102,6 @@ static Tokenizer *load_tokenizer(const char *model) {
 
 /* ------------------------------------------------------------ run */
 
-/* Ctrl-C asks the running generation to stop (what was printed stays); a
- * second Ctrl-C, with the default action restored, ends the process. */
-static _Atomic(Engine *) running;
-
-static void on_sigint(int sig) {
-    (void)sig;
-    Engine *e = atomic_load(&running);
-    if (e) engine_cancel(e);
-}
-
 typedef struct {
     int ids; /* print ids instead of text */
     int first;
@@ -137,14 +122,10 @@ static int print_token(void *user, int32_t id, const char *text, size_t len) {
 /* The projected frames of a WAV file for a speech LLM: a clip per 30 s
  * (new arrays). */
 static int load_clips(SpeechLLM *s, const char *path, float ***clips, int *n_clips) {
-    wav_audio in;
     float *x = NULL;
     size_t n = 0;
-    if (wav_read_file(path, 0, &in)) return -1;
-    int rc = resample_to_16k(in.samples, in.n, in.sample_rate, &x, &n);
-    wav_audio_free(&in);
-    if (!rc) rc = speech_embed_all(s, x, n, clips, n_clips);
-    if (rc) unum_error_wrap("%s", path);
+    int rc = audio_read_16k(path, 0, 0, &x, &n, NULL);
+    if (!rc && (rc = speech_embed_all(s, x, n, clips, n_clips))) unum_error_wrap("%s", path);
     free(x);
     return rc;
 }
@@ -207,15 +188,15 @@ int cli_run(int argc, char **argv) {
     char *text = NULL;
     IdVec ids = {0};
     if (ids_file) {
-        if (read_ids(ids_file, &ids)) return fail();
+        if (read_ids(ids_file, &ids)) return cli_fail();
     } else if (prompt) {
         text = xstrdup(prompt);
     } else if (file) {
-        if (!(text = unum_read_file(file, MAX_INPUT, NULL))) return fail();
+        if (!(text = unum_read_file(file, MAX_INPUT, NULL))) return cli_fail();
     } else if (audio) {
         text = NULL; /* the spoken question alone */
     } else if (!isatty(0)) {
-        if (!(text = read_stdin(NULL))) return fail();
+        if (!(text = read_stdin(NULL))) return cli_fail();
     } else {
         fprintf(stderr, "unum run: no prompt (give -p TEXT, -f FILE, --prompt-ids FILE or "
                         "pipe text in)\n");
@@ -231,7 +212,7 @@ int cli_run(int argc, char **argv) {
     int rc = 1;
     if (persona) {
         if (!(persona_prompt = cli_store_persona_prompt(persona))) {
-            fail();
+            cli_fail();
             goto out;
         }
         system = persona_prompt;
@@ -242,7 +223,7 @@ int cli_run(int argc, char **argv) {
         RemoteParams rp = {.temperature = temp, .top_p = top_p, .max_tokens = n,
                            .have_seed = have_seed, .seed = seed};
         RunOut ro = {0, 1};
-        if (cli_models_run_remote(&cm, model, &pr, &rp, &eo, print_token, &ro, verbose)) fail();
+        if (cli_models_run_remote(&cm, model, &pr, &rp, &eo, print_token, &ro, verbose)) cli_fail();
         else rc = 0;
         goto out;
     }
@@ -254,35 +235,35 @@ int cli_run(int argc, char **argv) {
     free(dir);
     double t_audio = unum_now();
     if (!e || (audio && load_clips(sp, audio, &clips, &n_clips))) {
-        fail();
+        cli_fail();
         goto out;
     }
     t_audio = unum_now() - t_audio;
     if (audio && !ids_file) {
         if (raw) {
             unum_error_set("--raw and --audio: a spoken prompt goes through the chat template");
-            fail();
+            cli_fail();
             goto out;
         }
         if (speech_chat_prompt(sp, system, text, n_clips, &ids)) {
-            fail();
+            cli_fail();
             goto out;
         }
     } else if (text) {
         int err;
         if (raw) {
-            err = tokenizer_encode(e->tok, text, strlen(text), 1, &ids);
+            err = tokenizer_encode(engine_tokenizer(e), text, strlen(text), 1, &ids);
         } else {
-            ChatMsg msgs[2];
-            int nm = 0;
-            const char *sys = system ? system : e->default_system;
-            if (sys) msgs[nm++] = (ChatMsg){"system", sys};
-            msgs[nm++] = (ChatMsg){"user", text};
-            err = chat_encode(e->tok, msgs, nm, 1, &ids);
+            /* one turn, not fitted: a prompt too long for the context is
+             * refused by the engine, never cut */
+            ChatMsg turn = {"user", text, 0};
+            ChatFit fit = engine_chat_fit(e, system, 0);
+            fit.ctx = 0;
+            err = chat_prompt(engine_tokenizer(e), &turn, 1, &fit, &ids, NULL);
         }
         if (err) {
             unum_error_wrap("%s", file ? file : prompt ? "-p" : "stdin");
-            fail();
+            cli_fail();
             goto out;
         }
     }
@@ -295,14 +276,15 @@ int cli_run(int argc, char **argv) {
     if (rep >= 0) gp.sampling.repeat_penalty = rep;
     gp.sampling.seed = have_seed ? seed : (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
     gp.ignore_eos = ignore_eos;
-    if (gp.max_tokens > e->model->ctx - (int)ids.n) gp.max_tokens = e->model->ctx - (int)ids.n;
+    if (gp.max_tokens > engine_ctx(e) - (int)ids.n) gp.max_tokens = engine_ctx(e) - (int)ids.n;
 
     RunOut ro = {ids_out, 1};
     GenerateStats st;
-    struct sigaction sa = {.sa_handler = on_sigint, .sa_flags = SA_RESETHAND}, old;
-    sigemptyset(&sa.sa_mask);
-    atomic_store(&running, e);
-    sigaction(SIGINT, &sa, &old);
+    /* Ctrl-C stops the generation (what was printed stays); a second one
+     * ends the process */
+    CliInterrupt ci;
+    cli_interrupt_begin(&ci, 0);
+    cli_interrupt_engine(e);
     int g;
     if (sp) { /* the clip's frames in place of the placeholder */
         int32_t *x = NULL;
@@ -320,11 +302,10 @@ int cli_run(int argc, char **argv) {
                         : cli_models_generate(&cm, e, &eo, &pr, &gp, print_token, &ro, &st,
                                               verbose);
     }
-    sigaction(SIGINT, &old, NULL);
-    atomic_store(&running, NULL);
-    if (g) {
+    cli_interrupt_end(&ci);
+    if (g < 0) { /* cancelled (g == UNUM_CANCELLED): what was printed stands */
         if (ids_file) unum_error_wrap("%s", ids_file);
-        fail();
+        cli_fail();
         goto out;
     }
     printf("\n");
@@ -334,12 +315,14 @@ int cli_run(int argc, char **argv) {
                 "unum: %d clip(s) read and encoded in %.3f s, then %d prompt positions in "
                 "%.3f s: %.3f s from the end of the audio to the first token\n",
                 n_clips, t_audio, st.prompt_tokens, st.prefill_s, t_audio + st.prefill_s);
+    char qname[64];
     if (verbose)
         fprintf(stderr,
                 "unum: %d prompt tokens (%d reused) in %.3f s, %d generated in %.3f s "
-                "(%.1f tok/s), backend %s\n",
+                "(%.1f tok/s), backend %s%s%s\n",
                 st.prompt_tokens, st.reused_tokens, st.prefill_s, st.generated, st.decode_s,
-                st.decode_s > 0 ? st.generated / st.decode_s : 0.0, e->be->name);
+                st.decode_s > 0 ? st.generated / st.decode_s : 0.0, engine_backend_name(e),
+                *engine_quant_name(e, qname, sizeof qname) ? ", " : "", qname);
     if (st.stop == STOP_CANCELLED) {
         fprintf(stderr, "unum: interrupted\n");
         goto out;
@@ -373,14 +356,14 @@ int cli_tokenize(int argc, char **argv) {
         return EXIT_USAGE;
     }
     Tokenizer *t = load_tokenizer(model);
-    if (!t) return fail();
+    if (!t) return cli_fail();
     size_t len;
     char *text = read_stdin(&len);
     IdVec ids = {0};
     int rc = !text || tokenizer_encode(t, text, len, special, &ids);
     if (rc) {
         if (text) unum_error_wrap("stdin");
-        fail();
+        cli_fail();
     } else {
         for (size_t i = 0; i < ids.n; i++) printf(i ? " %d" : "%d", ids.v[i]);
         printf("\n");
@@ -404,11 +387,11 @@ int cli_detokenize(int argc, char **argv) {
         return EXIT_USAGE;
     }
     Tokenizer *t = load_tokenizer(model);
-    if (!t) return fail();
+    if (!t) return cli_fail();
     IdVec ids = {0};
     char *text = NULL;
     int rc = read_ids(NULL, &ids) || !(text = tokenizer_decode(t, ids.v, ids.n));
-    if (rc) fail();
+    if (rc) cli_fail();
     else fputs(text, stdout);
     free(text);
     idvec_free(&ids);
@@ -437,7 +420,7 @@ int cli_logits(int argc, char **argv) {
         return EXIT_USAGE;
     }
     IdVec ids = {0};
-    if (read_ids(ids_file, &ids)) return fail();
+    if (read_ids(ids_file, &ids)) return cli_fail();
     /* with --audio, each -200 in the ids is the clip's frames (speech.h) */
     EngineOptions eo = {.backend = backend, .threads = threads, .ctx = audio ? 0 : (int)ids.n};
     SpeechLLM *sp = NULL;
@@ -454,14 +437,14 @@ int cli_logits(int argc, char **argv) {
     else if (!audio) e = engine_load(model, &eo);
     free(dir);
     if (!e || (audio && load_clips(sp, audio, &clips, &n_clips))) {
-        fail();
+        cli_fail();
         goto done;
     }
     if (sp) {
         if (speech_expand(sp, ids.v, ids.n, (const float *const *)clips, n_clips, &x, &nx,
                           &embeds)) {
             unum_error_wrap("%s", ids_file);
-            fail();
+            cli_fail();
             goto done;
         }
     }
@@ -473,11 +456,11 @@ int cli_logits(int argc, char **argv) {
     }
     if (engine_logits_embeds(e, x, nx, embeds, logits)) {
         unum_error_wrap("%s", ids_file);
-        fail();
+        cli_fail();
         goto done;
     }
     if (unum_write_file_atomic(out, logits, sizeof(float) * V * nx)) {
-        fail();
+        cli_fail();
         goto done;
     }
     rc = 0;
@@ -531,7 +514,7 @@ int cli_bench(int argc, char **argv) {
     EngineOptions eo = {.backend = backend, .threads = threads, .ctx = plen + gen};
     if (cm.draft) return cli_bench_draft(model, cm.draft, cm.draft_n, &eo, plen, gen, reps, json);
     Engine *e = engine_load(model, &eo);
-    if (!e) return fail();
+    if (!e) return cli_fail();
     Qwen2 *m = e->model;
     int V = m->c.vocab;
     int32_t *prompt = xmalloc(sizeof(int32_t) * (size_t)plen);
@@ -564,29 +547,33 @@ int cli_bench(int argc, char **argv) {
     if (rc) {
         free(prompt);
         engine_free(e);
-        return fail();
+        return cli_fail();
     }
     double pre_tps = plen * reps / pre, dec_tps = gen * reps / dec;
     if (json) {
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "model", model);
-        cJSON_AddStringToObject(o, "backend", e->be->name);
+        cJSON_AddStringToObject(o, "backend", engine_backend_name(e));
         cJSON_AddNumberToObject(o, "threads", e->be->n_threads);
         cJSON_AddNumberToObject(o, "prompt_len", plen);
         cJSON_AddNumberToObject(o, "gen", gen);
-        cJSON_AddNumberToObject(o, "load_s", round(e->load_s * 1e4) / 1e4);
+        cJSON_AddNumberToObject(o, "load_s", round(engine_load_seconds(e) * 1e4) / 1e4);
         cJSON_AddNumberToObject(o, "prefill_tok_s", round(pre_tps * 100) / 100);
         cJSON_AddNumberToObject(o, "decode_tok_s", round(dec_tps * 100) / 100);
         cJSON_AddNumberToObject(o, "peak_rss_mb", round(unum_peak_rss_mb() * 10) / 10);
         cJSON_AddNumberToObject(o, "peak_vram_mb", round(e->be->device_peak / 1048576.0 * 10) / 10);
+        cJSON_AddNumberToObject(o, "bytes_per_token", (double)qwen2_bytes_per_token(m));
+        char qname[64];
+        if (m->c.quant.method)
+            cJSON_AddStringToObject(o, "quantization", qwen2_quant_name(m, qname, sizeof qname));
         char *txt = cJSON_PrintUnformatted(o);
         puts(txt);
         cJSON_free(txt);
         cJSON_Delete(o);
     } else {
-        printf("model      %s\nbackend    %s (%d threads, %s kernels)\n", e->dir, e->be->name,
+        printf("model      %s\nbackend    %s (%d threads, %s kernels)\n", engine_dir(e), engine_backend_name(e),
                e->be->n_threads, k_isa());
-        printf("load       %.3f s\nprefill    %d tokens: %.1f tok/s\n", e->load_s, plen, pre_tps);
+        printf("load       %.3f s\nprefill    %d tokens: %.1f tok/s\n", engine_load_seconds(e), plen, pre_tps);
         printf("decode     %d tokens: %.1f tok/s\npeak RSS   %.0f MiB\n", gen, dec_tps,
                unum_peak_rss_mb());
         if (e->be->device_peak)

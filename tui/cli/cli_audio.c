@@ -1,6 +1,7 @@
 /* cli_audio.c - see cli_audio.h. */
 #include "tui/cli/cli_audio.h"
 
+#include "tui/cli/common.h"
 #include "tui/core/args.h"
 #include "audio/capture.h"
 #include "engine/base/util.h"
@@ -10,15 +11,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
-
-static volatile sig_atomic_t interrupted;
-
-/* The first Ctrl-C stops the recording cleanly; a second one, if stopping
- * hangs (a stuck disk or audio server), ends the process at once. */
-static void on_sigint(int sig) {
-    if (interrupted) _exit(128 + sig);
-    interrupted = 1;
-}
 
 static int list_devices(void) {
     char **names;
@@ -75,17 +67,16 @@ int cli_record(int argc, char **argv) {
     }
 
     /* Our handler goes in before capture starts so that a Ctrl-C at any
-     * point stops cleanly (and SDL, told not to, installs none of its own). */
-    struct sigaction sa = {.sa_handler = on_sigint}, old_int, old_term;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, &old_int);
-    sigaction(SIGTERM, &sa, &old_term);
+     * point stops cleanly (and SDL, told not to, installs none of its own);
+     * a second one, if stopping hangs (a stuck disk or audio server), ends
+     * the process at once. */
+    CliInterrupt ci;
+    cli_interrupt_begin(&ci, 1);
     capture_config cfg = {.device = device, .path = out, .encoding = WAV_PCM};
     if (seconds > 0) cfg.max_frames = (uint64_t)llround((double)seconds * CAPTURE_RATE);
     if (seconds > 0 && cfg.max_frames == 0) {
         fputs("unum: record: --seconds: less than one sample\n", stderr);
-        sigaction(SIGINT, &old_int, NULL);
-        sigaction(SIGTERM, &old_term, NULL);
+        cli_interrupt_end(&ci);
         return EXIT_USAGE;
     }
     capture *c = capture_start(&cfg);
@@ -96,7 +87,7 @@ int cli_record(int argc, char **argv) {
     } else {
         int tty = isatty(STDERR_FILENO);
         capture_stats st;
-        while (!interrupted && capture_wait(c, 100, &st) == CAPTURE_RUNNING)
+        while (!unum_cancelled(cli_interrupt_flag()) && capture_wait(c, 100, &st) == CAPTURE_RUNNING)
             if (tty) show_progress(&st);
         if (tty) fputc('\n', stderr);
         if (capture_close(c, &st) < 0) {
@@ -112,7 +103,6 @@ int cli_record(int argc, char **argv) {
         if (rc == 0)
             fprintf(stderr, "unum: recorded %.2f s to %s\n", (double)st.frames / CAPTURE_RATE, out);
     }
-    sigaction(SIGINT, &old_int, NULL);
-    sigaction(SIGTERM, &old_term, NULL);
+    cli_interrupt_end(&ci);
     return rc;
 }

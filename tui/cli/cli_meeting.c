@@ -1,9 +1,11 @@
 /* cli_meeting.c - see cli_meeting.h. */
 #include "tui/cli/cli_meeting.h"
 
+#include "tui/cli/common.h"
 #include "tui/core/appconfig.h"
 #include "tui/core/args.h"
 #include "tui/cli/cli_models.h"
+#include "tui/core/recordings.h"
 #include "tui/cli/cli_store.h"
 #include "tui/core/meeting.h"
 #include "store/meeting_store.h"
@@ -19,20 +21,6 @@
 #include <string.h>
 #include <unistd.h>
 
-static int fail(void) {
-    fprintf(stderr, "unum: %s\n", unum_error());
-    return 1;
-}
-
-static Store *open_db(void) {
-    Store *st = NULL;
-    if (store_open(cli_store_db(), &st)) {
-        fail();
-        return NULL;
-    }
-    return st;
-}
-
 static int parse_id(const char *s, int64_t *id) {
     char *end;
     long long v = strtoll(s, &end, 10);
@@ -42,16 +30,6 @@ static int parse_id(const char *s, int64_t *id) {
 }
 
 /* ------------------------------------------------------------ summarize */
-
-static volatile int meeting_cancel;
-static _Atomic(Engine *) meeting_engine;
-
-static void on_sigint(int sig) {
-    (void)sig;
-    meeting_cancel = 1;
-    Engine *e = atomic_load(&meeting_engine);
-    if (e) engine_cancel(e);
-}
 
 static void on_progress(void *ud, MeetStage stage, double done, double total) {
     int tty = *(int *)ud;
@@ -98,7 +76,7 @@ static int summarize(int argc, char **argv) {
     char *cfg_path = app_config_path("config");
     int rc = app_config_load(&cfg, cfg_path);
     free(cfg_path);
-    if (rc) return fail();
+    if (rc) return cli_fail();
     if (!model) model = cfg.model;
     if (!whisper) whisper = cfg.whisper;
     if (!model) {
@@ -107,7 +85,7 @@ static int summarize(int argc, char **argv) {
                         "in the config file\n");
         return EXIT_USAGE;
     }
-    Store *st = open_db();
+    Store *st = cli_open_db();
     if (!st) {
         app_config_free(&cfg);
         return 1;
@@ -115,24 +93,21 @@ static int summarize(int argc, char **argv) {
     rc = 1;
     Engine *e = NULL;
     Models *ms = NULL;
-    Backend *wbe = NULL;
-    Whisper *w = NULL;
     Transcriber *t = NULL;
-    char *md = NULL, *wdir = NULL;
+    char *md = NULL;
     int tty = isatty(2);
     MeetingParams mp;
     meeting_defaults(&mp);
     mp.progress = on_progress;
     mp.ud = &tty;
-    mp.cancel = &meeting_cancel;
+    mp.cancel = cli_interrupt_flag();
     mp.no_fallback = no_fallback;
-    struct sigaction sa = {.sa_handler = on_sigint, .sa_flags = SA_RESETHAND}, old;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, &old);
+    CliInterrupt ci;
+    cli_interrupt_begin(&ci, 0);
     if (wav) {
         int existing = 0;
         char *abs = realpath(wav, NULL);
-        int r = store_recording_import(st, abs ? abs : wav, &rec, &existing);
+        int r = recording_import(st, abs ? abs : wav, &rec, &existing);
         free(abs);
         if (r) goto done;
         fprintf(stderr, "unum: %s is recording %lld%s\n", wav, (long long)rec,
@@ -149,9 +124,7 @@ static int summarize(int argc, char **argv) {
                            (long long)rec);
             goto done;
         }
-        if (!(wdir = modeldir_resolve(whisper)) || !(wbe = backend_open(backend, threads)) ||
-            !(w = whisper_load(wdir, wbe)) || !(t = transcriber_new(w, wdir)))
-            goto done;
+        if (!(t = transcriber_load(whisper, backend, threads))) goto done;
         int r = meeting_transcribe(st, t, rec, &mp);
         if (tty) fputs("\r\033[K", stderr);
         if (r < 0) goto done;
@@ -160,8 +133,8 @@ static int summarize(int argc, char **argv) {
                             "resumes it\n");
             goto done;
         }
-        transcriber_free(t), whisper_free(w), wbe->close(wbe);
-        t = NULL, w = NULL, wbe = NULL;
+        transcriber_free(t);
+        t = NULL;
     }
     EngineOptions eo = {.backend = backend, .threads = threads, .ctx = ctx ? ctx : cfg.ctx};
     if (remote_is_url(model) || remote_is_url(cm.stage2)) {
@@ -186,10 +159,10 @@ static int summarize(int argc, char **argv) {
         }
         mp.escalate_below = cm.have_escalate ? cm.escalate_below : CLI_ESCALATE_DEFAULT;
     }
-    atomic_store(&meeting_engine, e);
+    cli_interrupt_engine(e);
     int64_t report = 0;
     int r = meeting_report(st, e, rec, tmpl, persona, &mp, &md, &report);
-    atomic_store(&meeting_engine, NULL);
+    cli_interrupt_engine(NULL);
     if (tty) fputs("\r\033[K", stderr);
     if (r < 0) goto done;
     if (r > 0) {
@@ -203,19 +176,16 @@ static int summarize(int argc, char **argv) {
     }
     fprintf(stderr, "unum: report %lld of recording %lld (%d generations, at most %d of %d "
                     "context positions)\n",
-            (long long)report, (long long)rec, mp.calls, mp.max_positions, e->model->ctx);
+            (long long)report, (long long)rec, mp.calls, mp.max_positions, engine_ctx(e));
     if (mp.stage2)
         fprintf(stderr, "unum: stage 2 wrote %d of the %d generations (confidence below %.3f)\n",
                 mp.escalated, mp.calls - mp.escalated, mp.escalate_below);
     rc = 0;
 done:
-    sigaction(SIGINT, &old, NULL);
-    if (rc && !meeting_cancel) fail();
+    cli_interrupt_end(&ci);
+    if (rc && !unum_cancelled(cli_interrupt_flag())) cli_fail();
     free(md);
-    free(wdir);
     transcriber_free(t);
-    whisper_free(w);
-    if (wbe) wbe->close(wbe);
     models_free(ms);
     engine_free(e);
     store_close(st);
@@ -226,13 +196,13 @@ done:
 /* ------------------------------------------------------------ list, show, export */
 
 static int list(void) {
-    Store *st = open_db();
+    Store *st = cli_open_db();
     if (!st) return 1;
     StoreMeeting *m;
     size_t n;
     if (store_meeting_list(st, &m, &n)) {
         store_close(st);
-        return fail();
+        return cli_fail();
     }
     for (size_t i = 0; i < n; i++) {
         int s = (int)(m[i].duration_s + 0.5);
@@ -263,13 +233,13 @@ static int show_or_export(int argc, char **argv, int export) {
                 export ? " and --format md|json|vtt|srt" : "");
         return EXIT_USAGE;
     }
-    Store *st = open_db();
+    Store *st = cli_open_db();
     if (!st) return 1;
     StoreMeeting m;
     int rc = 1;
     char *text = NULL;
     if (store_meeting_get(st, id, &m)) {
-        fail();
+        cli_fail();
         store_close(st);
         return 1;
     }
@@ -319,7 +289,7 @@ static int show_or_export(int argc, char **argv, int export) {
         if (text[0] && text[strlen(text) - 1] != '\n') putchar('\n');
         rc = 0;
     } else {
-        fail();
+        cli_fail();
     }
     free(text);
     store_meeting_free(&m);

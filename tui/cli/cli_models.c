@@ -8,6 +8,7 @@
 #include "engine/models.h"
 #include "engine/remote.h"
 #include "engine/speculative.h"
+#include "tui/cli/common.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -45,13 +46,12 @@ int cli_models_prompt(const Engine *e, const CliPrompt *pr, IdVec *out) {
         for (size_t i = 0; i < pr->n; i++) idvec_push(out, pr->ids[i]);
         return 0;
     }
-    if (pr->raw) return tokenizer_encode(e->tok, pr->text, strlen(pr->text), 1, out);
-    ChatMsg msgs[2];
-    int nm = 0;
-    const char *sys = pr->system ? pr->system : e->default_system;
-    if (sys) msgs[nm++] = (ChatMsg){"system", sys};
-    msgs[nm++] = (ChatMsg){"user", pr->text};
-    return chat_encode(e->tok, msgs, nm, 1, out);
+    if (pr->raw) return tokenizer_encode(engine_tokenizer(e), pr->text, strlen(pr->text), 1, out);
+    /* one turn, not fitted (as run's own prompt): too long is refused later */
+    ChatMsg turn = {"user", pr->text, 0};
+    ChatFit fit = engine_chat_fit(e, pr->system, 0);
+    fit.ctx = 0;
+    return chat_prompt(engine_tokenizer(e), &turn, 1, &fit, out, NULL);
 }
 
 /* ------------------------------------------------------------ draft */
@@ -101,7 +101,7 @@ typedef struct {
     int live;        /* also pass each token on as it comes */
     engine_token_fn fn;
     void *user;
-    atomic_int *cancel; /* stops stage 2 when set (a Ctrl-C meant for e) */
+    UnumCancel *cancel; /* stops stage 2 when set (a Ctrl-C meant for stage 1) */
 } Collect;
 
 static int collect_token(void *user, int32_t id, const char *text, size_t len) {
@@ -137,7 +137,7 @@ static void collect_free(Collect *c) {
 /* Stage 2's tokens pass straight on; a cancel of stage 1's engine stops it. */
 static int pass_token(void *user, int32_t id, const char *text, size_t len) {
     Collect *c = user;
-    if (atomic_load(c->cancel)) return 1;
+    if (unum_cancelled(c->cancel)) return 1;
     return c->fn ? c->fn(c->user, id, text, len) : 0;
 }
 
@@ -148,8 +148,8 @@ static int remote_msgs(const CliPrompt *pr, ChatMsg *msgs, int *nm) {
         return unum_error_set("a remote model takes a chat prompt (-p, -f or stdin); --raw, "
                               "--prompt-ids, --ids and --audio need a local model");
     *nm = 0;
-    if (pr->system) msgs[(*nm)++] = (ChatMsg){"system", pr->system};
-    msgs[(*nm)++] = (ChatMsg){"user", pr->text};
+    if (pr->system) msgs[(*nm)++] = (ChatMsg){"system", pr->system, 0};
+    msgs[(*nm)++] = (ChatMsg){"user", pr->text, 0};
     return 0;
 }
 
@@ -194,7 +194,8 @@ static int stage2_answer(const CliModels *cm, Models *ms, const EngineOptions *e
         p.logprobs = 0;
         RemoteStats rs;
         int rc = remote_chat(r, msgs, nm, &p, remote_pass, pass, pass->cancel, &rs);
-        if (!rc) remote_to_stats(&rs, st);
+        if (rc >= 0) remote_to_stats(&rs, st); /* a cancel: stop STOP_CANCELLED */
+        if (rc == UNUM_CANCELLED) rc = 0;
         remote_stats_free(&rs);
         remote_free(r);
         return rc;
@@ -238,8 +239,8 @@ static int cascade_finish(const CliModels *cm, Models *ms, const EngineOptions *
                 P);
     Collect pass = {.fn = c->fn, .user = c->user, .cancel = c->cancel};
     int rc = stage2_answer(cm, ms, eo, pr, gp, rp, &pass, st);
-    if (!rc && st->stop == STOP_CALLBACK && atomic_load(c->cancel)) st->stop = STOP_CANCELLED;
-    atomic_store(c->cancel, 0);
+    if (!rc && st->stop == STOP_CALLBACK && unum_cancelled(c->cancel)) st->stop = STOP_CANCELLED;
+    unum_cancel_clear(c->cancel); /* used up here, not by stage 1's next call */
     if (!rc && verbose)
         fprintf(stderr, "unum: stage 2 answered (stage 1 confidence %.3f < %.3f)\n", conf, P);
     return rc;
@@ -264,13 +265,6 @@ static int cascade(const CliModels *cm, Engine *e, const EngineOptions *eo, cons
 
 /* ------------------------------------------------------------ remote */
 
-static atomic_int remote_cancel;
-
-static void on_sigint(int sig) {
-    (void)sig;
-    atomic_store(&remote_cancel, 1);
-}
-
 int cli_models_run_remote(const CliModels *cm, const char *url, const CliPrompt *pr,
                           const RemoteParams *rp, const EngineOptions *eo, engine_token_fn fn,
                           void *user, int verbose) {
@@ -284,18 +278,18 @@ int cli_models_run_remote(const CliModels *cm, const char *url, const CliPrompt 
     if (remote_msgs(pr, msgs, &nm)) return -1;
     Remote *r = remote_open(url, cm->remote_model);
     if (!r) return -1;
-    struct sigaction sa = {.sa_handler = on_sigint, .sa_flags = SA_RESETHAND}, old;
-    sigemptyset(&sa.sa_mask);
-    atomic_store(&remote_cancel, 0);
-    sigaction(SIGINT, &sa, &old);
+    CliInterrupt ci; /* Ctrl-C stops the stream (tui/cli/common.h) */
+    cli_interrupt_begin(&ci, 0);
+    UnumCancel *flag = cli_interrupt_flag();
     RemoteParams p = *rp;
     p.logprobs = cm->stage2 != NULL; /* stage 1's confidence */
     Collect c = {
-        .live = !cm->stage2 || isatty(1), .fn = fn, .user = user, .cancel = &remote_cancel};
+        .live = !cm->stage2 || isatty(1), .fn = fn, .user = user, .cancel = flag};
     RemoteStats rs;
     GenerateStats st = {0};
-    int rc = remote_chat(r, msgs, nm, &p, remote_piece, &c, &remote_cancel, &rs);
-    if (!rc) remote_to_stats(&rs, &st);
+    int rc = remote_chat(r, msgs, nm, &p, remote_piece, &c, flag, &rs);
+    if (rc >= 0) remote_to_stats(&rs, &st); /* a cancel: stop STOP_CANCELLED */
+    if (rc == UNUM_CANCELLED) rc = 0;
     if (!rc && verbose)
         fprintf(stderr, "unum: %s at %s: %d pieces in %.3f s (first after %.3f s)%s\n",
                 remote_model(r), url, rs.pieces, rs.total_s, rs.first_s,
@@ -312,7 +306,7 @@ int cli_models_run_remote(const CliModels *cm, const char *url, const CliPrompt 
             models_free(ms);
         }
     }
-    sigaction(SIGINT, &old, NULL);
+    cli_interrupt_end(&ci);
     if ((!rc || (c.len && c.live)) && fn) fn(user, -1, "\n", 1); /* after what was shown */
     if (!rc && st.stop == STOP_CANCELLED) rc = unum_error_set("interrupted");
     remote_stats_free(&rs);

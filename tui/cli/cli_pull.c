@@ -1,6 +1,7 @@
 /* cli_pull.c - see cli_pull.h. */
 #include "tui/cli/cli_pull.h"
 
+#include "tui/cli/common.h"
 #include "tui/core/args.h"
 #include "engine/pull.h"
 #include "engine/base/util.h"
@@ -9,15 +10,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
-
-static volatile sig_atomic_t interrupted;
-
-/* The first Ctrl-C stops the transfer at the next chunk (the .part stays);
- * a second one ends the process at once. */
-static void on_sigint(int sig) {
-    if (interrupted) _exit(128 + sig);
-    interrupted = 1;
-}
 
 /* ---- progress ------------------------------------------------------------- */
 
@@ -101,21 +93,20 @@ int cli_pull(int argc, char **argv) {
         return EXIT_USAGE;
     }
 
-    struct sigaction sa = {.sa_handler = on_sigint}, old_int, old_term;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, &old_int);
-    sigaction(SIGTERM, &sa, &old_term);
+    /* the first Ctrl-C stops the transfer at the next chunk (the .part
+     * stays); a second one ends the process at once */
+    CliInterrupt ci;
+    cli_interrupt_begin(&ci, 1);
     Show show = {.tty = isatty(STDERR_FILENO), .start = unum_now(), .printed_index = -1};
     show.last = show.start;
     PullOptions o = {.repo = repo,
                      .revision = rev,
                      .progress = on_progress,
                      .user = &show,
-                     .cancel = &interrupted};
+                     .cancel = cli_interrupt_flag()};
     PullResult r;
     int st = pull_run(&o, &r);
-    sigaction(SIGINT, &old_int, NULL);
-    sigaction(SIGTERM, &old_term, NULL);
+    cli_interrupt_end(&ci);
     if (show.line_open) fputs("\r\033[K", stderr);
 
     switch (st) {

@@ -3,6 +3,7 @@
  * byte for byte. */
 #include "tui/cli/cli_store.h"
 
+#include "tui/cli/common.h"
 #include "tui/core/args.h"
 #include "store/persona.h"
 #include "store/search.h"
@@ -17,16 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static const char *db_path;
-
-void cli_store_set_db(const char *path) { db_path = path; }
-const char *cli_store_db(void) { return db_path; }
-
-static int fail(void) {
-    fprintf(stderr, "unum: %s\n", unum_error());
-    return 1;
-}
 
 /* Prints "head<TAB>text" as one line: tabs and line breaks inside text
  * (free-form descriptions and titles) are shown as \\t, \\n and \\r, so
@@ -54,18 +45,9 @@ static int usage_error(const char *fmt, ...) {
     return EXIT_USAGE;
 }
 
-static Store *open_store(void) {
-    Store *st;
-    if (store_open(db_path, &st) != 0) {
-        fail();
-        return NULL;
-    }
-    return st;
-}
-
 char *cli_store_persona_prompt(const char *name) {
     Store *st;
-    if (store_open(db_path, &st) != 0) return NULL;
+    if (store_open(cli_db(), &st) != 0) return NULL;
     Persona p;
     char *out = NULL;
     if (store_persona_get(st, name, &p) == 0) {
@@ -169,20 +151,20 @@ int cli_persona(int argc, char **argv) {
         return EXIT_USAGE;
     }
 
-    Store *st = open_store();
+    Store *st = cli_open_db();
     if (!st) return 1;
     int rc = 0;
     Persona p = {0};
     if (!strcmp(verb, "list")) {
         Persona *list;
         size_t n;
-        if (store_persona_list(st, &list, &n) != 0) rc = fail();
+        if (store_persona_list(st, &list, &n) != 0) rc = cli_fail();
         else {
             for (size_t k = 0; k < n; k++) print_fields(list[k].name, list[k].description);
             store_personas_free(list, n);
         }
     } else if (!strcmp(verb, "show") || !strcmp(verb, "export")) {
-        if (store_persona_get(st, name, &p) != 0) rc = fail();
+        if (store_persona_get(st, name, &p) != 0) rc = cli_fail();
         else if (!strcmp(verb, "show")) persona_print(&p);
         else {
             char *j = persona_to_json(&p);
@@ -190,9 +172,9 @@ int cli_persona(int argc, char **argv) {
             free(j);
         }
     } else if (!strcmp(verb, "rm")) {
-        if (store_persona_delete(st, name) != 0) rc = fail();
+        if (store_persona_delete(st, name) != 0) rc = cli_fail();
     } else if (!strcmp(verb, "import")) {
-        if (persona_from_file(name, &p) != 0 || store_persona_add(st, &p) != 0) rc = fail();
+        if (persona_from_file(name, &p) != 0 || store_persona_add(st, &p) != 0) rc = cli_fail();
         else fprintf(stderr, "unum: imported persona '%s'\n", p.name);
     } else if (prompt) { /* add --prompt */
         p.name = xstrdup(name);
@@ -201,11 +183,11 @@ int cli_persona(int argc, char **argv) {
         p.tone = xstrdup("");
         p.length = xstrdup("");
         p.language = xstrdup("");
-        if (store_persona_add(st, &p) != 0) rc = fail();
+        if (store_persona_add(st, &p) != 0) rc = cli_fail();
     } else { /* add or edit --file */
         if (persona_from_file(file, &p) != 0 || name_matches(file, p.name, name) != 0 ||
             (!strcmp(verb, "add") ? store_persona_add(st, &p) : store_persona_update(st, &p)) != 0)
-            rc = fail();
+            rc = cli_fail();
     }
     persona_free(&p);
     store_close(st);
@@ -279,20 +261,20 @@ int cli_template(int argc, char **argv) {
         return EXIT_USAGE;
     }
 
-    Store *st = open_store();
+    Store *st = cli_open_db();
     if (!st) return 1;
     int rc = 0;
     Template t = {0};
     if (!strcmp(verb, "list")) {
         Template *list;
         size_t n;
-        if (store_template_list(st, &list, &n) != 0) rc = fail();
+        if (store_template_list(st, &list, &n) != 0) rc = cli_fail();
         else {
             for (size_t k = 0; k < n; k++) print_fields(list[k].name, list[k].description);
             store_templates_free(list, n);
         }
     } else if (!strcmp(verb, "show") || !strcmp(verb, "export")) {
-        if (store_template_get(st, name, &t) != 0) rc = fail();
+        if (store_template_get(st, name, &t) != 0) rc = cli_fail();
         else if (!strcmp(verb, "show")) template_print(&t);
         else {
             char *j = template_to_json(&t);
@@ -300,15 +282,15 @@ int cli_template(int argc, char **argv) {
             free(j);
         }
     } else if (!strcmp(verb, "rm")) {
-        if (store_template_delete(st, name) != 0) rc = fail();
+        if (store_template_delete(st, name) != 0) rc = cli_fail();
     } else if (!strcmp(verb, "import")) {
-        if (template_from_file(name, &t) != 0 || store_template_add(st, &t) != 0) rc = fail();
+        if (template_from_file(name, &t) != 0 || store_template_add(st, &t) != 0) rc = cli_fail();
         else fprintf(stderr, "unum: imported template '%s'\n", t.name);
     } else {
         if (template_from_file(file, &t) != 0 || name_matches(file, t.name, name) != 0 ||
             (!strcmp(verb, "add") ? store_template_add(st, &t) : store_template_update(st, &t)) !=
                 0)
-            rc = fail();
+            rc = cli_fail();
     }
     template_free(&t);
     store_close(st);
@@ -400,13 +382,13 @@ int cli_sessions(int argc, char **argv) {
         return usage_error("sessions: unknown action '%s'\n%s", verb, sessions_usage);
     }
 
-    Store *st = open_store();
+    Store *st = cli_open_db();
     if (!st) return 1;
     int rc = 0;
     if (!strcmp(verb, "list")) {
         StoreSession *list;
         size_t n;
-        if (store_session_list(st, &list, &n) != 0) rc = fail();
+        if (store_session_list(st, &list, &n) != 0) rc = cli_fail();
         else {
             for (size_t k = 0; k < n; k++)
             {
@@ -418,13 +400,13 @@ int cli_sessions(int argc, char **argv) {
             store_sessions_free(list, n);
         }
     } else if (!strcmp(verb, "rm")) {
-        if (store_session_delete(st, id) != 0) rc = fail();
+        if (store_session_delete(st, id) != 0) rc = cli_fail();
     } else {
         StoreSession s;
         StoreMessage *m = NULL;
         size_t n = 0;
-        if (store_session_get(st, id, &s) != 0) rc = fail();
-        else if (store_message_list(st, id, &m, &n) != 0) rc = fail();
+        if (store_session_get(st, id, &s) != 0) rc = cli_fail();
+        else if (store_message_list(st, id, &m, &n) != 0) rc = cli_fail();
         else if (!strcmp(verb, "show")) {
             printf("session %lld: %s\nmodel: %s\npersona: %s\ncreated: %s\nupdated: %s\n",
                    (long long)s.id, s.title, s.model, s.persona, s.created, s.updated);
@@ -462,7 +444,7 @@ int cli_search(int argc, char **argv) {
         if (i > 1) strcat(q, " ");
         strcat(q, argv[i]);
     }
-    Store *st = open_store();
+    Store *st = cli_open_db();
     if (!st) {
         free(q);
         return 1;
@@ -470,7 +452,7 @@ int cli_search(int argc, char **argv) {
     StoreHit *hits;
     size_t n;
     int rc = 0;
-    if (store_search(st, q, 1000, &hits, &n) != 0) rc = fail();
+    if (store_search(st, q, 1000, &hits, &n) != 0) rc = cli_fail();
     else {
         for (size_t i = 0; i < n; i++)
             printf("%s\t%lld\t%s\n", hits[i].kind, (long long)hits[i].id, hits[i].snippet);

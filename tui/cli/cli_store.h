@@ -1,13 +1,10 @@
 /* cli_store.h - the store's command-line face: persona, template, sessions
  * and search. Each returns the exit status (0 ok, 1 runtime error, 2 usage
- * error). The database is the one given to cli_store_set_db (the global
- * --db option), else the default location. */
+ * error). The database is cli_db() (common.h: the global --db option),
+ * else the default location. */
 #ifndef UNUM_CLI_STORE_H
 #define UNUM_CLI_STORE_H
 
-void cli_store_set_db(const char *path);
-/* The --db path given (NULL: the default). */
-const char *cli_store_db(void);
 /* The system prompt a persona gives a chat: its system_prompt, then its
  * style (tone, length, language) when set. A new string, or NULL with the
  * error set (unknown persona, unreadable database). */

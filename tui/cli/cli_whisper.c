@@ -1,13 +1,13 @@
 /* cli_whisper.c - see cli_whisper.h. */
 #include "tui/cli/cli_whisper.h"
 
+#include "tui/cli/common.h"
 #include "tui/core/args.h"
 #include "engine/mel.h"
 #include "engine/transcribe.h"
 #include "engine/modeldir.h"
-#include "audio/resample.h"
+#include "audio/load.h"
 #include "engine/base/util.h"
-#include "audio/wav.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -17,11 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-static int fail(void) {
-    fprintf(stderr, "unum: %s\n", unum_error());
-    return 1;
-}
 
 /* The mel bin count of a Whisper directory: preprocessor_config.json's
  * feature_size, else config.json's num_mel_bins. */
@@ -68,26 +63,23 @@ int cli_mel(int argc, char **argv) {
     int n_mels = 0, rc = 1;
     if (!dir || model_n_mels(dir, &n_mels)) {
         free(dir);
-        return fail();
+        return cli_fail();
     }
     free(dir);
-    wav_audio in;
-    if (wav_read_file(wav, 0, &in)) return fail();
     float *x = NULL, *mel = NULL;
     size_t n = 0;
     mel_ctx *m = NULL;
-    if (resample_to_16k(in.samples, in.n, in.sample_rate, &x, &n)) {
-        unum_error_wrap("%s", wav);
-        fail();
+    if (audio_read_16k(wav, 0, 30, &x, &n, NULL)) { /* the one window the mel covers */
+        cli_fail();
         goto done;
     }
     if (!(m = mel_create(n_mels))) {
-        fail();
+        cli_fail();
         goto done;
     }
     mel = xmalloc(sizeof(float) * (size_t)n_mels * 3000);
     if (mel_compute_30s(m, x, n, mel) || unum_write_file_atomic(out, mel, sizeof(float) * n_mels * 3000)) {
-        fail();
+        cli_fail();
         goto done;
     }
     rc = 0;
@@ -95,18 +87,10 @@ done:
     mel_free(m);
     free(mel);
     free(x);
-    wav_audio_free(&in);
     return rc;
 }
 
 /* ------------------------------------------------------------ transcribe */
-
-static volatile int transcribe_cancel;
-
-static void on_sigint(int sig) {
-    (void)sig;
-    transcribe_cancel = 1;
-}
 
 typedef struct {
     int timestamps, json, progress;
@@ -218,28 +202,18 @@ int cli_transcribe(int argc, char **argv) {
     p.on_segment = print_segment;
     p.on_progress = print_progress;
     p.ud = &o;
-    p.cancel = &transcribe_cancel;
+    p.cancel = cli_interrupt_flag();
     o.progress = isatty(2);
 
     int rc = 1;
-    char *dir = modeldir_resolve(model);
-    Backend *be = NULL;
-    Whisper *w = NULL;
     Transcriber *t = NULL;
-    wav_audio in = {0};
     float *x = NULL;
     size_t n = 0;
     Transcript tr = {0};
-    if (!dir) return fail();
-    if (wav_read_file(wav, 0, &in)) goto fail;
-    if (resample_to_16k(in.samples, in.n, in.sample_rate, &x, &n)) {
-        unum_error_wrap("%s", wav);
-        goto fail;
-    }
+    if (audio_read_16k(wav, 0, 0, &x, &n, NULL)) goto fail;
     double t_load = unum_now();
-    if (!(be = backend_open(backend, threads)) || !(w = whisper_load(dir, be)) ||
-        !(t = transcriber_new(w, dir)))
-        goto fail;
+    if (!(t = transcriber_load(model, backend, threads))) goto fail;
+    const char *dir = transcriber_dir(t);
     if (language && !transcriber_vocab(t)->multilingual && strcmp(language, "en")) {
         fprintf(stderr, "unum transcribe: --language %s: %s is an English-only model\n", language,
                 dir);
@@ -258,9 +232,8 @@ int cli_transcribe(int argc, char **argv) {
             goto out;
         }
     }
-    struct sigaction sa = {.sa_handler = on_sigint, .sa_flags = SA_RESETHAND}, old;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, &old);
+    CliInterrupt ci;
+    cli_interrupt_begin(&ci, 0);
     o.t_start = unum_now();
     int r;
     if (stream) { /* as live audio: through the voice activity detector, 100 ms at a time */
@@ -273,7 +246,7 @@ int cli_transcribe(int argc, char **argv) {
     } else {
         r = transcribe(t, x, n, 0, &p, &tr);
     }
-    sigaction(SIGINT, &old, NULL);
+    cli_interrupt_end(&ci);
     double el = unum_now() - o.t_start;
     if (o.progress) fputs("\r\033[K", stderr);
     if (r < 0) goto fail;
@@ -283,7 +256,7 @@ int cli_transcribe(int argc, char **argv) {
                 "unum: %.1f s of audio in %.2f s (%.1fx real time; model loaded in %.2f s), "
                 "%d segments, language %s, backend %s\n",
                 (double)n / MEL_SAMPLE_RATE, el, el > 0 ? (double)n / MEL_SAMPLE_RATE / el : 0,
-                o.t_start - t_load, tr.n, tr.language, be->name);
+                o.t_start - t_load, tr.n, tr.language, transcriber_backend(t));
     if (r > 0) {
         fprintf(stderr, "unum: transcription interrupted; the segments above are complete\n");
         goto out;
@@ -291,14 +264,10 @@ int cli_transcribe(int argc, char **argv) {
     rc = 0;
     goto out;
 fail:
-    fail();
+    cli_fail();
 out:
     transcript_free(&tr);
     transcriber_free(t);
-    whisper_free(w);
-    if (be) be->close(be);
     free(x);
-    wav_audio_free(&in);
-    free(dir);
     return rc;
 }

@@ -1,6 +1,7 @@
 /* appconfig.c - see appconfig.h. */
 #include "tui/core/appconfig.h"
 
+#include "engine/base/paths.h"
 #include "engine/base/util.h"
 
 #include <errno.h>
@@ -117,7 +118,7 @@ int app_config_parse(AppConfig *c, const char *text, size_t len, const char *nam
 }
 
 int app_config_load(AppConfig *c, const char *path) {
-    if (!unum_file_exists(path)) return 0;
+    if (!path || !unum_file_exists(path)) return 0;
     size_t len = 0;
     char *txt = unum_read_file(path, MAX_FILE + 1, &len);
     if (!txt) return -1;
@@ -126,21 +127,7 @@ int app_config_load(AppConfig *c, const char *path) {
     return rc;
 }
 
-char *app_config_path(const char *name) {
-    const char *x = getenv("XDG_CONFIG_HOME");
-    char *base;
-    if (x && x[0] == '/') {
-        base = unum_path_join(x, "unum");
-    } else {
-        const char *home = getenv("HOME");
-        char *cfg = unum_path_join(home && *home ? home : "/tmp", ".config");
-        base = unum_path_join(cfg, "unum");
-        free(cfg);
-    }
-    char *p = unum_path_join(base, name);
-    free(base);
-    return p;
-}
+char *app_config_path(const char *name) { return unum_xdg_path(UNUM_XDG_CONFIG, name); }
 
 static int mkdirs(const char *path) { /* the folders above path */
     char *d = xstrdup(path), *slash = strrchr(d, '/');
@@ -154,6 +141,7 @@ static int mkdirs(const char *path) { /* the folders above path */
 }
 
 int app_config_set(const char *path, const char *key, const char *value) {
+    if (!path) return unum_error_set("no settings file: neither XDG_CONFIG_HOME nor HOME is set");
     size_t len = 0;
     char *old = unum_file_exists(path) ? unum_read_file(path, MAX_FILE + 1, &len) : xstrdup("");
     if (!old) return -1;

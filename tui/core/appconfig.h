@@ -42,11 +42,13 @@ typedef struct {
 void app_config_defaults(AppConfig *c);
 /* Parses a config file's text (name for messages). 0, or -1 with the error. */
 int app_config_parse(AppConfig *c, const char *text, size_t len, const char *name);
-/* Reads path (a missing file is not an error: defaults stay). */
+/* Reads path (a missing file, or path NULL, is not an error: defaults stay). */
 int app_config_load(AppConfig *c, const char *path);
 void app_config_free(AppConfig *c);
 
-/* $XDG_CONFIG_HOME/unum/NAME (else ~/.config/unum/NAME), new string. */
+/* $XDG_CONFIG_HOME/unum/NAME (else ~/.config/unum/NAME), new string; NULL
+ * when neither is set (engine/base/paths.h), which app_config_load reads as
+ * no file and app_config_set refuses. */
 char *app_config_path(const char *name);
 /* Sets key = value in the file at path, keeping its other lines and
  * comments (creates the file and its folder when missing); atomic. */

@@ -6,10 +6,10 @@
 #include "store/meeting_store.h"
 #include "store/persona.h"
 #include "store/recording.h"
-#include "audio/resample.h"
+#include "audio/load.h"
 #include "store/template.h"
+#include "engine/base/cancel.h"
 #include "engine/base/util.h"
-#include "audio/wav.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -25,7 +25,7 @@ void meeting_defaults(MeetingParams *p) {
     p->gen.sampling.repeat_penalty = 1.1f;
 }
 
-static int cancelled(const MeetingParams *p) { return p->cancel && *p->cancel; }
+static int cancelled(const MeetingParams *p) { return unum_cancelled(p->cancel); }
 
 /* ------------------------------------------------------------ text */
 
@@ -131,20 +131,15 @@ int meeting_transcribe(Store *st, Transcriber *t, int64_t rec_id, MeetingParams 
     for (size_t i = 0; i < n_seg; i++)
         if (g[i].end_s > resume) resume = g[i].end_s;
     store_segments_free(g, n_seg);
-    wav_audio a;
+    /* only what is left to transcribe, read as a stream */
     float *x = NULL;
     size_t n = 0;
-    int rc = wav_read_file(path, 0, &a);
-    if (!rc) {
-        rc = resample_to_16k(a.samples, a.n, a.sample_rate, &x, &n);
-        if (rc) unum_error_wrap("%s", path);
-        wav_audio_free(&a);
-    }
+    double total = 0;
+    int rc = audio_read_16k(path, resume, 0, &x, &n, &total);
     free(path);
     if (rc) return -1;
-    size_t off = (size_t)(resume * 16000);
-    TxCtx c = {st, rec_id, p, (double)n / 16000, resume, 0};
-    if (off < n) {
+    TxCtx c = {st, rec_id, p, total, resume, 0};
+    if (n > 0) {
         TranscribeParams tp;
         transcribe_defaults(&tp);
         tp.on_segment = tx_segment;
@@ -153,7 +148,7 @@ int meeting_transcribe(Store *st, Transcriber *t, int64_t rec_id, MeetingParams 
         tp.cancel = p->cancel;
         if (p->no_fallback) tp.temperature_inc = 0;
         Transcript tr = {0};
-        rc = transcribe(t, x + off, n - off, resume, &tp, &tr);
+        rc = transcribe(t, x, n, resume, &tp, &tr);
         transcript_free(&tr);
         if (c.failed) rc = -1;
     }
@@ -178,13 +173,10 @@ static int on_text(void *user, int32_t id, const char *text, size_t len) {
 
 /* The prompt's ids for a system prompt and user text. */
 static int prompt_ids(Engine *e, const char *sys, const char *user, IdVec *ids) {
-    ChatMsg m[2];
-    int k = 0;
-    if (sys) m[k++] = (ChatMsg){"system", sys};
-    else if (e->default_system) m[k++] = (ChatMsg){"system", e->default_system};
-    m[k++] = (ChatMsg){"user", user};
-    ids->n = 0;
-    return chat_encode(e->tok, m, k, 1, ids);
+    ChatMsg turn = {"user", user, 0};
+    ChatFit fit = engine_chat_fit(e, sys, 0);
+    fit.ctx = 0; /* the callers fit the material to the context themselves */
+    return chat_prompt(engine_tokenizer(e), &turn, 1, &fit, ids, NULL);
 }
 
 static char *generate_with(Engine *e, MeetingParams *p, const char *sys, const char *user,
@@ -203,10 +195,10 @@ static char *generate_with(Engine *e, MeetingParams *p, const char *sys, const c
     IdVec ids = {0};
     *stop = 0;
     if (prompt_ids(e, sys, user, &ids)) return NULL;
-    if ((int)ids.n + max_new > e->model->ctx) {
+    if ((int)ids.n + max_new > engine_ctx(e)) {
         idvec_free(&ids);
         unum_error_set("a prompt of %zu tokens leaves no room for %d more in the context of %d",
-                       ids.n, max_new, e->model->ctx);
+                       ids.n, max_new, engine_ctx(e));
         return NULL;
     }
     GenerateParams gp = p->gen;
@@ -223,8 +215,8 @@ static char *generate_with(Engine *e, MeetingParams *p, const char *sys, const c
         rc = cascade_confidence(e, ids.v, ids.n, g.ids.v, g.ids.n, &conf);
     idvec_free(&ids);
     idvec_free(&g.ids);
-    if (rc || st.stop == STOP_CANCELLED || cancelled(p)) {
-        *stop = rc ? 0 : 1;
+    if (rc || cancelled(p)) { /* rc UNUM_CANCELLED, or a cancel after the last token */
+        *stop = rc >= 0;
         free(g.out.s);
         return NULL;
     }
@@ -325,7 +317,7 @@ static int section_room(Engine *e, const char *sys, const Template *tp, MeetingP
 /* Summarizes lines in overlapping chunks that fit; the summaries replace
  * them. 0, 1 cancelled, -1 error. */
 static int reduce(Engine *e, const char *sys, Lines *lines, MeetingParams *p) {
-    int ctx = e->model->ctx, budget = ctx - p->summary_tokens;
+    int ctx = engine_ctx(e), budget = ctx - p->summary_tokens;
     /* chunk boundaries: as many lines as fit, the last line of a chunk
      * repeated at the start of the next (overlap) */
     int *start = xmalloc(sizeof(int) * (size_t)(lines->n + 1)), n_chunks = 0;
@@ -424,10 +416,10 @@ int meeting_report(Store *st, Engine *e, int64_t rec_id, const char *template_na
         char *all = join(&material, 0, material.n);
         int need = n_tokens(e, NULL, all) + room;
         free(all);
-        if (need <= e->model->ctx) break;
+        if (need <= engine_ctx(e)) break;
         if (round == 8) {
             rc = unum_error_set("the transcript does not shrink to fit the context of %d tokens",
-                                e->model->ctx);
+                                engine_ctx(e));
             break;
         }
         rc = reduce(e, sys, &material, p);
@@ -453,8 +445,8 @@ int meeting_report(Store *st, Engine *e, int64_t rec_id, const char *template_na
     if (!rc) {
         const char *slash = strrchr(m.source[0] ? m.source : m.path, '/');
         const char *name = slash ? slash + 1 : m.source[0] ? m.source : m.path;
-        const char *mslash = strrchr(e->dir, '/');
-        const char *model = mslash ? mslash + 1 : e->dir;
+        const char *mslash = strrchr(engine_dir(e), '/');
+        const char *model = mslash ? mslash + 1 : engine_dir(e);
         char dur[32];
         clock_text(dur, sizeof dur, m.duration_s, '.', 0);
         Buf md = {0};

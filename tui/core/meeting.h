@@ -32,7 +32,7 @@ typedef struct {
     /* done of total: seconds of audio, chunks summarized, sections written */
     void (*progress)(void *ud, MeetStage stage, double done, double total);
     void *ud;
-    volatile int *cancel;    /* set from anywhere (a signal) to stop */
+    UnumCancel *cancel;      /* may be NULL; set from anywhere to stop */
     int section_tokens;      /* longest section (default 384) */
     int summary_tokens;      /* longest chunk summary (default 256) */
     int no_fallback;         /* transcribe at temperature 0 only */

@@ -3,12 +3,12 @@
 
 #include "tui/core/meeting.h"
 #include "engine/modeldir.h"
+#include "audio/load.h"
 #include "engine/cascade.h"
 #include "engine/remote.h"
-#include "audio/resample.h"
 #include "engine/speech.h"
-#include "audio/wav.h"
 #include "engine/transcribe.h"
+#include "engine/base/cancel.h"
 #include "engine/base/util.h"
 #include "engine/whisper.h"
 
@@ -53,10 +53,8 @@ struct Worker {
     char *stage2_model;        /* NULL: no second stage */
     EngineOptions stage2_opt;
     double escalate_below;
-    atomic_int remote_cancel;  /* stops a remote reply */
-    Whisper *whisper;
-    Backend *whisper_be;
-    Transcriber *transcriber;
+    UnumCancel remote_cancel;  /* stops a remote reply */
+    Transcriber *transcriber; /* owns its Whisper model and backend */
     TStream *stream;
     Transcript transcript;
 
@@ -66,15 +64,16 @@ struct Worker {
     int audio_end;
     size_t end_at; /* where in audio the recording ended (with audio_end) */
     int gen;       /* the number of the recording being transcribed (worker) */
-    volatile int stream_cancel;
-    volatile int report_cancel;
+    UnumCancel stream_cancel;
+    UnumCancel report_cancel;
     Store *st; /* the worker's own connection, opened for the first report */
     SpeechLLM *speech; /* the loaded model when it is a speech LLM (engine is its e) */
-    struct {
+    struct Heard {
         char *path;
         float **clips;
         int n;
-    } heard[32]; /* voice messages already encoded, newest last */
+    } *heard; /* voice messages already encoded, newest last (HEARD_KEEP kept
+               * between requests; a prompt may use more meanwhile) */
     int n_heard;
 };
 
@@ -230,7 +229,7 @@ void worker_report(Worker *w, const char *db, int64_t rec, const char *template_
     r->db = db ? xstrdup(db) : NULL;
     pthread_mutex_lock(&w->lock);
     w->running_chat = 1; /* cancellable like a reply */
-    w->report_cancel = 0;
+    unum_cancel_clear(&w->report_cancel);
     pthread_mutex_unlock(&w->lock);
     push(w, r);
 }
@@ -246,10 +245,10 @@ void worker_load_whisper(Worker *w, const char *model, const char *backend, int 
 
 void worker_cancel(Worker *w) {
     pthread_mutex_lock(&w->lock);
-    if (w->running_chat) w->report_cancel = 1;
+    if (w->running_chat) unum_cancel(&w->report_cancel);
     if (w->running_chat && w->engine) engine_cancel(w->engine);
     if (w->running_chat && w->stage2) engine_cancel(w->stage2);
-    if (w->running_chat) atomic_store(&w->remote_cancel, 1);
+    if (w->running_chat) unum_cancel(&w->remote_cancel);
     /* a reply still queued is dropped when its turn comes */
     for (Request *r = w->rq; r; r = r->next)
         if (r->kind == RQ_CHAT) r->params.max_tokens = -1;
@@ -294,13 +293,24 @@ static void on_progress(void *user, double done) {
     post(user, e);
 }
 
-static void heard_free(Worker *w) {
-    for (int i = 0; i < w->n_heard; i++) {
+enum { HEARD_KEEP = 32 };
+
+/* Drops the oldest encoded voice messages until keep are left. */
+static void heard_trim(Worker *w, int keep) {
+    int drop = w->n_heard > keep ? w->n_heard - keep : 0;
+    for (int i = 0; i < drop; i++) {
         for (int k = 0; k < w->heard[i].n; k++) free(w->heard[i].clips[k]);
         free(w->heard[i].clips);
         free(w->heard[i].path);
     }
-    w->n_heard = 0;
+    memmove(w->heard, w->heard + drop, sizeof *w->heard * (size_t)(w->n_heard - drop));
+    w->n_heard -= drop;
+}
+
+static void heard_free(Worker *w) {
+    heard_trim(w, 0);
+    free(w->heard);
+    w->heard = NULL;
 }
 
 static void do_load(Worker *w, Request *r) {
@@ -342,11 +352,11 @@ static void do_load(Worker *w, Request *r) {
     w->engine = e;
     w->speech = sp;
     pthread_mutex_unlock(&w->lock);
-    Event *ev = event_new(EV_LOADED, e->dir);
+    Event *ev = event_new(EV_LOADED, engine_dir(e));
     ev->stop = sp != NULL;
-    ev->text2 = xstrdup(e->be->name);
-    ev->num = e->load_s;
-    ev->n = e->model->ctx;
+    ev->text2 = xstrdup(engine_backend_name(e));
+    ev->num = engine_load_seconds(e);
+    ev->n = engine_ctx(e);
     post(w, ev);
 }
 
@@ -377,89 +387,64 @@ static int on_token(void *user, int32_t id, const char *text, size_t len) {
     return 0;
 }
 
-/* The prompt of msgs, dropping the oldest turns after the system message
- * until it leaves room for the reply. */
-static int chat_prompt(Engine *e, const ChatMsg *msgs, int n, int room, IdVec *ids) {
-    int first = msgs[0].role && !strcmp(msgs[0].role, "system") ? 1 : 0;
-    for (int from = first; from < n; from++) {
-        ids->n = 0;
-        ChatMsg *m = xcalloc((size_t)n + 1, sizeof *m);
-        int k = 0;
-        if (first) m[k++] = msgs[0];
-        else if (e->default_system) m[k++] = (ChatMsg){"system", e->default_system};
-        for (int i = from; i < n; i++) m[k++] = msgs[i];
-        int rc = chat_encode(e->tok, m, k, 1, ids);
-        free(m);
-        if (rc) return -1;
-        if ((int)ids->n + room <= e->model->ctx) return 0;
-    }
-    return unum_error_set("the message does not fit the context of %d tokens", e->model->ctx);
-}
-
 /* The clips of a voice message, encoded once. */
 static float **heard(Worker *w, const char *path, int *n) {
     for (int i = 0; i < w->n_heard; i++)
         if (!strcmp(w->heard[i].path, path)) return *n = w->heard[i].n, w->heard[i].clips;
-    wav_audio in;
     float *x = NULL, **clips = NULL;
     size_t len = 0;
-    if (wav_read_file(path, 0, &in)) return NULL;
-    int rc = resample_to_16k(in.samples, in.n, in.sample_rate, &x, &len);
-    wav_audio_free(&in);
-    if (!rc) rc = speech_embed_all(w->speech, x, len, &clips, n);
+    if (audio_read_16k(path, 0, 0, &x, &len, NULL)) return NULL;
+    int rc = speech_embed_all(w->speech, x, len, &clips, n);
     free(x);
     if (rc) return unum_error_wrap("%s", path), NULL;
-    if (w->n_heard == 32) { /* the oldest goes */
-        for (int k = 0; k < w->heard[0].n; k++) free(w->heard[0].clips[k]);
-        free(w->heard[0].clips);
-        free(w->heard[0].path);
-        memmove(w->heard, w->heard + 1, sizeof w->heard[0] * 31);
-        w->n_heard--;
-    }
+    /* appended, never evicted here: the clips of a prompt being built stay
+     * valid until conversation_prompt has copied them (heard_trim) */
+    w->heard = xrealloc(w->heard, sizeof *w->heard * (size_t)(w->n_heard + 1));
     w->heard[w->n_heard].path = xstrdup(path);
     w->heard[w->n_heard].clips = clips;
     w->heard[w->n_heard++].n = *n;
     return clips;
 }
 
-/* A conversation with voice messages for a speech LLM: each voice message
- * is a user turn of its clips' placeholders; ids and embeddings expanded. */
-static int voice_prompt(Worker *w, const Request *r, int32_t **ids, size_t *n_ids,
-                        float **embeds) {
+/* The prompt of a conversation (chat_prompt: text and voice turns alike,
+ * the oldest dropped until the reply has room): for a speech LLM each voice
+ * message is a user turn of its clips, and the ids and embeddings come
+ * expanded (*embeds NULL when there is no voice turn). */
+static int conversation_prompt(Worker *w, const Request *r, int room, int32_t **ids, size_t *n_ids,
+                               float **embeds) {
     Engine *e = w->engine;
+    ChatMsg *m = xcalloc((size_t)r->n_msgs + 1, sizeof *m);
+    float ***clips = xcalloc((size_t)r->n_msgs + 1, sizeof *clips);
+    int rc = 0, voice = 0;
+    for (int i = 0; !rc && i < r->n_msgs; i++) {
+        m[i] = r->msgs[i];
+        if (!r->audio || !r->audio[i]) continue;
+        m[i].content = NULL; /* the model hears the message; its label is for the screen */
+        if (!(clips[i] = heard(w, r->audio[i], &m[i].n_clips))) rc = -1;
+        voice = 1;
+    }
+    ChatFit fit = engine_chat_fit(e, NULL, room);
+    if (voice) fit.clip_positions = w->speech->frames;
     IdVec p = {0};
-    const float **all = NULL;
-    int n_all = 0, rc = 0;
-    int first = r->n_msgs && !strcmp(r->msgs[0].role, "system");
-    const char *sys = first ? r->msgs[0].content : e->default_system;
-    if (sys) {
-        ChatMsg m = {"system", sys};
-        rc = chat_encode(e->tok, &m, 1, 0, &p);
-    }
-    for (int i = first; !rc && i < r->n_msgs; i++) {
-        if (!r->audio || !r->audio[i]) {
-            rc = chat_encode(e->tok, &r->msgs[i], 1, 0, &p);
-            continue;
+    int first = 0;
+    if (!rc) rc = chat_prompt(engine_tokenizer(e), m, r->n_msgs, &fit, &p, &first);
+    if (!rc && !voice) {
+        *ids = p.v, *n_ids = p.n, *embeds = NULL;
+        p.v = NULL;
+    } else if (!rc) { /* the clips of the turns kept, in order */
+        const float **all = NULL;
+        int n_all = 0;
+        for (int i = first; i < r->n_msgs; i++) {
+            all = xrealloc(all, sizeof *all * (size_t)(n_all + m[i].n_clips + 1));
+            for (int k = 0; k < m[i].n_clips; k++) all[n_all++] = clips[i][k];
         }
-        int n = 0;
-        float **c = heard(w, r->audio[i], &n);
-        if (!c) {
-            rc = -1;
-            break;
-        }
-        all = xrealloc(all, sizeof *all * (size_t)(n_all + n));
-        for (int k = 0; k < n; k++) all[n_all++] = c[k];
-        /* a user turn of the clips: <|im_start|>user\n <speech>... <|im_end|>\n */
-        idvec_push(&p, tokenizer_token_id(e->tok, "<|im_start|>"));
-        rc = tokenizer_encode(e->tok, "user\n", 5, 0, &p);
-        for (int k = 0; k < n; k++) idvec_push(&p, SPEECH_PLACEHOLDER);
-        idvec_push(&p, tokenizer_token_id(e->tok, "<|im_end|>"));
-        if (!rc) rc = tokenizer_encode(e->tok, "\n", 1, 0, &p);
+        rc = speech_expand(w->speech, p.v, p.n, all, n_all, ids, n_ids, embeds);
+        free(all);
     }
-    if (!rc) rc = chat_encode(e->tok, NULL, 0, 1, &p);
-    if (!rc) rc = speech_expand(w->speech, p.v, p.n, all, n_all, ids, n_ids, embeds);
-    free(all);
     idvec_free(&p);
+    free(clips); /* the clips themselves are heard()'s, copied into *embeds by now */
+    free(m);
+    heard_trim(w, HEARD_KEEP);
     return rc;
 }
 
@@ -476,10 +461,10 @@ static int remote_reply(Worker *w, Request *r, Reply *rep, GenerateStats *st) {
                       .have_seed = 1,
                       .seed = r->params.sampling.seed};
     RemoteStats rs;
-    atomic_store(&w->remote_cancel, 0);
+    unum_cancel_clear(&w->remote_cancel);
     int rc = remote_chat(w->remote, r->msgs, r->n_msgs, &p, on_remote_text, rep,
                          &w->remote_cancel, &rs);
-    if (!rc) {
+    if (rc >= 0) { /* a cancel too: stop STOP_CANCELLED, the text so far kept */
         st->generated = rs.pieces;
         st->decode_s = rs.total_s;
         st->stop = rs.stop;
@@ -491,10 +476,10 @@ static int remote_reply(Worker *w, Request *r, Reply *rep, GenerateStats *st) {
 /* Stage 1's reply is in rep: its confidence, and when it is below the
  * threshold the same conversation answered by the second stage (loaded on
  * first need), its tokens replacing stage 1's. */
-static int cascade_reply(Worker *w, Request *r, const IdVec *ids, Reply *rep, GenerateStats *st,
-                         double *conf, Engine **answered) {
+static int cascade_reply(Worker *w, Request *r, const int32_t *ids, size_t n, Reply *rep,
+                         GenerateStats *st, double *conf, Engine **answered) {
     Engine *e = w->engine;
-    if (cascade_confidence(e, ids->v, ids->n, rep->ids.v, rep->ids.n, conf)) return -1;
+    if (cascade_confidence(e, ids, n, rep->ids.v, rep->ids.n, conf)) return -1;
     if (!cascade_escalates(*conf, w->escalate_below)) return 0;
     if (!w->stage2) {
         Engine *e2 = engine_load(w->stage2_model, &w->stage2_opt);
@@ -510,10 +495,11 @@ static int cascade_reply(Worker *w, Request *r, const IdVec *ids, Reply *rep, Ge
     rep->text[0] = 0;
     rep->ids.n = 0;
     IdVec ids2 = {0};
-    int room = r->params.max_tokens < w->stage2->model->ctx / 2 ? r->params.max_tokens
-                                                                 : w->stage2->model->ctx / 2;
-    int rc = chat_prompt(w->stage2, r->msgs, r->n_msgs, room, &ids2);
-    if (!rc) rc = engine_generate(w->stage2, ids2.v, ids2.n, &r->params, on_token, rep, st);
+    Engine *e2 = w->stage2;
+    int ctx = engine_ctx(e2), room = r->params.max_tokens < ctx / 2 ? r->params.max_tokens : ctx / 2;
+    ChatFit fit = engine_chat_fit(e2, NULL, room);
+    int rc = chat_prompt(engine_tokenizer(e2), r->msgs, r->n_msgs, &fit, &ids2, NULL);
+    if (!rc) rc = engine_generate(e2, ids2.v, ids2.n, &r->params, on_token, rep, st);
     idvec_free(&ids2);
     *answered = w->stage2;
     return rc;
@@ -524,7 +510,6 @@ static void do_chat(Worker *w, Request *r) {
     int voice = 0;
     for (int i = 0; r->audio && i < r->n_msgs; i++) voice |= r->audio[i] != NULL;
     Reply rep = {w, xstrdup(""), 0, 1, {0}};
-    IdVec ids = {0};
     GenerateStats st = {0};
     int rc = 0;
     double conf = -1;
@@ -538,34 +523,32 @@ static void do_chat(Worker *w, Request *r) {
         st.stop = STOP_CANCELLED;
     } else if (voice && !w->speech) {
         rc = unum_error_set("the model is not a speech LLM: it cannot hear voice messages");
-    } else if (voice) {
+    } else {
+        int ctx = engine_ctx(e), room = r->params.max_tokens < ctx / 2 ? r->params.max_tokens : ctx / 2;
         int32_t *x = NULL;
         size_t nx = 0;
         float *emb = NULL;
-        rc = voice_prompt(w, r, &x, &nx, &emb);
-        if (!rc) rc = engine_generate_embeds(e, x, nx, emb, &r->params, on_token, &rep, &st);
+        rc = conversation_prompt(w, r, room, &x, &nx, &emb);
+        if (!rc && emb) rc = engine_generate_embeds(e, x, nx, emb, &r->params, on_token, &rep, &st);
+        else if (!rc) rc = engine_generate(e, x, nx, &r->params, on_token, &rep, &st);
+        if (!rc && !emb && w->stage2_model && st.stop != STOP_CANCELLED)
+            rc = cascade_reply(w, r, x, nx, &rep, &st, &conf, &answered);
         free(x);
         free(emb);
-    } else {
-        int room = r->params.max_tokens < e->model->ctx / 2 ? r->params.max_tokens : e->model->ctx / 2;
-        rc = chat_prompt(e, r->msgs, r->n_msgs, room, &ids);
-        if (!rc) rc = engine_generate(e, ids.v, ids.n, &r->params, on_token, &rep, &st);
-        if (!rc && w->stage2_model && st.stop != STOP_CANCELLED)
-            rc = cascade_reply(w, r, &ids, &rep, &st, &conf, &answered);
     }
     Event *ev;
-    if (rc) {
+    if (rc < 0) {
         ev = event_new(EV_REPLY_FAILED, unum_error());
     } else {
         ev = event_new(EV_REPLY_DONE, rep.text);
         ev->n = st.generated;
         ev->num = st.decode_s > 0 ? st.generated / st.decode_s : 0;
         ev->stop = (int)st.stop;
-        ev->ctx_used = answered ? answered->model->n_past : 0;
-        const char *name = answered ? strrchr(answered->dir, '/') : NULL;
+        ev->ctx_used = answered ? engine_ctx_used(answered) : 0;
+        const char *name = answered ? strrchr(engine_dir(answered), '/') : NULL;
         ev->text2 = xstrdup(w->remote ? remote_model(w->remote)
                             : name           ? name + 1
-                            : answered       ? answered->dir
+                            : answered       ? engine_dir(answered)
                                              : "");
         ev->t0 = conf;
         ev->t1 = answered && answered == w->stage2 ? 2 : 1;
@@ -574,11 +557,10 @@ static void do_chat(Worker *w, Request *r) {
     int more = 0; /* another reply queued behind this one keeps us busy */
     for (Request *q = w->rq; q; q = q->next) more |= q->kind == RQ_CHAT;
     w->running_chat = more;
-    if (e) atomic_store(&e->cancel, 0); /* a late cancel must not hit the next reply */
-    if (w->stage2) atomic_store(&w->stage2->cancel, 0);
+    if (e) engine_cancel_clear(e); /* a late cancel must not hit the next reply */
+    if (w->stage2) engine_cancel_clear(w->stage2);
     pthread_mutex_unlock(&w->lock);
     post(w, ev);
-    idvec_free(&ids);
     idvec_free(&rep.ids);
     free(rep.text);
 }
@@ -619,7 +601,7 @@ static void do_report(Worker *w, Request *r) {
     int more = 0;
     for (Request *q = w->rq; q; q = q->next) more |= q->kind == RQ_CHAT;
     w->running_chat = more;
-    if (w->engine) atomic_store(&w->engine->cancel, 0);
+    if (w->engine) engine_cancel_clear(w->engine);
     pthread_mutex_unlock(&w->lock);
     post(w, ev);
 }
@@ -649,17 +631,12 @@ static void whisper_drop(Worker *w) {
     tstream_free(w->stream);
     transcript_free(&w->transcript);
     transcriber_free(w->transcriber);
-    whisper_free(w->whisper);
-    if (w->whisper_be) w->whisper_be->close(w->whisper_be);
-    w->stream = NULL, w->transcriber = NULL, w->whisper = NULL, w->whisper_be = NULL;
+    w->stream = NULL, w->transcriber = NULL;
 }
 
 static void do_whisper(Worker *w, Request *r) {
     whisper_drop(w);
-    char *dir = modeldir_resolve(r->model);
-    int ok = dir && (w->whisper_be = backend_open(r->backend, r->opt.threads)) &&
-             (w->whisper = whisper_load(dir, w->whisper_be)) &&
-             (w->transcriber = transcriber_new(w->whisper, dir));
+    int ok = (w->transcriber = transcriber_load(r->model, r->backend, r->opt.threads)) != NULL;
     TranscribeParams p;
     live_params(w, &p);
     if (ok && !(w->stream = tstream_new(w->transcriber, &p, &w->transcript))) ok = 0;
@@ -667,9 +644,8 @@ static void do_whisper(Worker *w, Request *r) {
         post(w, event_new(EV_WHISPER_FAILED, unum_error()));
         whisper_drop(w);
     } else {
-        post(w, event_new(EV_WHISPER_LOADED, dir));
+        post(w, event_new(EV_WHISPER_LOADED, transcriber_dir(w->transcriber)));
     }
-    free(dir);
 }
 
 /* Feeds the queued audio to the stream (lock held on entry and exit): up
@@ -761,9 +737,9 @@ void worker_stop(Worker *w) {
     if (!w) return;
     pthread_mutex_lock(&w->lock);
     w->quit = 1;
-    w->stream_cancel = 1;
+    unum_cancel(&w->stream_cancel);
     if (w->engine) engine_cancel(w->engine);
-    atomic_store(&w->remote_cancel, 1);
+    unum_cancel(&w->remote_cancel);
     pthread_cond_signal(&w->wake);
     pthread_mutex_unlock(&w->lock);
     pthread_join(w->thread, NULL);
