@@ -2,6 +2,8 @@
 #
 #   make            build build/unum (CUDA support when nvcc is found; CUDA=0 to skip)
 #   make test       install what the tests need, build, check the layers, run every suite
+#   make test-repeat N=10   the whole suite N times, each from fresh fixtures,
+#                   stopping at the first failure
 #   make layers     fail on an include that crosses a layer the wrong way (tools/layers.sh)
 #   make run        install what the app needs, build, start the app (ARGS=... for a command)
 #   make bench      benchmark the generated Qwen2.5-0.5B-shaped checkpoint
@@ -72,7 +74,7 @@ TUI_OBJ    := $(TUI_SRC:%.c=$(BUILD)/%.o)
 TUI_LIB_OBJ := $(filter-out $(BUILD)/tui/main.o,$(TUI_OBJ))
 TEST_OBJ   := $(TEST_SRC:%.c=$(BUILD)/%.o)
 
-.PHONY: all test run bench fuzz asan clean deps deps-test deps-fuzz fixtures check-deps layers
+.PHONY: all test test-repeat run bench fuzz asan clean deps deps-test deps-fuzz fixtures check-deps layers
 all: check-deps $(BUILD)/unum $(BUILD)/gen_model
 
 # A missing -dev package shows up as a missing header; say so up front.
@@ -133,6 +135,24 @@ test: deps-test layers
 	@tools/fixtures.sh $(BUILD)
 	@tests/run.sh $(BUILD)
 
+# The whole suite N times in a row, each run from a fresh state: the
+# generated fixtures are removed and written again (the tests keep nothing
+# else between runs: each makes and removes its own /tmp folder). Stops at
+# the first failing run and says which.
+N ?= 10
+test-repeat: deps-test
+	@$(MAKE) --no-print-directory $(BUILD)/unum $(BUILD)/gen_model $(BUILD)/test_unit \
+	  $(BUILD)/store_crash
+	@i=1; while [ $$i -le $(N) ]; do \
+	  echo "test-repeat: run $$i of $(N)"; \
+	  rm -rf $(BUILD)/fixtures && tools/fixtures.sh $(BUILD) >/dev/null && \
+	    tests/run.sh $(BUILD) >$(BUILD)/test-repeat.log 2>&1; \
+	  rc=$$?; tail -1 $(BUILD)/test-repeat.log; \
+	  if [ $$rc -ne 0 ]; then grep -E '^FAIL|^    ' $(BUILD)/test-repeat.log | head -40; \
+	    echo "test-repeat: run $$i of $(N) failed (log: $(BUILD)/test-repeat.log)"; exit 1; fi; \
+	  i=$$((i + 1)); \
+	done; echo "test-repeat: $(N) runs passed"
+
 asan:
 	@$(MAKE) --no-print-directory BUILD=build-asan \
 	  CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
@@ -152,7 +172,7 @@ bench: all $(BUILD)/membw
 FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
 # the terminal app's parsers and text layout, which have fuzz targets (no
 # main() and no ncurses among them)
-FUZZ_TUI_SRC := tui/core/conffile.c tui/app/theme.c tui/app/keys.c $(TUI_PURE)
+FUZZ_TUI_SRC := tui/core/conffile.c tui/core/appconfig.c tui/app/theme.c tui/app/keys.c $(TUI_PURE)
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(ENGINE_SRC) $(FUZZ_TUI_SRC)
 	@mkdir -p $(dir $@)
 	clang -std=c11 -D_GNU_SOURCE -O1 -g -fsanitize=fuzzer,address,undefined \

@@ -491,6 +491,9 @@ typedef struct {
     int checked;   /* the response status was looked at */
     int restarted; /* the server ignored the Range: starting over */
     int bad_range; /* a 206 that does not start where we asked */
+    uint64_t limit; /* the most bytes the file may have: its size, or the
+                     * bound for a file of unknown size */
+    int over;       /* the body went past limit */
     int io_error;  /* errno of a failed write */
     Buf errbody;   /* an error response's body (discarded) */
 } Transfer;
@@ -524,6 +527,10 @@ static size_t on_body_file(char *data, size_t size, size_t nitems, void *ud) {
         }
     }
     if (code < 200 || code >= 300) return on_body_mem(data, size, nitems, &t->errbody);
+    if (n > t->limit - t->have) { /* stop at once: a body longer than promised */
+        t->over = 1;
+        return 0;
+    }
     for (size_t off = 0; off < n;) {
         ssize_t w = pwrite(t->fd, data + off, n - off, (off_t)(t->have + off));
         if (w < 0) {
@@ -548,11 +555,23 @@ static int fetch_file(Http *http, const char *dir, RemoteFile *f, Progress *prog
     char *final = unum_path_join(dir, f->name);
     char *part = str_printf("%s.part", final);
     int st = PULL_FAILED;
-    int fd = open(part, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    Transfer t = {.http = http, .prog = prog, .fd = fd, .part = part, .errbody = {.max = 1 << 16}};
+    /* never through a symbolic link: an existing .part is opened as itself,
+     * a new one created exclusively */
+    int fd = open(part, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT)
+        fd = open(part, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+    uint64_t max = prog->o->max_unverified ? prog->o->max_unverified : PULL_MAX_UNVERIFIED;
+    Transfer t = {.http = http,
+                  .prog = prog,
+                  .fd = fd,
+                  .part = part,
+                  .errbody = {.max = 1 << 16},
+                  .limit = f->size >= 0 ? (uint64_t)f->size : max};
     uint64_t file_base = prog->pr.file_done; /* 0 */
     if (fd < 0) {
-        unum_error_set("%s: cannot create: %s", part, strerror(errno));
+        unum_error_set("%s: cannot create: %s", part,
+                       errno == ELOOP ? "it is a symbolic link, which unum does not follow"
+                                      : strerror(errno));
         goto out;
     }
     if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
@@ -562,6 +581,10 @@ static int fetch_file(Http *http, const char *dir, RemoteFile *f, Progress *prog
     struct stat sb;
     if (fstat(fd, &sb) != 0) {
         unum_error_set("%s: %s", part, strerror(errno));
+        goto out;
+    }
+    if (!S_ISREG(sb.st_mode)) {
+        unum_error_set("%s: not a regular file", part);
         goto out;
     }
     t.have = (uint64_t)sb.st_size;
@@ -597,6 +620,19 @@ static int fetch_file(Http *http, const char *dir, RemoteFile *f, Progress *prog
         long code = http->h.status;
         if (t.io_error) {
             unum_error_set("%s: write failed: %s", part, strerror(t.io_error));
+            goto out;
+        }
+        if (t.over) {
+            unlink(part);
+            if (f->size >= 0)
+                unum_error_set("%s: the server sent more than the %" PRId64 " bytes it announced "
+                               "(%s); the download was deleted",
+                               f->name, f->size, f->url);
+            else
+                unum_error_set("%s: the hub gave neither its size nor its sha256, and it grew past "
+                               "%" PRIu64 " bytes (%s); the download was deleted (unum pull "
+                               "--max-unverified SIZE allows more)",
+                               f->name, max, f->url);
             goto out;
         }
         if (t.bad_range) {
@@ -666,10 +702,13 @@ static int already_there(const char *dir, RemoteFile *f, const Manifest *m, Prog
     char *final = unum_path_join(dir, f->name);
     struct stat sb;
     int ok = 0;
-    if (f->size >= 0 && stat(final, &sb) == 0 && (uint64_t)sb.st_size == (uint64_t)f->size) {
+    /* a symbolic link in the file's place is never followed: it does not
+     * count as the file, and the fetched file replaces it (rename) */
+    if (f->size >= 0 && lstat(final, &sb) == 0 && S_ISREG(sb.st_mode) &&
+        (uint64_t)sb.st_size == (uint64_t)f->size) {
         if (manifest_has(m, f)) ok = 1;
         else if (is_sha256_hex(f->etag)) {
-            int fd = open(final, O_RDONLY | O_CLOEXEC);
+            int fd = open(final, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
             Sha256 h;
             char got[65] = "";
             if (fd >= 0 && sha256_init(&h) == 0) {
@@ -713,7 +752,8 @@ int pull_run(const PullOptions *o, PullResult *res) {
     Manifest man = {0};
     Progress prog = {.o = o};
     uint64_t fetched = 0;
-    int n_fetched = 0;
+    int n_fetched = 0, n_unverified = 0;
+    char *unverified = NULL; /* names of the files fetched unverified */
     Http http;
     if (http_open(&http, token, o->cancel) != 0) {
         st = PULL_FAILED;
@@ -761,6 +801,12 @@ int pull_run(const PullOptions *o, PullResult *res) {
             st = fetch_file(&http, dir, f, &prog, &fetched, 1);
             if (st != PULL_OK) goto out;
             n_fetched++;
+            if (f->size < 0 && !is_sha256_hex(f->etag)) {
+                char *u = unverified ? str_printf("%s, %s", unverified, f->name) : xstrdup(f->name);
+                free(unverified);
+                unverified = u;
+                n_unverified++;
+            }
         }
         if (manifest_add(&man, f) != 0) {
             st = PULL_FAILED;
@@ -777,7 +823,9 @@ int pull_run(const PullOptions *o, PullResult *res) {
         res->n_files = n;
         res->n_fetched = n_fetched;
         res->bytes = fetched;
-        dir = commit = NULL;
+        res->n_unverified = n_unverified;
+        res->unverified = unverified;
+        dir = commit = unverified = NULL;
     }
 out:
     for (int i = 0; i < n; i++) free(files[i].name), free(files[i].url);
@@ -785,6 +833,7 @@ out:
     free(man.path);
     free(man.text);
     free(commit);
+    free(unverified);
     free(dir);
     free(endpoint);
     http_close(&http);
@@ -794,5 +843,6 @@ out:
 void pull_result_free(PullResult *r) {
     free(r->dir);
     free(r->commit);
+    free(r->unverified);
     memset(r, 0, sizeof *r);
 }

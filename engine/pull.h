@@ -30,6 +30,14 @@
  * file and both digests. Files already complete are skipped: the folder's
  * .unum-pull manifest records the ETag and size each was fetched with.
  *
+ * Bounds and links: a body longer than the size the HEAD announced is cut
+ * off at that size, the .part deleted and the pull failed; a file the hub
+ * gives neither a size nor a sha256 for is fetched up to max_unverified
+ * bytes (failing past that) and named in PullResult.unverified. FILE.part is
+ * opened without following a symbolic link (a new one is created
+ * exclusively), and a symbolic link in the file's place is never read: the
+ * fetched file replaces it.
+ *
  * No printing: progress goes to a callback, and a cancel flag (set from any
  * thread or a signal handler) stops the transfer at the next chunk, keeping
  * the .part for a later resume. Errors go to unum_error() and name the URL
@@ -59,6 +67,9 @@ typedef struct {
     int verifying;        /* hashing a file already on disk, not fetching */
 } PullProgress;
 
+/* The default bound on a file of unknown size and digest (256 MiB). */
+#define PULL_MAX_UNVERIFIED (256ull << 20)
+
 typedef void (*pull_progress_fn)(const PullProgress *p, void *user);
 
 typedef struct {
@@ -70,6 +81,7 @@ typedef struct {
     pull_progress_fn progress; /* may be NULL; called often, keep it cheap */
     void *user;
     UnumCancel *cancel; /* may be NULL; set (from anywhere) to stop the pull */
+    uint64_t max_unverified; /* 0: PULL_MAX_UNVERIFIED */
 } PullOptions;
 
 typedef struct {
@@ -78,6 +90,8 @@ typedef struct {
     int n_files;    /* files in the folder for this pull */
     int n_fetched;  /* of those, fetched (or resumed) this time */
     uint64_t bytes; /* bytes transferred this time */
+    int n_unverified; /* files fetched with neither a size nor a sha256 */
+    char *unverified; /* their names, ", "-separated; NULL when none */
 } PullResult;
 
 /* 0 when repo is ORG/NAME with hub-safe names (letters, digits, . _ -, not

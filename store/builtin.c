@@ -6,6 +6,8 @@
 #include "store/template.h"
 #include "engine/base/util.h"
 
+#include <string.h>
+
 static const char *const personas[] = {
     "{\"name\": \"assistant\", \"description\": \"Neutral, helpful default.\","
     " \"system_prompt\": \"You are a helpful assistant. Answer accurately and plainly; say so "
@@ -87,7 +89,8 @@ static const char *const templates[] = {
 int builtin_seed(Store *st) {
     for (size_t i = 0; i < sizeof personas / sizeof personas[0]; i++) {
         Persona p;
-        if (persona_parse_json(personas[i], "built-in persona", &p) != 0) return -1;
+        if (persona_parse_json(personas[i], strlen(personas[i]), "built-in persona", &p) != 0)
+            return -1;
         p.builtin = 1;
         int rc = store_persona_add(st, &p);
         persona_free(&p);
@@ -95,7 +98,8 @@ int builtin_seed(Store *st) {
     }
     for (size_t i = 0; i < sizeof templates / sizeof templates[0]; i++) {
         Template t;
-        if (template_parse_json(templates[i], "built-in template", &t) != 0) return -1;
+        if (template_parse_json(templates[i], strlen(templates[i]), "built-in template", &t) != 0)
+            return -1;
         t.builtin = 1;
         int rc = store_template_add(st, &t);
         template_free(&t);

@@ -4,9 +4,13 @@
 #define UNUM_JSONVAL_H
 
 #include <cjson/cJSON.h>
+#include <stddef.h>
 
-/* Parses text as one JSON object (error names origin and the offset). */
-cJSON *jsonval_parse_object(const char *text, const char *origin);
+/* Parses text[0..len) as one JSON object (error names origin and the
+ * offset). Refused, where cJSON alone would accept or cut short: a NUL byte
+ * anywhere, a \u0000 escape in a string, anything but whitespace after the
+ * closing brace, and a key that appears twice in one object. */
+cJSON *jsonval_parse_object(const char *text, size_t len, const char *origin);
 /* Copies the string field into *out (new string). A missing field is an
  * error when required, else gives "". prefix names the enclosing object
  * ("" or e.g. "sections[1]."). */

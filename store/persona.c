@@ -34,11 +34,11 @@ void persona_free(Persona *p) {
     memset(p, 0, sizeof *p);
 }
 
-int persona_parse_json(const char *text, const char *origin, Persona *out) {
+int persona_parse_json(const char *text, size_t len, const char *origin, Persona *out) {
     static const char *const top[] = {"name", "description", "system_prompt", "style", NULL};
     static const char *const style[] = {"tone", "length", "language", NULL};
     memset(out, 0, sizeof *out);
-    cJSON *j = jsonval_parse_object(text, origin);
+    cJSON *j = jsonval_parse_object(text, len, origin);
     if (!j) return -1;
     const cJSON *s = cJSON_GetObjectItemCaseSensitive(j, "style");
     int rc = -1;

@@ -22,9 +22,10 @@ typedef struct {
  * -1 with the error naming what (e.g. "persona name"). */
 int store_name_check(const char *name, const char *what);
 
-/* Parses and validates persona JSON; origin (a file name) starts the error
- * messages. On success *out owns new strings. */
-int persona_parse_json(const char *text, const char *origin, Persona *out);
+/* Parses and validates the persona JSON text[0..len) (strictly: see
+ * jsonval_parse_object); origin (a file name) starts the error messages. On
+ * success *out owns new strings. */
+int persona_parse_json(const char *text, size_t len, const char *origin, Persona *out);
 /* The system turn a persona gives a chat: its system_prompt, then a line
  * with its style ("Tone: x. Length: y. Language: z.") when any is set. */
 char *persona_system_prompt(const Persona *p);

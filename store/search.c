@@ -3,7 +3,9 @@
 
 #include "engine/base/util.h"
 
+#include <ctype.h>
 #include <stdlib.h>
+#include <strings.h>
 #include <string.h>
 
 static const char search_sql[] =
@@ -38,6 +40,40 @@ static char *quote_words(const char *q) {
     return out;
 }
 
+/* Whether q names a column outside double quotes: "content:", "text:" or a
+ * "{...}:" group. The two tables have one column each under different names,
+ * so a filter would silently match one side only. */
+static int is_word(char c) { return isalnum((unsigned char)c) || c == '_'; }
+
+static int has_column_filter(const char *q) {
+    int quoted = 0;
+    for (const char *p = q; *p;) {
+        if (*p == '"' || quoted) {
+            quoted ^= *p++ == '"';
+            continue;
+        }
+        const char *end = NULL; /* just past a column name or a {...} group */
+        if (*p == '{') {
+            end = strchr(p, '}');
+            if (end) end++;
+            p++;
+        } else if (is_word(*p)) {
+            const char *w = p;
+            while (is_word(*p)) p++;
+            size_t n = (size_t)(p - w);
+            if ((n == 7 && !strncasecmp(w, "content", 7)) || (n == 4 && !strncasecmp(w, "text", 4)))
+                end = p;
+        } else {
+            p++;
+        }
+        if (end) {
+            while (*end == ' ') end++;
+            if (*end == ':') return 1;
+        }
+    }
+    return 0;
+}
+
 static int run(Store *st, const char *match, int limit, StoreHit **out, size_t *n, int *syntax) {
     *syntax = 0;
     sqlite3_stmt *s = store_prepare(st, search_sql);
@@ -62,9 +98,14 @@ static int run(Store *st, const char *match, int limit, StoreHit **out, size_t *
     }
     sqlite3_finalize(s);
     if (rc == SQLITE_DONE) return 0;
+    /* a query FTS5 cannot take (bad syntax, or nested past its parser's
+     * stack or its expression depth) is a plain SQLITE_ERROR with one of
+     * these messages; corruption and I/O errors have codes of their own */
     const char *msg = sqlite3_errmsg(store_db(st));
-    *syntax = strstr(msg, "syntax error") || strstr(msg, "no such column") ||
-              strstr(msg, "unterminated") || strstr(msg, "unknown special query");
+    *syntax =
+        (sqlite3_errcode(store_db(st)) & 0xff) == SQLITE_ERROR &&
+        (strstr(msg, "fts5:") || strstr(msg, "syntax error") || strstr(msg, "no such column") ||
+         strstr(msg, "unterminated") || strstr(msg, "unknown special query"));
     return store_fail(st, "search");
 }
 
@@ -74,6 +115,9 @@ int store_search(Store *st, const char *query, int limit, StoreHit **out, size_t
     if (!query || !query[strspn(query, " \t\n")])
         return unum_error_set("search: the query is empty");
     if (limit <= 0) limit = 100;
+    if (has_column_filter(query))
+        return unum_error_set("search: column filters (content:, text:, {...}:) are not "
+                              "supported; search for the words alone");
     int syntax;
     if (run(st, query, limit, out, n, &syntax) == 0) return 0;
     store_hits_free(*out, *n);

@@ -1,8 +1,12 @@
 /* search.h - full-text search over messages and transcript segments.
  *
  * The query is FTS5 syntax (words, "phrases", prefix*, AND/OR/NOT); a query
- * that is not valid FTS5 is searched as its plain words instead, so any text
- * typed by a user works. Hits are ordered by relevance (bm25). */
+ * that FTS5 refuses (bad syntax, or nested deeper than its parser takes) is
+ * searched as its plain words instead, so any text typed by a user works.
+ * Column filters ("content:word", "text:word", "{...}:word" outside quotes)
+ * are not supported and are an error that says so: messages and transcript
+ * segments are indexed under different column names. Hits are ordered by
+ * relevance (bm25). */
 #ifndef UNUM_SEARCH_H
 #define UNUM_SEARCH_H
 

@@ -16,6 +16,7 @@ struct Store {
     sqlite3 *db;
     char *path;
     int busy; /* the last failure was SQLITE_BUSY (kept past a rollback) */
+    char *notice; /* the file could be read by others when opened, or NULL */
 };
 
 static void note_failure(Store *st) {
@@ -384,6 +385,19 @@ static int open_at(const char *path, int version, Store **out) {
     }
     Store *st = xcalloc(1, sizeof *st);
     st->path = own ? own : xstrdup(path);
+    /* A new database is made here, 0600 whatever the umask, so that SQLite
+     * opens an empty file and gives its -wal and -shm the same mode; an
+     * existing one keeps its mode, with a notice when others can read it. */
+    struct stat lb;
+    if (lstat(st->path, &lb) != 0 && errno == ENOENT) {
+        int fd = unum_create_private(st->path);
+        if (fd >= 0) close(fd);
+        else if (errno != EEXIST) { /* EEXIST: another process made it first */ store_close(st);
+            return -1;
+        }
+    } else {
+        st->notice = unum_private_notice(st->path);
+    }
     int rc = sqlite3_open_v2(
         st->path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {
@@ -416,6 +430,8 @@ int store_open(const char *path, Store **out) {
     return open_at(path, STORE_SCHEMA_VERSION, out);
 }
 
+const char *store_notice(const Store *st) { return st->notice; }
+
 int store_open_version(const char *path, int version, Store **out) {
     if (version < 1 || version > STORE_SCHEMA_VERSION)
         return unum_error_set("schema version %d: no such version (1..%d)", version,
@@ -426,6 +442,7 @@ int store_open_version(const char *path, int version, Store **out) {
 void store_close(Store *st) {
     if (!st) return;
     if (st->db) sqlite3_close_v2(st->db);
+    free(st->notice);
     free(st->path);
     free(st);
 }

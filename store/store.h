@@ -44,6 +44,11 @@ int store_open(const char *path, Store **out);
  * for the upgrade tests. */
 int store_open_version(const char *path, int version, Store **out);
 void store_close(Store *st);
+/* A database file is created with mode 0600 whatever the umask (its -wal
+ * and -shm take the same mode from SQLite); an existing one keeps its mode.
+ * When the database existed and others than its owner could read it, a
+ * notice saying so (for the front end to show once), else NULL. */
+const char *store_notice(const Store *st);
 
 sqlite3 *store_db(Store *st);
 const char *store_path(const Store *st);

@@ -29,11 +29,11 @@ static int format_ok(const char *f) {
     return f && (!strcmp(f, "paragraph") || !strcmp(f, "list") || !strcmp(f, "table"));
 }
 
-int template_parse_json(const char *text, const char *origin, Template *out) {
+int template_parse_json(const char *text, size_t len, const char *origin, Template *out) {
     static const char *const top[] = {"name", "description", "sections", NULL};
     static const char *const sec[] = {"title", "instruction", "format", NULL};
     memset(out, 0, sizeof *out);
-    cJSON *j = jsonval_parse_object(text, origin);
+    cJSON *j = jsonval_parse_object(text, len, origin);
     if (!j) return -1;
     int rc = -1;
     if (jsonval_known(j, top, origin, "") != 0 ||

@@ -25,7 +25,8 @@ typedef struct {
     int builtin;
 } Template;
 
-int template_parse_json(const char *text, const char *origin, Template *out);
+/* Parses and validates the template JSON text[0..len), as persona_parse_json. */
+int template_parse_json(const char *text, size_t len, const char *origin, Template *out);
 char *template_to_json(const Template *t);
 void template_free(Template *t);
 

@@ -2,6 +2,7 @@
 """hf_server.py - a local stand-in for the Hugging Face hub, for the pull tests.
 
     hf_server.py ROOT --port-file F [--log F] [--cut-after N] [--corrupt] [--lifetime S]
+                 [--unsized [--endless]] [--oversize N]
 
 Serves every folder ROOT/ORG/NAME as the repo ORG/NAME at one commit, the way
 the hub does (stdlib only; binds 127.0.0.1 on a free port and writes the port
@@ -19,7 +20,11 @@ to --port-file once listening):
 --cut-after N closes the connection after N bytes of any LFS body sent
 without a Range header (Content-Length still promises the whole file): an
 interrupted download whose resume then succeeds. --corrupt flips a byte of
-every LFS body. --log appends one line per request: METHOD PATH range=R auth=A.
+every LFS body. --unsized serves the other (non-LFS) files with neither a
+length nor an ETag (the body ends when the connection closes), as a hostile
+or broken hub could; --endless then sends spaces after each such file until
+the client goes away. --oversize N sends N bytes more in every LFS body than
+X-Linked-Size announced (its Content-Length counts them). --log appends one line per request: METHOD PATH range=R auth=A.
 The server exits by itself after --lifetime seconds (default 120).
 """
 import argparse
@@ -135,8 +140,25 @@ class Hub(http.server.BaseHTTPRequestHandler):
                                          ("X-Linked-Etag", '"%s"' % sha),
                                          ("X-Linked-Size", str(len(data))),
                                          ("ETag", '"%s"' % sha)])
+        if self.server.opts.unsized:
+            return self.send_unsized(data)
         blob = hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
         self.send_bytes(data, '"%s"' % blob, [("X-Repo-Commit", commit)], lfs=False)
+
+    def send_unsized(self, data):
+        """200 without Content-Length or ETag: the body runs to the close."""
+        self.send_response(200)
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.close_connection = True
+        if self.command == "HEAD":
+            return
+        try:
+            self.wfile.write(data)
+            while self.server.opts.endless:
+                self.wfile.write(b" " * 65536)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
 
     def lfs(self, org, name, rel):
         folder, _ = self.repo(org, name)
@@ -147,6 +169,8 @@ class Hub(http.server.BaseHTTPRequestHandler):
         sha = hashlib.sha256(data).hexdigest()
         if self.server.opts.corrupt and data:
             data = bytes([data[0] ^ 0xFF]) + data[1:]
+        if self.server.opts.oversize and self.command == "GET":
+            data = data + b"\0" * self.server.opts.oversize
         self.send_bytes(data, '"%s"' % sha, [], lfs=True)
 
     def send_bytes(self, data, etag, extra, lfs):
@@ -180,7 +204,10 @@ class Hub(http.server.BaseHTTPRequestHandler):
             self.wfile.flush()
             self.close_connection = True
             return
-        self.wfile.write(body)
+        try:
+            self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
 
 
 def main():
@@ -190,6 +217,9 @@ def main():
     ap.add_argument("--log")
     ap.add_argument("--cut-after", type=int)
     ap.add_argument("--corrupt", action="store_true")
+    ap.add_argument("--unsized", action="store_true")
+    ap.add_argument("--endless", action="store_true")
+    ap.add_argument("--oversize", type=int, default=0)
     ap.add_argument("--lifetime", type=float, default=120)
     opts = ap.parse_args()
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hub)

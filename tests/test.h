@@ -32,6 +32,12 @@ const char *test_bin(void);
  * and stderr into new strings (either pointer may be NULL). Returns the exit
  * status (128 when the shell did not exit normally). */
 int test_shell(const char *prelude, const char *cmd, char **out, char **err);
+/* Runs `prelude; { cmd }` in sh with stdout and stderr on one pseudo-
+ * terminal in raw mode (no CR added, bytes as written) and stdin from
+ * /dev/null; *out (may be NULL) gets everything written there, with its
+ * length in *len (may be NULL). Returns the exit status (128 when the shell
+ * did not exit normally or the terminal could not be made). */
+int test_pty(const char *prelude, const char *cmd, char **out, size_t *len);
 
 #define TEST(name)                                                                                 \
     static void test_##name(void);                                                                 \

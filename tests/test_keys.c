@@ -3,6 +3,7 @@
 #include "tests/test.h"
 
 #include "tui/core/conffile.h"
+#include "tui/app/app.h"
 #include "tui/app/keys.h"
 #include "engine/base/util.h"
 
@@ -287,4 +288,49 @@ TEST(keys_help_lists_every_action) {
     CHECK(none);
     CHECK(newline);
     keys_help_free(lines, n);
+}
+
+/* ------------------------------------------------------------ handlers */
+
+/* Presses every key bound in m in every context: each one that names an
+ * action must reach a handler of the app (app.c's pane and overlay tables). */
+static void every_bound_key_has_a_handler(const Keymap *m) {
+    for (int c = 0; c < KEYS_N_CONTEXTS; c++)
+        for (int a = 0; a < KEYS_N_ACTIONS; a++) {
+            KeyContext own = keys_action_context((KeyAction)a);
+            if (own != (KeyContext)c && own != KEYS_CTX_GLOBAL) continue;
+            /* the sessions overlay is modal: of the global keys only quit acts there */
+            if (c == KEYS_CTX_SESSIONS && own == KEYS_CTX_GLOBAL && a != KEYS_QUIT) continue;
+            for (int k = 0; k < m->n[a]; k++) {
+                KeyAction got = keys_lookup(m, m->key[a][k], (KeyContext)c);
+                char name[KEYS_NAME_MAX];
+                if (got == KEYS_NONE) continue; /* a printable key the editor keeps as text */
+                if (!app_action_handled((KeyContext)c, got))
+                    test_fail(__FILE__, __LINE__, "%s in %s: action %s has no handler",
+                              keys_name(m->key[a][k], name), keys_context_name((KeyContext)c),
+                              keys_action_name(got));
+            }
+        }
+}
+
+TEST(keys_every_action_has_a_handler) {
+    for (int a = 0; a < KEYS_N_ACTIONS; a++)
+        if (!app_action_handled(keys_action_context((KeyAction)a), (KeyAction)a))
+            test_fail(__FILE__, __LINE__, "action %s has no handler", keys_action_name((KeyAction)a));
+    CHECK(!app_action_handled(KEYS_CTX_GLOBAL, KEYS_NONE));
+    CHECK(!app_action_handled(KEYS_CTX_GLOBAL, KEYS_N_ACTIONS));
+}
+
+TEST(keys_every_bound_key_has_a_handler) {
+    Keymap m;
+    keys_defaults(&m);
+    every_bound_key_has_a_handler(&m);
+    /* rebound: the pane actions on other keys, the paging keys on F-keys */
+    const char *f = "persona_pick = o\npersona_edit = E\npersona_new = N\n"
+                    "template_pick = o\ntemplate_edit = E\ntemplate_new = N\ntemplate_report = R\n"
+                    "session_open = o\nsession_delete = x\npage_top = F9\npage_bottom = F10\n";
+    REQUIRE(keys_parse(&m, f, strlen(f), "keys") == 0);
+    every_bound_key_has_a_handler(&m);
+    CHECK_EQ_INT(keys_lookup(&m, 'x', KEYS_CTX_SESSIONS), KEYS_SESSION_DELETE);
+    CHECK_EQ_INT(keys_lookup(&m, KEYS_FN | KEY_F(9), KEYS_CTX_INPUT), KEYS_PAGE_TOP);
 }

@@ -3,7 +3,10 @@
 
 #include "engine/base/util.h"
 
+#include <fcntl.h>
 #include <ftw.h>
+#include <pty.h>
+#include <termios.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <stdarg.h>
@@ -95,6 +98,53 @@ int test_shell(const char *prelude, const char *cmd, char **out, char **err) {
     if (err) *err = e;
     else free(e);
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+int test_pty(const char *prelude, const char *cmd, char **out, size_t *len) {
+    if (out) *out = NULL;
+    if (len) *len = 0;
+    int m, s;
+    if (openpty(&m, &s, NULL, NULL, NULL) != 0) return 128;
+    struct termios t;
+    if (tcgetattr(s, &t) == 0) {
+        cfmakeraw(&t);
+        tcsetattr(s, TCSANOW, &t);
+    }
+    size_t n = strlen(prelude) + strlen(cmd) + 32;
+    char *full = malloc(n);
+    snprintf(full, n, "%s; { %s\n}", prelude, cmd);
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        setsid();
+        int nul = open("/dev/null", O_RDONLY);
+        dup2(nul, 0);
+        dup2(s, 1);
+        dup2(s, 2);
+        close(m);
+        close(s);
+        close(nul);
+        execl("/bin/sh", "sh", "-c", full, (char *)NULL);
+        _exit(127);
+    }
+    free(full);
+    close(s);
+    size_t cap = 4096, got = 0;
+    char *buf = malloc(cap);
+    for (;;) {
+        if (got + 1024 > cap) buf = realloc(buf, cap *= 2);
+        ssize_t k = read(m, buf + got, cap - got - 1);
+        if (k <= 0) break; /* EIO once every writer is gone */
+        got += (size_t)k;
+    }
+    buf[got] = 0;
+    close(m);
+    int st = 0;
+    if (pid < 0 || waitpid(pid, &st, 0) < 0) st = -1;
+    if (out) *out = buf;
+    else free(buf);
+    if (len) *len = got;
+    return st != -1 && WIFEXITED(st) ? WEXITSTATUS(st) : 128;
 }
 
 int main(int argc, char **argv) {

@@ -452,6 +452,25 @@ static int check_doc(const MdDoc *d, int cols, const char *src) {
     return 1;
 }
 
+/* At width 1 every character wider than the pane shows as one U+FFFD,
+ * also when the U+FFFD that replaced one character joins the character
+ * before it through a zero-width joiner (fuzz_markdown's seed zwj_width1). */
+TEST(markdown_width1_joined_replacement) {
+    static const char src[] = "\xe4\xa0 \xbd\xa5\xe5\xcc" "e\xe4\xe4\xbd\xe2\x80\x8d:"
+                              "\xe2\x80\x8d\xf8\x9f" "e ``open";
+    for (int cols = 1; cols <= 3; cols++) {
+        MdDoc d = {0};
+        md_render(&d, src, sizeof src - 1, cols);
+        check_doc(&d, cols, "zwj_width1");
+        md_free(&d);
+    }
+    MdDoc d = {0};
+    md_render(&d, ":\xe2\x80\x8d\xe4\xbd\xa0", 7, 1);
+    CHECK_EQ_INT(d.n, 1);
+    if (d.n == 1) CHECK_STR(d.line[0].text, "\xef\xbf\xbd");
+    md_free(&d);
+}
+
 TEST(markdown_property_random) {
     static const char *pieces[] = {"**",
                                    "*",

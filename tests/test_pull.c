@@ -356,3 +356,73 @@ TEST(pull_api_reports_progress_and_cancels_keeping_the_part) {
     free(dest);
     hub_stop(&h);
 }
+
+/* ---- bounds and links ----------------------------------------------------- */
+
+TEST(pull_stops_a_body_longer_than_its_announced_size) {
+    Hub h;
+    if (hub_start(&h, "--oversize 50000000") != 0) return;
+    char *err = NULL;
+    CHECK_EQ_INT(pull_sh(&h, NULL, &err, "$U pull " REPO), 1);
+    CHECK_CONTAINS(err, "model.safetensors: the server sent more than the 600000 bytes");
+    CHECK(!exists(&h, "model.safetensors"));
+    CHECK(!exists(&h, "model.safetensors.part"));
+    free(err);
+    hub_stop(&h);
+}
+
+TEST(pull_bounds_and_names_a_file_without_size_or_sha256) {
+    Hub h;
+    if (hub_start(&h, "--unsized") != 0) return;
+    char *err = NULL;
+    /* small files of unknown size come through, named as unverified */
+    CHECK_EQ_INT(pull_sh(&h, NULL, &err, "$U pull " REPO), 0);
+    CHECK_CONTAINS(err, "unverified");
+    CHECK_CONTAINS(err, "config.json");
+    CHECK(same_file(&h, "tokenizer.json"));
+    free(err);
+    hub_stop(&h);
+    /* an endless one stops at the bound */
+    if (hub_start(&h, "--unsized --endless") != 0) return;
+    CHECK_EQ_INT(pull_sh(&h, NULL, &err, "$U pull " REPO " --max-unverified 2M"), 1);
+    CHECK_CONTAINS(err, "neither its size nor its sha256");
+    CHECK_CONTAINS(err, "2097152 bytes");
+    CHECK_CONTAINS(err, "--max-unverified");
+    free(err);
+    CHECK_EQ_INT(pull_sh(&h, NULL, &err, "$U pull " REPO " --max-unverified 2X"), 2);
+    CHECK_CONTAINS(err, "'2X' is not a size");
+    free(err);
+    hub_stop(&h);
+}
+
+TEST(pull_never_follows_a_link_at_the_part_or_the_file) {
+    Hub h;
+    if (hub_start(&h, "") != 0) return;
+    char *dir = model_path(&h, "");
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "mkdir -p %s && echo precious > %s/victim", dir, h.tmp);
+    CHECK_EQ_INT(test_shell(":", cmd, NULL, NULL), 0);
+    char *victim = unum_path_join(h.tmp, "victim");
+    char *part = model_path(&h, "model.safetensors.part");
+    CHECK(symlink(victim, part) == 0);
+    char *err = NULL;
+    CHECK_EQ_INT(pull_sh(&h, NULL, &err, "$U pull " REPO), 1);
+    CHECK_CONTAINS(err, "symbolic link");
+    free(err);
+    char *v = unum_read_file(victim, 1 << 20, NULL);
+    CHECK_STR(v, "precious\n");
+    free(v);
+    /* a link in the file's place is replaced, its target untouched */
+    unlink(part);
+    char *final = model_path(&h, "config.json");
+    CHECK(symlink(victim, final) == 0);
+    CHECK_EQ_INT(pull_sh(&h, NULL, NULL, "$U pull " REPO), 0);
+    struct stat sb;
+    CHECK(lstat(final, &sb) == 0 && S_ISREG(sb.st_mode));
+    CHECK(same_file(&h, "config.json"));
+    v = unum_read_file(victim, 1 << 20, NULL);
+    CHECK_STR(v, "precious\n");
+    free(v);
+    free(final), free(part), free(victim), free(dir);
+    hub_stop(&h);
+}

@@ -128,6 +128,57 @@ TEST(store_default_location_is_private) {
     test_tmp_remove(dir);
 }
 
+/* The database with its -wal and -shm, the settings file and an export
+ * are created 0600 whatever the umask; an existing file keeps its mode and
+ * the database's is noticed when others can read it; a link at the
+ * temporary name is replaced, never followed. */
+TEST(store_files_are_private_whatever_the_umask) {
+    char *dir = test_tmpdir();
+    REQUIRE(dir);
+    mode_t old_mask = umask(0);
+    char *db = unum_path_join(dir, "u.db");
+    Store *st;
+    CHECK(store_open(db, &st) == 0);
+    if (st) {
+        CHECK(store_notice(st) == NULL);
+        CHECK(store_exec(st, "INSERT INTO personas(name, system_prompt) VALUES ('m', 'p')") == 0);
+        const char *sfx[] = {"", "-wal", "-shm"};
+        for (int i = 0; i < 3; i++) {
+            char path[1024];
+            snprintf(path, sizeof path, "%s%s", db, sfx[i]);
+            struct stat sb;
+            if (stat(path, &sb) != 0 || (sb.st_mode & 0777) != 0600)
+                test_fail(__FILE__, __LINE__, "%s: mode %04o, not 0600", path,
+                          (unsigned)(sb.st_mode & 0777));
+        }
+    }
+    store_close(st);
+    /* an existing database keeps its mode, with a notice */
+    CHECK(chmod(db, 0644) == 0);
+    CHECK(store_open(db, &st) == 0);
+    if (st) CHECK(store_notice(st) && strstr(store_notice(st), "0644"));
+    store_close(st);
+    struct stat sb;
+    CHECK(stat(db, &sb) == 0 && (sb.st_mode & 0777) == 0644);
+    /* the atomic writer: settings, exports, reports */
+    char *conf = unum_path_join(dir, "config");
+    char *part = unum_path_join(dir, "config.part");
+    char *target = unum_path_join(dir, "target");
+    CHECK(symlink(target, part) == 0);
+    CHECK(unum_write_file_atomic(conf, "a = 1\n", 6) == 0);
+    CHECK(stat(conf, &sb) == 0 && (sb.st_mode & 0777) == 0600);
+    CHECK(!unum_file_exists(target));
+    CHECK(chmod(conf, 0640) == 0);
+    CHECK(unum_write_file_atomic(conf, "a = 2\n", 6) == 0);
+    CHECK(stat(conf, &sb) == 0 && (sb.st_mode & 0777) == 0640);
+    umask(old_mask);
+    free(target);
+    free(part);
+    free(conf);
+    free(db);
+    test_tmp_remove(dir);
+}
+
 /* ---- migrations ----------------------------------------------------------- */
 
 /* Rows that a database at version v can hold, written with plain SQL. */
@@ -231,7 +282,7 @@ TEST(store_persona_crud_and_round_trip) {
     Store *st = fresh(&dir, NULL);
     REQUIRE(st);
     Persona p, q;
-    REQUIRE(persona_parse_json(persona_json, "p.json", &p) == 0);
+    REQUIRE(persona_parse_json(persona_json, strlen(persona_json), "p.json", &p) == 0);
     CHECK_STR(p.tone, "salty");
     CHECK(store_persona_add(st, &p) == 0);
     CHECK(store_persona_add(st, &p) != 0);
@@ -240,7 +291,7 @@ TEST(store_persona_crud_and_round_trip) {
     char *a = persona_to_json(&p), *b = persona_to_json(&q);
     CHECK_STR(a, b);
     Persona r;
-    CHECK(persona_parse_json(a, "export", &r) == 0);
+    CHECK(persona_parse_json(a, strlen(a), "export", &r) == 0);
     char *c = persona_to_json(&r);
     CHECK_STR(a, c);
     free(a), free(b), free(c);
@@ -298,12 +349,12 @@ TEST(store_persona_json_errors_name_the_field) {
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         Persona p;
-        CHECK(persona_parse_json(bad[i].json, "f.json", &p) != 0);
+        CHECK(persona_parse_json(bad[i].json, strlen(bad[i].json), "f.json", &p) != 0);
         CHECK_ERR(bad[i].err);
         CHECK_ERR("f.json");
     }
     Persona p;
-    REQUIRE(persona_parse_json("{\"name\": \"min\", \"system_prompt\": \"x\"}", "f", &p) == 0);
+    REQUIRE(persona_parse_json("{\"name\": \"min\", \"system_prompt\": \"x\"}", 37, "f", &p) == 0);
     CHECK_STR(p.description, "");
     CHECK_STR(p.tone, "");
     persona_free(&p);
@@ -322,7 +373,7 @@ TEST(store_template_crud_and_round_trip) {
     Store *st = fresh(&dir, NULL);
     REQUIRE(st);
     Template t, u;
-    REQUIRE(template_parse_json(template_json, "t.json", &t) == 0);
+    REQUIRE(template_parse_json(template_json, strlen(template_json), "t.json", &t) == 0);
     CHECK_EQ_INT(t.n_sections, 3);
     CHECK(store_template_add(st, &t) == 0);
     CHECK(store_template_add(st, &t) != 0);
@@ -401,7 +452,7 @@ TEST(store_template_json_errors_name_the_field) {
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         Template t;
-        CHECK(template_parse_json(bad[i].json, "t.json", &t) != 0);
+        CHECK(template_parse_json(bad[i].json, strlen(bad[i].json), "t.json", &t) != 0);
         CHECK_ERR(bad[i].err);
     }
 }
@@ -991,5 +1042,95 @@ TEST(store_message_model) {
     CHECK_STR(ms[1].model, "big (stage 2)");
     store_messages_free(ms, n);
     store_close(st);
+    test_tmp_remove(dir);
+}
+
+/* What cJSON alone accepts or cuts short is refused, naming the file and
+ * the problem: a NUL byte, a \u0000 escape, bytes after the closing brace,
+ * a key twice (persona and template files alike). */
+TEST(store_json_refuses_nul_trailing_bytes_and_duplicate_keys) {
+    static const struct {
+        const char *json;
+        size_t len;
+        const char *err;
+    } bad[] = {
+        {"{\"name\": \"a\", \"system_prompt\": \"x\"}\0{\"name\": \"b\"}", 49,
+         "NUL byte at byte 35"},
+        {"{\"name\": \"a\", \"system_prompt\": \"x\0y\"}", 37, "NUL byte at byte 33"},
+        {"{\"name\": \"a\", \"system_prompt\": \"x\\u0000y\"}", 42, "(\\u0000) in a string"},
+        {"{\"name\": \"a\", \"system_prompt\": \"x\"} trailing", 44,
+         "bytes after the closing brace"},
+        {"{\"name\": \"a\", \"system_prompt\": \"x\"}{}", 37, "bytes after the closing brace"},
+        {"{\"name\": \"a\", \"system_prompt\": \"x\", \"name\": \"b\"}", 48,
+         "'name' appears twice"},
+        {"{\"name\": \"a\", \"system_prompt\": \"x\", \"style\": {\"tone\": \"a\", \"tone\": "
+         "\"b\"}}",
+         72, "'tone' appears twice"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        Persona p;
+        CHECK(persona_parse_json(bad[i].json, bad[i].len, "p.json", &p) != 0);
+        CHECK_ERR(bad[i].err);
+        CHECK_ERR("p.json");
+    }
+    /* an escaped backslash before u0000 is text, not a NUL */
+    Persona p;
+    static const char ok[] = "{\"name\": \"a\", \"system_prompt\": \"x\\\\u0000\"}\n";
+    REQUIRE(persona_parse_json(ok, sizeof ok - 1, "p.json", &p) == 0);
+    CHECK_STR(p.system_prompt, "x\\u0000");
+    persona_free(&p);
+    static const char dup[] =
+        "{\"name\": \"t\", \"sections\": [{\"title\": \"a\", \"title\": \"b\", "
+        "\"instruction\": \"i\", \"format\": \"list\"}]}";
+    Template t;
+    CHECK(template_parse_json(dup, sizeof dup - 1, "t.json", &t) != 0);
+    CHECK_ERR("t.json: field 'title' appears twice");
+}
+
+/* A query FTS5's parser cannot take (nested past its stack, or its
+ * expression depth) is searched as plain words like any other syntax error;
+ * a column filter is refused with a message saying so. */
+TEST(store_search_deep_queries_fall_back_and_column_filters_are_refused) {
+    char *dir = test_tmpdir();
+    REQUIRE(dir);
+    char *path = unum_path_join(dir, "s.db");
+    Store *st;
+    REQUIRE(store_open(path, &st) == 0);
+    int64_t sid;
+    CHECK(store_session_create(st, "t", "m", "p", &sid) == 0);
+    CHECK(store_message_add(st, sid, "user", "the budget review", 3, 0, NULL) == 0);
+    size_t big = 3000 * 12 + 16;
+    char *q = xmalloc(big);
+    const char *forms[] = {"(", "NOT x ", "budget AND "};
+    for (int f = 0; f < 3; f++) {
+        size_t o = 0;
+        for (int i = 0; i < 3000; i++) o += (size_t)snprintf(q + o, big - o, "%s", forms[f]);
+        snprintf(q + o, big - o, "budget");
+        StoreHit *hits = NULL;
+        size_t n = 0;
+        if (store_search(st, q, 10, &hits, &n) != 0)
+            test_fail(__FILE__, __LINE__, "form %d: %s", f, unum_error());
+        else CHECK(n == 1 || f == 1); /* "NOT x" as words has no hit */
+        store_hits_free(hits, n);
+    }
+    free(q);
+    const char *filters[] = {"content:budget", "text : budget", "{content text}: budget",
+                             "a -CONTENT:budget"};
+    for (int i = 0; i < 4; i++) {
+        StoreHit *hits = NULL;
+        size_t n = 0;
+        CHECK(store_search(st, filters[i], 10, &hits, &n) != 0);
+        CHECK_ERR("column filters");
+        store_hits_free(hits, n);
+    }
+    StoreHit *hits = NULL;
+    size_t n = 0;
+    CHECK(store_search(st, "\"content: budget\" OR budget", 10, &hits, &n) == 0);
+    CHECK_EQ_INT((int)n, 1);
+    store_hits_free(hits, n);
+    CHECK(store_search(st, "context:budget", 10, &hits, &n) == 0); /* not a column: words */
+    store_hits_free(hits, n);
+    store_close(st);
+    free(path);
     test_tmp_remove(dir);
 }

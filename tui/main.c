@@ -9,6 +9,7 @@
 #include "tui/cli/cli_store.h"
 #include "tui/cli/cli_whisper.h"
 #include "tui/cli/common.h"
+#include "engine/base/termsafe.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -21,7 +22,7 @@ static const char usage[] =
     "  run -m MODEL [-p TEXT | -f FILE | --prompt-ids FILE] [--system TEXT | --persona NAME]\n"
     "      [--raw] [-n N] [--temp T] [--top-k K] [--top-p P] [--min-p P] [--repeat-penalty R]\n"
     "      [--seed S] [--ignore-eos] [--ids] [--backend auto|cpu|cuda] [--threads N]\n"
-    "      [--ctx N] [-v] [--audio FILE.wav] [--draft D [--draft-n K]]\n"
+    "      [--ctx N] [-v] [--audio FILE.wav] [--keep-escapes] [--draft D [--draft-n K]]\n"
     "      [--stage2 M [--escalate-below P] [--stage2-backend B]] [--remote-model NAME]\n"
     "                                  generate a reply (chat template unless --raw)\n"
     "  tokenize -m MODEL [--special]   stdin text -> token ids on one line\n"
@@ -55,7 +56,8 @@ static const char usage[] =
     "        [-m MODEL] [--whisper MODEL] [-o REPORT.md]\n"
     "  meeting list | show ID | export ID [--format md|json|vtt|srt]\n"
     "                                  meeting reports from recordings\n"
-    "  pull REPO [--revision REV]      download ORG/NAME from the Hugging Face hub into\n"
+    "  pull REPO [--revision REV] [--max-unverified SIZE]\n"
+    "                                  download ORG/NAME from the Hugging Face hub into\n"
     "                                  $XDG_DATA_HOME/unum/models (HF_ENDPOINT, HF_TOKEN)\n"
     "\n"
     "--db PATH picks the database (default $XDG_DATA_HOME/unum/unum.db).\n"
@@ -119,6 +121,6 @@ int main(int argc, char **argv) {
                 {"pull", cli_pull}};
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
         if (!strcmp(cmd, cmds[i].name)) return cmds[i].fn(argc - 1, argv + 1);
-    fprintf(stderr, "unum: unknown command '%s'\n\n%s", cmd, usage);
+    term_printf(stderr, "unum: unknown command '%s'\n\n%s", cmd, usage);
     return EXIT_USAGE;
 }

@@ -2,6 +2,7 @@
 #include "engine/base/util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -100,17 +101,57 @@ char *unum_read_file(const char *path, size_t max, size_t *len_out) {
     return buf;
 }
 
+int unum_create_private(const char *path) {
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        int e = errno;
+        unum_error_set("%s: cannot create: %s", path, strerror(e));
+        errno = e; /* EEXIST tells a caller that another process was first */
+        return -1;
+    }
+    if (fchmod(fd, 0600) != 0) { /* the umask may have taken bits away */
+        unum_error_set("%s: cannot set its mode: %s", path, strerror(errno));
+        close(fd);
+        unlink(path);
+        return -1;
+    }
+    return fd;
+}
+
+char *unum_private_notice(const char *path) {
+    struct stat sb;
+    if (stat(path, &sb) != 0 || !(sb.st_mode & 077)) return NULL;
+    size_t n = 2 * strlen(path) + 128;
+    char *s = xmalloc(n);
+    snprintf(s, n, "%s can be read by others (mode %04o); 'chmod 600 %s' makes it private", path,
+             (unsigned)(sb.st_mode & 07777), path);
+    return s;
+}
+
 int unum_write_file_atomic(const char *path, const void *data, size_t n) {
     size_t tl = strlen(path) + 8;
     char *tmp = xmalloc(tl);
     snprintf(tmp, tl, "%s.part", path);
+    struct stat old;
+    int keep_mode = stat(path, &old) == 0 && S_ISREG(old.st_mode);
+    unlink(tmp); /* a stale .part, or a link someone put there */
+    int fd = unum_create_private(tmp);
+    if (fd < 0) {
+        free(tmp);
+        return -1;
+    }
     errno = 0;
-    FILE *f = fopen(tmp, "wb");
-    int ok = f && fwrite(data, 1, n, f) == n;
-    if (f && fclose(f)) ok = 0;
+    int ok = !keep_mode || fchmod(fd, old.st_mode & 07777) == 0;
+    for (size_t off = 0; ok && off < n;) {
+        ssize_t w = write(fd, (const char *)data + off, n - off);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) ok = 0;
+        else off += (size_t)w;
+    }
+    if (close(fd) != 0) ok = 0;
     if (ok && rename(tmp, path)) ok = 0;
     if (!ok) {
-        unum_error_set("%s: %s", f ? path : tmp, errno ? strerror(errno) : "write failed");
+        unum_error_set("%s: %s", path, errno ? strerror(errno) : "write failed");
         unlink(tmp);
     }
     free(tmp);

@@ -37,8 +37,23 @@ char *xstrdup(const char *s);
 char *unum_read_file(const char *path, size_t max, size_t *len_out);
 
 /* Writes n bytes to path through path.part and a rename, so path is either
- * whole or untouched. 0, or -1 with the error naming the file. */
+ * whole or untouched. The .part is created afresh (a stale one, or a
+ * symbolic link put there, is removed first, never followed) with mode 0600
+ * whatever the umask, or with the mode of the file it replaces, so that an
+ * existing file keeps the mode its owner gave it. 0, or -1 with the error
+ * naming the file. */
 int unum_write_file_atomic(const char *path, const void *data, size_t n);
+
+/* Creates path for writing: exclusively (an existing file or a symbolic
+ * link there is an error, EEXIST), with mode 0600 whatever the umask.
+ * Returns the open descriptor, or -1 with the error naming path and errno
+ * kept. */
+int unum_create_private(const char *path);
+
+/* When the existing file at path can be read by others than its owner
+ * (group or world), a new notice that says so and how to make it private;
+ * NULL when it cannot (or does not exist). */
+char *unum_private_notice(const char *path);
 
 /* mkdir -p: dir and the folders above it, new ones with mode. 0, or -1
  * with the error naming the folder that could not be made. */

@@ -21,6 +21,7 @@
 
 #include "engine/base/util.h"
 
+#include <assert.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -53,6 +54,7 @@ struct Pool {
 };
 
 static inline uint64_t pack(unsigned tag, int next, int total) {
+    assert(0 <= next && next <= total && total <= MAX_ITEMS);
     return (uint64_t)(tag & TAG_MASK) << (2 * FIELD_BITS) | (uint64_t)next << FIELD_BITS |
            (uint64_t)total;
 }
@@ -75,7 +77,9 @@ static void run_share(Pool *p, unsigned g, int t) {
         if (!atomic_compare_exchange_weak_explicit(&j->word, &w, pack(g, next + 1, total),
                                                    memory_order_acq_rel, memory_order_acquire))
             continue; /* w now holds the current word */
+        /* the claim succeeded: the slot holds job g, not finished */
         int b = next * j->grain, e = b + j->grain < j->n ? b + j->grain : j->n;
+        assert(b < e);
         j->fn(j->ctx, b, e, t);
         atomic_fetch_add_explicit(&j->completed, 1, memory_order_release);
         w = atomic_load_explicit(&j->word, memory_order_acquire);
@@ -150,6 +154,10 @@ void pool_run(Pool *p, int n, int grain, pool_fn fn, void *ctx) {
      * next slot's job is finished too (it is SLOTS jobs old) */
     unsigned g = atomic_load_explicit(&p->gen, memory_order_relaxed) + 1;
     Job *j = &p->jobs[g % SLOTS];
+    uint64_t old = atomic_load_explicit(&j->word, memory_order_acquire);
+    assert((old >> FIELD_BITS & MAX_ITEMS) == (old & MAX_ITEMS)); /* every chunk claimed */
+    assert(atomic_load(&j->completed) == (int)(old & MAX_ITEMS)); /* and done */
+    assert(((old >> (2 * FIELD_BITS)) & TAG_MASK) != (g & TAG_MASK) || !old);
     j->fn = fn;
     j->ctx = ctx;
     j->n = n;
@@ -166,6 +174,7 @@ void pool_run(Pool *p, int n, int grain, pool_fn fn, void *ctx) {
     for (int spins = 0; atomic_load_explicit(&j->completed, memory_order_acquire) < chunks;)
         if (++spins < 4096) cpu_relax();
         else sched_yield();
+    assert(atomic_load(&j->completed) == chunks); /* never more: each chunk is claimed once */
 }
 
 void pool_close(Pool *p) {

@@ -16,11 +16,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
     Persona p;
     memset(&p, 0, sizeof p);
-    if (persona_parse_json(text, "fuzz.json", &p) == 0) {
+    if (persona_parse_json(text, size, "fuzz.json", &p) == 0) {
         char *a = persona_to_json(&p);
         Persona q;
         memset(&q, 0, sizeof q);
-        if (persona_parse_json(a, "export", &q) != 0) abort();
+        if (persona_parse_json(a, strlen(a), "export", &q) != 0) abort();
         char *b = persona_to_json(&q);
         if (strcmp(a, b)) abort();
         free(a), free(b);
@@ -30,11 +30,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
     Template t;
     memset(&t, 0, sizeof t);
-    if (template_parse_json(text, "fuzz.json", &t) == 0) {
+    if (template_parse_json(text, size, "fuzz.json", &t) == 0) {
         char *a = template_to_json(&t);
         Template u;
         memset(&u, 0, sizeof u);
-        if (template_parse_json(a, "export", &u) != 0) abort();
+        if (template_parse_json(a, strlen(a), "export", &u) != 0) abort();
         char *b = template_to_json(&u);
         if (strcmp(a, b)) abort();
         free(a), free(b);

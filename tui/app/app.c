@@ -14,6 +14,7 @@
  * poll() on the keyboard and the worker's event pipe (100 ms while
  * recording, for the level meter). */
 #include "tui/app/app.h"
+#include "tui/app/pane.h"
 
 #include "tui/core/appconfig.h"
 #include "tui/core/args.h"
@@ -37,7 +38,9 @@
 #include "engine/base/util.h"
 #include "tui/core/worker.h"
 
+#include <assert.h>
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <locale.h>
 #include <poll.h>
@@ -54,134 +57,14 @@
 #define NCURSES_WIDECHAR 1
 #include <ncursesw/curses.h>
 
-/* ------------------------------------------------------------ state */
-
-typedef enum { P_CHAT, P_TRANSCRIPT, P_PERSONA, P_TEMPLATE, P_COUNT } PaneId;
-static const char *pane_title[P_COUNT] = {"Chat", "Transcript", "Persona", "Template"};
-
-typedef enum {
-    OV_NONE,
-    OV_HELP,
-    OV_SESSIONS,
-    OV_SEARCH,
-    OV_RENAME,
-    OV_CONFIRM,
-    OV_PULL,
-    OV_REPORT
-} Overlay;
-
-/* The first-run download of the default models, in a thread of its own;
- * the main loop polls its progress (under lock) while it runs. */
-#define DEFAULT_MODEL "Qwen/Qwen2.5-0.5B-Instruct"
-#define DEFAULT_WHISPER "openai/whisper-base"
-
-typedef struct {
-    pthread_t thread;
-    pthread_mutex_t lock;
-    int running, finished, status; /* status: PULL_OK or a failure */
-    char repo[128], file[256], error[1024];
-    uint64_t done, total;
-    UnumCancel cancel;
-} Download;
-
-typedef struct {
-    char *role;    /* "user", "assistant", "system" */
-    char *text;
-    int cancelled; /* a reply stopped by the user */
-    int64_t id;    /* row in the store (0: not stored yet) */
-    char *audio;   /* a voice message's WAV file (NULL for text) */
-    MdDoc doc;     /* laid out for doc_cols */
-    int doc_cols, doc_len;
-} Msg;
-
-typedef struct {
-    double t0, t1;
-    char *text;
-} Seg;
-
-typedef struct {
-    AppArgs args;
-    AppConfig cfg;
-    char *cfg_path;
-    Store *st;
-    Worker *wk;
-    Theme theme;
-    Keymap keys;
-    int W, H;
-    int dirty;
-    int quit;
-
-    /* language model */
-    int loading, loaded;
-    double load_frac;
-    char *model_dir, *backend;
-    int ctx, ctx_used;
-    double tok_s;
-    GenerateParams gp;
-
-    /* message line */
-    char note[512];
-    int note_err;
-    int note_sticky; /* an alert: stays until Esc acknowledges it */
-
-    /* chat */
-    int64_t session;
-    char *session_title;
-    Msg *msgs;
-    int n_msgs, cap_msgs;
-    int replying;   /* the last message is a reply being written */
-    int scroll;     /* chat lines scrolled back from the bottom */
-    Editor ed;
-
-    /* personas and templates */
-    Persona *personas;
-    size_t n_personas;
-    int persona_sel;
-    char *persona; /* chosen; NULL: the model's default system prompt */
-    Template *templates;
-    size_t n_templates;
-    int template_sel;
-    char *template_name;
-
-    /* transcript */
-    Seg *segs;
-    int n_segs, cap_segs;
-    int whisper_ready, whisper_loading;
-    capture *cap;
-    capture *voice;     /* a voice message being recorded */
-    char *voice_path;
-    int64_t voice_rec;
-    double voice_t0;
-    int speech_model;   /* the loaded model hears voice messages */
-    int64_t rec_id, last_rec; /* the recording in progress; the last one made */
-    /* recordings in the order the engine thread numbers them (worker.h):
-     * the row of recording k is rec_of[k % 16] */
-    int n_recs;
-    int64_t rec_of[16];
-    double rec_t0;
-    int seg_scroll;
-
-    /* panes and overlays */
-    PaneId focus;
-    int zoom;
-    Overlay ov;
-    int ov_sel;
-    StoreSession *sessions;
-    size_t n_sessions;
-    StoreHit *hits;
-    size_t n_hits;
-    Editor ov_ed; /* the search or rename field */
-    char **help;
-    int n_help, help_scroll;
-    Download dl;
-} App;
+/* The first-run download of the default models runs in the engine thread
+ * (worker_pull); its progress events fill Download. */
 
 static App *g_app; /* for the signal handlers */
 
 /* ------------------------------------------------------------ messages */
 
-static void note(App *a, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void note(App *a, int err, const char *fmt, ...) {
+void app_note(App *a, int err, const char *fmt, ...) {
     if (a->note_sticky) return; /* an alert is waiting for Esc */
     va_list ap;
     va_start(ap, fmt);
@@ -203,7 +86,7 @@ static void alert(App *a, const char *fmt, ...) {
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     a->note_sticky = 0;
-    note(a, 1, "[Esc] %s", msg);
+    app_note(a, 1, "[Esc] %s", msg);
     a->note_sticky = 1;
 }
 
@@ -263,10 +146,9 @@ static void stderr_to_log(void) {
 /* ------------------------------------------------------------ keys and text */
 
 /* A key code of keys.h for an ncurses KEY_* code. */
-#define K(x) (KEYS_FN | (x))
 
 /* The UTF-8 form of code point c into u (4 bytes at most); its length. */
-static int utf8_put(unsigned c, char *u) {
+int ui_utf8_put(unsigned c, char *u) {
     if (c < 0x80) return u[0] = (char)c, 1;
     if (c < 0x800) return u[0] = (char)(0xc0 | c >> 6), u[1] = (char)(0x80 | (c & 63)), 2;
     if (c < 0x10000)
@@ -279,7 +161,7 @@ static int utf8_put(unsigned c, char *u) {
 /* ------------------------------------------------------------ drawing helpers */
 
 /* Writes at most cols display columns of s at (y, x); returns columns used. */
-static int put(int y, int x, const char *s, size_t n, int cols) {
+int ui_put(int y, int x, const char *s, size_t n, int cols) {
     if (cols <= 0) return 0;
     int used = 0;
     size_t k = tw_fit(s, n, cols, &used);
@@ -287,7 +169,7 @@ static int put(int y, int x, const char *s, size_t n, int cols) {
     return used;
 }
 
-static void fill(int y, int x, int cols) {
+void ui_fill(int y, int x, int cols) {
     for (int i = 0; i < cols; i++) mvaddch(y, x + i, ' ');
 }
 
@@ -295,7 +177,7 @@ static void hline_at(int y, int x, int cols) {
     for (int i = 0; i < cols; i++) mvaddstr(y, x + i, "\xe2\x94\x80"); /* ─ */
 }
 
-static void box_at(int y, int x, int h, int w, const char *title, int focused) {
+void ui_box(int y, int x, int h, int w, const char *title, int focused) {
     if (h < 2 || w < 2) return;
     attr_t b = theme_attr(focused ? THEME_BORDER_FOCUS : THEME_BORDER);
     attrset(b);
@@ -312,7 +194,7 @@ static void box_at(int y, int x, int h, int w, const char *title, int focused) {
     if (title && w > 6) {
         attrset(theme_attr(focused ? THEME_TITLE_FOCUS : THEME_TITLE));
         mvaddstr(y, x + 2, " ");
-        int u = put(y, x + 3, title, strlen(title), w - 6);
+        int u = ui_put(y, x + 3, title, strlen(title), w - 6);
         mvaddstr(y, x + 3 + u, " ");
     }
     attrset(A_NORMAL);
@@ -353,20 +235,20 @@ static void lists_reload(App *a) {
     a->personas = NULL, a->templates = NULL, a->n_personas = a->n_templates = 0;
     if (!a->st) return;
     if (store_persona_list(a->st, &a->personas, &a->n_personas))
-        note(a, 1, "%s", unum_error());
+        app_note(a, 1, "%s", unum_error());
     if (store_template_list(a->st, &a->templates, &a->n_templates))
-        note(a, 1, "%s", unum_error());
+        app_note(a, 1, "%s", unum_error());
     if (a->persona_sel >= (int)a->n_personas) a->persona_sel = (int)a->n_personas - 1;
     if (a->template_sel >= (int)a->n_templates) a->template_sel = (int)a->n_templates - 1;
     if (a->persona_sel < 0) a->persona_sel = 0;
     if (a->template_sel < 0) a->template_sel = 0;
 }
 
-static void session_load(App *a, int64_t id) {
+void app_session_load(App *a, int64_t id) {
     chat_clear(a);
     StoreSession s;
     if (store_session_get(a->st, id, &s)) {
-        note(a, 1, "%s", unum_error());
+        app_note(a, 1, "%s", unum_error());
         return;
     }
     a->session = id;
@@ -380,7 +262,7 @@ static void session_load(App *a, int64_t id) {
     StoreMessage *m = NULL;
     size_t n = 0;
     if (store_message_list(a->st, id, &m, &n)) {
-        note(a, 1, "%s", unum_error());
+        app_note(a, 1, "%s", unum_error());
         return;
     }
     for (size_t i = 0; i < n; i++) {
@@ -419,7 +301,7 @@ static int session_ensure(App *a, const char *first_text) {
     const char *slash = a->model_dir ? strrchr(a->model_dir, '/') : NULL;
     const char *model = slash ? slash + 1 : a->model_dir ? a->model_dir : "";
     if (store_session_create(a->st, title, model, a->persona ? a->persona : "", &a->session))
-        return note(a, 1, "%s", unum_error()), -1;
+        return app_note(a, 1, "%s", unum_error()), -1;
     free(a->session_title);
     a->session_title = xstrdup(title);
     return 0;
@@ -436,7 +318,7 @@ static void store_msg(App *a, Msg *m, int tokens, double ms) {
         content = marked;
     }
     if (store_message_add(a->st, a->session, m->role, content, tokens, ms, &m->id))
-        note(a, 1, "%s", unum_error());
+        app_note(a, 1, "%s", unum_error());
     free(marked);
 }
 
@@ -454,7 +336,7 @@ static char *system_prompt(App *a) {
 /* Sends the conversation so far to the worker and opens the reply. */
 static void ask(App *a) {
     if (!a->loaded) {
-        note(a, 1, a->loading ? "the model is still loading" : "no language model is loaded");
+        app_note(a, 1, a->loading ? "the model is still loading" : "no language model is loaded");
         return;
     }
     char *sys = system_prompt(a);
@@ -478,16 +360,16 @@ static void ask(App *a) {
     a->dirty = 1;
 }
 
-static void send_input(App *a) {
+void app_send_input(App *a) {
     if (a->replying) {
-        note(a, 1, "a reply is being written (Esc cancels it)");
+        app_note(a, 1, "a reply is being written (Esc cancels it)");
         return;
     }
     const char *t = a->ed.buf;
     while (*t == ' ' || *t == '\n' || *t == '\t') t++;
     if (!*t) return;
     if (!a->loaded) {
-        note(a, 1, a->loading ? "the model is still loading; your text stays in the editor"
+        app_note(a, 1, a->loading ? "the model is still loading; your text stays in the editor"
                               : "no language model is loaded; see the message above");
         return;
     }
@@ -513,7 +395,7 @@ static void edit_last(App *a) {
     if (i < 0) return;
     ed_set(&a->ed, a->msgs[i].text);
     while (a->n_msgs > i) msg_free(&a->msgs[--a->n_msgs]);
-    note(a, 0, "editing the last message: Enter sends it again");
+    app_note(a, 0, "editing the last message: Enter sends it again");
 }
 
 static void on_token(App *a, const char *text) {
@@ -530,18 +412,19 @@ static void on_reply_done(App *a, const Event *e) {
     Msg *m = &a->msgs[a->n_msgs - 1];
     a->replying = 0;
     free(m->text);
-    m->text = xstrdup(e->text);
+    m->text = xstrdup(e->reply.text);
     m->doc_cols = -1;
-    m->cancelled = e->stop == STOP_CANCELLED;
-    a->tok_s = e->num;
-    a->ctx_used = e->ctx_used;
-    store_msg(a, m, e->n, e->num > 0 ? e->n / e->num * 1000 : 0);
-    if (a->st && m->id && e->text2 && store_message_set_model(a->st, m->id, e->text2))
-        note(a, 1, "%s", unum_error());
-    if (m->cancelled) note(a, 0, "reply cancelled; what was written is kept");
-    else if (e->t0 >= 0) /* which stage of the cascade answered */
-        note(a, 0, "stage %d answered (%s; stage 1 confidence %.2f)", (int)e->t1, e->text2,
-             e->t0);
+    m->cancelled = e->reply.stop == STOP_CANCELLED;
+    a->tok_s = e->reply.tok_s;
+    a->ctx_used = e->reply.ctx_used;
+    store_msg(a, m, e->reply.tokens,
+              e->reply.tok_s > 0 ? e->reply.tokens / e->reply.tok_s * 1000 : 0);
+    if (a->st && m->id && e->reply.model && store_message_set_model(a->st, m->id, e->reply.model))
+        app_note(a, 1, "%s", unum_error());
+    if (m->cancelled) app_note(a, 0, "reply cancelled; what was written is kept");
+    else if (e->reply.confidence >= 0) /* which stage of the cascade answered */
+        app_note(a, 0, "stage %d answered (%s; stage 1 confidence %.2f)", e->reply.stage,
+                 e->reply.model, e->reply.confidence);
     a->dirty = 1;
 }
 
@@ -571,9 +454,9 @@ static const Msg *last_assistant(const App *a) {
 
 static void copy_message(App *a) {
     const Msg *m = last_assistant(a);
-    if (!m) return note(a, 1, "no reply to copy");
+    if (!m) return app_note(a, 1, "no reply to copy");
     osc52(m->text);
-    note(a, 0, "copied the last reply (%zu bytes) to the clipboard", strlen(m->text));
+    app_note(a, 0, "copied the last reply (%zu bytes) to the clipboard", strlen(m->text));
 }
 
 static void copy_code(App *a) {
@@ -582,19 +465,19 @@ static void copy_code(App *a) {
     if (m) md_render(&d, m->text, strlen(m->text), 80);
     int k = d.n_code_blocks;
     md_free(&d);
-    if (!m || k == 0) return note(a, 1, "the last reply has no code block");
+    if (!m || k == 0) return app_note(a, 1, "the last reply has no code block");
     char *code = md_code_block(m->text, strlen(m->text), k - 1);
     osc52(code);
-    note(a, 0, "copied the last code block (%zu bytes) to the clipboard", strlen(code));
+    app_note(a, 0, "copied the last code block (%zu bytes) to the clipboard", strlen(code));
     free(code);
 }
 
 static void export_session(App *a) {
-    if (!a->n_msgs) return note(a, 1, "nothing to export yet");
+    if (!a->n_msgs) return app_note(a, 1, "nothing to export yet");
     char *dir = unum_xdg_path(UNUM_XDG_DATA, "exports"), path[1200];
     if (!dir || unum_mkdir_p(dir, 0700)) {
         free(dir);
-        return note(a, 1, "%s", unum_error());
+        return app_note(a, 1, "%s", unum_error());
     }
     snprintf(path, sizeof path, "%s/session-%lld.md", dir, (long long)a->session);
     free(dir);
@@ -617,8 +500,8 @@ static void export_session(App *a) {
         OUT("\n## %s\n\n%s%s\n", !strcmp(a->msgs[i].role, "user") ? "You" : "Assistant",
             a->msgs[i].text, a->msgs[i].cancelled ? "\n\n*[cancelled]*" : "");
 #undef OUT
-    if (unum_write_file_atomic(path, out, n)) note(a, 1, "%s", unum_error());
-    else note(a, 0, "exported to %s", path);
+    if (unum_write_file_atomic(path, out, n)) app_note(a, 1, "%s", unum_error());
+    else app_note(a, 0, "exported to %s", path);
     free(out);
 }
 
@@ -629,7 +512,7 @@ static void export_session(App *a) {
 static char *edit_in_editor(App *a, const char *json, const char *what) {
     char path[] = "/tmp/unum-edit-XXXXXX.json";
     int fd = mkstemps(path, 5);
-    if (fd < 0) return note(a, 1, "cannot create a temporary file: %s", strerror(errno)), NULL;
+    if (fd < 0) return app_note(a, 1, "cannot create a temporary file: %s", strerror(errno)), NULL;
     size_t n = strlen(json);
     int ok = write(fd, json, n) == (ssize_t)n;
     close(fd);
@@ -645,11 +528,11 @@ static char *edit_in_editor(App *a, const char *json, const char *what) {
         int rc = system(cmd);
         reset_prog_mode();
         refresh();
-        if (rc != 0) note(a, 1, "%s: the editor exited with status %d", what, rc);
+        if (rc != 0) app_note(a, 1, "%s: the editor exited with status %d", what, rc);
         else if ((out = unum_read_file(path, 1 << 20, NULL)) && !strcmp(out, json)) {
             free(out);
             out = NULL;
-            note(a, 0, "%s: unchanged", what);
+            app_note(a, 0, "%s: unchanged", what);
         }
     }
     unlink(path);
@@ -661,7 +544,7 @@ static char *edit_in_editor(App *a, const char *json, const char *what) {
 /* Saves edited JSON as a persona (create: a new one); 0 when saved. */
 static int persona_save(App *a, const char *text, int create, char *name, size_t cap) {
     Persona p;
-    if (persona_parse_json(text, "the edited persona", &p)) return -1;
+    if (persona_parse_json(text, strlen(text), "the edited persona", &p)) return -1;
     int exists = 0, rc;
     for (size_t i = 0; i < a->n_personas; i++) exists |= !strcmp(a->personas[i].name, p.name);
     snprintf(name, cap, "%s", p.name);
@@ -673,7 +556,7 @@ static int persona_save(App *a, const char *text, int create, char *name, size_t
 
 static int template_save(App *a, const char *text, int create, char *name, size_t cap) {
     Template t;
-    if (template_parse_json(text, "the edited template", &t)) return -1;
+    if (template_parse_json(text, strlen(text), "the edited template", &t)) return -1;
     int exists = 0, rc;
     for (size_t i = 0; i < a->n_templates; i++) exists |= !strcmp(a->templates[i].name, t.name);
     snprintf(name, cap, "%s", t.name);
@@ -685,7 +568,7 @@ static int template_save(App *a, const char *text, int create, char *name, size_
 
 /* e and n in the persona and template panes: the selected record (or a
  * skeleton) as JSON in the editor, saved back when it parses. */
-static void list_edit(App *a, int persona, int create) {
+void app_list_edit(App *a, int persona, int create) {
     if (!a->st) return;
     const char *what = persona ? "persona" : "template";
     char *json;
@@ -708,40 +591,40 @@ static void list_edit(App *a, int persona, int create) {
     char name[128] = "";
     int rc = persona ? persona_save(a, text, create, name, sizeof name)
                      : template_save(a, text, create, name, sizeof name);
-    if (rc) note(a, 1, "%s", unum_error());
-    else note(a, 0, "%s '%s' saved", what, name);
+    if (rc) app_note(a, 1, "%s", unum_error());
+    else app_note(a, 0, "%s '%s' saved", what, name);
     lists_reload(a);
     free(text);
 }
 
-static void persona_choose(App *a) {
+void app_persona_choose(App *a) {
     if (!a->n_personas) return;
     free(a->persona);
     a->persona = xstrdup(a->personas[a->persona_sel].name);
-    note(a, 0, "persona '%s' conditions the replies from now on", a->persona);
+    app_note(a, 0, "persona '%s' conditions the replies from now on", a->persona);
 }
 
-static void template_choose(App *a) {
+void app_template_choose(App *a) {
     if (!a->n_templates) return;
     free(a->template_name);
     a->template_name = xstrdup(a->templates[a->template_sel].name);
-    note(a, 0, "template '%s' chosen for reports", a->template_name);
+    app_note(a, 0, "template '%s' chosen for reports", a->template_name);
 }
 
 /* ------------------------------------------------------------ reports */
 
 /* The template and persona a report uses: the chosen ones, else the
  * selected template and no persona. */
-static const char *report_template(App *a) {
+const char *app_report_template(App *a) {
     if (a->template_name) return a->template_name;
     return a->n_templates ? a->templates[a->template_sel].name : NULL;
 }
 
-static void report_start(App *a, const char *tmpl) {
-    if (!a->last_rec) return note(a, 1, "no recording yet: F5 records one");
-    if (!a->loaded) return note(a, 1, "no language model is loaded");
-    if (a->replying) return note(a, 1, "a reply is being written (Esc cancels it)");
-    if (!tmpl) return note(a, 1, "no report template");
+void app_report_start(App *a, const char *tmpl) {
+    if (!a->last_rec) return app_note(a, 1, "no recording yet: F5 records one");
+    if (!a->loaded) return app_note(a, 1, "no language model is loaded");
+    if (a->replying) return app_note(a, 1, "a reply is being written (Esc cancels it)");
+    if (!tmpl) return app_note(a, 1, "no report template");
     worker_report(a->wk, a->args.db, a->last_rec, tmpl, a->persona,
                   a->gp.max_tokens < 384 ? a->gp.max_tokens : 384);
     char head[256];
@@ -753,7 +636,7 @@ static void report_start(App *a, const char *tmpl) {
     a->replying = 1;
     a->scroll = 0;
     a->focus = P_CHAT;
-    note(a, 0, "writing the report ...");
+    app_note(a, 0, "writing the report ...");
 }
 
 /* ------------------------------------------------------------ voice messages */
@@ -782,7 +665,7 @@ static void voice_toggle(App *a) {
         if (a->st && a->voice_rec && recording_finish(a->st, a->voice_rec) && !rc) rc = -1;
         if (rc || st.frames == 0) {
             if (rc) alert(a, "voice message not sent: %s", unum_error());
-            else note(a, 1, "voice message: nothing was recorded");
+            else app_note(a, 1, "voice message: nothing was recorded");
             free(a->voice_path), a->voice_path = NULL;
             return;
         }
@@ -797,9 +680,9 @@ static void voice_toggle(App *a) {
         return;
     }
     if (!a->loaded || !a->speech_model)
-        return note(a, 1, "the loaded model does not hear audio (a speech LLM does); F5 records "
+        return app_note(a, 1, "the loaded model does not hear audio (a speech LLM does); F5 records "
                           "for the transcript");
-    if (a->replying || a->cap) return note(a, 1, "busy: a reply or a recording is in progress");
+    if (a->replying || a->cap) return app_note(a, 1, "busy: a reply or a recording is in progress");
     char *dir = store_recordings_dir(), stem[64];
     if (!dir) return alert(a, "voice message: %s", unum_error());
     snprintf(stem, sizeof stem, "voice-%lld", (long long)time(NULL));
@@ -816,14 +699,14 @@ static void voice_toggle(App *a) {
         return;
     }
     a->voice_t0 = unum_now();
-    note(a, 0, "recording a voice message: F8 sends it");
+    app_note(a, 0, "recording a voice message: F8 sends it");
 }
 
 /* ------------------------------------------------------------ recording */
 
 static void on_audio(void *user, const float *x, size_t n) { worker_audio(user, x, n); }
 
-static void record_toggle(App *a) {
+void app_record_toggle(App *a) {
     if (a->cap) {
         capture_stats st;
         int rc = capture_close(a->cap, &st);
@@ -832,14 +715,14 @@ static void record_toggle(App *a) {
         if (a->st && a->rec_id && recording_finish(a->st, a->rec_id))
             alert(a, "recording: %s", unum_error());
         else if (rc) alert(a, "recording: %s", unum_error());
-        else note(a, 0, "recording stopped: %.1f s", (double)st.frames / CAPTURE_RATE);
+        else app_note(a, 0, "recording stopped: %.1f s", (double)st.frames / CAPTURE_RATE);
         a->last_rec = a->rec_id;
         /* the report is offered once the last utterance is transcribed
          * (EV_RECORDING_DONE) */
         return;
     }
     if (!a->whisper_ready) {
-        note(a, 1, a->whisper_loading ? "the speech model is still loading"
+        app_note(a, 1, a->whisper_loading ? "the speech model is still loading"
                                       : "no speech model: set whisper = DIR in %s or pass --whisper",
              a->cfg_path);
         return;
@@ -870,99 +753,59 @@ static void record_toggle(App *a) {
     a->rec_t0 = unum_now();
     for (int i = 0; i < a->n_segs; i++) free(a->segs[i].text);
     a->n_segs = 0;
-    note(a, 0, "recording to %s", path);
+    app_note(a, 0, "recording to %s", path);
 }
 
 static void on_segment(App *a, const Event *e) {
-    const char *t = e->text;
+    const char *t = e->segment.text;
+    int k = e->segment.rec;
     while (*t == ' ') t++;
-    int64_t rec = e->n >= a->n_recs - 16 && e->n < a->n_recs ? a->rec_of[e->n % 16] : 0;
-    if (a->st && rec && store_segment_add(a->st, rec, e->t0, e->t1, NULL, t, NULL))
-        note(a, 1, "%s", unum_error());
-    if (e->n != a->n_recs - 1) return; /* an earlier recording's tail: stored, not shown */
+    int64_t rec = k >= a->n_recs - 16 && k < a->n_recs ? a->rec_of[k % 16] : 0;
+    if (a->st && rec && store_segment_add(a->st, rec, e->segment.t0, e->segment.t1, NULL, t, NULL))
+        app_note(a, 1, "%s", unum_error());
+    if (k != a->n_recs - 1) return; /* an earlier recording's tail: stored, not shown */
     if (a->n_segs == a->cap_segs) {
         a->cap_segs = a->cap_segs ? 2 * a->cap_segs : 32;
         a->segs = xrealloc(a->segs, sizeof *a->segs * (size_t)a->cap_segs);
     }
-    a->segs[a->n_segs++] = (Seg){e->t0, e->t1, xstrdup(t)};
+    a->segs[a->n_segs++] = (Seg){e->segment.t0, e->segment.t1, xstrdup(t)};
     a->dirty = 1;
 }
 
 /* ------------------------------------------------------------ first run */
 
-static void dl_progress(const PullProgress *p, void *user) {
-    Download *d = user;
-    pthread_mutex_lock(&d->lock);
-    d->done = p->done;
-    d->total = p->total;
-    snprintf(d->file, sizeof d->file, "%s", p->file ? p->file : "");
-    pthread_mutex_unlock(&d->lock);
-}
-
-static void *dl_main(void *arg) {
-    Download *d = arg;
-    static const char *repos[] = {DEFAULT_MODEL, DEFAULT_WHISPER};
-    int status = PULL_OK;
-    for (int i = 0; i < 2 && status == PULL_OK; i++) {
-        pthread_mutex_lock(&d->lock);
-        snprintf(d->repo, sizeof d->repo, "%s", repos[i]);
-        d->done = d->total = 0;
-        pthread_mutex_unlock(&d->lock);
-        PullOptions o = {.repo = repos[i], .progress = dl_progress, .user = d, .cancel = &d->cancel};
-        status = pull_run(&o, NULL);
-        if (status != PULL_OK) {
-            pthread_mutex_lock(&d->lock);
-            snprintf(d->error, sizeof d->error, "%s%s%s", unum_error(),
-                     status == PULL_OFFLINE ? "; " : "",
-                     status == PULL_OFFLINE ? pull_offline_hint() : "");
-            pthread_mutex_unlock(&d->lock);
-        }
-    }
-    pthread_mutex_lock(&d->lock);
-    d->status = status;
-    d->finished = 1;
-    pthread_mutex_unlock(&d->lock);
-    return NULL;
-}
-
 static void load_model(App *a);
 
-static void download_start(App *a) {
-    Download *d = &a->dl;
-    if (d->running) return;
-    unum_cancel_clear(&d->cancel);
-    d->finished = 0;
-    d->error[0] = 0;
-    if (pthread_create(&d->thread, NULL, dl_main, d)) return note(a, 1, "cannot start the download");
-    d->running = 1;
-    note(a, 0, "downloading the default models; the app stays usable meanwhile");
+void app_download_start(App *a) {
+    static const char *const repos[] = {DEFAULT_MODEL, DEFAULT_WHISPER};
+    if (a->dl.running) return;
+    a->dl = (Download){.running = 1};
+    worker_pull(a->wk, repos, 2);
+    app_note(a, 0, "downloading the default models; the app stays usable meanwhile");
 }
 
-/* Called from the main loop: a finished download is joined and used. */
-static void download_poll(App *a) {
-    Download *d = &a->dl;
-    if (!d->running) return;
-    pthread_mutex_lock(&d->lock);
-    int fin = d->finished, status = d->status;
-    char err[1024];
-    snprintf(err, sizeof err, "%s", d->error);
-    pthread_mutex_unlock(&d->lock);
-    if (!fin) return;
-    pthread_join(d->thread, NULL);
-    d->running = 0;
-    if (status == PULL_OK) {
+static void on_pull_progress(App *a, const Event *e) {
+    snprintf(a->dl.repo, sizeof a->dl.repo, "%s", e->pull_progress.repo);
+    a->dl.done = e->pull_progress.done;
+    a->dl.total = e->pull_progress.total;
+}
+
+/* The download ended: the models are used. */
+static void on_pull_done(App *a, const Event *e) {
+    a->dl.running = 0;
+    if (e->pull.status == PULL_OK) {
         if (app_config_set(a->cfg_path, "model", DEFAULT_MODEL) ||
             app_config_set(a->cfg_path, "whisper", DEFAULT_WHISPER))
-            note(a, 1, "%s", unum_error());
+            app_note(a, 1, "%s", unum_error());
         free(a->cfg.model);
         a->cfg.model = xstrdup(DEFAULT_MODEL);
         load_model(a);
         worker_load_whisper(a->wk, DEFAULT_WHISPER, a->cfg.backend, a->cfg.threads);
         a->whisper_loading = 1;
-    } else if (status == PULL_CANCELLED) {
-        note(a, 0, "download stopped; F1 for keys. Starting unum again offers to resume it");
+    } else if (e->pull.status == PULL_CANCELLED) {
+        app_note(a, 0, "download stopped; F1 for keys. Starting unum again offers to resume it");
     } else {
-        note(a, 1, "download failed: %s", err);
+        app_note(a, 1, "download failed: %s", e->pull.why ? e->pull.why : "");
     }
 }
 
@@ -977,7 +820,7 @@ static void first_run(App *a) {
             if (!strcmp(lm[i], DEFAULT_MODEL)) pick = i;
         free(a->cfg.model);
         a->cfg.model = xstrdup(lm[pick]);
-        note(a, 0, "using %s found on this machine (set model = in %s to choose another)",
+        app_note(a, 0, "using %s found on this machine (set model = in %s to choose another)",
              lm[pick], a->cfg_path);
     }
     for (int i = 0; i < n; i++) free(lm[i]);
@@ -998,73 +841,77 @@ static void handle_events(App *a) {
     Event *ev = worker_events(a->wk);
     for (Event *e = ev; e; e = e->next) {
         switch (e->kind) {
-        case EV_LOAD_PROGRESS: a->load_frac = e->num; break;
+        case EV_LOAD_PROGRESS: a->load_frac = e->progress; break;
         case EV_LOADED:
             a->loading = 0, a->loaded = 1;
             free(a->model_dir);
             free(a->backend);
-            a->model_dir = xstrdup(e->text);
-            a->backend = xstrdup(e->text2 ? e->text2 : "");
-            a->ctx = e->n;
-            a->speech_model = e->stop;
-            note(a, 0, "model loaded in %.1f s: %s%s", e->num, e->text,
-                 e->stop ? " (a speech model: F8 records a voice message)" : "");
+            a->model_dir = xstrdup(e->loaded.dir);
+            a->backend = xstrdup(e->loaded.backend ? e->loaded.backend : "");
+            a->ctx = e->loaded.ctx;
+            a->speech_model = e->loaded.speech;
+            app_note(a, 0, "model loaded in %.1f s: %s%s", e->loaded.seconds, e->loaded.dir,
+                 e->loaded.speech ? " (a speech model: F8 records a voice message)" : "");
             break;
         case EV_LOAD_FAILED:
             a->loading = 0;
-            note(a, 1, "cannot load the language model: %s", e->text);
+            app_note(a, 1, "cannot load the language model: %s", e->failed.why);
             break;
-        case EV_TOKEN: on_token(a, e->text); break;
+        case EV_TOKEN: on_token(a, e->token); break;
         case EV_REPLY_DONE: on_reply_done(a, e); break;
         case EV_REPLY_RESTART: /* stage 2 rewrites the reply */
             if (a->replying && a->n_msgs) {
                 a->msgs[a->n_msgs - 1].text[0] = 0;
                 a->msgs[a->n_msgs - 1].doc_cols = -1;
             }
-            note(a, 0, "stage 1 unsure (confidence %.2f): stage 2 answers", e->num);
+            app_note(a, 0, "stage 1 unsure (confidence %.2f): stage 2 answers",
+                     e->restart.confidence);
             a->dirty = 1;
             break;
         case EV_REPLY_FAILED:
             if (a->replying && a->n_msgs) msg_free(&a->msgs[--a->n_msgs]);
             a->replying = 0;
-            note(a, 1, "reply failed: %s", e->text);
+            app_note(a, 1, "reply failed: %s", e->failed.why);
             break;
         case EV_WHISPER_LOADED:
             a->whisper_loading = 0, a->whisper_ready = 1;
-            note(a, 0, "speech model ready (F5 records): %s", e->text);
+            app_note(a, 0, "speech model ready (F5 records): %s", e->whisper.model);
             break;
         case EV_WHISPER_FAILED:
             a->whisper_loading = 0;
-            note(a, 1, "cannot load the speech model: %s", e->text);
+            app_note(a, 1, "cannot load the speech model: %s", e->failed.why);
             break;
         case EV_SEGMENT: on_segment(a, e); break;
         case EV_RECORDING_DONE:
             /* the last recording is whole: offer its report */
-            if (e->n == a->n_recs - 1 && !a->cap && a->last_rec && a->loaded &&
-                report_template(a) && a->ov == OV_NONE)
+            if (e->recording.rec == a->n_recs - 1 && !a->cap && a->last_rec && a->loaded &&
+                app_report_template(a) && a->ov == OV_NONE)
                 a->ov = OV_REPORT;
             break;
-        case EV_TRANSCRIBE_FAILED: note(a, 1, "transcription: %s", e->text); break;
+        case EV_TRANSCRIBE_FAILED: app_note(a, 1, "transcription: %s", e->failed.why); break;
         case EV_REPORT_PROGRESS:
-            note(a, 0, "report: %s %d of %d", e->text, (int)e->num + 1, e->n);
+            app_note(a, 0, "report: %s %d of %d", e->report_progress.stage,
+                 e->report_progress.done + 1, e->report_progress.total);
             break;
         case EV_REPORT_DONE:
             if (a->replying && a->n_msgs) {
                 Msg *m = &a->msgs[a->n_msgs - 1];
                 free(m->text);
-                m->text = xstrdup(e->text);
+                m->text = xstrdup(e->report.markdown);
                 m->doc_cols = -1;
                 a->replying = 0;
                 store_msg(a, m, 0, 0);
             }
-            note(a, 0, "report %d stored; r in the template pane writes another", e->n);
+            app_note(a, 0, "report %d stored; r in the template pane writes another", e->report.row);
             break;
         case EV_REPORT_FAILED:
             if (a->replying && a->n_msgs) msg_free(&a->msgs[--a->n_msgs]);
             a->replying = 0;
-            if (e->text[0]) note(a, 1, "report: %s", e->text);
-            else note(a, 0, "report cancelled; nothing was stored");
+            if (e->failed.why[0]) app_note(a, 1, "report: %s", e->failed.why);
+            else app_note(a, 0, "report cancelled; nothing was stored");
             break;
+        case EV_PULL_PROGRESS: on_pull_progress(a, e); break;
+        case EV_PULL_DONE: on_pull_done(a, e); break;
         }
         a->dirty = 1;
     }
@@ -1074,15 +921,13 @@ static void handle_events(App *a) {
 /* ------------------------------------------------------------ layout and drawing */
 
 typedef struct {
-    int y, x, h, w;
-} Rect;
-
-typedef struct {
     Rect pane[P_COUNT];
     int shown[P_COUNT];
     Rect input;
     int input_rows;
 } Layout;
+
+static const PaneOps *const panes[P_COUNT]; /* below, with the panes */
 
 static Layout layout(App *a) {
     Layout L;
@@ -1115,23 +960,18 @@ static Layout layout(App *a) {
 
 static void draw_status(App *a) {
     attrset(theme_attr(THEME_STATUS));
-    fill(0, 0, a->W);
+    ui_fill(0, 0, a->W);
     char s[512];
     const char *slash = a->model_dir ? strrchr(a->model_dir, '/') : NULL;
     const char *model = slash ? slash + 1 : a->model_dir;
-    Download *d = &a->dl;
-    pthread_mutex_lock(&d->lock);
-    int downloading = d->running;
+    const Download *d = &a->dl;
     double frac = d->total ? (double)d->done / d->total : 0;
-    char dl_repo[128];
-    snprintf(dl_repo, sizeof dl_repo, "%s", d->repo);
-    pthread_mutex_unlock(&d->lock);
-    if (downloading) {
+    if (d->running) {
         int bar = 20, done = (int)(frac * bar + 0.5);
         char b[64];
         for (int i = 0; i < bar; i++) b[i] = i < done ? '#' : '.';
         b[bar] = 0;
-        snprintf(s, sizeof s, " unum | downloading %s [%s] %3.0f%% (Esc stops)", dl_repo, b,
+        snprintf(s, sizeof s, " unum | downloading %s [%s] %3.0f%% (Esc stops)", d->repo, b,
                  frac * 100);
     } else if (a->loading) {
         int bar = 20, done = (int)(a->load_frac * bar + 0.5);
@@ -1154,13 +994,13 @@ static void draw_status(App *a) {
     } else {
         snprintf(s, sizeof s, " unum | no model");
     }
-    int used = put(0, 0, s, strlen(s), a->W);
+    int used = ui_put(0, 0, s, strlen(s), a->W);
     if (a->voice) {
         char m[64];
         int k = snprintf(m, sizeof m, " VOICE %4.0fs (F8 sends) ", unum_now() - a->voice_t0);
         if (a->W - k > used) {
             attrset(theme_attr(THEME_RECORDING));
-            put(0, a->W - k, m, (size_t)k, k);
+            ui_put(0, a->W - k, m, (size_t)k, k);
         }
     }
     if (a->cap) {
@@ -1172,7 +1012,7 @@ static void draw_status(App *a) {
         int x = a->W - k - meter - 2;
         if (x > used) {
             attrset(theme_attr(THEME_RECORDING));
-            put(0, x, m, (size_t)k, k);
+            ui_put(0, x, m, (size_t)k, k);
             for (int i = 0; i < meter; i++) {
                 attrset(theme_attr(i < 6 ? THEME_METER_LOW : i < 8 ? THEME_METER_MID : THEME_METER_HIGH));
                 mvaddstr(0, x + k + i, i < lv ? "\xe2\x96\x88" : "\xc2\xb7"); /* █ · */
@@ -1180,183 +1020,15 @@ static void draw_status(App *a) {
         }
         if (st.state != CAPTURE_RUNNING) { /* the device went away or the disk failed */
             attrset(A_NORMAL);
-            record_toggle(a);
+            app_record_toggle(a);
             alert(a, "recording ended: %s", st.error);
         }
     }
     attrset(A_NORMAL);
 }
 
-/* Chat lines are produced bottom-up from the message list. */
-typedef struct {
-    const Msg *m;
-    int line; /* -1: the label line, else a line of m->doc */
-} ChatLine;
-
-static void draw_md_line(App *a, int y, int x, int w, const MdLine *l) {
-    unsigned block = l->block;
-    attr_t base = theme_attr(block & MD_CODEBLOCK ? THEME_CODEBLOCK
-                                        : block & MD_HEADING ? THEME_HEADING
-                                        : block & MD_QUOTE   ? THEME_QUOTE
-                                                             : THEME_ASSISTANT);
-    attrset(base);
-    if (block & MD_CODEBLOCK) fill(y, x, w);
-    int col = 0, at = 0, len = (int)strlen(l->text);
-    for (int s = 0; s <= l->n_spans && col < w; s++) {
-        int start = s < l->n_spans ? l->spans[s].start : len;
-        if (start > at) { /* plain text before the span */
-            attrset(base);
-            col += put(y, x + col, l->text + at, (size_t)(start - at), w - col);
-            at = start;
-        }
-        if (s == l->n_spans) break;
-        const MdSpan *sp = &l->spans[s];
-        unsigned st = sp->style;
-        attr_t at_ = st & MD_CODE     ? theme_attr(THEME_CODE)
-                     : st & MD_BULLET ? theme_attr(THEME_BULLET)
-                     : st & MD_RULE   ? theme_attr(THEME_DIM)
-                                      : base;
-        if (st & MD_BOLD) at_ |= A_BOLD;
-        if (st & MD_ITALIC) at_ |= A_ITALIC;
-        attrset(at_);
-        col += put(y, x + col, l->text + sp->start, (size_t)sp->len, w - col);
-        at = sp->start + sp->len;
-    }
-    attrset(A_NORMAL);
-}
-
-static void draw_chat(App *a, Rect r, int focused) {
-    char title[160];
-    snprintf(title, sizeof title, "%s%s%s", pane_title[P_CHAT], a->session_title ? ": " : "",
-             a->session_title ? a->session_title : "");
-    box_at(r.y, r.x, r.h, r.w, title, focused);
-    int iw = r.w - 4, ih = r.h - 2;
-    if (iw < 1 || ih < 1) return;
-    /* lay out what changed */
-    for (int i = 0; i < a->n_msgs; i++) {
-        Msg *m = &a->msgs[i];
-        int len = (int)strlen(m->text);
-        if (m->doc_cols != iw || m->doc_len != len) {
-            md_free(&m->doc);
-            md_render(&m->doc, m->text, (size_t)len, iw);
-            m->doc_cols = iw, m->doc_len = len;
-        }
-    }
-    int total = 0;
-    for (int i = 0; i < a->n_msgs; i++) total += 1 + a->msgs[i].doc.n + 1;
-    int max_scroll = total > ih ? total - ih : 0;
-    if (a->scroll > max_scroll) a->scroll = max_scroll;
-    int first = total - ih - a->scroll; /* the line at the top */
-    if (first < 0) first = 0;
-    int row = 0, idx = 0;
-    for (int i = 0; i < a->n_msgs && row < ih; i++) {
-        Msg *m = &a->msgs[i];
-        int user = !strcmp(m->role, "user");
-        int n = 1 + m->doc.n + 1;
-        for (int k = 0; k < n && row < ih; k++, idx++) {
-            if (idx < first) continue;
-            int y = r.y + 1 + row++;
-            if (k == 0) {
-                attrset(theme_attr(user ? THEME_USER_LABEL : THEME_ASSISTANT_LABEL));
-                const char *label = user ? "You" : "unum";
-                int u = put(y, r.x + 2, label, strlen(label), iw);
-                if (!user && i == a->n_msgs - 1 && a->replying) {
-                    attrset(theme_attr(THEME_DIM));
-                    put(y, r.x + 2 + u, " (writing; Esc cancels)", 23, iw - u);
-                } else if (m->cancelled) {
-                    attrset(theme_attr(THEME_SYSTEM_NOTE));
-                    put(y, r.x + 2 + u, " [cancelled]", 12, iw - u);
-                }
-                attrset(A_NORMAL);
-            } else if (k <= m->doc.n) {
-                if (user) {
-                    attrset(theme_attr(THEME_USER));
-                    const MdLine *l = &m->doc.line[k - 1];
-                    put(y, r.x + 2, l->text, strlen(l->text), iw);
-                    attrset(A_NORMAL);
-                } else {
-                    draw_md_line(a, y, r.x + 2, iw, &m->doc.line[k - 1]);
-                }
-            }
-        }
-    }
-    if (a->n_msgs == 0) {
-        attrset(theme_attr(THEME_DIM));
-        const char *hint = a->loaded ? "Type a message and press Enter. F1 shows the keys."
-                                     : "No language model yet: see the line at the bottom.";
-        put(r.y + 1, r.x + 2, hint, strlen(hint), iw);
-        attrset(A_NORMAL);
-    }
-}
-
-static void draw_list(App *a, Rect r, int focused, const char *title, int n, int sel,
-                      const char *(*name)(App *, int), const char *(*desc)(App *, int),
-                      const char *chosen) {
-    box_at(r.y, r.x, r.h, r.w, title, focused);
-    int iw = r.w - 4, ih = r.h - 2;
-    if (iw < 1 || ih < 1) return;
-    int top = sel >= ih ? sel - ih + 1 : 0;
-    for (int i = top; i < n && i - top < ih; i++) {
-        int y = r.y + 1 + i - top;
-        const char *nm = name(a, i);
-        int is_chosen = chosen && !strcmp(chosen, nm);
-        attrset(i == sel && focused ? theme_attr(THEME_SELECTION) : A_NORMAL);
-        fill(y, r.x + 1, r.w - 2);
-        char line[512];
-        snprintf(line, sizeof line, "%s %s", is_chosen ? "\xe2\x97\x8f" : " ", nm); /* ● */
-        int u = put(y, r.x + 2, line, strlen(line), iw);
-        const char *d = desc(a, i);
-        if (d && *d && u + 3 < iw) {
-            attrset((i == sel && focused ? theme_attr(THEME_SELECTION) : 0) |
-                    theme_attr(THEME_DIM));
-            put(y, r.x + 2 + u, "  ", 2, iw - u);
-            put(y, r.x + 4 + u, d, strlen(d), iw - u - 2);
-        }
-        attrset(A_NORMAL);
-    }
-    if (n == 0) put(r.y + 1, r.x + 2, "(none)", 6, iw);
-}
-
-static const char *persona_name(App *a, int i) { return a->personas[i].name; }
-static const char *persona_desc(App *a, int i) { return a->personas[i].description; }
-static const char *template_name(App *a, int i) { return a->templates[i].name; }
-static const char *template_desc(App *a, int i) { return a->templates[i].description; }
-
-static void draw_transcript(App *a, Rect r, int focused) {
-    box_at(r.y, r.x, r.h, r.w, a->cap ? "Transcript (recording)" : "Transcript", focused);
-    int iw = r.w - 4, ih = r.h - 2;
-    if (iw < 1 || ih < 1) return;
-    if (a->n_segs == 0) {
-        attrset(theme_attr(THEME_DIM));
-        const char *h = a->cap ? "listening..." : "F5 starts recording; segments appear here.";
-        put(r.y + 1, r.x + 2, h, strlen(h), iw);
-        attrset(A_NORMAL);
-        return;
-    }
-    /* newest at the bottom; each segment one line per wrapped row */
-    int row = ih;
-    for (int i = a->n_segs - 1 - a->seg_scroll; i >= 0 && row > 0; i--) {
-        char stamp[32];
-        int s0 = (int)a->segs[i].t0;
-        snprintf(stamp, sizeof stamp, "%02d:%02d ", s0 / 60, s0 % 60);
-        MdDoc d = {0};
-        md_render(&d, a->segs[i].text, strlen(a->segs[i].text), iw - 6 > 1 ? iw - 6 : 1);
-        int n = d.n ? d.n : 1;
-        for (int k = n - 1; k >= 0 && row > 0; k--) {
-            int y = r.y + row--;
-            if (k == 0) {
-                attrset(theme_attr(THEME_TIME));
-                put(y, r.x + 2, stamp, strlen(stamp), iw);
-            }
-            attrset(A_NORMAL);
-            if (k < d.n) put(y, r.x + 8, d.line[k].text, strlen(d.line[k].text), iw - 6);
-        }
-        md_free(&d);
-    }
-}
-
 static void draw_input(App *a, Rect r, int rows, int focused) {
-    box_at(r.y, r.x, r.h, r.w, a->replying ? "Message (reply in progress)" : "Message",
+    ui_box(r.y, r.x, r.h, r.w, a->replying ? "Message (reply in progress)" : "Message",
            focused);
     int cols = a->W - 2 > 1 ? a->W - 2 : 1, cr = 0, cc = 0;
     TwLayout lay = {0};
@@ -1365,10 +1037,10 @@ static void draw_input(App *a, Rect r, int rows, int focused) {
     attrset(theme_attr(THEME_INPUT));
     for (int i = 0; i < rows; i++) {
         int row = first + i;
-        fill(r.y + 1 + i, 1, cols);
+        ui_fill(r.y + 1 + i, 1, cols);
         if (row >= lay.n) continue;
         size_t b = lay.row[row].start, e = lay.row[row].end;
-        put(r.y + 1 + i, 1, a->ed.buf + b, e - b, cols);
+        ui_put(r.y + 1 + i, 1, a->ed.buf + b, e - b, cols);
     }
     attrset(A_NORMAL);
     tw_layout_free(&lay);
@@ -1379,107 +1051,23 @@ static void draw_bottom(App *a) {
     int y = a->H - 1;
     if (a->note[0]) {
         attrset(theme_attr(a->note_err ? THEME_ERROR : THEME_NORMAL));
-        fill(y, 0, a->W);
-        put(y, 0, a->note, strlen(a->note), a->W);
+        ui_fill(y, 0, a->W);
+        ui_put(y, 0, a->note, strlen(a->note), a->W);
     } else {
         attrset(theme_attr(THEME_DIM));
-        fill(y, 0, a->W);
+        ui_fill(y, 0, a->W);
         const char *h = " Enter send  M-Enter newline  Tab pane  Esc cancel  F1 help  F2 sessions  "
                         "F3 search  F4 theme  F5 record  C-q quit";
-        put(y, 0, h, strlen(h), a->W);
+        ui_put(y, 0, h, strlen(h), a->W);
     }
     attrset(A_NORMAL);
-}
-
-static void draw_overlay(App *a) {
-    int w = a->W - 8 < 90 ? a->W - 8 : 90, h = a->H - 4;
-    if (w < 20 || h < 5) return;
-    int y = 2, x = (a->W - w) / 2;
-    for (int i = 0; i < h; i++) fill(y + i, x, w);
-    const char *title = a->ov == OV_HELP       ? "Keys (Esc closes)"
-                        : a->ov == OV_SESSIONS ? "Sessions: Enter open, n new, r rename, d delete"
-                        : a->ov == OV_SEARCH   ? "Search all sessions (Enter opens the hit)"
-                        : a->ov == OV_RENAME   ? "Rename session (Enter saves)"
-                        : a->ov == OV_PULL     ? "First run: no language model yet"
-                        : a->ov == OV_REPORT   ? "Recording stopped"
-                                               : "Delete this session? y / n";
-    box_at(y, x, h, w, title, 1);
-    int iw = w - 4, ih = h - 2;
-    if (a->ov == OV_HELP) {
-        for (int i = 0; i < ih && i + a->help_scroll < a->n_help; i++) {
-            const char *l = a->help[i + a->help_scroll];
-            put(y + 1 + i, x + 2, l, strlen(l), iw);
-        }
-        return;
-    }
-    if (a->ov == OV_PULL) {
-        char *dest = pull_default_dest(DEFAULT_MODEL);
-        char l[8][1024];
-        int n = 0;
-        snprintf(l[n++], sizeof l[0], "No language model is set up and none was found on this machine.");
-        snprintf(l[n++], sizeof l[0], " ");
-        snprintf(l[n++], sizeof l[0], "Download %s (about 1 GB) and %s (about 300 MB)",
-                 DEFAULT_MODEL, DEFAULT_WHISPER);
-        snprintf(l[n++], sizeof l[0], "from %s into %s ?", pull_endpoint(), dest);
-        snprintf(l[n++], sizeof l[0], " ");
-        snprintf(l[n++], sizeof l[0], "y: download now (resumable; Esc stops it)");
-        snprintf(l[n++], sizeof l[0], "n: not now; set model = DIR in %s or start with -m DIR",
-                 a->cfg_path);
-        free(dest);
-        for (int i = 0; i < n && i < ih; i++) put(y + 1 + i, x + 2, l[i], strlen(l[i]), iw);
-        return;
-    }
-    if (a->ov == OV_REPORT) {
-        char l[3][512];
-        snprintf(l[0], sizeof l[0], "Write a report of this recording with template %s%s%s?",
-                 report_template(a), a->persona ? " as persona " : "", a->persona ? a->persona : "");
-        snprintf(l[1], sizeof l[1], " ");
-        snprintf(l[2], sizeof l[2], "y: write it now   n: later (r in the template pane)");
-        for (int i = 0; i < 3 && i < ih; i++) put(y + 1 + i, x + 2, l[i], strlen(l[i]), iw);
-        return;
-    }
-    int list_y = y + 1;
-    if (a->ov == OV_SEARCH || a->ov == OV_RENAME) {
-        attrset(theme_attr(THEME_INPUT));
-        fill(y + 1, x + 1, w - 2);
-        put(y + 1, x + 2, a->ov_ed.buf, a->ov_ed.len, iw);
-        attrset(A_NORMAL);
-        list_y = y + 3;
-        ih -= 2;
-    }
-    if (a->ov == OV_SESSIONS || a->ov == OV_CONFIRM) {
-        for (int i = 0; i < (int)a->n_sessions && i < ih; i++) {
-            int top = a->ov_sel >= ih ? a->ov_sel - ih + 1 : 0, k = top + i;
-            if (k >= (int)a->n_sessions) break;
-            const StoreSession *s = &a->sessions[k];
-            char line[512];
-            snprintf(line, sizeof line, "%s %4lld  %-40s %3lld msgs  %s",
-                     s->id == a->session ? "\xe2\x97\x8f" : " ", (long long)s->id,
-                     s->title[0] ? s->title : "(untitled)", (long long)s->n_messages, s->updated);
-            attrset(k == a->ov_sel ? theme_attr(THEME_SELECTION) : A_NORMAL);
-            fill(list_y + i, x + 1, w - 2);
-            put(list_y + i, x + 2, line, strlen(line), iw);
-        }
-        if (!a->n_sessions) put(list_y, x + 2, "(no sessions yet)", 17, iw);
-    } else if (a->ov == OV_SEARCH) {
-        for (int i = 0; i < (int)a->n_hits && i < ih; i++) {
-            const StoreHit *hit = &a->hits[i];
-            char line[1024];
-            snprintf(line, sizeof line, "%s %lld: %s", hit->kind, (long long)hit->owner,
-                     hit->snippet);
-            attrset(i == a->ov_sel ? theme_attr(THEME_SELECTION) : A_NORMAL);
-            fill(list_y + i, x + 1, w - 2);
-            put(list_y + i, x + 2, line, strlen(line), iw);
-        }
-    }
-    attrset(A_NORMAL);
-    if (a->ov == OV_SEARCH || a->ov == OV_RENAME) {
-        int u = tw_width(a->ov_ed.buf, a->ov_ed.cur);
-        move(y + 1, x + 2 + (u < iw ? u : iw));
-    }
 }
 
 static void draw(App *a) {
+    assert(a->focus >= 0 && a->focus < P_COUNT && panes[a->focus]);
+    assert(a->ov >= OV_NONE && a->ov <= OV_REPORT);
+    assert(a->n_msgs <= a->cap_msgs && a->n_segs <= a->cap_segs);
+    assert(!a->replying || a->n_msgs > 0); /* the reply being written is the last message */
     erase();
     if (a->W < 20 || a->H < 8) {
         mvaddstr(0, 0, "unum: the terminal is too small");
@@ -1490,175 +1078,50 @@ static void draw(App *a) {
     draw_status(a);
     for (int p = 0; p < P_COUNT; p++) {
         if (!L.shown[p]) continue;
-        int f = (int)a->focus == p;
-        switch (p) {
-        case P_CHAT: draw_chat(a, L.pane[p], f); break;
-        case P_TRANSCRIPT: draw_transcript(a, L.pane[p], f); break;
-        case P_PERSONA:
-            draw_list(a, L.pane[p], f, "Persona (Enter choose, e edit, n new)", (int)a->n_personas,
-                      a->persona_sel, persona_name, persona_desc, a->persona);
-            break;
-        case P_TEMPLATE:
-            draw_list(a, L.pane[p], f, "Template (Enter choose, e edit, n new)",
-                      (int)a->n_templates, a->template_sel, template_name, template_desc,
-                      a->template_name);
-            break;
-        }
+        panes[p]->draw(a, (PaneId)p, L.pane[p], (int)a->focus == p);
     }
     draw_bottom(a);
     draw_input(a, L.input, L.input_rows, a->focus == P_CHAT);
-    if (a->ov != OV_NONE) draw_overlay(a);
+    if (a->ov != OV_NONE) overlay_draw(a);
     curs_set(a->focus == P_CHAT || a->ov == OV_SEARCH || a->ov == OV_RENAME ? 1 : 0);
     refresh();
 }
 
-/* ------------------------------------------------------------ overlays */
-
-static void sessions_open(App *a) {
-    store_sessions_free(a->sessions, a->n_sessions);
-    a->sessions = NULL, a->n_sessions = 0;
-    if (!a->st) return note(a, 1, "no database");
-    if (store_session_list(a->st, &a->sessions, &a->n_sessions)) return note(a, 1, "%s", unum_error());
-    a->ov = OV_SESSIONS;
-    a->ov_sel = 0;
-    for (size_t i = 0; i < a->n_sessions; i++)
-        if (a->sessions[i].id == a->session) a->ov_sel = (int)i;
-}
-
-static void session_new(App *a) {
-    if (a->replying) return note(a, 1, "a reply is being written (Esc cancels it)");
+void app_session_new(App *a) {
+    if (a->replying) return app_note(a, 1, "a reply is being written (Esc cancels it)");
     chat_clear(a);
     a->session = 0;
     free(a->session_title);
     a->session_title = NULL;
-    note(a, 0, "new session: it is saved with its first message");
+    app_note(a, 0, "new session: it is saved with its first message");
 }
 
-static void search_run(App *a) {
-    store_hits_free(a->hits, a->n_hits);
-    a->hits = NULL, a->n_hits = 0;
-    if (!a->ov_ed.len || !a->st) return;
-    if (store_search(a->st, a->ov_ed.buf, 50, &a->hits, &a->n_hits))
-        note(a, 1, "%s", unum_error());
-    a->ov_sel = 0;
-}
+/* ------------------------------------------------------------ actions
+ *
+ * Every key goes through the keymap (keys.h) to an action first. An action
+ * handler returns redraw flags (R_*); the focused pane's (or the open
+ * overlay's) own table of handlers is asked first, then the global one. A
+ * key that is no action goes to the pane's key handler: the editor's text
+ * and motion keys, the lists' arrows. Every action of a pane's context has a
+ * handler (app_action_handled, which the tests call for every bound key). */
 
-/* Keys while an overlay is open; returns 1 when handled. */
-static void overlay_key(App *a, int key) {
-    int n = a->ov == OV_SESSIONS || a->ov == OV_CONFIRM ? (int)a->n_sessions
-            : a->ov == OV_SEARCH                        ? (int)a->n_hits
-                                                        : 0;
-    if (a->ov == OV_REPORT) {
-        a->ov = OV_NONE;
-        if (key == 'y' || key == 'Y') report_start(a, report_template(a));
-        return;
-    }
-    if (a->ov == OV_PULL) {
-        a->ov = OV_NONE;
-        if (key == 'y' || key == 'Y') download_start(a);
-        else
-            note(a, 0, "no model: set model = DIR (or ORG/NAME) in %s, start with -m DIR, or run "
-                       "`unum pull %s`",
-                 a->cfg_path, DEFAULT_MODEL);
-        return;
-    }
-    if (key == 27) {
-        a->ov = a->ov == OV_RENAME || a->ov == OV_CONFIRM ? OV_SESSIONS : OV_NONE;
-        return;
-    }
-    if (a->ov == OV_HELP) {
-        if (key == K(KEY_DOWN) || key == K(KEY_NPAGE)) a->help_scroll += key == K(KEY_DOWN) ? 1 : 10;
-        else if (key == K(KEY_UP) || key == K(KEY_PPAGE)) a->help_scroll -= key == K(KEY_UP) ? 1 : 10;
-        else a->ov = OV_NONE;
-        if (a->help_scroll > a->n_help - 1) a->help_scroll = a->n_help - 1;
-        if (a->help_scroll < 0) a->help_scroll = 0;
-        return;
-    }
-    if (key == K(KEY_UP) && a->ov_sel > 0) {
-        a->ov_sel--;
-        return;
-    }
-    if (key == K(KEY_DOWN) && a->ov_sel + 1 < n) {
-        a->ov_sel++;
-        return;
-    }
-    if (a->ov == OV_CONFIRM) {
-        if ((key == 'y' || key == 'Y') && a->ov_sel < (int)a->n_sessions) {
-            int64_t id = a->sessions[a->ov_sel].id;
-            if (store_session_delete(a->st, id)) note(a, 1, "%s", unum_error());
-            else note(a, 0, "session %lld deleted", (long long)id);
-            if (id == a->session) session_new(a);
-            sessions_open(a);
-        } else {
-            a->ov = OV_SESSIONS;
-        }
-        return;
-    }
-    if (a->ov == OV_SESSIONS) {
-        if ((key == '\r') && a->ov_sel < (int)a->n_sessions) {
-            if (a->replying) return note(a, 1, "a reply is being written (Esc cancels it)");
-            session_load(a, a->sessions[a->ov_sel].id);
-            a->ov = OV_NONE;
-        } else if (key == 'n') {
-            session_new(a);
-            a->ov = OV_NONE;
-        } else if (key == 'd' && n) {
-            a->ov = OV_CONFIRM;
-        } else if (key == 'r' && n) {
-            ed_set(&a->ov_ed, a->sessions[a->ov_sel].title);
-            a->ov = OV_RENAME;
-        }
-        return;
-    }
-    /* search and rename fields */
-    if (key == '\r') {
-        if (a->ov == OV_RENAME) {
-            int64_t id = a->sessions[a->ov_sel].id;
-            if (store_session_rename(a->st, id, a->ov_ed.buf)) note(a, 1, "%s", unum_error());
-            else if (id == a->session) free(a->session_title), a->session_title = xstrdup(a->ov_ed.buf);
-            sessions_open(a);
-        } else if (a->ov_sel < (int)a->n_hits) {
-            const StoreHit *h = &a->hits[a->ov_sel];
-            if (a->replying) return note(a, 1, "a reply is being written (Esc cancels it)");
-            if (!strcmp(h->kind, "message")) {
-                session_load(a, h->owner);
-                a->ov = OV_NONE;
-            } else {
-                note(a, 0, "that hit is in recording %lld's transcript", (long long)h->owner);
-            }
-        }
-        return;
-    }
-    if (key == K(KEY_BACKSPACE)) ed_backspace(&a->ov_ed);
-    else if (key == K(KEY_LEFT)) ed_left(&a->ov_ed);
-    else if (key == K(KEY_RIGHT)) ed_right(&a->ov_ed);
-    else if (keys_is_text(key)) {
-        char u[4];
-        ed_insert(&a->ov_ed, u, (size_t)utf8_put((unsigned)key, u));
-    } else {
-        return;
-    }
-    if (a->ov == OV_SEARCH) search_run(a);
-}
-
-/* ------------------------------------------------------------ keys */
 
 static void theme_next(App *a) {
     char **names = NULL;
     int n = 0;
     theme_list(&names, &n);
-    if (n <= 0) return note(a, 1, "no themes found");
+    if (n <= 0) return app_note(a, 1, "no themes found");
     int at = 0;
     for (int i = 0; i < n; i++)
         if (!strcmp(names[i], a->theme.name)) at = (i + 1) % n;
     Theme t;
     if (theme_load(&t, names[at])) {
-        note(a, 1, "%s", unum_error());
+        app_note(a, 1, "%s", unum_error());
     } else {
         a->theme = t;
         theme_apply(&a->theme);
-        if (app_config_set(a->cfg_path, "theme", a->theme.name)) note(a, 1, "%s", unum_error());
-        else note(a, 0, "theme %s (remembered in %s)", a->theme.name, a->cfg_path);
+        if (app_config_set(a->cfg_path, "theme", a->theme.name)) app_note(a, 1, "%s", unum_error());
+        else app_note(a, 0, "theme %s (remembered in %s)", a->theme.name, a->cfg_path);
     }
     theme_list_free(names, n);
 }
@@ -1670,111 +1133,145 @@ static void open_help(App *a) {
     a->ov = OV_HELP;
 }
 
-/* Keys that act in any pane; 1 when handled. */
-static int global_action(App *a, KeyAction act) {
-    switch (act) {
-    case KEYS_QUIT: a->quit = 1; return 1;
-    case KEYS_FOCUS_NEXT: a->focus = (PaneId)((a->focus + 1) % P_COUNT); return 1;
-    case KEYS_FOCUS_PREV: a->focus = (PaneId)((a->focus + P_COUNT - 1) % P_COUNT); return 1;
-    case KEYS_ZOOM: a->zoom = !a->zoom; return 1;
-    case KEYS_HELP: open_help(a); return 1;
-    case KEYS_SESSIONS: sessions_open(a); return 1;
-    case KEYS_NEW_SESSION: session_new(a); return 1;
-    case KEYS_SEARCH:
-        ed_clear(&a->ov_ed);
-        store_hits_free(a->hits, a->n_hits);
-        a->hits = NULL, a->n_hits = 0;
-        a->ov = OV_SEARCH;
-        return 1;
-    case KEYS_THEME_NEXT: theme_next(a); return 1;
-    case KEYS_RECORD: record_toggle(a); return 1;
-    case KEYS_VOICE: voice_toggle(a); return 1;
-    case KEYS_PERSONAS: a->focus = P_PERSONA; return 1;
-    case KEYS_TEMPLATES: a->focus = P_TEMPLATE; return 1;
-    case KEYS_CANCEL:
-        if (a->replying) worker_cancel(a->wk);
-        else if (a->dl.running) unum_cancel(&a->dl.cancel);
-        else a->note[0] = 0, a->note_sticky = 0;
-        return 1;
-    case KEYS_REGENERATE: regenerate(a); return 1;
-    case KEYS_EDIT_LAST: edit_last(a); return 1;
-    case KEYS_COPY_MESSAGE: copy_message(a); return 1;
-    case KEYS_COPY_CODE: copy_code(a); return 1;
-    case KEYS_EXPORT: export_session(a); return 1;
-    case KEYS_SCROLL_UP:
-        if (a->focus == P_TRANSCRIPT) a->seg_scroll += 5;
-        else a->scroll += 10;
-        return 1;
-    case KEYS_SCROLL_DOWN:
-        if (a->focus == P_TRANSCRIPT) a->seg_scroll = a->seg_scroll > 5 ? a->seg_scroll - 5 : 0;
-        else a->scroll = a->scroll > 10 ? a->scroll - 10 : 0;
-        if (a->seg_scroll >= a->n_segs) a->seg_scroll = a->n_segs ? a->n_segs - 1 : 0;
-        return 1;
-    default: return 0;
-    }
+/* Global actions: they act in every pane (keys.h's "global" context). */
+static int act_quit(App *a) { return a->quit = 1, R_HANDLED; }
+static int act_focus_next(App *a) {
+    a->focus = (PaneId)((a->focus + 1) % P_COUNT);
+    return R_DONE;
+}
+static int act_focus_prev(App *a) {
+    a->focus = (PaneId)((a->focus + P_COUNT - 1) % P_COUNT);
+    return R_DONE;
+}
+static int act_zoom(App *a) { return a->zoom = !a->zoom, R_DONE; }
+static int act_help(App *a) { return open_help(a), R_DONE; }
+static int act_sessions(App *a) { return overlay_sessions_open(a), R_DONE; }
+static int act_new_session(App *a) { return app_session_new(a), R_DONE; }
+static int act_search(App *a) {
+    ed_clear(&a->ov_ed);
+    store_hits_free(a->hits, a->n_hits);
+    a->hits = NULL, a->n_hits = 0;
+    a->ov = OV_SEARCH;
+    return R_DONE;
+}
+static int act_theme_next(App *a) { return theme_next(a), R_DONE; }
+static int act_record(App *a) { return app_record_toggle(a), R_DONE; }
+static int act_voice(App *a) { return voice_toggle(a), R_DONE; }
+static int act_personas(App *a) { return a->focus = P_PERSONA, R_DONE; }
+static int act_templates(App *a) { return a->focus = P_TEMPLATE, R_DONE; }
+static int act_cancel(App *a) {
+    if (a->replying) worker_cancel(a->wk);
+    else if (a->dl.running) worker_cancel(a->wk);
+    else a->note[0] = 0, a->note_sticky = 0;
+    return R_DONE;
+}
+static int act_regenerate(App *a) { return regenerate(a), R_DONE; }
+static int act_edit_last(App *a) { return edit_last(a), R_DONE; }
+static int act_copy_message(App *a) { return copy_message(a), R_DONE; }
+static int act_copy_code(App *a) { return copy_code(a), R_DONE; }
+static int act_export(App *a) { return export_session(a), R_DONE; }
+
+/* The transcript scrolls by segments, the chat by lines; draw_chat and
+ * draw_transcript clamp what is past the end. */
+static void seg_scroll_clamp(App *a) {
+    if (a->seg_scroll >= a->n_segs) a->seg_scroll = a->n_segs ? a->n_segs - 1 : 0;
+    if (a->seg_scroll < 0) a->seg_scroll = 0;
+}
+static int act_scroll_up(App *a) {
+    if (a->focus == P_TRANSCRIPT) a->seg_scroll += 5;
+    else a->scroll += 10;
+    seg_scroll_clamp(a);
+    return R_DONE;
+}
+static int act_scroll_down(App *a) {
+    if (a->focus == P_TRANSCRIPT) a->seg_scroll = a->seg_scroll > 5 ? a->seg_scroll - 5 : 0;
+    else a->scroll = a->scroll > 10 ? a->scroll - 10 : 0;
+    seg_scroll_clamp(a);
+    return R_DONE;
+}
+static int act_page_top(App *a) {
+    if (a->focus == P_TRANSCRIPT) a->seg_scroll = a->n_segs;
+    else a->scroll = INT_MAX / 2;
+    seg_scroll_clamp(a);
+    return R_DONE;
+}
+static int act_page_bottom(App *a) {
+    if (a->focus == P_TRANSCRIPT) a->seg_scroll = 0;
+    else a->scroll = 0;
+    return R_DONE;
 }
 
-static void editor_key(App *a, int key, KeyAction act) {
-    int cols = a->W - 2 > 1 ? a->W - 2 : 1;
-    switch (act) {
-    case KEYS_SEND: send_input(a); return;
-    case KEYS_NEWLINE: ed_insert(&a->ed, "\n", 1); return;
-    default: break;
-    }
-    switch (key) {
-    case K(KEY_LEFT): ed_left(&a->ed); break;
-    case K(KEY_RIGHT): ed_right(&a->ed); break;
-    case K(KEY_UP): ed_up(&a->ed, cols); break;
-    case K(KEY_DOWN): ed_down(&a->ed, cols); break;
-    case K(KEY_HOME): case 1: ed_home(&a->ed); break;
-    case K(KEY_END): case 5: ed_end(&a->ed); break;
-    case K(KEY_BACKSPACE): ed_backspace(&a->ed); break;
-    case K(KEY_DC): case 4: ed_delete(&a->ed); break;
-    case 2: ed_left(&a->ed); break;
-    case 6: ed_right(&a->ed); break;
-    case 11: ed_kill_line(&a->ed); break;
-    case 21: ed_kill_to_start(&a->ed); break;
-    case 23: ed_delete_word_left(&a->ed); break;
-    case KEYS_ALT | 'b': case K(KEYS_X_C_LEFT): ed_word_left(&a->ed); break;
-    case KEYS_ALT | 'f': case K(KEYS_X_C_RIGHT): ed_word_right(&a->ed); break;
-    case '\t': ed_insert(&a->ed, "\t", 1); break;
-    default:
-        if (keys_is_text(key)) {
-            char u[4];
-            ed_insert(&a->ed, u, (size_t)utf8_put((unsigned)key, u));
-        }
-    }
+static const ActionFn global_actions[KEYS_N_ACTIONS] = {
+    [KEYS_QUIT] = act_quit,
+    [KEYS_FOCUS_NEXT] = act_focus_next,
+    [KEYS_FOCUS_PREV] = act_focus_prev,
+    [KEYS_ZOOM] = act_zoom,
+    [KEYS_CANCEL] = act_cancel,
+    [KEYS_HELP] = act_help,
+    [KEYS_REGENERATE] = act_regenerate,
+    [KEYS_EDIT_LAST] = act_edit_last,
+    [KEYS_COPY_MESSAGE] = act_copy_message,
+    [KEYS_COPY_CODE] = act_copy_code,
+    [KEYS_EXPORT] = act_export,
+    [KEYS_SESSIONS] = act_sessions,
+    [KEYS_NEW_SESSION] = act_new_session,
+    [KEYS_SEARCH] = act_search,
+    [KEYS_THEME_NEXT] = act_theme_next,
+    [KEYS_RECORD] = act_record,
+    [KEYS_PERSONAS] = act_personas,
+    [KEYS_TEMPLATES] = act_templates,
+    [KEYS_VOICE] = act_voice,
+    [KEYS_SCROLL_UP] = act_scroll_up,
+    [KEYS_SCROLL_DOWN] = act_scroll_down,
+    [KEYS_PAGE_TOP] = act_page_top,
+    [KEYS_PAGE_BOTTOM] = act_page_bottom,
+};
+
+/* ------------------------------------------------------------ the pane table */
+
+static const PaneOps *const panes[P_COUNT] = {
+    [P_CHAT] = &pane_chat,
+    [P_TRANSCRIPT] = &pane_transcript,
+    [P_PERSONA] = &pane_persona,
+    [P_TEMPLATE] = &pane_template,
+};
+
+/* ------------------------------------------------------------ overlay keys */
+
+/* The handler of act for a pane or overlay with action table own: its own,
+ * else the global one; an overlay (modal) takes no global action but quit. */
+static ActionFn handler_for(const ActionFn *own, int modal, KeyAction act) {
+    if (act <= KEYS_NONE || act >= KEYS_N_ACTIONS) return NULL;
+    if (own && own[act]) return own[act];
+    if (modal && act != KEYS_QUIT) return NULL;
+    return global_actions[act];
 }
 
-static void list_key(App *a, int key, KeyAction act) {
-    int persona = a->focus == P_PERSONA;
-    int *sel = persona ? &a->persona_sel : &a->template_sel;
-    int n = persona ? (int)a->n_personas : (int)a->n_templates;
-    if (key == K(KEY_UP) && *sel > 0) (*sel)--;
-    else if (key == K(KEY_DOWN) && *sel + 1 < n) (*sel)++;
-    else if (key == '\r') persona ? persona_choose(a) : template_choose(a);
-    else if (key == 'e') list_edit(a, persona, 0);
-    else if (key == 'n') list_edit(a, persona, 1);
-    else if (act == KEYS_TEMPLATE_REPORT && n) report_start(a, a->templates[a->template_sel].name);
-    (void)act;
+int app_action_handled(KeyContext ctx, KeyAction act) {
+    for (int p = 0; p < P_COUNT; p++)
+        if (panes[p]->ctx == ctx && handler_for(panes[p]->actions, 0, act)) return 1;
+    for (int o = 0; o < OV_COUNT; o++)
+        if (o != OV_NONE && app_overlays[o].ctx == ctx && handler_for(app_overlays[o].actions, 1, act))
+            return 1;
+    return 0;
 }
 
 static void handle_key(App *a, int key) {
-    a->dirty = 1;
+    int r = R_NONE;
     if (a->ov != OV_NONE) {
-        if (keys_lookup(&a->keys, key, KEYS_CTX_GLOBAL) == KEYS_QUIT) a->quit = 1;
-        else overlay_key(a, key);
-        return;
+        assert(a->ov > OV_NONE && a->ov < OV_COUNT);
+        ActionFn fn = handler_for(app_overlays[a->ov].actions, 1,
+                                  keys_lookup(&a->keys, key, app_overlays[a->ov].ctx));
+        if (fn) r = fn(a);
+        else app_overlays[a->ov].key(a, key), r = R_DONE;
+    } else {
+        assert(a->focus >= 0 && a->focus < P_COUNT);
+        const PaneOps *p = panes[a->focus];
+        ActionFn fn = handler_for(p->actions, 0, keys_lookup(&a->keys, key, p->ctx));
+        if (fn) r = fn(a);
+        if (!(r & R_HANDLED)) r = p->key(a, key);
     }
-    KeyContext ctx = a->focus == P_CHAT       ? KEYS_CTX_INPUT
-                     : a->focus == P_PERSONA  ? KEYS_CTX_PERSONAS
-                     : a->focus == P_TEMPLATE ? KEYS_CTX_TEMPLATES
-                                              : KEYS_CTX_GLOBAL;
-    KeyAction act = keys_lookup(&a->keys, key, ctx);
-    if (global_action(a, act)) return;
-    if (a->focus == P_CHAT) editor_key(a, key, act);
-    else if (a->focus == P_PERSONA || a->focus == P_TEMPLATE) list_key(a, key, act);
-    else if (a->focus == P_TRANSCRIPT && key == 'r') record_toggle(a);
+    if (r & R_REDRAW) a->dirty = 1;
 }
 
 /* A bracketed paste (after ESC [200~) into the editor as text, newlines
@@ -1799,7 +1296,7 @@ static void read_paste(App *a) {
             ed_insert(&a->ed, buf, bn);
             bn = 0;
         }
-        bn += (size_t)utf8_put(c == '\r' ? '\n' : (unsigned)c, buf + bn);
+        bn += (size_t)ui_utf8_put(c == '\r' ? '\n' : (unsigned)c, buf + bn);
     }
     if (bn) ed_insert(&a->ed, buf, bn);
     a->dirty = 1;
@@ -1850,7 +1347,7 @@ static void read_keys(App *a) {
 static void load_model(App *a) {
     const char *model = a->args.model ? a->args.model : a->cfg.model;
     if (!model) {
-        note(a, 1, "no model configured: set model = DIR (or ORG/NAME) in %s, or start with -m DIR, "
+        app_note(a, 1, "no model configured: set model = DIR (or ORG/NAME) in %s, or start with -m DIR, "
                    "or run `unum pull Qwen/Qwen2.5-0.5B-Instruct`",
              a->cfg_path);
         return;
@@ -1868,7 +1365,7 @@ static void load_model(App *a) {
     }
     a->loading = 1;
     a->load_frac = 0;
-    note(a, 0, "loading %s ...", model);
+    app_note(a, 0, "loading %s ...", model);
 }
 
 static void sampling_from_config(App *a) {
@@ -1920,6 +1417,8 @@ int app_main(const AppArgs *args) {
     if (recordings_open(args->db, &a->st)) {
         if (!early[0]) snprintf(early, sizeof early, "database: %s (sessions are not saved)", unum_error());
         a->st = NULL;
+    } else if (!early[0] && store_notice(a->st)) {
+        snprintf(early, sizeof early, "note: %s", store_notice(a->st));
     }
     a->wk = worker_start();
     if (!a->wk) {
@@ -1934,7 +1433,6 @@ int app_main(const AppArgs *args) {
     const char *persona = a->cfg.persona;
     if (persona) a->persona = xstrdup(persona);
     sampling_from_config(a);
-    pthread_mutex_init(&a->dl.lock, NULL);
     if (!args->model && !a->cfg.model) first_run(a);
     if (a->ov != OV_PULL) load_model(a);
     const char *wh = args->whisper ? args->whisper : a->cfg.whisper;
@@ -1942,7 +1440,7 @@ int app_main(const AppArgs *args) {
         worker_load_whisper(a->wk, wh, a->cfg.backend, a->cfg.threads);
         a->whisper_loading = 1;
     }
-    if (early[0]) note(a, 1, "%s", early);
+    if (early[0]) app_note(a, 1, "%s", early);
     a->dirty = 1;
     while (!a->quit) {
         if (a->dirty) {
@@ -1955,13 +1453,12 @@ int app_main(const AppArgs *args) {
         if (r < 0 && errno != EINTR) break;
         if (fds[1].revents & POLLIN) handle_events(a);
         read_keys(a); /* also picks up KEY_RESIZE after SIGWINCH */
-        download_poll(a);
         if (a->cap || a->voice || a->loading || a->dl.running) a->dirty = 1;
     }
     if (a->cap) { /* quitting mid-recording: its last utterance is still transcribed and stored */
-        record_toggle(a);
+        app_record_toggle(a);
         a->ov = OV_NONE;
-        note(a, 0, "finishing the transcript of the recording ...");
+        app_note(a, 0, "finishing the transcript of the recording ...");
         draw(a);
         int want = a->n_recs - 1, done = 0;
         for (double t0 = unum_now(); !done && unum_now() - t0 < 60;) {
@@ -1970,7 +1467,7 @@ int app_main(const AppArgs *args) {
             Event *ev = worker_events(a->wk);
             for (Event *e = ev; e; e = e->next) {
                 if (e->kind == EV_SEGMENT) on_segment(a, e);
-                if ((e->kind == EV_RECORDING_DONE && e->n == want) ||
+                if ((e->kind == EV_RECORDING_DONE && e->recording.rec == want) ||
                     e->kind == EV_TRANSCRIBE_FAILED)
                     done = 1;
             }
@@ -1982,11 +1479,6 @@ int app_main(const AppArgs *args) {
         if (a->st && a->voice_rec) recording_finish(a->st, a->voice_rec);
     }
     free(a->voice_path);
-    if (a->dl.running) { /* the .part files stay for a resume */
-        unum_cancel(&a->dl.cancel);
-        pthread_join(a->dl.thread, NULL);
-    }
-    pthread_mutex_destroy(&a->dl.lock);
     term_restore();
     worker_stop(a->wk);
     chat_clear(a);

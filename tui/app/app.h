@@ -10,6 +10,8 @@
 #ifndef UNUM_APP_H
 #define UNUM_APP_H
 
+#include "tui/app/keys.h"
+
 typedef struct {
     const char *db;      /* --db */
     const char *model;   /* -m */
@@ -23,5 +25,11 @@ int app_main(const AppArgs *args);
 /* Parses the app's own options (after main.c took --db): 0, or 2 after a
  * usage message. */
 int app_parse_args(int argc, char **argv, AppArgs *out);
+
+/* 1 when a key that keys_lookup() turns into act in context ctx reaches a
+ * handler: the own action table of the pane or overlay of that context, or
+ * the global one. Every action of keys.h has one (the tests ask for every
+ * bound key of every pane). */
+int app_action_handled(KeyContext ctx, KeyAction act);
 
 #endif

@@ -268,6 +268,28 @@ static void md_inline(const char *p, size_t m, unsigned base, Styled *out) {
 
 static const char REPLACEMENT[] = "\xEF\xBF\xBD"; /* U+FFFD */
 
+/* Replaces every character of out wider than avail columns by U+FFFD.
+ * Returns whether it replaced any. */
+static int md_replace_wide(Styled *out, int avail) {
+    size_t i = 0;
+    while (i < out->n) {
+        size_t j = tw_next_char(out->s, out->n, i);
+        if (tw_width(out->s + i, j - i) > avail) break;
+        i = j;
+    }
+    if (i >= out->n) return 0;
+    Styled fixed = {0};
+    for (size_t a = 0; a < out->n;) {
+        size_t b = tw_next_char(out->s, out->n, a);
+        if (tw_width(out->s + a, b - a) > avail) sty_put(&fixed, REPLACEMENT, 3, out->st[a]);
+        else sty_put(&fixed, out->s + a, b - a, out->st[a]);
+        a = b;
+    }
+    sty_free(out);
+    *out = fixed;
+    return 1;
+}
+
 /* Copies in to out as terminal-safe text for lines avail columns wide:
  * invalid bytes become U+FFFD, tabs spaces to the next stop, other control
  * characters vanish, and a character wider than avail becomes U+FFFD. */
@@ -294,23 +316,12 @@ static void md_sanitize(const Styled *in, int avail, Styled *out) {
             i += (size_t)k;
         }
     }
-    /* too-wide characters: only at tiny widths, so a second pass is fine */
-    for (size_t i = 0; i < out->n;) {
-        size_t j = tw_next_char(out->s, out->n, i);
-        if (tw_width(out->s + i, j - i) > avail) {
-            Styled fixed = {0};
-            for (size_t a = 0; a < out->n;) {
-                size_t b = tw_next_char(out->s, out->n, a);
-                if (tw_width(out->s + a, b - a) > avail)
-                    sty_put(&fixed, REPLACEMENT, 3, out->st[a]);
-                else sty_put(&fixed, out->s + a, b - a, out->st[a]);
-                a = b;
-            }
-            sty_free(out);
-            *out = fixed;
-            return;
-        }
-        i = j;
+    /* too-wide characters: only at tiny widths, so further passes are fine.
+     * A U+FFFD put after a character that ends in a zero-width joiner joins
+     * it, and the joined pair may again be too wide, so passes repeat until
+     * none replaces anything; each replacement lowers the count of code
+     * points or of wide ones, so the loop ends. */
+    while (md_replace_wide(out, avail)) {
     }
 }
 

@@ -9,8 +9,11 @@
  * one source line. A line's text is valid UTF-8 with no control characters:
  * invalid bytes become U+FFFD, tabs become spaces (stops every 4 columns),
  * other control characters are dropped, and a character wider than the room
- * on a line (a wide character at width 1) becomes U+FFFD. Every line is at
- * most cols display columns wide (tw_width).
+ * on a line (a wide character or a joined sequence at width 1) becomes one
+ * U+FFFD, repeatedly, until none is (a U+FFFD after a zero-width joiner joins
+ * the character before it). So a pane one column wide shows one column per
+ * character, and every line is at most cols display columns wide (tw_width),
+ * which is the property fuzz_markdown checks.
  *
  * Supported:
  *   # .. ###### headings      markers hidden; block MD_HEADING, spans MD_HEADING

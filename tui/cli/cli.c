@@ -12,6 +12,7 @@
 #include "engine/modeldir.h"
 #include "audio/load.h"
 #include "engine/speech.h"
+#include "engine/base/termsafe.h"
 #include "engine/base/util.h"
 
 #include <cjson/cJSON.h>
@@ -105,6 +106,8 @@ static Tokenizer *load_tokenizer(const char *model) {
 typedef struct {
     int ids; /* print ids instead of text */
     int first;
+    int strip;    /* drop terminal control sequences (stdout is a terminal) */
+    TermStrip ts; /* where the reply's text left off in a sequence */
 } RunOut;
 
 static int print_token(void *user, int32_t id, const char *text, size_t len) {
@@ -113,7 +116,8 @@ static int print_token(void *user, int32_t id, const char *text, size_t len) {
         if (id >= 0) printf(o->first ? "%d" : " %d", id);
         o->first = 0;
     } else if (len) {
-        fwrite(text, 1, len, stdout);
+        if (o->strip) term_strip_write(&o->ts, stdout, text, len);
+        else fwrite(text, 1, len, stdout);
     }
     fflush(stdout);
     return 0;
@@ -135,13 +139,25 @@ static void clips_free(float **clips, int n) {
     free(clips);
 }
 
+static const char run_usage[] =
+    "usage: unum run -m MODEL [-p TEXT | -f FILE | --prompt-ids FILE]\n"
+    "                [--system TEXT | --persona NAME] [--raw] [-n N] [--temp T] [--top-k K]\n"
+    "                [--top-p P] [--min-p P] [--repeat-penalty R] [--seed S] [--ignore-eos]\n"
+    "                [--ids] [--backend auto|cpu|cuda] [--threads N] [--ctx N] [-v]\n"
+    "                [--audio FILE.wav] [--keep-escapes]\n"
+    "Prints the model's reply to the prompt (stdin when no -p, -f or --prompt-ids).\n"
+    "On a terminal the reply's terminal control sequences (ESC and C1 controls with\n"
+    "what follows them: colours, cursor moves, OSC title and clipboard writes) are\n"
+    "dropped; --keep-escapes writes them as they are. Piped or redirected output is\n"
+    "always the reply byte for byte.\n";
+
 int cli_run(int argc, char **argv) {
     Args a = {argc, 1, argv, 0};
     const char *audio = NULL;
     const char *model = NULL, *prompt = NULL, *file = NULL, *ids_file = NULL, *system = NULL;
     const char *persona = NULL, *backend = "auto";
     int raw = 0, n = -1, top_k = -1, ignore_eos = 0, ids_out = 0, threads = 0, verbose = 0;
-    int ctx = 0;
+    int ctx = 0, keep_escapes = 0;
     float temp = -1, top_p = -1, min_p = -1, rep = -1;
     unsigned long long seed = 0;
     int have_seed = 0;
@@ -169,7 +185,11 @@ int cli_run(int argc, char **argv) {
         else if (args_flag(&a, "--ctx", "-c")) args_int(&a, 1, 1 << 24, &ctx);
         else if (args_flag(&a, "-v", "--verbose")) verbose = 1;
         else if (args_flag(&a, "--audio", NULL)) audio = args_value(&a);
-        else args_unknown(&a, "run");
+        else if (args_flag(&a, "--keep-escapes", NULL)) keep_escapes = 1;
+        else if (args_flag(&a, "--help", "-h")) {
+            fputs(run_usage, stdout);
+            return 0;
+        } else args_unknown(&a, "run");
     }
     if (a.bad) return EXIT_USAGE;
     if (!model) {
@@ -198,8 +218,8 @@ int cli_run(int argc, char **argv) {
     } else if (!isatty(0)) {
         if (!(text = read_stdin(NULL))) return cli_fail();
     } else {
-        fprintf(stderr, "unum run: no prompt (give -p TEXT, -f FILE, --prompt-ids FILE or "
-                        "pipe text in)\n");
+        term_printf(stderr, "unum run: no prompt (give -p TEXT, -f FILE, --prompt-ids FILE or "
+                            "pipe text in)\n");
         return EXIT_USAGE;
     }
 
@@ -222,7 +242,7 @@ int cli_run(int argc, char **argv) {
         CliPrompt pr = {system, text, raw || ids_file || audio || ids_out, NULL, 0};
         RemoteParams rp = {.temperature = temp, .top_p = top_p, .max_tokens = n,
                            .have_seed = have_seed, .seed = seed};
-        RunOut ro = {0, 1};
+        RunOut ro = {0, 1, !keep_escapes && term_is_tty(stdout), {0}}; /* untrusted text */
         if (cli_models_run_remote(&cm, model, &pr, &rp, &eo, print_token, &ro, verbose)) cli_fail();
         else rc = 0;
         goto out;
@@ -278,7 +298,7 @@ int cli_run(int argc, char **argv) {
     gp.ignore_eos = ignore_eos;
     if (gp.max_tokens > engine_ctx(e) - (int)ids.n) gp.max_tokens = engine_ctx(e) - (int)ids.n;
 
-    RunOut ro = {ids_out, 1};
+    RunOut ro = {ids_out, 1, !keep_escapes && term_is_tty(stdout), {0}};
     GenerateStats st;
     /* Ctrl-C stops the generation (what was printed stays); a second one
      * ends the process */
@@ -311,13 +331,13 @@ int cli_run(int argc, char **argv) {
     printf("\n");
     fflush(stdout);
     if (verbose && sp)
-        fprintf(stderr,
+        term_printf(stderr,
                 "unum: %d clip(s) read and encoded in %.3f s, then %d prompt positions in "
                 "%.3f s: %.3f s from the end of the audio to the first token\n",
                 n_clips, t_audio, st.prompt_tokens, st.prefill_s, t_audio + st.prefill_s);
     char qname[64];
     if (verbose)
-        fprintf(stderr,
+        term_printf(stderr,
                 "unum: %d prompt tokens (%d reused) in %.3f s, %d generated in %.3f s "
                 "(%.1f tok/s), backend %s%s%s\n",
                 st.prompt_tokens, st.reused_tokens, st.prefill_s, st.generated, st.decode_s,
@@ -571,11 +591,11 @@ int cli_bench(int argc, char **argv) {
         cJSON_free(txt);
         cJSON_Delete(o);
     } else {
-        printf("model      %s\nbackend    %s (%d threads, %s kernels)\n", engine_dir(e), engine_backend_name(e),
-               e->be->n_threads, k_isa());
+        term_printf(stdout, "model      %s\nbackend    %s (%d threads, %s kernels)\n",
+                    engine_dir(e), engine_backend_name(e), e->be->n_threads, k_isa());
         printf("load       %.3f s\nprefill    %d tokens: %.1f tok/s\n", engine_load_seconds(e), plen, pre_tps);
-        printf("decode     %d tokens: %.1f tok/s\npeak RSS   %.0f MiB\n", gen, dec_tps,
-               unum_peak_rss_mb());
+        term_printf(stdout, "decode     %d tokens: %.1f tok/s\npeak RSS   %.0f MiB\n", gen,
+                    dec_tps, unum_peak_rss_mb());
         if (e->be->device_peak)
             printf("peak VRAM  %.0f MiB\n", e->be->device_peak / 1048576.0);
     }

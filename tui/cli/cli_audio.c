@@ -4,6 +4,7 @@
 #include "tui/cli/common.h"
 #include "tui/core/args.h"
 #include "audio/capture.h"
+#include "engine/base/termsafe.h"
 #include "engine/base/util.h"
 
 #include <math.h>
@@ -16,10 +17,10 @@ static int list_devices(void) {
     char **names;
     int n;
     if (capture_list_devices(&names, &n) < 0) {
-        fprintf(stderr, "unum: record: %s\n", unum_error());
+        term_printf(stderr, "unum: record: %s\n", unum_error());
         return 1;
     }
-    for (int i = 0; i < n; i++) printf("%s\n", names[i]);
+    for (int i = 0; i < n; i++) term_printf(stdout, "%s\n", names[i]);
     capture_names_free(names, n);
     return 0;
 }
@@ -34,8 +35,8 @@ static void show_progress(const capture_stats *st) {
     memset(bar + k, ' ', (size_t)(20 - k));
     bar[20] = 0;
     double s = (double)st->frames / CAPTURE_RATE;
-    fprintf(stderr, "\r  recording %02d:%04.1f  [%s] %4.0f dB  (Ctrl-C stops)", (int)(s / 60),
-            fmod(s, 60), bar, db);
+    term_printf(stderr, "\r  recording %02d:%04.1f  [%s] %4.0f dB  (Ctrl-C stops)", (int)(s / 60),
+                fmod(s, 60), bar, db);
     fflush(stderr);
 }
 
@@ -82,7 +83,7 @@ int cli_record(int argc, char **argv) {
     capture *c = capture_start(&cfg);
     int rc = 0;
     if (!c) {
-        fprintf(stderr, "unum: record: %s\n", unum_error());
+        term_printf(stderr, "unum: record: %s\n", unum_error());
         rc = 1;
     } else {
         int tty = isatty(STDERR_FILENO);
@@ -91,17 +92,19 @@ int cli_record(int argc, char **argv) {
             if (tty) show_progress(&st);
         if (tty) fputc('\n', stderr);
         if (capture_close(c, &st) < 0) {
-            fprintf(stderr, "unum: record: %s\n", unum_error());
+            term_printf(stderr, "unum: record: %s\n", unum_error());
             rc = 1;
         } else if (st.state == CAPTURE_REMOVED) {
-            fprintf(stderr, "unum: record: %s in %s\n", st.error, out);
+            term_printf(stderr, "unum: record: %s in %s\n", st.error, out);
             rc = 1;
         }
         if (st.overruns)
-            fprintf(stderr, "unum: record: %llu samples lost (the writer fell behind %llu times)\n",
-                    (unsigned long long)st.dropped, (unsigned long long)st.overruns);
+            term_printf(stderr,
+                        "unum: record: %llu samples lost (the writer fell behind %llu times)\n",
+                        (unsigned long long)st.dropped, (unsigned long long)st.overruns);
         if (rc == 0)
-            fprintf(stderr, "unum: recorded %.2f s to %s\n", (double)st.frames / CAPTURE_RATE, out);
+            term_printf(stderr, "unum: recorded %.2f s to %s\n", (double)st.frames / CAPTURE_RATE,
+                        out);
     }
     cli_interrupt_end(&ci);
     return rc;

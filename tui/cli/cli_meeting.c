@@ -11,6 +11,7 @@
 #include "store/meeting_store.h"
 #include "engine/models.h"
 #include "engine/modeldir.h"
+#include "engine/base/termsafe.h"
 #include "engine/base/util.h"
 
 #include <cjson/cJSON.h>
@@ -67,8 +68,9 @@ static int summarize(int argc, char **argv) {
     if (a.bad) return EXIT_USAGE;
     int64_t rec = 0;
     if ((!rec_arg) == (!wav) || !tmpl || (rec_arg && parse_id(rec_arg, &rec))) {
-        fprintf(stderr, "unum meeting summarize: give --recording ID or FILE.wav (one of them), "
-                        "and --template NAME\n");
+        term_printf(stderr,
+                    "unum meeting summarize: give --recording ID or FILE.wav (one of them), "
+                    "and --template NAME\n");
         return EXIT_USAGE;
     }
     AppConfig cfg;
@@ -81,8 +83,9 @@ static int summarize(int argc, char **argv) {
     if (!whisper) whisper = cfg.whisper;
     if (!model) {
         app_config_free(&cfg);
-        fprintf(stderr, "unum meeting summarize: no language model: give -m MODEL or set model = "
-                        "in the config file\n");
+        term_printf(stderr,
+                    "unum meeting summarize: no language model: give -m MODEL or set model = "
+                    "in the config file\n");
         return EXIT_USAGE;
     }
     Store *st = cli_open_db();
@@ -110,8 +113,8 @@ static int summarize(int argc, char **argv) {
         int r = recording_import(st, abs ? abs : wav, &rec, &existing);
         free(abs);
         if (r) goto done;
-        fprintf(stderr, "unum: %s is recording %lld%s\n", wav, (long long)rec,
-                existing ? " (imported before; its transcript resumes)" : "");
+        term_printf(stderr, "unum: %s is recording %lld%s\n", wav, (long long)rec,
+                    existing ? " (imported before; its transcript resumes)" : "");
     }
     StoreMeeting m;
     if (store_meeting_get(st, rec, &m)) goto done;
@@ -129,8 +132,8 @@ static int summarize(int argc, char **argv) {
         if (tty) fputs("\r\033[K", stderr);
         if (r < 0) goto done;
         if (r > 0) {
-            fprintf(stderr, "unum: stopped; the transcript so far is stored and the next run "
-                            "resumes it\n");
+            term_printf(stderr, "unum: stopped; the transcript so far is stored and the next run "
+                                "resumes it\n");
             goto done;
         }
         transcriber_free(t);
@@ -172,9 +175,9 @@ static int summarize(int argc, char **argv) {
     if (out) {
         if (unum_write_file_atomic(out, md, strlen(md))) goto done;
     } else {
-        fputs(md, stdout);
+        term_puts(md, stdout);
     }
-    fprintf(stderr, "unum: report %lld of recording %lld (%d generations, at most %d of %d "
+    term_printf(stderr, "unum: report %lld of recording %lld (%d generations, at most %d of %d "
                     "context positions)\n",
             (long long)report, (long long)rec, mp.calls, mp.max_positions, engine_ctx(e));
     if (mp.stage2)
@@ -206,10 +209,10 @@ static int list(void) {
     }
     for (size_t i = 0; i < n; i++) {
         int s = (int)(m[i].duration_s + 0.5);
-        printf("%lld\t%s\t%d:%02d\t%lld segments%s\t%lld reports\t%s\n", (long long)m[i].id,
-               m[i].created, s / 60, s % 60, (long long)m[i].segments,
-               m[i].transcribed ? "" : " (transcript not whole)", (long long)m[i].reports,
-               m[i].source[0] ? m[i].source : m[i].path);
+        term_printf(stdout, "%lld\t%s\t%d:%02d\t%lld segments%s\t%lld reports\t%s\n",
+                    (long long)m[i].id, m[i].created, s / 60, s % 60, (long long)m[i].segments,
+                    m[i].transcribed ? "" : " (transcript not whole)", (long long)m[i].reports,
+                    m[i].source[0] ? m[i].source : m[i].path);
     }
     store_meetings_free(m, n);
     store_close(st);
@@ -229,8 +232,8 @@ static int show_or_export(int argc, char **argv, int export) {
     if (!id_arg || parse_id(id_arg, &id) ||
         (strcmp(format, "md") && strcmp(format, "json") && strcmp(format, "vtt") &&
          strcmp(format, "srt"))) {
-        fprintf(stderr, "unum meeting %s: give a recording ID%s\n", export ? "export" : "show",
-                export ? " and --format md|json|vtt|srt" : "");
+        term_printf(stderr, "unum meeting %s: give a recording ID%s\n", export ? "export" : "show",
+                    export ? " and --format md|json|vtt|srt" : "");
         return EXIT_USAGE;
     }
     Store *st = cli_open_db();
@@ -285,7 +288,7 @@ static int show_or_export(int argc, char **argv, int export) {
         }
     }
     if (text) {
-        fputs(text, stdout);
+        term_puts(text, stdout);
         if (text[0] && text[strlen(text) - 1] != '\n') putchar('\n');
         rc = 0;
     } else {
@@ -303,9 +306,10 @@ int cli_meeting(int argc, char **argv) {
     if (sub && !strcmp(sub, "list") && argc == 2) return list();
     if (sub && !strcmp(sub, "show")) return show_or_export(argc, argv, 0);
     if (sub && !strcmp(sub, "export")) return show_or_export(argc, argv, 1);
-    fprintf(stderr, "usage: unum meeting summarize (--recording ID | FILE.wav) --template NAME\n"
-                    "                              [--persona NAME] [-m MODEL] [--whisper MODEL] "
-                    "[-o REPORT.md]\n"
-                    "       unum meeting list | show ID | export ID [--format md|json|vtt|srt]\n");
+    term_printf(stderr,
+                "usage: unum meeting summarize (--recording ID | FILE.wav) --template NAME\n"
+                "                              [--persona NAME] [-m MODEL] [--whisper MODEL] "
+                "[-o REPORT.md]\n"
+                "       unum meeting list | show ID | export ID [--format md|json|vtt|srt]\n");
     return EXIT_USAGE;
 }

@@ -4,9 +4,13 @@
 #include "tui/cli/common.h"
 #include "tui/core/args.h"
 #include "engine/pull.h"
+#include "engine/base/termsafe.h"
 #include "engine/base/util.h"
 
+#include <errno.h>
 #include <signal.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -44,8 +48,9 @@ static void on_progress(const PullProgress *p, void *user) {
             strcat(rate, "/s");
         }
         int pct = p->total ? (int)(100.0 * p->done / p->total) : 0;
-        fprintf(stderr, "\r\033[K  [%d/%d] %s%s  %s / %s  (all: %d%%)  %s", p->index + 1,
-                p->n_files, p->verifying ? "checking " : "", p->file, fd, ft, pct, rate);
+        fputs("\r\033[K", stderr);
+        term_printf(stderr, "  [%d/%d] %s%s  %s / %s  (all: %d%%)  %s", p->index + 1, p->n_files,
+                    p->verifying ? "checking " : "", p->file, fd, ft, pct, rate);
         fflush(stderr);
         s->line_open = 1;
         return;
@@ -53,20 +58,36 @@ static void on_progress(const PullProgress *p, void *user) {
     /* not a terminal: a line when a file is complete, and one every 5 s */
     if (whole && p->index != s->printed_index) {
         s->printed_index = p->index;
-        fprintf(stderr, "unum pull: [%d/%d] %s  %s\n", p->index + 1, p->n_files, p->file, ft);
+        term_printf(stderr, "unum pull: [%d/%d] %s  %s\n", p->index + 1, p->n_files, p->file, ft);
         s->last = now;
     } else if (now - s->last >= 5 && p->file_total) {
         s->last = now;
-        fprintf(stderr, "unum pull: [%d/%d] %s  %s / %s\n", p->index + 1, p->n_files, p->file, fd,
-                ft);
+        term_printf(stderr, "unum pull: [%d/%d] %s  %s / %s\n", p->index + 1, p->n_files, p->file,
+                    fd, ft);
     }
 }
 
 /* ---- the command ---------------------------------------------------------- */
 
+/* A size: digits with an optional K, M or G (powers of 1024). 0 or -1. */
+static int parse_size(const char *v, uint64_t *out) {
+    char *end;
+    errno = 0;
+    unsigned long long n = strtoull(v, &end, 10);
+    if (errno || end == v || v[0] == '-') return -1;
+    int shift = 0;
+    if (*end == 'K' || *end == 'k') shift = 10, end++;
+    else if (*end == 'M' || *end == 'm') shift = 20, end++;
+    else if (*end == 'G' || *end == 'g') shift = 30, end++;
+    if (*end || n == 0 || n > (UINT64_MAX >> shift)) return -1;
+    *out = (uint64_t)n << shift;
+    return 0;
+}
+
 int cli_pull(int argc, char **argv) {
     Args a = {argc, 1, argv, 0};
     const char *repo = NULL, *rev = NULL;
+    uint64_t max_unverified = 0;
     while (a.i < a.argc && !a.bad) {
         if (args_flag(&a, "--revision", NULL)) {
             rev = args_value(&a);
@@ -74,22 +95,31 @@ int cli_pull(int argc, char **argv) {
                 fputs("unum: --revision: the value is empty\n", stderr);
                 a.bad = 1;
             }
+        } else if (args_flag(&a, "--max-unverified", NULL)) {
+            const char *v = args_value(&a);
+            if (v && parse_size(v, &max_unverified) != 0) {
+                term_printf(stderr, "unum: --max-unverified: '%s' is not a size (N, NK, NM, NG)\n",
+                            v);
+                a.bad = 1;
+            }
         } else if (a.argv[a.i][0] == '-' && a.argv[a.i][1]) {
             args_unknown(&a, "pull");
         } else if (!repo) {
             repo = a.argv[a.i++];
         } else {
-            fprintf(stderr, "unum pull: one repo at a time ('%s' is extra)\n", a.argv[a.i]);
+            term_printf(stderr, "unum pull: one repo at a time ('%s' is extra)\n", a.argv[a.i]);
             a.bad = 1;
         }
     }
     if (a.bad) return EXIT_USAGE;
     if (!repo) {
-        fputs("unum pull: which model? usage: unum pull ORG/NAME [--revision REV]\n", stderr);
+        fputs("unum pull: which model? usage: unum pull ORG/NAME [--revision REV] "
+              "[--max-unverified SIZE]\n",
+              stderr);
         return EXIT_USAGE;
     }
     if (pull_repo_check(repo) != 0) {
-        fprintf(stderr, "unum pull: %s\n", unum_error());
+        term_printf(stderr, "unum pull: %s\n", unum_error());
         return EXIT_USAGE;
     }
 
@@ -103,7 +133,8 @@ int cli_pull(int argc, char **argv) {
                      .revision = rev,
                      .progress = on_progress,
                      .user = &show,
-                     .cancel = cli_interrupt_flag()};
+                     .cancel = cli_interrupt_flag(),
+                     .max_unverified = max_unverified};
     PullResult r;
     int st = pull_run(&o, &r);
     cli_interrupt_end(&ci);
@@ -113,21 +144,26 @@ int cli_pull(int argc, char **argv) {
     case PULL_OK: {
         char b[32];
         human(b, sizeof b, r.bytes);
-        fprintf(stderr, "unum pull: %s at %.12s: %d files, %d fetched (%s)\n", repo, r.commit,
-                r.n_files, r.n_fetched, b);
-        printf("%s\n", r.dir);
+        term_printf(stderr, "unum pull: %s at %.12s: %d files, %d fetched (%s)\n", repo, r.commit,
+                    r.n_files, r.n_fetched, b);
+        if (r.n_unverified)
+            term_printf(stderr,
+                        "unum pull: unverified (the hub gave neither a size nor a sha256): %s\n",
+                        r.unverified);
+        term_printf(stdout, "%s\n", r.dir);
         pull_result_free(&r);
         return 0;
     }
     case PULL_OFFLINE:
-        fprintf(stderr, "unum pull: %s; %s\n", unum_error(), pull_offline_hint());
+        term_printf(stderr, "unum pull: %s; %s\n", unum_error(), pull_offline_hint());
         return 1;
     case PULL_CANCELLED:
-        fprintf(stderr, "unum pull: interrupted; the partial file is kept, and the same command "
-                        "resumes it\n");
+        term_printf(stderr,
+                    "unum pull: interrupted; the partial file is kept, and the same command "
+                    "resumes it\n");
         return 1;
     default:
-        fprintf(stderr, "unum pull: %s\n", unum_error());
+        term_printf(stderr, "unum pull: %s\n", unum_error());
         return 1;
     }
 }

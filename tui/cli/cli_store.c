@@ -10,6 +10,7 @@
 #include "store/session.h"
 #include "store/store.h"
 #include "store/template.h"
+#include "engine/base/termsafe.h"
 #include "engine/base/util.h"
 
 #include <cjson/cJSON.h>
@@ -23,15 +24,16 @@
  * (free-form descriptions and titles) are shown as \\t, \\n and \\r, so
  * `list` output stays one item per line. */
 static void print_fields(const char *head, const char *text) {
-    fputs(head, stdout);
-    putchar('\t');
+    char *t = xmalloc(2 * strlen(text) + 1), *o = t;
     for (const char *c = text; *c; c++) {
-        if (*c == '\n') fputs("\\n", stdout);
-        else if (*c == '\r') fputs("\\r", stdout);
-        else if (*c == '\t') fputs("\\t", stdout);
-        else putchar(*c);
+        if (*c == '\n') *o++ = '\\', *o++ = 'n';
+        else if (*c == '\r') *o++ = '\\', *o++ = 'r';
+        else if (*c == '\t') *o++ = '\\', *o++ = 't';
+        else *o++ = *c;
     }
-    putchar('\n');
+    *o = 0;
+    term_printf(stdout, "%s\t%s\n", head, t);
+    free(t);
 }
 
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -59,8 +61,8 @@ char *cli_store_persona_prompt(const char *name) {
 }
 
 /* A file's text, or stdin's for "-". */
-static char *read_input(const char *path) {
-    if (strcmp(path, "-") != 0) return unum_read_file(path, 1u << 20, NULL);
+static char *read_input(const char *path, size_t *len) {
+    if (strcmp(path, "-") != 0) return unum_read_file(path, 1u << 20, len);
     size_t cap = 4096, n = 0;
     char *buf = xmalloc(cap);
     size_t r;
@@ -76,6 +78,7 @@ static char *read_input(const char *path) {
         }
     }
     buf[n] = 0;
+    *len = n;
     return buf;
 }
 
@@ -94,15 +97,18 @@ static const char persona_usage[] =
     "                        | edit NAME --file F.json | rm NAME | export NAME | import F.json\n";
 
 static void persona_print(const Persona *p) {
-    printf("name: %s\ndescription: %s\nstyle: tone=%s length=%s language=%s\nbuilt-in: %s\n\n%s\n",
-           p->name, p->description, p->tone, p->length, p->language, p->builtin ? "yes" : "no",
-           p->system_prompt);
+    term_printf(
+        stdout,
+        "name: %s\ndescription: %s\nstyle: tone=%s length=%s language=%s\nbuilt-in: %s\n\n%s\n",
+        p->name, p->description, p->tone, p->length, p->language, p->builtin ? "yes" : "no",
+        p->system_prompt);
 }
 
 static int persona_from_file(const char *file, Persona *p) {
-    char *text = read_input(file);
+    size_t len = 0;
+    char *text = read_input(file, &len);
     if (!text) return -1;
-    int rc = persona_parse_json(text, strcmp(file, "-") ? file : "stdin", p);
+    int rc = persona_parse_json(text, len, strcmp(file, "-") ? file : "stdin", p);
     free(text);
     return rc;
 }
@@ -110,11 +116,11 @@ static int persona_from_file(const char *file, Persona *p) {
 int cli_persona(int argc, char **argv) {
     const char *verb = argc > 1 ? argv[1] : NULL, *name = argc > 2 ? argv[2] : NULL;
     if (!verb) {
-        fputs(persona_usage, stderr);
+        term_puts(persona_usage, stderr);
         return EXIT_USAGE;
     }
     if (!strcmp(verb, "-h") || !strcmp(verb, "--help")) {
-        fputs(persona_usage, stdout);
+        term_puts(persona_usage, stdout);
         return 0;
     }
     const char *prompt = NULL, *file = NULL;
@@ -147,7 +153,7 @@ int cli_persona(int argc, char **argv) {
     }
     if (i < argc) return usage_error("persona %s: unexpected argument '%s'", verb, argv[i]);
     if (name && strcmp(verb, "import") != 0 && store_name_check(name, "persona name") != 0) {
-        fprintf(stderr, "unum: %s\n", unum_error());
+        term_printf(stderr, "unum: %s\n", unum_error());
         return EXIT_USAGE;
     }
 
@@ -168,14 +174,14 @@ int cli_persona(int argc, char **argv) {
         else if (!strcmp(verb, "show")) persona_print(&p);
         else {
             char *j = persona_to_json(&p);
-            fputs(j, stdout);
+            term_puts(j, stdout);
             free(j);
         }
     } else if (!strcmp(verb, "rm")) {
         if (store_persona_delete(st, name) != 0) rc = cli_fail();
     } else if (!strcmp(verb, "import")) {
         if (persona_from_file(name, &p) != 0 || store_persona_add(st, &p) != 0) rc = cli_fail();
-        else fprintf(stderr, "unum: imported persona '%s'\n", p.name);
+        else term_printf(stderr, "unum: imported persona '%s'\n", p.name);
     } else if (prompt) { /* add --prompt */
         p.name = xstrdup(name);
         p.system_prompt = xstrdup(prompt);
@@ -192,7 +198,7 @@ int cli_persona(int argc, char **argv) {
     persona_free(&p);
     store_close(st);
     if (fflush(stdout) != 0 && !rc) {
-        fprintf(stderr, "unum: stdout: %s\n", strerror(errno));
+        term_printf(stderr, "unum: stdout: %s\n", strerror(errno));
         rc = 1;
     }
     return rc;
@@ -205,17 +211,18 @@ static const char template_usage[] =
     "                        | edit NAME --file F.json | rm NAME | export NAME | import F.json\n";
 
 static void template_print(const Template *t) {
-    printf("name: %s\ndescription: %s\nbuilt-in: %s\nsections:\n", t->name, t->description,
-           t->builtin ? "yes" : "no");
+    term_printf(stdout, "name: %s\ndescription: %s\nbuilt-in: %s\nsections:\n", t->name,
+                t->description, t->builtin ? "yes" : "no");
     for (size_t i = 0; i < t->n_sections; i++)
-        printf("  %zu. %s (%s)\n     %s\n", i + 1, t->sections[i].title, t->sections[i].format,
-               t->sections[i].instruction);
+        term_printf(stdout, "  %zu. %s (%s)\n     %s\n", i + 1, t->sections[i].title,
+                    t->sections[i].format, t->sections[i].instruction);
 }
 
 static int template_from_file(const char *file, Template *t) {
-    char *text = read_input(file);
+    size_t len = 0;
+    char *text = read_input(file, &len);
     if (!text) return -1;
-    int rc = template_parse_json(text, strcmp(file, "-") ? file : "stdin", t);
+    int rc = template_parse_json(text, len, strcmp(file, "-") ? file : "stdin", t);
     free(text);
     return rc;
 }
@@ -223,11 +230,11 @@ static int template_from_file(const char *file, Template *t) {
 int cli_template(int argc, char **argv) {
     const char *verb = argc > 1 ? argv[1] : NULL, *name = argc > 2 ? argv[2] : NULL;
     if (!verb) {
-        fputs(template_usage, stderr);
+        term_puts(template_usage, stderr);
         return EXIT_USAGE;
     }
     if (!strcmp(verb, "-h") || !strcmp(verb, "--help")) {
-        fputs(template_usage, stdout);
+        term_puts(template_usage, stdout);
         return 0;
     }
     const char *file = NULL;
@@ -257,7 +264,7 @@ int cli_template(int argc, char **argv) {
     }
     if (i < argc) return usage_error("template %s: unexpected argument '%s'", verb, argv[i]);
     if (name && strcmp(verb, "import") != 0 && store_name_check(name, "template name") != 0) {
-        fprintf(stderr, "unum: %s\n", unum_error());
+        term_printf(stderr, "unum: %s\n", unum_error());
         return EXIT_USAGE;
     }
 
@@ -278,14 +285,14 @@ int cli_template(int argc, char **argv) {
         else if (!strcmp(verb, "show")) template_print(&t);
         else {
             char *j = template_to_json(&t);
-            fputs(j, stdout);
+            term_puts(j, stdout);
             free(j);
         }
     } else if (!strcmp(verb, "rm")) {
         if (store_template_delete(st, name) != 0) rc = cli_fail();
     } else if (!strcmp(verb, "import")) {
         if (template_from_file(name, &t) != 0 || store_template_add(st, &t) != 0) rc = cli_fail();
-        else fprintf(stderr, "unum: imported template '%s'\n", t.name);
+        else term_printf(stderr, "unum: imported template '%s'\n", t.name);
     } else {
         if (template_from_file(file, &t) != 0 || name_matches(file, t.name, name) != 0 ||
             (!strcmp(verb, "add") ? store_template_add(st, &t) : store_template_update(st, &t)) !=
@@ -295,7 +302,7 @@ int cli_template(int argc, char **argv) {
     template_free(&t);
     store_close(st);
     if (fflush(stdout) != 0 && !rc) {
-        fprintf(stderr, "unum: stdout: %s\n", strerror(errno));
+        term_printf(stderr, "unum: stdout: %s\n", strerror(errno));
         rc = 1;
     }
     return rc;
@@ -316,11 +323,11 @@ static int parse_id(const char *s, long long *out) {
 }
 
 static void sessions_export_md(const StoreSession *s, const StoreMessage *m, size_t n) {
-    printf("# %s\n\n", s->title[0] ? s->title : "(untitled)");
-    printf("- id: %lld\n- model: %s\n- persona: %s\n- created: %s\n", (long long)s->id, s->model,
-           s->persona, s->created);
+    term_printf(stdout, "# %s\n\n", s->title[0] ? s->title : "(untitled)");
+    term_printf(stdout, "- id: %lld\n- model: %s\n- persona: %s\n- created: %s\n", (long long)s->id,
+                s->model, s->persona, s->created);
     for (size_t i = 0; i < n; i++)
-        printf("\n## %s (%s)\n\n%s\n", m[i].role, m[i].created, m[i].content);
+        term_printf(stdout, "\n## %s (%s)\n\n%s\n", m[i].role, m[i].created, m[i].content);
 }
 
 static void sessions_export_json(const StoreSession *s, const StoreMessage *m, size_t n) {
@@ -347,11 +354,11 @@ static void sessions_export_json(const StoreSession *s, const StoreMessage *m, s
 int cli_sessions(int argc, char **argv) {
     const char *verb = argc > 1 ? argv[1] : NULL;
     if (!verb) {
-        fputs(sessions_usage, stderr);
+        term_puts(sessions_usage, stderr);
         return EXIT_USAGE;
     }
     if (!strcmp(verb, "-h") || !strcmp(verb, "--help")) {
-        fputs(sessions_usage, stdout);
+        term_puts(sessions_usage, stdout);
         return 0;
     }
     long long id = 0;
@@ -408,11 +415,12 @@ int cli_sessions(int argc, char **argv) {
         if (store_session_get(st, id, &s) != 0) rc = cli_fail();
         else if (store_message_list(st, id, &m, &n) != 0) rc = cli_fail();
         else if (!strcmp(verb, "show")) {
-            printf("session %lld: %s\nmodel: %s\npersona: %s\ncreated: %s\nupdated: %s\n",
-                   (long long)s.id, s.title, s.model, s.persona, s.created, s.updated);
+            term_printf(stdout,
+                        "session %lld: %s\nmodel: %s\npersona: %s\ncreated: %s\nupdated: %s\n",
+                        (long long)s.id, s.title, s.model, s.persona, s.created, s.updated);
             for (size_t k = 0; k < n; k++)
-                printf("\n[%s] %s (%d tokens, %.0f ms)\n%s\n", m[k].role, m[k].created, m[k].tokens,
-                       m[k].elapsed_ms, m[k].content);
+                term_printf(stdout, "\n[%s] %s (%d tokens, %.0f ms)\n%s\n", m[k].role, m[k].created,
+                            m[k].tokens, m[k].elapsed_ms, m[k].content);
         } else if (!strcmp(format, "md")) {
             sessions_export_md(&s, m, n);
         } else {
@@ -423,7 +431,7 @@ int cli_sessions(int argc, char **argv) {
     }
     store_close(st);
     if (fflush(stdout) != 0 && !rc) {
-        fprintf(stderr, "unum: stdout: %s\n", strerror(errno));
+        term_printf(stderr, "unum: stdout: %s\n", strerror(errno));
         rc = 1;
     }
     return rc;
@@ -455,13 +463,14 @@ int cli_search(int argc, char **argv) {
     if (store_search(st, q, 1000, &hits, &n) != 0) rc = cli_fail();
     else {
         for (size_t i = 0; i < n; i++)
-            printf("%s\t%lld\t%s\n", hits[i].kind, (long long)hits[i].id, hits[i].snippet);
+            term_printf(stdout, "%s\t%lld\t%s\n", hits[i].kind, (long long)hits[i].id,
+                        hits[i].snippet);
         store_hits_free(hits, n);
     }
     free(q);
     store_close(st);
     if (fflush(stdout) != 0 && !rc) {
-        fprintf(stderr, "unum: stdout: %s\n", strerror(errno));
+        term_printf(stderr, "unum: stdout: %s\n", strerror(errno));
         rc = 1;
     }
     return rc;

@@ -7,6 +7,7 @@
 #include "engine/transcribe.h"
 #include "engine/modeldir.h"
 #include "audio/load.h"
+#include "engine/base/termsafe.h"
 #include "engine/base/util.h"
 
 #include <cjson/cJSON.h>
@@ -126,7 +127,7 @@ static int print_segment(void *ud, const TSegment *seg) {
         print_time(seg->end);
         fputs("] ", stdout);
     }
-    fwrite(text, 1, n, stdout);
+    term_write(stdout, text, n);
     putchar('\n');
     fflush(stdout);
     return 0;
@@ -136,8 +137,9 @@ static void print_progress(void *ud, double done, double total) {
     TOut *o = ud;
     if (!o->progress) return;
     double el = unum_now() - o->t_start;
-    fprintf(stderr, "\r\033[Kunum: transcribed %.1f of %.1f s (%.0f%%, %.1fx real time)", done,
-            total, total > 0 ? 100 * done / total : 100, el > 0 ? done / el : 0);
+    fputs("\r\033[K", stderr);
+    term_printf(stderr, "unum: transcribed %.1f of %.1f s (%.0f%%, %.1fx real time)", done, total,
+                total > 0 ? 100 * done / total : 100, el > 0 ? done / el : 0);
 }
 
 static void print_json(const Transcript *tr) {
@@ -215,8 +217,8 @@ int cli_transcribe(int argc, char **argv) {
     if (!(t = transcriber_load(model, backend, threads))) goto fail;
     const char *dir = transcriber_dir(t);
     if (language && !transcriber_vocab(t)->multilingual && strcmp(language, "en")) {
-        fprintf(stderr, "unum transcribe: --language %s: %s is an English-only model\n", language,
-                dir);
+        term_printf(stderr, "unum transcribe: --language %s: %s is an English-only model\n",
+                    language, dir);
         rc = EXIT_USAGE;
         goto out;
     }
@@ -226,8 +228,8 @@ int cli_transcribe(int argc, char **argv) {
         int32_t id = tokenizer_token_id(transcriber_tokenizer(t), tok);
         const WhisperVocab *v = transcriber_vocab(t);
         if (id < v->lang_first || id >= v->lang_first + v->n_langs) {
-            fprintf(stderr, "unum transcribe: --language %s is not a language of %s\n", language,
-                    dir);
+            term_printf(stderr, "unum transcribe: --language %s is not a language of %s\n",
+                        language, dir);
             rc = EXIT_USAGE;
             goto out;
         }
@@ -252,7 +254,7 @@ int cli_transcribe(int argc, char **argv) {
     if (r < 0) goto fail;
     if (o.json) print_json(&tr);
     if (verbose)
-        fprintf(stderr,
+        term_printf(stderr,
                 "unum: %.1f s of audio in %.2f s (%.1fx real time; model loaded in %.2f s), "
                 "%d segments, language %s, backend %s\n",
                 (double)n / MEL_SAMPLE_RATE, el, el > 0 ? (double)n / MEL_SAMPLE_RATE / el : 0,

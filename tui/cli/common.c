@@ -1,6 +1,7 @@
 /* common.c - see common.h. */
 #include "tui/cli/common.h"
 
+#include "engine/base/termsafe.h"
 #include "engine/base/util.h"
 #include "tui/core/recordings.h"
 
@@ -9,7 +10,7 @@
 #include <unistd.h>
 
 int cli_fail(void) {
-    fprintf(stderr, "unum: %s\n", unum_error());
+    term_printf(stderr, "unum: %s\n", unum_error());
     return 1;
 }
 
@@ -26,6 +27,7 @@ Store *cli_open_db(void) {
         cli_fail();
         return NULL;
     }
+    if (store_notice(st)) term_printf(stderr, "unum: note: %s\n", store_notice(st));
     return st;
 }
 

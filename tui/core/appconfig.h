@@ -38,7 +38,7 @@ typedef struct {
     int have_top_k;
 } AppConfig;
 
-/* Defaults: nothing set, backend "auto", threads 0, max_tokens 1024. */
+/* Defaults: nothing set (backend NULL: auto), threads 0, max_tokens 1024. */
 void app_config_defaults(AppConfig *c);
 /* Parses a config file's text (name for messages). 0, or -1 with the error. */
 int app_config_parse(AppConfig *c, const char *text, size_t len, const char *name);

@@ -1,6 +1,8 @@
 /* args.c - see args.h. */
 #include "tui/core/args.h"
 
+#include "engine/base/termsafe.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,7 +17,7 @@ int args_flag(Args *a, const char *flag, const char *alt) {
 
 const char *args_value(Args *a) {
     if (a->i >= a->argc) {
-        fprintf(stderr, "unum: %s needs a value\n", a->argv[a->i - 1]);
+        term_printf(stderr, "unum: %s needs a value\n", a->argv[a->i - 1]);
         a->bad = 1;
         return NULL;
     }
@@ -29,8 +31,8 @@ int args_int(Args *a, long lo, long hi, int *out) {
     errno = 0;
     long n = strtol(v, &end, 10);
     if (errno || *end || end == v || n < lo || n > hi) {
-        fprintf(stderr, "unum: %s: '%s' is not an integer in [%ld, %ld]\n", a->argv[a->i - 2], v,
-                lo, hi);
+        term_printf(stderr, "unum: %s: '%s' is not an integer in [%ld, %ld]\n", a->argv[a->i - 2],
+                    v, lo, hi);
         a->bad = 1;
         return -1;
     }
@@ -45,8 +47,8 @@ int args_float(Args *a, double lo, double hi, float *out) {
     errno = 0;
     double d = strtod(v, &end);
     if (errno || *end || end == v || !(d >= lo && d <= hi)) {
-        fprintf(stderr, "unum: %s: '%s' is not a number in [%g, %g]\n", a->argv[a->i - 2], v, lo,
-                hi);
+        term_printf(stderr, "unum: %s: '%s' is not a number in [%g, %g]\n", a->argv[a->i - 2], v,
+                    lo, hi);
         a->bad = 1;
         return -1;
     }
@@ -61,7 +63,7 @@ int args_u64(Args *a, unsigned long long *out) {
     errno = 0;
     unsigned long long n = strtoull(v, &end, 10);
     if (errno || *end || end == v || v[0] == '-') {
-        fprintf(stderr, "unum: %s: '%s' is not a non-negative integer\n", a->argv[a->i - 2], v);
+        term_printf(stderr, "unum: %s: '%s' is not a non-negative integer\n", a->argv[a->i - 2], v);
         a->bad = 1;
         return -1;
     }
@@ -70,14 +72,14 @@ int args_u64(Args *a, unsigned long long *out) {
 }
 
 void args_unknown(Args *a, const char *sub) {
-    fprintf(stderr, "unum %s: unknown option '%s' (see unum --help)\n", sub, a->argv[a->i]);
+    term_printf(stderr, "unum %s: unknown option '%s' (see unum --help)\n", sub, a->argv[a->i]);
     a->bad = 1;
 }
 
 const char *args_backend(Args *a) {
     const char *v = args_value(a);
     if (v && strcmp(v, "auto") && strcmp(v, "cpu") && strcmp(v, "cuda")) {
-        fprintf(stderr, "unum: --backend: '%s' is not auto, cpu or cuda\n", v);
+        term_printf(stderr, "unum: --backend: '%s' is not auto, cpu or cuda\n", v);
         a->bad = 1;
         return NULL;
     }

@@ -11,16 +11,19 @@
 #include "engine/base/cancel.h"
 #include "engine/base/util.h"
 #include "engine/whisper.h"
+#include "engine/pull.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-typedef enum { RQ_LOAD, RQ_CHAT, RQ_WHISPER, RQ_REPORT, RQ_STAGE2, RQ_QUIT } RequestKind;
+typedef enum { RQ_LOAD, RQ_CHAT, RQ_WHISPER, RQ_REPORT, RQ_PULL, RQ_STAGE2, RQ_QUIT } RequestKind;
 
 typedef struct Request {
     RequestKind kind;
@@ -33,6 +36,8 @@ typedef struct Request {
     GenerateParams params;
     int64_t rec;         /* RQ_REPORT: the recording; model = template, */
     char *persona, *db;  /* backend unused */
+    char **repos;        /* RQ_PULL: the repositories, in order */
+    int n_repos;
     struct Request *next;
 } Request;
 
@@ -44,6 +49,8 @@ struct Worker {
     Request *rq, *rq_tail; /* requests, oldest first */
     Event *ev, *ev_tail;   /* events, oldest first */
     int running_chat;      /* a reply is being generated (under lock) */
+    int pulling;           /* a download runs (under lock) */
+    UnumCancel pull_cancel; /* the download's (pull.h) */
     int quit;
 
     /* worker thread only (status copies under lock) */
@@ -77,6 +84,11 @@ struct Worker {
     int n_heard;
 };
 
+/* w->lock is an error-checking mutex: locking it again from the thread that
+ * holds it fails with EDEADLK instead of waiting, which is how ASSERT_LOCKED
+ * checks that the caller holds it (the fields marked "under lock"). */
+#define ASSERT_LOCKED(w) assert(pthread_mutex_lock(&(w)->lock) == EDEADLK)
+
 /* ------------------------------------------------------------ events */
 
 static void post(Worker *w, Event *e) {
@@ -90,18 +102,43 @@ static void post(Worker *w, Event *e) {
     (void)r;
 }
 
-static Event *event_new(EventKind kind, const char *text) {
+static Event *event_new(EventKind kind) {
     Event *e = xcalloc(1, sizeof *e);
     e->kind = kind;
-    e->text = xstrdup(text ? text : "");
+    return e;
+}
+
+/* A failure event (EV_*_FAILED) saying why. */
+static Event *event_failed(EventKind kind, const char *why) {
+    assert(kind == EV_LOAD_FAILED || kind == EV_REPLY_FAILED || kind == EV_WHISPER_FAILED ||
+           kind == EV_TRANSCRIBE_FAILED || kind == EV_REPORT_FAILED);
+    Event *e = event_new(kind);
+    e->failed.why = xstrdup(why ? why : "");
     return e;
 }
 
 void event_free(Event *e) {
     while (e) {
         Event *next = e->next;
-        free(e->text);
-        free(e->text2);
+        switch (e->kind) {
+        case EV_LOADED: free(e->loaded.dir), free(e->loaded.backend); break;
+        case EV_LOAD_FAILED:
+        case EV_REPLY_FAILED:
+        case EV_WHISPER_FAILED:
+        case EV_TRANSCRIBE_FAILED:
+        case EV_REPORT_FAILED: free(e->failed.why); break;
+        case EV_TOKEN: free(e->token); break;
+        case EV_REPLY_DONE: free(e->reply.text), free(e->reply.model); break;
+        case EV_REPLY_RESTART: break;
+        case EV_WHISPER_LOADED: free(e->whisper.model); break;
+        case EV_SEGMENT: free(e->segment.text); break;
+        case EV_REPORT_PROGRESS: free(e->report_progress.stage); break;
+        case EV_REPORT_DONE: free(e->report.markdown); break;
+        case EV_PULL_PROGRESS: free(e->pull_progress.repo), free(e->pull_progress.file); break;
+        case EV_PULL_DONE: free(e->pull.why); break;
+        case EV_LOAD_PROGRESS:
+        case EV_RECORDING_DONE: break;
+        }
         free(e);
         e = next;
     }
@@ -150,6 +187,8 @@ static void request_free(Request *r) {
     free(r->backend);
     free(r->persona);
     free(r->db);
+    for (int i = 0; i < r->n_repos; i++) free(r->repos[i]);
+    free(r->repos);
     free(r);
 }
 
@@ -243,8 +282,18 @@ void worker_load_whisper(Worker *w, const char *model, const char *backend, int 
     push(w, r);
 }
 
+void worker_pull(Worker *w, const char *const *repos, int n) {
+    Request *r = xcalloc(1, sizeof *r);
+    r->kind = RQ_PULL;
+    r->repos = xcalloc((size_t)n + 1, sizeof *r->repos);
+    for (int i = 0; i < n; i++) r->repos[i] = xstrdup(repos[i]);
+    r->n_repos = n;
+    push(w, r);
+}
+
 void worker_cancel(Worker *w) {
     pthread_mutex_lock(&w->lock);
+    if (w->pulling) unum_cancel(&w->pull_cancel);
     if (w->running_chat) unum_cancel(&w->report_cancel);
     if (w->running_chat && w->engine) engine_cancel(w->engine);
     if (w->running_chat && w->stage2) engine_cancel(w->stage2);
@@ -288,9 +337,58 @@ void worker_audio_end(Worker *w) {
 /* ------------------------------------------------------------ the thread */
 
 static void on_progress(void *user, double done) {
-    Event *e = event_new(EV_LOAD_PROGRESS, NULL);
-    e->num = done;
+    Event *e = event_new(EV_LOAD_PROGRESS);
+    e->progress = done;
     post(user, e);
+}
+
+typedef struct {
+    Worker *w;
+    const char *repo;
+    char file[256];
+    uint64_t posted; /* bytes at the last progress event */
+} Pull;
+
+/* Progress now and then: a new file, or another 1% of the bytes. */
+static void on_pull_progress(const PullProgress *p, void *user) {
+    Pull *u = user;
+    const char *file = p->file ? p->file : "";
+    uint64_t step = p->total / 100 ? p->total / 100 : 1;
+    if (!strcmp(file, u->file) && p->done < u->posted + step && p->done != p->total) return;
+    snprintf(u->file, sizeof u->file, "%s", file);
+    u->posted = p->done;
+    Event *e = event_new(EV_PULL_PROGRESS);
+    e->pull_progress.repo = xstrdup(u->repo);
+    e->pull_progress.file = xstrdup(file);
+    e->pull_progress.done = p->done;
+    e->pull_progress.total = p->total;
+    post(u->w, e);
+}
+
+static void do_pull(Worker *w, Request *r) {
+    pthread_mutex_lock(&w->lock);
+    w->pulling = 1;
+    unum_cancel_clear(&w->pull_cancel);
+    pthread_mutex_unlock(&w->lock);
+    int status = PULL_OK;
+    Event *ev = event_new(EV_PULL_DONE);
+    for (int i = 0; i < r->n_repos && status == PULL_OK; i++) {
+        Pull u = {.w = w, .repo = r->repos[i]};
+        PullOptions o = {.repo = r->repos[i], .progress = on_pull_progress, .user = &u,
+                         .cancel = &w->pull_cancel};
+        status = pull_run(&o, NULL);
+        if (status != PULL_OK && status != PULL_CANCELLED) {
+            char why[1024];
+            snprintf(why, sizeof why, "%s%s%s", unum_error(), status == PULL_OFFLINE ? "; " : "",
+                     status == PULL_OFFLINE ? pull_offline_hint() : "");
+            ev->pull.why = xstrdup(why);
+        }
+    }
+    ev->pull.status = status;
+    pthread_mutex_lock(&w->lock);
+    w->pulling = 0;
+    pthread_mutex_unlock(&w->lock);
+    post(w, ev);
 }
 
 enum { HEARD_KEEP = 32 };
@@ -328,12 +426,13 @@ static void do_load(Worker *w, Request *r) {
     if (remote_is_url(r->model)) {
         Remote *rm = remote_open(r->model, r->persona);
         if (!rm) {
-            post(w, event_new(EV_LOAD_FAILED, unum_error()));
+            post(w, event_failed(EV_LOAD_FAILED, unum_error()));
             return;
         }
         w->remote = rm;
-        Event *ev = event_new(EV_LOADED, r->model);
-        ev->text2 = xstrdup("remote");
+        Event *ev = event_new(EV_LOADED);
+        ev->loaded.dir = xstrdup(r->model);
+        ev->loaded.backend = xstrdup("remote");
         post(w, ev);
         return;
     }
@@ -345,18 +444,23 @@ static void do_load(Worker *w, Request *r) {
     Engine *e = sp ? sp->e : dir && !speech_is_model(dir) ? engine_load(r->model, &r->opt) : NULL;
     free(dir);
     if (!e) {
-        post(w, event_new(EV_LOAD_FAILED, unum_error()));
+        post(w, event_failed(EV_LOAD_FAILED, unum_error()));
         return;
     }
     pthread_mutex_lock(&w->lock);
     w->engine = e;
     w->speech = sp;
     pthread_mutex_unlock(&w->lock);
-    Event *ev = event_new(EV_LOADED, engine_dir(e));
-    ev->stop = sp != NULL;
-    ev->text2 = xstrdup(engine_backend_name(e));
-    ev->num = engine_load_seconds(e);
-    ev->n = engine_ctx(e);
+    Event *ev = event_new(EV_LOADED);
+    ev->loaded.dir = xstrdup(engine_dir(e));
+    ev->loaded.speech = sp != NULL;
+    /* the status bar's backend label names the weights' quantization too */
+    char q[64], label[96];
+    engine_quant_name(e, q, sizeof q);
+    snprintf(label, sizeof label, "%s%s%s", engine_backend_name(e), *q ? " " : "", q);
+    ev->loaded.backend = xstrdup(label);
+    ev->loaded.seconds = engine_load_seconds(e);
+    ev->loaded.ctx = engine_ctx(e);
     post(w, ev);
 }
 
@@ -378,11 +482,10 @@ static int on_token(void *user, int32_t id, const char *text, size_t len) {
     memcpy(r->text + r->len, text, len);
     r->len += len;
     r->text[r->len] = 0;
-    Event *e = xcalloc(1, sizeof *e);
-    e->kind = EV_TOKEN;
-    e->text = xmalloc(len + 1);
-    memcpy(e->text, text, len);
-    e->text[len] = 0;
+    Event *e = event_new(EV_TOKEN);
+    e->token = xmalloc(len + 1);
+    memcpy(e->token, text, len);
+    e->token[len] = 0;
     post(r->w, e);
     return 0;
 }
@@ -488,8 +591,8 @@ static int cascade_reply(Worker *w, Request *r, const int32_t *ids, size_t n, Re
         w->stage2 = e2;
         pthread_mutex_unlock(&w->lock);
     }
-    Event *ev = event_new(EV_REPLY_RESTART, "");
-    ev->num = *conf;
+    Event *ev = event_new(EV_REPLY_RESTART);
+    ev->restart.confidence = *conf;
     post(w, ev);
     rep->len = 0;
     rep->text[0] = 0;
@@ -538,23 +641,25 @@ static void do_chat(Worker *w, Request *r) {
     }
     Event *ev;
     if (rc < 0) {
-        ev = event_new(EV_REPLY_FAILED, unum_error());
+        ev = event_failed(EV_REPLY_FAILED, unum_error());
     } else {
-        ev = event_new(EV_REPLY_DONE, rep.text);
-        ev->n = st.generated;
-        ev->num = st.decode_s > 0 ? st.generated / st.decode_s : 0;
-        ev->stop = (int)st.stop;
-        ev->ctx_used = answered ? engine_ctx_used(answered) : 0;
+        ev = event_new(EV_REPLY_DONE);
+        ev->reply.text = xstrdup(rep.text ? rep.text : "");
+        ev->reply.tokens = st.generated;
+        ev->reply.tok_s = st.decode_s > 0 ? st.generated / st.decode_s : 0;
+        ev->reply.stop = (int)st.stop;
+        ev->reply.ctx_used = answered ? engine_ctx_used(answered) : 0;
         const char *name = answered ? strrchr(engine_dir(answered), '/') : NULL;
-        ev->text2 = xstrdup(w->remote ? remote_model(w->remote)
-                            : name           ? name + 1
-                            : answered       ? engine_dir(answered)
+        ev->reply.model = xstrdup(w->remote ? remote_model(w->remote)
+                                  : name     ? name + 1
+                                  : answered ? engine_dir(answered)
                                              : "");
-        ev->t0 = conf;
-        ev->t1 = answered && answered == w->stage2 ? 2 : 1;
+        ev->reply.confidence = conf;
+        ev->reply.stage = answered && answered == w->stage2 ? 2 : 1;
     }
     pthread_mutex_lock(&w->lock);
     int more = 0; /* another reply queued behind this one keeps us busy */
+    ASSERT_LOCKED(w); /* running_chat and the queue */
     for (Request *q = w->rq; q; q = q->next) more |= q->kind == RQ_CHAT;
     w->running_chat = more;
     if (e) engine_cancel_clear(e); /* a late cancel must not hit the next reply */
@@ -566,19 +671,20 @@ static void do_chat(Worker *w, Request *r) {
 }
 
 static void report_progress(void *ud, MeetStage stage, double done, double total) {
-    Event *e = event_new(EV_REPORT_PROGRESS, stage == MEET_SUMMARIZING ? "summarizing" : "writing");
-    e->num = done;
-    e->n = (int)total;
+    Event *e = event_new(EV_REPORT_PROGRESS);
+    e->report_progress.stage = xstrdup(stage == MEET_SUMMARIZING ? "summarizing" : "writing");
+    e->report_progress.done = (int)done;
+    e->report_progress.total = (int)total;
     post(ud, e);
 }
 
 static void do_report(Worker *w, Request *r) {
     Event *ev = NULL;
     if (!w->engine) {
-        ev = event_new(EV_REPORT_FAILED, "no language model is loaded");
+        ev = event_failed(EV_REPORT_FAILED, "no language model is loaded");
     } else if (!w->st && store_open(r->db, &w->st)) {
         w->st = NULL;
-        ev = event_new(EV_REPORT_FAILED, unum_error());
+        ev = event_failed(EV_REPORT_FAILED, unum_error());
     } else {
         MeetingParams p;
         meeting_defaults(&p);
@@ -590,15 +696,17 @@ static void do_report(Worker *w, Request *r) {
         int64_t id = 0;
         int rc = meeting_report(w->st, w->engine, r->rec, r->model, r->persona, &p, &md, &id);
         if (rc == 0) {
-            ev = event_new(EV_REPORT_DONE, md);
-            ev->n = (int)id;
+            ev = event_new(EV_REPORT_DONE);
+            ev->report.markdown = xstrdup(md ? md : "");
+            ev->report.row = (int)id;
         } else {
-            ev = event_new(EV_REPORT_FAILED, rc > 0 ? "" : unum_error());
+            ev = event_failed(EV_REPORT_FAILED, rc > 0 ? "" : unum_error());
         }
         free(md);
     }
     pthread_mutex_lock(&w->lock);
     int more = 0;
+    ASSERT_LOCKED(w); /* running_chat and the queue */
     for (Request *q = w->rq; q; q = q->next) more |= q->kind == RQ_CHAT;
     w->running_chat = more;
     if (w->engine) engine_cancel_clear(w->engine);
@@ -608,10 +716,11 @@ static void do_report(Worker *w, Request *r) {
 
 static int on_segment(void *user, const TSegment *s) {
     Worker *w = user;
-    Event *e = event_new(EV_SEGMENT, s->text);
-    e->t0 = s->start;
-    e->t1 = s->end;
-    e->n = w->gen;
+    Event *e = event_new(EV_SEGMENT);
+    e->segment.text = xstrdup(s->text ? s->text : "");
+    e->segment.t0 = s->start;
+    e->segment.t1 = s->end;
+    e->segment.rec = w->gen;
     post(w, e);
     return 0;
 }
@@ -641,10 +750,12 @@ static void do_whisper(Worker *w, Request *r) {
     live_params(w, &p);
     if (ok && !(w->stream = tstream_new(w->transcriber, &p, &w->transcript))) ok = 0;
     if (!ok) {
-        post(w, event_new(EV_WHISPER_FAILED, unum_error()));
+        post(w, event_failed(EV_WHISPER_FAILED, unum_error()));
         whisper_drop(w);
     } else {
-        post(w, event_new(EV_WHISPER_LOADED, transcriber_dir(w->transcriber)));
+        Event *e = event_new(EV_WHISPER_LOADED);
+        e->whisper.model = xstrdup(transcriber_dir(w->transcriber));
+        post(w, e);
     }
 }
 
@@ -653,6 +764,7 @@ static void do_whisper(Worker *w, Request *r) {
  * utterance transcribed, EV_RECORDING_DONE posted) and a fresh stream takes
  * the audio after it. */
 static void feed_audio(Worker *w) {
+    ASSERT_LOCKED(w); /* the audio fields */
     float *a = w->audio;
     size_t n = w->audio_n, end_at = w->audio_end ? w->end_at : n;
     int end = w->audio_end;
@@ -662,18 +774,18 @@ static void feed_audio(Worker *w) {
         int rc = end_at ? tstream_feed(w->stream, a, end_at) : 0;
         if (end) {
             if (!rc) rc = tstream_finish(w->stream);
-            Event *d = event_new(EV_RECORDING_DONE, NULL);
-            d->n = w->gen++;
+            Event *d = event_new(EV_RECORDING_DONE);
+            d->recording.rec = w->gen++;
             post(w, d);
             TranscribeParams p; /* always a fresh stream for the next recording */
             live_params(w, &p);
             tstream_free(w->stream);
             transcript_free(&w->transcript);
             if (!(w->stream = tstream_new(w->transcriber, &p, &w->transcript)))
-                post(w, event_new(EV_TRANSCRIBE_FAILED, unum_error()));
+                post(w, event_failed(EV_TRANSCRIBE_FAILED, unum_error()));
             if (w->stream && !rc && n > end_at) rc = tstream_feed(w->stream, a + end_at, n - end_at);
         }
-        if (rc < 0) post(w, event_new(EV_TRANSCRIBE_FAILED, unum_error()));
+        if (rc < 0) post(w, event_failed(EV_TRANSCRIBE_FAILED, unum_error()));
     }
     free(a);
     pthread_mutex_lock(&w->lock);
@@ -700,6 +812,7 @@ static void *worker_main(void *arg) {
         case RQ_CHAT: do_chat(w, r); break;
         case RQ_WHISPER: do_whisper(w, r); break;
         case RQ_REPORT: do_report(w, r); break;
+        case RQ_PULL: do_pull(w, r); break;
         case RQ_STAGE2: do_stage2(w, r); break;
         case RQ_QUIT: break;
         }
@@ -721,7 +834,11 @@ Worker *worker_start(void) {
         fcntl(w->pipe[i], F_SETFL, fcntl(w->pipe[i], F_GETFL) | O_NONBLOCK);
         fcntl(w->pipe[i], F_SETFD, FD_CLOEXEC);
     }
-    pthread_mutex_init(&w->lock, NULL);
+    pthread_mutexattr_t ma;
+    pthread_mutexattr_init(&ma);
+    pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_ERRORCHECK);
+    pthread_mutex_init(&w->lock, &ma);
+    pthread_mutexattr_destroy(&ma);
     pthread_cond_init(&w->wake, NULL);
     if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
         unum_error_set("cannot start the engine thread");
@@ -738,6 +855,7 @@ void worker_stop(Worker *w) {
     pthread_mutex_lock(&w->lock);
     w->quit = 1;
     unum_cancel(&w->stream_cancel);
+    unum_cancel(&w->pull_cancel);
     if (w->engine) engine_cancel(w->engine);
     unum_cancel(&w->remote_cancel);
     pthread_cond_signal(&w->wake);

@@ -18,36 +18,82 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Events, one kind each; an Event carries the member of its kind. */
 typedef enum {
-    EV_LOAD_PROGRESS, /* num: 0..1 */
-    EV_LOADED,        /* text: the model directory; text2: the backend's name;
-                       * num: load seconds; n: context; stop: 1 for a speech LLM */
-    EV_LOAD_FAILED,   /* text: why */
-    EV_TOKEN,         /* text: the reply's new text */
-    EV_REPLY_DONE,    /* text: the whole reply; n: tokens; num: decode tok/s;
-                       * stop: StopReason; ctx_used: positions in the cache;
-                       * text2: the name of the model that wrote it; with a
-                       * second stage, t0: stage 1's confidence and t1: the
-                       * stage that answered (1 or 2), else t0 = -1 */
-    EV_REPLY_RESTART, /* stage 1 was unsure (num: its confidence): the text
-                       * so far is dropped, stage 2's tokens follow */
-    EV_REPLY_FAILED,  /* text: why */
-    EV_WHISPER_LOADED,
-    EV_WHISPER_FAILED, /* text: why */
-    EV_SEGMENT,        /* text; t0, t1: seconds from the start of the recording;
-                        * n: the recording's number (0, 1, .. in worker_audio_end order) */
-    EV_RECORDING_DONE, /* n: that recording's number: all its segments came before */
-    EV_TRANSCRIBE_FAILED,
-    EV_REPORT_PROGRESS, /* num: sections written of n */
-    EV_REPORT_DONE,     /* text: the report's markdown; n: its row */
-    EV_REPORT_FAILED,   /* text: why ("" when cancelled) */
+    EV_LOAD_PROGRESS,     /* progress */
+    EV_LOADED,            /* loaded */
+    EV_LOAD_FAILED,       /* failed */
+    EV_TOKEN,             /* token: the reply's new text */
+    EV_REPLY_DONE,        /* reply */
+    EV_REPLY_RESTART,     /* restart: stage 1 was unsure; its text so far is
+                           * dropped and stage 2's tokens follow */
+    EV_REPLY_FAILED,      /* failed */
+    EV_WHISPER_LOADED,    /* whisper */
+    EV_WHISPER_FAILED,    /* failed */
+    EV_SEGMENT,           /* segment */
+    EV_RECORDING_DONE,    /* recording: all its segments came before */
+    EV_TRANSCRIBE_FAILED, /* failed */
+    EV_REPORT_PROGRESS,   /* report_progress */
+    EV_REPORT_DONE,       /* report */
+    EV_REPORT_FAILED,     /* failed ("" when cancelled) */
+    EV_PULL_PROGRESS,     /* pull_progress */
+    EV_PULL_DONE,         /* pull */
 } EventKind;
 
 typedef struct Event {
     EventKind kind;
-    char *text, *text2;
-    double num, t0, t1;
-    int n, stop, ctx_used;
+    union {
+        double progress; /* 0..1 */
+        struct {
+            char *dir, *backend; /* the model directory; the backend's name */
+            double seconds;      /* load time */
+            int ctx, speech;     /* context; 1 for a speech LLM */
+        } loaded;
+        struct {
+            char *why;
+        } failed;
+        char *token;
+        struct {
+            char *text;   /* the whole reply */
+            int tokens;   /* generated */
+            double tok_s; /* decode speed */
+            int stop;     /* StopReason */
+            int ctx_used; /* positions in the cache */
+            char *model;  /* the name of the model that wrote it */
+            double confidence; /* with a second stage: stage 1's, else -1 */
+            int stage;         /* the stage that answered (1 or 2) */
+        } reply;
+        struct {
+            double confidence; /* stage 1's */
+        } restart;
+        struct {
+            char *model;
+        } whisper;
+        struct {
+            char *text;
+            double t0, t1; /* seconds from the start of the recording */
+            int rec;       /* the recording's number (0, 1, .. in worker_audio_end order) */
+        } segment;
+        struct {
+            int rec;
+        } recording;
+        struct {
+            char *stage;     /* "summarizing", "writing" */
+            int done, total; /* sections */
+        } report_progress;
+        struct {
+            char *markdown;
+            int row;
+        } report;
+        struct {
+            char *repo, *file;    /* the repository and file in flight */
+            uint64_t done, total; /* bytes of this repository */
+        } pull_progress;
+        struct {
+            int status;  /* PULL_OK or a failure (pull.h) */
+            char *why;   /* for a failure */
+        } pull;
+    };
     struct Event *next;
 } Event;
 
@@ -67,8 +113,8 @@ void event_free(Event *e);
 void worker_load(Worker *w, const char *model, const EngineOptions *opt);
 /* Uses the OpenAI-compatible server at url (engine/remote.h) as the
  * language model instead, its model remote_model (NULL: the first it
- * lists); EV_LOADED then has text2 "remote" and context 0. Voice messages
- * and reports need a local model. */
+ * lists); EV_LOADED then has the backend "remote" and context 0. Voice
+ * messages and reports need a local model. */
 void worker_load_remote(Worker *w, const char *url, const char *remote_model);
 /* A second stage for chat replies (engine/cascade.h): a reply whose
  * confidence is below escalate_below is written again by model, loaded on
@@ -80,7 +126,7 @@ void worker_set_stage2(Worker *w, const char *model, double escalate_below,
  * clips are encoded once and kept for the next turns). */
 void worker_chat(Worker *w, const ChatMsg *msgs, const char *const *audio, int n,
                  const GenerateParams *p);
-/* Stops the running reply; safe from any thread. */
+/* Stops the running reply or download; safe from any thread. */
 void worker_cancel(Worker *w);
 /* Whether a reply is being generated. */
 int worker_busy(const Worker *w);
@@ -92,6 +138,12 @@ int worker_busy(const Worker *w);
  * by worker_cancel like a reply. */
 void worker_report(Worker *w, const char *db, int64_t rec, const char *template_name,
                    const char *persona, int section_tokens);
+
+/* Downloads the repositories repos[0..n) (ORG/NAME, copied) in order with
+ * pull.h's pull_run into their default folders, posting EV_PULL_PROGRESS
+ * now and then and one EV_PULL_DONE (the first failure stops it). Stopped by
+ * worker_cancel; the .part files stay for a resume. */
+void worker_pull(Worker *w, const char *const *repos, int n);
 
 /* Loads a Whisper model for live transcription. */
 void worker_load_whisper(Worker *w, const char *model, const char *backend, int threads);

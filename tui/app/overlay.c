@@ -1,0 +1,263 @@
+/* overlay.c - the overlays over the panes: help, the sessions list and its
+ * delete confirmation, search, rename, the first run's download offer and
+ * the report offer. See pane.h. */
+#include "tui/app/pane.h"
+
+#include "engine/base/util.h"
+#include "engine/pull.h"
+#include "tui/app/textwrap.h"
+
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NCURSES_WIDECHAR 1
+#include <ncursesw/curses.h>
+
+void overlay_sessions_open(App *a) {
+    store_sessions_free(a->sessions, a->n_sessions);
+    a->sessions = NULL, a->n_sessions = 0;
+    if (!a->st) return app_note(a, 1, "no database");
+    if (store_session_list(a->st, &a->sessions, &a->n_sessions)) return app_note(a, 1, "%s", unum_error());
+    a->ov = OV_SESSIONS;
+    a->ov_sel = 0;
+    for (size_t i = 0; i < a->n_sessions; i++)
+        if (a->sessions[i].id == a->session) a->ov_sel = (int)i;
+}
+
+void overlay_search_run(App *a) {
+    store_hits_free(a->hits, a->n_hits);
+    a->hits = NULL, a->n_hits = 0;
+    if (!a->ov_ed.len || !a->st) return;
+    if (store_search(a->st, a->ov_ed.buf, 50, &a->hits, &a->n_hits))
+        app_note(a, 1, "%s", unum_error());
+    a->ov_sel = 0;
+}
+
+/* Up and Down in a list of n rows; 1 when key was one of them. */
+static int overlay_move(App *a, int key, int n) {
+    if (key == K(KEY_UP)) {
+        if (a->ov_sel > 0) a->ov_sel--;
+        return 1;
+    }
+    if (key == K(KEY_DOWN)) {
+        if (a->ov_sel + 1 < n) a->ov_sel++;
+        return 1;
+    }
+    return 0;
+}
+
+static void lines_draw(Rect b, char (*l)[1024], int n) {
+    for (int i = 0; i < n && i < b.h; i++) ui_put(b.y + i, b.x, l[i], strlen(l[i]), b.w);
+}
+
+/* help */
+static void help_draw(App *a, Rect b) {
+    for (int i = 0; i < b.h && i + a->help_scroll < a->n_help; i++) {
+        const char *l = a->help[i + a->help_scroll];
+        ui_put(b.y + i, b.x, l, strlen(l), b.w);
+    }
+}
+static void help_key(App *a, int key) {
+    if (key == K(KEY_DOWN) || key == K(KEY_NPAGE)) a->help_scroll += key == K(KEY_DOWN) ? 1 : 10;
+    else if (key == K(KEY_UP) || key == K(KEY_PPAGE)) a->help_scroll -= key == K(KEY_UP) ? 1 : 10;
+    else a->ov = OV_NONE;
+    if (a->help_scroll > a->n_help - 1) a->help_scroll = a->n_help - 1;
+    if (a->help_scroll < 0) a->help_scroll = 0;
+}
+
+/* the first run's offer to download the default models */
+static void pull_draw(App *a, Rect b) {
+    char *dest = pull_default_dest(DEFAULT_MODEL);
+    char l[8][1024];
+    int n = 0;
+    snprintf(l[n++], sizeof l[0], "No language model is set up and none was found on this machine.");
+    snprintf(l[n++], sizeof l[0], " ");
+    snprintf(l[n++], sizeof l[0], "Download %s (about 1 GB) and %s (about 300 MB)", DEFAULT_MODEL,
+             DEFAULT_WHISPER);
+    snprintf(l[n++], sizeof l[0], "from %s into %s ?", pull_endpoint(), dest);
+    snprintf(l[n++], sizeof l[0], " ");
+    snprintf(l[n++], sizeof l[0], "y: download now (resumable; Esc stops it)");
+    snprintf(l[n++], sizeof l[0], "n: not now; set model = DIR in %s or start with -m DIR",
+             a->cfg_path);
+    free(dest);
+    lines_draw(b, l, n);
+}
+static void pull_key(App *a, int key) {
+    a->ov = OV_NONE;
+    if (key == 'y' || key == 'Y') app_download_start(a);
+    else
+        app_note(a, 0, "no model: set model = DIR (or ORG/NAME) in %s, start with -m DIR, or run "
+                       "`unum pull %s`",
+                 a->cfg_path, DEFAULT_MODEL);
+}
+
+/* the offer of a report when a recording ends */
+static void report_draw(App *a, Rect b) {
+    char l[3][1024];
+    snprintf(l[0], sizeof l[0], "Write a report of this recording with template %s%s%s?",
+             app_report_template(a), a->persona ? " as persona " : "", a->persona ? a->persona : "");
+    snprintf(l[1], sizeof l[1], " ");
+    snprintf(l[2], sizeof l[2], "y: write it now   n: later (r in the template pane)");
+    lines_draw(b, l, 3);
+}
+static void report_key(App *a, int key) {
+    a->ov = OV_NONE;
+    if (key == 'y' || key == 'Y') app_report_start(a, app_report_template(a));
+}
+
+/* the sessions list, and its delete confirmation */
+static void sessions_draw(App *a, Rect b) {
+    for (int i = 0; i < (int)a->n_sessions && i < b.h; i++) {
+        int top = a->ov_sel >= b.h ? a->ov_sel - b.h + 1 : 0, k = top + i;
+        if (k >= (int)a->n_sessions) break;
+        const StoreSession *s = &a->sessions[k];
+        char line[512];
+        snprintf(line, sizeof line, "%s %4lld  %-40s %3lld msgs  %s",
+                 s->id == a->session ? "\xe2\x97\x8f" : " ", (long long)s->id,
+                 s->title[0] ? s->title : "(untitled)", (long long)s->n_messages, s->updated);
+        attrset(k == a->ov_sel ? theme_attr(THEME_SELECTION) : A_NORMAL);
+        ui_fill(b.y + i, b.x - 1, b.w + 2);
+        ui_put(b.y + i, b.x, line, strlen(line), b.w);
+    }
+    if (!a->n_sessions) ui_put(b.y, b.x, "(no sessions yet)", 17, b.w);
+    attrset(A_NORMAL);
+}
+static void sessions_key(App *a, int key) {
+    int n = (int)a->n_sessions;
+    if (key == 27) a->ov = OV_NONE;
+    else if (overlay_move(a, key, n)) return;
+    else if (key == 'n') app_session_new(a), a->ov = OV_NONE;
+    else if (key == 'r' && n) ed_set(&a->ov_ed, a->sessions[a->ov_sel].title), a->ov = OV_RENAME;
+    /* Enter and d are actions (sessions_actions) */
+}
+static void confirm_key(App *a, int key) {
+    if (overlay_move(a, key, (int)a->n_sessions)) return;
+    if ((key == 'y' || key == 'Y') && a->ov_sel < (int)a->n_sessions) {
+        int64_t id = a->sessions[a->ov_sel].id;
+        if (store_session_delete(a->st, id)) app_note(a, 1, "%s", unum_error());
+        else app_note(a, 0, "session %lld deleted", (long long)id);
+        if (id == a->session) app_session_new(a);
+        overlay_sessions_open(a);
+    } else {
+        a->ov = OV_SESSIONS;
+    }
+}
+
+/* the search and rename fields: one text line at the top */
+static void field_draw(App *a, Rect b) {
+    attrset(theme_attr(THEME_INPUT));
+    ui_fill(b.y, b.x - 1, b.w + 2);
+    ui_put(b.y, b.x, a->ov_ed.buf, a->ov_ed.len, b.w);
+    attrset(A_NORMAL);
+}
+static void field_cursor(App *a, Rect b) {
+    int u = tw_width(a->ov_ed.buf, a->ov_ed.cur);
+    move(b.y, b.x + (u < b.w ? u : b.w));
+}
+/* An editing key for the field; 1 when it changed the text. */
+static int field_key(App *a, int key) {
+    if (key == K(KEY_BACKSPACE)) ed_backspace(&a->ov_ed);
+    else if (key == K(KEY_LEFT)) ed_left(&a->ov_ed);
+    else if (key == K(KEY_RIGHT)) ed_right(&a->ov_ed);
+    else if (keys_is_text(key)) {
+        char u[4];
+        ed_insert(&a->ov_ed, u, (size_t)ui_utf8_put((unsigned)key, u));
+    } else {
+        return 0;
+    }
+    return 1;
+}
+
+static void search_draw(App *a, Rect b) {
+    field_draw(a, b);
+    for (int i = 0; i < (int)a->n_hits && i < b.h - 2; i++) {
+        const StoreHit *hit = &a->hits[i];
+        char line[1024];
+        snprintf(line, sizeof line, "%s %lld: %s", hit->kind, (long long)hit->owner, hit->snippet);
+        attrset(i == a->ov_sel ? theme_attr(THEME_SELECTION) : A_NORMAL);
+        ui_fill(b.y + 2 + i, b.x - 1, b.w + 2);
+        ui_put(b.y + 2 + i, b.x, line, strlen(line), b.w);
+    }
+    attrset(A_NORMAL);
+    field_cursor(a, b);
+}
+static void search_key(App *a, int key) {
+    if (key == 27) {
+        a->ov = OV_NONE;
+    } else if (overlay_move(a, key, (int)a->n_hits)) {
+    } else if (key == '\r') {
+        if (a->ov_sel >= (int)a->n_hits) return;
+        const StoreHit *h = &a->hits[a->ov_sel];
+        if (a->replying) return app_note(a, 1, "a reply is being written (Esc cancels it)");
+        if (!strcmp(h->kind, "message")) {
+            app_session_load(a, h->owner);
+            a->ov = OV_NONE;
+        } else {
+            app_note(a, 0, "that hit is in recording %lld's transcript", (long long)h->owner);
+        }
+    } else if (field_key(a, key)) {
+        overlay_search_run(a);
+    }
+}
+
+static void rename_draw(App *a, Rect b) {
+    field_draw(a, b);
+    field_cursor(a, b);
+}
+static void rename_key(App *a, int key) {
+    if (key == 27) {
+        a->ov = OV_SESSIONS;
+    } else if (key == '\r') {
+        int64_t id = a->sessions[a->ov_sel].id;
+        if (store_session_rename(a->st, id, a->ov_ed.buf)) app_note(a, 1, "%s", unum_error());
+        else if (id == a->session) free(a->session_title), a->session_title = xstrdup(a->ov_ed.buf);
+        overlay_sessions_open(a);
+    } else {
+        field_key(a, key);
+    }
+}
+
+static int act_session_open(App *a) {
+    if (a->ov_sel >= (int)a->n_sessions) return R_HANDLED;
+    if (a->replying) return app_note(a, 1, "a reply is being written (Esc cancels it)"), R_DONE;
+    app_session_load(a, a->sessions[a->ov_sel].id);
+    a->ov = OV_NONE;
+    return R_DONE;
+}
+static int act_session_delete(App *a) {
+    if (a->n_sessions) a->ov = OV_CONFIRM;
+    return R_DONE;
+}
+
+static const ActionFn sessions_actions[KEYS_N_ACTIONS] = {
+    [KEYS_SESSION_OPEN] = act_session_open,
+    [KEYS_SESSION_DELETE] = act_session_delete,
+};
+
+const OverlayOps app_overlays[OV_COUNT] = {
+    [OV_NONE] = {NULL, KEYS_CTX_GLOBAL, NULL, NULL, NULL},
+    [OV_HELP] = {"Keys (Esc closes)", KEYS_CTX_GLOBAL, NULL, help_draw, help_key},
+    [OV_SESSIONS] = {"Sessions: Enter open, n new, r rename, d delete", KEYS_CTX_SESSIONS,
+                     sessions_actions, sessions_draw, sessions_key},
+    [OV_SEARCH] = {"Search all sessions (Enter opens the hit)", KEYS_CTX_GLOBAL, NULL, search_draw,
+                   search_key},
+    [OV_RENAME] = {"Rename session (Enter saves)", KEYS_CTX_GLOBAL, NULL, rename_draw, rename_key},
+    [OV_CONFIRM] = {"Delete this session? y / n", KEYS_CTX_GLOBAL, NULL, sessions_draw,
+                    confirm_key},
+    [OV_PULL] = {"First run: no language model yet", KEYS_CTX_GLOBAL, NULL, pull_draw, pull_key},
+    [OV_REPORT] = {"Recording stopped", KEYS_CTX_GLOBAL, NULL, report_draw, report_key},
+};
+
+void overlay_draw(App *a) {
+    assert(a->ov > OV_NONE && a->ov < OV_COUNT && app_overlays[a->ov].draw);
+    int w = a->W - 8 < 90 ? a->W - 8 : 90, h = a->H - 4;
+    if (w < 20 || h < 5) return;
+    int y = 2, x = (a->W - w) / 2;
+    for (int i = 0; i < h; i++) ui_fill(y + i, x, w);
+    ui_box(y, x, h, w, app_overlays[a->ov].title, 1);
+    app_overlays[a->ov].draw(a, (Rect){y + 1, x + 2, h - 2, w - 4});
+    attrset(A_NORMAL);
+}
+

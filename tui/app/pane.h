@@ -1,0 +1,233 @@
+/* pane.h - the app's state and its panes, shared by the screen manager
+ * (app.c) and the pane kinds (pane_*.c).
+ *
+ * A pane is a PaneOps: its title, the key context its bindings live in
+ * (keys.h), how it draws into its rectangle and how it acts, as htop's Panel
+ * and tig's view_ops. Keys reach a pane as actions first: app.c looks the
+ * key up in the pane's context and calls the pane's handler for the action
+ * (actions[act]), else the global one; a key that is no action goes to the
+ * pane's key handler. Handlers return redraw flags (R_*); the main loop
+ * redraws only when one asks.
+ *
+ * Invariants: a->focus is a PaneId; the list pane's selection is within its
+ * list (0 when empty); a->ov is an Overlay. */
+#ifndef UNUM_PANE_H
+#define UNUM_PANE_H
+
+#include "tui/app/app.h"
+#include "tui/app/editor.h"
+#include "tui/app/keys.h"
+#include "tui/app/markdown.h"
+#include "tui/app/theme.h"
+#include "tui/core/appconfig.h"
+#include "tui/core/worker.h"
+#include "audio/capture.h"
+#include "store/persona.h"
+#include "store/search.h"
+#include "store/session.h"
+#include "store/store.h"
+#include "store/template.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* ------------------------------------------------------------ state */
+
+typedef enum { P_CHAT, P_TRANSCRIPT, P_PERSONA, P_TEMPLATE, P_COUNT } PaneId;
+
+typedef enum {
+    OV_NONE,
+    OV_HELP,
+    OV_SESSIONS,
+    OV_SEARCH,
+    OV_RENAME,
+    OV_CONFIRM,
+    OV_PULL,
+    OV_REPORT,
+    OV_COUNT
+} Overlay;
+
+/* The first-run download (worker_pull): its progress from the events. */
+
+typedef struct {
+    int running;
+    char repo[128];
+    uint64_t done, total;
+} Download;
+
+typedef struct {
+    char *role;    /* "user", "assistant", "system" */
+    char *text;
+    int cancelled; /* a reply stopped by the user */
+    int64_t id;    /* row in the store (0: not stored yet) */
+    char *audio;   /* a voice message's WAV file (NULL for text) */
+    MdDoc doc;     /* laid out for doc_cols */
+    int doc_cols, doc_len;
+} Msg;
+
+typedef struct {
+    double t0, t1;
+    char *text;
+} Seg;
+
+typedef struct {
+    AppArgs args;
+    AppConfig cfg;
+    char *cfg_path;
+    Store *st;
+    Worker *wk;
+    Theme theme;
+    Keymap keys;
+    int W, H;
+    int dirty;
+    int quit;
+
+    /* language model */
+    int loading, loaded;
+    double load_frac;
+    char *model_dir, *backend;
+    int ctx, ctx_used;
+    double tok_s;
+    GenerateParams gp;
+
+    /* message line */
+    char note[512];
+    int note_err;
+    int note_sticky; /* an alert: stays until Esc acknowledges it */
+
+    /* chat */
+    int64_t session;
+    char *session_title;
+    Msg *msgs;
+    int n_msgs, cap_msgs;
+    int replying;   /* the last message is a reply being written */
+    int scroll;     /* chat lines scrolled back from the bottom */
+    Editor ed;
+
+    /* personas and templates */
+    Persona *personas;
+    size_t n_personas;
+    int persona_sel;
+    char *persona; /* chosen; NULL: the model's default system prompt */
+    Template *templates;
+    size_t n_templates;
+    int template_sel;
+    char *template_name;
+
+    /* transcript */
+    Seg *segs;
+    int n_segs, cap_segs;
+    int whisper_ready, whisper_loading;
+    capture *cap;
+    capture *voice;     /* a voice message being recorded */
+    char *voice_path;
+    int64_t voice_rec;
+    double voice_t0;
+    int speech_model;   /* the loaded model hears voice messages */
+    int64_t rec_id, last_rec; /* the recording in progress; the last one made */
+    /* recordings in the order the engine thread numbers them (worker.h):
+     * the row of recording k is rec_of[k % 16] */
+    int n_recs;
+    int64_t rec_of[16];
+    double rec_t0;
+    int seg_scroll;
+
+    /* panes and overlays */
+    PaneId focus;
+    int zoom;
+    Overlay ov;
+    int ov_sel;
+    StoreSession *sessions;
+    size_t n_sessions;
+    StoreHit *hits;
+    size_t n_hits;
+    Editor ov_ed; /* the search or rename field */
+    char **help;
+    int n_help, help_scroll;
+    Download dl;
+} App;
+
+
+typedef struct {
+    int y, x, h, w;
+} Rect;
+
+/* Redraw flags an action or key handler returns. */
+enum { R_NONE = 0, R_HANDLED = 1, R_REDRAW = 2 };
+#define R_DONE (R_HANDLED | R_REDRAW)
+
+/* A pane: its title, the key context its bindings live in, how it draws
+ * and how it acts (as htop's Panel and tig's view_ops). An ActionFn returns
+ * redraw flags (R_*, below). */
+typedef int (*ActionFn)(App *a);
+
+typedef struct {
+    const char *title;
+    KeyContext ctx;                 /* where its bindings live (keys.h) */
+    void (*draw)(App *a, PaneId p, Rect r, int focused);
+    const ActionFn *actions;        /* indexed by KeyAction; NULL: none */
+    int (*key)(App *a, int key);    /* a key that is no action; R_* */
+} PaneOps;
+/* An overlay: its title, key context, own action handlers (NULL: none),
+ * how it draws its body and the keys that are no action. An open overlay
+ * takes every key but quit. */
+typedef struct {
+    const char *title;
+    KeyContext ctx;
+    const ActionFn *actions;
+    void (*draw)(App *a, Rect body);
+    void (*key)(App *a, int key);
+} OverlayOps;
+
+/* overlay.c: the overlays, indexed by Overlay (OV_NONE has none); the open
+ * one drawn over the panes; the sessions list (re)opened; the search run. */
+extern const OverlayOps app_overlays[OV_COUNT];
+void overlay_draw(App *a);
+void overlay_sessions_open(App *a);
+void overlay_search_run(App *a);
+
+/* The pane kinds: pane_chat.c, pane_transcript.c and pane_list.c, whose
+ * kind personas and templates share. */
+extern const PaneOps pane_chat, pane_transcript, pane_persona, pane_template;
+
+/* A special key's code (keys.h). */
+#define K(x) (KEYS_FN | (x))
+
+/* ------------------------------------------------- app.c, for the panes */
+
+/* The first run's default models. */
+#define DEFAULT_MODEL "Qwen/Qwen2.5-0.5B-Instruct"
+#define DEFAULT_WHISPER "openai/whisper-base"
+
+/* Opens session id in the chat; starts a new one (saved with its first
+ * message). */
+void app_session_load(App *a, int64_t id);
+void app_session_new(App *a);
+/* Starts the first run's download (worker_pull). */
+void app_download_start(App *a);
+/* The template a report uses: the chosen one, else the selected; NULL. */
+const char *app_report_template(App *a);
+
+/* The bottom line's message (err: shown as an error). */
+void app_note(App *a, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* The chosen persona or template: the selected one. */
+void app_persona_choose(App *a);
+void app_template_choose(App *a);
+/* The selected persona or template (or a new one, create) in $EDITOR. */
+void app_list_edit(App *a, int persona, int create);
+/* Sends the message editor's text. */
+void app_send_input(App *a);
+/* Starts or stops recording from the microphone. */
+void app_record_toggle(App *a);
+/* Writes the report of the last recording with template tmpl. */
+void app_report_start(App *a, const char *tmpl);
+
+/* Drawing: s[0..n) at (y, x) in at most cols columns (returns the columns
+ * used); cols blanks; a box with a title. */
+int ui_put(int y, int x, const char *s, size_t n, int cols);
+void ui_fill(int y, int x, int cols);
+void ui_box(int y, int x, int h, int w, const char *title, int focused);
+/* Code point c as UTF-8 into u; its length. */
+int ui_utf8_put(unsigned c, char *u);
+
+#endif

@@ -1,0 +1,152 @@
+/* pane_chat.c - the chat pane: the session's messages, newest at the
+ * bottom, replies laid out as Markdown; its keys edit the message. See pane.h. */
+#include "tui/app/pane.h"
+
+#include "tui/app/textwrap.h"
+
+#include <string.h>
+
+#define NCURSES_WIDECHAR 1
+#include <ncursesw/curses.h>
+
+static void draw_md_line(App *a, int y, int x, int w, const MdLine *l) {
+    unsigned block = l->block;
+    attr_t base = theme_attr(block & MD_CODEBLOCK ? THEME_CODEBLOCK
+                                        : block & MD_HEADING ? THEME_HEADING
+                                        : block & MD_QUOTE   ? THEME_QUOTE
+                                                             : THEME_ASSISTANT);
+    attrset(base);
+    if (block & MD_CODEBLOCK) ui_fill(y, x, w);
+    int col = 0, at = 0, len = (int)strlen(l->text);
+    for (int s = 0; s <= l->n_spans && col < w; s++) {
+        int start = s < l->n_spans ? l->spans[s].start : len;
+        if (start > at) { /* plain text before the span */
+            attrset(base);
+            col += ui_put(y, x + col, l->text + at, (size_t)(start - at), w - col);
+            at = start;
+        }
+        if (s == l->n_spans) break;
+        const MdSpan *sp = &l->spans[s];
+        unsigned st = sp->style;
+        attr_t at_ = st & MD_CODE     ? theme_attr(THEME_CODE)
+                     : st & MD_BULLET ? theme_attr(THEME_BULLET)
+                     : st & MD_RULE   ? theme_attr(THEME_DIM)
+                                      : base;
+        if (st & MD_BOLD) at_ |= A_BOLD;
+        if (st & MD_ITALIC) at_ |= A_ITALIC;
+        attrset(at_);
+        col += ui_put(y, x + col, l->text + sp->start, (size_t)sp->len, w - col);
+        at = sp->start + sp->len;
+    }
+    attrset(A_NORMAL);
+}
+
+static void chat_draw(App *a, PaneId p, Rect r, int focused) {
+    (void)p;
+    char title[160];
+    snprintf(title, sizeof title, "%s%s%s", "Chat", a->session_title ? ": " : "",
+             a->session_title ? a->session_title : "");
+    ui_box(r.y, r.x, r.h, r.w, title, focused);
+    int iw = r.w - 4, ih = r.h - 2;
+    if (iw < 1 || ih < 1) return;
+    /* lay out what changed */
+    for (int i = 0; i < a->n_msgs; i++) {
+        Msg *m = &a->msgs[i];
+        int len = (int)strlen(m->text);
+        if (m->doc_cols != iw || m->doc_len != len) {
+            md_free(&m->doc);
+            md_render(&m->doc, m->text, (size_t)len, iw);
+            m->doc_cols = iw, m->doc_len = len;
+        }
+    }
+    int total = 0;
+    for (int i = 0; i < a->n_msgs; i++) total += 1 + a->msgs[i].doc.n + 1;
+    int max_scroll = total > ih ? total - ih : 0;
+    if (a->scroll > max_scroll) a->scroll = max_scroll;
+    int first = total - ih - a->scroll; /* the line at the top */
+    if (first < 0) first = 0;
+    int row = 0, idx = 0;
+    for (int i = 0; i < a->n_msgs && row < ih; i++) {
+        Msg *m = &a->msgs[i];
+        int user = !strcmp(m->role, "user");
+        int n = 1 + m->doc.n + 1;
+        for (int k = 0; k < n && row < ih; k++, idx++) {
+            if (idx < first) continue;
+            int y = r.y + 1 + row++;
+            if (k == 0) {
+                attrset(theme_attr(user ? THEME_USER_LABEL : THEME_ASSISTANT_LABEL));
+                const char *label = user ? "You" : "unum";
+                int u = ui_put(y, r.x + 2, label, strlen(label), iw);
+                if (!user && i == a->n_msgs - 1 && a->replying) {
+                    attrset(theme_attr(THEME_DIM));
+                    ui_put(y, r.x + 2 + u, " (writing; Esc cancels)", 23, iw - u);
+                } else if (m->cancelled) {
+                    attrset(theme_attr(THEME_SYSTEM_NOTE));
+                    ui_put(y, r.x + 2 + u, " [cancelled]", 12, iw - u);
+                }
+                attrset(A_NORMAL);
+            } else if (k <= m->doc.n) {
+                if (user) {
+                    attrset(theme_attr(THEME_USER));
+                    const MdLine *l = &m->doc.line[k - 1];
+                    ui_put(y, r.x + 2, l->text, strlen(l->text), iw);
+                    attrset(A_NORMAL);
+                } else {
+                    draw_md_line(a, y, r.x + 2, iw, &m->doc.line[k - 1]);
+                }
+            } else if (m->cancelled) {
+                /* also where the reply stopped: the view follows the end of
+                 * a long reply, so its label line may be scrolled away */
+                attrset(theme_attr(THEME_SYSTEM_NOTE));
+                ui_put(y, r.x + 2, "[cancelled]", 11, iw);
+                attrset(A_NORMAL);
+            }
+        }
+    }
+    if (a->n_msgs == 0) {
+        attrset(theme_attr(THEME_DIM));
+        const char *hint = a->loaded ? "Type a message and press Enter. F1 shows the keys."
+                                     : "No language model yet: see the line at the bottom.";
+        ui_put(r.y + 1, r.x + 2, hint, strlen(hint), iw);
+        attrset(A_NORMAL);
+    }
+}
+
+static int act_send(App *a) { return app_send_input(a), R_DONE; }
+static int act_newline(App *a) { return ed_insert(&a->ed, "\n", 1), R_DONE; }
+
+static const ActionFn chat_actions[KEYS_N_ACTIONS] = {
+    [KEYS_SEND] = act_send,
+    [KEYS_NEWLINE] = act_newline,
+};
+
+/* The editor's own keys (keys_editor_reserved) and text. */
+static int chat_key(App *a, int key) {
+    int cols = a->W - 2 > 1 ? a->W - 2 : 1;
+    switch (key) {
+    case K(KEY_LEFT): ed_left(&a->ed); break;
+    case K(KEY_RIGHT): ed_right(&a->ed); break;
+    case K(KEY_UP): ed_up(&a->ed, cols); break;
+    case K(KEY_DOWN): ed_down(&a->ed, cols); break;
+    case K(KEY_HOME): case 1: ed_home(&a->ed); break;
+    case K(KEY_END): case 5: ed_end(&a->ed); break;
+    case K(KEY_BACKSPACE): ed_backspace(&a->ed); break;
+    case K(KEY_DC): case 4: ed_delete(&a->ed); break;
+    case 2: ed_left(&a->ed); break;
+    case 6: ed_right(&a->ed); break;
+    case 11: ed_kill_line(&a->ed); break;
+    case 21: ed_kill_to_start(&a->ed); break;
+    case 23: ed_delete_word_left(&a->ed); break;
+    case KEYS_ALT | 'b': case K(KEYS_X_C_LEFT): ed_word_left(&a->ed); break;
+    case KEYS_ALT | 'f': case K(KEYS_X_C_RIGHT): ed_word_right(&a->ed); break;
+    case '\t': ed_insert(&a->ed, "\t", 1); break;
+    default:
+        if (!keys_is_text(key)) return R_NONE;
+        char u[4];
+        ed_insert(&a->ed, u, (size_t)ui_utf8_put((unsigned)key, u));
+    }
+    return R_DONE;
+}
+
+
+const PaneOps pane_chat = {"Chat", KEYS_CTX_INPUT, chat_draw, chat_actions, chat_key};
