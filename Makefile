@@ -13,7 +13,7 @@
 
 CC      ?= cc
 BUILD   ?= build
-PKGS    := libcjson libpcre2-8 libutf8proc openblas sqlite3 libcrypto fftw3f samplerate zlib \
+PKGS    := libcjson libpcre2-8 libutf8proc openblas lapacke sqlite3 libcrypto fftw3f samplerate zlib \
            ncursesw libcurl
 # SDL2 (audio capture): on by default; SDL=0 builds without it (record then
 # says so), e.g. on a GPU machine that has no SDL and no network
@@ -37,7 +37,7 @@ else
 override CFLAGS += -I$(SYSROOT)/include -I$(SYSROOT)/include/cjson
 override LDLIBS += -L$(abspath $(SYSROOT))/lib -Wl,--disable-new-dtags \
                    -Wl,-rpath,$(abspath $(SYSROOT))/lib \
-                   -lcjson -lpcre2-8 -lutf8proc -lopenblas -lsqlite3 -lcrypto -lfftw3f \
+                   -lcjson -lpcre2-8 -lutf8proc -lopenblas -llapacke -lsqlite3 -lcrypto -lfftw3f \
                    -lsamplerate -lz -lncursesw -ltinfo -lcurl -lm -pthread
 endif
 FUZZ_SECONDS ?= 20

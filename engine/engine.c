@@ -26,6 +26,7 @@ Engine *engine_load(const char *model, const EngineOptions *opt) {
     e->model = qwen2_load_progress(e->dir, e->be, opt ? opt->ctx : 0, opt ? opt->progress : NULL,
                                    opt ? opt->progress_user : NULL);
     if (!e->model) goto fail;
+    if (opt && opt->n_lora && engine_set_adapters(e, opt->lora, opt->n_lora)) goto fail;
     /* page-locked where the backend offers it: the copy is then one DMA */
     size_t V = (size_t)e->model->c.vocab;
     if (e->be->host_alloc && (e->logits = e->be->host_alloc(e->be, V))) e->logits_pinned = 1;
@@ -50,8 +51,43 @@ void engine_free(Engine *e) {
     tokenizer_free(e->tok);
     idvec_free(&e->cached);
     free(e->default_system);
+    free(e->adapters_key);
     free(e->dir);
     free(e);
+}
+
+int engine_set_adapters(Engine *e, const LoraSpec *specs, int n) {
+    size_t len = 1;
+    for (int i = 0; i < n; i++) len += strlen(specs[i].dir) + 32;
+    char *key = xmalloc(len);
+    key[0] = 0;
+    for (int i = 0; i < n; i++)
+        sprintf(key + strlen(key), "%s\t%.9g\n", specs[i].dir, specs[i].scale);
+    if (e->adapters_key ? !strcmp(key, e->adapters_key) : !n) {
+        free(key);
+        return 0;
+    }
+    /* whatever happens below, the cached keys and values are stale */
+    qwen2_rewind(e->model, 0);
+    e->cached.n = 0;
+    free(e->adapters_key);
+    e->adapters_key = NULL;
+    LoraAdapter **ads = xcalloc((size_t)n + 1, sizeof *ads);
+    float *scales = xcalloc((size_t)n + 1, sizeof *scales);
+    int rc = 0;
+    for (int i = 0; i < n && !rc; i++) {
+        ads[i] = lora_load(specs[i].dir, &e->model->c);
+        scales[i] = specs[i].scale;
+        rc = ads[i] ? 0 : -1;
+    }
+    if (!rc) rc = qwen2_set_adapters(e->model, ads, scales, n);
+    else qwen2_set_adapters(e->model, NULL, NULL, 0);
+    for (int i = 0; i < n; i++) lora_free(ads[i]);
+    free(ads);
+    free(scales);
+    if (!rc && n) e->adapters_key = key;
+    else free(key);
+    return rc;
 }
 
 int engine_n_vocab(const Engine *e) { return e->model->c.vocab; }

@@ -14,6 +14,7 @@
 #include "engine/base/cancel.h"
 #include "engine/chat.h"
 #include "engine/config.h"
+#include "engine/lora.h"
 #include "engine/ops.h"
 #include "engine/qwen2.h"
 #include "engine/sampler.h"
@@ -25,6 +26,8 @@ typedef struct {
     int ctx;             /* KV positions (0: model default) */
     void (*progress)(void *user, double done); /* loading, 0..1 (may be NULL) */
     void *progress_user;
+    const LoraSpec *lora; /* adapters to apply from the start (engine_set_adapters) */
+    int n_lora;
 } EngineOptions;
 
 typedef struct {
@@ -39,6 +42,7 @@ typedef struct {
     int logits_pinned;
     UnumCancel cancel;
     double load_s;
+    char *adapters_key; /* the active adapter set ("dir\tscale\n" each), or NULL */
 } Engine;
 
 typedef enum { STOP_LENGTH, STOP_EOS, STOP_CALLBACK, STOP_CANCELLED, STOP_CONTEXT } StopReason;
@@ -91,6 +95,14 @@ int engine_generate_embeds(Engine *e, const int32_t *prompt, size_t n, const flo
                            GenerateStats *stats);
 int engine_logits_embeds(Engine *e, const int32_t *ids, size_t n, const float *embeds,
                          float *out);
+
+/* Makes specs[0..n) the active LoRA adapters (n = 0: none), each with its
+ * scale, for the calls that follow. The base model stays loaded; only the
+ * adapters are read. The same set as before costs nothing; another set
+ * empties the prefix cache, so keys and values computed under one set of
+ * adapters are never reused under another. 0, or -1 with the error set
+ * (then no adapter is active). */
+int engine_set_adapters(Engine *e, const LoraSpec *specs, int n);
 
 /* Asks the running call to stop; safe from any thread or a signal handler. */
 void engine_cancel(Engine *e);

@@ -98,6 +98,10 @@ struct Backend {
     void (*add)(Backend *be, float *x, const float *y, size_t n);
     /* dst[i] = src[i] within backend memory (beam search's cache copies). */
     void (*copy)(Backend *be, float *dst, const float *src, size_t n);
+    /* y[T x W.cols] += x[T x W.rows] W, with W float32 and not transposed
+     * (torch's addmm): a LoRA adapter's second product, its B kept as
+     * [rank x out] so that a thin rank reads as a few long rows. */
+    void (*addmm)(Backend *be, float *y, const float *x, const Weight *W, int T);
 
     /* ---- optional: fused ops, step recording, sampling, pinned memory ----
      * A backend may leave any of these NULL; qwen2.c and engine.c then

@@ -7,6 +7,10 @@
  *       h = rmsnorm(x) ; x = x + down(silu(gate(h)) * up(h))
  *   logits = lm_head(rmsnorm(x))
  *
+ * With LoRA adapters active, each projection P(h) = h W^T + b becomes
+ * P(h) + B (A h) (project() below), the adapters' low-rank product added
+ * after the base projection, whatever the base weights' format.
+ *
  * Every operation goes through the backend's ops table (ops.h); where the
  * backend fuses a step (norm into the projection after it, bias and RoPE
  * and the cache write into the QKV projection, SiLU*up into gate/up, the
@@ -207,10 +211,13 @@ Qwen2 *qwen2_load_progress(const char *dir, Backend *be, int ctx, qwen2_progress
     return m;
 }
 
+static void sites_free(Qwen2 *m);
+
 void qwen2_free(Qwen2 *m) {
     if (!m) return;
     Backend *be = m->be;
     if (be->step_forget) be->step_forget(be, m);
+    sites_free(m);
     float *bufs[] = {m->x, m->xn, m->q, m->att, m->g, m->u, m->logits};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         if (bufs[i]) be->free(be, bufs[i]);
@@ -231,6 +238,97 @@ void qwen2_free(Qwen2 *m) {
     free(m);
 }
 
+
+/* ------------------------------------------------------------ adapters */
+
+static void sites_free(Qwen2 *m) {
+    Backend *be = m->be;
+    for (int i = 0; m->layers && i < m->c.n_layers; i++)
+        for (int j = 0; j < LORA_N_MODULES; j++) {
+            LoraSite *s = &m->layers[i].lora[j];
+            if (s->A.data) be->release(be, &s->A);
+            if (s->Bt.data) be->release(be, &s->Bt);
+            free(s->host_A);
+            free(s->host_Bt);
+            memset(s, 0, sizeof *s);
+        }
+    if (m->lora_a) be->free(be, m->lora_a);
+    m->lora_a = NULL;
+    m->n_adapters = 0;
+}
+
+/* Uploads a host float32 matrix [rows x cols] as a weight. */
+static int upload_f32(Backend *be, float *host, int rows, int cols, const char *what, Weight *w) {
+    STensor t = {0};
+    t.name = (char *)what;
+    t.dtype = DT_F32;
+    t.ndim = 2;
+    t.shape[0] = rows, t.shape[1] = cols;
+    t.numel = (int64_t)rows * cols;
+    t.data = host;
+    t.nbytes = sizeof(float) * (size_t)t.numel;
+    t.file = what;
+    return be->upload(be, &t, rows, cols, w);
+}
+
+/* Stacks the adapters of one module of one layer into s. */
+static int site_build(Qwen2 *m, LoraSite *s, int layer, LoraModule mod, LoraAdapter *const *ads,
+                      const float *scales, int n) {
+    int out, in, R = 0;
+    lora_module_shape(&m->c, mod, &out, &in);
+    for (int k = 0; k < n; k++) R += lora_pair(ads[k], layer, mod)->rank;
+    if (!R) return 0;
+    s->rank = R;
+    s->host_A = malloc(sizeof(float) * (size_t)R * in);
+    s->host_Bt = malloc(sizeof(float) * (size_t)R * out);
+    if (!s->host_A || !s->host_Bt) return unum_error_set("out of memory for adapters");
+    for (int k = 0, r0 = 0; k < n; k++) {
+        const LoraPair *p = lora_pair(ads[k], layer, mod);
+        if (!p->rank) continue;
+        memcpy(s->host_A + (size_t)r0 * in, p->A, sizeof(float) * (size_t)p->rank * in);
+        float f = scales[k] * p->scale;
+        for (int r = 0; r < p->rank; r++)
+            for (int o = 0; o < out; o++)
+                s->host_Bt[(size_t)(r0 + r) * out + o] = f * p->B[(size_t)o * p->rank + r];
+        r0 += p->rank;
+    }
+    char what[96];
+    snprintf(what, sizeof what, "adapters of layer %d %s", layer, lora_module_name(mod));
+    return upload_f32(m->be, s->host_A, R, in, what, &s->A) ||
+           upload_f32(m->be, s->host_Bt, R, out, what, &s->Bt);
+}
+
+int qwen2_set_adapters(Qwen2 *m, LoraAdapter *const *ads, const float *scales, int n) {
+    Backend *be = m->be;
+    /* a recorded step ran the blocks without (or with other) adapters */
+    if (be->step_forget) be->step_forget(be, m);
+    sites_free(m);
+    for (int k = 0; k < n; k++)
+        if (!lora_fits(ads[k], &m->c))
+            return unum_error_set("adapter %s was made for a model of other shapes than this "
+                                  "one",
+                                  ads[k]->dir);
+    int max_rank = 0;
+    for (int i = 0; i < m->c.n_layers; i++)
+        for (int j = 0; j < LORA_N_MODULES; j++) {
+            LoraSite *s = &m->layers[i].lora[j];
+            if (site_build(m, s, i, j, ads, scales, n)) {
+                sites_free(m);
+                return -1;
+            }
+            if (s->rank > max_rank) max_rank = s->rank;
+        }
+    if (max_rank) {
+        size_t B = (size_t)m->max_batch;
+        if (!(m->lora_a = be->alloc(be, B * max_rank))) {
+            sites_free(m);
+            return -1;
+        }
+    }
+    m->n_adapters = n;
+    return 0;
+}
+
 /* The bytes of one weight a decode step reads. */
 static size_t weight_bytes(const Weight *w) {
     if (!w->data) return 0;
@@ -246,6 +344,8 @@ size_t qwen2_bytes_per_token(const Qwen2 *m) {
         const Weight *w[] = {&l->attn_norm, &l->wq, &l->wk,       &l->wv,   &l->bq, &l->bk,
                              &l->bv,        &l->wo, &l->mlp_norm, &l->gate, &l->up, &l->down};
         for (size_t j = 0; j < sizeof w / sizeof w[0]; j++) n += weight_bytes(w[j]);
+        for (int j = 0; j < LORA_N_MODULES; j++) /* active adapters */
+            n += weight_bytes(&l->lora[j].A) + weight_bytes(&l->lora[j].Bt);
     }
     return n;
 }
@@ -259,6 +359,21 @@ const char *qwen2_quant_name(const Qwen2 *m, char *buf, size_t n) {
 /* Each step of a block below is one fused op where the backend has it and
  * otherwise the primitives it stands for (ops.h). */
 
+/* y += B (A x): a layer's adapters, after its base projection. */
+static void adapters_add(Qwen2 *m, float *y, const float *x, const LoraSite *s, int T) {
+    if (!s->rank) return;
+    Backend *be = m->be;
+    be->matmul(be, m->lora_a, x, &s->A, NULL, T);
+    be->addmm(be, y, m->lora_a, &s->Bt, T);
+}
+
+/* y = x W^T + b + B (A x): a projection with its adapters. */
+static void project(Qwen2 *m, float *y, const float *x, const Weight *W, const Weight *b,
+                    const LoraSite *s, int T) {
+    m->be->matmul(m->be, y, x, W, b, T);
+    adapters_add(m, y, x, s, T);
+}
+
 /* h = rmsnorm(x) ; q,k,v = h Wq+bq, h Wk+bk, h Wv+bv ; rope(q, k); the new
  * keys and values are written straight into the cache at pos0. */
 static void attn_input(Qwen2 *m, Qwen2Layer *l, int T, int pos0) {
@@ -266,7 +381,8 @@ static void attn_input(Qwen2 *m, Qwen2Layer *l, int T, int pos0) {
     Backend *be = m->be;
     int hd = c->head_dim, Hq = c->n_heads, Hkv = c->n_kv_heads;
     float eps = (float)c->rms_eps, theta = (float)c->rope_theta;
-    if (be->qkv_rope) {
+    int adapted = l->lora[LORA_Q].rank || l->lora[LORA_K].rank || l->lora[LORA_V].rank;
+    if (be->qkv_rope && !adapted) {
         QkvWeights w = {&l->attn_norm, &l->wq, &l->wk, &l->wv, &l->bq, &l->bk, &l->bv};
         be->qkv_rope(be, m->q, l->k_cache, l->v_cache, m->xn, m->x, &w, T, pos0, Hq, Hkv, hd,
                      theta, eps);
@@ -275,35 +391,37 @@ static void attn_input(Qwen2 *m, Qwen2Layer *l, int T, int pos0) {
     size_t kvd = (size_t)Hkv * hd;
     float *kc = l->k_cache + (size_t)pos0 * kvd, *vc = l->v_cache + (size_t)pos0 * kvd;
     be->rmsnorm(be, m->xn, m->x, &l->attn_norm, T, eps);
-    be->matmul(be, m->q, m->xn, &l->wq, &l->bq, T);
-    be->matmul(be, kc, m->xn, &l->wk, &l->bk, T);
-    be->matmul(be, vc, m->xn, &l->wv, &l->bv, T);
+    project(m, m->q, m->xn, &l->wq, &l->bq, &l->lora[LORA_Q], T);
+    project(m, kc, m->xn, &l->wk, &l->bk, &l->lora[LORA_K], T);
+    project(m, vc, m->xn, &l->wv, &l->bv, &l->lora[LORA_V], T);
     be->rope(be, m->q, T, Hq, hd, pos0, theta);
     be->rope(be, kc, T, Hkv, hd, pos0, theta);
 }
 
-/* x = x + a W^T (an output projection and its residual add) */
-static void residual_matmul(Qwen2 *m, const float *a, const Weight *W, int T) {
+/* x = x + a W^T + B (A a) (an output projection, its adapters and the
+ * residual add) */
+static void residual_matmul(Qwen2 *m, const float *a, const Weight *W, const LoraSite *s, int T) {
     Backend *be = m->be;
     if (be->matmul_add) {
         be->matmul_add(be, m->x, a, W, T);
-        return;
+    } else {
+        be->matmul(be, m->xn, a, W, NULL, T);
+        be->add(be, m->x, m->xn, (size_t)T * m->c.hidden);
     }
-    be->matmul(be, m->xn, a, W, NULL, T);
-    be->add(be, m->x, m->xn, (size_t)T * m->c.hidden);
+    adapters_add(m, m->x, a, s, T);
 }
 
 /* g = silu(gate(h)) * up(h) with h = rmsnorm(x) */
 static void mlp_input(Qwen2 *m, Qwen2Layer *l, int T) {
     Backend *be = m->be;
     float eps = (float)m->c.rms_eps;
-    if (be->rmsnorm_swiglu) {
+    if (be->rmsnorm_swiglu && !l->lora[LORA_GATE].rank && !l->lora[LORA_UP].rank) {
         be->rmsnorm_swiglu(be, m->g, m->u, m->xn, m->x, &l->mlp_norm, &l->gate, &l->up, T, eps);
         return;
     }
     be->rmsnorm(be, m->xn, m->x, &l->mlp_norm, T, eps);
-    be->matmul(be, m->g, m->xn, &l->gate, NULL, T);
-    be->matmul(be, m->u, m->xn, &l->up, NULL, T);
+    project(m, m->g, m->xn, &l->gate, NULL, &l->lora[LORA_GATE], T);
+    project(m, m->u, m->xn, &l->up, NULL, &l->lora[LORA_UP], T);
     be->swiglu(be, m->g, m->g, m->u, (size_t)T * m->c.intermediate);
 }
 
@@ -315,9 +433,9 @@ static void blocks(Qwen2 *m, int T, int pos0) {
         attn_input(m, l, T, pos0);
         be->attention(be, m->att, m->q, l->k_cache, l->v_cache, T, pos0, c->n_heads,
                       c->n_kv_heads, c->head_dim);
-        residual_matmul(m, m->att, &l->wo, T);
+        residual_matmul(m, m->att, &l->wo, &l->lora[LORA_O], T);
         mlp_input(m, l, T);
-        residual_matmul(m, m->g, &l->down, T);
+        residual_matmul(m, m->g, &l->down, &l->lora[LORA_DOWN], T);
     }
 }
 
@@ -331,7 +449,10 @@ static void forward_chunk(Qwen2 *m, const int32_t *ids, const float *embeds, int
     Backend *be = m->be;
     if (ids) be->embed(be, m->x, &m->embed, ids, T);
     else be->from_host(be, m->x, embeds, (size_t)T * m->c.hidden);
-    int step = be->step_begin && be->qkv_rope ? be->step_begin(be, m, T, pos0) : STEP_DIRECT;
+    /* with adapters the blocks write the cache at host-computed rows, which
+     * a recording cannot replay at other positions */
+    int step = be->step_begin && be->qkv_rope && !m->n_adapters ? be->step_begin(be, m, T, pos0)
+                                                                 : STEP_DIRECT;
     if (step == STEP_REPLAYED) return;
     blocks(m, T, pos0);
     if (step == STEP_RECORDING && be->step_end(be)) blocks(m, T, pos0); /* not recorded: run */

@@ -8,8 +8,21 @@
 #define UNUM_QWEN2_H
 
 #include "engine/config.h"
+#include "engine/lora.h"
 #include "engine/ops.h"
 #include "engine/safetensors.h"
+
+/* The adapters on one linear layer [out x in], applied after its base
+ * projection as y += B (A x): every active adapter's A stacked by rows and
+ * its B, times its scales, side by side, so that any number of adapters
+ * costs one pair of thin products. B is kept transposed, [rank x out], for
+ * the backend's addmm. rank 0: none. */
+typedef struct {
+    int rank;               /* sum of the active adapters' ranks here */
+    Weight A, Bt;           /* [rank x in], [rank x out], float32 */
+    float *host_A, *host_Bt; /* what A and Bt were uploaded from (owned; the
+                                CPU backend reads them in place) */
+} LoraSite;
 
 typedef struct {
     Weight attn_norm;         /* [1 x D] input_layernorm */
@@ -20,6 +33,7 @@ typedef struct {
     Weight gate, up;          /* [F x D] */
     Weight down;              /* [D x F] */
     float *k_cache, *v_cache; /* [ctx x Hkv*hd] each, backend memory */
+    LoraSite lora[LORA_N_MODULES]; /* adapters, by LoraModule */
 } Qwen2Layer;
 
 typedef struct {
@@ -36,6 +50,8 @@ typedef struct {
     /* activations for up to max_batch tokens, backend memory */
     float *x, *xn, *q, *att, *g, *u, *logits;
     int logits_rows; /* rows the logits buffer holds */
+    int n_adapters;  /* adapters active (qwen2_set_adapters) */
+    float *lora_a; /* [max_batch x max rank], sized when the adapters are set */
 } Qwen2;
 
 /* Loads the model in dir onto be with a KV cache of ctx positions (0: the
@@ -59,8 +75,18 @@ int qwen2_forward(Qwen2 *m, const int32_t *ids, int T, float *logits, int all_lo
 /* The same for T positions given as input embeddings instead of token ids:
  * host float32 [T x hidden] (a speech LLM's projected audio frames). */
 int qwen2_forward_embeds(Qwen2 *m, const float *embeds, int T, float *logits, int all_logits);
-/* Weight bytes one decoded token reads: every layer's weights, the final
- * norm, lm_head and one embedding row (quantized matrices as stored). */
+/* Makes adapters ads[0..n) with user scales[i] the active set, replacing
+ * the previous one (n = 0: none): each projection then adds
+ * scales[i] * s_i * B_i (A_i x) to its output. The base weights are not
+ * touched and nothing is reloaded; the adapters are copied, so the caller
+ * may free them. Keys and values already in the cache were computed under
+ * the previous set: the caller rewinds (engine.c does). 0, or -1 with the
+ * error set (an adapter made for other shapes, memory); on failure no
+ * adapter is active. */
+int qwen2_set_adapters(Qwen2 *m, LoraAdapter *const *ads, const float *scales, int n);
+/* Weight bytes one decoded token reads: every layer's weights and active
+ * adapters, the final norm, lm_head and one embedding row (quantized
+ * matrices as stored). */
 size_t qwen2_bytes_per_token(const Qwen2 *m);
 /* The quantization of the loaded checkpoint for display ("gptq-int4 g128"),
  * or "" for float weights; written to buf (size n) and returned. */

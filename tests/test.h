@@ -9,6 +9,8 @@
 #ifndef UNUM_TEST_H
 #define UNUM_TEST_H
 
+#include "engine/tokenizer.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -22,6 +24,15 @@ int test_failed_now(void);
 /* Directory holding generated fixtures (build/fixtures) and the source root. */
 const char *test_fixtures(void);
 const char *test_root(void);
+/* Goldens: tests/golden/REL under the source root. Its whitespace-separated
+ * integers appended to out (0, or -1 with the error set); its float32 values
+ * when there are exactly want of them (else NULL with the error set; the
+ * caller frees). */
+int test_golden_ids(const char *rel, IdVec *out);
+float *test_golden_f32(const char *rel, size_t want);
+/* The largest |got - ref| of each of rows rows of cols values, over that
+ * row's largest |ref|: how far logits are from a reference's. */
+double test_worst_rel(const float *got, const float *ref, int rows, int cols);
 /* A new empty directory under /tmp (NULL, and the case failed, if not), and
  * its removal with everything in it (frees the name). */
 char *test_tmpdir(void);

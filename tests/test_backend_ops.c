@@ -250,6 +250,16 @@ static int run_add(Run *r, const OpCase *c, Out *out) {
     return 0;
 }
 
+/* addmm: a = rows of W (a rank), b = its cols (out), c = T. */
+static int run_addmm(Run *r, const OpCase *c, Out *out) {
+    const Weight *W = rand_weight(r, DT_F32, c->a, c->b, 1.0f, 0);
+    if (!W) return -1;
+    float *x = rand_buf(r, (size_t)c->c * c->a, 1.0f), *y = rand_buf(r, (size_t)c->c * c->b, 3.0f);
+    r->be->addmm(r->be, y, x, W, c->c);
+    take(r, out, y, (size_t)c->c * c->b);
+    return 0;
+}
+
 static int run_copy(Run *r, const OpCase *c, Out *out) {
     float *x = rand_buf(r, c->a, 5.0f), *y = zero_buf(r, c->a);
     r->be->copy(r->be, y, x, c->a);
@@ -414,6 +424,7 @@ static const struct {
     {"swiglu", run_swiglu},
     {"add", run_add},
     {"copy", run_copy},
+    {"addmm", run_addmm},
     {"layernorm", run_layernorm},
     {"gelu", run_gelu},
     {"relu", run_relu},
@@ -477,6 +488,9 @@ static const OpCase cases[] = {
     {"swiglu", DT_F32, 485, 0, 0, 0, 0, 0},
     {"add", DT_F32, 485, 0, 0, 0, 0, 0},
     {"copy", DT_F32, 485, 0, 0, 0, 0, -1},
+    AT_TS("addmm", DT_F32, 16, 896),
+    AT_TS("addmm", DT_F32, 4, 4864),
+    {"addmm", DT_F32, 3, 37, 5, 0, 0, 0},
     {"layernorm", DT_BF16, 72, 37, 0, 0, 0, 0},
     {"gelu", DT_F32, 2664, 0, 0, 0, 0, 0},
     {"relu", DT_F32, 2664, 0, 0, 0, 0, -1},

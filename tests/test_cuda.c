@@ -517,6 +517,69 @@ TEST(cuda_bf16_prefill_within_its_tolerance) {
     gpu->close(gpu);
 }
 
+/* ------------------------------------------------------------ adapters */
+
+/* Logits of ids with adapters lora-all:0.5 and lora-attn-rs:1.5 on be,
+ * after a first pass without them (so a recorded decode step exists and
+ * must not be replayed once adapters are on). */
+static float *lora_logits_on(Backend *be, const char *preset, const int32_t *ids, int T, int step,
+                             int *V) {
+    char *dir = unum_path_join(test_fixtures(), preset);
+    Qwen2 *m = qwen2_load(dir, be, 64);
+    free(dir);
+    if (!m) return NULL;
+    *V = m->c.vocab;
+    float *out = xmalloc(sizeof(float) * (size_t)T * *V);
+    const char *names[2] = {"lora-all", "lora-attn-rs"};
+    float scales[2] = {0.5f, 1.5f};
+    LoraAdapter *ads[2] = {NULL, NULL};
+    int ok = 1;
+    for (int t = 0; t < T && ok; t++) ok = !qwen2_forward(m, ids + t, 1, out, 0);
+    for (int i = 0; i < 2 && ok; i++) {
+        char *ad = unum_path_join(test_fixtures(), names[i]);
+        ok = (ads[i] = lora_load(ad, &m->c)) != NULL;
+        free(ad);
+    }
+    ok = ok && !qwen2_set_adapters(m, ads, scales, 2);
+    qwen2_rewind(m, 0);
+    for (int t = 0; t < T && ok; t += step)
+        ok = !qwen2_forward(m, ids + t, T - t < step ? T - t : step, out + (size_t)t * *V, 1);
+    lora_free(ads[0]);
+    lora_free(ads[1]);
+    qwen2_free(m);
+    if (!ok) {
+        free(out);
+        return NULL;
+    }
+    return out;
+}
+
+/* on a bf16 base and on a quantized one */
+TEST(cuda_lora_matches_cpu) {
+    NEED_CUDA(gpu);
+    Backend *cpu = backend_cpu_open(2);
+    int32_t ids[24];
+    for (int i = 0; i < 24; i++) ids[i] = (i * 37 + 11) % 350;
+    for (int k = 0; k < 4; k++) {
+        const char *preset = k < 2 ? "tiny-bf16" : "tiny-gptq4-g64";
+        int step = k % 2 ? 24 : 1, V = 0, Vg = 0;
+        float *lc = lora_logits_on(cpu, preset, ids, 24, step, &V);
+        float *lg = lora_logits_on(gpu, preset, ids, 24, step, &Vg);
+        if (!lc || !lg || V != Vg)
+            test_fail(__FILE__, __LINE__, "%s step %d: %s", preset, step, unum_error());
+        else {
+            double worst = 0;
+            for (int t = 0; t < 24; t++)
+                worst = fmax(worst, rel_diff(lg + (size_t)t * V, lc + (size_t)t * V, (size_t)V));
+            if (!(worst < LOGIT_TOL))
+                test_fail(__FILE__, __LINE__, "%s step %d: %g", preset, step, worst);
+        }
+        free(lc), free(lg);
+    }
+    cpu->close(cpu);
+    gpu->close(gpu);
+}
+
 /* ------------------------------------------------------------ quantized */
 
 /* GPTQ and AWQ checkpoints (test_quant.c's presets): CUDA's quantized

@@ -57,6 +57,53 @@ const char *test_root(void) {
     return d ? d : ".";
 }
 
+static char *golden_path(const char *rel) {
+    char full[512];
+    snprintf(full, sizeof full, "tests/golden/%s", rel);
+    return unum_path_join(test_root(), full);
+}
+
+int test_golden_ids(const char *rel, IdVec *out) {
+    char *p = golden_path(rel);
+    char *txt = unum_read_file(p, 1 << 20, NULL);
+    free(p);
+    if (!txt) return -1;
+    for (char *s = txt, *e;; s = e) {
+        long v = strtol(s, &e, 10);
+        if (e == s) break;
+        idvec_push(out, (int32_t)v);
+    }
+    free(txt);
+    return 0;
+}
+
+float *test_golden_f32(const char *rel, size_t want) {
+    char *p = golden_path(rel);
+    size_t n = 0;
+    float *v = (float *)unum_read_file(p, 64u << 20, &n);
+    free(p);
+    if (v && n != want * sizeof(float)) {
+        unum_error_set("tests/golden/%s: %zu bytes, expected %zu floats", rel, n, want);
+        free(v);
+        return NULL;
+    }
+    return v;
+}
+
+double test_worst_rel(const float *got, const float *ref, int rows, int cols) {
+    double worst = 0;
+    for (int r = 0; r < rows; r++) {
+        double mx = 1e-30, d = 0;
+        for (int i = 0; i < cols; i++) {
+            size_t k = (size_t)r * cols + i;
+            mx = fmax(mx, fabs(ref[k]));
+            d = fmax(d, fabs((double)got[k] - ref[k]));
+        }
+        worst = fmax(worst, d / mx);
+    }
+    return worst;
+}
+
 char *test_tmpdir(void) {
     char tmpl[] = "/tmp/unum-test-XXXXXX";
     if (!mkdtemp(tmpl)) {

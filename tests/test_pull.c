@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #define REPO "test-org/tiny-model"
+#define ADAPTER_REPO "test-org/tiny-lora"
 #define WEIGHTS_SIZE 600000
 
 /* ---- the fake hub --------------------------------------------------------- */
@@ -56,6 +57,20 @@ static void make_repo(const char *root) {
         w[i] = (unsigned char)((s = s * 1103515245u + 12345u) >> 16);
     put(dir, "model.safetensors", w, WEIGHTS_SIZE);
     free(w);
+    /* a PEFT adapter repo: no config.json, two files */
+    snprintf(dir, sizeof dir, "%s/%s", root, ADAPTER_REPO);
+    mkdir(dir, 0755);
+    char *fx = unum_path_join(test_fixtures(), "lora-attn-rs");
+    static const char *files[] = {"adapter_config.json", "adapter_model.safetensors"};
+    for (int i = 0; i < 2; i++) {
+        char *src = unum_path_join(fx, files[i]);
+        size_t n = 0;
+        char *data = unum_read_file(src, 1 << 24, &n);
+        if (data) put(dir, files[i], data, n);
+        free(data);
+        free(src);
+    }
+    free(fx);
 }
 
 /* Starts hf_server.py with extra options; 0 once it listens. */
@@ -354,6 +369,30 @@ TEST(pull_api_reports_progress_and_cancels_keeping_the_part) {
     CHECK(pull_repo_check("a/..") != 0 && pull_repo_check("/x") != 0 &&
           pull_repo_check("a/-b") != 0 && pull_repo_check("a b/c") != 0);
     free(dest);
+    hub_stop(&h);
+}
+
+/* An adapter repository (adapter_config.json, adapter_model.safetensors)
+ * comes down whole, and the folder, or the repo id, works with --lora. */
+TEST(pull_fetches_an_adapter_repo) {
+    Hub h;
+    if (hub_start(&h, "") != 0) return;
+    char *out = NULL, *err = NULL;
+    CHECK_EQ_INT(pull_sh(&h, &out, &err, "$U pull " ADAPTER_REPO), 0);
+    free(out), free(err);
+    char p[1300];
+    snprintf(p, sizeof p, "%s/unum/models/%s", h.data, ADAPTER_REPO);
+    char *cfg = unum_path_join(p, "adapter_config.json"), *st = unum_path_join(p, "adapter_model.safetensors");
+    CHECK(unum_file_exists(cfg) && unum_file_exists(st));
+    free(cfg), free(st);
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd,
+             "echo 1 2 3 > %s/ids && $U logits -m %s/tiny-bf16 --backend cpu --ids %s/ids -o %s/l.f32 "
+             "--lora %s:0.5 && $U logits -m %s/tiny-bf16 --backend cpu --ids %s/ids -o %s/m.f32 "
+             "--lora " ADAPTER_REPO ":0.5 && cmp %s/l.f32 %s/m.f32",
+             h.tmp, test_fixtures(), h.tmp, h.tmp, p, test_fixtures(), h.tmp, h.tmp, h.tmp, h.tmp);
+    CHECK_EQ_INT(pull_sh(&h, &out, &err, "%s", cmd), 0);
+    free(out), free(err);
     hub_stop(&h);
 }
 

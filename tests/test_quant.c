@@ -24,10 +24,9 @@
 
 #define TOL 2e-3
 
-static const char *presets[] = {"tiny-gptq4-g64",       "tiny-gptq4-g32-asym",
-                                "tiny-gptq4-g32-act",   "tiny-gptq4-gall-asym",
-                                "tiny-gptq4-g128-v2",   "tiny-gptq8-g64",
-                                "tiny-gptq8-g32-act-asym", "tiny-awq4-g32"};
+static const char *presets[] = {
+    "tiny-gptq4-g64",     "tiny-gptq4-g32-asym", "tiny-gptq4-g32-act",      "tiny-gptq4-gall-asym",
+    "tiny-gptq4-g128-v2", "tiny-gptq8-g64",      "tiny-gptq8-g32-act-asym", "tiny-awq4-g32"};
 #define N_PRESETS (int)(sizeof presets / sizeof presets[0])
 
 static char *fixture(const char *preset, const char *suffix) {
@@ -205,8 +204,8 @@ static void kernels_equal_dot(const char *preset, const char *prefix, const QMat
         kq_matvec(m, 0, 8, prep, y);
         for (int n = 0; n < N; n++)
             if (fabs(y[n] - ref[n]) > 1e-5 * mx + 1e-6) {
-                test_fail(__FILE__, __LINE__, "%s %s on %s: y[%d] = %.9g, dot %.9g", preset,
-                          prefix, isas[i], n, y[n], ref[n]);
+                test_fail(__FILE__, __LINE__, "%s %s on %s: y[%d] = %.9g, dot %.9g", preset, prefix,
+                          isas[i], n, y[n], ref[n]);
                 break;
             }
         /* the inputs in two ranges, split off a group boundary */
@@ -235,51 +234,23 @@ TEST(quant_kernels_equal_a_plain_dot_product_on_every_isa) { each_layer(kernels_
 
 static int read_ids(const char *preset, const char *file, IdVec *out) {
     char rel[256];
-    snprintf(rel, sizeof rel, "tests/golden/%s/%s", preset, file);
-    char *p = unum_path_join(test_root(), rel);
-    char *txt = unum_read_file(p, 1 << 20, NULL);
-    free(p);
-    if (!txt) return -1;
-    for (char *s = txt, *e;; s = e) {
-        long v = strtol(s, &e, 10);
-        if (e == s) break;
-        idvec_push(out, (int32_t)v);
-    }
-    free(txt);
-    return 0;
+    snprintf(rel, sizeof rel, "%s/%s", preset, file);
+    return test_golden_ids(rel, out);
 }
 
 static float *read_logits(const char *preset, size_t want) {
     char rel[256];
-    snprintf(rel, sizeof rel, "tests/golden/%s/logits.f32", preset);
-    char *p = unum_path_join(test_root(), rel);
-    size_t n;
-    float *l = (float *)unum_read_file(p, 64u << 20, &n);
-    free(p);
-    if (l && n != want * sizeof(float)) {
-        free(l);
-        unum_error_set("%s logits.f32: %zu bytes, expected %zu floats", preset, n, want);
-        return NULL;
-    }
-    return l;
+    snprintf(rel, sizeof rel, "%s/logits.f32", preset);
+    return test_golden_f32(rel, want);
 }
 
-/* Worst |got - ref| of a row over the row's max |ref|, and whether the
- * argmaxes agree. */
+/* test_worst_rel, and whether the argmaxes of every row agree. */
 static double worst_rel(const float *got, const float *ref, int rows, int V, int *same_argmax) {
-    double worst = 0;
     *same_argmax = 1;
-    for (int r = 0; r < rows; r++) {
-        double mx = 0, d = 0;
-        const float *g = got + (size_t)r * V, *f = ref + (size_t)r * V;
-        for (int i = 0; i < V; i++) {
-            mx = fmax(mx, fabs(f[i]));
-            d = fmax(d, fabs(g[i] - f[i]));
-        }
-        worst = fmax(worst, d / mx);
-        *same_argmax &= sampler_argmax(g, V) == sampler_argmax(f, V);
-    }
-    return worst;
+    for (int r = 0; r < rows; r++)
+        *same_argmax &=
+            sampler_argmax(got + (size_t)r * V, V) == sampler_argmax(ref + (size_t)r * V, V);
+    return test_worst_rel(got, ref, rows, V);
 }
 
 /* The prompt through the quantized model in one call (step 0) or step
@@ -475,38 +446,54 @@ TEST(quant_refuses_hostile_checkpoints) {
         const char *errs[4];
     } cases[] = {
         /* same element count, wrong shape */
-        {"tiny-gptq4-g64", "model.safetensors",
+        {"tiny-gptq4-g64",
+         "model.safetensors",
          "\"model.layers.0.mlp.up_proj.qweight\":{\"dtype\":\"I32\",\"shape\":[8,160]",
          "\"model.layers.0.mlp.up_proj.qweight\":{\"dtype\":\"I32\",\"shape\":[16,80]",
          {"model.safetensors", "'model.layers.0.mlp.up_proj.qweight'", "I32 [16, 80]",
           "expected I32 [8, 160]"}},
-        {"tiny-gptq4-g64", "model.safetensors",
+        {"tiny-gptq4-g64",
+         "model.safetensors",
          "\"model.layers.1.mlp.down_proj.scales\":{\"dtype\":\"F16\"",
          "\"model.layers.1.mlp.down_proj.scales\":{\"dtype\":\"BF16\"",
          {"'model.layers.1.mlp.down_proj.scales'", "is BF16", "expected F16 [3, 64]"}},
-        {"tiny-gptq4-g64", "model.safetensors", "\"model.layers.0.self_attn.k_proj.qzeros\"",
+        {"tiny-gptq4-g64",
+         "model.safetensors",
+         "\"model.layers.0.self_attn.k_proj.qzeros\"",
          "\"model.layers.0.self_attn.k_proj.qzeroz\"",
          {"'model.layers.0.self_attn.k_proj.qzeros' is missing"}},
-        {"tiny-awq4-g32", "model.safetensors", "\"model.layers.1.self_attn.o_proj.qweight\"",
+        {"tiny-awq4-g32",
+         "model.safetensors",
+         "\"model.layers.1.self_attn.o_proj.qweight\"",
          "\"model.layers.1.self_attn.o_proj.qweighx\"",
          {"'model.layers.1.self_attn.o_proj.weight'"}},
         /* the weight itself stored as I32 in a float checkpoint's place */
-        {"tiny-gptq4-g64", "model.safetensors",
+        {"tiny-gptq4-g64",
+         "model.safetensors",
          "\"model.norm.weight\":{\"dtype\":\"F16\",\"shape\":[64]",
          "\"model.norm.weight\":{\"dtype\":\"I32\",\"shape\":[32]",
          {"'model.norm.weight'"}},
-        {"tiny-gptq4-g64", "config.json", "\"bits\":4", "\"bits\":3",
-         {"config.json", "bits 3"}},
-        {"tiny-gptq4-g64", "config.json", "\"checkpoint_format\":\"gptq\"",
+        {"tiny-gptq4-g64", "config.json", "\"bits\":4", "\"bits\":3", {"config.json", "bits 3"}},
+        {"tiny-gptq4-g64",
+         "config.json",
+         "\"checkpoint_format\":\"gptq\"",
          "\"checkpoint_format\":\"marlin\"",
          {"config.json", "checkpoint_format 'marlin'"}},
         /* the config's group size disagrees with the tensors */
-        {"tiny-gptq4-g64", "config.json", "\"group_size\":64", "\"group_size\":32",
-         {"'model.layers.0.self_attn.q_proj.qzeros'", "expected I32 [2, 8]",
-          "gptq-int4 g32"}},
-        {"tiny-gptq8-g64", "config.json", "\"bits\":8", "\"bits\":4",
+        {"tiny-gptq4-g64",
+         "config.json",
+         "\"group_size\":64",
+         "\"group_size\":32",
+         {"'model.layers.0.self_attn.q_proj.qzeros'", "expected I32 [2, 8]", "gptq-int4 g32"}},
+        {"tiny-gptq8-g64",
+         "config.json",
+         "\"bits\":8",
+         "\"bits\":4",
          {"'model.layers.0.self_attn.q_proj.qweight'", "expected I32 [8, 64]"}},
-        {"tiny-awq4-g32", "config.json", "\"quant_method\":\"awq\"", "\"quant_method\":\"gptq\"",
+        {"tiny-awq4-g32",
+         "config.json",
+         "\"quant_method\":\"awq\"",
+         "\"quant_method\":\"gptq\"",
          {"'model.layers.0.self_attn.q_proj.qweight'", "expected I32 [8, 64]"}},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {

@@ -29,25 +29,12 @@ static char *golden_path(const char *preset, const char *file) {
     return unum_path_join(test_root(), rel);
 }
 
-static int read_id_file(const char *preset, const char *file, IdVec *out) {
-    char *p = golden_path(preset, file);
-    char *txt = unum_read_file(p, 1 << 20, NULL);
-    free(p);
-    if (!txt) return -1;
-    for (char *s = txt, *e;; s = e) {
-        long v = strtol(s, &e, 10);
-        if (e == s) break;
-        idvec_push(out, (int32_t)v);
-    }
-    free(txt);
-    return 0;
-}
-
 static int golden_load(Golden *g, const char *preset, int V) {
     memset(g, 0, sizeof *g);
     g->V = V;
-    if (read_id_file(preset, "prompt.ids", &g->prompt) ||
-        read_id_file(preset, "greedy.ids", &g->greedy))
+    char rel[256];
+    if ((snprintf(rel, sizeof rel, "%s/prompt.ids", preset), test_golden_ids(rel, &g->prompt)) ||
+        (snprintf(rel, sizeof rel, "%s/greedy.ids", preset), test_golden_ids(rel, &g->greedy)))
         return -1;
     char *p = golden_path(preset, "logits.f32");
     size_t n;
@@ -67,20 +54,6 @@ static void golden_free(Golden *g) {
 }
 
 static char *fixture(const char *preset) { return unum_path_join(test_fixtures(), preset); }
-
-/* Largest |got - ref| over each row, relative to the row's max |ref|. */
-static double worst_rel(const float *got, const float *ref, int rows, int V) {
-    double worst = 0;
-    for (int r = 0; r < rows; r++) {
-        double mx = 0, d = 0;
-        for (int i = 0; i < V; i++) {
-            mx = fmax(mx, fabs(ref[(size_t)r * V + i]));
-            d = fmax(d, fabs(got[(size_t)r * V + i] - ref[(size_t)r * V + i]));
-        }
-        worst = fmax(worst, d / mx);
-    }
-    return worst;
-}
 
 /* Runs the prompt through a fresh model with the given chunking: step 0
  * means one call for everything; otherwise step tokens per call. */
@@ -106,7 +79,7 @@ static double run_preset(const char *preset, int threads, int step, int max_batc
             t += n;
         }
         if (!ok) test_fail(__FILE__, __LINE__, "%s: %s", preset, unum_error());
-        else worst = worst_rel(out, g.logits, T, V);
+        else worst = test_worst_rel(out, g.logits, T, V);
         free(out);
         golden_free(&g);
     }
@@ -302,7 +275,8 @@ TEST(qwen2_forward_embeds_matches_ids) {
         float *emb = xmalloc(sizeof(float) * (size_t)T * D);
         for (int t = 0; t < T; t++) /* the table row, widened as embed does */
             be->embed(be, emb + (size_t)t * D, &a->embed, &ids[t], 1);
-        float *la = xmalloc(sizeof(float) * (size_t)T * V), *lb = xmalloc(sizeof(float) * (size_t)T * V);
+        float *la = xmalloc(sizeof(float) * (size_t)T * V),
+              *lb = xmalloc(sizeof(float) * (size_t)T * V);
         /* the same chunks on both (T decides the kernels): ids only on a;
          * ids, then embeddings for the middle, then ids again on b */
         REQUIRE(qwen2_forward(a, ids, 3, la, 1) == 0);

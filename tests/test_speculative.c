@@ -255,6 +255,12 @@ TEST(cli_run_draft_prints_the_targets_text_and_the_rate) {
     CHECK_EQ_INT(sh(&s2, NULL, "$U run -m $F/tiny-bf16-deep %s --ids", sargs), 0);
     CHECK_STR(s1, s2);
     free(s1), free(s2);
+    /* LoRA adapters are the target's: the drafted text is the adapted target's */
+    CHECK_EQ_INT(sh(&s1, NULL, "$U run -m $F/tiny-bf16 --lora $F/lora-all %s --ids", args), 0);
+    CHECK_EQ_INT(sh(&s2, NULL, "$U run -m $F/tiny-bf16 --lora $F/lora-all --draft $F/tiny-bf16 %s "
+                               "--ids", args), 0);
+    CHECK_STR(s2, s1);
+    free(s1), free(s2);
     /* a remote draft, a bad --draft-n, a missing draft */
     CHECK_EQ_INT(sh(NULL, &err, "$U run -m $F/tiny-bf16 --draft http://127.0.0.1:9/v1 -p hi"), 1);
     CHECK_CONTAINS(err, "must be a local model");

@@ -30,15 +30,9 @@ static void *golden(const char *preset, const char *file, size_t *n) {
 }
 
 static int golden_ints(const char *preset, const char *file, IdVec *out) {
-    char *txt = golden(preset, file, NULL);
-    if (!txt) return -1;
-    for (char *s = txt, *e;; s = e) {
-        long v = strtol(s, &e, 10);
-        if (e == s) break;
-        idvec_push(out, (int32_t)v);
-    }
-    free(txt);
-    return 0;
+    char rel[256];
+    snprintf(rel, sizeof rel, "speech/%s/%s", preset, file);
+    return test_golden_ids(rel, out);
 }
 
 /* the largest |got - ref| of each row over the row's largest |ref| */
@@ -106,9 +100,11 @@ TEST(speech_matches_the_reference) {
         float *clip = xmalloc(sizeof(float) * 300 * (size_t)D);
         REQUIRE(speech_embed(s, pcm, n, clip) == 0);
         /* the encoder's output, every 15th row */
-        float *enc = xmalloc(sizeof(float) * 1500 * (size_t)d), *rows = xmalloc(sizeof(float) * 100 * (size_t)d);
+        float *enc = xmalloc(sizeof(float) * 1500 * (size_t)d),
+              *rows = xmalloc(sizeof(float) * 100 * (size_t)d);
         whisper_encoder_output(s->enc, enc);
-        for (int r = 0; r < 100; r++) memcpy(rows + (size_t)r * d, enc + (size_t)r * 15 * d, sizeof(float) * d);
+        for (int r = 0; r < 100; r++)
+            memcpy(rows + (size_t)r * d, enc + (size_t)r * 15 * d, sizeof(float) * d);
         size_t gn;
         float *g = golden(presets[k], "encoder_rows.f32", &gn);
         REQUIRE(g && gn == sizeof(float) * 100 * (size_t)d);
@@ -221,8 +217,8 @@ TEST(speech_refuses_bad_input) {
     REQUIRE(bin && root && abs && tqa && tmp);
     char cmd[4096], *err = NULL, *out = NULL;
     const char *wav = "tests/golden/transcribe/meeting16k.wav";
-    snprintf(cmd, sizeof cmd, "cd %s && %s run -m %s --audio %s -n 2 --backend cpu", root, bin,
-             tqa, wav);
+    snprintf(cmd, sizeof cmd, "cd %s && %s run -m %s --audio %s -n 2 --backend cpu", root, bin, tqa,
+             wav);
     CHECK_EQ_INT(test_shell(":", cmd, NULL, &err), 1);
     CHECK_CONTAINS(err, "needs a speech LLM");
     free(err);
@@ -233,11 +229,12 @@ TEST(speech_refuses_bad_input) {
     free(err);
     /* 22.05 kHz audio is resampled; 39 s is two 30 s clips, two
      * placeholders: 5 ids and 600 frames */
-    snprintf(cmd, sizeof cmd,
-             "cd %s && sox %s %s/a22k.wav rate 22050 && echo '151644 872 198 -200 -200 198 151645' > "
-             "%s/ids2 && %s logits -m %s --audio %s/a22k.wav --ids %s/ids2 -o %s/out.f32 "
-             "--backend cpu && stat -c %%s %s/out.f32",
-             root, wav, tmp, tmp, bin, abs, tmp, tmp, tmp, tmp);
+    snprintf(
+        cmd, sizeof cmd,
+        "cd %s && sox %s %s/a22k.wav rate 22050 && echo '151644 872 198 -200 -200 198 151645' > "
+        "%s/ids2 && %s logits -m %s --audio %s/a22k.wav --ids %s/ids2 -o %s/out.f32 "
+        "--backend cpu && stat -c %%s %s/out.f32",
+        root, wav, tmp, tmp, bin, abs, tmp, tmp, tmp, tmp);
     if (test_shell(":", "command -v sox", NULL, NULL) == 0) {
         CHECK_EQ_INT(test_shell(":", cmd, &out, &err), 0);
         CHECK_EQ_INT(atol(out ? out : "0"), (long)(605L * 151936 * 4));

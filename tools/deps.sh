@@ -5,7 +5,7 @@
 # and fails.
 set -e
 what=${1:-app}
-pkgs="build-essential pkg-config libcjson-dev libpcre2-dev libutf8proc-dev libopenblas-dev libsqlite3-dev libssl-dev libfftw3-dev libsamplerate0-dev zlib1g-dev libsdl2-dev libncurses-dev libcurl4-openssl-dev"
+pkgs="build-essential pkg-config libcjson-dev libpcre2-dev libutf8proc-dev libopenblas-dev liblapacke-dev libsqlite3-dev libssl-dev libfftw3-dev libsamplerate0-dev zlib1g-dev libsdl2-dev libncurses-dev libcurl4-openssl-dev"
 if [ "$what" = test ]; then
     command -v npm >/dev/null 2>&1 || pkgs="$pkgs npm"
     pkgs="$pkgs sox espeak-ng tmux" # WAV files from an independent writer; speech; the app tests

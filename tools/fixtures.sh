@@ -13,6 +13,14 @@ for p in tiny-bf16 tiny-untied-f32 tiny-headdim-f16 tiny-mqa-bf16 tiny-sharded-b
     whisper-tiny-f32 whisper-v3-bf16; do
     "$gen" --preset "$p" "$build/fixtures/$p"
 done
+# PEFT LoRA adapters for the tiny presets (tests/test_adapters.c)
+for a in lora-all lora-attn-rs lora-pattern lora-mqa; do
+    "$gen" --adapter "$a" "$build/fixtures/$a"
+done
+# tiny-bf16 moved a little, twice: checkpoints to merge (tests/test_adapters.c)
+for t in a b; do
+    "$gen" --preset "tiny-bf16-tuned-$t" "$build/fixtures/tiny-bf16-tuned-$t"
+done
 # quantized checkpoints (GPTQ, AWQ), each with its float32 twin in P-twin
 for p in tiny-gptq4-g64 tiny-gptq4-g32-asym tiny-gptq4-g32-act tiny-gptq4-gall-asym \
     tiny-gptq4-g128-v2 tiny-gptq8-g64 tiny-gptq8-g32-act-asym tiny-awq4-g32; do

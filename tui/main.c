@@ -3,7 +3,9 @@
 #include "tui/core/args.h"
 #include "tui/cli/cli.h"
 #include "tui/cli/cli_audio.h"
+#include "tui/cli/cli_lora.h"
 #include "tui/cli/cli_meeting.h"
+#include "tui/cli/cli_merge.h"
 #include "tui/cli/cli_models.h"
 #include "tui/cli/cli_pull.h"
 #include "tui/cli/cli_store.h"
@@ -22,17 +24,22 @@ static const char usage[] =
     "  run -m MODEL [-p TEXT | -f FILE | --prompt-ids FILE] [--system TEXT | --persona NAME]\n"
     "      [--raw] [-n N] [--temp T] [--top-k K] [--top-p P] [--min-p P] [--repeat-penalty R]\n"
     "      [--seed S] [--ignore-eos] [--ids] [--backend auto|cpu|cuda] [--threads N]\n"
-    "      [--ctx N] [-v] [--audio FILE.wav] [--keep-escapes] [--draft D [--draft-n K]]\n"
-    "      [--stage2 M [--escalate-below P] [--stage2-backend B]] [--remote-model NAME]\n"
+    "      [--ctx N] [-v] [--audio FILE.wav] [--keep-escapes] [--lora DIR[:SCALE]]...\n"
+    "      [--draft D [--draft-n K]] [--stage2 M [--escalate-below P] [--stage2-backend B]]\n"
+    "      [--remote-model NAME] [--mem-budget SIZE]\n"
     "                                  generate a reply (chat template unless --raw)\n"
     "  tokenize -m MODEL [--special]   stdin text -> token ids on one line\n"
     "  detokenize -m MODEL             stdin token ids -> text\n"
     "  logits -m MODEL --ids FILE -o OUT.f32 [--backend B] [--audio FILE.wav]\n"
+    "        [--lora DIR[:SCALE]]...\n"
     "                                  float32 logits [T x vocab] of every position\n"
     "  bench -m MODEL [--backend B] [--threads N] [--prompt-len N] [--gen N] [--reps N] "
     "[--json]\n"
+    "        [--lora DIR[:SCALE]]...\n"
+    "                                  --lora: a PEFT LoRA adapter applied with its scale\n"
+    "                                  (repeatable; docs/adapters.md)\n"
     "      [--draft D [--draft-n K]]\n"
-    "  calibrate -m SMALL --stage2 BIG --prompts FILE --rate R [-n N]\n"
+    "  calibrate -m SMALL --stage2 BIG --prompts FILE --rate R [-n N] [--save]\n"
     "                                  the --escalate-below that escalates about R of the prompts\n"
     "  persona list | show NAME | add NAME (--prompt TEXT | --file F.json)\n"
     "        | edit NAME --file F.json | rm NAME | export NAME | import F.json\n"
@@ -59,6 +66,12 @@ static const char usage[] =
     "  pull REPO [--revision REV] [--max-unverified SIZE]\n"
     "                                  download ORG/NAME from the Hugging Face hub into\n"
     "                                  $XDG_DATA_HOME/unum/models (HF_ENDPOINT, HF_TOKEN)\n"
+    "  merge --method linear|task_arithmetic|ties|dare_ties|dare_linear|slerp [--base DIR]\n"
+    "        [--t T] [--seed S] [--out-dtype f32|bf16|f16] -o OUT_DIR MODEL[:WEIGHT[:DENSITY]]...\n"
+    "  merge --base DIR --lora ADAPTER[:SCALE]... -o OUT_DIR\n"
+    "                                  merge checkpoints, or bake adapters into a base\n"
+    "  lora extract --base DIR --tuned DIR --rank R [--targets M,...] -o ADAPTER_DIR\n"
+    "                                  a LoRA adapter from two checkpoints (truncated SVD)\n"
     "\n"
     "--db PATH picks the database (default $XDG_DATA_HOME/unum/unum.db).\n"
     "MODEL is a Hugging Face model directory or a repo id ORG/NAME found in\n"
@@ -118,7 +131,9 @@ int main(int argc, char **argv) {
                 {"mel", cli_mel},
                 {"transcribe", cli_transcribe},
                 {"meeting", cli_meeting},
-                {"pull", cli_pull}};
+                {"pull", cli_pull},
+                {"merge", cli_merge},
+                {"lora", cli_lora}};
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
         if (!strcmp(cmd, cmds[i].name)) return cmds[i].fn(argc - 1, argv + 1);
     term_printf(stderr, "unum: unknown command '%s'\n\n%s", cmd, usage);

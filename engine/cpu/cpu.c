@@ -200,6 +200,30 @@ static void cpu_matmul(Backend *be, float *y, const float *x, const Weight *W, c
     pool_run(c->pool, W->rows, grain, matmul_rows, &j);
 }
 
+/* addmm: each thread adds x W into its own columns of y, a row of x at a
+ * time as W's rows scaled by x's entries (k_axpy_rows). */
+typedef struct {
+    float *y;
+    const float *x;
+    const Weight *W;
+    int T;
+} AddmmJob;
+
+static void addmm_cols(void *ctx, int c0, int c1, int thread) {
+    AddmmJob *j = ctx;
+    int K = j->W->rows, N = j->W->cols;
+    const float *W = j->W->data;
+    for (int t = 0; t < j->T; t++)
+        k_axpy_rows(j->y + (size_t)t * N + c0, W + c0, (size_t)N, K, j->x + (size_t)t * K, c1 - c0);
+}
+
+static void cpu_addmm(Backend *be, float *y, const float *x, const Weight *W, int T) {
+    Cpu *c = be->impl;
+    AddmmJob j = {y, x, W, T};
+    int grain = (W->cols / (2 * be->n_threads) + 15) & ~15;
+    pool_run(c->pool, W->cols, grain < 256 ? 256 : grain, addmm_cols, &j);
+}
+
 /* ------------------------------------------------------------ elementwise */
 
 static void cpu_embed(Backend *be, float *x, const Weight *table, const int32_t *ids, int T) {
@@ -461,6 +485,7 @@ Backend *backend_cpu_open(int n_threads) {
         .alloc = cpu_alloc,
         .free = cpu_free,
         .upload = cpu_upload,
+        .addmm = cpu_addmm,
         .upload_quant = cpu_upload_quant,
         .release = cpu_release,
         .to_host = cpu_copy,

@@ -232,6 +232,7 @@ void cu_rmsnorm_swiglu(Backend *be, float *a, float *u, float *h, const float *x
                        const Weight *norm, const Weight *gate, const Weight *up, int T, float eps);
 void cu_swiglu(Backend *be, float *a, const float *g, const float *u, size_t n);
 void cu_add(Backend *be, float *x, const float *y, size_t n);
+void cu_addmm(Backend *be, float *y, const float *x, const Weight *W, int T);
 void cu_layernorm(Backend *be, float *y, const float *x, const Weight *w, const Weight *b, int T,
                   float eps);
 void cu_relu(Backend *be, float *x, size_t n);

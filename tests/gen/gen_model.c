@@ -1,6 +1,7 @@
 /* gen_model.c - writes random Qwen2 checkpoints for the tests and benches.
  *
  *   gen_model --preset NAME OUTDIR [--tokenizer tokenizer.json]
+ *   gen_model --adapter NAME OUTDIR
  *   gen_model --list
  *
  * Each preset is a Hugging Face directory as published: config.json,
@@ -9,7 +10,10 @@
  * real tensor names. Values come from a counter-based generator keyed by the
  * preset and the tensor name, so the bytes are the same on every machine and
  * the committed goldens (tests/golden/) stay valid. Without --tokenizer a
- * small byte-level BPE tokenizer is trained on a fixed text and written. */
+ * small byte-level BPE tokenizer is trained on a fixed text and written.
+ * An adapter preset is a PEFT LoRA adapter directory for one of the model
+ * presets (adapter_config.json and adapter_model.safetensors as peft saves
+ * them). */
 #include "engine/base/util.h"
 
 #include <errno.h>
@@ -78,6 +82,10 @@ typedef struct {
 
 static Tensor *tensors;
 static int n_tensors;
+/* A "tuned" preset: the base preset's values plus tune_scale times each
+ * tensor's own scale in noise from tune_seed (a stand-in for fine-tuning). */
+static uint64_t tune_seed;
+static float tune_scale;
 
 static void add(const char *name, int ndim, int64_t a, int64_t b, float scale, float offset) {
     tensors = xrealloc(tensors, sizeof *tensors * (size_t)(n_tensors + 1));
@@ -181,11 +189,12 @@ static void write_shard(const char *path, Dt dt, uint64_t seed, int shard) {
     for (int i = 0; i < n_tensors; i++) {
         const Tensor *t = &tensors[i];
         if (t->shard != shard) continue;
-        uint64_t s = seed ^ fnv(t->name);
+        uint64_t s = seed ^ fnv(t->name), s2 = tune_seed ^ fnv(t->name);
         for (int64_t done = 0, n = numel(t); done < n;) {
             size_t k = (size_t)(n - done) < chunk ? (size_t)(n - done) : chunk;
             for (size_t j = 0; j < k; j++) {
                 float v = t->offset + t->scale * rnd(&s);
+                if (tune_seed) v += tune_scale * t->scale * rnd(&s2);
                 if (dt == F32) ((float *)buf)[j] = v;
                 else if (dt == BF16) ((uint16_t *)buf)[j] = unum_f32_to_bf16(v);
                 else ((uint16_t *)buf)[j] = unum_f32_to_f16(v);
@@ -610,6 +619,91 @@ static void omni_config(const char *out, const OmniPreset *o) {
     free(path);
 }
 
+/* ------------------------------------------------------------ adapters */
+
+static const char *const lora_paths[7] = {"self_attn.q_proj", "self_attn.k_proj",
+                                          "self_attn.v_proj", "self_attn.o_proj",
+                                          "mlp.gate_proj",    "mlp.up_proj",
+                                          "mlp.down_proj"};
+enum { Q = 1, K = 2, V = 4, O = 8, G = 16, U = 32, DN = 64, ALL = 127 };
+
+typedef struct {
+    const char *name, *base; /* the model preset it adapts */
+    unsigned targets;        /* modules, a bit per lora_paths entry */
+    int r;
+    double alpha;
+    int rslora;
+    Dt dt;
+    const char *patterns; /* rank_pattern and alpha_pattern members (JSON) */
+    int ov_layer, ov_module, ov_rank; /* the rank rank_pattern gives one module */
+} AdapterPreset;
+
+static const AdapterPreset adapter_presets[] = {
+    {"lora-all", "tiny-bf16", ALL, 8, 16, 0, F32,
+     "\"rank_pattern\":{},\"alpha_pattern\":{}", -1, 0, 0},
+    {"lora-attn-rs", "tiny-bf16", Q | V, 4, 8, 1, BF16,
+     "\"rank_pattern\":{},\"alpha_pattern\":{}", -1, 0, 0},
+    {"lora-pattern", "tiny-bf16", K | O | G | DN, 4, 8, 0, F16,
+     "\"rank_pattern\":{\"layers.1.mlp.down_proj\":2},\"alpha_pattern\":{\"o_proj\":3}", 1, 6,
+     2},
+    {"lora-mqa", "tiny-mqa-bf16", ALL, 4, 4, 0, BF16,
+     "\"rank_pattern\":{},\"alpha_pattern\":{}", -1, 0, 0},
+    /* tools/bench.sh: r = 16 on every projection of the Qwen2.5-0.5B shapes */
+    {"lora-bench-r16", "qwen05-bench", ALL, 16, 32, 0, BF16,
+     "\"rank_pattern\":{},\"alpha_pattern\":{}", -1, 0, 0},
+};
+
+/* Module shapes [out x in] of a model preset, by lora_paths index. */
+static void module_shape(const Preset *p, int m, int64_t *out, int64_t *in) {
+    int hd = p->head_dim ? p->head_dim : p->D / p->Hq;
+    int64_t qd = p->Hq * hd, kvd = p->Hkv * hd;
+    int64_t o[7] = {qd, kvd, kvd, p->D, p->F, p->F, p->D};
+    int64_t i[7] = {p->D, p->D, p->D, qd, p->D, p->D, p->F};
+    *out = o[m], *in = i[m];
+}
+
+/* A random adapter whose update is about a third of each layer's output:
+ * A has unit-variance rows over in, and B is scaled so that
+ * s * B A x has about 0.3 of x's scale. */
+static void write_adapter(const AdapterPreset *a, const Preset *p, const char *out,
+                          uint64_t seed) {
+    char n[96], list[256] = "";
+    for (int i = 0; i < p->L; i++)
+        for (int m = 0; m < 7; m++) {
+            if (!(a->targets & (1u << m))) continue;
+            int r = i == a->ov_layer && m == a->ov_module ? a->ov_rank : a->r;
+            double s = a->rslora ? a->alpha / sqrt(r) : a->alpha / r;
+            int64_t o, in;
+            module_shape(p, m, &o, &in);
+            snprintf(n, sizeof n, "base_model.model.model.layers.%d.%s.lora_A.weight", i,
+                     lora_paths[m]);
+            add(n, 2, r, in, 1.0f / sqrtf((float)in), 0);
+            snprintf(n, sizeof n, "base_model.model.model.layers.%d.%s.lora_B.weight", i,
+                     lora_paths[m]);
+            add(n, 2, o, r, (float)(0.3 / (s * sqrt(r))), 0);
+        }
+    for (int m = 0; m < 7; m++)
+        if (a->targets & (1u << m))
+            snprintf(list + strlen(list), sizeof list - strlen(list), "%s\"%s\"",
+                     list[0] ? "," : "", strchr(lora_paths[m], '.') + 1);
+    qsort(tensors, (size_t)n_tensors, sizeof *tensors, cmp_name);
+    char *path = unum_path_join(out, "adapter_model.safetensors");
+    write_shard(path, a->dt, seed, 0);
+    free(path);
+    char cfg[2048];
+    snprintf(cfg, sizeof cfg,
+             "{\"auto_mapping\":null,\"base_model_name_or_path\":\"%s\",\"bias\":\"none\","
+             "\"fan_in_fan_out\":false,\"inference_mode\":true,\"init_lora_weights\":true,"
+             "\"layers_pattern\":null,\"layers_to_transform\":null,%s,\"lora_alpha\":%g,"
+             "\"lora_dropout\":0.05,\"modules_to_save\":null,\"peft_type\":\"LORA\",\"r\":%d,"
+             "\"revision\":null,\"target_modules\":[%s],\"task_type\":\"CAUSAL_LM\","
+             "\"use_dora\":false,\"use_rslora\":%s}\n",
+             a->base, a->patterns, a->alpha, a->r, list, a->rslora ? "true" : "false");
+    write_text(out, "adapter_config.json", cfg);
+    free(tensors);
+    tensors = NULL, n_tensors = 0;
+}
+
 /* ------------------------------------------------------------ main */
 
 static void write_config(const char *out, const Preset *p, int first_special, const char *extra,
@@ -865,7 +959,7 @@ static void write_quant(const QuantPreset *qp, const Preset *p, const char *out,
 
 
 int main(int argc, char **argv) {
-    const char *preset = NULL, *out = NULL, *tokenizer = NULL;
+    const char *preset = NULL, *out = NULL, *tokenizer = NULL, *adapter = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--list")) {
             for (size_t k = 0; k < sizeof presets / sizeof presets[0]; k++) puts(presets[k].name);
@@ -873,9 +967,14 @@ int main(int argc, char **argv) {
                 puts(whisper_presets[k].name);
             for (size_t k = 0; k < sizeof omni_presets / sizeof omni_presets[0]; k++)
                 puts(omni_presets[k].name);
+            for (size_t k = 0; k < sizeof adapter_presets / sizeof adapter_presets[0]; k++)
+                puts(adapter_presets[k].name);
+            puts("tiny-bf16-tuned-a\ntiny-bf16-tuned-b\ntiny-bf16-tuned-c");
             for (size_t k = 0; k < sizeof quant_presets / sizeof quant_presets[0]; k++)
                 puts(quant_presets[k].name);
             return 0;
+        } else if (!strcmp(argv[i], "--adapter") && i + 1 < argc) {
+            adapter = argv[++i];
         } else if (!strcmp(argv[i], "--preset") && i + 1 < argc) {
             preset = argv[++i];
         } else if (!strcmp(argv[i], "--extra-layers") && i + 1 < argc) {
@@ -897,6 +996,16 @@ int main(int argc, char **argv) {
     const OmniPreset *om = NULL;
     const QuantPreset *qp = NULL;
     uint64_t seed = 0;
+    for (size_t k = 0; adapter && out && k < sizeof adapter_presets / sizeof adapter_presets[0];
+         k++)
+        if (!strcmp(adapter_presets[k].name, adapter)) {
+            const AdapterPreset *a = &adapter_presets[k];
+            for (size_t j = 0; j < sizeof presets / sizeof presets[0]; j++)
+                if (!strcmp(presets[j].name, a->base)) p = &presets[j];
+            if (unum_mkdir_p(out, 0755)) die("cannot create", out);
+            write_adapter(a, p, out, 0x5eed3000u + k);
+            return 0;
+        }
     for (size_t k = 0; preset && k < sizeof quant_presets / sizeof quant_presets[0]; k++)
         if (!strcmp(quant_presets[k].name, preset)) {
             qp = &quant_presets[k], seed = 0x5eed3000u + k;
@@ -911,6 +1020,12 @@ int main(int argc, char **argv) {
         }
     for (size_t k = 0; preset && !om && !qp && k < sizeof presets / sizeof presets[0]; k++)
         if (!strcmp(presets[k].name, preset)) p = &presets[k], seed = 0x5eed0000u + k;
+    /* tiny-bf16-tuned-a, -b: tiny-bf16 moved a little (for unum merge) */
+    if (preset && !p && !strncmp(preset, "tiny-bf16-tuned-", 16) && preset[16] >= 'a' &&
+        preset[16] <= 'c' && !preset[17]) {
+        p = &presets[0], seed = 0x5eed0000u;
+        tune_seed = 0x7e57a000u + (uint64_t)preset[16], tune_scale = 0.2f;
+    }
     for (size_t k = 0; preset && k < sizeof whisper_presets / sizeof whisper_presets[0]; k++)
         if (!strcmp(whisper_presets[k].name, preset))
             w = &whisper_presets[k], seed = 0x5eed1000u + k;

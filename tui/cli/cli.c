@@ -5,6 +5,7 @@
 #include "tui/cli/common.h"
 #include "tui/core/args.h"
 #include "engine/chat.h"
+#include "tui/cli/cli_lora.h"
 #include "tui/cli/cli_models.h"
 #include "tui/cli/cli_store.h"
 #include "engine/engine.h"
@@ -144,7 +145,7 @@ static const char run_usage[] =
     "                [--system TEXT | --persona NAME] [--raw] [-n N] [--temp T] [--top-k K]\n"
     "                [--top-p P] [--min-p P] [--repeat-penalty R] [--seed S] [--ignore-eos]\n"
     "                [--ids] [--backend auto|cpu|cuda] [--threads N] [--ctx N] [-v]\n"
-    "                [--audio FILE.wav] [--keep-escapes]\n"
+    "                [--audio FILE.wav] [--keep-escapes] [--lora DIR[:SCALE]]...\n"
     "Prints the model's reply to the prompt (stdin when no -p, -f or --prompt-ids).\n"
     "On a terminal the reply's terminal control sequences (ESC and C1 controls with\n"
     "what follows them: colours, cursor moves, OSC title and clipboard writes) are\n"
@@ -162,6 +163,8 @@ int cli_run(int argc, char **argv) {
     unsigned long long seed = 0;
     int have_seed = 0;
     CliModels cm = {0}; /* --draft, --stage2, --remote-model (cli_models.h) */
+    LoraSpec *lora = NULL;
+    int n_lora = 0;
     while (a.i < a.argc && !a.bad) {
         if (args_flag(&a, "-m", "--model")) model = args_value(&a);
         else if (cli_models_flag(&a, &cm)) continue;
@@ -185,41 +188,50 @@ int cli_run(int argc, char **argv) {
         else if (args_flag(&a, "--ctx", "-c")) args_int(&a, 1, 1 << 24, &ctx);
         else if (args_flag(&a, "-v", "--verbose")) verbose = 1;
         else if (args_flag(&a, "--audio", NULL)) audio = args_value(&a);
+        else if (args_flag(&a, "--lora", NULL)) cli_lora_option(&a, &lora, &n_lora);
         else if (args_flag(&a, "--keep-escapes", NULL)) keep_escapes = 1;
         else if (args_flag(&a, "--help", "-h")) {
             fputs(run_usage, stdout);
+            lora_specs_free(lora, n_lora);
             return 0;
         } else args_unknown(&a, "run");
     }
-    if (a.bad) return EXIT_USAGE;
+    if (a.bad) {
+        lora_specs_free(lora, n_lora);
+        return EXIT_USAGE;
+    }
     if (!model) {
         fprintf(stderr, "unum run: -m MODEL is required\n");
+        lora_specs_free(lora, n_lora);
         return EXIT_USAGE;
     }
     if ((prompt != NULL) + (file != NULL) + (ids_file != NULL) > 1) {
         fprintf(stderr, "unum run: give one of -p, -f and --prompt-ids\n");
+        lora_specs_free(lora, n_lora);
         return EXIT_USAGE;
     }
     if (persona && system) {
         fprintf(stderr, "unum run: give --persona or --system, not both\n");
+        lora_specs_free(lora, n_lora);
         return EXIT_USAGE;
     }
 
     char *text = NULL;
     IdVec ids = {0};
     if (ids_file) {
-        if (read_ids(ids_file, &ids)) return cli_fail();
+        if (read_ids(ids_file, &ids)) return lora_specs_free(lora, n_lora), cli_fail();
     } else if (prompt) {
         text = xstrdup(prompt);
     } else if (file) {
-        if (!(text = unum_read_file(file, MAX_INPUT, NULL))) return cli_fail();
+        if (!(text = unum_read_file(file, MAX_INPUT, NULL))) return lora_specs_free(lora, n_lora), cli_fail();
     } else if (audio) {
         text = NULL; /* the spoken question alone */
     } else if (!isatty(0)) {
-        if (!(text = read_stdin(NULL))) return cli_fail();
+        if (!(text = read_stdin(NULL))) return lora_specs_free(lora, n_lora), cli_fail();
     } else {
         term_printf(stderr, "unum run: no prompt (give -p TEXT, -f FILE, --prompt-ids FILE or "
                             "pipe text in)\n");
+        lora_specs_free(lora, n_lora);
         return EXIT_USAGE;
     }
 
@@ -237,7 +249,8 @@ int cli_run(int argc, char **argv) {
         }
         system = persona_prompt;
     }
-    EngineOptions eo = {.backend = backend, .threads = threads, .ctx = ctx};
+    EngineOptions eo = {.backend = backend, .threads = threads, .ctx = ctx, .lora = lora,
+                        .n_lora = n_lora};
     if (remote_is_url(model)) { /* an OpenAI-compatible server (cli_models.h) */
         CliPrompt pr = {system, text, raw || ids_file || audio || ids_out, NULL, 0};
         RemoteParams rp = {.temperature = temp, .top_p = top_p, .max_tokens = n,
@@ -356,6 +369,7 @@ out:
     idvec_free(&ids);
     free(text);
     free(persona_prompt);
+    lora_specs_free(lora, n_lora);
     return rc;
 }
 
@@ -424,9 +438,11 @@ int cli_detokenize(int argc, char **argv) {
 int cli_logits(int argc, char **argv) {
     Args a = {argc, 1, argv, 0};
     const char *model = NULL, *ids_file = NULL, *out = NULL, *backend = "auto", *audio = NULL;
-    int threads = 0;
+    int threads = 0, n_lora = 0;
+    LoraSpec *lora = NULL;
     while (a.i < a.argc && !a.bad) {
         if (args_flag(&a, "-m", "--model")) model = args_value(&a);
+        else if (args_flag(&a, "--lora", NULL)) cli_lora_option(&a, &lora, &n_lora);
         else if (args_flag(&a, "--ids", NULL)) ids_file = args_value(&a);
         else if (args_flag(&a, "-o", "--output")) out = args_value(&a);
         else if (args_flag(&a, "--backend", NULL)) backend = args_backend(&a);
@@ -434,15 +450,20 @@ int cli_logits(int argc, char **argv) {
         else if (args_flag(&a, "--audio", NULL)) audio = args_value(&a);
         else args_unknown(&a, "logits");
     }
-    if (a.bad) return EXIT_USAGE;
-    if (!model || !ids_file || !out) {
-        fprintf(stderr, "unum logits: -m MODEL, --ids FILE and -o OUT.f32 are required\n");
+    if (a.bad || !model || !ids_file || !out) {
+        if (!a.bad)
+            fprintf(stderr, "unum logits: -m MODEL, --ids FILE and -o OUT.f32 are required\n");
+        lora_specs_free(lora, n_lora);
         return EXIT_USAGE;
     }
     IdVec ids = {0};
-    if (read_ids(ids_file, &ids)) return cli_fail();
+    if (read_ids(ids_file, &ids)) {
+        lora_specs_free(lora, n_lora);
+        return cli_fail();
+    }
     /* with --audio, each -200 in the ids is the clip's frames (speech.h) */
-    EngineOptions eo = {.backend = backend, .threads = threads, .ctx = audio ? 0 : (int)ids.n};
+    EngineOptions eo = {.backend = backend, .threads = threads, .ctx = audio ? 0 : (int)ids.n,
+                        .lora = lora, .n_lora = n_lora};
     SpeechLLM *sp = NULL;
     Engine *e = NULL;
     float *logits = NULL, **clips = NULL, *embeds = NULL;
@@ -492,6 +513,7 @@ done:
     if (sp) speech_free(sp);
     else engine_free(e);
     idvec_free(&ids);
+    lora_specs_free(lora, n_lora);
     return rc;
 }
 
@@ -513,11 +535,13 @@ static int bench_greedy(Engine *e, int on_device, int32_t *id) {
 int cli_bench(int argc, char **argv) {
     Args a = {argc, 1, argv, 0};
     const char *model = NULL, *backend = "auto";
-    int threads = 0, plen = 128, gen = 64, json = 0, reps = 3;
+    int threads = 0, plen = 128, gen = 64, json = 0, reps = 3, n_lora = 0;
+    LoraSpec *lora = NULL;
     CliModels cm = {0};
     while (a.i < a.argc && !a.bad) {
         if (args_flag(&a, "-m", "--model")) model = args_value(&a);
         else if (cli_models_flag(&a, &cm)) continue;
+        else if (args_flag(&a, "--lora", NULL)) cli_lora_option(&a, &lora, &n_lora);
         else if (args_flag(&a, "--backend", NULL)) backend = args_backend(&a);
         else if (args_flag(&a, "--threads", "-t")) args_int(&a, 1, 1024, &threads);
         else if (args_flag(&a, "--prompt-len", NULL)) args_int(&a, 1, 1 << 20, &plen);
@@ -526,14 +550,16 @@ int cli_bench(int argc, char **argv) {
         else if (args_flag(&a, "--json", NULL)) json = 1;
         else args_unknown(&a, "bench");
     }
-    if (a.bad) return EXIT_USAGE;
-    if (!model) {
-        fprintf(stderr, "unum bench: -m MODEL is required\n");
+    if (a.bad || !model) {
+        if (!a.bad) fprintf(stderr, "unum bench: -m MODEL is required\n");
+        lora_specs_free(lora, n_lora);
         return EXIT_USAGE;
     }
-    EngineOptions eo = {.backend = backend, .threads = threads, .ctx = plen + gen};
+    EngineOptions eo = {.backend = backend, .threads = threads, .ctx = plen + gen, .lora = lora,
+                        .n_lora = n_lora};
     if (cm.draft) return cli_bench_draft(model, cm.draft, cm.draft_n, &eo, plen, gen, reps, json);
     Engine *e = engine_load(model, &eo);
+    lora_specs_free(lora, n_lora);
     if (!e) return cli_fail();
     Qwen2 *m = e->model;
     int V = m->c.vocab;

@@ -153,6 +153,7 @@ static int summarize(int argc, char **argv) {
     if (!(e = engine_load(model, &eo))) goto done;
     if (cm.stage2) {
         EngineOptions eo2 = eo;
+        eo2.lora = NULL, eo2.n_lora = 0; /* the adapters are stage 1's */
         if (cm.stage2_backend) eo2.backend = cm.stage2_backend;
         ms = models_new(cm.mem_budget);
         if (models_adopt(ms, ROLE_CHAT, e) || models_set(ms, ROLE_STAGE2, cm.stage2, &eo2) ||

@@ -72,7 +72,9 @@ static Engine *load_draft(Models *ms, const char *draft, const char *target, Eng
         return NULL;
     }
     Engine *d = NULL;
-    if (models_adopt(ms, ROLE_CHAT, e) || models_set(ms, ROLE_DRAFT, draft, eo) ||
+    EngineOptions deo = *eo;
+    deo.lora = NULL, deo.n_lora = 0; /* the adapters are the target's */
+    if (models_adopt(ms, ROLE_CHAT, e) || models_set(ms, ROLE_DRAFT, draft, &deo) ||
         !(d = models_acquire(ms, ROLE_DRAFT))) {
         unum_error_wrap("--draft");
         return NULL;
@@ -201,6 +203,7 @@ static int stage2_answer(const CliModels *cm, Models *ms, const EngineOptions *e
         return rc;
     }
     EngineOptions eo2 = *eo;
+    eo2.lora = NULL, eo2.n_lora = 0; /* the adapters are stage 1's */
     if (cm->stage2_backend) eo2.backend = cm->stage2_backend;
     Engine *e2 = NULL;
     if (models_set(ms, ROLE_STAGE2, cm->stage2, &eo2) || !(e2 = models_acquire(ms, ROLE_STAGE2)))

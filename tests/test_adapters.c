@@ -1,0 +1,601 @@
+/* test_adapters.c - LoRA adapters, merges and extraction against the
+ * independent references (tests/reference/adapters_ref.py and qwen2_ref.py,
+ * goldens from tests/reference/make_adapter_goldens.sh):
+ *   - adapters applied unmerged give the logits of the merged weights
+ *     W + s*B@A within 2e-3 of each row's largest magnitude, with the same
+ *     greedy ids, batched and token by token, on one and two threads;
+ *   - switching adapters needs no reload and never reuses a prefix computed
+ *     under another set;
+ *   - what unum cannot apply is refused with a message naming it;
+ *   - each merge method's tensors match the reference's, merged
+ *     checkpoints load, mismatched inputs are refused;
+ *   - an adapter extracted from an exactly rank-R difference reproduces the
+ *     tuned model's logits. */
+#include "engine/engine.h"
+#include "engine/extract.h"
+#include "engine/lora.h"
+#include "engine/merge.h"
+#include "engine/qwen2.h"
+#include "tests/test.h"
+#include "engine/base/util.h"
+
+#include <stdlib.h>
+
+#define TOL 2e-3
+
+static char *fixture(const char *name) { return unum_path_join(test_fixtures(), name); }
+
+/* The adapter cases of make_adapter_goldens.sh. */
+typedef struct {
+    const char *name, *preset;
+    const char *adapters[2];
+    float scales[2];
+} Case;
+
+static const Case cases[] = {
+    {"all", "tiny-bf16", {"lora-all"}, {1}},
+    {"attn-rs", "tiny-bf16", {"lora-attn-rs"}, {1}},
+    {"pattern", "tiny-bf16", {"lora-pattern"}, {1}},
+    {"two", "tiny-bf16", {"lora-all", "lora-attn-rs"}, {0.5f, 1.5f}},
+    {"mqa", "tiny-mqa-bf16", {"lora-mqa"}, {1}},
+};
+#define N_CASES (int)(sizeof cases / sizeof cases[0])
+
+static float *model_logits(const char *dir, const LoraSpec *specs, int n, const IdVec *ids);
+
+static int case_specs(const Case *c, LoraSpec *specs) {
+    int n = 0;
+    for (; n < 2 && c->adapters[n]; n++) {
+        specs[n].dir = fixture(c->adapters[n]);
+        specs[n].scale = c->scales[n];
+    }
+    return n;
+}
+
+static void specs_clear(LoraSpec *specs, int n) {
+    for (int i = 0; i < n; i++) free(specs[i].dir);
+}
+
+/* Teacher-forced logits of the case's prompt with its adapters, step
+ * tokens per forward call (0: all at once). */
+static float *case_logits(Engine *e, const IdVec *prompt, int step) {
+    Qwen2 *m = e->model;
+    int T = (int)prompt->n, V = m->c.vocab;
+    float *out = xmalloc(sizeof(float) * (size_t)T * V);
+    qwen2_rewind(m, 0);
+    for (int t = 0; t < T;) {
+        int n = step ? (T - t < step ? T - t : step) : T;
+        if (qwen2_forward(m, prompt->v + t, n, out + (size_t)t * V, 1)) {
+            free(out);
+            return NULL;
+        }
+        t += n;
+    }
+    return out;
+}
+
+static GenerateParams greedy(Engine *e, int n) {
+    GenerateParams p = engine_default_params(e);
+    p.sampling.temperature = 0;
+    p.sampling.repeat_penalty = 1;
+    p.max_tokens = n;
+    p.ignore_eos = 1;
+    return p;
+}
+
+static int collect(void *user, int32_t id, const char *text, size_t len) {
+    if (id >= 0) idvec_push(user, id);
+    return 0;
+}
+
+static void check_case(const Case *c, int threads) {
+    char *dir = fixture(c->preset), rel[128];
+    LoraSpec specs[2];
+    int n = case_specs(c, specs);
+    EngineOptions o = {.backend = "cpu", .threads = threads, .ctx = 64, .lora = specs, .n_lora = n};
+    Engine *e = engine_load(dir, &o);
+    free(dir);
+    specs_clear(specs, n);
+    if (!e) {
+        test_fail(__FILE__, __LINE__, "%s: %s", c->name, unum_error());
+        return;
+    }
+    IdVec prompt = {0}, want = {0}, got = {0};
+    snprintf(rel, sizeof rel, "%s/prompt.ids", c->preset);
+    int V = engine_n_vocab(e);
+    float *ref = NULL;
+    if (test_golden_ids(rel, &prompt) ||
+        (snprintf(rel, sizeof rel, "lora/%s/greedy.ids", c->name), test_golden_ids(rel, &want)) ||
+        (snprintf(rel, sizeof rel, "lora/%s/logits.f32", c->name),
+         !(ref = test_golden_f32(rel, prompt.n * (size_t)V)))) {
+        test_fail(__FILE__, __LINE__, "%s golden: %s", c->name, unum_error());
+        goto out;
+    }
+    int steps[] = {0, 1, 5};
+    for (int s = 0; s < 3; s++) {
+        float *lg = case_logits(e, &prompt, steps[s]);
+        if (!lg) {
+            test_fail(__FILE__, __LINE__, "%s: %s", c->name, unum_error());
+            continue;
+        }
+        double w = test_worst_rel(lg, ref, (int)prompt.n, V);
+        if (w > TOL)
+            test_fail(__FILE__, __LINE__,
+                      "%s, %d threads, %d tokens a call: worst relative error "
+                      "%g",
+                      c->name, threads, steps[s], w);
+        free(lg);
+    }
+    GenerateParams p = greedy(e, (int)want.n);
+    CHECK(engine_generate(e, prompt.v, prompt.n, &p, collect, &got, NULL) == 0);
+    CHECK_EQ_INT(got.n, want.n);
+    for (size_t k = 0; k < got.n && k < want.n; k++)
+        if (got.v[k] != want.v[k]) {
+            test_fail(__FILE__, __LINE__, "%s: greedy token %zu is %d, reference %d", c->name, k,
+                      got.v[k], want.v[k]);
+            break;
+        }
+out:
+    free(ref);
+    idvec_free(&prompt);
+    idvec_free(&want);
+    idvec_free(&got);
+    engine_free(e);
+}
+
+TEST(lora_logits_match_merged_reference) {
+    for (int i = 0; i < N_CASES; i++) check_case(&cases[i], 2);
+}
+
+TEST(lora_logits_match_merged_reference_one_thread) {
+    for (int i = 0; i < N_CASES; i++) check_case(&cases[i], 1);
+}
+
+/* Adapters on, off and on again in one engine: the base's logits come back
+ * exactly when they are off, and the prefix cache is not reused across
+ * sets. */
+TEST(lora_switching_keeps_base_and_never_mixes_prefixes) {
+    char *dir = fixture("tiny-bf16");
+    EngineOptions o = {.backend = "cpu", .threads = 2, .ctx = 64};
+    Engine *e = engine_load(dir, &o);
+    free(dir);
+    REQUIRE(e);
+    IdVec prompt = {0}, got = {0};
+    REQUIRE(test_golden_ids("tiny-bf16/prompt.ids", &prompt) == 0);
+    int V = engine_n_vocab(e);
+    float *base = test_golden_f32("tiny-bf16/logits.f32", prompt.n * (size_t)V);
+    float *with = test_golden_f32("lora/all/logits.f32", prompt.n * (size_t)V);
+    REQUIRE(base && with);
+    LoraSpec spec = {fixture("lora-all"), 1};
+    GenerateParams p = greedy(e, 2);
+    GenerateStats st;
+    /* a first request without adapters fills the cache */
+    CHECK(engine_generate(e, prompt.v, prompt.n, &p, collect, &got, &st) == 0);
+    CHECK(engine_set_adapters(e, &spec, 1) == 0);
+    CHECK(engine_generate(e, prompt.v, prompt.n, &p, collect, &got, &st) == 0);
+    CHECK_EQ_INT(st.reused_tokens, 0); /* the cache was computed without the adapter */
+    CHECK(engine_generate(e, prompt.v, prompt.n, &p, collect, &got, &st) == 0);
+    CHECK(st.reused_tokens > 0);                  /* same set: the prefix is reused */
+    CHECK(engine_set_adapters(e, &spec, 1) == 0); /* the same set again costs nothing */
+    CHECK(engine_generate(e, prompt.v, prompt.n, &p, collect, &got, &st) == 0);
+    CHECK(st.reused_tokens > 0);
+    float *lg = case_logits(e, &prompt, 0);
+    REQUIRE(lg);
+    CHECK(test_worst_rel(lg, with, (int)prompt.n, V) < TOL);
+    free(lg);
+    CHECK(engine_set_adapters(e, NULL, 0) == 0);
+    CHECK(engine_generate(e, prompt.v, prompt.n, &p, collect, &got, &st) == 0);
+    CHECK_EQ_INT(st.reused_tokens, 0);
+    lg = case_logits(e, &prompt, 0);
+    REQUIRE(lg);
+    CHECK(test_worst_rel(lg, base, (int)prompt.n, V) < TOL);
+    CHECK(test_worst_rel(lg, with, (int)prompt.n, V) > 0.1); /* the adapter matters */
+    free(lg);
+    free(spec.dir);
+    free(base);
+    free(with);
+    idvec_free(&prompt);
+    idvec_free(&got);
+    engine_free(e);
+}
+
+/* Adapters on a quantized base (GPTQ, AWQ): the same logits as on its
+ * float32 twin (test_quant.c's fixtures), since the adapters' products come
+ * after the base's, whatever its format. */
+TEST(lora_on_quantized_bases_matches_the_float_twin) {
+    static const char *bases[] = {"tiny-gptq4-g64", "tiny-awq4-g32", "tiny-gptq8-g64"};
+    IdVec ids = {0};
+    REQUIRE(test_golden_ids("tiny-bf16/prompt.ids", &ids) == 0);
+    LoraSpec specs[2];
+    int n = case_specs(&cases[3], specs); /* lora-all:0.5, lora-attn-rs:1.5 */
+    for (int i = 0; i < 3; i++) {
+        char *q = fixture(bases[i]), twin[300];
+        snprintf(twin, sizeof twin, "%s-twin", q);
+        float *a = model_logits(q, specs, n, &ids), *b = model_logits(twin, specs, n, &ids);
+        float *plain = model_logits(q, NULL, 0, &ids);
+        if (!a || !b || !plain) test_fail(__FILE__, __LINE__, "%s: %s", bases[i], unum_error());
+        else {
+            double w = test_worst_rel(a, b, (int)ids.n, 384);
+            if (w > TOL) test_fail(__FILE__, __LINE__, "%s: worst relative error %g", bases[i], w);
+            CHECK(test_worst_rel(plain, b, (int)ids.n, 384) > 0.1); /* the adapters act */
+        }
+        free(a), free(b), free(plain), free(q);
+    }
+    specs_clear(specs, n);
+    idvec_free(&ids);
+}
+
+/* ------------------------------------------------------------ hostile adapters */
+
+/* Copies a fixture adapter into a temporary folder, replacing the first
+ * occurrence of `from` in adapter_config.json with `to`. */
+static char *adapter_variant(const char *fixture_name, const char *from, const char *to) {
+    char *tmp = test_tmpdir();
+    if (!tmp) return NULL;
+    char *src = fixture(fixture_name);
+    char *cp = unum_path_join(src, "adapter_config.json");
+    char *wp = unum_path_join(src, "adapter_model.safetensors");
+    size_t n = 0, nw = 0;
+    char *cfg = unum_read_file(cp, 1 << 20, &n), *w = unum_read_file(wp, 64u << 20, &nw);
+    char *hit = cfg ? strstr(cfg, from) : NULL;
+    if (hit) {
+        size_t pre = (size_t)(hit - cfg), fl = strlen(from), tl = strlen(to);
+        char *out = xmalloc(n - fl + tl + 1);
+        memcpy(out, cfg, pre);
+        memcpy(out + pre, to, tl);
+        memcpy(out + pre + tl, hit + fl, n - pre - fl + 1);
+        char *dp = unum_path_join(tmp, "adapter_config.json");
+        unum_write_file_atomic(dp, out, strlen(out));
+        free(dp);
+        free(out);
+    } else test_fail(__FILE__, __LINE__, "'%s' not in %s", from, cp);
+    char *dw = unum_path_join(tmp, "adapter_model.safetensors");
+    if (w) unum_write_file_atomic(dw, w, nw);
+    free(dw);
+    free(cfg);
+    free(w);
+    free(cp);
+    free(wp);
+    free(src);
+    return tmp;
+}
+
+static void expect_refused(const char *fixture_name, const char *preset, const char *from,
+                           const char *to, const char *want) {
+    char *dir = from ? adapter_variant(fixture_name, from, to) : fixture(fixture_name);
+    char *mdir = fixture(preset);
+    Qwen2Config c;
+    if (!dir || qwen2_config_load(&c, mdir)) {
+        test_fail(__FILE__, __LINE__, "setup: %s", unum_error());
+    } else {
+        LoraAdapter *a = lora_load(dir, &c);
+        if (a) test_fail(__FILE__, __LINE__, "%s -> %s: accepted", from ? from : "", to ? to : "");
+        else if (!strstr(unum_error(), want) || !strstr(unum_error(), "adapter_"))
+            test_fail(__FILE__, __LINE__, "error '%s' lacks '%s'", unum_error(), want);
+        lora_free(a);
+    }
+    if (from) test_tmp_remove(dir);
+    else free(dir);
+    free(mdir);
+}
+
+TEST(lora_refuses_what_it_cannot_apply) {
+    expect_refused("lora-all", "tiny-bf16", "\"use_dora\":false", "\"use_dora\":true", "DoRA");
+    expect_refused("lora-all", "tiny-bf16", "\"modules_to_save\":null",
+                   "\"modules_to_save\":[\"lm_head\"]", "modules_to_save");
+    expect_refused("lora-all", "tiny-bf16", "\"fan_in_fan_out\":false", "\"fan_in_fan_out\":true",
+                   "fan_in_fan_out");
+    expect_refused("lora-all", "tiny-bf16", "\"peft_type\":\"LORA\"", "\"peft_type\":\"IA3\"",
+                   "peft_type is 'IA3'");
+    expect_refused("lora-all", "tiny-bf16", "\"bias\":\"none\"", "\"bias\":\"all\"",
+                   "bias is 'all'");
+    /* a target Qwen2 does not have */
+    expect_refused("lora-attn-rs", "tiny-bf16", "\"q_proj\"", "\"c_attn\"",
+                   "target module 'c_attn'");
+    /* a rank the tensors do not have: the shape check names the tensor */
+    expect_refused("lora-all", "tiny-bf16", "\"r\":8", "\"r\":4", "lora_A.weight");
+    /* a targeted module without tensors */
+    expect_refused("lora-attn-rs", "tiny-bf16", "\"q_proj\"", "\"q_proj\",\"up_proj\"",
+                   "up_proj.lora_A.weight");
+    /* tensors the config does not target */
+    expect_refused("lora-attn-rs", "tiny-bf16", "\"q_proj\",", "", "q_proj.lora_A.weight");
+    /* a base of other shapes */
+    expect_refused("lora-mqa", "tiny-bf16", NULL, NULL, "lora_A.weight");
+}
+
+/* rank_pattern keys are Python regular expressions: class escapes work */
+TEST(lora_rank_pattern_reads_python_classes) {
+    char *dir = adapter_variant("lora-pattern", "\"layers.1.mlp.down_proj\"",
+                                "\"lay\\\\w+\\\\.1\\\\.mlp\\\\.down_proj\"");
+    char *mdir = fixture("tiny-bf16");
+    Qwen2Config c;
+    REQUIRE(dir && qwen2_config_load(&c, mdir) == 0);
+    LoraAdapter *a = lora_load(dir, &c);
+    if (!a) test_fail(__FILE__, __LINE__, "%s", unum_error());
+    else {
+        CHECK_EQ_INT(lora_pair(a, 1, LORA_DOWN)->rank, 2);
+        CHECK_EQ_INT(lora_pair(a, 0, LORA_DOWN)->rank, 4);
+    }
+    lora_free(a);
+    test_tmp_remove(dir);
+    /* alpha_pattern {"o_proj": 3} as a pattern that needs \\d */
+    dir = adapter_variant("lora-pattern", "\"o_proj\":3",
+                          "\"layers\\\\.\\\\d\\\\.self_attn\\\\.o_proj\":3");
+    REQUIRE(dir);
+    a = lora_load(dir, &c);
+    if (!a) test_fail(__FILE__, __LINE__, "%s", unum_error());
+    else CHECK_NEAR(lora_pair(a, 0, LORA_O)->scale, 3.0 / 4, 1e-6);
+    lora_free(a);
+    test_tmp_remove(dir);
+    free(mdir);
+}
+
+TEST(lora_spec_parses_scales) {
+    LoraSpec s;
+    REQUIRE(lora_spec_parse("dir/a:0.5", &s) == 0);
+    CHECK_STR(s.dir, "dir/a");
+    CHECK(s.scale == 0.5f);
+    free(s.dir);
+    REQUIRE(lora_spec_parse("c:/x", &s) == 0); /* not a number: part of the path */
+    CHECK_STR(s.dir, "c:/x");
+    CHECK(s.scale == 1.0f);
+    free(s.dir);
+    CHECK(lora_spec_parse(":2", &s) != 0);
+}
+
+/* ------------------------------------------------------------ merges */
+
+typedef struct {
+    const char *method;
+    const char *base;
+    MergeInput models[2];
+    int n;
+    double t;
+    uint64_t seed;
+} MergeCase;
+
+#define TA "tiny-bf16-tuned-a"
+#define TB "tiny-bf16-tuned-b"
+static const MergeCase merges[] = {
+    {"linear", NULL, {{TA, 0.7f, 1}, {TB, 0.3f, 1}}, 2, 0, 0},
+    {"task_arithmetic", "tiny-bf16", {{TA, 0.7f, 1}, {TB, 0.5f, 1}}, 2, 0, 0},
+    {"ties", "tiny-bf16", {{TA, 0.7f, 0.5f}, {TB, 0.5f, 0.3f}}, 2, 0, 0},
+    {"dare_ties", "tiny-bf16", {{TA, 0.7f, 0.5f}, {TB, 0.5f, 0.3f}}, 2, 0, 7},
+    {"dare_linear", "tiny-bf16", {{TA, 1, 0.6f}, {TB, 0.5f, 0.4f}}, 2, 0, 9},
+    {"slerp", "tiny-bf16", {{TA, 1, 1}}, 1, 0.3, 0},
+};
+
+static int run_merge(const MergeCase *mc, const char *out, int out_dtype, uint64_t shard) {
+    MergeInput in[2];
+    char *dirs[2], *base = mc->base ? fixture(mc->base) : NULL;
+    for (int i = 0; i < mc->n; i++)
+        in[i] = mc->models[i], in[i].dir = dirs[i] = fixture(mc->models[i].dir);
+    MergeOptions o = {0};
+    o.method = merge_method_parse(mc->method);
+    o.base = base;
+    o.models = in, o.n_models = mc->n;
+    o.t = mc->t, o.seed = mc->seed;
+    o.out_dtype = out_dtype;
+    o.shard_bytes = shard;
+    int rc = merge_run(&o, out);
+    for (int i = 0; i < mc->n; i++) free(dirs[i]);
+    free(base);
+    return rc;
+}
+
+TEST(merge_methods_match_reference) {
+    static const char *names[] = {"model.layers.1.self_attn.q_proj.weight",
+                                  "model.layers.1.mlp.down_proj.weight"};
+    for (size_t k = 0; k < sizeof merges / sizeof merges[0]; k++) {
+        const MergeCase *mc = &merges[k];
+        char *tmp = test_tmpdir(), rel[64];
+        REQUIRE(tmp);
+        /* small shards, so the writer's sharding and index are exercised */
+        if (run_merge(mc, tmp, DT_F32, 100000)) {
+            test_fail(__FILE__, __LINE__, "%s: %s", mc->method, unum_error());
+            test_tmp_remove(tmp);
+            continue;
+        }
+        STModel st = {0};
+        snprintf(rel, sizeof rel, "merge/%s.f32", mc->method);
+        float *ref = test_golden_f32(rel, 64 * 64 + 64 * 160);
+        CHECK(ref != NULL);
+        if (ref && st_open_dir(&st, tmp) == 0) {
+            const float *r = ref;
+            for (int i = 0; i < 2; i++) {
+                const STensor *t = st_find(&st, names[i]);
+                CHECK(t && t->dtype == DT_F32);
+                double worst = 0, mx = 0;
+                for (int64_t e = 0; t && e < t->numel; e++) {
+                    mx = fmax(mx, fabs(r[e]));
+                    worst = fmax(worst, fabs(((const float *)t->data)[e] - r[e]));
+                }
+                if (!t || worst > 1e-5 * mx)
+                    test_fail(__FILE__, __LINE__,
+                              "%s: %s differs from the reference by %g "
+                              "(max %g)",
+                              mc->method, names[i], worst, mx);
+                r += t ? t->numel : 0;
+            }
+            CHECK(st.n_files > 1); /* sharded */
+            st_close(&st);
+        } else test_fail(__FILE__, __LINE__, "%s: %s", mc->method, unum_error());
+        free(ref);
+        /* the output is a loadable model */
+        Backend *be = backend_cpu_open(1);
+        Qwen2 *m = qwen2_load(tmp, be, 16);
+        if (!m) test_fail(__FILE__, __LINE__, "%s: %s", mc->method, unum_error());
+        qwen2_free(m);
+        be->close(be);
+        test_tmp_remove(tmp);
+    }
+}
+
+TEST(merge_refuses_mismatched_inputs) {
+    char *tmp = test_tmpdir();
+    REQUIRE(tmp);
+    MergeCase other = {"linear", NULL, {{"tiny-bf16", 1, 1}, {"tiny-mqa-bf16", 1, 1}}, 2, 0, 0};
+    CHECK(run_merge(&other, tmp, -1, 0) != 0);
+    CHECK(strstr(unum_error(), "hidden_size") != NULL);
+    MergeCase shapes = {"linear", NULL, {{"tiny-bf16", 1, 1}, {"tiny-sharded-bf16", 1, 1}},
+                        2,        0,    0};
+    CHECK(run_merge(&shapes, tmp, -1, 0) != 0);
+    CHECK(strstr(unum_error(), "num_hidden_layers") != NULL);
+    /* an output folder that holds a checkpoint (here an input) */
+    MergeCase into = {"linear", NULL, {{TA, 1, 1}, {TB, 1, 1}}, 2, 0, 0};
+    char *ta_dir = fixture(TA);
+    CHECK(run_merge(&into, ta_dir, -1, 0) != 0);
+    CHECK(strstr(unum_error(), "already holds a checkpoint") != NULL);
+    free(ta_dir);
+    MergeCase slerp3 = {"slerp", "tiny-bf16", {{TA, 1, 1}, {TB, 1, 1}}, 2, 0.5, 0};
+    CHECK(run_merge(&slerp3, tmp, -1, 0) != 0);
+    CHECK(strstr(unum_error(), "slerp") != NULL);
+    /* a tokenizer that differs */
+    char *tok = test_tmpdir();
+    REQUIRE(tok);
+    char *src = fixture(TA);
+    const char *files[] = {"config.json", "model.safetensors", "tokenizer.json"};
+    for (int i = 0; i < 3; i++) {
+        char *a = unum_path_join(src, files[i]), *b = unum_path_join(tok, files[i]);
+        size_t n;
+        char *d = unum_read_file(a, 64u << 20, &n);
+        if (d && i == 2) d[n / 2] = d[n / 2] == 'a' ? 'b' : 'a';
+        if (d) unum_write_file_atomic(b, d, n);
+        free(d);
+        free(a);
+        free(b);
+    }
+    free(src);
+    MergeInput in[2] = {{NULL, 1, 1}, {tok, 1, 1}};
+    char *ta = fixture(TA);
+    in[0].dir = ta;
+    MergeOptions o = {0};
+    o.method = MERGE_LINEAR;
+    o.models = in, o.n_models = 2, o.out_dtype = -1;
+    CHECK(merge_run(&o, tmp) != 0);
+    CHECK(strstr(unum_error(), "tokenizer") != NULL);
+    free(ta);
+    test_tmp_remove(tok);
+    test_tmp_remove(tmp);
+}
+
+/* ------------------------------------------------------------ bake and extract */
+
+static float *model_logits(const char *dir, const LoraSpec *specs, int n, const IdVec *ids) {
+    EngineOptions o = {.backend = "cpu", .threads = 2, .ctx = 64, .lora = specs, .n_lora = n};
+    Engine *e = engine_load(dir, &o);
+    if (!e) return NULL;
+    float *out = xmalloc(sizeof(float) * ids->n * (size_t)engine_n_vocab(e));
+    if (engine_logits(e, ids->v, ids->n, out)) {
+        free(out);
+        out = NULL;
+    }
+    engine_free(e);
+    return out;
+}
+
+/* Baking lora-all into tiny-bf16 gives the reference's merged logits; an
+ * adapter extracted at rank 8 (the difference's exact rank) from that
+ * checkpoint reproduces them again. */
+TEST(lora_bake_and_extract_reproduce_the_tuned_model) {
+    char *tuned = test_tmpdir(), *ext = test_tmpdir();
+    REQUIRE(tuned && ext);
+    IdVec ids = {0};
+    REQUIRE(test_golden_ids("tiny-bf16/prompt.ids", &ids) == 0);
+    float *ref = test_golden_f32("lora/all/logits.f32", ids.n * 384);
+    REQUIRE(ref);
+    char *base = fixture("tiny-bf16");
+    LoraSpec spec = {fixture("lora-all"), 1};
+    MergeOptions o = {0};
+    o.method = MERGE_BAKE;
+    o.base = base;
+    o.lora = &spec, o.n_lora = 1;
+    o.out_dtype = DT_F32;
+    if (merge_run(&o, tuned)) test_fail(__FILE__, __LINE__, "bake: %s", unum_error());
+    float *baked = model_logits(tuned, NULL, 0, &ids);
+    if (!baked) test_fail(__FILE__, __LINE__, "baked: %s", unum_error());
+    else CHECK(test_worst_rel(baked, ref, (int)ids.n, 384) < TOL);
+
+    ExtractOptions x = {base, tuned, 8, 0, NULL, NULL};
+    char *untouched = NULL;
+    if (lora_extract(&x, ext, &untouched))
+        test_fail(__FILE__, __LINE__, "extract: %s", unum_error());
+    CHECK(untouched == NULL);
+    free(untouched);
+    LoraSpec es = {ext, 1};
+    float *got = model_logits(base, &es, 1, &ids);
+    if (!got) test_fail(__FILE__, __LINE__, "extracted: %s", unum_error());
+    else if (baked) {
+        double w = test_worst_rel(got, baked, (int)ids.n, 384);
+        if (w > TOL) test_fail(__FILE__, __LINE__, "extracted adapter: worst relative error %g", w);
+    }
+    /* one rank short of the difference's is not exact */
+    x.rank = 4;
+    x.targets = 1u << LORA_Q;
+    CHECK(lora_extract(&x, ext, &untouched) == 0);
+    CHECK(untouched != NULL); /* the other six projections differ too */
+    free(untouched);
+    free(got);
+    free(baked);
+    free(ref);
+    free(base);
+    free(spec.dir);
+    idvec_free(&ids);
+    test_tmp_remove(tuned);
+    test_tmp_remove(ext);
+}
+
+/* The command line: --lora on logits, merge's baking and lora extract. */
+TEST(lora_cli_forms) {
+    char *tmp = test_tmpdir();
+    REQUIRE(tmp);
+    char cmd[2048], *err = NULL;
+    const char *fx = test_fixtures(), *bin = test_bin();
+    snprintf(cmd, sizeof cmd,
+             "%s logits -m %s/tiny-bf16 --backend cpu --ids %s/tests/golden/tiny-bf16/prompt.ids "
+             "-o %s/a.f32 --lora %s/lora-all:0.5 --lora %s/lora-attn-rs:1.5 && "
+             "%s merge --base %s/tiny-bf16 --lora %s/lora-all:0.5 --lora %s/lora-attn-rs:1.5 "
+             "--out-dtype f32 -o %s/baked >/dev/null && "
+             "%s logits -m %s/baked --backend cpu --ids %s/tests/golden/tiny-bf16/prompt.ids "
+             "-o %s/b.f32",
+             bin, fx, test_root(), tmp, fx, fx, bin, fx, fx, fx, tmp, bin, tmp, test_root(), tmp);
+    CHECK_EQ_INT(test_shell("true", cmd, NULL, &err), 0);
+    free(err);
+    err = NULL;
+    char *pa = unum_path_join(tmp, "a.f32"), *pb = unum_path_join(tmp, "b.f32");
+    size_t na = 0, nb = 0;
+    float *a = (float *)unum_read_file(pa, 1 << 24, &na),
+          *b = (float *)unum_read_file(pb, 1 << 24, &nb);
+    float *ref = test_golden_f32("lora/two/logits.f32", 24 * 384);
+    CHECK(a && b && ref && na == nb && na == 24 * 384 * sizeof(float));
+    if (a && b && ref && na == nb && na == 24 * 384 * sizeof(float)) {
+        CHECK(test_worst_rel(a, ref, 24, 384) < TOL);
+        CHECK(test_worst_rel(b, ref, 24, 384) < TOL);
+    }
+    free(a);
+    free(b);
+    free(ref);
+    free(pa);
+    free(pb);
+    /* a refused adapter exits 1 naming it; a bad form exits 2 */
+    snprintf(cmd, sizeof cmd,
+             "%s logits -m %s/tiny-bf16 --ids %s/tests/golden/tiny-bf16/prompt.ids "
+             "-o %s/c.f32 --lora %s/lora-mqa",
+             bin, fx, test_root(), tmp, fx);
+    CHECK_EQ_INT(test_shell("true", cmd, NULL, &err), 1);
+    CHECK(err && strstr(err, "lora-mqa") && strstr(err, "lora_A.weight"));
+    free(err);
+    err = NULL;
+    snprintf(cmd, sizeof cmd, "%s merge --method nope -o %s/x %s/tiny-bf16", bin, tmp, fx);
+    CHECK_EQ_INT(test_shell("true", cmd, NULL, &err), 2);
+    free(err);
+    err = NULL;
+    snprintf(cmd, sizeof cmd,
+             "%s lora extract --base %s/tiny-bf16 --tuned %s/tiny-bf16-tuned-a "
+             "--rank 2 --targets q_proj,nope -o %s/x",
+             bin, fx, fx, tmp);
+    CHECK_EQ_INT(test_shell("true", cmd, NULL, &err), 2);
+    CHECK(err && strstr(err, "nope"));
+    free(err);
+    test_tmp_remove(tmp);
+}
