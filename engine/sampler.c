@@ -93,11 +93,10 @@ static void penalize(Sampler *s, float *logits, const int32_t *hist, size_t n) {
         if (hist[i] >= 0 && hist[i] < s->V) s->seen[hist[i]] = 0;
 }
 
-int32_t sampler_sample(Sampler *s, float *logits, const int32_t *history, size_t n_history) {
+/* Leaves in s->cand[0..n) the candidates that survive the cuts, each with
+ * its unnormalized probability, in the draw's order; returns n. */
+static int filter(Sampler *s, const float *logits) {
     const SamplerParams *p = &s->p;
-    if (p->repeat_penalty > 0 && p->repeat_penalty != 1.0f) penalize(s, logits, history, n_history);
-    if (p->temperature <= 0) return sampler_argmax(logits, s->V);
-
     int n = s->V, top_k = p->top_k > 0 && p->top_k < n;
     for (int i = 0; i < n; i++) s->cand[i] = (Cand){logits[i] / p->temperature, i};
     if (top_k) {
@@ -141,7 +140,15 @@ int32_t sampler_sample(Sampler *s, float *logits, const int32_t *history, size_t
         while (keep < n && s->cand[keep].logit >= floor_p) keep++;
         n = keep;
     }
-    sum = 0;
+    return n;
+}
+
+int32_t sampler_sample(Sampler *s, float *logits, const int32_t *history, size_t n_history) {
+    const SamplerParams *p = &s->p;
+    if (p->repeat_penalty > 0 && p->repeat_penalty != 1.0f) penalize(s, logits, history, n_history);
+    if (p->temperature <= 0) return sampler_argmax(logits, s->V);
+    int n = filter(s, logits);
+    double sum = 0;
     for (int i = 0; i < n; i++) sum += s->cand[i].logit;
     double r = sampler_uniform(s) * sum, acc = 0;
     for (int i = 0; i < n; i++) {
@@ -149,4 +156,19 @@ int32_t sampler_sample(Sampler *s, float *logits, const int32_t *history, size_t
         if (r < acc) return s->cand[i].id;
     }
     return s->cand[n - 1].id;
+}
+
+void sampler_dist(Sampler *s, float *logits, const int32_t *history, size_t n_history,
+                  float *probs) {
+    const SamplerParams *p = &s->p;
+    if (p->repeat_penalty > 0 && p->repeat_penalty != 1.0f) penalize(s, logits, history, n_history);
+    memset(probs, 0, sizeof(float) * (size_t)s->V);
+    if (p->temperature <= 0) {
+        probs[sampler_argmax(logits, s->V)] = 1.0f;
+        return;
+    }
+    int n = filter(s, logits);
+    double sum = 0;
+    for (int i = 0; i < n; i++) sum += s->cand[i].logit;
+    for (int i = 0; i < n; i++) probs[s->cand[i].id] = (float)(s->cand[i].logit / sum);
 }

@@ -31,6 +31,13 @@ Sampler *sampler_new(const SamplerParams *p, int n_vocab);
 void sampler_free(Sampler *s);
 /* Chooses an id from logits[n_vocab] (modified in place) given the ids so far. */
 int32_t sampler_sample(Sampler *s, float *logits, const int32_t *history, size_t n_history);
+/* The distribution sampler_sample draws from, as probabilities over the
+ * whole vocabulary: probs[n_vocab] (zero where a cut removed an id; one-hot
+ * on the argmax at temperature 0). Draws no random number. logits is
+ * modified in place, as by sampler_sample. Speculative decoding compares
+ * these of the draft and the target. */
+void sampler_dist(Sampler *s, float *logits, const int32_t *history, size_t n_history,
+                  float *probs);
 /* The next number in [0, 1) of s's stream: the one sampler_sample would
  * draw next (it draws one per call when temperature > 0, none otherwise). */
 double sampler_uniform(Sampler *s);

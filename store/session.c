@@ -142,7 +142,7 @@ int store_message_list(Store *st, int64_t session_id, StoreMessage **out, size_t
     *n = 0;
     sqlite3_stmt *s =
         store_prepare(st, "SELECT id, session_id, role, content, created, tokens, "
-                          "elapsed_ms FROM messages WHERE session_id = ?1 ORDER BY id");
+                          "elapsed_ms, model FROM messages WHERE session_id = ?1 ORDER BY id");
     if (!s) return -1;
     sqlite3_bind_int64(s, 1, session_id);
     size_t cap = 0;
@@ -160,6 +160,7 @@ int store_message_list(Store *st, int64_t session_id, StoreMessage **out, size_t
         m->created = store_col_text(s, 4);
         m->tokens = sqlite3_column_int(s, 5);
         m->elapsed_ms = sqlite3_column_double(s, 6);
+        m->model = store_col_text(s, 7);
     }
     sqlite3_finalize(s);
     if (rc != SQLITE_DONE) {
@@ -176,8 +177,22 @@ void store_messages_free(StoreMessage *list, size_t n) {
         free(list[i].role);
         free(list[i].content);
         free(list[i].created);
+        free(list[i].model);
     }
     free(list);
+}
+
+int store_message_set_model(Store *st, int64_t id, const char *model) {
+    sqlite3_stmt *s = store_prepare(st, "UPDATE messages SET model = ?2 WHERE id = ?1");
+    if (!s) return -1;
+    sqlite3_bind_int64(s, 1, id);
+    sqlite3_bind_text(s, 2, model ? model : "", -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    sqlite3_finalize(s);
+    if (rc != SQLITE_DONE) return store_fail(st, "recording a message's model");
+    if (sqlite3_changes(store_db(st)) == 0)
+        return unum_error_set("message %lld not found", (long long)id);
+    return 0;
 }
 
 int store_report_add(Store *st, int64_t recording_id, int64_t session_id, const char *template_name,

@@ -24,6 +24,7 @@ typedef struct {
     char *content, *created;
     int tokens;        /* tokens in content */
     double elapsed_ms; /* time it took to produce (0 for typed text) */
+    char *model;       /* the model that wrote it ("" for typed text) */
 } StoreMessage;
 
 int store_session_create(Store *st, const char *title, const char *model, const char *persona,
@@ -40,6 +41,8 @@ void store_sessions_free(StoreSession *list, size_t n);
 int store_message_add(Store *st, int64_t session_id, const char *role, const char *content,
                       int tokens, double elapsed_ms, int64_t *id);
 /* The session's messages in order. */
+/* Records the model that wrote message id (schema version 5). */
+int store_message_set_model(Store *st, int64_t id, const char *model);
 int store_message_list(Store *st, int64_t session_id, StoreMessage **out, size_t *n);
 void store_messages_free(StoreMessage *list, size_t n);
 

@@ -157,6 +157,14 @@ static const char migration_4[] =
     "ALTER TABLE recordings ADD COLUMN source TEXT NOT NULL DEFAULT '';"
     "ALTER TABLE reports ADD COLUMN model TEXT NOT NULL DEFAULT '';";
 
+/* Version 5: the model of every message, not only the session's, since a
+ * cascade's second stage (or a model changed mid-session) may write a
+ * reply. Assistant messages written before take their session's model. */
+static const char migration_5[] =
+    "ALTER TABLE messages ADD COLUMN model TEXT NOT NULL DEFAULT '';"
+    "UPDATE messages SET model = (SELECT model FROM sessions WHERE sessions.id = "
+    "messages.session_id) WHERE role = 'assistant';";
+
 typedef struct {
     const char *sql;
     int (*after)(Store *st); /* runs in the same transaction, after sql */
@@ -172,6 +180,7 @@ static const Migration migrations[STORE_SCHEMA_VERSION] = {
     {migration_2, NULL},
     {migration_3, NULL},
     {migration_4, NULL},
+    {migration_5, NULL},
 };
 
 /* ---- helpers -------------------------------------------------------------- */

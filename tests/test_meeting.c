@@ -406,3 +406,41 @@ TEST(cli_meeting_list_show_export_and_usage) {
     free(bin);
     test_tmp_remove(dir);
 }
+
+/* ------------------------------------------------------------ cascade */
+
+/* A second stage (the same model here) writes every generation at
+ * escalate_below 1.01 and none at 0. */
+TEST(meeting_sections_escalate_to_a_second_stage) {
+    Meet m;
+    if (meet_open(&m, 0, 0)) return;
+    char *wav = meeting_wav(), *lm = fixture("tiny-qwen-vocab");
+    int64_t rec = 0;
+    int existing = 0;
+    REQUIRE(recording_import(m.st, wav, &rec, &existing) == 0);
+    REQUIRE(!store_segment_add(m.st, rec, 0.0, 2.5, "", "we shipped the report", NULL));
+    REQUIRE(!store_segment_add(m.st, rec, 2.5, 5.0, "", "next we plan the release", NULL));
+    REQUIRE(!store_recording_set_transcribed(m.st, rec));
+    EngineOptions eo = {.backend = "cpu", .threads = 2};
+    Engine *e2 = engine_load(lm, &eo);
+    REQUIRE(e2);
+    double thresholds[2] = {1.01, 0.0};
+    for (int k = 0; k < 2; k++) {
+        MeetingParams p;
+        meeting_defaults(&p);
+        p.section_tokens = 16;
+        p.stage2 = e2;
+        p.escalate_below = thresholds[k];
+        char *md = NULL;
+        int64_t report = 0;
+        REQUIRE(meeting_report(m.st, m.e, rec, "standup", NULL, &p, &md, &report) == 0);
+        CHECK_CONTAINS(md, "## Blockers\n");
+        CHECK_EQ_INT(p.escalated, k == 0 ? 3 : 0);
+        CHECK_EQ_INT(p.calls, k == 0 ? 6 : 3);
+        free(md);
+    }
+    engine_free(e2);
+    free(lm);
+    free(wav);
+    meet_close(&m);
+}

@@ -227,6 +227,11 @@ TEST(store_upgrade_from_every_earlier_version) {
         CHECK_EQ_INT(n, 1);
         if (n) CHECK_STR(h[0].kind, "segment");
         store_hits_free(h, n);
+        /* Assistant messages take their session's model (version 5). */
+        CHECK_EQ_INT(q_int(st, "SELECT count(*) FROM messages WHERE role = 'assistant' AND "
+                               "model = 'm'"),
+                     1);
+        CHECK_EQ_INT(q_int(st, "SELECT count(*) FROM messages WHERE model = ''"), 2);
         /* And the newest tables work on the upgraded file. */
         CHECK(store_report_add(st, 0, 1, "standup", "analyst", "# r", NULL) == 0);
         store_close(st);
@@ -242,9 +247,10 @@ TEST(store_failed_migration_keeps_previous_version) {
     Store *st;
     REQUIRE(store_open_version(path, STORE_SCHEMA_VERSION - 1, &st) == 0);
     fill_version(st, STORE_SCHEMA_VERSION - 1);
-    /* A column in the way makes the last migration fail half-way, after
-     * its first two statements ran. */
-    CHECK(store_exec(st, "ALTER TABLE reports ADD COLUMN model TEXT") == 0);
+    /* A trigger in the way makes the last migration fail half-way, after
+     * its first statement ran. */
+    CHECK(store_exec(st, "CREATE TRIGGER in_the_way BEFORE UPDATE ON messages BEGIN "
+                         "SELECT RAISE(ABORT, 'in the way'); END") == 0);
     store_close(st);
     CHECK(store_open(path, &st) != 0);
     char want[64];
@@ -254,8 +260,8 @@ TEST(store_failed_migration_keeps_previous_version) {
     REQUIRE(store_open_version(path, STORE_SCHEMA_VERSION - 1, &st) == 0);
     CHECK_EQ_INT(store_version(st), STORE_SCHEMA_VERSION - 1);
     CHECK_EQ_INT(q_int(st, "SELECT count(*) FROM messages"), 3);
-    CHECK_EQ_INT(q_int(st, "SELECT count(*) FROM pragma_table_info('recordings') "
-                           "WHERE name IN ('transcribed', 'source')"),
+    CHECK_EQ_INT(q_int(st, "SELECT count(*) FROM pragma_table_info('messages') "
+                           "WHERE name = 'model'"),
                  0);
     store_close(st);
     CHECK(store_open_version(path, 0, &st) != 0);
@@ -1013,6 +1019,29 @@ TEST(store_concurrent_first_open) {
     CHECK(store_check(st) == 0);
     store_close(st);
     free(path);
+    test_tmp_remove(dir);
+}
+
+/* Version 5: each message keeps the model that wrote it. */
+TEST(store_message_model) {
+    char *dir;
+    Store *st = fresh(&dir, NULL);
+    REQUIRE(st);
+    int64_t a, u, r;
+    REQUIRE(store_session_create(st, "c", "small", "", &a) == 0);
+    REQUIRE(store_message_add(st, a, "user", "q", 1, 0, &u) == 0);
+    REQUIRE(store_message_add(st, a, "assistant", "answer", 1, 0, &r) == 0);
+    CHECK(store_message_set_model(st, r, "big (stage 2)") == 0);
+    CHECK(store_message_set_model(st, 9999, "x") != 0);
+    CHECK_ERR("message 9999 not found");
+    StoreMessage *ms;
+    size_t n;
+    REQUIRE(store_message_list(st, a, &ms, &n) == 0);
+    REQUIRE(n == 2);
+    CHECK_STR(ms[0].model, "");
+    CHECK_STR(ms[1].model, "big (stage 2)");
+    store_messages_free(ms, n);
+    store_close(st);
     test_tmp_remove(dir);
 }
 

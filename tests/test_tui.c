@@ -7,9 +7,11 @@
  * directory, and the generated checkpoints (tiny-qwen-vocab: the real Qwen
  * tokenizer, random weights; whisper-en-f32 for the transcript). Waits poll
  * the screen with a deadline, so slow machines only make the tests slower. */
+#include "tests/openai_stub.h"
 #include "tests/test.h"
 
 #include "store/recording.h"
+#include "store/session.h"
 #include "store/store.h"
 #include "engine/base/util.h"
 #include "audio/wav.h"
@@ -710,5 +712,77 @@ TEST(tui_quit_while_recording_keeps_the_transcript) {
     sqlite3_finalize(q);
     store_close(st);
     free(wh);
+    tui_close(&t);
+}
+
+/* ------------------------------------------------------------ remote */
+
+/* model = URL in the settings file: the app chats with the stand-in
+ * server (tests/openai_server.py), the reply streamed and stored. */
+TEST(tui_chat_with_a_remote_model) {
+    Tui t;
+    if (tui_open(&t)) return;
+    OpenAIStub srv;
+    if (openai_stub_start(&srv)) {
+        tui_close(&t);
+        return;
+    }
+    char cfg[1024];
+    snprintf(cfg, sizeof cfg, "model = %s\nremote_model = echo\nmax_tokens = 50", srv.url);
+    config(&t, cfg);
+    REQUIRE(start(&t, NULL, NULL) == 0);
+    CHECK(wait_for(&t, "model loaded", 20000));
+    text(&t, "hello server");
+    keys(&t, "Enter");
+    CHECK(wait_for(&t, "You said: hello server", 10000));
+    CHECK(wait_gone(&t, "(writing", 10000));
+    char *s = cli(&t, "sessions show 1");
+    CHECK_CONTAINS(s, "You said: hello server");
+    free(s);
+    char *log = unum_read_file(srv.log, 1 << 20, NULL);
+    CHECK_CONTAINS(log, "\"max_tokens\": 50");
+    free(log);
+    keys(&t, "C-q");
+    CHECK(wait_for(&t, "EXIT=0", 5000));
+    openai_stub_stop(&srv);
+    tui_close(&t);
+}
+
+/* stage2 = ... with escalate_below = 1.01 in the settings file: every
+ * reply is rewritten by the second stage; the bottom line says so and the
+ * store records the model that answered. */
+TEST(tui_cascade_shows_the_answering_stage) {
+    Tui t;
+    if (tui_open(&t)) return;
+    char *model = chat_fixture(&t);
+    if (!model) return;
+    char cfg[2048];
+    snprintf(cfg, sizeof cfg,
+             "model = %s\nstage2 = %s\nescalate_below = 1.01\nstage2_backend = cpu\n"
+             "max_tokens = 6\ntemperature = 0", model, model);
+    config(&t, cfg);
+    REQUIRE(start(&t, NULL, NULL) == 0);
+    REQUIRE(wait_for(&t, "model loaded", 20000));
+    CHECK(wait_for(&t, "stage 2: tiny-qwen-vocab on cpu", 5000)); /* the status bar */
+    text(&t, "a question");
+    keys(&t, "Enter");
+    CHECK(wait_for(&t, "stage 2 answered (tiny-qwen-vocab; stage 1 confidence", 20000));
+    keys(&t, "C-q");
+    CHECK(wait_for(&t, "EXIT=0", 5000));
+    char *db = unum_path_join(t.dir, "u.db");
+    Store *st = NULL;
+    if (store_open(db, &st) == 0) {
+        StoreMessage *ms = NULL;
+        size_t n = 0;
+        CHECK(store_message_list(st, 1, &ms, &n) == 0);
+        CHECK_EQ_INT(n, 2);
+        if (n == 2) CHECK_STR(ms[1].model, "tiny-qwen-vocab");
+        store_messages_free(ms, n);
+        store_close(st);
+    } else {
+        CHECK(0);
+    }
+    free(db);
+    free(model);
     tui_close(&t);
 }

@@ -26,6 +26,9 @@ for p in tiny-gptq4-g64 tiny-gptq4-g32-asym tiny-gptq4-g32-act tiny-gptq4-gall-a
     tiny-gptq4-g128-v2 tiny-gptq8-g64 tiny-gptq8-g32-act-asym tiny-awq4-g32; do
     "$gen" --preset "$p" "$build/fixtures/$p"
 done
+# tiny-bf16 with two more layers of small output: a speculative-decoding
+# target that a tiny-bf16 draft agrees with often but not always
+"$gen" --preset tiny-bf16 --extra-layers 2 --extra-scale 0.3 "$build/fixtures/tiny-bf16-deep"
 if [ -f "$qwen_tok" ]; then
     "$gen" --preset tiny-qwen-vocab "$build/fixtures/tiny-qwen-vocab" --tokenizer "$qwen_tok"
     # speech LLMs in LLaMA-Omni2's layout (encoder inside, or a Whisper folder beside)

@@ -6,6 +6,7 @@
 #include "tui/cli/cli_lora.h"
 #include "tui/cli/cli_meeting.h"
 #include "tui/cli/cli_merge.h"
+#include "tui/cli/cli_models.h"
 #include "tui/cli/cli_pull.h"
 #include "tui/cli/cli_store.h"
 #include "tui/cli/cli_whisper.h"
@@ -24,6 +25,8 @@ static const char usage[] =
     "      [--raw] [-n N] [--temp T] [--top-k K] [--top-p P] [--min-p P] [--repeat-penalty R]\n"
     "      [--seed S] [--ignore-eos] [--ids] [--backend auto|cpu|cuda] [--threads N]\n"
     "      [--ctx N] [-v] [--audio FILE.wav] [--keep-escapes] [--lora DIR[:SCALE]]...\n"
+    "      [--draft D [--draft-n K]] [--stage2 M [--escalate-below P] [--stage2-backend B]]\n"
+    "      [--remote-model NAME] [--mem-budget SIZE]\n"
     "                                  generate a reply (chat template unless --raw)\n"
     "  tokenize -m MODEL [--special]   stdin text -> token ids on one line\n"
     "  detokenize -m MODEL             stdin token ids -> text\n"
@@ -35,6 +38,9 @@ static const char usage[] =
     "        [--lora DIR[:SCALE]]...\n"
     "                                  --lora: a PEFT LoRA adapter applied with its scale\n"
     "                                  (repeatable; docs/adapters.md)\n"
+    "      [--draft D [--draft-n K]]\n"
+    "  calibrate -m SMALL --stage2 BIG --prompts FILE --rate R [-n N] [--save]\n"
+    "                                  the --escalate-below that escalates about R of the prompts\n"
     "  persona list | show NAME | add NAME (--prompt TEXT | --file F.json)\n"
     "        | edit NAME --file F.json | rm NAME | export NAME | import F.json\n"
     "                                  personas (JSON: name, description, system_prompt, style)\n"
@@ -69,7 +75,8 @@ static const char usage[] =
     "\n"
     "--db PATH picks the database (default $XDG_DATA_HOME/unum/unum.db).\n"
     "MODEL is a Hugging Face model directory or a repo id ORG/NAME found in\n"
-    "$XDG_DATA_HOME/unum/models or the Hugging Face cache.\n";
+    "$XDG_DATA_HOME/unum/models or the Hugging Face cache, or the http(s) URL of an\n"
+    "OpenAI-compatible server (.../v1; key from UNUM_API_KEY or OPENAI_API_KEY).\n";
 
 int main(int argc, char **argv) {
     /* Global options come before the command. */
@@ -115,6 +122,7 @@ int main(int argc, char **argv) {
                 {"detokenize", cli_detokenize},
                 {"logits", cli_logits},
                 {"bench", cli_bench},
+                {"calibrate", cli_calibrate},
                 {"persona", cli_persona},
                 {"template", cli_template},
                 {"sessions", cli_sessions},

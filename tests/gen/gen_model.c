@@ -43,6 +43,9 @@ static const Preset presets[] = {
     {"tiny-qwen-vocab", 32, 64, 1, 2, 1, 0, 151936, 1, 1, 4096, 1000000.0, BF16},
     {"qwen05-bench", 896, 4864, 24, 14, 2, 0, 151936, 1, 1, 32768, 1000000.0, BF16},
     {"qwen7b-bench", 3584, 18944, 28, 28, 4, 0, 152064, 0, 1, 32768, 1000000.0, BF16},
+    /* Qwen2.5-1.5B's and -3B's shapes: speculative decoding's targets */
+    {"qwen15-bench", 1536, 8960, 28, 12, 2, 0, 151936, 1, 1, 32768, 1000000.0, BF16},
+    {"qwen3b-bench", 2048, 11008, 36, 16, 2, 0, 151936, 1, 1, 32768, 1000000.0, BF16},
 };
 
 /* ------------------------------------------------------------ random */
@@ -96,12 +99,21 @@ static void add(const char *name, int ndim, int64_t a, int64_t b, float scale, f
     t->offset = offset;
 }
 
+/* --extra-layers N --extra-scale S: N more decoder layers after the
+ * preset's, whose output projections (o_proj, down_proj) are scaled by S.
+ * The preset's own tensors keep their names and so their values: the
+ * result is the preset's model with a small change on top, a target that a
+ * draft of the plain preset agrees with often but not always. */
+static int extra_layers;
+static float extra_scale = 1.0f;
+
 static void plan(const Preset *p) {
     int hd = p->head_dim ? p->head_dim : p->D / p->Hq;
     int qd = p->Hq * hd, kvd = p->Hkv * hd;
     char n[96];
     add("model.embed_tokens.weight", 2, p->V, p->D, 0.5f, 0);
-    for (int i = 0; i < p->L; i++) {
+    for (int i = 0; i < p->L + extra_layers; i++) {
+        float xs = i < p->L ? 1.0f : extra_scale;
 #define L(suffix, nd, a, b, sc, off)                                                               \
     (snprintf(n, sizeof n, "model.layers.%d.%s", i, suffix), add(n, nd, a, b, sc, off))
         float si = 1.0f / sqrtf((float)p->D), sf = 1.0f / sqrtf((float)p->F);
@@ -114,11 +126,11 @@ static void plan(const Preset *p) {
         L("self_attn.v_proj.bias", 1, kvd, 0, 0.1f, 0);
         /* output projections at 4x: the layers, not the input embedding,
          * dominate the residual, so greedy output does not just echo */
-        L("self_attn.o_proj.weight", 2, p->D, qd, 4.0f / sqrtf((float)qd), 0);
+        L("self_attn.o_proj.weight", 2, p->D, qd, xs * 4.0f / sqrtf((float)qd), 0);
         L("post_attention_layernorm.weight", 1, p->D, 0, 0.1f, 1.0f);
         L("mlp.gate_proj.weight", 2, p->F, p->D, si, 0);
         L("mlp.up_proj.weight", 2, p->F, p->D, si, 0);
-        L("mlp.down_proj.weight", 2, p->D, p->F, 4.0f * sf, 0);
+        L("mlp.down_proj.weight", 2, p->D, p->F, xs * 4.0f * sf, 0);
 #undef L
     }
     add("model.norm.weight", 1, p->D, 0, 0.1f, 1.0f);
@@ -965,12 +977,17 @@ int main(int argc, char **argv) {
             adapter = argv[++i];
         } else if (!strcmp(argv[i], "--preset") && i + 1 < argc) {
             preset = argv[++i];
+        } else if (!strcmp(argv[i], "--extra-layers") && i + 1 < argc) {
+            extra_layers = atoi(argv[++i]);
+        } else if (!strcmp(argv[i], "--extra-scale") && i + 1 < argc) {
+            extra_scale = (float)atof(argv[++i]);
         } else if (!strcmp(argv[i], "--tokenizer") && i + 1 < argc) {
             tokenizer = argv[++i];
         } else if (argv[i][0] != '-' && !out) {
             out = argv[i];
         } else {
-            fprintf(stderr, "usage: gen_model --preset NAME OUTDIR [--tokenizer FILE] | --list\n");
+            fprintf(stderr, "usage: gen_model --preset NAME OUTDIR [--tokenizer FILE] "
+                            "[--extra-layers N --extra-scale S] | --list\n");
             return 2;
         }
     }
@@ -1106,7 +1123,7 @@ static void write_config(const char *out, const Preset *p, int first_special, co
              "\"tie_word_embeddings\":%s,%s\"torch_dtype\":\"%s\",\"hidden_act\":\"silu\","
              "\"use_sliding_window\":false,\"attention_dropout\":0.0,\"bos_token_id\":%d,"
              "\"eos_token_id\":%d}\n",
-             p->D, p->F, p->L, p->Hq, p->Hkv, hd, p->V, p->max_pos, p->theta,
+             p->D, p->F, p->L + extra_layers, p->Hq, p->Hkv, hd, p->V, p->max_pos, p->theta,
              p->tied ? "true" : "false", extra, torch_dtype, first_special, first_special + 2);
     write_text(out, "config.json", cfg);
 }

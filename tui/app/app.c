@@ -24,6 +24,7 @@
 #include "tui/app/keys.h"
 #include "tui/app/markdown.h"
 #include "engine/modeldir.h"
+#include "engine/remote.h"
 #include "store/persona.h"
 #include "engine/pull.h"
 #include "store/recording.h"
@@ -418,7 +419,12 @@ static void on_reply_done(App *a, const Event *e) {
     a->ctx_used = e->reply.ctx_used;
     store_msg(a, m, e->reply.tokens,
               e->reply.tok_s > 0 ? e->reply.tokens / e->reply.tok_s * 1000 : 0);
+    if (a->st && m->id && e->reply.model && store_message_set_model(a->st, m->id, e->reply.model))
+        app_note(a, 1, "%s", unum_error());
     if (m->cancelled) app_note(a, 0, "reply cancelled; what was written is kept");
+    else if (e->reply.confidence >= 0) /* which stage of the cascade answered */
+        app_note(a, 0, "stage %d answered (%s; stage 1 confidence %.2f)", e->reply.stage,
+                 e->reply.model, e->reply.confidence);
     a->dirty = 1;
 }
 
@@ -853,6 +859,15 @@ static void handle_events(App *a) {
             break;
         case EV_TOKEN: on_token(a, e->token); break;
         case EV_REPLY_DONE: on_reply_done(a, e); break;
+        case EV_REPLY_RESTART: /* stage 2 rewrites the reply */
+            if (a->replying && a->n_msgs) {
+                a->msgs[a->n_msgs - 1].text[0] = 0;
+                a->msgs[a->n_msgs - 1].doc_cols = -1;
+            }
+            app_note(a, 0, "stage 1 unsure (confidence %.2f): stage 2 answers",
+                     e->restart.confidence);
+            a->dirty = 1;
+            break;
         case EV_REPLY_FAILED:
             if (a->replying && a->n_msgs) msg_free(&a->msgs[--a->n_msgs]);
             a->replying = 0;
@@ -965,8 +980,16 @@ static void draw_status(App *a) {
         b[bar] = 0;
         snprintf(s, sizeof s, " unum | loading model [%s] %3.0f%%", b, a->load_frac * 100);
     } else if (a->loaded) {
-        snprintf(s, sizeof s, " unum | %s | %s | %.1f tok/s | ctx %d/%d%s%s", model,
-                 a->backend ? a->backend : "?", a->tok_s, a->ctx_used, a->ctx,
+        char st2[160] = ""; /* where the cascade's second stage lives */
+        if (a->cfg.stage2) {
+            const char *n2 = strrchr(a->cfg.stage2, '/');
+            snprintf(st2, sizeof st2, " | stage 2: %s on %s", n2 ? n2 + 1 : a->cfg.stage2,
+                     a->cfg.stage2_backend ? a->cfg.stage2_backend
+                     : a->backend          ? a->backend
+                                           : "?");
+        }
+        snprintf(s, sizeof s, " unum | %s | %s%s | %.1f tok/s | ctx %d/%d%s%s", model,
+                 a->backend ? a->backend : "?", st2, a->tok_s, a->ctx_used, a->ctx,
                  a->persona ? " | " : "", a->persona ? a->persona : "");
     } else {
         snprintf(s, sizeof s, " unum | no model");
@@ -1332,7 +1355,14 @@ static void load_model(App *a) {
     EngineOptions eo = {.backend = a->cfg.backend ? a->cfg.backend : "auto",
                         .threads = a->cfg.threads,
                         .ctx = a->cfg.ctx};
-    worker_load(a->wk, model, &eo);
+    if (remote_is_url(model)) worker_load_remote(a->wk, model, a->cfg.remote_model);
+    else worker_load(a->wk, model, &eo);
+    if (a->cfg.stage2) { /* the cascade (engine/cascade.h) */
+        EngineOptions eo2 = eo;
+        if (a->cfg.stage2_backend) eo2.backend = a->cfg.stage2_backend;
+        worker_set_stage2(a->wk, a->cfg.stage2,
+                          a->cfg.escalate_below >= 0 ? a->cfg.escalate_below : 0.3, &eo2);
+    }
     a->loading = 1;
     a->load_frac = 0;
     app_note(a, 0, "loading %s ...", model);

@@ -6,6 +6,7 @@
 #include "tui/core/args.h"
 #include "engine/chat.h"
 #include "tui/cli/cli_lora.h"
+#include "tui/cli/cli_models.h"
 #include "tui/cli/cli_store.h"
 #include "engine/engine.h"
 #include "engine/cpu/kernels.h"
@@ -161,10 +162,12 @@ int cli_run(int argc, char **argv) {
     float temp = -1, top_p = -1, min_p = -1, rep = -1;
     unsigned long long seed = 0;
     int have_seed = 0;
+    CliModels cm = {0}; /* --draft, --stage2, --remote-model (cli_models.h) */
     LoraSpec *lora = NULL;
     int n_lora = 0;
     while (a.i < a.argc && !a.bad) {
         if (args_flag(&a, "-m", "--model")) model = args_value(&a);
+        else if (cli_models_flag(&a, &cm)) continue;
         else if (args_flag(&a, "-p", "--prompt")) prompt = args_value(&a);
         else if (args_flag(&a, "-f", "--file")) file = args_value(&a);
         else if (args_flag(&a, "--prompt-ids", NULL)) ids_file = args_value(&a);
@@ -248,6 +251,15 @@ int cli_run(int argc, char **argv) {
     }
     EngineOptions eo = {.backend = backend, .threads = threads, .ctx = ctx, .lora = lora,
                         .n_lora = n_lora};
+    if (remote_is_url(model)) { /* an OpenAI-compatible server (cli_models.h) */
+        CliPrompt pr = {system, text, raw || ids_file || audio || ids_out, NULL, 0};
+        RemoteParams rp = {.temperature = temp, .top_p = top_p, .max_tokens = n,
+                           .have_seed = have_seed, .seed = seed};
+        RunOut ro = {0, 1, !keep_escapes && term_is_tty(stdout), {0}}; /* untrusted text */
+        if (cli_models_run_remote(&cm, model, &pr, &rp, &eo, print_token, &ro, verbose)) cli_fail();
+        else rc = 0;
+        goto out;
+    }
     char *dir = audio ? modeldir_resolve(model) : NULL;
     if (audio && dir && !speech_is_model(dir))
         unum_error_set("%s: --audio needs a speech LLM (LLaMA-Omni2's layout)", dir);
@@ -317,9 +329,11 @@ int cli_run(int argc, char **argv) {
     } else {
         int placeholder = 0;
         for (size_t i = 0; i < ids.n; i++) placeholder |= ids.v[i] == SPEECH_PLACEHOLDER;
+        CliPrompt pr = {system, text, raw, ids.v, ids.n};
         g = placeholder ? unum_error_set("the prompt has an audio placeholder (%d) but no --audio",
                                          SPEECH_PLACEHOLDER)
-                        : engine_generate(e, ids.v, ids.n, &gp, print_token, &ro, &st);
+                        : cli_models_generate(&cm, e, &eo, &pr, &gp, print_token, &ro, &st,
+                                              verbose);
     }
     cli_interrupt_end(&ci);
     if (g < 0) { /* cancelled (g == UNUM_CANCELLED): what was printed stands */
@@ -523,8 +537,10 @@ int cli_bench(int argc, char **argv) {
     const char *model = NULL, *backend = "auto";
     int threads = 0, plen = 128, gen = 64, json = 0, reps = 3, n_lora = 0;
     LoraSpec *lora = NULL;
+    CliModels cm = {0};
     while (a.i < a.argc && !a.bad) {
         if (args_flag(&a, "-m", "--model")) model = args_value(&a);
+        else if (cli_models_flag(&a, &cm)) continue;
         else if (args_flag(&a, "--lora", NULL)) cli_lora_option(&a, &lora, &n_lora);
         else if (args_flag(&a, "--backend", NULL)) backend = args_backend(&a);
         else if (args_flag(&a, "--threads", "-t")) args_int(&a, 1, 1024, &threads);
@@ -541,6 +557,7 @@ int cli_bench(int argc, char **argv) {
     }
     EngineOptions eo = {.backend = backend, .threads = threads, .ctx = plen + gen, .lora = lora,
                         .n_lora = n_lora};
+    if (cm.draft) return cli_bench_draft(model, cm.draft, cm.draft_n, &eo, plen, gen, reps, json);
     Engine *e = engine_load(model, &eo);
     lora_specs_free(lora, n_lora);
     if (!e) return cli_fail();

@@ -4,10 +4,12 @@
 #include "tui/cli/common.h"
 #include "tui/core/appconfig.h"
 #include "tui/core/args.h"
+#include "tui/cli/cli_models.h"
 #include "tui/core/recordings.h"
 #include "tui/cli/cli_store.h"
 #include "tui/core/meeting.h"
 #include "store/meeting_store.h"
+#include "engine/models.h"
 #include "engine/modeldir.h"
 #include "engine/base/termsafe.h"
 #include "engine/base/util.h"
@@ -47,6 +49,7 @@ static int summarize(int argc, char **argv) {
     const char *rec_arg = NULL, *wav = NULL, *tmpl = NULL, *persona = NULL, *model = NULL,
                *whisper = NULL, *out = NULL, *backend = "auto";
     int threads = 0, ctx = 0, no_fallback = 0;
+    CliModels cm = {0}; /* --stage2 [--escalate-below P]: sections may escalate */
     while (a.i < a.argc && !a.bad) {
         if (args_flag(&a, "--recording", NULL)) rec_arg = args_value(&a);
         else if (args_flag(&a, "--template", "-t")) tmpl = args_value(&a);
@@ -58,6 +61,7 @@ static int summarize(int argc, char **argv) {
         else if (args_flag(&a, "--threads", NULL)) args_int(&a, 1, 1024, &threads);
         else if (args_flag(&a, "--ctx", NULL)) args_int(&a, 64, 1 << 20, &ctx);
         else if (args_flag(&a, "--no-fallback", NULL)) no_fallback = 1;
+        else if (cli_models_flag(&a, &cm)) continue;
         else if (argv[a.i][0] != '-' && !wav) wav = argv[a.i++];
         else args_unknown(&a, "meeting summarize");
     }
@@ -91,6 +95,7 @@ static int summarize(int argc, char **argv) {
     }
     rc = 1;
     Engine *e = NULL;
+    Models *ms = NULL;
     Transcriber *t = NULL;
     char *md = NULL;
     int tty = isatty(2);
@@ -135,7 +140,29 @@ static int summarize(int argc, char **argv) {
         t = NULL;
     }
     EngineOptions eo = {.backend = backend, .threads = threads, .ctx = ctx ? ctx : cfg.ctx};
+    if (remote_is_url(model) || remote_is_url(cm.stage2)) {
+        unum_error_set("%s: the report writer counts tokens to fit each section into the "
+                       "context, so meeting summarize takes local models only",
+                       remote_is_url(model) ? model : cm.stage2);
+        goto done;
+    }
+    if (cm.draft) {
+        unum_error_set("meeting summarize takes --stage2, not --draft");
+        goto done;
+    }
     if (!(e = engine_load(model, &eo))) goto done;
+    if (cm.stage2) {
+        EngineOptions eo2 = eo;
+        eo2.lora = NULL, eo2.n_lora = 0; /* the adapters are stage 1's */
+        if (cm.stage2_backend) eo2.backend = cm.stage2_backend;
+        ms = models_new(cm.mem_budget);
+        if (models_adopt(ms, ROLE_CHAT, e) || models_set(ms, ROLE_STAGE2, cm.stage2, &eo2) ||
+            !(mp.stage2 = models_acquire(ms, ROLE_STAGE2))) {
+            unum_error_wrap("--stage2");
+            goto done;
+        }
+        mp.escalate_below = cm.have_escalate ? cm.escalate_below : CLI_ESCALATE_DEFAULT;
+    }
     cli_interrupt_engine(e);
     int64_t report = 0;
     int r = meeting_report(st, e, rec, tmpl, persona, &mp, &md, &report);
@@ -154,12 +181,16 @@ static int summarize(int argc, char **argv) {
     term_printf(stderr, "unum: report %lld of recording %lld (%d generations, at most %d of %d "
                     "context positions)\n",
             (long long)report, (long long)rec, mp.calls, mp.max_positions, engine_ctx(e));
+    if (mp.stage2)
+        fprintf(stderr, "unum: stage 2 wrote %d of the %d generations (confidence below %.3f)\n",
+                mp.escalated, mp.calls - mp.escalated, mp.escalate_below);
     rc = 0;
 done:
     cli_interrupt_end(&ci);
     if (rc && !unum_cancelled(cli_interrupt_flag())) cli_fail();
     free(md);
     transcriber_free(t);
+    models_free(ms);
     engine_free(e);
     store_close(st);
     app_config_free(&cfg);

@@ -18,6 +18,7 @@ void app_config_defaults(AppConfig *c) {
     memset(c, 0, sizeof *c);
     c->temperature = -1;
     c->top_p = -1;
+    c->escalate_below = -1;
     c->max_tokens = 1024;
 }
 
@@ -27,6 +28,9 @@ void app_config_free(AppConfig *c) {
     free(c->theme);
     free(c->backend);
     free(c->persona);
+    free(c->remote_model);
+    free(c->stage2);
+    free(c->stage2_backend);
     app_config_defaults(c);
 }
 
@@ -76,7 +80,8 @@ int app_config_parse(AppConfig *c, const char *text, size_t len, const char *nam
         while (*v == ' ' || *v == '\t') v++;
         static const char *keys[] = {"model",       "whisper", "theme", "backend",
                                      "threads",     "temperature", "top_p", "top_k",
-                                     "max_tokens",  "ctx",     "persona"};
+                                     "max_tokens",  "ctx",     "persona", "remote_model",
+                                     "stage2",      "escalate_below", "stage2_backend"};
         int key = -1;
         for (int i = 0; i < (int)(sizeof keys / sizeof *keys); i++)
             if (!strcmp(k, keys[i])) key = i;
@@ -99,6 +104,13 @@ int app_config_parse(AppConfig *c, const char *text, size_t len, const char *nam
         case 8: bad = parse_int(v, 1, 1 << 20, &c->max_tokens); break;
         case 9: bad = parse_int(v, 0, 1 << 24, &c->ctx); break;
         case 10: free(c->persona), c->persona = xstrdup(v); bad = !*v; break;
+        case 11: free(c->remote_model), c->remote_model = xstrdup(v); bad = !*v; break;
+        case 12: free(c->stage2), c->stage2 = xstrdup(v); bad = !*v; break;
+        case 13: bad = parse_float(v, 0, 2, &c->escalate_below); break;
+        case 14:
+            bad = strcmp(v, "auto") && strcmp(v, "cpu") && strcmp(v, "cuda");
+            if (!bad) free(c->stage2_backend), c->stage2_backend = xstrdup(v);
+            break;
         }
         if (bad) return unum_error_set("%s:%d: bad value \"%s\" for %s", name, line, v, k);
     }

@@ -1,6 +1,7 @@
 /* meeting.c - see meeting.h. */
 #include "tui/core/meeting.h"
 
+#include "engine/cascade.h"
 #include "engine/chat.h"
 #include "store/meeting_store.h"
 #include "store/persona.h"
@@ -160,11 +161,12 @@ int meeting_transcribe(Store *st, Transcriber *t, int64_t rec_id, MeetingParams 
 
 typedef struct {
     Buf out;
+    IdVec ids; /* the answer's ids, the end id included (the cascade scores them) */
 } Gen;
 
 static int on_text(void *user, int32_t id, const char *text, size_t len) {
     Gen *g = user;
-    (void)id;
+    if (id >= 0) idvec_push(&g->ids, id);
     if (len) buf_printf(&g->out, "%.*s", (int)len, text);
     return 0;
 }
@@ -177,10 +179,19 @@ static int prompt_ids(Engine *e, const char *sys, const char *user, IdVec *ids) 
     return chat_prompt(engine_tokenizer(e), &turn, 1, &fit, ids, NULL);
 }
 
+static char *generate_with(Engine *e, MeetingParams *p, const char *sys, const char *user,
+                           int max_new, int *stop, int may_escalate);
+
 /* One generation of at most max_new tokens; the answer (new string) or
- * NULL (error set, or cancelled: *stop = 1). */
+ * NULL (error set, or cancelled: *stop = 1). With a second stage, an
+ * answer it is unsure of is written again by the second stage. */
 static char *generate(Engine *e, MeetingParams *p, const char *sys, const char *user, int max_new,
                       int *stop) {
+    return generate_with(e, p, sys, user, max_new, stop, p->stage2 != NULL);
+}
+
+static char *generate_with(Engine *e, MeetingParams *p, const char *sys, const char *user,
+                           int max_new, int *stop, int may_escalate) {
     IdVec ids = {0};
     *stop = 0;
     if (prompt_ids(e, sys, user, &ids)) return NULL;
@@ -192,17 +203,27 @@ static char *generate(Engine *e, MeetingParams *p, const char *sys, const char *
     }
     GenerateParams gp = p->gen;
     gp.max_tokens = max_new;
-    Gen g = {{0}};
+    Gen g;
+    memset(&g, 0, sizeof g);
     GenerateStats st;
     int rc = engine_generate(e, ids.v, ids.n, &gp, on_text, &g, &st);
     int used = (int)ids.n + st.generated;
     if (used > p->max_positions) p->max_positions = used;
     p->calls++;
+    double conf = 1;
+    if (!rc && may_escalate && st.stop != STOP_CANCELLED && !cancelled(p))
+        rc = cascade_confidence(e, ids.v, ids.n, g.ids.v, g.ids.n, &conf);
     idvec_free(&ids);
+    idvec_free(&g.ids);
     if (rc || cancelled(p)) { /* rc UNUM_CANCELLED, or a cancel after the last token */
         *stop = rc >= 0;
         free(g.out.s);
         return NULL;
+    }
+    if (may_escalate && cascade_escalates(conf, p->escalate_below)) {
+        free(g.out.s);
+        p->escalated++;
+        return generate_with(p->stage2, p, sys, user, max_new, stop, 0);
     }
     char *t = trimmed_copy(g.out.s ? g.out.s : "");
     free(g.out.s);

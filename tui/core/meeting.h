@@ -37,8 +37,13 @@ typedef struct {
     int summary_tokens;      /* longest chunk summary (default 256) */
     int no_fallback;         /* transcribe at temperature 0 only */
     GenerateParams gen;      /* sampling for the report (default greedy) */
+    /* the cascade (engine/cascade.h): a generation whose confidence is
+     * below escalate_below is written again by stage2 (NULL: never) */
+    Engine *stage2;
+    double escalate_below;
     /* filled in: the largest prompt + reply of any generation, and how many */
     int max_positions, calls;
+    int escalated; /* generations stage 2 wrote */
 } MeetingParams;
 
 void meeting_defaults(MeetingParams *p);

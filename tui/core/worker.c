@@ -4,6 +4,8 @@
 #include "tui/core/meeting.h"
 #include "engine/modeldir.h"
 #include "audio/load.h"
+#include "engine/cascade.h"
+#include "engine/remote.h"
 #include "engine/speech.h"
 #include "engine/transcribe.h"
 #include "engine/base/cancel.h"
@@ -21,12 +23,13 @@
 #include <string.h>
 #include <unistd.h>
 
-typedef enum { RQ_LOAD, RQ_CHAT, RQ_WHISPER, RQ_REPORT, RQ_PULL, RQ_QUIT } RequestKind;
+typedef enum { RQ_LOAD, RQ_CHAT, RQ_WHISPER, RQ_REPORT, RQ_PULL, RQ_STAGE2, RQ_QUIT } RequestKind;
 
 typedef struct Request {
     RequestKind kind;
     char *model, *backend;
     EngineOptions opt;
+    double threshold; /* RQ_STAGE2: escalate below this */
     ChatMsg *msgs; /* role and content copied */
     char **audio;  /* per message: a WAV file, or NULL */
     int n_msgs;
@@ -52,6 +55,12 @@ struct Worker {
 
     /* worker thread only (status copies under lock) */
     Engine *engine;
+    Remote *remote;            /* a server as the language model (or NULL) */
+    Engine *stage2;            /* the cascade's second stage once loaded */
+    char *stage2_model;        /* NULL: no second stage */
+    EngineOptions stage2_opt;
+    double escalate_below;
+    UnumCancel remote_cancel;  /* stops a remote reply */
     Transcriber *transcriber; /* owns its Whisper model and backend */
     TStream *stream;
     Transcript transcript;
@@ -119,7 +128,8 @@ void event_free(Event *e) {
         case EV_TRANSCRIBE_FAILED:
         case EV_REPORT_FAILED: free(e->failed.why); break;
         case EV_TOKEN: free(e->token); break;
-        case EV_REPLY_DONE: free(e->reply.text); break;
+        case EV_REPLY_DONE: free(e->reply.text), free(e->reply.model); break;
+        case EV_REPLY_RESTART: break;
         case EV_WHISPER_LOADED: free(e->whisper.model); break;
         case EV_SEGMENT: free(e->segment.text); break;
         case EV_REPORT_PROGRESS: free(e->report_progress.stage); break;
@@ -191,6 +201,41 @@ void worker_load(Worker *w, const char *model, const EngineOptions *opt) {
     push(w, r);
 }
 
+void worker_set_stage2(Worker *w, const char *model, double escalate_below,
+                       const EngineOptions *opt) {
+    Request *r = xcalloc(1, sizeof *r);
+    r->kind = RQ_STAGE2;
+    r->model = model ? xstrdup(model) : NULL;
+    r->opt = *opt;
+    r->backend = xstrdup(opt->backend ? opt->backend : "auto");
+    r->threshold = escalate_below;
+    push(w, r);
+}
+
+static void do_stage2(Worker *w, Request *r) {
+    pthread_mutex_lock(&w->lock);
+    Engine *old = w->stage2;
+    w->stage2 = NULL;
+    pthread_mutex_unlock(&w->lock);
+    engine_free(old);
+    free(w->stage2_model);
+    w->stage2_model = r->model ? xstrdup(r->model) : NULL;
+    w->stage2_opt = r->opt;
+    /* the request's strings go with it: the backend by its static name */
+    const char *b = r->backend;
+    w->stage2_opt.backend = !strcmp(b, "cpu") ? "cpu" : !strcmp(b, "cuda") ? "cuda" : "auto";
+    w->escalate_below = r->threshold;
+}
+
+void worker_load_remote(Worker *w, const char *url, const char *remote_model) {
+    Request *r = xcalloc(1, sizeof *r);
+    r->kind = RQ_LOAD;
+    r->model = xstrdup(url);
+    r->backend = xstrdup("remote");
+    r->persona = remote_model ? xstrdup(remote_model) : NULL; /* the server's model */
+    push(w, r);
+}
+
 void worker_chat(Worker *w, const ChatMsg *msgs, const char *const *audio, int n,
                  const GenerateParams *p) {
     Request *r = xcalloc(1, sizeof *r);
@@ -251,6 +296,8 @@ void worker_cancel(Worker *w) {
     if (w->pulling) unum_cancel(&w->pull_cancel);
     if (w->running_chat) unum_cancel(&w->report_cancel);
     if (w->running_chat && w->engine) engine_cancel(w->engine);
+    if (w->running_chat && w->stage2) engine_cancel(w->stage2);
+    if (w->running_chat) unum_cancel(&w->remote_cancel);
     /* a reply still queued is dropped when its turn comes */
     for (Request *r = w->rq; r; r = r->next)
         if (r->kind == RQ_CHAT) r->params.max_tokens = -1;
@@ -375,6 +422,21 @@ static void do_load(Worker *w, Request *r) {
     heard_free(w);
     if (old_speech) speech_free(old_speech);
     else engine_free(old);
+    remote_free(w->remote);
+    w->remote = NULL;
+    if (remote_is_url(r->model)) {
+        Remote *rm = remote_open(r->model, r->persona);
+        if (!rm) {
+            post(w, event_failed(EV_LOAD_FAILED, unum_error()));
+            return;
+        }
+        w->remote = rm;
+        Event *ev = event_new(EV_LOADED);
+        ev->loaded.dir = xstrdup(r->model);
+        ev->loaded.backend = xstrdup("remote");
+        post(w, ev);
+        return;
+    }
     r->opt.backend = r->backend;
     r->opt.progress = on_progress;
     r->opt.progress_user = w;
@@ -407,10 +469,12 @@ typedef struct {
     Worker *w;
     char *text;
     size_t len, cap;
+    IdVec ids; /* the reply's ids, the end id included (for the cascade) */
 } Reply;
 
 static int on_token(void *user, int32_t id, const char *text, size_t len) {
     Reply *r = user;
+    if (id >= 0) idvec_push(&r->ids, id);
     if (!len) return 0;
     if (r->len + len + 1 > r->cap) {
         r->cap = (r->len + len + 1) * 2;
@@ -488,15 +552,77 @@ static int conversation_prompt(Worker *w, const Request *r, int room, int32_t **
     return rc;
 }
 
+static int on_remote_text(void *user, const char *text, size_t len) {
+    return on_token(user, -1, text, len);
+}
+
+/* A reply from the server: the conversation as it is, the settings passed
+ * through. */
+static int remote_reply(Worker *w, Request *r, Reply *rep, GenerateStats *st) {
+    RemoteParams p = {.temperature = r->params.sampling.temperature,
+                      .top_p = r->params.sampling.top_p,
+                      .max_tokens = r->params.max_tokens,
+                      .have_seed = 1,
+                      .seed = r->params.sampling.seed};
+    RemoteStats rs;
+    unum_cancel_clear(&w->remote_cancel);
+    int rc = remote_chat(w->remote, r->msgs, r->n_msgs, &p, on_remote_text, rep,
+                         &w->remote_cancel, &rs);
+    if (rc >= 0) { /* a cancel too: stop STOP_CANCELLED, the text so far kept */
+        st->generated = rs.pieces;
+        st->decode_s = rs.total_s;
+        st->stop = rs.stop;
+    }
+    remote_stats_free(&rs);
+    return rc;
+}
+
+/* Stage 1's reply is in rep: its confidence, and when it is below the
+ * threshold the same conversation answered by the second stage (loaded on
+ * first need), its tokens replacing stage 1's. */
+static int cascade_reply(Worker *w, Request *r, const int32_t *ids, size_t n, Reply *rep,
+                         GenerateStats *st, double *conf, Engine **answered) {
+    Engine *e = w->engine;
+    if (cascade_confidence(e, ids, n, rep->ids.v, rep->ids.n, conf)) return -1;
+    if (!cascade_escalates(*conf, w->escalate_below)) return 0;
+    if (!w->stage2) {
+        Engine *e2 = engine_load(w->stage2_model, &w->stage2_opt);
+        if (!e2) return unum_error_wrap("the second stage");
+        pthread_mutex_lock(&w->lock);
+        w->stage2 = e2;
+        pthread_mutex_unlock(&w->lock);
+    }
+    Event *ev = event_new(EV_REPLY_RESTART);
+    ev->restart.confidence = *conf;
+    post(w, ev);
+    rep->len = 0;
+    rep->text[0] = 0;
+    rep->ids.n = 0;
+    IdVec ids2 = {0};
+    Engine *e2 = w->stage2;
+    int ctx = engine_ctx(e2), room = r->params.max_tokens < ctx / 2 ? r->params.max_tokens : ctx / 2;
+    ChatFit fit = engine_chat_fit(e2, NULL, room);
+    int rc = chat_prompt(engine_tokenizer(e2), r->msgs, r->n_msgs, &fit, &ids2, NULL);
+    if (!rc) rc = engine_generate(e2, ids2.v, ids2.n, &r->params, on_token, rep, st);
+    idvec_free(&ids2);
+    *answered = w->stage2;
+    return rc;
+}
+
 static void do_chat(Worker *w, Request *r) {
     Engine *e = w->engine;
     int voice = 0;
     for (int i = 0; r->audio && i < r->n_msgs; i++) voice |= r->audio[i] != NULL;
-    Reply rep = {w, xstrdup(""), 0, 1};
+    Reply rep = {w, xstrdup(""), 0, 1, {0}};
     GenerateStats st = {0};
     int rc = 0;
-    if (!e) {
-        rc = unum_error_set("no language model is loaded");
+    double conf = -1;
+    Engine *answered = e;
+    if (w->remote && !voice && r->params.max_tokens >= 0) {
+        rc = remote_reply(w, r, &rep, &st);
+    } else if (!e) {
+        rc = unum_error_set(w->remote ? "a remote model cannot hear voice messages"
+                                      : "no language model is loaded");
     } else if (r->params.max_tokens < 0) { /* cancelled while queued */
         st.stop = STOP_CANCELLED;
     } else if (voice && !w->speech) {
@@ -509,6 +635,8 @@ static void do_chat(Worker *w, Request *r) {
         rc = conversation_prompt(w, r, room, &x, &nx, &emb);
         if (!rc && emb) rc = engine_generate_embeds(e, x, nx, emb, &r->params, on_token, &rep, &st);
         else if (!rc) rc = engine_generate(e, x, nx, &r->params, on_token, &rep, &st);
+        if (!rc && !emb && w->stage2_model && st.stop != STOP_CANCELLED)
+            rc = cascade_reply(w, r, x, nx, &rep, &st, &conf, &answered);
         free(x);
         free(emb);
     }
@@ -521,7 +649,14 @@ static void do_chat(Worker *w, Request *r) {
         ev->reply.tokens = st.generated;
         ev->reply.tok_s = st.decode_s > 0 ? st.generated / st.decode_s : 0;
         ev->reply.stop = (int)st.stop;
-        ev->reply.ctx_used = e ? engine_ctx_used(e) : 0;
+        ev->reply.ctx_used = answered ? engine_ctx_used(answered) : 0;
+        const char *name = answered ? strrchr(engine_dir(answered), '/') : NULL;
+        ev->reply.model = xstrdup(w->remote ? remote_model(w->remote)
+                                  : name     ? name + 1
+                                  : answered ? engine_dir(answered)
+                                             : "");
+        ev->reply.confidence = conf;
+        ev->reply.stage = answered && answered == w->stage2 ? 2 : 1;
     }
     pthread_mutex_lock(&w->lock);
     int more = 0; /* another reply queued behind this one keeps us busy */
@@ -529,8 +664,10 @@ static void do_chat(Worker *w, Request *r) {
     for (Request *q = w->rq; q; q = q->next) more |= q->kind == RQ_CHAT;
     w->running_chat = more;
     if (e) engine_cancel_clear(e); /* a late cancel must not hit the next reply */
+    if (w->stage2) engine_cancel_clear(w->stage2);
     pthread_mutex_unlock(&w->lock);
     post(w, ev);
+    idvec_free(&rep.ids);
     free(rep.text);
 }
 
@@ -677,6 +814,7 @@ static void *worker_main(void *arg) {
         case RQ_WHISPER: do_whisper(w, r); break;
         case RQ_REPORT: do_report(w, r); break;
         case RQ_PULL: do_pull(w, r); break;
+        case RQ_STAGE2: do_stage2(w, r); break;
         case RQ_QUIT: break;
         }
         request_free(r);
@@ -720,6 +858,7 @@ void worker_stop(Worker *w) {
     unum_cancel(&w->stream_cancel);
     unum_cancel(&w->pull_cancel);
     if (w->engine) engine_cancel(w->engine);
+    unum_cancel(&w->remote_cancel);
     pthread_cond_signal(&w->wake);
     pthread_mutex_unlock(&w->lock);
     pthread_join(w->thread, NULL);
@@ -732,6 +871,9 @@ void worker_stop(Worker *w) {
     heard_free(w);
     if (w->speech) speech_free(w->speech);
     else engine_free(w->engine);
+    engine_free(w->stage2);
+    free(w->stage2_model);
+    remote_free(w->remote);
     whisper_drop(w);
     store_close(w->st);
     free(w->audio);

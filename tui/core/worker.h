@@ -25,6 +25,8 @@ typedef enum {
     EV_LOAD_FAILED,       /* failed */
     EV_TOKEN,             /* token: the reply's new text */
     EV_REPLY_DONE,        /* reply */
+    EV_REPLY_RESTART,     /* restart: stage 1 was unsure; its text so far is
+                           * dropped and stage 2's tokens follow */
     EV_REPLY_FAILED,      /* failed */
     EV_WHISPER_LOADED,    /* whisper */
     EV_WHISPER_FAILED,    /* failed */
@@ -57,7 +59,13 @@ typedef struct Event {
             double tok_s; /* decode speed */
             int stop;     /* StopReason */
             int ctx_used; /* positions in the cache */
+            char *model;  /* the name of the model that wrote it */
+            double confidence; /* with a second stage: stage 1's, else -1 */
+            int stage;         /* the stage that answered (1 or 2) */
         } reply;
+        struct {
+            double confidence; /* stage 1's */
+        } restart;
         struct {
             char *model;
         } whisper;
@@ -103,6 +111,16 @@ void event_free(Event *e);
 
 /* Loads a language model (replacing the current one). */
 void worker_load(Worker *w, const char *model, const EngineOptions *opt);
+/* Uses the OpenAI-compatible server at url (engine/remote.h) as the
+ * language model instead, its model remote_model (NULL: the first it
+ * lists); EV_LOADED then has the backend "remote" and context 0. Voice
+ * messages and reports need a local model. */
+void worker_load_remote(Worker *w, const char *url, const char *remote_model);
+/* A second stage for chat replies (engine/cascade.h): a reply whose
+ * confidence is below escalate_below is written again by model, loaded on
+ * first need with opt (model NULL: no second stage). */
+void worker_set_stage2(Worker *w, const char *model, double escalate_below,
+                       const EngineOptions *opt);
 /* Answers msgs (copied) with the chat template. audio (may be NULL) gives
  * each message's WAV file or NULL: a speech LLM hears those messages (their
  * clips are encoded once and kept for the next turns). */

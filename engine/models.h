@@ -1,0 +1,65 @@
+/* models.h - several models in one engine, each by its role, under one
+ * memory budget.
+ *
+ * A role (chat, second stage, draft, report writer) names where its model
+ * comes from; the model is loaded on first use, each with its own KV cache.
+ * Loading a model that does not fit the budget next to those loaded first
+ * unloads the least recently used one that is not in use; a model that
+ * cannot fit even alone, or not beside the models in use, is an error that
+ * names the sizes. A model's size is an estimate made before loading it:
+ * its weight files, its KV cache (ctx x layers x 2 x kv width x 4 bytes)
+ * and its activations and logits buffers.
+ *
+ * Each role may be placed on its own backend (EngineOptions.backend), so a
+ * GPU too small for two models keeps stage 1 there and stage 2 on the CPU.
+ *
+ * Threading: a Models belongs to one thread (the engine thread); the
+ * engines it hands out are used on that thread. */
+#ifndef UNUM_MODELS_H
+#define UNUM_MODELS_H
+
+#include "engine/engine.h"
+
+#include <stddef.h>
+
+typedef enum { ROLE_CHAT, ROLE_STAGE2, ROLE_DRAFT, ROLE_REPORT, ROLE_COUNT } ModelRole;
+
+/* "chat", "stage 2", "draft", "report". */
+const char *models_role_name(ModelRole role);
+
+typedef struct Models Models;
+
+/* A set of roles under budget bytes (0: models_default_budget()). */
+Models *models_new(size_t budget);
+/* Frees every model it loaded (never one adopted unowned). */
+void models_free(Models *m);
+size_t models_budget(const Models *m);
+
+/* Where role's model comes from (a directory or repo id) and how to load
+ * it; unloads the one it had. 0, or -1 with the error set. */
+int models_set(Models *m, ModelRole role, const char *model, const EngineOptions *opt);
+/* An engine loaded elsewhere for role, counted against the budget but
+ * never unloaded (its owner frees it after models_free). */
+int models_adopt(Models *m, ModelRole role, Engine *e);
+
+/* role's engine, loaded if need be (unloading least recently used models
+ * not in use to make room), and marked in use until models_release. NULL
+ * with the error set (naming the model and the sizes when it cannot fit). */
+Engine *models_acquire(Models *m, ModelRole role);
+void models_release(Models *m, ModelRole role);
+/* Whether role's model is loaded now (for the status bar and the tests). */
+int models_loaded(const Models *m, ModelRole role);
+/* Bytes counted for the loaded models. */
+size_t models_used(const Models *m);
+
+/* The estimate above for model with a cache of ctx positions (0: the
+ * default); 0, or -1 with the error set. */
+int models_estimate(const char *model, int ctx, size_t *bytes);
+/* What the machine has minus a margin: physical memory less a tenth (at
+ * least 1 GiB). */
+size_t models_default_budget(void);
+/* "8G", "512M", "1.5GiB", "300000000": bytes (K, M, G, T are powers of
+ * 1024). 0, or -1 with the error naming text. */
+int models_parse_size(const char *text, size_t *bytes);
+
+#endif

@@ -1,0 +1,101 @@
+/* test_models.c - several models under one memory budget (engine/models.h):
+ * sizes parsed, the estimate's KV-cache term, least-recently-used unloading
+ * of models not in use, and the errors that name the sizes when a model
+ * cannot fit. */
+#include "engine/base/util.h"
+#include "engine/models.h"
+#include "tests/test.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+
+TEST(models_parse_size) {
+    size_t b;
+    CHECK(!models_parse_size("8G", &b) && b == (size_t)8 << 30);
+    CHECK(!models_parse_size("512M", &b) && b == (size_t)512 << 20);
+    CHECK(!models_parse_size("1.5GiB", &b) && b == (size_t)3 << 29);
+    CHECK(!models_parse_size("64k", &b) && b == 65536);
+    CHECK(!models_parse_size("300000", &b) && b == 300000);
+    CHECK(models_parse_size("8X", &b) == -1);
+    CHECK_ERR("'8X' is not a size");
+    CHECK(models_parse_size("-1G", &b) == -1);
+    CHECK(models_parse_size("G", &b) == -1);
+    CHECK(models_parse_size("0", &b) == -1);
+    CHECK(models_default_budget() >= ((size_t)1 << 28));
+}
+
+static char *fx(const char *preset) { return unum_path_join(test_fixtures(), preset); }
+
+TEST(models_estimate_counts_weights_and_the_kv_cache) {
+    char *dir = fx("tiny-bf16");
+    size_t a, b;
+    REQUIRE(!models_estimate(dir, 256, &a) && !models_estimate(dir, 512, &b));
+    /* tiny-bf16: 2 layers, 2 KV heads of 16: 2 x 2 x 256 x 32 x 4 bytes more */
+    CHECK_EQ_INT(b - a, 2 * 2 * 256 * 32 * 4);
+    char *st = unum_path_join(dir, "model.safetensors");
+    size_t n;
+    char *w = unum_read_file(st, 64u << 20, &n);
+    CHECK(w && a > n);
+    free(w), free(st), free(dir);
+    dir = fx("tiny-sharded-bf16"); /* the shards the index names */
+    CHECK(!models_estimate(dir, 256, &a) && a > 100000);
+    free(dir);
+    CHECK(models_estimate("/nonexistent/model", 0, &a) == -1);
+}
+
+TEST(models_unload_the_least_recently_used_model_not_in_use) {
+    char *p[3] = {fx("tiny-bf16"), fx("tiny-untied-f32"), fx("tiny-headdim-f16")};
+    size_t s[3];
+    for (int i = 0; i < 3; i++) REQUIRE(!models_estimate(p[i], 64, &s[i]));
+    size_t mn = s[0] < s[1] ? (s[0] < s[2] ? s[0] : s[2]) : (s[1] < s[2] ? s[1] : s[2]);
+    /* room for any two, never all three */
+    Models *m = models_new(s[0] + s[1] + s[2] - mn);
+    EngineOptions eo = {.backend = "cpu", .threads = 1, .ctx = 64};
+    ModelRole r[3] = {ROLE_CHAT, ROLE_STAGE2, ROLE_DRAFT};
+    for (int i = 0; i < 3; i++) CHECK(!models_set(m, r[i], p[i], &eo));
+    CHECK(models_acquire(m, ROLE_CHAT) != NULL);
+    models_release(m, ROLE_CHAT);
+    CHECK(models_acquire(m, ROLE_STAGE2) != NULL);
+    models_release(m, ROLE_STAGE2);
+    CHECK(models_acquire(m, ROLE_DRAFT) != NULL); /* chat, used least recently, goes */
+    models_release(m, ROLE_DRAFT);
+    CHECK(!models_loaded(m, ROLE_CHAT));
+    CHECK(models_loaded(m, ROLE_STAGE2) && models_loaded(m, ROLE_DRAFT));
+    CHECK(models_used(m) <= models_budget(m));
+    CHECK(models_acquire(m, ROLE_CHAT) != NULL); /* now stage 2 goes */
+    CHECK(!models_loaded(m, ROLE_STAGE2) && models_loaded(m, ROLE_DRAFT));
+    /* chat and draft in use: stage 2 cannot fit beside them */
+    CHECK(models_acquire(m, ROLE_DRAFT) != NULL);
+    CHECK(models_acquire(m, ROLE_STAGE2) == NULL);
+    CHECK_ERR("(stage 2 model) needs");
+    CHECK_ERR("MiB in models in use (chat");
+    CHECK(models_loaded(m, ROLE_CHAT) && models_loaded(m, ROLE_DRAFT));
+    models_release(m, ROLE_DRAFT);
+    CHECK(models_acquire(m, ROLE_STAGE2) != NULL); /* the draft was free to go */
+    CHECK(!models_loaded(m, ROLE_DRAFT));
+    models_free(m);
+    /* a model larger than the whole budget */
+    m = models_new(s[0] / 2);
+    CHECK(!models_set(m, ROLE_STAGE2, p[0], &eo));
+    CHECK(models_acquire(m, ROLE_STAGE2) == NULL);
+    CHECK_ERR("more than the memory budget of");
+    CHECK_ERR("tiny-bf16");
+    models_free(m);
+    for (int i = 0; i < 3; i++) free(p[i]);
+}
+
+TEST(cli_mem_budget_refuses_a_model_that_cannot_fit) {
+    char prelude[1024], *err = NULL;
+    snprintf(prelude, sizeof prelude, "U='%s'; F='%s'", test_bin(), test_fixtures());
+    CHECK_EQ_INT(test_shell(prelude,
+                            "$U run -m $F/tiny-bf16 --draft $F/tiny-bf16-deep "
+                            "--mem-budget 1M -p hi -n 2",
+                            NULL, &err),
+                 1);
+    CHECK_CONTAINS(err, "needs 2 MiB, more than the memory budget of 1 MiB (--mem-budget)");
+    free(err);
+    CHECK_EQ_INT(test_shell(prelude, "$U run -m $F/tiny-bf16 --mem-budget lots -p hi", NULL, &err),
+                 2);
+    CHECK_CONTAINS(err, "'lots' is not a size");
+    free(err);
+}
