@@ -43,6 +43,9 @@ const char *test_bin(void);
  * and stderr into new strings (either pointer may be NULL). Returns the exit
  * status (128 when the shell did not exit normally). */
 int test_shell(const char *prelude, const char *cmd, char **out, char **err);
+/* test_shell of a printf-formatted command line in which $U names the unum
+ * binary and $F the fixtures folder. */
+int test_sh(char **out, char **err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Runs `prelude; { cmd }` in sh with stdout and stderr on one pseudo-
  * terminal in raw mode (no CR added, bytes as written) and stdin from
  * /dev/null; *out (may be NULL) gets everything written there, with its

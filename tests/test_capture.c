@@ -167,38 +167,27 @@ TEST(capture_ring_two_threads_firehose) { ring_threads(0); }
 
 /* ---- helpers for the SDL tests ---------------------------------------- */
 
-static int sh(char **out, char **err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int sh(char **out, char **err, const char *fmt, ...) {
-    char cmd[4096], prelude[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    snprintf(prelude, sizeof prelude, "U='%s'", test_bin());
-    return test_shell(prelude, cmd, out, err);
-}
-
 TEST(capture_cli_usage) {
     char *err = NULL;
-    CHECK_EQ_INT(sh(NULL, &err, "$U record"), 2);
+    CHECK_EQ_INT(test_sh(NULL, &err, "$U record"), 2);
     CHECK_CONTAINS(err, "-o");
     free(err);
-    CHECK_EQ_INT(sh(NULL, &err, "$U record -o /tmp/x.wav --seconds soon"), 2);
+    CHECK_EQ_INT(test_sh(NULL, &err, "$U record -o /tmp/x.wav --seconds soon"), 2);
     CHECK_CONTAINS(err, "soon");
     free(err);
-    CHECK_EQ_INT(sh(NULL, &err, "$U record -o /tmp/x.wav --seconds 0"), 2);
+    CHECK_EQ_INT(test_sh(NULL, &err, "$U record -o /tmp/x.wav --seconds 0"), 2);
     CHECK_CONTAINS(err, "--seconds");
     free(err);
-    CHECK_EQ_INT(sh(NULL, &err, "$U record -o /tmp/x.wav --seconds 0.00001"), 2);
+    CHECK_EQ_INT(test_sh(NULL, &err, "$U record -o /tmp/x.wav --seconds 0.00001"), 2);
     CHECK_CONTAINS(err, "less than one sample");
     free(err);
-    CHECK_EQ_INT(sh(NULL, &err, "$U record -o /tmp/x.wav --device"), 2);
+    CHECK_EQ_INT(test_sh(NULL, &err, "$U record -o /tmp/x.wav --device"), 2);
     CHECK_CONTAINS(err, "--device");
     free(err);
-    CHECK_EQ_INT(sh(NULL, &err, "$U record -o /tmp/x.wav --loud"), 2);
+    CHECK_EQ_INT(test_sh(NULL, &err, "$U record -o /tmp/x.wav --loud"), 2);
     CHECK_CONTAINS(err, "--loud");
     free(err);
-    CHECK_EQ_INT(sh(NULL, &err, "$U --help | grep -q 'record -o FILE.wav'"), 0);
+    CHECK_EQ_INT(test_sh(NULL, &err, "$U --help | grep -q 'record -o FILE.wav'"), 0);
     free(err);
 }
 
@@ -209,7 +198,7 @@ TEST(capture_without_sdl) {
     CHECK(!capture_supported());
     CHECK(capture_start(&(capture_config){.path = "/tmp/x.wav"}) == NULL);
     CHECK_ERR("no audio capture");
-    CHECK_EQ_INT(sh(NULL, &err, "$U record -o /tmp/unum-nosdl.wav --seconds 1"), 1);
+    CHECK_EQ_INT(test_sh(NULL, &err, "$U record -o /tmp/unum-nosdl.wav --seconds 1"), 1);
     CHECK_CONTAINS(err, "no audio capture");
     free(err);
 }
@@ -499,19 +488,20 @@ TEST(capture_cli_record) {
     char *out = NULL, *err = NULL;
     const char *env = "SDL_AUDIODRIVER=disk SDL_DISKAUDIODELAY=0";
 
-    CHECK_EQ_INT(sh(&out, &err, "%s $U record --list-devices", env), 0);
+    CHECK_EQ_INT(test_sh(&out, &err, "%s $U record --list-devices", env), 0);
     CHECK_CONTAINS(out, "System audio capture device\n");
     free(out);
     free(err);
 
-    CHECK_EQ_INT(sh(NULL, &err, "%s $U record -o %s/o.wav --device %s/missing.raw", env, dir, dir),
-                 1);
+    CHECK_EQ_INT(
+        test_sh(NULL, &err, "%s $U record -o %s/o.wav --device %s/missing.raw", env, dir, dir), 1);
     CHECK_CONTAINS(err, "missing.raw");
     free(err);
 
     /* --seconds: exactly that many samples, the clip then silence */
-    CHECK_EQ_INT(sh(NULL, &err, "%s SDL_DISKAUDIOFILEIN=%s $U record -o %s/o.wav --seconds 4.5",
-                    env, raw, dir),
+    CHECK_EQ_INT(test_sh(NULL, &err,
+                         "%s SDL_DISKAUDIOFILEIN=%s $U record -o %s/o.wav --seconds 4.5", env, raw,
+                         dir),
                  0);
     CHECK_CONTAINS(err, "recorded 4.50 s");
     free(err);
@@ -526,13 +516,13 @@ TEST(capture_cli_record) {
 
     /* Ctrl-C stops cleanly and keeps a valid file (paced at about 5x real
      * time so the recording is still running when the signal comes) */
-    int rc = sh(NULL, &err,
-                "SDL_AUDIODRIVER=disk SDL_DISKAUDIODELAY=13 SDL_DISKAUDIOFILEIN=%s "
-                "$U record -o %s/i.wav --seconds 60 & p=$!; i=0; "
-                "while [ \"$(stat -c %%s %s/i.wav 2>/dev/null || echo 0)\" -le 8192 ] && "
-                "[ $i -lt 400 ]; do sleep 0.05; i=$((i+1)); done; "
-                "kill -INT $p; wait $p",
-                raw, dir, dir);
+    int rc = test_sh(NULL, &err,
+                     "SDL_AUDIODRIVER=disk SDL_DISKAUDIODELAY=13 SDL_DISKAUDIOFILEIN=%s "
+                     "$U record -o %s/i.wav --seconds 60 & p=$!; i=0; "
+                     "while [ \"$(stat -c %%s %s/i.wav 2>/dev/null || echo 0)\" -le 8192 ] && "
+                     "[ $i -lt 400 ]; do sleep 0.05; i=$((i+1)); done; "
+                     "kill -INT $p; wait $p",
+                     raw, dir, dir);
     CHECK_EQ_INT(rc, 0);
     if (rc) printf("  %s\n", err);
     CHECK_CONTAINS(err, "recorded");
@@ -546,13 +536,13 @@ TEST(capture_cli_record) {
 
     /* A crash (SIGKILL) leaves a valid WAV whose header covers all but at
      * most about a second (plus one writer block) of what reached the file */
-    rc = sh(NULL, NULL,
-            "SDL_AUDIODRIVER=disk SDL_DISKAUDIODELAY=13 SDL_DISKAUDIOFILEIN=%s "
-            "$U record -o %s/k.wav --seconds 60 & p=$!; i=0; "
-            "while [ \"$(stat -c %%s %s/k.wav 2>/dev/null || echo 0)\" -le 100000 ] && "
-            "[ $i -lt 400 ]; do sleep 0.02; i=$((i+1)); done; "
-            "kill -KILL $p; wait $p",
-            raw, dir, dir);
+    rc = test_sh(NULL, NULL,
+                 "SDL_AUDIODRIVER=disk SDL_DISKAUDIODELAY=13 SDL_DISKAUDIOFILEIN=%s "
+                 "$U record -o %s/k.wav --seconds 60 & p=$!; i=0; "
+                 "while [ \"$(stat -c %%s %s/k.wav 2>/dev/null || echo 0)\" -le 100000 ] && "
+                 "[ $i -lt 400 ]; do sleep 0.02; i=$((i+1)); done; "
+                 "kill -KILL $p; wait $p",
+                 raw, dir, dir);
     CHECK_EQ_INT(rc, 137);
     snprintf(path, sizeof path, "%s/k.wav", dir);
     size_t bytes = 0;

@@ -71,50 +71,39 @@ TEST(cascade_confidence_is_the_low_quantile_of_token_probabilities) {
     engine_free(e);
 }
 
-static int sh(char **out, char **err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int sh(char **out, char **err, const char *fmt, ...) {
-    char cmd[4096], prelude[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    snprintf(prelude, sizeof prelude, "U='%s'; F='%s'", test_bin(), test_fixtures());
-    return test_shell(prelude, cmd, out, err);
-}
-
 TEST(cli_run_stage2_escalates_below_the_threshold) {
     const char *a = "-p 'the quick brown fox' --temp 0 -n 12 --ids --threads 1";
     char *s1 = NULL, *s2 = NULL, *out = NULL, *err = NULL;
-    CHECK_EQ_INT(sh(&s1, NULL, "$U run -m $F/tiny-bf16 %s", a), 0);
-    CHECK_EQ_INT(sh(&s2, NULL, "$U run -m $F/tiny-untied-f32 %s", a), 0);
+    CHECK_EQ_INT(test_sh(&s1, NULL, "$U run -m $F/tiny-bf16 %s", a), 0);
+    CHECK_EQ_INT(test_sh(&s2, NULL, "$U run -m $F/tiny-untied-f32 %s", a), 0);
     CHECK(s1 && s2 && strcmp(s1, s2));
     /* 0 never escalates: stage 1's answer alone */
-    CHECK_EQ_INT(sh(&out, &err,
-                    "$U run -m $F/tiny-bf16 --stage2 $F/tiny-untied-f32 "
-                    "--escalate-below 0 -v %s",
-                    a),
+    CHECK_EQ_INT(test_sh(&out, &err,
+                         "$U run -m $F/tiny-bf16 --stage2 $F/tiny-untied-f32 "
+                         "--escalate-below 0 -v %s",
+                         a),
                  0);
     CHECK_STR(out, s1);
     CHECK_CONTAINS(err, "stage 1 answered (confidence");
     free(out), free(err);
     /* 1.01 always does: stdout is not a terminal, so only stage 2's answer */
-    CHECK_EQ_INT(sh(&out, &err,
-                    "$U run -m $F/tiny-bf16 --stage2 $F/tiny-untied-f32 "
-                    "--escalate-below 1.01 -v %s",
-                    a),
+    CHECK_EQ_INT(test_sh(&out, &err,
+                         "$U run -m $F/tiny-bf16 --stage2 $F/tiny-untied-f32 "
+                         "--escalate-below 1.01 -v %s",
+                         a),
                  0);
     CHECK_STR(out, s2);
     CHECK_CONTAINS(err, "stage 2 answered (stage 1 confidence");
     free(out), free(err);
-    CHECK_EQ_INT(sh(NULL, &err,
-                    "$U run -m $F/tiny-bf16 --stage2 $F/tiny-bf16 --draft "
-                    "$F/tiny-bf16 -p hi"),
+    CHECK_EQ_INT(test_sh(NULL, &err,
+                         "$U run -m $F/tiny-bf16 --stage2 $F/tiny-bf16 --draft "
+                         "$F/tiny-bf16 -p hi"),
                  1);
     CHECK_CONTAINS(err, "not both");
     free(err);
-    CHECK_EQ_INT(sh(NULL, &err,
-                    "$U run -m $F/tiny-bf16 --stage2 $F/missing --escalate-below "
-                    "1.01 -p hi"),
+    CHECK_EQ_INT(test_sh(NULL, &err,
+                         "$U run -m $F/tiny-bf16 --stage2 $F/missing --escalate-below "
+                         "1.01 -p hi"),
                  1);
     CHECK_CONTAINS(err, "--stage2");
     CHECK_CONTAINS(err, "missing");
@@ -131,30 +120,30 @@ TEST(cli_calibrate_picks_the_threshold_for_the_rate) {
                       "we will talk about the report\n";
     REQUIRE(!unum_write_file_atomic(path, txt, strlen(txt)));
     char *out = NULL, *err = NULL;
-    CHECK_EQ_INT(sh(&out, &err,
-                    "$U calibrate -m $F/tiny-bf16 --stage2 $F/tiny-untied-f32 "
-                    "--prompts %s --rate 0.5 -n 6 --threads 1",
-                    path),
+    CHECK_EQ_INT(test_sh(&out, &err,
+                         "$U calibrate -m $F/tiny-bf16 --stage2 $F/tiny-untied-f32 "
+                         "--prompts %s --rate 0.5 -n 6 --threads 1",
+                         path),
                  0);
     CHECK_CONTAINS(out, "escalate_below = 0.");
     CHECK_CONTAINS(out, "prompts 6, escalated 3 (50.0%");
     CHECK_CONTAINS(out, "agreement: stage 1 gave stage 2's answer on");
     free(out), free(err);
     /* the same pair: every answer agrees */
-    CHECK_EQ_INT(sh(&out, NULL,
-                    "$U calibrate -m $F/tiny-bf16 --stage2 $F/tiny-bf16 --prompts %s "
-                    "--rate 0 -n 4 --threads 1",
-                    path),
+    CHECK_EQ_INT(test_sh(&out, NULL,
+                         "$U calibrate -m $F/tiny-bf16 --stage2 $F/tiny-bf16 --prompts %s "
+                         "--rate 0 -n 4 --threads 1",
+                         path),
                  0);
     CHECK_CONTAINS(out, "escalated 0");
     CHECK_CONTAINS(out, "on 6 of 6 prompts (100.0%)");
     free(out);
     /* --save: the app's settings keep the pair and the threshold */
-    CHECK_EQ_INT(sh(&out, NULL,
-                    "XDG_CONFIG_HOME=%s/cfg $U calibrate -m $F/tiny-bf16 --stage2 "
-                    "$F/tiny-untied-f32 --prompts %s --rate 0.5 -n 6 --threads 1 "
-                    "--save",
-                    dir, path),
+    CHECK_EQ_INT(test_sh(&out, NULL,
+                         "XDG_CONFIG_HOME=%s/cfg $U calibrate -m $F/tiny-bf16 --stage2 "
+                         "$F/tiny-untied-f32 --prompts %s --rate 0.5 -n 6 --threads 1 "
+                         "--save",
+                         dir, path),
                  0);
     char *cfgp = unum_path_join(dir, "cfg/unum/config");
     char *cfg = unum_read_file(cfgp, 1 << 16, NULL);
@@ -169,7 +158,8 @@ TEST(cli_calibrate_picks_the_threshold_for_the_rate) {
         CHECK_CONTAINS(cfg, line);
     }
     free(cfg), free(cfgp), free(out);
-    CHECK_EQ_INT(sh(NULL, &err, "$U calibrate -m $F/tiny-bf16 --prompts %s --rate 0.1", path), 2);
+    CHECK_EQ_INT(test_sh(NULL, &err, "$U calibrate -m $F/tiny-bf16 --prompts %s --rate 0.1", path),
+                 2);
     CHECK_CONTAINS(err, "--stage2");
     free(err);
     free(path);

@@ -11,88 +11,75 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-/* Runs a shell command line with $U for the binary and $F for the fixtures
- * folder; captures stdout and stderr. Returns the exit status. */
-static int sh(char **out, char **err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int sh(char **out, char **err, const char *fmt, ...) {
-    char cmd[4096], prelude[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    snprintf(prelude, sizeof prelude, "U='%s'; F='%s'", test_bin(), test_fixtures());
-    return test_shell(prelude, cmd, out, err);
-}
-
 TEST(cli_usage_errors_exit_2) {
     char *err = NULL;
-    CHECK_EQ_INT(sh(NULL, &err, "$U"), 2);
+    CHECK_EQ_INT(test_sh(NULL, &err, "$U"), 2);
     free(err);
-    CHECK_EQ_INT(sh(NULL, &err, "$U frobnicate"), 2);
+    CHECK_EQ_INT(test_sh(NULL, &err, "$U frobnicate"), 2);
     CHECK_CONTAINS(err, "frobnicate");
     free(err);
-    CHECK_EQ_INT(sh(NULL, &err, "$U run -p hi"), 2);
+    CHECK_EQ_INT(test_sh(NULL, &err, "$U run -p hi"), 2);
     CHECK_CONTAINS(err, "-m");
     free(err);
-    CHECK_EQ_INT(sh(NULL, &err, "$U run -m $F/tiny-bf16 -p hi --temp warm"), 2);
+    CHECK_EQ_INT(test_sh(NULL, &err, "$U run -m $F/tiny-bf16 -p hi --temp warm"), 2);
     CHECK_CONTAINS(err, "--temp");
     CHECK_CONTAINS(err, "warm");
     free(err);
-    CHECK_EQ_INT(sh(NULL, &err, "$U run -m $F/tiny-bf16 -p hi --top-p 2"), 2);
+    CHECK_EQ_INT(test_sh(NULL, &err, "$U run -m $F/tiny-bf16 -p hi --top-p 2"), 2);
     CHECK_CONTAINS(err, "--top-p");
     free(err);
-    CHECK_EQ_INT(sh(NULL, &err, "$U run -m $F/tiny-bf16 -p hi -n"), 2);
+    CHECK_EQ_INT(test_sh(NULL, &err, "$U run -m $F/tiny-bf16 -p hi -n"), 2);
     CHECK_CONTAINS(err, "-n needs a value");
     free(err);
-    CHECK_EQ_INT(sh(NULL, &err, "$U logits -m $F/tiny-bf16"), 2);
+    CHECK_EQ_INT(test_sh(NULL, &err, "$U logits -m $F/tiny-bf16"), 2);
     free(err);
-    CHECK_EQ_INT(sh(NULL, &err, "$U run -m $F/tiny-bf16 -p hi --backend tpu"), 2);
+    CHECK_EQ_INT(test_sh(NULL, &err, "$U run -m $F/tiny-bf16 -p hi --backend tpu"), 2);
     CHECK_CONTAINS(err, "tpu");
     free(err);
-    CHECK_EQ_INT(sh(NULL, &err, "$U bench -m $F/tiny-bf16 --wat"), 2);
+    CHECK_EQ_INT(test_sh(NULL, &err, "$U bench -m $F/tiny-bf16 --wat"), 2);
     CHECK_CONTAINS(err, "--wat");
     free(err);
     char *out = NULL;
-    CHECK_EQ_INT(sh(&out, NULL, "$U --help"), 0);
+    CHECK_EQ_INT(test_sh(&out, NULL, "$U --help"), 0);
     CHECK_CONTAINS(out, "tokenize");
     free(out);
 }
 
 TEST(cli_runtime_errors_exit_1_and_name_the_culprit) {
     char *err = NULL;
-    CHECK_EQ_INT(sh(NULL, &err, "$U run -m /nonexistent/model -p hi"), 1);
+    CHECK_EQ_INT(test_sh(NULL, &err, "$U run -m /nonexistent/model -p hi"), 1);
     CHECK_CONTAINS(err, "/nonexistent/model");
     free(err);
-    CHECK_EQ_INT(sh(NULL, &err, "$U run -m NoSuchOrg/NoSuchModel -p hi"), 1);
+    CHECK_EQ_INT(test_sh(NULL, &err, "$U run -m NoSuchOrg/NoSuchModel -p hi"), 1);
     CHECK_CONTAINS(err, "models--NoSuchOrg--NoSuchModel");
     free(err);
-    CHECK_EQ_INT(sh(NULL, &err, "$U run -m $F/tiny-bf16 -p hi --backend cuda"), 1);
+    CHECK_EQ_INT(test_sh(NULL, &err, "$U run -m $F/tiny-bf16 -p hi --backend cuda"), 1);
     CHECK_CONTAINS(err, "CUDA");
     free(err);
 
-    CHECK_EQ_INT(sh(NULL, &err,
-                    "echo '1 2 99999' > /tmp/unum-bad.ids; "
-                    "$U logits -m $F/tiny-bf16 --ids /tmp/unum-bad.ids -o /tmp/unum.f32"),
+    CHECK_EQ_INT(test_sh(NULL, &err,
+                         "echo '1 2 99999' > /tmp/unum-bad.ids; "
+                         "$U logits -m $F/tiny-bf16 --ids /tmp/unum-bad.ids -o /tmp/unum.f32"),
                  1);
     CHECK_CONTAINS(err, "99999");
     CHECK_CONTAINS(err, "/tmp/unum-bad.ids");
     free(err);
-    CHECK_EQ_INT(sh(NULL, &err,
-                    "echo '1 2 x3' > /tmp/unum-bad.ids; "
-                    "$U logits -m $F/tiny-bf16 --ids /tmp/unum-bad.ids -o /tmp/unum.f32"),
+    CHECK_EQ_INT(test_sh(NULL, &err,
+                         "echo '1 2 x3' > /tmp/unum-bad.ids; "
+                         "$U logits -m $F/tiny-bf16 --ids /tmp/unum-bad.ids -o /tmp/unum.f32"),
                  1);
     CHECK_CONTAINS(err, "item 3");
     free(err);
-    CHECK_EQ_INT(sh(NULL, &err,
-                    "echo '5 6' > /tmp/unum-ok.ids; "
-                    "$U logits -m $F/tiny-bf16 --ids /tmp/unum-ok.ids -o /nonexistent/x.f32"),
+    CHECK_EQ_INT(test_sh(NULL, &err,
+                         "echo '5 6' > /tmp/unum-ok.ids; "
+                         "$U logits -m $F/tiny-bf16 --ids /tmp/unum-ok.ids -o /nonexistent/x.f32"),
                  1);
     CHECK_CONTAINS(err, "/nonexistent/x.f32");
     free(err);
-    CHECK_EQ_INT(sh(NULL, &err, "echo 5 400 | $U detokenize -m $F/tiny-bf16"), 1);
+    CHECK_EQ_INT(test_sh(NULL, &err, "echo 5 400 | $U detokenize -m $F/tiny-bf16"), 1);
     CHECK_CONTAINS(err, "400");
     free(err);
-    CHECK_EQ_INT(sh(NULL, &err, "$U run -m $F/tiny-bf16 -f /nonexistent/prompt.txt"), 1);
+    CHECK_EQ_INT(test_sh(NULL, &err, "$U run -m $F/tiny-bf16 -f /nonexistent/prompt.txt"), 1);
     CHECK_CONTAINS(err, "/nonexistent/prompt.txt");
     free(err);
     unlink("/tmp/unum-bad.ids");
@@ -103,7 +90,8 @@ TEST(cli_run_greedy_ids_match_reference) {
     static const char *presets[] = {"tiny-bf16", "tiny-mqa-bf16", "tiny-sharded-bf16"};
     for (int i = 0; i < 3; i++) {
         char *out = NULL, *err = NULL;
-        int rc = sh(&out, &err,
+        int rc =
+            test_sh(&out, &err,
                     "$U run -m $F/%s --prompt-ids %s/tests/golden/%s/prompt.ids -n 16 --temp 0 "
                     "--repeat-penalty 1 --ignore-eos --ids",
                     presets[i], test_root(), presets[i]);
@@ -122,11 +110,11 @@ TEST(cli_run_greedy_ids_match_reference) {
 
 TEST(cli_logits_file_matches_reference) {
     char *err = NULL;
-    int rc =
-        sh(NULL, &err,
-           "$U logits -m $F/tiny-headdim-f16 --ids %s/tests/golden/tiny-headdim-f16/prompt.ids "
-           "-o /tmp/unum-cli.f32",
-           test_root());
+    int rc = test_sh(
+        NULL, &err,
+        "$U logits -m $F/tiny-headdim-f16 --ids %s/tests/golden/tiny-headdim-f16/prompt.ids "
+        "-o /tmp/unum-cli.f32",
+        test_root());
     CHECK_EQ_INT(rc, 0);
     free(err);
     size_t n = 0, m = 0;
@@ -160,10 +148,10 @@ TEST(cli_tokenize_detokenize_round_trip_with_qwen_tokenizer) {
     CHECK(special.n < plain.n); /* <|im_start|> became one id */
     char *out = NULL;
     /* exact stdin bytes, trailing newline included */
-    CHECK_EQ_INT(sh(&out, NULL,
-                    "printf 'Hello, world! \\303\\207a va? \\346\\235\\261\\344\\272\\254 "
-                    "\\360\\237\\221\\213<|im_start|>  x\\n' | $U tokenize -m %s",
-                    dir),
+    CHECK_EQ_INT(test_sh(&out, NULL,
+                         "printf 'Hello, world! \\303\\207a va? \\346\\235\\261\\344\\272\\254 "
+                         "\\360\\237\\221\\213<|im_start|>  x\\n' | $U tokenize -m %s",
+                         dir),
                  0);
     char want[4096] = "";
     for (size_t i = 0; i < plain.n; i++)
@@ -171,10 +159,11 @@ TEST(cli_tokenize_detokenize_round_trip_with_qwen_tokenizer) {
     strcat(want, "\n");
     CHECK_STR(out, want);
     free(out);
-    CHECK_EQ_INT(sh(&out, NULL, "printf '<|im_start|>' | $U tokenize -m %s --special", dir), 0);
+    CHECK_EQ_INT(test_sh(&out, NULL, "printf '<|im_start|>' | $U tokenize -m %s --special", dir),
+                 0);
     CHECK_STR(out, "151644\n");
     free(out);
-    CHECK_EQ_INT(sh(&out, NULL, "echo '%s' | $U detokenize -m %s", want, dir), 0);
+    CHECK_EQ_INT(test_sh(&out, NULL, "echo '%s' | $U detokenize -m %s", want, dir), 0);
     CHECK_STR(out, text);
     free(out);
     idvec_free(&plain);
@@ -186,21 +175,24 @@ TEST(cli_tokenize_detokenize_round_trip_with_qwen_tokenizer) {
 TEST(cli_run_chat_template_and_bench_json) {
     char *out = NULL, *err = NULL;
     /* the chat template on the real tokenizer: reply tokens come back as text */
-    CHECK_EQ_INT(
-        sh(&out, &err, "$U run -m $F/tiny-qwen-vocab -p 'Hi there' -n 8 --temp 0 --ignore-eos"), 0);
+    CHECK_EQ_INT(test_sh(&out, &err,
+                         "$U run -m $F/tiny-qwen-vocab -p 'Hi there' -n 8 --temp 0 --ignore-eos"),
+                 0);
     CHECK(out && strlen(out) > 1);
     free(out), free(err);
     CHECK_EQ_INT(
-        sh(&out, &err, "$U run -m $F/tiny-bf16 -p 'hello world' -n 5 --seed 3 --temp 1 --ids"), 0);
-    char *again = NULL;
-    CHECK_EQ_INT(
-        sh(&again, NULL, "$U run -m $F/tiny-bf16 -p 'hello world' -n 5 --seed 3 --temp 1 --ids"),
+        test_sh(&out, &err, "$U run -m $F/tiny-bf16 -p 'hello world' -n 5 --seed 3 --temp 1 --ids"),
         0);
+    char *again = NULL;
+    CHECK_EQ_INT(test_sh(&again, NULL,
+                         "$U run -m $F/tiny-bf16 -p 'hello world' -n 5 --seed 3 --temp 1 --ids"),
+                 0);
     CHECK_STR(out, again); /* seeded sampling is reproducible */
     free(out), free(err), free(again);
-    CHECK_EQ_INT(sh(&out, &err,
-                    "$U bench -m $F/tiny-bf16 --threads 1 --prompt-len 9 --gen 3 --reps 1 --json"),
-                 0);
+    CHECK_EQ_INT(
+        test_sh(&out, &err,
+                "$U bench -m $F/tiny-bf16 --threads 1 --prompt-len 9 --gen 3 --reps 1 --json"),
+        0);
     static const char *keys[] = {"\"model\"",         "\"backend\":\"cpu\"", "\"threads\":1",
                                  "\"prompt_len\":9",  "\"gen\":3",           "\"load_s\"",
                                  "\"prefill_tok_s\"", "\"decode_tok_s\"",    "\"peak_rss_mb\"",
@@ -212,9 +204,9 @@ TEST(cli_run_chat_template_and_bench_json) {
 TEST(cli_ctrl_c_stops_generation_and_keeps_the_output) {
     char *out = NULL, *err = NULL;
     /* a generation far longer than the test; Ctrl-C after a moment */
-    int rc = sh(&out, &err,
-                "$U run -m $F/tiny-bf16 -p 'hello' --ignore-eos --ids --temp 1 --seed 1 "
-                "-n 100000 --ctx 100100 & pid=$!; sleep 1; kill -INT $pid; wait $pid");
+    int rc = test_sh(&out, &err,
+                     "$U run -m $F/tiny-bf16 -p 'hello' --ignore-eos --ids --temp 1 --seed 1 "
+                     "-n 100000 --ctx 100100 & pid=$!; sleep 1; kill -INT $pid; wait $pid");
     CHECK_EQ_INT(rc, 1);
     CHECK_CONTAINS(err, "interrupted");
     CHECK(out && strlen(out) > 10); /* what was generated before the signal was printed */
@@ -285,8 +277,8 @@ TEST(chat_prompt_fits_text_and_voice_turns_alike) {
     idvec_free(&text);
     /* a conversation: system, an old voice turn of 3 clips, a reply, a new
      * text turn; each clip takes 100 positions once expanded */
-    ChatMsg conv[4] = {{"system", "sys", 0}, {"user", NULL, 3}, {"assistant", "ok", 0},
-                       {"user", "hello", 0}};
+    ChatMsg conv[4] = {
+        {"system", "sys", 0}, {"user", NULL, 3}, {"assistant", "ok", 0}, {"user", "hello", 0}};
     fit = (ChatFit){.ctx = 0, .clip_positions = 100};
     int first = -1;
     REQUIRE(chat_prompt(t, conv, 4, &fit, &ids, &first) == 0);

@@ -217,3 +217,13 @@ int main(int argc, char **argv) {
     printf("unit: %d passed, %d failed, %d skipped\n", passed, failed, skipped);
     return failed ? 1 : 0;
 }
+
+int test_sh(char **out, char **err, const char *fmt, ...) {
+    char cmd[4096], prelude[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    snprintf(prelude, sizeof prelude, "U='%s'; F='%s'", test_bin(), test_fixtures());
+    return test_shell(prelude, cmd, out, err);
+}

@@ -117,8 +117,7 @@ TEST(spec_stops_on_length_context_and_cancel) {
     idvec_free(&ids), idvec_free(&plain);
     /* a cancel before the call stops it at once and is used up */
     engine_cancel(t);
-    CHECK_EQ_INT(spec_generate(t, d, 4, prompt_b, 5, &p, collect, &ids, &st, NULL),
-                 UNUM_CANCELLED);
+    CHECK_EQ_INT(spec_generate(t, d, 4, prompt_b, 5, &p, collect, &ids, &st, NULL), UNUM_CANCELLED);
     CHECK_EQ_INT(st.stop, STOP_CANCELLED);
     CHECK_EQ_INT(ids.n, 0);
     p.max_tokens = 3;
@@ -224,25 +223,14 @@ TEST(spec_refuses_a_different_tokenizer) {
 
 /* ------------------------------------------------------------ CLI */
 
-static int sh(char **out, char **err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int sh(char **out, char **err, const char *fmt, ...) {
-    char cmd[4096], prelude[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    snprintf(prelude, sizeof prelude, "U='%s'; F='%s'", test_bin(), test_fixtures());
-    return test_shell(prelude, cmd, out, err);
-}
-
 TEST(cli_run_draft_prints_the_targets_text_and_the_rate) {
     char *plain = NULL, *spec = NULL, *err = NULL;
     const char *args = "-p 'the quick brown fox' --temp 0 -n 30 --ignore-eos --threads 1";
-    CHECK_EQ_INT(sh(&plain, NULL, "$U run -m $F/tiny-bf16-deep %s", args), 0);
-    CHECK_EQ_INT(sh(&spec, &err,
-                    "$U run -m $F/tiny-bf16-deep --draft $F/tiny-bf16 --draft-n 3 "
-                    "-v %s",
-                    args),
+    CHECK_EQ_INT(test_sh(&plain, NULL, "$U run -m $F/tiny-bf16-deep %s", args), 0);
+    CHECK_EQ_INT(test_sh(&spec, &err,
+                         "$U run -m $F/tiny-bf16-deep --draft $F/tiny-bf16 --draft-n 3 "
+                         "-v %s",
+                         args),
                  0);
     CHECK_STR(spec, plain);
     CHECK_CONTAINS(err, "drafted tokens accepted");
@@ -251,34 +239,38 @@ TEST(cli_run_draft_prints_the_targets_text_and_the_rate) {
     /* sampling with a seed is reproducible */
     char *s1 = NULL, *s2 = NULL;
     const char *sargs = "--draft $F/tiny-bf16 -p hello --temp 0.9 --seed 7 -n 20 --ignore-eos";
-    CHECK_EQ_INT(sh(&s1, NULL, "$U run -m $F/tiny-bf16-deep %s --ids", sargs), 0);
-    CHECK_EQ_INT(sh(&s2, NULL, "$U run -m $F/tiny-bf16-deep %s --ids", sargs), 0);
+    CHECK_EQ_INT(test_sh(&s1, NULL, "$U run -m $F/tiny-bf16-deep %s --ids", sargs), 0);
+    CHECK_EQ_INT(test_sh(&s2, NULL, "$U run -m $F/tiny-bf16-deep %s --ids", sargs), 0);
     CHECK_STR(s1, s2);
     free(s1), free(s2);
     /* LoRA adapters are the target's: the drafted text is the adapted target's */
-    CHECK_EQ_INT(sh(&s1, NULL, "$U run -m $F/tiny-bf16 --lora $F/lora-all %s --ids", args), 0);
-    CHECK_EQ_INT(sh(&s2, NULL, "$U run -m $F/tiny-bf16 --lora $F/lora-all --draft $F/tiny-bf16 %s "
-                               "--ids", args), 0);
+    CHECK_EQ_INT(test_sh(&s1, NULL, "$U run -m $F/tiny-bf16 --lora $F/lora-all %s --ids", args), 0);
+    CHECK_EQ_INT(test_sh(&s2, NULL,
+                         "$U run -m $F/tiny-bf16 --lora $F/lora-all --draft $F/tiny-bf16 %s "
+                         "--ids",
+                         args),
+                 0);
     CHECK_STR(s2, s1);
     free(s1), free(s2);
     /* a remote draft, a bad --draft-n, a missing draft */
-    CHECK_EQ_INT(sh(NULL, &err, "$U run -m $F/tiny-bf16 --draft http://127.0.0.1:9/v1 -p hi"), 1);
+    CHECK_EQ_INT(test_sh(NULL, &err, "$U run -m $F/tiny-bf16 --draft http://127.0.0.1:9/v1 -p hi"),
+                 1);
     CHECK_CONTAINS(err, "must be a local model");
     free(err);
-    CHECK_EQ_INT(sh(NULL, &err, "$U run -m $F/tiny-bf16 --draft $F/tiny-bf16 --draft-n 0 -p hi"),
-                 2);
+    CHECK_EQ_INT(
+        test_sh(NULL, &err, "$U run -m $F/tiny-bf16 --draft $F/tiny-bf16 --draft-n 0 -p hi"), 2);
     CHECK_CONTAINS(err, "--draft-n");
     free(err);
-    CHECK_EQ_INT(sh(NULL, &err, "$U run -m $F/tiny-bf16 --draft $F/nonexistent -p hi"), 1);
+    CHECK_EQ_INT(test_sh(NULL, &err, "$U run -m $F/tiny-bf16 --draft $F/nonexistent -p hi"), 1);
     CHECK_CONTAINS(err, "nonexistent");
     free(err);
 }
 
 TEST(cli_bench_draft_json_reports_the_acceptance_rate) {
     char *out = NULL;
-    CHECK_EQ_INT(sh(&out, NULL,
-                    "$U bench -m $F/tiny-bf16 --draft $F/tiny-bf16 --prompt-len 8 "
-                    "--gen 16 --reps 1 --threads 1 --json"),
+    CHECK_EQ_INT(test_sh(&out, NULL,
+                         "$U bench -m $F/tiny-bf16 --draft $F/tiny-bf16 --prompt-len 8 "
+                         "--gen 16 --reps 1 --threads 1 --json"),
                  0);
     CHECK_CONTAINS(out, "\"draft_accept_rate\":1,");
     CHECK_CONTAINS(out, "\"tokens_per_target_forward\":");
