@@ -1,6 +1,7 @@
 /* test_kernels.c - the CPU backend's ops against plain double-precision
  * loops, for every instruction-set path this CPU has, on awkward sizes. */
 #include "engine/cpu/kernels.h"
+#include "engine/family.h"
 #include "engine/ops.h"
 #include "tests/test.h"
 #include "engine/base/util.h"
@@ -202,7 +203,9 @@ TEST(cpu_rope_rmsnorm_swiglu_match_formulas) {
     int T = 3, H = 2, hd = 6, pos0 = 1000;
     float x[36], orig[36];
     for (int i = 0; i < 36; i++) orig[i] = x[i] = frand();
-    be->rope(be, x, T, H, hd, pos0, 10000.0f);
+    Rope rp;
+    rope_plain(&rp, 10000.0, hd);
+    be->rope(be, x, T, H, hd, pos0, &rp);
     for (int t = 0; t < T; t++)
         for (int h = 0; h < H; h++)
             for (int i = 0; i < hd / 2; i++) {
@@ -211,6 +214,22 @@ TEST(cpu_rope_rmsnorm_swiglu_match_formulas) {
                 CHECK_NEAR(x[(t * H + h) * hd + i], o[i] * cos(f) - o[i + hd / 2] * sin(f), 2e-4);
                 CHECK_NEAR(x[(t * H + h) * hd + i + hd / 2], o[i + hd / 2] * cos(f) + o[i] * sin(f),
                            2e-4);
+            }
+    /* any frequencies, and cos and sin scaled (LongRoPE) */
+    float fr[3] = {0.5f, 0.01f, 1e-4f};
+    for (int i = 0; i < 3; i++) rp.inv_freq[i] = fr[i];
+    rp.scale = 1.25f;
+    for (int i = 0; i < 36; i++) x[i] = orig[i];
+    be->rope(be, x, T, H, hd, pos0, &rp);
+    for (int t = 0; t < T; t++)
+        for (int h = 0; h < H; h++)
+            for (int i = 0; i < hd / 2; i++) {
+                double f = (pos0 + t) * (double)fr[i], s = 1.25;
+                const float *o = orig + (t * H + h) * hd;
+                CHECK_NEAR(x[(t * H + h) * hd + i],
+                           s * (o[i] * cos(f) - o[i + hd / 2] * sin(f)), 2e-4);
+                CHECK_NEAR(x[(t * H + h) * hd + i + hd / 2],
+                           s * (o[i + hd / 2] * cos(f) + o[i] * sin(f)), 2e-4);
             }
     float w[5] = {1, 2, 0.5f, -1, 3}, in[10], out[10];
     for (int i = 0; i < 10; i++) in[i] = frand();

@@ -248,17 +248,15 @@ static void cpu_rmsnorm(Backend *be, float *y, const float *x, const Weight *w, 
 }
 
 static void cpu_rope(Backend *be, float *x, int T, int n_heads, int head_dim, int pos0,
-                     float theta) {
+                     const Rope *rope) {
     int half = head_dim / 2;
-    float inv_freq[half], cs[half], sn[half];
-    for (int i = 0; i < half; i++)
-        inv_freq[i] = 1.0f / powf(theta, (float)(2 * i) / (float)head_dim);
+    float cs[half], sn[half];
     for (int t = 0; t < T; t++) {
         float pos = (float)(pos0 + t);
         for (int i = 0; i < half; i++) {
-            float a = pos * inv_freq[i];
-            cs[i] = cosf(a);
-            sn[i] = sinf(a);
+            float a = pos * rope->inv_freq[i];
+            cs[i] = cosf(a) * rope->scale;
+            sn[i] = sinf(a) * rope->scale;
         }
         float *xt = x + (size_t)t * n_heads * head_dim;
         for (int h = 0; h < n_heads; h++) {
@@ -306,6 +304,10 @@ static void cpu_swiglu(Backend *be, float *a, const float *g, const float *u, si
 static void cpu_add(Backend *be, float *x, const float *y, size_t n) {
     ElemJob j = {x, y, NULL};
     run_elementwise(be, add_range, &j, n);
+}
+
+static void cpu_scale(Backend *be, float *x, float s, size_t n) {
+    for (size_t i = 0; i < n; i++) x[i] *= s;
 }
 
 /* ------------------------------------------------------------ attention */
@@ -502,6 +504,7 @@ Backend *backend_cpu_open(int n_threads) {
         .im2col3 = cpu_im2col3,
         .attention_full = cpu_attention_full,
         .add = cpu_add,
+        .scale = cpu_scale,
         .copy = cpu_copy,
         .sync = cpu_sync,
         .close = cpu_close,

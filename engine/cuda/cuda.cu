@@ -350,6 +350,7 @@ extern "C" Backend *backend_cuda_open(int *no_device) {
     be->attention = cu_attention;
     be->swiglu = cu_swiglu;
     be->add = cu_add;
+    be->scale = cu_scale;
     be->addmm = cu_addmm;
     be->copy = cu_copy;
     be->layernorm = cu_layernorm;
