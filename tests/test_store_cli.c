@@ -350,7 +350,7 @@ TEST(cli_run_with_a_persona) {
     REQUIRE(dir);
     cur_dir = dir;
     /* the persona's prompt and style, composed */
-    Persona p = {"x", "", "Be brief.", "warm", "", "English", 0};
+    Persona p = {"x", "", "Be brief.", "warm", "", "English", 0, {0}};
     char *prompt = persona_system_prompt(&p);
     CHECK_STR(prompt, "Be brief.\n\nTone: warm. Language: English.");
     free(prompt);
