@@ -60,7 +60,7 @@ static const char usage[] =
     "        [--seed S] [--stream] [--backend B] [--threads N] [-v]\n"
     "                                  speech to text, segment by segment\n"
     "  meeting summarize (--recording ID | FILE.wav) --template NAME [--persona NAME]\n"
-    "        [-m MODEL] [--whisper MODEL] [-o REPORT.md]\n"
+    "        [-m MODEL] [--whisper MODEL] [-o REPORT.md] [--lora DIR[:SCALE]]...\n"
     "  meeting list | show ID | export ID [--format md|json|vtt|srt]\n"
     "                                  meeting reports from recordings\n"
     "  pull REPO [--revision REV] [--max-unverified SIZE]\n"
