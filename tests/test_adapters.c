@@ -17,9 +17,12 @@
 #include "engine/merge.h"
 #include "engine/qwen2.h"
 #include "tests/test.h"
+#include "tui/core/worker.h"
 #include "engine/base/util.h"
 
+#include <poll.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define TOL 2e-3
 
@@ -598,4 +601,93 @@ TEST(lora_cli_forms) {
     CHECK(err && strstr(err, "nope"));
     free(err);
     test_tmp_remove(tmp);
+}
+
+/* ------------------------------------------------------------ the app's engine thread */
+
+/* The next event of kind k (or a failure) from the worker, within 60 s;
+ * the others are dropped. NULL on a time-out. */
+static Event *wait_event(Worker *w, EventKind k, EventKind fail) {
+    double t0 = unum_now();
+    while (unum_now() - t0 < 60) {
+        struct pollfd p = {worker_fd(w), POLLIN, 0};
+        poll(&p, 1, 200);
+        Event *e = worker_events(w), *hit = NULL;
+        while (e) {
+            Event *next = e->next;
+            e->next = NULL;
+            if (!hit && (e->kind == k || e->kind == fail)) hit = e;
+            else event_free(e);
+            e = next;
+        }
+        if (hit) return hit;
+    }
+    return NULL;
+}
+
+/* One chat reply of the worker to text with adapters specs[0..n): its
+ * event (EV_REPLY_DONE or EV_REPLY_FAILED). */
+static Event *worker_reply(Worker *w, const char *text, const LoraSpec *specs, int n) {
+    GenerateParams p = {0};
+    p.sampling.temperature = 0;
+    p.sampling.repeat_penalty = 1;
+    p.max_tokens = 8;
+    ChatMsg m = {"user", text, 0};
+    worker_chat_adapters(w, specs, n);
+    worker_chat(w, &m, NULL, 1, &p);
+    return wait_event(w, EV_REPLY_DONE, EV_REPLY_FAILED);
+}
+
+/* The app's replies take the persona's adapters (worker_chat_adapters):
+ * each reply is switched to its set, with the base kept loaded; a reply
+ * with the adapter is the one `unum run --lora` writes; switching away and
+ * back gives the same reply again (no prefix computed under another set
+ * is reused); the event names the adapters; a missing folder fails the
+ * reply, naming the folder, and writes nothing. */
+TEST(worker_replies_use_the_persona_adapters) {
+    char *lm = fixture("tiny-qwen-vocab"), *a = fixture("lora-qv-a");
+    char *tok = unum_path_join(lm, "tokenizer.json"), *ad = unum_path_join(a, "adapter_config.json");
+    int ok = unum_file_exists(tok) && unum_file_exists(ad);
+    free(tok), free(ad);
+    if (!ok) {
+        free(lm), free(a);
+        test_skip("no tiny-qwen-vocab/lora-qv-a fixtures (needs npm)");
+        return;
+    }
+    Worker *w = worker_start();
+    REQUIRE(w);
+    EngineOptions eo = {.backend = "cpu", .threads = 2, .ctx = 256};
+    worker_load(w, lm, &eo);
+    Event *e = wait_event(w, EV_LOADED, EV_LOAD_FAILED);
+    REQUIRE(e && e->kind == EV_LOADED);
+    event_free(e);
+    LoraSpec spec = {a, 1.0f}, gone = {"/nonexistent/lora-gone", 1.0f};
+    const char *q = "Write one word about rain.";
+    Event *with = worker_reply(w, q, &spec, 1), *none = worker_reply(w, q, NULL, 0);
+    Event *again = worker_reply(w, q, &spec, 1), *bad = worker_reply(w, q, &gone, 1);
+    REQUIRE(with && none && again && bad);
+    CHECK(with->kind == EV_REPLY_DONE && none->kind == EV_REPLY_DONE &&
+          again->kind == EV_REPLY_DONE);
+    CHECK_EQ_INT(bad->kind, EV_REPLY_FAILED);
+    if (bad->kind == EV_REPLY_FAILED) CHECK_CONTAINS(bad->failed.why, "/nonexistent/lora-gone");
+    if (with->kind == EV_REPLY_DONE && none->kind == EV_REPLY_DONE && again->kind == EV_REPLY_DONE) {
+        CHECK_STR(with->reply.adapters, "lora-qv-a");
+        CHECK_STR(none->reply.adapters, "");
+        CHECK_STR(with->reply.text, again->reply.text);
+        CHECK(strcmp(with->reply.text, none->reply.text) != 0); /* the adapter matters */
+        char *out = NULL;
+        CHECK_EQ_INT(test_sh(&out, NULL,
+                             "$U run -m %s --backend cpu --threads 2 --ctx 256 --temp 0 "
+                             "--repeat-penalty 1 -n 8 --lora %s -p '%s'",
+                             lm, a, q),
+                     0);
+        size_t n = out ? strlen(out) : 0;
+        if (n && out[n - 1] == '\n') out[n - 1] = 0;
+        CHECK_STR(out ? out : "", with->reply.text);
+        free(out);
+    }
+    event_free(with), event_free(none), event_free(again), event_free(bad);
+    worker_stop(w);
+    free(lm);
+    free(a);
 }
