@@ -1375,6 +1375,12 @@ static void load_model(App *a) {
                         .ctx = a->cfg.ctx};
     if (remote_is_url(model)) worker_load_remote(a->wk, model, a->cfg.remote_model);
     else worker_load(a->wk, model, &eo);
+    if (a->cfg.lora_auto && !a->cfg.n_adapters)
+        app_note(a, 1, "lora = auto but %s lists no adapter = DIR | DESCRIPTION", a->cfg_path);
+    if (a->cfg.lora_auto) /* the router picks a reply's adapter (engine/router.h) */
+        worker_chat_router(a->wk, a->cfg.adapters, a->cfg.n_adapters,
+                           a->cfg.lora_threshold >= 0 ? a->cfg.lora_threshold
+                                                      : ROUTER_THRESHOLD_DEFAULT);
     if (a->cfg.stage2) { /* the cascade (engine/cascade.h) */
         EngineOptions eo2 = eo;
         if (a->cfg.stage2_backend) eo2.backend = a->cfg.stage2_backend;

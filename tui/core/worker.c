@@ -55,6 +55,7 @@ struct Worker {
     int pulling;           /* a download runs (under lock) */
     LoraSpec *chat_lora;   /* the adapters of the next replies (under lock) */
     int n_chat_lora;
+    Router *router;        /* lora = auto (under lock), or NULL */
     UnumCancel pull_cancel; /* the download's (pull.h) */
     int quit;
 
@@ -274,6 +275,31 @@ void worker_chat_adapters(Worker *w, const LoraSpec *specs, int n) {
     w->chat_lora = c, w->n_chat_lora = n > 0 ? n : 0;
     pthread_mutex_unlock(&w->lock);
     lora_specs_free(old, n_old);
+}
+
+void worker_chat_router(Worker *w, const RouterEntry *entries, int n, float threshold) {
+    Router *r = n > 0 ? router_new(entries, n, threshold) : NULL;
+    pthread_mutex_lock(&w->lock);
+    Router *old = w->router;
+    w->router = r;
+    pthread_mutex_unlock(&w->lock);
+    router_free(old);
+}
+
+/* A request without adapters of its own when the router is on: the
+ * adapter it picks for the last user message becomes the request's. */
+static int route(Worker *w, Request *r) {
+    pthread_mutex_lock(&w->lock);
+    Router *rt = w->router;
+    pthread_mutex_unlock(&w->lock);
+    const char *last = NULL;
+    for (int i = 0; i < r->n_msgs; i++)
+        if (!strcmp(r->msgs[i].role, "user")) last = r->audio && r->audio[i] ? NULL : r->msgs[i].content;
+    if (!rt || r->n_lora || !last) return 0;
+    int pick;
+    if (router_pick(rt, w->engine, last, NULL, &pick)) return unum_error_wrap("lora = auto");
+    if (pick >= 0) r->lora = adapterset_copy(&router_entry(rt, pick)->spec, r->n_lora = 1);
+    return 0;
 }
 
 void worker_report(Worker *w, const char *db, int64_t rec, const char *template_name,
@@ -653,8 +679,9 @@ static void do_chat(Worker *w, Request *r) {
         int32_t *x = NULL;
         size_t nx = 0;
         float *emb = NULL;
-        rc = engine_set_adapters(e, r->lora, r->n_lora);
-        if (rc) unum_error_wrap("the persona's adapters");
+        rc = route(w, r);
+        if (!rc && (rc = engine_set_adapters(e, r->lora, r->n_lora)))
+            unum_error_wrap("the reply's adapters");
         if (!rc) rc = conversation_prompt(w, r, room, &x, &nx, &emb);
         if (!rc && emb) rc = engine_generate_embeds(e, x, nx, emb, &r->params, on_token, &rep, &st);
         else if (!rc) rc = engine_generate(e, x, nx, &r->params, on_token, &rep, &st);
@@ -899,6 +926,7 @@ void worker_stop(Worker *w) {
     engine_free(w->stage2);
     free(w->stage2_model);
     lora_specs_free(w->chat_lora, w->n_chat_lora);
+    router_free(w->router);
     remote_free(w->remote);
     whisper_drop(w);
     store_close(w->st);

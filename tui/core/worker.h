@@ -14,6 +14,7 @@
 
 #include "engine/chat.h"
 #include "engine/engine.h"
+#include "engine/router.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -135,6 +136,12 @@ void worker_chat(Worker *w, const ChatMsg *msgs, const char *const *audio, int n
  * error naming it: no reply is written with other weights instead. The
  * reply's event names the adapters that wrote it. */
 void worker_chat_adapters(Worker *w, const LoraSpec *specs, int n);
+/* lora = auto: from now on a reply asked for without adapters (a persona
+ * with none) is written with the adapter the router (engine/router.h)
+ * picks among entries[0..n) (copied) for the conversation's last user
+ * message, or with none when no description reaches threshold (n = 0:
+ * no routing). Voice messages are not routed. */
+void worker_chat_router(Worker *w, const RouterEntry *entries, int n, float threshold);
 /* Stops the running reply or download; safe from any thread. */
 void worker_cancel(Worker *w);
 /* Whether a reply is being generated. */
