@@ -135,11 +135,11 @@ static int minicpm_read(Qwen2Config *c, const cJSON *root, const char *path) {
 /* ------------------------------------------------------------ the table */
 
 static const ModelFamily families[] = {
-    {"qwen2", "Qwen2", 0, 32768, 0, qwen2_read, "chatml"},
+    {"qwen2", "Qwen2", 0, 32768, 0, qwen2_read},
     /* LLaMA-Omni2's speech LLMs: a Qwen2 backbone and speech tensors */
-    {"omni2_speech2s_qwen2", "Qwen2 (LLaMA-Omni2 speech)", 1, 32768, 0, qwen2_read, "chatml"},
-    {"omni2_speech_qwen2", "Qwen2 (LLaMA-Omni2 speech)", 1, 32768, 0, qwen2_read, "chatml"},
-    {"minicpm", "MiniCPM", 0, 2048, 1, minicpm_read, "chatml"},
+    {"omni2_speech2s_qwen2", "Qwen2 (LLaMA-Omni2 speech)", 1, 32768, 0, qwen2_read},
+    {"omni2_speech_qwen2", "Qwen2 (LLaMA-Omni2 speech)", 1, 32768, 0, qwen2_read},
+    {"minicpm", "MiniCPM", 0, 2048, 1, minicpm_read},
 };
 
 const ModelFamily *family_find(const char *model_type) {

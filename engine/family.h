@@ -14,8 +14,9 @@
  *   rope            plain RoPE or LongRoPE (ops.h Rope)
  *   tied            lm_head is embed_tokens
  *
- * Nothing outside engine/ names a family: front ends ask the engine
- * (family_find, family_list). docs/families.md says where each entry's
+ * Every family's chat is ChatML (chat.h), as MiniCPM4 and 4.1 publish it
+ * in tokenizer_config.json's chat_template. Nothing outside engine/ names a
+ * family: front ends ask the engine (modeldir_find, family_list). docs/families.md says where each entry's
  * numbers come from and what a third family costs. */
 #ifndef UNUM_FAMILY_H
 #define UNUM_FAMILY_H
@@ -34,9 +35,6 @@ typedef struct ModelFamily {
      * those first: sizes, heads, head_dim, eps, theta, tied) into c. 0, or
      * -1 with the error set, naming path and the field. */
     int (*read)(Qwen2Config *c, const struct cJSON *root, const char *path);
-    /* The chat template when tokenizer_config.json has none: a name that
-     * chat.c knows ("chatml"). */
-    const char *chat_template;
 } ModelFamily;
 
 /* The entry for model_type, or NULL. */

@@ -6,6 +6,7 @@
  * test_qwen2.c. */
 #include "engine/base/util.h"
 #include "engine/family.h"
+#include "engine/modeldir.h"
 #include "engine/qwen2.h"
 #include "tests/test.h"
 
@@ -198,4 +199,45 @@ TEST(family_longrope_context_stops_at_max_position_embeddings) {
     qwen2_free(m);
     be->close(be);
     free(dir);
+}
+
+/* The app's first run looks for a chat model of any family (modeldir_find
+ * with no model_type): qwen2 and minicpm, not Whisper, not a speech LLM. */
+TEST(family_modeldir_finds_every_language_family) {
+    char *tmp = test_tmpdir();
+    REQUIRE(tmp);
+    const char *saved_data = getenv("XDG_DATA_HOME"), *saved_home = getenv("HOME");
+    char *sd = saved_data ? xstrdup(saved_data) : NULL, *sh = saved_home ? xstrdup(saved_home) : NULL;
+    char *out = NULL;
+    CHECK_EQ_INT(test_sh(&out, NULL,
+                         "d=%s/data/unum/models/org; for m in a:qwen2 b:minicpm c:whisper "
+                         "d:omni2_speech2s_qwen2; do mkdir -p $d/${m%%%%:*} && printf "
+                         "'{\"model_type\":\"%%s\"}' ${m#*:} > $d/${m%%%%:*}/config.json; done",
+                         tmp),
+                 0);
+    free(out);
+    char *data = unum_path_join(tmp, "data");
+    setenv("XDG_DATA_HOME", data, 1);
+    setenv("HOME", tmp, 1);
+    char **found = NULL;
+    int n = modeldir_find(NULL, &found);
+    CHECK_EQ_INT(n, 2);
+    int qwen = 0, cpm = 0;
+    for (int i = 0; i < n; i++) {
+        qwen += !strcmp(found[i], "org/a");
+        cpm += !strcmp(found[i], "org/b");
+        free(found[i]);
+    }
+    free(found);
+    CHECK(qwen == 1 && cpm == 1);
+    n = modeldir_find("whisper", &found);
+    CHECK_EQ_INT(n, 1);
+    for (int i = 0; i < n; i++) free(found[i]);
+    free(found);
+    if (sd) setenv("XDG_DATA_HOME", sd, 1);
+    else unsetenv("XDG_DATA_HOME");
+    if (sh) setenv("HOME", sh, 1);
+    else unsetenv("HOME");
+    free(sd), free(sh), free(data);
+    test_tmp_remove(tmp);
 }
