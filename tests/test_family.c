@@ -241,3 +241,50 @@ TEST(family_modeldir_finds_every_language_family) {
     free(sd), free(sh), free(data);
     test_tmp_remove(tmp);
 }
+
+/* unum run, logits and bench on MiniCPM directories, end to end: the
+ * logits within 2e-3 of the reference's and the greedy ids its own. */
+TEST(family_minicpm_cli_run_logits_bench) {
+    char *tmp = test_tmpdir();
+    REQUIRE(tmp);
+    char *out = NULL, *err = NULL, *want = NULL;
+    CHECK_EQ_INT(test_sh(&out, &err,
+                         "$U run -m $F/tiny-minicpm-gqa --prompt-ids %s/tests/golden/"
+                         "tiny-minicpm-gqa/prompt.ids --temp 0 -n 16 --ids --ignore-eos "
+                         "--backend cpu",
+                         test_root()),
+                 0);
+    IdVec g = {0};
+    REQUIRE(test_golden_ids("tiny-minicpm-gqa/greedy.ids", &g) == 0);
+    size_t cap = 16 * 8 + 1, len = 0;
+    want = xmalloc(cap);
+    for (size_t i = 0; i < g.n; i++)
+        len += (size_t)snprintf(want + len, cap - len, "%s%d", i ? " " : "", g.v[i]);
+    CHECK(out && !strncmp(out, want, len));
+    free(out), free(err), free(want);
+    idvec_free(&g);
+
+    CHECK_EQ_INT(test_sh(&out, &err,
+                         "$U logits -m $F/tiny-minicpm-longrope --ids %s/tests/golden/"
+                         "tiny-minicpm-longrope/prompt.ids -o %s/l.f32 --backend cpu",
+                         test_root(), tmp),
+                 0);
+    free(out), free(err);
+    float *ref = test_golden_f32("tiny-minicpm-longrope/logits.f32", 24 * 384);
+    char *path = unum_path_join(tmp, "l.f32");
+    size_t n = 0;
+    float *got = (float *)unum_read_file(path, 1 << 20, &n);
+    REQUIRE(ref && got && n == sizeof(float) * 24 * 384);
+    double w = test_worst_rel(got, ref, 24, 384);
+    if (!(w < 2e-3)) test_fail(__FILE__, __LINE__, "unum logits: worst relative error %g", w);
+    free(ref), free(got), free(path);
+
+    CHECK_EQ_INT(test_sh(&out, &err,
+                         "$U bench -m $F/tiny-minicpm-tied --json --prompt-len 8 --gen 4 "
+                         "--backend cpu"),
+                 0);
+    CHECK_CONTAINS(out, "\"decode_tok_s\":");
+    CHECK_CONTAINS(out, "\"bytes_per_token\":");
+    free(out), free(err);
+    test_tmp_remove(tmp);
+}
