@@ -48,7 +48,7 @@ static void on_progress(void *ud, MeetStage stage, double done, double total) {
 static int summarize(int argc, char **argv) {
     Args a = {argc, 2, argv, 0};
     const char *rec_arg = NULL, *wav = NULL, *tmpl = NULL, *persona = NULL, *model = NULL,
-               *whisper = NULL, *out = NULL, *backend = "auto";
+               *whisper = NULL, *out = NULL, *backend = "auto", *report_model = NULL;
     int threads = 0, ctx = 0, no_fallback = 0;
     CliModels cm = {0}; /* --stage2 [--escalate-below P]: sections may escalate */
     LoraSpec *lora = NULL; /* --lora: in place of the template's adapters */
@@ -58,6 +58,7 @@ static int summarize(int argc, char **argv) {
         else if (args_flag(&a, "--template", "-t")) tmpl = args_value(&a);
         else if (args_flag(&a, "--persona", NULL)) persona = args_value(&a);
         else if (args_flag(&a, "-m", "--model")) model = args_value(&a);
+        else if (args_flag(&a, "--report-model", NULL)) report_model = args_value(&a);
         else if (args_flag(&a, "--whisper", NULL)) whisper = args_value(&a);
         else if (args_flag(&a, "-o", "--output")) out = args_value(&a);
         else if (args_flag(&a, "--backend", NULL)) backend = args_backend(&a);
@@ -86,7 +87,11 @@ static int summarize(int argc, char **argv) {
     int rc = app_config_load(&cfg, cfg_path);
     free(cfg_path);
     if (rc) return cli_fail();
-    if (!model) model = cfg.model;
+    /* the report writer: --report-model, -m, then the settings' report_model
+     * and model (a chat model and a separate report writer, say an 8B
+     * MiniCPM, live side by side in the settings) */
+    if (report_model) model = report_model;
+    if (!model) model = cfg.report_model ? cfg.report_model : cfg.model;
     if (!whisper) whisper = cfg.whisper;
     if (!model) {
         app_config_free(&cfg);
@@ -321,8 +326,8 @@ int cli_meeting(int argc, char **argv) {
     if (sub && !strcmp(sub, "export")) return show_or_export(argc, argv, 1);
     term_printf(stderr,
                 "usage: unum meeting summarize (--recording ID | FILE.wav) --template NAME\n"
-                "                              [--persona NAME] [-m MODEL] [--whisper MODEL] "
-                "[-o REPORT.md]\n"
+                "                              [--persona NAME] [-m MODEL] [--report-model MODEL]\n"
+                "                              [--whisper MODEL] [-o REPORT.md]\n"
                 "                              [--lora DIR[:SCALE]]... (in place of the "
                 "template's adapters)\n"
                 "       unum meeting list | show ID | export ID [--format md|json|vtt|srt]\n");

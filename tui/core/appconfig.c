@@ -32,6 +32,7 @@ void app_config_free(AppConfig *c) {
     free(c->remote_model);
     free(c->stage2);
     free(c->stage2_backend);
+    free(c->report_model);
     router_entries_free(c->adapters, c->n_adapters);
     app_config_defaults(c);
 }
@@ -100,7 +101,8 @@ int app_config_parse(AppConfig *c, const char *text, size_t len, const char *nam
                                      "threads",     "temperature", "top_p", "top_k",
                                      "max_tokens",  "ctx",     "persona", "remote_model",
                                      "stage2",      "escalate_below", "stage2_backend",
-                                     "adapter",     "lora",    "lora_threshold"};
+                                     "adapter",     "lora",    "lora_threshold",
+                                     "report_model"};
         int key = -1;
         for (int i = 0; i < (int)(sizeof keys / sizeof *keys); i++)
             if (!strcmp(k, keys[i])) key = i;
@@ -140,6 +142,7 @@ int app_config_parse(AppConfig *c, const char *text, size_t len, const char *nam
             c->lora_auto = !strcmp(v, "auto");
             break;
         case 17: bad = parse_float(v, -1, 1, &c->lora_threshold); break;
+        case 18: free(c->report_model), c->report_model = xstrdup(v); bad = !*v; break;
         }
         if (bad) return unum_error_set("%s:%d: bad value \"%s\" for %s", name, line, v, k);
     }
