@@ -56,8 +56,8 @@ int qwen2_config_parse(Qwen2Config *c, const char *json, const char *path) {
     }
     const ModelFamily *f = family_find(mt->valuestring);
     if (!f) {
-        unum_error_set("%s: model_type '%s' is not supported (unum runs %s)", path,
-                       mt->valuestring, family_list());
+        unum_error_set("%s: model_type '%s' is not supported (unum runs %s)", path, mt->valuestring,
+                       family_list());
         goto done;
     }
     c->family = f;

@@ -72,8 +72,7 @@ static int read_longrope(Qwen2Config *c, const cJSON *rs, const char *path) {
     int half = c->head_dim / 2, orig = 0;
     float shortf[ROPE_MAX_HALF], longf[ROPE_MAX_HALF];
     if (!cJSON_GetObjectItemCaseSensitive(rs, "original_max_position_embeddings"))
-        return unum_error_set("%s: rope_scaling.original_max_position_embeddings is missing",
-                              path);
+        return unum_error_set("%s: rope_scaling.original_max_position_embeddings is missing", path);
     if (config_get_int(rs, "original_max_position_embeddings", 2, 1 << 24, 0, &orig, path))
         return -1;
     if (read_factors(rs, "short_factor", half, shortf, path) ||
@@ -123,8 +122,7 @@ static int minicpm_read(Qwen2Config *c, const cJSON *root, const char *path) {
     /* the published code reads "rope_type", older configs say "type" */
     const cJSON *t = cJSON_GetObjectItemCaseSensitive(rs, "rope_type");
     if (!t) t = cJSON_GetObjectItemCaseSensitive(rs, "type");
-    if (!cJSON_IsString(t))
-        return unum_error_set("%s: rope_scaling has no rope_type string", path);
+    if (!cJSON_IsString(t)) return unum_error_set("%s: rope_scaling has no rope_type string", path);
     if (strcmp(t->valuestring, "longrope"))
         return unum_error_set("%s: rope_scaling type '%s' is not supported (unum runs "
                               "\"longrope\")",

@@ -16,8 +16,8 @@
  *
  * Every family's chat is ChatML (chat.h), as MiniCPM4 and 4.1 publish it
  * in tokenizer_config.json's chat_template. Nothing outside engine/ names a
- * family: front ends ask the engine (modeldir_find, family_list). docs/families.md says where each entry's
- * numbers come from and what a third family costs. */
+ * family: front ends ask the engine (modeldir_find, family_list). docs/families.md says where each
+ * entry's numbers come from and what a third family costs. */
 #ifndef UNUM_FAMILY_H
 #define UNUM_FAMILY_H
 

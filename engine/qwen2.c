@@ -382,9 +382,7 @@ static void adapters_add(Qwen2 *m, float *y, const float *x, const LoraSite *s, 
 }
 
 /* A bias the family may not have (NULL then, for the ops). */
-static const Weight *bias(const Weight *b) {
-    return b->data ? b : NULL;
-}
+static const Weight *bias(const Weight *b) { return b->data ? b : NULL; }
 
 /* y = x W^T + b + B (A x): a projection with its adapters. */
 static void project(Qwen2 *m, float *y, const float *x, const Weight *W, const Weight *b,
@@ -402,7 +400,7 @@ static void attn_input(Qwen2 *m, Qwen2Layer *l, int T, int pos0) {
     float eps = (float)c->rms_eps;
     int adapted = l->lora[LORA_Q].rank || l->lora[LORA_K].rank || l->lora[LORA_V].rank;
     if (be->qkv_rope && !adapted) {
-        QkvWeights w = {&l->attn_norm, &l->wq,     &l->wk,     &l->wv,
+        QkvWeights w = {&l->attn_norm, &l->wq,       &l->wk,      &l->wv,
                         bias(&l->bq),  bias(&l->bk), bias(&l->bv)};
         be->qkv_rope(be, m->q, l->k_cache, l->v_cache, m->xn, m->x, &w, T, pos0, Hq, Hkv, hd,
                      &c->rope, eps);
@@ -477,7 +475,8 @@ static void forward_chunk(Qwen2 *m, const int32_t *ids, const float *embeds, int
     Backend *be = m->be;
     if (ids) {
         be->embed(be, m->x, &m->embed, ids, T);
-        if (m->c.embed_scale != 1.0f) be->scale(be, m->x, m->c.embed_scale, (size_t)T * m->c.hidden);
+        if (m->c.embed_scale != 1.0f)
+            be->scale(be, m->x, m->c.embed_scale, (size_t)T * m->c.hidden);
     } else {
         be->from_host(be, m->x, embeds, (size_t)T * m->c.hidden);
     }

@@ -80,8 +80,8 @@ TEST(family_minicpm_config_as_published) {
 
 TEST(family_minicpm_defaults_are_minicpm_config_s) {
     Qwen2Config c;
-    const char *gone[] = {"scale_emb", "scale_depth", "dim_model_base", "rope_scaling",
-                          "tie_word_embeddings", "max_position_embeddings"};
+    const char *gone[] = {"scale_emb",    "scale_depth",         "dim_model_base",
+                          "rope_scaling", "tie_word_embeddings", "max_position_embeddings"};
     char *s = xstrdup(base_json);
     for (size_t i = 0; i < sizeof gone / sizeof gone[0]; i++) {
         cJSON *root = cJSON_Parse(s);
@@ -167,7 +167,8 @@ TEST(family_minicpm_refuses_qwen2_tensors) {
     REQUIRE(tmp);
     char *src = unum_path_join(test_fixtures(), "tiny-bf16");
     char *out = NULL;
-    CHECK_EQ_INT(test_sh(&out, NULL, "cp %s/model.safetensors %s/ && sed "
+    CHECK_EQ_INT(test_sh(&out, NULL,
+                         "cp %s/model.safetensors %s/ && sed "
                          "'s/\"model_type\":\"qwen2\"/\"model_type\":\"minicpm\"/' "
                          "%s/config.json > %s/config.json",
                          src, tmp, src, tmp),
@@ -207,7 +208,8 @@ TEST(family_modeldir_finds_every_language_family) {
     char *tmp = test_tmpdir();
     REQUIRE(tmp);
     const char *saved_data = getenv("XDG_DATA_HOME"), *saved_home = getenv("HOME");
-    char *sd = saved_data ? xstrdup(saved_data) : NULL, *sh = saved_home ? xstrdup(saved_home) : NULL;
+    char *sd = saved_data ? xstrdup(saved_data) : NULL,
+         *sh = saved_home ? xstrdup(saved_home) : NULL;
     char *out = NULL;
     CHECK_EQ_INT(test_sh(&out, NULL,
                          "d=%s/data/unum/models/org; for m in a:qwen2 b:minicpm c:whisper "

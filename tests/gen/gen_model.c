@@ -765,6 +765,7 @@ static const QuantPreset quant_presets[] = {
     {"qwen05-gptq4", "qwen05-bench", GPTQ, 4, 128, 1, 0, 0, 0},
     {"qwen05-gptq8", "qwen05-bench", GPTQ, 8, 128, 1, 0, 0, 0},
     {"qwen7b-gptq4", "qwen7b-bench", GPTQ, 4, 128, 1, 0, 0, 0},
+    {"minicpm8b-gptq4", "minicpm8b-bench", GPTQ, 4, 128, 1, 0, 0, 0},
 };
 
 typedef struct {
@@ -1142,7 +1143,7 @@ int main(int argc, char **argv) {
  * head_dim/2 of each, short near 1 and long growing like the published
  * ones. */
 static void minicpm_config(const char *out, const Preset *p, int first_special,
-                           const char *torch_dtype) {
+                           const char *extra, const char *torch_dtype) {
     int hd = p->head_dim ? p->head_dim : p->D / p->Hq;
     size_t cap = 8192, len = 0;
     char *cfg = xmalloc(cap), tie[64] = "", rope[4096] = "";
@@ -1167,10 +1168,10 @@ static void minicpm_config(const char *out, const Preset *p, int first_special,
         "\"hidden_size\":%d,\"intermediate_size\":%d,\"num_hidden_layers\":%d,"
         "\"num_attention_heads\":%d,\"num_key_value_heads\":%d,\"vocab_size\":%d,"
         "\"max_position_embeddings\":%d,\"rope_theta\":%.1f,\"rms_norm_eps\":1e-06,%s%s"
-        "\"scale_emb\":12,\"scale_depth\":1.4,\"dim_model_base\":%d,\"torch_dtype\":\"%s\","
+        "\"scale_emb\":12,\"scale_depth\":1.4,\"dim_model_base\":%d,%s\"torch_dtype\":\"%s\","
         "\"hidden_act\":\"silu\",\"bos_token_id\":%d,\"eos_token_id\":[%d]}\n",
         p->D, p->F, p->L + extra_layers, p->Hq, p->Hkv, p->V, p->max_pos, p->theta, tie, rope,
-        p->D / 4, torch_dtype, first_special, first_special + 2);
+        p->D / 4, extra, torch_dtype, first_special, first_special + 2);
     if (len >= cap) {
         fprintf(stderr, "gen_model: config of %s too long\n", p->name);
         exit(1);
@@ -1182,7 +1183,7 @@ static void minicpm_config(const char *out, const Preset *p, int first_special,
 static void write_config(const char *out, const Preset *p, int first_special, const char *extra,
                          const char *torch_dtype) {
     if (p->minicpm) {
-        minicpm_config(out, p, first_special, torch_dtype);
+        minicpm_config(out, p, first_special, extra, torch_dtype);
         return;
     }
     char cfg[2048], hd[64] = "";
