@@ -477,9 +477,11 @@ TEST(tui_records_and_transcribes) {
     /* segments appear as utterances end (the clip plays at about 6x) */
     CHECK(wait_gone(&t, "listening...", 60000));
     keys(&t, "F5");
-    /* stopping offers the report; it is written into the chat and stored */
-    CHECK(wait_for(&t, "Write a report of this recording", 10000));
-    keys(&t, "y");
+    /* stopping asks which template, once the transcript is whole; the
+     * choice (the second built-in) is written into the chat and stored */
+    CHECK(wait_for(&t, "write its report with which template", 60000));
+    keys(&t, "Down");
+    keys(&t, "Enter");
     CHECK(wait_for(&t, "stored; r in the template pane", 60000));
     keys(&t, "C-q");
     CHECK(wait_for(&t, "EXIT=0", 10000));
@@ -497,8 +499,14 @@ TEST(tui_records_and_transcribes) {
     REQUIRE(q && sqlite3_step(q) == SQLITE_ROW);
     CHECK(sqlite3_column_int(q, 0) >= 1);
     sqlite3_finalize(q);
+    /* whole once the last utterance came, so the report could be written */
+    q = store_prepare(st, "SELECT transcribed FROM recordings");
+    REQUIRE(q && sqlite3_step(q) == SQLITE_ROW);
+    CHECK_EQ_INT(sqlite3_column_int(q, 0), 1);
+    sqlite3_finalize(q);
     q = store_prepare(st, "SELECT count(*) FROM reports r JOIN recordings c ON "
-                          "r.recording_id = c.id WHERE r.model = 'tiny-qwen-vocab'");
+                          "r.recording_id = c.id WHERE r.model = 'tiny-qwen-vocab' AND "
+                          "r.template = (SELECT name FROM templates ORDER BY name LIMIT 1 OFFSET 1)");
     REQUIRE(q && sqlite3_step(q) == SQLITE_ROW);
     CHECK_EQ_INT(sqlite3_column_int(q, 0), 1);
     sqlite3_finalize(q);

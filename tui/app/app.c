@@ -27,6 +27,7 @@
 #include "engine/remote.h"
 #include "store/persona.h"
 #include "engine/pull.h"
+#include "store/meeting_store.h"
 #include "store/recording.h"
 #include "store/search.h"
 #include "store/session.h"
@@ -620,16 +621,17 @@ const char *app_report_template(App *a) {
     return a->n_templates ? a->templates[a->template_sel].name : NULL;
 }
 
-void app_report_start(App *a, const char *tmpl) {
-    if (!a->last_rec) return app_note(a, 1, "no recording yet: F5 records one");
+void app_report_start(App *a, int64_t rec, const char *tmpl, const char *persona) {
+    if (!rec) return app_note(a, 1, "no recording yet: F5 records one");
     if (!a->loaded) return app_note(a, 1, "no language model is loaded");
     if (a->replying) return app_note(a, 1, "a reply is being written (Esc cancels it)");
     if (!tmpl) return app_note(a, 1, "no report template");
-    worker_report(a->wk, a->args.db, a->last_rec, tmpl, a->persona,
+    if (a->cap && rec == a->rec_id) return app_note(a, 1, "recording %lld is still recording", (long long)rec);
+    worker_report(a->wk, a->args.db, rec, tmpl, persona,
                   a->gp.max_tokens < 384 ? a->gp.max_tokens : 384);
     char head[256];
     snprintf(head, sizeof head, "Report of recording %lld with template %s%s%s",
-             (long long)a->last_rec, tmpl, a->persona ? " as " : "", a->persona ? a->persona : "");
+             (long long)rec, tmpl, persona ? " as " : "", persona ? persona : "");
     Msg *m = msg_push(a, "user", head);
     store_msg(a, m, 0, 0);
     msg_push(a, "assistant", "");
@@ -882,12 +884,18 @@ static void handle_events(App *a) {
             app_note(a, 1, "cannot load the speech model: %s", e->failed.why);
             break;
         case EV_SEGMENT: on_segment(a, e); break;
-        case EV_RECORDING_DONE:
-            /* the last recording is whole: offer its report */
-            if (e->recording.rec == a->n_recs - 1 && !a->cap && a->last_rec && a->loaded &&
+        case EV_RECORDING_DONE: {
+            /* every segment of it came before and is stored: its transcript
+             * is whole (meeting.h's rule for reports); offer the report */
+            int k = e->recording.rec;
+            int64_t rec = k >= a->n_recs - 16 && k < a->n_recs ? a->rec_of[k % 16] : 0;
+            if (a->st && rec && e->recording.whole && store_recording_set_transcribed(a->st, rec))
+                app_note(a, 1, "%s", unum_error());
+            if (k == a->n_recs - 1 && !a->cap && a->last_rec && a->loaded && e->recording.whole &&
                 app_report_template(a) && a->ov == OV_NONE)
-                a->ov = OV_REPORT;
+                overlay_report_offer(a, a->last_rec);
             break;
+        }
         case EV_TRANSCRIBE_FAILED: app_note(a, 1, "transcription: %s", e->failed.why); break;
         case EV_REPORT_PROGRESS:
             app_note(a, 0, "report: %s %d of %d", e->report_progress.stage,
@@ -1065,7 +1073,7 @@ static void draw_bottom(App *a) {
 
 static void draw(App *a) {
     assert(a->focus >= 0 && a->focus < P_COUNT && panes[a->focus]);
-    assert(a->ov >= OV_NONE && a->ov <= OV_REPORT);
+    assert(a->ov >= OV_NONE && a->ov < OV_COUNT);
     assert(a->n_msgs <= a->cap_msgs && a->n_segs <= a->cap_segs);
     assert(!a->replying || a->n_msgs > 0); /* the reply being written is the last message */
     erase();

@@ -93,18 +93,47 @@ static void pull_key(App *a, int key) {
                  a->cfg_path, DEFAULT_MODEL);
 }
 
-/* the offer of a report when a recording ends */
+/* The report of a recording: which template (the chosen one selected
+ * first), as the chosen persona. Opened when a recording's transcript is
+ * whole, and from the meetings library. */
+static int64_t report_rec; /* the recording the open offer is for */
+
+void overlay_report_offer(App *a, int64_t rec) {
+    if (!a->n_templates) return app_note(a, 1, "no report template: n in the template pane adds one");
+    report_rec = rec;
+    a->ov = OV_REPORT;
+    a->ov_sel = 0;
+    const char *t = app_report_template(a);
+    for (size_t i = 0; t && i < a->n_templates; i++)
+        if (!strcmp(a->templates[i].name, t)) a->ov_sel = (int)i;
+}
+
 static void report_draw(App *a, Rect b) {
-    char l[3][1024];
-    snprintf(l[0], sizeof l[0], "Write a report of this recording with template %s%s%s?",
-             app_report_template(a), a->persona ? " as persona " : "", a->persona ? a->persona : "");
-    snprintf(l[1], sizeof l[1], " ");
-    snprintf(l[2], sizeof l[2], "y: write it now   n: later (r in the template pane)");
-    lines_draw(b, l, 3);
+    char l[1024];
+    snprintf(l, sizeof l, "Recording %lld: write its report with which template%s%s?",
+             (long long)report_rec, a->persona ? ", as persona " : "", a->persona ? a->persona : "");
+    ui_put(b.y, b.x, l, strlen(l), b.w);
+    int rows = b.h - 4, top = a->ov_sel >= rows ? a->ov_sel - rows + 1 : 0;
+    for (int i = 0; i < rows && top + i < (int)a->n_templates; i++) {
+        const Template *t = &a->templates[top + i];
+        snprintf(l, sizeof l, "%-20s %s", t->name, t->description);
+        attrset(top + i == a->ov_sel ? theme_attr(THEME_SELECTION) : A_NORMAL);
+        ui_fill(b.y + 2 + i, b.x - 1, b.w + 2);
+        ui_put(b.y + 2 + i, b.x, l, strlen(l), b.w);
+    }
+    attrset(A_NORMAL);
+    const char *hint = "Enter: write it now   Esc: later (r in the template pane)";
+    ui_put(b.y + b.h - 1, b.x, hint, strlen(hint), b.w);
 }
 static void report_key(App *a, int key) {
+    if (overlay_move(a, key, (int)a->n_templates)) return;
+    if (key != '\r' && key != 'y' && key != 'Y') {
+        a->ov = OV_NONE;
+        return;
+    }
     a->ov = OV_NONE;
-    if (key == 'y' || key == 'Y') app_report_start(a, app_report_template(a));
+    if (a->ov_sel < (int)a->n_templates)
+        app_report_start(a, report_rec, a->templates[a->ov_sel].name, a->persona);
 }
 
 /* the sessions list, and its delete confirmation */
@@ -247,7 +276,7 @@ const OverlayOps app_overlays[OV_COUNT] = {
     [OV_CONFIRM] = {"Delete this session? y / n", KEYS_CTX_GLOBAL, NULL, sessions_draw,
                     confirm_key},
     [OV_PULL] = {"First run: no language model yet", KEYS_CTX_GLOBAL, NULL, pull_draw, pull_key},
-    [OV_REPORT] = {"Recording stopped", KEYS_CTX_GLOBAL, NULL, report_draw, report_key},
+    [OV_REPORT] = {"Report: choose a template", KEYS_CTX_GLOBAL, NULL, report_draw, report_key},
 };
 
 void overlay_draw(App *a) {

@@ -185,6 +185,9 @@ extern const OverlayOps app_overlays[OV_COUNT];
 void overlay_draw(App *a);
 void overlay_sessions_open(App *a);
 void overlay_search_run(App *a);
+/* Asks which template the report of recording rec uses (the chosen one
+ * first), and writes it on Enter. */
+void overlay_report_offer(App *a, int64_t rec);
 
 /* The pane kinds: pane_chat.c, pane_transcript.c and pane_list.c, whose
  * kind personas and templates share. */
@@ -219,8 +222,9 @@ void app_list_edit(App *a, int persona, int create);
 void app_send_input(App *a);
 /* Starts or stops recording from the microphone. */
 void app_record_toggle(App *a);
-/* Writes the report of the last recording with template tmpl. */
-void app_report_start(App *a, const char *tmpl);
+/* Writes the report of recording rec with template tmpl as persona (NULL:
+ * none) into the chat; refused (a note) while rec is still recording. */
+void app_report_start(App *a, int64_t rec, const char *tmpl, const char *persona);
 
 /* Drawing: s[0..n) at (y, x) in at most cols columns (returns the columns
  * used); cols blanks; a box with a title. */

@@ -49,7 +49,7 @@ static int act_list_pick(App *a) {
 static int act_list_edit(App *a) { return app_list_edit(a, list_of(a, a->focus).persona, 0), R_DONE; }
 static int act_list_new(App *a) { return app_list_edit(a, list_of(a, a->focus).persona, 1), R_DONE; }
 static int act_template_report(App *a) {
-    if (a->n_templates) app_report_start(a, a->templates[a->template_sel].name);
+    if (a->n_templates) app_report_start(a, a->last_rec, a->templates[a->template_sel].name, a->persona);
     return R_DONE;
 }
 

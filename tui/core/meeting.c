@@ -398,6 +398,13 @@ int meeting_report(Store *st, Engine *e, int64_t rec_id, const char *template_na
     size_t n_seg = 0;
     int rc = store_meeting_get(st, rec_id, &m);
     if (!rc) rc = store_segment_list(st, rec_id, &g, &n_seg);
+    /* the one rule for every front end: a report is written from a whole
+     * transcript, never from the segments that happen to be stored while
+     * the last ones are still being transcribed */
+    if (!rc && !m.transcribed)
+        rc = unum_error_set("recording %lld: its transcript is not whole yet (%zu segments so far); "
+                            "transcribe it to the end first",
+                            (long long)rec_id, n_seg);
     if (!rc && n_seg == 0) rc = unum_error_set("recording %lld has no transcript yet", (long long)rec_id);
     Lines material = {0};
     const char *kind = "a meeting transcript, one line per segment with its start time";

@@ -71,6 +71,7 @@ struct Worker {
     int audio_end;
     size_t end_at; /* where in audio the recording ended (with audio_end) */
     int gen;       /* the number of the recording being transcribed (worker) */
+    int gen_failed; /* a window of that recording failed to transcribe (worker) */
     UnumCancel stream_cancel;
     UnumCancel report_cancel;
     Store *st; /* the worker's own connection, opened for the first report */
@@ -777,6 +778,8 @@ static void feed_audio(Worker *w) {
             if (!rc) rc = tstream_finish(w->stream);
             Event *d = event_new(EV_RECORDING_DONE);
             d->recording.rec = w->gen++;
+            d->recording.whole = !rc && !w->gen_failed;
+            w->gen_failed = 0;
             post(w, d);
             TranscribeParams p; /* always a fresh stream for the next recording */
             live_params(w, &p);
@@ -786,6 +789,7 @@ static void feed_audio(Worker *w) {
                 post(w, event_failed(EV_TRANSCRIBE_FAILED, unum_error()));
             if (w->stream && !rc && n > end_at) rc = tstream_feed(w->stream, a + end_at, n - end_at);
         }
+        if (rc < 0 && !end) w->gen_failed = 1;
         if (rc < 0) post(w, event_failed(EV_TRANSCRIBE_FAILED, unum_error()));
     }
     free(a);

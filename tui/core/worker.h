@@ -76,6 +76,7 @@ typedef struct Event {
         } segment;
         struct {
             int rec;
+            int whole; /* every window of it was transcribed (no failure) */
         } recording;
         struct {
             char *stage;     /* "summarizing", "writing" */
