@@ -45,6 +45,64 @@ TEST(cli_usage_errors_exit_2) {
     free(out);
 }
 
+/* Every command the usage text lists, and every subcommand it names (a
+ * word after the command or after " | "), answers --help and -h with its
+ * own usage on stdout and exit 0, and runs nothing: the database given
+ * with --db is never created (`unum search --help` must not search).
+ * --version prints the version. */
+TEST(cli_every_command_answers_help) {
+    char *usage = NULL;
+    REQUIRE(test_sh(&usage, NULL, "$U --help") == 0 && usage);
+    char *dir = test_tmpdir(), *db = unum_path_join(dir, "never.db");
+    int commands = 0, subcommands = 0;
+    char cmd[64] = "";
+    for (char *save = NULL, *l = strtok_r(usage, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+        const char *words = NULL;
+        if (l[0] == ' ' && l[1] == ' ' && l[2] >= 'a' && l[2] <= 'z') { /* a command's entry */
+            size_t n = strcspn(l + 2, " ");
+            snprintf(cmd, sizeof cmd, "%.*s", (int)n, l + 2);
+            words = l + 2;
+            for (int flag = 0; flag < 2; flag++) {
+                char *out = NULL, *err = NULL, want[96];
+                CHECK_EQ_INT(test_sh(&out, &err, "$U --db %s %s %s", db, cmd, flag ? "-h" : "--help"), 0);
+                snprintf(want, sizeof want, "usage: unum %s", cmd);
+                CHECK_CONTAINS(out, want);
+                CHECK(err && !err[0]);
+                free(out);
+                free(err);
+            }
+            commands++;
+        } else if (cmd[0] && l[0] == ' ' && strstr(l, "| ")) {
+            words = l; /* a continuation that names more subcommands */
+        }
+        /* the subcommands: a lowercase word after the command or a "|" */
+        char line[1024], prev[64] = "";
+        snprintf(line, sizeof line, "%s", words ? words : "");
+        for (char *s2 = NULL, *w = strtok_r(line, " ", &s2); w; w = strtok_r(NULL, " ", &s2)) {
+            int word = strspn(w, "abcdefghijklmnopqrstuvwxyz") == strlen(w);
+            if (word && (!strcmp(prev, "|") || !strcmp(prev, cmd))) {
+                char *out = NULL;
+                CHECK_EQ_INT(test_sh(&out, NULL, "$U --db %s %s %s --help", db, cmd, w), 0);
+                CHECK_CONTAINS(out, "usage: unum");
+                free(out);
+                subcommands++;
+            }
+            snprintf(prev, sizeof prev, "%s", w);
+        }
+    }
+    printf("  %d commands, %d subcommands\n", commands, subcommands);
+    CHECK(commands >= 17);
+    CHECK(subcommands >= 10);
+    CHECK(!unum_file_exists(db));
+    char *out = NULL;
+    CHECK_EQ_INT(test_sh(&out, NULL, "$U --version"), 0);
+    CHECK(out && !strncmp(out, "unum ", 5) && out[5] >= '0' && out[5] <= '9');
+    free(out);
+    free(db);
+    test_tmp_remove(dir);
+    free(usage);
+}
+
 TEST(cli_runtime_errors_exit_1_and_name_the_culprit) {
     char *err = NULL;
     CHECK_EQ_INT(test_sh(NULL, &err, "$U run -m /nonexistent/model -p hi"), 1);
