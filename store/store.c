@@ -165,6 +165,10 @@ static const char migration_5[] =
     "UPDATE messages SET model = (SELECT model FROM sessions WHERE sessions.id = "
     "messages.session_id) WHERE role = 'assistant';";
 
+/* Version 6: a recording's title, given in the app's meetings library
+ * ('' shows its file's name). */
+static const char migration_6[] = "ALTER TABLE recordings ADD COLUMN title TEXT NOT NULL DEFAULT '';";
+
 typedef struct {
     const char *sql;
     int (*after)(Store *st); /* runs in the same transaction, after sql */
@@ -181,6 +185,7 @@ static const Migration migrations[STORE_SCHEMA_VERSION] = {
     {migration_3, NULL},
     {migration_4, NULL},
     {migration_5, NULL},
+    {migration_6, NULL},
 };
 
 /* ---- helpers -------------------------------------------------------------- */

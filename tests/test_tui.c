@@ -10,7 +10,9 @@
 #include "tests/openai_stub.h"
 #include "tests/test.h"
 
+#include "store/meeting_store.h"
 #include "store/recording.h"
+#include "tui/core/recordings.h"
 #include "store/session.h"
 #include "store/store.h"
 #include "engine/base/util.h"
@@ -792,5 +794,205 @@ TEST(tui_cascade_shows_the_answering_stage) {
     }
     free(db);
     free(model);
+    tui_close(&t);
+}
+
+/* ------------------------------------------------------------ meetings */
+
+/* t's database with the meeting clip imported as a recording (into t's
+ * recordings folder), its transcript whole when transcribed, and a report
+ * when report is not NULL; the recording's row. */
+static int64_t library_fixture(Tui *t, int transcribed, const char *report) {
+    char db[1024], data[1024];
+    snprintf(db, sizeof db, "%s/u.db", t->dir);
+    snprintf(data, sizeof data, "%s/data", t->dir);
+    char *old = getenv("XDG_DATA_HOME") ? xstrdup(getenv("XDG_DATA_HOME")) : NULL;
+    setenv("XDG_DATA_HOME", data, 1);
+    Store *st = NULL;
+    int64_t rec = 0;
+    int existing = 0;
+    char *wav = unum_path_join(t->root, "tests/golden/transcribe/meeting16k.wav");
+    if (store_open(db, &st) || recording_import(st, wav, &rec, &existing) ||
+        store_segment_add(st, rec, 0, 4.5, NULL, "welcome to the budget review", NULL) ||
+        (transcribed && store_recording_set_transcribed(st, rec)) ||
+        (report && store_report_add_model(st, rec, "standup", "analyst", "m", report, NULL))) {
+        printf("  %s\n", unum_error());
+        rec = 0;
+    }
+    store_close(st);
+    free(wav);
+    if (old) setenv("XDG_DATA_HOME", old, 1);
+    else unsetenv("XDG_DATA_HOME");
+    free(old);
+    return rec;
+}
+
+static long long db_int(Tui *t, const char *sql) {
+    char db[1024];
+    snprintf(db, sizeof db, "%s/u.db", t->dir);
+    Store *st = NULL;
+    if (store_open(db, &st)) return -1;
+    sqlite3_stmt *q = store_prepare(st, sql);
+    long long v = q && sqlite3_step(q) == SQLITE_ROW ? sqlite3_column_int64(q, 0) : -1;
+    sqlite3_finalize(q);
+    store_close(st);
+    return v;
+}
+
+/* The library (F12): the recording listed with its name, length and report
+ * count; its report read rendered (markdown markers hidden) and scrolled;
+ * renamed (stored); exported as WebVTT through meeting_export; deleted
+ * after y, its row, transcript, reports and file gone. */
+TEST(tui_meetings_library) {
+    Tui t;
+    if (tui_open(&t)) return;
+    char md[4096];
+    int n = snprintf(md, sizeof md, "# Budget report\n\n**Decisions** were taken.\n\n");
+    for (int i = 1; i <= 40; i++) n += snprintf(md + n, sizeof md - (size_t)n, "- item %d\n", i);
+    int64_t rec = library_fixture(&t, 1, md);
+    REQUIRE(rec > 0);
+    REQUIRE(start(&t, NULL, "-m /nonexistent/model") == 0);
+    REQUIRE(wait_for(&t, "cannot load the language model", 10000));
+    keys(&t, "F12");
+    CHECK(wait_for(&t, "meeting16k", 5000)); /* the copy keeps the file's name */
+    CHECK(wait_for(&t, "0:39", 2000));        /* the clip's length */
+    keys(&t, "Enter");
+    CHECK(wait_for(&t, "report 1 of 1: standup as analyst", 5000));
+    char *s = screen(&t);
+    CHECK_CONTAINS(s, "Budget report");
+    CHECK(!strstr(s, "# Budget") && !strstr(s, "**Decisions"));
+    CHECK(!strstr(s, "item 40"));
+    free(s);
+    keys(&t, "End");
+    CHECK(wait_for(&t, "item 40", 3000));
+    keys(&t, "Escape");
+    CHECK(wait_for(&t, "Meetings:", 3000));
+    keys(&t, "R");
+    CHECK(wait_for(&t, "Rename recording", 3000));
+    for (int i = 0; i < 20; i++) keys(&t, "BSpace");
+    text(&t, "Budget review");
+    keys(&t, "Enter");
+    CHECK(wait_for(&t, "Budget review", 3000));
+    char sql[256];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM recordings WHERE title = 'Budget review'");
+    CHECK_EQ_INT(db_int(&t, sql), 1);
+    keys(&t, "x");
+    CHECK(wait_for(&t, "WebVTT", 3000));
+    keys(&t, "Down");
+    keys(&t, "Down");
+    keys(&t, "Enter");
+    CHECK(wait_for(&t, "exported to", 3000));
+    char vtt[1024];
+    snprintf(vtt, sizeof vtt, "%s/data/unum/exports/recording-%lld.vtt", t.dir, (long long)rec);
+    char *body = unum_read_file(vtt, 1 << 20, NULL);
+    CHECK(body && !strncmp(body, "WEBVTT", 6));
+    CHECK(body && strstr(body, "welcome to the budget review"));
+    free(body);
+    char *path = NULL;
+    char db[1024];
+    snprintf(db, sizeof db, "%s/u.db", t.dir);
+    Store *st = NULL;
+    REQUIRE(store_open(db, &st) == 0);
+    path = store_recording_path(st, rec);
+    store_close(st);
+    REQUIRE(path && unum_file_exists(path));
+    keys(&t, "d");
+    CHECK(wait_for(&t, "Its file is removed too", 3000));
+    keys(&t, "n");
+    CHECK(wait_for(&t, "nothing was deleted", 3000));
+    CHECK(unum_file_exists(path));
+    keys(&t, "d");
+    CHECK(wait_for(&t, "Its file is removed too", 3000));
+    keys(&t, "y");
+    CHECK(wait_for(&t, "and its file", 3000));
+    CHECK(wait_for(&t, "no recordings yet", 3000));
+    CHECK(!unum_file_exists(path));
+    CHECK_EQ_INT(db_int(&t, "SELECT count(*) FROM recordings"), 0);
+    CHECK_EQ_INT(db_int(&t, "SELECT count(*) FROM reports"), 0);
+    CHECK_EQ_INT(db_int(&t, "SELECT count(*) FROM segments"), 0);
+    free(path);
+    keys(&t, "Escape");
+    keys(&t, "C-q");
+    CHECK(wait_for(&t, "EXIT=0", 5000));
+    tui_close(&t);
+}
+
+/* Recording with no speech model: it records (no live transcript), M-p
+ * pauses ("paused" in the status bar, no frames while paused) and resumes;
+ * the recording is complete and not transcribed. Started again with a
+ * speech model, the library's t transcribes it, and the report offer asks
+ * for the template and persona. */
+TEST(tui_records_without_a_speech_model_pauses_and_transcribes_later) {
+    Tui t;
+    if (tui_open(&t)) return;
+    char *wh = whisper_fixture(&t);
+    if (!wh) return;
+    char env[2048], args[1024];
+    REQUIRE(disk_mic(&t, 18, 1, env, sizeof env) == 0);
+    REQUIRE(start(&t, env, "-m /nonexistent/model") == 0);
+    REQUIRE(wait_for(&t, "cannot load the language model", 10000));
+    keys(&t, "F5");
+    CHECK(wait_for(&t, "without a speech model", 5000));
+    CHECK(wait_for(&t, "REC", 5000));
+    keys(&t, "M-p");
+    CHECK(wait_for(&t, "REC paused", 5000));
+    keys(&t, "M-p");
+    CHECK(wait_for(&t, "recording resumed", 5000));
+    CHECK(wait_gone(&t, "REC paused", 5000));
+    sleep(1);
+    keys(&t, "F5");
+    CHECK(wait_for(&t, "recording stopped", 5000));
+    keys(&t, "C-q");
+    CHECK(wait_for(&t, "EXIT=0", 10000));
+    CHECK_EQ_INT(db_int(&t, "SELECT count(*) FROM recordings WHERE status = 'complete' AND "
+                            "transcribed = 0 AND duration_s > 0"),
+                 1);
+    /* later, with a speech model: t in the library */
+    snprintf(args, sizeof args, "-m /nonexistent/model --whisper %s", wh);
+    REQUIRE(start(&t, NULL, args) == 0);
+    REQUIRE(wait_for(&t, "speech model ready", 20000));
+    keys(&t, "F12");
+    CHECK(wait_for(&t, "not transcribed (t)", 5000));
+    keys(&t, "t");
+    CHECK(wait_for(&t, "transcribed; r in the library", 60000));
+    CHECK_EQ_INT(db_int(&t, "SELECT transcribed FROM recordings"), 1);
+    CHECK(db_int(&t, "SELECT count(*) FROM segments") >= 1);
+    keys(&t, "C-q");
+    CHECK(wait_for(&t, "EXIT=0", 10000));
+    free(wh);
+    tui_close(&t);
+}
+
+/* A recording whose app was killed: its row still 'recording', its WAV
+ * header never patched (sizes 0). The next start offers it; y fixes the
+ * header with the audio on disk, completes the row and opens the library. */
+TEST(tui_offers_to_recover_an_interrupted_recording) {
+    Tui t;
+    if (tui_open(&t)) return;
+    char dir[1024], path[1200], db[1024];
+    snprintf(dir, sizeof dir, "%s/data/unum/recordings", t.dir);
+    snprintf(path, sizeof path, "%s/rec-crashed.wav", dir);
+    snprintf(db, sizeof db, "%s/u.db", t.dir);
+    REQUIRE(sh("mkdir -p %s && cp %s/tests/golden/transcribe/meeting16k.wav %s && "
+               "printf '\\000\\000\\000\\000' | dd of=%s bs=1 seek=4 conv=notrunc 2>/dev/null && "
+               "printf '\\000\\000\\000\\000' | dd of=%s bs=1 seek=40 conv=notrunc 2>/dev/null",
+               dir, t.root, path, path, path) == 0);
+    Store *st = NULL;
+    int64_t rec = 0;
+    REQUIRE(store_open(db, &st) == 0);
+    REQUIRE(store_recording_begin(st, path, 16000, 1, 0, &rec) == 0);
+    store_close(st);
+    REQUIRE(start(&t, NULL, "-m /nonexistent/model") == 0);
+    CHECK(wait_for(&t, "ended without being finished", 10000));
+    CHECK(wait_for(&t, "rec-crashed.wav", 2000));
+    keys(&t, "y");
+    CHECK(wait_for(&t, "1 recording recovered", 5000));
+    CHECK(wait_for(&t, "not transcribed (t)", 5000));
+    CHECK_EQ_INT(db_int(&t, "SELECT count(*) FROM recordings WHERE status = 'complete' AND "
+                            "duration_s > 39"),
+                 1);
+    keys(&t, "Escape");
+    keys(&t, "C-q");
+    CHECK(wait_for(&t, "EXIT=0", 5000));
     tui_close(&t);
 }

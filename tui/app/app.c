@@ -602,7 +602,9 @@ void app_persona_choose(App *a) {
     if (!a->n_personas) return;
     free(a->persona);
     a->persona = xstrdup(a->personas[a->persona_sel].name);
-    app_note(a, 0, "persona '%s' conditions the replies from now on", a->persona);
+    /* remembered for the next start, as the theme is */
+    if (app_config_set(a->cfg_path, "persona", a->persona)) app_note(a, 1, "%s", unum_error());
+    else app_note(a, 0, "persona '%s' conditions the replies from now on (remembered)", a->persona);
 }
 
 void app_template_choose(App *a) {
@@ -708,12 +710,21 @@ static void voice_toggle(App *a) {
 
 static void on_audio(void *user, const float *x, size_t n) { worker_audio(user, x, n); }
 
+void app_record_pause(App *a) {
+    if (!a->cap) return app_note(a, 1, "not recording (F5 records)");
+    a->rec_paused = !a->rec_paused;
+    capture_pause(a->cap, a->rec_paused);
+    app_note(a, 0, a->rec_paused ? "recording paused: M-p resumes (the pause is not recorded)"
+                                 : "recording resumed");
+}
+
 void app_record_toggle(App *a) {
     if (a->cap) {
         capture_stats st;
         int rc = capture_close(a->cap, &st);
         a->cap = NULL;
-        worker_audio_end(a->wk);
+        a->rec_paused = 0;
+        if (a->rec_live) worker_audio_end(a->wk);
         if (a->st && a->rec_id && recording_finish(a->st, a->rec_id))
             alert(a, "recording: %s", unum_error());
         else if (rc) alert(a, "recording: %s", unum_error());
@@ -723,12 +734,9 @@ void app_record_toggle(App *a) {
          * (EV_RECORDING_DONE) */
         return;
     }
-    if (!a->whisper_ready) {
-        app_note(a, 1, a->whisper_loading ? "the speech model is still loading"
-                                      : "no speech model: set whisper = DIR in %s or pass --whisper",
-             a->cfg_path);
-        return;
-    }
+    /* without a speech model (or before it is loaded) the recording is
+     * kept for the library to transcribe later */
+    a->rec_live = a->whisper_ready;
     char *dir = store_recordings_dir();
     if (!dir) return alert(a, "recording: %s", unum_error());
     time_t now = time(NULL);
@@ -738,8 +746,8 @@ void app_record_toggle(App *a) {
     strftime(stem, sizeof stem, "rec-%Y%m%d-%H%M%S", &tm);
     /* a name that cannot collide: a second recording in the same second
      * gets rec-...-2.wav, never the first one's file */
-    capture_config cfg = {.dir = dir, .stem = stem, .encoding = WAV_PCM, .listener = on_audio,
-                          .listener_user = a->wk};
+    capture_config cfg = {.dir = dir, .stem = stem, .encoding = WAV_PCM,
+                          .listener = a->rec_live ? on_audio : NULL, .listener_user = a->wk};
     a->cap = capture_start(&cfg);
     free(dir);
     if (!a->cap) return alert(a, "recording did not start: %s", unum_error());
@@ -747,15 +755,19 @@ void app_record_toggle(App *a) {
     a->rec_id = 0;
     if (a->st && store_recording_begin(a->st, path, CAPTURE_RATE, 1, a->session, &a->rec_id)) {
         char *p = xstrdup(path);
-        worker_audio_end(a->wk);
+        if (a->rec_live) worker_audio_end(a->wk);
         recording_abandon(a, &a->cap, &p);
         return;
     }
-    a->rec_of[a->n_recs++ % 16] = a->rec_id;
+    if (a->rec_live) a->rec_of[a->n_recs++ % 16] = a->rec_id; /* worker.h's numbering */
     a->rec_t0 = unum_now();
     for (int i = 0; i < a->n_segs; i++) free(a->segs[i].text);
     a->n_segs = 0;
-    app_note(a, 0, "recording to %s", path);
+    if (a->rec_live) app_note(a, 0, "recording to %s", path);
+    else
+        app_note(a, 0, "recording to %s without a speech model: %s", path,
+                 a->whisper_loading ? "the transcript waits for it (F12, t)"
+                                    : "transcribe it later from the library (F12, t)");
 }
 
 static void on_segment(App *a, const Event *e) {
@@ -920,6 +932,7 @@ static void handle_events(App *a) {
             break;
         case EV_PULL_PROGRESS: on_pull_progress(a, e); break;
         case EV_PULL_DONE: on_pull_done(a, e); break;
+        case EV_TRANSCRIBED: meetings_on_transcribed(a, e->transcribed.rec); break;
         }
         a->dirty = 1;
     }
@@ -1016,7 +1029,8 @@ static void draw_status(App *a) {
         capture_wait(a->cap, 0, &st);
         int meter = 10, lv = (int)(st.level * meter + 0.5);
         char m[128];
-        int k = snprintf(m, sizeof m, " REC %4.0fs ", unum_now() - a->rec_t0);
+        int k = snprintf(m, sizeof m, a->rec_paused ? " REC paused %4.0fs " : " REC %4.0fs ",
+                         (double)st.frames / CAPTURE_RATE); /* recorded: pauses left out */
         int x = a->W - k - meter - 2;
         if (x > used) {
             attrset(theme_attr(THEME_RECORDING));
@@ -1178,6 +1192,8 @@ static int act_edit_last(App *a) { return edit_last(a), R_DONE; }
 static int act_copy_message(App *a) { return copy_message(a), R_DONE; }
 static int act_copy_code(App *a) { return copy_code(a), R_DONE; }
 static int act_export(App *a) { return export_session(a), R_DONE; }
+static int act_meetings(App *a) { return meetings_open(a), R_DONE; }
+static int act_record_pause(App *a) { return app_record_pause(a), R_DONE; }
 
 /* The transcript scrolls by segments, the chat by lines; draw_chat and
  * draw_transcript clamp what is past the end. */
@@ -1233,6 +1249,8 @@ static const ActionFn global_actions[KEYS_N_ACTIONS] = {
     [KEYS_SCROLL_DOWN] = act_scroll_down,
     [KEYS_PAGE_TOP] = act_page_top,
     [KEYS_PAGE_BOTTOM] = act_page_bottom,
+    [KEYS_MEETINGS] = act_meetings,
+    [KEYS_RECORD_PAUSE] = act_record_pause,
 };
 
 /* ------------------------------------------------------------ the pane table */
@@ -1422,7 +1440,10 @@ int app_main(const AppArgs *args) {
         if (!early[0]) snprintf(early, sizeof early, "%s", unum_error());
         theme_load(&a->theme, "mono");
     }
-    if (recordings_open(args->db, &a->st)) {
+    /* store_open, not recordings_open: recordings a crash interrupted are
+     * offered for recovery (meetings_recovery_offer) rather than repaired
+     * unasked */
+    if (store_open(args->db, &a->st)) {
         if (!early[0]) snprintf(early, sizeof early, "database: %s (sessions are not saved)", unum_error());
         a->st = NULL;
     } else if (!early[0] && store_notice(a->st)) {
@@ -1448,6 +1469,7 @@ int app_main(const AppArgs *args) {
         worker_load_whisper(a->wk, wh, a->cfg.backend, a->cfg.threads);
         a->whisper_loading = 1;
     }
+    if (a->ov == OV_NONE) meetings_recovery_offer(a);
     if (early[0]) app_note(a, 1, "%s", early);
     a->dirty = 1;
     while (!a->quit) {

@@ -96,7 +96,14 @@ static void pull_key(App *a, int key) {
 /* The report of a recording: which template (the chosen one selected
  * first), as the chosen persona. Opened when a recording's transcript is
  * whole, and from the meetings library. */
-static int64_t report_rec; /* the recording the open offer is for */
+static int64_t report_rec;   /* the recording the open offer is for */
+static int report_persona;   /* 0: none, k: a->personas[k - 1] */
+
+static const char *offer_persona(App *a) {
+    return report_persona > 0 && report_persona <= (int)a->n_personas
+               ? a->personas[report_persona - 1].name
+               : NULL;
+}
 
 void overlay_report_offer(App *a, int64_t rec) {
     if (!a->n_templates) return app_note(a, 1, "no report template: n in the template pane adds one");
@@ -106,12 +113,16 @@ void overlay_report_offer(App *a, int64_t rec) {
     const char *t = app_report_template(a);
     for (size_t i = 0; t && i < a->n_templates; i++)
         if (!strcmp(a->templates[i].name, t)) a->ov_sel = (int)i;
+    report_persona = 0; /* the chosen persona first */
+    for (size_t i = 0; a->persona && i < a->n_personas; i++)
+        if (!strcmp(a->personas[i].name, a->persona)) report_persona = (int)i + 1;
 }
 
 static void report_draw(App *a, Rect b) {
     char l[1024];
-    snprintf(l, sizeof l, "Recording %lld: write its report with which template%s%s?",
-             (long long)report_rec, a->persona ? ", as persona " : "", a->persona ? a->persona : "");
+    const char *p = offer_persona(a);
+    snprintf(l, sizeof l, "Recording %lld: write its report with which template, as %s%s?",
+             (long long)report_rec, p ? "persona " : "", p ? p : "no persona");
     ui_put(b.y, b.x, l, strlen(l), b.w);
     int rows = b.h - 4, top = a->ov_sel >= rows ? a->ov_sel - rows + 1 : 0;
     for (int i = 0; i < rows && top + i < (int)a->n_templates; i++) {
@@ -122,18 +133,22 @@ static void report_draw(App *a, Rect b) {
         ui_put(b.y + 2 + i, b.x, l, strlen(l), b.w);
     }
     attrset(A_NORMAL);
-    const char *hint = "Enter: write it now   Esc: later (r in the template pane)";
+    const char *hint = "Enter: write it now   Tab: another persona   Esc: later (F12: library)";
     ui_put(b.y + b.h - 1, b.x, hint, strlen(hint), b.w);
 }
 static void report_key(App *a, int key) {
     if (overlay_move(a, key, (int)a->n_templates)) return;
+    if (key == '\t') {
+        report_persona = (report_persona + 1) % ((int)a->n_personas + 1);
+        return;
+    }
     if (key != '\r' && key != 'y' && key != 'Y') {
         a->ov = OV_NONE;
         return;
     }
     a->ov = OV_NONE;
     if (a->ov_sel < (int)a->n_templates)
-        app_report_start(a, report_rec, a->templates[a->ov_sel].name, a->persona);
+        app_report_start(a, report_rec, a->templates[a->ov_sel].name, offer_persona(a));
 }
 
 /* the sessions list, and its delete confirmation */
@@ -185,8 +200,7 @@ static void field_cursor(App *a, Rect b) {
     int u = tw_width(a->ov_ed.buf, a->ov_ed.cur);
     move(b.y, b.x + (u < b.w ? u : b.w));
 }
-/* An editing key for the field; 1 when it changed the text. */
-static int field_key(App *a, int key) {
+int overlay_field_key(App *a, int key) {
     if (key == K(KEY_BACKSPACE)) ed_backspace(&a->ov_ed);
     else if (key == K(KEY_LEFT)) ed_left(&a->ov_ed);
     else if (key == K(KEY_RIGHT)) ed_right(&a->ov_ed);
@@ -226,7 +240,7 @@ static void search_key(App *a, int key) {
         } else {
             app_note(a, 0, "that hit is in recording %lld's transcript", (long long)h->owner);
         }
-    } else if (field_key(a, key)) {
+    } else if (overlay_field_key(a, key)) {
         overlay_search_run(a);
     }
 }
@@ -244,7 +258,7 @@ static void rename_key(App *a, int key) {
         else if (id == a->session) free(a->session_title), a->session_title = xstrdup(a->ov_ed.buf);
         overlay_sessions_open(a);
     } else {
-        field_key(a, key);
+        overlay_field_key(a, key);
     }
 }
 
@@ -277,6 +291,18 @@ const OverlayOps app_overlays[OV_COUNT] = {
                     confirm_key},
     [OV_PULL] = {"First run: no language model yet", KEYS_CTX_GLOBAL, NULL, pull_draw, pull_key},
     [OV_REPORT] = {"Report: choose a template", KEYS_CTX_GLOBAL, NULL, report_draw, report_key},
+    [OV_MEETINGS] = {"Meetings: Enter read, r report, x export, R rename, d delete, t transcribe",
+                     KEYS_CTX_MEETINGS, meetings_actions, meetings_draw, meetings_key},
+    [OV_MEETING_VIEW] = {"Report (Up/Down/PgUp/PgDn scroll, Left/Right other reports, Esc back)",
+                         KEYS_CTX_GLOBAL, NULL, meetings_view_draw, meetings_view_key},
+    [OV_MEETING_EXPORT] = {"Export the recording", KEYS_CTX_GLOBAL, NULL, meetings_export_draw,
+                           meetings_export_key},
+    [OV_MEETING_RENAME] = {"Rename recording (Enter saves)", KEYS_CTX_GLOBAL, NULL, rename_draw,
+                           meetings_rename_key},
+    [OV_MEETING_CONFIRM] = {"Delete this recording? y / n", KEYS_CTX_GLOBAL, NULL,
+                            meetings_confirm_draw, meetings_confirm_key},
+    [OV_RECOVER] = {"Interrupted recordings", KEYS_CTX_GLOBAL, NULL, meetings_recover_draw,
+                    meetings_recover_key},
 };
 
 void overlay_draw(App *a) {

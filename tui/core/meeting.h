@@ -66,4 +66,11 @@ int meeting_report(Store *st, Engine *e, int64_t rec_id, const char *template_na
  * subtitles: format "vtt" or "srt" (new string; NULL with the error set). */
 char *meeting_transcript_text(Store *st, int64_t rec_id, const char *format);
 
+/* What `unum meeting show` and `export` print, and the app's library
+ * writes: format NULL the timestamped transcript; "md" the newest report,
+ * else the transcript under a heading; "json" the recording, its segments
+ * and its newest report; "vtt" or "srt" subtitles. A new string, or NULL
+ * with the error set (an unknown format names itself). */
+char *meeting_export(Store *st, int64_t rec_id, const char *format);
+
 #endif
