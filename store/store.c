@@ -2,6 +2,7 @@
 #include "store/store.h"
 
 #include "store/builtin.h"
+#include "store/persona.h" /* store_name_check */
 #include "engine/base/paths.h"
 #include "engine/base/util.h"
 
@@ -485,6 +486,28 @@ int store_check(Store *st) {
                            "VALUES ('integrity-check', 1)") != 0)
             return unum_error_wrap("full-text index");
     }
+    return 0;
+}
+
+int store_rename_named(Store *st, const char *table, const char *kind, const char *from,
+                       const char *to) {
+    char what[64];
+    snprintf(what, sizeof what, "%s name", kind);
+    if (store_name_check(to, what)) return -1;
+    char sql[128];
+    snprintf(sql, sizeof sql, "UPDATE %s SET name = ?2 WHERE name = ?1", table);
+    sqlite3_stmt *s = store_prepare(st, sql);
+    if (!s) return -1;
+    sqlite3_bind_text(s, 1, from, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, to, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    sqlite3_finalize(s);
+    if ((rc & 0xff) == SQLITE_CONSTRAINT) return unum_error_set("%s '%s' exists already", kind, to);
+    if (rc != SQLITE_DONE) {
+        snprintf(what, sizeof what, "renaming a %s", kind);
+        return store_fail(st, what);
+    }
+    if (sqlite3_changes(st->db) == 0) return unum_error_set("%s '%s' not found", kind, from);
     return 0;
 }
 

@@ -996,3 +996,87 @@ TEST(tui_offers_to_recover_an_interrupted_recording) {
     CHECK(wait_for(&t, "EXIT=0", 5000));
     tui_close(&t);
 }
+
+/* ------------------------------------------------------------ persona edits */
+
+/* An edit that breaks the JSON reopens the editor on the user's own text
+ * (not the stored persona) with the error as a comment above the line at
+ * fault; fixed, with a new "name", the app asks and y renames (no copy);
+ * d asks and y deletes. The "editor" is a script that does one step per
+ * call and keeps a copy of what it was given. */
+TEST(tui_persona_edit_fails_renames_and_deletes) {
+    Tui t;
+    if (tui_open(&t)) return;
+    char ed[1024];
+    snprintf(ed, sizeof ed, "%s/ed.sh", t.dir);
+    FILE *f = fopen(ed, "w");
+    REQUIRE(f);
+    fprintf(f,
+            "#!/bin/sh\n"
+            "n=$(cat %s/count 2>/dev/null || echo 0); n=$((n+1)); echo $n > %s/count\n"
+            "cp \"$1\" %s/seen$n.json\n"
+            "case $n in\n"
+            "1) sed -i 's/\"system_prompt\":[[:space:]]*\"[^\"]*\"/\"system_prompt\": \"MINE\" XX/' "
+            "\"$1\" ;;\n"
+            "2) sed -i 's/ XX//; s/\"name\":[[:space:]]*\"[^\"]*\"/\"name\": \"renamed-one\"/' \"$1\" ;;\n"
+            "esac\n",
+            t.dir, t.dir, t.dir);
+    fclose(f);
+    sh("chmod +x %s", ed);
+    char env[1200];
+    snprintf(env, sizeof env, "EDITOR=%s", ed);
+    REQUIRE(start(&t, env, "-m /nonexistent/model") == 0);
+    REQUIRE(wait_for(&t, "cannot load the language model", 10000));
+    char *before = cli(&t, "persona list");
+    int n_before = count(before, "\n");
+    char first[64] = "";
+    sscanf(before, "%63s", first);
+    free(before);
+    REQUIRE(first[0]);
+    keys(&t, "F6"); /* the persona pane, its first persona */
+    keys(&t, "e");
+    CHECK(wait_for(&t, "Rename?", 10000));
+    /* the second opening: the user's text with the error above its line */
+    char seen[1200];
+    snprintf(seen, sizeof seen, "%s/seen2.json", t.dir);
+    char *s2 = unum_read_file(seen, 1 << 20, NULL);
+    REQUIRE(s2);
+    CHECK_CONTAINS(s2, "\"MINE\" XX");
+    const char *note = strstr(s2, "// unum: "), *bad = strstr(s2, "\"MINE\" XX");
+    const char *nl = note ? strchr(note, '\n') : NULL;
+    CHECK(nl && bad && nl < bad); /* the note, then the line at fault next */
+    CHECK(nl && bad && !memchr(nl + 1, '\n', (size_t)(bad > nl ? bad - nl - 1 : 0)));
+    CHECK(note && strstr(note, "not valid JSON"));
+    free(s2);
+    CHECK(wait_for(&t, "to 'renamed-one'", 3000));
+    keys(&t, "y");
+    CHECK(wait_for(&t, "renamed to 'renamed-one'", 5000));
+    char *after = cli(&t, "persona list");
+    CHECK_EQ_INT(count(after, "\n"), n_before);
+    CHECK_CONTAINS(after, "renamed-one");
+    char was[80];
+    snprintf(was, sizeof was, "%s\t", first);
+    CHECK(!strstr(after, was));
+    free(after);
+    char *shown = cli(&t, "persona show renamed-one");
+    CHECK_CONTAINS(shown, "MINE");
+    free(shown);
+    /* delete: n keeps it, y deletes it */
+    keys(&t, "F6");
+    for (int i = 0; i < 8; i++) keys(&t, "Down"); /* renamed-one sorts last */
+    keys(&t, "d");
+    CHECK(wait_for(&t, "Delete persona 'renamed-one'?", 5000));
+    keys(&t, "n");
+    CHECK(wait_for(&t, "nothing was deleted", 3000));
+    keys(&t, "d");
+    CHECK(wait_for(&t, "Delete persona 'renamed-one'?", 5000));
+    keys(&t, "y");
+    CHECK(wait_for(&t, "persona 'renamed-one' deleted", 5000));
+    after = cli(&t, "persona list");
+    CHECK_EQ_INT(count(after, "\n"), n_before - 1);
+    CHECK(!strstr(after, "renamed-one"));
+    free(after);
+    keys(&t, "C-q");
+    CHECK(wait_for(&t, "EXIT=0", 5000));
+    tui_close(&t);
+}

@@ -230,7 +230,7 @@ static void chat_clear(App *a) {
     a->scroll = 0;
 }
 
-static void lists_reload(App *a) {
+void app_lists_reload(App *a) {
     store_personas_free(a->personas, a->n_personas);
     store_templates_free(a->templates, a->n_templates);
     a->personas = NULL, a->templates = NULL, a->n_personas = a->n_templates = 0;
@@ -507,96 +507,6 @@ static void export_session(App *a) {
 }
 
 /* ------------------------------------------------------------ personas and templates */
-
-/* Runs $EDITOR (else vi) on a temporary file holding json; the edited text
- * comes back (new string) or NULL when unchanged or on failure. */
-static char *edit_in_editor(App *a, const char *json, const char *what) {
-    char path[] = "/tmp/unum-edit-XXXXXX.json";
-    int fd = mkstemps(path, 5);
-    if (fd < 0) return app_note(a, 1, "cannot create a temporary file: %s", strerror(errno)), NULL;
-    size_t n = strlen(json);
-    int ok = write(fd, json, n) == (ssize_t)n;
-    close(fd);
-    char *out = NULL;
-    if (ok) {
-        const char *ed = getenv("VISUAL");
-        if (!ed || !*ed) ed = getenv("EDITOR");
-        if (!ed || !*ed) ed = "vi";
-        char cmd[4096];
-        snprintf(cmd, sizeof cmd, "%s '%s'", ed, path);
-        def_prog_mode();
-        endwin();
-        int rc = system(cmd);
-        reset_prog_mode();
-        refresh();
-        if (rc != 0) app_note(a, 1, "%s: the editor exited with status %d", what, rc);
-        else if ((out = unum_read_file(path, 1 << 20, NULL)) && !strcmp(out, json)) {
-            free(out);
-            out = NULL;
-            app_note(a, 0, "%s: unchanged", what);
-        }
-    }
-    unlink(path);
-    a->dirty = 1;
-    clearok(curscr, TRUE);
-    return out;
-}
-
-/* Saves edited JSON as a persona (create: a new one); 0 when saved. */
-static int persona_save(App *a, const char *text, int create, char *name, size_t cap) {
-    Persona p;
-    if (persona_parse_json(text, strlen(text), "the edited persona", &p)) return -1;
-    int exists = 0, rc;
-    for (size_t i = 0; i < a->n_personas; i++) exists |= !strcmp(a->personas[i].name, p.name);
-    snprintf(name, cap, "%s", p.name);
-    if (create && exists) rc = unum_error_set("persona '%s' exists already", p.name);
-    else rc = exists ? store_persona_update(a->st, &p) : store_persona_add(a->st, &p);
-    persona_free(&p);
-    return rc;
-}
-
-static int template_save(App *a, const char *text, int create, char *name, size_t cap) {
-    Template t;
-    if (template_parse_json(text, strlen(text), "the edited template", &t)) return -1;
-    int exists = 0, rc;
-    for (size_t i = 0; i < a->n_templates; i++) exists |= !strcmp(a->templates[i].name, t.name);
-    snprintf(name, cap, "%s", t.name);
-    if (create && exists) rc = unum_error_set("template '%s' exists already", t.name);
-    else rc = exists ? store_template_update(a->st, &t) : store_template_add(a->st, &t);
-    template_free(&t);
-    return rc;
-}
-
-/* e and n in the persona and template panes: the selected record (or a
- * skeleton) as JSON in the editor, saved back when it parses. */
-void app_list_edit(App *a, int persona, int create) {
-    if (!a->st) return;
-    const char *what = persona ? "persona" : "template";
-    char *json;
-    if (create)
-        json = xstrdup(persona ? "{\n  \"name\": \"new-persona\",\n  \"description\": \"\",\n"
-                                 "  \"system_prompt\": \"You are ...\",\n"
-                                 "  \"style\": {\"tone\": \"\", \"length\": \"\", \"language\": \"\"}\n}\n"
-                               : "{\n  \"name\": \"new-template\",\n  \"description\": \"\",\n"
-                                 "  \"sections\": [\n    {\"title\": \"Summary\", \"instruction\": "
-                                 "\"Summarize the meeting.\", \"format\": \"paragraph\"}\n  ]\n}\n");
-    else if (persona && a->n_personas)
-        json = persona_to_json(&a->personas[a->persona_sel]);
-    else if (!persona && a->n_templates)
-        json = template_to_json(&a->templates[a->template_sel]);
-    else
-        return;
-    char *text = edit_in_editor(a, json, what);
-    free(json);
-    if (!text) return;
-    char name[128] = "";
-    int rc = persona ? persona_save(a, text, create, name, sizeof name)
-                     : template_save(a, text, create, name, sizeof name);
-    if (rc) app_note(a, 1, "%s", unum_error());
-    else app_note(a, 0, "%s '%s' saved", what, name);
-    lists_reload(a);
-    free(text);
-}
 
 void app_persona_choose(App *a) {
     if (!a->n_personas) return;
@@ -1458,9 +1368,10 @@ int app_main(const AppArgs *args) {
     term_start(a);
     keys_curses_init();
     theme_apply(&a->theme);
-    lists_reload(a);
-    const char *persona = a->cfg.persona;
-    if (persona) a->persona = xstrdup(persona);
+    app_lists_reload(a);
+    const char *persona = a->cfg.persona; /* remembered, while it exists */
+    for (size_t i = 0; persona && i < a->n_personas; i++)
+        if (!strcmp(a->personas[i].name, persona)) a->persona = xstrdup(persona), a->persona_sel = (int)i;
     sampling_from_config(a);
     if (!args->model && !a->cfg.model) first_run(a);
     if (a->ov != OV_PULL) load_model(a);

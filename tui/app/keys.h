@@ -99,7 +99,9 @@ typedef enum {
     X(MEETING_EXPORT, "meeting_export", MEETINGS, "x", "export it as md, json, vtt or srt")         \
     X(MEETING_RENAME, "meeting_rename", MEETINGS, "R", "rename the recording")                      \
     X(MEETING_DELETE, "meeting_delete", MEETINGS, "d Delete", "delete it, its reports and its file") \
-    X(MEETING_TRANSCRIBE, "meeting_transcribe", MEETINGS, "t", "transcribe what is not transcribed")
+    X(MEETING_TRANSCRIBE, "meeting_transcribe", MEETINGS, "t", "transcribe what is not transcribed") \
+    X(PERSONA_DELETE, "persona_delete", PERSONAS, "d Delete", "delete the selected persona")        \
+    X(TEMPLATE_DELETE, "template_delete", TEMPLATES, "d Delete", "delete the selected template")
 
 typedef enum {
     KEYS_NONE = -1,

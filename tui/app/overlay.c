@@ -303,6 +303,8 @@ const OverlayOps app_overlays[OV_COUNT] = {
                             meetings_confirm_draw, meetings_confirm_key},
     [OV_RECOVER] = {"Interrupted recordings", KEYS_CTX_GLOBAL, NULL, meetings_recover_draw,
                     meetings_recover_key},
+    [OV_LIST_RENAME] = {"Rename?", KEYS_CTX_GLOBAL, NULL, list_rename_draw, list_rename_key},
+    [OV_LIST_DELETE] = {"Delete? y / n", KEYS_CTX_GLOBAL, NULL, list_delete_draw, list_delete_key},
 };
 
 void overlay_draw(App *a) {

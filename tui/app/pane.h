@@ -50,6 +50,8 @@ typedef enum {
     OV_MEETING_RENAME,  /* its title */
     OV_MEETING_CONFIRM, /* delete? y / n */
     OV_RECOVER,         /* recordings a crash interrupted, recovered */
+    OV_LIST_RENAME,     /* an edit renames a persona or template (list_edit.c) */
+    OV_LIST_DELETE,     /* delete a persona or template? y / n */
     OV_COUNT
 } Overlay;
 
@@ -254,8 +256,19 @@ void app_note(App *a, int err, const char *fmt, ...) __attribute__((format(print
 /* The chosen persona or template: the selected one. */
 void app_persona_choose(App *a);
 void app_template_choose(App *a);
-/* The selected persona or template (or a new one, create) in $EDITOR. */
+/* list_edit.c: the selected persona or template (or a new one, create)
+ * in $EDITOR, saved when it parses (a failed edit reopens the user's text
+ * with the error as a comment at its line); an edit that changes the name
+ * asks (OV_LIST_RENAME): rename, save as a copy, or drop. */
 void app_list_edit(App *a, int persona, int create);
+/* Asks (OV_LIST_DELETE), then deletes the selected persona or template. */
+void app_list_delete(App *a, int persona);
+void list_rename_draw(App *a, Rect b);
+void list_rename_key(App *a, int key);
+void list_delete_draw(App *a, Rect b);
+void list_delete_key(App *a, int key);
+/* Reads the personas and templates again (selections kept in range). */
+void app_lists_reload(App *a);
 /* Sends the message editor's text. */
 void app_send_input(App *a);
 /* Starts or stops recording from the microphone. */
