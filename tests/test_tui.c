@@ -12,6 +12,8 @@
 
 #include "store/meeting_store.h"
 #include "store/recording.h"
+#include "tui/app/keys.h"
+#include "tui/app/textwrap.h"
 #include "tui/core/recordings.h"
 #include "store/session.h"
 #include "store/store.h"
@@ -266,6 +268,17 @@ TEST(tui_persona_edit_and_use) {
     char want[128];
     snprintf(want, sizeof want, "persona: %s", name);
     CHECK_CONTAINS(s, want);
+    free(s);
+    keys(&t, "C-q");
+    CHECK(wait_for(&t, "EXIT=0", 5000));
+    /* the chosen persona is remembered, as the theme is: the next start
+     * shows it in the status bar (the screen's first row) */
+    REQUIRE(start(&t, env, NULL) == 0);
+    REQUIRE(wait_for(&t, "model loaded", 20000));
+    s = screen(&t);
+    char *row0_end = strchr(s, '\n');
+    if (row0_end) *row0_end = 0;
+    CHECK_CONTAINS(s, name);
     free(s);
     keys(&t, "C-q");
     CHECK(wait_for(&t, "EXIT=0", 5000));
@@ -1076,6 +1089,73 @@ TEST(tui_persona_edit_fails_renames_and_deletes) {
     CHECK_EQ_INT(count(after, "\n"), n_before - 1);
     CHECK(!strstr(after, "renamed-one"));
     free(after);
+    keys(&t, "C-q");
+    CHECK(wait_for(&t, "EXIT=0", 5000));
+    tui_close(&t);
+}
+
+/* ------------------------------------------------------------ help */
+
+/* The rows of screen s from column x, w columns each, with the text's
+ * runs of spaces made one (new string, rows joined by spaces). */
+static char *screen_columns(const char *s, int x, int w) {
+    size_t cap = strlen(s) + 2, n = 0;
+    char *out = xmalloc(cap);
+    for (const char *l = s; *l;) {
+        const char *end = strchr(l, '\n');
+        size_t len = end ? (size_t)(end - l) : strlen(l);
+        size_t skip = tw_fit(l, len, x, NULL), take = tw_fit(l + skip, len - skip, w, NULL);
+        for (size_t i = skip; i < skip + take; i++) {
+            char c = l[i];
+            if (c == ' ' && n && out[n - 1] == ' ') continue;
+            out[n++] = c;
+        }
+        if (n && out[n - 1] != ' ') out[n++] = ' ';
+        l += len + (end != NULL);
+    }
+    out[n] = 0;
+    return out;
+}
+
+/* F1 at 80x24: every action's and every editor key's help is on some page
+ * whole (wrapped inside the overlay, never cut at its edge); the editor's
+ * fixed keys are listed. */
+TEST(tui_help_fits_80x24) {
+    Tui t;
+    if (tui_open(&t)) return;
+    REQUIRE(start(&t, NULL, "-m /nonexistent/model") == 0);
+    REQUIRE(wait_for(&t, "cannot load the language model", 10000));
+    sh("tmux -L %s resize-window -t u -x 80 -y 24", t.sock);
+    usleep(300 * 1000);
+    keys(&t, "F1");
+    REQUIRE(wait_for(&t, "quit unum", 5000));
+    /* the overlay is 72 columns at 80: its body starts at column 6, 68 wide */
+    char *pages[12];
+    int n_pages = 0;
+    for (; n_pages < 12; n_pages++) {
+        char *s = screen(&t);
+        pages[n_pages] = screen_columns(s, 6, 68);
+        int last = n_pages && !strcmp(pages[n_pages], pages[n_pages - 1]);
+        free(s);
+        if (last) {
+            free(pages[n_pages]);
+            break;
+        }
+        keys(&t, "NPage");
+        usleep(200 * 1000);
+    }
+    CHECK(n_pages > 1);
+    const char *editor_keys[] = {"Message editor (fixed keys)", "delete the word before the cursor",
+                                 "go to the start or the end of the line"};
+    for (int a = 0; a < KEYS_N_ACTIONS + 3; a++) {
+        const char *want = a < KEYS_N_ACTIONS ? keys_action_description((KeyAction)a)
+                                              : editor_keys[a - KEYS_N_ACTIONS];
+        int found = 0;
+        for (int p = 0; p < n_pages && !found; p++) found = strstr(pages[p], want) != NULL;
+        if (!found) test_fail(__FILE__, __LINE__, "the help at 80x24 does not show \"%s\" whole", want);
+    }
+    for (int p = 0; p < n_pages; p++) free(pages[p]);
+    keys(&t, "Escape");
     keys(&t, "C-q");
     CHECK(wait_for(&t, "EXIT=0", 5000));
     tui_close(&t);

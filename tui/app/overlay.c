@@ -52,19 +52,44 @@ static void lines_draw(Rect b, char (*l)[1024], int n) {
     for (int i = 0; i < n && i < b.h; i++) ui_put(b.y + i, b.x, l[i], strlen(l[i]), b.w);
 }
 
-/* help */
+/* help: each line word-wrapped to the overlay, continuation rows indented
+ * under the line's last column (its description), so that no line is cut
+ * at any width; help_scroll counts display rows */
+static int help_indent(const char *l) {
+    const char *gap = NULL;
+    for (const char *p = strstr(l, "  "); p; p = strstr(p + 1, "  ")) gap = p;
+    if (!gap) return 0;
+    while (*gap == ' ') gap++;
+    return tw_width(l, (size_t)(gap - l));
+}
 static void help_draw(App *a, Rect b) {
-    for (int i = 0; i < b.h && i + a->help_scroll < a->n_help; i++) {
-        const char *l = a->help[i + a->help_scroll];
-        ui_put(b.y + i, b.x, l, strlen(l), b.w);
+    int row = 0, total = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        row = 0;
+        for (int i = 0; i < a->n_help; i++) {
+            const char *l = a->help[i];
+            TwLine *w = NULL;
+            int indent = help_indent(l);
+            int n = tw_wrap(l, strlen(l), b.w, indent <= b.w - 16 ? indent : 4, &w);
+            for (int k = 0; k < n; k++, row++) {
+                int y = row - a->help_scroll;
+                if (pass == 0 || y < 0 || y >= b.h) continue;
+                ui_fill(b.y + y, b.x, b.w);
+                ui_put(b.y + y, b.x + w[k].indent, l + w[k].start, w[k].end - w[k].start,
+                       b.w - w[k].indent);
+            }
+            free(w);
+        }
+        total = row; /* the first pass only counts, to clamp the scroll */
+        if (pass == 0 && a->help_scroll > total - b.h) a->help_scroll = total - b.h;
+        if (a->help_scroll < 0) a->help_scroll = 0;
     }
 }
 static void help_key(App *a, int key) {
     if (key == K(KEY_DOWN) || key == K(KEY_NPAGE)) a->help_scroll += key == K(KEY_DOWN) ? 1 : 10;
     else if (key == K(KEY_UP) || key == K(KEY_PPAGE)) a->help_scroll -= key == K(KEY_UP) ? 1 : 10;
     else a->ov = OV_NONE;
-    if (a->help_scroll > a->n_help - 1) a->help_scroll = a->n_help - 1;
-    if (a->help_scroll < 0) a->help_scroll = 0;
+    if (a->help_scroll < 0) a->help_scroll = 0; /* the end is clamped when drawn */
 }
 
 /* the first run's offer to download the default models */
