@@ -4,6 +4,7 @@
 #include "engine/chat.h"
 #include "tests/test.h"
 #include "engine/tokenizer.h"
+#include "tui/app/keys.h"
 #include "engine/base/util.h"
 
 #include <stdarg.h>
@@ -101,6 +102,73 @@ TEST(cli_every_command_answers_help) {
     free(db);
     test_tmp_remove(dir);
     free(usage);
+}
+
+/* s with roff's escaped hyphen for every '-' (new string). */
+static char *roff_hyphens(const char *s) {
+    char *out = xmalloc(2 * strlen(s) + 1), *o = out;
+    for (; *s; s++) {
+        if (*s == '-') *o++ = '\\';
+        *o++ = *s;
+    }
+    *o = 0;
+    return out;
+}
+
+/* docs/unum.1 names every command of the usage text in its COMMANDS
+ * section, and every action of the key table with its default keys in
+ * its KEYS section. */
+TEST(docs_man_page_lists_every_command_and_key) {
+    char *path = unum_path_join(test_root(), "docs/unum.1");
+    char *man = unum_read_file(path, 1 << 20, NULL), *usage = NULL;
+    free(path);
+    REQUIRE(man && test_sh(&usage, NULL, "$U --help") == 0 && usage);
+    char *cmds = strstr(man, ".SH COMMANDS"), *keys = strstr(man, ".SH KEYS");
+    REQUIRE(cmds && keys && cmds < keys);
+    /* the commands the section names: the words of its ".B a, b" lines */
+    char named[4096] = " ";
+    for (char *at = cmds; (at = strstr(at, "\n.B ")) && at < keys; at += 4) {
+        size_t len = strcspn(at + 4, "\n");
+        strncat(named, at + 4, len < 200 ? len : 200);
+        strcat(named, " ");
+    }
+    for (char *c = named; *c; c++)
+        if (*c == ',') *c = ' ';
+    for (char *save = NULL, *l = strtok_r(usage, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+        if (!(l[0] == ' ' && l[1] == ' ' && l[2] >= 'a' && l[2] <= 'z')) continue;
+        char word[80];
+        snprintf(word, sizeof word, " %.*s ", (int)strcspn(l + 2, " "), l + 2);
+        if (!strstr(named, word))
+            test_fail(__FILE__, __LINE__, "docs/unum.1's COMMANDS lacks%s", word);
+    }
+    Keymap m;
+    keys_defaults(&m);
+    for (int a = 0; a < KEYS_N_ACTIONS; a++) {
+        char want[256], *name = roff_hyphens(keys_action_name((KeyAction)a));
+        snprintf(want, sizeof want, "(\\fI%s\\fR)", name);
+        free(name);
+        char *entry = strstr(keys, want);
+        if (!entry) {
+            test_fail(__FILE__, __LINE__, "docs/unum.1 KEYS lacks the action %s",
+                      keys_action_name((KeyAction)a));
+            continue;
+        }
+        /* its ".B KEY, KEY" line is the one just before */
+        char *line_end = entry;
+        while (line_end > keys && line_end[-1] != '\n') line_end--;
+        char *b = line_end - 1;
+        while (b > keys && b[-1] != '\n') b--;
+        for (int k = 0; k < m.n[a]; k++) {
+            char kn[KEYS_NAME_MAX], *esc = roff_hyphens(keys_name(m.key[a][k], kn));
+            char *hit = strstr(b, esc);
+            if (!(hit && hit < line_end))
+                test_fail(__FILE__, __LINE__, "docs/unum.1: %s lacks its key %s",
+                          keys_action_name((KeyAction)a), kn);
+            free(esc);
+        }
+    }
+    free(usage);
+    free(man);
 }
 
 TEST(cli_runtime_errors_exit_1_and_name_the_culprit) {
