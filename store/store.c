@@ -168,7 +168,8 @@ static const char migration_5[] =
 
 /* Version 6: a recording's title, given in the app's meetings library
  * ('' shows its file's name). */
-static const char migration_6[] = "ALTER TABLE recordings ADD COLUMN title TEXT NOT NULL DEFAULT '';";
+static const char migration_6[] =
+    "ALTER TABLE recordings ADD COLUMN title TEXT NOT NULL DEFAULT '';";
 
 typedef struct {
     const char *sql;

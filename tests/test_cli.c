@@ -65,7 +65,8 @@ TEST(cli_every_command_answers_help) {
             words = l + 2;
             for (int flag = 0; flag < 2; flag++) {
                 char *out = NULL, *err = NULL, want[96];
-                CHECK_EQ_INT(test_sh(&out, &err, "$U --db %s %s %s", db, cmd, flag ? "-h" : "--help"), 0);
+                CHECK_EQ_INT(
+                    test_sh(&out, &err, "$U --db %s %s %s", db, cmd, flag ? "-h" : "--help"), 0);
                 snprintf(want, sizeof want, "usage: unum %s", cmd);
                 CHECK_CONTAINS(out, want);
                 CHECK(err && !err[0]);

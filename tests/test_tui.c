@@ -486,16 +486,23 @@ TEST(tui_records_and_transcribes) {
     config(&t, "max_tokens = 6\ntemperature = 0");
     REQUIRE(start(&t, env, args) == 0);
     REQUIRE(wait_for(&t, "speech model ready", 20000));
+    /* the third template chosen in its pane: the offer starts on it */
+    keys(&t, "F7");
+    keys(&t, "Down");
+    keys(&t, "Down");
+    keys(&t, "Enter");
+    CHECK(wait_for(&t, "chosen for reports", 5000));
     keys(&t, "F5");
     CHECK(wait_for(&t, "recording to", 10000));
     CHECK(wait_for(&t, "REC", 3000));
     /* segments appear as utterances end (the clip plays at about 6x) */
     CHECK(wait_gone(&t, "listening...", 60000));
     keys(&t, "F5");
-    /* stopping asks which template, once the transcript is whole; the
-     * choice (the second built-in) is written into the chat and stored */
+    /* stopping asks which template, once the transcript is whole, the
+     * chosen one selected; Up takes the second built-in, which is written
+     * into the chat and stored */
     CHECK(wait_for(&t, "write its report with which template", 60000));
-    keys(&t, "Down");
+    keys(&t, "Up");
     keys(&t, "Enter");
     CHECK(wait_for(&t, "stored; r in the template pane", 60000));
     keys(&t, "C-q");
@@ -521,7 +528,8 @@ TEST(tui_records_and_transcribes) {
     sqlite3_finalize(q);
     q = store_prepare(st, "SELECT count(*) FROM reports r JOIN recordings c ON "
                           "r.recording_id = c.id WHERE r.model = 'tiny-qwen-vocab' AND "
-                          "r.template = (SELECT name FROM templates ORDER BY name LIMIT 1 OFFSET 1)");
+                          "r.template = (SELECT name FROM templates ORDER BY name "
+                          "LIMIT 1 OFFSET 1)");
     REQUIRE(q && sqlite3_step(q) == SQLITE_ROW);
     CHECK_EQ_INT(sqlite3_column_int(q, 0), 1);
     sqlite3_finalize(q);
@@ -1029,9 +1037,10 @@ TEST(tui_persona_edit_fails_renames_and_deletes) {
             "n=$(cat %s/count 2>/dev/null || echo 0); n=$((n+1)); echo $n > %s/count\n"
             "cp \"$1\" %s/seen$n.json\n"
             "case $n in\n"
-            "1) sed -i 's/\"system_prompt\":[[:space:]]*\"[^\"]*\"/\"system_prompt\": \"MINE\" XX/' "
-            "\"$1\" ;;\n"
-            "2) sed -i 's/ XX//; s/\"name\":[[:space:]]*\"[^\"]*\"/\"name\": \"renamed-one\"/' \"$1\" ;;\n"
+            "1) sed -i 's/\"system_prompt\":[[:space:]]*\"[^\"]*\"/"
+            "\"system_prompt\": \"MINE\" XX/' \"$1\" ;;\n"
+            "2) sed -i 's/ XX//; s/\"name\":[[:space:]]*\"[^\"]*\"/"
+            "\"name\": \"renamed-one\"/' \"$1\" ;;\n"
             "esac\n",
             t.dir, t.dir, t.dir);
     fclose(f);
@@ -1152,7 +1161,8 @@ TEST(tui_help_fits_80x24) {
                                               : editor_keys[a - KEYS_N_ACTIONS];
         int found = 0;
         for (int p = 0; p < n_pages && !found; p++) found = strstr(pages[p], want) != NULL;
-        if (!found) test_fail(__FILE__, __LINE__, "the help at 80x24 does not show \"%s\" whole", want);
+        if (!found)
+            test_fail(__FILE__, __LINE__, "the help at 80x24 does not show \"%s\" whole", want);
     }
     for (int p = 0; p < n_pages; p++) free(pages[p]);
     keys(&t, "Escape");

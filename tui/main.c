@@ -92,7 +92,8 @@ static void command_usage(const char *cmd) {
         const char *end = strchr(l, '\n');
         size_t len = end ? (size_t)(end - l) : strlen(l);
         int entry = len > 2 && l[0] == ' ' && l[1] == ' ' && l[2] != ' ';
-        if (entry) in = len >= n + 2 && !strncmp(l + 2, cmd, n) && (l[n + 2] == ' ' || len == n + 2);
+        if (entry)
+            in = len >= n + 2 && !strncmp(l + 2, cmd, n) && (l[n + 2] == ' ' || len == n + 2);
         else if (len < 3 || l[0] != ' ') in = 0;
         if (in && entry) {
             printf("%s unum %.*s\n", first ? "usage:" : "      ", (int)(len - 2), l + 2);

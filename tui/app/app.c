@@ -538,7 +538,8 @@ void app_report_start(App *a, int64_t rec, const char *tmpl, const char *persona
     if (!a->loaded) return app_note(a, 1, "no language model is loaded");
     if (a->replying) return app_note(a, 1, "a reply is being written (Esc cancels it)");
     if (!tmpl) return app_note(a, 1, "no report template");
-    if (a->cap && rec == a->rec_id) return app_note(a, 1, "recording %lld is still recording", (long long)rec);
+    if (a->cap && rec == a->rec_id)
+        return app_note(a, 1, "recording %lld is still recording", (long long)rec);
     worker_report(a->wk, a->args.db, rec, tmpl, persona,
                   a->gp.max_tokens < 384 ? a->gp.max_tokens : 384);
     char head[256];
@@ -1371,7 +1372,10 @@ int app_main(const AppArgs *args) {
     app_lists_reload(a);
     const char *persona = a->cfg.persona; /* remembered, while it exists */
     for (size_t i = 0; persona && i < a->n_personas; i++)
-        if (!strcmp(a->personas[i].name, persona)) a->persona = xstrdup(persona), a->persona_sel = (int)i;
+        if (!strcmp(a->personas[i].name, persona)) {
+            a->persona = xstrdup(persona);
+            a->persona_sel = (int)i;
+        }
     sampling_from_config(a);
     if (!args->model && !a->cfg.model) first_run(a);
     if (a->ov != OV_PULL) load_model(a);

@@ -142,12 +142,15 @@ static int save(App *a, int persona, const char *text, const char *from, int ren
     snprintf(name, cap, "%s", nm);
     const char *kind = persona ? "persona" : "template";
     int rc = 0, exists = 0;
-    for (size_t i = 0; persona && i < a->n_personas; i++) exists |= !strcmp(a->personas[i].name, nm);
+    for (size_t i = 0; persona && i < a->n_personas; i++)
+        exists |= !strcmp(a->personas[i].name, nm);
     for (size_t i = 0; !persona && i < a->n_templates; i++)
         exists |= !strcmp(a->templates[i].name, nm);
     if (from && rename && strcmp(from, nm)) { /* the rename, then the rest, at once */
         rc = store_begin(a->st);
-        if (!rc) rc = persona ? store_persona_rename(a->st, from, nm) : store_template_rename(a->st, from, nm);
+        if (!rc)
+            rc = persona ? store_persona_rename(a->st, from, nm)
+                         : store_template_rename(a->st, from, nm);
         if (!rc) rc = persona ? store_persona_update(a->st, &p) : store_template_update(a->st, &t);
         if (!rc) rc = store_commit(a->st);
         if (rc) store_rollback(a->st);
@@ -184,29 +187,31 @@ void app_list_edit(App *a, int persona, int create) {
     const char *what = persona ? "persona" : "template";
     char *json, *from = NULL;
     if (create)
-        json = xstrdup(persona ? "{\n  \"name\": \"new-persona\",\n  \"description\": \"\",\n"
-                                 "  \"system_prompt\": \"You are ...\",\n"
-                                 "  \"style\": {\"tone\": \"\", \"length\": \"\", \"language\": \"\"}\n}\n"
-                               : "{\n  \"name\": \"new-template\",\n  \"description\": \"\",\n"
-                                 "  \"sections\": [\n    {\"title\": \"Summary\", \"instruction\": "
-                                 "\"Summarize the meeting.\", \"format\": \"paragraph\"}\n  ]\n}\n");
-    else if (persona && a->n_personas)
-        json = persona_to_json(&a->personas[a->persona_sel]), from = a->personas[a->persona_sel].name;
-    else if (!persona && a->n_templates)
-        json = template_to_json(&a->templates[a->template_sel]),
-        from = a->templates[a->template_sel].name;
-    else
+        json = xstrdup(
+            persona ? "{\n  \"name\": \"new-persona\",\n  \"description\": \"\",\n"
+                      "  \"system_prompt\": \"You are ...\",\n"
+                      "  \"style\": {\"tone\": \"\", \"length\": \"\", \"language\": \"\"}\n}\n"
+                    : "{\n  \"name\": \"new-template\",\n  \"description\": \"\",\n"
+                      "  \"sections\": [\n    {\"title\": \"Summary\", \"instruction\": "
+                      "\"Summarize the meeting.\", \"format\": \"paragraph\"}\n  ]\n}\n");
+    else if (persona && a->n_personas) {
+        json = persona_to_json(&a->personas[a->persona_sel]);
+        from = xstrdup(a->personas[a->persona_sel].name);
+    } else if (!persona && a->n_templates) {
+        json = template_to_json(&a->templates[a->template_sel]);
+        from = xstrdup(a->templates[a->template_sel].name);
+    } else {
         return;
-    from = from ? xstrdup(from) : NULL;
+    }
     /* until it parses, or the user leaves the editor without a change */
-    char *shown = json, *text;
+    char *shown = json, *text, err[512] = "";
+    int done = 0; /* saved, or waiting for the rename question */
     while ((text = edit_in_editor(a, shown, what))) {
         char *clean = notes_removed(text);
         Persona p;
         Template t;
         const char *nm;
         if (parse(persona, clean, &p, &t, &nm)) {
-            char err[512];
             snprintf(err, sizeof err, "%s", unum_error());
             free(shown);
             shown = with_note(clean, err, error_line(clean, err));
@@ -216,8 +221,6 @@ void app_list_edit(App *a, int persona, int create) {
             continue;
         }
         int renamed = from && strcmp(from, nm);
-        char newname[128];
-        snprintf(newname, sizeof newname, "%s", nm);
         if (persona) persona_free(&p);
         else template_free(&t);
         free(text);
@@ -226,6 +229,7 @@ void app_list_edit(App *a, int persona, int create) {
             pending.persona = persona, pending.from = from, pending.text = clean;
             from = NULL;
             a->ov = OV_LIST_RENAME;
+            done = 1;
             break;
         }
         char name[128];
@@ -233,8 +237,11 @@ void app_list_edit(App *a, int persona, int create) {
         else app_note(a, 0, "%s '%s' saved", what, name);
         free(clean);
         app_lists_reload(a);
+        done = 1;
         break;
     }
+    /* left unchanged after a failed edit: nothing was saved, say why */
+    if (!done && err[0]) app_note(a, 1, "%s not saved: %s", what, err);
     free(shown);
     free(from);
 }
@@ -303,7 +310,8 @@ void list_delete_key(App *a, int key) {
     if ((deleting_persona ? !a->n_personas : !a->n_templates) || (key != 'y' && key != 'Y'))
         return app_note(a, 0, "nothing was deleted");
     char *name = xstrdup(deleting_name(a));
-    int rc = deleting_persona ? store_persona_delete(a->st, name) : store_template_delete(a->st, name);
+    int rc =
+        deleting_persona ? store_persona_delete(a->st, name) : store_template_delete(a->st, name);
     if (rc) {
         app_note(a, 1, "%s", unum_error());
     } else {

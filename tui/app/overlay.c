@@ -131,7 +131,8 @@ static const char *offer_persona(App *a) {
 }
 
 void overlay_report_offer(App *a, int64_t rec) {
-    if (!a->n_templates) return app_note(a, 1, "no report template: n in the template pane adds one");
+    if (!a->n_templates)
+        return app_note(a, 1, "no report template: n in the template pane adds one");
     report_rec = rec;
     a->ov = OV_REPORT;
     a->ov_sel = 0;

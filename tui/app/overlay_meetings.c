@@ -198,9 +198,9 @@ static int act_transcribe(App *a) {
 }
 
 const ActionFn meetings_actions[KEYS_N_ACTIONS] = {
-    [KEYS_MEETING_OPEN] = act_open,         [KEYS_MEETING_REPORT] = act_report,
-    [KEYS_MEETING_EXPORT] = act_export,     [KEYS_MEETING_RENAME] = act_rename,
-    [KEYS_MEETING_DELETE] = act_delete,     [KEYS_MEETING_TRANSCRIBE] = act_transcribe,
+    [KEYS_MEETING_OPEN] = act_open,     [KEYS_MEETING_REPORT] = act_report,
+    [KEYS_MEETING_EXPORT] = act_export, [KEYS_MEETING_RENAME] = act_rename,
+    [KEYS_MEETING_DELETE] = act_delete, [KEYS_MEETING_TRANSCRIBE] = act_transcribe,
 };
 
 /* ------------------------------------------------------------ the reader */
@@ -241,8 +241,7 @@ void meetings_view_key(App *a, int key) {
     } else if ((key == K(KEY_LEFT) || key == 'p') && cur > 0) {
         cur--;
         top_line = 0, doc_cols = -1;
-    }
-    else if (key == 27 || key == 'q') a->ov = OV_MEETINGS;
+    } else if (key == 27 || key == 'q') a->ov = OV_MEETINGS;
     if (top_line < 0) top_line = 0;
 }
 
@@ -325,8 +324,8 @@ void meetings_confirm_key(App *a, int key) {
     if (store_recording_delete(a->st, id)) {
         app_note(a, 1, "%s", unum_error());
     } else if (unlink(path) && access(path, F_OK) == 0) {
-        app_note(a, 1, "recording %lld deleted, but its file %s could not be removed", (long long)id,
-                 path);
+        app_note(a, 1, "recording %lld deleted, but its file %s could not be removed",
+                 (long long)id, path);
     } else {
         app_note(a, 0, "recording %lld and its file %s deleted", (long long)id, path);
         if (a->last_rec == id) a->last_rec = 0;
@@ -337,7 +336,7 @@ void meetings_confirm_key(App *a, int key) {
 
 /* ------------------------------------------------------------ recovery */
 
-static int64_t *lost;  /* the interrupted recordings' rows */
+static int64_t *lost; /* the interrupted recordings' rows */
 static char **lost_path;
 static size_t n_lost;
 
@@ -374,8 +373,10 @@ void meetings_recovery_offer(App *a) {
 void meetings_recover_draw(App *a, Rect b) {
     (void)a;
     char l[1200];
-    snprintf(l, sizeof l, "%zu recording%s ended without being finished (the program was stopped "
-             "while recording):", n_lost, n_lost == 1 ? "" : "s");
+    snprintf(l, sizeof l,
+             "%zu recording%s ended without being finished (the program was stopped "
+             "while recording):",
+             n_lost, n_lost == 1 ? "" : "s");
     ui_put(b.y, b.x, l, strlen(l), b.w);
     int i = 0;
     for (; i < (int)n_lost && i < b.h - 5; i++) {
@@ -398,8 +399,9 @@ void meetings_recover_key(App *a, int key) {
     else if (damaged)
         app_note(a, 1, "%d recording%s recovered; %d held no usable audio (marked damaged)",
                  repaired, repaired == 1 ? "" : "s", damaged);
-    else app_note(a, 0, "%d recording%s recovered: F12 lists them, t transcribes", repaired,
-                  repaired == 1 ? "" : "s");
+    else
+        app_note(a, 0, "%d recording%s recovered: F12 lists them, t transcribes", repaired,
+                 repaired == 1 ? "" : "s");
     lost_free();
     if (!reload(a)) a->ov = OV_MEETINGS;
 }

@@ -52,7 +52,8 @@ static int act_list_delete(App *a) {
     return app_list_delete(a, list_of(a, a->focus).persona), R_DONE;
 }
 static int act_template_report(App *a) {
-    if (a->n_templates) app_report_start(a, a->last_rec, a->templates[a->template_sel].name, a->persona);
+    if (a->n_templates)
+        app_report_start(a, a->last_rec, a->templates[a->template_sel].name, a->persona);
     return R_DONE;
 }
 

@@ -458,8 +458,8 @@ int meeting_report(Store *st, Engine *e, int64_t rec_id, const char *template_na
      * transcript, never from the segments that happen to be stored while
      * the last ones are still being transcribed */
     if (!rc && !m.transcribed)
-        rc = unum_error_set("recording %lld: its transcript is not whole yet (%zu segments so far); "
-                            "transcribe it to the end first",
+        rc = unum_error_set("recording %lld: its transcript is not whole yet (%zu segments so "
+                            "far); transcribe it to the end first",
                             (long long)rec_id, n_seg);
     if (!rc && n_seg == 0) rc = unum_error_set("recording %lld has no transcript yet", (long long)rec_id);
     Lines material = {0};
