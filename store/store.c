@@ -166,9 +166,15 @@ static const char migration_5[] =
     "UPDATE messages SET model = (SELECT model FROM sessions WHERE sessions.id = "
     "messages.session_id) WHERE role = 'assistant';";
 
-/* Version 6: a recording's title, given in the app's meetings library
- * ('' shows its file's name). */
+/* Version 6: the LoRA adapters a persona's replies and a template's reports
+ * use, as the JSON array of store/adapterlist.h ('' for none). */
 static const char migration_6[] =
+    "ALTER TABLE personas ADD COLUMN adapters TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE templates ADD COLUMN adapters TEXT NOT NULL DEFAULT '';";
+
+/* Version 7: a recording's title, given in the app's meetings library
+ * ('' shows its file's name). */
+static const char migration_7[] =
     "ALTER TABLE recordings ADD COLUMN title TEXT NOT NULL DEFAULT '';";
 
 typedef struct {
@@ -188,6 +194,7 @@ static const Migration migrations[STORE_SCHEMA_VERSION] = {
     {migration_4, NULL},
     {migration_5, NULL},
     {migration_6, NULL},
+    {migration_7, NULL},
 };
 
 /* ---- helpers -------------------------------------------------------------- */
