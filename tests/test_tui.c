@@ -499,10 +499,13 @@ TEST(tui_records_and_transcribes) {
     CHECK(wait_gone(&t, "listening...", 60000));
     keys(&t, "F5");
     /* stopping asks which template, once the transcript is whole, the
-     * chosen one selected; Up takes the second built-in, which is written
-     * into the chat and stored */
+     * chosen one selected; Up takes the second built-in and Tab the first
+     * persona, and the report is written into the chat and stored */
     CHECK(wait_for(&t, "write its report with which template", 60000));
+    CHECK(wait_for(&t, "as no persona?", 2000));
     keys(&t, "Up");
+    keys(&t, "Tab");
+    CHECK(wait_for(&t, "as persona ", 2000));
     keys(&t, "Enter");
     CHECK(wait_for(&t, "stored; r in the template pane", 60000));
     keys(&t, "C-q");
@@ -529,7 +532,8 @@ TEST(tui_records_and_transcribes) {
     q = store_prepare(st, "SELECT count(*) FROM reports r JOIN recordings c ON "
                           "r.recording_id = c.id WHERE r.model = 'tiny-qwen-vocab' AND "
                           "r.template = (SELECT name FROM templates ORDER BY name "
-                          "LIMIT 1 OFFSET 1)");
+                          "LIMIT 1 OFFSET 1) AND r.persona = (SELECT name FROM personas "
+                          "ORDER BY name LIMIT 1)");
     REQUIRE(q && sqlite3_step(q) == SQLITE_ROW);
     CHECK_EQ_INT(sqlite3_column_int(q, 0), 1);
     sqlite3_finalize(q);
