@@ -248,6 +248,7 @@ const OverlayOps app_overlays[OV_COUNT] = {
                     confirm_key},
     [OV_PULL] = {"First run: no language model yet", KEYS_CTX_GLOBAL, NULL, pull_draw, pull_key},
     [OV_REPORT] = {"Recording stopped", KEYS_CTX_GLOBAL, NULL, report_draw, report_key},
+    [OV_ASK] = {"Please confirm", KEYS_CTX_GLOBAL, NULL, history_ask_draw, history_ask_key},
 };
 
 void overlay_draw(App *a) {
