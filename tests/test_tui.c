@@ -439,6 +439,13 @@ TEST(tui_select_any_message) {
     CHECK(wait_for(&t, "nothing done", 5000));
     keys(&t, "Escape");
     CHECK(wait_gone(&t, "\xe2\x96\xb6", 5000));
+    /* a click (xterm's mouse report: press and release of button 1 at
+     * column 5, row 3) on the first question selects it */
+    sh("tmux -L %s send-keys -t u -l \"$(printf '\\033[M %%%%#\\033[M#%%%%#')\"", t.sock);
+    CHECK(wait_for(&t, "\xe2\x96\xb6You", 5000));
+    keys(&t, "d");
+    CHECK(wait_for(&t, "and the 3 after it", 5000));
+    keys(&t, "n");
     keys(&t, "C-q");
     CHECK(wait_for(&t, "EXIT=0", 5000));
     free(model);

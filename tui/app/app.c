@@ -117,6 +117,8 @@ static void term_start(App *a) {
     noecho();
     nonl(); /* Enter is \r, Ctrl-J is \n: two keys */
     keypad(stdscr, TRUE);
+    mousemask(BUTTON1_PRESSED | BUTTON1_CLICKED, NULL); /* a click selects a message */
+    mouseinterval(0);
     set_escdelay(25);
     curs_set(1);
     nodelay(stdscr, TRUE);
@@ -1283,6 +1285,19 @@ static void handle_key(App *a, int key) {
     if (r & R_REDRAW) a->dirty = 1;
 }
 
+/* A mouse event: a click in the chat selects the message under it. */
+static void read_mouse(App *a) {
+    MEVENT ev;
+    if (getmouse(&ev) != OK || !(ev.bstate & (BUTTON1_PRESSED | BUTTON1_CLICKED))) return;
+    if (a->ov != OV_NONE) return;
+    Layout L = layout(a);
+    Rect r = L.pane[P_CHAT];
+    if (!L.shown[P_CHAT] || ev.x < r.x || ev.x >= r.x + r.w || ev.y < r.y || ev.y >= r.y + r.h)
+        return;
+    a->focus = P_CHAT;
+    if (pane_chat_click(a, r, ev.y) & R_REDRAW) a->dirty = 1;
+}
+
 /* A bracketed paste (after ESC [200~) into the editor as text, newlines
  * included, up to ESC [201~. */
 static void read_paste(App *a) {
@@ -1318,6 +1333,10 @@ static void read_keys(App *a) {
         wint_t ch;
         int r = get_wch(&ch);
         if (r == ERR) return;
+        if (r == KEY_CODE_YES && ch == KEY_MOUSE) {
+            read_mouse(a);
+            continue;
+        }
         if (r == KEY_CODE_YES && ch == KEY_RESIZE) {
             getmaxyx(stdscr, a->H, a->W);
             a->dirty = 1;

@@ -201,6 +201,9 @@ void overlay_search_run(App *a);
  * kind personas and templates share. pane_messages is the chat pane while a
  * message is selected (a->selecting): same drawing, the "messages" keys. */
 extern const PaneOps pane_chat, pane_transcript, pane_persona, pane_template, pane_messages;
+/* A click at screen row y of the chat pane drawn in r: the message there
+ * selected (R_DONE), or R_NONE when the row shows none. */
+int pane_chat_click(App *a, Rect r, int y);
 
 /* ------------------------------------------------- history.c: the session tree
  *

@@ -184,6 +184,24 @@ const PaneOps pane_chat = {"Chat", KEYS_CTX_INPUT, chat_draw, chat_actions, chat
  * "messages" context) move the selection and act on the message; Esc
  * leaves it. Text typed meanwhile does not reach the editor. */
 
+int pane_chat_click(App *a, Rect r, int y) {
+    int ih = r.h - 2, row = y - r.y - 1;
+    if (row < 0 || row >= ih) return R_NONE;
+    int total = 0;
+    for (int i = 0; i < a->n_msgs; i++) total += 1 + a->msgs[i].doc.n + 1;
+    int first = total - ih - a->scroll; /* as chat_draw placed them */
+    if (first < 0) first = 0;
+    int line = first + row;
+    for (int i = 0, at = 0; i < a->n_msgs; i++) {
+        at += 1 + a->msgs[i].doc.n + 1;
+        if (line < at) {
+            a->selecting = 1, a->sel = i;
+            return R_DONE;
+        }
+    }
+    return R_NONE;
+}
+
 static int sel_move(App *a, int d) {
     int s = a->sel + d;
     if (s >= 0 && s < a->n_msgs) a->sel = s;
