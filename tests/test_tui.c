@@ -906,8 +906,9 @@ TEST(tui_voice_message_to_a_speech_model) {
     tui_close(&t);
 }
 
-/* Quitting while recording: the recording is closed, its last utterance is
- * still transcribed, and its segments are stored before the app exits. */
+/* Quitting while recording asks first; then the recording is closed, its
+ * last utterance is still transcribed, and its segments are stored before
+ * the app exits. */
 TEST(tui_quit_while_recording_keeps_the_transcript) {
     Tui t;
     if (tui_open(&t)) return;
@@ -941,7 +942,9 @@ TEST(tui_quit_while_recording_keeps_the_transcript) {
     keys(&t, "F5");
     CHECK(wait_for(&t, "REC", 5000));
     sleep(3);
-    keys(&t, "C-q");
+    keys(&t, "C-q"); /* asks first */
+    CHECK(wait_for(&t, "A recording is running. Stop it and quit?", 5000));
+    keys(&t, "y");
     CHECK(wait_for(&t, "EXIT=0", 60000));
     char db[1024];
     snprintf(db, sizeof db, "%s/u.db", t.dir);
