@@ -109,11 +109,9 @@ void history_edit(App *a, int i) {
     app_note(a, 0, "editing the message: Enter sends it as a new version (the old one stays)");
 }
 
-static int64_t delete_id; /* the message history_delete asked about */
-
 static void delete_yes(App *a) {
     int n = 0;
-    if (store_message_delete(a->st, delete_id, &n)) return app_note(a, 1, "%s", unum_error());
+    if (store_message_delete(a->st, a->ask_id, &n)) return app_note(a, 1, "%s", unum_error());
     int sel = a->sel;
     app_session_load(a, a->session);
     if (a->n_msgs) a->selecting = 1, a->sel = sel < a->n_msgs ? sel : a->n_msgs - 1;
@@ -126,7 +124,7 @@ void history_delete(App *a, int i) {
         truncate_at(a, i);
         return;
     }
-    delete_id = a->msgs[i].id;
+    a->ask_id = a->msgs[i].id;
     int after = a->n_msgs - 1 - i;
     char q[256];
     if (after)

@@ -156,6 +156,7 @@ typedef struct App {
     double reply_saved_t;
     char ask_text[256];
     void (*ask_yes)(struct App *a);
+    int64_t ask_id; /* the message the question is about */
 } App;
 
 
