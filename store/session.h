@@ -5,7 +5,7 @@
  * Timestamps are UTC ISO 8601 strings with milliseconds. Each call is one
  * transaction: a message is either stored whole or not at all.
  *
- * The messages form a tree (schema version 6): each names its parent, the
+ * The messages form a tree (schema version 7): each names its parent, the
  * message it follows (none for a first message). Regenerating a reply adds a
  * sibling of it, editing a message adds a sibling of that message; nothing
  * is overwritten. The branch in view is the path from a first message down

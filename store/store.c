@@ -165,7 +165,13 @@ static const char migration_5[] =
     "UPDATE messages SET model = (SELECT model FROM sessions WHERE sessions.id = "
     "messages.session_id) WHERE role = 'assistant';";
 
-/* Version 6: a session is a tree. Regenerating a reply or editing a message
+/* Version 6: the LoRA adapters a persona's replies and a template's reports
+ * use, as the JSON array of store/adapterlist.h ('' for none). */
+static const char migration_6[] =
+    "ALTER TABLE personas ADD COLUMN adapters TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE templates ADD COLUMN adapters TEXT NOT NULL DEFAULT '';";
+
+/* Version 7: a session is a tree. Regenerating a reply or editing a message
  * adds a sibling (a message with the same parent) instead of leaving the
  * abandoned turns in one line; each message names its parent (NULL: a first
  * message), and the session remembers the message in view (its branch is the
@@ -177,7 +183,7 @@ static const char migration_5[] =
  * becomes that status. The parent key has no ON DELETE action: a cascade
  * down a long chain would nest one trigger level per message; the store
  * deletes a message with its replies in one statement instead. */
-static const char migration_6[] =
+static const char migration_7[] =
     "ALTER TABLE messages ADD COLUMN parent_id INTEGER REFERENCES messages(id);"
     "ALTER TABLE messages ADD COLUMN status TEXT NOT NULL DEFAULT 'complete'"
     "  CHECK (status IN ('complete','partial','cancelled'));"
@@ -205,6 +211,7 @@ static const Migration migrations[STORE_SCHEMA_VERSION] = {
     {migration_4, NULL},
     {migration_5, NULL},
     {migration_6, NULL},
+    {migration_7, NULL},
 };
 
 /* ---- helpers -------------------------------------------------------------- */
