@@ -246,7 +246,8 @@ static int add_in_transaction(Store *st, int64_t sid, int64_t parent, int after_
     int own = sqlite3_get_autocommit(store_db(st));
     if (own && store_begin(st) != 0) return -1;
     int rc = after_view ? view_leaf(st, sid, &parent) : 0;
-    if (rc == 0) rc = insert_message(st, sid, parent, role, content, tokens, elapsed_ms, status, id);
+    if (rc == 0)
+        rc = insert_message(st, sid, parent, role, content, tokens, elapsed_ms, status, id);
     if (own) {
         if (rc == 0 && store_commit(st) == 0) return 0;
         store_rollback(st);

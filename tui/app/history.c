@@ -128,8 +128,8 @@ void history_delete(App *a, int i) {
     int after = a->n_msgs - 1 - i;
     char q[256];
     if (after)
-        snprintf(q, sizeof q, "Delete this message and the %d after it (with their other versions)?",
-                 after);
+        snprintf(q, sizeof q,
+                 "Delete this message and the %d after it (with their other versions)?", after);
     else snprintf(q, sizeof q, "Delete this message?");
     history_ask(a, q, delete_yes);
 }
