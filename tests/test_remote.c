@@ -310,6 +310,10 @@ TEST(cli_meeting_summarize_with_remote_models) {
     CHECK_CONTAINS(log, "\"role\": \"system\"");
     CHECK_CONTAINS(log, "Write the section \\\"Blockers\\\"");
     free(log);
+    /* a server applies no adapters of ours */
+    CHECK_EQ_INT(sh(&s, NULL, &err, "%s -m $S --lora $F/lora-all", env), 1);
+    CHECK_CONTAINS(err, "echo: a remote model cannot write with LoRA adapters (");
+    free(err);
     /* a remote second stage behind a local first: everything escalates */
     CHECK_EQ_INT(
         sh(&s, &out, &err, "%s -m $F/tiny-qwen-vocab --stage2 $S --escalate-below 1.01", env), 0);

@@ -18,13 +18,21 @@
  *   stage2 = Qwen/Qwen2.5-7B-Instruct      a second stage for unsure replies
  *   escalate_below = 0.3                   its threshold (unum calibrate)
  *   stage2_backend = cpu                   where the second stage runs
+ *   adapter = DIR[:SCALE] | DESCRIPTION    a LoRA adapter the router may pick
+ *                                          (repeatable; DIR a folder or repo id)
+ *   lora = auto                            the router picks one per reply
+ *                                          (off: never; the default)
+ *   lora_threshold = 0.5                   the least cosine it picks at
  *
  * The file is read as hostile: a line longer than 4 KiB, a file over 64 KiB,
- * an unknown key, a bad number or a repeated key is an error naming
- * FILE:LINE. Values are taken verbatim after the '=' (surrounding spaces
+ * an unknown key, a bad number or a repeated key (adapter may repeat) is
+ * an error naming FILE:LINE; so is an adapter line without a description
+ * after '|'. Values are taken verbatim after the '=' (surrounding spaces
  * trimmed). */
 #ifndef UNUM_CONFIG_APP_H
 #define UNUM_CONFIG_APP_H
+
+#include "engine/router.h"
 
 #include <stddef.h>
 
@@ -36,6 +44,10 @@ typedef struct {
     int threads, top_k, max_tokens, ctx;
     float temperature, top_p; /* < 0: the model's default */
     int have_top_k;
+    RouterEntry *adapters; /* adapter = lines, in order */
+    int n_adapters;
+    int lora_auto;        /* lora = auto */
+    float lora_threshold; /* < 0: ROUTER_THRESHOLD_DEFAULT */
 } AppConfig;
 
 /* Defaults: nothing set (backend NULL: auto), threads 0, max_tokens 1024. */

@@ -16,7 +16,9 @@
  * overlapping chunks that fit, each chunk is summarized, and the summaries
  * are the material (summarized again in groups while they do not fit).
  * Nothing is stored until every section is written; the report is then one
- * row (linked to the recording, template, persona and model).
+ * row (linked to the recording, template, persona and model). A template
+ * that names LoRA adapters has its reports written with them
+ * (MeetingParams.lora).
  *
  * Either stage may be a server (engine/remote.h). A server's tokenizer is
  * not at hand, so what is sent to it is counted as MEETING_BYTES_PER_TOKEN
@@ -55,6 +57,14 @@ typedef struct {
     Remote *remote;
     int remote_ctx;
     Remote *stage2_remote;
+    /* the adapters the report is written with: lora[0..n_lora) when
+     * n_lora > 0 (the command line's --lora, in place of the template's),
+     * else the template's own (none when it names none). They are set on e
+     * (engine_set_adapters) for the whole report, not on stage 2, and
+     * named in the report's header; a folder that cannot be read fails the
+     * report before anything is generated. */
+    const LoraSpec *lora;
+    int n_lora;
     /* filled in: the largest prompt + reply of any generation, and how many */
     int max_positions, calls;
     int escalated; /* generations stage 2 wrote */
