@@ -2,6 +2,7 @@
 #include "store/store.h"
 
 #include "store/builtin.h"
+#include "store/persona.h" /* store_name_check */
 #include "engine/base/paths.h"
 #include "engine/base/util.h"
 
@@ -171,6 +172,34 @@ static const char migration_6[] =
     "ALTER TABLE personas ADD COLUMN adapters TEXT NOT NULL DEFAULT '';"
     "ALTER TABLE templates ADD COLUMN adapters TEXT NOT NULL DEFAULT '';";
 
+/* Version 7: a recording's title, given in the app's meetings library
+ * ('' shows its file's name). */
+static const char migration_7[] =
+    "ALTER TABLE recordings ADD COLUMN title TEXT NOT NULL DEFAULT '';";
+
+/* Version 8: a session is a tree. Regenerating a reply or editing a message
+ * adds a sibling (a message with the same parent) instead of leaving the
+ * abandoned turns in one line; each message names its parent (NULL: a first
+ * message), and the session remembers the message in view (its branch is the
+ * most recent one through it). Existing sessions become one chain, each
+ * message the reply to the one before it. A message's status says whether
+ * its text is whole: 'partial' while a reply is written (it is stored as it
+ * streams, so a crash keeps what was on screen), 'cancelled' when the user
+ * stopped it; the "[cancelled]" that earlier versions appended to the text
+ * becomes that status. The parent key has no ON DELETE action: a cascade
+ * down a long chain would nest one trigger level per message; the store
+ * deletes a message with its replies in one statement instead. */
+static const char migration_8[] =
+    "ALTER TABLE messages ADD COLUMN parent_id INTEGER REFERENCES messages(id);"
+    "ALTER TABLE messages ADD COLUMN status TEXT NOT NULL DEFAULT 'complete'"
+    "  CHECK (status IN ('complete','partial','cancelled'));"
+    "ALTER TABLE sessions ADD COLUMN view_id INTEGER;"
+    "UPDATE messages SET parent_id = (SELECT max(p.id) FROM messages p"
+    "  WHERE p.session_id = messages.session_id AND p.id < messages.id);"
+    "UPDATE messages SET status = 'cancelled', content = substr(content, 1, length(content) - 13)"
+    "  WHERE role = 'assistant' AND substr(content, -13) = char(10, 10) || '[cancelled]';"
+    "CREATE INDEX messages_by_parent ON messages(parent_id, id);";
+
 typedef struct {
     const char *sql;
     int (*after)(Store *st); /* runs in the same transaction, after sql */
@@ -188,6 +217,8 @@ static const Migration migrations[STORE_SCHEMA_VERSION] = {
     {migration_4, NULL},
     {migration_5, NULL},
     {migration_6, NULL},
+    {migration_7, NULL},
+    {migration_8, NULL},
 };
 
 /* ---- helpers -------------------------------------------------------------- */
@@ -487,6 +518,28 @@ int store_check(Store *st) {
                            "VALUES ('integrity-check', 1)") != 0)
             return unum_error_wrap("full-text index");
     }
+    return 0;
+}
+
+int store_rename_named(Store *st, const char *table, const char *kind, const char *from,
+                       const char *to) {
+    char what[64];
+    snprintf(what, sizeof what, "%s name", kind);
+    if (store_name_check(to, what)) return -1;
+    char sql[128];
+    snprintf(sql, sizeof sql, "UPDATE %s SET name = ?2 WHERE name = ?1", table);
+    sqlite3_stmt *s = store_prepare(st, sql);
+    if (!s) return -1;
+    sqlite3_bind_text(s, 1, from, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, to, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    sqlite3_finalize(s);
+    if ((rc & 0xff) == SQLITE_CONSTRAINT) return unum_error_set("%s '%s' exists already", kind, to);
+    if (rc != SQLITE_DONE) {
+        snprintf(what, sizeof what, "renaming a %s", kind);
+        return store_fail(st, what);
+    }
+    if (sqlite3_changes(st->db) == 0) return unum_error_set("%s '%s' not found", kind, from);
     return 0;
 }
 

@@ -309,6 +309,10 @@ TEST(lora_refuses_what_it_cannot_apply) {
     expect_refused("lora-attn-rs", "tiny-bf16", "\"q_proj\",", "", "q_proj.lora_A.weight");
     /* a base of other shapes */
     expect_refused("lora-mqa", "tiny-bf16", NULL, NULL, "lora_A.weight");
+    /* stacked quantifiers, which Python refuses: a POSIX reader took them and
+     * spent gigabytes compiling a long run of them (fuzz_lora_config) */
+    expect_refused("lora-pattern", "tiny-bf16", "\"layers.1.mlp.down_proj\"",
+                   "\"layers.1.mlp.down_proj+++++++\"", "not a regular expression");
 }
 
 /* rank_pattern keys are Python regular expressions: class escapes work */
@@ -319,6 +323,18 @@ TEST(lora_rank_pattern_reads_python_classes) {
     Qwen2Config c;
     REQUIRE(dir && qwen2_config_load(&c, mdir) == 0);
     LoraAdapter *a = lora_load(dir, &c);
+    if (!a) test_fail(__FILE__, __LINE__, "%s", unum_error());
+    else {
+        CHECK_EQ_INT(lora_pair(a, 1, LORA_DOWN)->rank, 2);
+        CHECK_EQ_INT(lora_pair(a, 0, LORA_DOWN)->rank, 4);
+    }
+    lora_free(a);
+    test_tmp_remove(dir);
+    /* Python's non-capturing groups and lazy quantifiers */
+    dir = adapter_variant("lora-pattern", "\"layers.1.mlp.down_proj\"",
+                          "\"l(?:ay)+ers\\\\.1\\\\..*?\\\\.down_proj\"");
+    REQUIRE(dir);
+    a = lora_load(dir, &c);
     if (!a) test_fail(__FILE__, __LINE__, "%s", unum_error());
     else {
         CHECK_EQ_INT(lora_pair(a, 1, LORA_DOWN)->rank, 2);

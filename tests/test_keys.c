@@ -299,8 +299,11 @@ static void every_bound_key_has_a_handler(const Keymap *m) {
         for (int a = 0; a < KEYS_N_ACTIONS; a++) {
             KeyContext own = keys_action_context((KeyAction)a);
             if (own != (KeyContext)c && own != KEYS_CTX_GLOBAL) continue;
-            /* the sessions overlay is modal: of the global keys only quit acts there */
-            if (c == KEYS_CTX_SESSIONS && own == KEYS_CTX_GLOBAL && a != KEYS_QUIT) continue;
+            /* the sessions and meetings overlays are modal: of the global
+             * keys only quit acts there */
+            if ((c == KEYS_CTX_SESSIONS || c == KEYS_CTX_MEETINGS) && own == KEYS_CTX_GLOBAL &&
+                a != KEYS_QUIT)
+                continue;
             for (int k = 0; k < m->n[a]; k++) {
                 KeyAction got = keys_lookup(m, m->key[a][k], (KeyContext)c);
                 char name[KEYS_NAME_MAX];

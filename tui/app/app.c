@@ -28,6 +28,7 @@
 #include "engine/remote.h"
 #include "store/persona.h"
 #include "engine/pull.h"
+#include "store/meeting_store.h"
 #include "store/recording.h"
 #include "store/search.h"
 #include "store/session.h"
@@ -118,6 +119,8 @@ static void term_start(App *a) {
     noecho();
     nonl(); /* Enter is \r, Ctrl-J is \n: two keys */
     keypad(stdscr, TRUE);
+    mousemask(BUTTON1_PRESSED | BUTTON1_CLICKED, NULL); /* a click selects a message */
+    mouseinterval(0);
     set_escdelay(25);
     curs_set(1);
     nodelay(stdscr, TRUE);
@@ -210,6 +213,7 @@ static void msg_free(Msg *m) {
     md_free(&m->doc);
     memset(m, 0, sizeof *m);
 }
+void app_msg_free(Msg *m) { msg_free(m); }
 
 static Msg *msg_push(App *a, const char *role, const char *text) {
     if (a->n_msgs == a->cap_msgs) {
@@ -228,9 +232,10 @@ static void chat_clear(App *a) {
     for (int i = 0; i < a->n_msgs; i++) msg_free(&a->msgs[i]);
     a->n_msgs = 0;
     a->scroll = 0;
+    a->selecting = 0, a->sel = 0;
 }
 
-static void lists_reload(App *a) {
+void app_lists_reload(App *a) {
     store_personas_free(a->personas, a->n_personas);
     store_templates_free(a->templates, a->n_templates);
     a->personas = NULL, a->templates = NULL, a->n_personas = a->n_templates = 0;
@@ -266,17 +271,13 @@ void app_session_load(App *a, int64_t id) {
         app_note(a, 1, "%s", unum_error());
         return;
     }
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n; i++) { /* the branch in view (store/session.h) */
         const char *text = m[i].content;
-        int cancelled = 0;
-        static const char mark[] = "\n\n[cancelled]";
-        size_t tl = strlen(text);
-        if (!strcmp(m[i].role, "assistant") && tl >= sizeof mark - 1 &&
-            !strcmp(text + tl - (sizeof mark - 1), mark))
-            cancelled = 1;
         Msg *g = msg_push(a, m[i].role, text);
-        if (cancelled) g->text[tl - (sizeof mark - 1)] = 0, g->cancelled = 1;
+        g->cancelled = m[i].status == STORE_MSG_CANCELLED;
+        g->partial = m[i].status == STORE_MSG_PARTIAL;
         g->id = m[i].id;
+        g->sibling = m[i].sibling, g->n_siblings = m[i].n_siblings;
         /* a voice message: its clip is the recording it names */
         double secs;
         long long rec;
@@ -310,17 +311,7 @@ static int session_ensure(App *a, const char *first_text) {
 
 static void store_msg(App *a, Msg *m, int tokens, double ms) {
     if (!a->st || session_ensure(a, m->text)) return;
-    char *content = m->text;
-    char *marked = NULL;
-    if (m->cancelled) {
-        size_t n = strlen(m->text) + 16;
-        marked = xmalloc(n);
-        snprintf(marked, n, "%s\n\n[cancelled]", m->text);
-        content = marked;
-    }
-    if (store_message_add(a->st, a->session, m->role, content, tokens, ms, &m->id))
-        app_note(a, 1, "%s", unum_error());
-    free(marked);
+    history_store(a, m, tokens, ms);
 }
 
 /* ------------------------------------------------------------ chat */
@@ -348,7 +339,7 @@ static void chat_adapters(App *a) {
 }
 
 /* Sends the conversation so far to the worker and opens the reply. */
-static void ask(App *a) {
+void app_ask(App *a) {
     if (!a->loaded) {
         app_note(a, 1, a->loading ? "the model is still loading" : "no language model is loaded");
         return;
@@ -371,6 +362,7 @@ static void ask(App *a) {
     free(sys);
     msg_push(a, "assistant", "");
     a->replying = 1;
+    a->reply_tokens = 0;
     a->scroll = 0;
     a->dirty = 1;
 }
@@ -392,25 +384,16 @@ void app_send_input(App *a) {
     store_msg(a, m, 0, 0);
     ed_remember(&a->ed, a->ed.buf);
     ed_clear(&a->ed);
-    ask(a);
+    app_ask(a);
 }
 
+/* The last reply written again, the last message edited: each a new
+ * version beside the old one (history.c). */
 static void regenerate(App *a) {
-    if (a->replying || a->n_msgs == 0) return;
-    if (!strcmp(a->msgs[a->n_msgs - 1].role, "assistant")) msg_free(&a->msgs[--a->n_msgs]);
-    if (a->n_msgs == 0 || strcmp(a->msgs[a->n_msgs - 1].role, "user")) return;
-    ask(a);
+    if (a->n_msgs) history_regenerate(a, a->n_msgs - 1);
 }
-
-/* The last user message back in the editor; it and what followed go. */
 static void edit_last(App *a) {
-    if (a->replying) return;
-    int i = a->n_msgs - 1;
-    while (i >= 0 && strcmp(a->msgs[i].role, "user")) i--;
-    if (i < 0) return;
-    ed_set(&a->ed, a->msgs[i].text);
-    while (a->n_msgs > i) msg_free(&a->msgs[--a->n_msgs]);
-    app_note(a, 0, "editing the last message: Enter sends it again");
+    if (a->n_msgs) history_edit(a, a->n_msgs - 1);
 }
 
 static void on_token(App *a, const char *text) {
@@ -419,6 +402,7 @@ static void on_token(App *a, const char *text) {
     size_t n = strlen(m->text), k = strlen(text);
     m->text = xrealloc(m->text, n + k + 1);
     memcpy(m->text + n, text, k + 1);
+    history_reply_token(a);
     a->dirty = 1;
 }
 
@@ -430,6 +414,7 @@ static void on_reply_done(App *a, const Event *e) {
     m->text = xstrdup(e->reply.text);
     m->doc_cols = -1;
     m->cancelled = e->reply.stop == STOP_CANCELLED;
+    m->partial = 0;
     a->tok_s = e->reply.tok_s;
     a->ctx_used = e->reply.ctx_used;
     free(a->adapters);
@@ -464,16 +449,18 @@ static void osc52(const char *text) {
 }
 
 static const Msg *last_assistant(const App *a) {
+    if (a->selecting && a->sel < a->n_msgs) return &a->msgs[a->sel];
     for (int i = a->n_msgs - 1; i >= 0; i--)
         if (!strcmp(a->msgs[i].role, "assistant") && a->msgs[i].text[0]) return &a->msgs[i];
     return NULL;
 }
 
-static void copy_message(App *a) {
+void app_copy_message(App *a) {
     const Msg *m = last_assistant(a);
     if (!m) return app_note(a, 1, "no reply to copy");
     osc52(m->text);
-    app_note(a, 0, "copied the last reply (%zu bytes) to the clipboard", strlen(m->text));
+    app_note(a, 0, "copied the %s (%zu bytes) to the clipboard",
+             a->selecting ? "selected message" : "last reply", strlen(m->text));
 }
 
 static void copy_code(App *a) {
@@ -515,7 +502,9 @@ static void export_session(App *a) {
     if (a->persona) OUT("- persona: %s\n", a->persona);
     for (int i = 0; i < a->n_msgs; i++)
         OUT("\n## %s\n\n%s%s\n", !strcmp(a->msgs[i].role, "user") ? "You" : "Assistant",
-            a->msgs[i].text, a->msgs[i].cancelled ? "\n\n*[cancelled]*" : "");
+            a->msgs[i].text, a->msgs[i].cancelled ? "\n\n*[cancelled]*"
+                             : a->msgs[i].partial ? "\n\n*[incomplete]*"
+                                                  : "");
 #undef OUT
     if (unum_write_file_atomic(path, out, n)) app_note(a, 1, "%s", unum_error());
     else app_note(a, 0, "exported to %s", path);
@@ -524,101 +513,13 @@ static void export_session(App *a) {
 
 /* ------------------------------------------------------------ personas and templates */
 
-/* Runs $EDITOR (else vi) on a temporary file holding json; the edited text
- * comes back (new string) or NULL when unchanged or on failure. */
-static char *edit_in_editor(App *a, const char *json, const char *what) {
-    char path[] = "/tmp/unum-edit-XXXXXX.json";
-    int fd = mkstemps(path, 5);
-    if (fd < 0) return app_note(a, 1, "cannot create a temporary file: %s", strerror(errno)), NULL;
-    size_t n = strlen(json);
-    int ok = write(fd, json, n) == (ssize_t)n;
-    close(fd);
-    char *out = NULL;
-    if (ok) {
-        const char *ed = getenv("VISUAL");
-        if (!ed || !*ed) ed = getenv("EDITOR");
-        if (!ed || !*ed) ed = "vi";
-        char cmd[4096];
-        snprintf(cmd, sizeof cmd, "%s '%s'", ed, path);
-        def_prog_mode();
-        endwin();
-        int rc = system(cmd);
-        reset_prog_mode();
-        refresh();
-        if (rc != 0) app_note(a, 1, "%s: the editor exited with status %d", what, rc);
-        else if ((out = unum_read_file(path, 1 << 20, NULL)) && !strcmp(out, json)) {
-            free(out);
-            out = NULL;
-            app_note(a, 0, "%s: unchanged", what);
-        }
-    }
-    unlink(path);
-    a->dirty = 1;
-    clearok(curscr, TRUE);
-    return out;
-}
-
-/* Saves edited JSON as a persona (create: a new one); 0 when saved. */
-static int persona_save(App *a, const char *text, int create, char *name, size_t cap) {
-    Persona p;
-    if (persona_parse_json(text, strlen(text), "the edited persona", &p)) return -1;
-    int exists = 0, rc;
-    for (size_t i = 0; i < a->n_personas; i++) exists |= !strcmp(a->personas[i].name, p.name);
-    snprintf(name, cap, "%s", p.name);
-    if (create && exists) rc = unum_error_set("persona '%s' exists already", p.name);
-    else rc = exists ? store_persona_update(a->st, &p) : store_persona_add(a->st, &p);
-    persona_free(&p);
-    return rc;
-}
-
-static int template_save(App *a, const char *text, int create, char *name, size_t cap) {
-    Template t;
-    if (template_parse_json(text, strlen(text), "the edited template", &t)) return -1;
-    int exists = 0, rc;
-    for (size_t i = 0; i < a->n_templates; i++) exists |= !strcmp(a->templates[i].name, t.name);
-    snprintf(name, cap, "%s", t.name);
-    if (create && exists) rc = unum_error_set("template '%s' exists already", t.name);
-    else rc = exists ? store_template_update(a->st, &t) : store_template_add(a->st, &t);
-    template_free(&t);
-    return rc;
-}
-
-/* e and n in the persona and template panes: the selected record (or a
- * skeleton) as JSON in the editor, saved back when it parses. */
-void app_list_edit(App *a, int persona, int create) {
-    if (!a->st) return;
-    const char *what = persona ? "persona" : "template";
-    char *json;
-    if (create)
-        json = xstrdup(persona ? "{\n  \"name\": \"new-persona\",\n  \"description\": \"\",\n"
-                                 "  \"system_prompt\": \"You are ...\",\n"
-                                 "  \"style\": {\"tone\": \"\", \"length\": \"\", \"language\": \"\"}\n}\n"
-                               : "{\n  \"name\": \"new-template\",\n  \"description\": \"\",\n"
-                                 "  \"sections\": [\n    {\"title\": \"Summary\", \"instruction\": "
-                                 "\"Summarize the meeting.\", \"format\": \"paragraph\"}\n  ]\n}\n");
-    else if (persona && a->n_personas)
-        json = persona_to_json(&a->personas[a->persona_sel]);
-    else if (!persona && a->n_templates)
-        json = template_to_json(&a->templates[a->template_sel]);
-    else
-        return;
-    char *text = edit_in_editor(a, json, what);
-    free(json);
-    if (!text) return;
-    char name[128] = "";
-    int rc = persona ? persona_save(a, text, create, name, sizeof name)
-                     : template_save(a, text, create, name, sizeof name);
-    if (rc) app_note(a, 1, "%s", unum_error());
-    else app_note(a, 0, "%s '%s' saved", what, name);
-    lists_reload(a);
-    free(text);
-}
-
 void app_persona_choose(App *a) {
     if (!a->n_personas) return;
     free(a->persona);
     a->persona = xstrdup(a->personas[a->persona_sel].name);
-    app_note(a, 0, "persona '%s' conditions the replies from now on", a->persona);
+    /* remembered for the next start, as the theme is */
+    if (app_config_set(a->cfg_path, "persona", a->persona)) app_note(a, 1, "%s", unum_error());
+    else app_note(a, 0, "persona '%s' conditions the replies from now on (remembered)", a->persona);
 }
 
 void app_template_choose(App *a) {
@@ -637,16 +538,18 @@ const char *app_report_template(App *a) {
     return a->n_templates ? a->templates[a->template_sel].name : NULL;
 }
 
-void app_report_start(App *a, const char *tmpl) {
-    if (!a->last_rec) return app_note(a, 1, "no recording yet: F5 records one");
+void app_report_start(App *a, int64_t rec, const char *tmpl, const char *persona) {
+    if (!rec) return app_note(a, 1, "no recording yet: F5 records one");
     if (!a->loaded) return app_note(a, 1, "no language model is loaded");
     if (a->replying) return app_note(a, 1, "a reply is being written (Esc cancels it)");
     if (!tmpl) return app_note(a, 1, "no report template");
-    worker_report(a->wk, a->args.db, a->last_rec, tmpl, a->persona,
+    if (a->cap && rec == a->rec_id)
+        return app_note(a, 1, "recording %lld is still recording", (long long)rec);
+    worker_report(a->wk, a->args.db, rec, tmpl, persona,
                   a->gp.max_tokens < 384 ? a->gp.max_tokens : 384);
     char head[256];
     snprintf(head, sizeof head, "Report of recording %lld with template %s%s%s",
-             (long long)a->last_rec, tmpl, a->persona ? " as " : "", a->persona ? a->persona : "");
+             (long long)rec, tmpl, persona ? " as " : "", persona ? persona : "");
     Msg *m = msg_push(a, "user", head);
     store_msg(a, m, 0, 0);
     msg_push(a, "assistant", "");
@@ -693,7 +596,7 @@ static void voice_toggle(App *a) {
         m->audio = a->voice_path;
         a->voice_path = NULL;
         store_msg(a, m, 0, 0);
-        ask(a);
+        app_ask(a);
         return;
     }
     if (!a->loaded || !a->speech_model)
@@ -723,12 +626,21 @@ static void voice_toggle(App *a) {
 
 static void on_audio(void *user, const float *x, size_t n) { worker_audio(user, x, n); }
 
+void app_record_pause(App *a) {
+    if (!a->cap) return app_note(a, 1, "not recording (F5 records)");
+    a->rec_paused = !a->rec_paused;
+    capture_pause(a->cap, a->rec_paused);
+    app_note(a, 0, a->rec_paused ? "recording paused: M-p resumes (the pause is not recorded)"
+                                 : "recording resumed");
+}
+
 void app_record_toggle(App *a) {
     if (a->cap) {
         capture_stats st;
         int rc = capture_close(a->cap, &st);
         a->cap = NULL;
-        worker_audio_end(a->wk);
+        a->rec_paused = 0;
+        if (a->rec_live) worker_audio_end(a->wk);
         if (a->st && a->rec_id && recording_finish(a->st, a->rec_id))
             alert(a, "recording: %s", unum_error());
         else if (rc) alert(a, "recording: %s", unum_error());
@@ -738,12 +650,9 @@ void app_record_toggle(App *a) {
          * (EV_RECORDING_DONE) */
         return;
     }
-    if (!a->whisper_ready) {
-        app_note(a, 1, a->whisper_loading ? "the speech model is still loading"
-                                      : "no speech model: set whisper = DIR in %s or pass --whisper",
-             a->cfg_path);
-        return;
-    }
+    /* without a speech model (or before it is loaded) the recording is
+     * kept for the library to transcribe later */
+    a->rec_live = a->whisper_ready;
     char *dir = store_recordings_dir();
     if (!dir) return alert(a, "recording: %s", unum_error());
     time_t now = time(NULL);
@@ -753,8 +662,8 @@ void app_record_toggle(App *a) {
     strftime(stem, sizeof stem, "rec-%Y%m%d-%H%M%S", &tm);
     /* a name that cannot collide: a second recording in the same second
      * gets rec-...-2.wav, never the first one's file */
-    capture_config cfg = {.dir = dir, .stem = stem, .encoding = WAV_PCM, .listener = on_audio,
-                          .listener_user = a->wk};
+    capture_config cfg = {.dir = dir, .stem = stem, .encoding = WAV_PCM,
+                          .listener = a->rec_live ? on_audio : NULL, .listener_user = a->wk};
     a->cap = capture_start(&cfg);
     free(dir);
     if (!a->cap) return alert(a, "recording did not start: %s", unum_error());
@@ -762,15 +671,19 @@ void app_record_toggle(App *a) {
     a->rec_id = 0;
     if (a->st && store_recording_begin(a->st, path, CAPTURE_RATE, 1, a->session, &a->rec_id)) {
         char *p = xstrdup(path);
-        worker_audio_end(a->wk);
+        if (a->rec_live) worker_audio_end(a->wk);
         recording_abandon(a, &a->cap, &p);
         return;
     }
-    a->rec_of[a->n_recs++ % 16] = a->rec_id;
+    if (a->rec_live) a->rec_of[a->n_recs++ % 16] = a->rec_id; /* worker.h's numbering */
     a->rec_t0 = unum_now();
     for (int i = 0; i < a->n_segs; i++) free(a->segs[i].text);
     a->n_segs = 0;
-    app_note(a, 0, "recording to %s", path);
+    if (a->rec_live) app_note(a, 0, "recording to %s", path);
+    else
+        app_note(a, 0, "recording to %s without a speech model: %s", path,
+                 a->whisper_loading ? "the transcript waits for it (F12, t)"
+                                    : "transcribe it later from the library (F12, t)");
 }
 
 static void on_segment(App *a, const Event *e) {
@@ -886,6 +799,7 @@ static void handle_events(App *a) {
             a->dirty = 1;
             break;
         case EV_REPLY_FAILED:
+            history_reply_drop(a);
             if (a->replying && a->n_msgs) msg_free(&a->msgs[--a->n_msgs]);
             a->replying = 0;
             app_note(a, 1, "reply failed: %s", e->failed.why);
@@ -899,12 +813,18 @@ static void handle_events(App *a) {
             app_note(a, 1, "cannot load the speech model: %s", e->failed.why);
             break;
         case EV_SEGMENT: on_segment(a, e); break;
-        case EV_RECORDING_DONE:
-            /* the last recording is whole: offer its report */
-            if (e->recording.rec == a->n_recs - 1 && !a->cap && a->last_rec && a->loaded &&
+        case EV_RECORDING_DONE: {
+            /* every segment of it came before and is stored: its transcript
+             * is whole (meeting.h's rule for reports); offer the report */
+            int k = e->recording.rec;
+            int64_t rec = k >= a->n_recs - 16 && k < a->n_recs ? a->rec_of[k % 16] : 0;
+            if (a->st && rec && e->recording.whole && store_recording_set_transcribed(a->st, rec))
+                app_note(a, 1, "%s", unum_error());
+            if (k == a->n_recs - 1 && !a->cap && a->last_rec && a->loaded && e->recording.whole &&
                 app_report_template(a) && a->ov == OV_NONE)
-                a->ov = OV_REPORT;
+                overlay_report_offer(a, a->last_rec);
             break;
+        }
         case EV_TRANSCRIBE_FAILED: app_note(a, 1, "transcription: %s", e->failed.why); break;
         case EV_REPORT_PROGRESS:
             app_note(a, 0, "report: %s %d of %d", e->report_progress.stage,
@@ -929,6 +849,7 @@ static void handle_events(App *a) {
             break;
         case EV_PULL_PROGRESS: on_pull_progress(a, e); break;
         case EV_PULL_DONE: on_pull_done(a, e); break;
+        case EV_TRANSCRIBED: meetings_on_transcribed(a, e->transcribed.rec); break;
         }
         a->dirty = 1;
     }
@@ -1026,7 +947,8 @@ static void draw_status(App *a) {
         capture_wait(a->cap, 0, &st);
         int meter = 10, lv = (int)(st.level * meter + 0.5);
         char m[128];
-        int k = snprintf(m, sizeof m, " REC %4.0fs ", unum_now() - a->rec_t0);
+        int k = snprintf(m, sizeof m, a->rec_paused ? " REC paused %4.0fs " : " REC %4.0fs ",
+                         (double)st.frames / CAPTURE_RATE); /* recorded: pauses left out */
         int x = a->W - k - meter - 2;
         if (x > used) {
             attrset(theme_attr(THEME_RECORDING));
@@ -1083,7 +1005,7 @@ static void draw_bottom(App *a) {
 
 static void draw(App *a) {
     assert(a->focus >= 0 && a->focus < P_COUNT && panes[a->focus]);
-    assert(a->ov >= OV_NONE && a->ov <= OV_REPORT);
+    assert(a->ov >= OV_NONE && a->ov < OV_COUNT);
     assert(a->n_msgs <= a->cap_msgs && a->n_segs <= a->cap_segs);
     assert(!a->replying || a->n_msgs > 0); /* the reply being written is the last message */
     erase();
@@ -1152,7 +1074,7 @@ static void open_help(App *a) {
 }
 
 /* Global actions: they act in every pane (keys.h's "global" context). */
-static int act_quit(App *a) { return a->quit = 1, R_HANDLED; }
+static int act_quit(App *a) { return history_quit(a), R_DONE; }
 static int act_focus_next(App *a) {
     a->focus = (PaneId)((a->focus + 1) % P_COUNT);
     return R_DONE;
@@ -1185,9 +1107,24 @@ static int act_cancel(App *a) {
 }
 static int act_regenerate(App *a) { return regenerate(a), R_DONE; }
 static int act_edit_last(App *a) { return edit_last(a), R_DONE; }
-static int act_copy_message(App *a) { return copy_message(a), R_DONE; }
+static int act_copy_message(App *a) { return app_copy_message(a), R_DONE; }
 static int act_copy_code(App *a) { return copy_code(a), R_DONE; }
 static int act_export(App *a) { return export_session(a), R_DONE; }
+static int act_meetings(App *a) { return meetings_open(a), R_DONE; }
+static int act_record_pause(App *a) { return app_record_pause(a), R_DONE; }
+/* The selected message's other versions, else the last message's. */
+static int act_sibling_prev(App *a) {
+    return history_step(a, a->selecting ? a->sel : a->n_msgs - 1, -1), R_DONE;
+}
+static int act_sibling_next(App *a) {
+    return history_step(a, a->selecting ? a->sel : a->n_msgs - 1, 1), R_DONE;
+}
+static int act_select(App *a) {
+    if (!a->n_msgs) return app_note(a, 1, "no message to select"), R_DONE;
+    a->focus = P_CHAT;
+    a->selecting = 1, a->sel = a->n_msgs - 1;
+    return R_DONE;
+}
 
 /* The transcript scrolls by segments, the chat by lines; draw_chat and
  * draw_transcript clamp what is past the end. */
@@ -1243,6 +1180,11 @@ static const ActionFn global_actions[KEYS_N_ACTIONS] = {
     [KEYS_SCROLL_DOWN] = act_scroll_down,
     [KEYS_PAGE_TOP] = act_page_top,
     [KEYS_PAGE_BOTTOM] = act_page_bottom,
+    [KEYS_MEETINGS] = act_meetings,
+    [KEYS_RECORD_PAUSE] = act_record_pause,
+    [KEYS_SIBLING_PREV] = act_sibling_prev,
+    [KEYS_SIBLING_NEXT] = act_sibling_next,
+    [KEYS_SELECT] = act_select,
 };
 
 /* ------------------------------------------------------------ the pane table */
@@ -1265,9 +1207,15 @@ static ActionFn handler_for(const ActionFn *own, int modal, KeyAction act) {
     return global_actions[act];
 }
 
+/* The pane in effect at p: the chat has a mode with a message selected. */
+static const PaneOps *pane_at(const App *a, PaneId p) {
+    return p == P_CHAT && a->selecting ? &pane_messages : panes[p];
+}
+
 int app_action_handled(KeyContext ctx, KeyAction act) {
     for (int p = 0; p < P_COUNT; p++)
         if (panes[p]->ctx == ctx && handler_for(panes[p]->actions, 0, act)) return 1;
+    if (pane_messages.ctx == ctx && handler_for(pane_messages.actions, 0, act)) return 1;
     for (int o = 0; o < OV_COUNT; o++)
         if (o != OV_NONE && app_overlays[o].ctx == ctx && handler_for(app_overlays[o].actions, 1, act))
             return 1;
@@ -1284,12 +1232,25 @@ static void handle_key(App *a, int key) {
         else app_overlays[a->ov].key(a, key), r = R_DONE;
     } else {
         assert(a->focus >= 0 && a->focus < P_COUNT);
-        const PaneOps *p = panes[a->focus];
+        const PaneOps *p = pane_at(a, a->focus);
         ActionFn fn = handler_for(p->actions, 0, keys_lookup(&a->keys, key, p->ctx));
         if (fn) r = fn(a);
         if (!(r & R_HANDLED)) r = p->key(a, key);
     }
     if (r & R_REDRAW) a->dirty = 1;
+}
+
+/* A mouse event: a click in the chat selects the message under it. */
+static void read_mouse(App *a) {
+    MEVENT ev;
+    if (getmouse(&ev) != OK || !(ev.bstate & (BUTTON1_PRESSED | BUTTON1_CLICKED))) return;
+    if (a->ov != OV_NONE) return;
+    Layout L = layout(a);
+    Rect r = L.pane[P_CHAT];
+    if (!L.shown[P_CHAT] || ev.x < r.x || ev.x >= r.x + r.w || ev.y < r.y || ev.y >= r.y + r.h)
+        return;
+    a->focus = P_CHAT;
+    if (pane_chat_click(a, r, ev.y) & R_REDRAW) a->dirty = 1;
 }
 
 /* A bracketed paste (after ESC [200~) into the editor as text, newlines
@@ -1327,6 +1288,10 @@ static void read_keys(App *a) {
         wint_t ch;
         int r = get_wch(&ch);
         if (r == ERR) return;
+        if (r == KEY_CODE_YES && ch == KEY_MOUSE) {
+            read_mouse(a);
+            continue;
+        }
         if (r == KEY_CODE_YES && ch == KEY_RESIZE) {
             getmaxyx(stdscr, a->H, a->W);
             a->dirty = 1;
@@ -1438,7 +1403,10 @@ int app_main(const AppArgs *args) {
         if (!early[0]) snprintf(early, sizeof early, "%s", unum_error());
         theme_load(&a->theme, "mono");
     }
-    if (recordings_open(args->db, &a->st)) {
+    /* store_open, not recordings_open: recordings a crash interrupted are
+     * offered for recovery (meetings_recovery_offer) rather than repaired
+     * unasked */
+    if (store_open(args->db, &a->st)) {
         if (!early[0]) snprintf(early, sizeof early, "database: %s (sessions are not saved)", unum_error());
         a->st = NULL;
     } else if (!early[0] && store_notice(a->st)) {
@@ -1453,9 +1421,13 @@ int app_main(const AppArgs *args) {
     term_start(a);
     keys_curses_init();
     theme_apply(&a->theme);
-    lists_reload(a);
-    const char *persona = a->cfg.persona;
-    if (persona) a->persona = xstrdup(persona);
+    app_lists_reload(a);
+    const char *persona = a->cfg.persona; /* remembered, while it exists */
+    for (size_t i = 0; persona && i < a->n_personas; i++)
+        if (!strcmp(a->personas[i].name, persona)) {
+            a->persona = xstrdup(persona);
+            a->persona_sel = (int)i;
+        }
     sampling_from_config(a);
     if (!args->model && !a->cfg.model) first_run(a);
     if (a->ov != OV_PULL) load_model(a);
@@ -1464,6 +1436,7 @@ int app_main(const AppArgs *args) {
         worker_load_whisper(a->wk, wh, a->cfg.backend, a->cfg.threads);
         a->whisper_loading = 1;
     }
+    if (a->ov == OV_NONE) meetings_recovery_offer(a);
     if (early[0]) app_note(a, 1, "%s", early);
     a->dirty = 1;
     while (!a->quit) {

@@ -44,6 +44,15 @@ typedef enum {
     OV_CONFIRM,
     OV_PULL,
     OV_REPORT,
+    OV_MEETINGS,        /* the meetings library (overlay_meetings.c) */
+    OV_MEETING_VIEW,    /* a recording's reports */
+    OV_MEETING_EXPORT,  /* the export format */
+    OV_MEETING_RENAME,  /* its title */
+    OV_MEETING_CONFIRM, /* delete? y / n */
+    OV_RECOVER,         /* recordings a crash interrupted, recovered */
+    OV_LIST_RENAME,     /* an edit renames a persona or template (list_edit.c) */
+    OV_LIST_DELETE,     /* delete a persona or template? y / n */
+    OV_ASK,
     OV_COUNT
 } Overlay;
 
@@ -59,7 +68,9 @@ typedef struct {
     char *role;    /* "user", "assistant", "system" */
     char *text;
     int cancelled; /* a reply stopped by the user */
+    int partial;   /* a reply being written, or cut short by a crash */
     int64_t id;    /* row in the store (0: not stored yet) */
+    int sibling, n_siblings; /* its version among the replies to its parent (history.c) */
     char *audio;   /* a voice message's WAV file (NULL for text) */
     MdDoc doc;     /* laid out for doc_cols */
     int doc_cols, doc_len;
@@ -70,7 +81,7 @@ typedef struct {
     char *text;
 } Seg;
 
-typedef struct {
+typedef struct App {
     AppArgs args;
     AppConfig cfg;
     char *cfg_path;
@@ -131,6 +142,8 @@ typedef struct {
     int n_recs;
     int64_t rec_of[16];
     double rec_t0;
+    int rec_live;   /* the recording in progress goes to the live transcriber */
+    int rec_paused; /* ... and is paused (capture_pause) */
     int seg_scroll;
 
     /* panes and overlays */
@@ -146,6 +159,15 @@ typedef struct {
     char **help;
     int n_help, help_scroll;
     Download dl;
+
+    /* history.c: the message selected in the chat (selecting: sel indexes
+     * msgs), the streamed reply's last save, and the open y/n question */
+    int selecting, sel;
+    int reply_tokens;
+    double reply_saved_t;
+    char ask_text[256];
+    void (*ask_yes)(struct App *a);
+    int64_t ask_id; /* the message the question is about */
 } App;
 
 
@@ -186,10 +208,79 @@ extern const OverlayOps app_overlays[OV_COUNT];
 void overlay_draw(App *a);
 void overlay_sessions_open(App *a);
 void overlay_search_run(App *a);
+/* Asks which template the report of recording rec uses (the chosen one
+ * first), and writes it on Enter. */
+void overlay_report_offer(App *a, int64_t rec);
+
+/* overlay.c: an editing key for the one-line field (a->ov_ed); 1 when it
+ * was one. */
+int overlay_field_key(App *a, int key);
+
+/* overlay_meetings.c: the meetings library, its overlays' parts (the table
+ * is overlay.c's) and what the app tells it. */
+void meetings_open(App *a);
+void meetings_on_transcribed(App *a, int64_t rec);
+/* At start: recordings left in status 'recording' whose file is there (a
+ * crash or kill ended the app that made them) are offered for recovery;
+ * y repairs them (recordings_repair: the WAV header fixed, the row
+ * complete) and opens the library, where t transcribes them. */
+void meetings_recovery_offer(App *a);
+void meetings_recover_draw(App *a, Rect b);
+void meetings_recover_key(App *a, int key);
+extern const ActionFn meetings_actions[KEYS_N_ACTIONS];
+void meetings_draw(App *a, Rect b);
+void meetings_key(App *a, int key);
+void meetings_view_draw(App *a, Rect b);
+void meetings_view_key(App *a, int key);
+void meetings_export_draw(App *a, Rect b);
+void meetings_export_key(App *a, int key);
+void meetings_rename_key(App *a, int key);
+void meetings_confirm_draw(App *a, Rect b);
+void meetings_confirm_key(App *a, int key);
+
+/* pane_chat.c: one laid-out markdown line at (y, x) in w columns, styled
+ * as the chat shows replies. */
+void draw_md_line(App *a, int y, int x, int w, const MdLine *l);
 
 /* The pane kinds: pane_chat.c, pane_transcript.c and pane_list.c, whose
- * kind personas and templates share. */
-extern const PaneOps pane_chat, pane_transcript, pane_persona, pane_template;
+ * kind personas and templates share. pane_messages is the chat pane while a
+ * message is selected (a->selecting): same drawing, the "messages" keys. */
+extern const PaneOps pane_chat, pane_transcript, pane_persona, pane_template, pane_messages;
+/* A click at screen row y of the chat pane drawn in r: the message there
+ * selected (R_DONE), or R_NONE when the row shows none. */
+int pane_chat_click(App *a, Rect r, int y);
+
+/* ------------------------------------------------- history.c: the session tree
+ *
+ * The chat shows one branch of the session's tree (store/session.h): each
+ * message is stored after the one above it, so regenerating a reply or
+ * editing a message (which drops the messages below it from the screen)
+ * stores a sibling, never overwriting. A reply is stored while it streams,
+ * marked partial, at most every HISTORY_SAVE_MS and at its end. */
+#define HISTORY_SAVE_MS 250
+/* Stores m (its parent: the message above it) or updates its row; its
+ * status from m->partial and m->cancelled. Needs a->session. */
+void history_store(App *a, Msg *m, int tokens, double ms);
+/* A token was added to the reply being written: stored when due. */
+void history_reply_token(App *a);
+/* The reply being written failed: its row, if any, goes. */
+void history_reply_drop(App *a);
+/* Message i's previous (delta -1) or next (1) version: that branch shown. */
+void history_step(App *a, int i, int delta);
+/* Message i written again (a reply) or its reply written again (a user
+ * message): the new reply is a sibling. */
+void history_regenerate(App *a, int i);
+/* The user message at or above i back in the editor; it and what follows
+ * leave the screen (sending stores a sibling). */
+void history_edit(App *a, int i);
+/* Asks before removing message i and what follows it. */
+void history_delete(App *a, int i);
+/* Opens the y/n question text; y runs yes. */
+void history_ask(App *a, const char *text, void (*yes)(App *a));
+/* Ctrl-Q: asks first while a reply is written or a recording runs. */
+void history_quit(App *a);
+void history_ask_draw(App *a, Rect body);
+void history_ask_key(App *a, int key);
 
 /* A special key's code (keys.h). */
 #define K(x) (KEYS_FN | (x))
@@ -214,14 +305,34 @@ void app_note(App *a, int err, const char *fmt, ...) __attribute__((format(print
 /* The chosen persona or template: the selected one. */
 void app_persona_choose(App *a);
 void app_template_choose(App *a);
-/* The selected persona or template (or a new one, create) in $EDITOR. */
+/* list_edit.c: the selected persona or template (or a new one, create)
+ * in $EDITOR, saved when it parses (a failed edit reopens the user's text
+ * with the error as a comment at its line); an edit that changes the name
+ * asks (OV_LIST_RENAME): rename, save as a copy, or drop. */
 void app_list_edit(App *a, int persona, int create);
+/* Asks (OV_LIST_DELETE), then deletes the selected persona or template. */
+void app_list_delete(App *a, int persona);
+void list_rename_draw(App *a, Rect b);
+void list_rename_key(App *a, int key);
+void list_delete_draw(App *a, Rect b);
+void list_delete_key(App *a, int key);
+/* Reads the personas and templates again (selections kept in range). */
+void app_lists_reload(App *a);
+/* Frees message m's strings and layout. */
+void app_msg_free(Msg *m);
 /* Sends the message editor's text. */
 void app_send_input(App *a);
+/* Sends the conversation on screen and opens the reply. */
+void app_ask(App *a);
+/* Copies the selected message, else the last reply, to the clipboard. */
+void app_copy_message(App *a);
 /* Starts or stops recording from the microphone. */
 void app_record_toggle(App *a);
-/* Writes the report of the last recording with template tmpl. */
-void app_report_start(App *a, const char *tmpl);
+/* Pauses or resumes the recording in progress. */
+void app_record_pause(App *a);
+/* Writes the report of recording rec with template tmpl as persona (NULL:
+ * none) into the chat; refused (a note) while rec is still recording. */
+void app_report_start(App *a, int64_t rec, const char *tmpl, const char *persona);
 
 /* Drawing: s[0..n) at (y, x) in at most cols columns (returns the columns
  * used); cols blanks; a box with a title. */

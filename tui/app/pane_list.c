@@ -48,8 +48,12 @@ static int act_list_pick(App *a) {
 }
 static int act_list_edit(App *a) { return app_list_edit(a, list_of(a, a->focus).persona, 0), R_DONE; }
 static int act_list_new(App *a) { return app_list_edit(a, list_of(a, a->focus).persona, 1), R_DONE; }
+static int act_list_delete(App *a) {
+    return app_list_delete(a, list_of(a, a->focus).persona), R_DONE;
+}
 static int act_template_report(App *a) {
-    if (a->n_templates) app_report_start(a, a->templates[a->template_sel].name);
+    if (a->n_templates)
+        app_report_start(a, a->last_rec, a->templates[a->template_sel].name, a->persona);
     return R_DONE;
 }
 
@@ -63,6 +67,8 @@ static const ActionFn list_actions[KEYS_N_ACTIONS] = {
     [KEYS_TEMPLATE_EDIT] = act_list_edit,
     [KEYS_TEMPLATE_NEW] = act_list_new,
     [KEYS_TEMPLATE_REPORT] = act_template_report,
+    [KEYS_PERSONA_DELETE] = act_list_delete,
+    [KEYS_TEMPLATE_DELETE] = act_list_delete,
 };
 
 static int list_key(App *a, int key) {
