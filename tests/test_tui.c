@@ -99,13 +99,15 @@ static void config(Tui *t, const char *lines) {
 }
 
 /* Starts the app in a 110 x 32 window with extra environment and args; the
- * window shows "EXIT=N" when it ends. */
+ * window shows "EXIT=N" at the start of a line when it ends (the terminal
+ * is reset first: an app killed mid-screen leaves it raw, where a newline
+ * does not return the cursor and "EXIT=N" would wrap). */
 static int start(Tui *t, const char *env, const char *args) {
     sh("tmux -L %s kill-server 2>/dev/null; sleep 0.2", t->sock); /* a previous run */
     return sh("cd %s && tmux -L %s new-session -d -s u -x 110 -y 32 "
               "\"env HOME=%s HF_HOME=%s/hf XDG_CONFIG_HOME=%s/cfg XDG_DATA_HOME=%s/data "
-              "XDG_STATE_HOME=%s/state NO_COLOR= %s %s --db %s/u.db %s; echo EXIT=\\$?; "
-              "sleep 60\"",
+              "XDG_STATE_HOME=%s/state NO_COLOR= %s %s --db %s/u.db %s; r=\\$?; "
+              "stty sane 2>/dev/null; echo; echo EXIT=\\$r; sleep 60\"",
               t->root, t->sock, t->dir, t->dir, t->dir, t->dir, t->dir, env ? env : "", t->bin,
               t->dir, args ? args : "");
 }
