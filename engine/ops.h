@@ -182,5 +182,9 @@ Backend *backend_cpu_open(int n_threads);
 /* Opens a backend by name: "cpu", "cuda" or "auto" (CUDA when a device is
  * present, else the CPU with a notice on stderr). */
 Backend *backend_open(const char *name, int n_threads);
+/* The total memory in bytes of the device that backend_open(name) would
+ * run on ("cuda", or "auto" with a device present): 0 for the CPU, in a
+ * build without CUDA, or when there is no device. */
+size_t backend_device_memory(const char *name);
 
 #endif

@@ -474,6 +474,15 @@ static const struct {
         op, dt, a, b, 33, 0, 0, 0                                                                  \
     }
 
+/* A weight op at every small batch size, 2 to 17. */
+#define AT_N(op, dt, a, b, n) {op, dt, a, b, n, 0, 0, 0}
+#define AT_NS(op, dt, a, b)                                                                        \
+    AT_N(op, dt, a, b, 2), AT_N(op, dt, a, b, 3), AT_N(op, dt, a, b, 4), AT_N(op, dt, a, b, 5),    \
+        AT_N(op, dt, a, b, 6), AT_N(op, dt, a, b, 7), AT_N(op, dt, a, b, 8),                       \
+        AT_N(op, dt, a, b, 9), AT_N(op, dt, a, b, 10), AT_N(op, dt, a, b, 11),                     \
+        AT_N(op, dt, a, b, 12), AT_N(op, dt, a, b, 13), AT_N(op, dt, a, b, 14),                    \
+        AT_N(op, dt, a, b, 15), AT_N(op, dt, a, b, 16), AT_N(op, dt, a, b, 17)
+
 static const OpCase cases[] = {
     {"embed", DT_BF16, 50, 97, 5, 0, 0, -1},
     {"embed", DT_F16, 50, 97, 5, 0, 0, -1},
@@ -487,6 +496,13 @@ static const OpCase cases[] = {
     AT_TS("matmul", DT_F16, 130, 264),
     AT_TS("matmul", DT_F32, 301, 77),
     AT_TS("matmul", DT_F32, 130, 264),
+    /* the CPU's several-position matvec (k_matvec_n) at every n it takes,
+     * 2 to 16 (a pass of 8 positions, then the rest), and 17, sgemm's first */
+    AT_NS("matmul", DT_BF16, 301, 77),
+    AT_NS("matmul", DT_BF16, 130, 264),
+    AT_NS("matmul", DT_F16, 130, 264),
+    AT_NS("matmul", DT_F32, 301, 77),
+    AT_NS("matmul", DT_F32, 37, 2100),
     /* quantized (GPTQ/AWQ layout): 4 and 8 bits, groups of 32, 128, one
      * group, act-order; 296 outputs leave a tail of 8 */
     {"matmul_quant", DT_F32, 296, 256, 1, 4, 128, 0},

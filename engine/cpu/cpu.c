@@ -17,7 +17,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#define GEMM_MIN_T 4   /* from this many rows on, sgemm beats repeated matvec */
+/* matmul: up to MATVEC_MAX_T rows of activations, k_matvec_n reads each
+ * weight row once for all of them (a speculative verify costs about one
+ * decode); sgemm from there on. Attention: sgemm from GEMM_MIN_T queries. */
+#define MATVEC_MAX_T 16
+#define GEMM_MIN_T 4
 #define GEMM_BLOCK 128 /* weight rows widened to f32 per sgemm call */
 #define QUANT_KC 512   /* inputs of a quantized matrix dequantized per sgemm call */
 #define QUANT_GEMM_MIN_T 8 /* quantized: matvec below this many rows (it reads
@@ -125,10 +129,10 @@ static void matmul_rows(void *ctx, int r0, int r1, int thread) {
                             j->x + k, cols, wf, n, k ? 1.0f : 0.0f, j->y + r, rows);
             }
         }
-    } else if (j->T < GEMM_MIN_T) {
-        for (int t = 0; t < j->T; t++)
-            k_matvec(W->dtype, W->data, cols, r0, r1, j->x + (size_t)t * cols,
-                     j->y + (size_t)t * rows + r0);
+    } else if (j->T == 1) {
+        k_matvec(W->dtype, W->data, cols, r0, r1, j->x, j->y + r0);
+    } else if (j->T <= MATVEC_MAX_T) {
+        k_matvec_n(W->dtype, W->data, cols, r0, r1, j->x, j->T, j->y + r0, (size_t)rows);
     } else {
         float *wf = scratch_get(j->cpu, thread, (size_t)GEMM_BLOCK * cols);
         for (int r = r0; r < r1; r += GEMM_BLOCK) {
@@ -189,7 +193,7 @@ static void cpu_matmul(Backend *be, float *y, const float *x, const Weight *W, c
      * rows, sized so each thread gets the same number (down_proj's 896
      * rows as 8 x 112, not 7 x 128 with one thread idle at the end). */
     int nt = be->n_threads, grain;
-    if (W->quant ? T < QUANT_GEMM_MIN_T : T < GEMM_MIN_T) {
+    if (W->quant ? T < QUANT_GEMM_MIN_T : T <= MATVEC_MAX_T) {
         grain = (W->rows / (2 * nt) + 15) & ~15;
         grain = grain < 64 ? 64 : grain;
     } else { /* a whole number of blocks per thread, each at most GEMM_BLOCK */

@@ -12,6 +12,7 @@
 #include "store/meeting_store.h"
 #include "engine/models.h"
 #include "engine/modeldir.h"
+#include "engine/remote.h"
 #include "engine/base/termsafe.h"
 #include "engine/base/util.h"
 
@@ -155,29 +156,35 @@ static int summarize(int argc, char **argv) {
         t = NULL;
     }
     EngineOptions eo = {.backend = backend, .threads = threads, .ctx = ctx ? ctx : cfg.ctx};
-    if (remote_is_url(model) || remote_is_url(cm.stage2)) {
-        unum_error_set("%s: the report writer counts tokens to fit each section into the "
-                       "context, so meeting summarize takes local models only",
-                       remote_is_url(model) ? model : cm.stage2);
-        goto done;
-    }
     if (cm.draft) {
         unum_error_set("meeting summarize takes --stage2, not --draft");
         goto done;
     }
-    if (!(e = engine_load(model, &eo))) goto done;
-    if (cm.stage2) {
+    /* a server writes within --ctx (meeting.h: MEETING_REMOTE_CTX without it) */
+    if (remote_is_url(model)) {
+        if (!(mp.remote = remote_open(model, cm.remote_model ? cm.remote_model : cfg.remote_model)))
+            goto done;
+        mp.remote_ctx = ctx;
+    } else if (!(e = engine_load(model, &eo))) {
+        goto done;
+    }
+    if (cm.stage2 && remote_is_url(cm.stage2)) {
+        if (!(mp.stage2_remote = remote_open(cm.stage2, cm.remote_model))) {
+            unum_error_wrap("--stage2");
+            goto done;
+        }
+    } else if (cm.stage2) {
         EngineOptions eo2 = eo;
         eo2.lora = NULL, eo2.n_lora = 0; /* the adapters are stage 1's */
         if (cm.stage2_backend) eo2.backend = cm.stage2_backend;
         ms = models_new(cm.mem_budget);
-        if (models_adopt(ms, ROLE_CHAT, e) || models_set(ms, ROLE_STAGE2, cm.stage2, &eo2) ||
+        if ((e && models_adopt(ms, ROLE_CHAT, e)) || models_set(ms, ROLE_STAGE2, cm.stage2, &eo2) ||
             !(mp.stage2 = models_acquire(ms, ROLE_STAGE2))) {
             unum_error_wrap("--stage2");
             goto done;
         }
-        mp.escalate_below = cm.have_escalate ? cm.escalate_below : CLI_ESCALATE_DEFAULT;
     }
+    if (cm.stage2) mp.escalate_below = cm.have_escalate ? cm.escalate_below : CLI_ESCALATE_DEFAULT;
     cli_interrupt_engine(e);
     int64_t report = 0;
     int r = meeting_report(st, e, rec, tmpl, persona, &mp, &md, &report);
@@ -193,10 +200,15 @@ static int summarize(int argc, char **argv) {
     } else {
         term_puts(md, stdout);
     }
-    term_printf(stderr, "unum: report %lld of recording %lld (%d generations, at most %d of %d "
-                    "context positions)\n",
-            (long long)report, (long long)rec, mp.calls, mp.max_positions, engine_ctx(e));
-    if (mp.stage2)
+    term_printf(stderr,
+                "unum: report %lld of recording %lld (%d generations, at most %d of %d "
+                "context positions%s)\n",
+                (long long)report, (long long)rec, mp.calls, mp.max_positions,
+                e               ? engine_ctx(e)
+                : mp.remote_ctx ? mp.remote_ctx
+                                : MEETING_REMOTE_CTX,
+                e ? "" : ", estimated");
+    if (mp.stage2 || mp.stage2_remote)
         fprintf(stderr, "unum: stage 2 wrote %d of the %d generations (confidence below %.3f)\n",
                 mp.escalated, mp.calls - mp.escalated, mp.escalate_below);
     rc = 0;
@@ -207,6 +219,8 @@ done:
     transcriber_free(t);
     models_free(ms);
     engine_free(e);
+    remote_free(mp.remote);
+    remote_free(mp.stage2_remote);
     store_close(st);
     app_config_free(&cfg);
     lora_specs_free(lora, n_lora);
