@@ -762,6 +762,26 @@ TEST(worker_drafted_replies_are_the_chat_models) {
     free(lm), free(a), free(other);
 }
 
+/* The settings file's draft lines: draft = MODEL and draft_n = K (1 ..
+ * SPEC_DRAFT_N_MAX), each once. */
+TEST(draft_settings_lines) {
+    const char good[] = "draft = /m/small\ndraft_n = 4\n";
+    AppConfig c;
+    app_config_defaults(&c);
+    REQUIRE(app_config_parse(&c, good, strlen(good), "cfg") == 0);
+    CHECK_STR(c.draft ? c.draft : "", "/m/small");
+    CHECK_EQ_INT(c.draft_n, 4);
+    app_config_free(&c);
+    static const char *const bad[] = {"draft_n = 0\n", "draft_n = 33\n", "draft = \n",
+                                      "draft = a\ndraft = b\n"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        app_config_defaults(&c);
+        CHECK(app_config_parse(&c, bad[i], strlen(bad[i]), "cfg") != 0);
+        CHECK_ERR("cfg:");
+        app_config_free(&c);
+    }
+}
+
 /* ------------------------------------------------------------ the router */
 
 /* engine_embed is the mean final-norm hidden state: checked against the
