@@ -34,6 +34,8 @@
 #define TOK_MAX_REGEX 8         /* Split steps in the pre-tokenizer */
 #define TOK_MAX_FILE (1u << 30) /* largest tokenizer.json accepted */
 #define TOK_MAX_NEST 4          /* nested normalizer Sequences */
+#define TOK_MAX_NORM 8          /* normalizer steps */
+#define TOK_MAX_REP 16          /* bytes of a Prepend/Replace string */
 
 /* The GPT-2 pre-tokenizer pattern, used for ByteLevel with use_regex. */
 static const char gpt2_pattern[] =
@@ -356,6 +358,14 @@ static const PairSlot *pairmap_get(const PairMap *m, int32_t a, int32_t b) {
 
 /* ------------------------------------------------------------ the tokenizer */
 
+enum { NORM_NFC, NORM_PREPEND, NORM_REPLACE };
+enum { META_NEVER, META_ALWAYS, META_FIRST };
+
+typedef struct {
+    int kind;
+    char from[TOK_MAX_REP + 1], to[TOK_MAX_REP + 1]; /* Replace from -> to; Prepend to */
+} NormStep;
+
 typedef struct {
     int32_t id;
     int special;
@@ -388,6 +398,22 @@ struct Tokenizer {
     int nfc;
     int n_re;
     pcre2_code *re[TOK_MAX_REGEX];
+
+    /* The normalizer's Prepend and Replace steps, in order (NFC among them
+     * as NORM_NFC); empty for a normalizer of NFC alone. */
+    int n_norm, norm_text; /* norm_text: a step other than NFC */
+    NormStep norm[TOK_MAX_NORM];
+
+    /* SentencePiece-style BPE (model.byte_fallback): symbols are
+     * characters, a character outside the vocabulary becomes its bytes'
+     * <0xNN> tokens (byte_id), spaces are written as a metasymbol. */
+    int spm;
+    int meta;         /* a Metaspace pre-tokenizer: space -> meta_rep */
+    int meta_prepend; /* META_NEVER, META_ALWAYS, META_FIRST */
+    int meta_split;   /* cut before each meta_rep */
+    char meta_rep[TOK_MAX_REP + 1];
+    char dec_from[TOK_MAX_REP + 1], dec_to[TOK_MAX_REP + 1]; /* decoder Replace */
+    int strip_lead; /* decoder Strip: leading spaces removed from the text */
 };
 
 static int fail(const Tokenizer *t, const char *fmt, ...) UNUM_PRINTF(2, 3);
@@ -569,6 +595,56 @@ static Span decode_bytelevel(Buf *b, Span s) {
     return d;
 }
 
+/* The byte a "<0xNN>" token stands for (ByteFallback), or -1. */
+static int fallback_byte(const char *s, size_t n) {
+    if (n != 6 || memcmp(s, "<0x", 3) != 0 || s[5] != '>') return -1;
+    int v = 0;
+    for (int i = 3; i < 5; i++) {
+        int c = (unsigned char)s[i];
+        int d = c >= '0' && c <= '9' ? c - '0'
+                : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                                       : -1;
+        if (d < 0) return -1;
+        v = v * 16 + d;
+    }
+    return v;
+}
+
+/* In out, s with every from replaced by to (left to right, not overlapping). */
+static void replace_all(Buf *out, const char *s, size_t n, const char *from, const char *to) {
+    size_t fl = strlen(from), tl = strlen(to), i = 0;
+    while (i < n) {
+        if (fl && i + fl <= n && memcmp(s + i, from, fl) == 0) {
+            buf_add(out, to, tl);
+            i += fl;
+        } else {
+            buf_add(out, s + i, 1);
+            i++;
+        }
+    }
+}
+
+/* The bytes a SentencePiece-style vocabulary token decodes to: its byte
+ * for <0xNN>, else its text through the decoder's Replace. */
+static Span decode_spm(Tokenizer *t, Span s) {
+    char tok[8];
+    if (s.len == 6) {
+        memcpy(tok, t->strs.p + s.off, 6);
+        int b = fallback_byte(tok, 6);
+        if (b >= 0) {
+            unsigned char c = (unsigned char)b;
+            return buf_add(&t->strs, &c, 1);
+        }
+    }
+    if (!t->dec_from[0]) return s;
+    Buf tmp = {0};
+    replace_all(&tmp, t->strs.p + s.off, s.len, t->dec_from, t->dec_to);
+    Span d = buf_add(&t->strs, tmp.p ? tmp.p : "", tmp.n);
+    free(tmp.p);
+    return d;
+}
+
 /* Fills the per-id tables from the vocabulary and the added tokens. */
 static int build_ids(Tokenizer *t) {
     char sh[200], sh2[200];
@@ -592,7 +668,8 @@ static int build_ids(Tokenizer *t) {
         }
         owner[id] = (int32_t)i;
         t->kind[id] = KIND_VOCAB;
-        t->dec[id] = decode_bytelevel(&t->strs, t->vocab_str[i]);
+        t->dec[id] = t->spm ? decode_spm(t, t->vocab_str[i])
+                            : decode_bytelevel(&t->strs, t->vocab_str[i]);
     }
     /* An added token may share its id with a vocabulary token (then it
      * decodes as its content), but not with another added token. */
@@ -612,10 +689,19 @@ static int build_ids(Tokenizer *t) {
     free(owner);
     for (int32_t id = 0; id < t->n_ids; id++)
         if (t->dec[id].len > t->max_dec) t->max_dec = t->dec[id].len;
-    for (unsigned b = 0; b < 256; b++) {
+    for (unsigned b = 0; b < 256 && !t->spm; b++) {
         unsigned char sym[4];
         size_t k = utf8_put(byte_to_cp(b), sym);
         t->byte_id[b] = vocab_lookup(t, (const char *)sym, k);
+    }
+    /* byte fallback must be able to spell any text: all 256 byte tokens */
+    for (unsigned b = 0; b < 256 && t->spm; b++) {
+        char sym[8];
+        snprintf(sym, sizeof sym, "<0x%02X>", b);
+        t->byte_id[b] = vocab_lookup(t, sym, 6);
+        if (t->byte_id[b] < 0)
+            return fail(t, "model.vocab has no byte token \"%s\" (model.byte_fallback needs "
+                           "all 256)", sym);
     }
     index_added(t);
     return 0;
@@ -687,13 +773,53 @@ static int load_merges(Tokenizer *t, const cJSON *m) {
 
 /* ------------------------------------------------------------ loading: text pipeline */
 
+/* A short string member (a metasymbol, a Replace pattern) into out. */
+static int json_short(Tokenizer *t, const cJSON *o, const char *key, char out[TOK_MAX_REP + 1],
+                      const char *where) {
+    const char *s = json_str(o, key);
+    if (!s) return fail(t, "%s: \"%s\" is missing or not a string", where, key);
+    size_t n = strlen(s);
+    if (n > TOK_MAX_REP) return fail(t, "%s: \"%s\" is longer than %d bytes", where, key, TOK_MAX_REP);
+    if (utf8_check((const unsigned char *)s, n) != n)
+        return fail(t, "%s: \"%s\" is not valid UTF-8", where, key);
+    memcpy(out, s, n + 1);
+    return 0;
+}
+
+/* A Replace step's {"String": "..."} pattern and its content. */
+static int json_replace(Tokenizer *t, const cJSON *o, char from[TOK_MAX_REP + 1],
+                        char to[TOK_MAX_REP + 1], const char *where) {
+    const cJSON *pat = cJSON_GetObjectItemCaseSensitive(o, "pattern");
+    if (!cJSON_IsObject(pat) || !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(pat, "String")))
+        return fail(t, "%s: only {\"String\": ...} patterns are supported", where);
+    if (json_short(t, pat, "String", from, where) || json_short(t, o, "content", to, where))
+        return -1;
+    if (!from[0]) return fail(t, "%s: the pattern is empty", where);
+    return 0;
+}
+
 static int load_normalizer(Tokenizer *t, const cJSON *n, int depth) {
     if (!n || cJSON_IsNull(n)) return 0;
     if (!cJSON_IsObject(n)) return fail(t, "normalizer is not an object");
     const char *type = json_str(n, "type");
     if (!type) return fail(t, "normalizer: \"type\" is missing or not a string");
-    if (strcmp(type, "NFC") == 0) {
-        t->nfc = 1;
+    int kind = strcmp(type, "NFC") == 0       ? NORM_NFC
+               : strcmp(type, "Prepend") == 0 ? NORM_PREPEND
+               : strcmp(type, "Replace") == 0 ? NORM_REPLACE
+                                              : -1;
+    if (kind >= 0) {
+        if (t->n_norm == TOK_MAX_NORM)
+            return fail(t, "normalizer: more than %d steps", TOK_MAX_NORM);
+        NormStep *st = &t->norm[t->n_norm];
+        memset(st, 0, sizeof *st);
+        st->kind = kind;
+        if (kind == NORM_PREPEND && json_short(t, n, "prepend", st->to, "normalizer Prepend"))
+            return -1;
+        if (kind == NORM_REPLACE && json_replace(t, n, st->from, st->to, "normalizer Replace"))
+            return -1;
+        if (kind == NORM_NFC) t->nfc = 1;
+        else t->norm_text = 1;
+        t->n_norm++;
         return 0;
     }
     if (strcmp(type, "Sequence") == 0 && depth < TOK_MAX_NEST) {
@@ -704,7 +830,7 @@ static int load_normalizer(Tokenizer *t, const cJSON *n, int depth) {
         return 0;
     }
     char sh[200];
-    return fail(t, "normalizer: type \"%s\" is not supported (only NFC)",
+    return fail(t, "normalizer: type \"%s\" is not supported (NFC, Prepend, Replace, Sequence)",
                 show(type, strlen(type), sh));
 }
 
@@ -758,7 +884,52 @@ static int load_pre_step(Tokenizer *t, const cJSON *s, int *byte_level) {
                 show(type, strlen(type), sh));
 }
 
+/* Metaspace: spaces become the metasymbol, which is put in front as
+ * prepend_scheme (or the older add_prefix_space) says, and with split the
+ * text is cut before each metasymbol. Also read as a decoder. */
+static int load_metaspace(Tokenizer *t, const cJSON *m, const char *where) {
+    char sh[200];
+    if (cJSON_GetObjectItemCaseSensitive(m, "replacement")) {
+        if (json_short(t, m, "replacement", t->meta_rep, where)) return -1;
+        if (!t->meta_rep[0]) return fail(t, "%s: \"replacement\" is empty", where);
+    } else {
+        strcpy(t->meta_rep, "\xe2\x96\x81");
+    }
+    const char *scheme = json_str(m, "prepend_scheme");
+    if (scheme) {
+        if (strcmp(scheme, "always") == 0) t->meta_prepend = META_ALWAYS;
+        else if (strcmp(scheme, "first") == 0) t->meta_prepend = META_FIRST;
+        else if (strcmp(scheme, "never") == 0) t->meta_prepend = META_NEVER;
+        else
+            return fail(t, "%s: prepend_scheme \"%s\" is not always, first or never", where,
+                        show(scheme, strlen(scheme), sh));
+    } else {
+        int aps = json_bool(m, "add_prefix_space", 1);
+        if (aps < 0) return fail(t, "%s: \"add_prefix_space\" is not a boolean", where);
+        t->meta_prepend = aps ? META_ALWAYS : META_NEVER;
+    }
+    t->meta_split = json_bool(m, "split", 1);
+    if (t->meta_split < 0) return fail(t, "%s: \"split\" is not a boolean", where);
+    return 0;
+}
+
+/* The SentencePiece-style file's pre-tokenizer: none (its normalizer does
+ * the work) or Metaspace. */
+static int load_spm_pre_tokenizer(Tokenizer *t, const cJSON *p) {
+    char sh[200];
+    if (!p || cJSON_IsNull(p)) return 0;
+    const char *type = cJSON_IsObject(p) ? json_str(p, "type") : NULL;
+    if (!type) return fail(t, "pre_tokenizer: \"type\" is missing or not a string");
+    if (strcmp(type, "Metaspace") != 0)
+        return fail(t, "pre_tokenizer: type \"%s\" is not supported with model.byte_fallback "
+                       "(only Metaspace, or none)",
+                    show(type, strlen(type), sh));
+    t->meta = 1;
+    return load_metaspace(t, p, "pre_tokenizer Metaspace");
+}
+
 static int load_pre_tokenizer(Tokenizer *t, const cJSON *p) {
+    if (t->spm) return load_spm_pre_tokenizer(t, p);
     if (!cJSON_IsObject(p)) return fail(t, "pre_tokenizer is missing or not an object");
     int byte_level = 0;
     const char *type = json_str(p, "type");
@@ -789,18 +960,74 @@ static int load_model_options(Tokenizer *t, const cJSON *model) {
     t->ignore_merges = json_bool(model, "ignore_merges", 0);
     if (t->ignore_merges < 0) return fail(t, "model.ignore_merges is not a boolean");
     /* SentencePiece-derived BPE (Llama's, MiniCPM's): characters merged,
-     * unknown ones as <0xXX> byte tokens, "\u2581" for spaces; a different
-     * tokenizer from byte-level BPE, not read as one */
-    int bf = json_bool(model, "byte_fallback", 0);
-    if (bf < 0) return fail(t, "model.byte_fallback is not a boolean");
-    if (bf)
-        return fail(t, "model.byte_fallback: a SentencePiece-style BPE with byte fallback "
-                       "(Llama's, MiniCPM's) is not supported; unum reads byte-level BPE "
-                       "(Qwen2's, GPT-2's)");
+     * unknown ones as <0xNN> byte tokens, "\u2581" for spaces */
+    t->spm = json_bool(model, "byte_fallback", 0);
+    if (t->spm < 0) return fail(t, "model.byte_fallback is not a boolean");
+    if (json_bool(model, "fuse_unk", 0) < 0) return fail(t, "model.fuse_unk is not a boolean");
+    const cJSON *drop = cJSON_GetObjectItemCaseSensitive(model, "dropout");
+    if (drop && !cJSON_IsNull(drop)) return fail(t, "model.dropout is not supported (must be null)");
+    return 0;
+}
+
+/* The SentencePiece-style decoder: Sequence[Replace(metasymbol, " "),
+ * ByteFallback, Fuse, Strip(" ", N, 0)] or a Metaspace decoder. What it
+ * does is kept as dec_from -> dec_to (applied to each token's text),
+ * <0xNN> tokens as their byte, and strip_lead. */
+static int load_spm_decoder(Tokenizer *t, const cJSON *d) {
+    char sh[200];
+    const char *type = cJSON_IsObject(d) ? json_str(d, "type") : NULL;
+    if (!type) return fail(t, "decoder is missing or has no \"type\" (model.byte_fallback needs "
+                              "a ByteFallback decoder)");
+    if (strcmp(type, "Metaspace") == 0) {
+        if (load_metaspace(t, d, "decoder Metaspace")) return -1;
+        strcpy(t->dec_from, t->meta_rep);
+        strcpy(t->dec_to, " ");
+        t->strip_lead = t->meta_prepend != META_NEVER;
+        return 0;
+    }
+    if (strcmp(type, "Sequence") != 0)
+        return fail(t, "decoder: type \"%s\" is not supported with model.byte_fallback "
+                       "(Sequence of Replace, ByteFallback, Fuse, Strip; or Metaspace)",
+                    show(type, strlen(type), sh));
+    const cJSON *list = cJSON_GetObjectItemCaseSensitive(d, "decoders");
+    if (!cJSON_IsArray(list)) return fail(t, "decoder: \"decoders\" is not an array");
+    int byte_fallback = 0, fused = 0, k = 0;
+    for (const cJSON *c = list->child; c; c = c->next, k++) {
+        const char *ty = cJSON_IsObject(c) ? json_str(c, "type") : NULL;
+        if (!ty) return fail(t, "decoder.decoders[%d]: \"type\" is missing or not a string", k);
+        if (strcmp(ty, "Replace") == 0) {
+            if (t->dec_from[0] || fused || byte_fallback)
+                return fail(t, "decoder.decoders[%d]: Replace is supported once, before "
+                               "ByteFallback and Fuse", k);
+            if (json_replace(t, c, t->dec_from, t->dec_to, "decoder Replace")) return -1;
+        } else if (strcmp(ty, "ByteFallback") == 0) {
+            byte_fallback = 1;
+        } else if (strcmp(ty, "Fuse") == 0) {
+            fused = 1;
+        } else if (strcmp(ty, "Strip") == 0) {
+            const char *content = json_str(c, "content");
+            const cJSON *start = cJSON_GetObjectItemCaseSensitive(c, "start"),
+                        *stop = cJSON_GetObjectItemCaseSensitive(c, "stop");
+            if (!fused)
+                return fail(t, "decoder.decoders[%d]: Strip before Fuse is not supported", k);
+            if (!content || strcmp(content, " ") != 0 || !cJSON_IsNumber(start) ||
+                start->valuedouble < 0 || start->valuedouble > 16 ||
+                start->valuedouble != (int)start->valuedouble || !cJSON_IsNumber(stop) ||
+                stop->valuedouble != 0)
+                return fail(t, "decoder.decoders[%d]: only Strip(\" \", start 0..16, stop 0) is "
+                               "supported", k);
+            t->strip_lead = (int)start->valuedouble;
+        } else {
+            return fail(t, "decoder.decoders[%d]: type \"%s\" is not supported (Replace, "
+                           "ByteFallback, Fuse, Strip)", k, show(ty, strlen(ty), sh));
+        }
+    }
+    if (!byte_fallback) return fail(t, "decoder: model.byte_fallback needs a ByteFallback step");
     return 0;
 }
 
 static int load_decoder(Tokenizer *t, const cJSON *d) {
+    if (t->spm) return load_spm_decoder(t, d);
     if (!d || cJSON_IsNull(d)) return 0;
     const char *type = cJSON_IsObject(d) ? json_str(d, "type") : NULL;
     if (!type || strcmp(type, "ByteLevel") != 0)
@@ -813,13 +1040,14 @@ static int load_json(Tokenizer *t, const cJSON *root) {
     const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
     if (!cJSON_IsObject(model)) return fail(t, "\"model\" is missing or not an object");
     if (load_model_options(t, model)) return -1;
+    /* the decoder before the ids: it says what each token decodes to */
+    if (load_decoder(t, cJSON_GetObjectItemCaseSensitive(root, "decoder"))) return -1;
     if (load_vocab(t, cJSON_GetObjectItemCaseSensitive(model, "vocab"))) return -1;
     if (load_added(t, cJSON_GetObjectItemCaseSensitive(root, "added_tokens"))) return -1;
     if (build_ids(t)) return -1;
     if (load_merges(t, cJSON_GetObjectItemCaseSensitive(model, "merges"))) return -1;
     if (load_normalizer(t, cJSON_GetObjectItemCaseSensitive(root, "normalizer"), 0)) return -1;
-    if (load_pre_tokenizer(t, cJSON_GetObjectItemCaseSensitive(root, "pre_tokenizer"))) return -1;
-    return load_decoder(t, cJSON_GetObjectItemCaseSensitive(root, "decoder"));
+    return load_pre_tokenizer(t, cJSON_GetObjectItemCaseSensitive(root, "pre_tokenizer"));
 }
 
 Tokenizer *tokenizer_load_buffer(const char *json, size_t len, const char *name) {
@@ -885,6 +1113,7 @@ typedef struct {
     Cand *heap;
     size_t heap_n, heap_cap;
     Buf tmp;
+    Buf norm[2]; /* the normalizer's steps, turn about */
 } Enc;
 
 static int cand_less(const Cand *a, const Cand *b) {
@@ -944,9 +1173,33 @@ static int enc_reserve(Enc *e, size_t n) {
     return 0;
 }
 
-/* Merges the bytes of one pre-token into tokens, lowest rank first and
- * leftmost among equal ranks. A queued candidate is stale when either
- * symbol has changed since; symbols only grow, so comparing ids suffices. */
+/* Merges the n symbols in e->sym into tokens and appends them, lowest rank
+ * first and leftmost among equal ranks. A queued candidate is stale when
+ * either symbol has changed since; symbols only grow, so comparing ids
+ * suffices. */
+static void bpe_merge(Enc *e, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        e->prev[i] = (int32_t)i - 1;
+        e->next[i] = i + 1 < n ? (int32_t)i + 1 : -1;
+    }
+    e->heap_n = 0;
+    for (size_t i = 0; i + 1 < n; i++) bpe_consider(e, (int32_t)i);
+    while (e->heap_n) {
+        Cand c = heap_pop(e);
+        int32_t p = c.pos, q = e->next[p];
+        if (e->sym[p] != c.left || q < 0 || e->sym[q] != c.right) continue;
+        e->sym[p] = c.merged;
+        e->sym[q] = -1;
+        e->next[p] = e->next[q];
+        if (e->next[q] >= 0) e->prev[e->next[q]] = p;
+        if (e->prev[p] >= 0) bpe_consider(e, e->prev[p]);
+        bpe_consider(e, p);
+    }
+    if (n == 0) return;
+    for (int32_t i = 0; i >= 0; i = e->next[i]) idvec_push(e->out, e->sym[i]);
+}
+
+/* One byte-level pre-token: its bytes' symbols, merged. */
 static int bpe_piece(Enc *e, const unsigned char *s, size_t n) {
     const Tokenizer *t = e->t;
     for (size_t i = 0; i < n; i++)
@@ -970,25 +1223,37 @@ static int bpe_piece(Enc *e, const unsigned char *s, size_t n) {
     }
     if (n > INT32_MAX / 4) return fail(t, "a pre-token of %zu bytes is too long", n);
     if (enc_reserve(e, n)) return -1;
-    for (size_t i = 0; i < n; i++) {
-        e->sym[i] = t->byte_id[s[i]];
-        e->prev[i] = (int32_t)i - 1;
-        e->next[i] = i + 1 < n ? (int32_t)i + 1 : -1;
+    for (size_t i = 0; i < n; i++) e->sym[i] = t->byte_id[s[i]];
+    bpe_merge(e, n);
+    return 0;
+}
+
+/* One SentencePiece-style piece: each character is a symbol when the
+ * vocabulary has it, else its bytes' <0xNN> tokens; then merges. */
+static int spm_piece(Enc *e, const unsigned char *s, size_t n) {
+    const Tokenizer *t = e->t;
+    if (t->ignore_merges) {
+        int32_t id = vocab_lookup(t, (const char *)s, n);
+        if (id >= 0) {
+            idvec_push(e->out, id);
+            return 0;
+        }
     }
-    e->heap_n = 0;
-    for (size_t i = 0; i + 1 < n; i++) bpe_consider(e, (int32_t)i);
-    while (e->heap_n) {
-        Cand c = heap_pop(e);
-        int32_t p = c.pos, q = e->next[p];
-        if (e->sym[p] != c.left || q < 0 || e->sym[q] != c.right) continue;
-        e->sym[p] = c.merged;
-        e->sym[q] = -1;
-        e->next[p] = e->next[q];
-        if (e->next[q] >= 0) e->prev[e->next[q]] = p;
-        if (e->prev[p] >= 0) bpe_consider(e, e->prev[p]);
-        bpe_consider(e, p);
+    if (n > INT32_MAX / 4) return fail(t, "a pre-token of %zu bytes is too long", n);
+    if (enc_reserve(e, n)) return -1;
+    size_t ns = 0;
+    for (size_t i = 0; i < n;) {
+        uint32_t cp;
+        size_t sub;
+        int k = utf8_seq(s + i, n - i, &cp, &sub); /* the text was checked: k > 0 */
+        if (k <= 0) return fail(t, "invalid UTF-8 inside a normalized piece");
+        int32_t id = vocab_lookup(t, (const char *)s + i, (size_t)k);
+        if (id >= 0) e->sym[ns++] = id;
+        else
+            for (int j = 0; j < k; j++) e->sym[ns++] = t->byte_id[s[i + (size_t)j]];
+        i += (size_t)k;
     }
-    for (int32_t i = 0; i >= 0; i = e->next[i]) idvec_push(e->out, e->sym[i]);
+    bpe_merge(e, ns);
     return 0;
 }
 
@@ -1043,16 +1308,78 @@ static int split_text(Enc *e, int k, const char *s, size_t n) {
     return 0;
 }
 
-/* Text between added tokens: normalize, then split and merge. */
-static int encode_segment(Enc *e, const char *s, size_t n) {
-    if (!e->t->nfc || is_ascii((const unsigned char *)s, n)) return split_text(e, 0, s, n);
-    utf8proc_uint8_t *norm = NULL;
-    utf8proc_ssize_t m = utf8proc_map((const utf8proc_uint8_t *)s, (utf8proc_ssize_t)n, &norm,
-                                      UTF8PROC_STABLE | UTF8PROC_COMPOSE);
-    if (m < 0) return fail(e->t, "NFC normalization failed: %s", utf8proc_errmsg(m));
-    int rc = split_text(e, 0, (const char *)norm, (size_t)m);
-    free(norm);
-    return rc;
+/* Runs the normalizer's steps over s[0..n); *out is the result (s itself
+ * when no step changed it), valid until the next call. */
+static int normalize(Enc *e, const char *s, size_t n, const char **out, size_t *on) {
+    const Tokenizer *t = e->t;
+    const char *cur = s;
+    size_t len = n;
+    int w = 0;
+    for (int i = 0; i < t->n_norm; i++) {
+        const NormStep *st = &t->norm[i];
+        if (st->kind == NORM_NFC && is_ascii((const unsigned char *)cur, len)) continue;
+        if (st->kind == NORM_PREPEND && len == 0) continue;
+        Buf *b = &e->norm[w];
+        b->n = 0;
+        buf_reserve(b, len + 1);
+        if (st->kind == NORM_NFC) {
+            utf8proc_uint8_t *norm = NULL;
+            utf8proc_ssize_t m = utf8proc_map((const utf8proc_uint8_t *)cur,
+                                              (utf8proc_ssize_t)len, &norm,
+                                              UTF8PROC_STABLE | UTF8PROC_COMPOSE);
+            if (m < 0) return fail(t, "NFC normalization failed: %s", utf8proc_errmsg(m));
+            buf_add(b, norm, (size_t)m);
+            free(norm);
+        } else if (st->kind == NORM_PREPEND) {
+            buf_add(b, st->to, strlen(st->to));
+            buf_add(b, cur, len);
+        } else {
+            replace_all(b, cur, len, st->from, st->to);
+        }
+        cur = b->p;
+        len = b->n;
+        w ^= 1;
+    }
+    *out = cur;
+    *on = len;
+    return 0;
+}
+
+/* A SentencePiece-style segment after normalization: the Metaspace
+ * pre-tokenizer, when there is one (spaces to the metasymbol, one put in
+ * front as its prepend_scheme says, cut before each metasymbol with split),
+ * then each piece to spm_piece. at_start: the segment begins the text. */
+static int spm_segment(Enc *e, const char *s, size_t n, int at_start) {
+    const Tokenizer *t = e->t;
+    if (!t->meta) return spm_piece(e, (const unsigned char *)s, n);
+    const char *rep = t->meta_rep;
+    size_t rl = strlen(rep);
+    Buf *b = &e->tmp;
+    b->n = 0;
+    buf_reserve(b, n + rl);
+    int starts = (n > 0 && s[0] == ' ') || (n >= rl && memcmp(s, rep, rl) == 0);
+    if (!starts && (t->meta_prepend == META_ALWAYS || (t->meta_prepend == META_FIRST && at_start)))
+        buf_add(b, rep, rl);
+    replace_all(b, s, n, " ", rep);
+    if (!t->meta_split) return spm_piece(e, (const unsigned char *)b->p, b->n);
+    /* cut before each metasymbol (spm_piece leaves e->tmp alone) */
+    size_t from = 0;
+    for (size_t i = 1; i <= b->n; i++) {
+        if (i < b->n && !(i + rl <= b->n && memcmp(b->p + i, rep, rl) == 0)) continue;
+        if (spm_piece(e, (const unsigned char *)b->p + from, i - from)) return -1;
+        from = i;
+    }
+    return 0;
+}
+
+/* Text between added tokens (at byte offset at of the text): normalize,
+ * then split and merge. */
+static int encode_segment(Enc *e, const char *s, size_t n, size_t at) {
+    const char *norm = s;
+    size_t m = n;
+    if (normalize(e, s, n, &norm, &m)) return -1;
+    if (e->t->spm) return spm_segment(e, norm, m, at == 0);
+    return split_text(e, 0, norm, m);
 }
 
 /* The added token starting at s, longest first, or -1. */
@@ -1086,18 +1413,20 @@ int tokenizer_encode(const Tokenizer *t, const char *text, size_t len, int allow
             i++;
             continue;
         }
-        if (i > start) rc = encode_segment(&e, text + start, i - start);
+        if (i > start) rc = encode_segment(&e, text + start, i - start, start);
         if (!rc) idvec_push(out, t->added[a].id);
         i += t->added_str[a].len;
         start = i;
     }
-    if (!rc && start < len) rc = encode_segment(&e, text + start, len - start);
+    if (!rc && start < len) rc = encode_segment(&e, text + start, len - start, start);
     pcre2_match_data_free(e.md);
     free(e.sym);
     free(e.prev);
     free(e.next);
     free(e.heap);
     free(e.tmp.p);
+    free(e.norm[0].p);
+    free(e.norm[1].p);
     if (rc) out->n = n0;
     return rc;
 }
@@ -1140,8 +1469,10 @@ char *tokenizer_decode(const Tokenizer *t, const int32_t *ids, size_t n) {
         if (len) memcpy(raw + o, p, len);
         o += len;
     }
-    size_t w = utf8_lossy(raw, total, 1, out, &used);
-    out[w] = 0;
+    size_t w = utf8_lossy(raw, total, 1, out, &used), k = 0;
+    while (k < w && k < (size_t)t->strip_lead && out[k] == ' ') k++;
+    memmove(out, out + k, w - k);
+    out[w - k] = 0;
     free(raw);
     return out;
 }
@@ -1162,6 +1493,14 @@ int tokenizer_stream(const Tokenizer *t, TokStream *s, int32_t id, char *buf, si
                   need + 1);
     } else {
         utf8_lossy(tmp, m, 0, buf, &used);
+        size_t k = 0; /* the decoder's Strip, on the text's first spaces */
+        while (s->lead >= 0 && s->lead < t->strip_lead && k < need && buf[k] == ' ') {
+            k++;
+            s->lead++;
+        }
+        if (k < need || s->lead >= t->strip_lead) s->lead = -1;
+        memmove(buf, buf + k, need - k);
+        need -= k;
         buf[need] = 0;
         s->n = (int)(m - used);
         memcpy(s->pend, tmp + used, (size_t)s->n);

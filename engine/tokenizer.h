@@ -1,10 +1,22 @@
-/* tokenizer.h - byte-level BPE tokenizer read from a Hugging Face
- * tokenizer.json (the Qwen2 / GPT-2 family).
+/* tokenizer.h - BPE tokenizers read from a Hugging Face tokenizer.json:
+ * byte-level BPE (the Qwen2 / GPT-2 family) and SentencePiece-style BPE with
+ * byte fallback (the Llama / MiniCPM family, model.byte_fallback true).
  *
  * Encoding: added tokens are split out first (special ones only when asked),
  * the rest is NFC-normalized (utf8proc), cut by the pre-tokenizer regex taken
  * from the file (PCRE2, UTF + Unicode properties), mapped to byte-level
- * symbols and merged by rank. Decoding maps symbols back to bytes and can
+ * symbols and merged by rank.
+ *
+ * SentencePiece-style files: the normalizer's Prepend and Replace steps
+ * (Llama's Sequence[Prepend("\u2581"), Replace(" ", "\u2581")]) or a
+ * Metaspace pre-tokenizer (prepend_scheme always/first/never, or the older
+ * add_prefix_space; split or not) run on each stretch of text between added
+ * tokens; each character is a symbol when the vocabulary has it, else its
+ * bytes' <0xNN> tokens (all 256 must exist), and symbols merge by rank. The
+ * decoder Sequence[Replace("\u2581", " "), ByteFallback, Fuse, Strip(" ",
+ * N, 0)] or Metaspace maps tokens back to bytes and drops the text's first N
+ * spaces (also when streaming). Any other normalizer, pre-tokenizer or
+ * decoder step is an error naming the field. Decoding maps symbols back to bytes and can
  * stream: a token that ends inside a UTF-8 sequence holds those bytes back
  * until the sequence completes. The file is treated as hostile: every size,
  * index and string is checked, and errors name the file and the problem. */
@@ -60,6 +72,7 @@ char *tokenizer_decode(const Tokenizer *t, const int32_t *ids, size_t n);
 typedef struct {
     unsigned char pend[8];
     int n;
+    int lead; /* leading spaces stripped so far, -1 once past them; 0 to start */
 } TokStream;
 #define TOKENIZER_STREAM_MAX 16
 int tokenizer_stream(const Tokenizer *t, TokStream *s, int32_t id, char *buf, size_t cap);
