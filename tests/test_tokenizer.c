@@ -7,6 +7,7 @@
  * path. Without it the Qwen cases fail: they are the point of this suite. */
 #include "tests/test.h"
 #include "engine/tokenizer.h"
+#include "engine/base/sha256.h"
 #include "engine/base/util.h"
 
 #include <cjson/cJSON.h>
@@ -577,14 +578,15 @@ TEST(tokenizer_hostile_files) {
             "normalizer: type \"NFKC\" is not supported");
     REFUSED("{\"model\":{\"vocab\":{\"a\":0},\"merges\":[]},\"normalizer\":5}",
             "normalizer is not an object");
-    /* a MiniCPM / Llama tokenizer.json: SentencePiece-style BPE */
+    /* a SentencePiece-style file without its decoder or its byte tokens
+     * (tokenizer_spm_* cover the rest) */
     REFUSED("{\"normalizer\":{\"type\":\"Sequence\",\"normalizers\":[{\"type\":\"Prepend\","
             "\"prepend\":\"\xe2\x96\x81\"},{\"type\":\"Replace\",\"pattern\":{\"String\":\" \"},"
             "\"content\":\"\xe2\x96\x81\"}]},\"pre_tokenizer\":null,\"model\":{\"type\":\"BPE\","
             "\"byte_fallback\":true,\"fuse_unk\":true,\"unk_token\":\"<unk>\",\"vocab\":{\"<unk>\":0,"
             "\"<0x00>\":1},\"merges\":[]}}",
-            "model.byte_fallback: a SentencePiece-style BPE with byte fallback (Llama's, MiniCPM's) "
-            "is not supported");
+            "decoder is missing or has no \"type\" (model.byte_fallback needs a ByteFallback "
+            "decoder)");
     REFUSED("{\"model\":{\"byte_fallback\":1,\"vocab\":{\"a\":0},\"merges\":[]}}",
             "model.byte_fallback is not a boolean");
     REFUSED("{\"model\":{\"vocab\":{\"a\":0},\"merges\":[]}}", "pre_tokenizer is missing");
@@ -614,4 +616,225 @@ TEST(tokenizer_hostile_files) {
 TEST(tokenizer_load_missing_file) {
     CHECK(tokenizer_load("/nonexistent/tokenizer.json") == NULL);
     CHECK_ERR("/nonexistent/tokenizer.json");
+}
+
+/* ------------------------------------------------------------ SentencePiece-style BPE */
+
+#define META "\xe2\x96\x81" /* U+2581 */
+#define SPM_NORM                                                                                   \
+    "{\"type\":\"Sequence\",\"normalizers\":[{\"type\":\"Prepend\",\"prepend\":\"" META "\"},"    \
+    "{\"type\":\"Replace\",\"pattern\":{\"String\":\" \"},\"content\":\"" META "\"}]}"
+#define SPM_DEC                                                                                    \
+    "{\"type\":\"Sequence\",\"decoders\":[{\"type\":\"Replace\",\"pattern\":{\"String\":\"" META   \
+    "\"},\"content\":\" \"},{\"type\":\"ByteFallback\"},{\"type\":\"Fuse\"},{\"type\":\"Strip\","  \
+    "\"content\":\" \",\"start\":1,\"stop\":0}]}"
+/* ids: <0x00>..<0xFF> 0..255, then these; <s> (special) 262 */
+#define SPM_VOCAB "\"" META "\":256,\"a\":257,\"b\":258,\"" META "a\":259,\"ab\":260,\"" META "ab\":261,\"b" META "\":263"
+#define SPM_MERGES "[\"" META "\",\"a\"],[\"a\",\"b\"],[\"" META "a\",\"b\"],[\"b\",\"" META "\"]"
+
+/* A Llama-style tokenizer.json: every byte token except skip_byte (-1:
+ * none), then vocab; normalizer, pre_tokenizer and decoder as JSON text. */
+static char *spm_json(const char *normalizer, const char *pre, const char *decoder,
+                      const char *vocab, const char *merges, int skip_byte, const char *model_extra) {
+    size_t cap = 16384 + strlen(normalizer) + strlen(pre) + strlen(decoder) + strlen(vocab) +
+                 strlen(merges) + strlen(model_extra);
+    char *s = xmalloc(cap);
+    size_t n = (size_t)snprintf(
+        s, cap,
+        "{\"version\":\"1.0\",\"added_tokens\":[{\"id\":262,\"content\":\"<s>\",\"special\":true}],"
+        "\"normalizer\":%s,\"pre_tokenizer\":%s,\"decoder\":%s,\"model\":{\"type\":\"BPE\","
+        "\"byte_fallback\":true,\"fuse_unk\":true,\"unk_token\":\"<unk>\",%s\"vocab\":{",
+        normalizer, pre, decoder, model_extra);
+    for (int b = 0; b < 256; b++)
+        if (b != skip_byte) n += (size_t)snprintf(s + n, cap - n, "\"<0x%02X>\":%d,", b, b);
+    snprintf(s + n, cap - n, "%s},\"merges\":[%s]}}", vocab, merges);
+    return s;
+}
+
+static Tokenizer *spm_load(const char *normalizer, const char *pre, const char *decoder) {
+    char *j = spm_json(normalizer, pre, decoder, SPM_VOCAB, SPM_MERGES, -1, "");
+    Tokenizer *t = tokenizer_load_buffer(j, strlen(j), "spm.json");
+    if (!t) test_fail(__FILE__, __LINE__, "spm.json: %s", unum_error());
+    free(j);
+    return t;
+}
+
+static void check_decode(const Tokenizer *t, const int32_t *ids, size_t n, const char *want,
+                         int line) {
+    char *got = tokenizer_decode(t, ids, n), *streamed = stream_all(t, ids, n);
+    if (!got || strcmp(got, want) != 0)
+        test_fail(__FILE__, line, "decode gave \"%s\", want \"%s\"", got ? got : unum_error(), want);
+    if (!streamed || strcmp(streamed, want) != 0)
+        test_fail(__FILE__, line, "streamed decode gave \"%s\", want \"%s\"",
+                  streamed ? streamed : "(error)", want);
+    free(got);
+    free(streamed);
+}
+#define CHECK_DECODE(t, want, ...)                                                                 \
+    check_decode(t, (int32_t[]){__VA_ARGS__}, sizeof((int32_t[]){__VA_ARGS__}) / sizeof(int32_t), \
+                 want, __LINE__)
+
+TEST(tokenizer_spm_llama_form) {
+    /* normalizer Prepend + Replace, no pre-tokenizer: Llama 2's and MiniCPM's */
+    Tokenizer *t = spm_load(SPM_NORM, "null", SPM_DEC);
+    REQUIRE(t);
+    CHECK_ENCODE(t, "ab", 0, 1, 261);                /* ▁ a b -> ▁a b -> ▁ab */
+    CHECK_ENCODE(t, "a b", 0, 3, 259, 256, 258);     /* ▁a ▁ b: (▁, b) is no merge */
+    CHECK_ENCODE(t, "<s>a", 1, 2, 262, 259);         /* each stretch gets its ▁ */
+    CHECK_ENCODE(t, "\xc3\xa9", 0, 3, 256, 0xc3, 0xa9); /* é: not in vocab, its bytes */
+    CHECK_ENCODE(t, "b ", 0, 2, 256, 263);           /* ▁ b▁: (b, ▁) crosses a space */
+    CHECK_ENCODE(t, "", 0, 0);
+    CHECK_DECODE(t, "a b", 259, 256, 258);
+    CHECK_DECODE(t, " a", 256, 256, 257); /* Strip takes one space, not two */
+    CHECK_DECODE(t, "<s> a", 262, 259);
+    CHECK_DECODE(t, "\xc3\xa9", 256, 0xc3, 0xa9);
+    CHECK_DECODE(t, "\xef\xbf\xbd", 0xc3); /* a lone lead byte */
+    CHECK_DECODE(t, "ab", 260);
+    tokenizer_free(t);
+}
+
+TEST(tokenizer_spm_metaspace_forms) {
+    /* the Metaspace pre-tokenizer: first only prepends at the text's start */
+    Tokenizer *t = spm_load("null",
+                            "{\"type\":\"Metaspace\",\"replacement\":\"" META
+                            "\",\"prepend_scheme\":\"first\",\"split\":true}",
+                            "{\"type\":\"Metaspace\",\"replacement\":\"" META
+                            "\",\"prepend_scheme\":\"first\"}");
+    REQUIRE(t);
+    CHECK_ENCODE(t, "ab", 0, 1, 261);
+    CHECK_ENCODE(t, "<s>ab", 1, 2, 262, 260);
+    CHECK_ENCODE(t, " ab", 0, 1, 261);        /* already starts with ▁: none added */
+    CHECK_ENCODE(t, "b ", 0, 3, 256, 258, 256); /* split: ▁b | ▁, so no b▁ */
+    CHECK_DECODE(t, "ab", 261);
+    tokenizer_free(t);
+    t = spm_load("null", "{\"type\":\"Metaspace\",\"prepend_scheme\":\"never\",\"split\":false}",
+                 SPM_DEC);
+    REQUIRE(t);
+    CHECK_ENCODE(t, "ab", 0, 1, 260);
+    CHECK_ENCODE(t, "b ", 0, 1, 263); /* one piece: b▁ merges */
+    tokenizer_free(t);
+    /* the older form: add_prefix_space true is "always" */
+    t = spm_load("null", "{\"type\":\"Metaspace\",\"add_prefix_space\":true}", SPM_DEC);
+    REQUIRE(t);
+    CHECK_ENCODE(t, "<s>ab", 1, 2, 262, 261);
+    tokenizer_free(t);
+}
+
+static void check_spm_refused(const char *normalizer, const char *pre, const char *decoder,
+                              const char *vocab, const char *merges, int skip_byte,
+                              const char *model_extra, const char *want, int line) {
+    char *j = spm_json(normalizer, pre, decoder, vocab, merges, skip_byte, model_extra);
+    check_refused(j, strlen(j), want, line);
+    free(j);
+}
+#define SPM_REFUSED(n, p, d, want)                                                                 \
+    check_spm_refused(n, p, d, SPM_VOCAB, SPM_MERGES, -1, "", want, __LINE__)
+
+TEST(tokenizer_spm_hostile_files) {
+    char *good = spm_json(SPM_NORM, "null", SPM_DEC, SPM_VOCAB, SPM_MERGES, -1, "");
+    size_t n = strlen(good);
+    for (size_t k = 0; k < n; k += 7) { /* truncations: refused, no crash */
+        Tokenizer *t = tokenizer_load_buffer(good, k, "hostile.json");
+        if (t) {
+            test_fail(__FILE__, __LINE__, "truncated at %zu loaded", k);
+            tokenizer_free(t);
+        }
+    }
+    free(good);
+    check_spm_refused(SPM_NORM, "null", SPM_DEC, SPM_VOCAB, SPM_MERGES, 0x41, "",
+                      "hostile.json: model.vocab has no byte token \"<0x41>\"", __LINE__);
+    check_spm_refused(SPM_NORM, "null", SPM_DEC, SPM_VOCAB, "[\"a\",\"zz\"]", -1, "",
+                      "model.merges[0]: symbol \"zz\" is not in model.vocab", __LINE__);
+    check_spm_refused(SPM_NORM, "null", SPM_DEC, SPM_VOCAB, "[\"b\",\"b\"]", -1, "",
+                      "model.merges[0]: the merged token \"bb\" is not in model.vocab", __LINE__);
+    check_spm_refused(SPM_NORM, "null", SPM_DEC, SPM_VOCAB, SPM_MERGES, -1, "\"dropout\":0.1,",
+                      "model.dropout is not supported", __LINE__);
+    SPM_REFUSED(SPM_NORM, "null",
+                "{\"type\":\"Sequence\",\"decoders\":[{\"type\":\"ByteFallback\"},{\"type\":"
+                "\"CTC\"}]}",
+                "hostile.json: decoder.decoders[1]: type \"CTC\" is not supported");
+    SPM_REFUSED(SPM_NORM, "null", "{\"type\":\"ByteLevel\"}",
+                "decoder: type \"ByteLevel\" is not supported with model.byte_fallback");
+    SPM_REFUSED(SPM_NORM, "null", "null", "decoder is missing");
+    SPM_REFUSED(SPM_NORM, "null", "{\"type\":\"Sequence\",\"decoders\":[{\"type\":\"Fuse\"}]}",
+                "decoder: model.byte_fallback needs a ByteFallback step");
+    SPM_REFUSED(SPM_NORM, "null",
+                "{\"type\":\"Sequence\",\"decoders\":[{\"type\":\"ByteFallback\"},{\"type\":"
+                "\"Strip\",\"content\":\" \",\"start\":1,\"stop\":0},{\"type\":\"Fuse\"}]}",
+                "decoder.decoders[1]: Strip before Fuse is not supported");
+    SPM_REFUSED(SPM_NORM, "null",
+                "{\"type\":\"Sequence\",\"decoders\":[{\"type\":\"ByteFallback\"},{\"type\":"
+                "\"Fuse\"},{\"type\":\"Strip\",\"content\":\" \",\"start\":0,\"stop\":1}]}",
+                "decoder.decoders[2]: only Strip(\" \", start 0..16, stop 0)");
+    SPM_REFUSED("{\"type\":\"Replace\",\"pattern\":{\"Regex\":\" +\"},\"content\":\"x\"}", "null",
+                SPM_DEC, "hostile.json: normalizer Replace: only {\"String\": ...} patterns");
+    SPM_REFUSED("{\"type\":\"Lowercase\"}", "null", SPM_DEC,
+                "normalizer: type \"Lowercase\" is not supported");
+    SPM_REFUSED("{\"type\":\"Prepend\"}", "null", SPM_DEC,
+                "normalizer Prepend: \"prepend\" is missing");
+    SPM_REFUSED("null", "{\"type\":\"ByteLevel\"}", SPM_DEC,
+                "pre_tokenizer: type \"ByteLevel\" is not supported with model.byte_fallback");
+    SPM_REFUSED("null", "{\"type\":\"Metaspace\",\"prepend_scheme\":\"sometimes\"}", SPM_DEC,
+                "pre_tokenizer Metaspace: prepend_scheme \"sometimes\" is not always, first or never");
+    SPM_REFUSED("null", "{\"type\":\"Metaspace\",\"split\":\"yes\"}", SPM_DEC,
+                "pre_tokenizer Metaspace: \"split\" is not a boolean");
+}
+
+/* The tokenizer gen_model writes for tiny-minicpm-spm against goldens from
+ * the plain-Python reference (tests/reference/spm_ref.py, regenerated by
+ * tests/reference/make_spm_goldens.sh). */
+TEST(tokenizer_spm_goldens) {
+    char *path = unum_path_join(test_fixtures(), "tiny-minicpm-spm/tokenizer.json");
+    Tokenizer *t = tokenizer_load(path);
+    if (!t) test_fail(__FILE__, __LINE__, "%s", unum_error());
+    size_t len = 0;
+    char *file = unum_read_file(path, 16u << 20, &len);
+    free(path);
+    REQUIRE(t && file);
+    Sha256 c;
+    char hex[65];
+    sha256_init(&c);
+    sha256_update(&c, file, len);
+    sha256_final_hex(&c, hex);
+    free(file);
+    cJSON **lines = golden_lines("tests/golden/tokenizer/spm.jsonl");
+    REQUIRE(lines && lines[0]);
+    const char *want_sum = golden_str(lines[0], "tokenizer_sha256");
+    if (!want_sum || strcmp(want_sum, hex) != 0)
+        test_fail(__FILE__, __LINE__,
+                  "the fixture's tokenizer.json (sha256 %s) is not the one the goldens were made "
+                  "from: run tests/reference/make_spm_goldens.sh",
+                  hex);
+    size_t n = 1, round = 0;
+    for (; lines[n]; n++) {
+        const char *text = golden_str(lines[n], "text"), *decoded = golden_str(lines[n], "decoded");
+        int special = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(lines[n], "special"));
+        REQUIRE(text && decoded);
+        IdVec want = golden_ids(lines[n], "ids"), got = {0};
+        if (tokenizer_encode(t, text, strlen(text), special, &got) != 0)
+            test_fail(__FILE__, __LINE__, "line %zu: %s", n + 1, unum_error());
+        else if (got.n != want.n || (got.n && memcmp(got.v, want.v, got.n * sizeof *got.v)))
+            test_fail(__FILE__, __LINE__, "line %zu \"%s\": %zu ids, want %zu", n + 1, text, got.n,
+                      want.n);
+        char *back = tokenizer_decode(t, got.v, got.n), *streamed = stream_all(t, got.v, got.n);
+        if (!back || strcmp(back, decoded) != 0)
+            test_fail(__FILE__, __LINE__, "line %zu: decode gave \"%s\", want \"%s\"", n + 1,
+                      back ? back : unum_error(), decoded);
+        if (!streamed || !back || strcmp(streamed, back) != 0)
+            test_fail(__FILE__, __LINE__, "line %zu: streaming differs", n + 1);
+        /* text without added tokens or a literal U+2581 comes back whole */
+        if (!special && !strstr(text, META) && !strstr(text, "<s>")) {
+            if (!back || strcmp(back, text) != 0)
+                test_fail(__FILE__, __LINE__, "line %zu: decode(encode(s)) != s", n + 1);
+            round++;
+        }
+        free(back);
+        free(streamed);
+        idvec_free(&want);
+        idvec_free(&got);
+    }
+    CHECK(n >= 20);
+    CHECK(round >= 14);
+    golden_free(lines);
+    tokenizer_free(t);
 }

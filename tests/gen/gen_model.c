@@ -38,28 +38,31 @@ typedef struct {
      * "longrope" with that original_max_position_embeddings (0: none).
      * tied -1: tie_word_embeddings left out (MiniCPM's default, true). */
     int minicpm, rope_orig;
+    int spm; /* a SentencePiece-style tokenizer (write_spm_tokenizer) */
 } Preset;
 
 static const Preset presets[] = {
-    {"tiny-bf16", 64, 160, 2, 4, 2, 0, 384, 1, 1, 512, 10000.0, BF16, 0, 0},
-    {"tiny-untied-f32", 64, 128, 2, 4, 4, 0, 384, 0, 1, 512, 10000.0, F32, 0, 0},
-    {"tiny-headdim-f16", 64, 96, 2, 4, 2, 32, 384, 1, 1, 512, 10000.0, F16, 0, 0},
-    {"tiny-mqa-bf16", 96, 256, 3, 6, 1, 0, 400, 1, 1, 512, 1000000.0, BF16, 0, 0},
-    {"tiny-sharded-bf16", 64, 160, 3, 4, 2, 0, 384, 1, 3, 512, 10000.0, BF16, 0, 0},
-    {"tiny-qwen-vocab", 32, 64, 1, 2, 1, 0, 151936, 1, 1, 4096, 1000000.0, BF16, 0, 0},
-    {"qwen05-bench", 896, 4864, 24, 14, 2, 0, 151936, 1, 1, 32768, 1000000.0, BF16, 0, 0},
-    {"qwen7b-bench", 3584, 18944, 28, 28, 4, 0, 152064, 0, 1, 32768, 1000000.0, BF16, 0, 0},
+    {"tiny-bf16", 64, 160, 2, 4, 2, 0, 384, 1, 1, 512, 10000.0, BF16, 0, 0, 0},
+    {"tiny-untied-f32", 64, 128, 2, 4, 4, 0, 384, 0, 1, 512, 10000.0, F32, 0, 0, 0},
+    {"tiny-headdim-f16", 64, 96, 2, 4, 2, 32, 384, 1, 1, 512, 10000.0, F16, 0, 0, 0},
+    {"tiny-mqa-bf16", 96, 256, 3, 6, 1, 0, 400, 1, 1, 512, 1000000.0, BF16, 0, 0, 0},
+    {"tiny-sharded-bf16", 64, 160, 3, 4, 2, 0, 384, 1, 3, 512, 10000.0, BF16, 0, 0, 0},
+    {"tiny-qwen-vocab", 32, 64, 1, 2, 1, 0, 151936, 1, 1, 4096, 1000000.0, BF16, 0, 0, 0},
+    {"qwen05-bench", 896, 4864, 24, 14, 2, 0, 151936, 1, 1, 32768, 1000000.0, BF16, 0, 0, 0},
+    {"qwen7b-bench", 3584, 18944, 28, 28, 4, 0, 152064, 0, 1, 32768, 1000000.0, BF16, 0, 0, 0},
     /* Qwen2.5-1.5B's and -3B's shapes: speculative decoding's targets */
-    {"qwen15-bench", 1536, 8960, 28, 12, 2, 0, 151936, 1, 1, 32768, 1000000.0, BF16, 0, 0},
-    {"qwen3b-bench", 2048, 11008, 36, 16, 2, 0, 151936, 1, 1, 32768, 1000000.0, BF16, 0, 0},
+    {"qwen15-bench", 1536, 8960, 28, 12, 2, 0, 151936, 1, 1, 32768, 1000000.0, BF16, 0, 0, 0},
+    {"qwen3b-bench", 2048, 11008, 36, 16, 2, 0, 151936, 1, 1, 32768, 1000000.0, BF16, 0, 0, 0},
     /* MiniCPM: LongRoPE past its original length (long factors, attention
      * factor above 1); tied by default; one KV head with LongRoPE at its
      * original length (short factors, factor 1), three query heads a KV head */
-    {"tiny-minicpm-longrope", 64, 160, 2, 4, 2, 0, 384, 0, 1, 1024, 10000.0, BF16, 1, 256},
-    {"tiny-minicpm-tied", 64, 128, 2, 4, 4, 0, 384, -1, 1, 512, 10000.0, F32, 1, 0},
-    {"tiny-minicpm-gqa", 96, 256, 3, 6, 2, 0, 400, 0, 1, 512, 10000.0, BF16, 1, 512},
+    {"tiny-minicpm-longrope", 64, 160, 2, 4, 2, 0, 384, 0, 1, 1024, 10000.0, BF16, 1, 256, 0},
+    {"tiny-minicpm-tied", 64, 128, 2, 4, 4, 0, 384, -1, 1, 512, 10000.0, F32, 1, 0, 0},
+    {"tiny-minicpm-gqa", 96, 256, 3, 6, 2, 0, 400, 0, 1, 512, 10000.0, BF16, 1, 512, 0},
+    /* MiniCPM with its own kind of tokenizer: SentencePiece-style BPE */
+    {"tiny-minicpm-spm", 64, 128, 2, 4, 4, 0, 384, -1, 1, 512, 10000.0, F32, 1, 0, 1},
     /* MiniCPM4-8B's shapes (openbmb/MiniCPM4-8B config.json) */
-    {"minicpm8b-bench", 4096, 16384, 32, 32, 2, 0, 73448, 0, 1, 32768, 10000.0, BF16, 1, 32768},
+    {"minicpm8b-bench", 4096, 16384, 32, 32, 2, 0, 73448, 0, 1, 32768, 10000.0, BF16, 1, 32768, 0},
 };
 
 /* ------------------------------------------------------------ random */
@@ -388,6 +391,151 @@ static int write_tokenizer(const char *dir) {
              "{\"bos_token_id\":%d,\"eos_token_id\":[%d,%d],\"do_sample\":true,"
              "\"temperature\":0.7,\"top_p\":0.8,\"top_k\":20,\"repetition_penalty\":1.05}\n",
              ntok, ntok + 2, ntok);
+    write_text(dir, "generation_config.json", cfg);
+    return ntok;
+}
+
+/* ------------------------------------------------------------ SentencePiece-style tokenizer */
+
+#define SPM_MERGES 64
+#define SPM_META "\xe2\x96\x81" /* U+2581, SentencePiece's space */
+
+static const char *spm_train_text =
+    "the quick brown fox jumps over the lazy dog. hello world, this is a test of the "
+    "tokenizer. the meeting starts at ten; we will talk about the report and the plan. "
+    "\xe4\xbc\x9a\xe8\xae\xae\xe6\x8a\xa5\xe5\x91\x8a \xe8\xae\xa1\xe5\x88\x92 "
+    "hello there! what is the weather like today?";
+
+/* A JSON string literal of a UTF-8 token (quotes and backslashes escaped). */
+static void spm_json(char *out, const char *tok) {
+    char *o = out;
+    *o++ = '"';
+    for (const char *c = tok; *c; c++) {
+        if (*c == '"' || *c == '\\') *o++ = '\\';
+        *o++ = *c;
+    }
+    *o++ = '"';
+    *o = 0;
+}
+
+/* Writes a Llama-style tokenizer.json as Hugging Face's converter writes
+ * Llama's and MiniCPM's: normalizer Prepend + Replace to U+2581, no
+ * pre-tokenizer, BPE with byte_fallback over characters, the decoder
+ * Replace, ByteFallback, Fuse, Strip. Ids: <unk> 0, <0x00>..<0xFF> 1..256,
+ * the training text's characters in order of appearance, SPM_MERGES merges
+ * trained on its words (cut before each U+2581), then <s>, <|im_start|>,
+ * <|im_end|>. Merges are written as [a, b] pairs. */
+static int write_spm_tokenizer(const char *dir) {
+    enum { MAXT = 1024, MAXW = 64, TOKLEN = 48 };
+    static char tok[MAXT][TOKLEN];
+    int ntok = 0;
+    strcpy(tok[ntok++], "<unk>");
+    for (int b = 0; b < 256; b++) snprintf(tok[ntok++], TOKLEN, "<0x%02X>", b);
+    /* the normalized text: a U+2581 in front, spaces as U+2581 */
+    char norm[2048], *o = norm;
+    o += sprintf(o, SPM_META);
+    for (const char *c = spm_train_text; *c; c++) o += *c == ' ' ? sprintf(o, SPM_META) : (*o = *c, 1);
+    *o = 0;
+    /* words as symbol ids: characters, each a token of its own */
+    static int seq[256][MAXW], slen[256];
+    int nw = -1;
+    for (const char *c = norm; *c;) {
+        int k = 1;
+        while ((c[k] & 0xc0) == 0x80) k++;
+        char ch[8] = {0};
+        memcpy(ch, c, (size_t)k);
+        int id = -1;
+        for (int i = 257; i < ntok; i++)
+            if (!strcmp(tok[i], ch)) id = i;
+        if (id < 0) strcpy(tok[id = ntok++], ch);
+        if (nw < 0 || !strcmp(ch, SPM_META)) slen[++nw] = 0;
+        if (slen[nw] < MAXW) seq[nw][slen[nw]++] = id;
+        c += k;
+    }
+    nw++;
+    static int ma[SPM_MERGES], mb[SPM_MERGES];
+    int n_merges = 0;
+    for (; n_merges < SPM_MERGES; n_merges++) {
+        int best_a = -1, best_b = -1, best = 0;
+        for (int w = 0; w < nw; w++)
+            for (int i = 0; i + 1 < slen[w]; i++) {
+                int a = seq[w][i], b = seq[w][i + 1], c = 0;
+                if (strlen(tok[a]) + strlen(tok[b]) >= TOKLEN) continue;
+                for (int w2 = 0; w2 < nw; w2++)
+                    for (int j = 0; j + 1 < slen[w2]; j++)
+                        c += seq[w2][j] == a && seq[w2][j + 1] == b;
+                if (c > best ||
+                    (c == best && best_a >= 0 && (a < best_a || (a == best_a && b < best_b)))) {
+                    best = c;
+                    best_a = a;
+                    best_b = b;
+                }
+            }
+        if (best_a < 0 || best < 2) break;
+        ma[n_merges] = best_a;
+        mb[n_merges] = best_b;
+        snprintf(tok[ntok], TOKLEN, "%s%s", tok[best_a], tok[best_b]);
+        for (int w = 0; w < nw; w++) {
+            int k = 0;
+            for (int i = 0; i < slen[w]; i++) {
+                if (i + 1 < slen[w] && seq[w][i] == best_a && seq[w][i + 1] == best_b) {
+                    seq[w][k++] = ntok;
+                    i++;
+                } else {
+                    seq[w][k++] = seq[w][i];
+                }
+            }
+            slen[w] = k;
+        }
+        ntok++;
+    }
+    size_t cap = 1 << 20;
+    char *js = xmalloc(cap), sa[128], sb[128];
+    o = js;
+    o += sprintf(o, "{\"version\":\"1.0\",\"truncation\":null,\"padding\":null,"
+                    "\"added_tokens\":[{\"id\":0,\"content\":\"<unk>\",\"single_word\":false,"
+                    "\"lstrip\":false,\"rstrip\":false,\"normalized\":false,\"special\":true}");
+    const char *specials[3] = {"<s>", "<|im_start|>", "<|im_end|>"};
+    for (int i = 0; i < 3; i++)
+        o += sprintf(o,
+                     ",{\"id\":%d,\"content\":\"%s\",\"single_word\":false,\"lstrip\":false,"
+                     "\"rstrip\":false,\"normalized\":false,\"special\":true}",
+                     ntok + i, specials[i]);
+    o += sprintf(o, "],\"normalizer\":{\"type\":\"Sequence\",\"normalizers\":[{\"type\":"
+                    "\"Prepend\",\"prepend\":\"" SPM_META "\"},{\"type\":\"Replace\",\"pattern\":"
+                    "{\"String\":\" \"},\"content\":\"" SPM_META "\"}]},\"pre_tokenizer\":null,"
+                    "\"post_processor\":null,\"decoder\":{\"type\":\"Sequence\",\"decoders\":["
+                    "{\"type\":\"Replace\",\"pattern\":{\"String\":\"" SPM_META "\"},"
+                    "\"content\":\" \"},{\"type\":\"ByteFallback\"},{\"type\":\"Fuse\"},"
+                    "{\"type\":\"Strip\",\"content\":\" \",\"start\":1,\"stop\":0}]},"
+                    "\"model\":{\"type\":\"BPE\",\"dropout\":null,\"unk_token\":\"<unk>\","
+                    "\"continuing_subword_prefix\":null,\"end_of_word_suffix\":null,"
+                    "\"fuse_unk\":true,\"byte_fallback\":true,\"ignore_merges\":false,\"vocab\":{");
+    for (int i = 0; i < ntok; i++) {
+        spm_json(sa, tok[i]);
+        o += sprintf(o, "%s%s:%d", i ? "," : "", sa, i);
+    }
+    o += sprintf(o, "},\"merges\":[");
+    for (int m = 0; m < n_merges; m++) {
+        spm_json(sa, tok[ma[m]]);
+        spm_json(sb, tok[mb[m]]);
+        o += sprintf(o, "%s[%s,%s]", m ? "," : "", sa, sb);
+    }
+    o += sprintf(o, "]}}\n");
+    write_text(dir, "tokenizer.json", js);
+    free(js);
+    char cfg[4096];
+    snprintf(cfg, sizeof cfg,
+             "{\"bos_token\":\"<s>\",\"eos_token\":\"<|im_end|>\",\"unk_token\":\"<unk>\","
+             "\"model_max_length\":512,\"chat_template\":\"{%%- for message in messages %%}{{- "
+             "'<|im_start|>' + message.role + '\\\\n' + message.content + '<|im_end|>' + "
+             "'\\\\n' }}{%%- endfor %%}{%%- if add_generation_prompt %%}{{- "
+             "'<|im_start|>assistant\\\\n' }}{%%- endif %%}\"}\n");
+    write_text(dir, "tokenizer_config.json", cfg);
+    snprintf(cfg, sizeof cfg,
+             "{\"bos_token_id\":%d,\"eos_token_id\":[%d],\"do_sample\":true,"
+             "\"temperature\":0.7,\"top_p\":0.8}\n",
+             ntok, ntok + 2);
     write_text(dir, "generation_config.json", cfg);
     return ntok;
 }
@@ -733,7 +881,7 @@ static void write_adapter(const AdapterPreset *a, const Preset *p, const char *o
 
 static void write_config(const char *out, const Preset *p, int first_special, const char *extra,
                          const char *torch_dtype);
-static int write_tokenizer_files(const char *out, const char *tokenizer);
+static int write_tokenizer_files(const char *out, const char *tokenizer, int spm);
 
 /* ------------------------------------------------------------ quantized */
 
@@ -970,13 +1118,13 @@ static void write_quant(const QuantPreset *qp, const Preset *p, const char *out,
                  "\"zero_point\":true,\"version\":\"gemm\",\"modules_to_not_convert\":null},",
                  qp->bits, qp->group);
     blobs_write(&q, out);
-    write_config(out, p, write_tokenizer_files(out, tokenizer), qc, "float16");
+    write_config(out, p, write_tokenizer_files(out, tokenizer, p->spm), qc, "float16");
     if (qp->twin) {
         char *tdir = xmalloc(strlen(out) + 8);
         sprintf(tdir, "%s-twin", out);
         if (mkdir(tdir, 0755) && errno != EEXIST) die("cannot create", tdir);
         blobs_write(&twin, tdir);
-        write_config(tdir, p, write_tokenizer_files(tdir, tokenizer), "", "float32");
+        write_config(tdir, p, write_tokenizer_files(tdir, tokenizer, p->spm), "", "float32");
         free(tdir);
     }
     free(tensors);
@@ -1111,7 +1259,7 @@ int main(int argc, char **argv) {
             free(path);
         }
     }
-    write_config(out, p, write_tokenizer_files(out, tokenizer), "", dt_torch[p->dt]);
+    write_config(out, p, write_tokenizer_files(out, tokenizer, p->spm), "", dt_torch[p->dt]);
     free(tensors);
     tensors = NULL, n_tensors = 0;
     if (om) {
@@ -1201,7 +1349,8 @@ static void write_config(const char *out, const Preset *p, int first_special, co
     write_text(out, "config.json", cfg);
 }
 
-static int write_tokenizer_files(const char *out, const char *tokenizer) {
+static int write_tokenizer_files(const char *out, const char *tokenizer, int spm) {
+    if (spm) return write_spm_tokenizer(out);
     if (tokenizer) {
         copy_file(tokenizer, out, "tokenizer.json");
         write_text(out, "generation_config.json",
