@@ -716,3 +716,28 @@ TEST(cli_meeting_summarize_report_model) {
     CHECK_EQ_INT(q_int(m.st, "SELECT count(*) FROM reports"), 2);
     meet_close(&m);
 }
+
+/* meeting summarize --report-model with a MiniCPM whose tokenizer.json is
+ * SentencePiece-style (as MiniCPM4's is): the report is written by it. */
+TEST(cli_meeting_summarize_report_model_spm_tokenizer) {
+    Meet m;
+    if (meet_open(&m, 0, 0)) return;
+    char *wav = meeting_wav();
+    int64_t rec = 0;
+    int existing;
+    REQUIRE(recording_import(m.st, wav, &rec, &existing) == 0);
+    free(wav);
+    REQUIRE(store_segment_add(m.st, rec, 0, 4, NULL, "Anna writes the guide.", NULL) == 0);
+    REQUIRE(store_recording_set_transcribed(m.st, rec) == 0);
+    char *out = NULL, *err = NULL;
+    CHECK_EQ_INT(test_sh(&out, &err,
+                         "XDG_DATA_HOME=%s XDG_CONFIG_HOME=%s $U --db %s/u.db meeting summarize "
+                         "--recording 1 --template standup --backend cpu --threads 2 "
+                         "-m /nonexistent/chat-model --report-model $F/tiny-minicpm-spm",
+                         m.dir, m.dir, m.dir),
+                 0);
+    CHECK_CONTAINS(err, "unum: report 1 of recording 1");
+    free(out), free(err);
+    CHECK_EQ_INT(q_int(m.st, "SELECT count(*) FROM reports"), 1);
+    meet_close(&m);
+}

@@ -1,7 +1,8 @@
 /* fuzz_tokenizer.c - libFuzzer target for tokenizer.json parsing.
  *
  * The input is a tokenizer.json. When it loads, fixed texts (scripts,
- * whitespace runs, an emoji, a combining mark, special-token strings) are
+ * whitespace runs, an emoji, a combining mark, special-token strings, a
+ * SentencePiece metasymbol) are
  * encoded with and without special tokens, decoded whole and streamed, and a few ids at
  * and past the ends of the vocabulary are decoded. Streaming must always
  * give the same bytes as the whole decode. Seeds: tests/fuzz/seeds/fuzz_tokenizer/. */
@@ -19,6 +20,9 @@ static const char *const texts[] = {
      "\xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x98\x80 ab  "),
     "Hello, world!",
     "ab ab aab <s>xx",
+    /* SentencePiece-style files: a literal metasymbol, a byte token's text,
+     * spaces around an added token */
+    " \xe2\x96\x81" "a  b<s> ab <0x41>\xc3\xa9\n",
 };
 
 /* Streams ids into one string and compares it with the whole decode. */
@@ -43,7 +47,7 @@ static void check_stream(const Tokenizer *t, const IdVec *v, const char *whole) 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     Tokenizer *t = tokenizer_load_buffer((const char *)data, size, "fuzz.json");
     if (!t) return 0;
-    for (int k = 0; k < 6; k++) {
+    for (int k = 0; k < 8; k++) {
         IdVec v = {0};
         if (tokenizer_encode(t, texts[k / 2], strlen(texts[k / 2]), k % 2, &v) == 0) {
             char *whole = tokenizer_decode(t, v.v, v.n);

@@ -60,7 +60,7 @@ static const Preset presets[] = {
     {"tiny-minicpm-tied", 64, 128, 2, 4, 4, 0, 384, -1, 1, 512, 10000.0, F32, 1, 0, 0},
     {"tiny-minicpm-gqa", 96, 256, 3, 6, 2, 0, 400, 0, 1, 512, 10000.0, BF16, 1, 512, 0},
     /* MiniCPM with its own kind of tokenizer: SentencePiece-style BPE */
-    {"tiny-minicpm-spm", 64, 128, 2, 4, 4, 0, 384, -1, 1, 512, 10000.0, F32, 1, 0, 1},
+    {"tiny-minicpm-spm", 64, 128, 2, 4, 4, 0, 384, -1, 1, 4096, 10000.0, F32, 1, 0, 1},
     /* MiniCPM4-8B's shapes (openbmb/MiniCPM4-8B config.json) */
     {"minicpm8b-bench", 4096, 16384, 32, 32, 2, 0, 73448, 0, 1, 32768, 10000.0, BF16, 1, 32768, 0},
 };
