@@ -16,7 +16,10 @@
  * decoder Sequence[Replace("\u2581", " "), ByteFallback, Fuse, Strip(" ",
  * N, 0)] or Metaspace maps tokens back to bytes and drops the text's first N
  * spaces (also when streaming). Any other normalizer, pre-tokenizer or
- * decoder step is an error naming the field. Decoding maps symbols back to bytes and can
+ * decoder step is an error naming the field. One difference from the
+ * tokenizers library: a run of <0xNN> tokens that is not valid UTF-8
+ * becomes U+FFFD by the maximal-subpart rule below, where the library
+ * writes one U+FFFD per byte token (text that encode gave never has one). Decoding maps symbols back to bytes and can
  * stream: a token that ends inside a UTF-8 sequence holds those bytes back
  * until the sequence completes. The file is treated as hostile: every size,
  * index and string is checked, and errors name the file and the problem. */
