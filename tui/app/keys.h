@@ -144,11 +144,14 @@ void keys_defaults(Keymap *m);
  *                           after '=' unbinds it; at most KEYS_PER_ACTION)
  *   unbind KEY              removes KEY from every action bound so far
  *   # comment
- * origin names the file in messages. 0, or -1 with the error
- * "ORIGIN:LINE: problem" and m holding the defaults, for an unknown action or
- * key, too many keys, an action given twice, an editor key or a printable key
- * bound where the editor owns it, one key bound to two actions of one
- * context (the message names both), or the limits of conffile.h. */
+ * origin names the file in messages. 0, or -1 with the error of the first
+ * bad line, "ORIGIN:LINE: problem" (and how many more there were), for an
+ * unknown action or key, too many keys, an action given twice, an editor key
+ * or a printable key bound where the editor owns it, one key bound to two
+ * actions of one context (the message names both), or the limits of
+ * conffile.h. A bad line is passed over whole and every other line applies;
+ * of two actions given one key, the one bound later keeps its defaults. A
+ * file over the size limit leaves the defaults. */
 int keys_parse(Keymap *m, const char *text, size_t len, const char *origin);
 /* The key file's path ($XDG_CONFIG_HOME/unum/keys, or ~/.config/unum/keys)
  * as a new string; NULL when neither variable names a directory. */

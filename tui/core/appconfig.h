@@ -18,11 +18,18 @@
  *   stage2 = Qwen/Qwen2.5-7B-Instruct      a second stage for unsure replies
  *   escalate_below = 0.3                   its threshold (unum calibrate)
  *   stage2_backend = cpu                   where the second stage runs
+ *   mouse = on                             on: click focuses, the wheel
+ *                                          scrolls; off: the terminal
+ *                                          selects text as usual
  *
  * The file is read as hostile: a line longer than 4 KiB, a file over 64 KiB,
  * an unknown key, a bad number or a repeated key is an error naming
- * FILE:LINE. Values are taken verbatim after the '=' (surrounding spaces
- * trimmed). */
+ * FILE:LINE. A value is the text after the '=' up to a comment, blanks
+ * around it trimmed; a comment starts at a '#' that follows a blank (or
+ * begins the value), so "model = DIR   # note" is DIR and "a#b" keeps its
+ * '#'. A value in double quotes is the text between them, '#' and blanks
+ * included: theme = "odd # name". app_config_set writes a value in quotes
+ * when it needs them. */
 #ifndef UNUM_CONFIG_APP_H
 #define UNUM_CONFIG_APP_H
 
@@ -36,9 +43,11 @@ typedef struct {
     int threads, top_k, max_tokens, ctx;
     float temperature, top_p; /* < 0: the model's default */
     int have_top_k;
+    int mouse; /* 1: the app takes mouse clicks and the wheel */
 } AppConfig;
 
-/* Defaults: nothing set (backend NULL: auto), threads 0, max_tokens 1024. */
+/* Defaults: nothing set (backend NULL: auto), threads 0, max_tokens 1024,
+ * mouse on. */
 void app_config_defaults(AppConfig *c);
 /* Parses a config file's text (name for messages). 0, or -1 with the error. */
 int app_config_parse(AppConfig *c, const char *text, size_t len, const char *name);
