@@ -60,8 +60,16 @@ typedef enum {
     X(NEWLINE, "newline", INPUT, "M-Enter C-j", "start a new line in the message")                 \
     X(FOCUS_NEXT, "focus_next", GLOBAL, "Tab", "focus the next pane")                              \
     X(FOCUS_PREV, "focus_prev", GLOBAL, "S-Tab", "focus the previous pane")                        \
-    X(ZOOM, "zoom", GLOBAL, "F11 C-z", "zoom the focused pane to the whole screen and back")       \
-    X(CANCEL, "cancel", GLOBAL, "Esc", "stop the reply or close the overlay")                      \
+    X(ZOOM, "zoom", GLOBAL, "F11 M-z", "zoom the focused pane to the whole screen and back")       \
+    X(CANCEL, "cancel", GLOBAL, "Esc",                                                            \
+      "stop the reply, close the overlay, leave a pane's commands or the pane shown alone")       \
+    X(INTERRUPT, "interrupt", GLOBAL, "C-c",                                                      \
+      "stop the reply; pressed twice in a row while idle, quit")                                  \
+    X(SUSPEND, "suspend", GLOBAL, "C-z", "suspend unum to the shell (fg resumes it)")              \
+    X(COMMANDS, "commands", GLOBAL, "M-c",                                                        \
+      "in a side pane, let letters run its commands (e edit, n new...) until Esc")                \
+    X(MESSAGES, "messages", GLOBAL, "F9", "show the message log: every note and error so far")    \
+    X(OPEN_MODEL, "open_model", GLOBAL, "C-o", "load a language model from a folder you type")    \
     X(HELP, "help", GLOBAL, "F1 ?", "show this help")                                              \
     X(REGENERATE, "regenerate", GLOBAL, "C-r", "generate the last reply again")                    \
     X(EDIT_LAST, "edit_last", GLOBAL, "M-e", "edit the last message and send it again")            \
@@ -77,10 +85,10 @@ typedef enum {
     X(TEMPLATES, "templates", GLOBAL, "F7", "show the report templates")                           \
     X(VOICE, "voice", GLOBAL, "F8",                                                               \
       "record a voice message for a speech model; F8 again sends it")                             \
-    X(SCROLL_UP, "scroll_up", GLOBAL, "PgUp", "scroll the transcript up a page")                   \
-    X(SCROLL_DOWN, "scroll_down", GLOBAL, "PgDn", "scroll the transcript down a page")             \
-    X(PAGE_TOP, "page_top", GLOBAL, "M-<", "go to the start of the transcript")                    \
-    X(PAGE_BOTTOM, "page_bottom", GLOBAL, "M->", "go to the end of the transcript")                \
+    X(SCROLL_UP, "scroll_up", GLOBAL, "PgUp", "scroll the chat or transcript up a page")           \
+    X(SCROLL_DOWN, "scroll_down", GLOBAL, "PgDn", "scroll the chat or transcript down a page")       \
+    X(PAGE_TOP, "page_top", GLOBAL, "M-<", "go to the start of the chat or transcript")            \
+    X(PAGE_BOTTOM, "page_bottom", GLOBAL, "M->", "go to the end of the chat or transcript")        \
     X(SESSION_OPEN, "session_open", SESSIONS, "Enter", "open the selected session")                \
     X(SESSION_DELETE, "session_delete", SESSIONS, "d Delete", "delete the selected session")       \
     X(PERSONA_PICK, "persona_pick", PERSONAS, "Enter", "use the selected persona")                 \

@@ -27,10 +27,29 @@ static List list_of(App *a, PaneId p) {
     assert(a->persona_sel >= 0 && (a->persona_sel < (int)a->n_personas || a->persona_sel == 0));
     assert(a->template_sel >= 0 && (a->template_sel < (int)a->n_templates || a->template_sel == 0));
     if (p == P_PERSONA)
-        return (List){1, (int)a->n_personas, &a->persona_sel, a->persona,
-                      "Persona (Enter choose, e edit, n new)"};
-    return (List){0, (int)a->n_templates, &a->template_sel, a->template_name,
-                  "Template (Enter choose, e edit, n new)"};
+        return (List){1, (int)a->n_personas, &a->persona_sel, a->persona, "Persona"};
+    return (List){0, (int)a->n_templates, &a->template_sel, a->template_name, "Template"};
+}
+
+/* The first key bound to act, into kn ("" when none). */
+static const char *key_of(App *a, KeyAction act, char kn[KEYS_NAME_MAX]) {
+    kn[0] = 0;
+    return a->keys.n[act] ? keys_name(a->keys.key[act][0], kn) : kn;
+}
+
+/* The title says which keys act: letters only while the pane takes
+ * commands (M-c); otherwise typing goes to the message. */
+static void list_title(App *a, const List *l, int focused, char *out, size_t cap) {
+    char pick[KEYS_NAME_MAX], edit[KEYS_NAME_MAX], add[KEYS_NAME_MAX], cmd[KEYS_NAME_MAX];
+    key_of(a, l->persona ? KEYS_PERSONA_PICK : KEYS_TEMPLATE_PICK, pick);
+    key_of(a, l->persona ? KEYS_PERSONA_EDIT : KEYS_TEMPLATE_EDIT, edit);
+    key_of(a, l->persona ? KEYS_PERSONA_NEW : KEYS_TEMPLATE_NEW, add);
+    key_of(a, KEYS_COMMANDS, cmd);
+    if (focused && a->commands)
+        snprintf(out, cap, "%s COMMANDS: %s choose, %s edit, %s new%s, Esc leaves", l->title, pick,
+                 edit, add, l->persona ? "" : ", r report");
+    else
+        snprintf(out, cap, "%s (%s choose, %s commands)", l->title, pick, cmd);
 }
 
 static const char *list_name(App *a, const List *l, int i) {
@@ -67,18 +86,32 @@ static const ActionFn list_actions[KEYS_N_ACTIONS] = {
 
 static int list_key(App *a, int key) {
     List l = list_of(a, a->focus);
-    if (key == K(KEY_UP) && *l.sel > 0) (*l.sel)--;
-    else if (key == K(KEY_DOWN) && *l.sel + 1 < l.n) (*l.sel)++;
+    if (key == K(KEY_UP) || key == K(KEY_DOWN) || key == K(KEY_HOME) || key == K(KEY_END))
+        app_scroll(a, a->focus, key == K(KEY_UP) ? 1 : key == K(KEY_DOWN) ? -1
+                                : key == K(KEY_HOME) ? l.n : -l.n);
     else return R_NONE;
+    return R_DONE;
+}
+
+/* The first row shown: the selection stays in view. */
+static int list_top(int sel, int rows) { return sel >= rows ? sel - rows + 1 : 0; }
+
+/* A click selects the row under it. */
+static int list_click(App *a, int row) {
+    List l = list_of(a, a->focus);
+    int k = list_top(*l.sel, a->rect[a->focus].h - 2) + row;
+    if (k < l.n) *l.sel = k;
     return R_DONE;
 }
 
 static void list_draw(App *a, PaneId p, Rect r, int focused) {
     List l = list_of(a, p);
-    ui_box(r.y, r.x, r.h, r.w, l.title, focused);
+    char title[256];
+    list_title(a, &l, focused, title, sizeof title);
+    ui_box(r.y, r.x, r.h, r.w, title, focused);
     int iw = r.w - 4, ih = r.h - 2;
     if (iw < 1 || ih < 1) return;
-    int sel = *l.sel, top = sel >= ih ? sel - ih + 1 : 0;
+    int sel = *l.sel, top = list_top(sel, ih);
     for (int i = top; i < l.n && i - top < ih; i++) {
         int y = r.y + 1 + i - top;
         const char *nm = list_name(a, &l, i);
@@ -100,5 +133,7 @@ static void list_draw(App *a, PaneId p, Rect r, int focused) {
     if (l.n == 0) ui_put(r.y + 1, r.x + 2, "(none)", 6, iw);
 }
 
-const PaneOps pane_persona = {"Persona", KEYS_CTX_PERSONAS, list_draw, list_actions, list_key};
-const PaneOps pane_template = {"Template", KEYS_CTX_TEMPLATES, list_draw, list_actions, list_key};
+const PaneOps pane_persona = {"Persona", KEYS_CTX_PERSONAS, list_draw, list_actions, list_key,
+                              list_click};
+const PaneOps pane_template = {"Template", KEYS_CTX_TEMPLATES, list_draw, list_actions, list_key,
+                               list_click};
