@@ -4,10 +4,12 @@
 #include "tests/test.h"
 
 #include "tui/core/appconfig.h"
+#include "tui/core/when.h"
 #include "engine/base/util.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static int parse(AppConfig *c, const char *text) {
     app_config_defaults(c);
@@ -78,4 +80,19 @@ TEST(settings_set_round_trips_odd_values) {
     CHECK_ERR("cannot hold a line break");
     free(path);
     test_tmp_remove(tmp);
+}
+
+/* The store's UTC stamps are shown in the user's time zone. */
+TEST(settings_when_local_shows_the_local_clock) {
+    char *old = getenv("TZ") ? xstrdup(getenv("TZ")) : NULL;
+    setenv("TZ", "NPT-5:45", 1); /* UTC+05:45, a zone no machine's clock hides */
+    tzset();
+    char out[64];
+    CHECK_STR(when_local("2026-01-15T23:30:00.000Z", out, sizeof out), "2026-01-16 05:15");
+    CHECK_STR(when_local("2026-01-15 00:10:59", out, sizeof out), "2026-01-15 05:55");
+    CHECK_STR(when_local("yesterday", out, sizeof out), "yesterday"); /* not a stamp: as it is */
+    if (old) setenv("TZ", old, 1);
+    else unsetenv("TZ");
+    tzset();
+    free(old);
 }

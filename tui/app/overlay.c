@@ -86,11 +86,13 @@ static int paras_rows(int cols, const char *const *p, int n) {
 }
 
 /* A question: its text wrapped at the top and its choices wrapped at the
- * bottom, so that the choices stay in sight when the text does not fit. */
-static void question_draw(Rect b, const char *const *text, int nt, const char *const *choice,
-                          int nc) {
+ * bottom, so that the choices stay in sight when the text does not fit;
+ * the short text (when given) stands in for a text that does not. */
+static void question_draw(Rect b, const char *const *text, int nt, const char *const *brief,
+                          int nb, const char *const *choice, int nc) {
     int rc = paras_rows(b.w, choice, nc);
     int room = b.h - rc - 1;
+    if (brief && paras_rows(b.w, text, nt) > room) text = brief, nt = nb;
     Rect top = {b.y, b.x, room > 0 ? room : 0, b.w};
     paras_draw(top, b.y, text, nt);
     paras_draw(b, b.y + b.h - rc > b.y ? b.y + b.h - rc : b.y, choice, nc);
@@ -114,16 +116,20 @@ static void help_key(App *a, int key) {
 /* the first run's offer to download the default models */
 static void pull_draw(App *a, Rect b) {
     char *dest = pull_default_dest(DEFAULT_MODEL);
-    char what[1024], n[1024];
-    snprintf(what, sizeof what, "Download %s (about 1 GB) and %s (about 300 MB) from %s into %s?",
+    char what[1024], other[1024];
+    snprintf(what, sizeof what,
+             "Download %s (about 1 GB) and %s (about 300 MB) from %s into %s? The download "
+             "resumes where it stopped; Esc stops it.",
              DEFAULT_MODEL, DEFAULT_WHISPER, pull_endpoint(), dest ? dest : "the models folder");
-    snprintf(n, sizeof n, "n: not now (set model = DIR in %s, or start with -m DIR)",
+    snprintf(other, sizeof other,
+             "Or open a model folder you have, or set model = DIR in %s, or start with -m DIR.",
              a->cfg_path ? a->cfg_path : "the settings file");
     const char *text[] = {"No language model is set up and none was found on this machine.", "",
-                          what};
-    const char *choice[] = {"y: download now (resumable; Esc stops it)",
-                            "o: open a model folder on this machine", n};
-    question_draw(b, text, 3, choice, 3);
+                          what, "", other};
+    const char *brief[] = {"No model found. Download " DEFAULT_MODEL " (1 GB) and " DEFAULT_WHISPER
+                           " (300 MB)?"};
+    const char *choice[] = {"y: download now", "o: open a model folder", "n: not now"};
+    question_draw(b, text, 5, brief, 1, choice, 3);
     free(dest);
 }
 static void pull_key(App *a, int key) {
@@ -325,7 +331,7 @@ static void model_save_draw(App *a, Rect b) {
              a->model_offer ? a->model_offer : "", a->cfg_path ? a->cfg_path : "the settings file");
     const char *text[] = {q};
     const char *choice[] = {"y: remember it   n: only this time"};
-    question_draw(b, text, 1, choice, 1);
+    question_draw(b, text, 1, NULL, 0, choice, 1);
 }
 static void model_save_key(App *a, int key) {
     a->ov = OV_NONE;
@@ -363,7 +369,7 @@ const OverlayOps app_overlays[OV_COUNT] = {
     [OV_RENAME] = {"Rename session (Enter saves)", KEYS_CTX_GLOBAL, NULL, rename_draw, rename_key},
     [OV_CONFIRM] = {"Delete this session? y / n", KEYS_CTX_GLOBAL, NULL, sessions_draw,
                     confirm_key},
-    [OV_PULL] = {"First run: no language model yet", KEYS_CTX_GLOBAL, NULL, pull_draw, pull_key},
+    [OV_PULL] = {"First run", KEYS_CTX_GLOBAL, NULL, pull_draw, pull_key},
     [OV_REPORT] = {"Recording stopped", KEYS_CTX_GLOBAL, NULL, report_draw, report_key},
     [OV_LOG] = {"Messages, newest last (Esc closes)", KEYS_CTX_GLOBAL, NULL, log_draw, log_key},
     [OV_MODEL] = {"Open a model folder", KEYS_CTX_GLOBAL, NULL, model_draw, model_key},

@@ -41,15 +41,19 @@ static const char *key_of(App *a, KeyAction act, char kn[KEYS_NAME_MAX]) {
  * commands (M-c); otherwise typing goes to the message. */
 static void list_title(App *a, const List *l, int focused, char *out, size_t cap) {
     char pick[KEYS_NAME_MAX], edit[KEYS_NAME_MAX], add[KEYS_NAME_MAX], cmd[KEYS_NAME_MAX];
+    /* short enough for the 38 columns the right-hand panes have at 100 */
     key_of(a, l->persona ? KEYS_PERSONA_PICK : KEYS_TEMPLATE_PICK, pick);
     key_of(a, l->persona ? KEYS_PERSONA_EDIT : KEYS_TEMPLATE_EDIT, edit);
     key_of(a, l->persona ? KEYS_PERSONA_NEW : KEYS_TEMPLATE_NEW, add);
     key_of(a, KEYS_COMMANDS, cmd);
-    if (focused && a->commands)
-        snprintf(out, cap, "%s COMMANDS: %s choose, %s edit, %s new%s, Esc leaves", l->title, pick,
-                 edit, add, l->persona ? "" : ", r report");
-    else
-        snprintf(out, cap, "%s (%s choose, %s commands)", l->title, pick, cmd);
+    if (focused && a->commands) {
+        char rep[KEYS_NAME_MAX], extra[48] = "";
+        if (!l->persona && key_of(a, KEYS_TEMPLATE_REPORT, rep)[0])
+            snprintf(extra, sizeof extra, ", %s report", rep);
+        snprintf(out, cap, "%s: %s edit, %s new%s", l->title, edit, add, extra);
+    } else {
+        snprintf(out, cap, "%s (%s use, %s keys)", l->title, pick, cmd);
+    }
 }
 
 static const char *list_name(App *a, const List *l, int i) {

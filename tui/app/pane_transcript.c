@@ -12,7 +12,11 @@
 
 static void transcript_draw(App *a, PaneId p, Rect r, int focused) {
     (void)p;
-    ui_box(r.y, r.x, r.h, r.w, a->cap ? "Transcript (recording)" : "Transcript", focused);
+    ui_box(r.y, r.x, r.h, r.w,
+           focused && a->commands ? "Transcript: r records"
+           : a->cap               ? "Transcript (recording)"
+                                  : "Transcript",
+           focused);
     int iw = r.w - 4, ih = r.h - 2;
     if (iw < 1 || ih < 1) return;
     if (a->n_segs == 0) {
