@@ -1064,9 +1064,8 @@ static void draw_bottom(App *a) {
         attrset(theme_attr(a->note_err ? THEME_ERROR : THEME_NORMAL));
         ui_fill(y, 0, a->W);
         char more[96] = "", kn[KEYS_NAME_MAX];
-        if (a->note_more && a->keys.n[KEYS_MESSAGES])
-            snprintf(more, sizeof more, " (%d more: %s shows them)", a->note_more,
-                     keys_name(a->keys.key[KEYS_MESSAGES][0], kn));
+        if (a->note_more && app_key_of(a, KEYS_MESSAGES, kn)[0])
+            snprintf(more, sizeof more, " (%d more: %s shows them)", a->note_more, kn);
         int mw = tw_width(more, strlen(more));
         int u = ui_put(y, 0, a->note, strlen(a->note), a->W - mw);
         ui_put(y, u, more, strlen(more), a->W - u);
@@ -1196,9 +1195,11 @@ static int act_interrupt(App *a) {
     if (a->replying || a->dl.running) return worker_cancel(a->wk), R_DONE;
     if (a->interrupt_armed) return a->quit = 1, R_HANDLED;
     a->interrupt_armed = 2; /* handle_key counts it down: the next key only */
-    char kn[KEYS_NAME_MAX] = "C-q";
-    if (a->keys.n[KEYS_QUIT]) keys_name(a->keys.key[KEYS_QUIT][0], kn);
-    app_note(a, 0, "nothing to stop: Ctrl-C again quits (as does %s)", kn);
+    char kn[KEYS_NAME_MAX];
+    if (app_key_of(a, KEYS_QUIT, kn)[0])
+        app_note(a, 0, "nothing to stop: Ctrl-C again quits (as does %s)", kn);
+    else
+        app_note(a, 0, "nothing to stop: Ctrl-C again quits");
     return R_DONE;
 }
 /* Ctrl-Z: the terminal back to the shell and the process stopped, as
@@ -1413,13 +1414,20 @@ static void read_keys(App *a) {
 /* ------------------------------------------------------------ start */
 
 void app_no_model_hint(App *a, char *out, size_t cap) {
-    char kn[KEYS_NAME_MAX] = "";
-    if (a->keys.n[KEYS_OPEN_MODEL]) keys_name(a->keys.key[KEYS_OPEN_MODEL][0], kn);
+    char kn[KEYS_NAME_MAX], log[KEYS_NAME_MAX], why[64] = "";
+    app_key_of(a, KEYS_OPEN_MODEL, kn);
+    if (app_key_of(a, KEYS_MESSAGES, log)[0]) snprintf(why, sizeof why, " (%s shows why)", log);
+    /* the settings file as the user would type it: ~ for the home folder */
+    const char *home = getenv("HOME"), *cfg = a->cfg_path ? a->cfg_path : "the settings file";
+    size_t hl = home ? strlen(home) : 0;
+    int tilde = hl > 1 && !strncmp(cfg, home, hl) && cfg[hl] == '/';
     snprintf(out, cap,
-             "No language model. %s%s%sOr start unum with -m DIR (or set model = DIR in %s), or "
-             "download one with `unum pull %s`.",
+             "%s%s. %s%s%sOr start unum with -m DIR (or set model = DIR in %s%s), or download "
+             "one with `unum pull %s`.",
+             a->args.model || a->cfg.model ? "The language model did not load" : "No language model",
+             a->args.model || a->cfg.model ? why : "",
              kn[0] ? "Press " : "", kn, kn[0] ? " to open a model folder now. " : "",
-             a->cfg_path ? a->cfg_path : "the settings file", DEFAULT_MODEL);
+             tilde ? "~" : "", tilde ? cfg + hl : cfg, DEFAULT_MODEL);
 }
 
 static void load_model(App *a) {

@@ -19,6 +19,11 @@ int input_side_key(App *a, int key) {
     return pane_chat.key(a, key) | R_REDRAW;
 }
 
+const char *app_key_of(const App *a, KeyAction act, char kn[KEYS_NAME_MAX]) {
+    kn[0] = 0;
+    return a->keys.n[act] ? keys_name(a->keys.key[act][0], kn) : kn;
+}
+
 int app_page_rows(App *a, PaneId p) {
     int h = a->rect[p].h - 2;
     if (h < 1) h = a->H - 8; /* never drawn yet */

@@ -227,6 +227,8 @@ int input_side_key(App *a, int key);
 void input_mouse(App *a);
 /* Turns mouse reporting on (unless the settings say mouse = off). */
 void input_mouse_start(App *a);
+/* The first key bound to act, its name into kn ("" when none); kn. */
+const char *app_key_of(const App *a, KeyAction act, char kn[KEYS_NAME_MAX]);
 /* Scrolls pane p back by rows (forward when negative), clamped at draw. */
 void app_scroll(App *a, PaneId p, int rows);
 /* The rows of pane p's inside at the last draw (a page), at least 1. */

@@ -124,8 +124,10 @@ static void chat_draw(App *a, PaneId p, Rect r, int focused) {
         else if (!a->loaded) app_no_model_hint(a, hint, sizeof hint);
         int y = r.y + 1;
         if (!a->st) { /* said where it is read, not only on the bottom line */
-            static const char nosave[] = "The database could not be opened: nothing in this "
-                                         "session will be saved (F9 shows why).";
+            char nosave[160], kn[KEYS_NAME_MAX];
+            snprintf(nosave, sizeof nosave,
+                     "The database could not be opened: nothing in this session will be saved%s%s%s.",
+                     app_key_of(a, KEYS_MESSAGES, kn)[0] ? " (" : "", kn, kn[0] ? " shows why)" : "");
             attrset(theme_attr(THEME_ERROR));
             y += wrapped(y, r.x + 2, iw, r.y + r.h - 1 - y, nosave) + 1;
         }

@@ -31,24 +31,18 @@ static List list_of(App *a, PaneId p) {
     return (List){0, (int)a->n_templates, &a->template_sel, a->template_name, "Template"};
 }
 
-/* The first key bound to act, into kn ("" when none). */
-static const char *key_of(App *a, KeyAction act, char kn[KEYS_NAME_MAX]) {
-    kn[0] = 0;
-    return a->keys.n[act] ? keys_name(a->keys.key[act][0], kn) : kn;
-}
-
 /* The title says which keys act: letters only while the pane takes
  * commands (M-c); otherwise typing goes to the message. */
 static void list_title(App *a, const List *l, int focused, char *out, size_t cap) {
     char pick[KEYS_NAME_MAX], edit[KEYS_NAME_MAX], add[KEYS_NAME_MAX], cmd[KEYS_NAME_MAX];
     /* short enough for the 38 columns the right-hand panes have at 100 */
-    key_of(a, l->persona ? KEYS_PERSONA_PICK : KEYS_TEMPLATE_PICK, pick);
-    key_of(a, l->persona ? KEYS_PERSONA_EDIT : KEYS_TEMPLATE_EDIT, edit);
-    key_of(a, l->persona ? KEYS_PERSONA_NEW : KEYS_TEMPLATE_NEW, add);
-    key_of(a, KEYS_COMMANDS, cmd);
+    app_key_of(a, l->persona ? KEYS_PERSONA_PICK : KEYS_TEMPLATE_PICK, pick);
+    app_key_of(a, l->persona ? KEYS_PERSONA_EDIT : KEYS_TEMPLATE_EDIT, edit);
+    app_key_of(a, l->persona ? KEYS_PERSONA_NEW : KEYS_TEMPLATE_NEW, add);
+    app_key_of(a, KEYS_COMMANDS, cmd);
     if (focused && a->commands) {
         char rep[KEYS_NAME_MAX], extra[48] = "";
-        if (!l->persona && key_of(a, KEYS_TEMPLATE_REPORT, rep)[0])
+        if (!l->persona && app_key_of(a, KEYS_TEMPLATE_REPORT, rep)[0])
             snprintf(extra, sizeof extra, ", %s report", rep);
         snprintf(out, cap, "%s: %s edit, %s new%s", l->title, edit, add, extra);
     } else {
