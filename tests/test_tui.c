@@ -1177,8 +1177,9 @@ static void mouse(Tui *t, int b, int x, int y) {
     usleep(200 * 1000);
 }
 
-/* A click focuses the pane under it, the wheel moves a list's selection;
- * mouse = off leaves the mouse to the terminal. */
+/* A click focuses the pane under it, the wheel moves a list's selection,
+ * Home and End go to its ends; mouse = off leaves the mouse to the
+ * terminal. */
 TEST(tui_mouse_focuses_and_scrolls) {
     Tui t;
     if (tui_open(&t)) return;
@@ -1210,6 +1211,13 @@ TEST(tui_mouse_focuses_and_scrolls) {
     if (q) sscanf(q + 9, "%63[^']", second);
     free(s);
     CHECK(first[0] && second[0] && strcmp(first, second));
+    /* Home and End in the list: its first and last rows */
+    keys(&t, "End");
+    keys(&t, "Enter");
+    CHECK(wait_for(&t, "persona 'engineer'", 5000)); /* the built-ins, sorted */
+    keys(&t, "Home");
+    keys(&t, "Enter");
+    CHECK(wait_for(&t, "persona 'analyst'", 5000));
     keys(&t, "C-q");
     CHECK(wait_for(&t, "EXIT=0", 5000));
     config(&t, "mouse = off");
