@@ -836,10 +836,7 @@ static void first_run(App *a) {
     }
     if (n == 0) {
         /* the dialog names the settings file: its folder is there to open */
-        char *dir = a->cfg_path ? xstrdup(a->cfg_path) : NULL, *slash;
-        if (dir && (slash = strrchr(dir, '/')) && slash != dir) *slash = 0;
-        if (dir && unum_mkdir_p(dir, 0700)) app_note(a, 1, "%s", unum_error());
-        free(dir);
+        if (a->cfg_path && app_config_mkdir(a->cfg_path)) app_note(a, 1, "%s", unum_error());
         a->ov = OV_PULL;
     }
 }

@@ -175,7 +175,7 @@ int app_config_load(AppConfig *c, const char *path) {
 
 char *app_config_path(const char *name) { return unum_xdg_path(UNUM_XDG_CONFIG, name); }
 
-static int mkdirs(const char *path) { /* the folders above path */
+int app_config_mkdir(const char *path) {
     char *d = xstrdup(path), *slash = strrchr(d, '/');
     int rc = 0;
     if (slash && slash != d) {
@@ -218,7 +218,7 @@ int app_config_set(const char *path, const char *key, const char *value) {
         }
     }
     if (!done) n += (size_t)snprintf(out + n, cap - n, q ? "%s = \"%s\"\n" : "%s = %s\n", key, value);
-    int rc = mkdirs(path) || unum_write_file_atomic(path, out, n) ? -1 : 0;
+    int rc = app_config_mkdir(path) || unum_write_file_atomic(path, out, n) ? -1 : 0;
     free(out);
     free(old);
     return rc;

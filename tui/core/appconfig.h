@@ -59,6 +59,8 @@ void app_config_free(AppConfig *c);
  * when neither is set (engine/base/paths.h), which app_config_load reads as
  * no file and app_config_set refuses. */
 char *app_config_path(const char *name);
+/* Creates the folders above path (the settings folder); 0 or -1. */
+int app_config_mkdir(const char *path);
 /* Sets key = value in the file at path, keeping its other lines and
  * comments (creates the file and its folder when missing); atomic. */
 int app_config_set(const char *path, const char *key, const char *value);
