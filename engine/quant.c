@@ -1,5 +1,6 @@
 /* quant.c - see quant.h. */
 #include "engine/quant.h"
+#include "engine/config.h"
 
 #include "engine/base/util.h"
 
@@ -30,14 +31,6 @@ static const char *get_str(const cJSON *o, const char *key) {
     return cJSON_IsString(j) ? j->valuestring : NULL;
 }
 
-static int get_int(const cJSON *o, const char *key, int *out, const char *path) {
-    const cJSON *j = cJSON_GetObjectItemCaseSensitive(o, key);
-    if (!cJSON_IsNumber(j) || j->valuedouble != (double)(int)j->valuedouble)
-        return unum_error_set("%s: quantization_config.%s must be an integer", path, key);
-    *out = (int)j->valuedouble;
-    return 0;
-}
-
 int quant_config_parse(QuantConfig *q, const cJSON *root, const char *path) {
     memset(q, 0, sizeof *q);
     const cJSON *qc = cJSON_GetObjectItemCaseSensitive(root, "quantization_config");
@@ -51,7 +44,10 @@ int quant_config_parse(QuantConfig *q, const cJSON *root, const char *path) {
         return unum_error_set("%s: quantization_config.quant_method '%s' is not supported (unum "
                               "reads gptq and awq)",
                               path, method);
-    if (get_int(qc, "bits", &q->bits, path) || get_int(qc, "group_size", &q->group_size, path))
+    char where[4096];
+    snprintf(where, sizeof where, "%s: quantization_config", path);
+    if (config_get_int(qc, "bits", 1, 32, 0, &q->bits, where) ||
+        config_get_int(qc, "group_size", -1, 1 << 24, 0, &q->group_size, where))
         return -1;
     if (q->method == QUANT_GPTQ ? q->bits != 4 && q->bits != 8 : q->bits != 4)
         return unum_error_set("%s: quantization_config.bits %d is not supported for %s (unum "

@@ -89,7 +89,11 @@ TEST(quant_config_refuses_what_it_cannot_read) {
          "zero_point false"},
         {"{\"quant_method\":\"fp8\"}", "quant_method 'fp8'"},
         {"{\"quant_method\":\"gptq\",\"bits\":4,\"group_size\":12}", "group_size 12"},
-        {"{\"quant_method\":\"gptq\",\"bits\":4}", "group_size must be an integer"},
+        {"{\"quant_method\":\"gptq\",\"bits\":4}", "missing field group_size"},
+        {"{\"quant_method\":\"gptq\",\"bits\":4,\"group_size\":12.5}",
+         "quantization_config: group_size must be an integer"},
+        /* a number no int holds (converting it was undefined; fuzz_quant) */
+        {"{\"quant_method\":\"gptq\",\"bits\":8e109,\"group_size\":-1}", "bits must be an integer"},
         {"{\"bits\":4}", "no quant_method"},
         {"{\"quant_method\":\"gptq\",\"bits\":4,\"group_size\":128,\"sym\":\"yes\"}", "sym"},
     };
