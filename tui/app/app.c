@@ -1213,6 +1213,7 @@ static int act_suspend(App *a) {
     fflush(stdout);
     clearok(curscr, TRUE);
     refresh();
+    input_mouse_start(a); /* the terminal may have forgotten it meanwhile */
     getmaxyx(stdscr, a->H, a->W);
     return R_DONE;
 }
