@@ -1056,11 +1056,7 @@ TEST(tui_ctrl_z_suspends_and_ctrl_c_twice_quits) {
     tui_close(&t);
 }
 
-/* The chat's start and end part of the page: the view holds still while a
- * reply grows below it, PgDn moves by the pane's height (one row shared),
- * M-< and M-> go to the ends. Copy says where the text went (tmux's buffer
- * here); the rename field takes the editor's keys and a long title does
- * not push the count and the local time off the row. */
+/* Row row of screen scr: the text inside the chat pane's borders. */
 static char *chat_row(const char *scr, int row) {
     const char *l = scr;
     for (int i = 0; i < row && l; i++) l = strchr(l, '\n'), l = l ? l + 1 : NULL;
@@ -1078,6 +1074,11 @@ static char *chat_row(const char *scr, int row) {
     return out;
 }
 
+/* Paging the chat: the view holds still while a reply grows below it,
+ * Ctrl-C stops the reply, PgDn moves by the pane's height (one row shared),
+ * M-< and M-> go to the ends. Copy says where the text went (tmux's buffer
+ * here); the rename field takes the editor's keys, and a long title does
+ * not push the count and the local time off the row. */
 TEST(tui_pages_hold_still_copy_and_rename) {
     Tui t;
     if (tui_open(&t)) return;
@@ -1098,7 +1099,7 @@ TEST(tui_pages_hold_still_copy_and_rename) {
     keys(&t, "PPage");
     usleep(300 * 1000);
     char *a1 = screen(&t);
-    usleep(1500 * 1000); /* the reply grows meanwhile */
+    usleep(1000 * 1000); /* the reply grows meanwhile (a few seconds' worth of tokens left) */
     char *a2 = screen(&t);
     CHECK_CONTAINS(a2, "reply in progress"); /* it grew all along */
     for (int r = 2; r < 24; r++) {
@@ -1107,7 +1108,7 @@ TEST(tui_pages_hold_still_copy_and_rename) {
         free(x), free(y);
     }
     free(a1), free(a2);
-    keys(&t, "Escape"); /* stop the reply */
+    keys(&t, "C-c"); /* Ctrl-C stops the reply, as Esc does */
     CHECK(wait_for(&t, "reply cancelled", 10000));
     keys(&t, "'M-<'");
     CHECK(wait_for(&t, "\xe2\x94\x82 w001 w002", 5000)); /* the first row, not the title */
