@@ -306,10 +306,9 @@ static int find_conflict(Keymap *m, const char *origin, int report) {
                     int later = m->line[a] > m->line[b] ? a : b;
                     if (report)
                         unum_error_set("%s:%d: %s is bound to both %s (%s) and %s (%s) in the "
-                                          "%s context",
-                                          origin, line, keys_name(m->key[a][i], kn),
-                                          actions[a].name, wa, actions[b].name, wb,
-                                          contexts[actions[a].ctx].name);
+                                       "%s context",
+                                       origin, line, keys_name(m->key[a][i], kn), actions[a].name,
+                                       wa, actions[b].name, wb, contexts[actions[a].ctx].name);
                     action_reset(m, later);
                     return 1;
                 }

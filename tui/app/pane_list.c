@@ -85,8 +85,11 @@ static const ActionFn list_actions[KEYS_N_ACTIONS] = {
 static int list_key(App *a, int key) {
     List l = list_of(a, a->focus);
     if (key == K(KEY_UP) || key == K(KEY_DOWN) || key == K(KEY_HOME) || key == K(KEY_END))
-        app_scroll(a, a->focus, key == K(KEY_UP) ? 1 : key == K(KEY_DOWN) ? -1
-                                : key == K(KEY_HOME) ? l.n : -l.n);
+        app_scroll(a, a->focus,
+                   key == K(KEY_UP)     ? 1
+                   : key == K(KEY_DOWN) ? -1
+                   : key == K(KEY_HOME) ? l.n
+                                        : -l.n);
     else return R_NONE;
     return R_DONE;
 }
