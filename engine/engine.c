@@ -91,6 +91,31 @@ int engine_set_adapters(Engine *e, const LoraSpec *specs, int n) {
 }
 
 int engine_n_vocab(const Engine *e) { return e->model->c.vocab; }
+int engine_hidden_size(const Engine *e) { return e->model->c.hidden; }
+
+int engine_embed_ids(Engine *e, const int32_t *ids, size_t n, float *out) {
+    int D = e->model->c.hidden;
+    if (n == 0) return unum_error_set("nothing to embed: no tokens");
+    if (n > (size_t)e->model->ctx)
+        return unum_error_set("%zu tokens to embed do not fit the context of %d", n,
+                              e->model->ctx);
+    qwen2_rewind(e->model, 0);
+    e->cached.n = 0; /* the cache now holds positions no prompt asked for */
+    memset(out, 0, sizeof(float) * (size_t)D);
+    int rc = qwen2_hidden_sum(e->model, ids, (int)n, out);
+    qwen2_rewind(e->model, 0);
+    if (rc) return -1;
+    for (int d = 0; d < D; d++) out[d] /= (float)n;
+    return 0;
+}
+
+int engine_embed(Engine *e, const char *text, float *out) {
+    IdVec ids = {0};
+    int rc = tokenizer_encode(e->tok, text, strlen(text), 0, &ids);
+    if (!rc) rc = engine_embed_ids(e, ids.v, ids.n, out);
+    idvec_free(&ids);
+    return rc;
+}
 const char *engine_dir(const Engine *e) { return e->dir; }
 const Tokenizer *engine_tokenizer(const Engine *e) { return e->tok; }
 const char *engine_default_system(const Engine *e) { return e->default_system; }

@@ -104,6 +104,16 @@ int engine_logits_embeds(Engine *e, const int32_t *ids, size_t n, const float *e
  * (then no adapter is active). */
 int engine_set_adapters(Engine *e, const LoraSpec *specs, int n);
 
+/* The mean over ids[0..n) of the model's final-norm hidden state, [hidden]
+ * floats into out: a sentence embedding from the model's own states (the
+ * router's, engine/router.h), under the active adapters. The ids run from
+ * position 0, so the prefix cache is emptied. 0, or -1 with the error. */
+int engine_embed_ids(Engine *e, const int32_t *ids, size_t n, float *out);
+/* The same for text, tokenized as is (no chat template, special-token
+ * strings as plain text). */
+int engine_embed(Engine *e, const char *text, float *out);
+int engine_hidden_size(const Engine *e);
+
 /* Asks the running call to stop; safe from any thread or a signal handler. */
 void engine_cancel(Engine *e);
 /* Drops a cancel that arrived after the call it was meant for had returned

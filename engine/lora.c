@@ -8,7 +8,8 @@
 #include <cblas.h>
 #include <cjson/cJSON.h>
 #include <math.h>
-#include <regex.h>
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,39 +65,49 @@ static int ends_at_dot(const char *name, const char *key) {
                   : n > k && name[n - k - 1] == '.' && !strcmp(name + n - k, key);
 }
 
-/* Python's class escapes, which peft's patterns may use, in POSIX form
- * (glibc would read "\d" as a plain 'd'). A new string. */
-static char *posix_classes(const char *re) {
-    static const char *const classes[][2] = {{"d", "[0-9]"},        {"D", "[^0-9]"},
-                                             {"w", "[A-Za-z0-9_]"}, {"W", "[^A-Za-z0-9_]"},
-                                             {"s", "[[:space:]]"},  {"S", "[^[:space:]]"}};
-    char *out = xmalloc(strlen(re) * 16 + 1), *o = out;
-    for (const char *c = re; *c; c++) {
-        const char *sub = NULL;
-        for (size_t i = 0; c[0] == '\\' && c[1] && !sub && i < 6; i++)
-            if (c[1] == classes[i][0][0]) sub = classes[i][1];
-        if (sub) o = stpcpy(o, sub), c++;
-        else if (c[0] == '\\' && c[1]) *o++ = *c++, *o++ = *c;
-        else *o++ = *c;
-    }
-    *o = 0;
-    return out;
-}
+/* Whether re (a regular expression in Python's syntax, which PCRE2 reads:
+ * \d, \w, \s, groups, alternation) matches name; anchored as given. The
+ * pattern comes from the adapter's file, so it is bounded: at most
+ * RX_MAX_PATTERN bytes, and a match that needs more than RX_MATCH_LIMIT
+ * steps or RX_HEAP_KIB of backtracking memory counts as an error, not a
+ * hang. -1 with the error when the pattern does not compile or runs away. */
+enum { RX_MAX_PATTERN = 4096, RX_MATCH_LIMIT = 1000000, RX_HEAP_KIB = 4096 };
 
-/* Whether re (a regular expression in Python's syntax, as far as POSIX
- * extended expressions go) matches name; anchored as given. -1 with the
- * error when the pattern does not compile. */
-static int rx_match(const char *re_py, const char *name, const char *path, const char *field) {
-    regex_t rx;
-    char *re = posix_classes(re_py);
-    int bad = regcomp(&rx, re, REG_EXTENDED | REG_NOSUB);
-    free(re);
-    if (bad)
-        return unum_error_set("%s: %s: '%s' is not a regular expression unum can read", path, field,
-                              re_py);
-    int hit = regexec(&rx, name, 0, NULL, 0) == 0;
-    regfree(&rx);
-    return hit;
+static int rx_match(const char *re, const char *name, const char *path, const char *field) {
+    if (strlen(re) > RX_MAX_PATTERN)
+        return unum_error_set("%s: %s: a pattern of %zu bytes is longer than unum reads (%d)",
+                              path, field, strlen(re), RX_MAX_PATTERN);
+    int err;
+    PCRE2_SIZE off;
+    pcre2_code *rx = pcre2_compile((PCRE2_SPTR)re, PCRE2_ZERO_TERMINATED,
+                                   PCRE2_UTF | PCRE2_NEVER_BACKSLASH_C, &err, &off, NULL);
+    if (!rx) {
+        PCRE2_UCHAR msg[256];
+        pcre2_get_error_message(err, msg, sizeof msg);
+        return unum_error_set("%s: %s: '%s' is not a regular expression unum can read (at "
+                              "offset %zu: %s)",
+                              path, field, re, (size_t)off, (char *)msg);
+    }
+    pcre2_match_context *mc = pcre2_match_context_create(NULL);
+    pcre2_match_data *md = pcre2_match_data_create_from_pattern(rx, NULL);
+    if (!mc || !md) {
+        pcre2_match_context_free(mc);
+        pcre2_match_data_free(md);
+        pcre2_code_free(rx);
+        return unum_error_set("%s: %s: out of memory", path, field);
+    }
+    pcre2_set_match_limit(mc, RX_MATCH_LIMIT);
+    pcre2_set_heap_limit(mc, RX_HEAP_KIB);
+    int rc = pcre2_match(rx, (PCRE2_SPTR)name, PCRE2_ZERO_TERMINATED, 0, 0, md, mc);
+    pcre2_match_data_free(md);
+    pcre2_match_context_free(mc);
+    pcre2_code_free(rx);
+    if (rc >= 0) return 1;
+    if (rc == PCRE2_ERROR_NOMATCH) return 0;
+    PCRE2_UCHAR msg[256];
+    pcre2_get_error_message(rc, msg, sizeof msg);
+    return unum_error_set("%s: %s: '%s' could not be matched against '%s' (%s)", path, field, re,
+                          name, (char *)msg);
 }
 
 /* target_modules or exclude_modules: a list of names (suffix at a dot),

@@ -512,6 +512,37 @@ int qwen2_forward_embeds(Qwen2 *m, const float *embeds, int T, float *logits, in
     return forward(m, NULL, embeds, T, logits, all_logits);
 }
 
+int qwen2_hidden_sum(Qwen2 *m, const int32_t *ids, int T, float *sum) {
+    if (T <= 0) return unum_error_set("hidden states: no tokens");
+    if (T > m->ctx - m->n_past)
+        return unum_error_set("context full: %d positions used, %d more do not fit in %d",
+                              m->n_past, T, m->ctx);
+    for (int t = 0; t < T; t++)
+        if (ids[t] < 0 || ids[t] >= m->c.vocab)
+            return unum_error_set("token id %d is outside the vocabulary [0, %d)", ids[t],
+                                  m->c.vocab);
+    int D = m->c.hidden, start = m->n_past;
+    float *h = xmalloc(sizeof(float) * (size_t)m->max_batch * D);
+    int rc = 0;
+    for (int done = 0; done < T && !rc;) {
+        int n = T - done < m->max_batch ? T - done : m->max_batch;
+        forward_chunk(m, ids + done, NULL, n, m->n_past);
+        m->n_past += n;
+        m->be->rmsnorm(m->be, m->xn, m->x, &m->final_norm, n, (float)m->c.rms_eps);
+        m->be->to_host(m->be, h, m->xn, (size_t)n * D);
+        if (m->be->sync(m->be)) {
+            m->n_past = start;
+            rc = -1;
+            break;
+        }
+        for (int r = 0; r < n; r++)
+            for (int d = 0; d < D; d++) sum[d] += h[(size_t)r * D + d];
+        done += n;
+    }
+    free(h);
+    return rc;
+}
+
 void qwen2_rewind(Qwen2 *m, int n) {
     if (n >= 0 && n < m->n_past) m->n_past = n;
 }

@@ -75,6 +75,11 @@ int qwen2_forward(Qwen2 *m, const int32_t *ids, int T, float *logits, int all_lo
 /* The same for T positions given as input embeddings instead of token ids:
  * host float32 [T x hidden] (a speech LLM's projected audio frames). */
 int qwen2_forward_embeds(Qwen2 *m, const float *embeds, int T, float *logits, int all_logits);
+/* Runs T tokens like qwen2_forward (positions n_past .., advancing it) but
+ * without the head: adds to sum (host, [hidden]) each token's final hidden
+ * state after the final norm, the vector lm_head reads (the router's
+ * embedding, engine_embed). 0, or -1 with the error set. */
+int qwen2_hidden_sum(Qwen2 *m, const int32_t *ids, int T, float *sum);
 /* Makes adapters ads[0..n) with user scales[i] the active set, replacing
  * the previous one (n = 0: none): each projection then adds
  * scales[i] * s_i * B_i (A_i x) to its output. The base weights are not

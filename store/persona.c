@@ -31,11 +31,13 @@ void persona_free(Persona *p) {
     free(p->tone);
     free(p->length);
     free(p->language);
+    adapterlist_free(&p->adapters);
     memset(p, 0, sizeof *p);
 }
 
 int persona_parse_json(const char *text, size_t len, const char *origin, Persona *out) {
-    static const char *const top[] = {"name", "description", "system_prompt", "style", NULL};
+    static const char *const top[] = {"name",  "description", "system_prompt",
+                                      "style", "adapters",    NULL};
     static const char *const style[] = {"tone", "length", "language", NULL};
     memset(out, 0, sizeof *out);
     cJSON *j = jsonval_parse_object(text, len, origin);
@@ -62,6 +64,7 @@ int persona_parse_json(const char *text, size_t len, const char *origin, Persona
         out->length = xstrdup("");
         out->language = xstrdup("");
     }
+    if (adapterlist_parse(j, origin, &out->adapters) != 0) goto done;
     if (store_name_check(out->name, "field 'name':") != 0) {
         unum_error_wrap("%s", origin);
         goto done;
@@ -82,6 +85,7 @@ char *persona_to_json(const Persona *p) {
     cJSON_AddStringToObject(s, "tone", p->tone);
     cJSON_AddStringToObject(s, "length", p->length);
     cJSON_AddStringToObject(s, "language", p->language);
+    adapterlist_add_json(&p->adapters, j);
     char *txt = cJSON_Print(j);
     cJSON_Delete(j);
     size_t n = strlen(txt);
@@ -114,13 +118,22 @@ static int persona_valid(const Persona *p) {
 
 int store_persona_add(Store *st, const Persona *p) {
     if (persona_valid(p) != 0) return -1;
-    sqlite3_stmt *s = store_prepare(st, "INSERT INTO personas(name, description, system_prompt, "
-                                        "tone, length, language, builtin) "
-                                        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+    /* Without adapters the INSERT names only version-1 columns: migration 1
+     * seeds the built-ins through here (store.c) */
+    sqlite3_stmt *s =
+        store_prepare(st, p->adapters.n ? "INSERT INTO personas(name, description, system_prompt, "
+                                          "tone, length, language, builtin, adapters) "
+                                          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+                                        : "INSERT INTO personas(name, description, system_prompt, "
+                                          "tone, length, language, builtin) "
+                                          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
     if (!s) return -1;
     bind_persona(s, p);
+    char *ad = adapterlist_to_column(&p->adapters);
+    if (p->adapters.n) sqlite3_bind_text(s, 8, ad, -1, SQLITE_STATIC);
     int rc = sqlite3_step(s);
     sqlite3_finalize(s);
+    free(ad);
     if (rc == SQLITE_CONSTRAINT_UNIQUE)
         return unum_error_set("persona '%s' already exists (use edit to change it)", p->name);
     if (rc != SQLITE_DONE) return store_fail(st, "adding a persona");
@@ -131,21 +144,27 @@ int store_persona_update(Store *st, const Persona *p) {
     if (persona_valid(p) != 0) return -1;
     sqlite3_stmt *s = store_prepare(
         st, "UPDATE personas SET description = ?2, system_prompt = ?3, tone = ?4, length = ?5, "
-            "language = ?6, updated = strftime('%Y-%m-%dT%H:%M:%fZ','now') WHERE name = ?1");
+            "language = ?6, adapters = ?8, updated = strftime('%Y-%m-%dT%H:%M:%fZ','now') "
+            "WHERE name = ?1");
     if (!s) return -1;
     bind_persona(s, p);
     sqlite3_bind_null(s, 7);
+    char *ad = adapterlist_to_column(&p->adapters);
+    sqlite3_bind_text(s, 8, ad, -1, SQLITE_STATIC);
     int rc = sqlite3_step(s);
     sqlite3_finalize(s);
+    free(ad);
     if (rc != SQLITE_DONE) return store_fail(st, "updating a persona");
     if (sqlite3_changes(store_db(st)) == 0)
         return unum_error_set("persona '%s' not found", p->name);
     return 0;
 }
 
-#define PERSONA_COLS "name, description, system_prompt, tone, length, language, builtin"
+#define PERSONA_COLS                                                                      \
+    "name, description, system_prompt, tone, length, language, builtin, adapters"
 
-static void read_persona(sqlite3_stmt *s, Persona *p) {
+/* 0, or -1 when the adapters column does not read back (then *p is freed) */
+static int read_persona(sqlite3_stmt *s, Persona *p) {
     p->name = store_col_text(s, 0);
     p->description = store_col_text(s, 1);
     p->system_prompt = store_col_text(s, 2);
@@ -153,6 +172,12 @@ static void read_persona(sqlite3_stmt *s, Persona *p) {
     p->length = store_col_text(s, 4);
     p->language = store_col_text(s, 5);
     p->builtin = sqlite3_column_int(s, 6);
+    const unsigned char *ad = sqlite3_column_text(s, 7);
+    char what[96];
+    snprintf(what, sizeof what, "persona '%s': adapters", p->name);
+    if (adapterlist_from_column((const char *)ad, what, &p->adapters) == 0) return 0;
+    persona_free(p);
+    return -1;
 }
 
 int store_persona_get(Store *st, const char *name, Persona *out) {
@@ -160,9 +185,9 @@ int store_persona_get(Store *st, const char *name, Persona *out) {
     sqlite3_stmt *s = store_prepare(st, "SELECT " PERSONA_COLS " FROM personas WHERE name = ?1");
     if (!s) return -1;
     sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW) read_persona(s, out);
+    int rc = sqlite3_step(s), bad = rc == SQLITE_ROW && read_persona(s, out) != 0;
     sqlite3_finalize(s);
+    if (bad) return -1;
     if (rc == SQLITE_DONE) return unum_error_set("persona '%s' not found", name);
     if (rc != SQLITE_ROW) return store_fail(st, "reading a persona");
     return 0;
@@ -178,20 +203,21 @@ int store_persona_list(Store *st, Persona **out, size_t *n) {
     sqlite3_stmt *s = store_prepare(st, "SELECT " PERSONA_COLS " FROM personas ORDER BY name");
     if (!s) return -1;
     size_t cap = 0;
-    int rc;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    int rc, bad = 0;
+    while (!bad && (rc = sqlite3_step(s)) == SQLITE_ROW) {
         if (*n == cap) {
             cap = cap ? 2 * cap : 8;
             *out = xrealloc(*out, cap * sizeof **out);
         }
-        read_persona(s, &(*out)[(*n)++]);
+        bad = read_persona(s, &(*out)[*n]) != 0;
+        *n += !bad;
     }
     sqlite3_finalize(s);
-    if (rc != SQLITE_DONE) {
+    if (bad || rc != SQLITE_DONE) {
         store_personas_free(*out, *n);
         *out = NULL;
         *n = 0;
-        return store_fail(st, "listing personas");
+        return bad ? -1 : store_fail(st, "listing personas");
     }
     return 0;
 }

@@ -2,12 +2,15 @@
  *
  * JSON form (export prints exactly this shape; import accepts it):
  *   {"name": "...", "description": "...", "system_prompt": "...",
- *    "style": {"tone": "...", "length": "...", "language": "..."}}
- * name and system_prompt are required; the rest default to "". Unknown fields
- * are refused, and every message names the field at fault. */
+ *    "style": {"tone": "...", "length": "...", "language": "..."},
+ *    "adapters": [{"path": "...", "scale": 1.0}]}
+ * name and system_prompt are required; the rest default to "" (adapters to
+ * none, and the export leaves an empty list out: store/adapterlist.h).
+ * Unknown fields are refused, and every message names the field at fault. */
 #ifndef UNUM_PERSONA_H
 #define UNUM_PERSONA_H
 
+#include "store/adapterlist.h"
 #include "store/store.h"
 
 #include <stddef.h>
@@ -16,6 +19,7 @@ typedef struct {
     char *name, *description, *system_prompt;
     char *tone, *length, *language; /* style */
     int builtin;                    /* seeded on first run */
+    AdapterList adapters;           /* the LoRA adapters its replies use */
 } Persona;
 
 /* Names: 1..64 characters of letters, digits, '.', '_' and '-'. Returns 0 or

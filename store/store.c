@@ -165,6 +165,12 @@ static const char migration_5[] =
     "UPDATE messages SET model = (SELECT model FROM sessions WHERE sessions.id = "
     "messages.session_id) WHERE role = 'assistant';";
 
+/* Version 6: the LoRA adapters a persona's replies and a template's reports
+ * use, as the JSON array of store/adapterlist.h ('' for none). */
+static const char migration_6[] =
+    "ALTER TABLE personas ADD COLUMN adapters TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE templates ADD COLUMN adapters TEXT NOT NULL DEFAULT '';";
+
 typedef struct {
     const char *sql;
     int (*after)(Store *st); /* runs in the same transaction, after sql */
@@ -181,6 +187,7 @@ static const Migration migrations[STORE_SCHEMA_VERSION] = {
     {migration_3, NULL},
     {migration_4, NULL},
     {migration_5, NULL},
+    {migration_6, NULL},
 };
 
 /* ---- helpers -------------------------------------------------------------- */

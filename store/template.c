@@ -22,6 +22,7 @@ void template_free(Template *t) {
         free(t->sections[i].format);
     }
     free(t->sections);
+    adapterlist_free(&t->adapters);
     memset(t, 0, sizeof *t);
 }
 
@@ -30,7 +31,7 @@ static int format_ok(const char *f) {
 }
 
 int template_parse_json(const char *text, size_t len, const char *origin, Template *out) {
-    static const char *const top[] = {"name", "description", "sections", NULL};
+    static const char *const top[] = {"name", "description", "sections", "adapters", NULL};
     static const char *const sec[] = {"title", "instruction", "format", NULL};
     memset(out, 0, sizeof *out);
     cJSON *j = jsonval_parse_object(text, len, origin);
@@ -76,6 +77,7 @@ int template_parse_json(const char *text, size_t len, const char *origin, Templa
             goto done;
         }
     }
+    if (adapterlist_parse(j, origin, &out->adapters) != 0) goto done;
     rc = 0;
 done:
     cJSON_Delete(j);
@@ -95,6 +97,7 @@ char *template_to_json(const Template *t) {
         cJSON_AddStringToObject(s, "format", t->sections[i].format);
         cJSON_AddItemToArray(a, s);
     }
+    adapterlist_add_json(&t->adapters, j);
     char *txt = cJSON_Print(j);
     cJSON_Delete(j);
     size_t n = strlen(txt);
@@ -169,13 +172,19 @@ int store_template_add(Store *st, const Template *t) {
     if (template_valid(t) != 0) return -1;
     int own;
     if (tx_begin(st, &own) != 0) return -1;
-    sqlite3_stmt *s =
-        store_prepare(st, "INSERT INTO templates(name, description, builtin) VALUES (?1, ?2, ?3)");
+    /* Without adapters the INSERT names only version-1 columns: migration 1
+     * seeds the built-ins through here (store.c) */
+    sqlite3_stmt *s = store_prepare(
+        st, t->adapters.n
+                ? "INSERT INTO templates(name, description, builtin, adapters) VALUES (?1, ?2, ?3, ?4)"
+                : "INSERT INTO templates(name, description, builtin) VALUES (?1, ?2, ?3)");
     int ok = 0;
+    char *ad = adapterlist_to_column(&t->adapters);
     if (s) {
         sqlite3_bind_text(s, 1, t->name, -1, SQLITE_STATIC);
         sqlite3_bind_text(s, 2, t->description ? t->description : "", -1, SQLITE_STATIC);
         sqlite3_bind_int(s, 3, t->builtin);
+        if (t->adapters.n) sqlite3_bind_text(s, 4, ad, -1, SQLITE_STATIC);
         int rc = sqlite3_step(s);
         sqlite3_finalize(s);
         if (rc == SQLITE_CONSTRAINT_UNIQUE)
@@ -183,6 +192,7 @@ int store_template_add(Store *st, const Template *t) {
         else if (rc != SQLITE_DONE) store_fail(st, "adding a template");
         else ok = write_sections(st, sqlite3_last_insert_rowid(store_db(st)), t) == 0;
     }
+    free(ad);
     return tx_end(st, own, ok);
 }
 
@@ -191,12 +201,14 @@ int store_template_update(Store *st, const Template *t) {
     int own;
     if (tx_begin(st, &own) != 0) return -1;
     sqlite3_stmt *s = store_prepare(
-        st, "UPDATE templates SET description = ?2, "
+        st, "UPDATE templates SET description = ?2, adapters = ?3, "
             "updated = strftime('%Y-%m-%dT%H:%M:%fZ','now') WHERE name = ?1 RETURNING id");
     int ok = 0;
+    char *ad = adapterlist_to_column(&t->adapters);
     if (s) {
         sqlite3_bind_text(s, 1, t->name, -1, SQLITE_STATIC);
         sqlite3_bind_text(s, 2, t->description ? t->description : "", -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 3, ad, -1, SQLITE_STATIC);
         int rc = sqlite3_step(s);
         sqlite3_int64 id = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
         if (rc == SQLITE_ROW) rc = sqlite3_step(s);
@@ -205,6 +217,7 @@ int store_template_update(Store *st, const Template *t) {
         else if (!id) unum_error_set("template '%s' not found", t->name);
         else ok = write_sections(st, id, t) == 0;
     }
+    free(ad);
     return tx_end(st, own, ok);
 }
 
@@ -233,7 +246,7 @@ static int read_sections(Store *st, sqlite3_int64 id, Template *t) {
 static int read_templates(Store *st, const char *name, Template **out, size_t *n) {
     *out = NULL;
     *n = 0;
-    sqlite3_stmt *s = store_prepare(st, "SELECT id, name, description, builtin FROM templates "
+    sqlite3_stmt *s = store_prepare(st, "SELECT id, name, description, builtin, adapters FROM templates "
                                         "WHERE ?1 IS NULL OR name = ?1 ORDER BY name");
     if (!s) return -1;
     if (name) sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
@@ -249,7 +262,11 @@ static int read_templates(Store *st, const char *name, Template **out, size_t *n
         t->name = store_col_text(s, 1);
         t->description = store_col_text(s, 2);
         t->builtin = sqlite3_column_int(s, 3);
-        bad = read_sections(st, sqlite3_column_int64(s, 0), t) != 0;
+        char what[96];
+        snprintf(what, sizeof what, "template '%s': adapters", t->name);
+        bad = adapterlist_from_column((const char *)sqlite3_column_text(s, 4), what,
+                                      &t->adapters) != 0 ||
+              read_sections(st, sqlite3_column_int64(s, 0), t) != 0;
     }
     if (!bad && rc != SQLITE_DONE) bad = store_fail(st, "listing templates") != 0;
     sqlite3_finalize(s);

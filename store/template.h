@@ -3,13 +3,17 @@
  * JSON form (export prints exactly this shape; import accepts it):
  *   {"name": "...", "description": "...",
  *    "sections": [{"title": "...", "instruction": "...",
- *                  "format": "paragraph" | "list" | "table"}, ...]}
+ *                  "format": "paragraph" | "list" | "table"}, ...],
+ *    "adapters": [{"path": "...", "scale": 1.0}]}
  * name and at least one section are required; each section needs all three
- * fields. Unknown fields are refused; messages name the field at fault
+ * fields; adapters (store/adapterlist.h) are those a report from this
+ * template is written with (none by default, and then left out of the
+ * export). Unknown fields are refused; messages name the field at fault
  * (e.g. "sections[2].format"). */
 #ifndef UNUM_TEMPLATE_H
 #define UNUM_TEMPLATE_H
 
+#include "store/adapterlist.h"
 #include "store/store.h"
 
 #include <stddef.h>
@@ -23,6 +27,7 @@ typedef struct {
     TemplateSection *sections;
     size_t n_sections;
     int builtin;
+    AdapterList adapters; /* the LoRA adapters its reports are written with */
 } Template;
 
 /* Parses and validates the template JSON text[0..len), as persona_parse_json. */

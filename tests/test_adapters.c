@@ -16,10 +16,18 @@
 #include "engine/lora.h"
 #include "engine/merge.h"
 #include "engine/qwen2.h"
+#include "engine/router.h"
+#include "engine/safetensors.h"
 #include "tests/test.h"
+#include "tui/core/appconfig.h"
+#include "tui/core/worker.h"
 #include "engine/base/util.h"
 
+#include <lapacke.h>
+#include <math.h>
+#include <poll.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define TOL 2e-3
 
@@ -301,6 +309,10 @@ TEST(lora_refuses_what_it_cannot_apply) {
     expect_refused("lora-attn-rs", "tiny-bf16", "\"q_proj\",", "", "q_proj.lora_A.weight");
     /* a base of other shapes */
     expect_refused("lora-mqa", "tiny-bf16", NULL, NULL, "lora_A.weight");
+    /* stacked quantifiers, which Python refuses: a POSIX reader took them and
+     * spent gigabytes compiling a long run of them (fuzz_lora_config) */
+    expect_refused("lora-pattern", "tiny-bf16", "\"layers.1.mlp.down_proj\"",
+                   "\"layers.1.mlp.down_proj+++++++\"", "not a regular expression");
 }
 
 /* rank_pattern keys are Python regular expressions: class escapes work */
@@ -311,6 +323,18 @@ TEST(lora_rank_pattern_reads_python_classes) {
     Qwen2Config c;
     REQUIRE(dir && qwen2_config_load(&c, mdir) == 0);
     LoraAdapter *a = lora_load(dir, &c);
+    if (!a) test_fail(__FILE__, __LINE__, "%s", unum_error());
+    else {
+        CHECK_EQ_INT(lora_pair(a, 1, LORA_DOWN)->rank, 2);
+        CHECK_EQ_INT(lora_pair(a, 0, LORA_DOWN)->rank, 4);
+    }
+    lora_free(a);
+    test_tmp_remove(dir);
+    /* Python's non-capturing groups and lazy quantifiers */
+    dir = adapter_variant("lora-pattern", "\"layers.1.mlp.down_proj\"",
+                          "\"l(?:ay)+ers\\\\.1\\\\..*?\\\\.down_proj\"");
+    REQUIRE(dir);
+    a = lora_load(dir, &c);
     if (!a) test_fail(__FILE__, __LINE__, "%s", unum_error());
     else {
         CHECK_EQ_INT(lora_pair(a, 1, LORA_DOWN)->rank, 2);
@@ -598,4 +622,313 @@ TEST(lora_cli_forms) {
     CHECK(err && strstr(err, "nope"));
     free(err);
     test_tmp_remove(tmp);
+}
+
+/* ------------------------------------------------------------ the app's engine thread */
+
+/* The next event of kind k (or a failure) from the worker, within 60 s;
+ * the others are dropped. NULL on a time-out. */
+static Event *wait_event(Worker *w, EventKind k, EventKind fail) {
+    double t0 = unum_now();
+    while (unum_now() - t0 < 60) {
+        struct pollfd p = {worker_fd(w), POLLIN, 0};
+        poll(&p, 1, 200);
+        Event *e = worker_events(w), *hit = NULL;
+        while (e) {
+            Event *next = e->next;
+            e->next = NULL;
+            if (!hit && (e->kind == k || e->kind == fail)) hit = e;
+            else event_free(e);
+            e = next;
+        }
+        if (hit) return hit;
+    }
+    return NULL;
+}
+
+/* One chat reply of the worker to text with adapters specs[0..n): its
+ * event (EV_REPLY_DONE or EV_REPLY_FAILED). */
+static Event *worker_reply(Worker *w, const char *text, const LoraSpec *specs, int n) {
+    GenerateParams p = {0};
+    p.sampling.temperature = 0;
+    p.sampling.repeat_penalty = 1;
+    p.max_tokens = 8;
+    ChatMsg m = {"user", text, 0};
+    worker_chat_adapters(w, specs, n);
+    worker_chat(w, &m, NULL, 1, &p);
+    return wait_event(w, EV_REPLY_DONE, EV_REPLY_FAILED);
+}
+
+/* The app's replies take the persona's adapters (worker_chat_adapters):
+ * each reply is switched to its set, with the base kept loaded; a reply
+ * with the adapter is the one `unum run --lora` writes; switching away and
+ * back gives the same reply again (no prefix computed under another set
+ * is reused); the event names the adapters; a missing folder fails the
+ * reply, naming the folder, and writes nothing. */
+TEST(worker_replies_use_the_persona_adapters) {
+    char *lm = fixture("tiny-qwen-vocab"), *a = fixture("lora-qv-a");
+    char *tok = unum_path_join(lm, "tokenizer.json"), *ad = unum_path_join(a, "adapter_config.json");
+    int ok = unum_file_exists(tok) && unum_file_exists(ad);
+    free(tok), free(ad);
+    if (!ok) {
+        free(lm), free(a);
+        test_skip("no tiny-qwen-vocab/lora-qv-a fixtures (needs npm)");
+        return;
+    }
+    Worker *w = worker_start();
+    REQUIRE(w);
+    EngineOptions eo = {.backend = "cpu", .threads = 2, .ctx = 256};
+    worker_load(w, lm, &eo);
+    Event *e = wait_event(w, EV_LOADED, EV_LOAD_FAILED);
+    REQUIRE(e && e->kind == EV_LOADED);
+    event_free(e);
+    LoraSpec spec = {a, 1.0f}, gone = {"/nonexistent/lora-gone", 1.0f};
+    const char *q = "Write one word about rain.";
+    Event *with = worker_reply(w, q, &spec, 1), *none = worker_reply(w, q, NULL, 0);
+    Event *again = worker_reply(w, q, &spec, 1), *bad = worker_reply(w, q, &gone, 1);
+    REQUIRE(with && none && again && bad);
+    CHECK(with->kind == EV_REPLY_DONE && none->kind == EV_REPLY_DONE &&
+          again->kind == EV_REPLY_DONE);
+    CHECK_EQ_INT(bad->kind, EV_REPLY_FAILED);
+    if (bad->kind == EV_REPLY_FAILED) CHECK_CONTAINS(bad->failed.why, "/nonexistent/lora-gone");
+    if (with->kind == EV_REPLY_DONE && none->kind == EV_REPLY_DONE && again->kind == EV_REPLY_DONE) {
+        CHECK_STR(with->reply.adapters, "lora-qv-a");
+        CHECK_STR(none->reply.adapters, "");
+        CHECK_STR(with->reply.text, again->reply.text);
+        CHECK(strcmp(with->reply.text, none->reply.text) != 0); /* the adapter matters */
+        char *out = NULL;
+        CHECK_EQ_INT(test_sh(&out, NULL,
+                             "$U run -m %s --backend cpu --threads 2 --ctx 256 --temp 0 "
+                             "--repeat-penalty 1 -n 8 --lora %s -p '%s'",
+                             lm, a, q),
+                     0);
+        size_t n = out ? strlen(out) : 0;
+        if (n && out[n - 1] == '\n') out[n - 1] = 0;
+        CHECK_STR(out ? out : "", with->reply.text);
+        free(out);
+    }
+    event_free(with), event_free(none), event_free(again), event_free(bad);
+    worker_stop(w);
+    free(lm);
+    free(a);
+}
+
+/* ------------------------------------------------------------ the router */
+
+/* engine_embed is the mean final-norm hidden state: checked against the
+ * independent reference through its logits. tiny-bf16 ties lm_head to the
+ * embeddings E [V x D] (V > D), so the reference's mean logits row (the
+ * torch goldens) is E h for the mean hidden state h, which least squares
+ * recovers. */
+TEST(router_embedding_is_the_reference_hidden_state) {
+    char *dir = fixture("tiny-bf16");
+    EngineOptions o = {.backend = "cpu", .threads = 2, .ctx = 64};
+    Engine *e = engine_load(dir, &o);
+    REQUIRE(e);
+    STModel st;
+    REQUIRE(st_open_dir(&st, dir) == 0);
+    free(dir);
+    const STensor *E = st_find(&st, "model.embed_tokens.weight");
+    REQUIRE(E && E->dtype == DT_BF16 && E->ndim == 2);
+    int V = (int)E->shape[0], D = (int)E->shape[1];
+    REQUIRE(V == engine_n_vocab(e) && D == engine_hidden_size(e) && V > D);
+    IdVec prompt = {0};
+    REQUIRE(test_golden_ids("tiny-bf16/prompt.ids", &prompt) == 0);
+    float *lg = test_golden_f32("tiny-bf16/logits.f32", prompt.n * (size_t)V);
+    REQUIRE(lg);
+    double *A = xmalloc(sizeof(double) * (size_t)V * D), *b = xcalloc((size_t)V, sizeof(double));
+    const uint16_t *w = E->data;
+    for (size_t i = 0; i < (size_t)V * D; i++) A[i] = unum_bf16_to_f32(w[i]);
+    for (size_t t = 0; t < prompt.n; t++)
+        for (int v = 0; v < V; v++) b[v] += lg[t * V + v] / (double)prompt.n;
+    REQUIRE(LAPACKE_dgels(LAPACK_ROW_MAJOR, 'N', V, D, 1, A, D, b, 1) == 0);
+    float *h = xmalloc(sizeof(float) * (size_t)D);
+    REQUIRE(engine_embed_ids(e, prompt.v, prompt.n, h) == 0);
+    double worst = 0, scale = 0;
+    for (int d = 0; d < D; d++) {
+        scale = fmax(scale, fabs(b[d]));
+        worst = fmax(worst, fabs(h[d] - b[d]));
+    }
+    printf("  mean hidden state: worst difference %.2e of %.3f\n", worst, scale);
+    CHECK(worst < TOL * scale);
+    free(h);
+    free(A);
+    free(b);
+    free(lg);
+    idvec_free(&prompt);
+    st_close(&st);
+    engine_free(e);
+}
+
+static const char *const route_desc[2] = {"Translate legal contracts into plain English.",
+                                          "Write Python code that parses log files."};
+
+/* Cosine of two embeddings, computed here. */
+static double cosine(const float *a, const float *b, int n) {
+    double ab = 0, aa = 0, bb = 0;
+    for (int i = 0; i < n; i++) ab += (double)a[i] * b[i], aa += (double)a[i] * a[i], bb += (double)b[i] * b[i];
+    return ab / sqrt(aa * bb);
+}
+
+/* The router's choice follows the request: a request worded as one
+ * description picks that adapter (cosine 1, the largest there is), the
+ * other wording the other one; a third request the adapter whose
+ * description's embedding is nearest by a cosine computed here; none
+ * above a threshold no cosine reaches; and routing leaves no adapter on. */
+TEST(router_picks_by_the_request) {
+    char *lm = fixture("tiny-qwen-vocab"), *a = fixture("lora-qv-a"), *b = fixture("lora-qv-b");
+    char *tok = unum_path_join(lm, "tokenizer.json");
+    int ok = unum_file_exists(tok);
+    free(tok);
+    if (!ok) {
+        free(lm), free(a), free(b);
+        test_skip("no tiny-qwen-vocab fixture (needs npm)");
+        return;
+    }
+    EngineOptions o = {.backend = "cpu", .threads = 2, .ctx = 128};
+    Engine *e = engine_load(lm, &o);
+    REQUIRE(e);
+    RouterEntry ent[2] = {{{a, 1}, (char *)route_desc[0]}, {{b, 0.5f}, (char *)route_desc[1]}};
+    Router *r = router_new(ent, 2, 0.5f);
+    float sc[2];
+    int pick = -2;
+    for (int k = 0; k < 2; k++) {
+        REQUIRE(router_pick(r, e, route_desc[k], sc, &pick) == 0);
+        CHECK_EQ_INT(pick, k);
+        CHECK(fabs(sc[k] - 1.0) < 1e-4);
+        CHECK(sc[1 - k] < sc[k]);
+    }
+    const char *third = "Summarize this court ruling for a client.";
+    int D = engine_hidden_size(e);
+    float *q = xmalloc(sizeof(float) * D), *d0 = xmalloc(sizeof(float) * D),
+          *d1 = xmalloc(sizeof(float) * D);
+    REQUIRE(engine_embed(e, third, q) == 0 && engine_embed(e, route_desc[0], d0) == 0 &&
+            engine_embed(e, route_desc[1], d1) == 0);
+    double c0 = cosine(q, d0, D), c1 = cosine(q, d1, D);
+    REQUIRE(router_pick(r, e, third, sc, &pick) == 0);
+    printf("  '%s': %.4f %.4f\n", third, c0, c1);
+    CHECK(fabs(sc[0] - c0) < 1e-4 && fabs(sc[1] - c1) < 1e-4);
+    CHECK_EQ_INT(pick, fmax(c0, c1) < 0.5 ? -1 : c0 >= c1 ? 0 : 1);
+    router_free(r);
+    r = router_new(ent, 2, 1.01f); /* above every cosine */
+    REQUIRE(router_pick(r, e, route_desc[0], sc, &pick) == 0);
+    CHECK_EQ_INT(pick, -1);
+    CHECK(e->adapters_key == NULL);
+    router_free(r);
+    free(q), free(d0), free(d1);
+    engine_free(e);
+    free(lm), free(a), free(b);
+}
+
+/* run --lora auto: the settings file's adapters, the one routed to writes
+ * the reply (the same as naming it with --lora), -v names it with the
+ * scores; no adapter listed is an error naming the file. */
+TEST(router_run_lora_auto) {
+    char *lm = fixture("tiny-qwen-vocab"), *a = fixture("lora-qv-a"), *b = fixture("lora-qv-b");
+    char *tok = unum_path_join(lm, "tokenizer.json");
+    int ok = unum_file_exists(tok);
+    free(tok);
+    if (!ok) {
+        free(lm), free(a), free(b);
+        test_skip("no tiny-qwen-vocab fixture (needs npm)");
+        return;
+    }
+    char *tmp = test_tmpdir(), *auto_out = NULL, *err = NULL, *named = NULL;
+    REQUIRE(tmp);
+    const char *run = "$U run --backend cpu --threads 2 --temp 0 --repeat-penalty 1 -n 6";
+    CHECK_EQ_INT(test_sh(NULL, NULL,
+                         "mkdir -p %s/unum && printf 'lora = auto\\nadapter = %s | %s\\n"
+                         "adapter = %s:0.5 | %s\\n' > %s/unum/config",
+                         tmp, a, route_desc[0], b, route_desc[1], tmp),
+                 0);
+    CHECK_EQ_INT(test_sh(&auto_out, &err, "XDG_CONFIG_HOME=%s %s -m %s --lora auto -v -p '%s'", tmp,
+                         run, lm, route_desc[1]),
+                 0);
+    CHECK_CONTAINS(err, "router: ");
+    CHECK_CONTAINS(err, "lora-qv-b (threshold 0.500); scores:");
+    CHECK_EQ_INT(test_sh(&named, NULL, "%s -m %s --lora %s:0.5 -p '%s'", run, lm, b, route_desc[1]), 0);
+    CHECK_STR(auto_out ? auto_out : "", named ? named : "-");
+    free(auto_out), free(err), free(named);
+    err = NULL;
+    CHECK_EQ_INT(test_sh(NULL, &err, "XDG_CONFIG_HOME=%s/none %s -m %s --lora auto -p hi", tmp, run, lm),
+                 1);
+    CHECK_CONTAINS(err, "lists no adapter");
+    CHECK_CONTAINS(err, "/none/unum/config");
+    free(err);
+    err = NULL;
+    CHECK_EQ_INT(test_sh(NULL, &err, "%s -m %s --lora auto --lora %s -p hi", run, lm, a), 2);
+    free(err);
+    test_tmp_remove(tmp);
+    free(lm), free(a), free(b);
+}
+
+/* lora = auto in the app: each reply is written with the adapter the
+ * router picks for its last user message, and says which. */
+TEST(worker_routes_replies_with_lora_auto) {
+    char *lm = fixture("tiny-qwen-vocab"), *a = fixture("lora-qv-a"), *b = fixture("lora-qv-b");
+    char *tok = unum_path_join(lm, "tokenizer.json");
+    int ok = unum_file_exists(tok);
+    free(tok);
+    if (!ok) {
+        free(lm), free(a), free(b);
+        test_skip("no tiny-qwen-vocab fixture (needs npm)");
+        return;
+    }
+    Worker *w = worker_start();
+    REQUIRE(w);
+    EngineOptions eo = {.backend = "cpu", .threads = 2, .ctx = 256};
+    worker_load(w, lm, &eo);
+    Event *ev = wait_event(w, EV_LOADED, EV_LOAD_FAILED);
+    REQUIRE(ev && ev->kind == EV_LOADED);
+    event_free(ev);
+    RouterEntry ent[2] = {{{a, 1}, (char *)route_desc[0]}, {{b, 0.5f}, (char *)route_desc[1]}};
+    worker_chat_router(w, ent, 2, 0.5f);
+    Event *r1 = worker_reply(w, route_desc[1], NULL, 0), *r0 = worker_reply(w, route_desc[0], NULL, 0);
+    LoraSpec persona = {a, 2.0f}; /* a persona's own adapters go before the router */
+    Event *rp = worker_reply(w, route_desc[1], &persona, 1);
+    REQUIRE(r1 && r0 && rp);
+    CHECK(r1->kind == EV_REPLY_DONE && r0->kind == EV_REPLY_DONE && rp->kind == EV_REPLY_DONE);
+    if (r1->kind == EV_REPLY_DONE) CHECK_STR(r1->reply.adapters, "lora-qv-b:0.5");
+    if (r0->kind == EV_REPLY_DONE) CHECK_STR(r0->reply.adapters, "lora-qv-a");
+    if (rp->kind == EV_REPLY_DONE) CHECK_STR(rp->reply.adapters, "lora-qv-a:2");
+    event_free(r1), event_free(r0), event_free(rp);
+    worker_stop(w);
+    free(lm), free(a), free(b);
+}
+
+/* The settings file's router lines: adapters in order with scale and
+ * description, lora = auto, the threshold; bad lines name FILE:LINE. */
+TEST(router_settings_lines) {
+    static const char good[] = "model = m\nadapter = /a/legal | Legal contracts in plain words\n"
+                               "  adapter = org/code:0.5|Python code\nlora = auto\n"
+                               "lora_threshold = 0.25\n";
+    AppConfig c;
+    app_config_defaults(&c);
+    REQUIRE(app_config_parse(&c, good, strlen(good), "cfg") == 0);
+    REQUIRE(c.n_adapters == 2);
+    CHECK_STR(c.adapters[0].spec.dir, "/a/legal");
+    CHECK(c.adapters[0].spec.scale == 1.0f);
+    CHECK_STR(c.adapters[0].description, "Legal contracts in plain words");
+    CHECK_STR(c.adapters[1].spec.dir, "org/code");
+    CHECK(c.adapters[1].spec.scale == 0.5f);
+    CHECK_STR(c.adapters[1].description, "Python code");
+    CHECK_EQ_INT(c.lora_auto, 1);
+    CHECK(c.lora_threshold == 0.25f);
+    app_config_free(&c);
+    static const struct {
+        const char *text, *err;
+    } bad[] = {
+        {"adapter = /a/legal\n", "cfg:1: adapter = DIR[:SCALE] | DESCRIPTION: no '|'"},
+        {"\nadapter = /a | \n", "cfg:2: adapter = DIR[:SCALE] | DESCRIPTION: no description"},
+        {"adapter = | words\n", "cfg:1: adapter"},
+        {"lora = sometimes\n", "cfg:1: bad value \"sometimes\" for lora"},
+        {"lora_threshold = 2\n", "cfg:1: bad value \"2\" for lora_threshold"},
+        {"lora = auto\nlora = off\n", "cfg:2: lora is set twice"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        app_config_defaults(&c);
+        CHECK(app_config_parse(&c, bad[i].text, strlen(bad[i].text), "cfg") != 0);
+        CHECK_ERR(bad[i].err);
+        app_config_free(&c);
+    }
 }

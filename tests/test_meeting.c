@@ -13,6 +13,7 @@
 #include "store/meeting_store.h"
 #include "store/recording.h"
 #include "store/store.h"
+#include "store/template.h"
 #include "engine/transcribe.h"
 #include "engine/base/util.h"
 
@@ -442,5 +443,136 @@ TEST(meeting_sections_escalate_to_a_second_stage) {
     engine_free(e2);
     free(lm);
     free(wav);
+    meet_close(&m);
+}
+
+/* ------------------------------------------------------------ adapters */
+
+/* A template with the sections of the one-section "notes" template, named
+ * name, with adapters (JSON array text, or NULL for none). */
+static void add_notes_template(Store *st, const char *name, const char *adapters) {
+    char js[1024];
+    snprintf(js, sizeof js,
+             "{\"name\": \"%s\", \"sections\": [{\"title\": \"Notes\", \"instruction\": "
+             "\"Summarize the meeting.\", \"format\": \"paragraph\"}]%s%s}",
+             name, adapters ? ", \"adapters\": " : "", adapters ? adapters : "");
+    Template t;
+    if (template_parse_json(js, strlen(js), name, &t) || store_template_add(st, &t))
+        test_fail(__FILE__, __LINE__, "%s", unum_error());
+    template_free(&t);
+}
+
+/* The report's sections and transcript (what follows the header). */
+static const char *report_body(const char *md) {
+    const char *b = md ? strstr(md, "\n## ") : NULL;
+    return b ? b : "";
+}
+
+/* A template's adapters write its reports: the same text as the same
+ * sections written with the adapter given explicitly, another text than
+ * without it; an explicit set replaces the template's; the header names
+ * the adapters; a folder that is missing fails the report, naming the
+ * template and the folder, with nothing stored. */
+TEST(meeting_report_uses_the_template_adapters) {
+    Meet m;
+    if (meet_open(&m, 0, 0)) return;
+    char *a = fixture("lora-qv-a"), *b = fixture("lora-qv-b");
+    if (!a || !b) {
+        free(a), free(b);
+        meet_close(&m);
+        test_skip("no lora-qv-a/lora-qv-b fixtures (needs npm)");
+        return;
+    }
+    char *wav = meeting_wav();
+    int64_t rec = 0;
+    int existing;
+    REQUIRE(recording_import(m.st, wav, &rec, &existing) == 0);
+    free(wav);
+    REQUIRE(store_segment_add(m.st, rec, 0, 4, NULL, "Anna writes the guide by Wednesday.", NULL) ==
+            0);
+    REQUIRE(store_recording_set_transcribed(m.st, rec) == 0);
+    char arr[1024];
+    snprintf(arr, sizeof arr, "[{\"path\": \"%s\", \"scale\": 1.5}]", a);
+    add_notes_template(m.st, "plain", NULL);
+    add_notes_template(m.st, "tuned", arr);
+    add_notes_template(m.st, "broken", "[{\"path\": \"/nonexistent/lora-gone\"}]");
+    MeetingParams p;
+    meeting_defaults(&p);
+    p.section_tokens = 12;
+    char *md[4] = {0};
+    int64_t id = 0;
+    LoraSpec sa = {a, 1.5f}, sb = {b, 1.0f};
+    REQUIRE(meeting_report(m.st, m.e, rec, "tuned", NULL, &p, &md[0], &id) == 0);
+    p.lora = &sa, p.n_lora = 1;
+    REQUIRE(meeting_report(m.st, m.e, rec, "plain", NULL, &p, &md[1], &id) == 0);
+    p.lora = NULL, p.n_lora = 0;
+    REQUIRE(meeting_report(m.st, m.e, rec, "plain", NULL, &p, &md[2], &id) == 0);
+    p.lora = &sb, p.n_lora = 1; /* in place of the template's */
+    REQUIRE(meeting_report(m.st, m.e, rec, "tuned", NULL, &p, &md[3], &id) == 0);
+    CHECK_CONTAINS(md[0], "model: tiny-qwen-vocab; adapters: lora-qv-a:1.5\n");
+    CHECK_CONTAINS(md[1], "adapters: lora-qv-a:1.5\n");
+    CHECK(!strstr(md[2], "adapters:"));
+    CHECK_CONTAINS(md[3], "adapters: lora-qv-b\n");
+    CHECK_STR(report_body(md[0]), report_body(md[1]));
+    CHECK(strcmp(report_body(md[0]), report_body(md[2])) != 0); /* the adapter matters */
+    CHECK(strcmp(report_body(md[3]), report_body(md[0])) != 0);
+    long long before = q_int(m.st, "SELECT count(*) FROM reports");
+    char *bad = NULL;
+    p.lora = NULL, p.n_lora = 0;
+    CHECK(meeting_report(m.st, m.e, rec, "broken", NULL, &p, &bad, &id) < 0);
+    CHECK_ERR("template 'broken'");
+    CHECK_ERR("/nonexistent/lora-gone");
+    CHECK(bad == NULL);
+    CHECK_EQ_INT(q_int(m.st, "SELECT count(*) FROM reports"), before);
+    for (int i = 0; i < 4; i++) free(md[i]);
+    free(a);
+    free(b);
+    meet_close(&m);
+}
+
+/* meeting summarize --lora: the report is written with the adapters given,
+ * in place of the template's; a missing folder fails (exit 1) naming it
+ * and stores nothing; a bad form is a usage error. */
+TEST(cli_meeting_summarize_lora) {
+    Meet m;
+    if (meet_open(&m, 0, 0)) return;
+    char *a = fixture("lora-qv-a");
+    if (!a) {
+        meet_close(&m);
+        test_skip("no lora-qv-a fixture (needs npm)");
+        return;
+    }
+    char *wav = meeting_wav();
+    int64_t rec = 0;
+    int existing;
+    REQUIRE(recording_import(m.st, wav, &rec, &existing) == 0);
+    free(wav);
+    REQUIRE(store_segment_add(m.st, rec, 0, 4, NULL, "Anna writes the guide.", NULL) == 0);
+    REQUIRE(store_recording_set_transcribed(m.st, rec) == 0);
+    add_notes_template(m.st, "broken", "[{\"path\": \"/nonexistent/lora-gone\"}]");
+    char *out = NULL, *err = NULL;
+    const char *args = "--recording 1 -m $F/tiny-qwen-vocab --backend cpu --threads 2";
+    CHECK_EQ_INT(test_sh(&out, &err, "XDG_DATA_HOME=%s $U --db %s/u.db meeting summarize %s "
+                                     "--template broken --lora %s:0.5",
+                         m.dir, m.dir, args, a),
+                 0);
+    CHECK_CONTAINS(out, "adapters: lora-qv-a:0.5\n");
+    free(out), free(err);
+    out = err = NULL;
+    CHECK_EQ_INT(test_sh(&out, &err, "XDG_DATA_HOME=%s $U --db %s/u.db meeting summarize %s "
+                                     "--template broken",
+                         m.dir, m.dir, args),
+                 1);
+    CHECK_CONTAINS(err, "template 'broken'");
+    CHECK_CONTAINS(err, "/nonexistent/lora-gone");
+    free(out), free(err);
+    out = err = NULL;
+    CHECK_EQ_INT(test_sh(&out, &err, "$U --db %s/u.db meeting summarize %s --template broken "
+                                     "--lora ''",
+                         m.dir, args),
+                 2);
+    free(out), free(err);
+    CHECK_EQ_INT(q_int(m.st, "SELECT count(*) FROM reports"), 1);
+    free(a);
     meet_close(&m);
 }

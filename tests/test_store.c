@@ -227,11 +227,27 @@ TEST(store_upgrade_from_every_earlier_version) {
         CHECK_EQ_INT(n, 1);
         if (n) CHECK_STR(h[0].kind, "segment");
         store_hits_free(h, n);
-        /* Assistant messages take their session's model (version 5). */
+        /* Assistant messages take their session's model (version 5; rows
+         * written at version 5 itself keep the model they were given). */
         CHECK_EQ_INT(q_int(st, "SELECT count(*) FROM messages WHERE role = 'assistant' AND "
                                "model = 'm'"),
-                     1);
-        CHECK_EQ_INT(q_int(st, "SELECT count(*) FROM messages WHERE model = ''"), 2);
+                     v < 5);
+        CHECK_EQ_INT(q_int(st, "SELECT count(*) FROM messages WHERE model = ''"), v < 5 ? 2 : 3);
+        /* Personas and templates made before adapters existed have none
+         * (version 6), and take some now. */
+        Persona mine;
+        CHECK(store_persona_get(st, "mine", &mine) == 0);
+        CHECK_EQ_INT(mine.adapters.n, 0);
+        mine.adapters.v = xcalloc(1, sizeof *mine.adapters.v);
+        mine.adapters.v[0].path = xstrdup("/adapters/terse");
+        mine.adapters.v[0].scale = 0.5;
+        mine.adapters.n = 1;
+        CHECK(store_persona_update(st, &mine) == 0);
+        persona_free(&mine);
+        CHECK(store_persona_get(st, "mine", &mine) == 0);
+        CHECK_EQ_INT(mine.adapters.n, 1);
+        if (mine.adapters.n) CHECK_STR(mine.adapters.v[0].path, "/adapters/terse");
+        persona_free(&mine);
         /* And the newest tables work on the upgraded file. */
         CHECK(store_report_add(st, 0, 1, "standup", "analyst", "# r", NULL) == 0);
         store_close(st);
@@ -247,10 +263,9 @@ TEST(store_failed_migration_keeps_previous_version) {
     Store *st;
     REQUIRE(store_open_version(path, STORE_SCHEMA_VERSION - 1, &st) == 0);
     fill_version(st, STORE_SCHEMA_VERSION - 1);
-    /* A trigger in the way makes the last migration fail half-way, after
+    /* A column in the way makes the last migration fail half-way, after
      * its first statement ran. */
-    CHECK(store_exec(st, "CREATE TRIGGER in_the_way BEFORE UPDATE ON messages BEGIN "
-                         "SELECT RAISE(ABORT, 'in the way'); END") == 0);
+    CHECK(store_exec(st, "ALTER TABLE templates ADD COLUMN adapters TEXT") == 0);
     store_close(st);
     CHECK(store_open(path, &st) != 0);
     char want[64];
@@ -260,8 +275,8 @@ TEST(store_failed_migration_keeps_previous_version) {
     REQUIRE(store_open_version(path, STORE_SCHEMA_VERSION - 1, &st) == 0);
     CHECK_EQ_INT(store_version(st), STORE_SCHEMA_VERSION - 1);
     CHECK_EQ_INT(q_int(st, "SELECT count(*) FROM messages"), 3);
-    CHECK_EQ_INT(q_int(st, "SELECT count(*) FROM pragma_table_info('messages') "
-                           "WHERE name = 'model'"),
+    CHECK_EQ_INT(q_int(st, "SELECT count(*) FROM pragma_table_info('personas') "
+                           "WHERE name = 'adapters'"),
                  0);
     store_close(st);
     CHECK(store_open_version(path, 0, &st) != 0);
@@ -358,6 +373,107 @@ TEST(store_persona_json_errors_name_the_field) {
     CHECK_STR(p.description, "");
     CHECK_STR(p.tone, "");
     persona_free(&p);
+}
+
+/* A persona's and a template's adapters: parsed strictly (the field at
+ * fault named), stored, read back and exported byte for byte. */
+TEST(store_adapters_of_personas_and_templates) {
+    static const struct {
+        const char *adapters, *err;
+    } bad[] = {
+        {"7", "field 'adapters' must be an array"},
+        {"{\"path\": \"a\"}", "field 'adapters' must be an array"},
+        {"[\"/a\"]", "field 'adapters[0]' must be an object"},
+        {"[{\"scale\": 1}]", "field 'adapters[0].path' is missing"},
+        {"[{\"path\": \"/a\"}, {\"path\": 3}]", "field 'adapters[1].path' must be a string"},
+        {"[{\"path\": \"\"}]", "field 'adapters[0].path' must not be empty"},
+        {"[{\"path\": \"/a\", \"scale\": \"0.5\"}]", "field 'adapters[0].scale' must be a number"},
+        {"[{\"path\": \"/a\", \"scale\": null}]", "field 'adapters[0].scale' must be a number"},
+        {"[{\"path\": \"/a\", \"scale\": 1e9}]", "field 'adapters[0].scale' is 1e+09"},
+        {"[{\"path\": \"/a\", \"weight\": 1}]", "field 'adapters[0].weight' is not known"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char js[512];
+        snprintf(js, sizeof js, "{\"name\": \"a\", \"system_prompt\": \"x\", \"adapters\": %s}",
+                 bad[i].adapters);
+        Persona p;
+        CHECK(persona_parse_json(js, strlen(js), "p.json", &p) != 0);
+        CHECK_ERR(bad[i].err);
+        CHECK_ERR("p.json");
+        snprintf(js, sizeof js,
+                 "{\"name\": \"t\", \"sections\": [{\"title\": \"a\", \"instruction\": \"b\", "
+                 "\"format\": \"list\"}], \"adapters\": %s}",
+                 bad[i].adapters);
+        Template t;
+        CHECK(template_parse_json(js, strlen(js), "t.json", &t) != 0);
+        CHECK_ERR(bad[i].err);
+        CHECK_ERR("t.json");
+    }
+    char *dir;
+    Store *st = fresh(&dir, NULL);
+    REQUIRE(st);
+    static const char pj[] = "{\"name\": \"sql\", \"system_prompt\": \"Answer in SQL.\", "
+                             "\"adapters\": [{\"path\": \"/models/sql-lora\", \"scale\": 0.75}, "
+                             "{\"path\": \"org/terse\"}]}";
+    Persona p, q;
+    REQUIRE(persona_parse_json(pj, strlen(pj), "p.json", &p) == 0);
+    REQUIRE(p.adapters.n == 2);
+    CHECK_STR(p.adapters.v[0].path, "/models/sql-lora");
+    CHECK(p.adapters.v[0].scale == 0.75);
+    CHECK(p.adapters.v[1].scale == 1.0); /* the default */
+    CHECK(store_persona_add(st, &p) == 0);
+    REQUIRE(store_persona_get(st, "sql", &q) == 0);
+    REQUIRE(q.adapters.n == 2);
+    CHECK_STR(q.adapters.v[1].path, "org/terse");
+    char *a = persona_to_json(&p), *b = persona_to_json(&q);
+    CHECK_STR(a, b);
+    CHECK_CONTAINS(a, "\"adapters\"");
+    Persona r;
+    CHECK(persona_parse_json(a, strlen(a), "export", &r) == 0);
+    char *c = persona_to_json(&r);
+    CHECK_STR(a, c);
+    free(a), free(b), free(c);
+    persona_free(&r);
+    /* an edit that drops them drops them, and the export has no field then */
+    adapterlist_free(&q.adapters);
+    CHECK(store_persona_update(st, &q) == 0);
+    persona_free(&q);
+    REQUIRE(store_persona_get(st, "sql", &q) == 0);
+    CHECK_EQ_INT(q.adapters.n, 0);
+    a = persona_to_json(&q);
+    CHECK(!strstr(a, "adapters"));
+    free(a);
+    persona_free(&q);
+    persona_free(&p);
+    /* a template's */
+    static const char tj[] = "{\"name\": \"minutes\", \"sections\": [{\"title\": \"Notes\", "
+                             "\"instruction\": \"Notes.\", \"format\": \"list\"}], "
+                             "\"adapters\": [{\"path\": \"/models/minutes-lora\", \"scale\": 2}]}";
+    Template t, u;
+    REQUIRE(template_parse_json(tj, strlen(tj), "t.json", &t) == 0);
+    CHECK(store_template_add(st, &t) == 0);
+    REQUIRE(store_template_get(st, "minutes", &u) == 0);
+    REQUIRE(u.adapters.n == 1);
+    CHECK_STR(u.adapters.v[0].path, "/models/minutes-lora");
+    CHECK(u.adapters.v[0].scale == 2.0);
+    a = template_to_json(&t), b = template_to_json(&u);
+    CHECK_STR(a, b);
+    free(a), free(b);
+    template_free(&u);
+    u = (Template){0};
+    t.adapters.v[0].scale = 0.5;
+    CHECK(store_template_update(st, &t) == 0);
+    REQUIRE(store_template_get(st, "minutes", &u) == 0);
+    CHECK(u.adapters.n == 1 && u.adapters.v[0].scale == 0.5);
+    template_free(&u);
+    template_free(&t);
+    /* a column that does not read back is an error naming the row */
+    CHECK(store_exec(st, "UPDATE personas SET adapters = '[{\"path\": 1}]' WHERE name = 'sql'") == 0);
+    CHECK(store_persona_get(st, "sql", &q) != 0);
+    CHECK_ERR("persona 'sql': adapters");
+    CHECK_ERR("adapters[0].path");
+    store_close(st);
+    test_tmp_remove(dir);
 }
 
 /* ---- templates ------------------------------------------------------------ */

@@ -132,6 +132,42 @@ TEST(cli_persona_commands) {
     test_tmp_remove(dir);
 }
 
+/* Adapters named in persona and template files: shown, exported and
+ * imported byte for byte, and a bad entry refused with the field named. */
+TEST(cli_persona_and_template_adapters) {
+    char *dir = test_tmpdir();
+    REQUIRE(dir);
+    cur_dir = dir;
+    char *out = NULL;
+    CHECK_EQ_INT(RC("printf '%%s' '{\"name\": \"sql\", \"system_prompt\": \"SQL only.\", "
+                    "\"adapters\": [{\"path\": \"/m/sql-lora\", \"scale\": 0.5}]}' > $T/p.json && "
+                    "$U $D persona import $T/p.json"),
+                 0);
+    CHECK_EQ_INT(sh(&out, NULL, "$U $D persona show sql"), 0);
+    CHECK_CONTAINS(out, "adapters: /m/sql-lora (scale 0.5)");
+    free(out);
+    CHECK_EQ_INT(RC("$U $D persona export sql > $T/e.json && $U $D persona rm sql && "
+                    "$U $D persona import $T/e.json && $U $D persona export sql | cmp - $T/e.json"),
+                 0);
+    CHECK_EQ_INT(RC("$U $D template export standup | sed 's/\"sections\"/\"adapters\": "
+                    "[{\"path\": \"\\/m\\/minutes\"}], \"sections\"/; s/standup/minutes/' > "
+                    "$T/t.json && $U $D template import $T/t.json"),
+                 0);
+    CHECK_EQ_INT(sh(&out, NULL, "$U $D template show minutes"), 0);
+    CHECK_CONTAINS(out, "adapters: /m/minutes (scale 1)");
+    free(out);
+    CHECK_EQ_INT(RC("$U $D template export minutes > $T/t2.json && $U $D template rm minutes && "
+                    "$U $D template import $T/t2.json && $U $D template export minutes | "
+                    "cmp - $T/t2.json"),
+                 0);
+    CHECK_FAILS(1, "field 'adapters[0].scale' must be a number",
+                "echo '{\"name\": \"x\", \"system_prompt\": \"y\", \"adapters\": "
+                "[{\"path\": \"/a\", \"scale\": \"big\"}]}' > $T/bad.json; "
+                "$U $D persona import $T/bad.json");
+    CHECK_FAILS(1, "bad.json", "$U $D persona import $T/bad.json");
+    test_tmp_remove(dir);
+}
+
 TEST(cli_template_commands) {
     char *dir = test_tmpdir();
     REQUIRE(dir);
@@ -352,7 +388,7 @@ TEST(cli_run_with_a_persona) {
     REQUIRE(dir);
     cur_dir = dir;
     /* the persona's prompt and style, composed */
-    Persona p = {"x", "", "Be brief.", "warm", "", "English", 0};
+    Persona p = {"x", "", "Be brief.", "warm", "", "English", 0, {0}};
     char *prompt = persona_system_prompt(&p);
     CHECK_STR(prompt, "Be brief.\n\nTone: warm. Language: English.");
     free(prompt);

@@ -1241,3 +1241,58 @@ TEST(tui_mouse_focuses_and_scrolls) {
     CHECK(wait_for(&t, "EXIT=0", 5000));
     tui_close(&t);
 }
+
+/* The configured persona's adapters write its replies: the status bar then
+ * names them; a persona whose adapter folder is gone gets no reply, and the
+ * bottom line names the folder. */
+TEST(tui_persona_adapters_answer_and_show) {
+    Tui t;
+    if (tui_open(&t)) return;
+    char *model = chat_fixture(&t);
+    if (!model) return;
+    char *ad = fixture("lora-qv-a");
+    if (!ad) {
+        free(model);
+        tui_close(&t);
+        test_skip("no lora-qv-a fixture (needs npm)");
+        return;
+    }
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd,
+             "printf '%%s' '{\"name\": \"tuned\", \"system_prompt\": \"Be brief.\", \"adapters\": "
+             "[{\"path\": \"%s\", \"scale\": 0.5}]}' > %s/p.json && "
+             "printf '%%s' '{\"name\": \"gone\", \"system_prompt\": \"Be brief.\", \"adapters\": "
+             "[{\"path\": \"/nonexistent/lora-gone\"}]}' > %s/g.json",
+             ad, t.dir, t.dir);
+    REQUIRE(test_shell(":", cmd, NULL, NULL) == 0);
+    snprintf(cmd, sizeof cmd, "persona import %s/p.json", t.dir);
+    free(cli(&t, cmd));
+    snprintf(cmd, sizeof cmd, "persona import %s/g.json", t.dir);
+    free(cli(&t, cmd));
+    char cfg[1024];
+    snprintf(cfg, sizeof cfg, "model = %s\nmax_tokens = 6\ntemperature = 0\npersona = tuned", model);
+    config(&t, cfg);
+    REQUIRE(start(&t, NULL, NULL) == 0);
+    REQUIRE(wait_for(&t, "model loaded", 20000));
+    text(&t, "hello");
+    keys(&t, "Enter");
+    CHECK(wait_for(&t, "| tuned | lora lora-qv-a:0.5", 20000));
+    sh("tmux -L %s kill-server", t.sock);
+    snprintf(cfg, sizeof cfg, "model = %s\nmax_tokens = 6\ntemperature = 0\npersona = gone", model);
+    config(&t, cfg);
+    REQUIRE(start(&t, NULL, NULL) == 0);
+    REQUIRE(wait_for(&t, "model loaded", 20000));
+    text(&t, "hello again");
+    keys(&t, "Enter");
+    CHECK(wait_for(&t, "reply failed", 20000));
+    CHECK(wait_for(&t, "lora-gone", 2000));
+    char *s = cli(&t, "sessions show 2");
+    CHECK_CONTAINS(s, "hello again");
+    CHECK(!strstr(s, "[assistant]")); /* nothing was written in its place */
+    free(s);
+    keys(&t, "C-q");
+    CHECK(wait_for(&t, "EXIT=0", 5000));
+    free(ad);
+    free(model);
+    tui_close(&t);
+}

@@ -31,6 +31,10 @@ done
 "$gen" --preset tiny-bf16 --extra-layers 2 --extra-scale 0.3 "$build/fixtures/tiny-bf16-deep"
 if [ -f "$qwen_tok" ]; then
     "$gen" --preset tiny-qwen-vocab "$build/fixtures/tiny-qwen-vocab" --tokenizer "$qwen_tok"
+    # adapters for it (personas, templates and the router: test_adapters.c)
+    for a in lora-qv-a lora-qv-b; do
+        "$gen" --adapter "$a" "$build/fixtures/$a"
+    done
     # speech LLMs in LLaMA-Omni2's layout (encoder inside, or a Whisper folder beside)
     "$gen" --preset omni-tiny "$build/fixtures/omni-tiny" --tokenizer "$qwen_tok"
     "$gen" --preset omni-tiny-hfenc "$build/fixtures/omni-tiny-hfenc" --tokenizer "$qwen_tok"

@@ -648,6 +648,12 @@ static const AdapterPreset adapter_presets[] = {
      2},
     {"lora-mqa", "tiny-mqa-bf16", ALL, 4, 4, 0, BF16,
      "\"rank_pattern\":{},\"alpha_pattern\":{}", -1, 0, 0},
+    /* for the real-tokenizer preset: personas', templates' and the
+     * router's adapters in the app and meeting tests */
+    {"lora-qv-a", "tiny-qwen-vocab", ALL, 4, 8, 0, F32,
+     "\"rank_pattern\":{},\"alpha_pattern\":{}", -1, 0, 0},
+    {"lora-qv-b", "tiny-qwen-vocab", Q | V | DN, 2, 4, 0, BF16,
+     "\"rank_pattern\":{},\"alpha_pattern\":{}", -1, 0, 0},
     /* tools/bench.sh: r = 16 on every projection of the Qwen2.5-0.5B shapes */
     {"lora-bench-r16", "qwen05-bench", ALL, 16, 32, 0, BF16,
      "\"rank_pattern\":{},\"alpha_pattern\":{}", -1, 0, 0},

@@ -17,6 +17,7 @@
 #include "tui/app/pane.h"
 
 #include "tui/core/appconfig.h"
+#include "tui/core/adapterset.h"
 #include "tui/core/args.h"
 #include "tui/core/recordings.h"
 #include "audio/capture.h"
@@ -349,6 +350,19 @@ static char *system_prompt(App *a) {
     return s;
 }
 
+/* The chosen persona's adapters answer the next reply (none without one). */
+static void chat_adapters(App *a) {
+    LoraSpec *s = NULL;
+    int n = 0;
+    Persona p;
+    if (a->persona && a->st && !store_persona_get(a->st, a->persona, &p)) {
+        adapterset_append(&p.adapters, &s, &n);
+        persona_free(&p);
+    }
+    worker_chat_adapters(a->wk, s, n);
+    lora_specs_free(s, n);
+}
+
 /* Sends the conversation so far to the worker and opens the reply. */
 static void ask(App *a) {
     if (!a->loaded) {
@@ -366,6 +380,7 @@ static void ask(App *a) {
             voice |= a->msgs[i].audio != NULL;
             cm[k++] = (ChatMsg){a->msgs[i].role, a->msgs[i].text, 0};
         }
+    chat_adapters(a);
     worker_chat(a->wk, cm, voice ? audio : NULL, k, &a->gp);
     free(audio);
     free(cm);
@@ -435,6 +450,8 @@ static void on_reply_done(App *a, const Event *e) {
     m->cancelled = e->reply.stop == STOP_CANCELLED;
     a->tok_s = e->reply.tok_s;
     a->ctx_used = e->reply.ctx_used;
+    free(a->adapters);
+    a->adapters = e->reply.adapters && e->reply.adapters[0] ? xstrdup(e->reply.adapters) : NULL;
     store_msg(a, m, e->reply.tokens,
               e->reply.tok_s > 0 ? e->reply.tokens / e->reply.tok_s * 1000 : 0);
     if (a->st && m->id && e->reply.model && store_message_set_model(a->st, m->id, e->reply.model))
@@ -996,9 +1013,10 @@ static void draw_status(App *a) {
                      : a->backend          ? a->backend
                                            : "?");
         }
-        snprintf(s, sizeof s, " unum | %s | %s%s | %.1f tok/s | ctx %d/%d%s%s", model,
+        snprintf(s, sizeof s, " unum | %s | %s%s | %.1f tok/s | ctx %d/%d%s%s%s%s", model,
                  a->backend ? a->backend : "?", st2, a->tok_s, a->ctx_used, a->ctx,
-                 a->persona ? " | " : "", a->persona ? a->persona : "");
+                 a->persona ? " | " : "", a->persona ? a->persona : "",
+                 a->adapters ? " | lora " : "", a->adapters ? a->adapters : "");
     } else {
         snprintf(s, sizeof s, " unum | no model");
     }
@@ -1441,6 +1459,12 @@ static void load_model(App *a) {
                         .ctx = a->cfg.ctx};
     if (remote_is_url(model)) worker_load_remote(a->wk, model, a->cfg.remote_model);
     else worker_load(a->wk, model, &eo);
+    if (a->cfg.lora_auto && !a->cfg.n_adapters)
+        app_note(a, 1, "lora = auto but %s lists no adapter = DIR | DESCRIPTION", a->cfg_path);
+    if (a->cfg.lora_auto) /* the router picks a reply's adapter (engine/router.h) */
+        worker_chat_router(a->wk, a->cfg.adapters, a->cfg.n_adapters,
+                           a->cfg.lora_threshold >= 0 ? a->cfg.lora_threshold
+                                                      : ROUTER_THRESHOLD_DEFAULT);
     if (a->cfg.stage2) { /* the cascade (engine/cascade.h) */
         EngineOptions eo2 = eo;
         if (a->cfg.stage2_backend) eo2.backend = a->cfg.stage2_backend;
@@ -1597,6 +1621,7 @@ int app_main(const AppArgs *args) {
     free(a->model_dir);
     free(a->backend);
     free(a->persona);
+    free(a->adapters);
     free(a->template_name);
     free(a->session_title);
     return 0;

@@ -121,6 +121,7 @@ typedef struct {
     size_t n_personas;
     int persona_sel;
     char *persona; /* chosen; NULL: the model's default system prompt */
+    char *adapters; /* the LoRA adapters of the last reply (status bar), or NULL */
     Template *templates;
     size_t n_templates;
     int template_sel;

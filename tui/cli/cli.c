@@ -146,6 +146,7 @@ static const char run_usage[] =
     "                [--top-p P] [--min-p P] [--repeat-penalty R] [--seed S] [--ignore-eos]\n"
     "                [--ids] [--backend auto|cpu|cuda] [--threads N] [--ctx N] [-v]\n"
     "                [--audio FILE.wav] [--keep-escapes] [--lora DIR[:SCALE]]...\n"
+    "                [--lora auto [--lora-threshold T]]\n"
     "Prints the model's reply to the prompt (stdin when no -p, -f or --prompt-ids).\n"
     "On a terminal the reply's terminal control sequences (ESC and C1 controls with\n"
     "what follows them: colours, cursor moves, OSC title and clipboard writes) are\n"
@@ -164,10 +165,12 @@ int cli_run(int argc, char **argv) {
     int have_seed = 0;
     CliModels cm = {0}; /* --draft, --stage2, --remote-model (cli_models.h) */
     LoraSpec *lora = NULL;
-    int n_lora = 0;
+    int n_lora = 0, lora_auto = 0;
+    float lora_threshold = -1;
     while (a.i < a.argc && !a.bad) {
         if (args_flag(&a, "-m", "--model")) model = args_value(&a);
         else if (cli_models_flag(&a, &cm)) continue;
+
         else if (args_flag(&a, "-p", "--prompt")) prompt = args_value(&a);
         else if (args_flag(&a, "-f", "--file")) file = args_value(&a);
         else if (args_flag(&a, "--prompt-ids", NULL)) ids_file = args_value(&a);
@@ -188,7 +191,11 @@ int cli_run(int argc, char **argv) {
         else if (args_flag(&a, "--ctx", "-c")) args_int(&a, 1, 1 << 24, &ctx);
         else if (args_flag(&a, "-v", "--verbose")) verbose = 1;
         else if (args_flag(&a, "--audio", NULL)) audio = args_value(&a);
-        else if (args_flag(&a, "--lora", NULL)) cli_lora_option(&a, &lora, &n_lora);
+        else if (args_flag(&a, "--lora", NULL)) {
+            if (a.i < a.argc && !strcmp(argv[a.i], "auto")) lora_auto = 1, a.i++; /* the router */
+            else cli_lora_option(&a, &lora, &n_lora);
+        }
+        else if (args_flag(&a, "--lora-threshold", NULL)) args_float(&a, -1, 1, &lora_threshold);
         else if (args_flag(&a, "--keep-escapes", NULL)) keep_escapes = 1;
         else if (args_flag(&a, "--help", "-h")) {
             fputs(run_usage, stdout);
@@ -212,6 +219,12 @@ int cli_run(int argc, char **argv) {
     }
     if (persona && system) {
         fprintf(stderr, "unum run: give --persona or --system, not both\n");
+        lora_specs_free(lora, n_lora);
+        return EXIT_USAGE;
+    }
+    if (lora_auto && (n_lora || ids_file || audio || remote_is_url(model))) {
+        fprintf(stderr, "unum run: --lora auto routes a text prompt on a local model, alone "
+                        "(not with other --lora, --prompt-ids, --audio or a server)\n");
         lora_specs_free(lora, n_lora);
         return EXIT_USAGE;
     }
@@ -299,6 +312,10 @@ int cli_run(int argc, char **argv) {
             cli_fail();
             goto out;
         }
+    }
+    if (lora_auto && cli_lora_route(e, text, lora_threshold, verbose)) {
+        cli_fail();
+        goto out;
     }
     GenerateParams gp = engine_default_params(e);
     if (n >= 0) gp.max_tokens = n;

@@ -2,6 +2,9 @@
 #include "tui/cli/cli_lora.h"
 
 #include "engine/extract.h"
+#include "engine/router.h"
+#include "engine/base/termsafe.h"
+#include "tui/core/appconfig.h"
 #include "engine/base/util.h"
 
 #include <stdio.h>
@@ -20,6 +23,39 @@ void cli_lora_option(Args *a, LoraSpec **specs, int *n) {
     }
     *specs = xrealloc(*specs, sizeof **specs * (size_t)(*n + 1));
     (*specs)[(*n)++] = s;
+}
+
+int cli_lora_route(Engine *e, const char *text, float threshold, int verbose) {
+    AppConfig cfg;
+    app_config_defaults(&cfg);
+    char *path = app_config_path("config");
+    int rc = app_config_load(&cfg, path);
+    if (!rc && !cfg.n_adapters)
+        rc = unum_error_set("--lora auto: the settings file %s lists no adapter "
+                            "(adapter = DIR[:SCALE] | DESCRIPTION)",
+                            path ? path : "(none: neither XDG_CONFIG_HOME nor HOME is set)");
+    free(path);
+    if (rc) {
+        app_config_free(&cfg);
+        return -1;
+    }
+    if (threshold < 0) threshold = cfg.lora_threshold >= 0 ? cfg.lora_threshold : ROUTER_THRESHOLD_DEFAULT;
+    Router *r = router_new(cfg.adapters, cfg.n_adapters, threshold);
+    float *scores = xcalloc((size_t)cfg.n_adapters, sizeof *scores);
+    int pick = -1;
+    rc = router_pick(r, e, text, scores, &pick);
+    if (!rc && pick >= 0) rc = engine_set_adapters(e, &router_entry(r, pick)->spec, 1);
+    if (!rc && verbose) {
+        term_printf(stderr, "unum: router: %s (threshold %.3f); scores:", 
+                    pick >= 0 ? router_entry(r, pick)->spec.dir : "no adapter", threshold);
+        for (int i = 0; i < cfg.n_adapters; i++)
+            term_printf(stderr, " %s %.4f%s", router_entry(r, i)->spec.dir, scores[i],
+                        i + 1 < cfg.n_adapters ? "," : "\n");
+    }
+    free(scores);
+    router_free(r);
+    app_config_free(&cfg);
+    return rc;
 }
 
 static const char usage[] =

@@ -3,6 +3,7 @@
 #ifndef UNUM_CLI_LORA_H
 #define UNUM_CLI_LORA_H
 
+#include "engine/engine.h"
 #include "engine/lora.h"
 #include "tui/core/args.h"
 
@@ -10,6 +11,13 @@
  * to *specs (grown; free with lora_specs_free). A bad value is a usage
  * error (a->bad set, message printed). */
 void cli_lora_option(Args *a, LoraSpec **specs, int *n);
+
+/* --lora auto: the router (engine/router.h) picks among the adapters of
+ * the settings file (adapter = DIR[:SCALE] | DESCRIPTION) the one for text
+ * and sets it on e (or none). threshold < 0: the file's lora_threshold,
+ * else ROUTER_THRESHOLD_DEFAULT. verbose: the choice and every score on
+ * stderr. 0, or -1 with the error set (no adapter listed is an error). */
+int cli_lora_route(Engine *e, const char *text, float threshold, int verbose);
 
 /* unum lora extract --base DIR --tuned DIR --rank R [--targets M,...]
  * -o ADAPTER_DIR: a PEFT adapter from the difference of two checkpoints by

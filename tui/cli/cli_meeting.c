@@ -4,6 +4,7 @@
 #include "tui/cli/common.h"
 #include "tui/core/appconfig.h"
 #include "tui/core/args.h"
+#include "tui/cli/cli_lora.h"
 #include "tui/cli/cli_models.h"
 #include "tui/core/recordings.h"
 #include "tui/cli/cli_store.h"
@@ -50,6 +51,8 @@ static int summarize(int argc, char **argv) {
                *whisper = NULL, *out = NULL, *backend = "auto";
     int threads = 0, ctx = 0, no_fallback = 0;
     CliModels cm = {0}; /* --stage2 [--escalate-below P]: sections may escalate */
+    LoraSpec *lora = NULL; /* --lora: in place of the template's adapters */
+    int n_lora = 0;
     while (a.i < a.argc && !a.bad) {
         if (args_flag(&a, "--recording", NULL)) rec_arg = args_value(&a);
         else if (args_flag(&a, "--template", "-t")) tmpl = args_value(&a);
@@ -61,16 +64,20 @@ static int summarize(int argc, char **argv) {
         else if (args_flag(&a, "--threads", NULL)) args_int(&a, 1, 1024, &threads);
         else if (args_flag(&a, "--ctx", NULL)) args_int(&a, 64, 1 << 20, &ctx);
         else if (args_flag(&a, "--no-fallback", NULL)) no_fallback = 1;
+        else if (args_flag(&a, "--lora", NULL)) cli_lora_option(&a, &lora, &n_lora);
         else if (cli_models_flag(&a, &cm)) continue;
         else if (argv[a.i][0] != '-' && !wav) wav = argv[a.i++];
         else args_unknown(&a, "meeting summarize");
     }
-    if (a.bad) return EXIT_USAGE;
     int64_t rec = 0;
-    if ((!rec_arg) == (!wav) || !tmpl || (rec_arg && parse_id(rec_arg, &rec))) {
+    if (!a.bad && ((!rec_arg) == (!wav) || !tmpl || (rec_arg && parse_id(rec_arg, &rec)))) {
         term_printf(stderr,
                     "unum meeting summarize: give --recording ID or FILE.wav (one of them), "
                     "and --template NAME\n");
+        a.bad = 1;
+    }
+    if (a.bad) {
+        lora_specs_free(lora, n_lora);
         return EXIT_USAGE;
     }
     AppConfig cfg;
@@ -83,6 +90,7 @@ static int summarize(int argc, char **argv) {
     if (!whisper) whisper = cfg.whisper;
     if (!model) {
         app_config_free(&cfg);
+        lora_specs_free(lora, n_lora);
         term_printf(stderr,
                     "unum meeting summarize: no language model: give -m MODEL or set model = "
                     "in the config file\n");
@@ -91,6 +99,7 @@ static int summarize(int argc, char **argv) {
     Store *st = cli_open_db();
     if (!st) {
         app_config_free(&cfg);
+        lora_specs_free(lora, n_lora);
         return 1;
     }
     rc = 1;
@@ -105,6 +114,8 @@ static int summarize(int argc, char **argv) {
     mp.ud = &tty;
     mp.cancel = cli_interrupt_flag();
     mp.no_fallback = no_fallback;
+    mp.lora = lora;
+    mp.n_lora = n_lora;
     CliInterrupt ci;
     cli_interrupt_begin(&ci, 0);
     if (wav) {
@@ -194,6 +205,7 @@ done:
     engine_free(e);
     store_close(st);
     app_config_free(&cfg);
+    lora_specs_free(lora, n_lora);
     return rc;
 }
 
@@ -311,6 +323,8 @@ int cli_meeting(int argc, char **argv) {
                 "usage: unum meeting summarize (--recording ID | FILE.wav) --template NAME\n"
                 "                              [--persona NAME] [-m MODEL] [--whisper MODEL] "
                 "[-o REPORT.md]\n"
+                "                              [--lora DIR[:SCALE]]... (in place of the "
+                "template's adapters)\n"
                 "       unum meeting list | show ID | export ID [--format md|json|vtt|srt]\n");
     return EXIT_USAGE;
 }

@@ -96,12 +96,18 @@ static const char persona_usage[] =
     "usage: unum [--db PATH] persona list | show NAME | add NAME (--prompt TEXT | --file F.json)\n"
     "                        | edit NAME --file F.json | rm NAME | export NAME | import F.json\n";
 
+/* "adapters: DIR (scale S), ..." when there are any */
+static void adapters_print(const AdapterList *l) {
+    for (size_t i = 0; i < l->n; i++)
+        term_printf(stdout, "%s%s (scale %g)%s", i ? ", " : "adapters: ", l->v[i].path,
+                    l->v[i].scale, i + 1 == l->n ? "\n" : "");
+}
+
 static void persona_print(const Persona *p) {
-    term_printf(
-        stdout,
-        "name: %s\ndescription: %s\nstyle: tone=%s length=%s language=%s\nbuilt-in: %s\n\n%s\n",
-        p->name, p->description, p->tone, p->length, p->language, p->builtin ? "yes" : "no",
-        p->system_prompt);
+    term_printf(stdout, "name: %s\ndescription: %s\nstyle: tone=%s length=%s language=%s\n",
+                p->name, p->description, p->tone, p->length, p->language);
+    adapters_print(&p->adapters);
+    term_printf(stdout, "built-in: %s\n\n%s\n", p->builtin ? "yes" : "no", p->system_prompt);
 }
 
 static int persona_from_file(const char *file, Persona *p) {
@@ -211,8 +217,9 @@ static const char template_usage[] =
     "                        | edit NAME --file F.json | rm NAME | export NAME | import F.json\n";
 
 static void template_print(const Template *t) {
-    term_printf(stdout, "name: %s\ndescription: %s\nbuilt-in: %s\nsections:\n", t->name,
-                t->description, t->builtin ? "yes" : "no");
+    term_printf(stdout, "name: %s\ndescription: %s\n", t->name, t->description);
+    adapters_print(&t->adapters);
+    term_printf(stdout, "built-in: %s\nsections:\n", t->builtin ? "yes" : "no");
     for (size_t i = 0; i < t->n_sections; i++)
         term_printf(stdout, "  %zu. %s (%s)\n     %s\n", i + 1, t->sections[i].title,
                     t->sections[i].format, t->sections[i].instruction);

@@ -19,6 +19,7 @@ void app_config_defaults(AppConfig *c) {
     c->temperature = -1;
     c->top_p = -1;
     c->escalate_below = -1;
+    c->lora_threshold = -1;
     c->max_tokens = 1024;
     c->mouse = 1;
 }
@@ -32,6 +33,7 @@ void app_config_free(AppConfig *c) {
     free(c->remote_model);
     free(c->stage2);
     free(c->stage2_backend);
+    router_entries_free(c->adapters, c->n_adapters);
     app_config_defaults(c);
 }
 
@@ -94,6 +96,22 @@ static int value_needs_quotes(const char *v) {
     return 0;
 }
 
+/* "DIR[:SCALE] | DESCRIPTION" appended to c->adapters. */
+static int parse_adapter(AppConfig *c, char *v) {
+    char *bar = strchr(v, '|');
+    if (!bar) return unum_error_set("no '|' before a description");
+    char *d = bar + 1;
+    while (*d == ' ' || *d == '\t') d++;
+    *bar = 0;
+    for (char *e = bar; e > v && (e[-1] == ' ' || e[-1] == '\t');) *--e = 0;
+    if (!*d) return unum_error_set("no description after '|'");
+    LoraSpec s;
+    if (lora_spec_parse(v, &s)) return -1;
+    c->adapters = xrealloc(c->adapters, sizeof *c->adapters * (size_t)(c->n_adapters + 1));
+    c->adapters[c->n_adapters++] = (RouterEntry){s, xstrdup(d)};
+    return 0;
+}
+
 int app_config_parse(AppConfig *c, const char *text, size_t len, const char *name) {
     if (len > MAX_FILE) return unum_error_set("%s: larger than %u bytes", name, MAX_FILE);
     unsigned seen = 0;
@@ -123,12 +141,14 @@ int app_config_parse(AppConfig *c, const char *text, size_t len, const char *nam
         static const char *keys[] = {"model",       "whisper", "theme", "backend",
                                      "threads",     "temperature", "top_p", "top_k",
                                      "max_tokens",  "ctx",     "persona", "remote_model",
-                                     "stage2",      "escalate_below", "stage2_backend", "mouse"};
+                                     "stage2",      "escalate_below", "stage2_backend",
+                                     "adapter",     "lora",    "lora_threshold", "mouse"};
         int key = -1;
         for (int i = 0; i < (int)(sizeof keys / sizeof *keys); i++)
             if (!strcmp(k, keys[i])) key = i;
         if (key < 0) return unum_error_set("%s:%d: unknown setting \"%s\"", name, line, k);
-        if (seen & (1u << key)) return unum_error_set("%s:%d: %s is set twice", name, line, k);
+        if (key != 15 && (seen & (1u << key)))
+            return unum_error_set("%s:%d: %s is set twice", name, line, k);
         seen |= 1u << key;
         int bad = 0;
         switch (key) {
@@ -154,6 +174,15 @@ int app_config_parse(AppConfig *c, const char *text, size_t len, const char *nam
             if (!bad) free(c->stage2_backend), c->stage2_backend = xstrdup(v);
             break;
         case 15:
+            if (parse_adapter(c, v))
+                return unum_error_wrap("%s:%d: adapter = DIR[:SCALE] | DESCRIPTION", name, line);
+            break;
+        case 16:
+            bad = strcmp(v, "auto") && strcmp(v, "off");
+            c->lora_auto = !strcmp(v, "auto");
+            break;
+        case 17: bad = parse_float(v, -1, 1, &c->lora_threshold); break;
+        case 18:
             bad = strcmp(v, "on") && strcmp(v, "off");
             if (!bad) c->mouse = !strcmp(v, "on");
             break;

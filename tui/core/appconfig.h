@@ -18,13 +18,19 @@
  *   stage2 = Qwen/Qwen2.5-7B-Instruct      a second stage for unsure replies
  *   escalate_below = 0.3                   its threshold (unum calibrate)
  *   stage2_backend = cpu                   where the second stage runs
+ *   adapter = DIR[:SCALE] | DESCRIPTION    a LoRA adapter the router may pick
+ *                                          (repeatable; DIR a folder or repo id)
+ *   lora = auto                            the router picks one per reply
+ *                                          (off: never; the default)
+ *   lora_threshold = 0.5                   the least cosine it picks at
  *   mouse = on                             on: click focuses, the wheel
  *                                          scrolls; off: the terminal
  *                                          selects text as usual
  *
  * The file is read as hostile: a line longer than 4 KiB, a file over 64 KiB,
- * an unknown key, a bad number or a repeated key is an error naming
- * FILE:LINE. A value is the text after the '=' up to a comment, blanks
+ * an unknown key, a bad number or a repeated key (adapter may repeat) is
+ * an error naming FILE:LINE; so is an adapter line without a description
+ * after '|'. A value is the text after the '=' up to a comment, blanks
  * around it trimmed; a comment starts at a '#' that follows a blank (or
  * begins the value), so "model = DIR   # note" is DIR and "a#b" keeps its
  * '#'. A value in double quotes is the text between them, '#' and blanks
@@ -32,6 +38,8 @@
  * when it needs them. */
 #ifndef UNUM_CONFIG_APP_H
 #define UNUM_CONFIG_APP_H
+
+#include "engine/router.h"
 
 #include <stddef.h>
 
@@ -43,7 +51,11 @@ typedef struct {
     int threads, top_k, max_tokens, ctx;
     float temperature, top_p; /* < 0: the model's default */
     int have_top_k;
-    int mouse; /* 1: the app takes mouse clicks and the wheel */
+    RouterEntry *adapters; /* adapter = lines, in order */
+    int n_adapters;
+    int lora_auto;        /* lora = auto */
+    float lora_threshold; /* < 0: ROUTER_THRESHOLD_DEFAULT */
+    int mouse;            /* 1: the app takes mouse clicks and the wheel */
 } AppConfig;
 
 /* Defaults: nothing set (backend NULL: auto), threads 0, max_tokens 1024,

@@ -8,6 +8,7 @@
 #include "store/recording.h"
 #include "audio/load.h"
 #include "store/template.h"
+#include "tui/core/adapterset.h"
 #include "engine/base/cancel.h"
 #include "engine/base/util.h"
 
@@ -383,11 +384,26 @@ int meeting_report(Store *st, Engine *e, int64_t rec_id, const char *template_na
     *markdown = NULL;
     Template tp;
     if (store_template_get(st, template_name, &tp)) return -1;
+    /* the adapters first: a report is never written under another set */
+    LoraSpec *ad = NULL;
+    int n_ad = 0;
+    if (p->n_lora > 0) ad = adapterset_copy(p->lora, n_ad = p->n_lora);
+    else adapterset_append(&tp.adapters, &ad, &n_ad);
+    char *ad_label = adapterset_label(ad, n_ad);
+    int set = engine_set_adapters(e, ad, n_ad);
+    lora_specs_free(ad, n_ad);
+    if (set) {
+        if (p->n_lora <= 0) unum_error_wrap("template '%s'", tp.name);
+        template_free(&tp);
+        free(ad_label);
+        return -1;
+    }
     char *sys = NULL;
     if (persona) {
         Persona ps;
         if (store_persona_get(st, persona, &ps)) {
             template_free(&tp);
+            free(ad_label);
             return -1;
         }
         sys = persona_system_prompt(&ps);
@@ -462,8 +478,9 @@ int meeting_report(Store *st, Engine *e, int64_t rec_id, const char *template_na
         }
         if (who.n) buf_printf(&md, "- Attendees: %s\n", who.s);
         free(who.s);
-        buf_printf(&md, "- Template: %s; persona: %s; model: %s\n\n", tp.name,
-                   persona ? persona : "(none)", model);
+        buf_printf(&md, "- Template: %s; persona: %s; model: %s%s%s\n\n", tp.name,
+                   persona ? persona : "(none)", model, *ad_label ? "; adapters: " : "",
+                   ad_label);
         buf_printf(&md, "%s", body.s ? body.s : "");
         char *tr = meeting_transcript_text(st, rec_id, NULL);
         buf_printf(&md, "## Transcript\n\n%s", tr ? tr : "");
@@ -482,5 +499,6 @@ int meeting_report(Store *st, Engine *e, int64_t rec_id, const char *template_na
     if (m.path) store_meeting_free(&m);
     template_free(&tp);
     free(sys);
+    free(ad_label);
     return rc;
 }

@@ -16,7 +16,9 @@
  * overlapping chunks that fit, each chunk is summarized, and the summaries
  * are the material (summarized again in groups while they do not fit).
  * Nothing is stored until every section is written; the report is then one
- * row (linked to the recording, template, persona and model). */
+ * row (linked to the recording, template, persona and model). A template
+ * that names LoRA adapters has its reports written with them
+ * (MeetingParams.lora). */
 #ifndef UNUM_MEETING_H
 #define UNUM_MEETING_H
 
@@ -41,6 +43,14 @@ typedef struct {
      * below escalate_below is written again by stage2 (NULL: never) */
     Engine *stage2;
     double escalate_below;
+    /* the adapters the report is written with: lora[0..n_lora) when
+     * n_lora > 0 (the command line's --lora, in place of the template's),
+     * else the template's own (none when it names none). They are set on e
+     * (engine_set_adapters) for the whole report, not on stage 2, and
+     * named in the report's header; a folder that cannot be read fails the
+     * report before anything is generated. */
+    const LoraSpec *lora;
+    int n_lora;
     /* filled in: the largest prompt + reply of any generation, and how many */
     int max_positions, calls;
     int escalated; /* generations stage 2 wrote */

@@ -1,6 +1,7 @@
 /* worker.c - see worker.h. */
 #include "tui/core/worker.h"
 
+#include "tui/core/adapterset.h"
 #include "tui/core/meeting.h"
 #include "engine/modeldir.h"
 #include "audio/load.h"
@@ -38,6 +39,8 @@ typedef struct Request {
     char *persona, *db;  /* backend unused */
     char **repos;        /* RQ_PULL: the repositories, in order */
     int n_repos;
+    LoraSpec *lora;      /* RQ_CHAT: the adapters to answer with */
+    int n_lora;
     struct Request *next;
 } Request;
 
@@ -50,6 +53,9 @@ struct Worker {
     Event *ev, *ev_tail;   /* events, oldest first */
     int running_chat;      /* a reply is being generated (under lock) */
     int pulling;           /* a download runs (under lock) */
+    LoraSpec *chat_lora;   /* the adapters of the next replies (under lock) */
+    int n_chat_lora;
+    Router *router;        /* lora = auto (under lock), or NULL */
     UnumCancel pull_cancel; /* the download's (pull.h) */
     int quit;
 
@@ -128,7 +134,9 @@ void event_free(Event *e) {
         case EV_TRANSCRIBE_FAILED:
         case EV_REPORT_FAILED: free(e->failed.why); break;
         case EV_TOKEN: free(e->token); break;
-        case EV_REPLY_DONE: free(e->reply.text), free(e->reply.model); break;
+        case EV_REPLY_DONE:
+            free(e->reply.text), free(e->reply.model), free(e->reply.adapters);
+            break;
         case EV_REPLY_RESTART: break;
         case EV_WHISPER_LOADED: free(e->whisper.model); break;
         case EV_SEGMENT: free(e->segment.text); break;
@@ -189,6 +197,7 @@ static void request_free(Request *r) {
     free(r->db);
     for (int i = 0; i < r->n_repos; i++) free(r->repos[i]);
     free(r->repos);
+    lora_specs_free(r->lora, r->n_lora);
     free(r);
 }
 
@@ -252,9 +261,45 @@ void worker_chat(Worker *w, const ChatMsg *msgs, const char *const *audio, int n
     r->n_msgs = n;
     r->params = *p;
     pthread_mutex_lock(&w->lock);
+    r->lora = adapterset_copy(w->chat_lora, r->n_lora = w->n_chat_lora);
     w->running_chat = 1; /* busy from now: a cancel must reach this reply */
     pthread_mutex_unlock(&w->lock);
     push(w, r);
+}
+
+void worker_chat_adapters(Worker *w, const LoraSpec *specs, int n) {
+    LoraSpec *c = adapterset_copy(specs, n);
+    pthread_mutex_lock(&w->lock);
+    LoraSpec *old = w->chat_lora;
+    int n_old = w->n_chat_lora;
+    w->chat_lora = c, w->n_chat_lora = n > 0 ? n : 0;
+    pthread_mutex_unlock(&w->lock);
+    lora_specs_free(old, n_old);
+}
+
+void worker_chat_router(Worker *w, const RouterEntry *entries, int n, float threshold) {
+    Router *r = n > 0 ? router_new(entries, n, threshold) : NULL;
+    pthread_mutex_lock(&w->lock);
+    Router *old = w->router;
+    w->router = r;
+    pthread_mutex_unlock(&w->lock);
+    router_free(old);
+}
+
+/* A request without adapters of its own when the router is on: the
+ * adapter it picks for the last user message becomes the request's. */
+static int route(Worker *w, Request *r) {
+    pthread_mutex_lock(&w->lock);
+    Router *rt = w->router;
+    pthread_mutex_unlock(&w->lock);
+    const char *last = NULL;
+    for (int i = 0; i < r->n_msgs; i++)
+        if (!strcmp(r->msgs[i].role, "user")) last = r->audio && r->audio[i] ? NULL : r->msgs[i].content;
+    if (!rt || r->n_lora || !last) return 0;
+    int pick;
+    if (router_pick(rt, w->engine, last, NULL, &pick)) return unum_error_wrap("lora = auto");
+    if (pick >= 0) r->lora = adapterset_copy(&router_entry(rt, pick)->spec, r->n_lora = 1);
+    return 0;
 }
 
 void worker_report(Worker *w, const char *db, int64_t rec, const char *template_name,
@@ -618,7 +663,9 @@ static void do_chat(Worker *w, Request *r) {
     int rc = 0;
     double conf = -1;
     Engine *answered = e;
-    if (w->remote && !voice && r->params.max_tokens >= 0) {
+    if (r->n_lora && r->params.max_tokens >= 0 && (!e || (w->remote && !voice))) {
+        rc = unum_error_set("the persona's adapters (%s) need a local model", r->lora[0].dir);
+    } else if (w->remote && !voice && r->params.max_tokens >= 0) {
         rc = remote_reply(w, r, &rep, &st);
     } else if (!e) {
         rc = unum_error_set(w->remote ? "a remote model cannot hear voice messages"
@@ -632,7 +679,10 @@ static void do_chat(Worker *w, Request *r) {
         int32_t *x = NULL;
         size_t nx = 0;
         float *emb = NULL;
-        rc = conversation_prompt(w, r, room, &x, &nx, &emb);
+        rc = route(w, r);
+        if (!rc && (rc = engine_set_adapters(e, r->lora, r->n_lora)))
+            unum_error_wrap("the reply's adapters");
+        if (!rc) rc = conversation_prompt(w, r, room, &x, &nx, &emb);
         if (!rc && emb) rc = engine_generate_embeds(e, x, nx, emb, &r->params, on_token, &rep, &st);
         else if (!rc) rc = engine_generate(e, x, nx, &r->params, on_token, &rep, &st);
         if (!rc && !emb && w->stage2_model && st.stop != STOP_CANCELLED)
@@ -657,6 +707,8 @@ static void do_chat(Worker *w, Request *r) {
                                              : "");
         ev->reply.confidence = conf;
         ev->reply.stage = answered && answered == w->stage2 ? 2 : 1;
+        /* stage 2 is another model: it answers without them */
+        ev->reply.adapters = answered == e && e ? adapterset_label(r->lora, r->n_lora) : xstrdup("");
     }
     pthread_mutex_lock(&w->lock);
     int more = 0; /* another reply queued behind this one keeps us busy */
@@ -873,6 +925,8 @@ void worker_stop(Worker *w) {
     else engine_free(w->engine);
     engine_free(w->stage2);
     free(w->stage2_model);
+    lora_specs_free(w->chat_lora, w->n_chat_lora);
+    router_free(w->router);
     remote_free(w->remote);
     whisper_drop(w);
     store_close(w->st);

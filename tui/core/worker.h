@@ -14,6 +14,7 @@
 
 #include "engine/chat.h"
 #include "engine/engine.h"
+#include "engine/router.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -62,6 +63,7 @@ typedef struct Event {
             char *model;  /* the name of the model that wrote it */
             double confidence; /* with a second stage: stage 1's, else -1 */
             int stage;         /* the stage that answered (1 or 2) */
+            char *adapters;    /* the adapters that answered (adapterset_label), "" none */
         } reply;
         struct {
             double confidence; /* stage 1's */
@@ -126,6 +128,20 @@ void worker_set_stage2(Worker *w, const char *model, double escalate_below,
  * clips are encoded once and kept for the next turns). */
 void worker_chat(Worker *w, const ChatMsg *msgs, const char *const *audio, int n,
                  const GenerateParams *p);
+/* The LoRA adapters (copied) that the chat replies asked for from now on
+ * are written with: the chosen persona's (n = 0: none). Each worker_chat
+ * takes the set current when it is called, and the engine is switched to
+ * it before the reply (the base stays loaded; a report's adapters never
+ * stay on for chat). A folder that cannot be read fails that reply with an
+ * error naming it: no reply is written with other weights instead. The
+ * reply's event names the adapters that wrote it. */
+void worker_chat_adapters(Worker *w, const LoraSpec *specs, int n);
+/* lora = auto: from now on a reply asked for without adapters (a persona
+ * with none) is written with the adapter the router (engine/router.h)
+ * picks among entries[0..n) (copied) for the conversation's last user
+ * message, or with none when no description reaches threshold (n = 0:
+ * no routing). Voice messages are not routed. */
+void worker_chat_router(Worker *w, const RouterEntry *entries, int n, float threshold);
 /* Stops the running reply or download; safe from any thread. */
 void worker_cancel(Worker *w);
 /* Whether a reply is being generated. */
