@@ -152,6 +152,11 @@ const char *capture_path(const capture *c) {
     return NULL;
 }
 
+void capture_pause(capture *c, int paused) {
+    (void)c;
+    (void)paused;
+}
+
 #else /* UNUM_SDL */
 
 int capture_supported(void) { return 1; }
@@ -175,6 +180,7 @@ struct capture {
     pthread_mutex_t status_lock;
     int closing;
     _Atomic int accepting;       /* the callback stores samples */
+    _Atomic int paused;          /* the callback drops them (capture_pause) */
     _Atomic int stop;            /* stop requested */
     _Atomic int removed;         /* the device went away ... */
     _Atomic uint64_t removed_at; /* ... after this many ring samples */
@@ -224,6 +230,7 @@ int capture_list_devices(char ***names, int *n) {
 static void SDLCALL on_audio(void *user, Uint8 *stream, int len) {
     capture *c = user;
     if (!atomic_load_explicit(&c->accepting, memory_order_acquire)) return;
+    if (atomic_load_explicit(&c->paused, memory_order_relaxed)) return; /* not in the file */
     size_t n = (size_t)len / sizeof(float);
     if (c->max_in) { /* nothing past the limit: it would only count as overruns */
         uint64_t got = capture_ring_written(c->ring);
@@ -517,5 +524,9 @@ int capture_close(capture *c, capture_stats *st) {
 }
 
 const char *capture_path(const capture *c) { return c && c->wav ? wav_writer_path(c->wav) : NULL; }
+
+void capture_pause(capture *c, int paused) {
+    if (c) atomic_store_explicit(&c->paused, paused != 0, memory_order_relaxed);
+}
 
 #endif /* UNUM_SDL */

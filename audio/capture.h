@@ -119,6 +119,11 @@ capture_state capture_wait(capture *c, int timeout_ms, capture_stats *st);
  * Returns 0, or -1 with the error set when the file could not be completed;
  * a removed device is not an error here (st->state says so). */
 int capture_close(capture *c, capture_stats *st);
+/* Pauses (paused 1) or resumes (0) the recording: while paused, what the
+ * device delivers is dropped in the callback, so the paused span is in
+ * neither the file nor the listener's stream (nor counted as an overrun);
+ * what was captured before still drains. Safe from any thread. */
+void capture_pause(capture *c, int paused);
 /* The WAV file being written (owned by c; NULL when there is none). */
 const char *capture_path(const capture *c);
 

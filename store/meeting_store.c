@@ -47,7 +47,7 @@ int store_recording_add_imported(Store *st, const char *path, double duration_s,
 #define MEETING_COLS                                                                               \
     "SELECT r.id, r.path, r.source, r.status, r.created, r.duration_s, r.transcribed, "            \
     "(SELECT count(*) FROM segments g WHERE g.recording_id = r.id), "                              \
-    "(SELECT count(*) FROM reports p WHERE p.recording_id = r.id) FROM recordings r "
+    "(SELECT count(*) FROM reports p WHERE p.recording_id = r.id), r.title FROM recordings r "
 
 static void meeting_row(sqlite3_stmt *s, StoreMeeting *m) {
     m->id = sqlite3_column_int64(s, 0);
@@ -59,6 +59,7 @@ static void meeting_row(sqlite3_stmt *s, StoreMeeting *m) {
     m->transcribed = sqlite3_column_int(s, 6);
     m->segments = sqlite3_column_int64(s, 7);
     m->reports = sqlite3_column_int64(s, 8);
+    m->title = store_col_text(s, 9);
 }
 
 int store_meeting_list(Store *st, StoreMeeting **out, size_t *n) {
@@ -92,6 +93,7 @@ void store_meeting_free(StoreMeeting *m) {
     free(m->source);
     free(m->status);
     free(m->created);
+    free(m->title);
     memset(m, 0, sizeof *m);
 }
 
@@ -172,4 +174,59 @@ char *store_report_latest(Store *st, int64_t recording_id) {
     if (rc == SQLITE_DONE) unum_error_set("recording %lld has no report", (long long)recording_id);
     else if (rc != SQLITE_ROW) store_fail(st, "reading a report");
     return md;
+}
+
+int store_report_list(Store *st, int64_t recording_id, StoreReport **out, size_t *n) {
+    *out = NULL;
+    *n = 0;
+    sqlite3_stmt *s = store_prepare(st, "SELECT id, template, persona, created, markdown "
+                                        "FROM reports WHERE recording_id = ?1 ORDER BY id DESC");
+    if (!s) return -1;
+    sqlite3_bind_int64(s, 1, recording_id);
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        *out = xrealloc(*out, sizeof **out * (*n + 1));
+        StoreReport *r = &(*out)[(*n)++];
+        memset(r, 0, sizeof *r);
+        r->id = sqlite3_column_int64(s, 0);
+        r->recording_id = recording_id;
+        r->template_name = store_col_text(s, 1);
+        r->persona = store_col_text(s, 2);
+        r->created = store_col_text(s, 3);
+        r->markdown = store_col_text(s, 4);
+    }
+    sqlite3_finalize(s);
+    return rc == SQLITE_DONE ? 0 : store_fail(st, "listing reports");
+}
+
+void store_reports_free(StoreReport *list, size_t n) {
+    for (size_t i = 0; i < n; i++) store_report_free(&list[i]);
+    free(list);
+}
+
+/* ------------------------------------------------------------ rename, delete */
+
+/* One statement on recording id that must change exactly one row. */
+static int recording_change(Store *st, int64_t id, const char *sql, const char *text,
+                            const char *what) {
+    sqlite3_stmt *s = store_prepare(st, sql);
+    if (!s) return -1;
+    sqlite3_bind_int64(s, 1, id);
+    if (text) sqlite3_bind_text(s, 2, text, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    sqlite3_finalize(s);
+    if (rc != SQLITE_DONE) return store_fail(st, what);
+    if (sqlite3_changes(store_db(st)) != 1)
+        return unum_error_set("recording %lld not found", (long long)id);
+    return 0;
+}
+
+int store_recording_rename(Store *st, int64_t id, const char *title) {
+    return recording_change(st, id, "UPDATE recordings SET title = ?2 WHERE id = ?1", title,
+                            "renaming a recording");
+}
+
+int store_recording_delete(Store *st, int64_t id) {
+    return recording_change(st, id, "DELETE FROM recordings WHERE id = ?1", NULL,
+                            "deleting a recording");
 }

@@ -9,6 +9,7 @@
 #ifndef UNUM_MEETING_STORE_H
 #define UNUM_MEETING_STORE_H
 
+#include "store/session.h" /* StoreReport */
 #include "store/store.h"
 
 #include <stddef.h>
@@ -21,7 +22,9 @@ typedef struct {
     int transcribed;  /* the transcript is whole */
     int64_t segments; /* segments stored */
     int64_t reports;  /* reports written from it */
+    char *title;      /* given by the user ('' when none) */
 } StoreMeeting;
+
 
 typedef struct {
     int64_t id;
@@ -58,5 +61,14 @@ int store_report_add_model(Store *st, int64_t recording_id, const char *template
 /* The newest report of a recording (markdown, new string); NULL with the
  * error set when it has none. */
 char *store_report_latest(Store *st, int64_t recording_id);
+/* Every report of a recording, newest first (session.h's StoreReport). */
+int store_report_list(Store *st, int64_t recording_id, StoreReport **out, size_t *n);
+void store_reports_free(StoreReport *list, size_t n);
+
+/* Gives the recording a title ('' takes it away). */
+int store_recording_rename(Store *st, int64_t id, const char *title);
+/* Deletes the recording's row, and with it (foreign keys) its segments and
+ * reports. Its file is the caller's to remove (SQL only here). */
+int store_recording_delete(Store *st, int64_t id);
 
 #endif

@@ -242,3 +242,7 @@ char *persona_system_prompt(const Persona *p) {
         }
     return out;
 }
+
+int store_persona_rename(Store *st, const char *from, const char *to) {
+    return store_rename_named(st, "personas", "persona", from, to);
+}

@@ -43,6 +43,9 @@ int store_persona_add(Store *st, const Persona *p);
 int store_persona_update(Store *st, const Persona *p);
 int store_persona_get(Store *st, const char *name, Persona *out);
 int store_persona_delete(Store *st, const char *name);
+/* Renames persona from to to (its other fields and, for a template, its
+ * sections kept). */
+int store_persona_rename(Store *st, const char *from, const char *to);
 /* All personas by name; free with store_personas_free. */
 int store_persona_list(Store *st, Persona **out, size_t *n);
 void store_personas_free(Persona *list, size_t n);

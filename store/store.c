@@ -2,6 +2,7 @@
 #include "store/store.h"
 
 #include "store/builtin.h"
+#include "store/persona.h" /* store_name_check */
 #include "engine/base/paths.h"
 #include "engine/base/util.h"
 
@@ -171,6 +172,11 @@ static const char migration_6[] =
     "ALTER TABLE personas ADD COLUMN adapters TEXT NOT NULL DEFAULT '';"
     "ALTER TABLE templates ADD COLUMN adapters TEXT NOT NULL DEFAULT '';";
 
+/* Version 7: a recording's title, given in the app's meetings library
+ * ('' shows its file's name). */
+static const char migration_7[] =
+    "ALTER TABLE recordings ADD COLUMN title TEXT NOT NULL DEFAULT '';";
+
 typedef struct {
     const char *sql;
     int (*after)(Store *st); /* runs in the same transaction, after sql */
@@ -188,6 +194,7 @@ static const Migration migrations[STORE_SCHEMA_VERSION] = {
     {migration_4, NULL},
     {migration_5, NULL},
     {migration_6, NULL},
+    {migration_7, NULL},
 };
 
 /* ---- helpers -------------------------------------------------------------- */
@@ -487,6 +494,28 @@ int store_check(Store *st) {
                            "VALUES ('integrity-check', 1)") != 0)
             return unum_error_wrap("full-text index");
     }
+    return 0;
+}
+
+int store_rename_named(Store *st, const char *table, const char *kind, const char *from,
+                       const char *to) {
+    char what[64];
+    snprintf(what, sizeof what, "%s name", kind);
+    if (store_name_check(to, what)) return -1;
+    char sql[128];
+    snprintf(sql, sizeof sql, "UPDATE %s SET name = ?2 WHERE name = ?1", table);
+    sqlite3_stmt *s = store_prepare(st, sql);
+    if (!s) return -1;
+    sqlite3_bind_text(s, 1, from, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, to, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    sqlite3_finalize(s);
+    if ((rc & 0xff) == SQLITE_CONSTRAINT) return unum_error_set("%s '%s' exists already", kind, to);
+    if (rc != SQLITE_DONE) {
+        snprintf(what, sizeof what, "renaming a %s", kind);
+        return store_fail(st, what);
+    }
+    if (sqlite3_changes(st->db) == 0) return unum_error_set("%s '%s' not found", kind, from);
     return 0;
 }
 

@@ -22,7 +22,7 @@
 #include <stdint.h>
 
 /* The newest schema version this build writes. */
-#define STORE_SCHEMA_VERSION 6
+#define STORE_SCHEMA_VERSION 7
 /* PRAGMA application_id of a unum database ("unum"). */
 #define STORE_APPLICATION_ID 0x756e756d
 
@@ -81,5 +81,9 @@ sqlite3_stmt *store_prepare(Store *st, const char *sql);
 /* Deletes the row of table whose name is name; "KIND 'NAME' not found" when
  * there is none. table is one of the store's own, never user text. */
 int store_delete_named(Store *st, const char *table, const char *kind, const char *name);
+/* Renames that row from to to (a valid name, store_name_check); "KIND 'TO'
+ * exists already" or "KIND 'FROM' not found" otherwise. */
+int store_rename_named(Store *st, const char *table, const char *kind, const char *from,
+                       const char *to);
 
 #endif

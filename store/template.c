@@ -305,3 +305,7 @@ void store_templates_free(Template *list, size_t n) {
     for (size_t i = 0; i < n; i++) template_free(&list[i]);
     free(list);
 }
+
+int store_template_rename(Store *st, const char *from, const char *to) {
+    return store_rename_named(st, "templates", "template", from, to);
+}

@@ -39,6 +39,9 @@ int store_template_add(Store *st, const Template *t);
 int store_template_update(Store *st, const Template *t);
 int store_template_get(Store *st, const char *name, Template *out);
 int store_template_delete(Store *st, const char *name);
+/* Renames template from to to (its other fields and, for a template, its
+ * sections kept). */
+int store_template_rename(Store *st, const char *from, const char *to);
 /* All templates by name, sections included. */
 int store_template_list(Store *st, Template **out, size_t *n);
 void store_templates_free(Template *list, size_t n);

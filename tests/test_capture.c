@@ -323,6 +323,57 @@ static void record_exact(wav_encoding enc) {
     test_tmp_remove(dir);
 }
 
+/* Paused, nothing more reaches the file or the listener; resumed, it
+ * grows again; the file holds exactly the frames counted, the paused span
+ * left out. */
+TEST(capture_pause_leaves_the_span_out) {
+    char *dir = test_tmpdir();
+    REQUIRE(dir);
+    float *x = NULL;
+    size_t nx = 0;
+    if (make_speech(dir, 1, &x, &nx)) {
+        test_tmp_remove(dir);
+        SKIP("espeak-ng could not make speech");
+    }
+    char raw[512], out[512];
+    snprintf(raw, sizeof raw, "%s/in.raw", dir);
+    snprintf(out, sizeof out, "%s/out.wav", dir);
+    REQUIRE(write_raw(raw, x, nx) == 0);
+    use_disk_driver(dir, "13"); /* paced: about 5x real time */
+    tally t = {0, 0};
+    capture *c = capture_start(&(capture_config){.path = out, .listener = count_samples,
+                                                 .listener_user = &t});
+    REQUIRE(c);
+    capture_stats st;
+    for (int i = 0; i < 2000; i++)
+        if (capture_wait(c, 5, &st) != CAPTURE_RUNNING || st.frames >= 4000) break;
+    capture_pause(c, 1);
+    uint64_t at_pause = 0; /* what was captured before drains (within seconds) */
+    for (int i = 0; i < 30 && (i == 0 || st.frames != at_pause); i++) {
+        at_pause = st.frames;
+        capture_wait(c, 300, &st);
+    }
+    capture_wait(c, 1000, &st); /* a second of paused input: about 5 s of audio */
+    CHECK_EQ_INT(st.frames, at_pause);
+    CHECK_EQ_INT(st.state, CAPTURE_RUNNING);
+    capture_pause(c, 0);
+    for (int i = 0; i < 2000; i++)
+        if (capture_wait(c, 5, &st) != CAPTURE_RUNNING || st.frames >= at_pause + 4000) break;
+    CHECK(st.frames >= at_pause + 4000);
+    CHECK_EQ_INT(capture_close(c, &st), 0);
+    CHECK_EQ_INT(st.overruns, 0);
+    CHECK_EQ_INT(t.n, st.frames);
+    wav_audio a;
+    REQUIRE(wav_read_file(out, 0, &a) == 0);
+    CHECK_EQ_INT(a.n, st.frames);
+    printf("  %llu frames before the pause, %llu in all\n", (unsigned long long)at_pause,
+           (unsigned long long)st.frames);
+    wav_audio_free(&a);
+    free(x);
+    drop_disk_driver();
+    test_tmp_remove(dir);
+}
+
 TEST(capture_disk_pcm16_exact) { record_exact(WAV_PCM); }
 TEST(capture_disk_float_exact) { record_exact(WAV_FLOAT); }
 

@@ -4,6 +4,7 @@
 #include "engine/chat.h"
 #include "tests/test.h"
 #include "engine/tokenizer.h"
+#include "tui/app/keys.h"
 #include "engine/base/util.h"
 
 #include <stdarg.h>
@@ -43,6 +44,132 @@ TEST(cli_usage_errors_exit_2) {
     CHECK_EQ_INT(test_sh(&out, NULL, "$U --help"), 0);
     CHECK_CONTAINS(out, "tokenize");
     free(out);
+}
+
+/* Every command the usage text lists, and every subcommand it names (a
+ * word after the command or after " | "), answers --help and -h with its
+ * own usage on stdout and exit 0, and runs nothing: the database given
+ * with --db is never created (`unum search --help` must not search).
+ * --version prints the version. */
+TEST(cli_every_command_answers_help) {
+    char *usage = NULL;
+    REQUIRE(test_sh(&usage, NULL, "$U --help") == 0 && usage);
+    char *dir = test_tmpdir(), *db = unum_path_join(dir, "never.db");
+    int commands = 0, subcommands = 0;
+    char cmd[64] = "";
+    for (char *save = NULL, *l = strtok_r(usage, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+        const char *words = NULL;
+        if (l[0] == ' ' && l[1] == ' ' && l[2] >= 'a' && l[2] <= 'z') { /* a command's entry */
+            size_t n = strcspn(l + 2, " ");
+            snprintf(cmd, sizeof cmd, "%.*s", (int)n, l + 2);
+            words = l + 2;
+            for (int flag = 0; flag < 2; flag++) {
+                char *out = NULL, *err = NULL, want[96];
+                CHECK_EQ_INT(
+                    test_sh(&out, &err, "$U --db %s %s %s", db, cmd, flag ? "-h" : "--help"), 0);
+                snprintf(want, sizeof want, "usage: unum %s", cmd);
+                CHECK_CONTAINS(out, want);
+                CHECK(err && !err[0]);
+                free(out);
+                free(err);
+            }
+            commands++;
+        } else if (cmd[0] && l[0] == ' ' && strstr(l, "| ")) {
+            words = l; /* a continuation that names more subcommands */
+        }
+        /* the subcommands: a lowercase word after the command or a "|" */
+        char line[1024], prev[64] = "";
+        snprintf(line, sizeof line, "%s", words ? words : "");
+        for (char *s2 = NULL, *w = strtok_r(line, " ", &s2); w; w = strtok_r(NULL, " ", &s2)) {
+            int word = strspn(w, "abcdefghijklmnopqrstuvwxyz") == strlen(w);
+            if (word && (!strcmp(prev, "|") || !strcmp(prev, cmd))) {
+                char *out = NULL;
+                CHECK_EQ_INT(test_sh(&out, NULL, "$U --db %s %s %s --help", db, cmd, w), 0);
+                CHECK_CONTAINS(out, "usage: unum");
+                free(out);
+                subcommands++;
+            }
+            snprintf(prev, sizeof prev, "%s", w);
+        }
+    }
+    printf("  %d commands, %d subcommands\n", commands, subcommands);
+    CHECK(commands >= 17);
+    CHECK(subcommands >= 10);
+    CHECK(!unum_file_exists(db));
+    char *out = NULL;
+    CHECK_EQ_INT(test_sh(&out, NULL, "$U --version"), 0);
+    CHECK(out && !strncmp(out, "unum ", 5) && out[5] >= '0' && out[5] <= '9');
+    free(out);
+    free(db);
+    test_tmp_remove(dir);
+    free(usage);
+}
+
+/* s with roff's escaped hyphen for every '-' (new string). */
+static char *roff_hyphens(const char *s) {
+    char *out = xmalloc(2 * strlen(s) + 1), *o = out;
+    for (; *s; s++) {
+        if (*s == '-') *o++ = '\\';
+        *o++ = *s;
+    }
+    *o = 0;
+    return out;
+}
+
+/* docs/unum.1 names every command of the usage text in its COMMANDS
+ * section, and every action of the key table with its default keys in
+ * its KEYS section. */
+TEST(docs_man_page_lists_every_command_and_key) {
+    char *path = unum_path_join(test_root(), "docs/unum.1");
+    char *man = unum_read_file(path, 1 << 20, NULL), *usage = NULL;
+    free(path);
+    REQUIRE(man && test_sh(&usage, NULL, "$U --help") == 0 && usage);
+    char *cmds = strstr(man, ".SH COMMANDS"), *keys = strstr(man, ".SH KEYS");
+    REQUIRE(cmds && keys && cmds < keys);
+    /* the commands the section names: the words of its ".B a, b" lines */
+    char named[4096] = " ";
+    for (char *at = cmds; (at = strstr(at, "\n.B ")) && at < keys; at += 4) {
+        size_t len = strcspn(at + 4, "\n");
+        strncat(named, at + 4, len < 200 ? len : 200);
+        strcat(named, " ");
+    }
+    for (char *c = named; *c; c++)
+        if (*c == ',') *c = ' ';
+    for (char *save = NULL, *l = strtok_r(usage, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+        if (!(l[0] == ' ' && l[1] == ' ' && l[2] >= 'a' && l[2] <= 'z')) continue;
+        char word[80];
+        snprintf(word, sizeof word, " %.*s ", (int)strcspn(l + 2, " "), l + 2);
+        if (!strstr(named, word))
+            test_fail(__FILE__, __LINE__, "docs/unum.1's COMMANDS lacks%s", word);
+    }
+    Keymap m;
+    keys_defaults(&m);
+    for (int a = 0; a < KEYS_N_ACTIONS; a++) {
+        char want[256], *name = roff_hyphens(keys_action_name((KeyAction)a));
+        snprintf(want, sizeof want, "(\\fI%s\\fR)", name);
+        free(name);
+        char *entry = strstr(keys, want);
+        if (!entry) {
+            test_fail(__FILE__, __LINE__, "docs/unum.1 KEYS lacks the action %s",
+                      keys_action_name((KeyAction)a));
+            continue;
+        }
+        /* its ".B KEY, KEY" line is the one just before */
+        char *line_end = entry;
+        while (line_end > keys && line_end[-1] != '\n') line_end--;
+        char *b = line_end - 1;
+        while (b > keys && b[-1] != '\n') b--;
+        for (int k = 0; k < m.n[a]; k++) {
+            char kn[KEYS_NAME_MAX], *esc = roff_hyphens(keys_name(m.key[a][k], kn));
+            char *hit = strstr(b, esc);
+            if (!(hit && hit < line_end))
+                test_fail(__FILE__, __LINE__, "docs/unum.1: %s lacks its key %s",
+                          keys_action_name((KeyAction)a), kn);
+            free(esc);
+        }
+    }
+    free(usage);
+    free(man);
 }
 
 TEST(cli_runtime_errors_exit_1_and_name_the_culprit) {

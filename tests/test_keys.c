@@ -170,7 +170,7 @@ TEST(keys_file_overrides) {
     const char *text = "# my keys\n\n"
                        "  quit = F10 C-q F10  \r\n"
                        "regenerate = C-n\n" /* C-n is freed by the next line */
-                       "new_session = F12\n"
+                       "new_session = M-F5\n"
                        "help = #\n"
                        "unbind F4\n"
                        "persona_new = Insert\n"
@@ -181,7 +181,7 @@ TEST(keys_file_overrides) {
     CHECK_EQ_INT(keys_lookup(&m, KEYS_FN | KEY_F(10), KEYS_CTX_GLOBAL), KEYS_QUIT);
     CHECK_EQ_INT(keys_lookup(&m, 14, KEYS_CTX_GLOBAL), KEYS_REGENERATE);
     CHECK_EQ_INT(keys_lookup(&m, 18, KEYS_CTX_GLOBAL), KEYS_NONE); /* C-r replaced */
-    CHECK_EQ_INT(keys_lookup(&m, KEYS_FN | KEY_F(12), KEYS_CTX_INPUT), KEYS_NEW_SESSION);
+    CHECK_EQ_INT(keys_lookup(&m, KEYS_ALT | KEYS_FN | KEY_F(5), KEYS_CTX_INPUT), KEYS_NEW_SESSION);
     CHECK_EQ_INT(keys_lookup(&m, '#', KEYS_CTX_SESSIONS), KEYS_HELP);
     CHECK_EQ_INT(keys_lookup(&m, '?', KEYS_CTX_SESSIONS), KEYS_NONE);
     CHECK_EQ_INT(keys_lookup(&m, KEYS_FN | KEY_F(4), KEYS_CTX_GLOBAL), KEYS_NONE);
@@ -209,8 +209,8 @@ TEST(keys_file_errors_name_file_and_line) {
     EXPECT_ERROR("regenerate = C-n\n",
                  "keys:1: C-n is bound to both regenerate (line 1) and new_session (default) in "
                  "the global context");
-    EXPECT_ERROR("\n\nsearch = F12\nrecord = F12\n",
-                 "keys:4: F12 is bound to both search (line 3) and record (line 4)");
+    EXPECT_ERROR("\n\nsearch = M-F5\nrecord = M-F5\n",
+                 "keys:4: M-F5 is bound to both search (line 3) and record (line 4)");
     EXPECT_ERROR("persona_edit = n\n", "persona_edit (line 1) and persona_new (default) in the "
                                        "personas context");
     EXPECT_ERROR("quit = C-a\n",
@@ -299,8 +299,11 @@ static void every_bound_key_has_a_handler(const Keymap *m) {
         for (int a = 0; a < KEYS_N_ACTIONS; a++) {
             KeyContext own = keys_action_context((KeyAction)a);
             if (own != (KeyContext)c && own != KEYS_CTX_GLOBAL) continue;
-            /* the sessions overlay is modal: of the global keys only quit acts there */
-            if (c == KEYS_CTX_SESSIONS && own == KEYS_CTX_GLOBAL && a != KEYS_QUIT) continue;
+            /* the sessions and meetings overlays are modal: of the global
+             * keys only quit acts there */
+            if ((c == KEYS_CTX_SESSIONS || c == KEYS_CTX_MEETINGS) && own == KEYS_CTX_GLOBAL &&
+                a != KEYS_QUIT)
+                continue;
             for (int k = 0; k < m->n[a]; k++) {
                 KeyAction got = keys_lookup(m, m->key[a][k], (KeyContext)c);
                 char name[KEYS_NAME_MAX];
@@ -328,11 +331,11 @@ TEST(keys_every_bound_key_has_a_handler) {
     /* rebound: the pane actions on other keys, the paging keys on F-keys */
     const char *f = "persona_pick = o\npersona_edit = E\npersona_new = N\n"
                     "template_pick = o\ntemplate_edit = E\ntemplate_new = N\ntemplate_report = R\n"
-                    "session_open = o\nsession_delete = x\npage_top = F12\npage_bottom = F10\n";
+                    "session_open = o\nsession_delete = x\npage_top = M-F5\npage_bottom = F10\n";
     REQUIRE(keys_parse(&m, f, strlen(f), "keys") == 0);
     every_bound_key_has_a_handler(&m);
     CHECK_EQ_INT(keys_lookup(&m, 'x', KEYS_CTX_SESSIONS), KEYS_SESSION_DELETE);
-    CHECK_EQ_INT(keys_lookup(&m, KEYS_FN | KEY_F(12), KEYS_CTX_INPUT), KEYS_PAGE_TOP);
+    CHECK_EQ_INT(keys_lookup(&m, KEYS_ALT | KEYS_FN | KEY_F(5), KEYS_CTX_INPUT), KEYS_PAGE_TOP);
 }
 
 /* ------------------------------------------------------- bad lines */

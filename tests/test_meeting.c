@@ -196,6 +196,7 @@ TEST(meeting_cancelled_report_stores_nothing) {
     REQUIRE(recording_import(m.st, wav, &rec, &existing) == 0);
     free(wav);
     REQUIRE(store_segment_add(m.st, rec, 0, 4, NULL, "hello everyone", NULL) == 0);
+    REQUIRE(store_recording_set_transcribed(m.st, rec) == 0);
     MeetingParams p;
     meeting_defaults(&p);
     p.section_tokens = 8;
@@ -208,6 +209,36 @@ TEST(meeting_cancelled_report_stores_nothing) {
     CHECK_EQ_INT(meeting_report(m.st, m.e, rec, "standup", NULL, &p, &md, &report), 1);
     CHECK(md == NULL);
     CHECK_EQ_INT(q_int(m.st, "SELECT count(*) FROM reports"), 0);
+    meet_close(&m);
+}
+
+/* A transcript still being written (segments stored, the recording not
+ * marked whole): no report, an error that says why, no row; once marked
+ * whole, the same call writes it. The app and `unum meeting summarize`
+ * share this rule. */
+TEST(meeting_report_needs_a_whole_transcript) {
+    Meet m;
+    if (meet_open(&m, 0, 0)) return;
+    char *wav = meeting_wav();
+    int64_t rec = 0;
+    int existing;
+    REQUIRE(recording_import(m.st, wav, &rec, &existing) == 0);
+    free(wav);
+    REQUIRE(store_segment_add(m.st, rec, 0, 4, NULL, "the first half of what was said", NULL) == 0);
+    MeetingParams p;
+    meeting_defaults(&p);
+    p.section_tokens = 4;
+    char *md = NULL;
+    int64_t report = 0;
+    CHECK_EQ_INT(meeting_report(m.st, m.e, rec, "standup", NULL, &p, &md, &report), -1);
+    CHECK_CONTAINS(unum_error(), "not whole yet");
+    CHECK(md == NULL);
+    CHECK_EQ_INT(p.calls, 0);
+    CHECK_EQ_INT(q_int(m.st, "SELECT count(*) FROM reports"), 0);
+    REQUIRE(store_recording_set_transcribed(m.st, rec) == 0);
+    CHECK_EQ_INT(meeting_report(m.st, m.e, rec, "standup", NULL, &p, &md, &report), 0);
+    CHECK_EQ_INT(q_int(m.st, "SELECT count(*) FROM reports"), 1);
+    free(md);
     meet_close(&m);
 }
 

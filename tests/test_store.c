@@ -2,6 +2,7 @@
  * personas, templates, sessions, messages, reports, recordings and their
  * crash repair, segments, search, and the inputs it must refuse. */
 #include "audio/wav.h"
+#include "store/meeting_store.h"
 #include "store/persona.h"
 #include "store/recording.h"
 #include "store/search.h"
@@ -248,6 +249,8 @@ TEST(store_upgrade_from_every_earlier_version) {
         CHECK_EQ_INT(mine.adapters.n, 1);
         if (mine.adapters.n) CHECK_STR(mine.adapters.v[0].path, "/adapters/terse");
         persona_free(&mine);
+        /* Recordings have a title from version 7 on, '' for the old ones. */
+        CHECK_EQ_INT(q_int(st, "SELECT count(*) FROM recordings WHERE title = ''"), 1);
         /* And the newest tables work on the upgraded file. */
         CHECK(store_report_add(st, 0, 1, "standup", "analyst", "# r", NULL) == 0);
         store_close(st);
@@ -261,19 +264,19 @@ TEST(store_failed_migration_keeps_previous_version) {
     REQUIRE(dir);
     char *path = unum_path_join(dir, "old.db");
     Store *st;
-    REQUIRE(store_open_version(path, STORE_SCHEMA_VERSION - 1, &st) == 0);
-    fill_version(st, STORE_SCHEMA_VERSION - 1);
-    /* A column in the way makes the last migration fail half-way, after
-     * its first statement ran. */
+    /* Migration 6 (a column on personas, then one on templates): a column
+     * in the way makes it fail half-way, after its first statement ran. */
+    REQUIRE(store_open_version(path, 5, &st) == 0);
+    fill_version(st, 5);
     CHECK(store_exec(st, "ALTER TABLE templates ADD COLUMN adapters TEXT") == 0);
     store_close(st);
     CHECK(store_open(path, &st) != 0);
     char want[64];
-    snprintf(want, sizeof want, "schema version %d", STORE_SCHEMA_VERSION);
+    snprintf(want, sizeof want, "schema version %d", 6);
     CHECK_ERR(want);
     CHECK_ERR(path);
-    REQUIRE(store_open_version(path, STORE_SCHEMA_VERSION - 1, &st) == 0);
-    CHECK_EQ_INT(store_version(st), STORE_SCHEMA_VERSION - 1);
+    REQUIRE(store_open_version(path, 5, &st) == 0);
+    CHECK_EQ_INT(store_version(st), 5);
     CHECK_EQ_INT(q_int(st, "SELECT count(*) FROM messages"), 3);
     CHECK_EQ_INT(q_int(st, "SELECT count(*) FROM pragma_table_info('personas') "
                            "WHERE name = 'adapters'"),
@@ -574,6 +577,71 @@ TEST(store_template_json_errors_name_the_field) {
 }
 
 /* ---- sessions, messages, reports ------------------------------------------ */
+
+/* Renaming in place: the row keeps its id (a template its sections); a
+ * taken name, a missing one and an invalid one are refused by name. */
+TEST(store_persona_and_template_rename) {
+    char *dir;
+    Store *st = fresh(&dir, NULL);
+    REQUIRE(st);
+    long long id = q_int(st, "SELECT id FROM personas WHERE name = 'analyst'");
+    CHECK(store_persona_rename(st, "analyst", "critic") == 0);
+    CHECK_EQ_INT(q_int(st, "SELECT id FROM personas WHERE name = 'critic'"), id);
+    CHECK_EQ_INT(q_int(st, "SELECT count(*) FROM personas WHERE name = 'analyst'"), 0);
+    CHECK(store_persona_rename(st, "critic", "coach") == -1);
+    CHECK_ERR("persona 'coach' exists already");
+    CHECK(store_persona_rename(st, "nobody", "somebody") == -1);
+    CHECK_ERR("persona 'nobody' not found");
+    CHECK(store_persona_rename(st, "critic", "has space") == -1);
+    CHECK_ERR("persona name");
+    long long sections = q_int(st, "SELECT count(*) FROM template_sections s JOIN templates t ON "
+                                   "s.template_id = t.id WHERE t.name = 'standup'");
+    CHECK(sections > 0);
+    CHECK(store_template_rename(st, "standup", "daily") == 0);
+    CHECK_EQ_INT(q_int(st, "SELECT count(*) FROM template_sections s JOIN templates t ON "
+                           "s.template_id = t.id WHERE t.name = 'daily'"),
+                 sections);
+    store_close(st);
+    test_tmp_remove(dir);
+}
+
+/* A recording's title; its reports newest first; deleting it removes its
+ * segments and reports with it (the file is the caller's). */
+TEST(store_recording_title_reports_and_delete) {
+    char *dir;
+    Store *st = fresh(&dir, NULL);
+    REQUIRE(st);
+    int64_t rec = 0, r1 = 0, r2 = 0;
+    REQUIRE(store_recording_begin(st, "/nonexistent/a.wav", 16000, 1, 0, &rec) == 0);
+    REQUIRE(store_segment_add(st, rec, 0, 1, NULL, "hello", NULL) == 0);
+    REQUIRE(store_report_add_model(st, rec, "standup", "analyst", "m", "# one", &r1) == 0);
+    REQUIRE(store_report_add_model(st, rec, "retro", "", "m", "# two", &r2) == 0);
+    CHECK(store_recording_rename(st, rec, "Budget review") == 0);
+    StoreMeeting m;
+    REQUIRE(store_meeting_get(st, rec, &m) == 0);
+    CHECK_STR(m.title, "Budget review");
+    store_meeting_free(&m);
+    StoreReport *r;
+    size_t n;
+    REQUIRE(store_report_list(st, rec, &r, &n) == 0);
+    CHECK_EQ_INT(n, 2);
+    if (n == 2) {
+        CHECK_EQ_INT(r[0].id, r2);
+        CHECK_STR(r[0].markdown, "# two");
+        CHECK_STR(r[1].template_name, "standup");
+        CHECK_STR(r[1].persona, "analyst");
+    }
+    store_reports_free(r, n);
+    CHECK(store_recording_delete(st, rec) == 0);
+    CHECK_EQ_INT(q_int(st, "SELECT count(*) FROM recordings"), 0);
+    CHECK_EQ_INT(q_int(st, "SELECT count(*) FROM segments"), 0);
+    CHECK_EQ_INT(q_int(st, "SELECT count(*) FROM reports"), 0);
+    CHECK(store_recording_delete(st, rec) == -1);
+    CHECK_ERR("not found");
+    CHECK(store_recording_rename(st, rec, "x") == -1);
+    store_close(st);
+    test_tmp_remove(dir);
+}
 
 TEST(store_sessions_and_messages) {
     char *dir;

@@ -10,7 +10,11 @@
 #include "tests/openai_stub.h"
 #include "tests/test.h"
 
+#include "store/meeting_store.h"
 #include "store/recording.h"
+#include "tui/app/keys.h"
+#include "tui/app/textwrap.h"
+#include "tui/core/recordings.h"
 #include "store/session.h"
 #include "store/store.h"
 #include "tui/core/when.h"
@@ -278,6 +282,17 @@ TEST(tui_persona_edit_and_use) {
     free(s);
     keys(&t, "C-q");
     CHECK(wait_for(&t, "EXIT=0", 5000));
+    /* the chosen persona is remembered, as the theme is: the next start
+     * shows it in the status bar (the screen's first row) */
+    REQUIRE(start(&t, env, NULL) == 0);
+    REQUIRE(wait_for(&t, "model loaded", 20000));
+    s = screen(&t);
+    char *row0_end = strchr(s, '\n');
+    if (row0_end) *row0_end = 0;
+    CHECK_CONTAINS(s, name);
+    free(s);
+    keys(&t, "C-q");
+    CHECK(wait_for(&t, "EXIT=0", 5000));
     free(model);
     tui_close(&t);
 }
@@ -483,15 +498,27 @@ TEST(tui_records_and_transcribes) {
     config(&t, "max_tokens = 6\ntemperature = 0");
     REQUIRE(start(&t, env, args) == 0);
     REQUIRE(wait_for(&t, "speech model ready", 20000));
+    /* the third template chosen in its pane: the offer starts on it */
+    keys(&t, "F7");
+    keys(&t, "Down");
+    keys(&t, "Down");
+    keys(&t, "Enter");
+    CHECK(wait_for(&t, "chosen for reports", 5000));
     keys(&t, "F5");
     CHECK(wait_for(&t, "recording to", 10000));
     CHECK(wait_for(&t, "REC", 3000));
     /* segments appear as utterances end (the clip plays at about 6x) */
     CHECK(wait_gone(&t, "listening...", 60000));
     keys(&t, "F5");
-    /* stopping offers the report; it is written into the chat and stored */
-    CHECK(wait_for(&t, "Write a report of this recording", 10000));
-    keys(&t, "y");
+    /* stopping asks which template, once the transcript is whole, the
+     * chosen one selected; Up takes the second built-in and Tab the first
+     * persona, and the report is written into the chat and stored */
+    CHECK(wait_for(&t, "write its report with which template", 60000));
+    CHECK(wait_for(&t, "as no persona?", 2000));
+    keys(&t, "Up");
+    keys(&t, "Tab");
+    CHECK(wait_for(&t, "as persona ", 2000));
+    keys(&t, "Enter");
     CHECK(wait_for(&t, "stored; r in the template pane", 60000));
     /* the transcript's start: its first segment on the pane's first row
      * (not alone at the bottom of an empty pane), and paging back from there
@@ -527,8 +554,16 @@ TEST(tui_records_and_transcribes) {
     REQUIRE(q && sqlite3_step(q) == SQLITE_ROW);
     CHECK(sqlite3_column_int(q, 0) >= 1);
     sqlite3_finalize(q);
+    /* whole once the last utterance came, so the report could be written */
+    q = store_prepare(st, "SELECT transcribed FROM recordings");
+    REQUIRE(q && sqlite3_step(q) == SQLITE_ROW);
+    CHECK_EQ_INT(sqlite3_column_int(q, 0), 1);
+    sqlite3_finalize(q);
     q = store_prepare(st, "SELECT count(*) FROM reports r JOIN recordings c ON "
-                          "r.recording_id = c.id WHERE r.model = 'tiny-qwen-vocab'");
+                          "r.recording_id = c.id WHERE r.model = 'tiny-qwen-vocab' AND "
+                          "r.template = (SELECT name FROM templates ORDER BY name "
+                          "LIMIT 1 OFFSET 1) AND r.persona = (SELECT name FROM personas "
+                          "ORDER BY name LIMIT 1)");
     REQUIRE(q && sqlite3_step(q) == SQLITE_ROW);
     CHECK_EQ_INT(sqlite3_column_int(q, 0), 1);
     sqlite3_finalize(q);
@@ -822,6 +857,361 @@ TEST(tui_cascade_shows_the_answering_stage) {
     }
     free(db);
     free(model);
+    tui_close(&t);
+}
+
+/* ------------------------------------------------------------ meetings */
+
+/* t's database with the meeting clip imported as a recording (into t's
+ * recordings folder), its transcript whole when transcribed, and a report
+ * when report is not NULL; the recording's row. */
+static int64_t library_fixture(Tui *t, int transcribed, const char *report) {
+    char db[1024], data[1024];
+    snprintf(db, sizeof db, "%s/u.db", t->dir);
+    snprintf(data, sizeof data, "%s/data", t->dir);
+    char *old = getenv("XDG_DATA_HOME") ? xstrdup(getenv("XDG_DATA_HOME")) : NULL;
+    setenv("XDG_DATA_HOME", data, 1);
+    Store *st = NULL;
+    int64_t rec = 0;
+    int existing = 0;
+    char *wav = unum_path_join(t->root, "tests/golden/transcribe/meeting16k.wav");
+    if (store_open(db, &st) || recording_import(st, wav, &rec, &existing) ||
+        store_segment_add(st, rec, 0, 4.5, NULL, "welcome to the budget review", NULL) ||
+        (transcribed && store_recording_set_transcribed(st, rec)) ||
+        (report && store_report_add_model(st, rec, "standup", "analyst", "m", report, NULL))) {
+        printf("  %s\n", unum_error());
+        rec = 0;
+    }
+    store_close(st);
+    free(wav);
+    if (old) setenv("XDG_DATA_HOME", old, 1);
+    else unsetenv("XDG_DATA_HOME");
+    free(old);
+    return rec;
+}
+
+static long long db_int(Tui *t, const char *sql) {
+    char db[1024];
+    snprintf(db, sizeof db, "%s/u.db", t->dir);
+    Store *st = NULL;
+    if (store_open(db, &st)) return -1;
+    sqlite3_stmt *q = store_prepare(st, sql);
+    long long v = q && sqlite3_step(q) == SQLITE_ROW ? sqlite3_column_int64(q, 0) : -1;
+    sqlite3_finalize(q);
+    store_close(st);
+    return v;
+}
+
+/* The library (F12): the recording listed with its name, length and report
+ * count; its report read rendered (markdown markers hidden) and scrolled;
+ * renamed (stored); exported as WebVTT through meeting_export; deleted
+ * after y, its row, transcript, reports and file gone. */
+TEST(tui_meetings_library) {
+    Tui t;
+    if (tui_open(&t)) return;
+    char md[4096];
+    int n = snprintf(md, sizeof md, "# Budget report\n\n**Decisions** were taken.\n\n");
+    for (int i = 1; i <= 40; i++) n += snprintf(md + n, sizeof md - (size_t)n, "- item %d\n", i);
+    int64_t rec = library_fixture(&t, 1, md);
+    REQUIRE(rec > 0);
+    REQUIRE(start(&t, NULL, "-m /nonexistent/model") == 0);
+    REQUIRE(wait_for(&t, "cannot load the language model", 10000));
+    keys(&t, "F12");
+    CHECK(wait_for(&t, "meeting16k", 5000)); /* the copy keeps the file's name */
+    CHECK(wait_for(&t, "0:39", 2000));        /* the clip's length */
+    keys(&t, "Enter");
+    CHECK(wait_for(&t, "report 1 of 1: standup as analyst", 5000));
+    char *s = screen(&t);
+    CHECK_CONTAINS(s, "Budget report");
+    CHECK(!strstr(s, "# Budget") && !strstr(s, "**Decisions"));
+    CHECK(!strstr(s, "item 40"));
+    free(s);
+    keys(&t, "End");
+    CHECK(wait_for(&t, "item 40", 3000));
+    keys(&t, "Escape");
+    CHECK(wait_for(&t, "Meetings:", 3000));
+    keys(&t, "R");
+    CHECK(wait_for(&t, "Rename recording", 3000));
+    for (int i = 0; i < 20; i++) keys(&t, "BSpace");
+    text(&t, "Budget review");
+    keys(&t, "Enter");
+    CHECK(wait_for(&t, "Budget review", 3000));
+    char sql[256];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM recordings WHERE title = 'Budget review'");
+    CHECK_EQ_INT(db_int(&t, sql), 1);
+    keys(&t, "x");
+    CHECK(wait_for(&t, "WebVTT", 3000));
+    keys(&t, "Down");
+    keys(&t, "Down");
+    keys(&t, "Enter");
+    CHECK(wait_for(&t, "exported to", 3000));
+    char vtt[1024];
+    snprintf(vtt, sizeof vtt, "%s/data/unum/exports/recording-%lld.vtt", t.dir, (long long)rec);
+    char *body = unum_read_file(vtt, 1 << 20, NULL);
+    CHECK(body && !strncmp(body, "WEBVTT", 6));
+    CHECK(body && strstr(body, "welcome to the budget review"));
+    free(body);
+    char *path = NULL;
+    char db[1024];
+    snprintf(db, sizeof db, "%s/u.db", t.dir);
+    Store *st = NULL;
+    REQUIRE(store_open(db, &st) == 0);
+    path = store_recording_path(st, rec);
+    store_close(st);
+    REQUIRE(path && unum_file_exists(path));
+    keys(&t, "d");
+    CHECK(wait_for(&t, "Its file is removed too", 3000));
+    keys(&t, "n");
+    CHECK(wait_for(&t, "nothing was deleted", 3000));
+    CHECK(unum_file_exists(path));
+    keys(&t, "d");
+    CHECK(wait_for(&t, "Its file is removed too", 3000));
+    keys(&t, "y");
+    CHECK(wait_for(&t, "and its file", 3000));
+    CHECK(wait_for(&t, "no recordings yet", 3000));
+    CHECK(!unum_file_exists(path));
+    CHECK_EQ_INT(db_int(&t, "SELECT count(*) FROM recordings"), 0);
+    CHECK_EQ_INT(db_int(&t, "SELECT count(*) FROM reports"), 0);
+    CHECK_EQ_INT(db_int(&t, "SELECT count(*) FROM segments"), 0);
+    free(path);
+    keys(&t, "Escape");
+    keys(&t, "C-q");
+    CHECK(wait_for(&t, "EXIT=0", 5000));
+    tui_close(&t);
+}
+
+/* Recording with no speech model: it records (no live transcript), M-p
+ * pauses ("paused" in the status bar, no frames while paused) and resumes;
+ * the recording is complete and not transcribed. Started again with a
+ * speech model, the library's t transcribes it, and the report offer asks
+ * for the template and persona. */
+TEST(tui_records_without_a_speech_model_pauses_and_transcribes_later) {
+    Tui t;
+    if (tui_open(&t)) return;
+    char *wh = whisper_fixture(&t);
+    if (!wh) return;
+    char env[2048], args[1024];
+    REQUIRE(disk_mic(&t, 18, 1, env, sizeof env) == 0);
+    REQUIRE(start(&t, env, "-m /nonexistent/model") == 0);
+    REQUIRE(wait_for(&t, "cannot load the language model", 10000));
+    keys(&t, "F5");
+    CHECK(wait_for(&t, "without a speech model", 5000));
+    CHECK(wait_for(&t, "REC", 5000));
+    keys(&t, "M-p");
+    CHECK(wait_for(&t, "REC paused", 5000));
+    keys(&t, "M-p");
+    CHECK(wait_for(&t, "recording resumed", 5000));
+    CHECK(wait_gone(&t, "REC paused", 5000));
+    sleep(1);
+    keys(&t, "F5");
+    CHECK(wait_for(&t, "recording stopped", 5000));
+    keys(&t, "C-q");
+    CHECK(wait_for(&t, "EXIT=0", 10000));
+    CHECK_EQ_INT(db_int(&t, "SELECT count(*) FROM recordings WHERE status = 'complete' AND "
+                            "transcribed = 0 AND duration_s > 0"),
+                 1);
+    /* later, with a speech model: t in the library */
+    snprintf(args, sizeof args, "-m /nonexistent/model --whisper %s", wh);
+    REQUIRE(start(&t, NULL, args) == 0);
+    REQUIRE(wait_for(&t, "speech model ready", 20000));
+    keys(&t, "F12");
+    CHECK(wait_for(&t, "not transcribed (t)", 5000));
+    keys(&t, "t");
+    CHECK(wait_for(&t, "transcribed; r in the library", 60000));
+    CHECK_EQ_INT(db_int(&t, "SELECT transcribed FROM recordings"), 1);
+    CHECK(db_int(&t, "SELECT count(*) FROM segments") >= 1);
+    keys(&t, "C-q");
+    CHECK(wait_for(&t, "EXIT=0", 10000));
+    free(wh);
+    tui_close(&t);
+}
+
+/* A recording whose app was killed: its row still 'recording', its WAV
+ * header never patched (sizes 0). The next start offers it; y fixes the
+ * header with the audio on disk, completes the row and opens the library. */
+TEST(tui_offers_to_recover_an_interrupted_recording) {
+    Tui t;
+    if (tui_open(&t)) return;
+    char dir[1024], path[1200], db[1024];
+    snprintf(dir, sizeof dir, "%s/data/unum/recordings", t.dir);
+    snprintf(path, sizeof path, "%s/rec-crashed.wav", dir);
+    snprintf(db, sizeof db, "%s/u.db", t.dir);
+    REQUIRE(sh("mkdir -p %s && cp %s/tests/golden/transcribe/meeting16k.wav %s && "
+               "printf '\\000\\000\\000\\000' | dd of=%s bs=1 seek=4 conv=notrunc 2>/dev/null && "
+               "printf '\\000\\000\\000\\000' | dd of=%s bs=1 seek=40 conv=notrunc 2>/dev/null",
+               dir, t.root, path, path, path) == 0);
+    Store *st = NULL;
+    int64_t rec = 0;
+    REQUIRE(store_open(db, &st) == 0);
+    REQUIRE(store_recording_begin(st, path, 16000, 1, 0, &rec) == 0);
+    store_close(st);
+    REQUIRE(start(&t, NULL, "-m /nonexistent/model") == 0);
+    CHECK(wait_for(&t, "ended without being finished", 10000));
+    CHECK(wait_for(&t, "rec-crashed.wav", 2000));
+    keys(&t, "y");
+    CHECK(wait_for(&t, "1 recording recovered", 5000));
+    CHECK(wait_for(&t, "not transcribed (t)", 5000));
+    CHECK_EQ_INT(db_int(&t, "SELECT count(*) FROM recordings WHERE status = 'complete' AND "
+                            "duration_s > 39"),
+                 1);
+    keys(&t, "Escape");
+    keys(&t, "C-q");
+    CHECK(wait_for(&t, "EXIT=0", 5000));
+    tui_close(&t);
+}
+
+/* ------------------------------------------------------------ persona edits */
+
+/* An edit that breaks the JSON reopens the editor on the user's own text
+ * (not the stored persona) with the error as a comment above the line at
+ * fault; fixed, with a new "name", the app asks and y renames (no copy);
+ * d asks and y deletes. The "editor" is a script that does one step per
+ * call and keeps a copy of what it was given. */
+TEST(tui_persona_edit_fails_renames_and_deletes) {
+    Tui t;
+    if (tui_open(&t)) return;
+    char ed[1024];
+    snprintf(ed, sizeof ed, "%s/ed.sh", t.dir);
+    FILE *f = fopen(ed, "w");
+    REQUIRE(f);
+    fprintf(f,
+            "#!/bin/sh\n"
+            "n=$(cat %s/count 2>/dev/null || echo 0); n=$((n+1)); echo $n > %s/count\n"
+            "cp \"$1\" %s/seen$n.json\n"
+            "case $n in\n"
+            "1) sed -i 's/\"system_prompt\":[[:space:]]*\"[^\"]*\"/"
+            "\"system_prompt\": \"MINE\" XX/' \"$1\" ;;\n"
+            "2) sed -i 's/ XX//; s/\"name\":[[:space:]]*\"[^\"]*\"/"
+            "\"name\": \"renamed-one\"/' \"$1\" ;;\n"
+            "esac\n",
+            t.dir, t.dir, t.dir);
+    fclose(f);
+    sh("chmod +x %s", ed);
+    char env[1200];
+    snprintf(env, sizeof env, "EDITOR=%s", ed);
+    REQUIRE(start(&t, env, "-m /nonexistent/model") == 0);
+    REQUIRE(wait_for(&t, "cannot load the language model", 10000));
+    char *before = cli(&t, "persona list");
+    int n_before = count(before, "\n");
+    char first[64] = "";
+    sscanf(before, "%63s", first);
+    free(before);
+    REQUIRE(first[0]);
+    keys(&t, "F6");  /* the persona pane, its first persona */
+    keys(&t, "M-c"); /* its commands: letters act */
+    keys(&t, "e");
+    CHECK(wait_for(&t, "Rename?", 10000));
+    /* the second opening: the user's text with the error above its line */
+    char seen[1200];
+    snprintf(seen, sizeof seen, "%s/seen2.json", t.dir);
+    char *s2 = unum_read_file(seen, 1 << 20, NULL);
+    REQUIRE(s2);
+    CHECK_CONTAINS(s2, "\"MINE\" XX");
+    const char *note = strstr(s2, "// unum: "), *bad = strstr(s2, "\"MINE\" XX");
+    const char *nl = note ? strchr(note, '\n') : NULL;
+    CHECK(nl && bad && nl < bad); /* the note, then the line at fault next */
+    CHECK(nl && bad && !memchr(nl + 1, '\n', (size_t)(bad > nl ? bad - nl - 1 : 0)));
+    CHECK(note && strstr(note, "not valid JSON"));
+    free(s2);
+    CHECK(wait_for(&t, "to 'renamed-one'", 3000));
+    keys(&t, "y");
+    CHECK(wait_for(&t, "renamed to 'renamed-one'", 5000));
+    char *after = cli(&t, "persona list");
+    CHECK_EQ_INT(count(after, "\n"), n_before);
+    CHECK_CONTAINS(after, "renamed-one");
+    char was[80];
+    snprintf(was, sizeof was, "%s\t", first);
+    CHECK(!strstr(after, was));
+    free(after);
+    char *shown = cli(&t, "persona show renamed-one");
+    CHECK_CONTAINS(shown, "MINE");
+    free(shown);
+    /* delete: n keeps it, y deletes it */
+    keys(&t, "F6");
+    for (int i = 0; i < 8; i++) keys(&t, "Down"); /* renamed-one sorts last */
+    keys(&t, "M-c");
+    keys(&t, "d");
+    CHECK(wait_for(&t, "Delete persona 'renamed-one'?", 5000));
+    keys(&t, "n");
+    CHECK(wait_for(&t, "nothing was deleted", 3000));
+    keys(&t, "d");
+    CHECK(wait_for(&t, "Delete persona 'renamed-one'?", 5000));
+    keys(&t, "y");
+    CHECK(wait_for(&t, "persona 'renamed-one' deleted", 5000));
+    after = cli(&t, "persona list");
+    CHECK_EQ_INT(count(after, "\n"), n_before - 1);
+    CHECK(!strstr(after, "renamed-one"));
+    free(after);
+    keys(&t, "C-q");
+    CHECK(wait_for(&t, "EXIT=0", 5000));
+    tui_close(&t);
+}
+
+/* ------------------------------------------------------------ help */
+
+/* The rows of screen s from column x, w columns each, with the text's
+ * runs of spaces made one (new string, rows joined by spaces). */
+static char *screen_columns(const char *s, int x, int w) {
+    size_t cap = strlen(s) + 2, n = 0;
+    char *out = xmalloc(cap);
+    for (const char *l = s; *l;) {
+        const char *end = strchr(l, '\n');
+        size_t len = end ? (size_t)(end - l) : strlen(l);
+        size_t skip = tw_fit(l, len, x, NULL), take = tw_fit(l + skip, len - skip, w, NULL);
+        for (size_t i = skip; i < skip + take; i++) {
+            char c = l[i];
+            if (c == ' ' && n && out[n - 1] == ' ') continue;
+            out[n++] = c;
+        }
+        if (n && out[n - 1] != ' ') out[n++] = ' ';
+        l += len + (end != NULL);
+    }
+    out[n] = 0;
+    return out;
+}
+
+/* F1 at 80x24: every action's and every editor key's help is on some page
+ * whole (wrapped inside the overlay, never cut at its edge); the editor's
+ * fixed keys are listed. */
+TEST(tui_help_fits_80x24) {
+    Tui t;
+    if (tui_open(&t)) return;
+    REQUIRE(start(&t, NULL, "-m /nonexistent/model") == 0);
+    REQUIRE(wait_for(&t, "cannot load the language model", 10000));
+    sh("tmux -L %s resize-window -t u -x 80 -y 24", t.sock);
+    usleep(300 * 1000);
+    keys(&t, "F1");
+    REQUIRE(wait_for(&t, "quit unum", 5000));
+    /* the overlay is 72 columns at 80: its body starts at column 6, 68 wide */
+    char *pages[12];
+    int n_pages = 0;
+    for (; n_pages < 12; n_pages++) {
+        char *s = screen(&t);
+        pages[n_pages] = screen_columns(s, 6, 68);
+        int last = n_pages && !strcmp(pages[n_pages], pages[n_pages - 1]);
+        free(s);
+        if (last) {
+            free(pages[n_pages]);
+            break;
+        }
+        keys(&t, "NPage");
+        usleep(200 * 1000);
+    }
+    CHECK(n_pages > 1);
+    const char *editor_keys[] = {"Message editor (fixed keys)", "delete the word before the cursor",
+                                 "go to the start or the end of the line"};
+    for (int a = 0; a < KEYS_N_ACTIONS + 3; a++) {
+        const char *want = a < KEYS_N_ACTIONS ? keys_action_description((KeyAction)a)
+                                              : editor_keys[a - KEYS_N_ACTIONS];
+        int found = 0;
+        for (int p = 0; p < n_pages && !found; p++) found = strstr(pages[p], want) != NULL;
+        if (!found)
+            test_fail(__FILE__, __LINE__, "the help at 80x24 does not show \"%s\" whole", want);
+    }
+    for (int p = 0; p < n_pages; p++) free(pages[p]);
+    keys(&t, "Escape");
+    keys(&t, "C-q");
+    CHECK(wait_for(&t, "EXIT=0", 5000));
     tui_close(&t);
 }
 

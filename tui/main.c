@@ -79,6 +79,38 @@ static const char usage[] =
     "$XDG_DATA_HOME/unum/models or the Hugging Face cache, or the http(s) URL of an\n"
     "OpenAI-compatible server (.../v1; key from UNUM_API_KEY or OPENAI_API_KEY).\n";
 
+/* The program's version, as `unum --version` prints it. */
+#define UNUM_VERSION "0.9.0"
+
+/* Prints the entries of cmd in the usage text above: its lines (two
+ * spaces, then the command) and their continuation lines, as a usage of
+ * its own. The usage text is the one place each command's form is written,
+ * so `unum COMMAND --help` and `unum --help` cannot disagree. */
+static void command_usage(const char *cmd) {
+    size_t n = strlen(cmd);
+    int in = 0, first = 1;
+    for (const char *l = usage; *l;) {
+        const char *end = strchr(l, '\n');
+        size_t len = end ? (size_t)(end - l) : strlen(l);
+        int entry = len > 2 && l[0] == ' ' && l[1] == ' ' && l[2] != ' ';
+        if (entry)
+            in = len >= n + 2 && !strncmp(l + 2, cmd, n) && (l[n + 2] == ' ' || len == n + 2);
+        else if (len < 3 || l[0] != ' ') in = 0;
+        if (in && entry) {
+            printf("%s unum %.*s\n", first ? "usage:" : "      ", (int)(len - 2), l + 2);
+            first = 0;
+        } else if (in) {
+            printf("     %.*s\n", (int)len, l);
+        }
+        l += len + (end != NULL);
+    }
+    fputs("\n--db PATH (before the command) picks the database; `unum --help` lists every "
+          "command.\n",
+          stdout);
+}
+
+static int is_help(const char *s) { return s && (!strcmp(s, "--help") || !strcmp(s, "-h")); }
+
 int main(int argc, char **argv) {
     /* Global options come before the command. */
     while (argc > 1 && !strncmp(argv[1], "--db", 4)) {
@@ -115,6 +147,10 @@ int main(int argc, char **argv) {
         fputs(usage, stdout);
         return 0;
     }
+    if (!strcmp(cmd, "--version")) {
+        puts("unum " UNUM_VERSION);
+        return 0;
+    }
     struct {
         const char *name;
         int (*fn)(int, char **);
@@ -135,8 +171,15 @@ int main(int argc, char **argv) {
                 {"pull", cli_pull},
                 {"merge", cli_merge},
                 {"lora", cli_lora}};
-    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
-        if (!strcmp(cmd, cmds[i].name)) return cmds[i].fn(argc - 1, argv + 1);
+    /* COMMAND --help, or COMMAND SUBCOMMAND --help (a word, not an
+     * option's value): the usage, and nothing of the command runs */
+    const char *a2 = argc > 2 ? argv[2] : NULL, *a3 = argc > 3 ? argv[3] : NULL;
+    int help = is_help(a2) || (a2 && a2[0] >= 'a' && a2[0] <= 'z' && is_help(a3));
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+        if (strcmp(cmd, cmds[i].name)) continue;
+        if (help) return command_usage(cmd), 0;
+        return cmds[i].fn(argc - 1, argv + 1);
+    }
     term_printf(stderr, "unum: unknown command '%s'\n\n%s", cmd, usage);
     return EXIT_USAGE;
 }

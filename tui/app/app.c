@@ -28,6 +28,7 @@
 #include "engine/remote.h"
 #include "store/persona.h"
 #include "engine/pull.h"
+#include "store/meeting_store.h"
 #include "store/recording.h"
 #include "store/search.h"
 #include "store/session.h"
@@ -246,7 +247,7 @@ static void chat_clear(App *a) {
     a->scroll = 0;
 }
 
-static void lists_reload(App *a) {
+void app_lists_reload(App *a) {
     store_personas_free(a->personas, a->n_personas);
     store_templates_free(a->templates, a->n_templates);
     a->personas = NULL, a->templates = NULL, a->n_personas = a->n_templates = 0;
@@ -526,101 +527,13 @@ static void export_session(App *a) {
 
 /* ------------------------------------------------------------ personas and templates */
 
-/* Runs $EDITOR (else vi) on a temporary file holding json; the edited text
- * comes back (new string) or NULL when unchanged or on failure. */
-static char *edit_in_editor(App *a, const char *json, const char *what) {
-    char path[] = "/tmp/unum-edit-XXXXXX.json";
-    int fd = mkstemps(path, 5);
-    if (fd < 0) return app_note(a, 1, "cannot create a temporary file: %s", strerror(errno)), NULL;
-    size_t n = strlen(json);
-    int ok = write(fd, json, n) == (ssize_t)n;
-    close(fd);
-    char *out = NULL;
-    if (ok) {
-        const char *ed = getenv("VISUAL");
-        if (!ed || !*ed) ed = getenv("EDITOR");
-        if (!ed || !*ed) ed = "vi";
-        char cmd[4096];
-        snprintf(cmd, sizeof cmd, "%s '%s'", ed, path);
-        def_prog_mode();
-        endwin();
-        int rc = system(cmd);
-        reset_prog_mode();
-        refresh();
-        if (rc != 0) app_note(a, 1, "%s: the editor exited with status %d", what, rc);
-        else if ((out = unum_read_file(path, 1 << 20, NULL)) && !strcmp(out, json)) {
-            free(out);
-            out = NULL;
-            app_note(a, 0, "%s: unchanged", what);
-        }
-    }
-    unlink(path);
-    a->dirty = 1;
-    clearok(curscr, TRUE);
-    return out;
-}
-
-/* Saves edited JSON as a persona (create: a new one); 0 when saved. */
-static int persona_save(App *a, const char *text, int create, char *name, size_t cap) {
-    Persona p;
-    if (persona_parse_json(text, strlen(text), "the edited persona", &p)) return -1;
-    int exists = 0, rc;
-    for (size_t i = 0; i < a->n_personas; i++) exists |= !strcmp(a->personas[i].name, p.name);
-    snprintf(name, cap, "%s", p.name);
-    if (create && exists) rc = unum_error_set("persona '%s' exists already", p.name);
-    else rc = exists ? store_persona_update(a->st, &p) : store_persona_add(a->st, &p);
-    persona_free(&p);
-    return rc;
-}
-
-static int template_save(App *a, const char *text, int create, char *name, size_t cap) {
-    Template t;
-    if (template_parse_json(text, strlen(text), "the edited template", &t)) return -1;
-    int exists = 0, rc;
-    for (size_t i = 0; i < a->n_templates; i++) exists |= !strcmp(a->templates[i].name, t.name);
-    snprintf(name, cap, "%s", t.name);
-    if (create && exists) rc = unum_error_set("template '%s' exists already", t.name);
-    else rc = exists ? store_template_update(a->st, &t) : store_template_add(a->st, &t);
-    template_free(&t);
-    return rc;
-}
-
-/* e and n in the persona and template panes: the selected record (or a
- * skeleton) as JSON in the editor, saved back when it parses. */
-void app_list_edit(App *a, int persona, int create) {
-    if (!a->st) return;
-    const char *what = persona ? "persona" : "template";
-    char *json;
-    if (create)
-        json = xstrdup(persona ? "{\n  \"name\": \"new-persona\",\n  \"description\": \"\",\n"
-                                 "  \"system_prompt\": \"You are ...\",\n"
-                                 "  \"style\": {\"tone\": \"\", \"length\": \"\", \"language\": \"\"}\n}\n"
-                               : "{\n  \"name\": \"new-template\",\n  \"description\": \"\",\n"
-                                 "  \"sections\": [\n    {\"title\": \"Summary\", \"instruction\": "
-                                 "\"Summarize the meeting.\", \"format\": \"paragraph\"}\n  ]\n}\n");
-    else if (persona && a->n_personas)
-        json = persona_to_json(&a->personas[a->persona_sel]);
-    else if (!persona && a->n_templates)
-        json = template_to_json(&a->templates[a->template_sel]);
-    else
-        return;
-    char *text = edit_in_editor(a, json, what);
-    free(json);
-    if (!text) return;
-    char name[128] = "";
-    int rc = persona ? persona_save(a, text, create, name, sizeof name)
-                     : template_save(a, text, create, name, sizeof name);
-    if (rc) app_note(a, 1, "%s", unum_error());
-    else app_note(a, 0, "%s '%s' saved", what, name);
-    lists_reload(a);
-    free(text);
-}
-
 void app_persona_choose(App *a) {
     if (!a->n_personas) return;
     free(a->persona);
     a->persona = xstrdup(a->personas[a->persona_sel].name);
-    app_note(a, 0, "persona '%s' conditions the replies from now on", a->persona);
+    /* remembered for the next start, as the theme is */
+    if (app_config_set(a->cfg_path, "persona", a->persona)) app_note(a, 1, "%s", unum_error());
+    else app_note(a, 0, "persona '%s' conditions the replies from now on (remembered)", a->persona);
 }
 
 void app_template_choose(App *a) {
@@ -639,16 +552,18 @@ const char *app_report_template(App *a) {
     return a->n_templates ? a->templates[a->template_sel].name : NULL;
 }
 
-void app_report_start(App *a, const char *tmpl) {
-    if (!a->last_rec) return app_note(a, 1, "no recording yet: F5 records one");
+void app_report_start(App *a, int64_t rec, const char *tmpl, const char *persona) {
+    if (!rec) return app_note(a, 1, "no recording yet: F5 records one");
     if (!a->loaded) return app_note(a, 1, "no language model is loaded");
     if (a->replying) return app_note(a, 1, "a reply is being written (Esc cancels it)");
     if (!tmpl) return app_note(a, 1, "no report template");
-    worker_report(a->wk, a->args.db, a->last_rec, tmpl, a->persona,
+    if (a->cap && rec == a->rec_id)
+        return app_note(a, 1, "recording %lld is still recording", (long long)rec);
+    worker_report(a->wk, a->args.db, rec, tmpl, persona,
                   a->gp.max_tokens < 384 ? a->gp.max_tokens : 384);
     char head[256];
     snprintf(head, sizeof head, "Report of recording %lld with template %s%s%s",
-             (long long)a->last_rec, tmpl, a->persona ? " as " : "", a->persona ? a->persona : "");
+             (long long)rec, tmpl, persona ? " as " : "", persona ? persona : "");
     Msg *m = msg_push(a, "user", head);
     store_msg(a, m, 0, 0);
     msg_push(a, "assistant", "");
@@ -725,12 +640,21 @@ static void voice_toggle(App *a) {
 
 static void on_audio(void *user, const float *x, size_t n) { worker_audio(user, x, n); }
 
+void app_record_pause(App *a) {
+    if (!a->cap) return app_note(a, 1, "not recording (F5 records)");
+    a->rec_paused = !a->rec_paused;
+    capture_pause(a->cap, a->rec_paused);
+    app_note(a, 0, a->rec_paused ? "recording paused: M-p resumes (the pause is not recorded)"
+                                 : "recording resumed");
+}
+
 void app_record_toggle(App *a) {
     if (a->cap) {
         capture_stats st;
         int rc = capture_close(a->cap, &st);
         a->cap = NULL;
-        worker_audio_end(a->wk);
+        a->rec_paused = 0;
+        if (a->rec_live) worker_audio_end(a->wk);
         if (a->st && a->rec_id && recording_finish(a->st, a->rec_id))
             alert(a, "recording: %s", unum_error());
         else if (rc) alert(a, "recording: %s", unum_error());
@@ -740,12 +664,9 @@ void app_record_toggle(App *a) {
          * (EV_RECORDING_DONE) */
         return;
     }
-    if (!a->whisper_ready) {
-        app_note(a, 1, a->whisper_loading ? "the speech model is still loading"
-                                      : "no speech model: set whisper = DIR in %s or pass --whisper",
-             a->cfg_path);
-        return;
-    }
+    /* without a speech model (or before it is loaded) the recording is
+     * kept for the library to transcribe later */
+    a->rec_live = a->whisper_ready;
     char *dir = store_recordings_dir();
     if (!dir) return alert(a, "recording: %s", unum_error());
     time_t now = time(NULL);
@@ -755,8 +676,8 @@ void app_record_toggle(App *a) {
     strftime(stem, sizeof stem, "rec-%Y%m%d-%H%M%S", &tm);
     /* a name that cannot collide: a second recording in the same second
      * gets rec-...-2.wav, never the first one's file */
-    capture_config cfg = {.dir = dir, .stem = stem, .encoding = WAV_PCM, .listener = on_audio,
-                          .listener_user = a->wk};
+    capture_config cfg = {.dir = dir, .stem = stem, .encoding = WAV_PCM,
+                          .listener = a->rec_live ? on_audio : NULL, .listener_user = a->wk};
     a->cap = capture_start(&cfg);
     free(dir);
     if (!a->cap) return alert(a, "recording did not start: %s", unum_error());
@@ -764,15 +685,19 @@ void app_record_toggle(App *a) {
     a->rec_id = 0;
     if (a->st && store_recording_begin(a->st, path, CAPTURE_RATE, 1, a->session, &a->rec_id)) {
         char *p = xstrdup(path);
-        worker_audio_end(a->wk);
+        if (a->rec_live) worker_audio_end(a->wk);
         recording_abandon(a, &a->cap, &p);
         return;
     }
-    a->rec_of[a->n_recs++ % 16] = a->rec_id;
+    if (a->rec_live) a->rec_of[a->n_recs++ % 16] = a->rec_id; /* worker.h's numbering */
     a->rec_t0 = unum_now();
     for (int i = 0; i < a->n_segs; i++) free(a->segs[i].text);
     a->n_segs = 0;
-    app_note(a, 0, "recording to %s", path);
+    if (a->rec_live) app_note(a, 0, "recording to %s", path);
+    else
+        app_note(a, 0, "recording to %s without a speech model: %s", path,
+                 a->whisper_loading ? "the transcript waits for it (F12, t)"
+                                    : "transcribe it later from the library (F12, t)");
 }
 
 static void on_segment(App *a, const Event *e) {
@@ -907,12 +832,18 @@ static void handle_events(App *a) {
             app_note(a, 1, "cannot load the speech model: %s", e->failed.why);
             break;
         case EV_SEGMENT: on_segment(a, e); break;
-        case EV_RECORDING_DONE:
-            /* the last recording is whole: offer its report */
-            if (e->recording.rec == a->n_recs - 1 && !a->cap && a->last_rec && a->loaded &&
+        case EV_RECORDING_DONE: {
+            /* every segment of it came before and is stored: its transcript
+             * is whole (meeting.h's rule for reports); offer the report */
+            int k = e->recording.rec;
+            int64_t rec = k >= a->n_recs - 16 && k < a->n_recs ? a->rec_of[k % 16] : 0;
+            if (a->st && rec && e->recording.whole && store_recording_set_transcribed(a->st, rec))
+                app_note(a, 1, "%s", unum_error());
+            if (k == a->n_recs - 1 && !a->cap && a->last_rec && a->loaded && e->recording.whole &&
                 app_report_template(a) && a->ov == OV_NONE)
-                a->ov = OV_REPORT;
+                overlay_report_offer(a, a->last_rec);
             break;
+        }
         case EV_TRANSCRIBE_FAILED: app_note(a, 1, "transcription: %s", e->failed.why); break;
         case EV_REPORT_PROGRESS:
             app_note(a, 0, "report: %s %d of %d", e->report_progress.stage,
@@ -937,6 +868,7 @@ static void handle_events(App *a) {
             break;
         case EV_PULL_PROGRESS: on_pull_progress(a, e); break;
         case EV_PULL_DONE: on_pull_done(a, e); break;
+        case EV_TRANSCRIBED: meetings_on_transcribed(a, e->transcribed.rec); break;
         }
         a->dirty = 1;
     }
@@ -1034,7 +966,8 @@ static void draw_status(App *a) {
         capture_wait(a->cap, 0, &st);
         int meter = 10, lv = (int)(st.level * meter + 0.5);
         char m[128];
-        int k = snprintf(m, sizeof m, " REC %4.0fs ", unum_now() - a->rec_t0);
+        int k = snprintf(m, sizeof m, a->rec_paused ? " REC paused %4.0fs " : " REC %4.0fs ",
+                         (double)st.frames / CAPTURE_RATE); /* recorded: pauses left out */
         int x = a->W - k - meter - 2;
         if (x > used) {
             attrset(theme_attr(THEME_RECORDING));
@@ -1256,6 +1189,8 @@ static int act_edit_last(App *a) { return edit_last(a), R_DONE; }
 static int act_copy_message(App *a) { return copy_message(a), R_DONE; }
 static int act_copy_code(App *a) { return copy_code(a), R_DONE; }
 static int act_export(App *a) { return export_session(a), R_DONE; }
+static int act_meetings(App *a) { return meetings_open(a), R_DONE; }
+static int act_record_pause(App *a) { return app_record_pause(a), R_DONE; }
 
 /* The chat and the transcript scroll by rows, a page at a time (the pane's
  * height less one row of overlap); the panes clamp what is past the end when
@@ -1300,6 +1235,8 @@ static const ActionFn global_actions[KEYS_N_ACTIONS] = {
     [KEYS_SCROLL_DOWN] = act_scroll_down,
     [KEYS_PAGE_TOP] = act_page_top,
     [KEYS_PAGE_BOTTOM] = act_page_bottom,
+    [KEYS_MEETINGS] = act_meetings,
+    [KEYS_RECORD_PAUSE] = act_record_pause,
 };
 
 /* ------------------------------------------------------------ the pane table */
@@ -1535,7 +1472,10 @@ int app_main(const AppArgs *args) {
         app_note(a, 1, "%s", unum_error());
         theme_load(&a->theme, "mono");
     }
-    if (recordings_open(args->db, &a->st)) {
+    /* store_open, not recordings_open: recordings a crash interrupted are
+     * offered for recovery (meetings_recovery_offer) rather than repaired
+     * unasked */
+    if (store_open(args->db, &a->st)) {
         app_note(a, 1, "database: %s (nothing will be saved)", unum_error());
         a->st = NULL;
     } else if (store_notice(a->st)) {
@@ -1551,9 +1491,13 @@ int app_main(const AppArgs *args) {
     keys_curses_init();
     input_mouse_start(a);
     theme_apply(&a->theme);
-    lists_reload(a);
-    const char *persona = a->cfg.persona;
-    if (persona) a->persona = xstrdup(persona);
+    app_lists_reload(a);
+    const char *persona = a->cfg.persona; /* remembered, while it exists */
+    for (size_t i = 0; persona && i < a->n_personas; i++)
+        if (!strcmp(a->personas[i].name, persona)) {
+            a->persona = xstrdup(persona);
+            a->persona_sel = (int)i;
+        }
     sampling_from_config(a);
     if (!args->model && !a->cfg.model) first_run(a);
     if (a->ov != OV_PULL) load_model(a);
@@ -1562,6 +1506,7 @@ int app_main(const AppArgs *args) {
         worker_load_whisper(a->wk, wh, a->cfg.backend, a->cfg.threads);
         a->whisper_loading = 1;
     }
+    if (a->ov == OV_NONE) meetings_recovery_offer(a);
     a->dirty = 1;
     while (!a->quit) {
         if (a->dirty) {

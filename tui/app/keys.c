@@ -384,6 +384,22 @@ static void keys_list(const Keymap *m, int a, char *out, size_t cap) {
     if (m->n[a] == 0) snprintf(out, cap, "(none)");
 }
 
+/* The message editor's own keys (keys_editor_reserved, and the ones it
+ * handles besides), for the help. */
+static const struct {
+    const char *keys, *desc;
+} editor_keys[] = {
+    {"Left Right C-b C-f", "move by a character"},
+    {"M-b M-f C-Left C-Right", "move by a word"},
+    {"Up Down", "move by a line; past the first or last, earlier messages"},
+    {"Home End C-a C-e", "go to the start or the end of the line"},
+    {"Backspace", "delete the character before the cursor"},
+    {"Delete C-d", "delete the character under the cursor"},
+    {"C-w", "delete the word before the cursor"},
+    {"C-k", "delete to the end of the line"},
+    {"C-u", "delete to the start of the line"},
+};
+
 void keys_help(const Keymap *m, char ***lines, int *n) {
     int kw = 0, nw = 0, count = 0;
     char buf[KEYS_PER_ACTION * (KEYS_NAME_MAX + 2) + 8];
@@ -393,7 +409,8 @@ void keys_help(const Keymap *m, char ***lines, int *n) {
         kw = l > kw ? l : kw;
         nw = ln > nw ? ln : nw;
     }
-    char **v = xmalloc((KEYS_N_ACTIONS + 2 * KEYS_N_CONTEXTS) * sizeof *v);
+    size_t n_ed = sizeof editor_keys / sizeof editor_keys[0];
+    char **v = xmalloc((KEYS_N_ACTIONS + 2 * KEYS_N_CONTEXTS + n_ed + 2) * sizeof *v);
     for (int c = 0; c < KEYS_N_CONTEXTS; c++) {
         int first = 1;
         for (int a = 0; a < KEYS_N_ACTIONS; a++) {
@@ -409,6 +426,14 @@ void keys_help(const Keymap *m, char ***lines, int *n) {
             snprintf(v[count++], sz, "  %-*s  %-*s  %s", kw, buf, nw, actions[a].name,
                      actions[a].desc);
         }
+    }
+    /* the editor's own keys, which no key file changes */
+    v[count++] = xstrdup("");
+    v[count++] = xstrdup("Message editor (fixed keys)");
+    for (size_t i = 0; i < n_ed; i++) {
+        size_t sz = strlen(editor_keys[i].keys) + 22 + strlen(editor_keys[i].desc) + 8;
+        v[count] = xmalloc(sz);
+        snprintf(v[count++], sz, "  %-22s  %s", editor_keys[i].keys, editor_keys[i].desc);
     }
     *lines = v;
     *n = count;

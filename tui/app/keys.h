@@ -44,7 +44,8 @@
     X(INPUT, "input", "Message editor")                                                            \
     X(SESSIONS, "sessions", "Sessions pane")                                                       \
     X(PERSONAS, "personas", "Personas pane")                                                       \
-    X(TEMPLATES, "templates", "Templates pane")
+    X(TEMPLATES, "templates", "Templates pane")                                                    \
+    X(MEETINGS, "meetings", "Meetings library")
 
 typedef enum {
 #define X(id, name, title) KEYS_CTX_##id,
@@ -98,7 +99,19 @@ typedef enum {
     X(TEMPLATE_EDIT, "template_edit", TEMPLATES, "e", "edit the selected template")                \
     X(TEMPLATE_NEW, "template_new", TEMPLATES, "n", "create a template")                           \
     X(TEMPLATE_REPORT, "template_report", TEMPLATES, "r",                                         \
-      "write a report of the last recording with the selected template")
+      "write a report of the last recording with the selected template")                         \
+    X(MEETINGS, "meetings", GLOBAL, "F12 M-m", "open the meetings library: recordings, reports")   \
+    X(RECORD_PAUSE, "record_pause", GLOBAL, "M-p", "pause or resume the recording")                \
+    X(MEETING_OPEN, "meeting_open", MEETINGS, "Enter", "read the recording's reports")             \
+    X(MEETING_REPORT, "meeting_report", MEETINGS, "r", "write a report: template and persona")     \
+    X(MEETING_EXPORT, "meeting_export", MEETINGS, "x", "export it as md, json, vtt or srt")        \
+    X(MEETING_RENAME, "meeting_rename", MEETINGS, "R", "rename the recording")                     \
+    X(MEETING_DELETE, "meeting_delete", MEETINGS, "d Delete",                                      \
+      "delete it, its reports and its file")                                                       \
+    X(MEETING_TRANSCRIBE, "meeting_transcribe", MEETINGS, "t",                                     \
+      "transcribe what is not transcribed")                                                        \
+    X(PERSONA_DELETE, "persona_delete", PERSONAS, "d Delete", "delete the selected persona")       \
+    X(TEMPLATE_DELETE, "template_delete", TEMPLATES, "d Delete", "delete the selected template")
 
 typedef enum {
     KEYS_NONE = -1,

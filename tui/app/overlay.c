@@ -55,10 +55,6 @@ static int overlay_move(App *a, int key, int n) {
     return 0;
 }
 
-static void lines_draw(Rect b, char (*l)[1024], int n) {
-    for (int i = 0; i < n && i < b.h; i++) ui_put(b.y + i, b.x, l[i], strlen(l[i]), b.w);
-}
-
 /* Paragraphs word-wrapped to the body's width from row y; rows past the
  * body are dropped. The next free row. */
 static int paras_draw(Rect b, int y, const char *const *p, int n) {
@@ -98,19 +94,44 @@ static void question_draw(Rect b, const char *const *text, int nt, const char *c
     paras_draw(b, b.y + b.h - rc > b.y ? b.y + b.h - rc : b.y, choice, nc);
 }
 
-/* help */
+/* help: each line word-wrapped to the overlay, continuation rows indented
+ * under the line's last column (its description), so that no line is cut
+ * at any width; help_scroll counts display rows */
+static int help_indent(const char *l) {
+    const char *gap = NULL;
+    for (const char *p = strstr(l, "  "); p; p = strstr(p + 1, "  ")) gap = p;
+    if (!gap) return 0;
+    while (*gap == ' ') gap++;
+    return tw_width(l, (size_t)(gap - l));
+}
 static void help_draw(App *a, Rect b) {
-    for (int i = 0; i < b.h && i + a->help_scroll < a->n_help; i++) {
-        const char *l = a->help[i + a->help_scroll];
-        ui_put(b.y + i, b.x, l, strlen(l), b.w);
+    int row = 0, total = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        row = 0;
+        for (int i = 0; i < a->n_help; i++) {
+            const char *l = a->help[i];
+            TwLine *w = NULL;
+            int indent = help_indent(l);
+            int n = tw_wrap(l, strlen(l), b.w, indent <= b.w - 16 ? indent : 4, &w);
+            for (int k = 0; k < n; k++, row++) {
+                int y = row - a->help_scroll;
+                if (pass == 0 || y < 0 || y >= b.h) continue;
+                ui_fill(b.y + y, b.x, b.w);
+                ui_put(b.y + y, b.x + w[k].indent, l + w[k].start, w[k].end - w[k].start,
+                       b.w - w[k].indent);
+            }
+            free(w);
+        }
+        total = row; /* the first pass only counts, to clamp the scroll */
+        if (pass == 0 && a->help_scroll > total - b.h) a->help_scroll = total - b.h;
+        if (a->help_scroll < 0) a->help_scroll = 0;
     }
 }
 static void help_key(App *a, int key) {
     if (key == K(KEY_DOWN) || key == K(KEY_NPAGE)) a->help_scroll += key == K(KEY_DOWN) ? 1 : 10;
     else if (key == K(KEY_UP) || key == K(KEY_PPAGE)) a->help_scroll -= key == K(KEY_UP) ? 1 : 10;
     else a->ov = OV_NONE;
-    if (a->help_scroll > a->n_help - 1) a->help_scroll = a->n_help - 1;
-    if (a->help_scroll < 0) a->help_scroll = 0;
+    if (a->help_scroll < 0) a->help_scroll = 0; /* the end is clamped when drawn */
 }
 
 /* the first run's offer to download the default models */
@@ -171,18 +192,63 @@ static void log_key(App *a, int key) {
     if (a->log_scroll < 0) a->log_scroll = 0;
 }
 
-/* the offer of a report when a recording ends */
+/* The report of a recording: which template (the chosen one selected
+ * first), as the chosen persona. Opened when a recording's transcript is
+ * whole, and from the meetings library. */
+static int64_t report_rec;   /* the recording the open offer is for */
+static int report_persona;   /* 0: none, k: a->personas[k - 1] */
+
+static const char *offer_persona(App *a) {
+    return report_persona > 0 && report_persona <= (int)a->n_personas
+               ? a->personas[report_persona - 1].name
+               : NULL;
+}
+
+void overlay_report_offer(App *a, int64_t rec) {
+    if (!a->n_templates)
+        return app_note(a, 1, "no report template: n in the template pane adds one");
+    report_rec = rec;
+    a->ov = OV_REPORT;
+    a->ov_sel = 0;
+    const char *t = app_report_template(a);
+    for (size_t i = 0; t && i < a->n_templates; i++)
+        if (!strcmp(a->templates[i].name, t)) a->ov_sel = (int)i;
+    report_persona = 0; /* the chosen persona first */
+    for (size_t i = 0; a->persona && i < a->n_personas; i++)
+        if (!strcmp(a->personas[i].name, a->persona)) report_persona = (int)i + 1;
+}
+
 static void report_draw(App *a, Rect b) {
-    char l[3][1024];
-    snprintf(l[0], sizeof l[0], "Write a report of this recording with template %s%s%s?",
-             app_report_template(a), a->persona ? " as persona " : "", a->persona ? a->persona : "");
-    snprintf(l[1], sizeof l[1], " ");
-    snprintf(l[2], sizeof l[2], "y: write it now   n: later (r in the template pane)");
-    lines_draw(b, l, 3);
+    char l[1024];
+    const char *p = offer_persona(a);
+    snprintf(l, sizeof l, "Recording %lld: write its report with which template, as %s%s?",
+             (long long)report_rec, p ? "persona " : "", p ? p : "no persona");
+    ui_put(b.y, b.x, l, strlen(l), b.w);
+    int rows = b.h - 4, top = a->ov_sel >= rows ? a->ov_sel - rows + 1 : 0;
+    for (int i = 0; i < rows && top + i < (int)a->n_templates; i++) {
+        const Template *t = &a->templates[top + i];
+        snprintf(l, sizeof l, "%-20s %s", t->name, t->description);
+        attrset(top + i == a->ov_sel ? theme_attr(THEME_SELECTION) : A_NORMAL);
+        ui_fill(b.y + 2 + i, b.x - 1, b.w + 2);
+        ui_put(b.y + 2 + i, b.x, l, strlen(l), b.w);
+    }
+    attrset(A_NORMAL);
+    const char *hint = "Enter: write it now   Tab: another persona   Esc: later (F12: library)";
+    ui_put(b.y + b.h - 1, b.x, hint, strlen(hint), b.w);
 }
 static void report_key(App *a, int key) {
+    if (overlay_move(a, key, (int)a->n_templates)) return;
+    if (key == '\t') {
+        report_persona = (report_persona + 1) % ((int)a->n_personas + 1);
+        return;
+    }
+    if (key != '\r' && key != 'y' && key != 'Y') {
+        a->ov = OV_NONE;
+        return;
+    }
     a->ov = OV_NONE;
-    if (key == 'y' || key == 'Y') app_report_start(a, app_report_template(a));
+    if (a->ov_sel < (int)a->n_templates)
+        app_report_start(a, report_rec, a->templates[a->ov_sel].name, offer_persona(a));
 }
 
 /* the sessions list, and its delete confirmation */
@@ -246,9 +312,7 @@ static void field_cursor(App *a, Rect b) {
     int u = tw_width(a->ov_ed.buf, a->ov_ed.cur);
     move(b.y, b.x + (u < b.w ? u : b.w));
 }
-/* An editing key for the field (the message editor's keys, one line); 1
- * when it was one. */
-static int field_key(App *a, int key) { return editor_key(&a->ov_ed, key, a->W, 0); }
+int overlay_field_key(App *a, int key) { return editor_key(&a->ov_ed, key, a->W, 0); }
 
 static void search_draw(App *a, Rect b) {
     field_draw(a, b);
@@ -277,7 +341,7 @@ static void search_key(App *a, int key) {
         } else {
             app_note(a, 0, "that hit is in recording %lld's transcript", (long long)h->owner);
         }
-    } else if (field_key(a, key)) {
+    } else if (overlay_field_key(a, key)) {
         overlay_search_run(a);
     }
 }
@@ -295,7 +359,7 @@ static void rename_key(App *a, int key) {
         else if (id == a->session) free(a->session_title), a->session_title = xstrdup(a->ov_ed.buf);
         overlay_sessions_open(a);
     } else {
-        field_key(a, key);
+        overlay_field_key(a, key);
     }
 }
 
@@ -320,7 +384,7 @@ static void model_key(App *a, int key) {
         a->ov = OV_NONE;
         app_model_open(a, t);
     } else {
-        field_key(a, key);
+        overlay_field_key(a, key);
     }
 }
 
@@ -370,10 +434,24 @@ const OverlayOps app_overlays[OV_COUNT] = {
     [OV_CONFIRM] = {"Delete this session? y / n", KEYS_CTX_GLOBAL, NULL, sessions_draw,
                     confirm_key},
     [OV_PULL] = {"First run", KEYS_CTX_GLOBAL, NULL, pull_draw, pull_key},
-    [OV_REPORT] = {"Recording stopped", KEYS_CTX_GLOBAL, NULL, report_draw, report_key},
+    [OV_REPORT] = {"Report: choose a template", KEYS_CTX_GLOBAL, NULL, report_draw, report_key},
     [OV_LOG] = {"Messages, newest last (Esc closes)", KEYS_CTX_GLOBAL, NULL, log_draw, log_key},
     [OV_MODEL] = {"Open a model folder", KEYS_CTX_GLOBAL, NULL, model_draw, model_key},
     [OV_MODEL_SAVE] = {"Model loaded", KEYS_CTX_GLOBAL, NULL, model_save_draw, model_save_key},
+    [OV_MEETINGS] = {"Meetings: Enter read, r report, x export, R rename, d delete, t transcribe",
+                     KEYS_CTX_MEETINGS, meetings_actions, meetings_draw, meetings_key},
+    [OV_MEETING_VIEW] = {"Report (Up/Down/PgUp/PgDn scroll, Left/Right other reports, Esc back)",
+                         KEYS_CTX_GLOBAL, NULL, meetings_view_draw, meetings_view_key},
+    [OV_MEETING_EXPORT] = {"Export the recording", KEYS_CTX_GLOBAL, NULL, meetings_export_draw,
+                           meetings_export_key},
+    [OV_MEETING_RENAME] = {"Rename recording (Enter saves)", KEYS_CTX_GLOBAL, NULL, rename_draw,
+                           meetings_rename_key},
+    [OV_MEETING_CONFIRM] = {"Delete this recording? y / n", KEYS_CTX_GLOBAL, NULL,
+                            meetings_confirm_draw, meetings_confirm_key},
+    [OV_RECOVER] = {"Interrupted recordings", KEYS_CTX_GLOBAL, NULL, meetings_recover_draw,
+                    meetings_recover_key},
+    [OV_LIST_RENAME] = {"Rename?", KEYS_CTX_GLOBAL, NULL, list_rename_draw, list_rename_key},
+    [OV_LIST_DELETE] = {"Delete? y / n", KEYS_CTX_GLOBAL, NULL, list_delete_draw, list_delete_key},
 };
 
 void overlay_draw(App *a) {

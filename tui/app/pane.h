@@ -47,6 +47,14 @@ typedef enum {
     OV_LOG,        /* the message log */
     OV_MODEL,      /* the path prompt for a model folder */
     OV_MODEL_SAVE, /* remember the folder just loaded in the settings? */
+    OV_MEETINGS,        /* the meetings library (overlay_meetings.c) */
+    OV_MEETING_VIEW,    /* a recording's reports */
+    OV_MEETING_EXPORT,  /* the export format */
+    OV_MEETING_RENAME,  /* its title */
+    OV_MEETING_CONFIRM, /* delete? y / n */
+    OV_RECOVER,         /* recordings a crash interrupted, recovered */
+    OV_LIST_RENAME,     /* an edit renames a persona or template (list_edit.c) */
+    OV_LIST_DELETE,     /* delete a persona or template? y / n */
     OV_COUNT
 } Overlay;
 
@@ -143,6 +151,8 @@ typedef struct {
     int n_recs;
     int64_t rec_of[16];
     double rec_t0;
+    int rec_live;   /* the recording in progress goes to the live transcriber */
+    int rec_paused; /* ... and is paused (capture_pause) */
     int seg_scroll;
 
     /* panes and overlays */
@@ -201,6 +211,39 @@ extern const OverlayOps app_overlays[OV_COUNT];
 void overlay_draw(App *a);
 void overlay_sessions_open(App *a);
 void overlay_search_run(App *a);
+/* Asks which template the report of recording rec uses (the chosen one
+ * first), and writes it on Enter. */
+void overlay_report_offer(App *a, int64_t rec);
+
+/* overlay.c: an editing key for the one-line field (a->ov_ed); 1 when it
+ * was one. */
+int overlay_field_key(App *a, int key);
+
+/* overlay_meetings.c: the meetings library, its overlays' parts (the table
+ * is overlay.c's) and what the app tells it. */
+void meetings_open(App *a);
+void meetings_on_transcribed(App *a, int64_t rec);
+/* At start: recordings left in status 'recording' whose file is there (a
+ * crash or kill ended the app that made them) are offered for recovery;
+ * y repairs them (recordings_repair: the WAV header fixed, the row
+ * complete) and opens the library, where t transcribes them. */
+void meetings_recovery_offer(App *a);
+void meetings_recover_draw(App *a, Rect b);
+void meetings_recover_key(App *a, int key);
+extern const ActionFn meetings_actions[KEYS_N_ACTIONS];
+void meetings_draw(App *a, Rect b);
+void meetings_key(App *a, int key);
+void meetings_view_draw(App *a, Rect b);
+void meetings_view_key(App *a, int key);
+void meetings_export_draw(App *a, Rect b);
+void meetings_export_key(App *a, int key);
+void meetings_rename_key(App *a, int key);
+void meetings_confirm_draw(App *a, Rect b);
+void meetings_confirm_key(App *a, int key);
+
+/* pane_chat.c: one laid-out markdown line at (y, x) in w columns, styled
+ * as the chat shows replies. */
+void draw_md_line(App *a, int y, int x, int w, const MdLine *l);
 
 /* The pane kinds: pane_chat.c, pane_transcript.c and pane_list.c, whose
  * kind personas and templates share. */
@@ -265,14 +308,28 @@ void app_note(App *a, int err, const char *fmt, ...) __attribute__((format(print
 /* The chosen persona or template: the selected one. */
 void app_persona_choose(App *a);
 void app_template_choose(App *a);
-/* The selected persona or template (or a new one, create) in $EDITOR. */
+/* list_edit.c: the selected persona or template (or a new one, create)
+ * in $EDITOR, saved when it parses (a failed edit reopens the user's text
+ * with the error as a comment at its line); an edit that changes the name
+ * asks (OV_LIST_RENAME): rename, save as a copy, or drop. */
 void app_list_edit(App *a, int persona, int create);
+/* Asks (OV_LIST_DELETE), then deletes the selected persona or template. */
+void app_list_delete(App *a, int persona);
+void list_rename_draw(App *a, Rect b);
+void list_rename_key(App *a, int key);
+void list_delete_draw(App *a, Rect b);
+void list_delete_key(App *a, int key);
+/* Reads the personas and templates again (selections kept in range). */
+void app_lists_reload(App *a);
 /* Sends the message editor's text. */
 void app_send_input(App *a);
 /* Starts or stops recording from the microphone. */
 void app_record_toggle(App *a);
-/* Writes the report of the last recording with template tmpl. */
-void app_report_start(App *a, const char *tmpl);
+/* Pauses or resumes the recording in progress. */
+void app_record_pause(App *a);
+/* Writes the report of recording rec with template tmpl as persona (NULL:
+ * none) into the chat; refused (a note) while rec is still recording. */
+void app_report_start(App *a, int64_t rec, const char *tmpl, const char *persona);
 
 /* Drawing: s[0..n) at (y, x) in at most cols columns (returns the columns
  * used); cols blanks; a box with a title. */

@@ -10,7 +10,7 @@
 #define NCURSES_WIDECHAR 1
 #include <ncursesw/curses.h>
 
-static void draw_md_line(App *a, int y, int x, int w, const MdLine *l) {
+void draw_md_line(App *a, int y, int x, int w, const MdLine *l) {
     unsigned block = l->block;
     attr_t base = theme_attr(block & MD_CODEBLOCK ? THEME_CODEBLOCK
                                         : block & MD_HEADING ? THEME_HEADING

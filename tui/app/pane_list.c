@@ -35,15 +35,17 @@ static List list_of(App *a, PaneId p) {
  * commands (M-c); otherwise typing goes to the message. */
 static void list_title(App *a, const List *l, int focused, char *out, size_t cap) {
     char pick[KEYS_NAME_MAX], edit[KEYS_NAME_MAX], add[KEYS_NAME_MAX], cmd[KEYS_NAME_MAX];
-    /* short enough for the 38 columns the right-hand panes have at 100 */
     app_key_of(a, l->persona ? KEYS_PERSONA_PICK : KEYS_TEMPLATE_PICK, pick);
     app_key_of(a, l->persona ? KEYS_PERSONA_EDIT : KEYS_TEMPLATE_EDIT, edit);
     app_key_of(a, l->persona ? KEYS_PERSONA_NEW : KEYS_TEMPLATE_NEW, add);
     app_key_of(a, KEYS_COMMANDS, cmd);
     if (focused && a->commands) {
-        char rep[KEYS_NAME_MAX], extra[48] = "";
+        /* the most used first: a narrow pane cuts the end (F1 lists all) */
+        char rep[KEYS_NAME_MAX], del[KEYS_NAME_MAX], extra[96] = "";
+        if (app_key_of(a, l->persona ? KEYS_PERSONA_DELETE : KEYS_TEMPLATE_DELETE, del)[0])
+            snprintf(extra, sizeof extra, ", %s delete", del);
         if (!l->persona && app_key_of(a, KEYS_TEMPLATE_REPORT, rep)[0])
-            snprintf(extra, sizeof extra, ", %s report", rep);
+            snprintf(extra + strlen(extra), sizeof extra - strlen(extra), ", %s report", rep);
         snprintf(out, cap, "%s: %s edit, %s new%s", l->title, edit, add, extra);
     } else {
         snprintf(out, cap, "%s (%s use, %s keys)", l->title, pick, cmd);
@@ -65,8 +67,12 @@ static int act_list_pick(App *a) {
 }
 static int act_list_edit(App *a) { return app_list_edit(a, list_of(a, a->focus).persona, 0), R_DONE; }
 static int act_list_new(App *a) { return app_list_edit(a, list_of(a, a->focus).persona, 1), R_DONE; }
+static int act_list_delete(App *a) {
+    return app_list_delete(a, list_of(a, a->focus).persona), R_DONE;
+}
 static int act_template_report(App *a) {
-    if (a->n_templates) app_report_start(a, a->templates[a->template_sel].name);
+    if (a->n_templates)
+        app_report_start(a, a->last_rec, a->templates[a->template_sel].name, a->persona);
     return R_DONE;
 }
 
@@ -80,6 +86,8 @@ static const ActionFn list_actions[KEYS_N_ACTIONS] = {
     [KEYS_TEMPLATE_EDIT] = act_list_edit,
     [KEYS_TEMPLATE_NEW] = act_list_new,
     [KEYS_TEMPLATE_REPORT] = act_template_report,
+    [KEYS_PERSONA_DELETE] = act_list_delete,
+    [KEYS_TEMPLATE_DELETE] = act_list_delete,
 };
 
 static int list_key(App *a, int key) {

@@ -15,7 +15,6 @@
 #include "engine/base/termsafe.h"
 #include "engine/base/util.h"
 
-#include <cjson/cJSON.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -225,7 +224,7 @@ static int list(void) {
         term_printf(stdout, "%lld\t%s\t%d:%02d\t%lld segments%s\t%lld reports\t%s\n",
                     (long long)m[i].id, m[i].created, s / 60, s % 60, (long long)m[i].segments,
                     m[i].transcribed ? "" : " (transcript not whole)", (long long)m[i].reports,
-                    m[i].source[0] ? m[i].source : m[i].path);
+                    m[i].title[0] ? m[i].title : m[i].source[0] ? m[i].source : m[i].path);
     }
     store_meetings_free(m, n);
     store_close(st);
@@ -251,55 +250,8 @@ static int show_or_export(int argc, char **argv, int export) {
     }
     Store *st = cli_open_db();
     if (!st) return 1;
-    StoreMeeting m;
     int rc = 1;
-    char *text = NULL;
-    if (store_meeting_get(st, id, &m)) {
-        cli_fail();
-        store_close(st);
-        return 1;
-    }
-    if (!export || !strcmp(format, "vtt") || !strcmp(format, "srt")) {
-        text = meeting_transcript_text(st, id, export ? format : NULL);
-    } else if (!strcmp(format, "md")) { /* the newest report, else the transcript */
-        text = m.reports ? store_report_latest(st, id) : NULL;
-        if (!m.reports) {
-            char *tr = meeting_transcript_text(st, id, NULL);
-            size_t n = tr ? strlen(tr) + 128 : 0;
-            if (tr) {
-                text = xmalloc(n);
-                snprintf(text, n, "# Transcript of recording %lld\n\n%s", (long long)id, tr);
-            }
-            free(tr);
-        }
-    } else { /* json */
-        StoreSegment *g;
-        size_t n;
-        if (!store_segment_list(st, id, &g, &n)) {
-            cJSON *j = cJSON_CreateObject(), *segs = cJSON_CreateArray();
-            cJSON_AddNumberToObject(j, "id", (double)id);
-            cJSON_AddStringToObject(j, "path", m.path);
-            cJSON_AddStringToObject(j, "source", m.source);
-            cJSON_AddStringToObject(j, "created", m.created);
-            cJSON_AddNumberToObject(j, "duration_s", m.duration_s);
-            cJSON_AddBoolToObject(j, "transcribed", m.transcribed);
-            for (size_t i = 0; i < n; i++) {
-                cJSON *o = cJSON_CreateObject();
-                cJSON_AddNumberToObject(o, "start", g[i].start_s);
-                cJSON_AddNumberToObject(o, "end", g[i].end_s);
-                cJSON_AddStringToObject(o, "speaker", g[i].speaker);
-                cJSON_AddStringToObject(o, "text", g[i].text);
-                cJSON_AddItemToArray(segs, o);
-            }
-            cJSON_AddItemToObject(j, "segments", segs);
-            char *report = m.reports ? store_report_latest(st, id) : NULL;
-            if (report) cJSON_AddStringToObject(j, "report", report);
-            free(report);
-            text = cJSON_Print(j);
-            cJSON_Delete(j);
-            store_segments_free(g, n);
-        }
-    }
+    char *text = meeting_export(st, id, export ? format : NULL);
     if (text) {
         term_puts(text, stdout);
         if (text[0] && text[strlen(text) - 1] != '\n') putchar('\n');
@@ -308,7 +260,6 @@ static int show_or_export(int argc, char **argv, int export) {
         cli_fail();
     }
     free(text);
-    store_meeting_free(&m);
     store_close(st);
     return rc;
 }

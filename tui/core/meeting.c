@@ -12,6 +12,7 @@
 #include "engine/base/cancel.h"
 #include "engine/base/util.h"
 
+#include <cjson/cJSON.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,6 +85,61 @@ char *meeting_transcript_text(Store *st, int64_t rec_id, const char *format) {
     }
     store_segments_free(g, n);
     return b.s ? b.s : xstrdup("");
+}
+
+char *meeting_export(Store *st, int64_t rec_id, const char *format) {
+    if (format && strcmp(format, "md") && strcmp(format, "json") && strcmp(format, "vtt") &&
+        strcmp(format, "srt")) {
+        unum_error_set("export format '%s': md, json, vtt or srt", format);
+        return NULL;
+    }
+    StoreMeeting m;
+    if (store_meeting_get(st, rec_id, &m)) return NULL;
+    char *text = NULL;
+    if (!format || !strcmp(format, "vtt") || !strcmp(format, "srt")) {
+        text = meeting_transcript_text(st, rec_id, format);
+    } else if (!strcmp(format, "md")) { /* the newest report, else the transcript */
+        text = m.reports ? store_report_latest(st, rec_id) : NULL;
+        if (!m.reports) {
+            char *tr = meeting_transcript_text(st, rec_id, NULL);
+            if (tr) {
+                Buf b = {0};
+                buf_printf(&b, "# Transcript of recording %lld\n\n%s", (long long)rec_id, tr);
+                text = b.s;
+            }
+            free(tr);
+        }
+    } else { /* json */
+        StoreSegment *g;
+        size_t n;
+        if (!store_segment_list(st, rec_id, &g, &n)) {
+            cJSON *j = cJSON_CreateObject(), *segs = cJSON_CreateArray();
+            cJSON_AddNumberToObject(j, "id", (double)rec_id);
+            cJSON_AddStringToObject(j, "path", m.path);
+            cJSON_AddStringToObject(j, "source", m.source);
+            cJSON_AddStringToObject(j, "title", m.title);
+            cJSON_AddStringToObject(j, "created", m.created);
+            cJSON_AddNumberToObject(j, "duration_s", m.duration_s);
+            cJSON_AddBoolToObject(j, "transcribed", m.transcribed);
+            for (size_t i = 0; i < n; i++) {
+                cJSON *o = cJSON_CreateObject();
+                cJSON_AddNumberToObject(o, "start", g[i].start_s);
+                cJSON_AddNumberToObject(o, "end", g[i].end_s);
+                cJSON_AddStringToObject(o, "speaker", g[i].speaker);
+                cJSON_AddStringToObject(o, "text", g[i].text);
+                cJSON_AddItemToArray(segs, o);
+            }
+            cJSON_AddItemToObject(j, "segments", segs);
+            char *report = m.reports ? store_report_latest(st, rec_id) : NULL;
+            if (report) cJSON_AddStringToObject(j, "report", report);
+            free(report);
+            text = cJSON_Print(j);
+            cJSON_Delete(j);
+            store_segments_free(g, n);
+        }
+    }
+    store_meeting_free(&m);
+    return text;
 }
 
 /* ------------------------------------------------------------ transcription */
@@ -414,6 +470,13 @@ int meeting_report(Store *st, Engine *e, int64_t rec_id, const char *template_na
     size_t n_seg = 0;
     int rc = store_meeting_get(st, rec_id, &m);
     if (!rc) rc = store_segment_list(st, rec_id, &g, &n_seg);
+    /* the one rule for every front end: a report is written from a whole
+     * transcript, never from the segments that happen to be stored while
+     * the last ones are still being transcribed */
+    if (!rc && !m.transcribed)
+        rc = unum_error_set("recording %lld: its transcript is not whole yet (%zu segments so "
+                            "far); transcribe it to the end first",
+                            (long long)rec_id, n_seg);
     if (!rc && n_seg == 0) rc = unum_error_set("recording %lld has no transcript yet", (long long)rec_id);
     Lines material = {0};
     const char *kind = "a meeting transcript, one line per segment with its start time";

@@ -65,12 +65,22 @@ int meeting_transcribe(Store *st, Transcriber *t, int64_t rec_id, MeetingParams 
 
 /* Writes and stores the report of rec_id from template_name as persona
  * (NULL: the model's default voice). 0 with *markdown (new string) and
- * *report_id, 1 when cancelled (nothing stored), -1 with the error set. */
+ * *report_id, 1 when cancelled (nothing stored), -1 with the error set.
+ * Only a whole transcript (the recording marked transcribed: by
+ * meeting_transcribe at its end, or by the app once live transcription
+ * has its last utterance) is reported on; otherwise -1 and nothing runs. */
 int meeting_report(Store *st, Engine *e, int64_t rec_id, const char *template_name,
                    const char *persona, MeetingParams *p, char **markdown, int64_t *report_id);
 
 /* "[mm:ss.xx -> mm:ss.xx] text" lines of the recording's transcript, or
  * subtitles: format "vtt" or "srt" (new string; NULL with the error set). */
 char *meeting_transcript_text(Store *st, int64_t rec_id, const char *format);
+
+/* What `unum meeting show` and `export` print, and the app's library
+ * writes: format NULL the timestamped transcript; "md" the newest report,
+ * else the transcript under a heading; "json" the recording, its segments
+ * and its newest report; "vtt" or "srt" subtitles. A new string, or NULL
+ * with the error set (an unknown format names itself). */
+char *meeting_export(Store *st, int64_t rec_id, const char *format);
 
 #endif

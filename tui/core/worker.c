@@ -24,7 +24,16 @@
 #include <string.h>
 #include <unistd.h>
 
-typedef enum { RQ_LOAD, RQ_CHAT, RQ_WHISPER, RQ_REPORT, RQ_PULL, RQ_STAGE2, RQ_QUIT } RequestKind;
+typedef enum {
+    RQ_LOAD,
+    RQ_CHAT,
+    RQ_WHISPER,
+    RQ_REPORT,
+    RQ_PULL,
+    RQ_STAGE2,
+    RQ_QUIT,
+    RQ_TRANSCRIBE
+} RequestKind;
 
 typedef struct Request {
     RequestKind kind;
@@ -35,7 +44,7 @@ typedef struct Request {
     char **audio;  /* per message: a WAV file, or NULL */
     int n_msgs;
     GenerateParams params;
-    int64_t rec;         /* RQ_REPORT: the recording; model = template, */
+    int64_t rec;         /* RQ_REPORT, RQ_TRANSCRIBE: the recording; model = template, */
     char *persona, *db;  /* backend unused */
     char **repos;        /* RQ_PULL: the repositories, in order */
     int n_repos;
@@ -77,6 +86,7 @@ struct Worker {
     int audio_end;
     size_t end_at; /* where in audio the recording ended (with audio_end) */
     int gen;       /* the number of the recording being transcribed (worker) */
+    int gen_failed; /* a window of that recording failed to transcribe (worker) */
     UnumCancel stream_cancel;
     UnumCancel report_cancel;
     Store *st; /* the worker's own connection, opened for the first report */
@@ -145,7 +155,8 @@ void event_free(Event *e) {
         case EV_PULL_PROGRESS: free(e->pull_progress.repo), free(e->pull_progress.file); break;
         case EV_PULL_DONE: free(e->pull.why); break;
         case EV_LOAD_PROGRESS:
-        case EV_RECORDING_DONE: break;
+        case EV_RECORDING_DONE:
+        case EV_TRANSCRIBED: break;
         }
         free(e);
         e = next;
@@ -315,6 +326,14 @@ void worker_report(Worker *w, const char *db, int64_t rec, const char *template_
     w->running_chat = 1; /* cancellable like a reply */
     unum_cancel_clear(&w->report_cancel);
     pthread_mutex_unlock(&w->lock);
+    push(w, r);
+}
+
+void worker_transcribe(Worker *w, const char *db, int64_t rec) {
+    Request *r = xcalloc(1, sizeof *r);
+    r->kind = RQ_TRANSCRIBE;
+    r->rec = rec;
+    r->db = db ? xstrdup(db) : NULL;
     push(w, r);
 }
 
@@ -767,6 +786,41 @@ static void do_report(Worker *w, Request *r) {
     post(w, ev);
 }
 
+static void transcribe_progress(void *ud, MeetStage stage, double done, double total) {
+    (void)stage;
+    Event *e = event_new(EV_REPORT_PROGRESS);
+    e->report_progress.stage = xstrdup("transcribing (seconds)");
+    e->report_progress.done = (int)done;
+    e->report_progress.total = (int)total;
+    post(ud, e);
+}
+
+/* A stored recording transcribed to its end (meeting_transcribe: resumes
+ * after its stored segments), with the live transcriber's model. */
+static void do_transcribe(Worker *w, Request *r) {
+    Event *ev = NULL;
+    if (!w->transcriber) {
+        ev = event_failed(EV_TRANSCRIBE_FAILED, "no speech model is loaded (set whisper = DIR "
+                                                "in the config file or pass --whisper)");
+    } else if (!w->st && store_open(r->db, &w->st)) {
+        w->st = NULL;
+        ev = event_failed(EV_TRANSCRIBE_FAILED, unum_error());
+    } else {
+        MeetingParams p;
+        meeting_defaults(&p);
+        p.progress = transcribe_progress;
+        p.ud = w;
+        p.no_fallback = 1;
+        if (meeting_transcribe(w->st, w->transcriber, r->rec, &p)) {
+            ev = event_failed(EV_TRANSCRIBE_FAILED, unum_error());
+        } else {
+            ev = event_new(EV_TRANSCRIBED);
+            ev->transcribed.rec = r->rec;
+        }
+    }
+    post(w, ev);
+}
+
 static int on_segment(void *user, const TSegment *s) {
     Worker *w = user;
     Event *e = event_new(EV_SEGMENT);
@@ -829,6 +883,8 @@ static void feed_audio(Worker *w) {
             if (!rc) rc = tstream_finish(w->stream);
             Event *d = event_new(EV_RECORDING_DONE);
             d->recording.rec = w->gen++;
+            d->recording.whole = !rc && !w->gen_failed;
+            w->gen_failed = 0;
             post(w, d);
             TranscribeParams p; /* always a fresh stream for the next recording */
             live_params(w, &p);
@@ -838,6 +894,7 @@ static void feed_audio(Worker *w) {
                 post(w, event_failed(EV_TRANSCRIBE_FAILED, unum_error()));
             if (w->stream && !rc && n > end_at) rc = tstream_feed(w->stream, a + end_at, n - end_at);
         }
+        if (rc < 0 && !end) w->gen_failed = 1;
         if (rc < 0) post(w, event_failed(EV_TRANSCRIBE_FAILED, unum_error()));
     }
     free(a);
@@ -865,6 +922,7 @@ static void *worker_main(void *arg) {
         case RQ_CHAT: do_chat(w, r); break;
         case RQ_WHISPER: do_whisper(w, r); break;
         case RQ_REPORT: do_report(w, r); break;
+        case RQ_TRANSCRIBE: do_transcribe(w, r); break;
         case RQ_PULL: do_pull(w, r); break;
         case RQ_STAGE2: do_stage2(w, r); break;
         case RQ_QUIT: break;

@@ -39,6 +39,7 @@ typedef enum {
     EV_REPORT_FAILED,     /* failed ("" when cancelled) */
     EV_PULL_PROGRESS,     /* pull_progress */
     EV_PULL_DONE,         /* pull */
+    EV_TRANSCRIBED,       /* transcribed: a stored recording's transcript is whole */
 } EventKind;
 
 typedef struct Event {
@@ -78,6 +79,7 @@ typedef struct Event {
         } segment;
         struct {
             int rec;
+            int whole; /* every window of it was transcribed (no failure) */
         } recording;
         struct {
             char *stage;     /* "summarizing", "writing" */
@@ -91,6 +93,9 @@ typedef struct Event {
             char *repo, *file;    /* the repository and file in flight */
             uint64_t done, total; /* bytes of this repository */
         } pull_progress;
+        struct {
+            int64_t rec; /* the recording's row */
+        } transcribed;
         struct {
             int status;  /* PULL_OK or a failure (pull.h) */
             char *why;   /* for a failure */
@@ -160,6 +165,13 @@ void worker_report(Worker *w, const char *db, int64_t rec, const char *template_
  * now and then and one EV_PULL_DONE (the first failure stops it). Stopped by
  * worker_cancel; the .part files stay for a resume. */
 void worker_pull(Worker *w, const char *const *repos, int n);
+
+/* Transcribes stored recording rec to its end (meeting.h's
+ * meeting_transcribe, resuming after its stored segments) with the loaded
+ * Whisper model, through the worker's own connection to db: progress as
+ * EV_REPORT_PROGRESS, then EV_TRANSCRIBED or EV_TRANSCRIBE_FAILED. Not
+ * while a live recording is being transcribed. */
+void worker_transcribe(Worker *w, const char *db, int64_t rec);
 
 /* Loads a Whisper model for live transcription. */
 void worker_load_whisper(Worker *w, const char *model, const char *backend, int threads);
