@@ -1013,7 +1013,11 @@ TEST(tui_records_without_a_speech_model_pauses_and_transcribes_later) {
     /* later, with a speech model: t in the library */
     snprintf(args, sizeof args, "-m /nonexistent/model --whisper %s", wh);
     REQUIRE(start(&t, NULL, args) == 0);
+    /* the model's load error holds the bottom line: the log has the rest */
+    REQUIRE(wait_for(&t, "cannot load the language model", 20000));
+    keys(&t, "F9");
     REQUIRE(wait_for(&t, "speech model ready", 20000));
+    keys(&t, "Escape");
     keys(&t, "F12");
     CHECK(wait_for(&t, "not transcribed (t)", 5000));
     keys(&t, "t");
