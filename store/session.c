@@ -6,9 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SESSION_COLS                                                                               \
-    "s.id, s.title, s.model, s.persona, s.created, s.updated, "                                    \
-    "(SELECT count(*) FROM messages m WHERE m.session_id = s.id)"
+#define SESSION_COLS "s.id, s.title, s.model, s.persona, s.created, s.updated"
 
 static void read_session(sqlite3_stmt *s, StoreSession *out) {
     out->id = sqlite3_column_int64(s, 0);
@@ -17,7 +15,73 @@ static void read_session(sqlite3_stmt *s, StoreSession *out) {
     out->persona = store_col_text(s, 3);
     out->created = store_col_text(s, 4);
     out->updated = store_col_text(s, 5);
-    out->n_messages = sqlite3_column_int64(s, 6);
+}
+
+/* ---- the tree --------------------------------------------------------------
+ *
+ * Three queries carry the tree: the most recent leaf under a message (the
+ * subtree walked down through parent_id), the most recent leaf of a whole
+ * session, and the branch from a leaf up to its first message. All walk
+ * messages_by_parent or the primary key, one row per step. */
+
+static const char *const status_names[] = {"complete", "partial", "cancelled"};
+
+static StoreMessageStatus status_of(const char *s) {
+    if (!s) return STORE_MSG_COMPLETE;
+    for (int i = 0; i < 3; i++)
+        if (!strcmp(s, status_names[i])) return (StoreMessageStatus)i;
+    return STORE_MSG_COMPLETE;
+}
+
+/* One integer from sql with ?1 = a and ?2 = b: *out (0 for NULL or no row). */
+static int query_id(Store *st, const char *sql, int64_t a, int64_t b, int64_t *out,
+                    const char *what) {
+    *out = 0;
+    sqlite3_stmt *s = store_prepare(st, sql);
+    if (!s) return -1;
+    sqlite3_bind_int64(s, 1, a);
+    sqlite3_bind_int64(s, 2, b);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) *out = sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return store_fail(st, what);
+    return 0;
+}
+
+/* The leaf of the branch in view of session sid (0: no messages). */
+static int view_leaf(Store *st, int64_t sid, int64_t *leaf) {
+    int64_t view;
+    if (query_id(st,
+                 "SELECT v.id FROM sessions s JOIN messages v ON v.id = s.view_id "
+                 "AND v.session_id = s.id WHERE s.id = ?1",
+                 sid, 0, &view, "reading the message in view") != 0)
+        return -1;
+    if (view)
+        return query_id(st,
+                        "WITH RECURSIVE sub(id) AS (SELECT ?1 UNION ALL "
+                        "SELECT m.id FROM messages m JOIN sub ON m.parent_id = sub.id) "
+                        "SELECT max(id) FROM sub WHERE NOT EXISTS "
+                        "(SELECT 1 FROM messages c WHERE c.parent_id = sub.id)",
+                        view, 0, leaf, "finding the branch in view");
+    return query_id(st,
+                    "SELECT max(id) FROM messages m WHERE m.session_id = ?1 AND NOT EXISTS "
+                    "(SELECT 1 FROM messages c WHERE c.parent_id = m.id)",
+                    sid, 0, leaf, "finding the most recent branch");
+}
+
+/* The number of messages of the branch that ends at leaf. */
+static int branch_length(Store *st, int64_t leaf, int64_t *n) {
+    return query_id(st,
+                    "WITH RECURSIVE chain(id) AS (SELECT id FROM messages WHERE id = ?1 "
+                    "UNION ALL SELECT m.parent_id FROM messages m JOIN chain ON m.id = chain.id "
+                    "WHERE m.parent_id IS NOT NULL) SELECT count(*) FROM chain",
+                    leaf, 0, n, "counting the branch in view");
+}
+
+static int count_view(Store *st, StoreSession *s) {
+    int64_t leaf;
+    if (view_leaf(st, s->id, &leaf) != 0) return -1;
+    return branch_length(st, leaf, &s->n_messages);
 }
 
 int store_session_create(Store *st, const char *title, const char *model, const char *persona,
@@ -45,6 +109,10 @@ int store_session_get(Store *st, int64_t id, StoreSession *out) {
     sqlite3_finalize(s);
     if (rc == SQLITE_DONE) return unum_error_set("session %lld not found", (long long)id);
     if (rc != SQLITE_ROW) return store_fail(st, "reading a session");
+    if (count_view(st, out) != 0) {
+        store_session_free(out);
+        return -1;
+    }
     return 0;
 }
 
@@ -64,11 +132,14 @@ int store_session_list(Store *st, StoreSession **out, size_t *n) {
         read_session(s, &(*out)[(*n)++]);
     }
     sqlite3_finalize(s);
+    if (rc != SQLITE_DONE) store_fail(st, "listing sessions");
+    for (size_t k = 0; rc == SQLITE_DONE && k < *n; k++)
+        if (count_view(st, &(*out)[k]) != 0) rc = SQLITE_ERROR;
     if (rc != SQLITE_DONE) {
         store_sessions_free(*out, *n);
         *out = NULL;
         *n = 0;
-        return store_fail(st, "listing sessions");
+        return -1;
     }
     return 0;
 }
@@ -115,36 +186,217 @@ void store_sessions_free(StoreSession *list, size_t n) {
     free(list);
 }
 
-int store_message_add(Store *st, int64_t session_id, const char *role, const char *content,
-                      int tokens, double elapsed_ms, int64_t *id) {
-    sqlite3_stmt *s = store_prepare(st, "INSERT INTO messages(session_id, role, content, tokens, "
-                                        "elapsed_ms) VALUES (?1, ?2, ?3, ?4, ?5)");
+/* Points the session's view at message id (in the caller's transaction). */
+static int set_view(Store *st, int64_t sid, int64_t id) {
+    sqlite3_stmt *s = store_prepare(st, "UPDATE sessions SET view_id = ?2 WHERE id = ?1");
     if (!s) return -1;
-    sqlite3_bind_int64(s, 1, session_id);
+    sqlite3_bind_int64(s, 1, sid);
+    if (id) sqlite3_bind_int64(s, 2, id);
+    else sqlite3_bind_null(s, 2);
+    int rc = sqlite3_step(s);
+    sqlite3_finalize(s);
+    return rc == SQLITE_DONE ? 0 : store_fail(st, "recording the message in view");
+}
+
+static int insert_message(Store *st, int64_t sid, int64_t parent, const char *role,
+                          const char *content, int tokens, double elapsed_ms,
+                          StoreMessageStatus status, int64_t *id) {
+    if ((unsigned)status > STORE_MSG_CANCELLED)
+        return unum_error_set("message status %d is not complete, partial or cancelled",
+                              (int)status);
+    if (parent) {
+        int64_t owner;
+        if (query_id(st, "SELECT session_id FROM messages WHERE id = ?1", parent, 0, &owner,
+                     "reading a message") != 0)
+            return -1;
+        if (owner != sid)
+            return unum_error_set("message %lld is not in session %lld", (long long)parent,
+                                  (long long)sid);
+    }
+    sqlite3_stmt *s = store_prepare(st, "INSERT INTO messages(session_id, role, content, tokens, "
+                                        "elapsed_ms, parent_id, status) "
+                                        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+    if (!s) return -1;
+    sqlite3_bind_int64(s, 1, sid);
     sqlite3_bind_text(s, 2, role ? role : "", -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 3, content ? content : "", -1, SQLITE_STATIC);
     sqlite3_bind_int(s, 4, tokens);
     sqlite3_bind_double(s, 5, elapsed_ms);
+    if (parent) sqlite3_bind_int64(s, 6, parent);
+    else sqlite3_bind_null(s, 6);
+    sqlite3_bind_text(s, 7, status_names[status], -1, SQLITE_STATIC);
     int rc = sqlite3_step(s);
     sqlite3_finalize(s);
     if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
-        return unum_error_set("session %lld not found", (long long)session_id);
+        return unum_error_set("session %lld not found", (long long)sid);
     if (rc == SQLITE_CONSTRAINT_CHECK)
         return unum_error_set("message role '%s' is not system, user, assistant or tool",
                               role ? role : "");
     if (rc != SQLITE_DONE) return store_fail(st, "adding a message");
-    if (id) *id = sqlite3_last_insert_rowid(store_db(st));
+    int64_t new_id = sqlite3_last_insert_rowid(store_db(st));
+    if (set_view(st, sid, new_id) != 0) return -1;
+    if (id) *id = new_id;
+    return 0;
+}
+
+/* Runs one insert in a transaction of its own, or in the caller's. */
+static int add_in_transaction(Store *st, int64_t sid, int64_t parent, int after_view,
+                              const char *role, const char *content, int tokens,
+                              double elapsed_ms, StoreMessageStatus status, int64_t *id) {
+    int own = sqlite3_get_autocommit(store_db(st));
+    if (own && store_begin(st) != 0) return -1;
+    int rc = after_view ? view_leaf(st, sid, &parent) : 0;
+    if (rc == 0)
+        rc = insert_message(st, sid, parent, role, content, tokens, elapsed_ms, status, id);
+    if (own) {
+        if (rc == 0 && store_commit(st) == 0) return 0;
+        store_rollback(st);
+        return -1;
+    }
+    return rc;
+}
+
+int store_message_add(Store *st, int64_t session_id, const char *role, const char *content,
+                      int tokens, double elapsed_ms, int64_t *id) {
+    return add_in_transaction(st, session_id, 0, 1, role, content, tokens, elapsed_ms,
+                              STORE_MSG_COMPLETE, id);
+}
+
+int store_message_add_after(Store *st, int64_t session_id, int64_t parent_id, const char *role,
+                            const char *content, int tokens, double elapsed_ms,
+                            StoreMessageStatus status, int64_t *id) {
+    return add_in_transaction(st, session_id, parent_id, 0, role, content, tokens, elapsed_ms,
+                              status, id);
+}
+
+int store_message_update(Store *st, int64_t id, const char *content, int tokens,
+                         double elapsed_ms, StoreMessageStatus status) {
+    if ((unsigned)status > STORE_MSG_CANCELLED)
+        return unum_error_set("message status %d is not complete, partial or cancelled",
+                              (int)status);
+    sqlite3_stmt *s = store_prepare(st, "UPDATE messages SET content = ?2, tokens = ?3, "
+                                        "elapsed_ms = ?4, status = ?5 WHERE id = ?1");
+    if (!s) return -1;
+    sqlite3_bind_int64(s, 1, id);
+    sqlite3_bind_text(s, 2, content ? content : "", -1, SQLITE_STATIC);
+    sqlite3_bind_int(s, 3, tokens);
+    sqlite3_bind_double(s, 4, elapsed_ms);
+    sqlite3_bind_text(s, 5, status_names[status], -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    sqlite3_finalize(s);
+    if (rc != SQLITE_DONE) return store_fail(st, "updating a message");
+    if (sqlite3_changes(store_db(st)) == 0)
+        return unum_error_set("message %lld not found", (long long)id);
+    return 0;
+}
+
+int store_message_delete(Store *st, int64_t id, int *n_removed) {
+    if (n_removed) *n_removed = 0;
+    if (store_begin(st) != 0) return -1;
+    int64_t sid = 0, parent = 0;
+    int rc = query_id(st, "SELECT session_id FROM messages WHERE id = ?1", id, 0, &sid,
+                      "reading a message");
+    if (rc == 0 && !sid) rc = unum_error_set("message %lld not found", (long long)id);
+    if (rc == 0)
+        rc = query_id(st, "SELECT parent_id FROM messages WHERE id = ?1", id, 0, &parent,
+                      "reading a message");
+    /* one statement: the parent key is checked at its end, when the whole
+     * subtree is gone */
+    sqlite3_stmt *s = rc == 0 ? store_prepare(st, "DELETE FROM messages WHERE id IN ("
+                                                  "WITH RECURSIVE sub(id) AS (SELECT ?1 "
+                                                  "UNION ALL SELECT m.id FROM messages m "
+                                                  "JOIN sub ON m.parent_id = sub.id) "
+                                                  "SELECT id FROM sub)")
+                              : NULL;
+    if (s) {
+        sqlite3_bind_int64(s, 1, id);
+        if (sqlite3_step(s) != SQLITE_DONE) rc = store_fail(st, "removing a message");
+        else if (n_removed) *n_removed = sqlite3_changes(store_db(st));
+        sqlite3_finalize(s);
+    } else {
+        rc = -1;
+    }
+    if (rc == 0) rc = set_view(st, sid, parent);
+    if (rc == 0 && store_commit(st) == 0) return 0;
+    store_rollback(st);
+    return -1;
+}
+
+int store_message_sibling(Store *st, int64_t id, int delta, int64_t *out) {
+    *out = 0;
+    int64_t sid;
+    if (query_id(st, "SELECT session_id FROM messages WHERE id = ?1", id, 0, &sid,
+                 "reading a message") != 0)
+        return -1;
+    if (!sid) return unum_error_set("message %lld not found", (long long)id);
+    const char *sql = delta < 0 ? "SELECT s.id FROM messages m JOIN messages s "
+                                  "ON s.session_id = m.session_id AND s.parent_id IS m.parent_id "
+                                  "AND s.id < m.id WHERE m.id = ?1 ORDER BY s.id DESC LIMIT 1 "
+                                  "OFFSET ?2"
+                                : "SELECT s.id FROM messages m JOIN messages s "
+                                  "ON s.session_id = m.session_id AND s.parent_id IS m.parent_id "
+                                  "AND s.id > m.id WHERE m.id = ?1 ORDER BY s.id LIMIT 1 "
+                                  "OFFSET ?2";
+    int64_t steps = delta < 0 ? -(int64_t)delta : delta;
+    if (steps == 0) return *out = id, 0;
+    if (query_id(st, sql, id, steps - 1, out, "reading a message's siblings") != 0) return -1;
+    if (!*out)
+        return unum_error_set("message %lld has no %s sibling", (long long)id,
+                              delta < 0 ? "previous" : "next");
+    return 0;
+}
+
+int store_message_place(Store *st, int64_t id, int *sibling, int *n_siblings) {
+    int64_t k, n;
+    if (query_id(st,
+                 "SELECT count(*) FROM messages m JOIN messages s ON s.session_id = m.session_id "
+                 "AND s.parent_id IS m.parent_id AND s.id <= m.id WHERE m.id = ?1",
+                 id, 0, &k, "reading a message's siblings") != 0 ||
+        query_id(st,
+                 "SELECT count(*) FROM messages m JOIN messages s ON s.session_id = m.session_id "
+                 "AND s.parent_id IS m.parent_id WHERE m.id = ?1",
+                 id, 0, &n, "reading a message's siblings") != 0)
+        return -1;
+    if (!n) return unum_error_set("message %lld not found", (long long)id);
+    *sibling = (int)k;
+    *n_siblings = (int)n;
+    return 0;
+}
+
+int store_session_view(Store *st, int64_t session_id, int64_t message_id) {
+    if (message_id) {
+        int64_t owner;
+        if (query_id(st, "SELECT session_id FROM messages WHERE id = ?1", message_id, 0, &owner,
+                     "reading a message") != 0)
+            return -1;
+        if (owner != session_id)
+            return unum_error_set("message %lld is not in session %lld", (long long)message_id,
+                                  (long long)session_id);
+    }
+    if (set_view(st, session_id, message_id) != 0) return -1;
+    if (sqlite3_changes(store_db(st)) == 0)
+        return unum_error_set("session %lld not found", (long long)session_id);
     return 0;
 }
 
 int store_message_list(Store *st, int64_t session_id, StoreMessage **out, size_t *n) {
     *out = NULL;
     *n = 0;
-    sqlite3_stmt *s =
-        store_prepare(st, "SELECT id, session_id, role, content, created, tokens, "
-                          "elapsed_ms, model FROM messages WHERE session_id = ?1 ORDER BY id");
+    int64_t leaf;
+    if (view_leaf(st, session_id, &leaf) != 0) return -1;
+    sqlite3_stmt *s = store_prepare(
+        st, "WITH RECURSIVE chain(id, depth) AS (SELECT ?1, 0 UNION ALL "
+            "SELECT m.parent_id, chain.depth + 1 FROM messages m JOIN chain ON m.id = chain.id "
+            "WHERE m.parent_id IS NOT NULL) "
+            "SELECT m.id, m.session_id, m.role, m.content, m.created, m.tokens, m.elapsed_ms, "
+            "m.model, coalesce(m.parent_id, 0), m.status, "
+            "(SELECT count(*) FROM messages s WHERE s.session_id = m.session_id "
+            "AND s.parent_id IS m.parent_id AND s.id <= m.id), "
+            "(SELECT count(*) FROM messages s WHERE s.session_id = m.session_id "
+            "AND s.parent_id IS m.parent_id) "
+            "FROM chain JOIN messages m ON m.id = chain.id ORDER BY chain.depth DESC");
     if (!s) return -1;
-    sqlite3_bind_int64(s, 1, session_id);
+    sqlite3_bind_int64(s, 1, leaf);
     size_t cap = 0;
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
@@ -161,6 +413,10 @@ int store_message_list(Store *st, int64_t session_id, StoreMessage **out, size_t
         m->tokens = sqlite3_column_int(s, 5);
         m->elapsed_ms = sqlite3_column_double(s, 6);
         m->model = store_col_text(s, 7);
+        m->parent_id = sqlite3_column_int64(s, 8);
+        m->status = status_of((const char *)sqlite3_column_text(s, 9));
+        m->sibling = sqlite3_column_int(s, 10);
+        m->n_siblings = sqlite3_column_int(s, 11);
     }
     sqlite3_finalize(s);
     if (rc != SQLITE_DONE) {

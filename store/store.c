@@ -177,6 +177,29 @@ static const char migration_6[] =
 static const char migration_7[] =
     "ALTER TABLE recordings ADD COLUMN title TEXT NOT NULL DEFAULT '';";
 
+/* Version 8: a session is a tree. Regenerating a reply or editing a message
+ * adds a sibling (a message with the same parent) instead of leaving the
+ * abandoned turns in one line; each message names its parent (NULL: a first
+ * message), and the session remembers the message in view (its branch is the
+ * most recent one through it). Existing sessions become one chain, each
+ * message the reply to the one before it. A message's status says whether
+ * its text is whole: 'partial' while a reply is written (it is stored as it
+ * streams, so a crash keeps what was on screen), 'cancelled' when the user
+ * stopped it; the "[cancelled]" that earlier versions appended to the text
+ * becomes that status. The parent key has no ON DELETE action: a cascade
+ * down a long chain would nest one trigger level per message; the store
+ * deletes a message with its replies in one statement instead. */
+static const char migration_8[] =
+    "ALTER TABLE messages ADD COLUMN parent_id INTEGER REFERENCES messages(id);"
+    "ALTER TABLE messages ADD COLUMN status TEXT NOT NULL DEFAULT 'complete'"
+    "  CHECK (status IN ('complete','partial','cancelled'));"
+    "ALTER TABLE sessions ADD COLUMN view_id INTEGER;"
+    "UPDATE messages SET parent_id = (SELECT max(p.id) FROM messages p"
+    "  WHERE p.session_id = messages.session_id AND p.id < messages.id);"
+    "UPDATE messages SET status = 'cancelled', content = substr(content, 1, length(content) - 13)"
+    "  WHERE role = 'assistant' AND substr(content, -13) = char(10, 10) || '[cancelled]';"
+    "CREATE INDEX messages_by_parent ON messages(parent_id, id);";
+
 typedef struct {
     const char *sql;
     int (*after)(Store *st); /* runs in the same transaction, after sql */
@@ -195,6 +218,7 @@ static const Migration migrations[STORE_SCHEMA_VERSION] = {
     {migration_5, NULL},
     {migration_6, NULL},
     {migration_7, NULL},
+    {migration_8, NULL},
 };
 
 /* ---- helpers -------------------------------------------------------------- */

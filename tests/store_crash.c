@@ -62,7 +62,10 @@ int main(int argc, char **argv) {
         char text[128];
         message_text(text, sizeof text, round, n);
         if (store_begin(st) != 0 ||
-            store_message_add(st, sid, n % 2 ? "assistant" : "user", text, 9, 1.5, &mid) != 0 ||
+            /* each a first message of its own, so that deleting the one
+             * before (below) takes no replies with it */
+            store_message_add_after(st, sid, 0, n % 2 ? "assistant" : "user", text, 9, 1.5,
+                                    STORE_MSG_COMPLETE, &mid) != 0 ||
             store_segment_add(st, rid, n * 0.01, n * 0.01 + 0.01, "A", text, &gid) != 0 ||
             store_commit(st) != 0)
             goto fail;

@@ -251,6 +251,14 @@ TEST(store_upgrade_from_every_earlier_version) {
         persona_free(&mine);
         /* Recordings have a title from version 7 on, '' for the old ones. */
         CHECK_EQ_INT(q_int(st, "SELECT count(*) FROM recordings WHERE title = ''"), 1);
+        /* Each session's messages became one chain (version 8). */
+        CHECK_EQ_INT(q_int(st, "SELECT count(*) FROM messages WHERE parent_id IS NULL"), 2);
+        StoreMessage *ms;
+        size_t nm;
+        REQUIRE(store_message_list(st, 1, &ms, &nm) == 0);
+        CHECK_EQ_INT(nm, 2);
+        if (nm == 2) CHECK_EQ_INT(ms[1].parent_id, ms[0].id);
+        store_messages_free(ms, nm);
         /* And the newest tables work on the upgraded file. */
         CHECK(store_report_add(st, 0, 1, "standup", "analyst", "# r", NULL) == 0);
         store_close(st);
@@ -1003,7 +1011,7 @@ TEST(store_search_queries) {
     REQUIRE(store_search(st, "deployment", 0, &h, &n) == 0);
     CHECK_EQ_INT(n, 1);
     store_hits_free(h, n);
-    CHECK(store_exec(st, "DELETE FROM messages WHERE content LIKE 'Roll%'") == 0);
+    CHECK(store_message_delete(st, m2, NULL) == 0); /* with the message after it */
     REQUIRE(store_search(st, "deployment", 0, &h, &n) == 0);
     CHECK_EQ_INT(n, 0);
     store_hits_free(h, n);
@@ -1226,6 +1234,204 @@ TEST(store_message_model) {
     CHECK_STR(ms[1].model, "big (stage 2)");
     store_messages_free(ms, n);
     store_close(st);
+    test_tmp_remove(dir);
+}
+
+/* A session is a tree: a regenerated reply and an edited message are
+ * siblings of what they replace; the branch in view is listed, counted and
+ * switched; a reply is stored partial and finished in place; a message goes
+ * with what follows it. */
+TEST(store_session_tree) {
+    char *dir;
+    Store *st = fresh(&dir, NULL);
+    REQUIRE(st);
+    int64_t a, b, u1, r1, r2, u2, e1, p, x, other;
+    REQUIRE(store_session_create(st, "tree", "m", "", &a) == 0);
+    REQUIRE(store_session_create(st, "other", "m", "", &b) == 0);
+    REQUIRE(store_message_add(st, a, "user", "first question", 2, 0, &u1) == 0);
+    REQUIRE(store_message_add(st, a, "assistant", "first answer", 2, 0, &r1) == 0);
+    /* regenerate: a second reply to u1 */
+    REQUIRE(store_message_add_after(st, a, u1, "assistant", "second answer", 2, 0,
+                                    STORE_MSG_COMPLETE, &r2) == 0);
+    REQUIRE(store_message_add(st, a, "user", "follow-up", 1, 0, &u2) == 0);
+    StoreMessage *ms;
+    size_t n;
+    REQUIRE(store_message_list(st, a, &ms, &n) == 0);
+    REQUIRE(n == 3);
+    CHECK_EQ_INT(ms[0].id, u1);
+    CHECK_EQ_INT(ms[1].id, r2);
+    CHECK_EQ_INT(ms[2].id, u2);
+    CHECK_EQ_INT(ms[1].parent_id, u1);
+    CHECK_EQ_INT(ms[0].parent_id, 0);
+    CHECK_EQ_INT(ms[1].sibling, 2);
+    CHECK_EQ_INT(ms[1].n_siblings, 2);
+    CHECK_EQ_INT(ms[0].n_siblings, 1);
+    store_messages_free(ms, n);
+    StoreSession s;
+    REQUIRE(store_session_get(st, a, &s) == 0);
+    CHECK_EQ_INT(s.n_messages, 3); /* the branch in view, not the 4 rows */
+    store_session_free(&s);
+    /* stepping to the first reply shows its branch */
+    CHECK(store_message_sibling(st, r2, -1, &x) == 0);
+    CHECK_EQ_INT(x, r1);
+    CHECK(store_message_sibling(st, r1, -1, &x) != 0);
+    CHECK_ERR("no previous sibling");
+    CHECK(store_message_sibling(st, r2, 1, &x) != 0);
+    CHECK_ERR("no next sibling");
+    REQUIRE(store_session_view(st, a, r1) == 0);
+    REQUIRE(store_message_list(st, a, &ms, &n) == 0);
+    REQUIRE(n == 2);
+    CHECK_EQ_INT(ms[1].id, r1);
+    CHECK_STR(ms[1].content, "first answer");
+    CHECK_EQ_INT(ms[1].sibling, 1);
+    store_messages_free(ms, n);
+    StoreSession *list;
+    size_t nl;
+    REQUIRE(store_session_list(st, &list, &nl) == 0);
+    for (size_t i = 0; i < nl; i++)
+        if (list[i].id == a) CHECK_EQ_INT(list[i].n_messages, 2);
+    store_sessions_free(list, nl);
+    /* back to r2: the view goes down to its most recent leaf */
+    REQUIRE(store_session_view(st, a, r2) == 0);
+    REQUIRE(store_message_list(st, a, &ms, &n) == 0);
+    CHECK_EQ_INT(n, 3);
+    store_messages_free(ms, n);
+    /* edit the first message: a second first message */
+    REQUIRE(store_message_add_after(st, a, 0, "user", "first question, edited", 3, 0,
+                                    STORE_MSG_COMPLETE, &e1) == 0);
+    REQUIRE(store_message_list(st, a, &ms, &n) == 0);
+    REQUIRE(n == 1);
+    CHECK_EQ_INT(ms[0].id, e1);
+    CHECK_EQ_INT(ms[0].sibling, 2);
+    CHECK_EQ_INT(ms[0].n_siblings, 2);
+    store_messages_free(ms, n);
+    int k, nk;
+    CHECK(store_message_place(st, u1, &k, &nk) == 0);
+    CHECK(k == 1 && nk == 2);
+    /* a parent from another session, a view there: refused */
+    REQUIRE(store_message_add(st, b, "user", "elsewhere", 1, 0, &other) == 0);
+    CHECK(store_message_add_after(st, a, other, "assistant", "x", 0, 0, STORE_MSG_COMPLETE,
+                                  NULL) != 0);
+    CHECK_ERR("is not in session");
+    CHECK(store_session_view(st, a, other) != 0);
+    CHECK_ERR("is not in session");
+    /* a reply stored as it streams, then finished in place */
+    REQUIRE(store_message_add_after(st, a, e1, "assistant", "par", 1, 0, STORE_MSG_PARTIAL,
+                                    &p) == 0);
+    REQUIRE(store_message_list(st, a, &ms, &n) == 0);
+    REQUIRE(n == 2);
+    CHECK_EQ_INT(ms[1].status, STORE_MSG_PARTIAL);
+    store_messages_free(ms, n);
+    CHECK(store_message_update(st, p, "partial text, whole now", 5, 12.5, STORE_MSG_COMPLETE) ==
+          0);
+    CHECK(store_message_update(st, 9999, "x", 0, 0, STORE_MSG_COMPLETE) != 0);
+    CHECK_ERR("message 9999 not found");
+    REQUIRE(store_message_list(st, a, &ms, &n) == 0);
+    REQUIRE(n == 2);
+    CHECK_EQ_INT(ms[1].status, STORE_MSG_COMPLETE);
+    CHECK_STR(ms[1].content, "partial text, whole now");
+    CHECK_EQ_INT(ms[1].tokens, 5);
+    store_messages_free(ms, n);
+    StoreHit *h;
+    CHECK(store_search(st, "whole", 0, &h, &n) == 0); /* the index follows the update */
+    CHECK_EQ_INT(n, 1);
+    store_hits_free(h, n);
+    /* deleting u1 takes both its replies and the follow-up; the view stays */
+    int removed = 0;
+    CHECK(store_message_delete(st, u1, &removed) == 0);
+    CHECK_EQ_INT(removed, 4);
+    CHECK(store_message_delete(st, u1, NULL) != 0);
+    CHECK_ERR("not found");
+    REQUIRE(store_message_list(st, a, &ms, &n) == 0);
+    CHECK_EQ_INT(n, 2);
+    if (n == 2) CHECK_EQ_INT(ms[0].n_siblings, 1);
+    store_messages_free(ms, n);
+    CHECK(store_search(st, "answer", 0, &h, &n) == 0);
+    CHECK_EQ_INT(n, 0);
+    store_hits_free(h, n);
+    /* deleting the last reply: the view moves to its parent */
+    CHECK(store_message_delete(st, p, NULL) == 0);
+    REQUIRE(store_message_list(st, a, &ms, &n) == 0);
+    CHECK_EQ_INT(n, 1);
+    store_messages_free(ms, n);
+    CHECK(store_check(st) == 0);
+    /* a chain longer than SQLite's trigger depth goes with its session */
+    REQUIRE(store_begin(st) == 0);
+    for (int i = 0; i < 1500; i++)
+        REQUIRE(store_message_add(st, b, i % 2 ? "assistant" : "user", "long chain", 1, 0, NULL) ==
+                0);
+    REQUIRE(store_commit(st) == 0);
+    REQUIRE(store_session_get(st, b, &s) == 0);
+    CHECK_EQ_INT(s.n_messages, 1501);
+    store_session_free(&s);
+    CHECK(store_session_delete(st, b) == 0);
+    CHECK_EQ_INT(q_int(st, "SELECT count(*) FROM messages WHERE session_id = 2"), 0);
+    CHECK(store_check(st) == 0);
+    store_close(st);
+    test_tmp_remove(dir);
+}
+
+/* A database written by version 7 (a regenerated reply left in line, a
+ * reply cancelled with the marker in its text): a migration stopped half-way
+ * leaves it at version 7; after the migration each
+ * session is one chain, the marker is a status, and search still finds
+ * the rows. */
+TEST(store_tree_migration_from_version_7) {
+    char *dir = test_tmpdir();
+    REQUIRE(dir);
+    char *path = unum_path_join(dir, "v7.db");
+    Store *st;
+    REQUIRE(store_open_version(path, 7, &st) == 0);
+    CHECK(store_exec(st, "INSERT INTO sessions(id, title, model) VALUES (1, 'old', 'm'), "
+                         "(2, 'other', 'm');"
+                         "INSERT INTO messages(id, session_id, role, content) VALUES "
+                         "(1, 1, 'user', 'tell me about otters'),"
+                         "(2, 2, 'user', 'unrelated'),"
+                         "(3, 1, 'assistant', 'Otters are' || char(10, 10) || '[cancelled]'),"
+                         "(4, 1, 'assistant', 'Otters are playful mammals'),"
+                         "(5, 1, 'user', 'and beavers?');") == 0);
+    /* a trigger in the way: the migration fails half-way and leaves
+     * version 7 whole */
+    CHECK(store_exec(st, "CREATE TRIGGER in_the_way BEFORE UPDATE ON messages BEGIN "
+                         "SELECT RAISE(ABORT, 'in the way'); END") == 0);
+    store_close(st);
+    CHECK(store_open(path, &st) != 0);
+    CHECK_ERR("schema version 8");
+    REQUIRE(store_open_version(path, 7, &st) == 0);
+    CHECK_EQ_INT(store_version(st), 7);
+    CHECK_EQ_INT(q_int(st, "SELECT count(*) FROM pragma_table_info('messages') "
+                           "WHERE name = 'parent_id'"),
+                 0);
+    CHECK(store_exec(st, "DROP TRIGGER in_the_way") == 0);
+    store_close(st);
+    REQUIRE(store_open(path, &st) == 0);
+    CHECK_EQ_INT(store_version(st), STORE_SCHEMA_VERSION);
+    StoreMessage *ms;
+    size_t n;
+    REQUIRE(store_message_list(st, 1, &ms, &n) == 0);
+    REQUIRE(n == 4);
+    CHECK_EQ_INT(ms[0].parent_id, 0);
+    CHECK_EQ_INT(ms[1].parent_id, 1); /* not 2: that is the other session's */
+    CHECK_EQ_INT(ms[2].parent_id, 3);
+    CHECK_EQ_INT(ms[3].parent_id, 4);
+    CHECK_STR(ms[1].content, "Otters are");
+    CHECK_EQ_INT(ms[1].status, STORE_MSG_CANCELLED);
+    CHECK_EQ_INT(ms[2].status, STORE_MSG_COMPLETE);
+    store_messages_free(ms, n);
+    StoreSession s;
+    REQUIRE(store_session_get(st, 1, &s) == 0);
+    CHECK_EQ_INT(s.n_messages, 4);
+    store_session_free(&s);
+    StoreHit *h;
+    CHECK(store_search(st, "cancelled", 0, &h, &n) == 0);
+    CHECK_EQ_INT(n, 0);
+    store_hits_free(h, n);
+    CHECK(store_search(st, "otters", 0, &h, &n) == 0);
+    CHECK_EQ_INT(n, 3);
+    store_hits_free(h, n);
+    CHECK(store_check(st) == 0);
+    store_close(st);
+    free(path);
     test_tmp_remove(dir);
 }
 

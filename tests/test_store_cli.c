@@ -236,6 +236,68 @@ static void seed_sessions(const char *dir, int64_t *a, int64_t *b) {
     free(path);
 }
 
+/* show, export and list read the branch in view: a regenerated reply and an
+ * edited question leave their older versions out, marked "version K of N";
+ * a reply cut short and a cancelled one say so in every form. */
+TEST(cli_sessions_show_the_branch_in_view) {
+    char *dir = test_tmpdir();
+    REQUIRE(dir);
+    cur_dir = dir;
+    char *path = unum_path_join(dir, "u.db");
+    Store *st;
+    REQUIRE(store_open(path, &st) == 0);
+    int64_t s, u1, r1, r2, u2;
+    REQUIRE(store_session_create(st, "branches", "m", "", &s) == 0);
+    REQUIRE(store_message_add(st, s, "user", "ABANDONED question", 1, 0, &u1) == 0);
+    REQUIRE(store_message_add_after(st, s, u1, "assistant", "OLD cancelled reply", 1, 0,
+                                    STORE_MSG_CANCELLED, &r1) == 0);
+    REQUIRE(store_message_add_after(st, s, u1, "assistant", "OLD second reply", 1, 0,
+                                    STORE_MSG_COMPLETE, &r2) == 0);
+    REQUIRE(store_message_add_after(st, s, 0, "user", "EDITED question", 1, 0,
+                                    STORE_MSG_COMPLETE, &u2) == 0);
+    REQUIRE(store_message_add_after(st, s, u2, "assistant", "NEW reply cut short", 1, 0,
+                                    STORE_MSG_PARTIAL, NULL) == 0);
+    store_close(st);
+    char *out = NULL;
+    CHECK_EQ_INT(sh(&out, NULL, "$U $D sessions show %lld", (long long)s), 0);
+    CHECK_CONTAINS(out, "EDITED question");
+    CHECK_CONTAINS(out, "version 2 of 2");
+    CHECK_CONTAINS(out, "[incomplete]\nNEW reply cut short");
+    CHECK(out && !strstr(out, "ABANDONED") && !strstr(out, "OLD"));
+    free(out);
+    CHECK_EQ_INT(sh(&out, NULL, "$U $D sessions export %lld --format md", (long long)s), 0);
+    CHECK_CONTAINS(out, "version 2 of 2");
+    CHECK_CONTAINS(out, "NEW reply cut short\n\n*[incomplete]*");
+    CHECK(out && !strstr(out, "ABANDONED") && !strstr(out, "OLD"));
+    free(out);
+    CHECK_EQ_INT(sh(&out, NULL, "$U $D sessions export %lld --format json", (long long)s), 0);
+    cJSON *j = out ? cJSON_Parse(out) : NULL;
+    REQUIRE(j);
+    cJSON *ms = cJSON_GetObjectItem(j, "messages");
+    CHECK_EQ_INT(cJSON_GetArraySize(ms), 2);
+    cJSON *m1 = cJSON_GetArrayItem(ms, 1);
+    CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(m1, "status")), "partial");
+    cJSON *m0 = cJSON_GetArrayItem(ms, 0);
+    CHECK_EQ_INT(cJSON_GetObjectItem(m0, "version")->valuedouble, 2);
+    CHECK_EQ_INT(cJSON_GetObjectItem(m0, "versions")->valuedouble, 2);
+    cJSON_Delete(j);
+    free(out);
+    CHECK_EQ_INT(sh(&out, NULL, "$U $D sessions list"), 0);
+    CHECK_CONTAINS(out, "\t2 messages");
+    free(out);
+    /* the first branch in view: its cancelled reply is marked */
+    REQUIRE(store_open(path, &st) == 0);
+    REQUIRE(store_session_view(st, s, r1) == 0);
+    store_close(st);
+    CHECK_EQ_INT(sh(&out, NULL, "$U $D sessions show %lld", (long long)s), 0);
+    CHECK_CONTAINS(out, "ABANDONED question");
+    CHECK_CONTAINS(out, "version 1 of 2 [cancelled]\nOLD cancelled reply");
+    CHECK(out && !strstr(out, "EDITED") && !strstr(out, "OLD second"));
+    free(out);
+    free(path);
+    test_tmp_remove(dir);
+}
+
 TEST(cli_sessions_commands) {
     char *dir = test_tmpdir();
     REQUIRE(dir);

@@ -104,13 +104,15 @@ static void config(Tui *t, const char *lines) {
 }
 
 /* Starts the app in a w x h window with extra environment and args; the
- * window shows "EXIT=N" when it ends. */
+ * window shows "EXIT=N" at the start of a line when it ends (the terminal
+ * is reset first: an app killed mid-screen leaves it raw, where a newline
+ * does not return the cursor and "EXIT=N" would wrap). */
 static int start_at(Tui *t, int w, int h, const char *env, const char *args) {
     sh("tmux -L %s kill-server 2>/dev/null; sleep 0.2", t->sock); /* a previous run */
     return sh("cd %s && tmux -L %s new-session -d -s u -x %d -y %d "
               "\"env HOME=%s HF_HOME=%s/hf XDG_CONFIG_HOME=%s/cfg XDG_DATA_HOME=%s/data "
-              "XDG_STATE_HOME=%s/state NO_COLOR= %s %s --db %s/u.db %s; echo EXIT=\\$?; "
-              "sleep 60\"",
+              "XDG_STATE_HOME=%s/state NO_COLOR= %s %s --db %s/u.db %s; r=\\$?; "
+              "stty sane 2>/dev/null; echo; echo EXIT=\\$r; sleep 60\"",
               t->root, t->sock, w, h, t->dir, t->dir, t->dir, t->dir, t->dir, env ? env : "",
               t->bin, t->dir, args ? args : "");
 }
@@ -219,6 +221,247 @@ TEST(tui_chat_streams_cancels_and_stores) {
     CHECK_EQ_INT(count(s, "[cancelled]"), 1);
     CHECK_CONTAINS(s, "second question");
     free(s);
+    keys(&t, "C-q");
+    CHECK(wait_for(&t, "EXIT=0", 5000));
+    free(model);
+    tui_close(&t);
+}
+
+/* ------------------------------------------------------------ history */
+
+/* Starts the chat fixture with max_tokens and env; 0 when the model loaded. */
+static int chat_start(Tui *t, const char *model, int max_tokens, const char *env) {
+    char cfg[1024];
+    snprintf(cfg, sizeof cfg, "model = %s\nmax_tokens = %d\ntemperature = 0", model, max_tokens);
+    config(t, cfg);
+    if (start(t, env, NULL) != 0) return -1;
+    return wait_for(t, "model loaded", 20000) ? 0 : -1;
+}
+
+/* Waits until `unum sessions show 1` prints needle (up to ms); 1 when so. */
+static int wait_db(Tui *t, const char *needle, int ms) {
+    for (int waited = 0; waited <= ms; waited += 200) {
+        char *s = cli(t, "sessions show 1");
+        int ok = strstr(s, needle) != NULL;
+        free(s);
+        if (ok) return 1;
+        usleep(200 * 1000);
+    }
+    char *s = cli(t, "sessions show 1");
+    printf("  database without \"%s\":\n%s\n", needle, s);
+    free(s);
+    return 0;
+}
+
+/* The text of the last message that `sessions show 1` prints. */
+static char *last_message(Tui *t) {
+    char *s = cli(t, "sessions show 1");
+    char *p = strrchr(s, '[');
+    char *nl = p ? strchr(p, '\n') : NULL;
+    char *out = xstrdup(nl ? nl + 1 : "");
+    free(s);
+    return out;
+}
+
+/* A reply is stored while it streams: SIGKILL of the app mid-reply leaves
+ * the text so far in the database, marked incomplete, and reopening the
+ * session shows it marked. (Tokens come every 60 ms here, so the reply is
+ * still being written when the kill comes, on any machine.) */
+TEST(tui_reply_survives_kill_mid_stream) {
+    Tui t;
+    if (tui_open(&t)) return;
+    char *model = chat_fixture(&t);
+    if (!model) return;
+    REQUIRE(chat_start(&t, model, 4000, "UNUM_TEST_TOKEN_DELAY_MS=60") == 0);
+    text(&t, "tell me a long story");
+    keys(&t, "Enter");
+    CHECK(wait_for(&t, "(writing; Esc cancels)", 10000));
+    CHECK(wait_db(&t, "[incomplete]", 10000));
+    /* wait for two saves, so that the text is under way, then kill */
+    char *first = last_message(&t);
+    for (int i = 0; i < 50; i++) {
+        char *now = last_message(&t);
+        int grew = strlen(now) > strlen(first) + 1;
+        free(now);
+        if (grew) break;
+        usleep(100 * 1000);
+    }
+    CHECK(wait_for(&t, "(writing; Esc cancels)", 1000)); /* still writing */
+    sh("kill -9 $(pgrep -P $(tmux -L %s list-panes -t u -F '#{pane_pid}'))", t.sock);
+    CHECK(wait_for(&t, "EXIT=137", 5000));
+    char *kept = last_message(&t);
+    CHECK(strlen(kept) > strlen(first));
+    char *s = cli(&t, "sessions show 1");
+    CHECK_CONTAINS(s, "tell me a long story");
+    CHECK_CONTAINS(s, "[assistant]");
+    CHECK_CONTAINS(s, "[incomplete]");
+    free(s);
+    /* reopened: the reply is there, marked */
+    sh("tmux -L %s kill-server", t.sock);
+    REQUIRE(chat_start(&t, model, 4, NULL) == 0);
+    keys(&t, "F2");
+    CHECK(wait_for(&t, "tell me a long story", 5000));
+    keys(&t, "Enter");
+    CHECK(wait_for(&t, "[incomplete]", 5000));
+    keys(&t, "C-q");
+    CHECK(wait_for(&t, "EXIT=0", 5000));
+    free(kept);
+    free(first);
+    free(model);
+    tui_close(&t);
+}
+
+/* Ctrl-Q while a reply is written asks first: n goes on writing, y quits
+ * and keeps what was written, marked cancelled. */
+TEST(tui_quit_mid_reply_asks) {
+    Tui t;
+    if (tui_open(&t)) return;
+    char *model = chat_fixture(&t);
+    if (!model) return;
+    REQUIRE(chat_start(&t, model, 4000, "UNUM_TEST_TOKEN_DELAY_MS=60") == 0);
+    text(&t, "keep talking");
+    keys(&t, "Enter");
+    CHECK(wait_for(&t, "(writing; Esc cancels)", 10000));
+    keys(&t, "C-q");
+    CHECK(wait_for(&t, "Quit anyway", 5000));
+    keys(&t, "n");
+    CHECK(wait_for(&t, "nothing done", 5000));
+    CHECK(wait_for(&t, "(writing; Esc cancels)", 5000));
+    keys(&t, "C-q");
+    CHECK(wait_for(&t, "Quit anyway", 5000));
+    keys(&t, "y");
+    CHECK(wait_for(&t, "EXIT=0", 10000));
+    char *s = cli(&t, "sessions show 1");
+    CHECK_CONTAINS(s, "[cancelled]");
+    free(s);
+    char *kept = last_message(&t);
+    CHECK(strlen(kept) > 1);
+    free(kept);
+    free(model);
+    tui_close(&t);
+}
+
+/* Regenerate and edit-and-resend make versions: the chat shows "<2/2>",
+ * M-, and M-. step between them, and the session (reopened with F2, listed,
+ * shown) holds the branch in view, not the abandoned turns. */
+TEST(tui_versions_branch_and_step) {
+    Tui t;
+    if (tui_open(&t)) return;
+    char *model = chat_fixture(&t);
+    if (!model) return;
+    REQUIRE(chat_start(&t, model, 3, NULL) == 0);
+    text(&t, "hello tree");
+    keys(&t, "Enter");
+    CHECK(wait_db(&t, "[assistant]", 10000));
+    CHECK(wait_gone(&t, "(writing", 10000));
+    keys(&t, "C-r");
+    CHECK(wait_for(&t, "unum <2/2>", 10000));
+    CHECK(wait_gone(&t, "(writing", 10000));
+    char *s = cli(&t, "sessions list");
+    CHECK_CONTAINS(s, "2 messages");
+    free(s);
+    keys(&t, "M-,");
+    CHECK(wait_for(&t, "unum <1/2>", 5000));
+    CHECK(wait_db(&t, "version 1 of 2", 5000));
+    keys(&t, "M-.");
+    CHECK(wait_for(&t, "unum <2/2>", 5000));
+    /* edit the question: a second version of it, with a reply of its own */
+    keys(&t, "M-e");
+    CHECK(wait_for(&t, "editing the message", 5000));
+    keys(&t, "C-u");
+    text(&t, "edited tree");
+    keys(&t, "Enter");
+    CHECK(wait_for(&t, "You <2/2>", 10000));
+    CHECK(wait_gone(&t, "(writing", 10000));
+    s = cli(&t, "sessions show 1");
+    CHECK_CONTAINS(s, "edited tree");
+    CHECK_EQ_INT(count(s, "hello tree"), 1); /* the title; not the first version */
+    CHECK_EQ_INT(count(s, "[assistant]"), 1);
+    free(s);
+    s = cli(&t, "sessions list");
+    CHECK_CONTAINS(s, "2 messages");
+    free(s);
+    /* reopened: the branch in view, the version marks */
+    keys(&t, "C-n");
+    keys(&t, "F2");
+    CHECK(wait_for(&t, "hello tree", 5000)); /* the session's title */
+    keys(&t, "Enter");
+    CHECK(wait_for(&t, "You <2/2>", 5000));
+    char *scr = screen(&t);
+    CHECK_CONTAINS(scr, "\xe2\x94\x82 edited tree");
+    CHECK(!strstr(scr, "\xe2\x94\x82 hello tree"));
+    free(scr);
+    keys(&t, "M-,"); /* the last message, a reply, has one version */
+    CHECK(wait_for(&t, "no other version", 5000));
+    keys(&t, "C-q");
+    CHECK(wait_for(&t, "EXIT=0", 5000));
+    free(model);
+    tui_close(&t);
+}
+
+/* Any message can be selected (C-p, then k/j): an earlier reply written
+ * again branches there; a message deleted (asks) takes what follows it and
+ * the view returns to the branch left; c copies the selected message. */
+TEST(tui_select_any_message) {
+    Tui t;
+    if (tui_open(&t)) return;
+    char *model = chat_fixture(&t);
+    if (!model) return;
+    REQUIRE(chat_start(&t, model, 3, NULL) == 0);
+    text(&t, "first question");
+    keys(&t, "Enter");
+    CHECK(wait_db(&t, "[assistant]", 10000));
+    CHECK(wait_gone(&t, "(writing", 10000));
+    text(&t, "second question");
+    keys(&t, "Enter");
+    CHECK(wait_for(&t, "second question", 5000));
+    CHECK(wait_gone(&t, "(writing", 10000));
+    keys(&t, "C-p"); /* the last reply */
+    CHECK(wait_for(&t, "\xe2\x96\xb6unum", 5000));
+    keys(&t, "k");
+    CHECK(wait_for(&t, "\xe2\x96\xb6You", 5000));
+    keys(&t, "c");
+    CHECK(wait_for(&t, "copied the selected message", 5000));
+    keys(&t, "k"); /* the first reply */
+    keys(&t, "r");
+    CHECK(wait_for(&t, "unum <2/2>", 10000));
+    CHECK(wait_gone(&t, "(writing", 10000));
+    char *scr = screen(&t);
+    CHECK(!strstr(scr, "second question"));
+    free(scr);
+    char *s = cli(&t, "sessions show 1");
+    CHECK(!strstr(s, "second question"));
+    CHECK_CONTAINS(s, "version 2 of 2");
+    free(s);
+    /* delete the new reply: asked first, then the earlier branch is back */
+    keys(&t, "C-p");
+    CHECK(wait_for(&t, "\xe2\x96\xb6unum <2/2>", 5000));
+    keys(&t, "d");
+    CHECK(wait_for(&t, "Delete this message?", 5000));
+    keys(&t, "y");
+    CHECK(wait_for(&t, "1 message deleted", 5000));
+    CHECK(wait_for(&t, "second question", 5000));
+    s = cli(&t, "sessions show 1");
+    CHECK_CONTAINS(s, "second question");
+    CHECK_EQ_INT(count(s, "[assistant]"), 2);
+    free(s);
+    /* a message with replies: the question names how many go with it */
+    keys(&t, "k");
+    keys(&t, "k");
+    keys(&t, "k"); /* the first question */
+    keys(&t, "d");
+    CHECK(wait_for(&t, "and the 3 after it", 5000));
+    keys(&t, "n");
+    CHECK(wait_for(&t, "nothing done", 5000));
+    keys(&t, "Escape");
+    CHECK(wait_gone(&t, "\xe2\x96\xb6", 5000));
+    /* a click (xterm's mouse report: press and release of button 1 at
+     * column 5, row 3) on the first question selects it */
+    sh("tmux -L %s send-keys -t u -l \"$(printf '\\033[M %%%%#\\033[M#%%%%#')\"", t.sock);
+    CHECK(wait_for(&t, "\xe2\x96\xb6You", 5000));
+    keys(&t, "d");
+    CHECK(wait_for(&t, "and the 3 after it", 5000));
+    keys(&t, "n");
     keys(&t, "C-q");
     CHECK(wait_for(&t, "EXIT=0", 5000));
     free(model);
@@ -734,8 +977,9 @@ TEST(tui_voice_message_to_a_speech_model) {
     tui_close(&t);
 }
 
-/* Quitting while recording: the recording is closed, its last utterance is
- * still transcribed, and its segments are stored before the app exits. */
+/* Quitting while recording asks first; then the recording is closed, its
+ * last utterance is still transcribed, and its segments are stored before
+ * the app exits. */
 TEST(tui_quit_while_recording_keeps_the_transcript) {
     Tui t;
     if (tui_open(&t)) return;
@@ -773,7 +1017,9 @@ TEST(tui_quit_while_recording_keeps_the_transcript) {
     keys(&t, "F5");
     CHECK(wait_for(&t, "REC", 5000));
     sleep(3);
-    keys(&t, "C-q");
+    keys(&t, "C-q"); /* asks first */
+    CHECK(wait_for(&t, "A recording is running. Stop it and quit?", 5000));
+    keys(&t, "y");
     CHECK(wait_for(&t, "EXIT=0", 60000));
     char db[1024];
     snprintf(db, sizeof db, "%s/u.db", t.dir);

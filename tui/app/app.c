@@ -227,6 +227,7 @@ static void msg_free(Msg *m) {
     md_free(&m->doc);
     memset(m, 0, sizeof *m);
 }
+void app_msg_free(Msg *m) { msg_free(m); }
 
 static Msg *msg_push(App *a, const char *role, const char *text) {
     if (a->n_msgs == a->cap_msgs) {
@@ -245,6 +246,7 @@ static void chat_clear(App *a) {
     for (int i = 0; i < a->n_msgs; i++) msg_free(&a->msgs[i]);
     a->n_msgs = 0;
     a->scroll = 0;
+    a->selecting = 0, a->sel = 0;
 }
 
 void app_lists_reload(App *a) {
@@ -283,17 +285,13 @@ void app_session_load(App *a, int64_t id) {
         app_note(a, 1, "%s", unum_error());
         return;
     }
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n; i++) { /* the branch in view (store/session.h) */
         const char *text = m[i].content;
-        int cancelled = 0;
-        static const char mark[] = "\n\n[cancelled]";
-        size_t tl = strlen(text);
-        if (!strcmp(m[i].role, "assistant") && tl >= sizeof mark - 1 &&
-            !strcmp(text + tl - (sizeof mark - 1), mark))
-            cancelled = 1;
         Msg *g = msg_push(a, m[i].role, text);
-        if (cancelled) g->text[tl - (sizeof mark - 1)] = 0, g->cancelled = 1;
+        g->cancelled = m[i].status == STORE_MSG_CANCELLED;
+        g->partial = m[i].status == STORE_MSG_PARTIAL;
         g->id = m[i].id;
+        g->sibling = m[i].sibling, g->n_siblings = m[i].n_siblings;
         /* a voice message: its clip is the recording it names */
         double secs;
         long long rec;
@@ -327,17 +325,7 @@ static int session_ensure(App *a, const char *first_text) {
 
 static void store_msg(App *a, Msg *m, int tokens, double ms) {
     if (!a->st || session_ensure(a, m->text)) return;
-    char *content = m->text;
-    char *marked = NULL;
-    if (m->cancelled) {
-        size_t n = strlen(m->text) + 16;
-        marked = xmalloc(n);
-        snprintf(marked, n, "%s\n\n[cancelled]", m->text);
-        content = marked;
-    }
-    if (store_message_add(a->st, a->session, m->role, content, tokens, ms, &m->id))
-        app_note(a, 1, "%s", unum_error());
-    free(marked);
+    history_store(a, m, tokens, ms);
 }
 
 /* ------------------------------------------------------------ chat */
@@ -365,7 +353,7 @@ static void chat_adapters(App *a) {
 }
 
 /* Sends the conversation so far to the worker and opens the reply. */
-static void ask(App *a) {
+void app_ask(App *a) {
     if (!a->loaded) {
         app_note(a, 1, a->loading ? "the model is still loading" : "no language model is loaded");
         return;
@@ -388,6 +376,7 @@ static void ask(App *a) {
     free(sys);
     msg_push(a, "assistant", "");
     a->replying = 1;
+    a->reply_tokens = 0;
     a->scroll = 0;
     a->dirty = 1;
 }
@@ -411,25 +400,16 @@ void app_send_input(App *a) {
     store_msg(a, m, 0, 0);
     ed_remember(&a->ed, a->ed.buf);
     ed_clear(&a->ed);
-    ask(a);
+    app_ask(a);
 }
 
+/* The last reply written again, the last message edited: each a new
+ * version beside the old one (history.c). */
 static void regenerate(App *a) {
-    if (a->replying || a->n_msgs == 0) return;
-    if (!strcmp(a->msgs[a->n_msgs - 1].role, "assistant")) msg_free(&a->msgs[--a->n_msgs]);
-    if (a->n_msgs == 0 || strcmp(a->msgs[a->n_msgs - 1].role, "user")) return;
-    ask(a);
+    if (a->n_msgs) history_regenerate(a, a->n_msgs - 1);
 }
-
-/* The last user message back in the editor; it and what followed go. */
 static void edit_last(App *a) {
-    if (a->replying) return;
-    int i = a->n_msgs - 1;
-    while (i >= 0 && strcmp(a->msgs[i].role, "user")) i--;
-    if (i < 0) return;
-    ed_set(&a->ed, a->msgs[i].text);
-    while (a->n_msgs > i) msg_free(&a->msgs[--a->n_msgs]);
-    app_note(a, 0, "editing the last message: Enter sends it again");
+    if (a->n_msgs) history_edit(a, a->n_msgs - 1);
 }
 
 static void on_token(App *a, const char *text) {
@@ -438,6 +418,7 @@ static void on_token(App *a, const char *text) {
     size_t n = strlen(m->text), k = strlen(text);
     m->text = xrealloc(m->text, n + k + 1);
     memcpy(m->text + n, text, k + 1);
+    history_reply_token(a);
     a->dirty = 1;
 }
 
@@ -449,6 +430,7 @@ static void on_reply_done(App *a, const Event *e) {
     m->text = xstrdup(e->reply.text);
     m->doc_cols = -1;
     m->cancelled = e->reply.stop == STOP_CANCELLED;
+    m->partial = 0;
     a->tok_s = e->reply.tok_s;
     a->ctx_used = e->reply.ctx_used;
     free(a->adapters);
@@ -465,17 +447,19 @@ static void on_reply_done(App *a, const Event *e) {
 }
 
 static const Msg *last_assistant(const App *a) {
+    if (a->selecting && a->sel < a->n_msgs) return &a->msgs[a->sel];
     for (int i = a->n_msgs - 1; i >= 0; i--)
         if (!strcmp(a->msgs[i].role, "assistant") && a->msgs[i].text[0]) return &a->msgs[i];
     return NULL;
 }
 
-static void copy_message(App *a) {
+void app_copy_message(App *a) {
     const Msg *m = last_assistant(a);
     if (!m) return app_note(a, 1, "no reply to copy");
     char where[128];
     clipboard_copy(m->text, where, sizeof where);
-    app_note(a, 0, "copied the last reply (%zu bytes) to %s", strlen(m->text), where);
+    app_note(a, 0, "copied the %s (%zu bytes) to %s", a->selecting ? "selected message" : "last reply",
+             strlen(m->text), where);
 }
 
 static void copy_code(App *a) {
@@ -518,7 +502,9 @@ static void export_session(App *a) {
     if (a->persona) OUT("- persona: %s\n", a->persona);
     for (int i = 0; i < a->n_msgs; i++)
         OUT("\n## %s\n\n%s%s\n", !strcmp(a->msgs[i].role, "user") ? "You" : "Assistant",
-            a->msgs[i].text, a->msgs[i].cancelled ? "\n\n*[cancelled]*" : "");
+            a->msgs[i].text, a->msgs[i].cancelled ? "\n\n*[cancelled]*"
+                             : a->msgs[i].partial ? "\n\n*[incomplete]*"
+                                                  : "");
 #undef OUT
     if (unum_write_file_atomic(path, out, n)) app_note(a, 1, "%s", unum_error());
     else app_note(a, 0, "exported to %s", path);
@@ -610,7 +596,7 @@ static void voice_toggle(App *a) {
         m->audio = a->voice_path;
         a->voice_path = NULL;
         store_msg(a, m, 0, 0);
-        ask(a);
+        app_ask(a);
         return;
     }
     if (!a->loaded || !a->speech_model)
@@ -819,6 +805,7 @@ static void handle_events(App *a) {
             a->dirty = 1;
             break;
         case EV_REPLY_FAILED:
+            history_reply_drop(a);
             if (a->replying && a->n_msgs) msg_free(&a->msgs[--a->n_msgs]);
             a->replying = 0;
             app_note(a, 1, "reply failed: %s", e->failed.why);
@@ -1100,7 +1087,7 @@ static void open_help(App *a) {
 }
 
 /* Global actions: they act in every pane (keys.h's "global" context). */
-static int act_quit(App *a) { return a->quit = 1, R_HANDLED; }
+static int act_quit(App *a) { return history_quit(a), R_DONE; }
 static int act_focus_next(App *a) {
     a->focus = (PaneId)((a->focus + 1) % P_COUNT);
     a->commands = 0;
@@ -1186,11 +1173,24 @@ static int act_open_model(App *a) {
 }
 static int act_regenerate(App *a) { return regenerate(a), R_DONE; }
 static int act_edit_last(App *a) { return edit_last(a), R_DONE; }
-static int act_copy_message(App *a) { return copy_message(a), R_DONE; }
+static int act_copy_message(App *a) { return app_copy_message(a), R_DONE; }
 static int act_copy_code(App *a) { return copy_code(a), R_DONE; }
 static int act_export(App *a) { return export_session(a), R_DONE; }
 static int act_meetings(App *a) { return meetings_open(a), R_DONE; }
 static int act_record_pause(App *a) { return app_record_pause(a), R_DONE; }
+/* The selected message's other versions, else the last message's. */
+static int act_sibling_prev(App *a) {
+    return history_step(a, a->selecting ? a->sel : a->n_msgs - 1, -1), R_DONE;
+}
+static int act_sibling_next(App *a) {
+    return history_step(a, a->selecting ? a->sel : a->n_msgs - 1, 1), R_DONE;
+}
+static int act_select(App *a) {
+    if (!a->n_msgs) return app_note(a, 1, "no message to select"), R_DONE;
+    a->focus = P_CHAT;
+    a->selecting = 1, a->sel = a->n_msgs - 1;
+    return R_DONE;
+}
 
 /* The chat and the transcript scroll by rows, a page at a time (the pane's
  * height less one row of overlap); the panes clamp what is past the end when
@@ -1237,6 +1237,9 @@ static const ActionFn global_actions[KEYS_N_ACTIONS] = {
     [KEYS_PAGE_BOTTOM] = act_page_bottom,
     [KEYS_MEETINGS] = act_meetings,
     [KEYS_RECORD_PAUSE] = act_record_pause,
+    [KEYS_SIBLING_PREV] = act_sibling_prev,
+    [KEYS_SIBLING_NEXT] = act_sibling_next,
+    [KEYS_SELECT] = act_select,
 };
 
 /* ------------------------------------------------------------ the pane table */
@@ -1259,9 +1262,15 @@ static ActionFn handler_for(const ActionFn *own, int modal, KeyAction act) {
     return global_actions[act];
 }
 
+/* The pane in effect at p: the chat has a mode with a message selected. */
+static const PaneOps *pane_at(const App *a, PaneId p) {
+    return p == P_CHAT && a->selecting ? &pane_messages : panes[p];
+}
+
 int app_action_handled(KeyContext ctx, KeyAction act) {
     for (int p = 0; p < P_COUNT; p++)
         if (panes[p]->ctx == ctx && handler_for(panes[p]->actions, 0, act)) return 1;
+    if (pane_messages.ctx == ctx && handler_for(pane_messages.actions, 0, act)) return 1;
     for (int o = 0; o < OV_COUNT; o++)
         if (o != OV_NONE && app_overlays[o].ctx == ctx && handler_for(app_overlays[o].actions, 1, act))
             return 1;
@@ -1280,7 +1289,7 @@ static void handle_key(App *a, int key) {
         else app_overlays[a->ov].key(a, key), r = R_DONE;
     } else {
         assert(a->focus >= 0 && a->focus < P_COUNT);
-        const PaneOps *p = panes[a->focus];
+        const PaneOps *p = pane_at(a, a->focus);
         if (a->focus != P_CHAT && !a->commands && keys_is_text(key)) {
             r = input_side_key(a, key); /* typing, whichever pane has the focus */
         } else {
@@ -1292,6 +1301,7 @@ static void handle_key(App *a, int key) {
     if (r & R_REDRAW) a->dirty = 1;
 }
 
+/* A mouse event: a click in the chat selects the message under it. */
 /* A bracketed paste (after ESC [200~) into the editor as text, newlines
  * included, up to ESC [201~. */
 static void read_paste(App *a) {

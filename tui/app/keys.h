@@ -45,7 +45,8 @@
     X(SESSIONS, "sessions", "Sessions pane")                                                       \
     X(PERSONAS, "personas", "Personas pane")                                                       \
     X(TEMPLATES, "templates", "Templates pane")                                                    \
-    X(MEETINGS, "meetings", "Meetings library")
+    X(MEETINGS, "meetings", "Meetings library")                                                    \
+    X(MESSAGES, "messages", "Selected message (chat)")
 
 typedef enum {
 #define X(id, name, title) KEYS_CTX_##id,
@@ -111,7 +112,26 @@ typedef enum {
     X(MEETING_TRANSCRIBE, "meeting_transcribe", MEETINGS, "t",                                     \
       "transcribe what is not transcribed")                                                        \
     X(PERSONA_DELETE, "persona_delete", PERSONAS, "d Delete", "delete the selected persona")       \
-    X(TEMPLATE_DELETE, "template_delete", TEMPLATES, "d Delete", "delete the selected template")
+    X(TEMPLATE_DELETE, "template_delete", TEMPLATES, "d Delete", "delete the selected template")   \
+    X(SIBLING_PREV, "sibling_prev", GLOBAL, "M-,",                                                 \
+      "show the previous version of the selected or last message")                                 \
+    X(SIBLING_NEXT, "sibling_next", GLOBAL, "M-.",                                                 \
+      "show the next version of the selected or last message")                                     \
+    X(SELECT, "select", GLOBAL, "C-p", "select a message in the chat (the last one first)")        \
+    X(MESSAGE_UP, "message_up", MESSAGES, "Up k C-p", "select the message above")                  \
+    X(MESSAGE_DOWN, "message_down", MESSAGES, "Down j C-n", "select the message below")            \
+    X(MESSAGE_COPY, "message_copy", MESSAGES, "c y", "copy the selected message")                  \
+    X(MESSAGE_EDIT, "message_edit", MESSAGES, "e",                                                 \
+      "edit the selected message; Enter sends it as a new version")                                \
+    X(MESSAGE_REGENERATE, "message_regenerate", MESSAGES, "r",                                     \
+      "write the selected reply (or the reply to it) again, as a new version")                     \
+    X(MESSAGE_DELETE, "message_delete", MESSAGES, "d Delete",                                      \
+      "delete the selected message and what follows it (asks)")                                    \
+    X(MESSAGE_PREV, "message_prev", MESSAGES, "Left h",                                            \
+      "show the selected message's previous version")                                              \
+    X(MESSAGE_NEXT, "message_next", MESSAGES, "Right l",                                           \
+      "show the selected message's next version")                                                  \
+    X(MESSAGE_LEAVE, "message_leave", MESSAGES, "Esc q", "leave the selection")
 
 typedef enum {
     KEYS_NONE = -1,

@@ -452,6 +452,7 @@ const OverlayOps app_overlays[OV_COUNT] = {
                     meetings_recover_key},
     [OV_LIST_RENAME] = {"Rename?", KEYS_CTX_GLOBAL, NULL, list_rename_draw, list_rename_key},
     [OV_LIST_DELETE] = {"Delete? y / n", KEYS_CTX_GLOBAL, NULL, list_delete_draw, list_delete_key},
+    [OV_ASK] = {"Please confirm", KEYS_CTX_GLOBAL, NULL, history_ask_draw, history_ask_key},
 };
 
 void overlay_draw(App *a) {

@@ -55,6 +55,7 @@ typedef enum {
     OV_RECOVER,         /* recordings a crash interrupted, recovered */
     OV_LIST_RENAME,     /* an edit renames a persona or template (list_edit.c) */
     OV_LIST_DELETE,     /* delete a persona or template? y / n */
+    OV_ASK,
     OV_COUNT
 } Overlay;
 
@@ -74,7 +75,9 @@ typedef struct {
     char *role;    /* "user", "assistant", "system" */
     char *text;
     int cancelled; /* a reply stopped by the user */
+    int partial;   /* a reply being written, or cut short by a crash */
     int64_t id;    /* row in the store (0: not stored yet) */
+    int sibling, n_siblings; /* its version among the replies to its parent (history.c) */
     char *audio;   /* a voice message's WAV file (NULL for text) */
     MdDoc doc;     /* laid out for doc_cols */
     int doc_cols, doc_len;
@@ -85,7 +88,7 @@ typedef struct {
     char *text;
 } Seg;
 
-typedef struct {
+typedef struct App {
     AppArgs args;
     AppConfig cfg;
     char *cfg_path;
@@ -173,6 +176,15 @@ typedef struct {
     char **help;
     int n_help, help_scroll;
     Download dl;
+
+    /* history.c: the message selected in the chat (selecting: sel indexes
+     * msgs), the streamed reply's last save, and the open y/n question */
+    int selecting, sel;
+    int reply_tokens;
+    double reply_saved_t;
+    char ask_text[256];
+    void (*ask_yes)(struct App *a);
+    int64_t ask_id; /* the message the question is about */
 } App;
 
 /* Redraw flags an action or key handler returns. */
@@ -246,8 +258,44 @@ void meetings_confirm_key(App *a, int key);
 void draw_md_line(App *a, int y, int x, int w, const MdLine *l);
 
 /* The pane kinds: pane_chat.c, pane_transcript.c and pane_list.c, whose
- * kind personas and templates share. */
-extern const PaneOps pane_chat, pane_transcript, pane_persona, pane_template;
+ * kind personas and templates share. pane_messages is the chat pane while a
+ * message is selected (a->selecting): same drawing, the "messages" keys. */
+extern const PaneOps pane_chat, pane_transcript, pane_persona, pane_template, pane_messages;
+/* A click at screen row y of the chat pane drawn in r: the message there
+ * selected (R_DONE), or R_NONE when the row shows none. */
+int pane_chat_click(App *a, Rect r, int y);
+
+/* ------------------------------------------------- history.c: the session tree
+ *
+ * The chat shows one branch of the session's tree (store/session.h): each
+ * message is stored after the one above it, so regenerating a reply or
+ * editing a message (which drops the messages below it from the screen)
+ * stores a sibling, never overwriting. A reply is stored while it streams,
+ * marked partial, at most every HISTORY_SAVE_MS and at its end. */
+#define HISTORY_SAVE_MS 250
+/* Stores m (its parent: the message above it) or updates its row; its
+ * status from m->partial and m->cancelled. Needs a->session. */
+void history_store(App *a, Msg *m, int tokens, double ms);
+/* A token was added to the reply being written: stored when due. */
+void history_reply_token(App *a);
+/* The reply being written failed: its row, if any, goes. */
+void history_reply_drop(App *a);
+/* Message i's previous (delta -1) or next (1) version: that branch shown. */
+void history_step(App *a, int i, int delta);
+/* Message i written again (a reply) or its reply written again (a user
+ * message): the new reply is a sibling. */
+void history_regenerate(App *a, int i);
+/* The user message at or above i back in the editor; it and what follows
+ * leave the screen (sending stores a sibling). */
+void history_edit(App *a, int i);
+/* Asks before removing message i and what follows it. */
+void history_delete(App *a, int i);
+/* Opens the y/n question text; y runs yes. */
+void history_ask(App *a, const char *text, void (*yes)(App *a));
+/* Ctrl-Q: asks first while a reply is written or a recording runs. */
+void history_quit(App *a);
+void history_ask_draw(App *a, Rect body);
+void history_ask_key(App *a, int key);
 
 /* A special key's code (keys.h). */
 #define K(x) (KEYS_FN | (x))
@@ -321,8 +369,14 @@ void list_delete_draw(App *a, Rect b);
 void list_delete_key(App *a, int key);
 /* Reads the personas and templates again (selections kept in range). */
 void app_lists_reload(App *a);
+/* Frees message m's strings and layout. */
+void app_msg_free(Msg *m);
 /* Sends the message editor's text. */
 void app_send_input(App *a);
+/* Sends the conversation on screen and opens the reply. */
+void app_ask(App *a);
+/* Copies the selected message, else the last reply, to the clipboard. */
+void app_copy_message(App *a);
 /* Starts or stops recording from the microphone. */
 void app_record_toggle(App *a);
 /* Pauses or resumes the recording in progress. */

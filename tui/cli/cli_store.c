@@ -329,12 +329,33 @@ static int parse_id(const char *s, long long *out) {
     return 0;
 }
 
+/* A message's status as show and export print it ("" when complete). */
+static const char *status_mark(const StoreMessage *m) {
+    return m->status == STORE_MSG_CANCELLED ? "[cancelled]"
+           : m->status == STORE_MSG_PARTIAL ? "[incomplete]"
+                                            : "";
+}
+
+static const char *status_name(const StoreMessage *m) {
+    return m->status == STORE_MSG_CANCELLED ? "cancelled"
+           : m->status == STORE_MSG_PARTIAL ? "partial"
+                                            : "complete";
+}
+
+/* Export and show print the branch in view (store/session.h), not the
+ * versions it replaced; "version K of N" says when there are others. */
 static void sessions_export_md(const StoreSession *s, const StoreMessage *m, size_t n) {
     term_printf(stdout, "# %s\n\n", s->title[0] ? s->title : "(untitled)");
     term_printf(stdout, "- id: %lld\n- model: %s\n- persona: %s\n- created: %s\n", (long long)s->id,
                 s->model, s->persona, s->created);
-    for (size_t i = 0; i < n; i++)
-        term_printf(stdout, "\n## %s (%s)\n\n%s\n", m[i].role, m[i].created, m[i].content);
+    for (size_t i = 0; i < n; i++) {
+        char version[64] = "";
+        if (m[i].n_siblings > 1)
+            snprintf(version, sizeof version, ", version %d of %d", m[i].sibling, m[i].n_siblings);
+        term_printf(stdout, "\n## %s (%s%s)\n\n%s\n", m[i].role, m[i].created, version,
+                    m[i].content);
+        if (m[i].status != STORE_MSG_COMPLETE) term_printf(stdout, "\n*%s*\n", status_mark(&m[i]));
+    }
 }
 
 static void sessions_export_json(const StoreSession *s, const StoreMessage *m, size_t n) {
@@ -350,6 +371,9 @@ static void sessions_export_json(const StoreSession *s, const StoreMessage *m, s
         cJSON_AddStringToObject(o, "role", m[i].role);
         cJSON_AddStringToObject(o, "content", m[i].content);
         cJSON_AddStringToObject(o, "created", m[i].created);
+        cJSON_AddStringToObject(o, "status", status_name(&m[i]));
+        cJSON_AddNumberToObject(o, "version", m[i].sibling);
+        cJSON_AddNumberToObject(o, "versions", m[i].n_siblings);
         cJSON_AddItemToArray(a, o);
     }
     char *txt = cJSON_Print(j);
@@ -426,9 +450,16 @@ int cli_sessions(int argc, char **argv) {
             term_printf(stdout,
                         "session %lld: %s\nmodel: %s\npersona: %s\ncreated: %s\nupdated: %s\n",
                         (long long)s.id, s.title, s.model, s.persona, s.created, s.updated);
-            for (size_t k = 0; k < n; k++)
-                term_printf(stdout, "\n[%s] %s (%d tokens, %.0f ms)\n%s\n", m[k].role, m[k].created,
-                            m[k].tokens, m[k].elapsed_ms, m[k].content);
+            for (size_t k = 0; k < n; k++) {
+                char version[64] = "";
+                if (m[k].n_siblings > 1)
+                    snprintf(version, sizeof version, " version %d of %d", m[k].sibling,
+                             m[k].n_siblings);
+                term_printf(stdout, "\n[%s] %s (%d tokens, %.0f ms)%s%s%s\n%s\n", m[k].role,
+                            m[k].created, m[k].tokens, m[k].elapsed_ms, version,
+                            m[k].status != STORE_MSG_COMPLETE ? " " : "", status_mark(&m[k]),
+                            m[k].content);
+            }
         } else if (!strcmp(format, "md")) {
             sessions_export_md(&s, m, n);
         } else {

@@ -60,6 +60,9 @@ struct Worker {
     int pipe[2];
     Request *rq, *rq_tail; /* requests, oldest first */
     Event *ev, *ev_tail;   /* events, oldest first */
+    /* UNUM_TEST_TOKEN_DELAY_MS: a pause after each streamed token, so that
+     * tests can act mid-reply on any machine (tests alone set it) */
+    useconds_t token_delay_us;
     int running_chat;      /* a reply is being generated (under lock) */
     int pulling;           /* a download runs (under lock) */
     LoraSpec *chat_lora;   /* the adapters of the next replies (under lock) */
@@ -552,6 +555,7 @@ static int on_token(void *user, int32_t id, const char *text, size_t len) {
     memcpy(e->token, text, len);
     e->token[len] = 0;
     post(r->w, e);
+    if (r->w->token_delay_us) usleep(r->w->token_delay_us);
     return 0;
 }
 
@@ -936,6 +940,9 @@ static void *worker_main(void *arg) {
 
 Worker *worker_start(void) {
     Worker *w = xcalloc(1, sizeof *w);
+    const char *delay = getenv("UNUM_TEST_TOKEN_DELAY_MS");
+    if (delay && atoi(delay) > 0 && atoi(delay) <= 10000)
+        w->token_delay_us = (useconds_t)atoi(delay) * 1000;
     if (pipe(w->pipe) != 0) {
         unum_error_set("cannot create the event pipe: %s", strerror(errno));
         free(w);
