@@ -7,7 +7,16 @@
 
 #ifdef UNUM_CUDA
 Backend *backend_cuda_open(int *no_device);
+size_t backend_cuda_memory(void);
 #endif
+
+size_t backend_device_memory(const char *name) {
+#ifdef UNUM_CUDA
+    if (name && (!strcmp(name, "cuda") || !strcmp(name, "auto"))) return backend_cuda_memory();
+#endif
+    (void)name;
+    return 0;
+}
 
 Backend *backend_open(const char *name, int n_threads) {
     if (!name || !strcmp(name, "cpu")) return backend_cpu_open(n_threads);

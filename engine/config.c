@@ -2,6 +2,7 @@
 #include "engine/config.h"
 
 #include "engine/base/util.h"
+#include "engine/family.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -53,20 +54,19 @@ int qwen2_config_parse(Qwen2Config *c, const char *json, const char *path) {
         unum_error_set("%s: missing model_type", path);
         goto done;
     }
-    /* a speech LLM of LLaMA-Omni2's layout has a Qwen2 backbone */
-    c->speech = !strcmp(mt->valuestring, "omni2_speech2s_qwen2") ||
-                !strcmp(mt->valuestring, "omni2_speech_qwen2");
-    if (strcmp(mt->valuestring, "qwen2") && !c->speech) {
-        unum_error_set("%s: model_type '%s' is not supported (unum runs qwen2 and LLaMA-Omni2's "
-                       "omni2_speech2s_qwen2)",
-                       path, mt->valuestring);
+    const ModelFamily *f = family_find(mt->valuestring);
+    if (!f) {
+        unum_error_set("%s: model_type '%s' is not supported (unum runs %s)", path, mt->valuestring,
+                       family_list());
         goto done;
     }
+    c->family = f;
+    c->speech = f->speech;
     const int big = 1 << 20;
-    c->max_pos = 32768;
+    c->max_pos = f->max_pos_default;
     c->rope_theta = 10000.0;
     c->rms_eps = 1e-6;
-    c->tied = 0;
+    c->embed_scale = c->residual_scale = c->logit_scale = 1.0f;
     if (config_get_int(root, "hidden_size", 1, big, 0, &c->hidden, path) ||
         config_get_int(root, "intermediate_size", 1, big, 0, &c->intermediate, path) ||
         config_get_int(root, "num_hidden_layers", 1, 4096, 0, &c->n_layers, path) ||
@@ -99,27 +99,24 @@ int qwen2_config_parse(Qwen2Config *c, const char *json, const char *path) {
         unum_error_set("%s: head_dim (%d) must be even for rotary embeddings", path, c->head_dim);
         goto done;
     }
+    if (c->head_dim > 2 * ROPE_MAX_HALF) {
+        unum_error_set("%s: head_dim (%d) above %d is not supported", path, c->head_dim,
+                       2 * ROPE_MAX_HALF);
+        goto done;
+    }
     const cJSON *tie = cJSON_GetObjectItemCaseSensitive(root, "tie_word_embeddings");
     if (tie && !cJSON_IsBool(tie)) {
         unum_error_set("%s: tie_word_embeddings must be true or false", path);
         goto done;
     }
-    c->tied = tie ? cJSON_IsTrue(tie) : 0;
-    const cJSON *sw = cJSON_GetObjectItemCaseSensitive(root, "use_sliding_window");
-    if (cJSON_IsTrue(sw)) {
-        unum_error_set("%s: use_sliding_window is not supported", path);
-        goto done;
-    }
+    c->tied = tie ? cJSON_IsTrue(tie) : f->tied_default;
     const cJSON *act = cJSON_GetObjectItemCaseSensitive(root, "hidden_act");
     if (act && (!cJSON_IsString(act) || strcmp(act->valuestring, "silu"))) {
         unum_error_set("%s: hidden_act must be \"silu\"", path);
         goto done;
     }
-    const cJSON *rs = cJSON_GetObjectItemCaseSensitive(root, "rope_scaling");
-    if (rs && !cJSON_IsNull(rs)) {
-        unum_error_set("%s: rope_scaling is not supported", path);
-        goto done;
-    }
+    rope_plain(&c->rope, c->rope_theta, c->head_dim);
+    if (f->read(c, root, path)) goto done;
     if (quant_config_parse(&c->quant, root, path)) goto done;
     rc = 0;
 done:

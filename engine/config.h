@@ -3,6 +3,7 @@
 #ifndef UNUM_CONFIG_H
 #define UNUM_CONFIG_H
 
+#include "engine/ops.h"
 #include "engine/quant.h"
 
 #include <stdint.h>
@@ -23,6 +24,14 @@ typedef struct {
     double rope_theta; /* rope_theta */
     double rms_eps;    /* rms_norm_eps */
     QuantConfig quant; /* quantization_config (method QUANT_NONE when absent) */
+    /* What the model family (family.h) makes of the config: */
+    const struct ModelFamily *family; /* model_type's entry */
+    int qkv_bias;         /* q_proj, k_proj, v_proj carry biases */
+    float embed_scale;    /* x = embed_tokens[ids] * embed_scale */
+    float residual_scale; /* x = x + residual_scale * block(x) */
+    float logit_scale;    /* logits = lm_head(h * logit_scale) */
+    int longrope;         /* rope is LongRoPE, exact up to max_pos positions */
+    Rope rope;            /* the rotary embedding of head_dim / 2 pairs */
 } Qwen2Config;
 
 /* Sampling defaults and stop ids (generation_config.json, optional). */
@@ -34,9 +43,10 @@ typedef struct {
     int n_eos;
 } GenConfig;
 
-/* Reads dir/config.json. Fails (naming the file and the field) on an
- * unknown model_type, a missing or out-of-range field, or inconsistent head
- * counts. */
+/* Reads dir/config.json: the fields every family shares, then the
+ * family's own (family.h). Fails (naming the file and the field) on a
+ * model_type no family has, a missing or out-of-range field, inconsistent
+ * head counts, or a feature the family's reader refuses. */
 int qwen2_config_load(Qwen2Config *c, const char *dir);
 /* Parses a config.json text; path is used in messages. */
 int qwen2_config_parse(Qwen2Config *c, const char *json, const char *path);

@@ -1,6 +1,8 @@
 /* modeldir.c - see modeldir.h. */
 #include "engine/modeldir.h"
 
+#include "engine/family.h"
+
 #include "engine/base/paths.h"
 #include "engine/base/util.h"
 
@@ -93,14 +95,17 @@ char *modeldir_resolve(const char *model) {
 
 /* ------------------------------------------------------------ finding */
 
-/* Whether dir's config.json says model_type mt. */
+/* Whether dir's config.json says model_type mt, or with mt NULL, the
+ * model_type of a language model family (family.h) other than a speech
+ * LLM's. */
 static int has_type(const char *dir, const char *mt) {
     char *p = unum_path_join(dir, "config.json");
     char *txt = unum_read_file(p, 1 << 20, NULL);
     free(p);
     cJSON *j = txt ? cJSON_Parse(txt) : NULL;
     const cJSON *t = cJSON_GetObjectItemCaseSensitive(j, "model_type");
-    int ok = cJSON_IsString(t) && !strcmp(t->valuestring, mt);
+    const ModelFamily *f = !mt && cJSON_IsString(t) ? family_find(t->valuestring) : NULL;
+    int ok = cJSON_IsString(t) && (mt ? !strcmp(t->valuestring, mt) : f && !f->speech);
     cJSON_Delete(j);
     free(txt);
     return ok;

@@ -19,8 +19,10 @@ char *modeldir_resolve(const char *model);
 char *modeldir_models_dir(void);
 
 /* The repo ids (ORG/NAME, new strings in a new array) of the models on this
- * machine whose config.json has this model_type ("qwen2", "whisper"): unum's
- * models folder first, then the Hugging Face cache. Returns the count. */
+ * machine whose config.json has this model_type ("whisper"), or with
+ * model_type NULL, any chat language model unum runs (a family of family.h
+ * other than a speech LLM's): unum's models folder first, then the Hugging
+ * Face cache. Returns the count. */
 int modeldir_find(const char *model_type, char ***out);
 
 #endif

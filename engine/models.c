@@ -101,11 +101,20 @@ int models_estimate(const char *model, int ctx, size_t *bytes) {
     return rc;
 }
 
-size_t models_default_budget(void) {
-    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
-    size_t total = pages > 0 && page > 0 ? (size_t)pages * (size_t)page : (size_t)8 << 30;
+/* total less a tenth (at least 1 GiB; half of it when that is more) */
+static size_t less_margin(size_t total) {
     size_t margin = total / 10 > ((size_t)1 << 30) ? total / 10 : (size_t)1 << 30;
     return total > margin ? total - margin : total / 2;
+}
+
+size_t models_default_budget(void) {
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    return less_margin(pages > 0 && page > 0 ? (size_t)pages * (size_t)page : (size_t)8 << 30);
+}
+
+size_t models_default_budget_for(const char *backend) {
+    size_t device = backend_device_memory(backend);
+    return device ? less_margin(device) : models_default_budget();
 }
 
 int models_parse_size(const char *text, size_t *bytes) {
@@ -148,11 +157,19 @@ int models_parse_size(const char *text, size_t *bytes) {
 
 Models *models_new(size_t budget) {
     Models *m = xcalloc(1, sizeof *m);
-    m->budget = budget ? budget : models_default_budget();
+    m->budget = budget; /* 0: fixed by the first model counted (default_budget) */
     return m;
 }
 
-size_t models_budget(const Models *m) { return m->budget; }
+/* Without --mem-budget, the budget is what the device of the first model
+ * counted has: its GPU's memory or the machine's. */
+static void default_budget(Models *m, const char *backend) {
+    if (!m->budget) m->budget = models_default_budget_for(backend);
+}
+
+size_t models_budget(const Models *m) {
+    return m->budget ? m->budget : models_default_budget_for("auto");
+}
 
 static void unload(Slot *s) {
     if (s->owned) engine_free(s->e);
@@ -185,6 +202,7 @@ int models_adopt(Models *m, ModelRole role, Engine *e) {
     if (models_set(m, role, e->dir, NULL)) return -1;
     Slot *s = &m->slot[role];
     if (models_estimate(e->dir, e->model->ctx, &s->bytes)) return -1;
+    default_budget(m, engine_backend_name(e));
     s->e = e;
     s->owned = 0;
     s->used_at = ++m->clock;
@@ -219,6 +237,7 @@ Engine *models_acquire(Models *m, ModelRole role) {
     if (!s->e) {
         size_t need;
         if (models_estimate(s->model, s->opt.ctx, &need)) return NULL;
+        default_budget(m, s->opt.backend);
         if (need > m->budget) {
             unum_error_set("%s (%s model) needs %.0f MiB, more than the memory budget of %.0f MiB "
                            "(--mem-budget)",

@@ -29,7 +29,8 @@ const char *models_role_name(ModelRole role);
 
 typedef struct Models Models;
 
-/* A set of roles under budget bytes (0: models_default_budget()). */
+/* A set of roles under budget bytes (0: the default for the backend of
+ * the first model counted, models_default_budget_for). */
 Models *models_new(size_t budget);
 /* Frees every model it loaded (never one adopted unowned). */
 void models_free(Models *m);
@@ -58,6 +59,10 @@ int models_estimate(const char *model, int ctx, size_t *bytes);
 /* What the machine has minus a margin: physical memory less a tenth (at
  * least 1 GiB). */
 size_t models_default_budget(void);
+/* The default budget for models on backend (as EngineOptions.backend
+ * names it): the GPU's memory less the same margin when backend runs on
+ * one (backend_device_memory), else models_default_budget(). */
+size_t models_default_budget_for(const char *backend);
 /* "8G", "512M", "1.5GiB", "300000000": bytes (K, M, G, T are powers of
  * 1024). 0, or -1 with the error naming text. */
 int models_parse_size(const char *text, size_t *bytes);

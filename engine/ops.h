@@ -33,6 +33,20 @@ typedef struct {
     const Weight *bq, *bk, *bv; /* [1 x Hq*hd], [1 x Hkv*hd], [1 x Hkv*hd] */
 } QkvWeights;
 
+/* A rotary position embedding as the backends apply it: rotate-half RoPE
+ * that turns the pair (i, i + half) of every head by the angle
+ * pos * inv_freq[i] and multiplies cos and sin by scale. Plain RoPE has
+ * inv_freq[i] = theta^(-2i/head_dim) and scale 1; LongRoPE divides each
+ * frequency by a per-pair factor and scales by its attention factor. The
+ * model config fills one (config.h), computed on the host in float32 so
+ * that every backend turns by the same angles. */
+#define ROPE_MAX_HALF 128 /* head_dim up to 256 */
+typedef struct {
+    int half;                      /* head_dim / 2 */
+    float scale;                   /* cos and sin multiplied by this */
+    float inv_freq[ROPE_MAX_HALF]; /* [half] */
+} Rope;
+
 /* What step_begin answers. */
 enum { STEP_DIRECT, STEP_RECORDING, STEP_REPLAYED };
 
@@ -68,9 +82,10 @@ struct Backend {
     /* y[T x W.rows] = x[T x W.cols] W^T (+ bias when bias != NULL). */
     void (*matmul)(Backend *be, float *y, const float *x, const Weight *W, const Weight *bias,
                    int T);
-    /* Rotate-half RoPE in place on x[T x n_heads*head_dim] for positions
-     * pos0 .. pos0+T-1. */
-    void (*rope)(Backend *be, float *x, int T, int n_heads, int head_dim, int pos0, float theta);
+    /* RoPE (Rope above) in place on x[T x n_heads*head_dim] for positions
+     * pos0 .. pos0+T-1; head_dim is 2 * rope->half. */
+    void (*rope)(Backend *be, float *x, int T, int n_heads, int head_dim, int pos0,
+                 const Rope *rope);
     /* Causal grouped-query attention for T queries at positions pos0.. whose
      * keys and values (positions 0 .. pos0+T-1) are already in the cache
      * rows kc/vc [ctx x n_kv*head_dim]. out, q: [T x n_heads*head_dim]. */
@@ -96,6 +111,9 @@ struct Backend {
     void (*swiglu)(Backend *be, float *a, const float *g, const float *u, size_t n);
     /* x[i] += y[i]. */
     void (*add)(Backend *be, float *x, const float *y, size_t n);
+    /* x[i] *= s for n elements (a family's embedding, residual and logit
+     * scales, family.h). */
+    void (*scale)(Backend *be, float *x, float s, size_t n);
     /* dst[i] = src[i] within backend memory (beam search's cache copies). */
     void (*copy)(Backend *be, float *dst, const float *src, size_t n);
     /* y[T x W.cols] += x[T x W.rows] W, with W float32 and not transposed
@@ -115,10 +133,11 @@ struct Backend {
     /* The input of a Qwen2 attention block for T tokens at positions
      * pos0 .. pos0+T-1: h = rmsnorm(x); q = h Wq^T + bq into q [T x Hq*hd];
      * k = h Wk^T + bk and v = h Wv^T + bv into rows pos0.. of k_cache and
-     * v_cache [ctx x Hkv*hd]; rotate-half RoPE on q and k. */
+     * v_cache [ctx x Hkv*hd]; RoPE (rope) on q and k. The biases may be
+     * NULL (a family without them). */
     void (*qkv_rope)(Backend *be, float *q, float *k_cache, float *v_cache, float *h,
                      const float *x, const QkvWeights *w, int T, int pos0, int n_heads, int n_kv,
-                     int head_dim, float theta, float eps);
+                     int head_dim, const Rope *rope, float eps);
     /* a = swiglu(gate(h), up(h)) with h = rmsnorm(x, norm, eps); a [T x F]. */
     void (*rmsnorm_swiglu)(Backend *be, float *a, float *u, float *h, const float *x,
                            const Weight *norm, const Weight *gate, const Weight *up, int T,
@@ -163,5 +182,9 @@ Backend *backend_cpu_open(int n_threads);
 /* Opens a backend by name: "cpu", "cuda" or "auto" (CUDA when a device is
  * present, else the CPU with a notice on stderr). */
 Backend *backend_open(const char *name, int n_threads);
+/* The total memory in bytes of the device that backend_open(name) would
+ * run on ("cuda", or "auto" with a device present): 0 for the CPU, in a
+ * build without CUDA, or when there is no device. */
+size_t backend_device_memory(const char *name);
 
 #endif

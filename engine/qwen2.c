@@ -7,6 +7,11 @@
  *       h = rmsnorm(x) ; x = x + down(silu(gate(h)) * up(h))
  *   logits = lm_head(rmsnorm(x))
  *
+ * The other Llama-style families of family.h run here too, their
+ * differences being the config's data: no q/k/v biases, the embeddings
+ * times embed_scale, each "x = x + ..." branch times residual_scale, the
+ * final hidden state times logit_scale, and their RoPE (MiniCPM).
+ *
  * With LoRA adapters active, each projection P(h) = h W^T + b becomes
  * P(h) + B (A h) (project() below), the adapters' low-rank product added
  * after the base projection, whatever the base weights' format.
@@ -76,10 +81,11 @@ static int load_layer(Loader *ld, int i) {
 #define M(field, suffix, rows, cols)                                                               \
     (snprintf(n, sizeof n, "model.layers.%d.%s", i, suffix),                                       \
      load_matrix(ld, &l->field, n, rows, cols))
+    int b = c->qkv_bias; /* a family without biases leaves bq, bk, bv empty */
     if (W(attn_norm, "input_layernorm.weight", 0, D) || M(wq, "self_attn.q_proj", qd, D) ||
-        W(bq, "self_attn.q_proj.bias", 0, qd) || M(wk, "self_attn.k_proj", kvd, D) ||
-        W(bk, "self_attn.k_proj.bias", 0, kvd) || M(wv, "self_attn.v_proj", kvd, D) ||
-        W(bv, "self_attn.v_proj.bias", 0, kvd) || M(wo, "self_attn.o_proj", D, qd) ||
+        (b && W(bq, "self_attn.q_proj.bias", 0, qd)) || M(wk, "self_attn.k_proj", kvd, D) ||
+        (b && W(bk, "self_attn.k_proj.bias", 0, kvd)) || M(wv, "self_attn.v_proj", kvd, D) ||
+        (b && W(bv, "self_attn.v_proj.bias", 0, kvd)) || M(wo, "self_attn.o_proj", D, qd) ||
         W(mlp_norm, "post_attention_layernorm.weight", 0, D) ||
         M(gate, "mlp.gate_proj", F, D) || M(up, "mlp.up_proj", F, D) ||
         M(down, "mlp.down_proj", D, F))
@@ -180,6 +186,14 @@ Qwen2 *qwen2_load_progress(const char *dir, Backend *be, int ctx, qwen2_progress
     }
     const Qwen2Config *c = &m->c;
     m->ctx = ctx > 0 ? ctx : (c->max_pos < DEFAULT_CTX ? c->max_pos : DEFAULT_CTX);
+    if (c->longrope && m->ctx > c->max_pos) { /* past it the published code changes factors */
+        unum_error_set("%s: a context of %d positions is more than the %d that LongRoPE "
+                       "(max_position_embeddings) is computed for",
+                       dir, m->ctx, c->max_pos);
+        st_close(&m->st);
+        free(m);
+        return NULL;
+    }
     m->max_batch = MAX_BATCH;
     m->layers = xcalloc((size_t)c->n_layers, sizeof *m->layers);
     Loader ld = {m, xcalloc((size_t)m->st.n_tensors + 1, 1)};
@@ -367,6 +381,9 @@ static void adapters_add(Qwen2 *m, float *y, const float *x, const LoraSite *s, 
     be->addmm(be, y, m->lora_a, &s->Bt, T);
 }
 
+/* A bias the family may not have (NULL then, for the ops). */
+static const Weight *bias(const Weight *b) { return b->data ? b : NULL; }
+
 /* y = x W^T + b + B (A x): a projection with its adapters. */
 static void project(Qwen2 *m, float *y, const float *x, const Weight *W, const Weight *b,
                     const LoraSite *s, int T) {
@@ -380,28 +397,37 @@ static void attn_input(Qwen2 *m, Qwen2Layer *l, int T, int pos0) {
     const Qwen2Config *c = &m->c;
     Backend *be = m->be;
     int hd = c->head_dim, Hq = c->n_heads, Hkv = c->n_kv_heads;
-    float eps = (float)c->rms_eps, theta = (float)c->rope_theta;
+    float eps = (float)c->rms_eps;
     int adapted = l->lora[LORA_Q].rank || l->lora[LORA_K].rank || l->lora[LORA_V].rank;
     if (be->qkv_rope && !adapted) {
-        QkvWeights w = {&l->attn_norm, &l->wq, &l->wk, &l->wv, &l->bq, &l->bk, &l->bv};
+        QkvWeights w = {&l->attn_norm, &l->wq,       &l->wk,      &l->wv,
+                        bias(&l->bq),  bias(&l->bk), bias(&l->bv)};
         be->qkv_rope(be, m->q, l->k_cache, l->v_cache, m->xn, m->x, &w, T, pos0, Hq, Hkv, hd,
-                     theta, eps);
+                     &c->rope, eps);
         return;
     }
     size_t kvd = (size_t)Hkv * hd;
     float *kc = l->k_cache + (size_t)pos0 * kvd, *vc = l->v_cache + (size_t)pos0 * kvd;
     be->rmsnorm(be, m->xn, m->x, &l->attn_norm, T, eps);
-    project(m, m->q, m->xn, &l->wq, &l->bq, &l->lora[LORA_Q], T);
-    project(m, kc, m->xn, &l->wk, &l->bk, &l->lora[LORA_K], T);
-    project(m, vc, m->xn, &l->wv, &l->bv, &l->lora[LORA_V], T);
-    be->rope(be, m->q, T, Hq, hd, pos0, theta);
-    be->rope(be, kc, T, Hkv, hd, pos0, theta);
+    project(m, m->q, m->xn, &l->wq, bias(&l->bq), &l->lora[LORA_Q], T);
+    project(m, kc, m->xn, &l->wk, bias(&l->bk), &l->lora[LORA_K], T);
+    project(m, vc, m->xn, &l->wv, bias(&l->bv), &l->lora[LORA_V], T);
+    be->rope(be, m->q, T, Hq, hd, pos0, &c->rope);
+    be->rope(be, kc, T, Hkv, hd, pos0, &c->rope);
 }
 
 /* x = x + a W^T + B (A a) (an output projection, its adapters and the
- * residual add) */
+ * residual add); x = x + residual_scale * (a W^T + B (A a)) in a family
+ * that scales its residual branches */
 static void residual_matmul(Qwen2 *m, const float *a, const Weight *W, const LoraSite *s, int T) {
     Backend *be = m->be;
+    if (m->c.residual_scale != 1.0f) {
+        size_t n = (size_t)T * m->c.hidden;
+        project(m, m->xn, a, W, NULL, s, T);
+        be->scale(be, m->xn, m->c.residual_scale, n);
+        be->add(be, m->x, m->xn, n);
+        return;
+    }
     if (be->matmul_add) {
         be->matmul_add(be, m->x, a, W, T);
     } else {
@@ -447,8 +473,13 @@ static void blocks(Qwen2 *m, int T, int pos0) {
  * when ids is NULL */
 static void forward_chunk(Qwen2 *m, const int32_t *ids, const float *embeds, int T, int pos0) {
     Backend *be = m->be;
-    if (ids) be->embed(be, m->x, &m->embed, ids, T);
-    else be->from_host(be, m->x, embeds, (size_t)T * m->c.hidden);
+    if (ids) {
+        be->embed(be, m->x, &m->embed, ids, T);
+        if (m->c.embed_scale != 1.0f)
+            be->scale(be, m->x, m->c.embed_scale, (size_t)T * m->c.hidden);
+    } else {
+        be->from_host(be, m->x, embeds, (size_t)T * m->c.hidden);
+    }
     /* with adapters the blocks write the cache at host-computed rows, which
      * a recording cannot replay at other positions */
     int step = be->step_begin && be->qkv_rope && !m->n_adapters ? be->step_begin(be, m, T, pos0)
@@ -473,6 +504,8 @@ static void head_rows(Qwen2 *m, int r0, int r1, float *out) {
             be->rmsnorm(be, m->xn, x, &m->final_norm, n, eps);
             be->matmul(be, m->logits, m->xn, &m->lm_head, NULL, n);
         }
+        /* lm_head(h * s) = lm_head(h) * s: lm_head is linear without bias */
+        if (m->c.logit_scale != 1.0f) be->scale(be, m->logits, m->c.logit_scale, (size_t)n * V);
         if (out) be->to_host(be, out + (size_t)(r - r0) * V, m->logits, (size_t)n * V);
     }
 }

@@ -788,6 +788,15 @@ static int load_model_options(Tokenizer *t, const cJSON *model) {
     }
     t->ignore_merges = json_bool(model, "ignore_merges", 0);
     if (t->ignore_merges < 0) return fail(t, "model.ignore_merges is not a boolean");
+    /* SentencePiece-derived BPE (Llama's, MiniCPM's): characters merged,
+     * unknown ones as <0xXX> byte tokens, "\u2581" for spaces; a different
+     * tokenizer from byte-level BPE, not read as one */
+    int bf = json_bool(model, "byte_fallback", 0);
+    if (bf < 0) return fail(t, "model.byte_fallback is not a boolean");
+    if (bf)
+        return fail(t, "model.byte_fallback: a SentencePiece-style BPE with byte fallback "
+                       "(Llama's, MiniCPM's) is not supported; unum reads byte-level BPE "
+                       "(Qwen2's, GPT-2's)");
     return 0;
 }
 

@@ -19,6 +19,7 @@
  * (embed, im2col3, copy) are exact. */
 #include "engine/base/util.h"
 #include "engine/cpu/kernels.h"
+#include "engine/family.h"
 #include "engine/ops.h"
 #include "tests/test.h"
 
@@ -215,12 +216,35 @@ static int run_matmul(Run *r, const OpCase *c, Out *out) {
     return 0;
 }
 
-/* rope on [T x heads*hd]: a = T, b = heads, c = head_dim, d = pos0. */
+/* The rotary embedding of a case: plain RoPE (theta 1e6), or with long
+ * set, LongRoPE's form: each frequency divided by a factor in [1, 8) and
+ * cos and sin scaled by 1.2. The same numbers on every backend. */
+static Rope case_rope(int head_dim, int long_) {
+    Rope rp;
+    rope_plain(&rp, 1e6, head_dim);
+    if (long_) {
+        for (int i = 0; i < rp.half; i++) rp.inv_freq[i] /= 1.0f + 7.0f * i / rp.half;
+        rp.scale = 1.2f;
+    }
+    return rp;
+}
+
+/* rope on [T x heads*hd]: a = T, b = heads, c = head_dim, d = pos0; e = 1:
+ * LongRoPE's form (case_rope). */
 static int run_rope(Run *r, const OpCase *c, Out *out) {
     size_t n = (size_t)c->a * c->b * c->c;
     float *x = rand_buf(r, n, 1.0f);
-    r->be->rope(r->be, x, c->a, c->b, c->c, c->d, 1e6f);
+    Rope rp = case_rope(c->c, c->e);
+    r->be->rope(r->be, x, c->a, c->b, c->c, c->d, &rp);
     take(r, out, x, n);
+    return 0;
+}
+
+/* scale over a = n elements. */
+static int run_scale(Run *r, const OpCase *c, Out *out) {
+    float *x = rand_buf(r, c->a, 3.0f);
+    r->be->scale(r->be, x, 0.37f, c->a);
+    take(r, out, x, c->a);
     return 0;
 }
 
@@ -376,10 +400,12 @@ static int run_rmsnorm_swiglu(Run *r, const OpCase *c, Out *out) {
 
 /* qkv_rope: a = D, b = Hq, c = Hkv, d = head_dim, e = pos0; T = 3. The
  * output is q and the whole caches (rows before pos0 must stay as they
- * were). */
+ * were). A negative head_dim -d is MiniCPM's form: no biases, LongRoPE. */
 static int run_qkv_rope(Run *r, const OpCase *c, Out *out) {
     Backend *be = r->be;
-    int D = c->a, Hq = c->b, Hkv = c->c, hd = c->d, pos0 = c->e, T = 3, ctx = pos0 + T + 2;
+    int D = c->a, Hq = c->b, Hkv = c->c, hd = abs(c->d), pos0 = c->e, T = 3, ctx = pos0 + T + 2;
+    int minicpm = c->d < 0;
+    Rope rp = case_rope(hd, minicpm);
     int qd = Hq * hd, kvd = Hkv * hd;
     const Weight *N = rand_weight(r, c->dt, 1, D, 0.2f, 1.0f);
     const Weight *Wq = rand_weight(r, c->dt, qd, D, 1.0f, 0);
@@ -389,21 +415,22 @@ static int run_qkv_rope(Run *r, const OpCase *c, Out *out) {
     const Weight *Bk = rand_weight(r, c->dt, 1, kvd, 0.5f, 0);
     const Weight *Bv = rand_weight(r, c->dt, 1, kvd, 0.5f, 0);
     if (!N || !Wq || !Wk || !Wv || !Bq || !Bk || !Bv) return -1;
+    if (minicpm) Bq = Bk = Bv = NULL;
     size_t nc = (size_t)ctx * kvd;
     float *x = rand_buf(r, (size_t)T * D, 2.0f), *h = zero_buf(r, (size_t)T * D);
     float *q = zero_buf(r, (size_t)T * qd);
     float *kc = rand_buf(r, nc, 1.0f), *vc = rand_buf(r, nc, 1.0f);
     if (be->qkv_rope) {
         QkvWeights w = {N, Wq, Wk, Wv, Bq, Bk, Bv};
-        be->qkv_rope(be, q, kc, vc, h, x, &w, T, pos0, Hq, Hkv, hd, 1e6f, 1e-6f);
+        be->qkv_rope(be, q, kc, vc, h, x, &w, T, pos0, Hq, Hkv, hd, &rp, 1e-6f);
     } else {
         float *kp = kc + (size_t)pos0 * kvd, *vp = vc + (size_t)pos0 * kvd;
         be->rmsnorm(be, h, x, N, T, 1e-6f);
         be->matmul(be, q, h, Wq, Bq, T);
         be->matmul(be, kp, h, Wk, Bk, T);
         be->matmul(be, vp, h, Wv, Bv, T);
-        be->rope(be, q, T, Hq, hd, pos0, 1e6f);
-        be->rope(be, kp, T, Hkv, hd, pos0, 1e6f);
+        be->rope(be, q, T, Hq, hd, pos0, &rp);
+        be->rope(be, kp, T, Hkv, hd, pos0, &rp);
     }
     take(r, out, q, (size_t)T * qd);
     take(r, out, kc, nc);
@@ -420,6 +447,7 @@ static const struct {
     {"matmul", run_matmul},
     {"matmul_quant", run_matmul_quant},
     {"rope", run_rope},
+    {"scale", run_scale},
     {"attention", run_attention},
     {"swiglu", run_swiglu},
     {"add", run_add},
@@ -446,6 +474,15 @@ static const struct {
         op, dt, a, b, 33, 0, 0, 0                                                                  \
     }
 
+/* A weight op at every small batch size, 2 to 17. */
+#define AT_N(op, dt, a, b, n) {op, dt, a, b, n, 0, 0, 0}
+#define AT_NS(op, dt, a, b)                                                                        \
+    AT_N(op, dt, a, b, 2), AT_N(op, dt, a, b, 3), AT_N(op, dt, a, b, 4), AT_N(op, dt, a, b, 5),    \
+        AT_N(op, dt, a, b, 6), AT_N(op, dt, a, b, 7), AT_N(op, dt, a, b, 8),                       \
+        AT_N(op, dt, a, b, 9), AT_N(op, dt, a, b, 10), AT_N(op, dt, a, b, 11),                     \
+        AT_N(op, dt, a, b, 12), AT_N(op, dt, a, b, 13), AT_N(op, dt, a, b, 14),                    \
+        AT_N(op, dt, a, b, 15), AT_N(op, dt, a, b, 16), AT_N(op, dt, a, b, 17)
+
 static const OpCase cases[] = {
     {"embed", DT_BF16, 50, 97, 5, 0, 0, -1},
     {"embed", DT_F16, 50, 97, 5, 0, 0, -1},
@@ -459,6 +496,13 @@ static const OpCase cases[] = {
     AT_TS("matmul", DT_F16, 130, 264),
     AT_TS("matmul", DT_F32, 301, 77),
     AT_TS("matmul", DT_F32, 130, 264),
+    /* the CPU's several-position matvec (k_matvec_n) at every n it takes,
+     * 2 to 16 (a pass of 8 positions, then the rest), and 17, sgemm's first */
+    AT_NS("matmul", DT_BF16, 301, 77),
+    AT_NS("matmul", DT_BF16, 130, 264),
+    AT_NS("matmul", DT_F16, 130, 264),
+    AT_NS("matmul", DT_F32, 301, 77),
+    AT_NS("matmul", DT_F32, 37, 2100),
     /* quantized (GPTQ/AWQ layout): 4 and 8 bits, groups of 32, 128, one
      * group, act-order; 296 outputs leave a tail of 8 */
     {"matmul_quant", DT_F32, 296, 256, 1, 4, 128, 0},
@@ -470,6 +514,8 @@ static const OpCase cases[] = {
     {"matmul_quant", DT_F32, 896, 1152, 1, 4, 128, 0},
     {"rope", DT_F32, 5, 3, 10, 4000, 0, 0},
     {"rope", DT_F32, 2, 14, 64, 0, 0, 0},
+    {"rope", DT_F32, 5, 3, 10, 4000, 1, 0}, /* LongRoPE's form */
+    {"rope", DT_F32, 2, 8, 128, 31, 1, 0},
     /* Hq, Hkv, head_dim, pos0, T: decode, prefill, odd head sizes, and
      * past the 256 keys where CUDA's decode splits the keys */
     {"attention", DT_F32, 14, 2, 64, 0, 1, 0},
@@ -487,6 +533,7 @@ static const OpCase cases[] = {
     {"attention", DT_F32, 2, 1, 136, 700, 5, 0},
     {"swiglu", DT_F32, 485, 0, 0, 0, 0, 0},
     {"add", DT_F32, 485, 0, 0, 0, 0, 0},
+    {"scale", DT_F32, 485, 0, 0, 0, 0, 0},
     {"copy", DT_F32, 485, 0, 0, 0, 0, -1},
     AT_TS("addmm", DT_F32, 16, 896),
     AT_TS("addmm", DT_F32, 4, 4864),
@@ -507,6 +554,8 @@ static const OpCase cases[] = {
     {"qkv_rope", DT_BF16, 896, 14, 2, 64, 0, 0},
     {"qkv_rope", DT_BF16, 896, 14, 2, 64, 1700, 0},
     {"qkv_rope", DT_F32, 77, 6, 2, 10, 33, 0},
+    {"qkv_rope", DT_BF16, 256, 8, 2, -32, 5, 0}, /* MiniCPM: no biases, LongRoPE */
+    {"qkv_rope", DT_F32, 77, 6, 2, -10, 33, 0},
 };
 #define N_CASES (int)(sizeof cases / sizeof cases[0])
 

@@ -100,8 +100,12 @@ static float *rand_vec(size_t n, float scale) {
 
 /* ------------------------------------------------------------ end to end */
 
-static const char *presets[] = {"tiny-bf16", "tiny-untied-f32", "tiny-headdim-f16", "tiny-mqa-bf16",
-                                "tiny-sharded-bf16"};
+/* the Qwen2 presets, then the MiniCPM ones (family.h: muP scales, no
+ * q/k/v biases, LongRoPE with long and with short factors, a head tied by
+ * default) */
+static const char *presets[] = {"tiny-bf16",         "tiny-untied-f32",       "tiny-headdim-f16",
+                                "tiny-mqa-bf16",     "tiny-sharded-bf16",     "tiny-minicpm-longrope",
+                                "tiny-minicpm-tied", "tiny-minicpm-gqa"};
 
 static float *logits_on(Backend *be, const char *dir, const int32_t *ids, int T, int step, int *V) {
     Qwen2 *m = qwen2_load(dir, be, 64);

@@ -1,6 +1,7 @@
 /* test_kernels.c - the CPU backend's ops against plain double-precision
  * loops, for every instruction-set path this CPU has, on awkward sizes. */
 #include "engine/cpu/kernels.h"
+#include "engine/family.h"
 #include "engine/ops.h"
 #include "tests/test.h"
 #include "engine/base/util.h"
@@ -73,6 +74,51 @@ TEST(kernels_matvec_and_convert_every_isa) {
     k_reset_isa();
 }
 
+/* k_matvec_n for 1 to 17 positions (a pass of 8, a second pass, a tail of
+ * 1) on sub-ranges that start odd, end odd and cross a block of rows, each
+ * output against a double-precision dot product. */
+TEST(kernels_matvec_n_every_isa) {
+    static const int shapes[][2] = {{1, 5}, {3, 16}, {19, 33}, {37, 264}, {6, 2100}};
+    for (int k = 0; k < 3; k++) {
+        if (k_set_isa(isas[k])) continue;
+        for (int d = 0; d < 3; d++)
+            for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+                int rows = shapes[s][0], cols = shapes[s][1], r0 = rows > 2 ? 1 : 0;
+                float *ex;
+                void *w = make_weight((DType)d, rows, cols, &ex);
+                float *X = xmalloc(sizeof(float) * 17 * cols);
+                for (int i = 0; i < 17 * cols; i++) X[i] = frand();
+                size_t ldy = (size_t)rows + 3; /* a stride wider than the range */
+                float *Y = xmalloc(sizeof(float) * 17 * ldy);
+                for (int n = 1; n <= 17; n++) {
+                    for (size_t i = 0; i < 17 * ldy; i++) Y[i] = NAN;
+                    k_matvec_n((DType)d, w, cols, r0, rows, X, n, Y, ldy);
+                    int bad = 0;
+                    for (int t = 0; t < 17 && !bad; t++)
+                        for (int r = r0; r - r0 < (int)ldy && !bad; r++) {
+                            float got = Y[(size_t)t * ldy + (r - r0)];
+                            if (t >= n || r >= rows) { /* outside: untouched */
+                                if (!isnan(got)) bad = 1;
+                                continue;
+                            }
+                            double ref = 0, mag = 0;
+                            for (int c = 0; c < cols; c++) {
+                                double p =
+                                    (double)ex[(size_t)r * cols + c] * X[(size_t)t * cols + c];
+                                ref += p, mag += fabs(p);
+                            }
+                            if (!(fabs(got - ref) <= 1e-6 * mag + 1e-7)) bad = 1;
+                        }
+                    if (bad)
+                        test_fail(__FILE__, __LINE__, "%s %s %dx%d n=%d: k_matvec_n differs",
+                                  isas[k], dtype_name((DType)d), rows, cols, n);
+                }
+                free(w), free(ex), free(X), free(Y);
+            }
+    }
+    k_reset_isa();
+}
+
 TEST(kernels_f16_and_bf16_conversions_are_exact) {
     /* every f16 value round-trips; bf16 rounds to nearest even */
     for (uint32_t h = 0; h < 0x10000; h++) {
@@ -112,7 +158,7 @@ static Weight as_weight(DType dt, int rows, int cols, const void *data) {
 }
 
 TEST(cpu_matmul_matches_reference_for_all_batch_sizes) {
-    static const int Ts[] = {1, 2, 3, 4, 5, 17, 70};
+    static const int Ts[] = {1, 2, 3, 4, 5, 8, 9, 16, 17, 70};
     for (int threads = 1; threads <= 3; threads += 2) {
         Backend *be = backend_cpu_open(threads);
         for (int d = 0; d < 3; d++) {
@@ -202,7 +248,9 @@ TEST(cpu_rope_rmsnorm_swiglu_match_formulas) {
     int T = 3, H = 2, hd = 6, pos0 = 1000;
     float x[36], orig[36];
     for (int i = 0; i < 36; i++) orig[i] = x[i] = frand();
-    be->rope(be, x, T, H, hd, pos0, 10000.0f);
+    Rope rp;
+    rope_plain(&rp, 10000.0, hd);
+    be->rope(be, x, T, H, hd, pos0, &rp);
     for (int t = 0; t < T; t++)
         for (int h = 0; h < H; h++)
             for (int i = 0; i < hd / 2; i++) {
@@ -211,6 +259,22 @@ TEST(cpu_rope_rmsnorm_swiglu_match_formulas) {
                 CHECK_NEAR(x[(t * H + h) * hd + i], o[i] * cos(f) - o[i + hd / 2] * sin(f), 2e-4);
                 CHECK_NEAR(x[(t * H + h) * hd + i + hd / 2], o[i + hd / 2] * cos(f) + o[i] * sin(f),
                            2e-4);
+            }
+    /* any frequencies, and cos and sin scaled (LongRoPE) */
+    float fr[3] = {0.5f, 0.01f, 1e-4f};
+    for (int i = 0; i < 3; i++) rp.inv_freq[i] = fr[i];
+    rp.scale = 1.25f;
+    for (int i = 0; i < 36; i++) x[i] = orig[i];
+    be->rope(be, x, T, H, hd, pos0, &rp);
+    for (int t = 0; t < T; t++)
+        for (int h = 0; h < H; h++)
+            for (int i = 0; i < hd / 2; i++) {
+                double f = (pos0 + t) * (double)fr[i], s = 1.25;
+                const float *o = orig + (t * H + h) * hd;
+                CHECK_NEAR(x[(t * H + h) * hd + i],
+                           s * (o[i] * cos(f) - o[i + hd / 2] * sin(f)), 2e-4);
+                CHECK_NEAR(x[(t * H + h) * hd + i + hd / 2],
+                           s * (o[i + hd / 2] * cos(f) + o[i] * sin(f)), 2e-4);
             }
     float w[5] = {1, 2, 0.5f, -1, 3}, in[10], out[10];
     for (int i = 0; i < 10; i++) in[i] = frand();

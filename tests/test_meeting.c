@@ -607,3 +607,45 @@ TEST(cli_meeting_summarize_lora) {
     free(a);
     meet_close(&m);
 }
+
+/* meeting summarize --report-model: the report is written by that model (a
+ * MiniCPM here) in place of -m's, which is never loaded (a folder that does
+ * not exist); report_model = in the settings file does the same when no
+ * flag is given, and without it the settings' model is the writer. */
+TEST(cli_meeting_summarize_report_model) {
+    Meet m;
+    if (meet_open(&m, 0, 0)) return;
+    char *wav = meeting_wav();
+    int64_t rec = 0;
+    int existing;
+    REQUIRE(recording_import(m.st, wav, &rec, &existing) == 0);
+    free(wav);
+    REQUIRE(store_segment_add(m.st, rec, 0, 4, NULL, "Anna writes the guide.", NULL) == 0);
+    REQUIRE(store_recording_set_transcribed(m.st, rec) == 0);
+    const char *args = "--recording 1 --template standup --backend cpu --threads 2";
+    char *out = NULL, *err = NULL;
+    CHECK_EQ_INT(test_sh(&out, &err,
+                         "XDG_DATA_HOME=%s XDG_CONFIG_HOME=%s $U --db %s/u.db meeting summarize "
+                         "%s -m /nonexistent/chat-model --report-model $F/tiny-minicpm-longrope",
+                         m.dir, m.dir, m.dir, args),
+                 0);
+    CHECK_CONTAINS(err, "unum: report 1 of recording 1");
+    free(out), free(err);
+    CHECK_EQ_INT(test_sh(&out, &err,
+                         "mkdir -p %s/unum && printf 'model = /nonexistent/chat-model\\n"
+                         "report_model = %%s\\n' $F/tiny-minicpm-longrope > %s/unum/config && "
+                         "XDG_DATA_HOME=%s XDG_CONFIG_HOME=%s $U --db %s/u.db meeting summarize %s",
+                         m.dir, m.dir, m.dir, m.dir, m.dir, args),
+                 0);
+    CHECK_CONTAINS(err, "unum: report 2 of recording 1");
+    free(out), free(err);
+    CHECK_EQ_INT(test_sh(&out, &err,
+                         "printf 'model = /nonexistent/chat-model\\n' > %s/unum/config && "
+                         "XDG_DATA_HOME=%s XDG_CONFIG_HOME=%s $U --db %s/u.db meeting summarize %s",
+                         m.dir, m.dir, m.dir, m.dir, args),
+                 1);
+    CHECK_CONTAINS(err, "/nonexistent/chat-model");
+    free(out), free(err);
+    CHECK_EQ_INT(q_int(m.st, "SELECT count(*) FROM reports"), 2);
+    meet_close(&m);
+}

@@ -26,6 +26,35 @@ TEST(models_parse_size) {
 
 static char *fx(const char *preset) { return unum_path_join(test_fixtures(), preset); }
 
+/* Without --mem-budget the budget is the memory of the first model's
+ * device: the GPU's less a tenth (at least 1 GiB) when it runs on one,
+ * else the machine's. */
+TEST(models_default_budget_follows_the_first_models_device) {
+    CHECK(backend_device_memory("cpu") == 0);
+    size_t gpu = backend_device_memory("cuda");
+#ifndef UNUM_CUDA
+    CHECK(gpu == 0 && backend_device_memory("auto") == 0);
+#endif
+    size_t margin = gpu / 10 > ((size_t)1 << 30) ? gpu / 10 : (size_t)1 << 30;
+    if (gpu) CHECK(models_default_budget_for("cuda") == gpu - margin);
+    else CHECK(models_default_budget_for("cuda") == models_default_budget());
+    CHECK(models_default_budget_for("cpu") == models_default_budget());
+    char *dir = fx("tiny-bf16");
+    Models *m = models_new(0);
+    EngineOptions eo = {.backend = "cpu", .threads = 1};
+    REQUIRE(!models_set(m, ROLE_CHAT, dir, &eo) && models_acquire(m, ROLE_CHAT));
+    CHECK(models_budget(m) == models_default_budget());
+    models_free(m);
+    if (gpu) { /* the same model on the GPU: the GPU's budget */
+        m = models_new(0);
+        eo.backend = "cuda";
+        REQUIRE(!models_set(m, ROLE_CHAT, dir, &eo) && models_acquire(m, ROLE_CHAT));
+        CHECK(models_budget(m) == gpu - margin);
+        models_free(m);
+    }
+    free(dir);
+}
+
 TEST(models_estimate_counts_weights_and_the_kv_cache) {
     char *dir = fx("tiny-bf16");
     size_t a, b;

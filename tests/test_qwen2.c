@@ -1,5 +1,6 @@
 /* test_qwen2.c - the forward pass against goldens from the independent
- * reference (tests/reference/qwen2_ref.py, float32 torch): teacher-forced
+ * references (tests/reference/qwen2_ref.py and, for the MiniCPM presets,
+ * minicpm_ref.py; float32 torch): teacher-forced
  * logits within 2e-3 of each row's largest magnitude, greedy ids identical,
  * through every execution path (batched prefill, chunked prefill, one token
  * at a time, 1 and 2 threads, each kernel instruction set). */
@@ -13,8 +14,12 @@
 
 #define TOL 2e-3
 
-static const char *presets[] = {"tiny-bf16", "tiny-untied-f32", "tiny-headdim-f16", "tiny-mqa-bf16",
-                                "tiny-sharded-bf16"};
+/* the Qwen2 presets, then the MiniCPM ones (family.h: muP scales, no
+ * q/k/v biases, LongRoPE with long and with short factors, a head tied by
+ * default) */
+static const char *presets[] = {"tiny-bf16",         "tiny-untied-f32",       "tiny-headdim-f16",
+                                "tiny-mqa-bf16",     "tiny-sharded-bf16",     "tiny-minicpm-longrope",
+                                "tiny-minicpm-tied", "tiny-minicpm-gqa"};
 #define N_PRESETS (int)(sizeof presets / sizeof presets[0])
 
 typedef struct {

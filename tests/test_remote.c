@@ -3,11 +3,16 @@
  * the key as the server receives them, every failure mode a clear error
  * (with the key never shown), cancellation, and the command line: run -m
  * URL, a remote first or second stage of the cascade, and what a remote
- * model refuses. */
+ * model refuses; meeting summarize with a server writing the report or
+ * standing in for either stage of its cascade. */
 #include "engine/base/util.h"
 #include "engine/remote.h"
 #include "tests/openai_stub.h"
 #include "tests/test.h"
+#include "store/meeting_store.h"
+#include "store/recording.h"
+#include "store/store.h"
+#include "tui/core/recordings.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -241,5 +246,105 @@ TEST(cli_run_remote_model_and_cascade_stages) {
     CHECK_CONTAINS(err, "interrupted");
     CHECK_CONTAINS(out, "tick");
     free(out), free(err);
+    openai_stub_stop(&s);
+}
+
+/* ------------------------------------------------------------ meeting summarize */
+
+/* A store at db with one recording (the golden meeting clip) whose
+ * transcript is whole, three segments of it: no Whisper needed. */
+static int64_t transcribed_meeting(const char *dir, const char *db) {
+    Store *st;
+    int64_t rec = 0;
+    int existing;
+    char *wav = unum_path_join(test_root(), "tests/golden/transcribe/meeting16k.wav");
+    setenv("XDG_DATA_HOME", dir, 1); /* where the store keeps recordings */
+    int rc = store_open(db, &st);
+    if (!rc) {
+        rc = recording_import(st, wav, &rec, &existing) ||
+             store_segment_add(st, rec, 1.0, 4.5, NULL, "We shipped the parser on Monday.", NULL) ||
+             store_segment_add(st, rec, 4.5, 9.0, NULL, "Ana writes the migration guide.", NULL) ||
+             store_segment_add(st, rec, 9.0, 12.0, NULL, "The build server is still slow.", NULL) ||
+             store_recording_set_transcribed(st, rec);
+        store_close(st);
+    }
+    unsetenv("XDG_DATA_HOME");
+    free(wav);
+    if (rc) test_fail(__FILE__, __LINE__, "%s", unum_error());
+    return rc ? 0 : rec;
+}
+
+static int count_of(const char *s, const char *what) {
+    int n = 0;
+    for (const char *p = s; p && (p = strstr(p, what)); p += strlen(what)) n++;
+    return n;
+}
+
+TEST(cli_meeting_summarize_with_remote_models) {
+    char *lm = unum_path_join(test_fixtures(), "tiny-qwen-vocab");
+    int have = unum_file_exists(lm);
+    free(lm);
+    if (!have) SKIP("needs the tiny-qwen-vocab fixture (npm)");
+    OpenAIStub s;
+    if (openai_stub_start(&s)) return;
+    char *dir = test_tmpdir(), *db = unum_path_join(dir, "u.db");
+    int64_t rec = transcribed_meeting(dir, db);
+    REQUIRE(rec > 0);
+    char env[2048];
+    snprintf(env, sizeof env, "XDG_DATA_HOME=%s XDG_CONFIG_HOME=%s $U --db %s meeting summarize "
+             "--recording %lld --template standup", dir, dir, db, (long long)rec);
+    char *out = NULL, *err = NULL;
+    /* the server writes every section; what it was sent: the persona, the
+     * material, the section's instruction, its length */
+    CHECK_EQ_INT(sh(&s, &out, &err, "%s --persona analyst -m $S", env), 0);
+    CHECK_CONTAINS(out, "## Done\n\nYou said: Here is a meeting transcript");
+    CHECK_CONTAINS(out, "## Blockers\n\nYou said: ");
+    CHECK_CONTAINS(out, "[00:04.50] Ana writes the migration guide.");
+    CHECK_CONTAINS(out, "model: echo");
+    CHECK_EQ_INT(count_of(out, "You said: "), 3);
+    CHECK_CONTAINS(err, "(3 generations, at most ");
+    CHECK_CONTAINS(err, "of 8192 context positions, estimated)");
+    free(out), free(err);
+    char *log = unum_read_file(s.log, 1 << 20, NULL);
+    CHECK_CONTAINS(log, "\"max_tokens\": 384");
+    CHECK_CONTAINS(log, "\"role\": \"system\"");
+    CHECK_CONTAINS(log, "Write the section \\\"Blockers\\\"");
+    free(log);
+    /* a server applies no adapters of ours */
+    CHECK_EQ_INT(sh(&s, NULL, &err, "%s -m $S --lora $F/lora-all", env), 1);
+    CHECK_CONTAINS(err, "echo: a remote model cannot write with LoRA adapters (");
+    free(err);
+    /* a remote second stage behind a local first: everything escalates */
+    CHECK_EQ_INT(
+        sh(&s, &out, &err, "%s -m $F/tiny-qwen-vocab --stage2 $S --escalate-below 1.01", env), 0);
+    CHECK_EQ_INT(count_of(out, "You said: "), 3);
+    CHECK_CONTAINS(err, "stage 2 wrote 3 of the 3 generations");
+    free(out), free(err);
+    /* a remote first stage, judged by the logprobs it returns: sure (echo,
+     * 0.905) stands, unsure (0.05) is written again by the local stage 2 */
+    CHECK_EQ_INT(sh(&s, &out, &err, "%s -m $S --stage2 $F/tiny-qwen-vocab", env), 0);
+    CHECK_EQ_INT(count_of(out, "You said: "), 3);
+    CHECK_CONTAINS(err, "stage 2 wrote 0 of the 3 generations");
+    free(out), free(err);
+    CHECK_EQ_INT(
+        sh(&s, &out, &err, "%s -m $S --remote-model unsure --stage2 $F/tiny-qwen-vocab", env), 0);
+    CHECK_EQ_INT(count_of(out, "You said: "), 0);
+    CHECK_CONTAINS(out, "model: unsure"); /* the report is stage 1's */
+    CHECK_CONTAINS(err, "stage 2 wrote 3 of the 3 generations");
+    free(out), free(err);
+    /* without logprobs a remote first stage cannot be judged: refused,
+     * nothing stored */
+    CHECK_EQ_INT(
+        sh(&s, &out, &err, "%s -m $S --remote-model nolog --stage2 $F/tiny-qwen-vocab", env), 1);
+    CHECK_CONTAINS(err, "nolog: the server returned no logprobs");
+    free(out), free(err);
+    Store *st;
+    REQUIRE(store_open(db, &st) == 0);
+    sqlite3_stmt *q = store_prepare(st, "SELECT count(*) FROM reports");
+    CHECK(q && sqlite3_step(q) == SQLITE_ROW && sqlite3_column_int(q, 0) == 4);
+    sqlite3_finalize(q);
+    store_close(st);
+    free(db);
+    test_tmp_remove(dir);
     openai_stub_stop(&s);
 }

@@ -577,6 +577,16 @@ TEST(tokenizer_hostile_files) {
             "normalizer: type \"NFKC\" is not supported");
     REFUSED("{\"model\":{\"vocab\":{\"a\":0},\"merges\":[]},\"normalizer\":5}",
             "normalizer is not an object");
+    /* a MiniCPM / Llama tokenizer.json: SentencePiece-style BPE */
+    REFUSED("{\"normalizer\":{\"type\":\"Sequence\",\"normalizers\":[{\"type\":\"Prepend\","
+            "\"prepend\":\"\xe2\x96\x81\"},{\"type\":\"Replace\",\"pattern\":{\"String\":\" \"},"
+            "\"content\":\"\xe2\x96\x81\"}]},\"pre_tokenizer\":null,\"model\":{\"type\":\"BPE\","
+            "\"byte_fallback\":true,\"fuse_unk\":true,\"unk_token\":\"<unk>\",\"vocab\":{\"<unk>\":0,"
+            "\"<0x00>\":1},\"merges\":[]}}",
+            "model.byte_fallback: a SentencePiece-style BPE with byte fallback (Llama's, MiniCPM's) "
+            "is not supported");
+    REFUSED("{\"model\":{\"byte_fallback\":1,\"vocab\":{\"a\":0},\"merges\":[]}}",
+            "model.byte_fallback is not a boolean");
     REFUSED("{\"model\":{\"vocab\":{\"a\":0},\"merges\":[]}}", "pre_tokenizer is missing");
     REFUSED("{\"model\":{\"vocab\":{\"a\":0},\"merges\":[]},\"pre_tokenizer\":{\"type\":\"Split\","
             "\"pattern\":{\"Regex\":\"a\"},\"behavior\":\"Isolated\"}}",

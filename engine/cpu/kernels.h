@@ -9,6 +9,15 @@
 
 /* y[r - r0] = dot(W[r, :], x) for rows r0 .. r1 of W [? x cols] in dtype dt. */
 void k_matvec(DType dt, const void *W, int cols, int r0, int r1, const float *x, float *y);
+/* Several positions at once (a speculative verify, a short prompt):
+ * Y[t * ldy + (r - r0)] = dot(W[r, :], X[t * cols : (t + 1) * cols]) for
+ * t < n and rows r0 .. r1. Each row of W is read from memory once for all n
+ * positions (they are taken 8 at a time over blocks of rows small enough to
+ * stay in cache), so where decode is bound by reading the weights a few
+ * positions cost about one k_matvec; the multiply-adds grow with n, and
+ * from about 16 positions sgemm is the better tool. Any n >= 1. */
+void k_matvec_n(DType dt, const void *W, int cols, int r0, int r1, const float *X, int n, float *Y,
+                size_t ldy);
 /* dst[(r - r0) * cols + c] = W[r, c] as float32 for rows r0 .. r1. */
 void k_convert_rows(DType dt, const void *W, int cols, int r0, int r1, float *dst);
 /* out[s] = scale * dot(X[s, 0:d], q) for s < n; rows of X are ldx apart. */

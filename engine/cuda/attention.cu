@@ -4,7 +4,7 @@
 #include "engine/cuda/cuda.cuh"
 
 /* Rotate-half RoPE: thread (t, head, i < half). */
-__global__ void k_rope(float *x, int T, int n_heads, int hd, int pos0, InvFreq inv) {
+__global__ void k_rope(float *x, int T, int n_heads, int hd, int pos0, Rope r) {
     int half = hd / 2;
     size_t n = (size_t)T * n_heads * half;
     for (size_t k = blockIdx.x * (size_t)blockDim.x + threadIdx.x; k < n;
@@ -12,8 +12,9 @@ __global__ void k_rope(float *x, int T, int n_heads, int hd, int pos0, InvFreq i
         int i = (int)(k % half);
         size_t th = k / half;
         int t = (int)(th / n_heads);
-        float a = (float)(pos0 + t) * inv.f[i], cs, sn;
+        float a = (float)(pos0 + t) * r.inv_freq[i], cs, sn;
         sincosf(a, &sn, &cs);
+        cs *= r.scale, sn *= r.scale;
         float *v = x + th * hd;
         float lo = v[i], hi = v[i + half];
         v[i] = lo * cs - hi * sn;
@@ -141,7 +142,8 @@ __global__ void k_attention_combine(float *out, const float *part, int T, int n_
     }
 }
 
-void cu_rope(Backend *be, float *x, int T, int n_heads, int head_dim, int pos0, float theta) {
+void cu_rope(Backend *be, float *x, int T, int n_heads, int head_dim, int pos0,
+             const Rope *rope) {
     Cuda *c = (Cuda *)be->impl;
     if (head_dim > ATT_MAX_HD) {
         note(c, cudaErrorInvalidValue, "rope (head_dim above 256)");
@@ -153,8 +155,7 @@ void cu_rope(Backend *be, float *x, int T, int n_heads, int head_dim, int pos0, 
         return;
     }
     size_t n = (size_t)T * n_heads * (head_dim / 2);
-    k_rope<<<grid_for(n), 256, 0, c->stream>>>(x, T, n_heads, head_dim, pos0,
-                                               inv_freq(theta, head_dim));
+    k_rope<<<grid_for(n), 256, 0, c->stream>>>(x, T, n_heads, head_dim, pos0, *rope);
     LAUNCHED(c, "rope");
 }
 

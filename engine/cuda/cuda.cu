@@ -305,6 +305,18 @@ void cu_close(Backend *be) {
 
 /* ------------------------------------------------------------ open */
 
+/* Device 0's total memory (backend_device_memory), 0 without a device. */
+extern "C" size_t backend_cuda_memory(void) {
+    int n = 0;
+    size_t free_b = 0, total_b = 0;
+    if (cudaGetDeviceCount(&n) != cudaSuccess || n == 0 || cudaSetDevice(0) != cudaSuccess ||
+        cudaMemGetInfo(&free_b, &total_b) != cudaSuccess) {
+        cudaGetLastError();
+        return 0;
+    }
+    return total_b;
+}
+
 extern "C" Backend *backend_cuda_open(int *no_device) {
     int n = 0;
     cudaError_t e = cudaGetDeviceCount(&n);
@@ -350,6 +362,7 @@ extern "C" Backend *backend_cuda_open(int *no_device) {
     be->attention = cu_attention;
     be->swiglu = cu_swiglu;
     be->add = cu_add;
+    be->scale = cu_scale;
     be->addmm = cu_addmm;
     be->copy = cu_copy;
     be->layernorm = cu_layernorm;

@@ -182,22 +182,9 @@ __device__ __forceinline__ void row_dot(float *acc, const WT *wr, const float *x
     }
 }
 
-/* inv_freq as the CPU backend (and transformers, in float32) computes it,
- * computed on the host so both backends use the same bits. */
-typedef struct {
-    float f[ATT_MAX_HD / 2];
-} InvFreq;
-
 static inline unsigned grid_for(size_t n) {
     size_t g = (n + 255) / 256;
     return (unsigned)(g > 4096 ? 4096 : g ? g : 1);
-}
-
-static inline InvFreq inv_freq(float theta, int head_dim) {
-    InvFreq inv;
-    for (int i = 0; i < head_dim / 2; i++)
-        inv.f[i] = 1.0f / powf(theta, (float)(2 * i) / (float)head_dim);
-    return inv;
 }
 
 /* ------------------------------------------------------------ the ops, by file */
@@ -218,7 +205,8 @@ void matmul_into(Cuda *c, float *y, const float *x, const Weight *W, const float
                  int add);
 void cu_matmul(Backend *be, float *y, const float *x, const Weight *W, const Weight *bias, int T);
 void cu_matmul_add(Backend *be, float *x, const float *a, const Weight *W, int T);
-void cu_rope(Backend *be, float *x, int T, int n_heads, int head_dim, int pos0, float theta);
+void cu_rope(Backend *be, float *x, int T, int n_heads, int head_dim, int pos0,
+             const Rope *rope);
 void cu_attention(Backend *be, float *out, const float *q, const float *kc, const float *vc, int T,
                   int pos0, int n_heads, int n_kv, int head_dim);
 void cu_attention_full(Backend *be, float *out, const float *q, const float *k, const float *v,
@@ -227,11 +215,12 @@ void cu_rmsnorm_matmul(Backend *be, float *y, float *h, const float *x, const We
                        const Weight *W, const Weight *bias, int T, float eps);
 void cu_qkv_rope(Backend *be, float *q, float *k_cache, float *v_cache, float *h, const float *x,
                  const QkvWeights *w, int T, int pos0, int n_heads, int n_kv, int head_dim,
-                 float theta, float eps);
+                 const Rope *rope, float eps);
 void cu_rmsnorm_swiglu(Backend *be, float *a, float *u, float *h, const float *x,
                        const Weight *norm, const Weight *gate, const Weight *up, int T, float eps);
 void cu_swiglu(Backend *be, float *a, const float *g, const float *u, size_t n);
 void cu_add(Backend *be, float *x, const float *y, size_t n);
+void cu_scale(Backend *be, float *x, float s, size_t n);
 void cu_addmm(Backend *be, float *y, const float *x, const Weight *W, int T);
 void cu_layernorm(Backend *be, float *y, const float *x, const Weight *w, const Weight *b, int T,
                   float eps);

@@ -72,7 +72,7 @@ template <typename WT>
 __global__ void k_qkv_rope(float *q, float *kc, float *vc, const float *x, const float *nw,
                            const WT *Wq, const WT *Wk, const WT *Wv, const float *bq,
                            const float *bk, const float *bv, int D, int T, int Hq, int Hkv, int hd,
-                           const int *posp, int pos0, InvFreq inv, float eps) {
+                           const int *posp, int pos0, Rope rope, float eps) {
     float *xs = (float *)dyn_smem;
     stage_rmsnorm(xs, x, nw, D, T, eps);
     int half = hd / 2, nq = Hq * half, nk = Hkv * half;
@@ -84,13 +84,13 @@ __global__ void k_qkv_rope(float *q, float *kc, float *vc, const float *x, const
     const float *b;
     float *out; /* row t of the output is out + t * stride */
     size_t stride;
-    int j, rope;
+    int j, rotate;
     if (u < nq) {
-        j = u, W = Wq, b = bq, out = q, stride = (size_t)Hq * hd, rope = 1;
+        j = u, W = Wq, b = bq, out = q, stride = (size_t)Hq * hd, rotate = 1;
     } else if (u < nq + nk) {
-        j = u - nq, W = Wk, b = bk, out = kc + (size_t)pos * kvd, stride = kvd, rope = 1;
+        j = u - nq, W = Wk, b = bk, out = kc + (size_t)pos * kvd, stride = kvd, rotate = 1;
     } else {
-        j = u - nq - nk, W = Wv, b = bv, out = vc + (size_t)pos * kvd, stride = kvd, rope = 0;
+        j = u - nq - nk, W = Wv, b = bv, out = vc + (size_t)pos * kvd, stride = kvd, rotate = 0;
     }
     int i = j % half, r1 = (j / half) * hd + i, r2 = r1 + half;
     float a1[MATVEC_MAX_T], a2[MATVEC_MAX_T];
@@ -101,9 +101,10 @@ __global__ void k_qkv_rope(float *q, float *kc, float *vc, const float *x, const
         float lo = warp_sum(a1[t]) + (b ? b[r1] : 0.0f);
         float hi = warp_sum(a2[t]) + (b ? b[r2] : 0.0f);
         float *o = out + (size_t)t * stride;
-        if (lane == 0 && rope) { /* as k_rope */
-            float ang = (float)(pos + t) * inv.f[i], cs, sn;
+        if (lane == 0 && rotate) { /* as k_rope */
+            float ang = (float)(pos + t) * rope.inv_freq[i], cs, sn;
             sincosf(ang, &sn, &cs);
+            cs *= rope.scale, sn *= rope.scale;
             o[r1] = lo * cs - hi * sn;
             o[r2] = hi * cs + lo * sn;
         } else if (lane == 0) {
@@ -144,7 +145,7 @@ void cu_rmsnorm_matmul(Backend *be, float *y, float *h, const float *x, const We
 
 void cu_qkv_rope(Backend *be, float *q, float *k_cache, float *v_cache, float *h, const float *x,
                  const QkvWeights *w, int T, int pos0, int n_heads, int n_kv, int head_dim,
-                 float theta, float eps) {
+                 const Rope *rope, float eps) {
     Cuda *c = (Cuda *)be->impl;
     int D = w->wq->cols;
     size_t kvd = (size_t)n_kv * head_dim;
@@ -160,8 +161,8 @@ void cu_qkv_rope(Backend *be, float *q, float *k_cache, float *v_cache, float *h
         cu_matmul(be, q, h, w->wq, w->bq, T);
         cu_matmul(be, kc, h, w->wk, w->bk, T);
         cu_matmul(be, vc, h, w->wv, w->bv, T);
-        cu_rope(be, q, T, n_heads, head_dim, pos0, theta);
-        cu_rope(be, kc, T, n_kv, head_dim, pos0, theta);
+        cu_rope(be, q, T, n_heads, head_dim, pos0, rope);
+        cu_rope(be, kc, T, n_kv, head_dim, pos0, rope);
         return;
     }
     const int *posp = c->recording ? c->d_pos : NULL;
@@ -171,17 +172,16 @@ void cu_qkv_rope(Backend *be, float *q, float *k_cache, float *v_cache, float *h
 #undef VEC
     int units = (n_heads + 2 * n_kv) * (head_dim / 2);
     size_t smem = (size_t)T * D * sizeof(float);
-    InvFreq inv = inv_freq(theta, head_dim);
     if (w->wq->dtype == DT_BF16)
         k_qkv_rope<<<fused_blocks(units), 32 * FUSED_WARPS, smem, c->stream>>>(
             q, k_cache, v_cache, x, nw, (const __nv_bfloat16 *)w->wq->data,
             (const __nv_bfloat16 *)w->wk->data, (const __nv_bfloat16 *)w->wv->data, bq, bk, bv, D,
-            T, n_heads, n_kv, head_dim, posp, pos0, inv, eps);
+            T, n_heads, n_kv, head_dim, posp, pos0, *rope, eps);
     else
         k_qkv_rope<<<fused_blocks(units), 32 * FUSED_WARPS, smem, c->stream>>>(
             q, k_cache, v_cache, x, nw, (const float *)w->wq->data, (const float *)w->wk->data,
-            (const float *)w->wv->data, bq, bk, bv, D, T, n_heads, n_kv, head_dim, posp, pos0, inv,
-            eps);
+            (const float *)w->wv->data, bq, bk, bv, D, T, n_heads, n_kv, head_dim, posp, pos0,
+            *rope, eps);
     LAUNCHED(c, "qkv_rope");
 }
 

@@ -24,6 +24,12 @@ __global__ void k_add(float *x, const float *y, size_t n) {
         x[i] += y[i];
 }
 
+__global__ void k_scale(float *x, float s, size_t n) {
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
+         i += (size_t)gridDim.x * blockDim.x)
+        x[i] *= s;
+}
+
 /* Whisper: LayerNorm with bias, one block per row (two-pass mean/var). */
 __global__ void k_layernorm(float *y, const float *x, const float *w, const float *b, int D,
                             float eps) {
@@ -77,6 +83,12 @@ void cu_add(Backend *be, float *x, const float *y, size_t n) {
     Cuda *c = (Cuda *)be->impl;
     k_add<<<grid_for(n), 256, 0, c->stream>>>(x, y, n);
     LAUNCHED(c, "add");
+}
+
+void cu_scale(Backend *be, float *x, float s, size_t n) {
+    Cuda *c = (Cuda *)be->impl;
+    k_scale<<<grid_for(n), 256, 0, c->stream>>>(x, s, n);
+    LAUNCHED(c, "scale");
 }
 
 void cu_layernorm(Backend *be, float *y, const float *x, const Weight *w, const Weight *b, int T,

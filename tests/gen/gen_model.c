@@ -1,4 +1,5 @@
-/* gen_model.c - writes random Qwen2 checkpoints for the tests and benches.
+/* gen_model.c - writes random Qwen2 and MiniCPM checkpoints for the tests
+ * and benches.
  *
  *   gen_model --preset NAME OUTDIR [--tokenizer tokenizer.json]
  *   gen_model --adapter NAME OUTDIR
@@ -32,20 +33,33 @@ typedef struct {
     int D, F, L, Hq, Hkv, head_dim, V, tied, shards, max_pos;
     double theta;
     Dt dt;
+    /* MiniCPM (model_type "minicpm", no q/k/v biases, the muP scales of
+     * minicpm_config below); rope_orig: rope_scaling of rope_type
+     * "longrope" with that original_max_position_embeddings (0: none).
+     * tied -1: tie_word_embeddings left out (MiniCPM's default, true). */
+    int minicpm, rope_orig;
 } Preset;
 
 static const Preset presets[] = {
-    {"tiny-bf16", 64, 160, 2, 4, 2, 0, 384, 1, 1, 512, 10000.0, BF16},
-    {"tiny-untied-f32", 64, 128, 2, 4, 4, 0, 384, 0, 1, 512, 10000.0, F32},
-    {"tiny-headdim-f16", 64, 96, 2, 4, 2, 32, 384, 1, 1, 512, 10000.0, F16},
-    {"tiny-mqa-bf16", 96, 256, 3, 6, 1, 0, 400, 1, 1, 512, 1000000.0, BF16},
-    {"tiny-sharded-bf16", 64, 160, 3, 4, 2, 0, 384, 1, 3, 512, 10000.0, BF16},
-    {"tiny-qwen-vocab", 32, 64, 1, 2, 1, 0, 151936, 1, 1, 4096, 1000000.0, BF16},
-    {"qwen05-bench", 896, 4864, 24, 14, 2, 0, 151936, 1, 1, 32768, 1000000.0, BF16},
-    {"qwen7b-bench", 3584, 18944, 28, 28, 4, 0, 152064, 0, 1, 32768, 1000000.0, BF16},
+    {"tiny-bf16", 64, 160, 2, 4, 2, 0, 384, 1, 1, 512, 10000.0, BF16, 0, 0},
+    {"tiny-untied-f32", 64, 128, 2, 4, 4, 0, 384, 0, 1, 512, 10000.0, F32, 0, 0},
+    {"tiny-headdim-f16", 64, 96, 2, 4, 2, 32, 384, 1, 1, 512, 10000.0, F16, 0, 0},
+    {"tiny-mqa-bf16", 96, 256, 3, 6, 1, 0, 400, 1, 1, 512, 1000000.0, BF16, 0, 0},
+    {"tiny-sharded-bf16", 64, 160, 3, 4, 2, 0, 384, 1, 3, 512, 10000.0, BF16, 0, 0},
+    {"tiny-qwen-vocab", 32, 64, 1, 2, 1, 0, 151936, 1, 1, 4096, 1000000.0, BF16, 0, 0},
+    {"qwen05-bench", 896, 4864, 24, 14, 2, 0, 151936, 1, 1, 32768, 1000000.0, BF16, 0, 0},
+    {"qwen7b-bench", 3584, 18944, 28, 28, 4, 0, 152064, 0, 1, 32768, 1000000.0, BF16, 0, 0},
     /* Qwen2.5-1.5B's and -3B's shapes: speculative decoding's targets */
-    {"qwen15-bench", 1536, 8960, 28, 12, 2, 0, 151936, 1, 1, 32768, 1000000.0, BF16},
-    {"qwen3b-bench", 2048, 11008, 36, 16, 2, 0, 151936, 1, 1, 32768, 1000000.0, BF16},
+    {"qwen15-bench", 1536, 8960, 28, 12, 2, 0, 151936, 1, 1, 32768, 1000000.0, BF16, 0, 0},
+    {"qwen3b-bench", 2048, 11008, 36, 16, 2, 0, 151936, 1, 1, 32768, 1000000.0, BF16, 0, 0},
+    /* MiniCPM: LongRoPE past its original length (long factors, attention
+     * factor above 1); tied by default; one KV head with LongRoPE at its
+     * original length (short factors, factor 1), three query heads a KV head */
+    {"tiny-minicpm-longrope", 64, 160, 2, 4, 2, 0, 384, 0, 1, 1024, 10000.0, BF16, 1, 256},
+    {"tiny-minicpm-tied", 64, 128, 2, 4, 4, 0, 384, -1, 1, 512, 10000.0, F32, 1, 0},
+    {"tiny-minicpm-gqa", 96, 256, 3, 6, 2, 0, 400, 0, 1, 512, 10000.0, BF16, 1, 512},
+    /* MiniCPM4-8B's shapes (openbmb/MiniCPM4-8B config.json) */
+    {"minicpm8b-bench", 4096, 16384, 32, 32, 2, 0, 73448, 0, 1, 32768, 10000.0, BF16, 1, 32768},
 };
 
 /* ------------------------------------------------------------ random */
@@ -119,11 +133,13 @@ static void plan(const Preset *p) {
         float si = 1.0f / sqrtf((float)p->D), sf = 1.0f / sqrtf((float)p->F);
         L("input_layernorm.weight", 1, p->D, 0, 0.1f, 1.0f);
         L("self_attn.q_proj.weight", 2, qd, p->D, si, 0);
-        L("self_attn.q_proj.bias", 1, qd, 0, 0.1f, 0);
         L("self_attn.k_proj.weight", 2, kvd, p->D, si, 0);
-        L("self_attn.k_proj.bias", 1, kvd, 0, 0.1f, 0);
         L("self_attn.v_proj.weight", 2, kvd, p->D, si, 0);
-        L("self_attn.v_proj.bias", 1, kvd, 0, 0.1f, 0);
+        if (!p->minicpm) {
+            L("self_attn.q_proj.bias", 1, qd, 0, 0.1f, 0);
+            L("self_attn.k_proj.bias", 1, kvd, 0, 0.1f, 0);
+            L("self_attn.v_proj.bias", 1, kvd, 0, 0.1f, 0);
+        }
         /* output projections at 4x: the layers, not the input embedding,
          * dominate the residual, so greedy output does not just echo */
         L("self_attn.o_proj.weight", 2, p->D, qd, xs * 4.0f / sqrtf((float)qd), 0);
@@ -134,7 +150,10 @@ static void plan(const Preset *p) {
 #undef L
     }
     add("model.norm.weight", 1, p->D, 0, 0.1f, 1.0f);
-    if (!p->tied) add("lm_head.weight", 2, p->V, p->D, 1.0f / sqrtf((float)p->D), 0);
+    /* MiniCPM divides the hidden state by hidden_size / dim_model_base (4
+     * here) before lm_head: a head 4x larger keeps the logits' spread */
+    if (!p->tied)
+        add("lm_head.weight", 2, p->V, p->D, (p->minicpm ? 4.0f : 1.0f) / sqrtf((float)p->D), 0);
 }
 
 static int64_t numel(const Tensor *t) {
@@ -746,6 +765,7 @@ static const QuantPreset quant_presets[] = {
     {"qwen05-gptq4", "qwen05-bench", GPTQ, 4, 128, 1, 0, 0, 0},
     {"qwen05-gptq8", "qwen05-bench", GPTQ, 8, 128, 1, 0, 0, 0},
     {"qwen7b-gptq4", "qwen7b-bench", GPTQ, 4, 128, 1, 0, 0, 0},
+    {"minicpm8b-gptq4", "minicpm8b-bench", GPTQ, 4, 128, 1, 0, 0, 0},
 };
 
 typedef struct {
@@ -1117,8 +1137,55 @@ int main(int argc, char **argv) {
 /* config.json; first_special is the id of <|endoftext|> (bos), and
  * <|im_end|> (eos) follows it two ids later. */
 /* extra: more fields (each ending in a comma) before torch_dtype */
+/* MiniCPM's config.json fields, as openbmb's configs name them: muP scales
+ * (scale_emb 12 and scale_depth 1.4 as MiniCPM4-8B; dim_model_base a
+ * quarter of hidden_size, so logits are divided by 4) and LongRoPE factors,
+ * head_dim/2 of each, short near 1 and long growing like the published
+ * ones. */
+static void minicpm_config(const char *out, const Preset *p, int first_special,
+                           const char *extra, const char *torch_dtype) {
+    int hd = p->head_dim ? p->head_dim : p->D / p->Hq;
+    size_t cap = 8192, len = 0;
+    char *cfg = xmalloc(cap), tie[64] = "", rope[4096] = "";
+    if (p->tied >= 0)
+        snprintf(tie, sizeof tie, "\"tie_word_embeddings\":%s,", p->tied ? "true" : "false");
+    if (p->rope_orig) {
+        size_t n = (size_t)snprintf(rope, sizeof rope, "\"rope_scaling\":{\"rope_type\":"
+                                                       "\"longrope\",\"short_factor\":[");
+        for (int i = 0; i < hd / 2; i++)
+            n += (size_t)snprintf(rope + n, sizeof rope - n, "%s%.6f", i ? "," : "",
+                                  1.0 + 0.02 * i);
+        n += (size_t)snprintf(rope + n, sizeof rope - n, "],\"long_factor\":[");
+        for (int i = 0; i < hd / 2; i++)
+            n += (size_t)snprintf(rope + n, sizeof rope - n, "%s%.6f", i ? "," : "",
+                                  1.0 + 0.5 * i * i);
+        snprintf(rope + n, sizeof rope - n, "],\"original_max_position_embeddings\":%d},",
+                 p->rope_orig);
+    }
+    len = (size_t)snprintf(
+        cfg, cap,
+        "{\"architectures\":[\"MiniCPMForCausalLM\"],\"model_type\":\"minicpm\","
+        "\"hidden_size\":%d,\"intermediate_size\":%d,\"num_hidden_layers\":%d,"
+        "\"num_attention_heads\":%d,\"num_key_value_heads\":%d,\"vocab_size\":%d,"
+        "\"max_position_embeddings\":%d,\"rope_theta\":%.1f,\"rms_norm_eps\":1e-06,%s%s"
+        "\"scale_emb\":12,\"scale_depth\":1.4,\"dim_model_base\":%d,%s\"torch_dtype\":\"%s\","
+        "\"hidden_act\":\"silu\",\"bos_token_id\":%d,\"eos_token_id\":[%d]}\n",
+        p->D, p->F, p->L + extra_layers, p->Hq, p->Hkv, p->V, p->max_pos, p->theta, tie, rope,
+        p->D / 4, extra, torch_dtype, first_special, first_special + 2);
+    if (len >= cap) {
+        fprintf(stderr, "gen_model: config of %s too long\n", p->name);
+        exit(1);
+    }
+    write_text(out, "config.json", cfg);
+    free(cfg);
+}
+
 static void write_config(const char *out, const Preset *p, int first_special, const char *extra,
                          const char *torch_dtype) {
+    if (p->minicpm) {
+        minicpm_config(out, p, first_special, extra, torch_dtype);
+        return;
+    }
     char cfg[2048], hd[64] = "";
     if (p->head_dim) snprintf(hd, sizeof hd, "\"head_dim\":%d,", p->head_dim);
     snprintf(cfg, sizeof cfg,

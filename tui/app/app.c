@@ -743,7 +743,7 @@ static void on_pull_done(App *a, const Event *e) {
  * the download is offered. */
 static void first_run(App *a) {
     char **lm = NULL;
-    int n = modeldir_find("qwen2", &lm);
+    int n = modeldir_find(NULL, &lm);
     if (n > 0) {
         int pick = 0;
         for (int i = 0; i < n; i++)

@@ -12,6 +12,7 @@
 #include "store/meeting_store.h"
 #include "engine/models.h"
 #include "engine/modeldir.h"
+#include "engine/remote.h"
 #include "engine/base/termsafe.h"
 #include "engine/base/util.h"
 
@@ -47,7 +48,7 @@ static void on_progress(void *ud, MeetStage stage, double done, double total) {
 static int summarize(int argc, char **argv) {
     Args a = {argc, 2, argv, 0};
     const char *rec_arg = NULL, *wav = NULL, *tmpl = NULL, *persona = NULL, *model = NULL,
-               *whisper = NULL, *out = NULL, *backend = "auto";
+               *whisper = NULL, *out = NULL, *backend = "auto", *report_model = NULL;
     int threads = 0, ctx = 0, no_fallback = 0;
     CliModels cm = {0}; /* --stage2 [--escalate-below P]: sections may escalate */
     LoraSpec *lora = NULL; /* --lora: in place of the template's adapters */
@@ -57,6 +58,7 @@ static int summarize(int argc, char **argv) {
         else if (args_flag(&a, "--template", "-t")) tmpl = args_value(&a);
         else if (args_flag(&a, "--persona", NULL)) persona = args_value(&a);
         else if (args_flag(&a, "-m", "--model")) model = args_value(&a);
+        else if (args_flag(&a, "--report-model", NULL)) report_model = args_value(&a);
         else if (args_flag(&a, "--whisper", NULL)) whisper = args_value(&a);
         else if (args_flag(&a, "-o", "--output")) out = args_value(&a);
         else if (args_flag(&a, "--backend", NULL)) backend = args_backend(&a);
@@ -85,7 +87,11 @@ static int summarize(int argc, char **argv) {
     int rc = app_config_load(&cfg, cfg_path);
     free(cfg_path);
     if (rc) return cli_fail();
-    if (!model) model = cfg.model;
+    /* the report writer: --report-model, -m, then the settings' report_model
+     * and model (a chat model and a separate report writer, say an 8B
+     * MiniCPM, live side by side in the settings) */
+    if (report_model) model = report_model;
+    if (!model) model = cfg.report_model ? cfg.report_model : cfg.model;
     if (!whisper) whisper = cfg.whisper;
     if (!model) {
         app_config_free(&cfg);
@@ -150,29 +156,35 @@ static int summarize(int argc, char **argv) {
         t = NULL;
     }
     EngineOptions eo = {.backend = backend, .threads = threads, .ctx = ctx ? ctx : cfg.ctx};
-    if (remote_is_url(model) || remote_is_url(cm.stage2)) {
-        unum_error_set("%s: the report writer counts tokens to fit each section into the "
-                       "context, so meeting summarize takes local models only",
-                       remote_is_url(model) ? model : cm.stage2);
-        goto done;
-    }
     if (cm.draft) {
         unum_error_set("meeting summarize takes --stage2, not --draft");
         goto done;
     }
-    if (!(e = engine_load(model, &eo))) goto done;
-    if (cm.stage2) {
+    /* a server writes within --ctx (meeting.h: MEETING_REMOTE_CTX without it) */
+    if (remote_is_url(model)) {
+        if (!(mp.remote = remote_open(model, cm.remote_model ? cm.remote_model : cfg.remote_model)))
+            goto done;
+        mp.remote_ctx = ctx;
+    } else if (!(e = engine_load(model, &eo))) {
+        goto done;
+    }
+    if (cm.stage2 && remote_is_url(cm.stage2)) {
+        if (!(mp.stage2_remote = remote_open(cm.stage2, cm.remote_model))) {
+            unum_error_wrap("--stage2");
+            goto done;
+        }
+    } else if (cm.stage2) {
         EngineOptions eo2 = eo;
         eo2.lora = NULL, eo2.n_lora = 0; /* the adapters are stage 1's */
         if (cm.stage2_backend) eo2.backend = cm.stage2_backend;
         ms = models_new(cm.mem_budget);
-        if (models_adopt(ms, ROLE_CHAT, e) || models_set(ms, ROLE_STAGE2, cm.stage2, &eo2) ||
+        if ((e && models_adopt(ms, ROLE_CHAT, e)) || models_set(ms, ROLE_STAGE2, cm.stage2, &eo2) ||
             !(mp.stage2 = models_acquire(ms, ROLE_STAGE2))) {
             unum_error_wrap("--stage2");
             goto done;
         }
-        mp.escalate_below = cm.have_escalate ? cm.escalate_below : CLI_ESCALATE_DEFAULT;
     }
+    if (cm.stage2) mp.escalate_below = cm.have_escalate ? cm.escalate_below : CLI_ESCALATE_DEFAULT;
     cli_interrupt_engine(e);
     int64_t report = 0;
     int r = meeting_report(st, e, rec, tmpl, persona, &mp, &md, &report);
@@ -188,10 +200,15 @@ static int summarize(int argc, char **argv) {
     } else {
         term_puts(md, stdout);
     }
-    term_printf(stderr, "unum: report %lld of recording %lld (%d generations, at most %d of %d "
-                    "context positions)\n",
-            (long long)report, (long long)rec, mp.calls, mp.max_positions, engine_ctx(e));
-    if (mp.stage2)
+    term_printf(stderr,
+                "unum: report %lld of recording %lld (%d generations, at most %d of %d "
+                "context positions%s)\n",
+                (long long)report, (long long)rec, mp.calls, mp.max_positions,
+                e               ? engine_ctx(e)
+                : mp.remote_ctx ? mp.remote_ctx
+                                : MEETING_REMOTE_CTX,
+                e ? "" : ", estimated");
+    if (mp.stage2 || mp.stage2_remote)
         fprintf(stderr, "unum: stage 2 wrote %d of the %d generations (confidence below %.3f)\n",
                 mp.escalated, mp.calls - mp.escalated, mp.escalate_below);
     rc = 0;
@@ -202,6 +219,8 @@ done:
     transcriber_free(t);
     models_free(ms);
     engine_free(e);
+    remote_free(mp.remote);
+    remote_free(mp.stage2_remote);
     store_close(st);
     app_config_free(&cfg);
     lora_specs_free(lora, n_lora);
@@ -272,8 +291,8 @@ int cli_meeting(int argc, char **argv) {
     if (sub && !strcmp(sub, "export")) return show_or_export(argc, argv, 1);
     term_printf(stderr,
                 "usage: unum meeting summarize (--recording ID | FILE.wav) --template NAME\n"
-                "                              [--persona NAME] [-m MODEL] [--whisper MODEL] "
-                "[-o REPORT.md]\n"
+                "                              [--persona NAME] [-m MODEL] [--report-model MODEL]\n"
+                "                              [--whisper MODEL] [-o REPORT.md]\n"
                 "                              [--lora DIR[:SCALE]]... (in place of the "
                 "template's adapters)\n"
                 "       unum meeting list | show ID | export ID [--format md|json|vtt|srt]\n");

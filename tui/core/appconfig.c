@@ -33,6 +33,7 @@ void app_config_free(AppConfig *c) {
     free(c->remote_model);
     free(c->stage2);
     free(c->stage2_backend);
+    free(c->report_model);
     router_entries_free(c->adapters, c->n_adapters);
     app_config_defaults(c);
 }
@@ -142,7 +143,8 @@ int app_config_parse(AppConfig *c, const char *text, size_t len, const char *nam
                                      "threads",     "temperature", "top_p", "top_k",
                                      "max_tokens",  "ctx",     "persona", "remote_model",
                                      "stage2",      "escalate_below", "stage2_backend",
-                                     "adapter",     "lora",    "lora_threshold", "mouse"};
+                                     "adapter",     "lora",    "lora_threshold",
+                                     "report_model", "mouse"};
         int key = -1;
         for (int i = 0; i < (int)(sizeof keys / sizeof *keys); i++)
             if (!strcmp(k, keys[i])) key = i;
@@ -182,7 +184,8 @@ int app_config_parse(AppConfig *c, const char *text, size_t len, const char *nam
             c->lora_auto = !strcmp(v, "auto");
             break;
         case 17: bad = parse_float(v, -1, 1, &c->lora_threshold); break;
-        case 18:
+        case 18: free(c->report_model), c->report_model = xstrdup(v); bad = !*v; break;
+        case 19:
             bad = strcmp(v, "on") && strcmp(v, "off");
             if (!bad) c->mouse = !strcmp(v, "on");
             break;

@@ -15,6 +15,8 @@
  *   persona = assistant                    persona chosen at start
  *   remote_model = NAME                    the model of a server given as
  *                                          model = http(s)://HOST/v1
+ *   report_model = openbmb/AgentCPM-Report  the meeting report writer
+ *                                          (default: model)
  *   stage2 = Qwen/Qwen2.5-7B-Instruct      a second stage for unsure replies
  *   escalate_below = 0.3                   its threshold (unum calibrate)
  *   stage2_backend = cpu                   where the second stage runs
@@ -47,6 +49,7 @@ typedef struct {
     char *model, *whisper, *theme, *backend, *persona;
     char *remote_model; /* with model = URL: the server's model (NULL: its first) */
     char *stage2, *stage2_backend; /* the cascade's second stage (NULL: none) */
+    char *report_model;            /* meeting reports' writer (NULL: model) */
     float escalate_below;          /* < 0: the default */
     int threads, top_k, max_tokens, ctx;
     float temperature, top_p; /* < 0: the model's default */

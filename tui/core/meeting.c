@@ -216,6 +216,21 @@ int meeting_transcribe(Store *st, Transcriber *t, int64_t rec_id, MeetingParams 
 
 /* ------------------------------------------------------------ generation */
 
+/* Who writes: a local engine, or a server whose context is ctx. */
+typedef struct {
+    Engine *e;
+    Remote *r;
+    int ctx;
+} Writer;
+
+static int writer_ctx(const Writer *w) { return w->e ? engine_ctx(w->e) : w->ctx; }
+
+static const char *writer_model(const Writer *w) {
+    if (w->r) return remote_model(w->r);
+    const char *slash = strrchr(engine_dir(w->e), '/');
+    return slash ? slash + 1 : engine_dir(w->e);
+}
+
 typedef struct {
     Buf out;
     IdVec ids; /* the answer's ids, the end id included (the cascade scores them) */
@@ -228,6 +243,10 @@ static int on_text(void *user, int32_t id, const char *text, size_t len) {
     return 0;
 }
 
+static int on_remote_text(void *user, const char *text, size_t len) {
+    return on_text(user, -1, text, len);
+}
+
 /* The prompt's ids for a system prompt and user text. */
 static int prompt_ids(Engine *e, const char *sys, const char *user, IdVec *ids) {
     ChatMsg turn = {"user", user, 0};
@@ -236,41 +255,85 @@ static int prompt_ids(Engine *e, const char *sys, const char *user, IdVec *ids) 
     return chat_prompt(engine_tokenizer(e), &turn, 1, &fit, ids, NULL);
 }
 
-static char *generate_with(Engine *e, MeetingParams *p, const char *sys, const char *user,
-                           int max_new, int *stop, int may_escalate);
-
-/* One generation of at most max_new tokens; the answer (new string) or
- * NULL (error set, or cancelled: *stop = 1). With a second stage, an
- * answer it is unsure of is written again by the second stage. */
-static char *generate(Engine *e, MeetingParams *p, const char *sys, const char *user, int max_new,
-                      int *stop) {
-    return generate_with(e, p, sys, user, max_new, stop, p->stage2 != NULL);
+/* The tokens of a system prompt and user text: counted by the engine's
+ * tokenizer, or estimated for a server (meeting.h), with room for the
+ * chat template's own tokens. */
+static int n_tokens(const Writer *w, const char *sys, const char *user) {
+    if (w->r) return (int)((strlen(sys ? sys : "") + strlen(user)) / MEETING_BYTES_PER_TOKEN) + 32;
+    IdVec ids = {0};
+    int n = prompt_ids(w->e, sys, user, &ids) ? 1 << 30 : (int)ids.n;
+    idvec_free(&ids);
+    return n;
 }
 
-static char *generate_with(Engine *e, MeetingParams *p, const char *sys, const char *user,
-                           int max_new, int *stop, int may_escalate) {
+/* A server's answer to sys and user in g; its confidence (the cascade's
+ * quantile of the token probabilities) in *conf when conf is not NULL,
+ * which needs the server's logprobs. 0, UNUM_CANCELLED or -1. */
+static int remote_answer(const Writer *w, MeetingParams *p, const char *sys, const char *user,
+                         int max_new, Gen *g, double *conf) {
+    ChatMsg msgs[2];
+    int nm = 0;
+    if (sys) msgs[nm++] = (ChatMsg){"system", sys, 0};
+    msgs[nm++] = (ChatMsg){"user", user, 0};
+    RemoteParams rp = {.temperature = p->gen.sampling.temperature,
+                       .top_p = p->gen.sampling.top_p,
+                       .max_tokens = max_new,
+                       .logprobs = conf != NULL,
+                       .have_seed = 1,
+                       .seed = p->gen.sampling.seed};
+    RemoteStats rs;
+    int rc = remote_chat(w->r, msgs, nm, &rp, on_remote_text, g, p->cancel, &rs);
+    int used = n_tokens(w, sys, user) + rs.pieces;
+    if (used > p->max_positions) p->max_positions = used;
+    p->calls++;
+    if (!rc && conf && rs.stop != STOP_CANCELLED) {
+        if (!rs.had_logprobs)
+            rc = unum_error_set("%s: the server returned no logprobs; a remote first stage's "
+                                "confidence (--stage2) needs them",
+                                remote_model(w->r));
+        else *conf = cascade_quantile(rs.probs, rs.n_probs);
+    }
+    remote_stats_free(&rs);
+    return rc;
+}
+
+/* A local engine's answer, as remote_answer. */
+static int local_answer(const Writer *w, MeetingParams *p, const char *sys, const char *user,
+                        int max_new, Gen *g, double *conf) {
+    Engine *e = w->e;
     IdVec ids = {0};
-    *stop = 0;
-    if (prompt_ids(e, sys, user, &ids)) return NULL;
+    if (prompt_ids(e, sys, user, &ids)) return -1;
     if ((int)ids.n + max_new > engine_ctx(e)) {
         idvec_free(&ids);
-        unum_error_set("a prompt of %zu tokens leaves no room for %d more in the context of %d",
-                       ids.n, max_new, engine_ctx(e));
-        return NULL;
+        return unum_error_set("a prompt of %zu tokens leaves no room for %d more in the context "
+                              "of %d",
+                              ids.n, max_new, engine_ctx(e));
     }
     GenerateParams gp = p->gen;
     gp.max_tokens = max_new;
-    Gen g;
-    memset(&g, 0, sizeof g);
     GenerateStats st;
-    int rc = engine_generate(e, ids.v, ids.n, &gp, on_text, &g, &st);
+    int rc = engine_generate(e, ids.v, ids.n, &gp, on_text, g, &st);
     int used = (int)ids.n + st.generated;
     if (used > p->max_positions) p->max_positions = used;
     p->calls++;
-    double conf = 1;
-    if (!rc && may_escalate && st.stop != STOP_CANCELLED && !cancelled(p))
-        rc = cascade_confidence(e, ids.v, ids.n, g.ids.v, g.ids.n, &conf);
+    if (!rc && conf && st.stop != STOP_CANCELLED && !cancelled(p))
+        rc = cascade_confidence(e, ids.v, ids.n, g->ids.v, g->ids.n, conf);
     idvec_free(&ids);
+    return rc;
+}
+
+/* One generation of at most max_new tokens; the answer (new string) or
+ * NULL (error set, or cancelled: *stop = 1). With a second stage (and
+ * may_escalate), an answer the first is unsure of is written again by the
+ * second. */
+static char *generate_with(const Writer *w, MeetingParams *p, const char *sys, const char *user,
+                           int max_new, int *stop, int may_escalate) {
+    *stop = 0;
+    Gen g;
+    memset(&g, 0, sizeof g);
+    double conf = 1;
+    int rc = (w->r ? remote_answer : local_answer)(w, p, sys, user, max_new, &g,
+                                                   may_escalate ? &conf : NULL);
     idvec_free(&g.ids);
     if (rc || cancelled(p)) { /* rc UNUM_CANCELLED, or a cancel after the last token */
         *stop = rc >= 0;
@@ -280,18 +343,17 @@ static char *generate_with(Engine *e, MeetingParams *p, const char *sys, const c
     if (may_escalate && cascade_escalates(conf, p->escalate_below)) {
         free(g.out.s);
         p->escalated++;
-        return generate_with(p->stage2, p, sys, user, max_new, stop, 0);
+        Writer w2 = {p->stage2, p->stage2_remote, 0};
+        return generate_with(&w2, p, sys, user, max_new, stop, 0);
     }
     char *t = trimmed_copy(g.out.s ? g.out.s : "");
     free(g.out.s);
     return t;
 }
 
-static int n_tokens(Engine *e, const char *sys, const char *user) {
-    IdVec ids = {0};
-    int n = prompt_ids(e, sys, user, &ids) ? 1 << 30 : (int)ids.n;
-    idvec_free(&ids);
-    return n;
+static char *generate(const Writer *w, MeetingParams *p, const char *sys, const char *user,
+                      int max_new, int *stop) {
+    return generate_with(w, p, sys, user, max_new, stop, p->stage2 || p->stage2_remote);
 }
 
 /* ------------------------------------------------------------ prompts */
@@ -360,11 +422,11 @@ static char *join(const Lines *l, int from, int to) {
 }
 
 /* The most room any section's prompt needs besides the material. */
-static int section_room(Engine *e, const char *sys, const Template *tp, MeetingParams *p) {
+static int section_room(const Writer *w, const char *sys, const Template *tp, MeetingParams *p) {
     int most = 0;
     for (size_t k = 0; k < tp->n_sections; k++) {
         char *q = section_prompt("the notes", "", &tp->sections[k]);
-        int n = n_tokens(e, sys, q);
+        int n = n_tokens(w, sys, q);
         free(q);
         if (n > most) most = n;
     }
@@ -373,8 +435,8 @@ static int section_room(Engine *e, const char *sys, const Template *tp, MeetingP
 
 /* Summarizes lines in overlapping chunks that fit; the summaries replace
  * them. 0, 1 cancelled, -1 error. */
-static int reduce(Engine *e, const char *sys, Lines *lines, MeetingParams *p) {
-    int ctx = engine_ctx(e), budget = ctx - p->summary_tokens;
+static int reduce(const Writer *w, const char *sys, Lines *lines, MeetingParams *p) {
+    int ctx = writer_ctx(w), budget = ctx - p->summary_tokens;
     /* chunk boundaries: as many lines as fit, the last line of a chunk
      * repeated at the start of the next (overlap) */
     int *start = xmalloc(sizeof(int) * (size_t)(lines->n + 1)), n_chunks = 0;
@@ -384,7 +446,7 @@ static int reduce(Engine *e, const char *sys, Lines *lines, MeetingParams *p) {
         for (;;) { /* grow while it fits */
             if (to >= lines->n) break;
             char *c = join(lines, at, to + 1), *q = chunk_prompt(c, 0, 99);
-            int fits = n_tokens(e, sys, q) <= budget;
+            int fits = n_tokens(w, sys, q) <= budget;
             free(c);
             free(q);
             if (!fits) break;
@@ -393,7 +455,7 @@ static int reduce(Engine *e, const char *sys, Lines *lines, MeetingParams *p) {
         /* a single line that does not fit is cut until it does */
         for (;;) {
             char *c = join(lines, at, to), *q = chunk_prompt(c, 0, 99);
-            int fits = n_tokens(e, sys, q) <= budget;
+            int fits = n_tokens(w, sys, q) <= budget;
             free(c);
             free(q);
             if (fits || to - at > 1) break;
@@ -416,7 +478,7 @@ static int reduce(Engine *e, const char *sys, Lines *lines, MeetingParams *p) {
         if (p->progress) p->progress(p->ud, MEET_SUMMARIZING, i, n_chunks);
         char *c = join(lines, start[i], end[i]), *q = chunk_prompt(c, i, n_chunks);
         int stop;
-        char *sum = generate(e, p, sys, q, p->summary_tokens, &stop);
+        char *sum = generate(w, p, sys, q, p->summary_tokens, &stop);
         free(c);
         free(q);
         if (!sum) rc = stop ? 1 : -1;
@@ -438,6 +500,9 @@ static int reduce(Engine *e, const char *sys, Lines *lines, MeetingParams *p) {
 int meeting_report(Store *st, Engine *e, int64_t rec_id, const char *template_name,
                    const char *persona, MeetingParams *p, char **markdown, int64_t *report_id) {
     *markdown = NULL;
+    if (!e && !p->remote) return unum_error_set("meeting_report: no model to write with");
+    Writer writer = {e, e ? NULL : p->remote, p->remote_ctx ? p->remote_ctx : MEETING_REMOTE_CTX};
+    const Writer *w = &writer;
     Template tp;
     if (store_template_get(st, template_name, &tp)) return -1;
     /* the adapters first: a report is never written under another set */
@@ -446,7 +511,10 @@ int meeting_report(Store *st, Engine *e, int64_t rec_id, const char *template_na
     if (p->n_lora > 0) ad = adapterset_copy(p->lora, n_ad = p->n_lora);
     else adapterset_append(&tp.adapters, &ad, &n_ad);
     char *ad_label = adapterset_label(ad, n_ad);
-    int set = engine_set_adapters(e, ad, n_ad);
+    int set = e ? engine_set_adapters(e, ad, n_ad) : 0;
+    if (!e && n_ad > 0) /* a server applies none of ours */
+        set = unum_error_set("%s: a remote model cannot write with LoRA adapters (%s)",
+                             remote_model(p->remote), ad_label);
     lora_specs_free(ad, n_ad);
     if (set) {
         if (p->n_lora <= 0) unum_error_wrap("template '%s'", tp.name);
@@ -490,18 +558,18 @@ int meeting_report(Store *st, Engine *e, int64_t rec_id, const char *template_na
         free(text);
     }
     /* reduce the material until every section's prompt fits with its answer */
-    int room = rc ? 0 : section_room(e, sys, &tp, p);
+    int room = rc ? 0 : section_room(w, sys, &tp, p);
     for (int round = 0; !rc; round++) {
         char *all = join(&material, 0, material.n);
-        int need = n_tokens(e, NULL, all) + room;
+        int need = n_tokens(w, NULL, all) + room;
         free(all);
-        if (need <= engine_ctx(e)) break;
+        if (need <= writer_ctx(w)) break;
         if (round == 8) {
             rc = unum_error_set("the transcript does not shrink to fit the context of %d tokens",
-                                engine_ctx(e));
+                                writer_ctx(w));
             break;
         }
-        rc = reduce(e, sys, &material, p);
+        rc = reduce(w, sys, &material, p);
         kind = "notes summarizing a meeting, part by part, with timestamps";
     }
     /* the sections */
@@ -511,7 +579,7 @@ int meeting_report(Store *st, Engine *e, int64_t rec_id, const char *template_na
         if (p->progress) p->progress(p->ud, MEET_WRITING, (double)k, (double)tp.n_sections);
         char *q = section_prompt(kind, all, &tp.sections[k]);
         int stop;
-        char *text = generate(e, p, sys, q, p->section_tokens, &stop);
+        char *text = generate(w, p, sys, q, p->section_tokens, &stop);
         free(q);
         if (!text) {
             rc = stop ? 1 : -1;
@@ -524,8 +592,7 @@ int meeting_report(Store *st, Engine *e, int64_t rec_id, const char *template_na
     if (!rc) {
         const char *slash = strrchr(m.source[0] ? m.source : m.path, '/');
         const char *name = slash ? slash + 1 : m.source[0] ? m.source : m.path;
-        const char *mslash = strrchr(engine_dir(e), '/');
-        const char *model = mslash ? mslash + 1 : engine_dir(e);
+        const char *model = writer_model(w);
         char dur[32];
         clock_text(dur, sizeof dur, m.duration_s, '.', 0);
         Buf md = {0};

@@ -18,11 +18,18 @@
  * Nothing is stored until every section is written; the report is then one
  * row (linked to the recording, template, persona and model). A template
  * that names LoRA adapters has its reports written with them
- * (MeetingParams.lora). */
+ * (MeetingParams.lora).
+ *
+ * Either stage may be a server (engine/remote.h). A server's tokenizer is
+ * not at hand, so what is sent to it is counted as MEETING_BYTES_PER_TOKEN
+ * bytes a token (BPE vocabularies average about 4 for English, so this
+ * overestimates), against the context it is given. A remote first stage
+ * can only be judged by the cascade when the server returns logprobs. */
 #ifndef UNUM_MEETING_H
 #define UNUM_MEETING_H
 
 #include "engine/engine.h"
+#include "engine/remote.h"
 #include "store/store.h"
 #include "engine/transcribe.h"
 
@@ -43,6 +50,13 @@ typedef struct {
      * below escalate_below is written again by stage2 (NULL: never) */
     Engine *stage2;
     double escalate_below;
+    /* servers instead of local engines: remote writes the report when
+     * meeting_report's e is NULL, fitting the material into remote_ctx
+     * tokens (0: MEETING_REMOTE_CTX); stage2_remote is a second stage
+     * (instead of stage2) */
+    Remote *remote;
+    int remote_ctx;
+    Remote *stage2_remote;
     /* the adapters the report is written with: lora[0..n_lora) when
      * n_lora > 0 (the command line's --lora, in place of the template's),
      * else the template's own (none when it names none). They are set on e
@@ -56,6 +70,9 @@ typedef struct {
     int escalated; /* generations stage 2 wrote */
 } MeetingParams;
 
+#define MEETING_BYTES_PER_TOKEN 3
+#define MEETING_REMOTE_CTX 8192 /* the API does not say a server's context */
+
 void meeting_defaults(MeetingParams *p);
 
 /* Transcribes recording rec_id (its WAV in the store) with t, resuming
@@ -64,11 +81,12 @@ void meeting_defaults(MeetingParams *p);
 int meeting_transcribe(Store *st, Transcriber *t, int64_t rec_id, MeetingParams *p);
 
 /* Writes and stores the report of rec_id from template_name as persona
- * (NULL: the model's default voice). 0 with *markdown (new string) and
- * *report_id, 1 when cancelled (nothing stored), -1 with the error set.
- * Only a whole transcript (the recording marked transcribed: by
- * meeting_transcribe at its end, or by the app once live transcription
- * has its last utterance) is reported on; otherwise -1 and nothing runs. */
+ * (NULL: the model's default voice) with e, or with p->remote when e is
+ * NULL. 0 with *markdown (new string) and *report_id, 1 when cancelled
+ * (nothing stored), -1 with the error set. Only a whole transcript (the
+ * recording marked transcribed: by meeting_transcribe at its end, or by
+ * the app once live transcription has its last utterance) is reported on;
+ * otherwise -1 and nothing runs. */
 int meeting_report(Store *st, Engine *e, int64_t rec_id, const char *template_name,
                    const char *persona, MeetingParams *p, char **markdown, int64_t *report_id);
 
