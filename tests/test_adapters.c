@@ -713,6 +713,75 @@ TEST(worker_replies_use_the_persona_adapters) {
     free(a);
 }
 
+/* The app's replies drafted (worker_set_draft): the same text as the chat
+ * model alone, with the share of drafts kept on the event; the chat model
+ * carries an adapter at a small scale and the draft is the bare base, so
+ * drafts are often, not always, kept. A draft of another vocabulary fails
+ * its reply with the reason and is turned off: the next reply is written
+ * without it. */
+TEST(worker_drafted_replies_are_the_chat_models) {
+    char *lm = fixture("tiny-qwen-vocab"), *a = fixture("lora-qv-a"), *other = fixture("tiny-bf16");
+    char *tok = unum_path_join(lm, "tokenizer.json"), *ad = unum_path_join(a, "adapter_config.json");
+    int ok = unum_file_exists(tok) && unum_file_exists(ad);
+    free(tok), free(ad);
+    if (!ok) {
+        free(lm), free(a), free(other);
+        test_skip("no tiny-qwen-vocab/lora-qv-a fixtures (needs npm)");
+        return;
+    }
+    Worker *w = worker_start();
+    REQUIRE(w);
+    EngineOptions eo = {.backend = "cpu", .threads = 2, .ctx = 256};
+    worker_load(w, lm, &eo);
+    Event *e = wait_event(w, EV_LOADED, EV_LOAD_FAILED);
+    REQUIRE(e && e->kind == EV_LOADED);
+    event_free(e);
+    LoraSpec spec = {a, 0.1f};
+    const char *q = "Summarize the meeting: Anna writes the guide by Friday.";
+    Event *alone = worker_reply(w, q, &spec, 1);
+    worker_set_draft(w, lm, 3, &eo);
+    Event *drafted = worker_reply(w, q, &spec, 1);
+    worker_set_draft(w, other, 3, &eo);
+    Event *bad = worker_reply(w, q, &spec, 1), *after = worker_reply(w, q, &spec, 1);
+    REQUIRE(alone && drafted && bad && after);
+    CHECK(alone->kind == EV_REPLY_DONE && drafted->kind == EV_REPLY_DONE &&
+          after->kind == EV_REPLY_DONE);
+    if (alone->kind == EV_REPLY_DONE && drafted->kind == EV_REPLY_DONE) {
+        CHECK_STR(drafted->reply.text, alone->reply.text);
+        CHECK(alone->reply.draft_accept < 0);
+        CHECK(drafted->reply.draft_accept > 0 && drafted->reply.draft_accept < 1);
+    }
+    CHECK_EQ_INT(bad->kind, EV_REPLY_FAILED);
+    if (bad->kind == EV_REPLY_FAILED) CHECK_CONTAINS(bad->failed.why, "drafting is off");
+    if (after->kind == EV_REPLY_DONE) {
+        CHECK_STR(after->reply.text, alone->reply.text);
+        CHECK(after->reply.draft_accept < 0);
+    }
+    event_free(alone), event_free(drafted), event_free(bad), event_free(after);
+    worker_stop(w);
+    free(lm), free(a), free(other);
+}
+
+/* The settings file's draft lines: draft = MODEL and draft_n = K (1 ..
+ * SPEC_DRAFT_N_MAX), each once. */
+TEST(draft_settings_lines) {
+    const char good[] = "draft = /m/small\ndraft_n = 4\n";
+    AppConfig c;
+    app_config_defaults(&c);
+    REQUIRE(app_config_parse(&c, good, strlen(good), "cfg") == 0);
+    CHECK_STR(c.draft ? c.draft : "", "/m/small");
+    CHECK_EQ_INT(c.draft_n, 4);
+    app_config_free(&c);
+    static const char *const bad[] = {"draft_n = 0\n", "draft_n = 33\n", "draft = \n",
+                                      "draft = a\ndraft = b\n"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        app_config_defaults(&c);
+        CHECK(app_config_parse(&c, bad[i], strlen(bad[i]), "cfg") != 0);
+        CHECK_ERR("cfg:");
+        app_config_free(&c);
+    }
+}
+
 /* ------------------------------------------------------------ the router */
 
 /* engine_embed is the mean final-norm hidden state: checked against the

@@ -608,6 +608,73 @@ TEST(cli_meeting_summarize_lora) {
     meet_close(&m);
 }
 
+/* meeting summarize --draft: stage 1 drafted by another model writes the
+ * same report, token for token, as stage 1 alone (greedy), and says how
+ * many drafts it kept; a draft with --stage2, or a remote writer, is
+ * refused. Stage 1 is the base with an adapter at a small scale (applied
+ * to the target only) and the draft the bare base, so drafts are often,
+ * not always, kept. */
+TEST(cli_meeting_summarize_draft_writes_the_same_report) {
+    Meet m;
+    if (meet_open(&m, 0, 0)) return;
+    char *a = fixture("lora-qv-a");
+    if (!a) {
+        meet_close(&m);
+        test_skip("no lora-qv-a fixture (needs npm)");
+        return;
+    }
+    char *wav = meeting_wav();
+    int64_t rec = 0;
+    int existing;
+    REQUIRE(recording_import(m.st, wav, &rec, &existing) == 0);
+    free(wav);
+    REQUIRE(store_segment_add(m.st, rec, 0, 4, NULL, "Anna writes the guide by Friday.", NULL) == 0);
+    REQUIRE(store_segment_add(m.st, rec, 4, 9, NULL, "Ben reviews it on Monday.", NULL) == 0);
+    REQUIRE(store_recording_set_transcribed(m.st, rec) == 0);
+    char *plain = NULL, *drafted = NULL, *err = NULL;
+    char args[1024];
+    snprintf(args, sizeof args,
+             "--recording 1 --template standup -m $F/tiny-qwen-vocab --lora %s:0.1 --backend cpu "
+             "--threads 1",
+             a);
+    CHECK_EQ_INT(test_sh(&plain, NULL, "$U --db %s/u.db meeting summarize %s", m.dir, args), 0);
+    CHECK_EQ_INT(test_sh(&drafted, &err,
+                         "$U --db %s/u.db meeting summarize %s --draft $F/tiny-qwen-vocab "
+                         "--draft-n 3",
+                         m.dir, args),
+                 0);
+    REQUIRE(plain && drafted);
+    /* the header's line with the time differs; the sections do not */
+    const char *p = strstr(plain, "\n## "), *d = strstr(drafted, "\n## ");
+    CHECK(p && d);
+    if (p && d) CHECK_STR(d, p);
+    /* at this scale the draft is kept often but not always: both paths ran */
+    const char *line = err ? strstr(err, "draft: ") : NULL;
+    int kept = -1, drafts = -1;
+    CHECK(line && sscanf(line, "draft: %d of %d", &kept, &drafts) == 2);
+    CHECK(kept > 0 && kept < drafts);
+    free(plain), free(drafted), free(err);
+    err = NULL;
+    CHECK_EQ_INT(test_sh(NULL, &err,
+                         "$U --db %s/u.db meeting summarize %s --draft $F/tiny-qwen-vocab "
+                         "--stage2 $F/tiny-qwen-vocab",
+                         m.dir, args),
+                 1);
+    CHECK_CONTAINS(err, "not both");
+    free(err);
+    err = NULL;
+    CHECK_EQ_INT(test_sh(NULL, &err,
+                         "$U --db %s/u.db meeting summarize --recording 1 --template standup "
+                         "-m http://127.0.0.1:9/v1 --draft $F/tiny-qwen-vocab",
+                         m.dir),
+                 1);
+    CHECK_CONTAINS(err, "which a server does not return");
+    free(err);
+    CHECK_EQ_INT(q_int(m.st, "SELECT count(*) FROM reports"), 2);
+    free(a);
+    meet_close(&m);
+}
+
 /* meeting summarize --report-model: the report is written by that model (a
  * MiniCPM here) in place of -m's, which is never loaded (a folder that does
  * not exist); report_model = in the settings file does the same when no

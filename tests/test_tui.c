@@ -1106,6 +1106,29 @@ TEST(tui_cascade_shows_the_answering_stage) {
     tui_close(&t);
 }
 
+/* draft = ... in the settings file: replies are drafted (here by the chat
+ * model itself, so every draft is kept) and the bottom line says so. */
+TEST(tui_draft_shows_the_share_kept) {
+    Tui t;
+    if (tui_open(&t)) return;
+    char *model = chat_fixture(&t);
+    if (!model) return;
+    char cfg[2048];
+    snprintf(cfg, sizeof cfg,
+             "model = %s\ndraft = %s\ndraft_n = 3\nmax_tokens = 6\ntemperature = 0", model,
+             model);
+    config(&t, cfg);
+    REQUIRE(start(&t, NULL, NULL) == 0);
+    REQUIRE(wait_for(&t, "model loaded", 20000));
+    text(&t, "a question");
+    keys(&t, "Enter");
+    CHECK(wait_for(&t, "drafted (100% of drafts kept)", 20000));
+    keys(&t, "C-q");
+    CHECK(wait_for(&t, "EXIT=0", 5000));
+    free(model);
+    tui_close(&t);
+}
+
 /* ------------------------------------------------------------ meetings */
 
 /* t's database with the meeting clip imported as a recording (into t's

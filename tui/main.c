@@ -62,6 +62,7 @@ static const char usage[] =
     "                                  speech to text, segment by segment\n"
     "  meeting summarize (--recording ID | FILE.wav) --template NAME [--persona NAME]\n"
     "        [-m MODEL] [--whisper MODEL] [-o REPORT.md] [--lora DIR[:SCALE]]...\n"
+    "        [--report-model M] [--draft D [--draft-n K] | --stage2 M [--escalate-below P]]\n"
     "  meeting list | show ID | export ID [--format md|json|vtt|srt]\n"
     "                                  meeting reports from recordings\n"
     "  pull REPO [--revision REV] [--max-unverified SIZE]\n"

@@ -443,6 +443,9 @@ static void on_reply_done(App *a, const Event *e) {
     else if (e->reply.confidence >= 0) /* which stage of the cascade answered */
         app_note(a, 0, "stage %d answered (%s; stage 1 confidence %.2f)", e->reply.stage,
                  e->reply.model, e->reply.confidence);
+    else if (e->reply.draft_accept >= 0) /* speculative decoding */
+        app_note(a, 0, "%d tokens at %.1f tok/s, drafted (%.0f%% of drafts kept)",
+                 e->reply.tokens, e->reply.tok_s, 100 * e->reply.draft_accept);
     a->dirty = 1;
 }
 
@@ -1418,6 +1421,8 @@ static void load_model(App *a) {
         worker_set_stage2(a->wk, a->cfg.stage2,
                           a->cfg.escalate_below >= 0 ? a->cfg.escalate_below : 0.3, &eo2);
     }
+    if (a->cfg.draft) /* speculative decoding (engine/speculative.h) */
+        worker_set_draft(a->wk, a->cfg.draft, a->cfg.draft_n, &eo);
     a->loading = 1;
     a->load_frac = 0;
     app_note(a, 0, "loading %s ...", model);

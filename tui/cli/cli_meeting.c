@@ -156,10 +156,13 @@ static int summarize(int argc, char **argv) {
         t = NULL;
     }
     EngineOptions eo = {.backend = backend, .threads = threads, .ctx = ctx ? ctx : cfg.ctx};
-    if (cm.draft) {
-        unum_error_set("meeting summarize takes --stage2, not --draft");
+    if (cm.draft && cm.stage2) {
+        unum_error_set("give --draft or --stage2, not both");
         goto done;
     }
+    /* a server cannot verify drafts: refused before anything is opened */
+    if (cm.draft && remote_is_url(model) && !cli_models_load_draft(NULL, cm.draft, model, NULL, &eo))
+        goto done;
     /* a server writes within --ctx (meeting.h: MEETING_REMOTE_CTX without it) */
     if (remote_is_url(model)) {
         if (!(mp.remote = remote_open(model, cm.remote_model ? cm.remote_model : cfg.remote_model)))
@@ -167,6 +170,11 @@ static int summarize(int argc, char **argv) {
         mp.remote_ctx = ctx;
     } else if (!(e = engine_load(model, &eo))) {
         goto done;
+    }
+    if (cm.draft) { /* stage 1 drafted: the same report, sooner */
+        ms = models_new(cm.mem_budget);
+        if (!(mp.draft = cli_models_load_draft(ms, cm.draft, model, e, &eo))) goto done;
+        mp.draft_n = cm.draft_n;
     }
     if (cm.stage2 && remote_is_url(cm.stage2)) {
         if (!(mp.stage2_remote = remote_open(cm.stage2, cm.remote_model))) {
@@ -208,6 +216,12 @@ static int summarize(int argc, char **argv) {
                 : mp.remote_ctx ? mp.remote_ctx
                                 : MEETING_REMOTE_CTX,
                 e ? "" : ", estimated");
+    if (mp.draft)
+        fprintf(stderr,
+                "unum: draft: %d of %d drafted tokens accepted (%.1f%%) over %d target "
+                "forwards\n",
+                mp.spec.accepted, mp.spec.drafted, 100.0 * spec_accept_rate(&mp.spec),
+                mp.spec.rounds);
     if (mp.stage2 || mp.stage2_remote)
         fprintf(stderr, "unum: stage 2 wrote %d of the %d generations (confidence below %.3f)\n",
                 mp.escalated, mp.calls - mp.escalated, mp.escalate_below);
@@ -293,6 +307,8 @@ int cli_meeting(int argc, char **argv) {
                 "usage: unum meeting summarize (--recording ID | FILE.wav) --template NAME\n"
                 "                              [--persona NAME] [-m MODEL] [--report-model MODEL]\n"
                 "                              [--whisper MODEL] [-o REPORT.md]\n"
+                "                              [--draft D [--draft-n K] | --stage2 M "
+                "[--escalate-below P]]\n"
                 "                              [--lora DIR[:SCALE]]... (in place of the "
                 "template's adapters)\n"
                 "       unum meeting list | show ID | export ID [--format md|json|vtt|srt]\n");

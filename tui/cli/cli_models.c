@@ -56,9 +56,8 @@ int cli_models_prompt(const Engine *e, const CliPrompt *pr, IdVec *out) {
 
 /* ------------------------------------------------------------ draft */
 
-/* The draft for e, loaded within ms's budget (e is adopted there). */
-static Engine *load_draft(Models *ms, const char *draft, const char *target, Engine *e,
-                          const EngineOptions *eo) {
+Engine *cli_models_load_draft(Models *ms, const char *draft, const char *target, Engine *e,
+                              const EngineOptions *eo) {
     if (is_url(draft)) {
         unum_error_set("--draft %s: speculative decoding needs the draft's logits at every "
                        "position, so the draft must be a local model",
@@ -82,7 +81,7 @@ static Engine *load_draft(Models *ms, const char *draft, const char *target, Eng
     return spec_check_pair(e, d) ? NULL : d;
 }
 
-static void report_spec(const SpecStats *ss, const GenerateStats *st) {
+void cli_models_report_spec(const SpecStats *ss, const GenerateStats *st) {
     fprintf(stderr,
             "unum: draft: %d of %d drafted tokens accepted (%.1f%%), %.2f tokens per target "
             "forward over %d forwards\n",
@@ -327,12 +326,12 @@ int cli_models_generate(const CliModels *cm, Engine *e, const EngineOptions *eo,
     if (cm->stage2) return cascade(cm, e, eo, pr, gp, fn, user, st, verbose);
     if (!cm->draft) return engine_generate(e, pr->ids, pr->n, gp, fn, user, st);
     Models *ms = models_new(cm->mem_budget);
-    Engine *d = load_draft(ms, cm->draft, e->dir, e, eo);
+    Engine *d = cli_models_load_draft(ms, cm->draft, e->dir, e, eo);
     SpecStats ss;
     int rc = d ? spec_generate(e, d, cm->draft_n ? cm->draft_n : SPEC_DRAFT_N_DEFAULT, pr->ids,
                                pr->n, gp, fn, user, st, &ss)
                : -1;
-    if (!rc && verbose) report_spec(&ss, st);
+    if (!rc && verbose) cli_models_report_spec(&ss, st);
     models_free(ms);
     return rc;
 }
@@ -343,7 +342,7 @@ int cli_bench_draft(const char *model, const char *draft, int draft_n, const Eng
                     int plen, int gen, int reps, int json) {
     Engine *e = engine_load(model, eo), *d = NULL;
     Models *ms = models_new(0);
-    if (!e || !(d = load_draft(ms, draft, model, e, eo))) {
+    if (!e || !(d = cli_models_load_draft(ms, draft, model, e, eo))) {
         models_free(ms);
         engine_free(e);
         fprintf(stderr, "unum: %s\n", unum_error());

@@ -10,7 +10,9 @@
 #define UNUM_CLI_MODELS_H
 
 #include "engine/engine.h"
+#include "engine/models.h"
 #include "engine/remote.h"
+#include "engine/speculative.h"
 #include "tui/core/args.h"
 
 typedef struct {
@@ -63,6 +65,16 @@ int cli_models_generate(const CliModels *cm, Engine *e, const EngineOptions *eo,
 int cli_models_run_remote(const CliModels *cm, const char *url, const CliPrompt *pr,
                           const RemoteParams *rp, const EngineOptions *eo, engine_token_fn fn,
                           void *user, int verbose);
+
+/* The draft for target e (loaded from the folder target), loaded with eo
+ * (no adapters) within ms's budget, where e is adopted; checked to share
+ * e's tokens (spec_check_pair). A URL as either is refused before ms or
+ * e is touched (verifying needs logits at every drafted position). NULL
+ * with the error set. */
+Engine *cli_models_load_draft(Models *ms, const char *draft, const char *target, Engine *e,
+                              const EngineOptions *eo);
+/* "unum: draft: A of D drafted tokens accepted ..." on stderr. */
+void cli_models_report_spec(const SpecStats *ss, const GenerateStats *st);
 
 /* bench with a draft: the same measurements as bench plus the draft's
  * acceptance rate and tokens per target forward (--json adds

@@ -1,5 +1,6 @@
 /* appconfig.c - see appconfig.h. */
 #include "tui/core/appconfig.h"
+#include "engine/speculative.h"
 
 #include "engine/base/paths.h"
 #include "engine/base/util.h"
@@ -32,6 +33,7 @@ void app_config_free(AppConfig *c) {
     free(c->persona);
     free(c->remote_model);
     free(c->stage2);
+    free(c->draft);
     free(c->stage2_backend);
     free(c->report_model);
     router_entries_free(c->adapters, c->n_adapters);
@@ -144,7 +146,7 @@ int app_config_parse(AppConfig *c, const char *text, size_t len, const char *nam
                                      "max_tokens",  "ctx",     "persona", "remote_model",
                                      "stage2",      "escalate_below", "stage2_backend",
                                      "adapter",     "lora",    "lora_threshold",
-                                     "report_model", "mouse"};
+                                     "report_model", "draft",  "draft_n", "mouse"};
         int key = -1;
         for (int i = 0; i < (int)(sizeof keys / sizeof *keys); i++)
             if (!strcmp(k, keys[i])) key = i;
@@ -185,7 +187,9 @@ int app_config_parse(AppConfig *c, const char *text, size_t len, const char *nam
             break;
         case 17: bad = parse_float(v, -1, 1, &c->lora_threshold); break;
         case 18: free(c->report_model), c->report_model = xstrdup(v); bad = !*v; break;
-        case 19:
+        case 19: free(c->draft), c->draft = xstrdup(v); bad = !*v; break;
+        case 20: bad = parse_int(v, 1, SPEC_DRAFT_N_MAX, &c->draft_n); break;
+        case 21:
             bad = strcmp(v, "on") && strcmp(v, "off");
             if (!bad) c->mouse = !strcmp(v, "on");
             break;

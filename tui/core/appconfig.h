@@ -20,6 +20,10 @@
  *   stage2 = Qwen/Qwen2.5-7B-Instruct      a second stage for unsure replies
  *   escalate_below = 0.3                   its threshold (unum calibrate)
  *   stage2_backend = cpu                   where the second stage runs
+ *   draft = Qwen/Qwen2.5-0.5B-Instruct     a small model that drafts replies
+ *                                          (speculative decoding: the same
+ *                                          replies, sooner)
+ *   draft_n = 5                            tokens drafted per round at most
  *   adapter = DIR[:SCALE] | DESCRIPTION    a LoRA adapter the router may pick
  *                                          (repeatable; DIR a folder or repo id)
  *   lora = auto                            the router picks one per reply
@@ -50,6 +54,8 @@ typedef struct {
     char *remote_model; /* with model = URL: the server's model (NULL: its first) */
     char *stage2, *stage2_backend; /* the cascade's second stage (NULL: none) */
     char *report_model;            /* meeting reports' writer (NULL: model) */
+    char *draft;                   /* drafts chat replies (NULL: none) */
+    int draft_n;                   /* 0: SPEC_DRAFT_N_DEFAULT */
     float escalate_below;          /* < 0: the default */
     int threads, top_k, max_tokens, ctx;
     float temperature, top_p; /* < 0: the model's default */

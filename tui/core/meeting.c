@@ -221,6 +221,7 @@ typedef struct {
     Engine *e;
     Remote *r;
     int ctx;
+    Engine *draft; /* drafts for e (stage 1 only), or NULL */
 } Writer;
 
 static int writer_ctx(const Writer *w) { return w->e ? engine_ctx(w->e) : w->ctx; }
@@ -312,7 +313,15 @@ static int local_answer(const Writer *w, MeetingParams *p, const char *sys, cons
     GenerateParams gp = p->gen;
     gp.max_tokens = max_new;
     GenerateStats st;
-    int rc = engine_generate(e, ids.v, ids.n, &gp, on_text, g, &st);
+    int rc;
+    if (w->draft) {
+        SpecStats ss = {0};
+        rc = spec_generate(e, w->draft, p->draft_n ? p->draft_n : SPEC_DRAFT_N_DEFAULT, ids.v,
+                           ids.n, &gp, on_text, g, &st, &ss);
+        p->spec.rounds += ss.rounds, p->spec.drafted += ss.drafted, p->spec.accepted += ss.accepted;
+    } else {
+        rc = engine_generate(e, ids.v, ids.n, &gp, on_text, g, &st);
+    }
     int used = (int)ids.n + st.generated;
     if (used > p->max_positions) p->max_positions = used;
     p->calls++;
@@ -343,7 +352,7 @@ static char *generate_with(const Writer *w, MeetingParams *p, const char *sys, c
     if (may_escalate && cascade_escalates(conf, p->escalate_below)) {
         free(g.out.s);
         p->escalated++;
-        Writer w2 = {p->stage2, p->stage2_remote, 0};
+        Writer w2 = {p->stage2, p->stage2_remote, 0, NULL};
         return generate_with(&w2, p, sys, user, max_new, stop, 0);
     }
     char *t = trimmed_copy(g.out.s ? g.out.s : "");
@@ -501,7 +510,8 @@ int meeting_report(Store *st, Engine *e, int64_t rec_id, const char *template_na
                    const char *persona, MeetingParams *p, char **markdown, int64_t *report_id) {
     *markdown = NULL;
     if (!e && !p->remote) return unum_error_set("meeting_report: no model to write with");
-    Writer writer = {e, e ? NULL : p->remote, p->remote_ctx ? p->remote_ctx : MEETING_REMOTE_CTX};
+    Writer writer = {e, e ? NULL : p->remote, p->remote_ctx ? p->remote_ctx : MEETING_REMOTE_CTX,
+                     e ? p->draft : NULL};
     const Writer *w = &writer;
     Template tp;
     if (store_template_get(st, template_name, &tp)) return -1;

@@ -29,6 +29,7 @@
 #define UNUM_MEETING_H
 
 #include "engine/engine.h"
+#include "engine/speculative.h"
 #include "engine/remote.h"
 #include "store/store.h"
 #include "engine/transcribe.h"
@@ -65,6 +66,12 @@ typedef struct {
      * report before anything is generated. */
     const LoraSpec *lora;
     int n_lora;
+    /* speculative decoding (engine/speculative.h): draft (NULL: none)
+     * proposes up to draft_n tokens that e verifies; the report is e's own
+     * (identical when greedy). Stage 1 only; spec counts the drafting. */
+    Engine *draft;
+    int draft_n;
+    SpecStats spec;
     /* filled in: the largest prompt + reply of any generation, and how many */
     int max_positions, calls;
     int escalated; /* generations stage 2 wrote */

@@ -7,6 +7,7 @@
 #include "audio/load.h"
 #include "engine/cascade.h"
 #include "engine/remote.h"
+#include "engine/speculative.h"
 #include "engine/speech.h"
 #include "engine/transcribe.h"
 #include "engine/base/cancel.h"
@@ -31,6 +32,7 @@ typedef enum {
     RQ_REPORT,
     RQ_PULL,
     RQ_STAGE2,
+    RQ_DRAFT,
     RQ_QUIT,
     RQ_TRANSCRIBE
 } RequestKind;
@@ -40,6 +42,7 @@ typedef struct Request {
     char *model, *backend;
     EngineOptions opt;
     double threshold; /* RQ_STAGE2: escalate below this */
+    int draft_n;      /* RQ_DRAFT: tokens drafted per round at most */
     ChatMsg *msgs; /* role and content copied */
     char **audio;  /* per message: a WAV file, or NULL */
     int n_msgs;
@@ -78,6 +81,11 @@ struct Worker {
     char *stage2_model;        /* NULL: no second stage */
     EngineOptions stage2_opt;
     double escalate_below;
+    Engine *draft;             /* speculative decoding's draft once loaded */
+    char *draft_model;         /* NULL: replies are not drafted */
+    EngineOptions draft_opt;
+    int draft_n;
+    const Engine *draft_for;   /* the chat model the draft was checked against */
     UnumCancel remote_cancel;  /* stops a remote reply */
     Transcriber *transcriber; /* owns its Whisper model and backend */
     TStream *stream;
@@ -182,8 +190,14 @@ int worker_fd(const Worker *w) { return w->pipe[0]; }
 
 static void push(Worker *w, Request *r) {
     pthread_mutex_lock(&w->lock);
-    if (r->kind == RQ_CHAT) { /* interactive work goes before the rest */
+    if (r->kind == RQ_CHAT) {
+        /* interactive work goes before the rest (reports, transcripts,
+         * downloads), but never before a request that changes who answers
+         * it (a model, a second stage, a draft) */
         Request **p = &w->rq;
+        for (Request **q = &w->rq; *q; q = &(*q)->next)
+            if ((*q)->kind == RQ_LOAD || (*q)->kind == RQ_STAGE2 || (*q)->kind == RQ_DRAFT)
+                p = &(*q)->next;
         while (*p && (*p)->kind == RQ_CHAT) p = &(*p)->next;
         r->next = *p;
         *p = r;
@@ -248,6 +262,58 @@ static void do_stage2(Worker *w, Request *r) {
     const char *b = r->backend;
     w->stage2_opt.backend = !strcmp(b, "cpu") ? "cpu" : !strcmp(b, "cuda") ? "cuda" : "auto";
     w->escalate_below = r->threshold;
+}
+
+void worker_set_draft(Worker *w, const char *model, int draft_n, const EngineOptions *opt) {
+    Request *r = xcalloc(1, sizeof *r);
+    r->kind = RQ_DRAFT;
+    r->model = model ? xstrdup(model) : NULL;
+    r->opt = *opt;
+    r->backend = xstrdup(opt->backend ? opt->backend : "auto");
+    r->draft_n = draft_n;
+    push(w, r);
+}
+
+static void draft_off(Worker *w) {
+    pthread_mutex_lock(&w->lock);
+    Engine *old = w->draft;
+    w->draft = NULL;
+    pthread_mutex_unlock(&w->lock);
+    engine_free(old);
+    free(w->draft_model);
+    w->draft_model = NULL;
+    w->draft_for = NULL;
+}
+
+static void do_draft(Worker *w, Request *r) {
+    draft_off(w);
+    w->draft_model = r->model ? xstrdup(r->model) : NULL;
+    w->draft_opt = r->opt;
+    w->draft_opt.lora = NULL, w->draft_opt.n_lora = 0; /* adapters are the chat model's */
+    const char *b = r->backend;
+    w->draft_opt.backend = !strcmp(b, "cpu") ? "cpu" : !strcmp(b, "cuda") ? "cuda" : "auto";
+    w->draft_n = r->draft_n > 0 ? r->draft_n : SPEC_DRAFT_N_DEFAULT;
+}
+
+/* The draft for the chat model e: loaded on first need and checked against
+ * e (once per chat model). A draft that cannot serve is turned off, so the
+ * next reply is written without it, and the error says so: -1. */
+static int draft_for(Worker *w, Engine *e, Engine **out) {
+    *out = NULL;
+    if (!w->draft) {
+        Engine *d = engine_load(w->draft_model, &w->draft_opt);
+        pthread_mutex_lock(&w->lock);
+        w->draft = d;
+        pthread_mutex_unlock(&w->lock);
+    }
+    if (!w->draft || (w->draft_for != e && spec_check_pair(e, w->draft))) {
+        unum_error_wrap("the draft (drafting is off until the settings change)");
+        draft_off(w);
+        return -1;
+    }
+    w->draft_for = e;
+    *out = w->draft;
+    return 0;
 }
 
 void worker_load_remote(Worker *w, const char *url, const char *remote_model) {
@@ -683,6 +749,7 @@ static void do_chat(Worker *w, Request *r) {
     for (int i = 0; r->audio && i < r->n_msgs; i++) voice |= r->audio[i] != NULL;
     Reply rep = {w, xstrdup(""), 0, 1, {0}};
     GenerateStats st = {0};
+    SpecStats spec = {0};
     int rc = 0;
     double conf = -1;
     Engine *answered = e;
@@ -706,7 +773,11 @@ static void do_chat(Worker *w, Request *r) {
         if (!rc && (rc = engine_set_adapters(e, r->lora, r->n_lora)))
             unum_error_wrap("the reply's adapters");
         if (!rc) rc = conversation_prompt(w, r, room, &x, &nx, &emb);
+        Engine *d = NULL;
+        if (!rc && !emb && w->draft_model) rc = draft_for(w, e, &d);
         if (!rc && emb) rc = engine_generate_embeds(e, x, nx, emb, &r->params, on_token, &rep, &st);
+        else if (!rc && d)
+            rc = spec_generate(e, d, w->draft_n, x, nx, &r->params, on_token, &rep, &st, &spec);
         else if (!rc) rc = engine_generate(e, x, nx, &r->params, on_token, &rep, &st);
         if (!rc && !emb && w->stage2_model && st.stop != STOP_CANCELLED)
             rc = cascade_reply(w, r, x, nx, &rep, &st, &conf, &answered);
@@ -730,6 +801,7 @@ static void do_chat(Worker *w, Request *r) {
                                              : "");
         ev->reply.confidence = conf;
         ev->reply.stage = answered && answered == w->stage2 ? 2 : 1;
+        ev->reply.draft_accept = spec.drafted ? spec_accept_rate(&spec) : -1;
         /* stage 2 is another model: it answers without them */
         ev->reply.adapters = answered == e && e ? adapterset_label(r->lora, r->n_lora) : xstrdup("");
     }
@@ -740,6 +812,7 @@ static void do_chat(Worker *w, Request *r) {
     w->running_chat = more;
     if (e) engine_cancel_clear(e); /* a late cancel must not hit the next reply */
     if (w->stage2) engine_cancel_clear(w->stage2);
+    if (w->draft) engine_cancel_clear(w->draft);
     pthread_mutex_unlock(&w->lock);
     post(w, ev);
     idvec_free(&rep.ids);
@@ -929,6 +1002,7 @@ static void *worker_main(void *arg) {
         case RQ_TRANSCRIBE: do_transcribe(w, r); break;
         case RQ_PULL: do_pull(w, r); break;
         case RQ_STAGE2: do_stage2(w, r); break;
+        case RQ_DRAFT: do_draft(w, r); break;
         case RQ_QUIT: break;
         }
         request_free(r);
@@ -990,6 +1064,7 @@ void worker_stop(Worker *w) {
     else engine_free(w->engine);
     engine_free(w->stage2);
     free(w->stage2_model);
+    draft_off(w);
     lora_specs_free(w->chat_lora, w->n_chat_lora);
     router_free(w->router);
     remote_free(w->remote);

@@ -65,6 +65,7 @@ typedef struct Event {
             double confidence; /* with a second stage: stage 1's, else -1 */
             int stage;         /* the stage that answered (1 or 2) */
             char *adapters;    /* the adapters that answered (adapterset_label), "" none */
+            double draft_accept; /* drafted: the share of drafts kept, else -1 */
         } reply;
         struct {
             double confidence; /* stage 1's */
@@ -128,6 +129,13 @@ void worker_load_remote(Worker *w, const char *url, const char *remote_model);
  * first need with opt (model NULL: no second stage). */
 void worker_set_stage2(Worker *w, const char *model, double escalate_below,
                        const EngineOptions *opt);
+/* Speculative decoding for chat replies (engine/speculative.h): model
+ * drafts up to draft_n tokens (0: the default) that the chat model
+ * verifies, so a reply is the chat model's own, sooner. Loaded on the
+ * first reply with opt (no adapters) and checked against the chat model;
+ * one that cannot serve fails that reply with the reason and is turned
+ * off. Voice replies and remote models are not drafted. model NULL: off. */
+void worker_set_draft(Worker *w, const char *model, int draft_n, const EngineOptions *opt);
 /* Answers msgs (copied) with the chat template. audio (may be NULL) gives
  * each message's WAV file or NULL: a speech LLM hears those messages (their
  * clips are encoded once and kept for the next turns). */
