@@ -1,5 +1,6 @@
 /* appconfig.c - see appconfig.h. */
 #include "tui/core/appconfig.h"
+#include "engine/models.h"
 #include "engine/speculative.h"
 
 #include "engine/base/paths.h"
@@ -104,7 +105,8 @@ int app_config_parse(AppConfig *c, const char *text, size_t len, const char *nam
                                      "max_tokens",  "ctx",     "persona", "remote_model",
                                      "stage2",      "escalate_below", "stage2_backend",
                                      "adapter",     "lora",    "lora_threshold",
-                                     "report_model", "draft",  "draft_n"};
+                                     "report_model", "draft",  "draft_n",
+                                     "mem_budget"};
         int key = -1;
         for (int i = 0; i < (int)(sizeof keys / sizeof *keys); i++)
             if (!strcmp(k, keys[i])) key = i;
@@ -147,6 +149,10 @@ int app_config_parse(AppConfig *c, const char *text, size_t len, const char *nam
         case 18: free(c->report_model), c->report_model = xstrdup(v); bad = !*v; break;
         case 19: free(c->draft), c->draft = xstrdup(v); bad = !*v; break;
         case 20: bad = parse_int(v, 1, SPEC_DRAFT_N_MAX, &c->draft_n); break;
+        case 21:
+            if (models_parse_size(v, &c->mem_budget))
+                return unum_error_wrap("%s:%d: mem_budget", name, line);
+            break;
         }
         if (bad) return unum_error_set("%s:%d: bad value \"%s\" for %s", name, line, v, k);
     }

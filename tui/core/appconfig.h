@@ -29,6 +29,9 @@
  *   lora = auto                            the router picks one per reply
  *                                          (off: never; the default)
  *   lora_threshold = 0.5                   the least cosine it picks at
+ *   mem_budget = 8G                        the memory of all the app's models
+ *                                          together (as --mem-budget; default:
+ *                                          the device's less a margin)
  *
  * The file is read as hostile: a line longer than 4 KiB, a file over 64 KiB,
  * an unknown key, a bad number or a repeated key (adapter may repeat) is
@@ -57,6 +60,7 @@ typedef struct {
     int n_adapters;
     int lora_auto;        /* lora = auto */
     float lora_threshold; /* < 0: ROUTER_THRESHOLD_DEFAULT */
+    size_t mem_budget;    /* bytes (0: models_default_budget_for) */
 } AppConfig;
 
 /* Defaults: nothing set (backend NULL: auto), threads 0, max_tokens 1024. */
