@@ -925,9 +925,11 @@ static void draw_status(App *a) {
         b[bar] = 0;
         snprintf(s, sizeof s, " unum | loading model [%s] %3.0f%%", b, a->load_frac * 100);
     } else if (a->loaded) {
-        /* where the other loaded models live: named when the line has room,
-         * else by role and backend alone, else left out */
+        /* where the other loaded models live: named when the line has room
+         * (beside the REC or VOICE mark on the right), else by role and
+         * backend alone, else left out */
         const char *where[3] = {a->where, a->where_brief, ""};
+        int room = a->W - (a->cap || a->voice ? 30 : 0);
         for (int i = 0; i < 3; i++) {
             const char *wh = where[i] ? where[i] : "";
             int k = snprintf(s, sizeof s, " unum | %s | %s%s%s | %.1f tok/s | ctx %d/%d%s%s%s%s",
@@ -935,7 +937,7 @@ static void draw_status(App *a) {
                              a->ctx_used, a->ctx, a->persona ? " | " : "",
                              a->persona ? a->persona : "", a->adapters ? " | lora " : "",
                              a->adapters ? a->adapters : "");
-            if (k <= a->W) break;
+            if (k <= room) break;
         }
     } else {
         snprintf(s, sizeof s, " unum | no model");
