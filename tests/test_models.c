@@ -6,6 +6,7 @@
 #include "engine/models.h"
 #include "engine/whisper.h"
 #include "tests/test.h"
+#include "tui/core/appconfig.h"
 
 #include <stdarg.h>
 #include <stdlib.h>
@@ -234,4 +235,26 @@ TEST(models_speech_role_holds_a_speech_llm) {
     models_release(m, ROLE_DRAFT);
     models_free(m);
     free(sp), free(chat);
+}
+
+/* mem_budget = SIZE in the app's settings file: --mem-budget's syntax,
+ * once; a bad size names FILE:LINE and the value. */
+TEST(models_mem_budget_settings_line) {
+    const char good[] = "model = /m/chat\nmem_budget = 1.5G\n";
+    AppConfig c;
+    app_config_defaults(&c);
+    CHECK(c.mem_budget == 0);
+    REQUIRE(app_config_parse(&c, good, strlen(good), "cfg") == 0);
+    CHECK(c.mem_budget == (size_t)3 << 29);
+    app_config_free(&c);
+    static const char *const bad[] = {"mem_budget = lots\n", "mem_budget = 0\n", "mem_budget = \n",
+                                      "mem_budget = 8G\nmem_budget = 4G\n"};
+    static const char *const why[] = {"cfg:1: mem_budget: 'lots' is not a size", "cfg:1: mem_budget",
+                                      "cfg:1: mem_budget", "cfg:2: mem_budget is set twice"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        app_config_defaults(&c);
+        CHECK(app_config_parse(&c, bad[i], strlen(bad[i]), "cfg") != 0);
+        CHECK_ERR(why[i]);
+        app_config_free(&c);
+    }
 }
