@@ -128,6 +128,8 @@ struct Worker {
 
 /* ------------------------------------------------------------ events */
 
+static void post_models(Worker *w);
+
 static void post(Worker *w, Event *e) {
     pthread_mutex_lock(&w->lock);
     if (w->ev_tail) w->ev_tail->next = e;
@@ -872,6 +874,7 @@ static void do_chat(Worker *w, Request *r) {
     w->stage2 = NULL;
     pthread_mutex_unlock(&w->lock);
     if (e2) models_release(w->models, ROLE_STAGE2);
+    post_models(w); /* the status before the reply's end */
     post(w, ev);
     idvec_free(&rep.ids);
     free(rep.text);
@@ -950,6 +953,7 @@ static void do_report(Worker *w, Request *r) {
     if (w->engine) engine_cancel_clear(w->engine);
     pthread_mutex_unlock(&w->lock);
     report_done(w);
+    post_models(w);
     post(w, ev);
 }
 
@@ -1099,7 +1103,8 @@ static void feed_audio(Worker *w) {
 }
 
 /* EV_MODELS when the models loaded besides the chat model, or where they
- * live, changed since the last one. */
+ * live, changed since the last one: after each request, and before a
+ * reply's or report's end event. */
 static void post_models(Worker *w) {
     char where[512], brief[256];
     models_where(w->models, 0, where, sizeof where);
