@@ -20,7 +20,7 @@ static void expect_error(const char *text, size_t len, const char *want) {
         return;
     }
     CHECK_ERR(want);
-    CHECK_EQ_INT(keys_lookup(&m, 17, KEYS_CTX_GLOBAL), KEYS_QUIT); /* back to the defaults */
+    CHECK_EQ_INT(keys_lookup(&m, 17, KEYS_CTX_GLOBAL), KEYS_QUIT); /* the bad line changed nothing */
 }
 #define EXPECT_ERROR(text, want) expect_error(text, strlen(text), want)
 
@@ -170,7 +170,7 @@ TEST(keys_file_overrides) {
     const char *text = "# my keys\n\n"
                        "  quit = F10 C-q F10  \r\n"
                        "regenerate = C-n\n" /* C-n is freed by the next line */
-                       "new_session = F9\n"
+                       "new_session = M-F5\n"
                        "help = #\n"
                        "unbind F4\n"
                        "persona_new = Insert\n"
@@ -181,7 +181,7 @@ TEST(keys_file_overrides) {
     CHECK_EQ_INT(keys_lookup(&m, KEYS_FN | KEY_F(10), KEYS_CTX_GLOBAL), KEYS_QUIT);
     CHECK_EQ_INT(keys_lookup(&m, 14, KEYS_CTX_GLOBAL), KEYS_REGENERATE);
     CHECK_EQ_INT(keys_lookup(&m, 18, KEYS_CTX_GLOBAL), KEYS_NONE); /* C-r replaced */
-    CHECK_EQ_INT(keys_lookup(&m, KEYS_FN | KEY_F(9), KEYS_CTX_INPUT), KEYS_NEW_SESSION);
+    CHECK_EQ_INT(keys_lookup(&m, KEYS_ALT | KEYS_FN | KEY_F(5), KEYS_CTX_INPUT), KEYS_NEW_SESSION);
     CHECK_EQ_INT(keys_lookup(&m, '#', KEYS_CTX_SESSIONS), KEYS_HELP);
     CHECK_EQ_INT(keys_lookup(&m, '?', KEYS_CTX_SESSIONS), KEYS_NONE);
     CHECK_EQ_INT(keys_lookup(&m, KEYS_FN | KEY_F(4), KEYS_CTX_GLOBAL), KEYS_NONE);
@@ -199,7 +199,7 @@ TEST(keys_file_errors_name_file_and_line) {
     EXPECT_ERROR("\nfly = C-q\n", "keys:2: unknown action 'fly'");
     EXPECT_ERROR("quit = C-Q F99\n", "keys:1: unknown key 'F99'");
     EXPECT_ERROR("quit = F5 F6 F7 F8 F9\n", "keys:1: quit has more than 4 keys");
-    EXPECT_ERROR("quit = F10\n# x\nquit = F9\n", "keys:3: quit already bound on line 1");
+    EXPECT_ERROR("export = F10\n# x\nexport = F9\n", "keys:3: export already bound on line 1");
     EXPECT_ERROR("quit F10\n", "keys:1: expected 'ACTION = KEY...' or 'unbind KEY'");
     EXPECT_ERROR("quit export = F10\n", "keys:1: expected one action name before '='");
     EXPECT_ERROR(" = F10\n", "expected one action name");
@@ -209,8 +209,8 @@ TEST(keys_file_errors_name_file_and_line) {
     EXPECT_ERROR("regenerate = C-n\n",
                  "keys:1: C-n is bound to both regenerate (line 1) and new_session (default) in "
                  "the global context");
-    EXPECT_ERROR("\n\nsearch = F9\nrecord = F9\n",
-                 "keys:4: F9 is bound to both search (line 3) and record (line 4)");
+    EXPECT_ERROR("\n\nsearch = M-F5\nrecord = M-F5\n",
+                 "keys:4: M-F5 is bound to both search (line 3) and record (line 4)");
     EXPECT_ERROR("persona_edit = n\n", "persona_edit (line 1) and persona_new (default) in the "
                                        "personas context");
     EXPECT_ERROR("quit = C-a\n",
@@ -331,9 +331,44 @@ TEST(keys_every_bound_key_has_a_handler) {
     /* rebound: the pane actions on other keys, the paging keys on F-keys */
     const char *f = "persona_pick = o\npersona_edit = E\npersona_new = N\n"
                     "template_pick = o\ntemplate_edit = E\ntemplate_new = N\ntemplate_report = R\n"
-                    "session_open = o\nsession_delete = x\npage_top = F9\npage_bottom = F10\n";
+                    "session_open = o\nsession_delete = x\npage_top = M-F5\npage_bottom = F10\n";
     REQUIRE(keys_parse(&m, f, strlen(f), "keys") == 0);
     every_bound_key_has_a_handler(&m);
     CHECK_EQ_INT(keys_lookup(&m, 'x', KEYS_CTX_SESSIONS), KEYS_SESSION_DELETE);
-    CHECK_EQ_INT(keys_lookup(&m, KEYS_FN | KEY_F(9), KEYS_CTX_INPUT), KEYS_PAGE_TOP);
+    CHECK_EQ_INT(keys_lookup(&m, KEYS_ALT | KEYS_FN | KEY_F(5), KEYS_CTX_INPUT), KEYS_PAGE_TOP);
+}
+
+/* ------------------------------------------------------- bad lines */
+
+/* A bad line is reported with its file and line and passed over; every
+ * other line applies (a key file with one typo keeps the user's other
+ * bindings), and a conflict sends the later binding back to its defaults. */
+TEST(keys_bad_line_reported_and_the_rest_applied) {
+    Keymap m;
+    const char *text = "quit = F10\n"
+                       "help = NoSuchKey\n"
+                       "persona_pick = o\n"
+                       "regenerate = F10\n";
+    CHECK(keys_parse(&m, text, strlen(text), "/c/unum/keys") == -1);
+    CHECK_ERR("/c/unum/keys:2: unknown key 'NoSuchKey'");
+    CHECK_ERR("and 1 more problems");
+    CHECK_EQ_INT(keys_lookup(&m, KEYS_FN | KEY_F(10), KEYS_CTX_GLOBAL), KEYS_QUIT);
+    CHECK_EQ_INT(keys_lookup(&m, 'o', KEYS_CTX_PERSONAS), KEYS_PERSONA_PICK);
+    /* the bad line left help as it was, and regenerate (bound later than
+     * quit to the same key) keeps its default */
+    CHECK_EQ_INT(keys_lookup(&m, KEYS_FN | KEY_F(1), KEYS_CTX_GLOBAL), KEYS_HELP);
+    CHECK_EQ_INT(keys_lookup(&m, 18, KEYS_CTX_GLOBAL), KEYS_REGENERATE);
+    /* one bad line alone: its message, no count */
+    text = "quit = F10 nothing\npersona_pick = o\n";
+    CHECK(keys_parse(&m, text, strlen(text), "keys") == -1);
+    CHECK_ERR("keys:1: unknown key 'nothing'");
+    CHECK(!strstr(unum_error(), "more problems"));
+    CHECK_EQ_INT(keys_lookup(&m, 17, KEYS_CTX_GLOBAL), KEYS_QUIT);
+    CHECK_EQ_INT(keys_lookup(&m, KEYS_FN | KEY_F(10), KEYS_CTX_GLOBAL), KEYS_NONE);
+    CHECK_EQ_INT(keys_lookup(&m, 'o', KEYS_CTX_PERSONAS), KEYS_PERSONA_PICK);
+    /* a line that is not UTF-8 is passed over too */
+    text = "quit = F10\nhelp = \xff\n";
+    CHECK(keys_parse(&m, text, strlen(text), "keys") == -1);
+    CHECK_ERR("keys:2: invalid UTF-8");
+    CHECK_EQ_INT(keys_lookup(&m, KEYS_FN | KEY_F(10), KEYS_CTX_GLOBAL), KEYS_QUIT);
 }

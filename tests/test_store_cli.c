@@ -311,6 +311,8 @@ TEST(cli_sessions_commands) {
     CHECK(out && !strncmp(out, want, strlen(want))); /* newest first */
     CHECK_CONTAINS(out, "Quarterly planning");
     CHECK_CONTAINS(out, "2 messages");
+    CHECK_CONTAINS(out, "\t1 message\t"); /* one message: singular */
+    CHECK(!strstr(out, "1 messages"));
     free(out);
     CHECK_EQ_INT(sh(&out, NULL, "$U $D sessions show %lld", (long long)a), 0);
     CHECK_CONTAINS(out, "Quarterly planning");

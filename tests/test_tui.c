@@ -18,6 +18,7 @@
 #include "tui/core/recordings.h"
 #include "store/session.h"
 #include "store/store.h"
+#include "tui/core/when.h"
 #include "engine/base/util.h"
 #include "audio/wav.h"
 
@@ -26,6 +27,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 typedef struct {
@@ -51,7 +54,9 @@ static int sh(const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(cmd, sizeof cmd, fmt, ap);
     va_end(ap);
-    return test_shell(":", cmd, NULL, NULL);
+    int rc = test_shell(":", cmd, NULL, NULL);
+    if (rc && getenv("UNUM_SHOW")) printf("DEBUG rc=%d: %.300s\n", rc, cmd);
+    return rc;
 }
 
 static char *screen(Tui *t) {
@@ -99,18 +104,23 @@ static void config(Tui *t, const char *lines) {
     sh("mkdir -p %s/cfg/unum && printf '%%s\\n' '%s' > %s/cfg/unum/config", t->dir, lines, t->dir);
 }
 
-/* Starts the app in a 110 x 32 window with extra environment and args; the
+/* Starts the app in a w x h window with extra environment and args; the
  * window shows "EXIT=N" at the start of a line when it ends (the terminal
  * is reset first: an app killed mid-screen leaves it raw, where a newline
  * does not return the cursor and "EXIT=N" would wrap). */
-static int start(Tui *t, const char *env, const char *args) {
+static int start_at(Tui *t, int w, int h, const char *env, const char *args) {
     sh("tmux -L %s kill-server 2>/dev/null; sleep 0.2", t->sock); /* a previous run */
-    return sh("cd %s && tmux -L %s new-session -d -s u -x 110 -y 32 "
+    return sh("cd %s && tmux -L %s new-session -d -s u -x %d -y %d "
               "\"env HOME=%s HF_HOME=%s/hf XDG_CONFIG_HOME=%s/cfg XDG_DATA_HOME=%s/data "
               "XDG_STATE_HOME=%s/state NO_COLOR= %s %s --db %s/u.db %s; r=\\$?; "
               "stty sane 2>/dev/null; echo; echo EXIT=\\$r; sleep 60\"",
-              t->root, t->sock, t->dir, t->dir, t->dir, t->dir, t->dir, env ? env : "", t->bin,
-              t->dir, args ? args : "");
+              t->root, t->sock, w, h, t->dir, t->dir, t->dir, t->dir, t->dir, env ? env : "",
+              t->bin, t->dir, args ? args : "");
+}
+
+/* start_at in a 110 x 32 window. */
+static int start(Tui *t, const char *env, const char *args) {
+    return start_at(t, 110, 32, env, args);
 }
 
 static int tui_open(Tui *t) {
@@ -488,6 +498,7 @@ TEST(tui_persona_edit_and_use) {
     REQUIRE(wait_for(&t, "model loaded", 20000));
     keys(&t, "Tab");
     keys(&t, "Tab"); /* the persona pane */
+    keys(&t, "M-c"); /* its commands: letters act */
     keys(&t, "e");   /* the first persona, in the editor */
     CHECK(wait_for(&t, "saved", 5000));
     keys(&t, "Enter");
@@ -588,6 +599,7 @@ TEST(tui_rebound_keys_act) {
     CHECK(wait_gone(&t, "(writing", 10000));
     keys(&t, "Tab");
     keys(&t, "Tab"); /* the persona pane */
+    keys(&t, "M-c");
     keys(&t, "o");
     CHECK(wait_for(&t, "conditions the replies", 5000));
     keys(&t, "F2");
@@ -624,9 +636,9 @@ TEST(tui_theme_help_zoom) {
     CHECK(wait_for(&t, "export the session as Markdown", 5000));
     keys(&t, "Escape");
     CHECK(wait_gone(&t, "quit unum", 5000));
-    keys(&t, "C-z");
+    keys(&t, "M-z");
     CHECK(wait_gone(&t, "Transcript", 5000));
-    keys(&t, "C-z");
+    keys(&t, "M-z");
     CHECK(wait_for(&t, "Transcript", 5000));
     keys(&t, "C-q");
     CHECK(wait_for(&t, "EXIT=0", 5000));
@@ -647,13 +659,13 @@ TEST(tui_no_model_and_bad_database) {
     CHECK(wait_for(&t, "database:", 10000));
     CHECK(wait_for(&t, "First run", 5000)); /* nothing on this machine: the offer */
     keys(&t, "n");
-    CHECK(wait_for(&t, "No language model yet", 5000));
+    CHECK(wait_for(&t, "No language model. Press C-o", 5000));
     keys(&t, "F1");
     CHECK(wait_for(&t, "quit unum", 5000));
     keys(&t, "Escape");
     text(&t, "hi");
     keys(&t, "Enter");
-    CHECK(wait_for(&t, "no language model is loaded", 5000));
+    CHECK(wait_for(&t, "No language model. Press C-o", 5000));
     keys(&t, "C-q");
     CHECK(wait_for(&t, "EXIT=0", 5000));
     sh("tmux -L %s kill-server", t.sock);
@@ -661,7 +673,7 @@ TEST(tui_no_model_and_bad_database) {
     REQUIRE(start(&t, NULL, NULL) == 0);
     CHECK(wait_for(&t, "First run", 10000));
     keys(&t, "n");
-    CHECK(wait_for(&t, "no model: set model = DIR", 5000));
+    CHECK(wait_for(&t, "start unum with -m DIR (or set model = DIR in", 5000));
     keys(&t, "C-q");
     CHECK(wait_for(&t, "EXIT=0", 5000));
     tui_close(&t);
@@ -752,6 +764,24 @@ TEST(tui_records_and_transcribes) {
     CHECK(wait_for(&t, "as persona ", 2000));
     keys(&t, "Enter");
     CHECK(wait_for(&t, "stored; r in the template pane", 60000));
+    /* the transcript's start: its first segment on the pane's first row
+     * (not alone at the bottom of an empty pane), and paging back from there
+     * moves nothing: the view never goes past the content */
+    keys(&t, "Tab");
+    CHECK(wait_for(&t, "\xe2\x96\xb8 Transcript", 5000));
+    keys(&t, "'M-<'");
+    usleep(300 * 1000);
+    char *before = screen(&t);
+    const char *row2 = before;
+    for (int i = 0; i < 2 && row2; i++) row2 = strchr(row2, '\n'), row2 = row2 ? row2 + 1 : NULL;
+    CHECK(row2 && strstr(row2, "00:00") && strstr(row2, "00:00") < strchr(row2, '\n'));
+    keys(&t, "PPage");
+    keys(&t, "PPage");
+    usleep(300 * 1000);
+    char *after = screen(&t);
+    CHECK_STR(after, before);
+    free(before);
+    free(after);
     keys(&t, "C-q");
     CHECK(wait_for(&t, "EXIT=0", 10000));
     /* the rows: one recording, complete, with the segments shown */
@@ -854,7 +884,11 @@ TEST(tui_no_audio_device) {
     char args[1024];
     snprintf(args, sizeof args, "-m /nonexistent/model --whisper %s", wh);
     REQUIRE(start(&t, "SDL_AUDIODRIVER=disk SDL_DISKAUDIOFILEIN=/nonexistent/mic.raw", args) == 0);
+    /* the model's load error holds the bottom line: the log has the rest */
+    REQUIRE(wait_for(&t, "cannot load the language model", 20000));
+    keys(&t, "F9");
     REQUIRE(wait_for(&t, "speech model ready", 20000));
+    keys(&t, "Escape");
     keys(&t, "F5");
     CHECK(wait_for(&t, "cannot open for capture", 5000));
     keys(&t, "F4");
@@ -976,7 +1010,11 @@ TEST(tui_quit_while_recording_keeps_the_transcript) {
     snprintf(env, sizeof env, "SDL_AUDIODRIVER=disk SDL_DISKAUDIOFILEIN=%s", raw);
     snprintf(args, sizeof args, "-m /nonexistent/model --whisper %s", wh);
     REQUIRE(start(&t, env, args) == 0);
+    /* the model's load error holds the bottom line: the log has the rest */
+    REQUIRE(wait_for(&t, "cannot load the language model", 20000));
+    keys(&t, "F9");
     REQUIRE(wait_for(&t, "speech model ready", 20000));
+    keys(&t, "Escape");
     keys(&t, "F5");
     CHECK(wait_for(&t, "REC", 5000));
     sleep(3);
@@ -1304,7 +1342,11 @@ TEST(tui_records_without_a_speech_model_pauses_and_transcribes_later) {
     /* later, with a speech model: t in the library */
     snprintf(args, sizeof args, "-m /nonexistent/model --whisper %s", wh);
     REQUIRE(start(&t, NULL, args) == 0);
+    /* the model's load error holds the bottom line: the log has the rest */
+    REQUIRE(wait_for(&t, "cannot load the language model", 20000));
+    keys(&t, "F9");
     REQUIRE(wait_for(&t, "speech model ready", 20000));
+    keys(&t, "Escape");
     keys(&t, "F12");
     CHECK(wait_for(&t, "not transcribed (t)", 5000));
     keys(&t, "t");
@@ -1388,7 +1430,8 @@ TEST(tui_persona_edit_fails_renames_and_deletes) {
     sscanf(before, "%63s", first);
     free(before);
     REQUIRE(first[0]);
-    keys(&t, "F6"); /* the persona pane, its first persona */
+    keys(&t, "F6");  /* the persona pane, its first persona */
+    keys(&t, "M-c"); /* its commands: letters act */
     keys(&t, "e");
     CHECK(wait_for(&t, "Rename?", 10000));
     /* the second opening: the user's text with the error above its line */
@@ -1419,6 +1462,7 @@ TEST(tui_persona_edit_fails_renames_and_deletes) {
     /* delete: n keeps it, y deletes it */
     keys(&t, "F6");
     for (int i = 0; i < 8; i++) keys(&t, "Down"); /* renamed-one sorts last */
+    keys(&t, "M-c");
     keys(&t, "d");
     CHECK(wait_for(&t, "Delete persona 'renamed-one'?", 5000));
     keys(&t, "n");
@@ -1499,6 +1543,423 @@ TEST(tui_help_fits_80x24) {
     }
     for (int p = 0; p < n_pages; p++) free(pages[p]);
     keys(&t, "Escape");
+    keys(&t, "C-q");
+    CHECK(wait_for(&t, "EXIT=0", 5000));
+    tui_close(&t);
+}
+
+/* ------------------------------------------------------------ errors, keys, mouse */
+
+/* Errors at start (a bad settings line, a missing theme, a database that
+ * cannot be opened) used to be replaced within a second by "model loaded":
+ * the first stays on the bottom line until a key, the count of the others
+ * with it, the chat says that nothing will be saved, and F9 lists them all
+ * with the notes that came after. */
+TEST(tui_errors_stay_on_screen_and_in_the_log) {
+    Tui t;
+    if (tui_open(&t)) return;
+    char *model = chat_fixture(&t);
+    if (!model) return;
+    char cfg[1024];
+    snprintf(cfg, sizeof cfg, "model = %s\nbogus = 1", model);
+    config(&t, cfg);
+    sh("mkdir -p %s/u.db", t.dir); /* a folder where the database should be */
+    REQUIRE(start(&t, NULL, "--theme nosuch") == 0);
+    REQUIRE(wait_for(&t, "| tiny-qwen-vocab |", 20000)); /* loaded: the status bar says so */
+    usleep(300 * 1000);
+    char *s = screen(&t);
+    CHECK_CONTAINS(s, "unknown setting \"bogus\"");
+    CHECK_CONTAINS(s, "(2 more: F9 shows them)");
+    CHECK(!strstr(s, "model loaded"));
+    CHECK_CONTAINS(s, "Chat (not saved)");
+    CHECK_CONTAINS(s, "The database could not be opened: nothing in this session will");
+    free(s);
+    keys(&t, "F9");
+    CHECK(wait_for(&t, "Messages, newest last", 5000));
+    s = screen(&t);
+    CHECK_CONTAINS(s, "error: ");
+    CHECK_CONTAINS(s, "config:2: unknown setting");
+    CHECK_CONTAINS(s, "nosuch");
+    CHECK_CONTAINS(s, "database:");
+    CHECK_CONTAINS(s, "model loaded");
+    free(s);
+    keys(&t, "Escape");
+    CHECK(wait_gone(&t, "Messages, newest last", 5000));
+    keys(&t, "F4"); /* after a key, notes show again */
+    CHECK(wait_for(&t, "(remembered in", 5000));
+    keys(&t, "C-q");
+    CHECK(wait_for(&t, "EXIT=0", 5000));
+    free(model);
+    tui_close(&t);
+}
+
+/* The README's settings example, a comment after the value, loads the
+ * model it names; a key file with a bad line says which line and applies
+ * the others (F10 quits here). */
+TEST(tui_settings_comment_and_bad_key_line) {
+    Tui t;
+    if (tui_open(&t)) return;
+    char *model = chat_fixture(&t);
+    if (!model) return;
+    char cfg[1024];
+    snprintf(cfg, sizeof cfg, "model = %s    # directory or repo id (see below)\ntheme = mono  # m", model);
+    config(&t, cfg);
+    sh("printf 'help = NoSuchKey\\nquit = F10 C-q\\n' > %s/cfg/unum/keys", t.dir);
+    REQUIRE(start(&t, NULL, NULL) == 0);
+    CHECK(wait_for(&t, "keys:1: unknown key 'NoSuchKey'", 10000));
+    CHECK(wait_for(&t, "| tiny-qwen-vocab |", 20000));
+    keys(&t, "F10");
+    CHECK(wait_for(&t, "EXIT=0", 5000));
+    free(model);
+    tui_close(&t);
+}
+
+/* The first-run dialog at 40x12, 80x24, 120x40 and 200x60: its text is
+ * wrapped, never cut, its three choices are all in sight, and the settings
+ * folder it names exists. */
+TEST(tui_first_run_dialog_fits_every_size) {
+    Tui t;
+    if (tui_open(&t)) return;
+    static const int size[][2] = {{40, 12}, {80, 24}, {120, 40}, {200, 60}};
+    for (int i = 0; i < 4; i++) {
+        sh("rm -rf %s/cfg", t.dir);
+        REQUIRE(start_at(&t, size[i][0], size[i][1], NULL, NULL) == 0);
+        if (!wait_for(&t, "First run", 10000)) break;
+        usleep(300 * 1000);
+        char *s = screen(&t);
+        printf("  %dx%d\n", size[i][0], size[i][1]);
+        if (getenv("UNUM_SHOW")) printf("%s\n", s);
+        CHECK_CONTAINS(s, "y: download now");
+        CHECK_CONTAINS(s, "o: open a model folder");
+        CHECK_CONTAINS(s, "n: not now");
+        CHECK_CONTAINS(s, "MB)"); /* the question above them, to its end */
+        if (size[i][0] >= 80) { /* room for the whole text too */
+            CHECK_CONTAINS(s, "Esc stops it.");
+            CHECK_CONTAINS(s, "or start with -m DIR."); /* the end of the text */
+            CHECK_CONTAINS(s, "none was found on this machine.");
+            CHECK_CONTAINS(s, "openai/whisper-base");
+            CHECK_CONTAINS(s, "huggingface.co");
+            CHECK_CONTAINS(s, "Qwen2.5-0.5B-Instruct?"); /* the end of the question */
+        }
+        free(s);
+        char dir[1024];
+        snprintf(dir, sizeof dir, "%s/cfg/unum", t.dir);
+        struct stat sb;
+        CHECK(stat(dir, &sb) == 0 && S_ISDIR(sb.st_mode));
+        keys(&t, "n");
+        keys(&t, "C-q");
+        CHECK(wait_for(&t, "EXIT=0", 5000));
+    }
+    tui_close(&t);
+}
+
+/* No model: the chat gives one instruction with both ways out, and a model
+ * folder typed into the app's prompt (with the editor's keys) is loaded and,
+ * when the user says so, remembered in the settings file. */
+TEST(tui_no_model_opens_a_folder_and_remembers_it) {
+    Tui t;
+    if (tui_open(&t)) return;
+    char *model = chat_fixture(&t);
+    if (!model) return;
+    REQUIRE(start(&t, NULL, NULL) == 0);
+    REQUIRE(wait_for(&t, "First run", 10000));
+    keys(&t, "n");
+    CHECK(wait_for(&t, "No language model. Press C-o to open a model folder now.", 5000));
+    CHECK(wait_for(&t, "`unum pull", 5000));
+    CHECK(wait_for(&t, "Qwen2.5-0.5B-Instruct`.", 5000));
+    keys(&t, "C-o");
+    CHECK(wait_for(&t, "Open a model folder", 5000));
+    text(&t, "/nonexistent/model");
+    keys(&t, "Enter");
+    CHECK(wait_for(&t, "/nonexistent/model", 5000));
+    CHECK(wait_for(&t, "Open a model folder", 2000)); /* still open, the error below */
+    keys(&t, "C-u"); /* the editor's keys: clear, then type */
+    char path[1100];
+    snprintf(path, sizeof path, "%s", model);
+    size_t n = strlen(path);
+    text(&t, path + 1); /* all but the leading '/', typed after Home */
+    keys(&t, "Home");
+    text(&t, "/");
+    (void)n;
+    keys(&t, "Enter");
+    CHECK(wait_for(&t, "Remember", 20000));
+    CHECK(wait_for(&t, "| tiny-qwen-vocab |", 5000));
+    keys(&t, "y");
+    CHECK(wait_for(&t, "saved in", 5000));
+    snprintf(path, sizeof path, "%s/cfg/unum/config", t.dir);
+    char *c = unum_read_file(path, 1 << 16, NULL), want[1200];
+    snprintf(want, sizeof want, "model = %s\n", model);
+    CHECK(c && strstr(c, want));
+    free(c);
+    keys(&t, "C-q");
+    CHECK(wait_for(&t, "EXIT=0", 5000));
+    free(model);
+    tui_close(&t);
+}
+
+/* Typing with a side pane focused writes the message ("e" used to open an
+ * editor); the pane's letters act only in its command mode, whose title
+ * says so; at 80 columns Esc leaves a side pane shown alone. */
+TEST(tui_typing_goes_to_the_message_in_any_pane) {
+    Tui t;
+    if (tui_open(&t)) return;
+    char env[256];
+    snprintf(env, sizeof env, "EDITOR=/bin/false");
+    REQUIRE(start(&t, env, "-m /nonexistent/model") == 0);
+    REQUIRE(wait_for(&t, "cannot load the language model", 10000));
+    CHECK(wait_for(&t, "\xe2\x96\xb8 Chat", 2000)); /* the focus is marked */
+    keys(&t, "Tab");
+    keys(&t, "Tab"); /* the persona pane */
+    CHECK(wait_for(&t, "\xe2\x96\xb8 Persona (Enter use, M-c keys)", 5000));
+    text(&t, "en");
+    CHECK(wait_for(&t, "\xe2\x96\xb8 Chat", 5000));
+    char *s = screen(&t);
+    CHECK(!strstr(s, "editor exited"));
+    CHECK_CONTAINS(s, "\xe2\x94\x82" "en "); /* the message box holds the text */
+    free(s);
+    keys(&t, "Tab");
+    keys(&t, "Tab");
+    keys(&t, "M-c");
+    CHECK(wait_for(&t, "\xe2\x96\xb8 Persona: e edit, n new", 5000));
+    keys(&t, "e"); /* now a command: the editor runs (and fails) */
+    CHECK(wait_for(&t, "the editor exited with status", 5000));
+    keys(&t, "Escape");
+    CHECK(wait_for(&t, "\xe2\x96\xb8 Persona (Enter use", 5000));
+    /* 80 columns: one pane at a time; Esc goes back to the chat */
+    sh("tmux -L %s resize-window -t u -x 80 -y 24", t.sock);
+    CHECK(wait_gone(&t, "Transcript", 5000));
+    keys(&t, "Escape");
+    CHECK(wait_for(&t, "\xe2\x96\xb8 Chat", 5000));
+    keys(&t, "M-z"); /* zoom is M-z (or F11) now */
+    keys(&t, "Escape");
+    CHECK(wait_for(&t, "\xe2\x96\xb8 Chat", 5000));
+    keys(&t, "C-q");
+    CHECK(wait_for(&t, "EXIT=0", 5000));
+    tui_close(&t);
+}
+
+/* Ctrl-Z stops the process as in any terminal program (here under an
+ * interactive shell, whose job control says "Stopped") and fg brings the
+ * screen back; Ctrl-C with nothing running says that a second one quits,
+ * and the second one does. */
+TEST(tui_ctrl_z_suspends_and_ctrl_c_twice_quits) {
+    Tui t;
+    if (tui_open(&t)) return;
+    if (test_shell(":", "command -v bash", NULL, NULL)) {
+        tui_close(&t);
+        test_skip("needs bash for job control");
+        return;
+    }
+    REQUIRE(sh("tmux -L %s new-session -d -s u -x 110 -y 32 'env PS1=$ bash --norc --noprofile -i'",
+               t.sock) == 0);
+    char line[2048];
+    snprintf(line, sizeof line,
+             "env HOME=%s XDG_CONFIG_HOME=%s/cfg XDG_DATA_HOME=%s/data XDG_STATE_HOME=%s/state "
+             "%s --db %s/u.db -m /nonexistent/model; echo EXIT=$?",
+             t.dir, t.dir, t.dir, t.dir, t.bin, t.dir);
+    text(&t, line);
+    keys(&t, "Enter");
+    REQUIRE(wait_for(&t, "cannot load the language model", 10000));
+    keys(&t, "C-z");
+    CHECK(wait_for(&t, "Stopped", 5000)); /* the shell's job control has it */
+    CHECK(wait_gone(&t, "unum |", 5000)); /* the terminal is the shell's again */
+    text(&t, "fg");
+    keys(&t, "Enter");
+    CHECK(wait_for(&t, "unum |", 5000)); /* drawn again */
+    keys(&t, "C-c");
+    CHECK(wait_for(&t, "Ctrl-C again quits", 5000));
+    keys(&t, "F4"); /* another key in between: the next Ctrl-C only warns */
+    keys(&t, "C-c");
+    CHECK(wait_for(&t, "Ctrl-C again quits", 5000));
+    keys(&t, "C-c");
+    CHECK(wait_gone(&t, "unum |", 5000));
+    text(&t, "echo FG=$?"); /* fg's status is the app's */
+    keys(&t, "Enter");
+    CHECK(wait_for(&t, "FG=0", 5000));
+    tui_close(&t);
+}
+
+/* Row row of screen scr: the text inside the chat pane's borders. */
+static char *chat_row(const char *scr, int row) {
+    const char *l = scr;
+    for (int i = 0; i < row && l; i++) l = strchr(l, '\n'), l = l ? l + 1 : NULL;
+    if (!l) return xstrdup("");
+    const char *e = strchr(l, '\n');
+    size_t n = e ? (size_t)(e - l) : strlen(l);
+    /* the chat pane: the text between its left border and the next one */
+    const char *b = strstr(l, "\xe2\x94\x82");
+    const char *from = b && b < l + n ? b + 3 : l;
+    const char *c = strstr(from, "\xe2\x94\x82");
+    if (!c || c > l + n) c = l + n;
+    char *out = xmalloc((size_t)(c - from) + 1);
+    memcpy(out, from, (size_t)(c - from));
+    out[c - from] = 0;
+    return out;
+}
+
+/* Paging the chat: the view holds still while a reply grows below it,
+ * Ctrl-C stops the reply, PgDn moves by the pane's height (one row shared),
+ * M-< and M-> go to the ends. Copy says where the text went (tmux's buffer
+ * here); the rename field takes the editor's keys, and a long title does
+ * not push the count and the local time off the row. */
+TEST(tui_pages_hold_still_copy_and_rename) {
+    Tui t;
+    if (tui_open(&t)) return;
+    char *model = chat_fixture(&t);
+    if (!model) return;
+    char cfg[1024];
+    snprintf(cfg, sizeof cfg, "model = %s\nmax_tokens = 2500\ntemperature = 0", model);
+    config(&t, cfg);
+    REQUIRE(start(&t, "DISPLAY= WAYLAND_DISPLAY= TZ=NPT-5:45", NULL) == 0);
+    REQUIRE(wait_for(&t, "model loaded", 20000));
+    char msg[4000];
+    size_t n = 0;
+    for (int i = 1; i <= 400; i++) n += (size_t)snprintf(msg + n, sizeof msg - n, "w%03d ", i);
+    msg[n - 1] = 0;
+    text(&t, msg);
+    keys(&t, "Enter");
+    CHECK(wait_for(&t, "(writing; Esc cancels)", 10000));
+    keys(&t, "PPage");
+    usleep(300 * 1000);
+    char *a1 = screen(&t);
+    usleep(1000 * 1000); /* the reply grows meanwhile (a few seconds' worth of tokens left) */
+    char *a2 = screen(&t);
+    CHECK_CONTAINS(a2, "reply in progress"); /* it grew all along */
+    for (int r = 2; r < 24; r++) {
+        char *x = chat_row(a1, r), *y = chat_row(a2, r);
+        CHECK_STR(y, x);
+        free(x), free(y);
+    }
+    free(a1), free(a2);
+    keys(&t, "C-c"); /* Ctrl-C stops the reply, as Esc does */
+    CHECK(wait_for(&t, "reply cancelled", 10000));
+    keys(&t, "'M-<'");
+    CHECK(wait_for(&t, "\xe2\x94\x82 w001 w002", 5000)); /* the first row, not the title */
+    char *top = screen(&t);
+    keys(&t, "NPage");
+    usleep(300 * 1000);
+    char *next = screen(&t);
+    CHECK(!strstr(next, "\xe2\x94\x82 w001 w002"));
+    /* the last row of one page is the first of the next */
+    int last = 0;
+    for (int r = 2; r < 32; r++) {
+        char *x = chat_row(top, r);
+        if (strstr(x, "\xe2\x94\x80")) { /* the bottom border */
+            free(x);
+            break;
+        }
+        last = r;
+        free(x);
+    }
+    char *x = chat_row(top, last), *y = chat_row(next, 2);
+    CHECK_STR(y, x);
+    free(x), free(y), free(top), free(next);
+    keys(&t, "'M-<'");
+    CHECK(wait_for(&t, "\xe2\x94\x82 w001 w002", 5000));
+    keys(&t, "'M->'");
+    CHECK(wait_gone(&t, "\xe2\x94\x82 w001 w002", 5000));
+    CHECK(wait_for(&t, "[cancelled]", 5000));
+    /* copy: tmux's paste buffer, and the note says so */
+    keys(&t, "C-y");
+    CHECK(wait_for(&t, "to tmux's paste buffer", 5000));
+    char cmd[256], *buf = NULL;
+    snprintf(cmd, sizeof cmd, "tmux -L %s show-buffer", t.sock);
+    test_shell(":", cmd, &buf, NULL);
+    CHECK(buf && buf[0]);
+    free(buf);
+    /* rename with the editor's keys, to a title longer than the row */
+    keys(&t, "F2");
+    CHECK(wait_for(&t, "w001 w002", 5000));
+    keys(&t, "r");
+    keys(&t, "C-u");
+    text(&t, "tail");
+    keys(&t, "C-a");
+    char lng[200];
+    snprintf(lng, sizeof lng, "%s", "a very long title ");
+    for (int i = 0; i < 6; i++) strcat(lng, "that goes on ");
+    text(&t, lng);
+    keys(&t, "Enter");
+    CHECK(wait_for(&t, "a very long title that goes on", 5000));
+    char *s = screen(&t);
+    CHECK_CONTAINS(s, "2 messages");
+    CHECK(!strstr(s, "msgs"));
+    char *list = cli(&t, "sessions list"), upd[64] = "", when[64];
+    sscanf(list, "%*s %63s", upd);
+    setenv("TZ", "NPT-5:45", 1);
+    tzset();
+    when_local(upd, when, sizeof when);
+    unsetenv("TZ");
+    tzset();
+    CHECK_CONTAINS(s, when); /* the time in the app's time zone */
+    free(list);
+    free(s);
+    char *shown = cli(&t, "sessions list");
+    CHECK_CONTAINS(shown, "a very long title");
+    CHECK_CONTAINS(shown, "that goes on tail");
+    free(shown);
+    keys(&t, "Escape");
+    keys(&t, "C-q");
+    CHECK(wait_for(&t, "EXIT=0", 5000));
+    free(model);
+    tui_close(&t);
+}
+
+/* Writes the bytes of an X10 mouse report (what tmux-256color's kmous
+ * announces) for button b at column x, row y (0-based). */
+static void mouse(Tui *t, int b, int x, int y) {
+    sh("tmux -L %s send-keys -t u -H 1b 5b 4d %02x %02x %02x", t->sock, 32 + b, 33 + x, 33 + y);
+    usleep(200 * 1000);
+}
+
+/* A click focuses the pane under it, the wheel moves a list's selection,
+ * Home and End go to its ends; mouse = off leaves the mouse to the
+ * terminal. */
+TEST(tui_mouse_focuses_and_scrolls) {
+    Tui t;
+    if (tui_open(&t)) return;
+    REQUIRE(start(&t, NULL, "-m /nonexistent/model") == 0);
+    REQUIRE(wait_for(&t, "cannot load the language model", 10000));
+    char cmd[256], *out = NULL;
+    snprintf(cmd, sizeof cmd, "tmux -L %s display -p -t u '#{mouse_any_flag}#{mouse_standard_flag}'",
+             t.sock);
+    test_shell(":", cmd, &out, NULL);
+    CHECK(out && strchr(out, '1')); /* the app asked for the mouse */
+    free(out);
+    /* 110 x 32: the persona pane is rows 13-19 of the right column; row 14
+     * is its first persona */
+    mouse(&t, 0, 80, 14);
+    mouse(&t, 3, 80, 14); /* the release */
+    CHECK(wait_for(&t, "\xe2\x96\xb8 Persona", 5000));
+    keys(&t, "Enter");
+    CHECK(wait_for(&t, "conditions the replies", 5000));
+    char *s = screen(&t), first[64] = "";
+    const char *q = strstr(s, "persona '");
+    if (q) sscanf(q + 9, "%63[^']", first);
+    free(s);
+    mouse(&t, 65, 80, 16); /* the wheel, towards the user: the next one */
+    keys(&t, "Enter");
+    usleep(300 * 1000);
+    s = screen(&t);
+    char second[64] = "";
+    q = strstr(s, "persona '");
+    if (q) sscanf(q + 9, "%63[^']", second);
+    free(s);
+    CHECK(first[0] && second[0] && strcmp(first, second));
+    /* Home and End in the list: its first and last rows */
+    keys(&t, "End");
+    keys(&t, "Enter");
+    CHECK(wait_for(&t, "persona 'engineer'", 5000)); /* the built-ins, sorted */
+    keys(&t, "Home");
+    keys(&t, "Enter");
+    CHECK(wait_for(&t, "persona 'analyst'", 5000));
+    keys(&t, "C-q");
+    CHECK(wait_for(&t, "EXIT=0", 5000));
+    config(&t, "mouse = off");
+    REQUIRE(start(&t, NULL, "-m /nonexistent/model") == 0);
+    REQUIRE(wait_for(&t, "cannot load the language model", 10000));
+    test_shell(":", cmd, &out, NULL);
+    CHECK(out && !strchr(out, '1'));
+    free(out);
     keys(&t, "C-q");
     CHECK(wait_for(&t, "EXIT=0", 5000));
     tui_close(&t);

@@ -66,16 +66,28 @@ static App *g_app; /* for the signal handlers */
 
 /* ------------------------------------------------------------ messages */
 
+/* Every note goes to the log (F9). An error stays on the bottom line until
+ * the next key: notes that come meanwhile are only logged, and errors are
+ * counted ("N more"), so that "model loaded" cannot hide a start-up error. */
 void app_note(App *a, int err, const char *fmt, ...) {
-    if (a->note_sticky) return; /* an alert is waiting for Esc */
+    char msg[sizeof a->note];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(a->note, sizeof a->note, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    for (char *c = a->note; *c; c++)
+    for (char *c = msg; *c; c++)
         if (*c == '\n' || *c == '\t') *c = ' ';
-    a->note_err = err;
+    msglog_add(a, err, msg);
     a->dirty = 1;
+    if (a->note_sticky) return; /* an alert is waiting for Esc */
+    if (a->note_hold) {
+        a->note_more += err;
+        return;
+    }
+    memcpy(a->note, msg, sizeof msg);
+    a->note_err = err;
+    a->note_hold = err;
+    a->note_more = 0;
 }
 
 /* An error that stopped something the user started (a recording, a voice
@@ -88,6 +100,7 @@ static void alert(App *a, const char *fmt, ...) {
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     a->note_sticky = 0;
+    a->note_hold = 0;
     app_note(a, 1, "[Esc] %s", msg);
     a->note_sticky = 1;
 }
@@ -119,8 +132,6 @@ static void term_start(App *a) {
     noecho();
     nonl(); /* Enter is \r, Ctrl-J is \n: two keys */
     keypad(stdscr, TRUE);
-    mousemask(BUTTON1_PRESSED | BUTTON1_CLICKED, NULL); /* a click selects a message */
-    mouseinterval(0);
     set_escdelay(25);
     curs_set(1);
     nodelay(stdscr, TRUE);
@@ -196,9 +207,12 @@ void ui_box(int y, int x, int h, int w, const char *title, int focused) {
     hline_at(y + h - 1, x + 1, w - 2);
     mvaddstr(y + h - 1, x + w - 1, "\xe2\x94\x98"); /* ┘ */
     if (title && w > 6) {
-        attrset(theme_attr(focused ? THEME_TITLE_FOCUS : THEME_TITLE));
+        /* the focused pane's title is marked as well as coloured, so that
+         * the focus shows in any theme, mono included */
+        attrset(theme_attr(focused ? THEME_TITLE_FOCUS : THEME_TITLE) | (focused ? A_BOLD : 0));
         mvaddstr(y, x + 2, " ");
-        int u = ui_put(y, x + 3, title, strlen(title), w - 6);
+        int u = focused ? ui_put(y, x + 3, "\xe2\x96\xb8 ", 4, w - 6) : 0; /* ▸ */
+        u += ui_put(y, x + 3 + u, title, strlen(title), w - 6 - u);
         mvaddstr(y, x + 3 + u, " ");
     }
     attrset(A_NORMAL);
@@ -376,8 +390,10 @@ void app_send_input(App *a) {
     while (*t == ' ' || *t == '\n' || *t == '\t') t++;
     if (!*t) return;
     if (!a->loaded) {
-        app_note(a, 1, a->loading ? "the model is still loading; your text stays in the editor"
-                              : "no language model is loaded; see the message above");
+        char hint[512];
+        if (!a->loading) app_no_model_hint(a, hint, sizeof hint);
+        app_note(a, 1, "%s", a->loading ? "the model is still loading; your text stays in the editor"
+                                        : hint);
         return;
     }
     Msg *m = msg_push(a, "user", a->ed.buf);
@@ -433,24 +449,6 @@ static void on_reply_done(App *a, const Event *e) {
     a->dirty = 1;
 }
 
-/* OSC 52: the terminal puts text on the clipboard. */
-static void osc52(const char *text) {
-    static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    size_t n = strlen(text);
-    fputs("\033]52;c;", stdout);
-    for (size_t i = 0; i < n; i += 3) {
-        unsigned v = (unsigned char)text[i] << 16;
-        if (i + 1 < n) v |= (unsigned char)text[i + 1] << 8;
-        if (i + 2 < n) v |= (unsigned char)text[i + 2];
-        putchar(b64[v >> 18 & 63]);
-        putchar(b64[v >> 12 & 63]);
-        putchar(i + 1 < n ? b64[v >> 6 & 63] : '=');
-        putchar(i + 2 < n ? b64[v & 63] : '=');
-    }
-    fputs("\a", stdout);
-    fflush(stdout);
-}
-
 static const Msg *last_assistant(const App *a) {
     if (a->selecting && a->sel < a->n_msgs) return &a->msgs[a->sel];
     for (int i = a->n_msgs - 1; i >= 0; i--)
@@ -461,9 +459,10 @@ static const Msg *last_assistant(const App *a) {
 void app_copy_message(App *a) {
     const Msg *m = last_assistant(a);
     if (!m) return app_note(a, 1, "no reply to copy");
-    osc52(m->text);
-    app_note(a, 0, "copied the %s (%zu bytes) to the clipboard",
-             a->selecting ? "selected message" : "last reply", strlen(m->text));
+    char where[128];
+    clipboard_copy(m->text, where, sizeof where);
+    app_note(a, 0, "copied the %s (%zu bytes) to %s", a->selecting ? "selected message" : "last reply",
+             strlen(m->text), where);
 }
 
 static void copy_code(App *a) {
@@ -474,8 +473,9 @@ static void copy_code(App *a) {
     md_free(&d);
     if (!m || k == 0) return app_note(a, 1, "the last reply has no code block");
     char *code = md_code_block(m->text, strlen(m->text), k - 1);
-    osc52(code);
-    app_note(a, 0, "copied the last code block (%zu bytes) to the clipboard", strlen(code));
+    char where[128];
+    clipboard_copy(code, where, sizeof where);
+    app_note(a, 0, "copied the last code block (%zu bytes) to %s", strlen(code), where);
     free(code);
 }
 
@@ -765,7 +765,11 @@ static void first_run(App *a) {
         for (int i = 0; i < k; i++) free(wh[i]);
         free(wh);
     }
-    if (n == 0) a->ov = OV_PULL;
+    if (n == 0) {
+        /* the dialog names the settings file: its folder is there to open */
+        if (a->cfg_path && app_config_mkdir(a->cfg_path)) app_note(a, 1, "%s", unum_error());
+        a->ov = OV_PULL;
+    }
 }
 
 /* ------------------------------------------------------------ events */
@@ -785,9 +789,11 @@ static void handle_events(App *a) {
             a->speech_model = e->loaded.speech;
             app_note(a, 0, "model loaded in %.1f s: %s%s", e->loaded.seconds, e->loaded.dir,
                  e->loaded.speech ? " (a speech model: F8 records a voice message)" : "");
+            if (a->model_offer && a->ov == OV_NONE) a->ov = OV_MODEL_SAVE;
             break;
         case EV_LOAD_FAILED:
             a->loading = 0;
+            free(a->model_offer), a->model_offer = NULL;
             app_note(a, 1, "cannot load the language model: %s", e->failed.why);
             break;
         case EV_TOKEN: on_token(a, e->token); break;
@@ -1001,7 +1007,12 @@ static void draw_bottom(App *a) {
     if (a->note[0]) {
         attrset(theme_attr(a->note_err ? THEME_ERROR : THEME_NORMAL));
         ui_fill(y, 0, a->W);
-        ui_put(y, 0, a->note, strlen(a->note), a->W);
+        char more[96] = "", kn[KEYS_NAME_MAX];
+        if (a->note_more && app_key_of(a, KEYS_MESSAGES, kn)[0])
+            snprintf(more, sizeof more, " (%d more: %s shows them)", a->note_more, kn);
+        int mw = tw_width(more, strlen(more));
+        int u = ui_put(y, 0, a->note, strlen(a->note), a->W - mw);
+        ui_put(y, u, more, strlen(more), a->W - u);
     } else {
         attrset(theme_attr(THEME_DIM));
         ui_fill(y, 0, a->W);
@@ -1024,6 +1035,7 @@ static void draw(App *a) {
         return;
     }
     Layout L = layout(a);
+    for (int p = 0; p < P_COUNT; p++) a->rect[p] = L.pane[p], a->shown[p] = L.shown[p];
     draw_status(a);
     for (int p = 0; p < P_COUNT; p++) {
         if (!L.shown[p]) continue;
@@ -1032,7 +1044,8 @@ static void draw(App *a) {
     draw_bottom(a);
     draw_input(a, L.input, L.input_rows, a->focus == P_CHAT);
     if (a->ov != OV_NONE) overlay_draw(a);
-    curs_set(a->focus == P_CHAT || a->ov == OV_SEARCH || a->ov == OV_RENAME ? 1 : 0);
+    curs_set(a->focus == P_CHAT || a->ov == OV_SEARCH || a->ov == OV_RENAME || a->ov == OV_MODEL ? 1
+                                                                                            : 0);
     refresh();
 }
 
@@ -1086,10 +1099,12 @@ static void open_help(App *a) {
 static int act_quit(App *a) { return history_quit(a), R_DONE; }
 static int act_focus_next(App *a) {
     a->focus = (PaneId)((a->focus + 1) % P_COUNT);
+    a->commands = 0;
     return R_DONE;
 }
 static int act_focus_prev(App *a) {
     a->focus = (PaneId)((a->focus + P_COUNT - 1) % P_COUNT);
+    a->commands = 0;
     return R_DONE;
 }
 static int act_zoom(App *a) { return a->zoom = !a->zoom, R_DONE; }
@@ -1106,12 +1121,63 @@ static int act_search(App *a) {
 static int act_theme_next(App *a) { return theme_next(a), R_DONE; }
 static int act_record(App *a) { return app_record_toggle(a), R_DONE; }
 static int act_voice(App *a) { return voice_toggle(a), R_DONE; }
-static int act_personas(App *a) { return a->focus = P_PERSONA, R_DONE; }
-static int act_templates(App *a) { return a->focus = P_TEMPLATE, R_DONE; }
+static int act_personas(App *a) { return a->focus = P_PERSONA, a->commands = 0, R_DONE; }
+static int act_templates(App *a) { return a->focus = P_TEMPLATE, a->commands = 0, R_DONE; }
+/* Esc undoes the innermost thing: a reply or download, an alert, a pane's
+ * commands, a pane shown alone (zoomed, or focused below 100 columns). */
 static int act_cancel(App *a) {
-    if (a->replying) worker_cancel(a->wk);
-    else if (a->dl.running) worker_cancel(a->wk);
-    else a->note[0] = 0, a->note_sticky = 0;
+    if (a->replying || a->dl.running) worker_cancel(a->wk);
+    else if (a->note_sticky) a->note[0] = 0, a->note_sticky = 0;
+    else if (a->commands) a->commands = 0;
+    else if (a->zoom || (a->W < 100 && a->focus != P_CHAT)) a->zoom = 0, a->focus = P_CHAT;
+    else a->note[0] = 0;
+    return R_DONE;
+}
+/* Ctrl-C: as in a shell, it stops what runs; with nothing running, a
+ * second press in a row quits (the first says so). */
+static int act_interrupt(App *a) {
+    if (a->replying || a->dl.running) return worker_cancel(a->wk), R_DONE;
+    if (a->interrupt_armed) return a->quit = 1, R_HANDLED;
+    a->interrupt_armed = 2; /* handle_key counts it down: the next key only */
+    char kn[KEYS_NAME_MAX];
+    if (app_key_of(a, KEYS_QUIT, kn)[0])
+        app_note(a, 0, "nothing to stop: Ctrl-C again quits (as does %s)", kn);
+    else
+        app_note(a, 0, "nothing to stop: Ctrl-C again quits");
+    return R_DONE;
+}
+/* Ctrl-Z: the terminal back to the shell and the process stopped, as
+ * every terminal program does; on fg, the screen is drawn again. */
+static int act_suspend(App *a) {
+    fputs("\033[?2004l", stdout); /* bracketed paste off */
+    fflush(stdout);
+    def_prog_mode();
+    endwin();
+    signal(SIGTSTP, SIG_DFL);
+    raise(SIGTSTP); /* stops here until SIGCONT */
+    reset_prog_mode();
+    fputs("\033[?2004h", stdout);
+    fflush(stdout);
+    clearok(curscr, TRUE);
+    refresh();
+    input_mouse_start(a); /* the terminal may have forgotten it meanwhile */
+    getmaxyx(stdscr, a->H, a->W);
+    return R_DONE;
+}
+static int act_commands(App *a) {
+    if (a->focus == P_CHAT)
+        return app_note(a, 0, "the message editor takes every key; Tab to a side pane first"), R_DONE;
+    a->commands = !a->commands;
+    return R_DONE;
+}
+static int act_messages(App *a) {
+    a->log_scroll = INT_MAX / 2; /* the newest; clamped when drawn */
+    a->ov = OV_LOG;
+    return R_DONE;
+}
+static int act_open_model(App *a) {
+    ed_set(&a->ov_ed, a->model_dir ? a->model_dir : "");
+    a->ov = OV_MODEL;
     return R_DONE;
 }
 static int act_regenerate(App *a) { return regenerate(a), R_DONE; }
@@ -1135,35 +1201,19 @@ static int act_select(App *a) {
     return R_DONE;
 }
 
-/* The transcript scrolls by segments, the chat by lines; draw_chat and
- * draw_transcript clamp what is past the end. */
-static void seg_scroll_clamp(App *a) {
-    if (a->seg_scroll >= a->n_segs) a->seg_scroll = a->n_segs ? a->n_segs - 1 : 0;
-    if (a->seg_scroll < 0) a->seg_scroll = 0;
-}
+/* The chat and the transcript scroll by rows, a page at a time (the pane's
+ * height less one row of overlap); the panes clamp what is past the end when
+ * they draw. A list moves its selection. */
 static int act_scroll_up(App *a) {
-    if (a->focus == P_TRANSCRIPT) a->seg_scroll += 5;
-    else a->scroll += 10;
-    seg_scroll_clamp(a);
-    return R_DONE;
+    int page = app_page_rows(a, a->focus);
+    return app_scroll(a, a->focus, page > 1 ? page - 1 : 1), R_DONE;
 }
 static int act_scroll_down(App *a) {
-    if (a->focus == P_TRANSCRIPT) a->seg_scroll = a->seg_scroll > 5 ? a->seg_scroll - 5 : 0;
-    else a->scroll = a->scroll > 10 ? a->scroll - 10 : 0;
-    seg_scroll_clamp(a);
-    return R_DONE;
+    int page = app_page_rows(a, a->focus);
+    return app_scroll(a, a->focus, -(page > 1 ? page - 1 : 1)), R_DONE;
 }
-static int act_page_top(App *a) {
-    if (a->focus == P_TRANSCRIPT) a->seg_scroll = a->n_segs;
-    else a->scroll = INT_MAX / 2;
-    seg_scroll_clamp(a);
-    return R_DONE;
-}
-static int act_page_bottom(App *a) {
-    if (a->focus == P_TRANSCRIPT) a->seg_scroll = 0;
-    else a->scroll = 0;
-    return R_DONE;
-}
+static int act_page_top(App *a) { return app_scroll(a, a->focus, INT_MAX / 2), R_DONE; }
+static int act_page_bottom(App *a) { return app_scroll(a, a->focus, -(INT_MAX / 2)), R_DONE; }
 
 static const ActionFn global_actions[KEYS_N_ACTIONS] = {
     [KEYS_QUIT] = act_quit,
@@ -1171,6 +1221,11 @@ static const ActionFn global_actions[KEYS_N_ACTIONS] = {
     [KEYS_FOCUS_PREV] = act_focus_prev,
     [KEYS_ZOOM] = act_zoom,
     [KEYS_CANCEL] = act_cancel,
+    [KEYS_INTERRUPT] = act_interrupt,
+    [KEYS_SUSPEND] = act_suspend,
+    [KEYS_COMMANDS] = act_commands,
+    [KEYS_MESSAGES] = act_messages,
+    [KEYS_OPEN_MODEL] = act_open_model,
     [KEYS_HELP] = act_help,
     [KEYS_REGENERATE] = act_regenerate,
     [KEYS_EDIT_LAST] = act_edit_last,
@@ -1233,6 +1288,8 @@ int app_action_handled(KeyContext ctx, KeyAction act) {
 
 static void handle_key(App *a, int key) {
     int r = R_NONE;
+    a->note_hold = 0, a->note_more = 0; /* the error shown has been seen */
+    if (a->interrupt_armed) a->interrupt_armed--; /* armed for the next key only */
     if (a->ov != OV_NONE) {
         assert(a->ov > OV_NONE && a->ov < OV_COUNT);
         ActionFn fn = handler_for(app_overlays[a->ov].actions, 1,
@@ -1242,26 +1299,18 @@ static void handle_key(App *a, int key) {
     } else {
         assert(a->focus >= 0 && a->focus < P_COUNT);
         const PaneOps *p = pane_at(a, a->focus);
-        ActionFn fn = handler_for(p->actions, 0, keys_lookup(&a->keys, key, p->ctx));
-        if (fn) r = fn(a);
-        if (!(r & R_HANDLED)) r = p->key(a, key);
+        if (a->focus != P_CHAT && !a->commands && keys_is_text(key)) {
+            r = input_side_key(a, key); /* typing, whichever pane has the focus */
+        } else {
+            ActionFn fn = handler_for(p->actions, 0, keys_lookup(&a->keys, key, p->ctx));
+            if (fn) r = fn(a);
+            if (!(r & R_HANDLED)) r = p->key(a, key);
+        }
     }
     if (r & R_REDRAW) a->dirty = 1;
 }
 
 /* A mouse event: a click in the chat selects the message under it. */
-static void read_mouse(App *a) {
-    MEVENT ev;
-    if (getmouse(&ev) != OK || !(ev.bstate & (BUTTON1_PRESSED | BUTTON1_CLICKED))) return;
-    if (a->ov != OV_NONE) return;
-    Layout L = layout(a);
-    Rect r = L.pane[P_CHAT];
-    if (!L.shown[P_CHAT] || ev.x < r.x || ev.x >= r.x + r.w || ev.y < r.y || ev.y >= r.y + r.h)
-        return;
-    a->focus = P_CHAT;
-    if (pane_chat_click(a, r, ev.y) & R_REDRAW) a->dirty = 1;
-}
-
 /* A bracketed paste (after ESC [200~) into the editor as text, newlines
  * included, up to ESC [201~. */
 static void read_paste(App *a) {
@@ -1298,7 +1347,7 @@ static void read_keys(App *a) {
         int r = get_wch(&ch);
         if (r == ERR) return;
         if (r == KEY_CODE_YES && ch == KEY_MOUSE) {
-            read_mouse(a);
+            input_mouse(a);
             continue;
         }
         if (r == KEY_CODE_YES && ch == KEY_RESIZE) {
@@ -1336,12 +1385,29 @@ static void read_keys(App *a) {
 
 /* ------------------------------------------------------------ start */
 
+void app_no_model_hint(App *a, char *out, size_t cap) {
+    char kn[KEYS_NAME_MAX], log[KEYS_NAME_MAX], why[64] = "";
+    app_key_of(a, KEYS_OPEN_MODEL, kn);
+    if (app_key_of(a, KEYS_MESSAGES, log)[0]) snprintf(why, sizeof why, " (%s shows why)", log);
+    /* the settings file as the user would type it: ~ for the home folder */
+    const char *home = getenv("HOME"), *cfg = a->cfg_path ? a->cfg_path : "the settings file";
+    size_t hl = home ? strlen(home) : 0;
+    int tilde = hl > 1 && !strncmp(cfg, home, hl) && cfg[hl] == '/';
+    snprintf(out, cap,
+             "%s%s. %s%s%sOr start unum with -m DIR (or set model = DIR in %s%s), or download "
+             "one with `unum pull %s`.",
+             a->args.model || a->cfg.model ? "The language model did not load" : "No language model",
+             a->args.model || a->cfg.model ? why : "",
+             kn[0] ? "Press " : "", kn, kn[0] ? " to open a model folder now. " : "",
+             tilde ? "~" : "", tilde ? cfg + hl : cfg, DEFAULT_MODEL);
+}
+
 static void load_model(App *a) {
     const char *model = a->args.model ? a->args.model : a->cfg.model;
     if (!model) {
-        app_note(a, 1, "no model configured: set model = DIR (or ORG/NAME) in %s, or start with -m DIR, "
-                   "or run `unum pull Qwen/Qwen2.5-0.5B-Instruct`",
-             a->cfg_path);
+        char hint[512];
+        app_no_model_hint(a, hint, sizeof hint);
+        app_note(a, 1, "%s", hint);
         return;
     }
     EngineOptions eo = {.backend = a->cfg.backend ? a->cfg.backend : "auto",
@@ -1368,6 +1434,19 @@ static void load_model(App *a) {
     a->loading = 1;
     a->load_frac = 0;
     app_note(a, 0, "loading %s ...", model);
+}
+
+/* The model prompt (C-o): path is loaded in place of the model; once it
+ * has loaded, remembering it in the settings file is offered. */
+void app_model_open(App *a, const char *path) {
+    if (a->replying) return app_note(a, 1, "a reply is being written (Esc cancels it)");
+    free(a->cfg.model);
+    a->cfg.model = xstrdup(path);
+    a->args.model = NULL; /* -m names the model no more */
+    free(a->model_offer);
+    a->model_offer = xstrdup(path);
+    a->loaded = 0;
+    load_model(a);
 }
 
 static void sampling_from_config(App *a) {
@@ -1406,24 +1485,24 @@ int app_main(const AppArgs *args) {
     a->cfg_path = app_config_path("config");
     ed_init(&a->ed);
     ed_init(&a->ov_ed);
-    /* problems found before the screen opens are shown on it */
-    char early[1024] = "";
-    if (app_config_load(&a->cfg, a->cfg_path)) snprintf(early, sizeof early, "%s", unum_error());
-    if (keys_load(&a->keys) && !early[0]) snprintf(early, sizeof early, "%s", unum_error());
+    /* problems found before the screen opens are shown on it: the first
+     * until a key is pressed, all of them in the log (F9) */
+    if (app_config_load(&a->cfg, a->cfg_path)) app_note(a, 1, "%s", unum_error());
+    if (keys_load(&a->keys)) app_note(a, 1, "%s", unum_error());
     const char *theme = args->theme ? args->theme : a->cfg.theme ? a->cfg.theme : "dark";
     if (theme_want_mono(getenv("NO_COLOR"), 1)) theme = "mono";
     if (theme_load(&a->theme, theme)) {
-        if (!early[0]) snprintf(early, sizeof early, "%s", unum_error());
+        app_note(a, 1, "%s", unum_error());
         theme_load(&a->theme, "mono");
     }
     /* store_open, not recordings_open: recordings a crash interrupted are
      * offered for recovery (meetings_recovery_offer) rather than repaired
      * unasked */
     if (store_open(args->db, &a->st)) {
-        if (!early[0]) snprintf(early, sizeof early, "database: %s (sessions are not saved)", unum_error());
+        app_note(a, 1, "database: %s (nothing will be saved)", unum_error());
         a->st = NULL;
-    } else if (!early[0] && store_notice(a->st)) {
-        snprintf(early, sizeof early, "note: %s", store_notice(a->st));
+    } else if (store_notice(a->st)) {
+        app_note(a, 0, "note: %s", store_notice(a->st));
     }
     a->wk = worker_start();
     if (!a->wk) {
@@ -1434,6 +1513,7 @@ int app_main(const AppArgs *args) {
     stderr_to_log();
     term_start(a);
     keys_curses_init();
+    input_mouse_start(a);
     theme_apply(&a->theme);
     app_lists_reload(a);
     const char *persona = a->cfg.persona; /* remembered, while it exists */
@@ -1451,7 +1531,6 @@ int app_main(const AppArgs *args) {
         a->whisper_loading = 1;
     }
     if (a->ov == OV_NONE) meetings_recovery_offer(a);
-    if (early[0]) app_note(a, 1, "%s", early);
     a->dirty = 1;
     while (!a->quit) {
         if (a->dirty) {
@@ -1497,6 +1576,8 @@ int app_main(const AppArgs *args) {
     for (int i = 0; i < a->n_segs; i++) free(a->segs[i].text);
     free(a->segs);
     keys_help_free(a->help, a->n_help);
+    msglog_free(a);
+    free(a->model_offer);
     store_personas_free(a->personas, a->n_personas);
     store_templates_free(a->templates, a->n_templates);
     store_sessions_free(a->sessions, a->n_sessions);

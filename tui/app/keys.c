@@ -257,21 +257,42 @@ static int parse_binding(Keymap *m, char *s, const char *origin, int line) {
     if (nw > KEYS_PER_ACTION)
         return unum_error_set("%s:%d: %s has more than %d keys", origin, line, name[0],
                               KEYS_PER_ACTION);
-    m->n[a] = 0;
-    m->line[a] = line;
+    /* all of the line or none of it: a bad key leaves the action as it was */
+    int key[KEYS_PER_ACTION], n = 0;
     for (int i = 0; i < nw; i++) {
         int k = keys_parse_name(w[i]);
         if (k < 0) return unum_error_set("%s:%d: unknown key '%.32s'", origin, line, w[i]);
         if (check_key(a, k, w[i], origin, line)) return -1;
         int dup = 0;
-        for (int j = 0; j < m->n[a]; j++) dup |= m->key[a][j] == k;
-        if (!dup) m->key[a][m->n[a]++] = k;
+        for (int j = 0; j < n; j++) dup |= key[j] == k;
+        if (!dup) key[n++] = k;
     }
+    memcpy(m->key[a], key, sizeof key);
+    m->n[a] = n;
+    m->line[a] = line;
     return 0;
 }
 
-/* One key, two actions, one context: name both and where each was bound. */
-static int check_conflicts(const Keymap *m, const char *origin) {
+/* The action a bound back to its default keys, as if its line were absent. */
+static void action_reset(Keymap *m, int a) {
+    Keymap d;
+    keys_defaults(&d);
+    memcpy(m->key[a], d.key[a], sizeof m->key[a]);
+    m->n[a] = d.n[a];
+    m->line[a] = 0;
+}
+
+/* One key, two actions, one context: name both and where each was bound;
+ * the one bound later goes back to its defaults (the defaults never
+ * conflict, so this ends). The number of conflicts, the first one's error set. */
+static int find_conflict(Keymap *m, const char *origin, int report);
+static int check_conflicts(Keymap *m, const char *origin) {
+    int bad = 0;
+    while (find_conflict(m, origin, bad == 0)) bad++;
+    return bad;
+}
+
+static int find_conflict(Keymap *m, const char *origin, int report) {
     for (int a = 0; a < KEYS_N_ACTIONS; a++)
         for (int i = 0; i < m->n[a]; i++)
             for (int b = a + 1; b < KEYS_N_ACTIONS; b++) {
@@ -282,11 +303,14 @@ static int check_conflicts(const Keymap *m, const char *origin) {
                     int line = m->line[a] > m->line[b] ? m->line[a] : m->line[b];
                     snprintf(wa, sizeof wa, m->line[a] ? "line %d" : "default", m->line[a]);
                     snprintf(wb, sizeof wb, m->line[b] ? "line %d" : "default", m->line[b]);
-                    return unum_error_set("%s:%d: %s is bound to both %s (%s) and %s (%s) in the "
-                                          "%s context",
-                                          origin, line, keys_name(m->key[a][i], kn),
-                                          actions[a].name, wa, actions[b].name, wb,
-                                          contexts[actions[a].ctx].name);
+                    int later = m->line[a] > m->line[b] ? a : b;
+                    if (report)
+                        unum_error_set("%s:%d: %s is bound to both %s (%s) and %s (%s) in the "
+                                       "%s context",
+                                       origin, line, keys_name(m->key[a][i], kn), actions[a].name,
+                                       wa, actions[b].name, wb, contexts[actions[a].ctx].name);
+                    action_reset(m, later);
+                    return 1;
                 }
             }
     return 0;
@@ -295,20 +319,24 @@ static int check_conflicts(const Keymap *m, const char *origin) {
 int keys_parse(Keymap *m, const char *text, size_t len, const char *origin) {
     ConfReader *r = xmalloc(sizeof *r);
     keys_defaults(m);
-    int rc = conf_open(r, text, len, origin);
-    char *s;
-    while (rc == 0) {
-        int k = conf_next(r, &s);
-        if (k <= 0) {
-            rc = k;
-            break;
-        }
-        rc = parse_binding(m, s, r->origin, r->line);
+    if (conf_open(r, text, len, origin)) return free(r), -1;
+    char first[512] = "";
+    int bad = 0;
+    for (;;) {
+        char *s;
+        int k = conf_next(r, &s); /* a bad line is reported and passed over */
+        if (k == 0) break;
+        if (k > 0 && !parse_binding(m, s, r->origin, r->line)) continue;
+        if (!bad++) snprintf(first, sizeof first, "%s", unum_error());
     }
-    if (rc == 0) rc = check_conflicts(m, r->origin);
+    int conflicts = check_conflicts(m, r->origin);
+    if (conflicts && !bad) snprintf(first, sizeof first, "%s", unum_error());
+    bad += conflicts;
     free(r);
-    if (rc) keys_defaults(m);
-    return rc ? -1 : 0;
+    if (!bad) return 0;
+    if (bad == 1) unum_error_set("%s", first);
+    else unum_error_set("%s (and %d more problems; the other lines apply)", first, bad - 1);
+    return -1;
 }
 
 char *keys_config_path(void) {

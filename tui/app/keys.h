@@ -62,8 +62,16 @@ typedef enum {
     X(NEWLINE, "newline", INPUT, "M-Enter C-j", "start a new line in the message")                 \
     X(FOCUS_NEXT, "focus_next", GLOBAL, "Tab", "focus the next pane")                              \
     X(FOCUS_PREV, "focus_prev", GLOBAL, "S-Tab", "focus the previous pane")                        \
-    X(ZOOM, "zoom", GLOBAL, "F11 C-z", "zoom the focused pane to the whole screen and back")       \
-    X(CANCEL, "cancel", GLOBAL, "Esc", "stop the reply or close the overlay")                      \
+    X(ZOOM, "zoom", GLOBAL, "F11 M-z", "zoom the focused pane to the whole screen and back")       \
+    X(CANCEL, "cancel", GLOBAL, "Esc",                                                            \
+      "stop the reply, close the overlay, leave a pane's commands or the pane shown alone")       \
+    X(INTERRUPT, "interrupt", GLOBAL, "C-c",                                                      \
+      "stop the reply; pressed twice in a row while idle, quit")                                  \
+    X(SUSPEND, "suspend", GLOBAL, "C-z", "suspend unum to the shell (fg resumes it)")              \
+    X(COMMANDS, "commands", GLOBAL, "M-c",                                                        \
+      "in a side pane, let letters run its commands (e edit, n new...) until Esc")                \
+    X(MESSAGES, "messages", GLOBAL, "F9", "show the message log: every note and error so far")    \
+    X(OPEN_MODEL, "open_model", GLOBAL, "C-o", "load a language model from a folder you type")    \
     X(HELP, "help", GLOBAL, "F1 ?", "show this help")                                              \
     X(REGENERATE, "regenerate", GLOBAL, "C-r", "generate the last reply again")                    \
     X(EDIT_LAST, "edit_last", GLOBAL, "M-e", "edit the last message and send it again")            \
@@ -79,10 +87,10 @@ typedef enum {
     X(TEMPLATES, "templates", GLOBAL, "F7", "show the report templates")                           \
     X(VOICE, "voice", GLOBAL, "F8",                                                               \
       "record a voice message for a speech model; F8 again sends it")                             \
-    X(SCROLL_UP, "scroll_up", GLOBAL, "PgUp", "scroll the transcript up a page")                   \
-    X(SCROLL_DOWN, "scroll_down", GLOBAL, "PgDn", "scroll the transcript down a page")             \
-    X(PAGE_TOP, "page_top", GLOBAL, "M-<", "go to the start of the transcript")                    \
-    X(PAGE_BOTTOM, "page_bottom", GLOBAL, "M->", "go to the end of the transcript")                \
+    X(SCROLL_UP, "scroll_up", GLOBAL, "PgUp", "scroll the chat or transcript up a page")           \
+    X(SCROLL_DOWN, "scroll_down", GLOBAL, "PgDn", "scroll the chat or transcript down a page")       \
+    X(PAGE_TOP, "page_top", GLOBAL, "M-<", "go to the start of the chat or transcript")            \
+    X(PAGE_BOTTOM, "page_bottom", GLOBAL, "M->", "go to the end of the chat or transcript")        \
     X(SESSION_OPEN, "session_open", SESSIONS, "Enter", "open the selected session")                \
     X(SESSION_DELETE, "session_delete", SESSIONS, "d Delete", "delete the selected session")       \
     X(PERSONA_PICK, "persona_pick", PERSONAS, "Enter", "use the selected persona")                 \
@@ -177,11 +185,14 @@ void keys_defaults(Keymap *m);
  *                           after '=' unbinds it; at most KEYS_PER_ACTION)
  *   unbind KEY              removes KEY from every action bound so far
  *   # comment
- * origin names the file in messages. 0, or -1 with the error
- * "ORIGIN:LINE: problem" and m holding the defaults, for an unknown action or
- * key, too many keys, an action given twice, an editor key or a printable key
- * bound where the editor owns it, one key bound to two actions of one
- * context (the message names both), or the limits of conffile.h. */
+ * origin names the file in messages. 0, or -1 with the error of the first
+ * bad line, "ORIGIN:LINE: problem" (and how many more there were), for an
+ * unknown action or key, too many keys, an action given twice, an editor key
+ * or a printable key bound where the editor owns it, one key bound to two
+ * actions of one context (the message names both), or the limits of
+ * conffile.h. A bad line is passed over whole and every other line applies;
+ * of two actions given one key, the one bound later keeps its defaults. A
+ * file over the size limit leaves the defaults. */
 int keys_parse(Keymap *m, const char *text, size_t len, const char *origin);
 /* The key file's path ($XDG_CONFIG_HOME/unum/keys, or ~/.config/unum/keys)
  * as a new string; NULL when neither variable names a directory. */

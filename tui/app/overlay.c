@@ -4,10 +4,13 @@
 #include "tui/app/pane.h"
 
 #include "engine/base/util.h"
+#include "engine/modeldir.h"
 #include "engine/pull.h"
 #include "tui/app/textwrap.h"
+#include "tui/core/when.h"
 
 #include <assert.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,8 +38,12 @@ void overlay_search_run(App *a) {
     a->ov_sel = 0;
 }
 
-/* Up and Down in a list of n rows; 1 when key was one of them. */
+/* Up, Down, Home and End in a list of n rows; 1 when key was one of them. */
 static int overlay_move(App *a, int key, int n) {
+    if (key == K(KEY_HOME) || key == K(KEY_END)) {
+        a->ov_sel = key == K(KEY_HOME) || n == 0 ? 0 : n - 1;
+        return 1;
+    }
     if (key == K(KEY_UP)) {
         if (a->ov_sel > 0) a->ov_sel--;
         return 1;
@@ -48,8 +55,43 @@ static int overlay_move(App *a, int key, int n) {
     return 0;
 }
 
-static void lines_draw(Rect b, char (*l)[1024], int n) {
-    for (int i = 0; i < n && i < b.h; i++) ui_put(b.y + i, b.x, l[i], strlen(l[i]), b.w);
+/* Paragraphs word-wrapped to the body's width from row y; rows past the
+ * body are dropped. The next free row. */
+static int paras_draw(Rect b, int y, const char *const *p, int n) {
+    for (int i = 0; i < n; i++) {
+        TwLine *l = NULL;
+        int k = tw_wrap(p[i], strlen(p[i]), b.w, 2, &l);
+        for (int j = 0; j < k; j++, y++)
+            if (y < b.y + b.h)
+                ui_put(y, b.x + l[j].indent, p[i] + l[j].start, l[j].end - l[j].start,
+                       b.w - l[j].indent);
+        free(l);
+    }
+    return y;
+}
+
+/* Rows paragraphs take at width cols. */
+static int paras_rows(int cols, const char *const *p, int n) {
+    int rows = 0;
+    for (int i = 0; i < n; i++) {
+        TwLine *l = NULL;
+        rows += tw_wrap(p[i], strlen(p[i]), cols, 2, &l);
+        free(l);
+    }
+    return rows;
+}
+
+/* A question: its text wrapped at the top and its choices wrapped at the
+ * bottom, so that the choices stay in sight when the text does not fit;
+ * the short text (when given) stands in for a text that does not. */
+static void question_draw(Rect b, const char *const *text, int nt, const char *const *brief,
+                          int nb, const char *const *choice, int nc) {
+    int rc = paras_rows(b.w, choice, nc);
+    int room = b.h - rc - 1;
+    if (brief && paras_rows(b.w, text, nt) > room) text = brief, nt = nb;
+    Rect top = {b.y, b.x, room > 0 ? room : 0, b.w};
+    paras_draw(top, b.y, text, nt);
+    paras_draw(b, b.y + b.h - rc > b.y ? b.y + b.h - rc : b.y, choice, nc);
 }
 
 /* help: each line word-wrapped to the overlay, continuation rows indented
@@ -95,27 +137,59 @@ static void help_key(App *a, int key) {
 /* the first run's offer to download the default models */
 static void pull_draw(App *a, Rect b) {
     char *dest = pull_default_dest(DEFAULT_MODEL);
-    char l[8][1024];
-    int n = 0;
-    snprintf(l[n++], sizeof l[0], "No language model is set up and none was found on this machine.");
-    snprintf(l[n++], sizeof l[0], " ");
-    snprintf(l[n++], sizeof l[0], "Download %s (about 1 GB) and %s (about 300 MB)", DEFAULT_MODEL,
-             DEFAULT_WHISPER);
-    snprintf(l[n++], sizeof l[0], "from %s into %s ?", pull_endpoint(), dest);
-    snprintf(l[n++], sizeof l[0], " ");
-    snprintf(l[n++], sizeof l[0], "y: download now (resumable; Esc stops it)");
-    snprintf(l[n++], sizeof l[0], "n: not now; set model = DIR in %s or start with -m DIR",
-             a->cfg_path);
+    char what[1024], other[1024];
+    snprintf(what, sizeof what,
+             "Download %s (about 1 GB) and %s (about 300 MB) from %s into %s? The download "
+             "resumes where it stopped; Esc stops it.",
+             DEFAULT_MODEL, DEFAULT_WHISPER, pull_endpoint(), dest ? dest : "the models folder");
+    snprintf(other, sizeof other,
+             "Or open a model folder you have, or set model = DIR in %s, or start with -m DIR.",
+             a->cfg_path ? a->cfg_path : "the settings file");
+    const char *text[] = {"No language model is set up and none was found on this machine.", "",
+                          what, "", other};
+    const char *brief[] = {"No model found. Download " DEFAULT_MODEL " (1 GB) and " DEFAULT_WHISPER
+                           " (300 MB)?"};
+    const char *choice[] = {"y: download now", "o: open a model folder", "n: not now"};
+    question_draw(b, text, 5, brief, 1, choice, 3);
     free(dest);
-    lines_draw(b, l, n);
 }
 static void pull_key(App *a, int key) {
     a->ov = OV_NONE;
-    if (key == 'y' || key == 'Y') app_download_start(a);
-    else
-        app_note(a, 0, "no model: set model = DIR (or ORG/NAME) in %s, start with -m DIR, or run "
-                       "`unum pull %s`",
-                 a->cfg_path, DEFAULT_MODEL);
+    if (key == 'y' || key == 'Y') {
+        app_download_start(a);
+    } else if (key == 'o' || key == 'O') {
+        ed_clear(&a->ov_ed);
+        a->ov = OV_MODEL;
+    } else {
+        char hint[512];
+        app_no_model_hint(a, hint, sizeof hint);
+        app_note(a, 0, "%s", hint);
+    }
+}
+
+/* the message log, newest at the bottom */
+static void log_draw(App *a, Rect b) {
+    int max = a->n_log > b.h ? a->n_log - b.h : 0;
+    if (a->log_scroll > max) a->log_scroll = max;
+    if (a->log_scroll < 0) a->log_scroll = 0;
+    for (int i = 0; i < b.h && a->log_scroll + i < a->n_log; i++) {
+        const char *l = a->log[a->log_scroll + i];
+        attrset(strstr(l, " error: ") == l + 8 ? theme_attr(THEME_ERROR) : A_NORMAL);
+        ui_put(b.y + i, b.x, l, strlen(l), b.w);
+    }
+    if (!a->n_log) ui_put(b.y, b.x, "(no messages yet)", 17, b.w);
+    attrset(A_NORMAL);
+}
+static void log_key(App *a, int key) {
+    int page = a->H - 8 > 1 ? a->H - 8 : 1;
+    if (key == K(KEY_UP)) a->log_scroll--;
+    else if (key == K(KEY_DOWN)) a->log_scroll++;
+    else if (key == K(KEY_PPAGE)) a->log_scroll -= page;
+    else if (key == K(KEY_NPAGE)) a->log_scroll += page;
+    else if (key == K(KEY_HOME)) a->log_scroll = 0;
+    else if (key == K(KEY_END)) a->log_scroll = INT_MAX / 2;
+    else a->ov = OV_NONE;
+    if (a->log_scroll < 0) a->log_scroll = 0;
 }
 
 /* The report of a recording: which template (the chosen one selected
@@ -183,13 +257,25 @@ static void sessions_draw(App *a, Rect b) {
         int top = a->ov_sel >= b.h ? a->ov_sel - b.h + 1 : 0, k = top + i;
         if (k >= (int)a->n_sessions) break;
         const StoreSession *s = &a->sessions[k];
-        char line[512];
-        snprintf(line, sizeof line, "%s %4lld  %-40s %3lld msgs  %s",
-                 s->id == a->session ? "\xe2\x97\x8f" : " ", (long long)s->id,
-                 s->title[0] ? s->title : "(untitled)", (long long)s->n_messages, s->updated);
+        /* the title takes the room the other columns leave, cut to it, so
+         * that a long one never pushes them off the edge */
+        char head[32], tail[96], when[64];
+        snprintf(head, sizeof head, "%s %4lld  ", s->id == a->session ? "\xe2\x97\x8f" : " ",
+                 (long long)s->id);
+        snprintf(tail, sizeof tail, "  %4lld message%s  %s", (long long)s->n_messages,
+                 s->n_messages == 1 ? " " : "s", when_local(s->updated, when, sizeof when));
+        const char *title = s->title[0] ? s->title : "(untitled)";
+        int hw = tw_width(head, strlen(head)), tl = tw_width(tail, strlen(tail));
+        int room = b.w - hw - tl, used = 0;
+        if (room < 8) room = 8;
         attrset(k == a->ov_sel ? theme_attr(THEME_SELECTION) : A_NORMAL);
         ui_fill(b.y + i, b.x - 1, b.w + 2);
-        ui_put(b.y + i, b.x, line, strlen(line), b.w);
+        ui_put(b.y + i, b.x, head, strlen(head), b.w);
+        size_t fit = tw_fit(title, strlen(title), room, &used);
+        ui_put(b.y + i, b.x + hw, title, fit, room);
+        if (fit < strlen(title) && room > 1) /* cut: say so */
+            ui_put(b.y + i, b.x + hw + (used < room ? used : room - 1), "\xe2\x80\xa6", 3, 1);
+        ui_put(b.y + i, b.x + hw + room, tail, strlen(tail), b.w - hw - room);
     }
     if (!a->n_sessions) ui_put(b.y, b.x, "(no sessions yet)", 17, b.w);
     attrset(A_NORMAL);
@@ -226,18 +312,7 @@ static void field_cursor(App *a, Rect b) {
     int u = tw_width(a->ov_ed.buf, a->ov_ed.cur);
     move(b.y, b.x + (u < b.w ? u : b.w));
 }
-int overlay_field_key(App *a, int key) {
-    if (key == K(KEY_BACKSPACE)) ed_backspace(&a->ov_ed);
-    else if (key == K(KEY_LEFT)) ed_left(&a->ov_ed);
-    else if (key == K(KEY_RIGHT)) ed_right(&a->ov_ed);
-    else if (keys_is_text(key)) {
-        char u[4];
-        ed_insert(&a->ov_ed, u, (size_t)ui_utf8_put((unsigned)key, u));
-    } else {
-        return 0;
-    }
-    return 1;
-}
+int overlay_field_key(App *a, int key) { return editor_key(&a->ov_ed, key, a->W, 0); }
 
 static void search_draw(App *a, Rect b) {
     field_draw(a, b);
@@ -288,6 +363,49 @@ static void rename_key(App *a, int key) {
     }
 }
 
+/* the model prompt: a folder or repo id, loaded on Enter */
+static void model_draw(App *a, Rect b) {
+    field_draw(a, b);
+    const char *help[] = {"A model folder (config.json, model.safetensors, tokenizer.json) or a "
+                          "repo id already downloaded (ORG/NAME). Enter loads it; Esc cancels."};
+    paras_draw((Rect){b.y + 2, b.x, b.h - 2, b.w}, b.y + 2, help, 1);
+    field_cursor(a, b);
+}
+static void model_key(App *a, int key) {
+    if (key == 27) {
+        a->ov = OV_NONE;
+    } else if (key == '\r') {
+        const char *t = a->ov_ed.buf;
+        while (*t == ' ') t++;
+        if (!*t) return;
+        char *dir = modeldir_resolve(t);
+        if (!dir) return app_note(a, 1, "%s", unum_error()); /* the prompt stays open */
+        free(dir);
+        a->ov = OV_NONE;
+        app_model_open(a, t);
+    } else {
+        overlay_field_key(a, key);
+    }
+}
+
+/* the offer to remember the folder just loaded */
+static void model_save_draw(App *a, Rect b) {
+    char q[1200];
+    snprintf(q, sizeof q, "Remember %s as the model in %s, so that unum starts with it?",
+             a->model_offer ? a->model_offer : "", a->cfg_path ? a->cfg_path : "the settings file");
+    const char *text[] = {q};
+    const char *choice[] = {"y: remember it   n: only this time"};
+    question_draw(b, text, 1, NULL, 0, choice, 1);
+}
+static void model_save_key(App *a, int key) {
+    a->ov = OV_NONE;
+    if ((key == 'y' || key == 'Y') && a->model_offer) {
+        if (app_config_set(a->cfg_path, "model", a->model_offer)) app_note(a, 1, "%s", unum_error());
+        else app_note(a, 0, "model = %s saved in %s", a->model_offer, a->cfg_path);
+    }
+    free(a->model_offer), a->model_offer = NULL;
+}
+
 static int act_session_open(App *a) {
     if (a->ov_sel >= (int)a->n_sessions) return R_HANDLED;
     if (a->replying) return app_note(a, 1, "a reply is being written (Esc cancels it)"), R_DONE;
@@ -315,8 +433,11 @@ const OverlayOps app_overlays[OV_COUNT] = {
     [OV_RENAME] = {"Rename session (Enter saves)", KEYS_CTX_GLOBAL, NULL, rename_draw, rename_key},
     [OV_CONFIRM] = {"Delete this session? y / n", KEYS_CTX_GLOBAL, NULL, sessions_draw,
                     confirm_key},
-    [OV_PULL] = {"First run: no language model yet", KEYS_CTX_GLOBAL, NULL, pull_draw, pull_key},
+    [OV_PULL] = {"First run", KEYS_CTX_GLOBAL, NULL, pull_draw, pull_key},
     [OV_REPORT] = {"Report: choose a template", KEYS_CTX_GLOBAL, NULL, report_draw, report_key},
+    [OV_LOG] = {"Messages, newest last (Esc closes)", KEYS_CTX_GLOBAL, NULL, log_draw, log_key},
+    [OV_MODEL] = {"Open a model folder", KEYS_CTX_GLOBAL, NULL, model_draw, model_key},
+    [OV_MODEL_SAVE] = {"Model loaded", KEYS_CTX_GLOBAL, NULL, model_save_draw, model_save_key},
     [OV_MEETINGS] = {"Meetings: Enter read, r report, x export, R rename, d delete, t transcribe",
                      KEYS_CTX_MEETINGS, meetings_actions, meetings_draw, meetings_key},
     [OV_MEETING_VIEW] = {"Report (Up/Down/PgUp/PgDn scroll, Left/Right other reports, Esc back)",
@@ -336,9 +457,11 @@ const OverlayOps app_overlays[OV_COUNT] = {
 
 void overlay_draw(App *a) {
     assert(a->ov > OV_NONE && a->ov < OV_COUNT && app_overlays[a->ov].draw);
-    int w = a->W - 8 < 90 ? a->W - 8 : 90, h = a->H - 4;
-    if (w < 20 || h < 5) return;
-    int y = 2, x = (a->W - w) / 2;
+    /* small terminals give the overlay nearly all of the screen */
+    int w = a->W < 60 ? a->W - 2 : a->W - 8 < 90 ? a->W - 8 : 90;
+    int h = a->H < 20 ? a->H - 2 : a->H - 4, y = a->H < 20 ? 1 : 2;
+    if (w < 16 || h < 5) return;
+    int x = (a->W - w) / 2;
     for (int i = 0; i < h; i++) ui_fill(y + i, x, w);
     ui_box(y, x, h, w, app_overlays[a->ov].title, 1);
     app_overlays[a->ov].draw(a, (Rect){y + 1, x + 2, h - 2, w - 4});

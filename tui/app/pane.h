@@ -44,6 +44,9 @@ typedef enum {
     OV_CONFIRM,
     OV_PULL,
     OV_REPORT,
+    OV_LOG,        /* the message log */
+    OV_MODEL,      /* the path prompt for a model folder */
+    OV_MODEL_SAVE, /* remember the folder just loaded in the settings? */
     OV_MEETINGS,        /* the meetings library (overlay_meetings.c) */
     OV_MEETING_VIEW,    /* a recording's reports */
     OV_MEETING_EXPORT,  /* the export format */
@@ -55,6 +58,10 @@ typedef enum {
     OV_ASK,
     OV_COUNT
 } Overlay;
+
+typedef struct {
+    int y, x, h, w;
+} Rect;
 
 /* The first-run download (worker_pull): its progress from the events. */
 
@@ -106,6 +113,11 @@ typedef struct App {
     char note[512];
     int note_err;
     int note_sticky; /* an alert: stays until Esc acknowledges it */
+    int note_hold;   /* an error shown: later notes wait for a key (log only) */
+    int note_more;   /* errors that came while one was held */
+    char **log;      /* every note and error, oldest first (msglog.c) */
+    int n_log, log_scroll;
+    int interrupt_armed; /* Ctrl-C pressed once while idle: again quits */
 
     /* chat */
     int64_t session;
@@ -150,6 +162,11 @@ typedef struct App {
     /* panes and overlays */
     PaneId focus;
     int zoom;
+    int commands;          /* the focused side pane takes letters as commands */
+    Rect rect[P_COUNT];    /* where each pane was last drawn */
+    int shown[P_COUNT];    /* and whether it was */
+    int chat_total;        /* chat lines at the last draw (the view holds still) */
+    char *model_offer;     /* a folder chosen in the app, to be remembered */
     Overlay ov;
     int ov_sel;
     StoreSession *sessions;
@@ -171,11 +188,6 @@ typedef struct App {
     int64_t ask_id; /* the message the question is about */
 } App;
 
-
-typedef struct {
-    int y, x, h, w;
-} Rect;
-
 /* Redraw flags an action or key handler returns. */
 enum { R_NONE = 0, R_HANDLED = 1, R_REDRAW = 2 };
 #define R_DONE (R_HANDLED | R_REDRAW)
@@ -191,6 +203,9 @@ typedef struct {
     void (*draw)(App *a, PaneId p, Rect r, int focused);
     const ActionFn *actions;        /* indexed by KeyAction; NULL: none */
     int (*key)(App *a, int key);    /* a key that is no action; R_* */
+    /* A mouse click at row (0: the first row inside the border) of the
+     * focused pane; R_*. NULL: a click only focuses. */
+    int (*click)(App *a, int row);
 } PaneOps;
 /* An overlay: its title, key context, own action handlers (NULL: none),
  * how it draws its body and the keys that are no action. An open overlay
@@ -285,6 +300,42 @@ void history_ask_key(App *a, int key);
 
 /* A special key's code (keys.h). */
 #define K(x) (KEYS_FN | (x))
+
+/* editor_keys.c: key, one of the editor's own keys or text, applied to e
+ * (cols: its width; multiline: Up, Down and Tab are the editor's too); 1
+ * when it was one, 0 otherwise. */
+int editor_key(Editor *e, int key, int cols, int multiline);
+
+/* msglog.c: the message log. Adds a note or error (err) to the log, oldest
+ * dropped past a limit; frees it. */
+void msglog_add(App *a, int err, const char *text);
+void msglog_free(App *a);
+
+/* input.c: keys and the mouse beyond the key table. A key that no action
+ * took in a side pane: a printable one goes to the message editor (focus to
+ * the chat) unless the pane takes commands (a->commands); R_*. */
+int input_side_key(App *a, int key);
+/* A KEY_MOUSE from ncurses: a click focuses the pane under it (and calls
+ * its click hook), the wheel scrolls it. */
+void input_mouse(App *a);
+/* Turns mouse reporting on (unless the settings say mouse = off). */
+void input_mouse_start(App *a);
+/* The first key bound to act, its name into kn ("" when none); kn. */
+const char *app_key_of(const App *a, KeyAction act, char kn[KEYS_NAME_MAX]);
+/* Scrolls pane p back by rows (forward when negative), clamped at draw. */
+void app_scroll(App *a, PaneId p, int rows);
+/* The rows of pane p's inside at the last draw (a page), at least 1. */
+int app_page_rows(App *a, PaneId p);
+
+/* The one instruction for having no model, into out. */
+void app_no_model_hint(App *a, char *out, size_t cap);
+/* Loads the model folder or repo id path (the model prompt, C-o). */
+void app_model_open(App *a, const char *path);
+
+/* clipboard.c: copies text where it will be found: wl-copy under Wayland,
+ * xclip under X, tmux's paste buffer inside tmux, else the terminal (OSC
+ * 52). The place it went into where (for the note); -1 when no way worked. */
+int clipboard_copy(const char *text, char *where, size_t cap);
 
 /* ------------------------------------------------- app.c, for the panes */
 

@@ -4,6 +4,7 @@
 
 #include "tui/app/textwrap.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #define NCURSES_WIDECHAR 1
@@ -41,11 +42,22 @@ void draw_md_line(App *a, int y, int x, int w, const MdLine *l) {
     attrset(A_NORMAL);
 }
 
+/* text word-wrapped at (y, x) in cols columns and at most rows rows;
+ * the rows used. */
+static int wrapped(int y, int x, int cols, int rows, const char *text) {
+    TwLine *l = NULL;
+    int n = tw_wrap(text, strlen(text), cols, 0, &l);
+    for (int i = 0; i < n && i < rows; i++)
+        ui_put(y + i, x + l[i].indent, text + l[i].start, l[i].end - l[i].start, cols);
+    free(l);
+    return n < rows ? n : rows;
+}
+
 static void chat_draw(App *a, PaneId p, Rect r, int focused) {
     (void)p;
     char title[160];
-    snprintf(title, sizeof title, "%s%s%s", "Chat", a->session_title ? ": " : "",
-             a->session_title ? a->session_title : "");
+    snprintf(title, sizeof title, "%s%s%s%s", "Chat", a->session_title ? ": " : "",
+             a->session_title ? a->session_title : "", a->st ? "" : " (not saved)");
     ui_box(r.y, r.x, r.h, r.w, title, focused);
     int iw = r.w - 4, ih = r.h - 2;
     if (iw < 1 || ih < 1) return;
@@ -65,6 +77,9 @@ static void chat_draw(App *a, PaneId p, Rect r, int focused) {
         total += 1 + a->msgs[i].doc.n + 1;
         if (a->selecting && i == a->sel) sel_end = total;
     }
+    /* scrolled back, the view holds still while the reply grows below it */
+    if (a->scroll > 0 && total > a->chat_total) a->scroll += total - a->chat_total;
+    a->chat_total = total;
     if (a->selecting) { /* the selected message's label in view, and as much of it as fits */
         int bottom = total - a->scroll; /* one past the last line shown */
         if (sel_end > bottom) a->scroll = total - sel_end;
@@ -131,10 +146,20 @@ static void chat_draw(App *a, PaneId p, Rect r, int focused) {
         }
     }
     if (a->n_msgs == 0) {
+        char hint[1024] = "Type a message and press Enter. F1 shows the keys.";
+        if (!a->loaded && a->loading) snprintf(hint, sizeof hint, "The model is loading ...");
+        else if (!a->loaded) app_no_model_hint(a, hint, sizeof hint);
+        int y = r.y + 1;
+        if (!a->st) { /* said where it is read, not only on the bottom line */
+            char nosave[160], kn[KEYS_NAME_MAX];
+            snprintf(nosave, sizeof nosave,
+                     "The database could not be opened: nothing in this session will be saved%s%s%s.",
+                     app_key_of(a, KEYS_MESSAGES, kn)[0] ? " (" : "", kn, kn[0] ? " shows why)" : "");
+            attrset(theme_attr(THEME_ERROR));
+            y += wrapped(y, r.x + 2, iw, r.y + r.h - 1 - y, nosave) + 1;
+        }
         attrset(theme_attr(THEME_DIM));
-        const char *hint = a->loaded ? "Type a message and press Enter. F1 shows the keys."
-                                     : "No language model yet: see the line at the bottom.";
-        ui_put(r.y + 1, r.x + 2, hint, strlen(hint), iw);
+        wrapped(y, r.x + 2, iw, r.y + r.h - 1 - y, hint);
         attrset(A_NORMAL);
     }
 }
@@ -150,33 +175,17 @@ static const ActionFn chat_actions[KEYS_N_ACTIONS] = {
 /* The editor's own keys (keys_editor_reserved) and text. */
 static int chat_key(App *a, int key) {
     int cols = a->W - 2 > 1 ? a->W - 2 : 1;
-    switch (key) {
-    case K(KEY_LEFT): ed_left(&a->ed); break;
-    case K(KEY_RIGHT): ed_right(&a->ed); break;
-    case K(KEY_UP): ed_up(&a->ed, cols); break;
-    case K(KEY_DOWN): ed_down(&a->ed, cols); break;
-    case K(KEY_HOME): case 1: ed_home(&a->ed); break;
-    case K(KEY_END): case 5: ed_end(&a->ed); break;
-    case K(KEY_BACKSPACE): ed_backspace(&a->ed); break;
-    case K(KEY_DC): case 4: ed_delete(&a->ed); break;
-    case 2: ed_left(&a->ed); break;
-    case 6: ed_right(&a->ed); break;
-    case 11: ed_kill_line(&a->ed); break;
-    case 21: ed_kill_to_start(&a->ed); break;
-    case 23: ed_delete_word_left(&a->ed); break;
-    case KEYS_ALT | 'b': case K(KEYS_X_C_LEFT): ed_word_left(&a->ed); break;
-    case KEYS_ALT | 'f': case K(KEYS_X_C_RIGHT): ed_word_right(&a->ed); break;
-    case '\t': ed_insert(&a->ed, "\t", 1); break;
-    default:
-        if (!keys_is_text(key)) return R_NONE;
-        char u[4];
-        ed_insert(&a->ed, u, (size_t)ui_utf8_put((unsigned)key, u));
-    }
-    return R_DONE;
+    return editor_key(&a->ed, key, cols, 1) ? R_DONE : R_NONE;
 }
 
+/* The pane table's click hook (input.c, which has focused the chat): the
+ * message under the row is selected. */
+static int chat_click(App *a, int row) {
+    Rect r = a->rect[P_CHAT];
+    return pane_chat_click(a, r, r.y + 1 + row);
+}
 
-const PaneOps pane_chat = {"Chat", KEYS_CTX_INPUT, chat_draw, chat_actions, chat_key};
+const PaneOps pane_chat = {"Chat", KEYS_CTX_INPUT, chat_draw, chat_actions, chat_key, chat_click};
 
 /* ------------------------------------------------------------ a message selected
  *
@@ -234,4 +243,5 @@ static int message_key(App *a, int key) {
     return R_HANDLED; /* nothing else: typed text does not land in the editor unseen */
 }
 
-const PaneOps pane_messages = {"Chat", KEYS_CTX_MESSAGES, chat_draw, message_actions, message_key};
+const PaneOps pane_messages = {"Chat",          KEYS_CTX_MESSAGES, chat_draw,
+                               message_actions, message_key,       chat_click};

@@ -27,10 +27,29 @@ static List list_of(App *a, PaneId p) {
     assert(a->persona_sel >= 0 && (a->persona_sel < (int)a->n_personas || a->persona_sel == 0));
     assert(a->template_sel >= 0 && (a->template_sel < (int)a->n_templates || a->template_sel == 0));
     if (p == P_PERSONA)
-        return (List){1, (int)a->n_personas, &a->persona_sel, a->persona,
-                      "Persona (Enter choose, e edit, n new)"};
-    return (List){0, (int)a->n_templates, &a->template_sel, a->template_name,
-                  "Template (Enter choose, e edit, n new)"};
+        return (List){1, (int)a->n_personas, &a->persona_sel, a->persona, "Persona"};
+    return (List){0, (int)a->n_templates, &a->template_sel, a->template_name, "Template"};
+}
+
+/* The title says which keys act: letters only while the pane takes
+ * commands (M-c); otherwise typing goes to the message. */
+static void list_title(App *a, const List *l, int focused, char *out, size_t cap) {
+    char pick[KEYS_NAME_MAX], edit[KEYS_NAME_MAX], add[KEYS_NAME_MAX], cmd[KEYS_NAME_MAX];
+    app_key_of(a, l->persona ? KEYS_PERSONA_PICK : KEYS_TEMPLATE_PICK, pick);
+    app_key_of(a, l->persona ? KEYS_PERSONA_EDIT : KEYS_TEMPLATE_EDIT, edit);
+    app_key_of(a, l->persona ? KEYS_PERSONA_NEW : KEYS_TEMPLATE_NEW, add);
+    app_key_of(a, KEYS_COMMANDS, cmd);
+    if (focused && a->commands) {
+        /* the most used first: a narrow pane cuts the end (F1 lists all) */
+        char rep[KEYS_NAME_MAX], del[KEYS_NAME_MAX], extra[96] = "";
+        if (app_key_of(a, l->persona ? KEYS_PERSONA_DELETE : KEYS_TEMPLATE_DELETE, del)[0])
+            snprintf(extra, sizeof extra, ", %s delete", del);
+        if (!l->persona && app_key_of(a, KEYS_TEMPLATE_REPORT, rep)[0])
+            snprintf(extra + strlen(extra), sizeof extra - strlen(extra), ", %s report", rep);
+        snprintf(out, cap, "%s: %s edit, %s new%s", l->title, edit, add, extra);
+    } else {
+        snprintf(out, cap, "%s (%s use, %s keys)", l->title, pick, cmd);
+    }
 }
 
 static const char *list_name(App *a, const List *l, int i) {
@@ -73,18 +92,35 @@ static const ActionFn list_actions[KEYS_N_ACTIONS] = {
 
 static int list_key(App *a, int key) {
     List l = list_of(a, a->focus);
-    if (key == K(KEY_UP) && *l.sel > 0) (*l.sel)--;
-    else if (key == K(KEY_DOWN) && *l.sel + 1 < l.n) (*l.sel)++;
+    if (key == K(KEY_UP) || key == K(KEY_DOWN) || key == K(KEY_HOME) || key == K(KEY_END))
+        app_scroll(a, a->focus,
+                   key == K(KEY_UP)     ? 1
+                   : key == K(KEY_DOWN) ? -1
+                   : key == K(KEY_HOME) ? l.n
+                                        : -l.n);
     else return R_NONE;
+    return R_DONE;
+}
+
+/* The first row shown: the selection stays in view. */
+static int list_top(int sel, int rows) { return sel >= rows ? sel - rows + 1 : 0; }
+
+/* A click selects the row under it. */
+static int list_click(App *a, int row) {
+    List l = list_of(a, a->focus);
+    int k = list_top(*l.sel, a->rect[a->focus].h - 2) + row;
+    if (k < l.n) *l.sel = k;
     return R_DONE;
 }
 
 static void list_draw(App *a, PaneId p, Rect r, int focused) {
     List l = list_of(a, p);
-    ui_box(r.y, r.x, r.h, r.w, l.title, focused);
+    char title[256];
+    list_title(a, &l, focused, title, sizeof title);
+    ui_box(r.y, r.x, r.h, r.w, title, focused);
     int iw = r.w - 4, ih = r.h - 2;
     if (iw < 1 || ih < 1) return;
-    int sel = *l.sel, top = sel >= ih ? sel - ih + 1 : 0;
+    int sel = *l.sel, top = list_top(sel, ih);
     for (int i = top; i < l.n && i - top < ih; i++) {
         int y = r.y + 1 + i - top;
         const char *nm = list_name(a, &l, i);
@@ -106,5 +142,7 @@ static void list_draw(App *a, PaneId p, Rect r, int focused) {
     if (l.n == 0) ui_put(r.y + 1, r.x + 2, "(none)", 6, iw);
 }
 
-const PaneOps pane_persona = {"Persona", KEYS_CTX_PERSONAS, list_draw, list_actions, list_key};
-const PaneOps pane_template = {"Template", KEYS_CTX_TEMPLATES, list_draw, list_actions, list_key};
+const PaneOps pane_persona = {"Persona", KEYS_CTX_PERSONAS, list_draw, list_actions, list_key,
+                              list_click};
+const PaneOps pane_template = {"Template", KEYS_CTX_TEMPLATES, list_draw, list_actions, list_key,
+                               list_click};

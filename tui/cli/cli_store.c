@@ -431,8 +431,9 @@ int cli_sessions(int argc, char **argv) {
             for (size_t k = 0; k < n; k++)
             {
                 char head[96];
-                snprintf(head, sizeof head, "%lld\t%s\t%lld messages", (long long)list[k].id,
-                         list[k].updated, (long long)list[k].n_messages);
+                snprintf(head, sizeof head, "%lld\t%s\t%lld message%s", (long long)list[k].id,
+                         list[k].updated, (long long)list[k].n_messages,
+                         list[k].n_messages == 1 ? "" : "s");
                 print_fields(head, list[k].title);
             }
             store_sessions_free(list, n);

@@ -23,6 +23,7 @@ void app_config_defaults(AppConfig *c) {
     c->escalate_below = -1;
     c->lora_threshold = -1;
     c->max_tokens = 1024;
+    c->mouse = 1;
 }
 
 void app_config_free(AppConfig *c) {
@@ -55,6 +56,47 @@ static int parse_float(const char *v, double lo, double hi, float *out) {
     double x = strtod(v, &end);
     if (end == v || *end || errno || !isfinite(x) || x < lo || x > hi) return -1;
     *out = (float)x;
+    return 0;
+}
+
+static int is_blank(char c) { return c == ' ' || c == '\t'; }
+
+/* The value after '=' in place: its trailing comment (a '#' first in the
+ * value or after a blank) and the blanks around it removed, or the text
+ * between its double quotes. */
+static int value_unquote(char *v, const char *name, int line) {
+    while (is_blank(*v)) memmove(v, v + 1, strlen(v));
+    if (*v == '"') {
+        /* the closing quote is the first one followed by nothing but
+         * blanks and perhaps a comment */
+        for (char *q = v + 1; (q = strchr(q, '"')); q++) {
+            char *r = q + 1;
+            while (is_blank(*r)) r++;
+            if (*r && *r != '#') continue;
+            size_t n = (size_t)(q - v - 1);
+            memmove(v, v + 1, n);
+            v[n] = 0;
+            return 0;
+        }
+        return unum_error_set("%s:%d: the value has no closing '\"' (a value in quotes ends "
+                              "with one, before any comment)",
+                              name, line);
+    }
+    for (char *h = v; (h = strchr(h, '#')); h++)
+        if (h == v || is_blank(h[-1])) {
+            *h = 0;
+            break;
+        }
+    size_t n = strlen(v);
+    while (n && is_blank(v[n - 1])) v[--n] = 0;
+    return 0;
+}
+
+/* 1 when value must be written in quotes to read back as itself. */
+static int value_needs_quotes(const char *v) {
+    if (!*v || is_blank(*v) || *v == '"' || *v == '#' || is_blank(v[strlen(v) - 1])) return 1;
+    for (const char *h = v; (h = strchr(h, '#')); h++)
+        if (h > v && is_blank(h[-1])) return 1;
     return 0;
 }
 
@@ -99,13 +141,13 @@ int app_config_parse(AppConfig *c, const char *text, size_t len, const char *nam
         char *v = eq + 1;
         *eq = 0;
         for (char *e = eq; e > k && (e[-1] == ' ' || e[-1] == '\t');) *--e = 0;
-        while (*v == ' ' || *v == '\t') v++;
+        if (value_unquote(v, name, line)) return -1;
         static const char *keys[] = {"model",       "whisper", "theme", "backend",
                                      "threads",     "temperature", "top_p", "top_k",
                                      "max_tokens",  "ctx",     "persona", "remote_model",
                                      "stage2",      "escalate_below", "stage2_backend",
                                      "adapter",     "lora",    "lora_threshold",
-                                     "report_model", "draft",  "draft_n",
+                                     "report_model", "draft",  "draft_n", "mouse",
                                      "mem_budget"};
         int key = -1;
         for (int i = 0; i < (int)(sizeof keys / sizeof *keys); i++)
@@ -150,6 +192,10 @@ int app_config_parse(AppConfig *c, const char *text, size_t len, const char *nam
         case 19: free(c->draft), c->draft = xstrdup(v); bad = !*v; break;
         case 20: bad = parse_int(v, 1, SPEC_DRAFT_N_MAX, &c->draft_n); break;
         case 21:
+            bad = strcmp(v, "on") && strcmp(v, "off");
+            if (!bad) c->mouse = !strcmp(v, "on");
+            break;
+        case 22:
             if (models_parse_size(v, &c->mem_budget))
                 return unum_error_wrap("%s:%d: mem_budget", name, line);
             break;
@@ -171,7 +217,7 @@ int app_config_load(AppConfig *c, const char *path) {
 
 char *app_config_path(const char *name) { return unum_xdg_path(UNUM_XDG_CONFIG, name); }
 
-static int mkdirs(const char *path) { /* the folders above path */
+int app_config_mkdir(const char *path) {
     char *d = xstrdup(path), *slash = strrchr(d, '/');
     int rc = 0;
     if (slash && slash != d) {
@@ -187,7 +233,10 @@ int app_config_set(const char *path, const char *key, const char *value) {
     size_t len = 0;
     char *old = unum_file_exists(path) ? unum_read_file(path, MAX_FILE + 1, &len) : xstrdup("");
     if (!old) return -1;
-    size_t cap = len + strlen(key) + strlen(value) + 8, n = 0;
+    if (strchr(value, '\n'))
+        return free(old), unum_error_set("%s: a value cannot hold a line break", path);
+    int q = value_needs_quotes(value);
+    size_t cap = len + strlen(key) + strlen(value) + 16, n = 0;
     char *out = xmalloc(cap);
     int done = 0;
     for (size_t at = 0; at < len;) {
@@ -202,7 +251,7 @@ int app_config_set(const char *path, const char *key, const char *value) {
         while (after < s + l && (*after == ' ' || *after == '\t')) after++;
         int match = (size_t)(s + l - k) > kl && !strncmp(k, key, kl) && after < s + l && *after == '=';
         if (match && !done) {
-            n += (size_t)snprintf(out + n, cap - n, "%s = %s\n", key, value);
+            n += (size_t)snprintf(out + n, cap - n, q ? "%s = \"%s\"\n" : "%s = %s\n", key, value);
             done = 1;
         } else if (!match) {
             memcpy(out + n, s, l);
@@ -210,8 +259,8 @@ int app_config_set(const char *path, const char *key, const char *value) {
             out[n++] = '\n';
         }
     }
-    if (!done) n += (size_t)snprintf(out + n, cap - n, "%s = %s\n", key, value);
-    int rc = mkdirs(path) || unum_write_file_atomic(path, out, n) ? -1 : 0;
+    if (!done) n += (size_t)snprintf(out + n, cap - n, q ? "%s = \"%s\"\n" : "%s = %s\n", key, value);
+    int rc = app_config_mkdir(path) || unum_write_file_atomic(path, out, n) ? -1 : 0;
     free(out);
     free(old);
     return rc;

@@ -29,6 +29,9 @@
  *   lora = auto                            the router picks one per reply
  *                                          (off: never; the default)
  *   lora_threshold = 0.5                   the least cosine it picks at
+ *   mouse = on                             on: click focuses, the wheel
+ *                                          scrolls; off: the terminal
+ *                                          selects text as usual
  *   mem_budget = 8G                        the memory of all the app's models
  *                                          together (as --mem-budget; default:
  *                                          the device's less a margin)
@@ -36,8 +39,12 @@
  * The file is read as hostile: a line longer than 4 KiB, a file over 64 KiB,
  * an unknown key, a bad number or a repeated key (adapter may repeat) is
  * an error naming FILE:LINE; so is an adapter line without a description
- * after '|'. Values are taken verbatim after the '=' (surrounding spaces
- * trimmed). */
+ * after '|'. A value is the text after the '=' up to a comment, blanks
+ * around it trimmed; a comment starts at a '#' that follows a blank (or
+ * begins the value), so "model = DIR   # note" is DIR and "a#b" keeps its
+ * '#'. A value in double quotes is the text between them, '#' and blanks
+ * included: theme = "odd # name". app_config_set writes a value in quotes
+ * when it needs them. */
 #ifndef UNUM_CONFIG_APP_H
 #define UNUM_CONFIG_APP_H
 
@@ -60,10 +67,12 @@ typedef struct {
     int n_adapters;
     int lora_auto;        /* lora = auto */
     float lora_threshold; /* < 0: ROUTER_THRESHOLD_DEFAULT */
+    int mouse;            /* 1: the app takes mouse clicks and the wheel */
     size_t mem_budget;    /* bytes (0: models_default_budget_for) */
 } AppConfig;
 
-/* Defaults: nothing set (backend NULL: auto), threads 0, max_tokens 1024. */
+/* Defaults: nothing set (backend NULL: auto), threads 0, max_tokens 1024,
+ * mouse on. */
 void app_config_defaults(AppConfig *c);
 /* Parses a config file's text (name for messages). 0, or -1 with the error. */
 int app_config_parse(AppConfig *c, const char *text, size_t len, const char *name);
@@ -75,6 +84,8 @@ void app_config_free(AppConfig *c);
  * when neither is set (engine/base/paths.h), which app_config_load reads as
  * no file and app_config_set refuses. */
 char *app_config_path(const char *name);
+/* Creates the folders above path (the settings folder); 0 or -1. */
+int app_config_mkdir(const char *path);
 /* Sets key = value in the file at path, keeping its other lines and
  * comments (creates the file and its folder when missing); atomic. */
 int app_config_set(const char *path, const char *key, const char *value);
