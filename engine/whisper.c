@@ -25,7 +25,7 @@
 
 /* ------------------------------------------------------------ config */
 
-static int whisper_config_load(WhisperConfig *c, const char *dir) {
+int whisper_config_load(WhisperConfig *c, const char *dir) {
     memset(c, 0, sizeof *c);
     char *path;
     cJSON *root = config_read_object(dir, "config.json", &path);

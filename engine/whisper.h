@@ -62,6 +62,10 @@ typedef struct {
     float *col, *x, *h, *q, *k, *v, *att, *ff, *enc_out, *logits;
 } Whisper;
 
+/* dir's config.json as a Whisper's (what whisper_load reads first). 0, or
+ * -1 with the error naming the file and the field. */
+int whisper_config_load(WhisperConfig *c, const char *dir);
+
 /* Loads a Whisper directory onto be. NULL with the error set (the file, the
  * tensor or the config field at fault). */
 Whisper *whisper_load(const char *dir, Backend *be);

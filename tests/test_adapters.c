@@ -15,6 +15,7 @@
 #include "engine/extract.h"
 #include "engine/lora.h"
 #include "engine/merge.h"
+#include "engine/models.h"
 #include "engine/qwen2.h"
 #include "engine/router.h"
 #include "engine/safetensors.h"
@@ -760,6 +761,110 @@ TEST(worker_drafted_replies_are_the_chat_models) {
     event_free(alone), event_free(drafted), event_free(bad), event_free(after);
     worker_stop(w);
     free(lm), free(a), free(other);
+}
+
+/* A reply (as worker_reply, with no adapters) and the models loaded besides
+ * the chat model after it (the last EV_MODELS before the reply's end, kept
+ * in where across calls). */
+static Event *worker_reply_where(Worker *w, const char *text, char *where, size_t n) {
+    GenerateParams p = {0};
+    p.sampling.temperature = 0;
+    p.sampling.repeat_penalty = 1;
+    p.max_tokens = 8;
+    ChatMsg m = {"user", text, 0};
+    worker_chat(w, &m, NULL, 1, &p);
+    double t0 = unum_now();
+    while (unum_now() - t0 < 60) {
+        struct pollfd pf = {worker_fd(w), POLLIN, 0};
+        poll(&pf, 1, 200);
+        Event *e = worker_events(w), *hit = NULL;
+        while (e) {
+            Event *next = e->next;
+            e->next = NULL;
+            if (e->kind == EV_MODELS) snprintf(where, n, "%s", e->models.where);
+            if (!hit && (e->kind == EV_REPLY_DONE || e->kind == EV_REPLY_FAILED)) hit = e;
+            else event_free(e);
+            e = next;
+        }
+        if (hit) return hit;
+    }
+    return NULL;
+}
+
+/* The app's engine thread under a memory budget (worker_set_mem_budget)
+ * with room for the chat model and one more: a drafted reply that
+ * escalates to a second stage unloads the draft, which is not in use any
+ * more, to load stage 2; the next reply loads the draft again in stage 2's
+ * place; the replies are those written without a budget. With room for
+ * the chat model alone, stage 2 cannot load beside it (the chat model, in
+ * use, is never unloaded): the reply fails naming the sizes, and with the
+ * second stage off the chat model answers as before. */
+TEST(worker_models_share_a_memory_budget) {
+    char *lm = fixture("tiny-qwen-vocab");
+    char *tok = unum_path_join(lm, "tokenizer.json");
+    int ok = unum_file_exists(tok);
+    free(tok);
+    if (!ok) {
+        free(lm);
+        test_skip("no tiny-qwen-vocab fixture (needs npm)");
+        return;
+    }
+    size_t s = 0;
+    REQUIRE(!models_estimate(lm, 256, &s));
+    EngineOptions eo = {.backend = "cpu", .threads = 2, .ctx = 256};
+    const char *q = "Summarize the meeting: Anna writes the guide by Friday.";
+    Event *want = NULL, *got[2] = {NULL, NULL};
+    char where[512] = "", after[2][512] = {"", ""};
+    for (int budgeted = 0; budgeted < 2; budgeted++) {
+        Worker *w = worker_start();
+        REQUIRE(w);
+        if (budgeted) worker_set_mem_budget(w, 2 * s + s / 2); /* chat + one more */
+        worker_load(w, lm, &eo);
+        worker_set_draft(w, lm, 3, &eo);
+        worker_set_stage2(w, lm, 1.01, &eo); /* every reply escalates */
+        for (int i = 0; i < (budgeted ? 2 : 1); i++) {
+            Event *e = worker_reply_where(w, q, where, sizeof where);
+            REQUIRE(e);
+            if (!budgeted) want = e;
+            else got[i] = e, snprintf(after[i], sizeof after[i], "%s", where);
+        }
+        worker_stop(w);
+    }
+    REQUIRE(want && got[0] && got[1]);
+    CHECK_EQ_INT(want->kind, EV_REPLY_DONE);
+    for (int i = 0; i < 2; i++) {
+        CHECK_EQ_INT(got[i]->kind, EV_REPLY_DONE);
+        if (got[i]->kind != EV_REPLY_DONE || want->kind != EV_REPLY_DONE) continue;
+        CHECK_STR(got[i]->reply.text, want->reply.text);
+        CHECK_EQ_INT(got[i]->reply.stage, 2);
+        CHECK(got[i]->reply.draft_accept >= 0); /* stage 1 was drafted */
+        /* stage 2 loaded in the draft's room: the draft is gone */
+        CHECK(strstr(after[i], "stage 2: tiny-qwen-vocab on cpu") && !strstr(after[i], "draft"));
+    }
+    event_free(want), event_free(got[0]), event_free(got[1]);
+    /* room for the chat model alone */
+    Worker *w = worker_start();
+    REQUIRE(w);
+    worker_set_mem_budget(w, s + s / 2);
+    worker_load(w, lm, &eo);
+    worker_set_stage2(w, lm, 1.01, &eo);
+    Event *bad = worker_reply_where(w, q, where, sizeof where);
+    worker_set_stage2(w, NULL, 0, &eo);
+    Event *alone = worker_reply_where(w, q, where, sizeof where);
+    REQUIRE(bad && alone);
+    CHECK_EQ_INT(bad->kind, EV_REPLY_FAILED);
+    if (bad->kind == EV_REPLY_FAILED) {
+        char sizes[256];
+        snprintf(sizes, sizeof sizes, "needs %.0f MiB; the memory budget of %.0f MiB",
+                 s / 1048576.0, (s + s / 2) / 1048576.0);
+        CHECK_CONTAINS(bad->failed.why, "the second stage");
+        CHECK_CONTAINS(bad->failed.why, sizes);
+    }
+    CHECK_EQ_INT(alone->kind, EV_REPLY_DONE);
+    if (alone->kind == EV_REPLY_DONE) CHECK_EQ_INT(alone->reply.stage, 1);
+    event_free(bad), event_free(alone);
+    worker_stop(w);
+    free(lm);
 }
 
 /* The settings file's draft lines: draft = MODEL and draft_n = K (1 ..

@@ -10,6 +10,7 @@
 #include "engine/engine.h"
 #include "tui/core/meeting.h"
 #include "tui/core/recordings.h"
+#include "tui/core/worker.h"
 #include "store/meeting_store.h"
 #include "store/recording.h"
 #include "store/store.h"
@@ -18,6 +19,7 @@
 #include "engine/base/util.h"
 
 #include <math.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -714,6 +716,81 @@ TEST(cli_meeting_summarize_report_model) {
     CHECK_CONTAINS(err, "/nonexistent/chat-model");
     free(out), free(err);
     CHECK_EQ_INT(q_int(m.st, "SELECT count(*) FROM reports"), 2);
+    meet_close(&m);
+}
+
+/* The next event of kind k or fail from the worker (within 120 s), the
+ * last EV_MODELS seen kept in where; the others are dropped. */
+static Event *worker_wait(Worker *w, EventKind k, EventKind fail, char *where, size_t n) {
+    double t0 = unum_now();
+    while (unum_now() - t0 < 120) {
+        struct pollfd p = {worker_fd(w), POLLIN, 0};
+        poll(&p, 1, 200);
+        Event *e = worker_events(w), *hit = NULL;
+        while (e) {
+            Event *next = e->next;
+            e->next = NULL;
+            if (e->kind == EV_MODELS) snprintf(where, n, "%s", e->models.where);
+            if (!hit && (e->kind == k || e->kind == fail)) hit = e;
+            else event_free(e);
+            e = next;
+        }
+        if (hit) return hit;
+    }
+    return NULL;
+}
+
+/* The app's reports are written by the report writer's role
+ * (worker_set_report_model, the settings' report_model): a MiniCPM here
+ * while the chat model is a Qwen2; the status names where it lives. A
+ * writer that cannot be loaded fails the report naming it; with none, the
+ * chat model writes. */
+TEST(worker_reports_are_written_by_the_report_model) {
+    Meet m;
+    if (meet_open(&m, 0, 0)) return;
+    char *wav = meeting_wav();
+    int64_t rec = 0;
+    int existing;
+    REQUIRE(recording_import(m.st, wav, &rec, &existing) == 0);
+    free(wav);
+    REQUIRE(store_segment_add(m.st, rec, 0, 4, NULL, "Anna writes the guide.", NULL) == 0);
+    REQUIRE(store_recording_set_transcribed(m.st, rec) == 0);
+    char *db = unum_path_join(m.dir, "u.db"), *lm = fixture("tiny-qwen-vocab");
+    char *writer = fixture("tiny-minicpm-longrope");
+    Worker *w = worker_start();
+    REQUIRE(w);
+    EngineOptions eo = {.backend = "cpu", .threads = 2, .ctx = 512};
+    char where[512] = "";
+    worker_load(w, lm, &eo);
+    worker_set_report_model(w, writer, &eo);
+    worker_report(w, db, rec, "standup", NULL, 8);
+    Event *by_writer = worker_wait(w, EV_REPORT_DONE, EV_REPORT_FAILED, where, sizeof where);
+    /* the status comes before the report's end: the writer stays loaded */
+    char *seen = xstrdup(where);
+    worker_set_report_model(w, "/nonexistent/report-writer", &eo);
+    worker_report(w, db, rec, "standup", NULL, 8);
+    Event *bad = worker_wait(w, EV_REPORT_DONE, EV_REPORT_FAILED, where, sizeof where);
+    worker_set_report_model(w, NULL, &eo);
+    worker_report(w, db, rec, "standup", NULL, 8);
+    Event *by_chat = worker_wait(w, EV_REPORT_DONE, EV_REPORT_FAILED, where, sizeof where);
+    REQUIRE(by_writer && bad && by_chat);
+    CHECK_EQ_INT(by_writer->kind, EV_REPORT_DONE);
+    if (by_writer->kind == EV_REPORT_DONE)
+        CHECK_CONTAINS(by_writer->report.markdown, "model: tiny-minicpm-longrope");
+    else
+        printf("  %s\n", by_writer->failed.why);
+    CHECK_CONTAINS(seen, "report: tiny-minicpm-longrope on cpu");
+    CHECK_EQ_INT(bad->kind, EV_REPORT_FAILED);
+    if (bad->kind == EV_REPORT_FAILED) {
+        CHECK_CONTAINS(bad->failed.why, "report writer (report_model)");
+        CHECK_CONTAINS(bad->failed.why, "/nonexistent/report-writer");
+    }
+    CHECK_EQ_INT(by_chat->kind, EV_REPORT_DONE);
+    if (by_chat->kind == EV_REPORT_DONE)
+        CHECK_CONTAINS(by_chat->report.markdown, "model: tiny-qwen-vocab");
+    event_free(by_writer), event_free(bad), event_free(by_chat);
+    worker_stop(w);
+    free(db), free(lm), free(writer), free(seen);
     meet_close(&m);
 }
 

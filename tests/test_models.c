@@ -4,7 +4,9 @@
  * cannot fit. */
 #include "engine/base/util.h"
 #include "engine/models.h"
+#include "engine/whisper.h"
 #include "tests/test.h"
+#include "tui/core/appconfig.h"
 
 #include <stdarg.h>
 #include <stdlib.h>
@@ -127,4 +129,132 @@ TEST(cli_mem_budget_refuses_a_model_that_cannot_fit) {
                  2);
     CHECK_CONTAINS(err, "'lots' is not a size");
     free(err);
+}
+
+/* A Whisper model's estimate: its weights, then at least its decoder's
+ * self- and cross-attention caches (models.h). A speech LLM whose encoder
+ * is a directory of its own counts that encoder too. */
+TEST(models_estimate_counts_whisper_and_speech_llms) {
+    char *wh = fx("whisper-en-f32"), *st = unum_path_join(wh, "model.safetensors");
+    size_t est = 0, wbytes = 0;
+    char *w = unum_read_file(st, 64u << 20, &wbytes);
+    REQUIRE(w && !models_estimate(wh, 0, &est));
+    WhisperConfig c;
+    REQUIRE(!whisper_config_load(&c, wh));
+    size_t caches = 2 * (size_t)c.dec_layers * (size_t)(c.n_text + c.n_audio) * (size_t)c.d * 4;
+    CHECK(est >= wbytes + caches);
+    free(w), free(st), free(wh);
+    char *sp = fx("omni-tiny-hfenc"), *enc = unum_path_join(sp, "whisper-encoder");
+    size_t s_sp = 0, s_enc = 0;
+    REQUIRE(!models_estimate(sp, 64, &s_sp) && !models_estimate(enc, 0, &s_enc));
+    CHECK(s_sp > s_enc);
+    free(sp), free(enc);
+}
+
+/* The budget arithmetic across kinds: a budget that fits chat + whisper but
+ * not chat + whisper + stage 2 unloads, for stage 2, the least recently
+ * used model not in use (whisper, with chat in use); a model in use is
+ * never unloaded (whisper cannot come back while chat and stage 2 are in
+ * use, and the error names the sizes); one larger than the budget names
+ * both sizes. */
+TEST(models_budget_spans_whisper_and_language_models) {
+    char *chat = fx("tiny-bf16"), *s2 = fx("tiny-untied-f32"), *wh = fx("whisper-en-f32");
+    size_t sc, s_s2, sw;
+    REQUIRE(!models_estimate(chat, 64, &sc) && !models_estimate(s2, 64, &s_s2) &&
+            !models_estimate(wh, 0, &sw));
+    size_t budget = sc + sw + s_s2 - 1; /* any two, never the three */
+    REQUIRE(sc + sw <= budget && sc + s_s2 <= budget && sw + s_s2 <= budget);
+    Models *m = models_new(budget);
+    EngineOptions eo = {.backend = "cpu", .threads = 1, .ctx = 64};
+    CHECK(!models_set(m, ROLE_CHAT, chat, &eo) && !models_set(m, ROLE_STAGE2, s2, &eo) &&
+          !models_set(m, ROLE_WHISPER, wh, &eo));
+    CHECK_STR(models_model(m, ROLE_WHISPER), wh);
+    CHECK(models_acquire(m, ROLE_WHISPER) == NULL); /* no engine: the transcriber's own call */
+    Transcriber *t = models_acquire_transcriber(m);
+    REQUIRE(t);
+    CHECK_STR(transcriber_backend(t), "cpu");
+    models_release(m, ROLE_WHISPER);
+    REQUIRE(models_acquire(m, ROLE_CHAT) != NULL); /* kept in use */
+    CHECK(models_loaded(m, ROLE_WHISPER) && models_used(m) == sc + sw);
+    char where[256];
+    models_where(m, 0, where, sizeof where);
+    CHECK_STR(where, "whisper: whisper-en-f32 on cpu");
+    REQUIRE(models_acquire(m, ROLE_STAGE2) != NULL); /* whisper goes */
+    CHECK(!models_loaded(m, ROLE_WHISPER) && models_loaded(m, ROLE_CHAT));
+    CHECK(models_used(m) == sc + s_s2);
+    models_where(m, 1, where, sizeof where);
+    CHECK_STR(where, "stage 2 cpu");
+    CHECK(models_acquire_transcriber(m) == NULL); /* chat and stage 2 in use */
+    char want[256];
+    snprintf(want, sizeof want, "(whisper model) needs %.0f MiB; the memory budget of %.0f MiB",
+             sw / 1048576.0, budget / 1048576.0);
+    CHECK_ERR(want);
+    CHECK_ERR("in models in use (chat");
+    CHECK(models_loaded(m, ROLE_STAGE2) && models_in_use(m, ROLE_STAGE2));
+    models_release(m, ROLE_STAGE2);
+    CHECK(models_acquire_transcriber(m) != NULL); /* stage 2 was free to go */
+    CHECK(!models_loaded(m, ROLE_STAGE2) && models_loaded(m, ROLE_CHAT));
+    CHECK(models_set(m, ROLE_WHISPER, NULL, NULL) == -1); /* in use */
+    CHECK_ERR("the whisper model is in use");
+    models_release(m, ROLE_WHISPER);
+    models_free(m);
+    /* never fits: both sizes named */
+    m = models_new(sw / 2);
+    CHECK(!models_set(m, ROLE_WHISPER, wh, &eo));
+    CHECK(models_acquire_transcriber(m) == NULL);
+    snprintf(want, sizeof want, "(whisper model) needs %.0f MiB, more than the memory budget of %.0f MiB",
+             sw / 1048576.0, (sw / 2) / 1048576.0);
+    CHECK_ERR(want);
+    models_set_budget(m, sw);
+    CHECK(models_acquire_transcriber(m) != NULL); /* a new budget takes effect at once */
+    models_free(m);
+    free(chat), free(s2), free(wh);
+}
+
+/* ROLE_SPEECH holds a speech LLM: models_acquire hands out its backbone
+ * and models_speech the speech LLM itself, both counted and unloaded as
+ * one. */
+TEST(models_speech_role_holds_a_speech_llm) {
+    char *sp = fx("omni-tiny"), *chat = fx("tiny-bf16");
+    size_t s_sp, sc;
+    REQUIRE(!models_estimate(sp, 64, &s_sp) && !models_estimate(chat, 64, &sc));
+    Models *m = models_new(s_sp + sc - 1); /* one at a time */
+    EngineOptions eo = {.backend = "cpu", .threads = 1, .ctx = 64};
+    CHECK(!models_set(m, ROLE_SPEECH, sp, &eo) && !models_set(m, ROLE_DRAFT, chat, &eo));
+    CHECK(models_speech(m) == NULL);
+    Engine *e = models_acquire(m, ROLE_SPEECH);
+    REQUIRE(e);
+    SpeechLLM *s = models_speech(m);
+    CHECK(s && s->e == e && s->frames > 0);
+    CHECK(models_used(m) == s_sp);
+    CHECK(models_acquire(m, ROLE_DRAFT) == NULL); /* the speech LLM is in use */
+    CHECK_ERR("in models in use (speech LLM");
+    models_release(m, ROLE_SPEECH);
+    CHECK(models_acquire(m, ROLE_DRAFT) != NULL);
+    CHECK(models_speech(m) == NULL && !models_loaded(m, ROLE_SPEECH));
+    models_release(m, ROLE_DRAFT);
+    models_free(m);
+    free(sp), free(chat);
+}
+
+/* mem_budget = SIZE in the app's settings file: --mem-budget's syntax,
+ * once; a bad size names FILE:LINE and the value. */
+TEST(models_mem_budget_settings_line) {
+    const char good[] = "model = /m/chat\nmem_budget = 1.5G\n";
+    AppConfig c;
+    app_config_defaults(&c);
+    CHECK(c.mem_budget == 0);
+    REQUIRE(app_config_parse(&c, good, strlen(good), "cfg") == 0);
+    CHECK(c.mem_budget == (size_t)3 << 29);
+    app_config_free(&c);
+    static const char *const bad[] = {"mem_budget = lots\n", "mem_budget = 0\n", "mem_budget = \n",
+                                      "mem_budget = 8G\nmem_budget = 4G\n"};
+    static const char *const why[] = {"cfg:1: mem_budget: 'lots' is not a size", "cfg:1: mem_budget",
+                                      "cfg:1: mem_budget", "cfg:2: mem_budget is set twice"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        app_config_defaults(&c);
+        CHECK(app_config_parse(&c, bad[i], strlen(bad[i]), "cfg") != 0);
+        CHECK_ERR(why[i]);
+        app_config_free(&c);
+    }
 }

@@ -8,6 +8,7 @@
  * tokenizer, random weights; whisper-en-f32 for the transcript). Waits poll
  * the screen with a deadline, so slow machines only make the tests slower. */
 #include "tests/openai_stub.h"
+#include "engine/models.h"
 #include "tests/test.h"
 
 #include "store/meeting_store.h"
@@ -1067,6 +1068,65 @@ TEST(tui_chat_with_a_remote_model) {
     tui_close(&t);
 }
 
+/* The screen's first row (the status bar), in a new string. */
+static char *status_row(Tui *t) {
+    char *s = screen(t), *nl = strchr(s, '\n');
+    if (nl) *nl = 0;
+    return s;
+}
+
+/* mem_budget = SIZE in the settings file: a bad size is named with its
+ * FILE:LINE; a budget with room for the chat model and Whisper, or the
+ * chat model and stage 2, but not the three: the status bar shows where
+ * Whisper lives, and once a reply escalates, stage 2 in its place (Whisper,
+ * not in use between recordings, was unloaded for it). At 80 columns the
+ * status bar names stage 2 by role and backend alone and still fits. */
+TEST(tui_mem_budget_and_where_models_live) {
+    Tui t;
+    if (tui_open(&t)) return;
+    char *model = chat_fixture(&t);
+    if (!model) return;
+    char *wh = whisper_fixture(&t);
+    if (!wh) {
+        free(model);
+        return;
+    }
+    char cfg[2048], args[1024];
+    /* nothing loads after it (no model: the download is offered), so no
+     * later note replaces the error */
+    config(&t, "theme = dark\nmem_budget = lots");
+    REQUIRE(start(&t, NULL, NULL) == 0);
+    CHECK(wait_for(&t, "cfg/unum/config:2: mem_budget: 'lots' is not a size", 20000));
+    sh("tmux -L %s kill-server 2>/dev/null", t.sock);
+    size_t s = 0, w = 0;
+    REQUIRE(!models_estimate(model, 256, &s) && !models_estimate(wh, 0, &w));
+    snprintf(cfg, sizeof cfg,
+             "model = %s\nstage2 = %s\nescalate_below = 1.01\nstage2_backend = cpu\n"
+             "backend = cpu\nctx = 256\nmax_tokens = 6\ntemperature = 0\nmem_budget = %zu",
+             model, model, 2 * s + w - 1);
+    config(&t, cfg);
+    snprintf(args, sizeof args, "--whisper %s", wh);
+    REQUIRE(start(&t, NULL, args) == 0);
+    REQUIRE(wait_for(&t, "| whisper: whisper-en-f32 on cpu |", 20000)); /* both loaded */
+    text(&t, "a question");
+    keys(&t, "Enter");
+    CHECK(wait_for(&t, "stage 2 answered (tiny-qwen-vocab; stage 1 confidence", 20000));
+    CHECK(wait_for(&t, "| stage 2: tiny-qwen-vocab on cpu |", 5000));
+    char *row = status_row(&t);
+    CHECK(!strstr(row, "whisper"));
+    free(row);
+    sh("tmux -L %s resize-window -t u -x 80 -y 24", t.sock);
+    CHECK(wait_for(&t, "| stage 2 cpu |", 5000));
+    row = status_row(&t);
+    CHECK(strstr(row, "ctx ") != NULL); /* the line still fits */
+    free(row);
+    keys(&t, "C-q");
+    CHECK(wait_for(&t, "EXIT=0", 5000));
+    free(model);
+    free(wh);
+    tui_close(&t);
+}
+
 /* stage2 = ... with escalate_below = 1.01 in the settings file: every
  * reply is rewritten by the second stage; the bottom line says so and the
  * store records the model that answered. */
@@ -1082,10 +1142,10 @@ TEST(tui_cascade_shows_the_answering_stage) {
     config(&t, cfg);
     REQUIRE(start(&t, NULL, NULL) == 0);
     REQUIRE(wait_for(&t, "model loaded", 20000));
-    CHECK(wait_for(&t, "stage 2: tiny-qwen-vocab on cpu", 5000)); /* the status bar */
     text(&t, "a question");
     keys(&t, "Enter");
     CHECK(wait_for(&t, "stage 2 answered (tiny-qwen-vocab; stage 1 confidence", 20000));
+    CHECK(wait_for(&t, "stage 2: tiny-qwen-vocab on cpu", 5000)); /* the status bar, once loaded */
     keys(&t, "C-q");
     CHECK(wait_for(&t, "EXIT=0", 5000));
     char *db = unum_path_join(t.dir, "u.db");

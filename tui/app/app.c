@@ -813,6 +813,10 @@ static void handle_events(App *a) {
             a->replying = 0;
             app_note(a, 1, "reply failed: %s", e->failed.why);
             break;
+        case EV_MODELS: /* the status bar says where they live */
+            free(a->where), free(a->where_brief);
+            a->where = xstrdup(e->models.where), a->where_brief = xstrdup(e->models.brief);
+            break;
         case EV_WHISPER_LOADED:
             a->whisper_loading = 0, a->whisper_ready = 1;
             app_note(a, 0, "speech model ready (F5 records): %s", e->whisper.model);
@@ -927,18 +931,20 @@ static void draw_status(App *a) {
         b[bar] = 0;
         snprintf(s, sizeof s, " unum | loading model [%s] %3.0f%%", b, a->load_frac * 100);
     } else if (a->loaded) {
-        char st2[160] = ""; /* where the cascade's second stage lives */
-        if (a->cfg.stage2) {
-            const char *n2 = strrchr(a->cfg.stage2, '/');
-            snprintf(st2, sizeof st2, " | stage 2: %s on %s", n2 ? n2 + 1 : a->cfg.stage2,
-                     a->cfg.stage2_backend ? a->cfg.stage2_backend
-                     : a->backend          ? a->backend
-                                           : "?");
+        /* where the other loaded models live: named when the line has room
+         * (beside the REC or VOICE mark on the right), else by role and
+         * backend alone, else left out */
+        const char *where[3] = {a->where, a->where_brief, ""};
+        int room = a->W - (a->cap || a->voice ? 30 : 0);
+        for (int i = 0; i < 3; i++) {
+            const char *wh = where[i] ? where[i] : "";
+            int k = snprintf(s, sizeof s, " unum | %s | %s%s%s | %.1f tok/s | ctx %d/%d%s%s%s%s",
+                             model, a->backend ? a->backend : "?", *wh ? " | " : "", wh, a->tok_s,
+                             a->ctx_used, a->ctx, a->persona ? " | " : "",
+                             a->persona ? a->persona : "", a->adapters ? " | lora " : "",
+                             a->adapters ? a->adapters : "");
+            if (k <= room) break;
         }
-        snprintf(s, sizeof s, " unum | %s | %s%s | %.1f tok/s | ctx %d/%d%s%s%s%s", model,
-                 a->backend ? a->backend : "?", st2, a->tok_s, a->ctx_used, a->ctx,
-                 a->persona ? " | " : "", a->persona ? a->persona : "",
-                 a->adapters ? " | lora " : "", a->adapters ? a->adapters : "");
     } else {
         snprintf(s, sizeof s, " unum | no model");
     }
@@ -1423,6 +1429,8 @@ static void load_model(App *a) {
     }
     if (a->cfg.draft) /* speculative decoding (engine/speculative.h) */
         worker_set_draft(a->wk, a->cfg.draft, a->cfg.draft_n, &eo);
+    if (a->cfg.report_model) /* reports' writer, by its role (engine/models.h) */
+        worker_set_report_model(a->wk, a->cfg.report_model, &eo);
     a->loading = 1;
     a->load_frac = 0;
     app_note(a, 0, "loading %s ...", model);
@@ -1501,6 +1509,7 @@ int app_main(const AppArgs *args) {
         fprintf(stderr, "unum: %s\n", unum_error());
         return 1;
     }
+    if (a->cfg.mem_budget) worker_set_mem_budget(a->wk, a->cfg.mem_budget); /* every model's */
     stderr_to_log();
     term_start(a);
     keys_curses_init();
@@ -1580,6 +1589,7 @@ int app_main(const AppArgs *args) {
     free(a->cfg_path);
     free(a->model_dir);
     free(a->backend);
+    free(a->where), free(a->where_brief);
     free(a->persona);
     free(a->adapters);
     free(a->template_name);

@@ -104,6 +104,7 @@ typedef struct App {
     int loading, loaded;
     double load_frac;
     char *model_dir, *backend;
+    char *where, *where_brief; /* the other loaded models and their backends (EV_MODELS) */
     int ctx, ctx_used;
     double tok_s;
     GenerateParams gp;

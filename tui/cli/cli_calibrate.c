@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* A greedy answer's ids (the end id included, for scoring) and text. */
 typedef struct {
@@ -90,8 +91,12 @@ int cli_calibrate(int argc, char **argv) {
         fprintf(stderr, "unum: %s\n", unum_error());
         goto out;
     }
+    int tty = isatty(STDERR_FILENO);
     for (char *line = strtok(file, "\n"); line; line = strtok(NULL, "\n")) {
         if (!*line || *line == '#') continue;
+        if (tty) /* both stages answer each prompt: say where it is */
+            fprintf(stderr, "\r\033[Kunum: calibrate: prompt %zu (%zu agreed so far)", np + 1,
+                    agree);
         Answer a1 = {0}, a2 = {0};
         IdVec p1 = {0}, p2 = {0};
         double c1 = 0;
@@ -109,10 +114,12 @@ int cli_calibrate(int argc, char **argv) {
         }
         answer_free(&a1), answer_free(&a2), idvec_free(&p1), idvec_free(&p2);
         if (r) {
+            if (tty) fputs("\r\033[K", stderr);
             fprintf(stderr, "unum: %s: prompt %zu: %s\n", prompts, np + 1, unum_error());
             goto out;
         }
     }
+    if (tty) fputs("\r\033[K", stderr);
     if (np == 0) {
         fprintf(stderr, "unum: %s: no prompts (one per line)\n", prompts);
         goto out;

@@ -1,5 +1,6 @@
 /* appconfig.c - see appconfig.h. */
 #include "tui/core/appconfig.h"
+#include "engine/models.h"
 #include "engine/speculative.h"
 
 #include "engine/base/paths.h"
@@ -146,7 +147,8 @@ int app_config_parse(AppConfig *c, const char *text, size_t len, const char *nam
                                      "max_tokens",  "ctx",     "persona", "remote_model",
                                      "stage2",      "escalate_below", "stage2_backend",
                                      "adapter",     "lora",    "lora_threshold",
-                                     "report_model", "draft",  "draft_n", "mouse"};
+                                     "report_model", "draft",  "draft_n", "mouse",
+                                     "mem_budget"};
         int key = -1;
         for (int i = 0; i < (int)(sizeof keys / sizeof *keys); i++)
             if (!strcmp(k, keys[i])) key = i;
@@ -192,6 +194,10 @@ int app_config_parse(AppConfig *c, const char *text, size_t len, const char *nam
         case 21:
             bad = strcmp(v, "on") && strcmp(v, "off");
             if (!bad) c->mouse = !strcmp(v, "on");
+            break;
+        case 22:
+            if (models_parse_size(v, &c->mem_budget))
+                return unum_error_wrap("%s:%d: mem_budget", name, line);
             break;
         }
         if (bad) return unum_error_set("%s:%d: bad value \"%s\" for %s", name, line, v, k);

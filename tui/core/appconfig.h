@@ -32,6 +32,9 @@
  *   mouse = on                             on: click focuses, the wheel
  *                                          scrolls; off: the terminal
  *                                          selects text as usual
+ *   mem_budget = 8G                        the memory of all the app's models
+ *                                          together (as --mem-budget; default:
+ *                                          the device's less a margin)
  *
  * The file is read as hostile: a line longer than 4 KiB, a file over 64 KiB,
  * an unknown key, a bad number or a repeated key (adapter may repeat) is
@@ -65,6 +68,7 @@ typedef struct {
     int lora_auto;        /* lora = auto */
     float lora_threshold; /* < 0: ROUTER_THRESHOLD_DEFAULT */
     int mouse;            /* 1: the app takes mouse clicks and the wheel */
+    size_t mem_budget;    /* bytes (0: models_default_budget_for) */
 } AppConfig;
 
 /* Defaults: nothing set (backend NULL: auto), threads 0, max_tokens 1024,

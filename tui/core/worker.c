@@ -6,6 +6,7 @@
 #include "engine/modeldir.h"
 #include "audio/load.h"
 #include "engine/cascade.h"
+#include "engine/models.h"
 #include "engine/remote.h"
 #include "engine/speculative.h"
 #include "engine/speech.h"
@@ -34,7 +35,9 @@ typedef enum {
     RQ_STAGE2,
     RQ_DRAFT,
     RQ_QUIT,
-    RQ_TRANSCRIBE
+    RQ_TRANSCRIBE,
+    RQ_BUDGET,      /* rec: the budget's bytes */
+    RQ_REPORT_MODEL /* model: the report writer (NULL: the chat model) */
 } RequestKind;
 
 typedef struct Request {
@@ -75,19 +78,26 @@ struct Worker {
     int quit;
 
     /* worker thread only (status copies under lock) */
-    Engine *engine;
+    /* every model by its role under one budget (engine/models.h): the
+     * chat model (ROLE_CHAT, or ROLE_SPEECH for a speech LLM) is in use
+     * while loaded; the second stage, the draft and the report writer are
+     * in use for the reply or report that needs them; Whisper while a
+     * recording is being transcribed. The others may be unloaded to make
+     * room, and are loaded again when next needed. */
+    Models *models;
+    ModelRole chat_role;       /* the chat model's role, when engine is set */
+    char *where;               /* the last models_where posted (EV_MODELS) */
+    Engine *engine;            /* the chat model, acquired (under lock) */
     Remote *remote;            /* a server as the language model (or NULL) */
-    Engine *stage2;            /* the cascade's second stage once loaded */
-    char *stage2_model;        /* NULL: no second stage */
-    EngineOptions stage2_opt;
+    Engine *stage2;            /* the second stage while a reply uses it (under lock) */
     double escalate_below;
-    Engine *draft;             /* speculative decoding's draft once loaded */
-    char *draft_model;         /* NULL: replies are not drafted */
-    EngineOptions draft_opt;
+    Engine *draft;             /* the draft while a reply uses it (under lock) */
     int draft_n;
     const Engine *draft_for;   /* the chat model the draft was checked against */
+    Engine *report_e;          /* the report writer while it writes (under lock) */
     UnumCancel remote_cancel;  /* stops a remote reply */
-    Transcriber *transcriber; /* owns its Whisper model and backend */
+    Transcriber *transcriber; /* ROLE_WHISPER's, acquired while stream exists */
+    int whisper_on;           /* a Whisper model is set for live transcription */
     TStream *stream;
     Transcript transcript;
 
@@ -101,7 +111,7 @@ struct Worker {
     UnumCancel stream_cancel;
     UnumCancel report_cancel;
     Store *st; /* the worker's own connection, opened for the first report */
-    SpeechLLM *speech; /* the loaded model when it is a speech LLM (engine is its e) */
+    SpeechLLM *speech; /* the chat model when it is a speech LLM (engine is its e) */
     struct Heard {
         char *path;
         float **clips;
@@ -117,6 +127,8 @@ struct Worker {
 #define ASSERT_LOCKED(w) assert(pthread_mutex_lock(&(w)->lock) == EDEADLK)
 
 /* ------------------------------------------------------------ events */
+
+static void post_models(Worker *w);
 
 static void post(Worker *w, Event *e) {
     pthread_mutex_lock(&w->lock);
@@ -165,6 +177,7 @@ void event_free(Event *e) {
         case EV_REPORT_DONE: free(e->report.markdown); break;
         case EV_PULL_PROGRESS: free(e->pull_progress.repo), free(e->pull_progress.file); break;
         case EV_PULL_DONE: free(e->pull.why); break;
+        case EV_MODELS: free(e->models.where), free(e->models.brief); break;
         case EV_LOAD_PROGRESS:
         case EV_RECORDING_DONE:
         case EV_TRANSCRIBED: break;
@@ -193,10 +206,11 @@ static void push(Worker *w, Request *r) {
     if (r->kind == RQ_CHAT) {
         /* interactive work goes before the rest (reports, transcripts,
          * downloads), but never before a request that changes who answers
-         * it (a model, a second stage, a draft) */
+         * it (a model, a second stage, a draft, the budget) */
         Request **p = &w->rq;
         for (Request **q = &w->rq; *q; q = &(*q)->next)
-            if ((*q)->kind == RQ_LOAD || (*q)->kind == RQ_STAGE2 || (*q)->kind == RQ_DRAFT)
+            if ((*q)->kind == RQ_LOAD || (*q)->kind == RQ_STAGE2 || (*q)->kind == RQ_DRAFT ||
+                (*q)->kind == RQ_BUDGET)
                 p = &(*q)->next;
         while (*p && (*p)->kind == RQ_CHAT) p = &(*p)->next;
         r->next = *p;
@@ -249,18 +263,19 @@ void worker_set_stage2(Worker *w, const char *model, double escalate_below,
     push(w, r);
 }
 
+/* The request's backend by its static name: a Models keeps the options
+ * after the request is gone (models.h). */
+static const char *backend_static(const char *b) {
+    return b && !strcmp(b, "cpu") ? "cpu" : b && !strcmp(b, "cuda") ? "cuda" : "auto";
+}
+
 static void do_stage2(Worker *w, Request *r) {
-    pthread_mutex_lock(&w->lock);
-    Engine *old = w->stage2;
-    w->stage2 = NULL;
-    pthread_mutex_unlock(&w->lock);
-    engine_free(old);
-    free(w->stage2_model);
-    w->stage2_model = r->model ? xstrdup(r->model) : NULL;
-    w->stage2_opt = r->opt;
-    /* the request's strings go with it: the backend by its static name */
-    const char *b = r->backend;
-    w->stage2_opt.backend = !strcmp(b, "cpu") ? "cpu" : !strcmp(b, "cuda") ? "cuda" : "auto";
+    EngineOptions o = r->opt;
+    o.backend = backend_static(r->backend);
+    o.lora = NULL, o.n_lora = 0; /* the adapters are the chat model's */
+    o.progress = NULL, o.progress_user = NULL;
+    if (models_set(w->models, ROLE_STAGE2, r->model, &o)) /* never in use between replies */
+        post(w, event_failed(EV_LOAD_FAILED, unum_error()));
     w->escalate_below = r->threshold;
 }
 
@@ -275,45 +290,81 @@ void worker_set_draft(Worker *w, const char *model, int draft_n, const EngineOpt
 }
 
 static void draft_off(Worker *w) {
-    pthread_mutex_lock(&w->lock);
-    Engine *old = w->draft;
-    w->draft = NULL;
-    pthread_mutex_unlock(&w->lock);
-    engine_free(old);
-    free(w->draft_model);
-    w->draft_model = NULL;
+    models_set(w->models, ROLE_DRAFT, NULL, NULL);
     w->draft_for = NULL;
 }
 
 static void do_draft(Worker *w, Request *r) {
     draft_off(w);
-    w->draft_model = r->model ? xstrdup(r->model) : NULL;
-    w->draft_opt = r->opt;
-    w->draft_opt.lora = NULL, w->draft_opt.n_lora = 0; /* adapters are the chat model's */
-    const char *b = r->backend;
-    w->draft_opt.backend = !strcmp(b, "cpu") ? "cpu" : !strcmp(b, "cuda") ? "cuda" : "auto";
+    EngineOptions o = r->opt;
+    o.backend = backend_static(r->backend);
+    o.lora = NULL, o.n_lora = 0; /* adapters are the chat model's */
+    o.progress = NULL, o.progress_user = NULL;
+    models_set(w->models, ROLE_DRAFT, r->model, &o);
     w->draft_n = r->draft_n > 0 ? r->draft_n : SPEC_DRAFT_N_DEFAULT;
 }
 
-/* The draft for the chat model e: loaded on first need and checked against
- * e (once per chat model). A draft that cannot serve is turned off, so the
+/* The draft for the chat model e: loaded when needed (it may have been
+ * unloaded for another model), checked against e once per chat model, and
+ * in use until draft_done. A draft that cannot serve is turned off, so the
  * next reply is written without it, and the error says so: -1. */
 static int draft_for(Worker *w, Engine *e, Engine **out) {
     *out = NULL;
-    if (!w->draft) {
-        Engine *d = engine_load(w->draft_model, &w->draft_opt);
+    Engine *d = models_acquire(w->models, ROLE_DRAFT);
+    if (d) {
         pthread_mutex_lock(&w->lock);
         w->draft = d;
         pthread_mutex_unlock(&w->lock);
     }
-    if (!w->draft || (w->draft_for != e && spec_check_pair(e, w->draft))) {
+    if (!d || (w->draft_for != e && spec_check_pair(e, d))) {
         unum_error_wrap("the draft (drafting is off until the settings change)");
+        if (d) {
+            pthread_mutex_lock(&w->lock);
+            w->draft = NULL;
+            pthread_mutex_unlock(&w->lock);
+            models_release(w->models, ROLE_DRAFT);
+        }
         draft_off(w);
         return -1;
     }
     w->draft_for = e;
-    *out = w->draft;
+    *out = d;
     return 0;
+}
+
+/* The reply no longer needs the draft: it may make room for another. */
+static void draft_done(Worker *w) {
+    if (!w->draft) return;
+    pthread_mutex_lock(&w->lock);
+    engine_cancel_clear(w->draft);
+    w->draft = NULL;
+    pthread_mutex_unlock(&w->lock);
+    models_release(w->models, ROLE_DRAFT);
+}
+
+void worker_set_mem_budget(Worker *w, size_t bytes) {
+    Request *r = xcalloc(1, sizeof *r);
+    r->kind = RQ_BUDGET;
+    r->rec = (int64_t)bytes;
+    push(w, r);
+}
+
+void worker_set_report_model(Worker *w, const char *model, const EngineOptions *opt) {
+    Request *r = xcalloc(1, sizeof *r);
+    r->kind = RQ_REPORT_MODEL;
+    r->model = model ? xstrdup(model) : NULL;
+    r->opt = *opt;
+    r->backend = xstrdup(opt->backend ? opt->backend : "auto");
+    push(w, r);
+}
+
+static void do_report_model(Worker *w, Request *r) {
+    EngineOptions o = r->opt;
+    o.backend = backend_static(r->backend);
+    o.lora = NULL, o.n_lora = 0; /* a template's adapters are set per report */
+    o.progress = NULL, o.progress_user = NULL;
+    if (models_set(w->models, ROLE_REPORT, r->model, &o))
+        post(w, event_failed(EV_LOAD_FAILED, unum_error()));
 }
 
 void worker_load_remote(Worker *w, const char *url, const char *remote_model) {
@@ -430,6 +481,7 @@ void worker_cancel(Worker *w) {
     if (w->running_chat) unum_cancel(&w->report_cancel);
     if (w->running_chat && w->engine) engine_cancel(w->engine);
     if (w->running_chat && w->stage2) engine_cancel(w->stage2);
+    if (w->running_chat && w->report_e) engine_cancel(w->report_e);
     if (w->running_chat) unum_cancel(&w->remote_cancel);
     /* a reply still queued is dropped when its turn comes */
     for (Request *r = w->rq; r; r = r->next)
@@ -548,13 +600,14 @@ static void heard_free(Worker *w) {
 static void do_load(Worker *w, Request *r) {
     pthread_mutex_lock(&w->lock);
     Engine *old = w->engine;
-    SpeechLLM *old_speech = w->speech;
     w->engine = NULL;
     w->speech = NULL;
     pthread_mutex_unlock(&w->lock);
     heard_free(w);
-    if (old_speech) speech_free(old_speech);
-    else engine_free(old);
+    if (old) models_release(w->models, w->chat_role);
+    models_set(w->models, ROLE_CHAT, NULL, NULL); /* unloaded: out of use now */
+    models_set(w->models, ROLE_SPEECH, NULL, NULL);
+    w->draft_for = NULL;
     remote_free(w->remote);
     w->remote = NULL;
     if (remote_is_url(r->model)) {
@@ -570,17 +623,23 @@ static void do_load(Worker *w, Request *r) {
         post(w, ev);
         return;
     }
-    r->opt.backend = r->backend;
+    r->opt.backend = backend_static(r->backend);
+    r->opt.lora = NULL, r->opt.n_lora = 0; /* a reply's adapters are set per reply */
     r->opt.progress = on_progress;
     r->opt.progress_user = w;
     char *dir = modeldir_resolve(r->model);
-    SpeechLLM *sp = dir && speech_is_model(dir) ? speech_load(r->model, &r->opt) : NULL;
-    Engine *e = sp ? sp->e : dir && !speech_is_model(dir) ? engine_load(r->model, &r->opt) : NULL;
+    ModelRole role = dir && speech_is_model(dir) ? ROLE_SPEECH : ROLE_CHAT;
+    Engine *e = dir && !models_set(w->models, role, r->model, &r->opt)
+                    ? models_acquire(w->models, role) /* in use while it is the chat model */
+                    : NULL;
+    SpeechLLM *sp = e && role == ROLE_SPEECH ? models_speech(w->models) : NULL;
     free(dir);
     if (!e) {
         post(w, event_failed(EV_LOAD_FAILED, unum_error()));
+        models_set(w->models, role, NULL, NULL);
         return;
     }
+    w->chat_role = role;
     pthread_mutex_lock(&w->lock);
     w->engine = e;
     w->speech = sp;
@@ -719,13 +778,12 @@ static int cascade_reply(Worker *w, Request *r, const int32_t *ids, size_t n, Re
     Engine *e = w->engine;
     if (cascade_confidence(e, ids, n, rep->ids.v, rep->ids.n, conf)) return -1;
     if (!cascade_escalates(*conf, w->escalate_below)) return 0;
-    if (!w->stage2) {
-        Engine *e2 = engine_load(w->stage2_model, &w->stage2_opt);
-        if (!e2) return unum_error_wrap("the second stage");
-        pthread_mutex_lock(&w->lock);
-        w->stage2 = e2;
-        pthread_mutex_unlock(&w->lock);
-    }
+    /* loaded when needed, in use until the reply is done (stage2_done) */
+    Engine *e2 = models_acquire(w->models, ROLE_STAGE2);
+    if (!e2) return unum_error_wrap("the second stage");
+    pthread_mutex_lock(&w->lock);
+    w->stage2 = e2;
+    pthread_mutex_unlock(&w->lock);
     Event *ev = event_new(EV_REPLY_RESTART);
     ev->restart.confidence = *conf;
     post(w, ev);
@@ -733,13 +791,12 @@ static int cascade_reply(Worker *w, Request *r, const int32_t *ids, size_t n, Re
     rep->text[0] = 0;
     rep->ids.n = 0;
     IdVec ids2 = {0};
-    Engine *e2 = w->stage2;
     int ctx = engine_ctx(e2), room = r->params.max_tokens < ctx / 2 ? r->params.max_tokens : ctx / 2;
     ChatFit fit = engine_chat_fit(e2, NULL, room);
     int rc = chat_prompt(engine_tokenizer(e2), r->msgs, r->n_msgs, &fit, &ids2, NULL);
     if (!rc) rc = engine_generate(e2, ids2.v, ids2.n, &r->params, on_token, rep, st);
     idvec_free(&ids2);
-    *answered = w->stage2;
+    *answered = e2;
     return rc;
 }
 
@@ -774,12 +831,13 @@ static void do_chat(Worker *w, Request *r) {
             unum_error_wrap("the reply's adapters");
         if (!rc) rc = conversation_prompt(w, r, room, &x, &nx, &emb);
         Engine *d = NULL;
-        if (!rc && !emb && w->draft_model) rc = draft_for(w, e, &d);
+        if (!rc && !emb && models_model(w->models, ROLE_DRAFT)) rc = draft_for(w, e, &d);
         if (!rc && emb) rc = engine_generate_embeds(e, x, nx, emb, &r->params, on_token, &rep, &st);
         else if (!rc && d)
             rc = spec_generate(e, d, w->draft_n, x, nx, &r->params, on_token, &rep, &st, &spec);
         else if (!rc) rc = engine_generate(e, x, nx, &r->params, on_token, &rep, &st);
-        if (!rc && !emb && w->stage2_model && st.stop != STOP_CANCELLED)
+        draft_done(w); /* the second stage may need its room */
+        if (!rc && !emb && models_model(w->models, ROLE_STAGE2) && st.stop != STOP_CANCELLED)
             rc = cascade_reply(w, r, x, nx, &rep, &st, &conf, &answered);
         free(x);
         free(emb);
@@ -811,9 +869,12 @@ static void do_chat(Worker *w, Request *r) {
     for (Request *q = w->rq; q; q = q->next) more |= q->kind == RQ_CHAT;
     w->running_chat = more;
     if (e) engine_cancel_clear(e); /* a late cancel must not hit the next reply */
-    if (w->stage2) engine_cancel_clear(w->stage2);
-    if (w->draft) engine_cancel_clear(w->draft);
+    Engine *e2 = w->stage2;
+    if (e2) engine_cancel_clear(e2);
+    w->stage2 = NULL;
     pthread_mutex_unlock(&w->lock);
+    if (e2) models_release(w->models, ROLE_STAGE2);
+    post_models(w); /* the status before the reply's end */
     post(w, ev);
     idvec_free(&rep.ids);
     free(rep.text);
@@ -827,10 +888,41 @@ static void report_progress(void *ud, MeetStage stage, double done, double total
     post(ud, e);
 }
 
+/* The report writer: ROLE_REPORT's model when one is set (and is not the
+ * chat model itself), acquired (report_done releases it); else the chat
+ * model. NULL with the error set. */
+static Engine *report_writer(Worker *w) {
+    const char *rm = models_model(w->models, ROLE_REPORT), *chat = models_model(w->models, w->chat_role);
+    if (!rm || (w->engine && chat && !strcmp(rm, chat))) {
+        if (!w->engine) unum_error_set("no language model is loaded");
+        return w->engine;
+    }
+    if (remote_is_url(rm)) {
+        unum_error_set("report_model = %s: the app writes reports with a local model", rm);
+        return NULL;
+    }
+    Engine *e = models_acquire(w->models, ROLE_REPORT);
+    if (!e) return unum_error_wrap("the report writer (report_model)"), NULL;
+    pthread_mutex_lock(&w->lock);
+    w->report_e = e;
+    pthread_mutex_unlock(&w->lock);
+    return e;
+}
+
+static void report_done(Worker *w) {
+    if (!w->report_e) return;
+    pthread_mutex_lock(&w->lock);
+    engine_cancel_clear(w->report_e);
+    w->report_e = NULL;
+    pthread_mutex_unlock(&w->lock);
+    models_release(w->models, ROLE_REPORT);
+}
+
 static void do_report(Worker *w, Request *r) {
     Event *ev = NULL;
-    if (!w->engine) {
-        ev = event_failed(EV_REPORT_FAILED, "no language model is loaded");
+    Engine *writer = NULL;
+    if (!(writer = report_writer(w))) {
+        ev = event_failed(EV_REPORT_FAILED, unum_error());
     } else if (!w->st && store_open(r->db, &w->st)) {
         w->st = NULL;
         ev = event_failed(EV_REPORT_FAILED, unum_error());
@@ -843,7 +935,7 @@ static void do_report(Worker *w, Request *r) {
         if (r->params.max_tokens > 0) p.section_tokens = r->params.max_tokens;
         char *md = NULL;
         int64_t id = 0;
-        int rc = meeting_report(w->st, w->engine, r->rec, r->model, r->persona, &p, &md, &id);
+        int rc = meeting_report(w->st, writer, r->rec, r->model, r->persona, &p, &md, &id);
         if (rc == 0) {
             ev = event_new(EV_REPORT_DONE);
             ev->report.markdown = xstrdup(md ? md : "");
@@ -860,6 +952,8 @@ static void do_report(Worker *w, Request *r) {
     w->running_chat = more;
     if (w->engine) engine_cancel_clear(w->engine);
     pthread_mutex_unlock(&w->lock);
+    report_done(w);
+    post_models(w);
     post(w, ev);
 }
 
@@ -876,9 +970,12 @@ static void transcribe_progress(void *ud, MeetStage stage, double done, double t
  * after its stored segments), with the live transcriber's model. */
 static void do_transcribe(Worker *w, Request *r) {
     Event *ev = NULL;
-    if (!w->transcriber) {
+    Transcriber *t = NULL;
+    if (!w->whisper_on) {
         ev = event_failed(EV_TRANSCRIBE_FAILED, "no speech model is loaded (set whisper = DIR "
                                                 "in the config file or pass --whisper)");
+    } else if (!(t = models_acquire_transcriber(w->models))) {
+        ev = event_failed(EV_TRANSCRIBE_FAILED, unum_error());
     } else if (!w->st && store_open(r->db, &w->st)) {
         w->st = NULL;
         ev = event_failed(EV_TRANSCRIBE_FAILED, unum_error());
@@ -888,13 +985,14 @@ static void do_transcribe(Worker *w, Request *r) {
         p.progress = transcribe_progress;
         p.ud = w;
         p.no_fallback = 1;
-        if (meeting_transcribe(w->st, w->transcriber, r->rec, &p)) {
+        if (meeting_transcribe(w->st, t, r->rec, &p)) {
             ev = event_failed(EV_TRANSCRIBE_FAILED, unum_error());
         } else {
             ev = event_new(EV_TRANSCRIBED);
             ev->transcribed.rec = r->rec;
         }
     }
+    if (t) models_release(w->models, ROLE_WHISPER);
     post(w, ev);
 }
 
@@ -920,27 +1018,55 @@ static void live_params(Worker *w, TranscribeParams *p) {
     p->cancel = &w->stream_cancel;
 }
 
-static void whisper_drop(Worker *w) {
+/* The live stream ends: Whisper is out of use (it may make room for
+ * another model between recordings). */
+static void stream_end(Worker *w) {
     tstream_free(w->stream);
     transcript_free(&w->transcript);
-    transcriber_free(w->transcriber);
+    if (w->transcriber) models_release(w->models, ROLE_WHISPER);
     w->stream = NULL, w->transcriber = NULL;
+}
+
+/* A fresh live stream, Whisper acquired (loaded again if it was unloaded
+ * for another model). 0, or -1 with the error set. */
+static int stream_begin(Worker *w) {
+    if (!(w->transcriber = models_acquire_transcriber(w->models))) return -1;
+    TranscribeParams p;
+    live_params(w, &p);
+    if (!(w->stream = tstream_new(w->transcriber, &p, &w->transcript))) {
+        stream_end(w);
+        return -1;
+    }
+    return 0;
+}
+
+static void whisper_drop(Worker *w) {
+    stream_end(w);
+    models_set(w->models, ROLE_WHISPER, NULL, NULL);
+    w->whisper_on = 0;
 }
 
 static void do_whisper(Worker *w, Request *r) {
     whisper_drop(w);
-    int ok = (w->transcriber = transcriber_load(r->model, r->backend, r->opt.threads)) != NULL;
-    TranscribeParams p;
-    live_params(w, &p);
-    if (ok && !(w->stream = tstream_new(w->transcriber, &p, &w->transcript))) ok = 0;
+    EngineOptions o = {.backend = backend_static(r->backend), .threads = r->opt.threads};
+    int ok = !models_set(w->models, ROLE_WHISPER, r->model, &o) && !stream_begin(w);
     if (!ok) {
         post(w, event_failed(EV_WHISPER_FAILED, unum_error()));
         whisper_drop(w);
-    } else {
+    } else { /* loaded; in use from a recording's first audio */
+        w->whisper_on = 1;
         Event *e = event_new(EV_WHISPER_LOADED);
         e->whisper.model = xstrdup(transcriber_dir(w->transcriber));
         post(w, e);
+        stream_end(w);
     }
+}
+
+/* A window of the recording failed to transcribe (the error set): said
+ * once, and the recording is not whole. */
+static void stream_failed(Worker *w) {
+    if (!w->gen_failed) post(w, event_failed(EV_TRANSCRIBE_FAILED, unum_error()));
+    w->gen_failed = 1;
 }
 
 /* Feeds the queued audio to the stream (lock held on entry and exit): up
@@ -954,28 +1080,42 @@ static void feed_audio(Worker *w) {
     int end = w->audio_end;
     w->audio = NULL, w->audio_n = w->audio_cap = 0, w->audio_end = 0;
     pthread_mutex_unlock(&w->lock);
-    if (w->stream) {
-        int rc = end_at ? tstream_feed(w->stream, a, end_at) : 0;
+    if (w->whisper_on) {
+        /* a recording's first audio: Whisper in use until its end (loaded
+         * again if it was unloaded for another model in between) */
+        if (!w->stream && !w->gen_failed && (end_at || end) && stream_begin(w))
+            stream_failed(w);
+        if (w->stream && end_at && tstream_feed(w->stream, a, end_at) < 0) stream_failed(w);
         if (end) {
-            if (!rc) rc = tstream_finish(w->stream);
+            if (w->stream && !w->gen_failed && tstream_finish(w->stream) < 0) stream_failed(w);
             Event *d = event_new(EV_RECORDING_DONE);
             d->recording.rec = w->gen++;
-            d->recording.whole = !rc && !w->gen_failed;
+            d->recording.whole = !w->gen_failed;
             w->gen_failed = 0;
             post(w, d);
-            TranscribeParams p; /* always a fresh stream for the next recording */
-            live_params(w, &p);
-            tstream_free(w->stream);
-            transcript_free(&w->transcript);
-            if (!(w->stream = tstream_new(w->transcriber, &p, &w->transcript)))
-                post(w, event_failed(EV_TRANSCRIBE_FAILED, unum_error()));
-            if (w->stream && !rc && n > end_at) rc = tstream_feed(w->stream, a + end_at, n - end_at);
+            stream_end(w); /* the next recording gets a fresh stream */
+            if (n > end_at && (stream_begin(w) || tstream_feed(w->stream, a + end_at, n - end_at) < 0))
+                stream_failed(w);
         }
-        if (rc < 0 && !end) w->gen_failed = 1;
-        if (rc < 0) post(w, event_failed(EV_TRANSCRIBE_FAILED, unum_error()));
     }
     free(a);
     pthread_mutex_lock(&w->lock);
+}
+
+/* EV_MODELS when the models loaded besides the chat model, or where they
+ * live, changed since the last one: after each request, and before a
+ * reply's or report's end event. */
+static void post_models(Worker *w) {
+    char where[512], brief[256];
+    models_where(w->models, 0, where, sizeof where);
+    if (w->where ? !strcmp(w->where, where) : !where[0]) return;
+    models_where(w->models, 1, brief, sizeof brief);
+    free(w->where);
+    w->where = xstrdup(where);
+    Event *e = event_new(EV_MODELS);
+    e->models.where = xstrdup(where);
+    e->models.brief = xstrdup(brief);
+    post(w, e);
 }
 
 static void *worker_main(void *arg) {
@@ -989,6 +1129,9 @@ static void *worker_main(void *arg) {
         /* a report waits for the recording's audio to be transcribed */
         if (!r || (r->kind == RQ_REPORT && (w->audio_n || w->audio_end))) {
             feed_audio(w);
+            pthread_mutex_unlock(&w->lock);
+            post_models(w);
+            pthread_mutex_lock(&w->lock);
             continue;
         }
         w->rq = r->next;
@@ -1003,9 +1146,12 @@ static void *worker_main(void *arg) {
         case RQ_PULL: do_pull(w, r); break;
         case RQ_STAGE2: do_stage2(w, r); break;
         case RQ_DRAFT: do_draft(w, r); break;
+        case RQ_BUDGET: models_set_budget(w->models, (size_t)r->rec); break;
+        case RQ_REPORT_MODEL: do_report_model(w, r); break;
         case RQ_QUIT: break;
         }
         request_free(r);
+        post_models(w);
         pthread_mutex_lock(&w->lock);
     }
     pthread_mutex_unlock(&w->lock);
@@ -1014,11 +1160,13 @@ static void *worker_main(void *arg) {
 
 Worker *worker_start(void) {
     Worker *w = xcalloc(1, sizeof *w);
+    w->models = models_new(0);
     const char *delay = getenv("UNUM_TEST_TOKEN_DELAY_MS");
     if (delay && atoi(delay) > 0 && atoi(delay) <= 10000)
         w->token_delay_us = (useconds_t)atoi(delay) * 1000;
     if (pipe(w->pipe) != 0) {
         unum_error_set("cannot create the event pipe: %s", strerror(errno));
+        models_free(w->models);
         free(w);
         return NULL;
     }
@@ -1036,6 +1184,7 @@ Worker *worker_start(void) {
         unum_error_set("cannot start the engine thread");
         close(w->pipe[0]);
         close(w->pipe[1]);
+        models_free(w->models);
         free(w);
         return NULL;
     }
@@ -1060,15 +1209,12 @@ void worker_stop(Worker *w) {
     }
     event_free(w->ev);
     heard_free(w);
-    if (w->speech) speech_free(w->speech);
-    else engine_free(w->engine);
-    engine_free(w->stage2);
-    free(w->stage2_model);
-    draft_off(w);
+    whisper_drop(w);
+    models_free(w->models); /* every model, the chat model's too */
+    free(w->where);
     lora_specs_free(w->chat_lora, w->n_chat_lora);
     router_free(w->router);
     remote_free(w->remote);
-    whisper_drop(w);
     store_close(w->st);
     free(w->audio);
     close(w->pipe[0]);

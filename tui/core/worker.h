@@ -8,7 +8,13 @@
  * the app polls together with the keyboard, so the UI never blocks.
  *
  * Cancelling is immediate from any thread: the running reply stops at the
- * next token (its text so far comes with the done event, marked cancelled). */
+ * next token (its text so far comes with the done event, marked cancelled).
+ *
+ * The thread holds its models by role (engine/models.h) under one memory
+ * budget (worker_set_mem_budget): the chat model (or speech LLM), the
+ * second stage, the draft, the report writer and Whisper. Loading one that
+ * does not fit unloads the least recently used one not in use (it is
+ * loaded again when next needed), or fails the request with the sizes. */
 #ifndef UNUM_WORKER_H
 #define UNUM_WORKER_H
 
@@ -40,6 +46,7 @@ typedef enum {
     EV_PULL_PROGRESS,     /* pull_progress */
     EV_PULL_DONE,         /* pull */
     EV_TRANSCRIBED,       /* transcribed: a stored recording's transcript is whole */
+    EV_MODELS,            /* models: the models loaded besides the chat model changed */
 } EventKind;
 
 typedef struct Event {
@@ -98,6 +105,10 @@ typedef struct Event {
             int64_t rec; /* the recording's row */
         } transcribed;
         struct {
+            /* models_where's long and brief forms ("" when none) */
+            char *where, *brief;
+        } models;
+        struct {
             int status;  /* PULL_OK or a failure (pull.h) */
             char *why;   /* for a failure */
         } pull;
@@ -117,6 +128,13 @@ int worker_fd(const Worker *w);
 Event *worker_events(Worker *w);
 void event_free(Event *e);
 
+/* The memory budget of the models loaded from now on (bytes; 0: the
+ * default, models_default_budget_for). */
+void worker_set_mem_budget(Worker *w, size_t bytes);
+/* The report writer (worker_report): model, loaded when a report needs it
+ * with opt (no adapters: the template's are set per report), or NULL for
+ * the chat model. */
+void worker_set_report_model(Worker *w, const char *model, const EngineOptions *opt);
 /* Loads a language model (replacing the current one). */
 void worker_load(Worker *w, const char *model, const EngineOptions *opt);
 /* Uses the OpenAI-compatible server at url (engine/remote.h) as the
@@ -161,7 +179,8 @@ void worker_cancel(Worker *w);
 int worker_busy(const Worker *w);
 
 /* Writes the report of recording rec (meeting.h) from template as persona
- * (NULL: none) with the loaded language model, reading and storing through
+ * (NULL: none) with the report writer (worker_set_report_model; else the
+ * loaded language model), reading and storing through
  * its own connection to the database at db (NULL: the default), sections
  * of at most section_tokens. Cancelled
  * by worker_cancel like a reply. */
