@@ -228,6 +228,58 @@ TEST(tui_chat_streams_cancels_and_stores) {
     tui_close(&t);
 }
 
+/* A MiniCPM directory (the second model family, with its SentencePiece-
+ * style tokenizer) as the app's chat model: it loads, answers, and the
+ * store records it as the model of the reply. */
+TEST(tui_chats_with_a_minicpm_model) {
+    Tui t;
+    if (tui_open(&t)) return;
+    char *model = fixture("tiny-minicpm-spm");
+    char *tok = model ? unum_path_join(model, "tokenizer.json") : NULL;
+    if (!model || !unum_file_exists(tok)) {
+        free(model), free(tok);
+        tui_close(&t);
+        test_skip("no tiny-minicpm-spm fixture");
+        return;
+    }
+    free(tok);
+    char cfg[1024];
+    snprintf(cfg, sizeof cfg, "model = %s\nmax_tokens = 6\ntemperature = 0", model);
+    config(&t, cfg);
+    REQUIRE(start(&t, NULL, NULL) == 0);
+    REQUIRE(wait_for(&t, "model loaded", 20000));
+    CHECK(wait_for(&t, "tiny-minicpm-spm", 5000)); /* the status bar names it */
+    text(&t, "hello there");
+    keys(&t, "Enter");
+    CHECK(wait_for(&t, "hello there", 5000));
+    CHECK(wait_gone(&t, "(writing", 20000));
+    char *sh_out = cli(&t, "sessions show 1");
+    CHECK_CONTAINS(sh_out, "[assistant]");
+    CHECK(!strstr(sh_out, "[incomplete]") && !strstr(sh_out, "[cancelled]"));
+    free(sh_out);
+    keys(&t, "C-q");
+    CHECK(wait_for(&t, "EXIT=0", 5000));
+    char *db = unum_path_join(t.dir, "u.db");
+    Store *st = NULL;
+    if (store_open(db, &st) == 0) {
+        StoreMessage *ms = NULL;
+        size_t n = 0;
+        CHECK(store_message_list(st, 1, &ms, &n) == 0);
+        CHECK_EQ_INT(n, 2);
+        if (n == 2) {
+            CHECK_STR(ms[1].model, "tiny-minicpm-spm");
+            CHECK(ms[1].content && ms[1].content[0]);
+        }
+        store_messages_free(ms, n);
+        store_close(st);
+    } else {
+        CHECK(0);
+    }
+    free(db);
+    free(model);
+    tui_close(&t);
+}
+
 /* ------------------------------------------------------------ history */
 
 /* Starts the chat fixture with max_tokens and env; 0 when the model loaded. */
