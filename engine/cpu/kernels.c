@@ -47,6 +47,28 @@ static void matvec_generic(DType dt, const void *W, int cols, int r0, int r1, co
  * by the first pass and found in L2 by the next ones. */
 #define MVN_T 8
 #define MVN_ROWS 16
+/* The walk of matvec_n: blocks of MVN_ROWS rows, each against the positions
+ * MVN_T at a time, the last group smaller; MVN_DT(NT) (defined by each
+ * instruction set before it expands this) does one block for NT positions
+ * held in registers. */
+#define MVN_BLOCKS                                                                                 \
+    for (int rb = r0; rb < r1; rb += MVN_ROWS) {                                                   \
+        int re = r1 - rb < MVN_ROWS ? r1 : rb + MVN_ROWS;                                          \
+        for (int t0 = 0; t0 < n; t0 += MVN_T) {                                                    \
+            const float *Xt = X + (size_t)t0 * cols;                                               \
+            float *Yt = Y + (size_t)t0 * ldy;                                                      \
+            switch (n - t0 < MVN_T ? n - t0 : MVN_T) {                                             \
+            case 1: MVN_DT(1); break;                                                              \
+            case 2: MVN_DT(2); break;                                                              \
+            case 3: MVN_DT(3); break;                                                              \
+            case 4: MVN_DT(4); break;                                                              \
+            case 5: MVN_DT(5); break;                                                              \
+            case 6: MVN_DT(6); break;                                                              \
+            case 7: MVN_DT(7); break;                                                              \
+            default: MVN_DT(8);                                                                    \
+            }                                                                                      \
+        }                                                                                          \
+    }
 /* Bytes ahead in each weight row that k_matvec_n prefetches. With several
  * positions the loop spends long enough on each line that the hardware
  * prefetchers fall behind: 4 KB ahead made 6 positions cost 1.6-1.8 single
@@ -217,38 +239,7 @@ block_avx512(DType dt, const void *W, int cols, int r0, int rb, int re, const fl
 
 AVX512 static void matvec_n_avx512(DType dt, const void *W, int cols, int r0, int r1,
                                    const float *X, int n, float *Y, size_t ldy) {
-    for (int rb = r0; rb < r1; rb += MVN_ROWS) {
-        int re = r1 - rb < MVN_ROWS ? r1 : rb + MVN_ROWS;
-        for (int t0 = 0; t0 < n; t0 += MVN_T) {
-            const float *Xt = X + (size_t)t0 * cols;
-            float *Yt = Y + (size_t)t0 * ldy;
-            switch (n - t0 < MVN_T ? n - t0 : MVN_T) {
-            case 1:
-                MVN_DT(1);
-                break;
-            case 2:
-                MVN_DT(2);
-                break;
-            case 3:
-                MVN_DT(3);
-                break;
-            case 4:
-                MVN_DT(4);
-                break;
-            case 5:
-                MVN_DT(5);
-                break;
-            case 6:
-                MVN_DT(6);
-                break;
-            case 7:
-                MVN_DT(7);
-                break;
-            default:
-                MVN_DT(8);
-            }
-        }
-    }
+    MVN_BLOCKS
 }
 #undef MVN_DT
 
@@ -379,38 +370,7 @@ AVX2 static inline __attribute__((always_inline)) void block_avx2(DType dt, cons
 
 AVX2 static void matvec_n_avx2(DType dt, const void *W, int cols, int r0, int r1, const float *X,
                                int n, float *Y, size_t ldy) {
-    for (int rb = r0; rb < r1; rb += MVN_ROWS) {
-        int re = r1 - rb < MVN_ROWS ? r1 : rb + MVN_ROWS;
-        for (int t0 = 0; t0 < n; t0 += MVN_T) {
-            const float *Xt = X + (size_t)t0 * cols;
-            float *Yt = Y + (size_t)t0 * ldy;
-            switch (n - t0 < MVN_T ? n - t0 : MVN_T) {
-            case 1:
-                MVN_DT(1);
-                break;
-            case 2:
-                MVN_DT(2);
-                break;
-            case 3:
-                MVN_DT(3);
-                break;
-            case 4:
-                MVN_DT(4);
-                break;
-            case 5:
-                MVN_DT(5);
-                break;
-            case 6:
-                MVN_DT(6);
-                break;
-            case 7:
-                MVN_DT(7);
-                break;
-            default:
-                MVN_DT(8);
-            }
-        }
-    }
+    MVN_BLOCKS
 }
 #undef MVN_DT
 
