@@ -20,6 +20,7 @@
 #include "engine/router.h"
 #include "engine/safetensors.h"
 #include "tests/test.h"
+#include "tests/worker_wait.h"
 #include "tui/core/appconfig.h"
 #include "tui/core/worker.h"
 #include "engine/base/util.h"
@@ -630,21 +631,7 @@ TEST(lora_cli_forms) {
 /* The next event of kind k (or a failure) from the worker, within 60 s;
  * the others are dropped. NULL on a time-out. */
 static Event *wait_event(Worker *w, EventKind k, EventKind fail) {
-    double t0 = unum_now();
-    while (unum_now() - t0 < 60) {
-        struct pollfd p = {worker_fd(w), POLLIN, 0};
-        poll(&p, 1, 200);
-        Event *e = worker_events(w), *hit = NULL;
-        while (e) {
-            Event *next = e->next;
-            e->next = NULL;
-            if (!hit && (e->kind == k || e->kind == fail)) hit = e;
-            else event_free(e);
-            e = next;
-        }
-        if (hit) return hit;
-    }
-    return NULL;
+    return test_worker_wait(w, k, fail, 60, NULL, 0);
 }
 
 /* One chat reply of the worker to text with adapters specs[0..n): its
@@ -773,22 +760,7 @@ static Event *worker_reply_where(Worker *w, const char *text, char *where, size_
     p.max_tokens = 8;
     ChatMsg m = {"user", text, 0};
     worker_chat(w, &m, NULL, 1, &p);
-    double t0 = unum_now();
-    while (unum_now() - t0 < 60) {
-        struct pollfd pf = {worker_fd(w), POLLIN, 0};
-        poll(&pf, 1, 200);
-        Event *e = worker_events(w), *hit = NULL;
-        while (e) {
-            Event *next = e->next;
-            e->next = NULL;
-            if (e->kind == EV_MODELS) snprintf(where, n, "%s", e->models.where);
-            if (!hit && (e->kind == EV_REPLY_DONE || e->kind == EV_REPLY_FAILED)) hit = e;
-            else event_free(e);
-            e = next;
-        }
-        if (hit) return hit;
-    }
-    return NULL;
+    return test_worker_wait(w, EV_REPLY_DONE, EV_REPLY_FAILED, 60, where, n);
 }
 
 /* The app's engine thread under a memory budget (worker_set_mem_budget)

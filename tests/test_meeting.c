@@ -6,6 +6,7 @@
  * interrupted transcription resumed; a cancelled report; subtitles that
  * parse back. */
 #include "tests/test.h"
+#include "tests/worker_wait.h"
 
 #include "engine/engine.h"
 #include "tui/core/meeting.h"
@@ -719,27 +720,6 @@ TEST(cli_meeting_summarize_report_model) {
     meet_close(&m);
 }
 
-/* The next event of kind k or fail from the worker (within 120 s), the
- * last EV_MODELS seen kept in where; the others are dropped. */
-static Event *worker_wait(Worker *w, EventKind k, EventKind fail, char *where, size_t n) {
-    double t0 = unum_now();
-    while (unum_now() - t0 < 120) {
-        struct pollfd p = {worker_fd(w), POLLIN, 0};
-        poll(&p, 1, 200);
-        Event *e = worker_events(w), *hit = NULL;
-        while (e) {
-            Event *next = e->next;
-            e->next = NULL;
-            if (e->kind == EV_MODELS) snprintf(where, n, "%s", e->models.where);
-            if (!hit && (e->kind == k || e->kind == fail)) hit = e;
-            else event_free(e);
-            e = next;
-        }
-        if (hit) return hit;
-    }
-    return NULL;
-}
-
 /* The app's reports are written by the report writer's role
  * (worker_set_report_model, the settings' report_model): a MiniCPM here
  * while the chat model is a Qwen2; the status names where it lives. A
@@ -764,15 +744,18 @@ TEST(worker_reports_are_written_by_the_report_model) {
     worker_load(w, lm, &eo);
     worker_set_report_model(w, writer, &eo);
     worker_report(w, db, rec, "standup", NULL, 8);
-    Event *by_writer = worker_wait(w, EV_REPORT_DONE, EV_REPORT_FAILED, where, sizeof where);
+    Event *by_writer =
+        test_worker_wait(w, EV_REPORT_DONE, EV_REPORT_FAILED, 120, where, sizeof where);
     /* the status comes before the report's end: the writer stays loaded */
     char *seen = xstrdup(where);
     worker_set_report_model(w, "/nonexistent/report-writer", &eo);
     worker_report(w, db, rec, "standup", NULL, 8);
-    Event *bad = worker_wait(w, EV_REPORT_DONE, EV_REPORT_FAILED, where, sizeof where);
+    Event *bad =
+        test_worker_wait(w, EV_REPORT_DONE, EV_REPORT_FAILED, 120, where, sizeof where);
     worker_set_report_model(w, NULL, &eo);
     worker_report(w, db, rec, "standup", NULL, 8);
-    Event *by_chat = worker_wait(w, EV_REPORT_DONE, EV_REPORT_FAILED, where, sizeof where);
+    Event *by_chat =
+        test_worker_wait(w, EV_REPORT_DONE, EV_REPORT_FAILED, 120, where, sizeof where);
     REQUIRE(by_writer && bad && by_chat);
     CHECK_EQ_INT(by_writer->kind, EV_REPORT_DONE);
     if (by_writer->kind == EV_REPORT_DONE)
