@@ -729,7 +729,7 @@ static int seg_push(Transcript *out, const Transcriber *t, double start, double 
         out->seg = xrealloc(out->seg, sizeof *out->seg * (size_t)out->cap);
     }
     TSegment *s = &out->seg[out->n++];
-    s->start = start, s->end = end, s->text = text;
+    s->start = start, s->end = end, s->text = text, s->speaker = NULL;
     s->tokens = xmalloc(sizeof(int32_t) * (size_t)(n ? n : 1));
     memcpy(s->tokens, tok, sizeof(int32_t) * (size_t)n);
     s->n_tokens = n;
@@ -905,6 +905,7 @@ int transcribe(Transcriber *t, const float *pcm, size_t n, double t0, const Tran
 void transcript_free(Transcript *tr) {
     for (int i = 0; i < tr->n; i++) {
         free(tr->seg[i].text);
+        free(tr->seg[i].speaker);
         free(tr->seg[i].tokens);
     }
     free(tr->seg);

@@ -92,6 +92,7 @@ typedef struct {
 struct TSegment {
     double start, end;     /* seconds from the start of the audio */
     char *text;            /* as decoded (Whisper puts a space before words) */
+    char *speaker;         /* the speaker's label ("S1"), or NULL (Whisper has none) */
     int32_t *tokens;       /* text and timestamp tokens */
     int n_tokens;
     float avg_logprob, compression_ratio, no_speech_prob, temperature;

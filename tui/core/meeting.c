@@ -155,7 +155,7 @@ typedef struct {
 static int tx_segment(void *ud, const TSegment *s) {
     TxCtx *c = ud;
     char *text = trimmed_copy(s->text);
-    int rc = store_segment_add(c->st, c->rec, s->start, s->end, NULL, text, NULL);
+    int rc = store_segment_add(c->st, c->rec, s->start, s->end, s->speaker, text, NULL);
     free(text);
     if (rc) c->failed = 1;
     return rc ? 1 : 0;
