@@ -48,6 +48,10 @@ typedef struct {
     STModel st;                   /* the checkpoint, for the encoders */
 } VibeVoice;
 
+/* Checks a config.json text's speech encoders (path names it in errors):
+ * 0 with the frame hop, or -1 with the error set. */
+int vibevoice_config_check(const char *json, size_t len, const char *path, int *hop);
+
 /* Whether dir's config.json is VibeVoice's (0 also when unreadable). */
 int vibevoice_is_model(const char *dir);
 
