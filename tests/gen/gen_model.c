@@ -894,8 +894,11 @@ static void plan_vibevoice(int D, int acoustic_dim, int semantic_dim) {
      * block's norm and the head (-> 1 channel) */
     int top = VV_DEC_FILTERS << (VV_STAGES - 1);
     vv_conv("model.acoustic_tokenizer.decoder.upsample_layers.0.0.conv.conv", top, acoustic_dim, 7);
-    vv_conv("model.acoustic_tokenizer.decoder.upsample_layers.1.0.convtr.convtr", top, top / 2,
-            2 * vv_ratios[0]);
+    add("model.acoustic_tokenizer.decoder.upsample_layers.1.0.convtr.convtr.weight", 3, top,
+        top / 2, 1.0f / sqrtf((float)top), 0);
+    tensors[n_tensors - 1].shape[2] = 2 * vv_ratios[0];
+    add("model.acoustic_tokenizer.decoder.upsample_layers.1.0.convtr.convtr.bias", 1, top / 2, 0,
+        0.05f, 0);
     add("model.acoustic_tokenizer.decoder.stages.0.0.norm.weight", 1, top, 0, 0.1f, 1.0f);
     vv_conv("model.acoustic_tokenizer.decoder.head.conv.conv", 1, VV_DEC_FILTERS, 7);
 }
