@@ -611,8 +611,7 @@ int vibevoice_vae_dim(const VibeVoice *v, int semantic) {
     return (semantic ? v->semantic : v->acoustic)->c.vae;
 }
 
-/* means [F x vae] -> connector rows added into out [F x D] (host) */
-static int connect(VibeVoice *v, int k, const float *mean, size_t F, float *out) {
+int vibevoice_connector(VibeVoice *v, int k, const float *mean, size_t F, float *out) {
     Backend *be = v->e->be;
     int D = v->e->model->c.hidden, vae = k ? v->semantic->c.vae : v->acoustic->c.vae;
     size_t R = 256;
@@ -685,8 +684,8 @@ int vibevoice_encode(VibeVoice *v, const float *pcm, size_t n, int segment, floa
     }
     if (!rc && embeds) {
         memset(embeds, 0, sizeof(float) * F * D);
-        rc = connect(v, 0, acoustic ? acoustic : means[0], F, embeds) ||
-                     connect(v, 1, semantic ? semantic : means[1], F, embeds)
+        rc = vibevoice_connector(v, 0, acoustic ? acoustic : means[0], F, embeds) ||
+                     vibevoice_connector(v, 1, semantic ? semantic : means[1], F, embeds)
                  ? -1
                  : 0;
     }
