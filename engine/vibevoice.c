@@ -739,6 +739,9 @@ int vibevoice_inputs(VibeVoice *v, const float *pcm, size_t n, const char *conte
     if (!n) return unum_error_set("no audio");
     size_t F = vibevoice_frames(v, n);
     int D = v->e->model->c.hidden;
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(pcm[i]))
+            return unum_error_set("audio sample %zu is not a finite number", i);
     float *audio = xmalloc(sizeof(float) * n);
     memcpy(audio, pcm, sizeof(float) * n);
     vibevoice_normalize(audio, n);

@@ -310,3 +310,101 @@ TEST(vibevoice_cli_logits_and_greedy_match_the_reference) {
     test_tmp_remove(tmp);
     free(dir);
 }
+
+/* ------------------------------------------------------------ hostile input */
+
+/* A copy of the fixture whose config.json has edit applied (a Python
+ * expression on the dict c), the weights linked. */
+static char *edited(const char *edit) {
+    char *rel_dir = tiny_dir(), *tmp = test_tmpdir();
+    char *dir = rel_dir ? realpath(rel_dir, NULL) : NULL;
+    free(rel_dir);
+    if (!dir || !tmp) return free(dir), tmp;
+    int rc = test_sh(NULL, NULL,
+                     "cd %s && for f in model.safetensors tokenizer.json tokenizer_config.json "
+                     "generation_config.json preprocessor_config.json; do ln -s %s/$f $f; done && "
+                     "E=\"%s\" /usr/bin/python3 -c 'import json, os; "
+                     "c = json.load(open(\"%s/config.json\")); exec(os.environ[\"E\"]); "
+                     "json.dump(c, open(\"config.json\", \"w\"))'",
+                     tmp, dir, edit, dir);
+    if (rc) test_fail(__FILE__, __LINE__, "could not edit the config with %s", edit);
+    free(dir);
+    return tmp;
+}
+
+TEST(vibevoice_refuses_hostile_configs) {
+    static const struct {
+        const char *edit, *says;
+    } cases[] = {
+        {"c['acoustic_tokenizer_config']['encoder_ratios'] = [8, 0, 5, 4, 2, 2]",
+         "encoder_ratios[1] must be an integer in [1, 64]"},
+        {"c['acoustic_tokenizer_config']['encoder_ratios'] = [8] * 40",
+         "encoder_ratios must be an array of 1 to 11 integers"},
+        {"c['semantic_tokenizer_config']['encoder_depths'] = '1-1-x'",
+         "encoder_depths must be numbers 0..64 joined by '-'"},
+        {"c['semantic_tokenizer_config']['encoder_depths'] = '1-1-1-1-1-1'",
+         "encoder_depths has 6 stages but encoder_ratios makes 7"},
+        {"c['acoustic_tokenizer_config']['mixer_layer'] = 'conv'",
+         "acoustic_tokenizer_config.mixer_layer must be \"depthwise_conv\""},
+        {"c['acoustic_tokenizer_config']['causal'] = False", "causal must be true"},
+        {"c['semantic_vae_dim'] = 99", "differ from the tokenizers' vae_dim"},
+        {"c['acoustic_tokenizer_config']['encoder_n_filters'] = 1e9",
+         "encoder_n_filters must be an integer"},
+        {"c['acoustic_tokenizer_config']['encoder_ratios'] = [8, 5, 5, 4, 4, 1]",
+         "model.acoustic_tokenizer.encoder.downsample_layers"},
+        {"c['semantic_tokenizer_config']['encoder_ratios'] = [8, 5, 5, 4, 2, 1]",
+         "must line up"},
+        {"del c['decoder_config']", "missing object decoder_config"},
+        {"c['decoder_config']['model_type'] = 'llama'", "decoder_config.model_type must be"},
+        {"c['decoder_config']['num_hidden_layers'] = 1", "belongs to layer 1"},
+        {"c['acoustic_tokenizer_config']['layer_scale_init_value'] = 0",
+         "is not part of the encoders config.json describes"},
+        {"del c['semantic_tokenizer_config']", "missing object semantic_tokenizer_config"},
+    };
+    char *wav = unum_path_join(test_root(), WAV);
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char *dir = edited(cases[i].edit), *err = NULL;
+        if (!dir) continue;
+        int rc = test_sh(NULL, &err, "$U transcribe -m %s %s --backend cpu", dir, wav);
+        if (rc != 1 || !strstr(err, cases[i].says))
+            test_fail(__FILE__, __LINE__, "%s: exit %d, wanted 1 and \"%s\" in: %s",
+                      cases[i].edit, rc, cases[i].says, err);
+        free(err);
+        test_tmp_remove(dir);
+    }
+    free(wav);
+}
+
+TEST(vibevoice_transcribes_any_rate_and_keeps_text_that_is_not_json) {
+    char *dir = tiny_dir();
+    REQUIRE(dir);
+    char *out = NULL, *err = NULL;
+    /* the 16 kHz meeting recording: resampled to 24 kHz on the way in */
+    int rc = test_sh(&out, &err,
+                     "$U transcribe -m %s %s/tests/golden/transcribe/meeting16k.wav -n 40 --json "
+                     "--backend cpu",
+                     dir, test_root());
+    CHECK_EQ_INT(rc, 0);
+    CHECK_CONTAINS(out, "\"segments\"");
+    CHECK_CONTAINS(err, "not JSON segments");
+    free(out), free(err);
+    /* Whisper's options are refused by name */
+    rc = test_sh(NULL, &err, "$U transcribe -m %s %s/" WAV " --language de", dir, test_root());
+    CHECK_EQ_INT(rc, 2);
+    CHECK_CONTAINS(err, "--language");
+    free(err);
+    /* the speech pads must match the audio's frames */
+    char *tmp = test_tmpdir();
+    REQUIRE(tmp);
+    rc = test_sh(NULL, &err,
+                 "tr ' ' '\\n' < %s/tests/golden/" GOLD "ids.txt | grep -v '^151648$' | head -n 60 "
+                 "| tr '\\n' ' ' > %s/ids.txt; $U logits -m %s --audio %s/" WAV " --ids %s/ids.txt "
+                 "-o %s/l.f32",
+                 test_root(), tmp, dir, test_root(), tmp, tmp);
+    CHECK_EQ_INT(rc, 1);
+    CHECK_CONTAINS(err, "speech pads");
+    CHECK_CONTAINS(err, "makes 55 frames");
+    free(err);
+    test_tmp_remove(tmp);
+    free(dir);
+}
