@@ -140,6 +140,9 @@ def tokenizer_config(c, which):
     for k, v in need.items():
         if t.get(k, v) != v:
             die("%s.%s is %r; this reference supports only %r" % (which, k, t.get(k), v))
+    for k in ("vae_dim", "encoder_n_filters", "encoder_depths", "encoder_ratios"):
+        if k not in t:
+            die("config.json: %s lacks %s" % (which, k))
     tc = TokCfg()
     tc.eps = float(t.get("layernorm_eps", 1e-5))
     tc.vae_dim = int(t["vae_dim"])
@@ -407,6 +410,8 @@ def main():
             % (pc.get("speech_tok_compress_ratio"), at.hop))
     if pc.get("target_sample_rate", 24000) != SAMPLE_RATE:
         die("target_sample_rate %r is not 24000" % pc.get("target_sample_rate"))
+    if not isinstance(c.get("decoder_config"), dict):
+        die("config.json lacks decoder_config")
     cfg = decoder_cfg(c["decoder_config"])
     D, V = cfg.hidden_size, cfg.vocab_size
 
