@@ -953,6 +953,10 @@ static void scan_finish(Scan *s, const char *text, size_t len) {
         s->obj = (size_t)-1;
     }
     scan_junk_flush(s);
+    /* text at the end, outside any segment, covers the rest of the audio */
+    TSegment *last = s->out->n > s->base ? &s->out->seg[s->out->n - 1] : NULL;
+    if (last && !last->speaker && last->end == last->start && last->start < s->t0 + s->dur)
+        last->end = s->t0 + s->dur;
 }
 
 static void scan_free(Scan *s) {
@@ -1017,10 +1021,11 @@ typedef struct {
 
 static void tx_emit(Tx *t, int upto) {
     Transcript *out = t->scan.out;
+    if (t->emitted >= upto) return;
     for (; t->emitted < upto; t->emitted++)
         if (t->p->on_segment && !t->stopped && t->p->on_segment(t->p->ud, &out->seg[t->emitted]))
             t->stopped = 1;
-    if (t->p->on_progress && out->n > t->scan.base)
+    if (t->p->on_progress)
         t->p->on_progress(t->p->ud, 0.1 * t->scan.dur +
                                          0.9 * (out->seg[out->n - 1].end - t->scan.t0),
                           t->scan.dur);

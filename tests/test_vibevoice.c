@@ -408,3 +408,28 @@ TEST(vibevoice_transcribes_any_rate_and_keeps_text_that_is_not_json) {
     test_tmp_remove(tmp);
     free(dir);
 }
+
+/* The meeting pipeline takes a VibeVoice model as its speech model: the
+ * whole recording in one pass, its segments stored, a report written. */
+TEST(vibevoice_meeting_summarize_transcribes_and_reports) {
+    char *vv = edited("c['decoder_config']['max_position_embeddings'] = 400");
+    char *lm = unum_path_join(test_fixtures(), "tiny-qwen-vocab");
+    char *lm_abs = realpath(lm, NULL), *bin = realpath(test_bin(), NULL);
+    char *root = realpath(test_root(), NULL);
+    REQUIRE(vv && lm_abs && bin && root);
+    char *out = NULL, *err = NULL;
+    int rc = test_sh(&out, &err,
+                     "cd %s && XDG_DATA_HOME=%s XDG_CONFIG_HOME=%s %s --db u.db meeting summarize "
+                     "%s/" WAV " --template standup -m %s --whisper %s --threads 2 -o report.md "
+                     "&& sqlite3 u.db 'SELECT count(*), min(start_s), max(end_s) FROM segments' "
+                     "&& grep -c 'Transcript' report.md",
+                     vv, vv, vv, bin, root, lm_abs, vv);
+    CHECK_EQ_INT(rc, 0);
+    if (rc) fprintf(stderr, "%s\n%s\n", out, err);
+    /* the random decoder writes no JSON: one segment of text over the whole
+     * recording, and a warning that says so */
+    CHECK_CONTAINS(out, "1|0.0|7.30");
+    CHECK_CONTAINS(err, "not JSON segments");
+    free(out), free(err), free(lm), free(lm_abs), free(bin), free(root);
+    test_tmp_remove(vv);
+}
