@@ -305,6 +305,20 @@ TEST(vibevoice_cli_logits_and_greedy_match_the_reference) {
     }
     CHECK_EQ_INT((int)got.n, (int)greedy.n);
     for (size_t i = 0; i < got.n && i < greedy.n; i++) CHECK_EQ_INT(got.v[i], greedy.v[i]);
+    /* run --audio alone builds the processor's prompt: the same ids follow */
+    free(out), free(err), out = err = NULL;
+    got.n = 0;
+    rc = test_sh(&out, &err, "$U run -m %s --audio %s/" WAV " --ids -n %zu --temp 0 --ignore-eos "
+                             "--backend cpu",
+                 dir, root, greedy.n);
+    CHECK_EQ_INT(rc, 0);
+    for (char *p = out, *e; p && *p; p = e) {
+        long id = strtol(p, &e, 10);
+        if (e == p) break;
+        idvec_push(&got, (int32_t)id);
+    }
+    CHECK_EQ_INT((int)got.n, (int)greedy.n);
+    for (size_t i = 0; i < got.n && i < greedy.n; i++) CHECK_EQ_INT(got.v[i], greedy.v[i]);
     free(lp), free(l), free(want), free(out), free(err);
     idvec_free(&idx), idvec_free(&greedy), idvec_free(&got);
     test_tmp_remove(tmp);
@@ -432,4 +446,56 @@ TEST(vibevoice_meeting_summarize_transcribes_and_reports) {
     CHECK_CONTAINS(err, "not JSON segments");
     free(out), free(err), free(lm), free(lm_abs), free(bin), free(root);
     test_tmp_remove(vv);
+}
+
+/* Every backend against the reference (and so against the CPU): the
+ * encoders, connectors and logits on CUDA. */
+TEST(vibevoice_cuda_matches_the_reference) {
+#ifdef UNUM_CUDA
+    char *dir = tiny_dir();
+    REQUIRE(dir);
+    EngineOptions eo = {.backend = "cuda", .ctx = 512};
+    Backend *probe = backend_open("cuda", 0);
+    if (!probe) {
+        free(dir);
+        SKIP(unum_error());
+    }
+    probe->close(probe);
+    VibeVoice *v = vibevoice_load(dir, &eo);
+    free(dir);
+    REQUIRE(v);
+    size_t n;
+    float *x = golden_wav(&n);
+    REQUIRE(x && n == SAMPLES);
+    vibevoice_normalize(x, n);
+    int av = vibevoice_vae_dim(v, 0), sv = vibevoice_vae_dim(v, 1), D = engine_hidden_size(v->e);
+    float *am = xmalloc(sizeof(float) * FRAMES * av), *sm = xmalloc(sizeof(float) * FRAMES * sv);
+    float *emb = xmalloc(sizeof(float) * FRAMES * D);
+    REQUIRE(vibevoice_encode(v, x, n, 7, am, sm, emb, NULL, NULL, NULL) == 0);
+    check_golden("CUDA's acoustic mean", am, "acoustic_mean.f32", (size_t)FRAMES * av, TOL);
+    check_golden("CUDA's semantic mean", sm, "semantic_mean.f32", (size_t)FRAMES * sv, TOL);
+    check_golden("CUDA's connector rows", emb, "speech_embeds.f32", (size_t)FRAMES * D, TOL);
+    IdVec ids = {0};
+    float *rows = NULL;
+    float *raw = golden_wav(&n);
+    REQUIRE(raw);
+    REQUIRE(vibevoice_inputs(v, raw, n, NULL, 0, &ids, &rows, NULL, NULL, NULL) == 0);
+    size_t V = (size_t)engine_n_vocab(v->e);
+    float *l = xmalloc(sizeof(float) * V * ids.n);
+    REQUIRE(engine_logits_embeds(v->e, ids.v, ids.n, rows, l) == 0);
+    IdVec idx = {0};
+    REQUIRE(test_golden_ids(GOLD "logits_index.txt", &idx) == 0);
+    float *want = test_golden_f32(GOLD "logits_slice.f32", idx.n * V);
+    REQUIRE(want);
+    for (size_t k = 0; k < idx.n; k++) {
+        double d = rel(l + (size_t)idx.v[k] * V, want + k * V, V);
+        if (!(d <= TOL))
+            test_fail(__FILE__, __LINE__, "CUDA's logits at %d differ by %.3g", idx.v[k], d);
+    }
+    free(am), free(sm), free(emb), free(x), free(raw), free(rows), free(l), free(want);
+    idvec_free(&ids), idvec_free(&idx);
+    vibevoice_free(v);
+#else
+    SKIP("built without CUDA (nvcc was not found)");
+#endif
 }
