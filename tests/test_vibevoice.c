@@ -499,3 +499,28 @@ TEST(vibevoice_cuda_matches_the_reference) {
     SKIP("built without CUDA (nvcc was not found)");
 #endif
 }
+
+/* A checkpoint without tokenizer.json reads the one of the language model
+ * its preprocessor_config.json names, as the published processor does. */
+TEST(vibevoice_reads_the_named_language_models_tokenizer) {
+    char *dir = edited("pass");
+    char *bin = realpath(test_bin(), NULL), *root = realpath(test_root(), NULL);
+    REQUIRE(dir && bin && root);
+    char *out = NULL, *err = NULL;
+    int rc = test_sh(&out, &err,
+                     "cd %s && mkdir -p data/unum/models/Qwen/Qwen2.5-7B && "
+                     "cp tokenizer.json data/unum/models/Qwen/Qwen2.5-7B/ && rm tokenizer.json && "
+                     "echo '{\"model_type\": \"qwen2\"}' > data/unum/models/Qwen/Qwen2.5-7B/config.json && "
+                     "/usr/bin/python3 -c 'import json; p = json.load(open(\"preprocessor_config.json\")); "
+                     "p[\"language_model_pretrained_name\"] = \"Qwen/Qwen2.5-7B\"; "
+                     "json.dump(p, open(\"pc.json\", \"w\"))' && rm preprocessor_config.json && "
+                     "mv pc.json preprocessor_config.json && "
+                     "XDG_DATA_HOME=%s/data %s transcribe -m %s %s/" WAV " -n 4 --backend cpu "
+                     "&& ! XDG_DATA_HOME=%s/none %s transcribe -m %s %s/" WAV " -n 4",
+                     dir, dir, bin, dir, root, dir, bin, dir, root);
+    CHECK_EQ_INT(rc, 0);
+    CHECK_CONTAINS(err, "has no tokenizer.json");
+    CHECK_CONTAINS(err, "unum pull Qwen/Qwen2.5-7B");
+    free(out), free(err), free(bin), free(root);
+    test_tmp_remove(dir);
+}
