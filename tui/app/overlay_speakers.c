@@ -78,15 +78,15 @@ void speakers_key(App *a, int key) {
 }
 
 void speakers_name_draw(App *a, Rect b) {
-    overlay_field_draw(a, b);
-    if (sel >= (int)n_list) return;
-    char l[256];
-    snprintf(l, sizeof l, "The name of %s in recording %lld (at most %d bytes; Esc keeps it).",
-             list[sel].label, (long long)rec, STORE_SPEAKER_NAME_MAX);
-    attrset(theme_attr(THEME_DIM));
-    ui_put(b.y + 2, b.x, l, strlen(l), b.w);
-    attrset(A_NORMAL);
-    overlay_field_draw(a, b); /* the cursor back in the field */
+    if (sel < (int)n_list) {
+        char l[256];
+        snprintf(l, sizeof l, "The name of %s in recording %lld (at most %d bytes; Esc keeps it).",
+                 list[sel].label, (long long)rec, STORE_SPEAKER_NAME_MAX);
+        attrset(theme_attr(THEME_DIM));
+        ui_put(b.y + 2, b.x, l, strlen(l), b.w);
+        attrset(A_NORMAL);
+    }
+    overlay_field_draw(a, b); /* last: the cursor stays in the field */
 }
 
 void speakers_name_key(App *a, int key) {
