@@ -139,8 +139,8 @@ void store_speakers_free(StoreSpeaker *list, size_t n) {
 }
 
 char *store_speaker_resolve(Store *st, int64_t rec, const char *label) {
-    sqlite3_stmt *s = store_prepare(
-        st, "SELECT name FROM speaker_names WHERE recording_id = ?1 AND label = ?2");
+    sqlite3_stmt *s =
+        store_prepare(st, "SELECT name FROM speaker_names WHERE recording_id = ?1 AND label = ?2");
     if (!s) return NULL;
     sqlite3_bind_int64(s, 1, rec);
     sqlite3_bind_text(s, 2, label ? label : "", -1, SQLITE_STATIC);

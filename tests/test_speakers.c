@@ -28,9 +28,9 @@ typedef struct {
 } Said;
 
 static const Said said[] = {
-    {0.0, 2.5, "S0", "Good morning."},           {2.5, 4.0, "S1", "Morning, shall we start?"},
-    {4.0, 9.5, "S0", "Yes: the budget first."},  {9.5, 10.0, "", "(noise)"},
-    {10.0, 12.0, "S10", "I have a question."},   {12.0, 15.25, "S2", "Go ahead & ask."},
+    {0.0, 2.5, "S0", "Good morning."},          {2.5, 4.0, "S1", "Morning, shall we start?"},
+    {4.0, 9.5, "S0", "Yes: the budget first."}, {9.5, 10.0, "", "(noise)"},
+    {10.0, 12.0, "S10", "I have a question."},  {12.0, 15.25, "S2", "Go ahead & ask."},
 };
 #define N_SAID (sizeof said / sizeof said[0])
 
@@ -148,7 +148,7 @@ TEST(speakers_store_refuses_hostile_names) {
         {"Ana\rB", "control character 0x0d"},
         {"tab\tname", "control character 0x09"},
         {"del\x7f", "control character 0x7f"},
-        {"csi \xc2\x9b" "2J", "U+009B"},
+        {"csi \xc2\x9b[2J", "U+009B"},
         {"bad \xff byte", "invalid UTF-8"},
         {"overlong \xc0\xaf", "invalid UTF-8"},
         {"surrogate \xed\xa0\x80", "invalid UTF-8"},
@@ -393,8 +393,7 @@ TEST(cli_meeting_speakers_lists_names_and_refuses) {
                    "S2\t(no name)\t1 segment\t0:03\n"
                    "S10\t(no name)\t1 segment\t0:02\n");
     free(out), free(err);
-    CHECK_EQ_INT(test_sh(&out, &err, "$U --db %s meeting speakers 1 S1=Priya 'S0=Ana B'", f.db),
-                 0);
+    CHECK_EQ_INT(test_sh(&out, &err, "$U --db %s meeting speakers 1 S1=Priya 'S0=Ana B'", f.db), 0);
     CHECK_STR(out, "");
     CHECK_CONTAINS(err, "recording 1: S1 is Priya");
     free(out), free(err);

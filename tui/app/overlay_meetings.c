@@ -213,9 +213,9 @@ static int act_view(App *a) {
 }
 
 const ActionFn meetings_actions[KEYS_N_ACTIONS] = {
-    [KEYS_MEETING_OPEN] = act_open,     [KEYS_MEETING_REPORT] = act_report,
-    [KEYS_MEETING_EXPORT] = act_export, [KEYS_MEETING_RENAME] = act_rename,
-    [KEYS_MEETING_DELETE] = act_delete, [KEYS_MEETING_TRANSCRIBE] = act_transcribe,
+    [KEYS_MEETING_OPEN] = act_open,         [KEYS_MEETING_REPORT] = act_report,
+    [KEYS_MEETING_EXPORT] = act_export,     [KEYS_MEETING_RENAME] = act_rename,
+    [KEYS_MEETING_DELETE] = act_delete,     [KEYS_MEETING_TRANSCRIBE] = act_transcribe,
     [KEYS_MEETING_SPEAKERS] = act_speakers, [KEYS_MEETING_VIEW] = act_view,
 };
 

@@ -29,7 +29,8 @@ static int reload(App *a) {
     store_speakers_free(list, n_list);
     list = NULL, n_list = 0;
     if (!a->st) return app_note(a, 1, "no database"), -1;
-    if (store_speaker_list(a->st, rec, &list, &n_list)) return app_note(a, 1, "%s", unum_error()), -1;
+    if (store_speaker_list(a->st, rec, &list, &n_list))
+        return app_note(a, 1, "%s", unum_error()), -1;
     if (sel >= (int)n_list) sel = n_list ? (int)n_list - 1 : 0;
     return 0;
 }
@@ -39,8 +40,9 @@ void speakers_open(App *a, int64_t r, Overlay b) {
     rec = r, back = b;
     if (reload(a)) return;
     if (!n_list)
-        return app_note(a, 1, "recording %lld has no speaker labels (its speech model does not "
-                              "tell speakers apart)",
+        return app_note(a, 1,
+                        "recording %lld has no speaker labels (its speech model does not "
+                        "tell speakers apart)",
                         (long long)rec);
     a->ov = OV_SPEAKERS;
 }

@@ -312,8 +312,9 @@ static int speakers_list(Store *st, int64_t rec) {
     size_t n;
     if (store_speaker_list(st, rec, &sp, &n)) return cli_fail();
     if (!n)
-        term_printf(stderr, "unum: recording %lld has no speaker labels (its speech model does "
-                            "not tell speakers apart)\n",
+        term_printf(stderr,
+                    "unum: recording %lld has no speaker labels (its speech model does "
+                    "not tell speakers apart)\n",
                     (long long)rec);
     for (size_t i = 0; i < n; i++) {
         int s = (int)(sp[i].seconds + 0.5);
@@ -337,8 +338,9 @@ static int speakers(int argc, char **argv) {
     for (int i = 3; i < argc; i++) {
         const char *eq = strchr(argv[i], '=');
         if (!eq || eq == argv[i]) {
-            term_printf(stderr, "unum meeting speakers: '%s': give LABEL=NAME (S1=Priya) or "
-                                "LABEL= to take the name away\n",
+            term_printf(stderr,
+                        "unum meeting speakers: '%s': give LABEL=NAME (S1=Priya) or "
+                        "LABEL= to take the name away\n",
                         argv[i]);
             return EXIT_USAGE;
         }
@@ -367,7 +369,9 @@ static int speakers(int argc, char **argv) {
             if (name && strcmp(name, label))
                 term_printf(stderr, "unum: recording %lld: %s is %s\n", (long long)rec, label,
                             name);
-            else term_printf(stderr, "unum: recording %lld: %s has no name\n", (long long)rec, label);
+            else
+                term_printf(stderr, "unum: recording %lld: %s has no name\n", (long long)rec,
+                            label);
             free(name);
             free(label);
         }

@@ -458,7 +458,8 @@ static char *section_prompt(const char *material_kind, const char *material,
                             const TemplateSection *sec, const char *speakers) {
     Buf b = {0};
     char *instr = instruction_text(sec->instruction, speakers);
-    buf_printf(&b, "Here is %s.\n\n%s\n\nWrite the section \"%s\" of a meeting report from it. %s %s",
+    buf_printf(&b,
+               "Here is %s.\n\n%s\n\nWrite the section \"%s\" of a meeting report from it. %s %s",
                material_kind, material, sec->title, instr, format_rule(sec->format));
     free(instr);
     if (is_action_items(sec->title))
