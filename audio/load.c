@@ -35,8 +35,8 @@ static int convert(SRC_STATE *src, double ratio, const float *in, long k, int en
     }
 }
 
-int audio_read_16k(const char *path, double start_s, double dur_s, float **out, size_t *n,
-                   double *file_s) {
+int audio_read_rate(const char *path, double start_s, double dur_s, int target, float **out,
+                    size_t *n, double *file_s) {
     *out = NULL;
     *n = 0;
     wav_info info;
@@ -58,10 +58,10 @@ int audio_read_16k(const char *path, double start_s, double dur_s, float **out, 
         if (want < (double)(to - from)) to = from + (uint64_t)want;
     }
     /* the output: the span's 16 kHz samples, allocated once */
-    double ratio = (double)RESAMPLE_WHISPER_RATE / rate;
+    double ratio = (double)target / rate;
     double cap_d = (double)(to - from) * ratio + 64;
-    if (dur_s > 0 && cap_d > dur_s * RESAMPLE_WHISPER_RATE + 1)
-        cap_d = ceil(dur_s * RESAMPLE_WHISPER_RATE);
+    if (dur_s > 0 && cap_d > dur_s * target + 1)
+        cap_d = ceil(dur_s * target);
     if (cap_d * sizeof(float) > (double)SIZE_MAX / 2) {
         wav_reader_close(r);
         return unum_error_set("%s: %llu frames is too long", path,
@@ -72,7 +72,7 @@ int audio_read_16k(const char *path, double start_s, double dur_s, float **out, 
     SRC_STATE *src = NULL;
     int rc = 0, err = 0;
     if (to > from && !o) rc = unum_error_set("%s: out of memory for %zu samples", path, cap);
-    if (!rc && rate != RESAMPLE_WHISPER_RATE && to > from) {
+    if (!rc && rate != target && to > from) {
         src = src_new(SRC_SINC_BEST_QUALITY, 1, &err);
         if (!src) rc = unum_error_set("%s: resampling: %s", path, src_strerror(err));
     }
@@ -87,7 +87,7 @@ int audio_read_16k(const char *path, double start_s, double dur_s, float **out, 
             break;
         }
         at += (uint64_t)k;
-        if (!src) { /* 16 kHz already: an exact copy */
+        if (!src) { /* at the target rate already: an exact copy */
             size_t c = (size_t)k < cap - got ? (size_t)k : cap - got;
             memcpy(o + got, blk, c * sizeof *o);
             got += c;
@@ -107,4 +107,9 @@ int audio_read_16k(const char *path, double start_s, double dur_s, float **out, 
     *out = o;
     *n = got;
     return 0;
+}
+
+int audio_read_16k(const char *path, double start_s, double dur_s, float **out, size_t *n,
+                   double *file_s) {
+    return audio_read_rate(path, start_s, dur_s, RESAMPLE_WHISPER_RATE, out, n, file_s);
 }

@@ -26,5 +26,9 @@
  * whole file's duration in seconds. 0, or -1 with the error naming path. */
 int audio_read_16k(const char *path, double start_s, double dur_s, float **out, size_t *n,
                    double *file_s);
+/* The same at another rate (a model that hears 24 kHz); target in
+ * [AUDIO_MIN_RATE, AUDIO_MAX_RATE], a file at that rate copied exactly. */
+int audio_read_rate(const char *path, double start_s, double dur_s, int target, float **out,
+                    size_t *n, double *file_s);
 
 #endif

@@ -6,6 +6,7 @@
 
 #include <cjson/cJSON.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -44,6 +45,7 @@ int qwen2_config_parse(Qwen2Config *c, const char *json, const char *path) {
     memset(c, 0, sizeof *c);
     cJSON *root = cJSON_Parse(json);
     if (!root) return unum_error_set("%s: not valid JSON", path);
+    cJSON *const top = root; /* root becomes the decoder's object (family.h lm_config) */
     int rc = -1;
     if (!cJSON_IsObject(root)) {
         unum_error_set("%s: not a JSON object", path);
@@ -62,6 +64,23 @@ int qwen2_config_parse(Qwen2Config *c, const char *json, const char *path) {
     }
     c->family = f;
     c->speech = f->speech;
+    char sub_path[1024];
+    if (f->lm_config) { /* the decoder's fields are an object of their own */
+        const cJSON *lm = cJSON_GetObjectItemCaseSensitive(root, f->lm_config);
+        if (!cJSON_IsObject(lm)) {
+            unum_error_set("%s: missing object %s (the language model's config)", path,
+                           f->lm_config);
+            goto done;
+        }
+        const cJSON *lt = cJSON_GetObjectItemCaseSensitive(lm, "model_type");
+        if (lt && (!cJSON_IsString(lt) || strcmp(lt->valuestring, "qwen2"))) {
+            unum_error_set("%s: %s.model_type must be \"qwen2\"", path, f->lm_config);
+            goto done;
+        }
+        snprintf(sub_path, sizeof sub_path, "%s (%s)", path, f->lm_config);
+        path = sub_path;
+        root = (cJSON *)lm; /* read only from here on */
+    }
     const int big = 1 << 20;
     c->max_pos = f->max_pos_default;
     c->rope_theta = 10000.0;
@@ -117,10 +136,10 @@ int qwen2_config_parse(Qwen2Config *c, const char *json, const char *path) {
     }
     rope_plain(&c->rope, c->rope_theta, c->head_dim);
     if (f->read(c, root, path)) goto done;
-    if (quant_config_parse(&c->quant, root, path)) goto done;
+    if (quant_config_parse(&c->quant, top, path)) goto done;
     rc = 0;
 done:
-    cJSON_Delete(root);
+    cJSON_Delete(top);
     return rc;
 }
 

@@ -132,12 +132,23 @@ static int minicpm_read(Qwen2Config *c, const cJSON *root, const char *path) {
 
 /* ------------------------------------------------------------ the table */
 
+static const char *const vibevoice_others[] = {
+    "model.acoustic_tokenizer.", "model.semantic_tokenizer.", "model.acoustic_connector.",
+    "model.semantic_connector.", NULL};
+
 static const ModelFamily families[] = {
-    {"qwen2", "Qwen2", 0, 32768, 0, qwen2_read},
+    {"qwen2", "Qwen2", 0, 32768, 0, qwen2_read, NULL, NULL, NULL},
     /* LLaMA-Omni2's speech LLMs: a Qwen2 backbone and speech tensors */
-    {"omni2_speech2s_qwen2", "Qwen2 (LLaMA-Omni2 speech)", 1, 32768, 0, qwen2_read},
-    {"omni2_speech_qwen2", "Qwen2 (LLaMA-Omni2 speech)", 1, 32768, 0, qwen2_read},
-    {"minicpm", "MiniCPM", 0, 2048, 1, minicpm_read},
+    {"omni2_speech2s_qwen2", "Qwen2 (LLaMA-Omni2 speech)", 1, 32768, 0, qwen2_read, NULL, NULL,
+     NULL},
+    {"omni2_speech_qwen2", "Qwen2 (LLaMA-Omni2 speech)", 1, 32768, 0, qwen2_read, NULL, NULL,
+     NULL},
+    {"minicpm", "MiniCPM", 0, 2048, 1, minicpm_read, NULL, NULL, NULL},
+    /* VibeVoice-ASR: a Qwen2 decoder under decoder_config and
+     * model.language_model., two speech encoders and their connectors
+     * (vibevoice.c reads those) */
+    {"vibevoice", "Qwen2 (VibeVoice-ASR)", 0, 32768, 0, qwen2_read, "decoder_config",
+     "model.language_model.", vibevoice_others},
 };
 
 const ModelFamily *family_find(const char *model_type) {

@@ -35,6 +35,14 @@ typedef struct ModelFamily {
      * those first: sizes, heads, head_dim, eps, theta, tied) into c. 0, or
      * -1 with the error set, naming path and the field. */
     int (*read)(Qwen2Config *c, const struct cJSON *root, const char *path);
+    /* A model that carries the decoder inside a larger checkpoint: the
+     * config.json object holding the decoder's fields (NULL: the top
+     * level), the decoder's tensor prefix in place of "model." (NULL:
+     * "model."), and the prefixes of the tensors that belong to the rest of
+     * the model (the decoder's loader leaves them to their own reader). */
+    const char *lm_config;
+    const char *prefix;
+    const char *const *others;
 } ModelFamily;
 
 /* The entry for model_type, or NULL. */

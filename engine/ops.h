@@ -103,6 +103,18 @@ struct Backend {
      * [L x C], col[t] = (x[s*t-1, c], x[s*t, c], x[s*t+1, c]) for each c in
      * channel-major order (c*3 + k), zero outside; t < (L - 1) / s + 1. */
     void (*im2col3)(Backend *be, float *col, const float *x, int L, int C, int stride);
+    /* VibeVoice's convolutions over time-major rows, the padding already
+     * in the input (a backend without them leaves them NULL). */
+    /* col[t][c*K + k] = x[t*stride + k][c] for t < T, c < C, k < K; x holds
+     * (T - 1) * stride + K rows of C. */
+    void (*im2col)(Backend *be, float *col, const float *x, int T, int C, int K, int stride);
+    /* Depthwise convolution: y[t][c] = b[c] + sum_k w[c*K + k] x[t + k][c]
+     * for t < T; x holds T + K - 1 rows of C; w [1 x C*K], b [1 x C]. */
+    void (*dwconv)(Backend *be, float *y, const float *x, const Weight *w, const Weight *b, int T,
+                   int C, int K);
+    /* x[t][c] += g[c] * y[t][c] for t < T (a layer scale on a residual);
+     * g [1 x C]. */
+    void (*add_scaled)(Backend *be, float *x, const float *y, const Weight *g, int T, int C);
     /* Attention without a mask: T queries over S keys and values, all
      * [rows x n_heads*head_dim]. */
     void (*attention_full)(Backend *be, float *out, const float *q, const float *k,

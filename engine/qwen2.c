@@ -22,6 +22,7 @@
  * residual add into the output projections) the model uses the fused op,
  * and otherwise the primitives it stands for. */
 #include "engine/qwen2.h"
+#include "engine/family.h"
 
 #include "engine/base/util.h"
 
@@ -69,17 +70,22 @@ static int load_matrix(Loader *ld, Weight *w, const char *prefix, int rows, int 
     return load_weight(ld, w, name, rows, cols);
 }
 
+const char *qwen2_prefix(const Qwen2Config *c) {
+    return c->family && c->family->prefix ? c->family->prefix : "model.";
+}
+
 static int load_layer(Loader *ld, int i) {
     const Qwen2Config *c = &ld->m->c;
     Qwen2Layer *l = &ld->m->layers[i];
     int D = c->hidden, F = c->intermediate;
     int qd = c->n_heads * c->head_dim, kvd = c->n_kv_heads * c->head_dim;
     char n[128];
+    const char *pre = qwen2_prefix(c);
 #define W(field, suffix, rows, cols)                                                               \
-    (snprintf(n, sizeof n, "model.layers.%d.%s", i, suffix),                                       \
+    (snprintf(n, sizeof n, "%slayers.%d.%s", pre, i, suffix),                                      \
      load_weight(ld, &l->field, n, rows, cols))
 #define M(field, suffix, rows, cols)                                                               \
-    (snprintf(n, sizeof n, "model.layers.%d.%s", i, suffix),                                       \
+    (snprintf(n, sizeof n, "%slayers.%d.%s", pre, i, suffix),                                      \
      load_matrix(ld, &l->field, n, rows, cols))
     int b = c->qkv_bias; /* a family without biases leaves bq, bk, bv empty */
     if (W(attn_norm, "input_layernorm.weight", 0, D) || M(wq, "self_attn.q_proj", qd, D) ||
@@ -114,7 +120,15 @@ static int check_unused(Loader *ld) {
                                 !strncmp(name, "model.speech_projector.", 23) ||
                                 !strncmp(name, "speech_generator.", 17)))
             continue;
-        if (sscanf(name, "model.layers.%d.", &layer) == 1 && layer >= ld->m->c.n_layers)
+        const ModelFamily *f = ld->m->c.family;
+        int other = 0;
+        for (const char *const *o = f ? f->others : NULL; o && *o && !other; o++)
+            other = !strncmp(name, *o, strlen(*o));
+        if (other) continue;
+        const char *pre = qwen2_prefix(&ld->m->c);
+        size_t np = strlen(pre);
+        if (!strncmp(name, pre, np) && sscanf(name + np, "layers.%d.", &layer) == 1 &&
+            layer >= ld->m->c.n_layers)
             return unum_error_set("%s: tensor '%s' belongs to layer %d but config.json has "
                                   "num_hidden_layers %d",
                                   file, name, layer, ld->m->c.n_layers);
@@ -197,8 +211,11 @@ Qwen2 *qwen2_load_progress(const char *dir, Backend *be, int ctx, qwen2_progress
     m->max_batch = MAX_BATCH;
     m->layers = xcalloc((size_t)c->n_layers, sizeof *m->layers);
     Loader ld = {m, xcalloc((size_t)m->st.n_tensors + 1, 1)};
-    int rc = load_weight(&ld, &m->embed, "model.embed_tokens.weight", c->vocab, c->hidden) ||
-             load_weight(&ld, &m->final_norm, "model.norm.weight", 0, c->hidden);
+    char en[160], nn[160];
+    snprintf(en, sizeof en, "%sembed_tokens.weight", qwen2_prefix(c));
+    snprintf(nn, sizeof nn, "%snorm.weight", qwen2_prefix(c));
+    int rc = load_weight(&ld, &m->embed, en, c->vocab, c->hidden) ||
+             load_weight(&ld, &m->final_norm, nn, 0, c->hidden);
     for (int i = 0; !rc && i < c->n_layers; i++) {
         rc = load_layer(&ld, i);
         if (!rc && fn) {

@@ -58,6 +58,9 @@ typedef struct {
  * smaller of max_position_embeddings and 4096). Checks every tensor name and
  * shape against config.json. NULL with the error set on failure. */
 Qwen2 *qwen2_load(const char *dir, Backend *be, int ctx);
+/* The prefix of the decoder's tensor names: "model." or the family's
+ * (family.h), e.g. "model.language_model." in a VibeVoice checkpoint. */
+const char *qwen2_prefix(const Qwen2Config *c);
 /* The same, reporting progress (0..1) after each layer; on the CPU the
  * layer's pages are read in then, so the report follows the disk. */
 typedef void (*qwen2_progress_fn)(void *user, double done);

@@ -1,6 +1,9 @@
 /* transcribe.c - see transcribe.h. */
 #include "engine/transcribe.h"
 
+#include "engine/vibevoice.h"
+#include "audio/resample.h"
+
 #include "engine/config.h"
 #include "engine/mel.h"
 #include "engine/modeldir.h"
@@ -22,6 +25,7 @@
 
 struct Transcriber {
     Whisper *w;
+    VibeVoice *vv; /* a speaker-aware model instead of Whisper (the rest then unused) */
     /* transcriber_load's: the model folder, and the model and backend the
      * transcriber owns (NULL for transcriber_new's) */
     char *dir;
@@ -245,6 +249,17 @@ Transcriber *transcriber_new(Whisper *w, const char *dir) {
 Transcriber *transcriber_load(const char *model, const char *backend, int threads) {
     char *dir = modeldir_resolve(model);
     if (!dir) return NULL;
+    if (vibevoice_is_model(dir)) {
+        EngineOptions eo = {.backend = backend, .threads = threads};
+        VibeVoice *vv = vibevoice_load(dir, &eo);
+        if (!vv) {
+            free(dir);
+            return NULL;
+        }
+        Transcriber *t = xcalloc(1, sizeof *t);
+        t->vv = vv, t->dir = dir;
+        return t;
+    }
     Backend *be = backend_open(backend, threads);
     Whisper *w = be ? whisper_load(dir, be) : NULL;
     Transcriber *t = w ? transcriber_new(w, dir) : NULL;
@@ -259,10 +274,17 @@ Transcriber *transcriber_load(const char *model, const char *backend, int thread
 }
 
 const char *transcriber_dir(const Transcriber *t) { return t->dir; }
-const char *transcriber_backend(const Transcriber *t) { return t->w->be->name; }
+const char *transcriber_backend(const Transcriber *t) {
+    return t->vv ? t->vv->e->be->name : t->w->be->name;
+}
+
+int transcriber_rate(const Transcriber *t) { return t->vv ? t->vv->rate : MEL_SAMPLE_RATE; }
+
+int transcriber_speakers(const Transcriber *t) { return t->vv != NULL; }
 
 void transcriber_free(Transcriber *t) {
     if (!t) return;
+    vibevoice_free(t->vv);
     whisper_free(t->own_w);
     if (t->own_be) t->own_be->close(t->own_be);
     free(t->dir);
@@ -700,6 +722,7 @@ static int detect_encoded(Transcriber *t, char code[16], float *prob) {
 
 int transcribe_detect_language(Transcriber *t, const float *pcm, size_t n, char code[16],
                                float *prob) {
+    if (t->vv) return unum_error_set("%s: a VibeVoice model does not name the language", t->dir);
     if (!t->v.multilingual) {
         snprintf(code, 16, "en");
         if (prob) *prob = 1;
@@ -742,8 +765,32 @@ static int seg_push(Transcript *out, const Transcriber *t, double start, double 
 
 /* The core of transcribe() and the stream: ctx holds the text tokens so far
  * (the next window's prompt) and is carried over between calls. */
+static void warn_stderr(void *ud, const char *msg) { fprintf(stderr, "unum: warning: %s\n", msg); }
+
+/* A speaker-aware model: the audio at its rate, one pass. */
+static int run_vibevoice(Transcriber *t, const float *pcm, size_t n, int rate, double t0,
+                         const TranscribeParams *p, Transcript *out) {
+    float *x = NULL;
+    size_t nx = 0;
+    if (rate != t->vv->rate) {
+        if (resample(pcm, n, rate, t->vv->rate, &x, &nx)) return -1;
+        pcm = x, n = nx;
+    }
+    VibeVoiceParams vp = {.on_segment = p->on_segment,
+                          .on_progress = p->on_progress,
+                          .on_warning = p->on_warning ? p->on_warning : warn_stderr,
+                          .ud = p->ud,
+                          .cancel = p->cancel,
+                          .seed = p->seed};
+    int rc = n ? vibevoice_transcribe(t->vv, pcm, n, t0, &vp, out) : 0;
+    free(x);
+    snprintf(out->language, sizeof out->language, "%s", "");
+    return rc;
+}
+
 static int run(Transcriber *t, const float *pcm, size_t n, double t0, const TranscribeParams *p,
                Transcript *out, IdVec *ctx, size_t *ctx_reset) {
+    if (t->vv) return run_vibevoice(t, pcm, n, MEL_SAMPLE_RATE, t0, p, out);
     Whisper *w = t->w;
     const WhisperVocab *v = &t->v;
     int n_text = w->c.n_text, rc = -1;
@@ -890,6 +937,18 @@ static int run(Transcriber *t, const float *pcm, size_t n, double t0, const Tran
 done:
     idvec_free(&init);
     free(m.mel);
+    return rc;
+}
+
+int transcribe_at(Transcriber *t, const float *pcm, size_t n, int rate, double t0,
+                  const TranscribeParams *p, Transcript *out) {
+    if (t->vv) return run_vibevoice(t, pcm, n, rate, t0, p, out);
+    if (rate == MEL_SAMPLE_RATE) return transcribe(t, pcm, n, t0, p, out);
+    float *x = NULL;
+    size_t nx = 0;
+    if (resample(pcm, n, rate, MEL_SAMPLE_RATE, &x, &nx)) return -1;
+    int rc = transcribe(t, x, nx, t0, p, out);
+    free(x);
     return rc;
 }
 

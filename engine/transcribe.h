@@ -1,6 +1,8 @@
-/* transcribe.h - from 16 kHz audio to timed text with a Whisper model.
+/* transcribe.h - from audio to timed text with a Whisper model, or with
+ * speakers through a VibeVoice-ASR model (vibevoice.h: one pass over the
+ * whole audio, which the functions below hand it to).
  *
- * The decoding is Whisper's published one (openai/whisper decoding.py and
+ * Whisper's decoding is the published one (openai/whisper decoding.py and
  * transcribe.py), on unum's Whisper forward pass:
  *
  *   prompt   [<|startofprev|> previous text] <|startoftranscript|>
@@ -85,6 +87,9 @@ typedef struct {
     int (*on_segment)(void *ud, const TSegment *s);
     /* Called after each window with the audio seconds done and in all. */
     void (*on_progress)(void *ud, double done_s, double total_s);
+    /* Called with a warning for the user (a speaker-aware model's cut
+     * repetition loop, output kept as text); NULL: printed on stderr. */
+    void (*on_warning)(void *ud, const char *msg);
     void *ud;
     UnumCancel *cancel; /* may be NULL; set (from anywhere) to stop */
 } TranscribeParams;
@@ -123,6 +128,10 @@ Transcriber *transcriber_load(const char *model, const char *backend, int thread
  * the backend's name. */
 const char *transcriber_dir(const Transcriber *t);
 const char *transcriber_backend(const Transcriber *t);
+/* The sample rate the model hears (16000 for Whisper, 24000 for
+ * VibeVoice), and whether its segments name speakers. */
+int transcriber_rate(const Transcriber *t);
+int transcriber_speakers(const Transcriber *t);
 /* Frees t, with the model and backend when it owns them. */
 void transcriber_free(Transcriber *t);
 const WhisperVocab *transcriber_vocab(const Transcriber *t);
@@ -134,6 +143,11 @@ const Tokenizer *transcriber_tokenizer(const Transcriber *t);
  * stopped it (out holds what was done), or -1 with the error set. */
 int transcribe(Transcriber *t, const float *pcm, size_t n, double t0, const TranscribeParams *p,
                Transcript *out);
+
+/* The same for n samples at rate Hz (resampled to the model's rate
+ * unless they are at it). */
+int transcribe_at(Transcriber *t, const float *pcm, size_t n, int rate, double t0,
+                  const TranscribeParams *p, Transcript *out);
 
 /* Detects the spoken language of the first window: the language token most
  * likely after <|startoftranscript|>. Writes the ISO code (and its

@@ -327,6 +327,38 @@ static int run_im2col3(Run *r, const OpCase *c, Out *out) {
     return 0;
 }
 
+/* im2col: a = T, b = C, c = K, d = stride. */
+static int run_im2col(Run *r, const OpCase *c, Out *out) {
+    int T = c->a, C = c->b, K = c->c, s = c->d, L = (T - 1) * s + K;
+    float *x = rand_buf(r, (size_t)L * C, 1.0f), *col = zero_buf(r, (size_t)T * C * K);
+    r->be->im2col(r->be, col, x, T, C, K, s);
+    take(r, out, col, (size_t)T * C * K);
+    return 0;
+}
+
+/* depthwise convolution: a = T, b = C, c = K. */
+static int run_dwconv(Run *r, const OpCase *c, Out *out) {
+    int T = c->a, C = c->b, K = c->c;
+    const Weight *W = rand_weight(r, c->dt, 1, C * K, 0.5f, 0);
+    const Weight *B = rand_weight(r, c->dt, 1, C, 0.5f, 0);
+    if (!W || !B) return -1;
+    float *x = rand_buf(r, (size_t)(T + K - 1) * C, 2.0f), *y = zero_buf(r, (size_t)T * C);
+    r->be->dwconv(r->be, y, x, W, B, T, C, K);
+    take(r, out, y, (size_t)T * C);
+    return 0;
+}
+
+/* layer-scaled residual: a = T, b = C. */
+static int run_add_scaled(Run *r, const OpCase *c, Out *out) {
+    int T = c->a, C = c->b;
+    const Weight *G = rand_weight(r, c->dt, 1, C, 1.0f, 0);
+    if (!G) return -1;
+    float *x = rand_buf(r, (size_t)T * C, 2.0f), *y = rand_buf(r, (size_t)T * C, 2.0f);
+    r->be->add_scaled(r->be, x, y, G, T, C);
+    take(r, out, x, (size_t)T * C);
+    return 0;
+}
+
 /* unmasked attention: a = T queries, b = S keys, c = heads, d = head_dim. */
 static int run_attention_full(Run *r, const OpCase *c, Out *out) {
     size_t nq = (size_t)c->a * c->c * c->d, nk = (size_t)c->b * c->c * c->d;
@@ -457,6 +489,9 @@ static const struct {
     {"gelu", run_gelu},
     {"relu", run_relu},
     {"im2col3", run_im2col3},
+    {"im2col", run_im2col},
+    {"dwconv", run_dwconv},
+    {"add_scaled", run_add_scaled},
     {"attention_full", run_attention_full},
     {"rmsnorm_matmul", run_rmsnorm_matmul},
     {"matmul_add", run_matmul_add},
@@ -543,6 +578,16 @@ static const OpCase cases[] = {
     {"relu", DT_F32, 2664, 0, 0, 0, 0, -1},
     {"im2col3", DT_F32, 37, 72, 1, 0, 0, -1},
     {"im2col3", DT_F32, 37, 72, 2, 0, 0, -1},
+    /* VibeVoice's: the stem (one channel, kernel 7), a downsampling
+     * (kernel 2r, stride r) and the head; depthwise mixers of kernel 7 */
+    {"im2col", DT_F32, 301, 1, 7, 1, 0, -1},
+    {"im2col", DT_F32, 40, 24, 10, 5, 0, -1},
+    {"im2col", DT_F32, 9, 130, 7, 1, 0, -1},
+    {"dwconv", DT_BF16, 301, 8, 7, 0, 0, 0},
+    {"dwconv", DT_F32, 33, 130, 7, 0, 0, 0},
+    {"dwconv", DT_F16, 5, 2049, 3, 0, 0, 0},
+    {"add_scaled", DT_BF16, 301, 8, 0, 0, 0, 0},
+    {"add_scaled", DT_F32, 7, 2049, 0, 0, 0, 0},
     {"attention_full", DT_F32, 70, 93, 3, 24, 0, 0},
     /* the fused ops at Qwen2.5-0.5B's widths and odd ones */
     AT_TS("rmsnorm_matmul", DT_BF16, 1000, 896),
@@ -646,6 +691,42 @@ TEST(backend_ops_cpu_kernel_sets_match_reference) {
         ran++;
     }
     CHECK(ran >= 1); /* generic is always there */
+}
+
+/* The convolution ops against plain loops over the same inputs. */
+TEST(backend_ops_cpu_convolutions_match_loops) {
+    Backend *be = backend_cpu_open(2);
+    Run r = {.be = be, .rng = 7};
+    int T = 23, C = 5, K = 6, S = 3, L = (T - 1) * S + K;
+    float *x = rand_buf(&r, (size_t)L * C, 1.0f), *col = zero_buf(&r, (size_t)T * C * K);
+    be->im2col(be, col, x, T, C, K, S);
+    for (int t = 0; t < T; t++)
+        for (int c = 0; c < C; c++)
+            for (int k = 0; k < K; k++)
+                CHECK(col[((size_t)t * C + c) * K + k] == x[(size_t)(t * S + k) * C + c]);
+    const Weight *W = rand_weight(&r, DT_F32, 1, C * K, 0.5f, 0);
+    const Weight *B = rand_weight(&r, DT_F32, 1, C, 0.5f, 0);
+    const Weight *G = rand_weight(&r, DT_F32, 1, C, 1.0f, 0);
+    REQUIRE(W && B && G);
+    const float *w = W->data, *b = B->data, *g = G->data;
+    float *y = zero_buf(&r, (size_t)T * C), *acc = zero_buf(&r, (size_t)T * C);
+    be->dwconv(be, y, x, W, B, T, C, K);
+    double worst = 0;
+    for (int t = 0; t < T; t++)
+        for (int c = 0; c < C; c++) {
+            double v = b[c];
+            for (int k = 0; k < K; k++) v += (double)w[c * K + k] * x[(size_t)(t + k) * C + c];
+            worst = fmax(worst, fabs(v - y[(size_t)t * C + c]));
+        }
+    CHECK(worst < 1e-5);
+    for (size_t i = 0; i < (size_t)T * C; i++) acc[i] = (float)i;
+    be->add_scaled(be, acc, y, G, T, C);
+    worst = 0;
+    for (size_t i = 0; i < (size_t)T * C; i++)
+        worst = fmax(worst, fabs((double)i + (double)g[i % C] * y[i] - acc[i]));
+    CHECK(worst < 1e-4);
+    run_free(&r);
+    be->close(be);
 }
 
 #ifdef UNUM_CUDA

@@ -446,6 +446,77 @@ static void cpu_im2col3(Backend *be, float *col, const float *x, int L, int C, i
     }
 }
 
+typedef struct {
+    float *y;
+    const float *x, *w, *b;
+    int C, K, stride;
+} ConvJob;
+
+static void im2col_rows(void *ctx, int b, int e, int thread) {
+    const ConvJob *j = ctx;
+    int C = j->C, K = j->K;
+    for (int t = b; t < e; t++) {
+        float *row = j->y + (size_t)t * C * K;
+        const float *in = j->x + (size_t)t * j->stride * C;
+        for (int k = 0; k < K; k++)
+            for (int ch = 0; ch < C; ch++) row[ch * K + k] = in[(size_t)k * C + ch];
+    }
+}
+
+static void cpu_im2col(Backend *be, float *col, const float *x, int T, int C, int K, int stride) {
+    Cpu *c = be->impl;
+    ConvJob j = {col, x, NULL, NULL, C, K, stride};
+    int grain = ELEM_GRAIN / (C * K) + 1;
+    pool_run(c->pool, T, grain, im2col_rows, &j);
+}
+
+/* j->w is the weight transposed to [K x C], so each tap is a row of C */
+static void dwconv_rows(void *ctx, int b, int e, int thread) {
+    const ConvJob *j = ctx;
+    int C = j->C, K = j->K;
+    for (int t = b; t < e; t++) {
+        float *yt = j->y + (size_t)t * C;
+        memcpy(yt, j->b, sizeof(float) * (size_t)C);
+        for (int k = 0; k < K; k++) {
+            const float *xt = j->x + (size_t)(t + k) * C, *wk = j->w + (size_t)k * C;
+            for (int ch = 0; ch < C; ch++) yt[ch] += wk[ch] * xt[ch];
+        }
+    }
+}
+
+static void cpu_dwconv(Backend *be, float *y, const float *x, const Weight *w, const Weight *b,
+                       int T, int C, int K) {
+    Cpu *c = be->impl;
+    size_t CK = (size_t)C * K;
+    float *buf = xmalloc(sizeof(float) * (2 * CK + (size_t)C));
+    float *row = buf, *wt = buf + CK, *bf = wt + CK; /* w as read, w as [K x C], b */
+    k_convert_rows(w->dtype, w->data, (int)CK, 0, 1, row);
+    for (int ch = 0; ch < C; ch++)
+        for (int k = 0; k < K; k++) wt[(size_t)k * C + ch] = row[(size_t)ch * K + k];
+    k_convert_rows(b->dtype, b->data, C, 0, 1, bf);
+    ConvJob j = {y, x, wt, bf, C, K, 1};
+    pool_run(c->pool, T, ELEM_GRAIN / (C * K) + 1, dwconv_rows, &j);
+    free(buf);
+}
+
+static void add_scaled_rows(void *ctx, int b, int e, int thread) {
+    const ConvJob *j = ctx;
+    for (int t = b; t < e; t++) {
+        float *xt = j->y + (size_t)t * j->C;
+        const float *yt = j->x + (size_t)t * j->C;
+        for (int ch = 0; ch < j->C; ch++) xt[ch] += j->w[ch] * yt[ch];
+    }
+}
+
+static void cpu_add_scaled(Backend *be, float *x, const float *y, const Weight *g, int T, int C) {
+    Cpu *c = be->impl;
+    float *gf = xmalloc(sizeof(float) * (size_t)C);
+    k_convert_rows(g->dtype, g->data, C, 0, 1, gf);
+    ConvJob j = {x, y, gf, NULL, C, 1, 1};
+    pool_run(c->pool, T, ELEM_GRAIN / C + 1, add_scaled_rows, &j);
+    free(gf);
+}
+
 static void cpu_attention_full(Backend *be, float *out, const float *q, const float *k,
                                const float *v, int T, int S, int n_heads, int head_dim) {
     Cpu *c = be->impl;
@@ -506,6 +577,9 @@ Backend *backend_cpu_open(int n_threads) {
         .gelu = cpu_gelu,
         .relu = cpu_relu,
         .im2col3 = cpu_im2col3,
+        .im2col = cpu_im2col,
+        .dwconv = cpu_dwconv,
+        .add_scaled = cpu_add_scaled,
         .attention_full = cpu_attention_full,
         .add = cpu_add,
         .scale = cpu_scale,

@@ -369,6 +369,9 @@ extern "C" Backend *backend_cuda_open(int *no_device) {
     be->gelu = cu_gelu;
     be->relu = cu_relu;
     be->im2col3 = cu_im2col3;
+    be->im2col = cu_im2col;
+    be->dwconv = cu_dwconv;
+    be->add_scaled = cu_add_scaled;
     be->attention_full = cu_attention_full;
     be->sync = cu_sync;
     be->close = cu_close;

@@ -227,6 +227,10 @@ void cu_layernorm(Backend *be, float *y, const float *x, const Weight *w, const 
 void cu_relu(Backend *be, float *x, size_t n);
 void cu_gelu(Backend *be, float *x, size_t n);
 void cu_im2col3(Backend *be, float *col, const float *x, int L, int C, int stride);
+void cu_im2col(Backend *be, float *col, const float *x, int T, int C, int K, int stride);
+void cu_dwconv(Backend *be, float *y, const float *x, const Weight *w, const Weight *b, int T,
+               int C, int K);
+void cu_add_scaled(Backend *be, float *x, const float *y, const Weight *g, int T, int C);
 int cu_step_begin(Backend *be, const void *key, int T, int pos0);
 int cu_step_end(Backend *be);
 void cu_step_forget(Backend *be, const void *key);

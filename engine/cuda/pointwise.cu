@@ -1,5 +1,6 @@
 /* pointwise.cu - rmsnorm, LayerNorm and the element-wise ops (SwiGLU, add,
- * ReLU, exact GELU, the kernel-3 im2col of Whisper's convolutions). */
+ * ReLU, exact GELU, the kernel-3 im2col of Whisper's convolutions, VibeVoice's
+ * im2col, depthwise convolution and layer-scaled residual). */
 #include "engine/cuda/cuda.cuh"
 
 __global__ void k_rmsnorm(float *y, const float *x, const float *w, int D, float eps) {
@@ -65,6 +66,59 @@ __global__ void k_im2col3(float *col, const float *x, int L, int C, int stride, 
         int s = stride * t + k - 1;
         col[i] = s >= 0 && s < L ? x[(size_t)s * C + c] : 0.0f;
     }
+}
+
+/* VibeVoice's convolutions (ops.h): col[t][c*K + k] = x[t*stride + k][c]. */
+__global__ void k_im2col(float *col, const float *x, int T, int C, int K, int stride) {
+    size_t n = (size_t)T * C * K;
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
+         i += (size_t)gridDim.x * blockDim.x) {
+        int k = (int)(i % K), c = (int)(i / K % C);
+        size_t t = i / ((size_t)K * C);
+        col[i] = x[(t * stride + k) * C + c];
+    }
+}
+
+/* y[t][c] = b[c] + sum_k w[c*K + k] x[t + k][c] */
+__global__ void k_dwconv(float *y, const float *x, const float *w, const float *b, int T, int C,
+                         int K) {
+    size_t n = (size_t)T * C;
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
+         i += (size_t)gridDim.x * blockDim.x) {
+        int c = (int)(i % C);
+        size_t t = i / C;
+        float acc = b[c];
+        for (int k = 0; k < K; k++) acc += w[(size_t)c * K + k] * x[(t + k) * C + c];
+        y[i] = acc;
+    }
+}
+
+/* x[t][c] += g[c] * y[t][c] */
+__global__ void k_add_scaled(float *x, const float *y, const float *g, size_t n, int C) {
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
+         i += (size_t)gridDim.x * blockDim.x)
+        x[i] += g[i % C] * y[i];
+}
+
+void cu_im2col(Backend *be, float *col, const float *x, int T, int C, int K, int stride) {
+    Cuda *c = (Cuda *)be->impl;
+    k_im2col<<<grid_for((size_t)T * C * K), 256, 0, c->stream>>>(col, x, T, C, K, stride);
+    LAUNCHED(c, "im2col");
+}
+
+void cu_dwconv(Backend *be, float *y, const float *x, const Weight *w, const Weight *b, int T,
+               int C, int K) {
+    Cuda *c = (Cuda *)be->impl;
+    k_dwconv<<<grid_for((size_t)T * C), 256, 0, c->stream>>>(
+        y, x, (const float *)w->data, (const float *)b->data, T, C, K);
+    LAUNCHED(c, "dwconv");
+}
+
+void cu_add_scaled(Backend *be, float *x, const float *y, const Weight *g, int T, int C) {
+    Cuda *c = (Cuda *)be->impl;
+    k_add_scaled<<<grid_for((size_t)T * C), 256, 0, c->stream>>>(x, y, (const float *)g->data,
+                                                                   (size_t)T * C, C);
+    LAUNCHED(c, "add_scaled");
 }
 
 void cu_rmsnorm(Backend *be, float *y, const float *x, const Weight *w, int T, float eps) {

@@ -13,6 +13,7 @@
 #include "engine/modeldir.h"
 #include "audio/load.h"
 #include "engine/speech.h"
+#include "engine/vibevoice.h"
 #include "engine/base/termsafe.h"
 #include "engine/base/util.h"
 
@@ -135,6 +136,39 @@ static int load_clips(SpeechLLM *s, const char *path, float ***clips, int *n_cli
     return rc;
 }
 
+/* The model --audio needs: a speech LLM (LLaMA-Omni2's layout) or a
+ * VibeVoice-ASR model, and its decoder in *e. */
+static int load_audio_model(const char *model, const EngineOptions *eo, SpeechLLM **sp,
+                            VibeVoice **vv, Engine **e) {
+    char *dir = modeldir_resolve(model);
+    int rc = -1;
+    if (!dir) return -1;
+    if (vibevoice_is_model(dir)) {
+        if ((*vv = vibevoice_load(dir, eo))) *e = (*vv)->e, rc = 0;
+    } else if (speech_is_model(dir)) {
+        if ((*sp = speech_load(dir, eo))) *e = (*sp)->e, rc = 0;
+    } else {
+        unum_error_set("%s: --audio needs a speech LLM (LLaMA-Omni2's layout) or a VibeVoice-ASR "
+                       "model",
+                       dir);
+    }
+    free(dir);
+    return rc;
+}
+
+/* VibeVoice's decoder inputs for a WAV file (vibevoice_inputs; the
+ * processor's prompt, with context, when ids is empty). */
+static int vibevoice_file_inputs(VibeVoice *vv, const char *path, const char *context, IdVec *ids,
+                                 float **embeds) {
+    float *x = NULL;
+    size_t n = 0;
+    int rc = audio_read_rate(path, 0, 0, vv->rate, &x, &n, NULL);
+    if (!rc && (rc = vibevoice_inputs(vv, x, n, context, 0, ids, embeds, NULL, NULL, NULL)))
+        unum_error_wrap("%s", path);
+    free(x);
+    return rc;
+}
+
 static void clips_free(float **clips, int n) {
     for (int i = 0; i < n; i++) free(clips[i]);
     free(clips);
@@ -252,6 +286,7 @@ int cli_run(int argc, char **argv) {
     char *persona_prompt = NULL;
     Engine *e = NULL;
     SpeechLLM *sp = NULL;
+    VibeVoice *vv = NULL;
     float **clips = NULL, *embeds = NULL;
     int n_clips = 0;
     int rc = 1;
@@ -273,19 +308,18 @@ int cli_run(int argc, char **argv) {
         else rc = 0;
         goto out;
     }
-    char *dir = audio ? modeldir_resolve(model) : NULL;
-    if (audio && dir && !speech_is_model(dir))
-        unum_error_set("%s: --audio needs a speech LLM (LLaMA-Omni2's layout)", dir);
-    else if (audio && dir && (sp = speech_load(model, &eo))) e = sp->e;
-    else if (!audio) e = engine_load(model, &eo);
-    free(dir);
+    if (audio) load_audio_model(model, &eo, &sp, &vv, &e);
+    else e = engine_load(model, &eo);
     double t_audio = unum_now();
-    if (!e || (audio && load_clips(sp, audio, &clips, &n_clips))) {
+    if (!e || (sp && load_clips(sp, audio, &clips, &n_clips)) ||
+        (vv && vibevoice_file_inputs(vv, audio, text, &ids, &embeds))) {
         cli_fail();
         goto out;
     }
     t_audio = unum_now() - t_audio;
-    if (audio && !ids_file) {
+    if (vv) {
+        /* the processor's prompt (or the --prompt-ids) is complete */
+    } else if (audio && !ids_file) {
         if (raw) {
             unum_error_set("--raw and --audio: a spoken prompt goes through the chat template");
             cli_fail();
@@ -336,7 +370,9 @@ int cli_run(int argc, char **argv) {
     cli_interrupt_begin(&ci, 0);
     cli_interrupt_engine(e);
     int g;
-    if (sp) { /* the clip's frames in place of the placeholder */
+    if (vv) { /* the frames in place of the speech pads */
+        g = engine_generate_embeds(e, ids.v, ids.n, embeds, &gp, print_token, &ro, &st);
+    } else if (sp) { /* the clip's frames in place of the placeholder */
         int32_t *x = NULL;
         size_t nx = 0;
         g = speech_expand(sp, ids.v, ids.n, (const float *const *)clips, n_clips, &x, &nx,
@@ -360,11 +396,12 @@ int cli_run(int argc, char **argv) {
     }
     printf("\n");
     fflush(stdout);
-    if (verbose && sp)
+    if (verbose && (sp || vv))
         term_printf(stderr,
                 "unum: %d clip(s) read and encoded in %.3f s, then %d prompt positions in "
                 "%.3f s: %.3f s from the end of the audio to the first token\n",
-                n_clips, t_audio, st.prompt_tokens, st.prefill_s, t_audio + st.prefill_s);
+                vv ? 1 : n_clips, t_audio, st.prompt_tokens, st.prefill_s,
+                t_audio + st.prefill_s);
     char qname[64];
     if (verbose)
         term_printf(stderr,
@@ -380,6 +417,7 @@ int cli_run(int argc, char **argv) {
     rc = 0;
 out:
     if (sp) speech_free(sp);
+    else if (vv) vibevoice_free(vv);
     else engine_free(e);
     clips_free(clips, n_clips);
     free(embeds);
@@ -482,22 +520,27 @@ int cli_logits(int argc, char **argv) {
     EngineOptions eo = {.backend = backend, .threads = threads, .ctx = audio ? 0 : (int)ids.n,
                         .lora = lora, .n_lora = n_lora};
     SpeechLLM *sp = NULL;
+    VibeVoice *vv = NULL;
     Engine *e = NULL;
     float *logits = NULL, **clips = NULL, *embeds = NULL;
     int n_clips = 0;
     int32_t *x = ids.v;
     size_t nx = ids.n;
     int rc = 1;
-    char *dir = audio ? modeldir_resolve(model) : NULL;
-    if (audio && dir && !speech_is_model(dir))
-        unum_error_set("%s: --audio needs a speech LLM (LLaMA-Omni2's layout)", dir);
-    else if (audio && dir && (sp = speech_load(model, &eo))) e = sp->e;
-    else if (!audio) e = engine_load(model, &eo);
-    free(dir);
-    if (!e || (audio && load_clips(sp, audio, &clips, &n_clips))) {
+    if (audio) load_audio_model(model, &eo, &sp, &vv, &e);
+    else e = engine_load(model, &eo);
+    if (!e || (sp && load_clips(sp, audio, &clips, &n_clips))) {
         cli_fail();
         goto done;
     }
+    /* VibeVoice: one speech pad per frame, in order */
+    if (vv && !ids.n) unum_error_set("%s: no ids", ids_file);
+    if (vv && (!ids.n || vibevoice_file_inputs(vv, audio, NULL, &ids, &embeds))) {
+        unum_error_wrap("%s", ids_file);
+        cli_fail();
+        goto done;
+    }
+    x = ids.v;
     if (sp) {
         if (speech_expand(sp, ids.v, ids.n, (const float *const *)clips, n_clips, &x, &nx,
                           &embeds)) {
@@ -528,6 +571,7 @@ done:
     clips_free(clips, n_clips);
     free(embeds);
     if (sp) speech_free(sp);
+    else if (vv) vibevoice_free(vv);
     else engine_free(e);
     idvec_free(&ids);
     lora_specs_free(lora, n_lora);

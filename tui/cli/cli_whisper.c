@@ -94,7 +94,7 @@ done:
 /* ------------------------------------------------------------ transcribe */
 
 typedef struct {
-    int timestamps, json, progress;
+    int timestamps, json, progress, speakers;
     double t_start;
 } TOut;
 
@@ -127,6 +127,7 @@ static int print_segment(void *ud, const TSegment *seg) {
         print_time(seg->end);
         fputs("] ", stdout);
     }
+    if (o->speakers && seg->speaker) term_printf(stdout, "%s: ", seg->speaker);
     term_write(stdout, text, n);
     putchar('\n');
     fflush(stdout);
@@ -155,6 +156,7 @@ static void print_json(const Transcript *tr) {
         cJSON_AddNumberToObject(o, "start", round(tr->seg[i].start * 100) / 100);
         cJSON_AddNumberToObject(o, "end", round(tr->seg[i].end * 100) / 100);
         cJSON_AddStringToObject(o, "text", text);
+        if (tr->seg[i].speaker) cJSON_AddStringToObject(o, "speaker", tr->seg[i].speaker);
         cJSON_AddItemToArray(segs, o);
         free(text);
     }
@@ -212,17 +214,32 @@ int cli_transcribe(int argc, char **argv) {
     float *x = NULL;
     size_t n = 0;
     Transcript tr = {0};
-    if (audio_read_16k(wav, 0, 0, &x, &n, NULL)) goto fail;
     double t_load = unum_now();
     if (!(t = transcriber_load(model, backend, threads))) goto fail;
     const char *dir = transcriber_dir(t);
-    if (language && !transcriber_vocab(t)->multilingual && strcmp(language, "en")) {
+    /* the model's own rate (a 24 kHz file to VibeVoice as it is); live
+     * audio, as --stream plays it, is 16 kHz */
+    int rate = stream ? MEL_SAMPLE_RATE : transcriber_rate(t);
+    if (audio_read_rate(wav, 0, 0, rate, &x, &n, NULL)) goto fail;
+    if (transcriber_speakers(t)) {
+        o.timestamps = o.speakers = 1;
+        if (language || p.translate || beam || no_fallback) {
+            term_printf(stderr, "unum transcribe: %s is a speaker-aware model, which finds the "
+                        "language itself and decodes greedily; --language, --translate, --beam "
+                        "and --no-fallback are Whisper's\n",
+                        dir);
+            rc = EXIT_USAGE;
+            goto out;
+        }
+    }
+    if (language && !transcriber_speakers(t) && !transcriber_vocab(t)->multilingual &&
+        strcmp(language, "en")) {
         term_printf(stderr, "unum transcribe: --language %s: %s is an English-only model\n",
                     language, dir);
         rc = EXIT_USAGE;
         goto out;
     }
-    if (language && transcriber_vocab(t)->multilingual) {
+    if (language && !transcriber_speakers(t) && transcriber_vocab(t)->multilingual) {
         char tok[32];
         snprintf(tok, sizeof tok, "<|%s|>", language);
         int32_t id = tokenizer_token_id(transcriber_tokenizer(t), tok);
@@ -246,7 +263,7 @@ int cli_transcribe(int argc, char **argv) {
         if (s && !r) r = tstream_finish(s);
         tstream_free(s);
     } else {
-        r = transcribe(t, x, n, 0, &p, &tr);
+        r = transcribe_at(t, x, n, rate, 0, &p, &tr);
     }
     cli_interrupt_end(&ci);
     double el = unum_now() - o.t_start;
@@ -257,8 +274,8 @@ int cli_transcribe(int argc, char **argv) {
         term_printf(stderr,
                 "unum: %.1f s of audio in %.2f s (%.1fx real time; model loaded in %.2f s), "
                 "%d segments, language %s, backend %s\n",
-                (double)n / MEL_SAMPLE_RATE, el, el > 0 ? (double)n / MEL_SAMPLE_RATE / el : 0,
-                o.t_start - t_load, tr.n, tr.language, transcriber_backend(t));
+                (double)n / rate, el, el > 0 ? (double)n / rate / el : 0, o.t_start - t_load,
+                tr.n, tr.language[0] ? tr.language : "-", transcriber_backend(t));
     if (r > 0) {
         fprintf(stderr, "unum: transcription interrupted; the segments above are complete\n");
         goto out;
