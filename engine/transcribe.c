@@ -781,7 +781,8 @@ static int run_vibevoice(Transcriber *t, const float *pcm, size_t n, int rate, d
                           .on_warning = p->on_warning ? p->on_warning : warn_stderr,
                           .ud = p->ud,
                           .cancel = p->cancel,
-                          .seed = p->seed};
+                          .seed = p->seed,
+                          .max_tokens = p->max_tokens};
     int rc = n ? vibevoice_transcribe(t->vv, pcm, n, t0, &vp, out) : 0;
     free(x);
     snprintf(out->language, sizeof out->language, "%s", "");

@@ -82,6 +82,7 @@ typedef struct {
     float no_speech_threshold;         /* 0.6 */
     int condition_on_previous;         /* 1 */
     uint64_t seed;
+    int max_tokens;                    /* a speaker-aware model's output cap (0: its context) */
     /* Called with each segment as soon as its window is decoded; a nonzero
      * return stops the transcription. */
     int (*on_segment)(void *ud, const TSegment *s);

@@ -3,6 +3,7 @@
 
 #include "engine/base/util.h"
 #include "engine/config.h"
+#include "engine/modeldir.h"
 #include "engine/sampler.h"
 
 #include <cjson/cJSON.h>
@@ -388,35 +389,43 @@ static int enc_segment(VVEncoder *enc, Backend *be, const float *pcm, size_t n, 
 
 /* ------------------------------------------------------------ loading */
 
-static int read_top(VibeVoice *v, EncConfig *ac, EncConfig *sc, int *avae, int *svae) {
-    char *path = NULL;
-    cJSON *root = config_read_object(v->e->dir, "config.json", &path);
-    int rc = -1;
-    if (!root) goto done;
-    *avae = *svae = 0;
+/* The top-level fields of config.json's parsed root. */
+static int parse_top(const cJSON *root, const char *path, EncConfig *ac, EncConfig *sc,
+                     int *hop) {
+    int avae = 0, svae = 0;
     if (enc_config(root, "acoustic_tokenizer_config", ac, path) ||
         enc_config(root, "semantic_tokenizer_config", sc, path) ||
-        config_get_int(root, "acoustic_vae_dim", 1, 1 << 14, 1, avae, path) ||
-        config_get_int(root, "semantic_vae_dim", 1, 1 << 14, 1, svae, path))
-        goto done;
-    if ((*avae && *avae != ac->vae) || (*svae && *svae != sc->vae)) {
-        unum_error_set("%s: acoustic_vae_dim/semantic_vae_dim (%d, %d) differ from the "
-                       "tokenizers' vae_dim (%d, %d)",
-                       path, *avae, *svae, ac->vae, sc->vae);
-        goto done;
-    }
+        config_get_int(root, "acoustic_vae_dim", 1, 1 << 14, 1, &avae, path) ||
+        config_get_int(root, "semantic_vae_dim", 1, 1 << 14, 1, &svae, path))
+        return -1;
+    if ((avae && avae != ac->vae) || (svae && svae != sc->vae))
+        return unum_error_set("%s: acoustic_vae_dim/semantic_vae_dim (%d, %d) differ from the "
+                              "tokenizers' vae_dim (%d, %d)",
+                              path, avae, svae, ac->vae, sc->vae);
     long ha = 1, hs = 1;
     for (int i = 0; i < ac->n_stages - 1; i++) ha *= ac->ratios[i];
     for (int i = 0; i < sc->n_stages - 1; i++) hs *= sc->ratios[i];
-    if (ha != hs) {
-        unum_error_set("%s: the acoustic and semantic encoders' strides multiply to %ld and %ld; "
-                       "their frames must line up",
-                       path, ha, hs);
-        goto done;
-    }
-    v->hop = (int)ha;
-    rc = 0;
-done:
+    if (ha != hs)
+        return unum_error_set("%s: the acoustic and semantic encoders' strides multiply to %ld "
+                              "and %ld; their frames must line up",
+                              path, ha, hs);
+    *hop = (int)ha;
+    return 0;
+}
+
+int vibevoice_config_check(const char *json, size_t len, const char *path, int *hop) {
+    cJSON *root = cJSON_ParseWithLength(json, len);
+    if (!root) return unum_error_set("%s: not valid JSON", path);
+    EncConfig ac, sc;
+    int rc = parse_top(root, path, &ac, &sc, hop);
+    cJSON_Delete(root);
+    return rc;
+}
+
+static int read_top(VibeVoice *v, EncConfig *ac, EncConfig *sc) {
+    char *path = NULL;
+    cJSON *root = config_read_object(v->e->dir, "config.json", &path);
+    int rc = root ? parse_top(root, path, ac, sc, &v->hop) : -1;
     cJSON_Delete(root);
     free(path);
     return rc;
@@ -472,7 +481,19 @@ static int check_tensors(VibeVoice *v, const unsigned char *used) {
 
 VibeVoice *vibevoice_load(const char *model, const EngineOptions *opt) {
     VibeVoice *v = xcalloc(1, sizeof *v);
-    if (!(v->e = engine_load(model, opt))) goto fail;
+    /* the context: the whole window the decoder was trained for unless the
+     * caller says (an hour of audio is 27,000 frames before any text) */
+    EngineOptions o = opt ? *opt : (EngineOptions){0};
+    char *resolved = modeldir_resolve(model);
+    Qwen2Config qc;
+    if (!resolved || qwen2_config_load(&qc, resolved)) {
+        free(resolved);
+        goto fail;
+    }
+    if (!o.ctx) o.ctx = qc.max_pos;
+    v->e = engine_load(resolved, &o);
+    free(resolved);
+    if (!v->e) goto fail;
     const char *dir = v->e->dir;
     if (!vibevoice_is_model(dir)) {
         unum_error_set("%s: not a VibeVoice model (model_type vibevoice)", dir);
@@ -484,8 +505,7 @@ VibeVoice *vibevoice_load(const char *model, const EngineOptions *opt) {
         goto fail;
     }
     EncConfig ac, sc;
-    int avae, svae;
-    if (read_top(v, &ac, &sc, &avae, &svae) || read_preprocessor(v) ||
+    if (read_top(v, &ac, &sc) || read_preprocessor(v) ||
         st_open_dir(&v->st, dir))
         goto fail;
     char *path = unum_path_join(dir, "config.json");
@@ -591,8 +611,7 @@ int vibevoice_vae_dim(const VibeVoice *v, int semantic) {
     return (semantic ? v->semantic : v->acoustic)->c.vae;
 }
 
-/* means [F x vae] -> connector rows added into out [F x D] (host) */
-static int connect(VibeVoice *v, int k, const float *mean, size_t F, float *out) {
+int vibevoice_connector(VibeVoice *v, int k, const float *mean, size_t F, float *out) {
     Backend *be = v->e->be;
     int D = v->e->model->c.hidden, vae = k ? v->semantic->c.vae : v->acoustic->c.vae;
     size_t R = 256;
@@ -665,8 +684,8 @@ int vibevoice_encode(VibeVoice *v, const float *pcm, size_t n, int segment, floa
     }
     if (!rc && embeds) {
         memset(embeds, 0, sizeof(float) * F * D);
-        rc = connect(v, 0, acoustic ? acoustic : means[0], F, embeds) ||
-                     connect(v, 1, semantic ? semantic : means[1], F, embeds)
+        rc = vibevoice_connector(v, 0, acoustic ? acoustic : means[0], F, embeds) ||
+                     vibevoice_connector(v, 1, semantic ? semantic : means[1], F, embeds)
                  ? -1
                  : 0;
     }
@@ -720,6 +739,9 @@ int vibevoice_inputs(VibeVoice *v, const float *pcm, size_t n, const char *conte
     if (!n) return unum_error_set("no audio");
     size_t F = vibevoice_frames(v, n);
     int D = v->e->model->c.hidden;
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(pcm[i]))
+            return unum_error_set("audio sample %zu is not a finite number", i);
     float *audio = xmalloc(sizeof(float) * n);
     memcpy(audio, pcm, sizeof(float) * n);
     vibevoice_normalize(audio, n);
@@ -753,7 +775,7 @@ int vibevoice_mark_frames(const VibeVoice *v, int32_t *ids, size_t n, size_t fra
 
 /* Seconds from a number or a "[[h:]m:]s.ss" string; -1 when neither. */
 static double seg_time(const cJSON *j) {
-    if (cJSON_IsNumber(j)) return isfinite(j->valuedouble) ? j->valuedouble : -1;
+    if (cJSON_IsNumber(j)) return isfinite(j->valuedouble) && j->valuedouble >= 0 ? j->valuedouble : -1;
     if (!cJSON_IsString(j)) return -1;
     double t = 0, part;
     const char *s = j->valuestring;
@@ -931,6 +953,10 @@ static void scan_finish(Scan *s, const char *text, size_t len) {
         s->obj = (size_t)-1;
     }
     scan_junk_flush(s);
+    /* text at the end, outside any segment, covers the rest of the audio */
+    TSegment *last = s->out->n > s->base ? &s->out->seg[s->out->n - 1] : NULL;
+    if (last && !last->speaker && last->end == last->start && last->start < s->t0 + s->dur)
+        last->end = s->t0 + s->dur;
 }
 
 static void scan_free(Scan *s) {
@@ -995,10 +1021,11 @@ typedef struct {
 
 static void tx_emit(Tx *t, int upto) {
     Transcript *out = t->scan.out;
+    if (t->emitted >= upto) return;
     for (; t->emitted < upto; t->emitted++)
         if (t->p->on_segment && !t->stopped && t->p->on_segment(t->p->ud, &out->seg[t->emitted]))
             t->stopped = 1;
-    if (t->p->on_progress && out->n > t->scan.base)
+    if (t->p->on_progress)
         t->p->on_progress(t->p->ud, 0.1 * t->scan.dur +
                                          0.9 * (out->seg[out->n - 1].end - t->scan.t0),
                           t->scan.dur);

@@ -48,6 +48,10 @@ typedef struct {
     STModel st;                   /* the checkpoint, for the encoders */
 } VibeVoice;
 
+/* Checks a config.json text's speech encoders (path names it in errors):
+ * 0 with the frame hop, or -1 with the error set. */
+int vibevoice_config_check(const char *json, size_t len, const char *path, int *hop);
+
 /* Whether dir's config.json is VibeVoice's (0 also when unreadable). */
 int vibevoice_is_model(const char *dir);
 
@@ -74,6 +78,10 @@ typedef void (*vibevoice_progress_fn)(void *user, size_t done, size_t total);
 int vibevoice_encode(VibeVoice *v, const float *pcm, size_t n, int segment, float *acoustic,
                      float *semantic, float *embeds, vibevoice_progress_fn fn, void *user,
                      UnumCancel *cancel);
+/* One connector (semantic 0: acoustic, 1: semantic) on F rows of its
+ * encoder's means (host [F x vae_dim]), its rows added into out (host
+ * [F x hidden]). 0, or -1 with the error set. */
+int vibevoice_connector(VibeVoice *v, int semantic, const float *mean, size_t F, float *out);
 /* The two encoders' output widths. */
 int vibevoice_vae_dim(const VibeVoice *v, int semantic);
 

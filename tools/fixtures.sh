@@ -39,6 +39,8 @@ if [ -f "$qwen_tok" ]; then
     # speech LLMs in LLaMA-Omni2's layout (encoder inside, or a Whisper folder beside)
     "$gen" --preset omni-tiny "$build/fixtures/omni-tiny" --tokenizer "$qwen_tok"
     "$gen" --preset omni-tiny-hfenc "$build/fixtures/omni-tiny-hfenc" --tokenizer "$qwen_tok"
+    # microsoft/VibeVoice-ASR's layout (speech tokenizer encoders + Qwen2)
+    "$gen" --preset vibevoice-tiny "$build/fixtures/vibevoice-tiny" --tokenizer "$qwen_tok"
 fi
 # whisper_vocab PRESET LAYOUT: a Whisper checkpoint with its tokenizer. The
 # tokenizer files are kept in build/npm/whisper-LAYOUT, so a machine without

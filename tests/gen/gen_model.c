@@ -12,6 +12,9 @@
  * preset and the tensor name, so the bytes are the same on every machine and
  * the committed goldens (tests/golden/) stay valid. Without --tokenizer a
  * small byte-level BPE tokenizer is trained on a fixed text and written.
+ * vibevoice-tiny is microsoft/VibeVoice-ASR's layout (speech tokenizer
+ * encoders, connectors, a Qwen2 decoder) with tiny shapes; it needs
+ * --tokenizer, since its prompt uses the Qwen tokenizer's real speech ids.
  * An adapter preset is a PEFT LoRA adapter directory for one of the model
  * presets (adapter_config.json and adapter_model.safetensors as peft saves
  * them). */
@@ -786,6 +789,197 @@ static void omni_config(const char *out, const OmniPreset *o) {
     free(path);
 }
 
+/* ------------------------------------------------------------ VibeVoice-ASR */
+
+/* microsoft/VibeVoice-ASR's layout (vibevoice/modular/ at e73d1e1): a Qwen2
+ * decoder under model.language_model. with an untied lm_head, and two
+ * convolutional speech tokenizer encoders (acoustic and semantic) whose
+ * latents go through a connector each (fc1, RMSNorm, fc2) and are summed.
+ * Each encoder (TokenizerEncoder) is a stem conv, six strided convs with the
+ * reversed encoder_ratios, a stage of Block1D (RMSNorm, depthwise conv,
+ * gamma; RMSNorm, GELU FFN, ffn_gamma) after the stem and after each strided
+ * conv, and a head conv to vae_dim. Shapes are tiny but the ratios are the
+ * published ones (hop 3200 at 24 kHz). The published checkpoint also holds
+ * the acoustic tokenizer's decoder, which ASR never runs: a few of its
+ * tensors are written so that loaders learn to skip them by name. */
+enum { VV_STAGES = 7, VV_FILTERS = 4, VV_DEC_FILTERS = 4 };
+/* the decoder: Qwen2 with the 7B's vocabulary (152064) and untied head */
+static const Preset vv_decoder = {"vibevoice-tiny", 64, 128, 2, 4, 2, 0, 152064, 0, 1, 32768,
+                                  1000000.0, BF16, 0, 0, 0};
+enum { VV_ACOUSTIC_DIM = 16, VV_SEMANTIC_DIM = 32 };
+static const int vv_ratios[6] = {8, 5, 5, 4, 2, 2}; /* encoder_ratios as published */
+static const int vv_depths[VV_STAGES] = {1, 1, 1, 1, 1, 1, 2};
+static const char *vv_depths_str = "1-1-1-1-1-1-2";
+
+/* conv weight [out, in/groups, k] at 1/sqrt(fan_in), bias small */
+static void vv_conv(const char *prefix, int out, int in_per_group, int k) {
+    char n[160];
+    snprintf(n, sizeof n, "%s.weight", prefix);
+    add(n, 3, out, in_per_group, 1.0f / sqrtf((float)(in_per_group * k)), 0);
+    tensors[n_tensors - 1].shape[2] = k;
+    snprintf(n, sizeof n, "%s.bias", prefix);
+    add(n, 1, out, 0, 0.05f, 0);
+}
+
+static void vv_encoder(const char *tok, int vae_dim) {
+    char n[160], p[128];
+    /* stem: SConv1d(channels 1 -> n_filters, kernel 7) */
+    snprintf(p, sizeof p, "model.%s.encoder.downsample_layers.0.0.conv.conv", tok);
+    vv_conv(p, VV_FILTERS, 1, 7);
+    for (int i = 1; i < VV_STAGES; i++) { /* strided: kernel 2r, stride r, r reversed */
+        int r = vv_ratios[6 - i];
+        snprintf(p, sizeof p, "model.%s.encoder.downsample_layers.%d.0.conv.conv", tok, i);
+        vv_conv(p, VV_FILTERS << i, VV_FILTERS << (i - 1), 2 * r);
+    }
+    for (int i = 0; i < VV_STAGES; i++) {
+        int c = VV_FILTERS << i;
+        for (int j = 0; j < vv_depths[i]; j++) {
+#define S(suffix, nd, a, b, sc, off)                                                               \
+    (snprintf(n, sizeof n, "model.%s.encoder.stages.%d.%d.%s", tok, i, j, suffix),                 \
+     add(n, nd, a, b, sc, off))
+            S("norm.weight", 1, c, 0, 0.1f, 1.0f);
+            S("ffn_norm.weight", 1, c, 0, 0.1f, 1.0f);
+            /* layer scales uniform in [0.3, 1] (not the 1e-6 init): every
+             * block changes the output */
+            S("gamma", 1, c, 0, 0.35f / 1.7320508f, 0.65f);
+            S("ffn_gamma", 1, c, 0, 0.35f / 1.7320508f, 0.65f);
+            S("ffn.linear1.weight", 2, 4 * c, c, 1.0f / sqrtf((float)c), 0);
+            S("ffn.linear1.bias", 1, 4 * c, 0, 0.05f, 0);
+            S("ffn.linear2.weight", 2, c, 4 * c, 1.0f / sqrtf(4.0f * c), 0);
+            S("ffn.linear2.bias", 1, c, 0, 0.05f, 0);
+#undef S
+            /* depthwise mixer: groups = channels, kernel 7 */
+            snprintf(p, sizeof p, "model.%s.encoder.stages.%d.%d.mixer.conv.conv.conv", tok, i, j);
+            vv_conv(p, c, 1, 7);
+        }
+    }
+    snprintf(p, sizeof p, "model.%s.encoder.head.conv.conv", tok);
+    vv_conv(p, vae_dim, VV_FILTERS << (VV_STAGES - 1), 7);
+}
+
+static void vv_connector(const char *name, int in, int D) {
+    char n[128];
+    snprintf(n, sizeof n, "model.%s.fc1.weight", name);
+    add(n, 2, D, in, 1.0f / sqrtf((float)in), 0);
+    snprintf(n, sizeof n, "model.%s.fc1.bias", name);
+    add(n, 1, D, 0, 0.05f, 0);
+    snprintf(n, sizeof n, "model.%s.norm.weight", name);
+    add(n, 1, D, 0, 0.1f, 1.0f);
+    snprintf(n, sizeof n, "model.%s.fc2.weight", name);
+    add(n, 2, D, D, 1.0f / sqrtf((float)D), 0);
+    snprintf(n, sizeof n, "model.%s.fc2.bias", name);
+    add(n, 1, D, 0, 0.05f, 0);
+}
+
+/* The Qwen2 tensors of plan(), moved under model.language_model. */
+static void vv_rename_decoder(void) {
+    for (int i = 0; i < n_tensors; i++) {
+        Tensor *t = &tensors[i];
+        if (strncmp(t->name, "model.", 6)) continue;
+        char n[96];
+        snprintf(n, sizeof n, "model.language_model.%s", t->name + 6);
+        snprintf(t->name, sizeof t->name, "%s", n);
+    }
+}
+
+static void plan_vibevoice(int D, int acoustic_dim, int semantic_dim) {
+    vv_rename_decoder();
+    vv_encoder("acoustic_tokenizer", acoustic_dim);
+    vv_encoder("semantic_tokenizer", semantic_dim);
+    vv_connector("acoustic_connector", acoustic_dim, D);
+    vv_connector("semantic_connector", semantic_dim, D);
+    /* part of the acoustic decoder (TokenizerDecoder): its stem conv
+     * (vae_dim -> n_filters * 2^6), the first transposed conv
+     * (ConvTranspose1d weight [in, out, k], kernel 2 * 8, stride 8), one
+     * block's norm and the head (-> 1 channel) */
+    int top = VV_DEC_FILTERS << (VV_STAGES - 1);
+    vv_conv("model.acoustic_tokenizer.decoder.upsample_layers.0.0.conv.conv", top, acoustic_dim, 7);
+    add("model.acoustic_tokenizer.decoder.upsample_layers.1.0.convtr.convtr.weight", 3, top,
+        top / 2, 1.0f / sqrtf((float)top), 0);
+    tensors[n_tensors - 1].shape[2] = 2 * vv_ratios[0];
+    add("model.acoustic_tokenizer.decoder.upsample_layers.1.0.convtr.convtr.bias", 1, top / 2, 0,
+        0.05f, 0);
+    add("model.acoustic_tokenizer.decoder.stages.0.0.norm.weight", 1, top, 0, 0.1f, 1.0f);
+    vv_conv("model.acoustic_tokenizer.decoder.head.conv.conv", 1, VV_DEC_FILTERS, 7);
+}
+
+/* One tokenizer's config: every field of the published
+ * vibevoice/configs/qwen2.5_7b_32k.json, with the tiny filters and depths. */
+static size_t vv_tok_config(char *o, size_t cap, int acoustic, int vae_dim) {
+    char ratios[64] = "[";
+    for (int i = 0; i < 6; i++)
+        snprintf(ratios + strlen(ratios), sizeof ratios - strlen(ratios), "%s%d", i ? "," : "",
+                 vv_ratios[i]);
+    strcat(ratios, "]");
+    char dec[256] = "";
+    if (acoustic)
+        snprintf(dec, sizeof dec,
+                 "\"decoder_depths\":null,\"decoder_n_filters\":%d,\"decoder_ratios\":%s,",
+                 VV_DEC_FILTERS, ratios);
+    return (size_t)snprintf(
+        o, cap,
+        "{\"causal\":true,\"channels\":1,\"conv_bias\":true,\"conv_norm\":\"none\","
+        "\"corpus_normalize\":0.0,%s\"disable_last_norm\":true,\"encoder_depths\":\"%s\","
+        "\"encoder_n_filters\":%d,\"encoder_ratios\":%s,\"fix_std\":%s,"
+        "\"layer_scale_init_value\":1e-06,\"layernorm\":\"RMSNorm\","
+        "\"layernorm_elementwise_affine\":true,\"layernorm_eps\":1e-05,"
+        "\"mixer_layer\":\"depthwise_conv\",\"model_type\":\"%s\",\"pad_mode\":\"constant\","
+        "\"std_dist_type\":\"%s\",\"vae_dim\":%d,\"weight_init_value\":0.01}",
+        dec, vv_depths_str, VV_FILTERS, ratios, acoustic ? "0.5" : "0",
+        acoustic ? "vibevoice_acoustic_tokenizer" : "vibevoice_semantic_tokenizer",
+        acoustic ? "gaussian" : "none", vae_dim);
+}
+
+static void write_vibevoice_config(const char *out, const Preset *p, int acoustic_dim,
+                                   int semantic_dim) {
+    size_t cap = 8192, len = 0;
+    char *cfg = xmalloc(cap);
+    len += (size_t)snprintf(cfg, cap,
+                            "{\"architectures\":[\"VibeVoiceASRForConditionalGeneration\"],"
+                            "\"model_type\":\"vibevoice\",\"acoustic_vae_dim\":%d,"
+                            "\"semantic_vae_dim\":%d,\"acoustic_tokenizer_config\":",
+                            acoustic_dim, semantic_dim);
+    len += vv_tok_config(cfg + len, cap - len, 1, acoustic_dim);
+    len += (size_t)snprintf(cfg + len, cap - len, ",\"semantic_tokenizer_config\":");
+    len += vv_tok_config(cfg + len, cap - len, 0, semantic_dim);
+    len += (size_t)snprintf(
+        cfg + len, cap - len,
+        ",\"decoder_config\":{\"attention_dropout\":0.0,\"hidden_act\":\"silu\","
+        "\"hidden_size\":%d,\"initializer_range\":0.02,\"intermediate_size\":%d,"
+        "\"max_position_embeddings\":%d,\"max_window_layers\":%d,\"model_type\":\"qwen2\","
+        "\"num_attention_heads\":%d,\"num_hidden_layers\":%d,\"num_key_value_heads\":%d,"
+        "\"rms_norm_eps\":1e-06,\"rope_theta\":%.1f,\"sliding_window\":null,"
+        "\"tie_word_embeddings\":false,\"torch_dtype\":\"bfloat16\",\"use_cache\":true,"
+        "\"use_mrope\":false,\"use_sliding_window\":false,\"vocab_size\":%d},"
+        "\"torch_dtype\":\"bfloat16\"}\n",
+        p->D, p->F, p->max_pos, p->L, p->Hq, p->L, p->Hkv, p->theta, p->V);
+    if (len >= cap) {
+        fprintf(stderr, "gen_model: config of %s too long\n", p->name);
+        exit(1);
+    }
+    write_text(out, "config.json", cfg);
+    free(cfg);
+    /* as VibeVoiceASRProcessor.save_pretrained writes it */
+    write_text(out, "preprocessor_config.json",
+               "{\n  \"processor_class\": \"VibeVoiceASRProcessor\",\n"
+               "  \"speech_tok_compress_ratio\": 3200,\n  \"target_sample_rate\": 24000,\n"
+               "  \"normalize_audio\": true,\n  \"target_dB_FS\": -25,\n  \"eps\": 1e-06\n}\n");
+    /* the demo stops at the tokenizer's eos (<|endoftext|> for Qwen2.5-7B)
+     * and pads with <|image_pad|> */
+    write_text(out, "generation_config.json",
+               "{\"bos_token_id\":151643,\"eos_token_id\":151643,\"pad_token_id\":151655,"
+               "\"do_sample\":false}\n");
+    /* VibeVoiceASRTextTokenizerFast's chat template (no system default) */
+    write_text(out, "tokenizer_config.json",
+               "{\"tokenizer_class\":\"Qwen2TokenizerFast\",\"eos_token\":\"<|endoftext|>\","
+               "\"pad_token\":\"<|endoftext|>\",\"additional_special_tokens\":["
+               "\"<|object_ref_start|>\",\"<|object_ref_end|>\",\"<|box_start|>\"],"
+               "\"chat_template\":\"{% for message in messages %}{{'<|im_start|>' + "
+               "message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n'}}"
+               "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}"
+               "{% endif %}\"}\n");
+}
+
 /* ------------------------------------------------------------ adapters */
 
 static const char *const lora_paths[7] = {"self_attn.q_proj", "self_attn.k_proj",
@@ -1144,6 +1338,7 @@ int main(int argc, char **argv) {
             for (size_t k = 0; k < sizeof adapter_presets / sizeof adapter_presets[0]; k++)
                 puts(adapter_presets[k].name);
             puts("tiny-bf16-tuned-a\ntiny-bf16-tuned-b\ntiny-bf16-tuned-c");
+            puts(vv_decoder.name);
             for (size_t k = 0; k < sizeof quant_presets / sizeof quant_presets[0]; k++)
                 puts(quant_presets[k].name);
             return 0;
@@ -1192,7 +1387,16 @@ int main(int argc, char **argv) {
             for (size_t j = 0; j < sizeof presets / sizeof presets[0]; j++)
                 if (!strcmp(presets[j].name, om->base)) p = &presets[j];
         }
-    for (size_t k = 0; preset && !om && !qp && k < sizeof presets / sizeof presets[0]; k++)
+    int vv = preset && !strcmp(preset, vv_decoder.name);
+    if (vv) {
+        p = &vv_decoder, seed = 0x5eed4000u;
+        if (!tokenizer) {
+            fprintf(stderr, "gen_model: %s needs --tokenizer (the Qwen tokenizer.json: its "
+                            "speech token ids are the real ones)\n", preset);
+            return 2;
+        }
+    }
+    for (size_t k = 0; preset && !om && !qp && !vv && k < sizeof presets / sizeof presets[0]; k++)
         if (!strcmp(presets[k].name, preset)) p = &presets[k], seed = 0x5eed0000u + k;
     /* tiny-bf16-tuned-a, -b: tiny-bf16 moved a little (for unum merge) */
     if (preset && !p && !strncmp(preset, "tiny-bf16-tuned-", 16) && preset[16] >= 'a' &&
@@ -1232,6 +1436,7 @@ int main(int argc, char **argv) {
     }
     plan(p);
     if (om) plan_omni(om, p->D);
+    if (vv) plan_vibevoice(p->D, VV_ACOUSTIC_DIM, VV_SEMANTIC_DIM);
     qsort(tensors, (size_t)n_tensors, sizeof *tensors, cmp_name);
     for (int i = 0; i < n_tensors; i++) tensors[i].shard = i * p->shards / n_tensors;
     if (p->shards == 1) {
@@ -1258,6 +1463,12 @@ int main(int argc, char **argv) {
             write_shard(path, p->dt, seed, s);
             free(path);
         }
+    }
+    if (vv) {
+        copy_file(tokenizer, out, "tokenizer.json");
+        write_vibevoice_config(out, p, VV_ACOUSTIC_DIM, VV_SEMANTIC_DIM);
+        free(tensors);
+        return 0;
     }
     write_config(out, p, write_tokenizer_files(out, tokenizer, p->spm), "", dt_torch[p->dt]);
     free(tensors);

@@ -187,6 +187,7 @@ int cli_transcribe(int argc, char **argv) {
         else if (args_flag(&a, "--no-condition", NULL)) p.condition_on_previous = 0;
         else if (args_flag(&a, "--translate", NULL)) p.translate = 1;
         else if (args_flag(&a, "--seed", NULL)) args_u64(&a, &seed);
+        else if (args_flag(&a, "-n", "--max-tokens")) args_int(&a, 1, 1 << 20, &p.max_tokens);
         else if (args_flag(&a, "--stream", NULL)) stream = 1;
         else if (args_flag(&a, "--backend", NULL)) backend = args_backend(&a);
         else if (args_flag(&a, "--threads", "-t")) args_int(&a, 1, 1024, &threads);

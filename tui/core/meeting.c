@@ -205,6 +205,12 @@ static int tx_segment(void *ud, const TSegment *s) {
     return rc ? 1 : 0;
 }
 
+static void tx_warning(void *ud, const char *msg) {
+    TxCtx *c = ud;
+    if (c->p->warning) c->p->warning(c->p->ud, msg);
+    else fprintf(stderr, "unum: warning: %s\n", msg);
+}
+
 static void tx_progress(void *ud, double done, double total) {
     TxCtx *c = ud;
     (void)total;
@@ -236,7 +242,8 @@ int meeting_transcribe(Store *st, Transcriber *t, int64_t rec_id, MeetingParams 
     float *x = NULL;
     size_t n = 0;
     double total = 0;
-    int rc = audio_read_16k(path, resume, 0, &x, &n, &total);
+    int rate = transcriber_rate(t); /* a 24 kHz recording goes to VibeVoice as it is */
+    int rc = audio_read_rate(path, resume, 0, rate, &x, &n, &total);
     free(path);
     if (rc) return -1;
     TxCtx c = {st, rec_id, p, total, resume, 0};
@@ -247,9 +254,10 @@ int meeting_transcribe(Store *st, Transcriber *t, int64_t rec_id, MeetingParams 
         tp.on_progress = tx_progress;
         tp.ud = &c;
         tp.cancel = p->cancel;
+        tp.on_warning = tx_warning;
         if (p->no_fallback) tp.temperature_inc = 0;
         Transcript tr = {0};
-        rc = transcribe(t, x, n, resume, &tp, &tr);
+        rc = transcribe_at(t, x, n, rate, resume, &tp, &tr);
         transcript_free(&tr);
         if (c.failed) rc = -1;
     }

@@ -41,6 +41,9 @@ typedef enum { MEET_TRANSCRIBING, MEET_SUMMARIZING, MEET_WRITING } MeetStage;
 typedef struct {
     /* done of total: seconds of audio, chunks summarized, sections written */
     void (*progress)(void *ud, MeetStage stage, double done, double total);
+    /* a warning for the user from the speech model (a repetition loop cut,
+     * output kept as text); NULL: printed on stderr */
+    void (*warning)(void *ud, const char *msg);
     void *ud;
     UnumCancel *cancel;      /* may be NULL; set from anywhere to stop */
     int section_tokens;      /* longest section (default 384) */

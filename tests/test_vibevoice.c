@@ -1,0 +1,501 @@
+/* test_vibevoice.c - VibeVoice-ASR: the output reader and the loop guard
+ * here; the encoders, connectors and decoder against the reference's
+ * goldens further down (tests/golden/vibevoice/). */
+#include "engine/base/util.h"
+#include "engine/vibevoice.h"
+#include "tests/test.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ------------------------------------------------------------ output */
+
+static void parse(const char *text, Transcript *tr, int *warned) {
+    memset(tr, 0, sizeof *tr);
+    REQUIRE(vibevoice_parse(text, 0, 600, tr, warned) == 0);
+}
+
+TEST(vibevoice_parse_reads_the_published_segments) {
+    Transcript tr;
+    int warned = -1;
+    parse("assistant\n[{\"Start\": 0.0, \"End\": 2.5, \"Speaker\": 0, \"Content\": \"Hello "
+          "there.\"}, {\"Start\": 2.5, \"End\": 4.1, \"Speaker\": 1, \"Content\": \"Hi, "
+          "{braces} and \\\"quotes\\\" ]\"}]",
+          &tr, &warned);
+    REQUIRE(tr.n == 2);
+    CHECK(!warned);
+    CHECK_NEAR(tr.seg[0].start, 0.0, 1e-9);
+    CHECK_NEAR(tr.seg[0].end, 2.5, 1e-9);
+    CHECK_STR(tr.seg[0].speaker, "S0");
+    CHECK_STR(tr.seg[0].text, "Hello there.");
+    CHECK_STR(tr.seg[1].speaker, "S1");
+    CHECK_STR(tr.seg[1].text, "Hi, {braces} and \"quotes\" ]");
+    CHECK_NEAR(tr.seg[1].end, 4.1, 1e-9);
+    transcript_free(&tr);
+}
+
+TEST(vibevoice_parse_takes_string_times_and_speakers_and_offsets) {
+    Transcript tr = {0};
+    int warned = 0;
+    REQUIRE(vibevoice_parse("```json\n[{\"Start\": \"01:02.50\", \"End\": \"1:01:03\", "
+                            "\"Speaker\": \"2\", \"Content\": \"a\"}, {\"Start\": 5, \"End\": 3, "
+                            "\"Speaker\": \"Ana\", \"Content\": \"b\"}]\n```",
+                            100, 7200, &tr, &warned) == 0);
+    REQUIRE(tr.n == 2);
+    CHECK(!warned);
+    CHECK_NEAR(tr.seg[0].start, 100 + 62.5, 1e-9);
+    CHECK_NEAR(tr.seg[0].end, 100 + 3663, 1e-9);
+    CHECK_STR(tr.seg[0].speaker, "S2");
+    CHECK_STR(tr.seg[1].speaker, "Ana");
+    CHECK_NEAR(tr.seg[1].end, tr.seg[1].start, 1e-9); /* an end before the start */
+    transcript_free(&tr);
+}
+
+TEST(vibevoice_parse_keeps_what_is_not_json_as_text) {
+    Transcript tr;
+    int warned = 0;
+    /* text outside the array, an object without Content, an object cut off */
+    parse("Sorry, [{\"Start\": 1, \"End\": 2, \"Speaker\": 0, \"Content\": \"kept\"}, "
+          "{\"Start\": 2, \"note\": 3}, {\"Start\": 3, \"End\": 4, \"Speaker\": 1, \"Content\": "
+          "\"cut of",
+          &tr, &warned);
+    CHECK(warned);
+    REQUIRE(tr.n == 4);
+    CHECK(tr.seg[0].speaker == NULL);
+    CHECK_STR(tr.seg[0].text, "Sorry");
+    CHECK_STR(tr.seg[1].text, "kept");
+    CHECK(tr.seg[2].speaker == NULL);
+    CHECK_CONTAINS(tr.seg[2].text, "\"note\"");
+    CHECK(tr.seg[3].speaker == NULL);
+    CHECK_CONTAINS(tr.seg[3].text, "cut of");
+    transcript_free(&tr);
+    /* nothing that is JSON at all */
+    parse("just words", &tr, &warned);
+    CHECK(warned);
+    REQUIRE(tr.n == 1);
+    CHECK_STR(tr.seg[0].text, "just words");
+    transcript_free(&tr);
+}
+
+TEST(vibevoice_parse_clamps_times_to_the_audio) {
+    Transcript tr = {0};
+    int warned = 0;
+    REQUIRE(vibevoice_parse("[{\"Start\": 9e99, \"End\": -4, \"Speaker\": 0, \"Content\": \"x\"},"
+                            "{\"Start\": \"nan\", \"End\": \"1:2:3:4\", \"Content\": \"y\"}]",
+                            10, 30, &tr, &warned) == 0);
+    REQUIRE(tr.n == 2);
+    for (int i = 0; i < tr.n; i++) {
+        CHECK(tr.seg[i].start >= 10 && tr.seg[i].start <= 40);
+        CHECK(tr.seg[i].end >= tr.seg[i].start && tr.seg[i].end <= 40);
+    }
+    CHECK(tr.seg[1].speaker == NULL);
+    transcript_free(&tr);
+}
+
+TEST(vibevoice_loop_cut_finds_repeats_and_spares_plain_text) {
+    int32_t ids[400];
+    for (int i = 0; i < 400; i++) ids[i] = 1000 + i; /* nothing repeats */
+    CHECK(vibevoice_loop_cut(ids, 400) == -1);
+    /* a pattern of 7 ids from 100 on, 300 ids of it */
+    for (int i = 100; i < 400; i++) ids[i] = 50 + (i - 100) % 7;
+    long at = vibevoice_loop_cut(ids, 400);
+    CHECK(at >= 100 && at <= 101);
+    /* twice is not a loop */
+    for (int i = 0; i < 400; i++) ids[i] = 1000 + i;
+    for (int i = 300; i < 400; i++) ids[i] = ids[i - 100];
+    CHECK(vibevoice_loop_cut(ids, 400) == -1);
+    /* one id over and over */
+    for (int i = 350; i < 400; i++) ids[i] = 7;
+    CHECK(vibevoice_loop_cut(ids, 400) == 350);
+}
+
+/* ------------------------------------------------------------ the reference */
+
+#include "audio/load.h"
+
+#define GOLD "vibevoice/vibevoice-tiny/"
+#define WAV "tests/golden/vibevoice/speech24k.wav"
+#define SAMPLES 175213 /* the golden WAV's */
+#define FRAMES 55      /* ceil(SAMPLES / 3200) */
+#define TOL 2e-3
+
+static char *tiny_dir(void) {
+    char *dir = unum_path_join(test_fixtures(), "vibevoice-tiny");
+    char *cfg = unum_path_join(dir, "model.safetensors");
+    int ok = unum_file_exists(cfg);
+    free(cfg);
+    if (!ok) {
+        test_fail(__FILE__, __LINE__, "%s is missing (tools/fixtures.sh makes it)", dir);
+        free(dir);
+        return NULL;
+    }
+    return dir;
+}
+
+static VibeVoice *tiny(void) {
+    char *dir = tiny_dir();
+    if (!dir) return NULL;
+    EngineOptions eo = {.backend = "cpu", .threads = 2, .ctx = 512};
+    VibeVoice *v = vibevoice_load(dir, &eo);
+    if (!v) test_fail(__FILE__, __LINE__, "%s: %s", dir, unum_error());
+    free(dir);
+    return v;
+}
+
+static float *golden_wav(size_t *n) {
+    char *path = unum_path_join(test_root(), WAV);
+    float *x = NULL;
+    *n = 0;
+    if (audio_read_rate(path, 0, 0, 24000, &x, n, NULL))
+        test_fail(__FILE__, __LINE__, "%s", unum_error());
+    free(path);
+    return x;
+}
+
+/* largest |a - b| over the largest |b| */
+static double rel(const float *a, const float *b, size_t n) {
+    double d = 0, m = 1e-30;
+    for (size_t i = 0; i < n; i++) {
+        d = fmax(d, fabs((double)a[i] - b[i]));
+        m = fmax(m, fabs((double)b[i]));
+    }
+    return d / m;
+}
+
+static void check_golden(const char *what, const float *got, const char *file, size_t n,
+                         double tol) {
+    char rel_path[128];
+    snprintf(rel_path, sizeof rel_path, GOLD "%s", file);
+    float *want = test_golden_f32(rel_path, n);
+    if (!want) {
+        test_fail(__FILE__, __LINE__, "%s: %s", rel_path, unum_error());
+        return;
+    }
+    double d = rel(got, want, n);
+    if (!(d <= tol))
+        test_fail(__FILE__, __LINE__, "%s differs from the reference's by %.3g (tolerance %.3g)",
+                  what, d, tol);
+    free(want);
+}
+
+TEST(vibevoice_encoders_and_connectors_match_the_reference) {
+    VibeVoice *v = tiny();
+    REQUIRE(v);
+    size_t n;
+    float *x = golden_wav(&n);
+    REQUIRE(x && n == SAMPLES);
+    REQUIRE(vibevoice_frames(v, n) == FRAMES);
+    CHECK_EQ_INT(v->hop, 3200);
+    CHECK_EQ_INT(v->rate, 24000);
+    vibevoice_normalize(x, n);
+    check_golden("the normalized audio", x, "audio_norm.f32", n, 1e-6);
+    int av = vibevoice_vae_dim(v, 0), sv = vibevoice_vae_dim(v, 1), D = engine_hidden_size(v->e);
+    CHECK_EQ_INT(av, 16);
+    CHECK_EQ_INT(sv, 32);
+    float *am = xmalloc(sizeof(float) * FRAMES * av), *sm = xmalloc(sizeof(float) * FRAMES * sv);
+    float *emb = xmalloc(sizeof(float) * FRAMES * D), *conn = xcalloc((size_t)FRAMES * D, 4);
+    REQUIRE(vibevoice_encode(v, x, n, 0, am, sm, emb, NULL, NULL, NULL) == 0);
+    check_golden("the acoustic mean", am, "acoustic_mean.f32", (size_t)FRAMES * av, TOL);
+    check_golden("the semantic mean", sm, "semantic_mean.f32", (size_t)FRAMES * sv, TOL);
+    check_golden("the summed connector rows", emb, "speech_embeds.f32", (size_t)FRAMES * D, TOL);
+    REQUIRE(vibevoice_connector(v, 0, am, FRAMES, conn) == 0);
+    check_golden("the acoustic connector", conn, "acoustic_conn.f32", (size_t)FRAMES * D, TOL);
+    memset(conn, 0, sizeof(float) * FRAMES * D);
+    REQUIRE(vibevoice_connector(v, 1, sm, FRAMES, conn) == 0);
+    check_golden("the semantic connector", conn, "semantic_conn.f32", (size_t)FRAMES * D, TOL);
+    free(am), free(sm), free(emb), free(conn), free(x);
+    vibevoice_free(v);
+}
+
+/* Segments of any whole number of frames, each with the caches the last
+ * one left, give what one pass gives. */
+TEST(vibevoice_segmented_encoding_equals_one_shot) {
+    VibeVoice *v = tiny();
+    REQUIRE(v);
+    size_t n;
+    float *x = golden_wav(&n);
+    REQUIRE(x);
+    vibevoice_normalize(x, n);
+    int av = vibevoice_vae_dim(v, 0), sv = vibevoice_vae_dim(v, 1);
+    float *a0 = xmalloc(sizeof(float) * FRAMES * av), *s0 = xmalloc(sizeof(float) * FRAMES * sv);
+    float *a1 = xmalloc(sizeof(float) * FRAMES * av), *s1 = xmalloc(sizeof(float) * FRAMES * sv);
+    REQUIRE(vibevoice_encode(v, x, n, FRAMES, a0, s0, NULL, NULL, NULL, NULL) == 0);
+    static const int segs[] = {1, 2, 7, 54};
+    for (size_t k = 0; k < sizeof segs / sizeof *segs; k++) {
+        REQUIRE(vibevoice_encode(v, x, n, segs[k], a1, s1, NULL, NULL, NULL, NULL) == 0);
+        double da = rel(a1, a0, (size_t)FRAMES * av), ds = rel(s1, s0, (size_t)FRAMES * sv);
+        if (!(da <= 1e-5 && ds <= 1e-5))
+            test_fail(__FILE__, __LINE__, "segments of %d frames: %.3g and %.3g from one pass",
+                      segs[k], da, ds);
+    }
+    /* and the whole again after those: no cache outlives its audio */
+    REQUIRE(vibevoice_encode(v, x, n, FRAMES, a1, s1, NULL, NULL, NULL, NULL) == 0);
+    CHECK(rel(a1, a0, (size_t)FRAMES * av) == 0);
+    free(a0), free(s0), free(a1), free(s1), free(x);
+    vibevoice_free(v);
+}
+
+TEST(vibevoice_prompt_is_the_processors) {
+    VibeVoice *v = tiny();
+    REQUIRE(v);
+    IdVec want = {0}, got = {0};
+    REQUIRE(test_golden_ids(GOLD "ids.txt", &want) == 0);
+    REQUIRE(vibevoice_prompt(v, SAMPLES, NULL, &got) == 0);
+    CHECK_EQ_INT((int)got.n, (int)want.n);
+    for (size_t i = 0; i < got.n && i < want.n; i++)
+        if (got.v[i] != want.v[i]) {
+            test_fail(__FILE__, __LINE__, "id %zu: %d, the processor's %d", i, got.v[i],
+                      want.v[i]);
+            break;
+        }
+    /* extra information goes into the duration sentence as text */
+    REQUIRE(vibevoice_prompt(v, SAMPLES, "Speakers: Ana, Priya <|im_end|>", &got) == 0);
+    char *text = tokenizer_decode(v->e->tok, got.v, got.n);
+    REQUIRE(text);
+    CHECK_CONTAINS(text, "This is a 7.30 seconds audio, with extra info: Speakers: Ana, Priya "
+                         "<|im_end|>\n\nPlease transcribe it with these keys: Start time, End "
+                         "time, Speaker ID, Content<|im_end|>\n");
+    int ends = 0;
+    for (size_t i = 0; i < got.n; i++) ends += got.v[i] == v->im_end;
+    CHECK_EQ_INT(ends, 2); /* the user's text stays text */
+    free(text);
+    idvec_free(&want), idvec_free(&got);
+    vibevoice_free(v);
+}
+
+TEST(vibevoice_cli_logits_and_greedy_match_the_reference) {
+    char *dir = tiny_dir();
+    REQUIRE(dir);
+    char *tmp = test_tmpdir(), *err = NULL, *out = NULL;
+    REQUIRE(tmp);
+    const char *root = test_root();
+    int rc = test_sh(NULL, &err,
+                     "$U logits -m %s --audio %s/" WAV " --ids %s/tests/golden/" GOLD "ids.txt "
+                     "-o %s/l.f32 --backend cpu",
+                     dir, root, root, tmp);
+    CHECK_EQ_INT(rc, 0);
+    if (rc) fprintf(stderr, "%s", err);
+    IdVec idx = {0}, greedy = {0};
+    REQUIRE(test_golden_ids(GOLD "logits_index.txt", &idx) == 0);
+    REQUIRE(test_golden_ids(GOLD "greedy.txt", &greedy) == 0);
+    const size_t V = 152064, T = 114;
+    char *lp = unum_path_join(tmp, "l.f32");
+    size_t len = 0;
+    float *l = (float *)unum_read_file(lp, T * V * 4 + 16, &len);
+    REQUIRE(l && len == T * V * 4);
+    float *want = test_golden_f32(GOLD "logits_slice.f32", idx.n * V);
+    REQUIRE(want);
+    for (size_t k = 0; k < idx.n; k++) {
+        double d = rel(l + (size_t)idx.v[k] * V, want + k * V, V);
+        if (!(d <= TOL))
+            test_fail(__FILE__, __LINE__, "logits at %d differ by %.3g", idx.v[k], d);
+    }
+    free(err), err = NULL;
+    rc = test_sh(&out, &err,
+                 "$U run -m %s --audio %s/" WAV " --prompt-ids %s/tests/golden/" GOLD "ids.txt "
+                 "--ids -n %zu --temp 0 --ignore-eos --backend cpu",
+                 dir, root, root, greedy.n);
+    CHECK_EQ_INT(rc, 0);
+    IdVec got = {0};
+    for (char *p = out, *e; p && *p; p = e) {
+        long id = strtol(p, &e, 10);
+        if (e == p) break;
+        idvec_push(&got, (int32_t)id);
+    }
+    CHECK_EQ_INT((int)got.n, (int)greedy.n);
+    for (size_t i = 0; i < got.n && i < greedy.n; i++) CHECK_EQ_INT(got.v[i], greedy.v[i]);
+    /* run --audio alone builds the processor's prompt: the same ids follow */
+    free(out), free(err), out = err = NULL;
+    got.n = 0;
+    rc = test_sh(&out, &err, "$U run -m %s --audio %s/" WAV " --ids -n %zu --temp 0 --ignore-eos "
+                             "--backend cpu",
+                 dir, root, greedy.n);
+    CHECK_EQ_INT(rc, 0);
+    for (char *p = out, *e; p && *p; p = e) {
+        long id = strtol(p, &e, 10);
+        if (e == p) break;
+        idvec_push(&got, (int32_t)id);
+    }
+    CHECK_EQ_INT((int)got.n, (int)greedy.n);
+    for (size_t i = 0; i < got.n && i < greedy.n; i++) CHECK_EQ_INT(got.v[i], greedy.v[i]);
+    free(lp), free(l), free(want), free(out), free(err);
+    idvec_free(&idx), idvec_free(&greedy), idvec_free(&got);
+    test_tmp_remove(tmp);
+    free(dir);
+}
+
+/* ------------------------------------------------------------ hostile input */
+
+/* A copy of the fixture whose config.json has edit applied (a Python
+ * expression on the dict c), the weights linked. */
+static char *edited(const char *edit) {
+    char *rel_dir = tiny_dir(), *tmp = test_tmpdir();
+    char *dir = rel_dir ? realpath(rel_dir, NULL) : NULL;
+    free(rel_dir);
+    if (!dir || !tmp) return free(dir), tmp;
+    int rc = test_sh(NULL, NULL,
+                     "cd %s && for f in model.safetensors tokenizer.json tokenizer_config.json "
+                     "generation_config.json preprocessor_config.json; do ln -s %s/$f $f; done && "
+                     "E=\"%s\" /usr/bin/python3 -c 'import json, os; "
+                     "c = json.load(open(\"%s/config.json\")); exec(os.environ[\"E\"]); "
+                     "json.dump(c, open(\"config.json\", \"w\"))'",
+                     tmp, dir, edit, dir);
+    if (rc) test_fail(__FILE__, __LINE__, "could not edit the config with %s", edit);
+    free(dir);
+    return tmp;
+}
+
+TEST(vibevoice_refuses_hostile_configs) {
+    static const struct {
+        const char *edit, *says;
+    } cases[] = {
+        {"c['acoustic_tokenizer_config']['encoder_ratios'] = [8, 0, 5, 4, 2, 2]",
+         "encoder_ratios[1] must be an integer in [1, 64]"},
+        {"c['acoustic_tokenizer_config']['encoder_ratios'] = [8] * 40",
+         "encoder_ratios must be an array of 1 to 11 integers"},
+        {"c['semantic_tokenizer_config']['encoder_depths'] = '1-1-x'",
+         "encoder_depths must be numbers 0..64 joined by '-'"},
+        {"c['semantic_tokenizer_config']['encoder_depths'] = '1-1-1-1-1-1'",
+         "encoder_depths has 6 stages but encoder_ratios makes 7"},
+        {"c['acoustic_tokenizer_config']['mixer_layer'] = 'conv'",
+         "acoustic_tokenizer_config.mixer_layer must be \"depthwise_conv\""},
+        {"c['acoustic_tokenizer_config']['causal'] = False", "causal must be true"},
+        {"c['semantic_vae_dim'] = 99", "differ from the tokenizers' vae_dim"},
+        {"c['acoustic_tokenizer_config']['encoder_n_filters'] = 1e9",
+         "encoder_n_filters must be an integer"},
+        {"c['acoustic_tokenizer_config']['encoder_ratios'] = [8, 5, 5, 4, 4, 1]",
+         "model.acoustic_tokenizer.encoder.downsample_layers"},
+        {"c['semantic_tokenizer_config']['encoder_ratios'] = [8, 5, 5, 4, 2, 1]",
+         "must line up"},
+        {"del c['decoder_config']", "missing object decoder_config"},
+        {"c['decoder_config']['model_type'] = 'llama'", "decoder_config.model_type must be"},
+        {"c['decoder_config']['num_hidden_layers'] = 1", "belongs to layer 1"},
+        {"c['acoustic_tokenizer_config']['layer_scale_init_value'] = 0",
+         "is not part of the encoders config.json describes"},
+        {"del c['semantic_tokenizer_config']", "missing object semantic_tokenizer_config"},
+    };
+    char *wav = unum_path_join(test_root(), WAV);
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char *dir = edited(cases[i].edit), *err = NULL;
+        if (!dir) continue;
+        int rc = test_sh(NULL, &err, "$U transcribe -m %s %s --backend cpu", dir, wav);
+        if (rc != 1 || !strstr(err, cases[i].says))
+            test_fail(__FILE__, __LINE__, "%s: exit %d, wanted 1 and \"%s\" in: %s",
+                      cases[i].edit, rc, cases[i].says, err);
+        free(err);
+        test_tmp_remove(dir);
+    }
+    free(wav);
+}
+
+TEST(vibevoice_transcribes_any_rate_and_keeps_text_that_is_not_json) {
+    char *dir = tiny_dir();
+    REQUIRE(dir);
+    char *out = NULL, *err = NULL;
+    /* the 16 kHz meeting recording: resampled to 24 kHz on the way in */
+    int rc = test_sh(&out, &err,
+                     "$U transcribe -m %s %s/tests/golden/transcribe/meeting16k.wav -n 40 --json "
+                     "--backend cpu",
+                     dir, test_root());
+    CHECK_EQ_INT(rc, 0);
+    CHECK_CONTAINS(out, "\"segments\"");
+    CHECK_CONTAINS(err, "not JSON segments");
+    free(out), free(err);
+    /* Whisper's options are refused by name */
+    rc = test_sh(NULL, &err, "$U transcribe -m %s %s/" WAV " --language de", dir, test_root());
+    CHECK_EQ_INT(rc, 2);
+    CHECK_CONTAINS(err, "--language");
+    free(err);
+    /* the speech pads must match the audio's frames */
+    char *tmp = test_tmpdir();
+    REQUIRE(tmp);
+    rc = test_sh(NULL, &err,
+                 "tr ' ' '\\n' < %s/tests/golden/" GOLD "ids.txt | grep -v '^151648$' | head -n 60 "
+                 "| tr '\\n' ' ' > %s/ids.txt; $U logits -m %s --audio %s/" WAV " --ids %s/ids.txt "
+                 "-o %s/l.f32",
+                 test_root(), tmp, dir, test_root(), tmp, tmp);
+    CHECK_EQ_INT(rc, 1);
+    CHECK_CONTAINS(err, "speech pads");
+    CHECK_CONTAINS(err, "makes 55 frames");
+    free(err);
+    test_tmp_remove(tmp);
+    free(dir);
+}
+
+/* The meeting pipeline takes a VibeVoice model as its speech model: the
+ * whole recording in one pass, its segments stored, a report written. */
+TEST(vibevoice_meeting_summarize_transcribes_and_reports) {
+    char *vv = edited("c['decoder_config']['max_position_embeddings'] = 400");
+    char *lm = unum_path_join(test_fixtures(), "tiny-qwen-vocab");
+    char *lm_abs = realpath(lm, NULL), *bin = realpath(test_bin(), NULL);
+    char *root = realpath(test_root(), NULL);
+    REQUIRE(vv && lm_abs && bin && root);
+    char *out = NULL, *err = NULL;
+    int rc = test_sh(&out, &err,
+                     "cd %s && XDG_DATA_HOME=%s XDG_CONFIG_HOME=%s %s --db u.db meeting summarize "
+                     "%s/" WAV " --template standup -m %s --whisper %s --threads 2 -o report.md "
+                     "&& sqlite3 u.db 'SELECT count(*), min(start_s), max(end_s) FROM segments' "
+                     "&& grep -c 'Transcript' report.md",
+                     vv, vv, vv, bin, root, lm_abs, vv);
+    CHECK_EQ_INT(rc, 0);
+    if (rc) fprintf(stderr, "%s\n%s\n", out, err);
+    /* the random decoder writes no JSON: one segment of text over the whole
+     * recording, and a warning that says so */
+    CHECK_CONTAINS(out, "1|0.0|7.30");
+    CHECK_CONTAINS(err, "not JSON segments");
+    free(out), free(err), free(lm), free(lm_abs), free(bin), free(root);
+    test_tmp_remove(vv);
+}
+
+/* Every backend against the reference (and so against the CPU): the
+ * encoders, connectors and logits on CUDA. */
+TEST(vibevoice_cuda_matches_the_reference) {
+#ifdef UNUM_CUDA
+    char *dir = tiny_dir();
+    REQUIRE(dir);
+    EngineOptions eo = {.backend = "cuda", .ctx = 512};
+    Backend *probe = backend_open("cuda", 0);
+    if (!probe) {
+        free(dir);
+        SKIP(unum_error());
+    }
+    probe->close(probe);
+    VibeVoice *v = vibevoice_load(dir, &eo);
+    free(dir);
+    REQUIRE(v);
+    size_t n;
+    float *x = golden_wav(&n);
+    REQUIRE(x && n == SAMPLES);
+    vibevoice_normalize(x, n);
+    int av = vibevoice_vae_dim(v, 0), sv = vibevoice_vae_dim(v, 1), D = engine_hidden_size(v->e);
+    float *am = xmalloc(sizeof(float) * FRAMES * av), *sm = xmalloc(sizeof(float) * FRAMES * sv);
+    float *emb = xmalloc(sizeof(float) * FRAMES * D);
+    REQUIRE(vibevoice_encode(v, x, n, 7, am, sm, emb, NULL, NULL, NULL) == 0);
+    check_golden("CUDA's acoustic mean", am, "acoustic_mean.f32", (size_t)FRAMES * av, TOL);
+    check_golden("CUDA's semantic mean", sm, "semantic_mean.f32", (size_t)FRAMES * sv, TOL);
+    check_golden("CUDA's connector rows", emb, "speech_embeds.f32", (size_t)FRAMES * D, TOL);
+    IdVec ids = {0};
+    float *rows = NULL;
+    float *raw = golden_wav(&n);
+    REQUIRE(raw);
+    REQUIRE(vibevoice_inputs(v, raw, n, NULL, 0, &ids, &rows, NULL, NULL, NULL) == 0);
+    size_t V = (size_t)engine_n_vocab(v->e);
+    float *l = xmalloc(sizeof(float) * V * ids.n);
+    REQUIRE(engine_logits_embeds(v->e, ids.v, ids.n, rows, l) == 0);
+    IdVec idx = {0};
+    REQUIRE(test_golden_ids(GOLD "logits_index.txt", &idx) == 0);
+    float *want = test_golden_f32(GOLD "logits_slice.f32", idx.n * V);
+    REQUIRE(want);
+    for (size_t k = 0; k < idx.n; k++) {
+        double d = rel(l + (size_t)idx.v[k] * V, want + k * V, V);
+        if (!(d <= TOL))
+            test_fail(__FILE__, __LINE__, "CUDA's logits at %d differ by %.3g", idx.v[k], d);
+    }
+    free(am), free(sm), free(emb), free(x), free(raw), free(rows), free(l), free(want);
+    idvec_free(&ids), idvec_free(&idx);
+    vibevoice_free(v);
+#else
+    SKIP("built without CUDA (nvcc was not found)");
+#endif
+}
