@@ -172,7 +172,10 @@ void event_free(Event *e) {
             break;
         case EV_REPLY_RESTART: break;
         case EV_WHISPER_LOADED: free(e->whisper.model); break;
-        case EV_SEGMENT: free(e->segment.text); break;
+        case EV_SEGMENT:
+            free(e->segment.text);
+            free(e->segment.speaker);
+            break;
         case EV_REPORT_PROGRESS: free(e->report_progress.stage); break;
         case EV_REPORT_DONE: free(e->report.markdown); break;
         case EV_PULL_PROGRESS: free(e->pull_progress.repo), free(e->pull_progress.file); break;
@@ -1000,6 +1003,7 @@ static int on_segment(void *user, const TSegment *s) {
     Worker *w = user;
     Event *e = event_new(EV_SEGMENT);
     e->segment.text = xstrdup(s->text ? s->text : "");
+    e->segment.speaker = s->speaker && s->speaker[0] ? xstrdup(s->speaker) : NULL;
     e->segment.t0 = s->start;
     e->segment.t1 = s->end;
     e->segment.rec = w->gen;

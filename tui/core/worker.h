@@ -82,6 +82,7 @@ typedef struct Event {
         } whisper;
         struct {
             char *text;
+            char *speaker; /* the speech model's label ("S0"), NULL when it has none */
             double t0, t1; /* seconds from the start of the recording */
             int rec;       /* the recording's number (0, 1, .. in worker_audio_end order) */
         } segment;
