@@ -1520,6 +1520,59 @@ TEST(tui_records_without_a_speech_model_pauses_and_transcribes_later) {
     tui_close(&t);
 }
 
+/* A VibeVoice model as the app's speech model: a stored recording
+ * transcribed in one pass (t in the library); the random decoder writes no
+ * JSON, so its text is kept without a speaker and the message log says
+ * why. */
+TEST(tui_transcribes_a_recording_with_vibevoice) {
+    Tui t;
+    if (tui_open(&t)) return;
+    char *vv = fixture("vibevoice-tiny");
+    REQUIRE(vv);
+    char env[2048], args[2048], dir[1200];
+    /* the fixture with a short context, so the random output ends soon */
+    snprintf(dir, sizeof dir, "%s/vv", t.dir);
+    REQUIRE(test_sh(NULL, NULL,
+                    "mkdir %s && for f in model.safetensors tokenizer.json tokenizer_config.json "
+                    "generation_config.json preprocessor_config.json; do ln -s $(realpath %s)/$f "
+                    "%s/$f; done && sed 's/\"max_position_embeddings\":32768/"
+                    "\"max_position_embeddings\":400/' %s/config.json > %s/config.json",
+                    dir, vv, dir, vv, dir) == 0);
+    REQUIRE(disk_mic(&t, 18, 1, env, sizeof env) == 0);
+    REQUIRE(start(&t, env, "-m /nonexistent/model") == 0);
+    REQUIRE(wait_for(&t, "cannot load the language model", 10000));
+    keys(&t, "F5");
+    CHECK(wait_for(&t, "REC", 5000));
+    sleep(2);
+    keys(&t, "F5");
+    CHECK(wait_for(&t, "recording stopped", 5000));
+    keys(&t, "C-q");
+    CHECK(wait_for(&t, "EXIT=0", 10000));
+    snprintf(args, sizeof args, "-m /nonexistent/model --whisper %s", dir);
+    REQUIRE(start(&t, NULL, args) == 0);
+    REQUIRE(wait_for(&t, "cannot load the language model", 20000));
+    keys(&t, "F9");
+    REQUIRE(wait_for(&t, "speech model ready", 20000));
+    keys(&t, "Escape");
+    keys(&t, "F12");
+    CHECK(wait_for(&t, "not transcribed (t)", 5000));
+    keys(&t, "t");
+    /* the warning on the bottom line, then the transcript whole */
+    CHECK(wait_for(&t, "speech model: part of the output was not JSON", 60000));
+    for (int i = 0; i < 300 && db_int(&t, "SELECT transcribed FROM recordings") != 1; i++)
+        usleep(100000);
+    CHECK_EQ_INT(db_int(&t, "SELECT transcribed FROM recordings"), 1);
+    CHECK_EQ_INT(db_int(&t, "SELECT count(*) FROM segments WHERE speaker = ''"), 1);
+    keys(&t, "Escape");
+    keys(&t, "F9");
+    CHECK(wait_for(&t, "transcribed; r in the library", 5000));
+    keys(&t, "Escape");
+    keys(&t, "C-q");
+    CHECK(wait_for(&t, "EXIT=0", 10000));
+    free(vv);
+    tui_close(&t);
+}
+
 /* A recording whose app was killed: its row still 'recording', its WAV
  * header never patched (sizes 0). The next start offers it; y fixes the
  * header with the audio on disk, completes the row and opens the library. */

@@ -838,6 +838,7 @@ static void handle_events(App *a) {
             break;
         }
         case EV_TRANSCRIBE_FAILED: app_note(a, 1, "transcription: %s", e->failed.why); break;
+        case EV_WARNING: app_note(a, 1, "speech model: %s", e->failed.why); break;
         case EV_REPORT_PROGRESS:
             app_note(a, 0, "report: %s %d of %d", e->report_progress.stage,
                  e->report_progress.done + 1, e->report_progress.total);

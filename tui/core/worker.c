@@ -150,7 +150,7 @@ static Event *event_new(EventKind kind) {
 /* A failure event (EV_*_FAILED) saying why. */
 static Event *event_failed(EventKind kind, const char *why) {
     assert(kind == EV_LOAD_FAILED || kind == EV_REPLY_FAILED || kind == EV_WHISPER_FAILED ||
-           kind == EV_TRANSCRIBE_FAILED || kind == EV_REPORT_FAILED);
+           kind == EV_TRANSCRIBE_FAILED || kind == EV_REPORT_FAILED || kind == EV_WARNING);
     Event *e = event_new(kind);
     e->failed.why = xstrdup(why ? why : "");
     return e;
@@ -165,6 +165,7 @@ void event_free(Event *e) {
         case EV_REPLY_FAILED:
         case EV_WHISPER_FAILED:
         case EV_TRANSCRIBE_FAILED:
+        case EV_WARNING:
         case EV_REPORT_FAILED: free(e->failed.why); break;
         case EV_TOKEN: free(e->token); break;
         case EV_REPLY_DONE:
@@ -921,6 +922,11 @@ static void report_done(Worker *w) {
     models_release(w->models, ROLE_REPORT);
 }
 
+/* A speech model's warning, for the message log (the work goes on). */
+static void speech_warning(void *ud, const char *msg) {
+    post(ud, event_failed(EV_WARNING, msg));
+}
+
 static void do_report(Worker *w, Request *r) {
     Event *ev = NULL;
     Engine *writer = NULL;
@@ -932,6 +938,7 @@ static void do_report(Worker *w, Request *r) {
     } else {
         MeetingParams p;
         meeting_defaults(&p);
+        p.warning = speech_warning;
         p.progress = report_progress;
         p.ud = w;
         p.cancel = &w->report_cancel;
@@ -985,6 +992,7 @@ static void do_transcribe(Worker *w, Request *r) {
     } else {
         MeetingParams p;
         meeting_defaults(&p);
+        p.warning = speech_warning;
         p.progress = transcribe_progress;
         p.ud = w;
         p.no_fallback = 1;
@@ -1018,6 +1026,7 @@ static void live_params(Worker *w, TranscribeParams *p) {
     transcribe_defaults(p);
     p->temperature_inc = 0;
     p->on_segment = on_segment;
+    p->on_warning = speech_warning;
     p->ud = w;
     p->cancel = &w->stream_cancel;
 }

@@ -47,6 +47,8 @@ typedef enum {
     EV_PULL_DONE,         /* pull */
     EV_TRANSCRIBED,       /* transcribed: a stored recording's transcript is whole */
     EV_MODELS,            /* models: the models loaded besides the chat model changed */
+    EV_WARNING,           /* failed: a warning from the speech model (a repetition loop
+                           * cut, output kept as text), work going on */
 } EventKind;
 
 typedef struct Event {
