@@ -1562,7 +1562,8 @@ TEST(tui_transcribes_a_recording_with_vibevoice) {
     for (int i = 0; i < 300 && db_int(&t, "SELECT transcribed FROM recordings") != 1; i++)
         usleep(100000);
     CHECK_EQ_INT(db_int(&t, "SELECT transcribed FROM recordings"), 1);
-    CHECK_EQ_INT(db_int(&t, "SELECT count(*) FROM segments WHERE speaker = ''"), 1);
+    CHECK(db_int(&t, "SELECT count(*) FROM segments") >= 1);
+    CHECK_EQ_INT(db_int(&t, "SELECT count(*) FROM segments WHERE speaker <> ''"), 0);
     keys(&t, "Escape");
     keys(&t, "F9");
     CHECK(wait_for(&t, "transcribed; r in the library", 5000));
