@@ -524,3 +524,120 @@ TEST(vibevoice_reads_the_named_language_models_tokenizer) {
     free(out), free(err), free(bin), free(root);
     test_tmp_remove(dir);
 }
+
+/* ------------------------------------------------------------ the decoding loop */
+
+/* A scripted decoder: each call (an attempt) emits its pieces of text, each
+ * as an id from its text (1000.., never special), stopping when the
+ * callback says so; what it was called with is recorded. */
+typedef struct {
+    const char *const *script[4]; /* per call: pieces, NULL-terminated */
+    int calls;
+    size_t prompt_n[4];           /* the ids each call was given */
+    float temp[4];
+} Script;
+
+static int scripted(void *ctx, Engine *e, const int32_t *ids, size_t n, const float *embeds,
+                    const GenerateParams *p, engine_token_fn fn, void *user) {
+    Script *s = ctx;
+    (void)e, (void)ids, (void)embeds;
+    int call = s->calls++;
+    if (call >= 4 || !s->script[call]) return 0;
+    s->prompt_n[call] = n;
+    s->temp[call] = p->sampling.temperature;
+    for (const char *const *piece = s->script[call]; *piece; piece++) {
+        uint32_t h = 2166136261u; /* the same piece, the same id */
+        for (const char *c = *piece; *c; c++) h = (h ^ (unsigned char)*c) * 16777619u;
+        if (fn(user, (int32_t)(1000 + h % 50000), *piece, strlen(*piece))) return 0;
+    }
+    return 0;
+}
+
+typedef struct {
+    char seen[2048];
+    int warnings;
+    char warning[256];
+} Seen;
+
+static int seen_segment(void *ud, const TSegment *s) {
+    Seen *v = ud;
+    size_t k = strlen(v->seen);
+    snprintf(v->seen + k, sizeof v->seen - k, "%s:%s|", s->speaker ? s->speaker : "-", s->text);
+    return 0;
+}
+
+static void seen_warning(void *ud, const char *msg) {
+    Seen *v = ud;
+    v->warnings++;
+    snprintf(v->warning, sizeof v->warning, "%s", msg);
+}
+
+#define SEG(start, spk, text)                                                                      \
+    "{\"Start\":" #start ",\"End\":" #start ".9,\"Speaker\":" #spk ",\"Content\":\"" text "\"}"
+
+TEST(vibevoice_loop_guard_cuts_repeated_segments_and_decodes_again) {
+    VibeVoice *v = tiny();
+    REQUIRE(v);
+    size_t n;
+    float *x = golden_wav(&n);
+    REQUIRE(x);
+    /* the first attempt loops on a segment; the second goes on */
+    static const char *const first[] = {"assistant\n[", SEG(0, 0, "one"), ",", SEG(1, 1, "two"),
+                                        ",", SEG(2, 0, "again"), ",", SEG(3, 0, "again"), ",",
+                                        SEG(4, 0, "again"), ",", SEG(5, 0, "again"), ",",
+                                        SEG(6, 0, "again"), NULL};
+    static const char *const second[] = {",", SEG(4, 1, "three"), "]", NULL};
+    Script sc = {.script = {first, second}};
+    Seen seen = {{0}, 0, {0}};
+    VibeVoiceParams p = {.on_segment = seen_segment, .on_warning = seen_warning, .ud = &seen};
+    Transcript tr = {0};
+    REQUIRE(vibevoice_transcribe_with(v, x, n, 0, &p, &tr, scripted, &sc) == 0);
+    CHECK_EQ_INT(sc.calls, 2);
+    CHECK(sc.temp[0] == 0.0f);
+    CHECK_NEAR(sc.temp[1], 0.3, 1e-6);
+    /* the second attempt starts from the prompt and the output up to the
+     * first "again" */
+    CHECK(sc.prompt_n[1] > sc.prompt_n[0]);
+    CHECK_EQ_INT((int)(sc.prompt_n[1] - sc.prompt_n[0]), 6);
+    CHECK_STR(seen.seen, "S0:one|S1:two|S0:again|S1:three|");
+    CHECK_EQ_INT(seen.warnings, 1);
+    CHECK_CONTAINS(seen.warning, "repeats itself");
+    REQUIRE(tr.n == 4);
+    CHECK_NEAR(tr.seg[3].start, 4.0, 1e-9);
+    transcript_free(&tr);
+    free(x);
+    vibevoice_free(v);
+}
+
+TEST(vibevoice_loop_guard_cuts_a_token_loop_and_gives_up_after_two_retries) {
+    VibeVoice *v = tiny();
+    REQUIRE(v);
+    size_t n;
+    float *x = golden_wav(&n);
+    REQUIRE(x);
+    /* a segment, then one that never ends: the same piece over and over */
+    static const char *loop[80];
+    loop[0] = "[";
+    loop[1] = SEG(0, 0, "kept");
+    loop[2] = ",{\"Start\":1,\"End\":2,\"Speaker\":1,\"Content\":\"";
+    for (int i = 3; i < 79; i++) loop[i] = "la ";
+    loop[79] = NULL;
+    Script sc = {.script = {loop + 2, loop + 2, loop + 2, NULL}};
+    /* the first call begins with the array and the kept segment */
+    static const char *first[81];
+    first[0] = loop[0], first[1] = loop[1];
+    for (int i = 2; i < 80; i++) first[i] = loop[i];
+    sc.script[0] = first;
+    Seen seen = {{0}, 0, {0}};
+    VibeVoiceParams p = {.on_segment = seen_segment, .on_warning = seen_warning, .ud = &seen};
+    Transcript tr = {0};
+    REQUIRE(vibevoice_transcribe_with(v, x, n, 0, &p, &tr, scripted, &sc) == 0);
+    CHECK_EQ_INT(sc.calls, 3); /* the first and two retries */
+    CHECK_EQ_INT(seen.warnings, 3);
+    CHECK_CONTAINS(seen.warning, "cut there after 2 retries");
+    CHECK_STR(seen.seen, "S0:kept|");
+    CHECK_EQ_INT(tr.n, 1);
+    transcript_free(&tr);
+    free(x);
+    vibevoice_free(v);
+}
