@@ -179,32 +179,48 @@ static void check_golden(const char *what, const float *got, const char *file, s
     free(want);
 }
 
-TEST(vibevoice_encoders_and_connectors_match_the_reference) {
-    VibeVoice *v = tiny();
-    REQUIRE(v);
+/* The encoders and connectors of v on the golden audio (in segments of
+ * segment frames; 0: one) against the reference's outputs. */
+static void check_encoders(VibeVoice *v, int segment, const char *who) {
     size_t n;
     float *x = golden_wav(&n);
     REQUIRE(x && n == SAMPLES);
     REQUIRE(vibevoice_frames(v, n) == FRAMES);
-    CHECK_EQ_INT(v->hop, 3200);
-    CHECK_EQ_INT(v->rate, 24000);
     vibevoice_normalize(x, n);
     check_golden("the normalized audio", x, "audio_norm.f32", n, 1e-6);
     int av = vibevoice_vae_dim(v, 0), sv = vibevoice_vae_dim(v, 1), D = engine_hidden_size(v->e);
-    CHECK_EQ_INT(av, 16);
-    CHECK_EQ_INT(sv, 32);
     float *am = xmalloc(sizeof(float) * FRAMES * av), *sm = xmalloc(sizeof(float) * FRAMES * sv);
     float *emb = xmalloc(sizeof(float) * FRAMES * D), *conn = xcalloc((size_t)FRAMES * D, 4);
-    REQUIRE(vibevoice_encode(v, x, n, 0, am, sm, emb, NULL, NULL, NULL) == 0);
-    check_golden("the acoustic mean", am, "acoustic_mean.f32", (size_t)FRAMES * av, TOL);
-    check_golden("the semantic mean", sm, "semantic_mean.f32", (size_t)FRAMES * sv, TOL);
-    check_golden("the summed connector rows", emb, "speech_embeds.f32", (size_t)FRAMES * D, TOL);
-    REQUIRE(vibevoice_connector(v, 0, am, FRAMES, conn) == 0);
-    check_golden("the acoustic connector", conn, "acoustic_conn.f32", (size_t)FRAMES * D, TOL);
-    memset(conn, 0, sizeof(float) * FRAMES * D);
-    REQUIRE(vibevoice_connector(v, 1, sm, FRAMES, conn) == 0);
-    check_golden("the semantic connector", conn, "semantic_conn.f32", (size_t)FRAMES * D, TOL);
+    REQUIRE(vibevoice_encode(v, x, n, segment, am, sm, emb, NULL, NULL, NULL) == 0);
+    const struct {
+        const char *what, *file;
+        const float *got;
+        size_t n;
+    } outs[] = {{"acoustic mean", "acoustic_mean.f32", am, (size_t)FRAMES * av},
+                {"semantic mean", "semantic_mean.f32", sm, (size_t)FRAMES * sv},
+                {"summed connector rows", "speech_embeds.f32", emb, (size_t)FRAMES * D},
+                {"acoustic connector", "acoustic_conn.f32", conn, (size_t)FRAMES * D},
+                {"semantic connector", "semantic_conn.f32", conn, (size_t)FRAMES * D}};
+    for (int i = 0; i < 5; i++) {
+        if (i >= 3) { /* each connector on its own */
+            memset(conn, 0, sizeof(float) * FRAMES * D);
+            REQUIRE(vibevoice_connector(v, i - 3, i == 3 ? am : sm, FRAMES, conn) == 0);
+        }
+        char what[96];
+        snprintf(what, sizeof what, "%s's %s", who, outs[i].what);
+        check_golden(what, outs[i].got, outs[i].file, outs[i].n, TOL);
+    }
     free(am), free(sm), free(emb), free(conn), free(x);
+}
+
+TEST(vibevoice_encoders_and_connectors_match_the_reference) {
+    VibeVoice *v = tiny();
+    REQUIRE(v);
+    CHECK_EQ_INT(v->hop, 3200);
+    CHECK_EQ_INT(v->rate, 24000);
+    CHECK_EQ_INT(vibevoice_vae_dim(v, 0), 16);
+    CHECK_EQ_INT(vibevoice_vae_dim(v, 1), 32);
+    check_encoders(v, 0, "the CPU");
     vibevoice_free(v);
 }
 
@@ -464,17 +480,8 @@ TEST(vibevoice_cuda_matches_the_reference) {
     VibeVoice *v = vibevoice_load(dir, &eo);
     free(dir);
     REQUIRE(v);
+    check_encoders(v, 7, "CUDA");
     size_t n;
-    float *x = golden_wav(&n);
-    REQUIRE(x && n == SAMPLES);
-    vibevoice_normalize(x, n);
-    int av = vibevoice_vae_dim(v, 0), sv = vibevoice_vae_dim(v, 1), D = engine_hidden_size(v->e);
-    float *am = xmalloc(sizeof(float) * FRAMES * av), *sm = xmalloc(sizeof(float) * FRAMES * sv);
-    float *emb = xmalloc(sizeof(float) * FRAMES * D);
-    REQUIRE(vibevoice_encode(v, x, n, 7, am, sm, emb, NULL, NULL, NULL) == 0);
-    check_golden("CUDA's acoustic mean", am, "acoustic_mean.f32", (size_t)FRAMES * av, TOL);
-    check_golden("CUDA's semantic mean", sm, "semantic_mean.f32", (size_t)FRAMES * sv, TOL);
-    check_golden("CUDA's connector rows", emb, "speech_embeds.f32", (size_t)FRAMES * D, TOL);
     IdVec ids = {0};
     float *rows = NULL;
     float *raw = golden_wav(&n);
@@ -492,7 +499,7 @@ TEST(vibevoice_cuda_matches_the_reference) {
         if (!(d <= TOL))
             test_fail(__FILE__, __LINE__, "CUDA's logits at %d differ by %.3g", idx.v[k], d);
     }
-    free(am), free(sm), free(emb), free(x), free(raw), free(rows), free(l), free(want);
+    free(raw), free(rows), free(l), free(want);
     idvec_free(&ids), idvec_free(&idx);
     vibevoice_free(v);
 #else
