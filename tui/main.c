@@ -143,8 +143,8 @@ int main(int argc, char **argv) {
     }
     const char *cmd = argc > 1 ? argv[1] : NULL;
     if (!cmd || !strcmp(cmd, "-m") || !strcmp(cmd, "--model") || !strcmp(cmd, "--whisper") ||
-        !strcmp(cmd, "--theme") || !strncmp(cmd, "--model=", 8) || !strncmp(cmd, "--whisper=", 10) ||
-        !strncmp(cmd, "--theme=", 8)) {
+        !strcmp(cmd, "--speech-model") || !strcmp(cmd, "--theme") || !strncmp(cmd, "--model=", 8) ||
+        !strncmp(cmd, "--whisper=", 10) || !strncmp(cmd, "--theme=", 8)) {
         AppArgs app = {.db = cli_db()};
         int rc = app_parse_args(argc, argv, &app);
         return rc ? rc : app_main(&app);

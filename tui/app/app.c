@@ -1464,7 +1464,7 @@ int app_parse_args(int argc, char **argv, AppArgs *out) {
     Args g = {argc, 1, argv, 0};
     while (g.i < g.argc && !g.bad) {
         if (args_flag(&g, "-m", "--model")) out->model = args_value(&g);
-        else if (args_flag(&g, "--whisper", NULL)) out->whisper = args_value(&g);
+        else if (args_flag(&g, "--whisper", "--speech-model")) out->whisper = args_value(&g);
         else if (args_flag(&g, "--theme", NULL)) out->theme = args_value(&g);
         else args_unknown(&g, "the app");
     }

@@ -60,7 +60,7 @@ static int summarize(int argc, char **argv) {
         else if (args_flag(&a, "--persona", NULL)) persona = args_value(&a);
         else if (args_flag(&a, "-m", "--model")) model = args_value(&a);
         else if (args_flag(&a, "--report-model", NULL)) report_model = args_value(&a);
-        else if (args_flag(&a, "--whisper", NULL)) whisper = args_value(&a);
+        else if (args_flag(&a, "--whisper", "--speech-model")) whisper = args_value(&a);
         else if (args_flag(&a, "-o", "--output")) out = args_value(&a);
         else if (args_flag(&a, "--backend", NULL)) backend = args_backend(&a);
         else if (args_flag(&a, "--threads", NULL)) args_int(&a, 1, 1024, &threads);
