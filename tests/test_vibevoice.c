@@ -5,6 +5,7 @@
 #include "engine/vibevoice.h"
 #include "tests/test.h"
 
+#include <cjson/cJSON.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -338,6 +339,60 @@ TEST(vibevoice_cli_logits_and_greedy_match_the_reference) {
     free(lp), free(l), free(want), free(out), free(err);
     idvec_free(&idx), idvec_free(&greedy), idvec_free(&got);
     test_tmp_remove(tmp);
+    free(dir);
+}
+
+/* ------------------------------------------------------------ bench */
+
+static double json_num(const cJSON *o, const char *key) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (!cJSON_IsNumber(v)) {
+        test_fail(__FILE__, __LINE__, "bench --json has no number %s", key);
+        return NAN;
+    }
+    return v->valuedouble;
+}
+
+TEST(vibevoice_bench_times_the_encoders_on_the_audio) {
+    char *dir = tiny_dir();
+    REQUIRE(dir);
+    const char *root = test_root();
+    char *out = NULL, *err = NULL;
+    int rc = test_sh(&out, &err,
+                     "$U bench -m %s --audio %s/" WAV " --prompt-len 8 --gen 2 --reps 2 "
+                     "--backend cpu --json",
+                     dir, root);
+    CHECK_EQ_INT(rc, 0);
+    if (rc) fprintf(stderr, "%s", err);
+    cJSON *o = out ? cJSON_Parse(out) : NULL;
+    REQUIRE(o);
+    /* the WAV's own length and frames, not the program's idea of them */
+    CHECK(fabs(json_num(o, "audio_s") - SAMPLES / 24000.0) < 1e-3);
+    CHECK_EQ_INT((int)json_num(o, "frames"), FRAMES);
+    double enc = json_num(o, "encode_s"), per_min = json_num(o, "encode_s_per_audio_min");
+    CHECK(enc > 0 && enc < 600);
+    CHECK(fabs(per_min - enc * 60 / (SAMPLES / 24000.0)) < 1e-3 * per_min + 1e-3);
+    /* the decoder's figures as without --audio */
+    CHECK(json_num(o, "prefill_tok_s") > 0);
+    CHECK(json_num(o, "decode_tok_s") > 0);
+    CHECK(json_num(o, "peak_rss_mb") > 10);
+    CHECK_EQ_INT((int)json_num(o, "prompt_len"), 8);
+    cJSON_Delete(o);
+    free(out), free(err), out = err = NULL;
+    /* the text form says it too */
+    rc = test_sh(&out, &err, "$U bench -m %s --audio %s/" WAV " --prompt-len 8 --gen 2 --reps 1",
+                 dir, root);
+    CHECK_EQ_INT(rc, 0);
+    CHECK(out && strstr(out, "encoders   7.3 s of audio, 55 frames"));
+    free(out), free(err), out = err = NULL;
+    /* a model without speech encoders is named; --draft does not go with it */
+    rc = test_sh(&out, &err, "$U bench -m %s/tiny-bf16 --audio %s/" WAV, test_fixtures(), root);
+    CHECK_EQ_INT(rc, 1);
+    CHECK(err && strstr(err, "tiny-bf16: bench --audio needs a VibeVoice-ASR model"));
+    free(out), free(err), out = err = NULL;
+    rc = test_sh(&out, &err, "$U bench -m %s --audio %s/" WAV " --draft %s", dir, root, dir);
+    CHECK_EQ_INT(rc, 2);
+    free(out), free(err);
     free(dir);
 }
 

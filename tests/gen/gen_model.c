@@ -15,6 +15,9 @@
  * vibevoice-tiny is microsoft/VibeVoice-ASR's layout (speech tokenizer
  * encoders, connectors, a Qwen2 decoder) with tiny shapes; it needs
  * --tokenizer, since its prompt uses the Qwen tokenizer's real speech ids.
+ * vibevoice-enc has the published encoders' shapes with the tiny decoder,
+ * and vibevoice7b-gptq4 adds a Qwen2.5-7B-shaped GPTQ-Int4 decoder: both
+ * for the speed record (docs/perf.md), too big for the tests.
  * An adapter preset is a PEFT LoRA adapter directory for one of the model
  * presets (adapter_config.json and adapter_model.safetensors as peft saves
  * them). */
@@ -802,14 +805,42 @@ static void omni_config(const char *out, const OmniPreset *o) {
  * published ones (hop 3200 at 24 kHz). The published checkpoint also holds
  * the acoustic tokenizer's decoder, which ASR never runs: a few of its
  * tensors are written so that loaders learn to skip them by name. */
-enum { VV_STAGES = 7, VV_FILTERS = 4, VV_DEC_FILTERS = 4 };
+enum { VV_STAGES = 7, VV_DEC_FILTERS = 4 };
 /* the decoder: Qwen2 with the 7B's vocabulary (152064) and untied head */
 static const Preset vv_decoder = {"vibevoice-tiny", 64, 128, 2, 4, 2, 0, 152064, 0, 1, 32768,
                                   1000000.0, BF16, 0, 0, 0};
-enum { VV_ACOUSTIC_DIM = 16, VV_SEMANTIC_DIM = 32 };
+/* Qwen2.5-7B's decoder as VibeVoice-ASR publishes it (qwen2.5_7b_32k.json) */
+static const Preset vv_decoder_7b = {"vibevoice7b", 3584, 18944, 28, 28, 4, 0, 152064, 0, 1,
+                                     32768, 1000000.0, BF16, 0, 0, 0};
 static const int vv_ratios[6] = {8, 5, 5, 4, 2, 2}; /* encoder_ratios as published */
-static const int vv_depths[VV_STAGES] = {1, 1, 1, 1, 1, 1, 2};
-static const char *vv_depths_str = "1-1-1-1-1-1-2";
+
+/* The encoders' shapes: filters of the stem, blocks per stage, the two
+ * vae_dims. */
+typedef struct {
+    int filters, depths[VV_STAGES];
+    const char *depths_str;
+    int acoustic_dim, semantic_dim;
+} VVShape;
+/* tiny, for the tests */
+static const VVShape vv_tiny = {4, {1, 1, 1, 1, 1, 1, 2}, "1-1-1-1-1-1-2", 16, 32};
+/* the published ones (qwen2.5_7b_32k.json): the speed of the real encoders */
+static const VVShape vv_real = {32, {3, 3, 3, 3, 3, 3, 8}, "3-3-3-3-3-3-8", 64, 128};
+static const VVShape *vv_shape = &vv_tiny;
+
+/* VibeVoice presets: the decoder, the encoders, quantized or not */
+typedef struct {
+    const char *name;
+    const Preset *decoder;
+    const VVShape *shape;
+    int gptq4; /* the decoder's linear layers as GPTQ 4-bit, group 128, symmetric */
+} VVPreset;
+static const VVPreset vv_presets[] = {
+    {"vibevoice-tiny", &vv_decoder, &vv_tiny, 0},
+    /* the real encoders with the tiny decoder: the encoders' speed */
+    {"vibevoice-enc", &vv_decoder, &vv_real, 0},
+    /* the real encoders and a Qwen2.5-7B-shaped GPTQ-Int4 decoder */
+    {"vibevoice7b-gptq4", &vv_decoder_7b, &vv_real, 1},
+};
 
 /* conv weight [out, in/groups, k] at 1/sqrt(fan_in), bias small */
 static void vv_conv(const char *prefix, int out, int in_per_group, int k) {
@@ -825,15 +856,16 @@ static void vv_encoder(const char *tok, int vae_dim) {
     char n[160], p[128];
     /* stem: SConv1d(channels 1 -> n_filters, kernel 7) */
     snprintf(p, sizeof p, "model.%s.encoder.downsample_layers.0.0.conv.conv", tok);
-    vv_conv(p, VV_FILTERS, 1, 7);
+    int nf = vv_shape->filters;
+    vv_conv(p, nf, 1, 7);
     for (int i = 1; i < VV_STAGES; i++) { /* strided: kernel 2r, stride r, r reversed */
         int r = vv_ratios[6 - i];
         snprintf(p, sizeof p, "model.%s.encoder.downsample_layers.%d.0.conv.conv", tok, i);
-        vv_conv(p, VV_FILTERS << i, VV_FILTERS << (i - 1), 2 * r);
+        vv_conv(p, nf << i, nf << (i - 1), 2 * r);
     }
     for (int i = 0; i < VV_STAGES; i++) {
-        int c = VV_FILTERS << i;
-        for (int j = 0; j < vv_depths[i]; j++) {
+        int c = nf << i;
+        for (int j = 0; j < vv_shape->depths[i]; j++) {
 #define S(suffix, nd, a, b, sc, off)                                                               \
     (snprintf(n, sizeof n, "model.%s.encoder.stages.%d.%d.%s", tok, i, j, suffix),                 \
      add(n, nd, a, b, sc, off))
@@ -854,7 +886,7 @@ static void vv_encoder(const char *tok, int vae_dim) {
         }
     }
     snprintf(p, sizeof p, "model.%s.encoder.head.conv.conv", tok);
-    vv_conv(p, vae_dim, VV_FILTERS << (VV_STAGES - 1), 7);
+    vv_conv(p, vae_dim, nf << (VV_STAGES - 1), 7);
 }
 
 static void vv_connector(const char *name, int in, int D) {
@@ -925,13 +957,14 @@ static size_t vv_tok_config(char *o, size_t cap, int acoustic, int vae_dim) {
         "\"layernorm_elementwise_affine\":true,\"layernorm_eps\":1e-05,"
         "\"mixer_layer\":\"depthwise_conv\",\"model_type\":\"%s\",\"pad_mode\":\"constant\","
         "\"std_dist_type\":\"%s\",\"vae_dim\":%d,\"weight_init_value\":0.01}",
-        dec, vv_depths_str, VV_FILTERS, ratios, acoustic ? "0.5" : "0",
+        dec, vv_shape->depths_str, vv_shape->filters, ratios, acoustic ? "0.5" : "0",
         acoustic ? "vibevoice_acoustic_tokenizer" : "vibevoice_semantic_tokenizer",
         acoustic ? "gaussian" : "none", vae_dim);
 }
 
+/* extra: more top-level fields (each ending in a comma) before torch_dtype */
 static void write_vibevoice_config(const char *out, const Preset *p, int acoustic_dim,
-                                   int semantic_dim) {
+                                   int semantic_dim, const char *extra, const char *torch_dtype) {
     size_t cap = 8192, len = 0;
     char *cfg = xmalloc(cap);
     len += (size_t)snprintf(cfg, cap,
@@ -951,8 +984,8 @@ static void write_vibevoice_config(const char *out, const Preset *p, int acousti
         "\"rms_norm_eps\":1e-06,\"rope_theta\":%.1f,\"sliding_window\":null,"
         "\"tie_word_embeddings\":false,\"torch_dtype\":\"bfloat16\",\"use_cache\":true,"
         "\"use_mrope\":false,\"use_sliding_window\":false,\"vocab_size\":%d},"
-        "\"torch_dtype\":\"bfloat16\"}\n",
-        p->D, p->F, p->max_pos, p->L, p->Hq, p->L, p->Hkv, p->theta, p->V);
+        "%s\"torch_dtype\":\"%s\"}\n",
+        p->D, p->F, p->max_pos, p->L, p->Hq, p->L, p->Hkv, p->theta, p->V, extra, torch_dtype);
     if (len >= cap) {
         fprintf(stderr, "gen_model: config of %s too long\n", p->name);
         exit(1);
@@ -1114,7 +1147,7 @@ typedef struct {
     char name[112];
     const char *dtype; /* F32, F16, I32 */
     int ndim;
-    int64_t shape[2];
+    int64_t shape[3];
     void *data;
     size_t nbytes;
 } Blob;
@@ -1133,10 +1166,23 @@ static void *blob_add(Blobs *bs, const char *name, const char *dtype, int ndim, 
     t->ndim = ndim;
     t->shape[0] = a;
     t->shape[1] = b;
+    t->shape[2] = 1;
     size_t esz = strcmp(dtype, "F16") ? 4 : 2;
-    t->nbytes = (size_t)a * (size_t)(ndim == 2 ? b : 1) * esz;
+    t->nbytes = (size_t)a * (size_t)(ndim >= 2 ? b : 1) * esz;
     t->data = xcalloc(t->nbytes ? t->nbytes : 1, 1);
     return t->data;
+}
+
+/* A blob of a planned tensor's shape (1 to 3 dimensions). */
+static void *blob_add_tensor(Blobs *bs, const Tensor *t, const char *dtype) {
+    if (t->ndim < 3)
+        return blob_add(bs, t->name, dtype, t->ndim, t->shape[0], t->ndim == 2 ? t->shape[1] : 0);
+    blob_add(bs, t->name, dtype, 2, t->shape[0], t->shape[1] * t->shape[2]);
+    Blob *b = &bs->b[bs->n - 1];
+    b->ndim = 3;
+    b->shape[1] = t->shape[1];
+    b->shape[2] = t->shape[2];
+    return b->data;
 }
 
 static int cmp_blob(const void *a, const void *b) {
@@ -1153,11 +1199,10 @@ static void blobs_write(Blobs *bs, const char *dir) {
     for (int i = 0; i < bs->n; i++) {
         const Blob *t = &bs->b[i];
         if (cap - len < 512) h = xrealloc(h, cap *= 2);
-        char shape[64];
-        if (t->ndim == 2)
-            snprintf(shape, sizeof shape, "%lld,%lld", (long long)t->shape[0],
-                     (long long)t->shape[1]);
-        else snprintf(shape, sizeof shape, "%lld", (long long)t->shape[0]);
+        char shape[96] = "";
+        for (int d = 0; d < t->ndim; d++)
+            snprintf(shape + strlen(shape), sizeof shape - strlen(shape), "%s%lld", d ? "," : "",
+                     (long long)t->shape[d]);
         len += (size_t)snprintf(
             h + len, cap - len,
             ",\"%s\":{\"dtype\":\"%s\",\"shape\":[%s],\"data_offsets\":[%llu,%llu]}", t->name,
@@ -1273,9 +1318,8 @@ static int is_linear(const char *name) {
 
 /* The other tensors: fp16 in the checkpoint, the same values in f32 in the twin. */
 static void plain_tensor(const Tensor *t, uint64_t seed, Blobs *q, Blobs *twin) {
-    int64_t a = t->shape[0], b = t->ndim == 2 ? t->shape[1] : 0;
-    uint16_t *h = blob_add(q, t->name, "F16", t->ndim, a, b);
-    float *f = twin ? blob_add(twin, t->name, "F32", t->ndim, a, b) : NULL;
+    uint16_t *h = blob_add_tensor(q, t, "F16");
+    float *f = twin ? blob_add_tensor(twin, t, "F32") : NULL;
     uint64_t s = seed ^ fnv(t->name);
     for (int64_t i = 0, n = numel(t); i < n; i++) {
         h[i] = unum_f32_to_f16(t->offset + t->scale * rnd(&s));
@@ -1326,6 +1370,39 @@ static void write_quant(const QuantPreset *qp, const Preset *p, const char *out,
 }
 
 
+/* A VibeVoice preset whose decoder's linear layers are GPTQ 4-bit (group
+ * 128, symmetric, as Qwen2.5-7B-Instruct-GPTQ-Int4 is): those tensors as
+ * write_quant makes them, the rest (embeddings, norms, lm_head, the
+ * encoders and connectors) fp16; quantization_config at the top level of
+ * config.json, where the published quantized checkpoints put it. */
+static void write_vibevoice_quant(const VVPreset *vp, const char *out, const char *tokenizer,
+                                  uint64_t seed) {
+    static const QuantPreset gptq4 = {"vibevoice-gptq4", NULL, GPTQ, 4, 128, 1, 0, 0, 0};
+    const Preset *p = vp->decoder;
+    plan(p);
+    plan_vibevoice(p->D, vp->shape->acoustic_dim, vp->shape->semantic_dim);
+    Blobs q = {0};
+    for (int i = 0; i < n_tensors; i++) {
+        if (is_linear(tensors[i].name) && !strncmp(tensors[i].name, "model.language_model.", 21)) {
+            Blobs tw = {0};
+            quantize_layer(&gptq4, &tensors[i], seed, &q, &tw);
+            free(tw.b[0].data);
+            free(tw.b);
+        } else plain_tensor(&tensors[i], seed, &q, NULL);
+    }
+    blobs_write(&q, out);
+    copy_file(tokenizer, out, "tokenizer.json");
+    write_vibevoice_config(out, p, vp->shape->acoustic_dim, vp->shape->semantic_dim,
+                           "\"quantization_config\":{\"quant_method\":\"gptq\",\"bits\":4,"
+                           "\"group_size\":128,\"sym\":true,\"desc_act\":false,"
+                           "\"damp_percent\":0.01,\"true_sequential\":true,"
+                           "\"checkpoint_format\":\"gptq\"},",
+                           "float16");
+    free(tensors);
+    tensors = NULL, n_tensors = 0;
+}
+
+
 int main(int argc, char **argv) {
     const char *preset = NULL, *out = NULL, *tokenizer = NULL, *adapter = NULL;
     for (int i = 1; i < argc; i++) {
@@ -1338,7 +1415,8 @@ int main(int argc, char **argv) {
             for (size_t k = 0; k < sizeof adapter_presets / sizeof adapter_presets[0]; k++)
                 puts(adapter_presets[k].name);
             puts("tiny-bf16-tuned-a\ntiny-bf16-tuned-b\ntiny-bf16-tuned-c");
-            puts(vv_decoder.name);
+            for (size_t k = 0; k < sizeof vv_presets / sizeof vv_presets[0]; k++)
+                puts(vv_presets[k].name);
             for (size_t k = 0; k < sizeof quant_presets / sizeof quant_presets[0]; k++)
                 puts(quant_presets[k].name);
             return 0;
@@ -1387,9 +1465,12 @@ int main(int argc, char **argv) {
             for (size_t j = 0; j < sizeof presets / sizeof presets[0]; j++)
                 if (!strcmp(presets[j].name, om->base)) p = &presets[j];
         }
-    int vv = preset && !strcmp(preset, vv_decoder.name);
+    const VVPreset *vp = NULL;
+    for (size_t k = 0; preset && k < sizeof vv_presets / sizeof vv_presets[0]; k++)
+        if (!strcmp(vv_presets[k].name, preset)) vp = &vv_presets[k], seed = 0x5eed4000u + k;
+    int vv = vp != NULL;
     if (vv) {
-        p = &vv_decoder, seed = 0x5eed4000u;
+        p = vp->decoder, vv_shape = vp->shape;
         if (!tokenizer) {
             fprintf(stderr, "gen_model: %s needs --tokenizer (the Qwen tokenizer.json: its "
                             "speech token ids are the real ones)\n", preset);
@@ -1424,6 +1505,10 @@ int main(int argc, char **argv) {
         write_quant(qp, p, out, tokenizer, seed);
         return 0;
     }
+    if (vp && vp->gptq4) {
+        write_vibevoice_quant(vp, out, tokenizer, seed);
+        return 0;
+    }
     if (w) {
         plan_whisper(w);
         qsort(tensors, (size_t)n_tensors, sizeof *tensors, cmp_name);
@@ -1436,7 +1521,7 @@ int main(int argc, char **argv) {
     }
     plan(p);
     if (om) plan_omni(om, p->D);
-    if (vv) plan_vibevoice(p->D, VV_ACOUSTIC_DIM, VV_SEMANTIC_DIM);
+    if (vv) plan_vibevoice(p->D, vv_shape->acoustic_dim, vv_shape->semantic_dim);
     qsort(tensors, (size_t)n_tensors, sizeof *tensors, cmp_name);
     for (int i = 0; i < n_tensors; i++) tensors[i].shard = i * p->shards / n_tensors;
     if (p->shards == 1) {
@@ -1466,7 +1551,8 @@ int main(int argc, char **argv) {
     }
     if (vv) {
         copy_file(tokenizer, out, "tokenizer.json");
-        write_vibevoice_config(out, p, VV_ACOUSTIC_DIM, VV_SEMANTIC_DIM);
+        write_vibevoice_config(out, p, vv_shape->acoustic_dim, vv_shape->semantic_dim, "",
+                               "bfloat16");
         free(tensors);
         return 0;
     }

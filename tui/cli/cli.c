@@ -593,15 +593,70 @@ static int bench_greedy(Engine *e, int on_device, int32_t *id) {
     return e->be->sample(e->be, id, e->model->logits, e->model->c.vocab, &greedy, NULL, 0, 0);
 }
 
+/* VibeVoice's encoders on a recording (bench --audio): its length, frames
+ * and the best of reps encodes of it. */
+typedef struct {
+    double audio_s, encode_s;
+    size_t frames;
+} EncodeBench;
+
+/* Reads path at the model's rate, normalizes it as the processor does, and
+ * times vibevoice_encode (both encoders' means and the connectors' rows,
+ * as transcription runs it) reps times. 0, or -1 with the error set. */
+static int bench_encode(VibeVoice *vv, const char *path, int reps, EncodeBench *out) {
+    float *x = NULL;
+    size_t n = 0;
+    if (audio_read_rate(path, 0, 0, vv->rate, &x, &n, NULL)) return -1;
+    if (!n) {
+        free(x);
+        return unum_error_set("%s: no audio", path);
+    }
+    vibevoice_normalize(x, n);
+    size_t F = vibevoice_frames(vv, n), D = (size_t)vv->e->model->c.hidden;
+    float *ac = xmalloc(sizeof(float) * F * (size_t)vibevoice_vae_dim(vv, 0));
+    float *se = xmalloc(sizeof(float) * F * (size_t)vibevoice_vae_dim(vv, 1));
+    float *emb = xmalloc(sizeof(float) * F * D);
+    int rc = 0;
+    out->encode_s = 0;
+    for (int r = 0; r < reps && !rc; r++) {
+        double t0 = unum_now();
+        rc = vibevoice_encode(vv, x, n, 0, ac, se, emb, NULL, NULL, NULL);
+        double dt = unum_now() - t0;
+        if (!r || dt < out->encode_s) out->encode_s = dt;
+    }
+    if (rc) unum_error_wrap("%s", path);
+    out->audio_s = (double)n / vv->rate;
+    out->frames = F;
+    free(x), free(ac), free(se), free(emb);
+    return rc;
+}
+
+/* The model for bench: with --audio, a VibeVoice-ASR model (its decoder in
+ * *e), else any language model. */
+static Engine *bench_load(const char *model, const char *audio, const EngineOptions *eo,
+                          VibeVoice **vv) {
+    if (!audio) return engine_load(model, eo);
+    char *dir = modeldir_resolve(model);
+    if (!dir) return NULL;
+    if (!vibevoice_is_model(dir))
+        unum_error_set("%s: bench --audio needs a VibeVoice-ASR model (config.json model_type "
+                       "vibevoice)",
+                       dir);
+    else *vv = vibevoice_load(dir, eo);
+    free(dir);
+    return *vv ? (*vv)->e : NULL;
+}
+
 int cli_bench(int argc, char **argv) {
     Args a = {argc, 1, argv, 0};
-    const char *model = NULL, *backend = "auto";
+    const char *model = NULL, *backend = "auto", *audio = NULL;
     int threads = 0, plen = 128, gen = 64, json = 0, reps = 3, n_lora = 0;
     LoraSpec *lora = NULL;
     CliModels cm = {0};
     while (a.i < a.argc && !a.bad) {
         if (args_flag(&a, "-m", "--model")) model = args_value(&a);
         else if (cli_models_flag(&a, &cm)) continue;
+        else if (args_flag(&a, "--audio", NULL)) audio = args_value(&a);
         else if (args_flag(&a, "--lora", NULL)) cli_lora_option(&a, &lora, &n_lora);
         else if (args_flag(&a, "--backend", NULL)) backend = args_backend(&a);
         else if (args_flag(&a, "--threads", "-t")) args_int(&a, 1, 1024, &threads);
@@ -611,15 +666,18 @@ int cli_bench(int argc, char **argv) {
         else if (args_flag(&a, "--json", NULL)) json = 1;
         else args_unknown(&a, "bench");
     }
-    if (a.bad || !model) {
-        if (!a.bad) fprintf(stderr, "unum bench: -m MODEL is required\n");
+    if (a.bad || !model || (audio && cm.draft)) {
+        if (!a.bad)
+            fprintf(stderr, !model ? "unum bench: -m MODEL is required\n"
+                                   : "unum bench: --audio and --draft do not go together\n");
         lora_specs_free(lora, n_lora);
         return EXIT_USAGE;
     }
     EngineOptions eo = {.backend = backend, .threads = threads, .ctx = plen + gen, .lora = lora,
                         .n_lora = n_lora};
     if (cm.draft) return cli_bench_draft(model, cm.draft, cm.draft_n, &eo, plen, gen, reps, json);
-    Engine *e = engine_load(model, &eo);
+    VibeVoice *vv = NULL;
+    Engine *e = bench_load(model, audio, &eo, &vv);
     lora_specs_free(lora, n_lora);
     if (!e) return cli_fail();
     Qwen2 *m = e->model;
@@ -651,9 +709,13 @@ int cli_bench(int argc, char **argv) {
         pre += t1 - t0;
         dec += unum_now() - t1;
     }
+    /* the encoders after the decoder, whose figures stay as without --audio */
+    EncodeBench eb = {0};
+    if (!rc && vv) rc = bench_encode(vv, audio, reps, &eb);
     if (rc) {
         free(prompt);
-        engine_free(e);
+        if (vv) vibevoice_free(vv);
+        else engine_free(e);
         return cli_fail();
     }
     double pre_tps = plen * reps / pre, dec_tps = gen * reps / dec;
@@ -673,6 +735,13 @@ int cli_bench(int argc, char **argv) {
         char qname[64];
         if (m->c.quant.method)
             cJSON_AddStringToObject(o, "quantization", qwen2_quant_name(m, qname, sizeof qname));
+        if (vv) {
+            cJSON_AddNumberToObject(o, "audio_s", round(eb.audio_s * 1e4) / 1e4);
+            cJSON_AddNumberToObject(o, "frames", (double)eb.frames);
+            cJSON_AddNumberToObject(o, "encode_s", round(eb.encode_s * 1e4) / 1e4);
+            cJSON_AddNumberToObject(o, "encode_s_per_audio_min",
+                                    round(eb.encode_s * 60 / eb.audio_s * 1e4) / 1e4);
+        }
         char *txt = cJSON_PrintUnformatted(o);
         puts(txt);
         cJSON_free(txt);
@@ -685,8 +754,13 @@ int cli_bench(int argc, char **argv) {
                     dec_tps, unum_peak_rss_mb());
         if (e->be->device_peak)
             printf("peak VRAM  %.0f MiB\n", e->be->device_peak / 1048576.0);
+        if (vv)
+            printf("encoders   %.1f s of audio, %zu frames: %.3f s (best of %d), %.3f s per "
+                   "audio minute\n",
+                   eb.audio_s, eb.frames, eb.encode_s, reps, eb.encode_s * 60 / eb.audio_s);
     }
     free(prompt);
-    engine_free(e);
+    if (vv) vibevoice_free(vv);
+    else engine_free(e);
     return 0;
 }
