@@ -703,3 +703,34 @@ TEST(vibevoice_loop_guard_cuts_a_token_loop_and_gives_up_after_two_retries) {
     free(x);
     vibevoice_free(v);
 }
+
+/* A VibeVoice checkpoint whose decoder is GPTQ 4-bit (quantization_config
+ * at the top of config.json, the packed tensors under
+ * model.language_model.) gives the logits of its float32 twin, the same
+ * model with every quantized matrix dequantized (the quantized kernels are
+ * checked against the twin's own reference in test_quant.c). */
+TEST(vibevoice_quantized_decoder_matches_its_twin) {
+    char *q = unum_path_join(test_fixtures(), "vibevoice-tiny-gptq4");
+    char *tw = unum_path_join(test_fixtures(), "vibevoice-tiny-gptq4-twin");
+    char *tmp = test_tmpdir(), *err = NULL, *out = NULL;
+    REQUIRE(q && tw && tmp);
+    const char *root = test_root();
+    int rc = test_sh(&out, &err,
+                     "for d in %s %s; do $U logits -m $d --audio %s/" WAV
+                     " --ids %s/tests/golden/" GOLD "ids.txt -o %s/$(basename $d).f32 "
+                     "--backend cpu || exit 1; done; $U run -m %s -p hi -n 1 -v --backend cpu",
+                     q, tw, root, root, tmp, q);
+    CHECK_EQ_INT(rc, 0);
+    CHECK_CONTAINS(err, "gptq-int4 g32"); /* the quantized kernels ran */
+    const size_t V = 152064, T = 114;
+    char *pa = unum_path_join(tmp, "vibevoice-tiny-gptq4.f32");
+    char *pb = unum_path_join(tmp, "vibevoice-tiny-gptq4-twin.f32");
+    size_t la = 0, lb = 0;
+    float *a = (float *)unum_read_file(pa, T * V * 4 + 16, &la);
+    float *b = (float *)unum_read_file(pb, T * V * 4 + 16, &lb);
+    REQUIRE(a && b && la == T * V * 4 && lb == la);
+    double d = test_worst_rel(a, b, (int)T, (int)V);
+    if (!(d <= 1e-4)) test_fail(__FILE__, __LINE__, "quantized vs twin: %.3g", d);
+    free(a), free(b), free(pa), free(pb), free(q), free(tw), free(err), free(out);
+    test_tmp_remove(tmp);
+}
