@@ -416,7 +416,7 @@ static void cpu_layernorm(Backend *be, float *y, const float *x, const Weight *w
 
 static void gelu_range(void *ctx, int b, int e, int thread) {
     float *x = ((ElemJob *)ctx)->a;
-    for (int i = b; i < e; i++) x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f));
+    k_gelu(x + b, (size_t)(e - b));
 }
 
 static void relu_range(void *ctx, int b, int e, int thread) {
