@@ -17,7 +17,7 @@
 #include <string.h>
 
 static const char usage[] =
-    "usage: unum [--db PATH] [-m MODEL] [--whisper MODEL] [--theme NAME]\n"
+    "usage: unum [--db PATH] [-m MODEL] [--whisper SPEECH_MODEL] [--theme NAME]\n"
     "                                  the terminal app (chat, transcript, personas, templates)\n"
     "       unum [--db PATH] COMMAND [options]\n"
     "\n"
@@ -65,7 +65,7 @@ static const char usage[] =
     "                                  model names speakers ([00:01.20 -> 00:04.00] S1: text)\n"
     "                                  in one pass over the file, -n capping its output tokens\n"
     "  meeting summarize (--recording ID | FILE.wav) --template NAME [--persona NAME]\n"
-    "        [-m MODEL] [--whisper MODEL] [-o REPORT.md] [--lora DIR[:SCALE]]...\n"
+    "        [-m MODEL] [--whisper SPEECH_MODEL] [-o REPORT.md] [--lora DIR[:SCALE]]...\n"
     "        [--report-model M] [--draft D [--draft-n K] | --stage2 M [--escalate-below P]]\n"
     "  meeting list | show ID | export ID [--format md|json|vtt|srt]\n"
     "                                  meeting reports from recordings\n"
