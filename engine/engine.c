@@ -9,13 +9,48 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
+/* The tokenizer.json a model reads: its own, or, for a model that has none
+ * and whose preprocessor_config.json names its language model
+ * (language_model_pretrained_name, as VibeVoice's processor loads it; that
+ * model's folder found as -m finds one), that model's. */
+static char *tokenizer_path(const char *dir) {
+    char *tp = unum_path_join(dir, "tokenizer.json");
+    if (unum_file_exists(tp)) return tp;
+    char *pp = NULL;
+    cJSON *pre = NULL;
+    char *pc = unum_path_join(dir, "preprocessor_config.json");
+    if (unum_file_exists(pc)) pre = config_read_object(dir, "preprocessor_config.json", &pp);
+    free(pc);
+    const cJSON *name = cJSON_GetObjectItemCaseSensitive(pre, "language_model_pretrained_name");
+    char *lm = cJSON_IsString(name) && strchr(name->valuestring, '/') &&
+                       !strstr(name->valuestring, "..")
+                   ? modeldir_resolve(name->valuestring)
+                   : NULL;
+    if (lm) {
+        char *other = unum_path_join(lm, "tokenizer.json");
+        if (unum_file_exists(other)) free(tp), tp = other;
+        else free(other);
+    } else if (cJSON_IsString(name)) {
+        unum_error_set("%s has no tokenizer.json, and %s names %s, which is not downloaded "
+                       "(unum pull %s)",
+                       dir, pp, name->valuestring, name->valuestring);
+        free(tp), tp = NULL;
+    }
+    free(lm);
+    free(pp);
+    cJSON_Delete(pre);
+    return tp;
+}
+
 Engine *engine_load(const char *model, const EngineOptions *opt) {
     double t0 = unum_now();
     Engine *e = xcalloc(1, sizeof *e);
     e->dir = modeldir_resolve(model);
     if (!e->dir) goto fail;
-    char *tp = unum_path_join(e->dir, "tokenizer.json");
-    e->tok = tokenizer_load(tp);
+    char *tp = tokenizer_path(e->dir);
+    e->tok = tp ? tokenizer_load(tp) : NULL;
     free(tp);
     if (!e->tok) goto fail;
     int err = 0;

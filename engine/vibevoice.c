@@ -1128,8 +1128,21 @@ static void enc_progress(void *user, size_t done, size_t total) {
     if (e->p->on_progress) e->p->on_progress(e->p->ud, 0.1 * e->dur * done / total, e->dur);
 }
 
+static int engine_gen(void *ctx, Engine *e, const int32_t *ids, size_t n, const float *embeds,
+                      const GenerateParams *p, engine_token_fn fn, void *user) {
+    GenerateStats st;
+    (void)ctx;
+    return engine_generate_embeds(e, ids, n, embeds, p, fn, user, &st);
+}
+
 int vibevoice_transcribe(VibeVoice *v, const float *pcm, size_t n, double t0,
                          const VibeVoiceParams *p, Transcript *out) {
+    return vibevoice_transcribe_with(v, pcm, n, t0, p, out, engine_gen, NULL);
+}
+
+int vibevoice_transcribe_with(VibeVoice *v, const float *pcm, size_t n, double t0,
+                              const VibeVoiceParams *p, Transcript *out, vibevoice_gen_fn gen,
+                              void *gen_ctx) {
     Engine *e = v->e;
     double dur = (double)n / v->rate;
     int rc = -1;
@@ -1157,12 +1170,11 @@ int vibevoice_transcribe(VibeVoice *v, const float *pcm, size_t n, double t0,
         ids.n = 0;
         for (size_t i = 0; i < prompt.n; i++) idvec_push(&ids, prompt.v[i]);
         for (size_t i = 0; i < t.gen.n; i++) idvec_push(&ids, t.gen.v[i]);
-        GenerateStats st;
         int max = gp.max_tokens - (int)t.gen.n;
         if (max <= 0) break;
         GenerateParams g = gp;
         g.max_tokens = max;
-        rc = engine_generate_embeds(e, ids.v, ids.n, embeds, &g, tx_token, &t, &st);
+        rc = gen(gen_ctx, e, ids.v, ids.n, embeds, &g, tx_token, &t);
         if (rc) goto done;
         if (t.cancelled) {
             rc = unum_cancelled_status();

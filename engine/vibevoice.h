@@ -131,6 +131,16 @@ typedef struct {
 int vibevoice_transcribe(VibeVoice *v, const float *pcm, size_t n, double t0,
                          const VibeVoiceParams *p, Transcript *out);
 
+/* The same with gen in place of the engine's generation
+ * (engine_generate_embeds' arguments; gen_ctx passed through): for tests of
+ * the decoding loop with scripted output. */
+typedef int (*vibevoice_gen_fn)(void *gen_ctx, Engine *e, const int32_t *ids, size_t n,
+                                const float *embeds, const GenerateParams *p, engine_token_fn fn,
+                                void *user);
+int vibevoice_transcribe_with(VibeVoice *v, const float *pcm, size_t n, double t0,
+                              const VibeVoiceParams *p, Transcript *out, vibevoice_gen_fn gen,
+                              void *gen_ctx);
+
 /* Parses the model's output text into segments appended to out (times
  * offset by t0, clamped to [0, dur]); what is not JSON, or not a segment,
  * becomes a segment of its text without a speaker, and *warned is set.

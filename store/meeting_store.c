@@ -105,8 +105,10 @@ void store_meetings_free(StoreMeeting *list, size_t n) {
 int store_segment_list(Store *st, int64_t recording_id, StoreSegment **out, size_t *n) {
     *out = NULL;
     *n = 0;
-    sqlite3_stmt *s = store_prepare(st, "SELECT id, start_s, end_s, speaker, text FROM segments "
-                                        "WHERE recording_id = ?1 ORDER BY start_s, id");
+    sqlite3_stmt *s = store_prepare(
+        st, "SELECT g.id, g.start_s, g.end_s, g.speaker, g.text, coalesce(n.name, '') "
+            "FROM segments g LEFT JOIN speaker_names n ON n.recording_id = g.recording_id "
+            "AND n.label = g.speaker WHERE g.recording_id = ?1 ORDER BY g.start_s, g.id");
     if (!s) return -1;
     sqlite3_bind_int64(s, 1, recording_id);
     int rc;
@@ -118,6 +120,7 @@ int store_segment_list(Store *st, int64_t recording_id, StoreSegment **out, size
         g->end_s = sqlite3_column_double(s, 2);
         g->speaker = store_col_text(s, 3);
         g->text = store_col_text(s, 4);
+        g->name = store_col_text(s, 5);
     }
     sqlite3_finalize(s);
     return rc == SQLITE_DONE ? 0 : store_fail(st, "reading segments");
@@ -127,6 +130,7 @@ void store_segments_free(StoreSegment *list, size_t n) {
     for (size_t i = 0; i < n; i++) {
         free(list[i].speaker);
         free(list[i].text);
+        free(list[i].name);
     }
     free(list);
 }

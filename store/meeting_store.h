@@ -30,6 +30,7 @@ typedef struct {
     int64_t id;
     double start_s, end_s;
     char *speaker, *text;
+    char *name; /* the speaker's name (store/speakers.h), '' when none */
 } StoreSegment;
 
 /* The complete recording whose file has this sha256 (*id 0: none). */
@@ -47,7 +48,7 @@ int store_meeting_get(Store *st, int64_t id, StoreMeeting *out);
 void store_meeting_free(StoreMeeting *m);
 void store_meetings_free(StoreMeeting *list, size_t n);
 
-/* The recording's segments in time order. */
+/* The recording's segments in time order, each with its speaker's name. */
 int store_segment_list(Store *st, int64_t recording_id, StoreSegment **out, size_t *n);
 void store_segments_free(StoreSegment *list, size_t n);
 

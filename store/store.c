@@ -200,6 +200,18 @@ static const char migration_8[] =
     "  WHERE role = 'assistant' AND substr(content, -13) = char(10, 10) || '[cancelled]';"
     "CREATE INDEX messages_by_parent ON messages(parent_id, id);";
 
+/* Version 9: the names a user gives the speakers of a recording. A speech
+ * model that tells speakers apart labels each segment ("S0", "S1": the
+ * segments' speaker column since version 1); a name belongs to one label
+ * of one recording and goes with the recording. Segments keep their label,
+ * so renaming never rewrites a transcript. */
+static const char migration_9[] =
+    "CREATE TABLE speaker_names ("
+    "  recording_id INTEGER NOT NULL REFERENCES recordings(id) ON DELETE CASCADE,"
+    "  label TEXT NOT NULL CHECK (label <> ''),"
+    "  name TEXT NOT NULL CHECK (name <> ''),"
+    "  PRIMARY KEY (recording_id, label)) WITHOUT ROWID;";
+
 typedef struct {
     const char *sql;
     int (*after)(Store *st); /* runs in the same transaction, after sql */
@@ -219,6 +231,7 @@ static const Migration migrations[STORE_SCHEMA_VERSION] = {
     {migration_6, NULL},
     {migration_7, NULL},
     {migration_8, NULL},
+    {migration_9, NULL},
 };
 
 /* ---- helpers -------------------------------------------------------------- */

@@ -22,7 +22,7 @@
 #include <stdint.h>
 
 /* The newest schema version this build writes. */
-#define STORE_SCHEMA_VERSION 8
+#define STORE_SCHEMA_VERSION 9
 /* PRAGMA application_id of a unum database ("unum"). */
 #define STORE_APPLICATION_ID 0x756e756d
 

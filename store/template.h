@@ -9,7 +9,13 @@
  * fields; adapters (store/adapterlist.h) are those a report from this
  * template is written with (none by default, and then left out of the
  * export). Unknown fields are refused; messages name the field at fault
- * (e.g. "sections[2].format"). */
+ * (e.g. "sections[2].format").
+ *
+ * Variables: in a section's instruction, {{speakers}} is replaced, when a
+ * report is written (tui/core/meeting.c), by the recording's speakers in
+ * the order they first speak, each by its name (store/speakers.h) else its
+ * label, joined with ", "; or by a sentence saying the transcript does not
+ * tell speakers apart. */
 #ifndef UNUM_TEMPLATE_H
 #define UNUM_TEMPLATE_H
 

@@ -96,3 +96,15 @@ TEST(settings_when_local_shows_the_local_clock) {
     tzset();
     free(old);
 }
+
+/* speech_model is whisper's other name: either takes any speech model, and
+ * both together are one setting given twice. */
+TEST(settings_speech_model_is_whispers_other_name) {
+    AppConfig c;
+    REQUIRE(parse(&c, "speech_model = microsoft/VibeVoice-ASR\n") == 0);
+    CHECK_STR(c.whisper, "microsoft/VibeVoice-ASR");
+    app_config_free(&c);
+    CHECK(parse(&c, "whisper = openai/whisper-base\nspeech_model = x\n") == -1);
+    CHECK_ERR("/c/unum/config:2: speech_model is set twice");
+    app_config_free(&c);
+}

@@ -1361,6 +1361,115 @@ TEST(tui_meetings_library) {
     tui_close(&t);
 }
 
+/* The screen with its colours (tmux capture-pane -e). */
+static char *screen_sgr(Tui *t) {
+    char cmd[256], *out = NULL;
+    snprintf(cmd, sizeof cmd, "tmux -L %s capture-pane -e -p -t u", t->sock);
+    test_shell(":", cmd, &out, NULL);
+    return out ? out : xstrdup("");
+}
+
+/* The escape sequences (SGR) right before the first needle on the screen
+ * s, as a new string ("" when none, NULL when needle is not there). */
+static char *sgr_before(const char *s, const char *needle) {
+    const char *at = strstr(s, needle);
+    if (!at) return NULL;
+    const char *from = at;
+    while (from > s) { /* back over "\033[...m" runs */
+        const char *m = from - 1;
+        if (*m != 'm') break;
+        const char *e = m;
+        while (e > s && *e != '\033') e--;
+        if (*e != '\033') break;
+        from = e;
+    }
+    char *r = xmalloc((size_t)(at - from) + 1);
+    memcpy(r, from, (size_t)(at - from));
+    r[at - from] = 0;
+    return r;
+}
+
+/* Speakers (segments labelled as a speaker-aware model labels them): the
+ * library's v shows the transcript in the pane by label, each speaker in
+ * its own colour; s lists the labels, Enter names one, and the pane shows
+ * the name at once; the name is stored; Esc goes back to the library. */
+TEST(tui_names_a_speaker_and_the_pane_shows_it) {
+    Tui t;
+    if (tui_open(&t)) return;
+    char db[1024], data[1024];
+    snprintf(db, sizeof db, "%s/u.db", t.dir);
+    snprintf(data, sizeof data, "%s/data", t.dir);
+    setenv("XDG_DATA_HOME", data, 1);
+    Store *st = NULL;
+    int64_t rec = 0;
+    int existing = 0;
+    char *wav = unum_path_join(t.root, "tests/golden/transcribe/meeting16k.wav");
+    int rc = store_open(db, &st) || recording_import(st, wav, &rec, &existing) ||
+             store_segment_add(st, rec, 0, 4.5, "S0", "welcome to the budget review", NULL) ||
+             store_segment_add(st, rec, 4.5, 9, "S1", "the numbers", NULL) ||
+             store_segment_add(st, rec, 9, 12, "S0", "all fine", NULL) ||
+             store_recording_set_transcribed(st, rec);
+    store_close(st);
+    unsetenv("XDG_DATA_HOME");
+    free(wav);
+    REQUIRE(rc == 0);
+    REQUIRE(start(&t, NULL, "-m /nonexistent/model") == 0);
+    REQUIRE(wait_for(&t, "cannot load the language model", 10000));
+    keys(&t, "F12");
+    REQUIRE(wait_for(&t, "meeting16k", 5000));
+    keys(&t, "v");
+    CHECK(wait_for(&t, "S1: the numbers", 5000));
+    CHECK(wait_for(&t, "S0: welcome to the budget review", 1000));
+    /* two speakers, two colours */
+    char *sg = screen_sgr(&t);
+    char *c0 = sgr_before(sg, "S0: "), *c1 = sgr_before(sg, "S1: ");
+    CHECK(c0 && c1 && c0[0] && c1[0] && strcmp(c0, c1) != 0);
+    free(c0), free(c1), free(sg);
+    keys(&t, "F12");
+    REQUIRE(wait_for(&t, "meeting16k", 5000));
+    keys(&t, "s");
+    CHECK(wait_for(&t, "Speakers (Enter names", 3000));
+    CHECK(wait_for(&t, "(no name)", 1000));
+    keys(&t, "Down");
+    keys(&t, "Enter");
+    CHECK(wait_for(&t, "The name of S1 in recording", 3000));
+    text(&t, "Priya");
+    keys(&t, "Enter");
+    CHECK(wait_for(&t, "S1 is Priya", 3000));
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM speaker_names WHERE recording_id = %lld AND label = 'S1' AND "
+             "name = 'Priya'",
+             (long long)rec);
+    CHECK_EQ_INT(db_int(&t, sql), 1);
+    keys(&t, "Escape");
+    CHECK(wait_for(&t, "Meetings:", 3000));
+    keys(&t, "Escape");
+    CHECK(wait_for(&t, "Priya: the numbers", 3000));
+    char *s = screen(&t);
+    CHECK(!strstr(s, "S1: the num"));
+    CHECK_CONTAINS(s, "S0: all fine");
+    free(s);
+    /* and an empty name shows the label again */
+    keys(&t, "F12");
+    REQUIRE(wait_for(&t, "meeting16k", 5000));
+    keys(&t, "s");
+    CHECK(wait_for(&t, "Priya", 3000));
+    keys(&t, "Down");
+    keys(&t, "Enter");
+    CHECK(wait_for(&t, "The name of S1", 3000));
+    for (int i = 0; i < 6; i++) keys(&t, "BSpace");
+    keys(&t, "Enter");
+    CHECK(wait_for(&t, "S1 has no name", 3000));
+    keys(&t, "Escape");
+    keys(&t, "Escape");
+    CHECK(wait_for(&t, "S1: the numbers", 3000));
+    CHECK_EQ_INT(db_int(&t, "SELECT count(*) FROM speaker_names"), 0);
+    keys(&t, "C-q");
+    CHECK(wait_for(&t, "EXIT=0", 5000));
+    tui_close(&t);
+}
+
 /* Recording with no speech model: it records (no live transcript), M-p
  * pauses ("paused" in the status bar, no frames while paused) and resumes;
  * the recording is complete and not transcribed. Started again with a
@@ -1408,6 +1517,60 @@ TEST(tui_records_without_a_speech_model_pauses_and_transcribes_later) {
     keys(&t, "C-q");
     CHECK(wait_for(&t, "EXIT=0", 10000));
     free(wh);
+    tui_close(&t);
+}
+
+/* A VibeVoice model as the app's speech model: a stored recording
+ * transcribed in one pass (t in the library); the random decoder writes no
+ * JSON, so its text is kept without a speaker and the message log says
+ * why. */
+TEST(tui_transcribes_a_recording_with_vibevoice) {
+    Tui t;
+    if (tui_open(&t)) return;
+    char *vv = fixture("vibevoice-tiny");
+    REQUIRE(vv);
+    char env[2048], args[2048], dir[1200];
+    /* the fixture with a short context, so the random output ends soon */
+    snprintf(dir, sizeof dir, "%s/vv", t.dir);
+    REQUIRE(test_sh(NULL, NULL,
+                    "mkdir %s && for f in model.safetensors tokenizer.json tokenizer_config.json "
+                    "generation_config.json preprocessor_config.json; do ln -s $(realpath %s)/$f "
+                    "%s/$f; done && sed 's/\"max_position_embeddings\":32768/"
+                    "\"max_position_embeddings\":400/' %s/config.json > %s/config.json",
+                    dir, vv, dir, vv, dir) == 0);
+    REQUIRE(disk_mic(&t, 18, 1, env, sizeof env) == 0);
+    REQUIRE(start(&t, env, "-m /nonexistent/model") == 0);
+    REQUIRE(wait_for(&t, "cannot load the language model", 10000));
+    keys(&t, "F5");
+    CHECK(wait_for(&t, "REC", 5000));
+    sleep(2);
+    keys(&t, "F5");
+    CHECK(wait_for(&t, "recording stopped", 5000));
+    keys(&t, "C-q");
+    CHECK(wait_for(&t, "EXIT=0", 10000));
+    snprintf(args, sizeof args, "-m /nonexistent/model --whisper %s", dir);
+    REQUIRE(start(&t, NULL, args) == 0);
+    REQUIRE(wait_for(&t, "cannot load the language model", 20000));
+    keys(&t, "F9");
+    REQUIRE(wait_for(&t, "speech model ready", 20000));
+    keys(&t, "Escape");
+    keys(&t, "F12");
+    CHECK(wait_for(&t, "not transcribed (t)", 5000));
+    keys(&t, "t");
+    /* the warning on the bottom line, then the transcript whole */
+    CHECK(wait_for(&t, "speech model: part of the output was not JSON", 60000));
+    for (int i = 0; i < 300 && db_int(&t, "SELECT transcribed FROM recordings") != 1; i++)
+        usleep(100000);
+    CHECK_EQ_INT(db_int(&t, "SELECT transcribed FROM recordings"), 1);
+    CHECK(db_int(&t, "SELECT count(*) FROM segments") >= 1);
+    CHECK_EQ_INT(db_int(&t, "SELECT count(*) FROM segments WHERE speaker <> ''"), 0);
+    keys(&t, "Escape");
+    keys(&t, "F9");
+    CHECK(wait_for(&t, "transcribed; r in the library", 5000));
+    keys(&t, "Escape");
+    keys(&t, "C-q");
+    CHECK(wait_for(&t, "EXIT=0", 10000));
+    free(vv);
     tui_close(&t);
 }
 

@@ -180,32 +180,48 @@ static void check_golden(const char *what, const float *got, const char *file, s
     free(want);
 }
 
-TEST(vibevoice_encoders_and_connectors_match_the_reference) {
-    VibeVoice *v = tiny();
-    REQUIRE(v);
+/* The encoders and connectors of v on the golden audio (in segments of
+ * segment frames; 0: one) against the reference's outputs. */
+static void check_encoders(VibeVoice *v, int segment, const char *who) {
     size_t n;
     float *x = golden_wav(&n);
     REQUIRE(x && n == SAMPLES);
     REQUIRE(vibevoice_frames(v, n) == FRAMES);
-    CHECK_EQ_INT(v->hop, 3200);
-    CHECK_EQ_INT(v->rate, 24000);
     vibevoice_normalize(x, n);
     check_golden("the normalized audio", x, "audio_norm.f32", n, 1e-6);
     int av = vibevoice_vae_dim(v, 0), sv = vibevoice_vae_dim(v, 1), D = engine_hidden_size(v->e);
-    CHECK_EQ_INT(av, 16);
-    CHECK_EQ_INT(sv, 32);
     float *am = xmalloc(sizeof(float) * FRAMES * av), *sm = xmalloc(sizeof(float) * FRAMES * sv);
     float *emb = xmalloc(sizeof(float) * FRAMES * D), *conn = xcalloc((size_t)FRAMES * D, 4);
-    REQUIRE(vibevoice_encode(v, x, n, 0, am, sm, emb, NULL, NULL, NULL) == 0);
-    check_golden("the acoustic mean", am, "acoustic_mean.f32", (size_t)FRAMES * av, TOL);
-    check_golden("the semantic mean", sm, "semantic_mean.f32", (size_t)FRAMES * sv, TOL);
-    check_golden("the summed connector rows", emb, "speech_embeds.f32", (size_t)FRAMES * D, TOL);
-    REQUIRE(vibevoice_connector(v, 0, am, FRAMES, conn) == 0);
-    check_golden("the acoustic connector", conn, "acoustic_conn.f32", (size_t)FRAMES * D, TOL);
-    memset(conn, 0, sizeof(float) * FRAMES * D);
-    REQUIRE(vibevoice_connector(v, 1, sm, FRAMES, conn) == 0);
-    check_golden("the semantic connector", conn, "semantic_conn.f32", (size_t)FRAMES * D, TOL);
+    REQUIRE(vibevoice_encode(v, x, n, segment, am, sm, emb, NULL, NULL, NULL) == 0);
+    const struct {
+        const char *what, *file;
+        const float *got;
+        size_t n;
+    } outs[] = {{"acoustic mean", "acoustic_mean.f32", am, (size_t)FRAMES * av},
+                {"semantic mean", "semantic_mean.f32", sm, (size_t)FRAMES * sv},
+                {"summed connector rows", "speech_embeds.f32", emb, (size_t)FRAMES * D},
+                {"acoustic connector", "acoustic_conn.f32", conn, (size_t)FRAMES * D},
+                {"semantic connector", "semantic_conn.f32", conn, (size_t)FRAMES * D}};
+    for (int i = 0; i < 5; i++) {
+        if (i >= 3) { /* each connector on its own */
+            memset(conn, 0, sizeof(float) * FRAMES * D);
+            REQUIRE(vibevoice_connector(v, i - 3, i == 3 ? am : sm, FRAMES, conn) == 0);
+        }
+        char what[96];
+        snprintf(what, sizeof what, "%s's %s", who, outs[i].what);
+        check_golden(what, outs[i].got, outs[i].file, outs[i].n, TOL);
+    }
     free(am), free(sm), free(emb), free(conn), free(x);
+}
+
+TEST(vibevoice_encoders_and_connectors_match_the_reference) {
+    VibeVoice *v = tiny();
+    REQUIRE(v);
+    CHECK_EQ_INT(v->hop, 3200);
+    CHECK_EQ_INT(v->rate, 24000);
+    CHECK_EQ_INT(vibevoice_vae_dim(v, 0), 16);
+    CHECK_EQ_INT(vibevoice_vae_dim(v, 1), 32);
+    check_encoders(v, 0, "the CPU");
     vibevoice_free(v);
 }
 
@@ -299,6 +315,20 @@ TEST(vibevoice_cli_logits_and_greedy_match_the_reference) {
                  dir, root, root, greedy.n);
     CHECK_EQ_INT(rc, 0);
     IdVec got = {0};
+    for (char *p = out, *e; p && *p; p = e) {
+        long id = strtol(p, &e, 10);
+        if (e == p) break;
+        idvec_push(&got, (int32_t)id);
+    }
+    CHECK_EQ_INT((int)got.n, (int)greedy.n);
+    for (size_t i = 0; i < got.n && i < greedy.n; i++) CHECK_EQ_INT(got.v[i], greedy.v[i]);
+    /* run --audio alone builds the processor's prompt: the same ids follow */
+    free(out), free(err), out = err = NULL;
+    got.n = 0;
+    rc = test_sh(&out, &err, "$U run -m %s --audio %s/" WAV " --ids -n %zu --temp 0 --ignore-eos "
+                             "--backend cpu",
+                 dir, root, greedy.n);
+    CHECK_EQ_INT(rc, 0);
     for (char *p = out, *e; p && *p; p = e) {
         long id = strtol(p, &e, 10);
         if (e == p) break;
@@ -487,4 +517,220 @@ TEST(vibevoice_meeting_summarize_transcribes_and_reports) {
     CHECK_CONTAINS(err, "not JSON segments");
     free(out), free(err), free(lm), free(lm_abs), free(bin), free(root);
     test_tmp_remove(vv);
+}
+
+/* Every backend against the reference (and so against the CPU): the
+ * encoders, connectors and logits on CUDA. */
+TEST(vibevoice_cuda_matches_the_reference) {
+#ifdef UNUM_CUDA
+    char *dir = tiny_dir();
+    REQUIRE(dir);
+    EngineOptions eo = {.backend = "cuda", .ctx = 512};
+    Backend *probe = backend_open("cuda", 0);
+    if (!probe) {
+        free(dir);
+        SKIP(unum_error());
+    }
+    probe->close(probe);
+    VibeVoice *v = vibevoice_load(dir, &eo);
+    free(dir);
+    REQUIRE(v);
+    check_encoders(v, 7, "CUDA");
+    size_t n;
+    IdVec ids = {0};
+    float *rows = NULL;
+    float *raw = golden_wav(&n);
+    REQUIRE(raw);
+    REQUIRE(vibevoice_inputs(v, raw, n, NULL, 0, &ids, &rows, NULL, NULL, NULL) == 0);
+    size_t V = (size_t)engine_n_vocab(v->e);
+    float *l = xmalloc(sizeof(float) * V * ids.n);
+    REQUIRE(engine_logits_embeds(v->e, ids.v, ids.n, rows, l) == 0);
+    IdVec idx = {0};
+    REQUIRE(test_golden_ids(GOLD "logits_index.txt", &idx) == 0);
+    float *want = test_golden_f32(GOLD "logits_slice.f32", idx.n * V);
+    REQUIRE(want);
+    for (size_t k = 0; k < idx.n; k++) {
+        double d = rel(l + (size_t)idx.v[k] * V, want + k * V, V);
+        if (!(d <= TOL))
+            test_fail(__FILE__, __LINE__, "CUDA's logits at %d differ by %.3g", idx.v[k], d);
+    }
+    free(raw), free(rows), free(l), free(want);
+    idvec_free(&ids), idvec_free(&idx);
+    vibevoice_free(v);
+#else
+    SKIP("built without CUDA (nvcc was not found)");
+#endif
+}
+
+/* A checkpoint without tokenizer.json reads the one of the language model
+ * its preprocessor_config.json names, as the published processor does. */
+TEST(vibevoice_reads_the_named_language_models_tokenizer) {
+    char *dir = edited("pass");
+    char *bin = realpath(test_bin(), NULL), *root = realpath(test_root(), NULL);
+    REQUIRE(dir && bin && root);
+    char *out = NULL, *err = NULL;
+    int rc = test_sh(&out, &err,
+                     "cd %s && mkdir -p data/unum/models/Qwen/Qwen2.5-7B && "
+                     "cp tokenizer.json data/unum/models/Qwen/Qwen2.5-7B/ && rm tokenizer.json && "
+                     "echo '{\"model_type\": \"qwen2\"}' > data/unum/models/Qwen/Qwen2.5-7B/config.json && "
+                     "/usr/bin/python3 -c 'import json; p = json.load(open(\"preprocessor_config.json\")); "
+                     "p[\"language_model_pretrained_name\"] = \"Qwen/Qwen2.5-7B\"; "
+                     "json.dump(p, open(\"pc.json\", \"w\"))' && rm preprocessor_config.json && "
+                     "mv pc.json preprocessor_config.json && "
+                     "XDG_DATA_HOME=%s/data %s transcribe -m %s %s/" WAV " -n 4 --backend cpu "
+                     "&& ! XDG_DATA_HOME=%s/none %s transcribe -m %s %s/" WAV " -n 4",
+                     dir, dir, bin, dir, root, dir, bin, dir, root);
+    CHECK_EQ_INT(rc, 0);
+    CHECK_CONTAINS(err, "has no tokenizer.json");
+    CHECK_CONTAINS(err, "unum pull Qwen/Qwen2.5-7B");
+    free(out), free(err), free(bin), free(root);
+    test_tmp_remove(dir);
+}
+
+/* ------------------------------------------------------------ the decoding loop */
+
+/* A scripted decoder: each call (an attempt) emits its pieces of text, each
+ * as an id from its text (1000.., never special), stopping when the
+ * callback says so; what it was called with is recorded. */
+typedef struct {
+    const char *const *script[4]; /* per call: pieces, NULL-terminated */
+    int calls;
+    size_t prompt_n[4];           /* the ids each call was given */
+    float temp[4];
+} Script;
+
+static int scripted(void *ctx, Engine *e, const int32_t *ids, size_t n, const float *embeds,
+                    const GenerateParams *p, engine_token_fn fn, void *user) {
+    Script *s = ctx;
+    (void)e, (void)ids, (void)embeds;
+    int call = s->calls++;
+    if (call >= 4 || !s->script[call]) return 0;
+    s->prompt_n[call] = n;
+    s->temp[call] = p->sampling.temperature;
+    for (const char *const *piece = s->script[call]; *piece; piece++) {
+        uint32_t h = 2166136261u; /* the same piece, the same id */
+        for (const char *c = *piece; *c; c++) h = (h ^ (unsigned char)*c) * 16777619u;
+        if (fn(user, (int32_t)(1000 + h % 50000), *piece, strlen(*piece))) return 0;
+    }
+    return 0;
+}
+
+typedef struct {
+    char seen[2048];
+    int warnings;
+    char warning[256];
+} Seen;
+
+static int seen_segment(void *ud, const TSegment *s) {
+    Seen *v = ud;
+    size_t k = strlen(v->seen);
+    snprintf(v->seen + k, sizeof v->seen - k, "%s:%s|", s->speaker ? s->speaker : "-", s->text);
+    return 0;
+}
+
+static void seen_warning(void *ud, const char *msg) {
+    Seen *v = ud;
+    v->warnings++;
+    snprintf(v->warning, sizeof v->warning, "%s", msg);
+}
+
+#define SEG(start, spk, text)                                                                      \
+    "{\"Start\":" #start ",\"End\":" #start ".9,\"Speaker\":" #spk ",\"Content\":\"" text "\"}"
+
+TEST(vibevoice_loop_guard_cuts_repeated_segments_and_decodes_again) {
+    VibeVoice *v = tiny();
+    REQUIRE(v);
+    size_t n;
+    float *x = golden_wav(&n);
+    REQUIRE(x);
+    /* the first attempt loops on a segment; the second goes on */
+    static const char *const first[] = {"assistant\n[", SEG(0, 0, "one"), ",", SEG(1, 1, "two"),
+                                        ",", SEG(2, 0, "again"), ",", SEG(3, 0, "again"), ",",
+                                        SEG(4, 0, "again"), ",", SEG(5, 0, "again"), ",",
+                                        SEG(6, 0, "again"), NULL};
+    static const char *const second[] = {",", SEG(4, 1, "three"), "]", NULL};
+    Script sc = {.script = {first, second}};
+    Seen seen = {{0}, 0, {0}};
+    VibeVoiceParams p = {.on_segment = seen_segment, .on_warning = seen_warning, .ud = &seen};
+    Transcript tr = {0};
+    REQUIRE(vibevoice_transcribe_with(v, x, n, 0, &p, &tr, scripted, &sc) == 0);
+    CHECK_EQ_INT(sc.calls, 2);
+    CHECK(sc.temp[0] == 0.0f);
+    CHECK_NEAR(sc.temp[1], 0.3, 1e-6);
+    /* the second attempt starts from the prompt and the output up to the
+     * first "again" */
+    CHECK(sc.prompt_n[1] > sc.prompt_n[0]);
+    CHECK_EQ_INT((int)(sc.prompt_n[1] - sc.prompt_n[0]), 6);
+    CHECK_STR(seen.seen, "S0:one|S1:two|S0:again|S1:three|");
+    CHECK_EQ_INT(seen.warnings, 1);
+    CHECK_CONTAINS(seen.warning, "repeats itself");
+    REQUIRE(tr.n == 4);
+    CHECK_NEAR(tr.seg[3].start, 4.0, 1e-9);
+    transcript_free(&tr);
+    free(x);
+    vibevoice_free(v);
+}
+
+TEST(vibevoice_loop_guard_cuts_a_token_loop_and_gives_up_after_two_retries) {
+    VibeVoice *v = tiny();
+    REQUIRE(v);
+    size_t n;
+    float *x = golden_wav(&n);
+    REQUIRE(x);
+    /* a segment, then one that never ends: the same piece over and over */
+    static const char *loop[80];
+    loop[0] = "[";
+    loop[1] = SEG(0, 0, "kept");
+    loop[2] = ",{\"Start\":1,\"End\":2,\"Speaker\":1,\"Content\":\"";
+    for (int i = 3; i < 79; i++) loop[i] = "la ";
+    loop[79] = NULL;
+    Script sc = {.script = {loop + 2, loop + 2, loop + 2, NULL}};
+    /* the first call begins with the array and the kept segment */
+    static const char *first[81];
+    first[0] = loop[0], first[1] = loop[1];
+    for (int i = 2; i < 80; i++) first[i] = loop[i];
+    sc.script[0] = first;
+    Seen seen = {{0}, 0, {0}};
+    VibeVoiceParams p = {.on_segment = seen_segment, .on_warning = seen_warning, .ud = &seen};
+    Transcript tr = {0};
+    REQUIRE(vibevoice_transcribe_with(v, x, n, 0, &p, &tr, scripted, &sc) == 0);
+    CHECK_EQ_INT(sc.calls, 3); /* the first and two retries */
+    CHECK_EQ_INT(seen.warnings, 3);
+    CHECK_CONTAINS(seen.warning, "cut there after 2 retries");
+    CHECK_STR(seen.seen, "S0:kept|");
+    CHECK_EQ_INT(tr.n, 1);
+    transcript_free(&tr);
+    free(x);
+    vibevoice_free(v);
+}
+
+/* A VibeVoice checkpoint whose decoder is GPTQ 4-bit (quantization_config
+ * at the top of config.json, the packed tensors under
+ * model.language_model.) gives the logits of its float32 twin, the same
+ * model with every quantized matrix dequantized (the quantized kernels are
+ * checked against the twin's own reference in test_quant.c). */
+TEST(vibevoice_quantized_decoder_matches_its_twin) {
+    char *q = unum_path_join(test_fixtures(), "vibevoice-tiny-gptq4");
+    char *tw = unum_path_join(test_fixtures(), "vibevoice-tiny-gptq4-twin");
+    char *tmp = test_tmpdir(), *err = NULL, *out = NULL;
+    REQUIRE(q && tw && tmp);
+    const char *root = test_root();
+    int rc = test_sh(&out, &err,
+                     "for d in %s %s; do $U logits -m $d --audio %s/" WAV
+                     " --ids %s/tests/golden/" GOLD "ids.txt -o %s/$(basename $d).f32 "
+                     "--backend cpu || exit 1; done; $U run -m %s -p hi -n 1 -v --backend cpu",
+                     q, tw, root, root, tmp, q);
+    CHECK_EQ_INT(rc, 0);
+    CHECK_CONTAINS(err, "gptq-int4 g32"); /* the quantized kernels ran */
+    const size_t V = 152064, T = 114;
+    char *pa = unum_path_join(tmp, "vibevoice-tiny-gptq4.f32");
+    char *pb = unum_path_join(tmp, "vibevoice-tiny-gptq4-twin.f32");
+    size_t la = 0, lb = 0;
+    float *a = (float *)unum_read_file(pa, T * V * 4 + 16, &la);
+    float *b = (float *)unum_read_file(pb, T * V * 4 + 16, &lb);
+    REQUIRE(a && b && la == T * V * 4 && lb == la);
+    double d = test_worst_rel(a, b, (int)T, (int)V);
+    if (!(d <= 1e-4)) test_fail(__FILE__, __LINE__, "quantized vs twin: %.3g", d);
+    free(a), free(b), free(pa), free(pb), free(q), free(tw), free(err), free(out);
+    test_tmp_remove(tmp);
 }

@@ -41,6 +41,7 @@ if [ -f "$qwen_tok" ]; then
     "$gen" --preset omni-tiny-hfenc "$build/fixtures/omni-tiny-hfenc" --tokenizer "$qwen_tok"
     # microsoft/VibeVoice-ASR's layout (speech tokenizer encoders + Qwen2)
     "$gen" --preset vibevoice-tiny "$build/fixtures/vibevoice-tiny" --tokenizer "$qwen_tok"
+    "$gen" --preset vibevoice-tiny-gptq4 "$build/fixtures/vibevoice-tiny-gptq4" --tokenizer "$qwen_tok"
 fi
 # whisper_vocab PRESET LAYOUT: a Whisper checkpoint with its tokenizer. The
 # tokenizer files are kept in build/npm/whisper-LAYOUT, so a machine without

@@ -17,7 +17,7 @@
 #include <string.h>
 
 static const char usage[] =
-    "usage: unum [--db PATH] [-m MODEL] [--whisper MODEL] [--theme NAME]\n"
+    "usage: unum [--db PATH] [-m MODEL] [--whisper SPEECH_MODEL] [--theme NAME]\n"
     "                                  the terminal app (chat, transcript, personas, templates)\n"
     "       unum [--db PATH] COMMAND [options]\n"
     "\n"
@@ -65,10 +65,13 @@ static const char usage[] =
     "                                  model names speakers ([00:01.20 -> 00:04.00] S1: text)\n"
     "                                  in one pass over the file, -n capping its output tokens\n"
     "  meeting summarize (--recording ID | FILE.wav) --template NAME [--persona NAME]\n"
-    "        [-m MODEL] [--whisper MODEL] [-o REPORT.md] [--lora DIR[:SCALE]]...\n"
+    "        [-m MODEL] [--whisper SPEECH_MODEL] [-o REPORT.md] [--lora DIR[:SCALE]]...\n"
     "        [--report-model M] [--draft D [--draft-n K] | --stage2 M [--escalate-below P]]\n"
     "  meeting list | show ID | export ID [--format md|json|vtt|srt]\n"
     "                                  meeting reports from recordings\n"
+    "  meeting speakers ID [LABEL=NAME | LABEL=]...\n"
+    "                                  list a recording's speakers, or name them (S1=Priya;\n"
+    "                                  S1= takes the name away)\n"
     "  pull REPO [--revision REV] [--max-unverified SIZE]\n"
     "                                  download ORG/NAME from the Hugging Face hub into\n"
     "                                  $XDG_DATA_HOME/unum/models (HF_ENDPOINT, HF_TOKEN)\n"
@@ -142,8 +145,8 @@ int main(int argc, char **argv) {
     }
     const char *cmd = argc > 1 ? argv[1] : NULL;
     if (!cmd || !strcmp(cmd, "-m") || !strcmp(cmd, "--model") || !strcmp(cmd, "--whisper") ||
-        !strcmp(cmd, "--theme") || !strncmp(cmd, "--model=", 8) || !strncmp(cmd, "--whisper=", 10) ||
-        !strncmp(cmd, "--theme=", 8)) {
+        !strcmp(cmd, "--speech-model") || !strcmp(cmd, "--theme") || !strncmp(cmd, "--model=", 8) ||
+        !strncmp(cmd, "--whisper=", 10) || !strncmp(cmd, "--theme=", 8)) {
         AppArgs app = {.db = cli_db()};
         int rc = app_parse_args(argc, argv, &app);
         return rc ? rc : app_main(&app);

@@ -22,6 +22,7 @@
  * decode); sgemm from there on. Attention: sgemm from GEMM_MIN_T queries. */
 #define MATVEC_MAX_T 16
 #define GEMM_MIN_T 4
+#define ELEM_GRAIN 16384 /* elements per task of the element-wise ops */
 #define GEMM_BLOCK 128 /* weight rows widened to f32 per sgemm call */
 #define QUANT_KC 512   /* inputs of a quantized matrix dequantized per sgemm call */
 #define QUANT_GEMM_MIN_T 8 /* quantized: matvec below this many rows (it reads
@@ -134,13 +135,22 @@ static void matmul_rows(void *ctx, int r0, int r1, int thread) {
     } else if (j->T <= MATVEC_MAX_T) {
         k_matvec_n(W->dtype, W->data, cols, r0, r1, j->x, j->T, j->y + r0, (size_t)rows);
     } else {
-        float *wf = scratch_get(j->cpu, thread, (size_t)GEMM_BLOCK * cols);
+        /* y starts as the bias (one pass over y, where zeroing it and adding
+         * the bias after would take two) */
+        float *wf = scratch_get(j->cpu, thread, (size_t)GEMM_BLOCK * cols), b[GEMM_BLOCK];
         for (int r = r0; r < r1; r += GEMM_BLOCK) {
             int n = r1 - r < GEMM_BLOCK ? r1 - r : GEMM_BLOCK;
+            if (j->bias) {
+                k_convert_rows(j->bias->dtype,
+                               (const char *)j->bias->data + (size_t)r * dtype_size(j->bias->dtype),
+                               n, 0, 1, b);
+                for (int t = 0; t < j->T; t++) memcpy(j->y + (size_t)t * rows + r, b, sizeof(float) * n);
+            }
             k_convert_rows(W->dtype, W->data, cols, r, r + n, wf);
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, j->T, n, cols, 1.0f, j->x, cols,
-                        wf, cols, 0.0f, j->y + r, rows);
+                        wf, cols, j->bias ? 1.0f : 0.0f, j->y + r, rows);
         }
+        return;
     }
     if (j->bias) { /* the bias is a [1 x rows] weight; widen our slice of it */
         float b[GEMM_BLOCK];
@@ -236,19 +246,35 @@ static void cpu_embed(Backend *be, float *x, const Weight *table, const int32_t 
                        x + (size_t)t * table->cols);
 }
 
+typedef struct {
+    float *y;
+    const float *x, *w;
+    int D;
+    float eps;
+} NormJob;
+
+static void rmsnorm_rows(void *ctx, int b, int e, int thread) {
+    const NormJob *j = ctx;
+    int D = j->D;
+    for (int t = b; t < e; t++) {
+        const float *xt = j->x + (size_t)t * D;
+        float *yt = j->y + (size_t)t * D;
+        float ss = 0;
+        for (int i = 0; i < D; i++) ss += xt[i] * xt[i];
+        float inv = 1.0f / sqrtf(ss / (float)D + j->eps);
+        for (int i = 0; i < D; i++) yt[i] = xt[i] * inv * j->w[i];
+    }
+}
+
 static void cpu_rmsnorm(Backend *be, float *y, const float *x, const Weight *w, int T, float eps) {
     Cpu *c = be->impl;
     int D = w->cols;
     float *wf = scratch_get(c, 0, (size_t)D);
     k_convert_rows(w->dtype, w->data, D, 0, 1, wf);
-    for (int t = 0; t < T; t++) {
-        const float *xt = x + (size_t)t * D;
-        float *yt = y + (size_t)t * D;
-        float ss = 0;
-        for (int i = 0; i < D; i++) ss += xt[i] * xt[i];
-        float inv = 1.0f / sqrtf(ss / (float)D + eps);
-        for (int i = 0; i < D; i++) yt[i] = xt[i] * inv * wf[i];
-    }
+    NormJob j = {y, x, wf, D, eps};
+    /* a few rows (decode) in this thread; many (a speech encoder's) shared */
+    if ((size_t)T * D < 4 * ELEM_GRAIN) rmsnorm_rows(&j, 0, T, 0);
+    else pool_run(c->pool, T, ELEM_GRAIN / D + 1, rmsnorm_rows, &j);
 }
 
 static void cpu_rope(Backend *be, float *x, int T, int n_heads, int head_dim, int pos0,
@@ -277,7 +303,6 @@ static void cpu_rope(Backend *be, float *x, int T, int n_heads, int head_dim, in
 /* Elementwise ops on prefill-sized buffers are split across the pool in
  * chunks of ELEM_GRAIN; a decode step's few thousand elements are not worth
  * waking a thread for. */
-#define ELEM_GRAIN 16384
 
 typedef struct {
     float *a;
@@ -416,7 +441,7 @@ static void cpu_layernorm(Backend *be, float *y, const float *x, const Weight *w
 
 static void gelu_range(void *ctx, int b, int e, int thread) {
     float *x = ((ElemJob *)ctx)->a;
-    for (int i = b; i < e; i++) x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f));
+    k_gelu(x + b, (size_t)(e - b));
 }
 
 static void relu_range(void *ctx, int b, int e, int thread) {

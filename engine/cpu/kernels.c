@@ -8,6 +8,7 @@
 #include "engine/base/util.h"
 
 #include <immintrin.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -122,6 +123,20 @@ static void axpy_rows_generic(float *acc, const float *X, size_t ldx, int n, con
         for (int i = 0; i < d; i++) acc[i] += w[s] * x[i];
     }
 }
+
+/* The exact (erf) GELU. The vector versions compute erf by Abramowitz and
+ * Stegun 7.1.26 (|error| < 1.5e-7) with exp(-z^2) from Cephes' expf
+ * polynomial; this one calls libm's erff. */
+static void gelu_generic(float *x, size_t n) {
+    for (size_t i = 0; i < n; i++) x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f));
+}
+
+#define ERF_P 0.3275911f
+#define ERF_A1 0.254829592f
+#define ERF_A2 -0.284496736f
+#define ERF_A3 1.421413741f
+#define ERF_A4 -1.453152027f
+#define ERF_A5 1.061405429f
 
 /* ------------------------------------------------------------ AVX-512 */
 
@@ -291,6 +306,45 @@ AVX512 static void axpy_rows_avx512(float *acc, const float *X, size_t ldx, int 
     if (i < d) axpy_rows_generic(acc + i, X + i, ldx, n, w, d - i);
 }
 
+/* exp(w) for w in [-87.3, 0] (Cephes' expf) */
+AVX512 static inline __m512 exp_neg16(__m512 w) {
+    w = _mm512_max_ps(w, _mm512_set1_ps(-87.3f));
+    __m512 k = _mm512_roundscale_ps(_mm512_mul_ps(w, _mm512_set1_ps(1.44269504088896341f)),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 f = _mm512_fnmadd_ps(k, _mm512_set1_ps(0.693359375f), w);
+    f = _mm512_fnmadd_ps(k, _mm512_set1_ps(-2.12194440e-4f), f);
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(5.0000001201e-1f));
+    p = _mm512_fmadd_ps(p, _mm512_mul_ps(f, f), _mm512_add_ps(f, _mm512_set1_ps(1.0f)));
+    return _mm512_scalef_ps(p, k);
+}
+
+AVX512 static void gelu_avx512(float *x, size_t n) {
+    size_t i = 0;
+    const __m512 half = _mm512_set1_ps(0.5f), one = _mm512_set1_ps(1.0f);
+    for (; i + 16 <= n; i += 16) {
+        __m512 v = _mm512_loadu_ps(x + i);
+        __m512 z = _mm512_mul_ps(v, _mm512_set1_ps(0.70710678118654752f));
+        __m512 a = _mm512_abs_ps(z);
+        __m512 t = _mm512_div_ps(one, _mm512_fmadd_ps(a, _mm512_set1_ps(ERF_P), one));
+        __m512 p = _mm512_fmadd_ps(_mm512_set1_ps(ERF_A5), t, _mm512_set1_ps(ERF_A4));
+        p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(ERF_A3));
+        p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(ERF_A2));
+        p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(ERF_A1));
+        p = _mm512_mul_ps(p, t);
+        __m512 e = exp_neg16(_mm512_mul_ps(_mm512_sub_ps(_mm512_setzero_ps(), a), a));
+        __m512 erfa = _mm512_fnmadd_ps(p, e, one); /* erf(|z|) */
+        __mmask16 neg = _mm512_cmp_ps_mask(z, _mm512_setzero_ps(), _CMP_LT_OQ);
+        __m512 erf = _mm512_mask_sub_ps(erfa, neg, _mm512_setzero_ps(), erfa);
+        _mm512_storeu_ps(x + i, _mm512_mul_ps(_mm512_mul_ps(half, v), _mm512_add_ps(one, erf)));
+    }
+    if (i < n) gelu_generic(x + i, n - i);
+}
+
 /* ------------------------------------------------------------ AVX2 */
 
 #define AVX2 __attribute__((target("avx2,fma,f16c")))
@@ -400,6 +454,46 @@ static Isa detect(void) {
     return isa;
 }
 
+AVX2 static inline __m256 exp_neg8(__m256 w) {
+    w = _mm256_max_ps(w, _mm256_set1_ps(-87.3f));
+    __m256 k = _mm256_round_ps(_mm256_mul_ps(w, _mm256_set1_ps(1.44269504088896341f)),
+                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 f = _mm256_fnmadd_ps(k, _mm256_set1_ps(0.693359375f), w);
+    f = _mm256_fnmadd_ps(k, _mm256_set1_ps(-2.12194440e-4f), f);
+    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(1.3981999507e-3f));
+    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(8.3334519073e-3f));
+    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(4.1665795894e-2f));
+    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(1.6666665459e-1f));
+    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(5.0000001201e-1f));
+    p = _mm256_fmadd_ps(p, _mm256_mul_ps(f, f), _mm256_add_ps(f, _mm256_set1_ps(1.0f)));
+    /* times 2^k: k in [-126, 0] goes into the exponent bits */
+    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(k), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+}
+
+AVX2 static void gelu_avx2(float *x, size_t n) {
+    size_t i = 0;
+    const __m256 half = _mm256_set1_ps(0.5f), one = _mm256_set1_ps(1.0f);
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_loadu_ps(x + i);
+        __m256 z = _mm256_mul_ps(v, _mm256_set1_ps(0.70710678118654752f));
+        __m256 a = _mm256_andnot_ps(sign, z);
+        __m256 t = _mm256_div_ps(one, _mm256_fmadd_ps(a, _mm256_set1_ps(ERF_P), one));
+        __m256 p = _mm256_fmadd_ps(_mm256_set1_ps(ERF_A5), t, _mm256_set1_ps(ERF_A4));
+        p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(ERF_A3));
+        p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(ERF_A2));
+        p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(ERF_A1));
+        p = _mm256_mul_ps(p, t);
+        __m256 e = exp_neg8(_mm256_mul_ps(_mm256_xor_ps(a, sign), a));
+        __m256 erfa = _mm256_fnmadd_ps(p, e, one);
+        __m256 erf = _mm256_or_ps(erfa, _mm256_and_ps(z, sign)); /* erf is odd */
+        _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_mul_ps(half, v), _mm256_add_ps(one, erf)));
+    }
+    if (i < n) gelu_generic(x + i, n - i);
+}
+
 void k_reset_isa(void) { isa = ISA_UNKNOWN; }
 
 int k_set_isa(const char *name) {
@@ -462,6 +556,19 @@ void k_dot_rows(const float *X, size_t ldx, int n, const float *q, int d, float 
 void k_axpy_rows(float *acc, const float *X, size_t ldx, int n, const float *w, int d) {
     if (detect() == ISA_AVX512) axpy_rows_avx512(acc, X, ldx, n, w, d);
     else axpy_rows_generic(acc, X, ldx, n, w, d);
+}
+
+void k_gelu(float *x, size_t n) {
+    switch (detect()) {
+    case ISA_AVX512:
+        gelu_avx512(x, n);
+        break;
+    case ISA_AVX2:
+        gelu_avx2(x, n);
+        break;
+    default:
+        gelu_generic(x, n);
+    }
 }
 
 void k_convert_rows(DType dt, const void *W, int cols, int r0, int r1, float *dst) {

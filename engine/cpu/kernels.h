@@ -25,6 +25,9 @@ void k_dot_rows(const float *X, size_t ldx, int n, const float *q, int d, float 
                 float *out);
 /* acc[0:d] += sum over s < n of w[s] * X[s, 0:d]; rows of X are ldx apart. */
 void k_axpy_rows(float *acc, const float *X, size_t ldx, int n, const float *w, int d);
+/* x[i] = 0.5 x[i] (1 + erf(x[i] / sqrt 2)) for i < n: the exact GELU, to
+ * 2e-7 of max(1, |x|) on the vector paths (the generic one calls erff). */
+void k_gelu(float *x, size_t n);
 /* Which instruction set the kernels use ("avx512", "avx2", "generic"). */
 const char *k_isa(void);
 /* Switches to "generic", "avx2" or "avx512"; -1 when the CPU lacks it.

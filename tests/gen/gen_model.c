@@ -840,6 +840,10 @@ static const VVPreset vv_presets[] = {
     {"vibevoice-enc", &vv_decoder, &vv_real, 0},
     /* the real encoders and a Qwen2.5-7B-shaped GPTQ-Int4 decoder */
     {"vibevoice7b-gptq4", &vv_decoder_7b, &vv_real, 1},
+    /* the tiny model with its decoder in GPTQ 4-bit (groups of 32), and its
+     * float32 twin in OUTDIR-twin: the same model with every quantized
+     * matrix dequantized */
+    {"vibevoice-tiny-gptq4", &vv_decoder, &vv_tiny, 2},
 };
 
 /* conv weight [out, in/groups, k] at 1/sqrt(fan_in), bias small */
@@ -1378,26 +1382,43 @@ static void write_quant(const QuantPreset *qp, const Preset *p, const char *out,
 static void write_vibevoice_quant(const VVPreset *vp, const char *out, const char *tokenizer,
                                   uint64_t seed) {
     static const QuantPreset gptq4 = {"vibevoice-gptq4", NULL, GPTQ, 4, 128, 1, 0, 0, 0};
+    static const QuantPreset gptq4_g32 = {"vibevoice-gptq4-g32", NULL, GPTQ, 4, 32, 1, 0, 0, 1};
+    const QuantPreset *qp = vp->gptq4 == 2 ? &gptq4_g32 : &gptq4;
     const Preset *p = vp->decoder;
     plan(p);
     plan_vibevoice(p->D, vp->shape->acoustic_dim, vp->shape->semantic_dim);
-    Blobs q = {0};
+    Blobs q = {0}, twin = {0};
     for (int i = 0; i < n_tensors; i++) {
         if (is_linear(tensors[i].name) && !strncmp(tensors[i].name, "model.language_model.", 21)) {
             Blobs tw = {0};
-            quantize_layer(&gptq4, &tensors[i], seed, &q, &tw);
-            free(tw.b[0].data);
+            quantize_layer(qp, &tensors[i], seed, &q, &tw);
+            if (qp->twin) {
+                twin.b = xrealloc(twin.b, sizeof *twin.b * (size_t)(twin.n + 1));
+                twin.b[twin.n++] = tw.b[0];
+            } else free(tw.b[0].data);
             free(tw.b);
-        } else plain_tensor(&tensors[i], seed, &q, NULL);
+        } else plain_tensor(&tensors[i], seed, &q, qp->twin ? &twin : NULL);
     }
+    char qc[256];
+    snprintf(qc, sizeof qc,
+             "\"quantization_config\":{\"quant_method\":\"gptq\",\"bits\":4,\"group_size\":%d,"
+             "\"sym\":true,\"desc_act\":false,\"damp_percent\":0.01,\"true_sequential\":true,"
+             "\"checkpoint_format\":\"gptq\"},",
+             qp->group);
     blobs_write(&q, out);
     copy_file(tokenizer, out, "tokenizer.json");
-    write_vibevoice_config(out, p, vp->shape->acoustic_dim, vp->shape->semantic_dim,
-                           "\"quantization_config\":{\"quant_method\":\"gptq\",\"bits\":4,"
-                           "\"group_size\":128,\"sym\":true,\"desc_act\":false,"
-                           "\"damp_percent\":0.01,\"true_sequential\":true,"
-                           "\"checkpoint_format\":\"gptq\"},",
+    write_vibevoice_config(out, p, vp->shape->acoustic_dim, vp->shape->semantic_dim, qc,
                            "float16");
+    if (qp->twin) {
+        char *tdir = xmalloc(strlen(out) + 8);
+        sprintf(tdir, "%s-twin", out);
+        if (mkdir(tdir, 0755) && errno != EEXIST) die("cannot create", tdir);
+        blobs_write(&twin, tdir);
+        copy_file(tokenizer, tdir, "tokenizer.json");
+        write_vibevoice_config(tdir, p, vp->shape->acoustic_dim, vp->shape->semantic_dim, "",
+                               "float32");
+        free(tdir);
+    }
     free(tensors);
     tensors = NULL, n_tensors = 0;
 }

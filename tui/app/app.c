@@ -680,8 +680,8 @@ void app_record_toggle(App *a) {
     }
     if (a->rec_live) a->rec_of[a->n_recs++ % 16] = a->rec_id; /* worker.h's numbering */
     a->rec_t0 = unum_now();
-    for (int i = 0; i < a->n_segs; i++) free(a->segs[i].text);
-    a->n_segs = 0;
+    transcript_clear(a);
+    a->seg_rec = a->rec_live ? a->rec_id : 0;
     if (a->rec_live) app_note(a, 0, "recording to %s", path);
     else
         app_note(a, 0, "recording to %s without a speech model: %s", path,
@@ -694,14 +694,13 @@ static void on_segment(App *a, const Event *e) {
     int k = e->segment.rec;
     while (*t == ' ') t++;
     int64_t rec = k >= a->n_recs - 16 && k < a->n_recs ? a->rec_of[k % 16] : 0;
-    if (a->st && rec && store_segment_add(a->st, rec, e->segment.t0, e->segment.t1, NULL, t, NULL))
+    if (a->st && rec &&
+        store_segment_add(a->st, rec, e->segment.t0, e->segment.t1, e->segment.speaker, t, NULL))
         app_note(a, 1, "%s", unum_error());
-    if (k != a->n_recs - 1) return; /* an earlier recording's tail: stored, not shown */
-    if (a->n_segs == a->cap_segs) {
-        a->cap_segs = a->cap_segs ? 2 * a->cap_segs : 32;
-        a->segs = xrealloc(a->segs, sizeof *a->segs * (size_t)a->cap_segs);
-    }
-    a->segs[a->n_segs++] = (Seg){e->segment.t0, e->segment.t1, xstrdup(t)};
+    /* an earlier recording's tail, or one while the pane shows another
+     * recording: stored, not shown */
+    if (k != a->n_recs - 1 || rec != a->seg_rec) return;
+    transcript_add(a, e->segment.t0, e->segment.t1, e->segment.speaker, t);
     a->dirty = 1;
 }
 
@@ -839,6 +838,7 @@ static void handle_events(App *a) {
             break;
         }
         case EV_TRANSCRIBE_FAILED: app_note(a, 1, "transcription: %s", e->failed.why); break;
+        case EV_WARNING: app_note(a, 1, "speech model: %s", e->failed.why); break;
         case EV_REPORT_PROGRESS:
             app_note(a, 0, "report: %s %d of %d", e->report_progress.stage,
                  e->report_progress.done + 1, e->report_progress.total);
@@ -1464,7 +1464,7 @@ int app_parse_args(int argc, char **argv, AppArgs *out) {
     Args g = {argc, 1, argv, 0};
     while (g.i < g.argc && !g.bad) {
         if (args_flag(&g, "-m", "--model")) out->model = args_value(&g);
-        else if (args_flag(&g, "--whisper", NULL)) out->whisper = args_value(&g);
+        else if (args_flag(&g, "--whisper", "--speech-model")) out->whisper = args_value(&g);
         else if (args_flag(&g, "--theme", NULL)) out->theme = args_value(&g);
         else args_unknown(&g, "the app");
     }
@@ -1573,7 +1573,7 @@ int app_main(const AppArgs *args) {
     worker_stop(a->wk);
     chat_clear(a);
     free(a->msgs);
-    for (int i = 0; i < a->n_segs; i++) free(a->segs[i].text);
+    transcript_clear(a);
     free(a->segs);
     keys_help_free(a->help, a->n_help);
     msglog_free(a);

@@ -111,6 +111,9 @@ typedef enum {
       "delete it, its reports and its file")                                                       \
     X(MEETING_TRANSCRIBE, "meeting_transcribe", MEETINGS, "t",                                     \
       "transcribe what is not transcribed")                                                        \
+    X(MEETING_SPEAKERS, "meeting_speakers", MEETINGS, "s",                                         \
+      "name the recording's speakers (S0, S1, ... from the speech model)")                         \
+    X(MEETING_VIEW, "meeting_view", MEETINGS, "v", "show its transcript in the transcript pane")   \
     X(PERSONA_DELETE, "persona_delete", PERSONAS, "d Delete", "delete the selected persona")       \
     X(TEMPLATE_DELETE, "template_delete", TEMPLATES, "d Delete", "delete the selected template")   \
     X(SIBLING_PREV, "sibling_prev", GLOBAL, "M-,",                                                 \

@@ -313,6 +313,10 @@ static void field_cursor(App *a, Rect b) {
     move(b.y, b.x + (u < b.w ? u : b.w));
 }
 int overlay_field_key(App *a, int key) { return editor_key(&a->ov_ed, key, a->W, 0); }
+void overlay_field_draw(App *a, Rect b) {
+    field_draw(a, b);
+    field_cursor(a, b);
+}
 
 static void search_draw(App *a, Rect b) {
     field_draw(a, b);
@@ -438,7 +442,8 @@ const OverlayOps app_overlays[OV_COUNT] = {
     [OV_LOG] = {"Messages, newest last (Esc closes)", KEYS_CTX_GLOBAL, NULL, log_draw, log_key},
     [OV_MODEL] = {"Open a model folder", KEYS_CTX_GLOBAL, NULL, model_draw, model_key},
     [OV_MODEL_SAVE] = {"Model loaded", KEYS_CTX_GLOBAL, NULL, model_save_draw, model_save_key},
-    [OV_MEETINGS] = {"Meetings: Enter read, r report, x export, R rename, d delete, t transcribe",
+    [OV_MEETINGS] = {"Meetings: Enter read, r report, x export, R rename, d delete, t transcribe, "
+                     "s speakers, v view",
                      KEYS_CTX_MEETINGS, meetings_actions, meetings_draw, meetings_key},
     [OV_MEETING_VIEW] = {"Report (Up/Down/PgUp/PgDn scroll, Left/Right other reports, Esc back)",
                          KEYS_CTX_GLOBAL, NULL, meetings_view_draw, meetings_view_key},
@@ -453,6 +458,10 @@ const OverlayOps app_overlays[OV_COUNT] = {
     [OV_LIST_RENAME] = {"Rename?", KEYS_CTX_GLOBAL, NULL, list_rename_draw, list_rename_key},
     [OV_LIST_DELETE] = {"Delete? y / n", KEYS_CTX_GLOBAL, NULL, list_delete_draw, list_delete_key},
     [OV_ASK] = {"Please confirm", KEYS_CTX_GLOBAL, NULL, history_ask_draw, history_ask_key},
+    [OV_SPEAKERS] = {"Speakers (Enter names the selected one, Esc back)", KEYS_CTX_GLOBAL, NULL,
+                     speakers_draw, speakers_key},
+    [OV_SPEAKER_NAME] = {"Speaker's name (Enter saves; empty shows the label)", KEYS_CTX_GLOBAL,
+                         NULL, speakers_name_draw, speakers_name_key},
 };
 
 void overlay_draw(App *a) {

@@ -5,7 +5,8 @@
  * (what `unum meeting export` prints); rename; delete (asked, y/n: the
  * row, its transcript and reports, and its file); and transcription of a
  * recording whose transcript is not whole (one made without a speech
- * model, or recovered after a crash). See pane.h.
+ * model, or recovered after a crash); its speakers named (overlay_speakers.c);
+ * its transcript shown in the transcript pane. See pane.h.
  *
  * The library's state is this file's: the list as read when it opened (and
  * after each change), the selection, and the report being read. */
@@ -197,10 +198,25 @@ static int act_transcribe(App *a) {
     return R_DONE;
 }
 
+static int act_speakers(App *a) {
+    const StoreMeeting *m = selected();
+    if (m) speakers_open(a, m->id, OV_MEETINGS);
+    return R_DONE;
+}
+
+static int act_view(App *a) {
+    const StoreMeeting *m = selected();
+    if (!m) return R_HANDLED;
+    transcript_show(a, m->id);
+    if (a->seg_rec == m->id) a->ov = OV_NONE;
+    return R_DONE;
+}
+
 const ActionFn meetings_actions[KEYS_N_ACTIONS] = {
-    [KEYS_MEETING_OPEN] = act_open,     [KEYS_MEETING_REPORT] = act_report,
-    [KEYS_MEETING_EXPORT] = act_export, [KEYS_MEETING_RENAME] = act_rename,
-    [KEYS_MEETING_DELETE] = act_delete, [KEYS_MEETING_TRANSCRIBE] = act_transcribe,
+    [KEYS_MEETING_OPEN] = act_open,         [KEYS_MEETING_REPORT] = act_report,
+    [KEYS_MEETING_EXPORT] = act_export,     [KEYS_MEETING_RENAME] = act_rename,
+    [KEYS_MEETING_DELETE] = act_delete,     [KEYS_MEETING_TRANSCRIBE] = act_transcribe,
+    [KEYS_MEETING_SPEAKERS] = act_speakers, [KEYS_MEETING_VIEW] = act_view,
 };
 
 /* ------------------------------------------------------------ the reader */
@@ -329,6 +345,7 @@ void meetings_confirm_key(App *a, int key) {
     } else {
         app_note(a, 0, "recording %lld and its file %s deleted", (long long)id, path);
         if (a->last_rec == id) a->last_rec = 0;
+        if (a->seg_rec == id) transcript_clear(a);
     }
     free(path);
     reload(a);

@@ -25,6 +25,7 @@
 #include "store/persona.h"
 #include "store/search.h"
 #include "store/session.h"
+#include "store/speakers.h"
 #include "store/store.h"
 #include "store/template.h"
 
@@ -56,6 +57,8 @@ typedef enum {
     OV_LIST_RENAME,     /* an edit renames a persona or template (list_edit.c) */
     OV_LIST_DELETE,     /* delete a persona or template? y / n */
     OV_ASK,
+    OV_SPEAKERS,        /* a recording's speakers and their names (overlay_speakers.c) */
+    OV_SPEAKER_NAME,    /* the name of one */
     OV_COUNT
 } Overlay;
 
@@ -86,6 +89,7 @@ typedef struct {
 typedef struct {
     double t0, t1;
     char *text;
+    char *speaker; /* the speech model's label, NULL when none */
 } Seg;
 
 typedef struct App {
@@ -158,6 +162,11 @@ typedef struct App {
     int rec_live;   /* the recording in progress goes to the live transcriber */
     int rec_paused; /* ... and is paused (capture_pause) */
     int seg_scroll;
+    /* the recording whose segments the pane shows (0: none stored), and
+     * its speakers' names as last read (pane_transcript.c) */
+    int64_t seg_rec;
+    StoreSpeaker *spk;
+    size_t n_spk;
 
     /* panes and overlays */
     PaneId focus;
@@ -231,6 +240,8 @@ void overlay_report_offer(App *a, int64_t rec);
 /* overlay.c: an editing key for the one-line field (a->ov_ed); 1 when it
  * was one. */
 int overlay_field_key(App *a, int key);
+/* The one-line field at the top of b, the cursor in it. */
+void overlay_field_draw(App *a, Rect b);
 
 /* overlay_meetings.c: the meetings library, its overlays' parts (the table
  * is overlay.c's) and what the app tells it. */
@@ -253,6 +264,29 @@ void meetings_export_key(App *a, int key);
 void meetings_rename_key(App *a, int key);
 void meetings_confirm_draw(App *a, Rect b);
 void meetings_confirm_key(App *a, int key);
+
+/* pane_transcript.c: the segments the pane shows. Clears them (and
+ * forgets their recording); adds one (text and label copied; speaker NULL
+ * or '' for none); shows the stored transcript of recording rec instead
+ * (refused, with a note, while recording); reads the names of a->seg_rec's
+ * speakers again. */
+void transcript_clear(App *a);
+void transcript_add(App *a, double t0, double t1, const char *speaker, const char *text);
+void transcript_show(App *a, int64_t rec);
+void transcript_names_reload(App *a);
+/* What the pane shows for label: its name, else the label; *colour the
+ * theme element of its colour (THEME_SPEAKER_1.., one per speaker in turn). */
+const char *transcript_speaker(App *a, const char *label, int *colour);
+
+/* overlay_speakers.c: the speakers dialog. Lists recording rec's labels
+ * with their names, segments and time; Enter edits the selected one's
+ * name (an empty name takes it away); Esc goes back to back (OV_NONE or
+ * the library). */
+void speakers_open(App *a, int64_t rec, Overlay back);
+void speakers_draw(App *a, Rect b);
+void speakers_key(App *a, int key);
+void speakers_name_draw(App *a, Rect b);
+void speakers_name_key(App *a, int key);
 
 /* pane_chat.c: one laid-out markdown line at (y, x) in w columns, styled
  * as the chat shows replies. */

@@ -67,7 +67,15 @@
     X(ERROR, "error", "error messages", 203, -1, THEME_A_BOLD, THEME_A_BOLD | THEME_A_REVERSE)     \
     X(HELP_KEY, "help_key", "key names in the help overlay", 221, -1, THEME_A_BOLD, THEME_A_BOLD)  \
     X(HELP_TEXT, "help_text", "descriptions in the help overlay", 252, -1, 0, 0)                   \
-    X(DIM, "dim", "secondary text", 243, -1, 0, THEME_A_DIM)
+    X(DIM, "dim", "secondary text", 243, -1, 0, THEME_A_DIM)                                       \
+    X(SPEAKER_1, "speaker_1", "the first speaker's name in a transcript", 114, -1, THEME_A_BOLD,   \
+      THEME_A_BOLD)                                                                                \
+    X(SPEAKER_2, "speaker_2", "the second speaker's name", 81, -1, THEME_A_BOLD,                   \
+      THEME_A_BOLD | THEME_A_UNDERLINE)                                                            \
+    X(SPEAKER_3, "speaker_3", "the third speaker's name", 221, -1, THEME_A_BOLD,                   \
+      THEME_A_BOLD | THEME_A_ITALIC)                                                               \
+    X(SPEAKER_4, "speaker_4", "the fourth speaker's name (the fifth takes the first's again)",     \
+      213, -1, THEME_A_BOLD, THEME_A_UNDERLINE)
 
 typedef enum {
 #define X(id, name, desc, fg, bg, attrs, mono) THEME_##id,

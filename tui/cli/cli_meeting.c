@@ -10,6 +10,7 @@
 #include "tui/cli/cli_store.h"
 #include "tui/core/meeting.h"
 #include "store/meeting_store.h"
+#include "store/speakers.h"
 #include "engine/models.h"
 #include "engine/modeldir.h"
 #include "engine/remote.h"
@@ -59,7 +60,7 @@ static int summarize(int argc, char **argv) {
         else if (args_flag(&a, "--persona", NULL)) persona = args_value(&a);
         else if (args_flag(&a, "-m", "--model")) model = args_value(&a);
         else if (args_flag(&a, "--report-model", NULL)) report_model = args_value(&a);
-        else if (args_flag(&a, "--whisper", NULL)) whisper = args_value(&a);
+        else if (args_flag(&a, "--whisper", "--speech-model")) whisper = args_value(&a);
         else if (args_flag(&a, "-o", "--output")) out = args_value(&a);
         else if (args_flag(&a, "--backend", NULL)) backend = args_backend(&a);
         else if (args_flag(&a, "--threads", NULL)) args_int(&a, 1, 1024, &threads);
@@ -297,12 +298,95 @@ static int show_or_export(int argc, char **argv, int export) {
     return rc;
 }
 
+/* ------------------------------------------------------------ speakers */
+
+/* The LABEL of a LABEL=NAME argument (new string). */
+static char *arg_label(const char *arg) {
+    char *label = xstrdup(arg);
+    *strchr(label, '=') = 0;
+    return label;
+}
+
+static int speakers_list(Store *st, int64_t rec) {
+    StoreSpeaker *sp;
+    size_t n;
+    if (store_speaker_list(st, rec, &sp, &n)) return cli_fail();
+    if (!n)
+        term_printf(stderr,
+                    "unum: recording %lld has no speaker labels (its speech model does "
+                    "not tell speakers apart)\n",
+                    (long long)rec);
+    for (size_t i = 0; i < n; i++) {
+        int s = (int)(sp[i].seconds + 0.5);
+        term_printf(stdout, "%s\t%s\t%lld segment%s\t%d:%02d\n", sp[i].label,
+                    sp[i].name[0] ? sp[i].name : "(no name)", (long long)sp[i].segments,
+                    sp[i].segments == 1 ? "" : "s", s / 60, s % 60);
+    }
+    store_speakers_free(sp, n);
+    return 0;
+}
+
+/* unum meeting speakers ID [LABEL=NAME | LABEL=]...: every change in one
+ * transaction, so that a refused one leaves the names as they were. */
+static int speakers(int argc, char **argv) {
+    int64_t rec;
+    if (argc < 3 || parse_id(argv[2], &rec)) {
+        term_printf(stderr, "unum meeting speakers: give a recording ID (then LABEL=NAME to "
+                            "name a speaker, LABEL= to take its name away)\n");
+        return EXIT_USAGE;
+    }
+    for (int i = 3; i < argc; i++) {
+        const char *eq = strchr(argv[i], '=');
+        if (!eq || eq == argv[i]) {
+            term_printf(stderr,
+                        "unum meeting speakers: '%s': give LABEL=NAME (S1=Priya) or "
+                        "LABEL= to take the name away\n",
+                        argv[i]);
+            return EXIT_USAGE;
+        }
+    }
+    Store *st = cli_open_db();
+    if (!st) return 1;
+    if (argc == 3) {
+        int rc = speakers_list(st, rec);
+        store_close(st);
+        return rc;
+    }
+    int rc = store_begin(st);
+    for (int i = 3; !rc && i < argc; i++) {
+        char *label = arg_label(argv[i]);
+        rc = store_speaker_set(st, rec, label, strchr(argv[i], '=') + 1);
+        free(label);
+    }
+    if (!rc) rc = store_commit(st);
+    if (rc) {
+        store_rollback(st);
+        cli_fail();
+    } else {
+        for (int i = 3; i < argc; i++) {
+            char *label = arg_label(argv[i]);
+            char *name = store_speaker_resolve(st, rec, label);
+            if (name && strcmp(name, label))
+                term_printf(stderr, "unum: recording %lld: %s is %s\n", (long long)rec, label,
+                            name);
+            else
+                term_printf(stderr, "unum: recording %lld: %s has no name\n", (long long)rec,
+                            label);
+            free(name);
+            free(label);
+        }
+    }
+    store_close(st);
+    return rc ? 1 : 0;
+}
+
 int cli_meeting(int argc, char **argv) {
     const char *sub = argc > 1 ? argv[1] : NULL;
     if (sub && !strcmp(sub, "summarize")) return summarize(argc, argv);
     if (sub && !strcmp(sub, "list") && argc == 2) return list();
     if (sub && !strcmp(sub, "show")) return show_or_export(argc, argv, 0);
     if (sub && !strcmp(sub, "export")) return show_or_export(argc, argv, 1);
+    if (sub && !strcmp(sub, "speakers")) return speakers(argc, argv);
     term_printf(stderr,
                 "usage: unum meeting summarize (--recording ID | FILE.wav) --template NAME\n"
                 "                              [--persona NAME] [-m MODEL] [--report-model MODEL]\n"
@@ -311,6 +395,7 @@ int cli_meeting(int argc, char **argv) {
                 "[--escalate-below P]]\n"
                 "                              [--lora DIR[:SCALE]]... (in place of the "
                 "template's adapters)\n"
-                "       unum meeting list | show ID | export ID [--format md|json|vtt|srt]\n");
+                "       unum meeting list | show ID | export ID [--format md|json|vtt|srt]\n"
+                "       unum meeting speakers ID [LABEL=NAME | LABEL=]...\n");
     return EXIT_USAGE;
 }

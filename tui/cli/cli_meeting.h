@@ -5,6 +5,9 @@
  *   unum meeting list                      recordings with duration and report count
  *   unum meeting show ID                   transcript with timestamps
  *   unum meeting export ID [--format md|json|vtt|srt]
+ *   unum meeting speakers ID [LABEL=NAME | LABEL=]...
+ *                                          the speakers' labels, names, segments
+ *                                          and time spoken; or names them
  *
  * summarize imports a WAV (or takes a stored recording), transcribes what
  * is not transcribed yet (resuming), writes the report (meeting.h), stores

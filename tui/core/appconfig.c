@@ -148,11 +148,12 @@ int app_config_parse(AppConfig *c, const char *text, size_t len, const char *nam
                                      "stage2",      "escalate_below", "stage2_backend",
                                      "adapter",     "lora",    "lora_threshold",
                                      "report_model", "draft",  "draft_n", "mouse",
-                                     "mem_budget"};
+                                     "mem_budget", "speech_model"};
         int key = -1;
         for (int i = 0; i < (int)(sizeof keys / sizeof *keys); i++)
             if (!strcmp(k, keys[i])) key = i;
         if (key < 0) return unum_error_set("%s:%d: unknown setting \"%s\"", name, line, k);
+        if (key == 23) key = 1; /* speech_model is whisper's other name (any speech model) */
         if (key != 15 && (seen & (1u << key)))
             return unum_error_set("%s:%d: %s is set twice", name, line, k);
         seen |= 1u << key;

@@ -67,20 +67,62 @@ static char *trimmed_copy(const char *t) {
     return c;
 }
 
+/* Who speaks segment g: the name given, else the model's label ('' when
+ * the model labels none). */
+static const char *seg_who(const StoreSegment *g) { return g->name[0] ? g->name : g->speaker; }
+
+/* s with WebVTT's special characters as character references: '&', '<'
+ * and '>' could otherwise open a tag or end the voice tag early. */
+static void buf_vtt(Buf *b, const char *s) {
+    for (; *s; s++) {
+        if (*s == '&') buf_printf(b, "&amp;");
+        else if (*s == '<') buf_printf(b, "&lt;");
+        else if (*s == '>') buf_printf(b, "&gt;");
+        else buf_printf(b, "%c", *s);
+    }
+}
+
+/* s with every ASCII punctuation character backslash-escaped, which
+ * CommonMark reads as that character: no emphasis, link, code, HTML or
+ * heading can come out of a name. */
+static void buf_md(Buf *b, const char *s) {
+    for (; *s; s++) {
+        if (strchr("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~", *s) && *s) buf_printf(b, "\\");
+        buf_printf(b, "%c", *s);
+    }
+}
+
 char *meeting_transcript_text(Store *st, int64_t rec_id, const char *format) {
     StoreSegment *g;
     size_t n;
     if (store_segment_list(st, rec_id, &g, &n)) return NULL;
     Buf b = {0};
     int vtt = format && !strcmp(format, "vtt"), srt = format && !strcmp(format, "srt");
+    int md = format && !strcmp(format, "md");
     buf_printf(&b, "%s", vtt ? "WEBVTT\n\n" : "");
     for (size_t i = 0; i < n; i++) {
         char a[32], z[32], *text = trimmed_copy(g[i].text);
+        const char *who = seg_who(&g[i]);
         clock_text(a, sizeof a, g[i].start_s, srt ? ',' : '.', vtt || srt);
         clock_text(z, sizeof z, g[i].end_s, srt ? ',' : '.', vtt || srt);
-        if (srt) buf_printf(&b, "%zu\n%s --> %s\n%s\n\n", i + 1, a, z, text);
-        else if (vtt) buf_printf(&b, "%s --> %s\n%s\n\n", a, z, text);
-        else buf_printf(&b, "[%s -> %s] %s\n", a, z, text);
+        if (srt) buf_printf(&b, "%zu\n%s --> %s\n", i + 1, a, z);
+        else if (vtt) buf_printf(&b, "%s --> %s\n", a, z);
+        else buf_printf(&b, "[%s -> %s] ", a, z);
+        if (vtt) { /* a voice span: <v Name>text */
+            if (*who) {
+                buf_printf(&b, "<v ");
+                buf_vtt(&b, who);
+                buf_printf(&b, ">");
+            }
+            buf_vtt(&b, text);
+        } else if (md && *who) {
+            buf_printf(&b, "**");
+            buf_md(&b, who);
+            buf_printf(&b, ":** %s", text);
+        } else {
+            buf_printf(&b, "%s%s%s", who, *who ? ": " : "", text);
+        }
+        buf_printf(&b, "%s", srt || vtt ? "\n\n" : md ? "  \n" : "\n");
         free(text);
     }
     store_segments_free(g, n);
@@ -101,7 +143,7 @@ char *meeting_export(Store *st, int64_t rec_id, const char *format) {
     } else if (!strcmp(format, "md")) { /* the newest report, else the transcript */
         text = m.reports ? store_report_latest(st, rec_id) : NULL;
         if (!m.reports) {
-            char *tr = meeting_transcript_text(st, rec_id, NULL);
+            char *tr = meeting_transcript_text(st, rec_id, "md");
             if (tr) {
                 Buf b = {0};
                 buf_printf(&b, "# Transcript of recording %lld\n\n%s", (long long)rec_id, tr);
@@ -126,6 +168,8 @@ char *meeting_export(Store *st, int64_t rec_id, const char *format) {
                 cJSON_AddNumberToObject(o, "start", g[i].start_s);
                 cJSON_AddNumberToObject(o, "end", g[i].end_s);
                 cJSON_AddStringToObject(o, "speaker", g[i].speaker);
+                if (g[i].name[0]) cJSON_AddStringToObject(o, "speaker_name", g[i].name);
+                else cJSON_AddNullToObject(o, "speaker_name");
                 cJSON_AddStringToObject(o, "text", g[i].text);
                 cJSON_AddItemToArray(segs, o);
             }
@@ -391,11 +435,41 @@ static int is_action_items(const char *title) {
            strstr(low, "next step");
 }
 
-static char *section_prompt(const char *material_kind, const char *material,
-                            const TemplateSection *sec) {
+/* The speakers of segments g[0..n) in the order they first speak, each
+ * once, by name (else label), joined with ", " (new string; '' when the
+ * transcript tells no speakers apart). */
+static char *speaker_list(const StoreSegment *g, size_t n) {
     Buf b = {0};
-    buf_printf(&b, "Here is %s.\n\n%s\n\nWrite the section \"%s\" of a meeting report from it. %s %s",
-               material_kind, material, sec->title, sec->instruction, format_rule(sec->format));
+    for (size_t i = 0; i < n; i++) {
+        if (!g[i].speaker[0]) continue;
+        int seen = 0;
+        for (size_t j = 0; j < i && !seen; j++) seen = !strcmp(g[j].speaker, g[i].speaker);
+        if (!seen) buf_printf(&b, "%s%s", b.n ? ", " : "", seg_who(&g[i]));
+    }
+    return b.s ? b.s : xstrdup("");
+}
+
+/* A section's instruction with its variables filled in (new string):
+ * {{speakers}} becomes the list of speakers (template.h). */
+static char *instruction_text(const char *instr, const char *speakers) {
+    static const char var[] = "{{speakers}}";
+    Buf b = {0};
+    buf_printf(&b, "%s", "");
+    for (const char *at; (at = strstr(instr, var)); instr = at + sizeof var - 1)
+        buf_printf(&b, "%.*s%s", (int)(at - instr), instr,
+                   speakers[0] ? speakers : "(the transcript does not tell speakers apart)");
+    buf_printf(&b, "%s", instr);
+    return b.s;
+}
+
+static char *section_prompt(const char *material_kind, const char *material,
+                            const TemplateSection *sec, const char *speakers) {
+    Buf b = {0};
+    char *instr = instruction_text(sec->instruction, speakers);
+    buf_printf(&b,
+               "Here is %s.\n\n%s\n\nWrite the section \"%s\" of a meeting report from it. %s %s",
+               material_kind, material, sec->title, instr, format_rule(sec->format));
+    free(instr);
     if (is_action_items(sec->title))
         buf_printf(&b, " For each action item, give its owner and due date when the meeting "
                        "names them.");
@@ -439,10 +513,11 @@ static char *join(const Lines *l, int from, int to) {
 }
 
 /* The most room any section's prompt needs besides the material. */
-static int section_room(const Writer *w, const char *sys, const Template *tp, MeetingParams *p) {
+static int section_room(const Writer *w, const char *sys, const Template *tp, MeetingParams *p,
+                        const char *speakers) {
     int most = 0;
     for (size_t k = 0; k < tp->n_sections; k++) {
-        char *q = section_prompt("the notes", "", &tp->sections[k]);
+        char *q = section_prompt("the notes", "", &tp->sections[k], speakers);
         int n = n_tokens(w, sys, q);
         free(q);
         if (n > most) most = n;
@@ -570,13 +645,16 @@ int meeting_report(Store *st, Engine *e, int64_t rec_id, const char *template_na
         char at[32], *text = trimmed_copy(g[i].text);
         clock_text(at, sizeof at, g[i].start_s, '.', 0);
         Buf b = {0};
-        buf_printf(&b, "[%s] %s%s%s", at, g[i].speaker[0] ? g[i].speaker : "",
-                   g[i].speaker[0] ? ": " : "", text);
+        const char *who = seg_who(&g[i]);
+        buf_printf(&b, "[%s] %s%s%s", at, who, *who ? ": " : "", text);
         lines_push(&material, b.s);
         free(text);
     }
+    /* the speakers, as the transcript shows them, for the header and the
+     * templates' {{speakers}} */
+    char *speakers = speaker_list(g, n_seg);
     /* reduce the material until every section's prompt fits with its answer */
-    int room = rc ? 0 : section_room(w, sys, &tp, p);
+    int room = rc ? 0 : section_room(w, sys, &tp, p, speakers);
     for (int round = 0; !rc; round++) {
         char *all = join(&material, 0, material.n);
         int need = n_tokens(w, NULL, all) + room;
@@ -595,7 +673,7 @@ int meeting_report(Store *st, Engine *e, int64_t rec_id, const char *template_na
     char *all = rc ? NULL : join(&material, 0, material.n);
     for (size_t k = 0; !rc && k < tp.n_sections; k++) {
         if (p->progress) p->progress(p->ud, MEET_WRITING, (double)k, (double)tp.n_sections);
-        char *q = section_prompt(kind, all, &tp.sections[k]);
+        char *q = section_prompt(kind, all, &tp.sections[k], speakers);
         int stop;
         char *text = generate(w, p, sys, q, p->section_tokens, &stop);
         free(q);
@@ -616,16 +694,8 @@ int meeting_report(Store *st, Engine *e, int64_t rec_id, const char *template_na
         Buf md = {0};
         buf_printf(&md, "# %s: %s\n\n", tp.name, name);
         buf_printf(&md, "- Date: %s\n- Duration: %s\n", m.created, dur);
-        /* attendees, when the transcript names speakers */
-        Buf who = {0};
-        for (size_t i = 0; i < n_seg; i++) {
-            if (!g[i].speaker[0]) continue;
-            int seen = 0;
-            for (size_t j = 0; j < i; j++) seen |= !strcmp(g[j].speaker, g[i].speaker);
-            if (!seen) buf_printf(&who, "%s%s", who.n ? ", " : "", g[i].speaker);
-        }
-        if (who.n) buf_printf(&md, "- Attendees: %s\n", who.s);
-        free(who.s);
+        /* attendees, when the transcript tells speakers apart */
+        if (speakers[0]) buf_printf(&md, "- Attendees: %s\n", speakers);
         buf_printf(&md, "- Template: %s; persona: %s; model: %s%s%s\n\n", tp.name,
                    persona ? persona : "(none)", model, *ad_label ? "; adapters: " : "",
                    ad_label);
@@ -642,6 +712,7 @@ int meeting_report(Store *st, Engine *e, int64_t rec_id, const char *template_na
         if (p->progress) p->progress(p->ud, MEET_WRITING, (double)tp.n_sections, (double)tp.n_sections);
     }
     free(body.s);
+    free(speakers);
     lines_free(&material);
     store_segments_free(g, n_seg);
     if (m.path) store_meeting_free(&m);

@@ -100,14 +100,21 @@ int meeting_transcribe(Store *st, Transcriber *t, int64_t rec_id, MeetingParams 
 int meeting_report(Store *st, Engine *e, int64_t rec_id, const char *template_name,
                    const char *persona, MeetingParams *p, char **markdown, int64_t *report_id);
 
-/* "[mm:ss.xx -> mm:ss.xx] text" lines of the recording's transcript, or
- * subtitles: format "vtt" or "srt" (new string; NULL with the error set). */
+/* "[mm:ss.xx -> mm:ss.xx] Who: text" lines of the recording's transcript
+ * (format NULL), the same for markdown ("md": "**Who:** text", each line a
+ * hard break), or subtitles: "vtt" (a voice span "<v Who>text") or "srt"
+ * ("Who: text"). Who is the speaker's name (store/speakers.h), else its
+ * label; segments without a label show their text alone. A name is escaped
+ * where its format gives characters a meaning: '&', '<' and '>' as
+ * character references in WebVTT (the cue text too), ASCII punctuation
+ * backslash-escaped in markdown. New string; NULL with the error set. */
 char *meeting_transcript_text(Store *st, int64_t rec_id, const char *format);
 
 /* What `unum meeting show` and `export` print, and the app's library
  * writes: format NULL the timestamped transcript; "md" the newest report,
  * else the transcript under a heading; "json" the recording, its segments
- * and its newest report; "vtt" or "srt" subtitles. A new string, or NULL
+ * and its newest report (each segment's "speaker" label and
+ * "speaker_name", null when unnamed); "vtt" or "srt" subtitles. A new string, or NULL
  * with the error set (an unknown format names itself). */
 char *meeting_export(Store *st, int64_t rec_id, const char *format);
 

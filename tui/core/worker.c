@@ -150,7 +150,7 @@ static Event *event_new(EventKind kind) {
 /* A failure event (EV_*_FAILED) saying why. */
 static Event *event_failed(EventKind kind, const char *why) {
     assert(kind == EV_LOAD_FAILED || kind == EV_REPLY_FAILED || kind == EV_WHISPER_FAILED ||
-           kind == EV_TRANSCRIBE_FAILED || kind == EV_REPORT_FAILED);
+           kind == EV_TRANSCRIBE_FAILED || kind == EV_REPORT_FAILED || kind == EV_WARNING);
     Event *e = event_new(kind);
     e->failed.why = xstrdup(why ? why : "");
     return e;
@@ -165,6 +165,7 @@ void event_free(Event *e) {
         case EV_REPLY_FAILED:
         case EV_WHISPER_FAILED:
         case EV_TRANSCRIBE_FAILED:
+        case EV_WARNING:
         case EV_REPORT_FAILED: free(e->failed.why); break;
         case EV_TOKEN: free(e->token); break;
         case EV_REPLY_DONE:
@@ -172,7 +173,10 @@ void event_free(Event *e) {
             break;
         case EV_REPLY_RESTART: break;
         case EV_WHISPER_LOADED: free(e->whisper.model); break;
-        case EV_SEGMENT: free(e->segment.text); break;
+        case EV_SEGMENT:
+            free(e->segment.text);
+            free(e->segment.speaker);
+            break;
         case EV_REPORT_PROGRESS: free(e->report_progress.stage); break;
         case EV_REPORT_DONE: free(e->report.markdown); break;
         case EV_PULL_PROGRESS: free(e->pull_progress.repo), free(e->pull_progress.file); break;
@@ -918,6 +922,11 @@ static void report_done(Worker *w) {
     models_release(w->models, ROLE_REPORT);
 }
 
+/* A speech model's warning, for the message log (the work goes on). */
+static void speech_warning(void *ud, const char *msg) {
+    post(ud, event_failed(EV_WARNING, msg));
+}
+
 static void do_report(Worker *w, Request *r) {
     Event *ev = NULL;
     Engine *writer = NULL;
@@ -929,6 +938,7 @@ static void do_report(Worker *w, Request *r) {
     } else {
         MeetingParams p;
         meeting_defaults(&p);
+        p.warning = speech_warning;
         p.progress = report_progress;
         p.ud = w;
         p.cancel = &w->report_cancel;
@@ -982,6 +992,7 @@ static void do_transcribe(Worker *w, Request *r) {
     } else {
         MeetingParams p;
         meeting_defaults(&p);
+        p.warning = speech_warning;
         p.progress = transcribe_progress;
         p.ud = w;
         p.no_fallback = 1;
@@ -1000,6 +1011,7 @@ static int on_segment(void *user, const TSegment *s) {
     Worker *w = user;
     Event *e = event_new(EV_SEGMENT);
     e->segment.text = xstrdup(s->text ? s->text : "");
+    e->segment.speaker = s->speaker && s->speaker[0] ? xstrdup(s->speaker) : NULL;
     e->segment.t0 = s->start;
     e->segment.t1 = s->end;
     e->segment.rec = w->gen;
@@ -1014,6 +1026,7 @@ static void live_params(Worker *w, TranscribeParams *p) {
     transcribe_defaults(p);
     p->temperature_inc = 0;
     p->on_segment = on_segment;
+    p->on_warning = speech_warning;
     p->ud = w;
     p->cancel = &w->stream_cancel;
 }

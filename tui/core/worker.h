@@ -47,6 +47,8 @@ typedef enum {
     EV_PULL_DONE,         /* pull */
     EV_TRANSCRIBED,       /* transcribed: a stored recording's transcript is whole */
     EV_MODELS,            /* models: the models loaded besides the chat model changed */
+    EV_WARNING,           /* failed: a warning from the speech model (a repetition loop
+                           * cut, output kept as text), work going on */
 } EventKind;
 
 typedef struct Event {
@@ -82,6 +84,7 @@ typedef struct Event {
         } whisper;
         struct {
             char *text;
+            char *speaker; /* the speech model's label ("S0"), NULL when it has none */
             double t0, t1; /* seconds from the start of the recording */
             int rec;       /* the recording's number (0, 1, .. in worker_audio_end order) */
         } segment;
