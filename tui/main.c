@@ -40,7 +40,7 @@ static const char usage[] =
     "                                  --lora: a PEFT LoRA adapter applied with its scale\n"
     "                                  (repeatable; docs/adapters.md)\n"
     "      [--draft D [--draft-n K]]\n"
-    "      [--audio FILE.wav]         VibeVoice-ASR: also the speech encoders on the file\n"
+    "      [--audio FILE.wav]          VibeVoice-ASR: also the speech encoders on the file\n"
     "                                  (best of --reps; seconds per minute of audio)\n"
     "  calibrate -m SMALL --stage2 BIG --prompts FILE --rate R [-n N] [--save]\n"
     "                                  the --escalate-below that escalates about R of the prompts\n"
