@@ -13,7 +13,11 @@
 #include <string.h>
 
 #define MIXER_K 7           /* Block1D's depthwise kernel (the published default) */
-#define SEGMENT_SECONDS 60  /* the published streaming segment */
+/* Segment lengths: the published streaming code's 60 s on a GPU; 10 s on
+ * the CPU, as fast there (43.9 and 44.2 s per audio minute) with a third of
+ * the memory (peak RSS 2.0 GB against 4.7 GB with the published encoders) */
+#define SEGMENT_SECONDS 60
+#define SEGMENT_SECONDS_CPU 10
 #define MAX_FRAMES (1 << 15) /* ids -(1 + tag * MAX_FRAMES + frame) stay in int32 */
 
 /* ------------------------------------------------------------ config */
@@ -649,7 +653,8 @@ int vibevoice_encode(VibeVoice *v, const float *pcm, size_t n, int segment, floa
     if (!n) return unum_error_set("no audio to encode");
     size_t F = vibevoice_frames(v, n);
     if (F > MAX_FRAMES) return too_long(v, n);
-    if (segment <= 0) segment = SEGMENT_SECONDS * v->rate / v->hop;
+    if (segment <= 0)
+        segment = (v->e->be->device_bytes ? SEGMENT_SECONDS : SEGMENT_SECONDS_CPU) * v->rate / v->hop;
     if (segment < 1) segment = 1;
     Backend *be = v->e->be;
     VVEncoder *encs[2] = {v->acoustic, v->semantic};

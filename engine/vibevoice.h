@@ -73,7 +73,7 @@ typedef void (*vibevoice_progress_fn)(void *user, size_t done, size_t total);
 /* Encodes n samples of normalized audio at v->rate. Each output may be
  * NULL; host float32, frames x width: acoustic and semantic means
  * [F x vae_dim], and the summed connector rows [F x hidden]. segment: the
- * frames per encoded segment (0: 60 s). 0, UNUM_CANCELLED, or -1 with the
+ * frames per encoded segment (0: 60 s on a GPU, 10 s on the CPU). 0, UNUM_CANCELLED, or -1 with the
  * error set. */
 int vibevoice_encode(VibeVoice *v, const float *pcm, size_t n, int segment, float *acoustic,
                      float *semantic, float *embeds, vibevoice_progress_fn fn, void *user,
@@ -109,7 +109,7 @@ int vibevoice_mark_frames(const VibeVoice *v, int32_t *ids, size_t n, size_t fra
 
 typedef struct {
     int max_tokens;    /* 0: as many as the context allows */
-    int segment;       /* encoder segment in frames (0: 60 s) */
+    int segment;       /* encoder segment in frames (0: the default, vibevoice_encode) */
     /* as TranscribeParams': each segment as soon as it is complete; progress
      * of encoding then of decoding (seconds of audio covered) */
     int (*on_segment)(void *ud, const TSegment *s);
