@@ -167,7 +167,11 @@ struct VVEncoder {
     int dims[VV_MAX_STAGES];
     Conv head;
     int hop;
-    /* the work buffers (backend memory), sized for one segment */
+};
+
+/* The work buffers (backend memory), sized for one segment of either
+ * encoder: they run one after the other, so one set serves both. */
+struct VVWork {
     float *x, *in, *col, *y, *h;
     size_t seg_samples;
 };
@@ -245,17 +249,19 @@ static void enc_free(VVEncoder *enc, Backend *be) {
         }
         free(enc->blocks[i]);
     }
-    float *bufs[] = {enc->x, enc->in, enc->col, enc->y, enc->h};
-    for (size_t k = 0; k < sizeof bufs / sizeof *bufs; k++)
-        if (bufs[k]) be->free(be, bufs[k]);
     free(enc);
 }
 
-/* Sizes the work buffers for segments of seg frames. */
-static int enc_buffers(VVEncoder *enc, Backend *be, int seg) {
-    float **bufs[] = {&enc->x, &enc->in, &enc->col, &enc->y, &enc->h};
+static void work_free(VVWork *w, Backend *be) {
+    float **bufs[] = {&w->x, &w->in, &w->col, &w->y, &w->h};
     for (size_t k = 0; k < sizeof bufs / sizeof *bufs; k++)
         if (*bufs[k]) be->free(be, *bufs[k]), *bufs[k] = NULL;
+    w->seg_samples = 0;
+}
+
+/* The floats each work buffer needs for segments of seg frames of enc:
+ * need[] in the order x, in, col, y, h (raised, never lowered). */
+static void work_need(const VVEncoder *enc, int seg, size_t need[5]) {
     size_t L = (size_t)seg * enc->hop, act = L, in = 0, col = 0, hid = 0;
     for (int i = 0; i < enc->c.n_stages; i++) {
         const Conv *cv = &enc->down[i];
@@ -270,11 +276,26 @@ static int enc_buffers(VVEncoder *enc, Backend *be, int seg) {
     in = fmax(in, (double)(L + enc->head.ctx + 1) * enc->head.cin);
     col = fmax(col, (double)L * enc->head.cin * enc->head.K);
     act = fmax(act, (double)L * enc->head.cout);
-    enc->seg_samples = (size_t)seg * enc->hop;
-    if (!(enc->x = be->alloc(be, act)) || !(enc->in = be->alloc(be, in)) ||
-        !(enc->col = be->alloc(be, col)) || !(enc->y = be->alloc(be, act)) ||
-        !(enc->h = be->alloc(be, hid)))
-        return unum_error_wrap("encoder buffers for segments of %d frames", seg);
+    size_t n[5] = {act, in, col, act, hid};
+    for (int k = 0; k < 5; k++)
+        if (n[k] > need[k]) need[k] = n[k];
+}
+
+/* The work buffers for segments of seg frames of both encoders. */
+static int work_alloc(VibeVoice *v, int seg) {
+    Backend *be = v->e->be;
+    VVWork *w = v->work;
+    work_free(w, be);
+    size_t need[5] = {0};
+    work_need(v->acoustic, seg, need);
+    work_need(v->semantic, seg, need);
+    float **bufs[] = {&w->x, &w->in, &w->col, &w->y, &w->h};
+    for (int k = 0; k < 5; k++)
+        if (!(*bufs[k] = be->alloc(be, need[k]))) {
+            work_free(w, be);
+            return unum_error_wrap("encoder buffers for segments of %d frames", seg);
+        }
+    w->seg_samples = (size_t)seg * v->hop;
     return 0;
 }
 
@@ -336,58 +357,58 @@ static void enc_reset(VVEncoder *enc, Backend *be) {
     free(zero);
 }
 
-/* One causal convolution over the L rows in enc->x into enc->x (via y):
+/* One causal convolution over the L rows in w->x into w->x (via col):
  * the input is [cache | x | zeros to a whole stride on the last segment],
  * and the cache keeps the last ctx rows before the zeros. Returns the rows
  * out. */
-static int conv_step(VVEncoder *enc, Backend *be, Conv *cv, int L, int last) {
+static int conv_step(VVWork *w, Backend *be, Conv *cv, int L, int last) {
     size_t C = (size_t)cv->cin;
     int len = cv->ctx + L, extra = 0;
     if (last) extra = (len + cv->stride - 1) / cv->stride * cv->stride - len;
-    if (cv->ctx) be->copy(be, enc->in, cv->cache, (size_t)cv->ctx * C);
-    be->copy(be, enc->in + (size_t)cv->ctx * C, enc->x, (size_t)L * C);
+    if (cv->ctx) be->copy(be, w->in, cv->cache, (size_t)cv->ctx * C);
+    be->copy(be, w->in + (size_t)cv->ctx * C, w->x, (size_t)L * C);
     if (extra) { /* the last segment's zeros, fewer than a stride of rows */
         float *zero = xcalloc((size_t)extra * C, sizeof(float));
-        be->from_host(be, enc->in + (size_t)len * C, zero, (size_t)extra * C);
+        be->from_host(be, w->in + (size_t)len * C, zero, (size_t)extra * C);
         free(zero);
     }
-    if (cv->ctx) be->copy(be, cv->cache, enc->in + (size_t)(len - cv->ctx) * C, (size_t)cv->ctx * C);
+    if (cv->ctx) be->copy(be, cv->cache, w->in + (size_t)(len - cv->ctx) * C, (size_t)cv->ctx * C);
     int T = (len + extra - cv->K) / cv->stride + 1;
     if (T <= 0) return 0;
-    be->im2col(be, enc->col, enc->in, T, cv->cin, cv->K, cv->stride);
-    be->matmul(be, enc->x, enc->col, &cv->w, &cv->b, T);
+    be->im2col(be, w->col, w->in, T, cv->cin, cv->K, cv->stride);
+    be->matmul(be, w->x, w->col, &cv->w, &cv->b, T);
     return T;
 }
 
-static void block_step(VVEncoder *enc, Backend *be, Block *b, int L, int C, float eps) {
+static void block_step(VVWork *w, Backend *be, Block *b, int L, int C, float eps) {
     size_t ctx = MIXER_K - 1;
-    be->copy(be, enc->in, b->cache, ctx * C);
-    be->rmsnorm(be, enc->in + ctx * C, enc->x, &b->norm, L, eps);
-    be->copy(be, b->cache, enc->in + (size_t)L * C, ctx * C);
-    be->dwconv(be, enc->y, enc->in, &b->dw, &b->dwb, L, C, MIXER_K);
-    if (b->gamma.data) be->add_scaled(be, enc->x, enc->y, &b->gamma, L, C);
-    else be->add(be, enc->x, enc->y, (size_t)L * C);
-    be->rmsnorm(be, enc->y, enc->x, &b->ffn_norm, L, eps);
-    be->matmul(be, enc->h, enc->y, &b->fc1, &b->fc1b, L);
-    be->gelu(be, enc->h, (size_t)L * 4 * C);
-    be->matmul(be, enc->y, enc->h, &b->fc2, &b->fc2b, L);
-    if (b->ffn_gamma.data) be->add_scaled(be, enc->x, enc->y, &b->ffn_gamma, L, C);
-    else be->add(be, enc->x, enc->y, (size_t)L * C);
+    be->copy(be, w->in, b->cache, ctx * C);
+    be->rmsnorm(be, w->in + ctx * C, w->x, &b->norm, L, eps);
+    be->copy(be, b->cache, w->in + (size_t)L * C, ctx * C);
+    be->dwconv(be, w->y, w->in, &b->dw, &b->dwb, L, C, MIXER_K);
+    if (b->gamma.data) be->add_scaled(be, w->x, w->y, &b->gamma, L, C);
+    else be->add(be, w->x, w->y, (size_t)L * C);
+    be->rmsnorm(be, w->y, w->x, &b->ffn_norm, L, eps);
+    be->matmul(be, w->h, w->y, &b->fc1, &b->fc1b, L);
+    be->gelu(be, w->h, (size_t)L * 4 * C);
+    be->matmul(be, w->y, w->h, &b->fc2, &b->fc2b, L);
+    if (b->ffn_gamma.data) be->add_scaled(be, w->x, w->y, &b->ffn_gamma, L, C);
+    else be->add(be, w->x, w->y, (size_t)L * C);
 }
 
 /* One segment of n samples (a whole number of frames unless last): the
  * frames into out (host, [frames x vae]); returns the frames. */
-static int enc_segment(VVEncoder *enc, Backend *be, const float *pcm, size_t n, int last,
+static int enc_segment(VVEncoder *enc, VVWork *w, Backend *be, const float *pcm, size_t n, int last,
                        float *out) {
-    be->from_host(be, enc->x, pcm, n);
+    be->from_host(be, w->x, pcm, n);
     int L = (int)n;
     for (int i = 0; i < enc->c.n_stages; i++) {
-        L = conv_step(enc, be, &enc->down[i], L, last);
+        L = conv_step(w, be, &enc->down[i], L, last);
         for (int j = 0; j < enc->c.depths[i]; j++)
-            block_step(enc, be, &enc->blocks[i][j], L, enc->dims[i], enc->c.eps);
+            block_step(w, be, &enc->blocks[i][j], L, enc->dims[i], enc->c.eps);
     }
-    L = conv_step(enc, be, &enc->head, L, last);
-    be->to_host(be, out, enc->x, (size_t)L * enc->c.vae);
+    L = conv_step(w, be, &enc->head, L, last);
+    be->to_host(be, out, w->x, (size_t)L * enc->c.vae);
     return L;
 }
 
@@ -485,6 +506,7 @@ static int check_tensors(VibeVoice *v, const unsigned char *used) {
 
 VibeVoice *vibevoice_load(const char *model, const EngineOptions *opt) {
     VibeVoice *v = xcalloc(1, sizeof *v);
+    v->work = xcalloc(1, sizeof *v->work);
     /* the context: the whole window the decoder was trained for unless the
      * caller says (an hour of audio is 27,000 frames before any text) */
     EngineOptions o = opt ? *opt : (EngineOptions){0};
@@ -582,6 +604,7 @@ void vibevoice_free(VibeVoice *v) {
     if (be) {
         enc_free(v->acoustic, be);
         enc_free(v->semantic, be);
+        work_free(v->work, be);
         for (int k = 0; k < 2; k++) {
             Weight *ws[] = {&v->fc1[k], &v->fc1b[k], &v->norm[k], &v->fc2[k], &v->fc2b[k]};
             for (size_t i = 0; i < sizeof ws / sizeof *ws; i++)
@@ -590,6 +613,7 @@ void vibevoice_free(VibeVoice *v) {
     }
     st_close(&v->st);
     engine_free(v->e);
+    free(v->work);
     free(v);
 }
 
@@ -666,12 +690,12 @@ int vibevoice_encode(VibeVoice *v, const float *pcm, size_t n, int segment, floa
         float *out = k ? semantic : acoustic;
         if (!out && embeds) out = means[k] = xmalloc(sizeof(float) * F * enc->c.vae);
         if (!out) continue;
-        if (enc->seg_samples != (size_t)segment * v->hop && enc_buffers(enc, be, segment)) {
+        if (v->work->seg_samples != (size_t)segment * v->hop && work_alloc(v, segment)) {
             rc = -1;
             break;
         }
         enc_reset(enc, be);
-        size_t seg = enc->seg_samples, f = 0;
+        size_t seg = v->work->seg_samples, f = 0;
         for (size_t at = 0; at < n && !rc; at += seg) {
             if (unum_cancelled(cancel)) {
                 rc = UNUM_CANCELLED;
@@ -679,7 +703,7 @@ int vibevoice_encode(VibeVoice *v, const float *pcm, size_t n, int segment, floa
             }
             size_t len = n - at < seg ? n - at : seg;
             int last = at + len == n;
-            f += (size_t)enc_segment(enc, be, pcm + at, len, last, out + f * enc->c.vae);
+            f += (size_t)enc_segment(enc, v->work, be, pcm + at, len, last, out + f * enc->c.vae);
             if (be->sync(be)) rc = -1;
             if (fn) fn(user, (size_t)k * n + at + len, 2 * n);
         }

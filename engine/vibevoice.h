@@ -36,10 +36,12 @@
 #define VV_MAX_STAGES 12
 
 typedef struct VVEncoder VVEncoder;
+typedef struct VVWork VVWork;
 
 typedef struct {
     Engine *e;                    /* the decoder, tokenizer and sampling defaults */
     VVEncoder *acoustic, *semantic;
+    VVWork *work;                 /* the encoders' shared work buffers */
     Weight fc1[2], fc1b[2], norm[2], fc2[2], fc2b[2]; /* connectors: [0] acoustic, [1] semantic */
     int hop;                      /* samples per frame (3200) */
     int rate;                     /* sample rate the encoders hear (24000) */

@@ -207,8 +207,7 @@ static int tx_segment(void *ud, const TSegment *s) {
 
 static void tx_warning(void *ud, const char *msg) {
     TxCtx *c = ud;
-    if (c->p->warning) c->p->warning(c->p->ud, msg);
-    else fprintf(stderr, "unum: warning: %s\n", msg);
+    c->p->warning(c->p->ud, msg);
 }
 
 static void tx_progress(void *ud, double done, double total) {
@@ -254,7 +253,7 @@ int meeting_transcribe(Store *st, Transcriber *t, int64_t rec_id, MeetingParams 
         tp.on_progress = tx_progress;
         tp.ud = &c;
         tp.cancel = p->cancel;
-        tp.on_warning = tx_warning;
+        tp.on_warning = p->warning ? tx_warning : NULL; /* NULL: transcribe prints it */
         if (p->no_fallback) tp.temperature_inc = 0;
         Transcript tr = {0};
         rc = transcribe_at(t, x, n, rate, resume, &tp, &tr);
